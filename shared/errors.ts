@@ -1,0 +1,122 @@
+/**
+ * Every error logfunnel throws, rejects with or emits. Callers match on `code`, never on the
+ * message text. Each code is listed in README.md.
+ *
+ * @example
+ * ```ts
+ * await dest.flush(5000).catch((err) => {
+ *   if (err.code === 'LOGFUNNEL_ERR_FLUSH_TIMEOUT') console.error(err.message)
+ * })
+ * ```
+ */
+export class LogfunnelError extends Error {
+  readonly code: string
+
+  constructor (code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'LogfunnelError'
+    this.code = code
+  }
+}
+
+/** An option or a rule between options was broken; thrown at construction. */
+export class InvalidOptionError extends LogfunnelError {
+  constructor (message: string) {
+    super('LOGFUNNEL_ERR_INVALID_OPTION', message)
+    this.name = 'InvalidOptionError'
+  }
+}
+
+/** Command-line usage error: unknown flag, missing value, unknown subcommand. */
+export class UsageError extends LogfunnelError {
+  constructor (message: string) {
+    super('LOGFUNNEL_ERR_USAGE', message)
+    this.name = 'UsageError'
+  }
+}
+
+/** Another writer already serves this endpoint (it holds the endpoint's lock file). */
+export class EndpointInUseError extends LogfunnelError {
+  constructor (endpoint: string, lockPath: string, options?: { cause?: unknown }) {
+    super('LOGFUNNEL_ERR_ENDPOINT_IN_USE',
+      `endpoint ${endpoint} is already served by another writer (lock ${lockPath} is held)`, options)
+    this.name = 'EndpointInUseError'
+  }
+}
+
+/** The writer could not bind its endpoint (address in use, bad address, permissions). */
+export class BindError extends LogfunnelError {
+  constructor (endpoint: string, options?: { cause?: unknown }) {
+    const reason = (options?.cause as Error | undefined)?.message ?? 'unknown reason'
+    super('LOGFUNNEL_ERR_BIND', `cannot bind ${endpoint}: ${reason}`, options)
+    this.name = 'BindError'
+  }
+}
+
+/** The log file cannot be opened or written. */
+export class FileError extends LogfunnelError {
+  constructor (file: string, options?: { cause?: unknown }) {
+    const reason = (options?.cause as Error | undefined)?.message ?? 'unknown reason'
+    super('LOGFUNNEL_ERR_FILE', `cannot write log file ${file}: ${reason}`, options)
+    this.name = 'FileError'
+  }
+}
+
+/** A record is larger than the wire limit; the producer rejects it locally. */
+export class RecordTooLargeError extends LogfunnelError {
+  constructor (bytes: number, maxFrameBytes: number) {
+    super('LOGFUNNEL_ERR_RECORD_TOO_LARGE',
+      `record of ${bytes} bytes exceeds maxFrameBytes (${maxFrameBytes} bytes); it was not sent`)
+    this.name = 'RecordTooLargeError'
+  }
+}
+
+/** `flush()` did not see receipts for every record before its deadline. */
+export class FlushTimeoutError extends LogfunnelError {
+  constructor (deadlineMs: number, unreceipted: number) {
+    super('LOGFUNNEL_ERR_FLUSH_TIMEOUT',
+      `flush took longer than ${deadlineMs} ms: ${unreceipted} records still without a receipt`)
+    this.name = 'FlushTimeoutError'
+  }
+}
+
+/** `close()` did not finish before its deadline; unreceipted records may be lost. */
+export class CloseTimeoutError extends LogfunnelError {
+  constructor (deadlineMs: number, unreceipted: number) {
+    super('LOGFUNNEL_ERR_CLOSE_TIMEOUT',
+      `close took longer than ${deadlineMs} ms: ${unreceipted} records still without a receipt`)
+    this.name = 'CloseTimeoutError'
+  }
+}
+
+/** The destination was used after `close()`. */
+export class ClosedError extends LogfunnelError {
+  constructor () {
+    super('LOGFUNNEL_ERR_CLOSED', 'the destination is closed')
+    this.name = 'ClosedError'
+  }
+}
+
+/** A child writer did not print its ready line in time, or exited before it. */
+export class WriterStartError extends LogfunnelError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('LOGFUNNEL_ERR_WRITER_START', message, options)
+    this.name = 'WriterStartError'
+  }
+}
+
+/** A child writer did not stop in time after SIGTERM. */
+export class WriterStopError extends LogfunnelError {
+  constructor (message: string) {
+    super('LOGFUNNEL_ERR_WRITER_STOP', message)
+    this.name = 'WriterStopError'
+  }
+}
+
+/** Verification found defects in a log file. */
+export class VerifyError extends LogfunnelError {
+  constructor (message: string) {
+    super('LOGFUNNEL_ERR_VERIFY', message)
+    this.name = 'VerifyError'
+  }
+}

@@ -1,0 +1,128 @@
+import { isUtf8 } from 'node:buffer'
+
+/**
+ * logfunnel wire protocol, version 1. README.md ("Wire protocol") is the prose form of this
+ * file, for authors of producers in other languages.
+ *
+ * Data: producer PUSH -> writer PULL. A message is either
+ * - one frame of complete lines (a plain client, no receipt), or
+ * - two frames: a 40-byte header, then the payload of complete lines.
+ *
+ * Header (all integers big-endian):
+ *   0  2  magic "LF" (0x4c 0x46)
+ *   2  1  version (1)
+ *   3  1  flags (0; reserved)
+ *   4  4  record count: lines in the payload
+ *   8  8  batch sequence number; a producer's first batch is 0
+ *  16  8  base: the lowest sequence the producer still holds without a receipt (<= sequence)
+ *  24 16  producer id: 16 random bytes, also the receipt topic
+ *
+ * Receipts: writer PUB -> producer SUB, two frames: the 16-byte producer id (topic), then the
+ * 8-byte highest batch sequence written for that producer. Receipts are cumulative.
+ */
+export const PROTOCOL_VERSION = 1
+export const HEADER_BYTES = 40
+export const PRODUCER_ID_BYTES = 16
+export const RECEIPT_SEQ_BYTES = 8
+const MAGIC_0 = 0x4c
+const MAGIC_1 = 0x46
+const NEWLINE = 0x0a
+
+/** Why the writer refused a message. These strings are stable: they key the summary's `rejected`. */
+export const REJECT_REASONS = [
+  'bad_frame_count',
+  'bad_header',
+  'unsupported_version',
+  'empty',
+  'too_large',
+  'no_trailing_newline',
+  'invalid_utf8',
+  'count_mismatch',
+  'out_of_sequence'
+] as const
+export type RejectReason = typeof REJECT_REASONS[number]
+
+export interface BatchHeader {
+  records: number
+  seq: number
+  base: number
+  producerId: Buffer
+}
+
+/** Encodes a version-1 header. `seq` and `base` stay below 2^53 (plenty: 2^53 batches). */
+export function encodeHeader (header: BatchHeader): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES)
+  buf[0] = MAGIC_0
+  buf[1] = MAGIC_1
+  buf[2] = PROTOCOL_VERSION
+  buf[3] = 0
+  buf.writeUInt32BE(header.records, 4)
+  writeUInt64(buf, header.seq, 8)
+  writeUInt64(buf, header.base, 16)
+  header.producerId.copy(buf, 24, 0, PRODUCER_ID_BYTES)
+  return buf
+}
+
+export type HeaderResult = { ok: true, header: BatchHeader } | { ok: false, reason: RejectReason }
+
+/** Decodes a header frame; never throws. */
+export function decodeHeader (buf: Buffer): HeaderResult {
+  if (buf.length !== HEADER_BYTES || buf[0] !== MAGIC_0 || buf[1] !== MAGIC_1 || buf[3] !== 0) {
+    return { ok: false, reason: 'bad_header' }
+  }
+  if (buf[2] !== PROTOCOL_VERSION) return { ok: false, reason: 'unsupported_version' }
+  const seq = readUInt64(buf, 8)
+  const base = readUInt64(buf, 16)
+  if (seq === undefined || base === undefined || base > seq) return { ok: false, reason: 'bad_header' }
+  return {
+    ok: true,
+    header: { records: buf.readUInt32BE(4), seq, base, producerId: Buffer.from(buf.subarray(24, 40)) }
+  }
+}
+
+/**
+ * Checks a payload of lines and counts them. Returns the line count, or the reason it is bad.
+ * Order of checks: empty, size, trailing newline, UTF-8.
+ */
+export function checkPayload (payload: Buffer, maxFrameBytes: number): number | RejectReason {
+  if (payload.length === 0) return 'empty'
+  if (payload.length > maxFrameBytes) return 'too_large'
+  if (payload[payload.length - 1] !== NEWLINE) return 'no_trailing_newline'
+  if (!isUtf8(payload)) return 'invalid_utf8'
+  return countLines(payload)
+}
+
+/** Counts `\n` bytes. */
+export function countLines (buf: Buffer): number {
+  let n = 0
+  let i = buf.indexOf(NEWLINE)
+  while (i !== -1) {
+    n++
+    i = buf.indexOf(NEWLINE, i + 1)
+  }
+  return n
+}
+
+export function encodeReceipt (seq: number): Buffer {
+  const buf = Buffer.allocUnsafe(RECEIPT_SEQ_BYTES)
+  writeUInt64(buf, seq, 0)
+  return buf
+}
+
+/** Decodes a receipt's sequence frame, or undefined when malformed. */
+export function decodeReceipt (buf: Buffer): number | undefined {
+  if (buf.length !== RECEIPT_SEQ_BYTES) return undefined
+  return readUInt64(buf, 0)
+}
+
+function writeUInt64 (buf: Buffer, value: number, offset: number): void {
+  buf.writeUInt32BE(Math.floor(value / 0x1_0000_0000), offset)
+  buf.writeUInt32BE(value >>> 0, offset + 4)
+}
+
+function readUInt64 (buf: Buffer, offset: number): number | undefined {
+  const hi = buf.readUInt32BE(offset)
+  // Above 2^53 a JS number loses precision; no producer gets there, so treat it as malformed.
+  if (hi >= 0x20_0000) return undefined
+  return hi * 0x1_0000_0000 + buf.readUInt32BE(offset + 4)
+}

@@ -1,0 +1,134 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach } from 'vitest'
+
+/** Repository root (tests run against the compiled `dist/`). */
+export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
+export const BIN = join(ROOT, 'dist', 'writer', 'bin.js')
+
+/** Path of a compiled fixture: `fixture('producer-logs')` -> dist/test/fixtures/producer-logs.js */
+export function fixture (name: string): string {
+  return join(ROOT, 'dist', 'test', 'fixtures', `${name}.js`)
+}
+
+/** Grace period between SIGTERM and SIGKILL during cleanup. */
+const KILL_GRACE_MS = 3000
+
+export interface Child {
+  proc: ChildProcess
+  /** Everything the child printed so far. */
+  stdout: () => string
+  stderr: () => string
+  /** Resolves with the exit code (or the signal name) once the child exits. */
+  exited: Promise<number | string>
+  /** Resolves with the first stdout line that parses as JSON and satisfies `match`. */
+  waitForLine: (match: (obj: any) => boolean, deadlineMs?: number) => Promise<any>
+  /** Text for failure messages: the child's argv, stdout and stderr. */
+  describe: () => string
+}
+
+const live = new Set<Child>()
+const dirs = new Set<string>()
+
+/**
+ * Spawns `node <args>` and registers its cleanup at once: after each test every child still
+ * running gets SIGTERM, then SIGKILL after a grace period, and is always awaited.
+ */
+export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+  let out = ''
+  let err = ''
+  const lineWaiters: Array<{ match: (obj: any) => boolean, resolve: (v: any) => void }> = []
+  let pending = ''
+  proc.stdout?.setEncoding('utf8')
+  proc.stderr?.setEncoding('utf8')
+  proc.stdout?.on('data', (chunk: string) => {
+    out += chunk
+    pending += chunk
+    let nl = pending.indexOf('\n')
+    while (nl !== -1) {
+      const line = pending.slice(0, nl)
+      pending = pending.slice(nl + 1)
+      nl = pending.indexOf('\n')
+      let obj: unknown
+      try { obj = JSON.parse(line) } catch { continue }
+      for (let i = lineWaiters.length - 1; i >= 0; i--) {
+        const w = lineWaiters[i]!
+        if (w.match(obj)) {
+          lineWaiters.splice(i, 1)
+          w.resolve(obj)
+        }
+      }
+    }
+  })
+  proc.stderr?.on('data', (chunk: string) => { err += chunk })
+  const exited = new Promise<number | string>((resolve) => {
+    proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1))
+  })
+  const child: Child = {
+    proc,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    describe: () => `node ${args.join(' ')}\n--- stdout ---\n${out.slice(-4000)}\n--- stderr ---\n${err.slice(-4000)}`,
+    waitForLine: (match, deadlineMs = 20_000) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`no matching line within ${deadlineMs} ms; child ${proc.exitCode === null ? 'still running' : `exited ${proc.exitCode}`}\n${child.describe()}`))
+      }, deadlineMs)
+      const waiter = { match, resolve: (v: any) => { clearTimeout(timer); resolve(v) } }
+      lineWaiters.push(waiter)
+      void exited.then((code) => {
+        if (lineWaiters.includes(waiter)) {
+          clearTimeout(timer)
+          reject(new Error(`child exited (${code}) before the expected line\n${child.describe()}`))
+        }
+      })
+    })
+  }
+  live.add(child)
+  void exited.then(() => live.delete(child))
+  return child
+}
+
+/** Waits for the exit code, failing with the child's output when it passes the deadline. */
+export async function exitCode (child: Child, deadlineMs = 60_000): Promise<number | string> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`child did not exit within ${deadlineMs} ms\n${child.describe()}`)), deadlineMs)
+  })
+  try {
+    return await Promise.race([child.exited, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** A fresh temp dir, removed after the test. Short, so ipc paths stay under the OS limit. */
+export function tempDir (): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lf-'))
+  dirs.add(dir)
+  return dir
+}
+
+/** Stops every child still running: SIGTERM, grace period, SIGKILL, and waits for exit. */
+export async function killAll (): Promise<void> {
+  await Promise.all([...live].map(async (child) => {
+    if (child.proc.exitCode !== null || child.proc.signalCode !== null) return
+    child.proc.kill('SIGTERM')
+    const timer = setTimeout(() => child.proc.kill('SIGKILL'), KILL_GRACE_MS)
+    await child.exited
+    clearTimeout(timer)
+  }))
+}
+
+afterEach(async () => {
+  await killAll()
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  dirs.clear()
+})
+
+export { once }

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import { LogfunnelError } from '../shared/errors.js'
+
+/** Subcommands: each module exports `main(argv): Promise<number>` (the exit code). */
+const COMMANDS: Record<string, { summary: string, load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
+  writer: { summary: 'run the writer: receive log lines and write them to one file', load: async () => await import('./writer-command.js') },
+  verify: { summary: 'check a log file: complete JSON lines, per-producer sequence without gaps', load: async () => await import('./verify-command.js') },
+  demo: { summary: 'start a writer and a pool of 4 producers, then verify the file (npm start)', load: async () => await import('./demo-command.js') }
+}
+
+function usage (): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  return `usage: logfunnel <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nlogfunnel <command> --help shows the options of a command.\n`
+}
+
+async function run (): Promise<number> {
+  const [name, ...argv] = process.argv.slice(2)
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage())
+    return name === undefined ? 2 : 0
+  }
+  const command = COMMANDS[name]
+  if (command === undefined) {
+    process.stderr.write(`logfunnel: LOGFUNNEL_ERR_USAGE: unknown command '${name}'\n${usage()}`)
+    return 2
+  }
+  const mod = await command.load()
+  return await mod.main(argv)
+}
+
+run().then((code) => {
+  process.exitCode = code
+}, (err: unknown) => {
+  const code = err instanceof LogfunnelError ? err.code : 'LOGFUNNEL_ERR_INTERNAL'
+  const message = err instanceof Error ? err.message : String(err)
+  process.stderr.write(`logfunnel: ${code}: ${message}\n`)
+  process.exitCode = err instanceof LogfunnelError && err.code === 'LOGFUNNEL_ERR_USAGE' ? 2 : 1
+})
