@@ -73,18 +73,18 @@ export class RecordTooLargeError extends LogfunnelError {
 
 /** `flush()` did not see receipts for every record before its deadline. */
 export class FlushTimeoutError extends LogfunnelError {
-  constructor (deadlineMs: number, unreceipted: number) {
-    super('LOGFUNNEL_ERR_FLUSH_TIMEOUT',
-      `flush took longer than ${deadlineMs} ms: ${unreceipted} records still without a receipt`)
+  constructor (deadlineMs: number, unreceipted?: number) {
+    const detail = unreceipted === undefined ? '' : `: ${unreceipted} records still without a receipt`
+    super('LOGFUNNEL_ERR_FLUSH_TIMEOUT', `flush took longer than ${deadlineMs} ms${detail}`)
     this.name = 'FlushTimeoutError'
   }
 }
 
 /** `close()` did not finish before its deadline; unreceipted records may be lost. */
 export class CloseTimeoutError extends LogfunnelError {
-  constructor (deadlineMs: number, unreceipted: number) {
-    super('LOGFUNNEL_ERR_CLOSE_TIMEOUT',
-      `close took longer than ${deadlineMs} ms: ${unreceipted} records still without a receipt`)
+  constructor (deadlineMs: number, unreceipted?: number) {
+    const detail = unreceipted === undefined ? '' : `: ${unreceipted} records still without a receipt`
+    super('LOGFUNNEL_ERR_CLOSE_TIMEOUT', `close took longer than ${deadlineMs} ms${detail}`)
     this.name = 'CloseTimeoutError'
   }
 }
@@ -118,5 +118,30 @@ export class VerifyError extends LogfunnelError {
   constructor (message: string) {
     super('LOGFUNNEL_ERR_VERIFY', message)
     this.name = 'VerifyError'
+  }
+}
+
+/** The lock file cannot be opened, locked or unlocked (the OS call failed). */
+export class LockFileError extends LogfunnelError {
+  constructor (lockPath: string, options?: { cause?: unknown }) {
+    const reason = (options?.cause as Error | undefined)?.message ?? 'unknown reason'
+    super('LOGFUNNEL_ERR_LOCK_FILE', `cannot use lock file ${lockPath}: ${reason}`, options)
+    this.name = 'LockFileError'
+  }
+}
+
+/** A `ProcessLock` was used out of order: unlocked while not held, or locked while held. */
+export class LockStateError extends LogfunnelError {
+  constructor (message: string) {
+    super('LOGFUNNEL_ERR_LOCK_STATE', message)
+    this.name = 'LockStateError'
+  }
+}
+
+/** A `ProcessLock` was used after `close()`. */
+export class LockClosedError extends LogfunnelError {
+  constructor (lockPath: string) {
+    super('LOGFUNNEL_ERR_LOCK_CLOSED', `the lock on ${lockPath} is closed`)
+    this.name = 'LockClosedError'
   }
 }

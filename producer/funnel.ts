@@ -1,0 +1,165 @@
+import { EventEmitter, once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import type { Worker } from 'node:worker_threads'
+import * as onExit from 'on-exit-leak-free'
+import ThreadStreamClass from 'thread-stream'
+import { CloseTimeoutError, ClosedError, FlushTimeoutError } from '../shared/errors.js'
+import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
+import type { SenderStats } from './sender.js'
+
+/** ThreadStream's public surface beyond what its bundled types declare. */
+type ThreadStream = ThreadStreamClass & {
+  ref: () => void
+  unref: () => void
+  readonly ready: boolean
+  readonly closed: boolean
+  readonly worker: Worker
+}
+
+const TRANSPORT_FILE = fileURLToPath(new URL('./transport.js', import.meta.url))
+
+/**
+ * A pino destination that hands lines to logfunnel's sender running in a worker thread.
+ * Create it with `funnel()`.
+ *
+ * - `write(line)` copies the line into a shared buffer (pino calls it synchronously). With
+ *   `onFull: 'block'`, once `highWaterMark` bytes are held without a receipt and the shared
+ *   buffer (`threadBufferBytes`) is full too, `write()` blocks the calling thread until the
+ *   writer catches up: the log call waits, nothing is dropped, memory stays bounded. With
+ *   `'drop'`, records past `highWaterMark` are dropped, counted, and reported in the file.
+ * - `flush()` / `close()` resolve once the writer has receipted every record written so far.
+ * - When the event loop empties without `close()`, the destination closes itself
+ *   (`'beforeExit'`); `process.exit()` right after logging can lose what is still in flight.
+ *
+ * Events: `'error'` (the worker failed), `'stats'` (SenderStats, once closed).
+ */
+export class FunnelDestination extends EventEmitter {
+  readonly options: ResolvedProducerOptions
+  #stream: ThreadStream
+  #closing: Promise<void> | undefined
+  #stats: SenderStats | undefined
+
+  constructor (options: ResolvedProducerOptions) {
+    super()
+    this.options = options
+    this.#stream = new ThreadStreamClass({
+      filename: TRANSPORT_FILE,
+      workerData: options,
+      bufferSize: options.threadBufferBytes,
+      sync: false
+    }) as ThreadStream
+    this.#stream.on('error', (err: Error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err)
+      else process.emitWarning(err)
+    })
+    this.#stream.on('logfunnel:stats', (stats: SenderStats) => {
+      this.#stats = stats
+      this.emit('stats', stats)
+    })
+    this.#stream.once('ready', () => this.#stream.unref())
+    onExit.registerBeforeExit(this, closeOnExit)
+  }
+
+  /** The sender's counters, known once the destination is closed. */
+  get stats (): SenderStats | undefined {
+    return this.#stats
+  }
+
+  /** pino recognises a destination by this flag. */
+  get writable (): boolean {
+    return this.#closing === undefined
+  }
+
+  /** pino's destination contract. Throws LOGFUNNEL_ERR_CLOSED after `close()`. */
+  write (line: string): boolean {
+    if (this.#closing !== undefined) throw new ClosedError()
+    return this.#stream.write(line)
+  }
+
+  /**
+   * Resolves once every record written so far has a receipt from the writer.
+   * Rejects with LOGFUNNEL_ERR_FLUSH_TIMEOUT after `deadlineMs` (default `flushTimeoutMs`).
+   *
+   * `logger.flush(cb)` passes a callback instead of a deadline: it is called with the outcome.
+   *
+   * @example
+   * ```ts
+   * log.info('done'); await dest.flush(5000)
+   * ```
+   */
+  flush (deadlineMs?: number): Promise<void>
+  flush (cb: (err?: Error) => void): void
+  flush (arg?: number | ((err?: Error) => void)): Promise<void> | undefined {
+    if (typeof arg === 'function') {
+      this.#flush(this.options.flushTimeoutMs).then(() => arg(), arg)
+      return undefined
+    }
+    return this.#flush(arg ?? this.options.flushTimeoutMs)
+  }
+
+  async #flush (deadlineMs: number): Promise<void> {
+    if (this.#closing !== undefined) throw new ClosedError()
+    await withDeadline(new Promise<void>((resolve, reject) => {
+      this.#stream.flush((err?: Error) => err ? reject(err) : resolve())
+    }), deadlineMs, () => new FlushTimeoutError(deadlineMs))
+  }
+
+  /**
+   * Flushes, then ends the worker. Rejects with LOGFUNNEL_ERR_CLOSE_TIMEOUT after `deadlineMs`
+   * (default `closeTimeoutMs`); the worker is stopped either way.
+   */
+  async close (deadlineMs = this.options.closeTimeoutMs): Promise<void> {
+    this.#closing ??= this.#close(deadlineMs)
+    await this.#closing
+  }
+
+  async #close (deadlineMs: number): Promise<void> {
+    onExit.unregister(this)
+    const stream = this.#stream
+    stream.ref()
+    const closed = once(stream, 'close')
+    try {
+      await withDeadline((async () => {
+        if (!stream.ready) await once(stream, 'ready')
+        stream.end()
+        await closed
+      })(), deadlineMs, () => new CloseTimeoutError(deadlineMs))
+    } finally {
+      if (!stream.closed) await stream.worker.terminate()
+    }
+  }
+}
+
+function closeOnExit (dest: FunnelDestination): void {
+  void dest.close().catch((err: Error) => process.emitWarning(err))
+}
+
+async function withDeadline<T> (work: Promise<T>, deadlineMs: number, makeError: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(makeError()), deadlineMs)
+  })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Creates a pino destination that sends to a logfunnel writer.
+ * Throws LOGFUNNEL_ERR_INVALID_OPTION at once for a bad option.
+ *
+ * @example
+ * ```ts
+ * import pino from 'pino'
+ * import { funnel } from 'logfunnel'
+ * const dest = funnel({ endpoint: 'ipc:///run/app/writer.sock' })
+ * const log = pino(dest)
+ * log.info('hello')
+ * await dest.close()
+ * ```
+ */
+export function funnel (opts: ProducerOptions = {}): FunnelDestination {
+  return new FunnelDestination(resolveProducerOptions(opts))
+}

@@ -1,0 +1,336 @@
+import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import { debuglog } from 'node:util'
+import * as zmq from 'zeromq'
+import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
+import type { ResolvedProducerOptions } from '../shared/options.js'
+import { decodeReceipt, encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+
+const debug = debuglog('logfunnel')
+
+/** A UTF-16 code unit encodes to at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units). */
+const MAX_UTF8_BYTES_PER_UNIT = 3
+
+interface Batch {
+  seq: number
+  records: number
+  payload: Buffer
+}
+
+/** Counters of one producer. */
+export interface SenderStats {
+  /** Records accepted into batches. */
+  records: number
+  /** Batches sealed. */
+  batches: number
+  /** Highest batch sequence with a receipt (-1: none yet). */
+  receipted: number
+  /** Times sending went back to the first unreceipted batch. */
+  resends: number
+  /** Records dropped because the buffer was full (`onFull: 'drop'`). */
+  dropped: number
+  /** Records rejected locally for being larger than `maxFrameBytes`. */
+  tooLarge: number
+  /** Bytes held: the open batch plus sealed batches without a receipt. */
+  heldBytes: number
+}
+
+/**
+ * The producer side of the protocol: turns written text into batches of whole lines, sends
+ * them over PUSH with one send in flight, holds each batch until the writer's receipt (SUB)
+ * covers it, and goes back to the first unreceipted batch when receipts stall (go-back-N).
+ *
+ * Backpressure: `write()` always takes what it is given; with `onFull: 'drop'` it drops the
+ * records that do not fit under `highWaterMark`; with `'block'` the caller checks `hasRoom`
+ * and awaits `waitForRoom()` before writing more (the transport stream does this).
+ *
+ * Events: `'reject'` ({ code, bytes }) for a record over `maxFrameBytes`; `'drop'` (count).
+ */
+export class BatchSender extends EventEmitter {
+  readonly id: Buffer = randomBytes(PRODUCER_ID_BYTES)
+  #opts: ResolvedProducerOptions
+  #push: zmq.Push
+  #sub: zmq.Subscriber
+  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0 }
+  /** Text after the last newline, waiting for the rest of its line. */
+  #partial = ''
+  #open: Buffer
+  #openBytes = 0
+  #openRecords = 0
+  /** Bytes of sealed batches: counted when sealed, released on receipt. */
+  #sealedBytes = 0
+  #sealScheduled = false
+  /** Sealed batches without a receipt, oldest first; #batches[i].seq === #firstSeq + i. */
+  #batches: Batch[] = []
+  #firstSeq = 0
+  #nextSeq = 0
+  #sendSeq = 0
+  #sending = false
+  #lastProgress = Date.now()
+  #timer: NodeJS.Timeout
+  #waiters: Array<{ seq: number, resolve: () => void }> = []
+  #roomWaiters: Array<() => void> = []
+  #droppedUnreported = 0
+  #closed = false
+
+  constructor (opts: ResolvedProducerOptions) {
+    super()
+    this.#opts = opts
+    this.#open = Buffer.allocUnsafe(opts.maxBatchBytes)
+    this.#push = new zmq.Push({ linger: opts.linger, sendHighWaterMark: opts.sendHighWaterMark, immediate: true })
+    this.#sub = new zmq.Subscriber({ linger: 0 })
+    this.#push.connect(opts.endpoint)
+    this.#sub.connect(opts.receiptEndpoint)
+    this.#sub.subscribe(this.id)
+    void this.#receiveReceipts()
+    this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(opts.receiptTimeoutMs / 4)))
+    this.#timer.unref()
+  }
+
+  get stats (): SenderStats {
+    return { ...this.#stats, heldBytes: this.#heldBytes() }
+  }
+
+  /** True while the bytes held stay under `highWaterMark`. */
+  get hasRoom (): boolean {
+    return this.#heldBytes() < this.#opts.highWaterMark
+  }
+
+  /** Resolves once the bytes held fall under `highWaterMark` (or the sender closes). */
+  async waitForRoom (): Promise<void> {
+    if (this.hasRoom || this.#closed) return
+    await new Promise<void>((resolve) => this.#roomWaiters.push(resolve))
+  }
+
+  /**
+   * Takes text made of `\n`-terminated lines (a chunk may end mid-line; the rest waits for the
+   * next chunk). Throws LOGFUNNEL_ERR_CLOSED after `close()`.
+   */
+  write (chunk: string): void {
+    if (this.#closed) throw new ClosedError()
+    let text = chunk
+    if (this.#partial.length > 0) {
+      text = this.#partial + chunk
+      this.#partial = ''
+    }
+    const last = text.lastIndexOf('\n')
+    if (last === -1) {
+      this.#partial = text
+      return
+    }
+    if (last !== text.length - 1) {
+      this.#partial = text.slice(last + 1)
+      text = text.slice(0, last + 1)
+    }
+    const worstBytes = text.length * MAX_UTF8_BYTES_PER_UNIT
+    if (worstBytes <= this.#opts.maxBatchBytes - this.#openBytes && this.#hasRoomFor(worstBytes)) {
+      this.#appendFast(text)
+    } else {
+      this.#appendLines(text)
+    }
+    if (!this.#sealScheduled && this.#openRecords > 0) {
+      this.#sealScheduled = true
+      setImmediate(() => this.#sealAndSend())
+    }
+  }
+
+  /**
+   * Resolves once every record written so far has a receipt. Rejects with
+   * LOGFUNNEL_ERR_FLUSH_TIMEOUT after `deadlineMs` (default `flushTimeoutMs`).
+   */
+  async flush (deadlineMs = this.#opts.flushTimeoutMs): Promise<void> {
+    if (this.#closed) throw new ClosedError()
+    this.#sealAndSend()
+    const target = this.#nextSeq - 1
+    if (this.#stats.receipted >= target) return
+    let timer: NodeJS.Timeout | undefined
+    const waiter = { seq: target, resolve: () => {} }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        waiter.resolve = resolve
+        this.#waiters.push(waiter)
+        timer = setTimeout(() => reject(new FlushTimeoutError(deadlineMs, this.#unreceiptedRecords())), deadlineMs)
+      })
+    } finally {
+      clearTimeout(timer)
+      const i = this.#waiters.indexOf(waiter)
+      if (i !== -1) this.#waiters.splice(i, 1)
+    }
+  }
+
+  /**
+   * Reports unreported drops, flushes, then closes the sockets. Rejects with
+   * LOGFUNNEL_ERR_CLOSE_TIMEOUT when receipts do not arrive within `deadlineMs`; the sockets
+   * are closed either way, so the process can exit.
+   */
+  async close (deadlineMs = this.#opts.closeTimeoutMs): Promise<void> {
+    if (this.#closed) return
+    this.#reportDrops()
+    if (this.#partial.length > 0) this.write('\n')
+    try {
+      await this.flush(deadlineMs)
+    } catch (err) {
+      throw new CloseTimeoutError(deadlineMs, this.#unreceiptedRecords())
+    } finally {
+      this.destroy()
+    }
+  }
+
+  /** Closes the sockets at once; unreceipted batches are abandoned. */
+  destroy (): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#timer)
+    this.#push.close()
+    this.#sub.close()
+    for (const resolve of this.#roomWaiters.splice(0)) resolve()
+  }
+
+  #heldBytes (): number {
+    return this.#openBytes + this.#sealedBytes
+  }
+
+  #hasRoomFor (bytes: number): boolean {
+    return this.#opts.onFull === 'block' || this.#heldBytes() + bytes <= this.#opts.highWaterMark
+  }
+
+  /** The whole text fits the open batch and the buffer: encode it in one go. */
+  #appendFast (text: string): void {
+    this.#openBytes += this.#open.write(text, this.#openBytes)
+    let n = 0
+    let i = text.indexOf('\n')
+    while (i !== -1) {
+      n++
+      i = text.indexOf('\n', i + 1)
+    }
+    this.#openRecords += n
+    this.#stats.records += n
+  }
+
+  #appendLines (text: string): void {
+    const { maxFrameBytes, maxBatchBytes } = this.#opts
+    let start = 0
+    while (start < text.length) {
+      const end = text.indexOf('\n', start) + 1
+      const line = text.slice(start, end)
+      start = end
+      const bytes = line.length * MAX_UTF8_BYTES_PER_UNIT <= maxBatchBytes ? -1 : Buffer.byteLength(line)
+      if (bytes > maxFrameBytes) {
+        this.#stats.tooLarge++
+        this.emit('reject', new RecordTooLargeError(bytes, maxFrameBytes))
+        continue
+      }
+      const size = bytes === -1 ? line.length * MAX_UTF8_BYTES_PER_UNIT : bytes
+      if (!this.#hasRoomFor(size)) {
+        this.#stats.dropped++
+        this.#droppedUnreported++
+        this.emit('drop', 1)
+        continue
+      }
+      if (this.#openBytes + size > this.#open.length) this.#seal()
+      if (size > this.#open.length) {
+        // A record larger than a batch goes alone in a batch of its own size.
+        this.#open = Buffer.allocUnsafe(size)
+      }
+      this.#openBytes += this.#open.write(line, this.#openBytes)
+      this.#openRecords++
+      this.#stats.records++
+    }
+  }
+
+  #seal (): void {
+    if (this.#openRecords === 0) return
+    const payload = Buffer.from(this.#open.subarray(0, this.#openBytes))
+    this.#batches.push({ seq: this.#nextSeq++, records: this.#openRecords, payload })
+    this.#sealedBytes += payload.length
+    this.#stats.batches++
+    if (this.#open.length !== this.#opts.maxBatchBytes) this.#open = Buffer.allocUnsafe(this.#opts.maxBatchBytes)
+    this.#openBytes = 0
+    this.#openRecords = 0
+  }
+
+  #sealAndSend (): void {
+    this.#sealScheduled = false
+    this.#seal()
+    void this.#pump()
+  }
+
+  async #pump (): Promise<void> {
+    if (this.#sending) return
+    this.#sending = true
+    try {
+      while (!this.#closed && this.#sendSeq < this.#nextSeq) {
+        const batch = this.#batches[this.#sendSeq - this.#firstSeq] as Batch
+        const header = encodeHeader({ records: batch.records, seq: batch.seq, base: this.#firstSeq, producerId: this.id })
+        this.#sendSeq++
+        await this.#push.send([header, batch.payload])
+      }
+    } catch (err) {
+      if (!this.#closed) debug('send failed, will resend: %o', err)
+    } finally {
+      this.#sending = false
+    }
+  }
+
+  async #receiveReceipts (): Promise<void> {
+    try {
+      for await (const [, seqFrame] of this.#sub) {
+        const seq = seqFrame === undefined ? undefined : decodeReceipt(seqFrame)
+        if (seq !== undefined) this.#onReceipt(seq)
+      }
+    } catch (err) {
+      if (!this.#closed) debug('receipt socket failed: %o', err)
+    }
+  }
+
+  #onReceipt (seq: number): void {
+    if (seq < this.#firstSeq || seq >= this.#nextSeq) return
+    const freed = this.#batches.splice(0, seq - this.#firstSeq + 1)
+    for (const batch of freed) this.#sealedBytes -= batch.payload.length
+    this.#firstSeq = seq + 1
+    this.#stats.receipted = seq
+    if (this.#sendSeq < this.#firstSeq) this.#sendSeq = this.#firstSeq
+    this.#lastProgress = Date.now()
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const waiter = this.#waiters[i] as { seq: number, resolve: () => void }
+      if (waiter.seq <= seq) waiter.resolve()
+    }
+    if (this.hasRoom) {
+      this.#reportDrops()
+      for (const resolve of this.#roomWaiters.splice(0)) resolve()
+    }
+  }
+
+  #checkProgress (): void {
+    const inFlight = this.#sendSeq > this.#firstSeq
+    if (!inFlight || Date.now() - this.#lastProgress < this.#opts.receiptTimeoutMs) return
+    debug('no receipt for %d ms: resending from batch %d', this.#opts.receiptTimeoutMs, this.#firstSeq)
+    this.#stats.resends++
+    this.#lastProgress = Date.now()
+    this.#sendSeq = this.#firstSeq
+    void this.#pump()
+  }
+
+  /** Once there is room again, the drops become one notice record in the file. */
+  #reportDrops (): void {
+    if (this.#droppedUnreported === 0) return
+    const n = this.#droppedUnreported
+    this.#droppedUnreported = 0
+    const notice = { level: 40, time: Date.now(), pid: process.pid, hostname: hostname(), logfunnelDropped: n, msg: `logfunnel dropped ${n} records` }
+    const line = JSON.stringify(notice) + '\n'
+    if (this.#openBytes + line.length * MAX_UTF8_BYTES_PER_UNIT > this.#open.length) this.#seal()
+    this.#appendFast(line)
+    this.#stats.records--
+    if (!this.#sealScheduled) {
+      this.#sealScheduled = true
+      setImmediate(() => this.#sealAndSend())
+    }
+  }
+
+  #unreceiptedRecords (): number {
+    let n = this.#openRecords
+    for (const batch of this.#batches) n += batch.records
+    return n
+  }
+}

@@ -1,0 +1,145 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { WriterStartError, WriterStopError } from '../shared/errors.js'
+import type { WriterOptions } from '../shared/options.js'
+
+const BIN = fileURLToPath(new URL('../writer/bin.js', import.meta.url))
+
+/** Option -> flag of `logfunnel writer`. */
+const FLAGS: Record<keyof WriterOptions, string> = {
+  file: '--file',
+  endpoint: '--endpoint',
+  receiptEndpoint: '--receipt-endpoint',
+  maxFrameBytes: '--max-frame-bytes',
+  receiveHighWaterMark: '--receive-high-water-mark',
+  drainTimeoutMs: '--drain-timeout-ms',
+  drainIdleMs: '--drain-idle-ms',
+  slowBatchMs: '--slow-batch-ms'
+}
+
+export interface StartWriterOptions extends WriterOptions {
+  /** Deadline for the ready line. */
+  startTimeoutMs?: number
+}
+
+/** The writer's `{"event":"stopped",...}` line. */
+export interface StoppedSummary {
+  event: 'stopped'
+  records: number
+  bytes: number
+  batches: number
+  duplicates: number
+  producers: number
+  rejected: Record<string, number>
+}
+
+export interface RunningWriter {
+  endpoint: string
+  receiptEndpoint: string
+  file: string
+  pid: number
+  /**
+   * SIGTERM, then waits for the summary and the exit. Rejects with LOGFUNNEL_ERR_WRITER_STOP
+   * after `deadlineMs` (the child is then killed).
+   */
+  stop: (deadlineMs?: number) => Promise<StoppedSummary>
+}
+
+/**
+ * Spawns `logfunnel writer` as a child process and resolves once it is bound and ready; for a
+ * pool parent or a `node:cluster` primary. Rejects with LOGFUNNEL_ERR_WRITER_START (with the
+ * child's stderr) when it exits first or is not ready within `startTimeoutMs` (default 10 s).
+ *
+ * @example
+ * ```ts
+ * const writer = await startWriter({ file: './logs/app.log' })
+ * // fork workers with writer.endpoint ...
+ * const summary = await writer.stop()
+ * ```
+ */
+export async function startWriter (opts: StartWriterOptions = {}): Promise<RunningWriter> {
+  const args = [BIN, 'writer']
+  for (const [key, flag] of Object.entries(FLAGS)) {
+    const value = opts[key as keyof WriterOptions]
+    if (value !== undefined) args.push(flag, String(value))
+  }
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (chunk: string) => { stderr += chunk })
+  const lines = jsonLines(child.stdout)
+  const exited = once(child, 'exit')
+
+  const startTimeoutMs = opts.startTimeoutMs ?? 10_000
+  let timer: NodeJS.Timeout | undefined
+  const ready = await Promise.race([
+    lines.next('ready'),
+    exited.then(([code]) => { throw new WriterStartError(`writer exited with code ${String(code)} before it was ready: ${stderr.trim()}`) }),
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new WriterStartError(`writer not ready within ${startTimeoutMs} ms: ${stderr.trim()}`)), startTimeoutMs)
+    })
+  ]).catch((err: Error) => {
+    child.kill('SIGKILL')
+    throw err
+  }).finally(() => clearTimeout(timer))
+
+  return {
+    endpoint: ready.endpoint,
+    receiptEndpoint: ready.receiptEndpoint,
+    file: ready.file,
+    pid: ready.pid,
+    stop: async (deadlineMs = 30_000) => {
+      const stopped = lines.next('stopped')
+      child.kill('SIGTERM')
+      let stopTimer: NodeJS.Timeout | undefined
+      try {
+        const [summary] = await Promise.race([
+          Promise.all([stopped, exited]),
+          new Promise<never>((_resolve, reject) => {
+            stopTimer = setTimeout(() => reject(new WriterStopError(`writer did not stop within ${deadlineMs} ms`)), deadlineMs)
+          })
+        ])
+        return summary as StoppedSummary
+      } catch (err) {
+        child.kill('SIGKILL')
+        throw err
+      } finally {
+        clearTimeout(stopTimer)
+      }
+    }
+  }
+}
+
+/** Reads JSON lines from a stream; `next(event)` resolves with the next line of that event. */
+function jsonLines (stream: NodeJS.ReadableStream): { next: (event: string) => Promise<any> } {
+  const seen: any[] = []
+  const waiting = new Map<string, (line: any) => void>()
+  let pending = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk: string) => {
+    pending += chunk
+    let nl = pending.indexOf('\n')
+    while (nl !== -1) {
+      const text = pending.slice(0, nl)
+      pending = pending.slice(nl + 1)
+      nl = pending.indexOf('\n')
+      let line: any
+      try { line = JSON.parse(text) } catch { continue }
+      const resolve = waiting.get(line?.event)
+      if (resolve !== undefined) {
+        waiting.delete(line.event)
+        resolve(line)
+      } else {
+        seen.push(line)
+      }
+    }
+  })
+  return {
+    next: async (event) => {
+      const i = seen.findIndex((line) => line?.event === event)
+      if (i !== -1) return seen.splice(i, 1)[0]
+      return await new Promise((resolve) => waiting.set(event, resolve))
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import { EventEmitter } from 'node:events'
+import { parentPort } from 'node:worker_threads'
+import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
+import { BatchSender } from './sender.js'
+
+/** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
+const HOST_KEYS = ['$context', 'pinoWillSendConfig']
+
+/**
+ * The stream the worker thread writes into: thread-stream's worker calls `write()` with text
+ * read from the shared buffer, stops reading while it returns false, and resumes on `'drain'`.
+ * So `onFull: 'block'` fills the shared buffer and the logging thread blocks in `write()`;
+ * `onFull: 'drop'` keeps reading and drops past `highWaterMark`.
+ *
+ * pino-abstract-transport is not used here on purpose: it parses each line (JSON or split2)
+ * into objects, while logfunnel forwards the bytes untouched and batches whole chunks.
+ */
+export class FunnelStream extends EventEmitter {
+  readonly sender: BatchSender
+  #drop: boolean
+  #needDrain = false
+  #ending = false
+
+  constructor (opts: ProducerOptions) {
+    super()
+    const resolved = resolveProducerOptions(opts)
+    this.#drop = resolved.onFull === 'drop'
+    this.sender = new BatchSender(resolved)
+    let warnedTooLarge = false
+    this.sender.on('reject', (err: Error) => {
+      if (warnedTooLarge) return
+      warnedTooLarge = true
+      warn(err)
+    })
+  }
+
+  get writableNeedDrain (): boolean {
+    return this.#needDrain
+  }
+
+  get writableEnded (): boolean {
+    return this.#ending
+  }
+
+  write (chunk: string): boolean {
+    this.sender.write(chunk)
+    if (this.#drop || this.sender.hasRoom) return true
+    if (!this.#needDrain) {
+      this.#needDrain = true
+      void this.sender.waitForRoom().then(() => {
+        this.#needDrain = false
+        this.emit('drain')
+      })
+    }
+    return false
+  }
+
+  /** thread-stream calls this for `flush(cb)`: resolves when everything so far has a receipt. */
+  async flush (): Promise<void> {
+    await this.sender.flush()
+  }
+
+  /** Flushes within `closeTimeoutMs`, closes the sockets, reports the counters, emits 'close'. */
+  end (): void {
+    if (this.#ending) return
+    this.#ending = true
+    this.sender.close().catch(warn).finally(() => {
+      parentPort?.postMessage({ code: 'EVENT', name: 'logfunnel:stats', args: [this.sender.stats] })
+      this.emit('close')
+    })
+  }
+}
+
+function warn (err: Error): void {
+  if (parentPort !== null) parentPort.postMessage({ code: 'WARNING', err })
+  else process.emitWarning(err)
+}
+
+/**
+ * pino transport target: `pino.transport({ target: 'logfunnel/transport', options })`.
+ * Options are the producer options (see README); unknown keys are rejected.
+ */
+export default function build (opts: ProducerOptions & Record<string, unknown> = {}): FunnelStream {
+  const own: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(opts)) {
+    if (!HOST_KEYS.includes(key)) own[key] = value
+  }
+  return new FunnelStream(own as ProducerOptions)
+}

@@ -1,0 +1,90 @@
+import { debuglog } from 'node:util'
+import type * as zmq from 'zeromq'
+import { encodeReceipt } from '../shared/protocol.js'
+import type { FileSink } from './file-sink.js'
+
+const debug = debuglog('logfunnel')
+
+interface Tracked {
+  producerId: Buffer
+  seq: number
+  /** Byte offset (since start) at which the batch ends in the file. */
+  end: number
+}
+
+/**
+ * Publishes receipts: for each producer, the highest batch sequence that has reached the file.
+ * Batches are tracked by their end offset and receipted once the sink reports those bytes
+ * written; receipts are cumulative, so they coalesce per producer and one send is in flight.
+ */
+export class ReceiptPublisher {
+  #pub: zmq.Publisher
+  #tracked: Tracked[] = []
+  #head = 0
+  /** Highest sequence receipted per producer (hex id). */
+  #receipted = new Map<string, { producerId: Buffer, seq: number }>()
+  /** Receipts waiting to be sent, coalesced per producer. */
+  #due = new Map<string, { producerId: Buffer, seq: number }>()
+  #sending: Promise<void> | undefined
+
+  constructor (pub: zmq.Publisher, sink: FileSink) {
+    this.#pub = pub
+    sink.on('written', (written: number) => this.#onWritten(written))
+  }
+
+  /** Registers a batch handed to the sink; it is receipted once `end` bytes are written. */
+  track (producerId: Buffer, seq: number, end: number): void {
+    this.#tracked.push({ producerId, seq, end })
+  }
+
+  /** Sends the producer's current receipt again (it resent a batch that is already written). */
+  republish (producerId: Buffer): void {
+    const key = producerId.toString('hex')
+    const last = this.#receipted.get(key)
+    if (last === undefined) return
+    this.#due.set(key, last)
+    this.#kick()
+  }
+
+  /** Sends the receipts still due, then closes the socket. */
+  async close (): Promise<void> {
+    this.#kick()
+    await this.#sending
+    this.#pub.close()
+  }
+
+  #onWritten (written: number): void {
+    const tracked = this.#tracked
+    while (this.#head < tracked.length && (tracked[this.#head] as Tracked).end <= written) {
+      const { producerId, seq } = tracked[this.#head++] as Tracked
+      const key = producerId.toString('hex')
+      const receipt = { producerId, seq }
+      this.#receipted.set(key, receipt)
+      this.#due.set(key, receipt)
+    }
+    if (this.#head > 1024 && this.#head * 2 > tracked.length) {
+      this.#tracked = tracked.slice(this.#head)
+      this.#head = 0
+    }
+    this.#kick()
+  }
+
+  #kick (): void {
+    if (this.#sending !== undefined || this.#due.size === 0) return
+    this.#sending = this.#drain().catch((err: unknown) => {
+      // A lost receipt costs nothing: the next one, or the producer's resend, covers it.
+      debug('receipt send failed: %o', err)
+    }).finally(() => {
+      this.#sending = undefined
+      if (this.#due.size > 0 && !this.#pub.closed) this.#kick()
+    })
+  }
+
+  async #drain (): Promise<void> {
+    while (this.#due.size > 0 && !this.#pub.closed) {
+      const [key, { producerId, seq }] = this.#due.entries().next().value as [string, { producerId: Buffer, seq: number }]
+      this.#due.delete(key)
+      await this.#pub.send([producerId, encodeReceipt(seq)])
+    }
+  }
+}
