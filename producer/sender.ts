@@ -305,7 +305,12 @@ export class BatchSender extends EventEmitter {
   #checkProgress (): void {
     const inFlight = this.#sendSeq > this.#firstSeq
     if (!inFlight || Date.now() - this.#lastProgress < this.#opts.receiptTimeoutMs) return
-    debug('no receipt for %d ms: resending from batch %d', this.#opts.receiptTimeoutMs, this.#firstSeq)
+    this.#rewind('receipt timeout')
+  }
+
+  #rewind (why: string): void {
+    if (this.#closed || this.#sendSeq === this.#firstSeq) return
+    debug('%s: resending from batch %d', why, this.#firstSeq)
     this.#stats.resends++
     this.#lastProgress = Date.now()
     this.#sendSeq = this.#firstSeq

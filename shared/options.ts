@@ -107,7 +107,7 @@ export const PRODUCER_DEFAULTS = Object.freeze({
   onFull: 'block' as OnFull,
   maxBatchBytes: 256 * KiB,
   maxFrameBytes: 1 * MiB,
-  receiptTimeoutMs: 1000,
+  receiptTimeoutMs: 5000,
   flushTimeoutMs: 10_000,
   closeTimeoutMs: 10_000,
   linger: 1000,

@@ -1,6 +1,6 @@
 import { debuglog } from 'node:util'
 import type * as zmq from 'zeromq'
-import { encodeReceipt } from '../shared/protocol.js'
+import { encodeReceipt, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import type { FileSink } from './file-sink.js'
 
 const debug = debuglog('logfunnel')
@@ -13,12 +13,23 @@ interface Tracked {
 }
 
 /**
+ * How long final receipts may take to leave at stop (ZMQ_LINGER of the receipt socket): long
+ * enough for a local producer, short enough not to hold up a stopping writer.
+ */
+const RECEIPT_LINGER_MS = 1000
+const SUBSCRIBE = 1
+
+/**
  * Publishes receipts: for each producer, the highest batch sequence that has reached the file.
  * Batches are tracked by their end offset and receipted once the sink reports those bytes
  * written; receipts are cumulative, so they coalesce per producer and one send is in flight.
+ *
+ * The socket is an XPUB so that the writer sees each subscription: a SUB that joins late
+ * (ZeroMQ's "slow joiner") misses what was published before, so on subscribe the writer sends
+ * that producer's current receipt again instead of leaving it to the producer's resend timer.
  */
 export class ReceiptPublisher {
-  #pub: zmq.Publisher
+  #pub: zmq.XPublisher
   #tracked: Tracked[] = []
   #head = 0
   /** Highest sequence receipted per producer (hex id). */
@@ -27,9 +38,22 @@ export class ReceiptPublisher {
   #due = new Map<string, { producerId: Buffer, seq: number }>()
   #sending: Promise<void> | undefined
 
-  constructor (pub: zmq.Publisher, sink: FileSink) {
+  constructor (pub: zmq.XPublisher, sink: FileSink) {
     this.#pub = pub
     sink.on('written', (written: number) => this.#onWritten(written))
+    void this.#receiveSubscriptions()
+  }
+
+  async #receiveSubscriptions (): Promise<void> {
+    try {
+      for await (const [msg] of this.#pub) {
+        if (msg !== undefined && msg[0] === SUBSCRIBE && msg.length === 1 + PRODUCER_ID_BYTES) {
+          this.republish(Buffer.from(msg.subarray(1)))
+        }
+      }
+    } catch (err) {
+      if (!this.#pub.closed) debug('subscription socket failed: %o', err)
+    }
   }
 
   /** Registers a batch handed to the sink; it is receipted once `end` bytes are written. */
@@ -50,6 +74,7 @@ export class ReceiptPublisher {
   async close (): Promise<void> {
     this.#kick()
     await this.#sending
+    this.#pub.linger = RECEIPT_LINGER_MS
     this.#pub.close()
   }
 

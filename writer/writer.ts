@@ -83,7 +83,7 @@ export class Writer extends EventEmitter {
       })
       this.#pull = pull
       await bind(pull, endpoint)
-      const pub = new zmq.Publisher({ linger: 0 })
+      const pub = new zmq.XPublisher({ linger: 0 })
       await bind(pub, receiptEndpoint)
       this.#receipts = new ReceiptPublisher(pub, this.#sink)
     } catch (err) {

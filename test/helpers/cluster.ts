@@ -1,0 +1,55 @@
+import { join } from 'node:path'
+import { expect } from 'vitest'
+import { BIN, exitCode, fixture, spawnNode, type Child } from './children.js'
+
+export interface WriterChild {
+  child: Child
+  endpoint: string
+  file: string
+  /** SIGTERM; resolves with the `stopped` summary after asserting exit code 0. */
+  stop: () => Promise<any>
+}
+
+/** Starts `logfunnel writer` on an ipc endpoint in `dir` and waits for its ready line. */
+export async function startWriterChild (dir: string, args: string[] = []): Promise<WriterChild> {
+  const endpoint = `ipc://${join(dir, 'w.sock')}`
+  const file = join(dir, 'app.log')
+  const child = spawnNode([BIN, 'writer', '--file', file, '--endpoint', endpoint, ...args])
+  await child.waitForLine((l) => l.event === 'ready')
+  return {
+    child,
+    endpoint,
+    file,
+    stop: async () => {
+      const stopped = child.waitForLine((l) => l.event === 'stopped', 60_000)
+      child.proc.kill('SIGTERM')
+      const summary = await stopped
+      expect(await exitCode(child), child.describe()).toBe(0)
+      return summary
+    }
+  }
+}
+
+export interface ProducerParams {
+  endpoint: string
+  records: number
+  sizes?: number[]
+  mode?: 'funnel' | 'transport'
+  producer?: Record<string, unknown>
+  announceAfter?: number
+}
+
+/** Spawns a producer-logs fixture. */
+export function spawnProducer (params: ProducerParams): Child {
+  return spawnNode([fixture('producer-logs'), JSON.stringify(params)])
+}
+
+/** Runs `n` producers to completion; asserts each exits 0 and returns their `done` lines. */
+export async function runProducers (n: number, params: ProducerParams, deadlineMs = 120_000): Promise<any[]> {
+  const children = Array.from({ length: n }, () => spawnProducer(params))
+  return await Promise.all(children.map(async (child) => {
+    const done = await child.waitForLine((l) => l.event === 'done', deadlineMs)
+    expect(await exitCode(child), child.describe()).toBe(0)
+    return done
+  }))
+}

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { tempDir } from './helpers/children.js'
+import { runProducers, startWriterChild } from './helpers/cluster.js'
+
+const PRODUCERS = 8
+const RECORDS = 20_000
+
+describe.each(['funnel', 'transport'] as const)('%s: %i producers x 20,000 records', (mode) => {
+  it(`writes exactly ${PRODUCERS * RECORDS} lines, each producer's seq 0..${RECORDS - 1} in order`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const done = await runProducers(PRODUCERS, { endpoint: writer.endpoint, records: RECORDS, mode })
+    for (const d of done) {
+      expect(d.stats).toMatchObject({ records: RECORDS, dropped: 0, tooLarge: 0, heldBytes: 0 })
+    }
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, duplicates: 0, producers: PRODUCERS, rejected: {} })
+
+    const report = await verifyFile(writer.file)
+    expect(report).toMatchObject({
+      lines: PRODUCERS * RECORDS, producers: PRODUCERS, torn: 0, gaps: 0, duplicates: 0, reordered: 0, unkeyed: 0, ok: true
+    })
+  })
+}, 120_000)
