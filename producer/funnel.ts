@@ -1,11 +1,14 @@
 import { EventEmitter, once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { debuglog } from 'node:util'
 import type { Worker } from 'node:worker_threads'
 import * as onExit from 'on-exit-leak-free'
 import ThreadStreamClass from 'thread-stream'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import type { SenderStats } from './sender.js'
+
+const debug = debuglog('logfunnel')
 
 /** ThreadStream's public surface beyond what its bundled types declare. */
 type ThreadStream = ThreadStreamClass & {
@@ -73,7 +76,25 @@ export class FunnelDestination extends EventEmitter {
   /** pino's destination contract. Throws LOGFUNNEL_ERR_CLOSED after `close()`. */
   write (line: string): boolean {
     if (this.#closing !== undefined) throw new ClosedError()
-    return this.#stream.write(line)
+    if (this.#stream.write(line)) return true
+    // thread-stream moves queued text into the shared buffer on a later tick, so a synchronous
+    // burst of log calls would queue without bound. Once the queue outgrows the shared buffer,
+    // move it now and wait until the worker has read it: this is where 'block' blocks.
+    this.#flushSync()
+    return true
+  }
+
+  #flushSync (): void {
+    for (;;) {
+      try {
+        this.#stream.flushSync()
+        return
+      } catch (err) {
+        // thread-stream gives up after 10 s; with onFull 'block' the caller keeps waiting.
+        if (!String((err as Error).message).includes('took too long')) throw err
+        debug('still blocked: the writer has not taken the records for 10 s')
+      }
+    }
   }
 
   /**

@@ -9,6 +9,13 @@ import { decodeReceipt, encodeHeader, PRODUCER_ID_BYTES } from '../shared/protoc
 
 const debug = debuglog('logfunnel')
 
+/**
+ * A batch is sealed at the end of a tick only while fewer than this many batches wait for a
+ * receipt; otherwise it keeps filling until a receipt arrives or it is full. Under load this
+ * grows batches (fewer, larger frames for the writer); when idle, lines leave at once.
+ */
+const EAGER_SEAL_BATCHES = 4
+
 /** A UTF-16 code unit encodes to at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units). */
 const MAX_UTF8_BYTES_PER_UNIT = 3
 
@@ -131,7 +138,7 @@ export class BatchSender extends EventEmitter {
     }
     if (!this.#sealScheduled && this.#openRecords > 0) {
       this.#sealScheduled = true
-      setImmediate(() => this.#sealAndSend())
+      setImmediate(() => this.#onTick())
     }
   }
 
@@ -248,12 +255,18 @@ export class BatchSender extends EventEmitter {
     if (this.#open.length !== this.#opts.maxBatchBytes) this.#open = Buffer.allocUnsafe(this.#opts.maxBatchBytes)
     this.#openBytes = 0
     this.#openRecords = 0
+    void this.#pump()
   }
 
   #sealAndSend (): void {
     this.#sealScheduled = false
     this.#seal()
-    void this.#pump()
+  }
+
+  /** End of tick: seal now unless enough batches are already waiting for receipts. */
+  #onTick (): void {
+    this.#sealScheduled = false
+    if (this.#nextSeq - this.#firstSeq < EAGER_SEAL_BATCHES) this.#sealAndSend()
   }
 
   async #pump (): Promise<void> {
@@ -296,6 +309,7 @@ export class BatchSender extends EventEmitter {
       const waiter = this.#waiters[i] as { seq: number, resolve: () => void }
       if (waiter.seq <= seq) waiter.resolve()
     }
+    if (this.#openRecords > 0 && this.#nextSeq - this.#firstSeq < EAGER_SEAL_BATCHES) this.#sealAndSend()
     if (this.hasRoom) {
       this.#reportDrops()
       for (const resolve of this.#roomWaiters.splice(0)) resolve()

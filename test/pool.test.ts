@@ -6,7 +6,7 @@ import { runProducers, startWriterChild } from './helpers/cluster.js'
 const PRODUCERS = 8
 const RECORDS = 20_000
 
-describe.each(['funnel', 'transport'] as const)('%s: %i producers x 20,000 records', (mode) => {
+describe.each(['funnel', 'transport'] as const)(`%s: ${PRODUCERS} producers x ${RECORDS} records`, (mode) => {
   it(`writes exactly ${PRODUCERS * RECORDS} lines, each producer's seq 0..${RECORDS - 1} in order`, async () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir)

@@ -132,3 +132,15 @@ afterEach(async () => {
 })
 
 export { once }
+
+/**
+ * Polls `check` every 20 ms until it returns true; fails after `deadlineMs` with `describe()`,
+ * which should say what state was seen.
+ */
+export async function waitFor (check: () => boolean | Promise<boolean>, deadlineMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + deadlineMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${deadlineMs} ms: ${describe()}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

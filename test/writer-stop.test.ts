@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { statSync } from 'node:fs'
+import { exitCode, tempDir, waitFor } from './helpers/children.js'
+import { spawnProducer, startWriterChild } from './helpers/cluster.js'
+
+describe('SIGTERM to the writer while 4 producers log', () => {
+  it('exits 0 with a summary whose record count equals the file, and no torn line', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const producers = Array.from({ length: 4 }, () => spawnProducer({
+      endpoint: writer.endpoint,
+      records: 2_000_000,
+      announceAfter: 20_000,
+      producer: { closeTimeoutMs: 1000 }
+    }))
+    await Promise.all(producers.map(async (p) => await p.waitForLine((l) => l.event === 'logging')))
+    const size = (): number => statSync(writer.file).size
+    await waitFor(() => size() > 4_000_000, 60_000, () => `log file has ${size()} bytes`)
+
+    const summary = await writer.stop()
+    const report = await verifyFile(writer.file)
+    expect(summary.records).toBeGreaterThan(0)
+    expect(report.lines).toBe(summary.records)
+    expect(report).toMatchObject({ torn: 0, duplicates: 0, reordered: 0 })
+    for (const p of producers) p.proc.kill('SIGKILL')
+    await Promise.all(producers.map(async (p) => await exitCode(p)))
+  })
+}, 120_000)
