@@ -113,14 +113,6 @@ export class WriterStopError extends LogfunnelError {
   }
 }
 
-/** Verification found defects in a log file. */
-export class VerifyError extends LogfunnelError {
-  constructor (message: string) {
-    super('LOGFUNNEL_ERR_VERIFY', message)
-    this.name = 'VerifyError'
-  }
-}
-
 /** The lock file cannot be opened, locked or unlocked (the OS call failed). */
 export class LockFileError extends LogfunnelError {
   constructor (lockPath: string, options?: { cause?: unknown }) {

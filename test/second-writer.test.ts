@@ -1,0 +1,42 @@
+import { join } from 'node:path'
+import { writeFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { BIN, exitCode, spawnNode, tempDir } from './helpers/children.js'
+import { runProducers, startWriterChild } from './helpers/cluster.js'
+
+describe('writer CLI refusals', () => {
+  it('a second writer on the same endpoint exits non-zero with LOGFUNNEL_ERR_ENDPOINT_IN_USE; the first keeps working', async () => {
+    const dir = tempDir()
+    const first = await startWriterChild(dir)
+    const second = spawnNode([BIN, 'writer', '--file', join(dir, 'other.log'), '--endpoint', first.endpoint])
+    expect(await exitCode(second)).toBe(1)
+    expect(second.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_ENDPOINT_IN_USE: /)
+
+    await runProducers(2, { endpoint: first.endpoint, records: 1000 })
+    const summary = await first.stop()
+    expect(summary.records).toBe(2000)
+    expect(await verifyFile(first.file)).toMatchObject({ lines: 2000, ok: true })
+  })
+
+  const cases: Array<[string, (dir: string) => string[], number, string]> = [
+    ['an unknown flag', (dir) => ['--file', join(dir, 'a.log'), '--no-such-flag'], 2, 'LOGFUNNEL_ERR_USAGE'],
+    ['a flag without its value', () => ['--file'], 2, 'LOGFUNNEL_ERR_USAGE'],
+    ['a non-numeric size', (dir) => ['--file', join(dir, 'a.log'), '--max-frame-bytes', 'big'], 2, 'LOGFUNNEL_ERR_USAGE'],
+    ['a frame limit out of range', (dir) => ['--file', join(dir, 'a.log'), '--max-frame-bytes', '10'], 1, 'LOGFUNNEL_ERR_INVALID_OPTION'],
+    ['a bad endpoint', (dir) => ['--file', join(dir, 'a.log'), '--endpoint', 'udp://x'], 1, 'LOGFUNNEL_ERR_INVALID_OPTION'],
+    ['an unwritable file', (dir) => {
+      writeFileSync(join(dir, 'plain'), '')
+      return ['--file', join(dir, 'plain', 'a.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`]
+    }, 1, 'LOGFUNNEL_ERR_FILE']
+  ]
+  for (const [what, args, code, errorCode] of cases) {
+    it(`${what}: exits ${code} with ${errorCode}`, async () => {
+      const dir = tempDir()
+      const child = spawnNode([BIN, 'writer', ...args(dir)])
+      expect(await exitCode(child)).toBe(code)
+      expect(child.stderr()).toMatch(new RegExp(`^logfunnel: ${errorCode}: `))
+      expect(child.stdout()).toBe('')
+    })
+  }
+}, 60_000)
