@@ -19,6 +19,9 @@ type ThreadStream = ThreadStreamClass & {
   readonly worker: Worker
 }
 
+/** Tells the worker to close its sockets now, giving up on receipts (see transport.ts). */
+export const ABANDON = 'LOGFUNNEL_ABANDON'
+
 const TRANSPORT_FILE = fileURLToPath(new URL('./transport.js', import.meta.url))
 
 /**
@@ -59,7 +62,10 @@ export class FunnelDestination extends EventEmitter {
       this.#stats = stats
       this.emit('stats', stats)
     })
-    this.#stream.once('ready', () => this.#stream.unref())
+    // Like pino.transport: the worker alone does not keep the process alive; close() refs it.
+    this.#stream.once('ready', () => {
+      if (this.#closing === undefined) this.#stream.unref()
+    })
     onExit.registerBeforeExit(this, closeOnExit)
   }
 
@@ -138,16 +144,26 @@ export class FunnelDestination extends EventEmitter {
     onExit.unregister(this)
     const stream = this.#stream
     stream.ref()
-    const closed = once(stream, 'close')
+    // thread-stream's end() waits synchronously for the worker to finish, so the receipts are
+    // awaited here first, where a deadline can still fire.
+    let failed = false
     try {
       await withDeadline((async () => {
         if (!stream.ready) await once(stream, 'ready')
-        stream.end()
-        await closed
+        await new Promise<void>((resolve, reject) => stream.flush((err?: Error) => err ? reject(err) : resolve()))
       })(), deadlineMs, () => new CloseTimeoutError(deadlineMs))
-    } finally {
-      if (!stream.closed) await stream.worker.terminate()
+    } catch (err) {
+      failed = true
+      debug('close: %s', (err as Error).message)
+      if (stream.ready) stream.emit('message', { code: ABANDON })
     }
+    if (!stream.closed) {
+      const closed = new Promise((resolve) => stream.once('close', resolve))
+      if (stream.ready) stream.end()
+      else await stream.worker.terminate()
+      await closed
+    }
+    if (failed) throw new CloseTimeoutError(deadlineMs)
   }
 }
 

@@ -76,7 +76,7 @@ export class BatchSender extends EventEmitter {
   #sending = false
   #lastProgress = Date.now()
   #timer: NodeJS.Timeout
-  #waiters: Array<{ seq: number, resolve: () => void }> = []
+  #waiters: Array<{ seq: number, resolve: () => void, reject: (err: Error) => void }> = []
   #roomWaiters: Array<() => void> = []
   #droppedUnreported = 0
   #closed = false
@@ -152,10 +152,11 @@ export class BatchSender extends EventEmitter {
     const target = this.#nextSeq - 1
     if (this.#stats.receipted >= target) return
     let timer: NodeJS.Timeout | undefined
-    const waiter = { seq: target, resolve: () => {} }
+    const waiter = { seq: target, resolve: () => {}, reject: (_err: Error) => {} }
     try {
       await new Promise<void>((resolve, reject) => {
         waiter.resolve = resolve
+        waiter.reject = reject
         this.#waiters.push(waiter)
         timer = setTimeout(() => reject(new FlushTimeoutError(deadlineMs, this.#unreceiptedRecords())), deadlineMs)
       })
@@ -192,6 +193,7 @@ export class BatchSender extends EventEmitter {
     this.#push.close()
     this.#sub.close()
     for (const resolve of this.#roomWaiters.splice(0)) resolve()
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(new ClosedError())
   }
 
   #heldBytes (): number {

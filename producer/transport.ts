@@ -1,7 +1,20 @@
 import { EventEmitter } from 'node:events'
 import { parentPort } from 'node:worker_threads'
+import type { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { BatchSender } from './sender.js'
+
+/**
+ * thread-stream's end() gives up after 10 s of waiting for the worker; the worker's own close
+ * deadline stays under it so the sockets are closed cleanly first.
+ */
+const END_DEADLINE_CAP_MS = 9000
+
+/** setTimeout's largest delay (2^31 - 1 ms); a larger one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/** Message from FunnelDestination: stop waiting for receipts (its close deadline passed). */
+const ABANDON = 'LOGFUNNEL_ABANDON'
 
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
 const HOST_KEYS = ['$context', 'pinoWillSendConfig']
@@ -18,6 +31,7 @@ const HOST_KEYS = ['$context', 'pinoWillSendConfig']
 export class FunnelStream extends EventEmitter {
   readonly sender: BatchSender
   #drop: boolean
+  #closeTimeoutMs: number
   #needDrain = false
   #ending = false
 
@@ -25,7 +39,11 @@ export class FunnelStream extends EventEmitter {
     super()
     const resolved = resolveProducerOptions(opts)
     this.#drop = resolved.onFull === 'drop'
+    this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
     this.sender = new BatchSender(resolved)
+    parentPort?.on('message', (msg: { code?: string } | undefined) => {
+      if (msg?.code === ABANDON) this.sender.destroy()
+    })
     let warnedTooLarge = false
     this.sender.on('reject', (err: Error) => {
       if (warnedTooLarge) return
@@ -55,16 +73,23 @@ export class FunnelStream extends EventEmitter {
     return false
   }
 
-  /** thread-stream calls this for `flush(cb)`: resolves when everything so far has a receipt. */
+  /**
+   * thread-stream calls this for `flush(cb)`: resolves when everything so far has a receipt.
+   * It waits without a deadline of its own: the caller's deadline (FunnelDestination.flush)
+   * reports a timeout, and thread-stream treats a rejected flush as fatal for the whole stream.
+   * An abandoned flush (the destination gave up and closed) resolves.
+   */
   async flush (): Promise<void> {
-    await this.sender.flush()
+    await this.sender.flush(MAX_TIMER_MS).catch((err: LogfunnelError) => {
+      if (err.code !== 'LOGFUNNEL_ERR_CLOSED') warn(err)
+    })
   }
 
   /** Flushes within `closeTimeoutMs`, closes the sockets, reports the counters, emits 'close'. */
   end (): void {
     if (this.#ending) return
     this.#ending = true
-    this.sender.close().catch(warn).finally(() => {
+    this.sender.close(this.#closeTimeoutMs).catch(warn).finally(() => {
       parentPort?.postMessage({ code: 'EVENT', name: 'logfunnel:stats', args: [this.sender.stats] })
       this.emit('close')
     })

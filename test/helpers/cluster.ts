@@ -37,6 +37,7 @@ export interface ProducerParams {
   mode?: 'funnel' | 'transport'
   producer?: Record<string, unknown>
   announceAfter?: number
+  closeDeadlineMs?: number
 }
 
 /** Spawns a producer-logs fixture. */
@@ -50,6 +51,7 @@ export async function runProducers (n: number, params: ProducerParams, deadlineM
   return await Promise.all(children.map(async (child) => {
     const done = await child.waitForLine((l) => l.event === 'done', deadlineMs)
     expect(await exitCode(child), child.describe()).toBe(0)
+    expect(done.closeError ?? null, child.describe()).toBe(null)
     return done
   }))
 }

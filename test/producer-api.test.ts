@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { exitCode, tempDir, waitFor } from './helpers/children.js'
+import { runProducers, spawnProducer, startWriterChild } from './helpers/cluster.js'
+
+describe('producer API', () => {
+  for (const mode of ['funnel', 'transport'] as const) {
+    it(`${mode}: a record over maxFrameBytes is rejected locally and counted; the others are written`, async () => {
+      const dir = tempDir()
+      const writer = await startWriterChild(dir)
+      const [done] = await runProducers(1, { endpoint: writer.endpoint, records: 30, sizes: [100, 2 * 1024 * 1024, 100], mode })
+      expect(done.stats).toMatchObject({ records: 20, tooLarge: 10 })
+      const summary = await writer.stop()
+      expect(summary).toMatchObject({ records: 20, rejected: {} })
+      const report = await verifyFile(writer.file)
+      // The rejected records are the seq gaps: 1, 4, 7, ...
+      expect(report).toMatchObject({ lines: 20, torn: 0, gaps: 10, duplicates: 0, reordered: 0 })
+    })
+  }
+
+  it('close() with no writer rejects with LOGFUNNEL_ERR_CLOSE_TIMEOUT and the process still exits', async () => {
+    const dir = tempDir()
+    const producer = spawnProducer({ endpoint: `ipc://${join(dir, 'nobody.sock')}`, records: 100, closeDeadlineMs: 500 })
+    const done = await producer.waitForLine((l) => l.event === 'done', 30_000)
+    expect(done.closeError).toBe('LOGFUNNEL_ERR_CLOSE_TIMEOUT')
+    expect(await exitCode(producer, 30_000)).toBe(0)
+  })
+
+  it("onFull 'drop' against a stopped writer: drops are counted and reported once in the file", async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    writer.child.proc.kill('SIGSTOP')
+    const producer = spawnProducer({
+      endpoint: writer.endpoint,
+      records: 50_000,
+      producer: { onFull: 'drop', highWaterMark: 1024 * 1024, maxFrameBytes: 64 * 1024, maxBatchBytes: 64 * 1024, threadBufferBytes: 64 * 1024 },
+      announceAfter: 50_000,
+      closeDeadlineMs: 60_000
+    })
+    await producer.waitForLine((l) => l.event === 'logging', 30_000)
+    writer.child.proc.kill('SIGCONT')
+    const done = await producer.waitForLine((l) => l.event === 'done', 60_000)
+    expect(done.closeError).toBe(null)
+    const { dropped, records } = done.stats
+    expect(dropped).toBeGreaterThan(0)
+    expect(records + dropped).toBe(50_000)
+
+    const lines = (): string[] => readFileSync(writer.file, 'utf8').split('\n').filter(Boolean)
+    await waitFor(() => lines().length === records + 1, 10_000, () => `${lines().length} lines, expected ${records + 1}`)
+    const notices = lines().map((l) => JSON.parse(l)).filter((r) => r.logfunnelDropped !== undefined)
+    expect(notices).toHaveLength(1)
+    expect(notices[0]).toMatchObject({ level: 40, logfunnelDropped: dropped, msg: `logfunnel dropped ${dropped} records` })
+    const seqs = lines().map((l) => JSON.parse(l).seq).filter((seq) => seq !== undefined)
+    expect(new Set(seqs).size).toBe(records)
+    const report = await verifyFile(writer.file)
+    expect(report).toMatchObject({ lines: records + 1, unkeyed: 1, torn: 0, duplicates: 0, reordered: 0 })
+    // Missing sequence numbers inside the range plus those after it are exactly the drops.
+    expect(report.gaps + (49_999 - Math.max(...seqs))).toBe(dropped)
+    await writer.stop()
+  })
+}, 90_000)
