@@ -21,6 +21,8 @@ type ThreadStream = ThreadStreamClass & {
 
 /** Tells the worker to close its sockets now, giving up on receipts (see transport.ts). */
 export const ABANDON = 'LOGFUNNEL_ABANDON'
+/** Tells the worker the process is exiting (see transport.ts). */
+export const EXITING = 'LOGFUNNEL_EXITING'
 
 const TRANSPORT_FILE = fileURLToPath(new URL('./transport.js', import.meta.url))
 
@@ -67,6 +69,24 @@ export class FunnelDestination extends EventEmitter {
       if (this.#closing === undefined) this.#stream.unref()
     })
     onExit.registerBeforeExit(this, closeOnExit)
+    onExit.register(this, (dest) => dest.#onExit())
+  }
+
+  /**
+   * 'exit' (also `process.exit()`): nothing asynchronous runs any more. The worker is told to
+   * take everything (no blocking), the shared buffer is handed over, and `end()` waits
+   * synchronously while the worker spools what has no receipt.
+   */
+  #onExit (): void {
+    if (this.#closing !== undefined || this.#stream.closed) return
+    this.#closing = Promise.resolve()
+    this.#stream.emit('message', { code: EXITING })
+    try {
+      this.#stream.flushSync()
+      this.#stream.end()
+    } catch (err) {
+      process.emitWarning(err as Error)
+    }
   }
 
   /** The sender's counters, known once the destination is closed. */

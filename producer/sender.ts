@@ -6,6 +6,7 @@ import * as zmq from 'zeromq'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { decodeReceipt, encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { SpoolWriter } from './spool-writer.js'
 
 const debug = debuglog('logfunnel')
 
@@ -16,13 +17,17 @@ const debug = debuglog('logfunnel')
  */
 const EAGER_SEAL_BATCHES = 4
 
+/** While spooling, the open segment is handed to the writer this often. */
+const SPOOL_SEGMENT_MS = 100
+
 /** A UTF-16 code unit encodes to at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units). */
 const MAX_UTF8_BYTES_PER_UNIT = 3
 
 interface Batch {
   seq: number
   records: number
-  payload: Buffer
+  /** Undefined once the batch is in the spool (no longer held in memory). */
+  payload: Buffer | undefined
 }
 
 /** Counters of one producer. */
@@ -41,6 +46,10 @@ export interface SenderStats {
   tooLarge: number
   /** Bytes held: the open batch plus sealed batches without a receipt. */
   heldBytes: number
+  /** Batches written to the spool. */
+  spooled: number
+  /** Spool writes that failed (the batches stayed in memory, or were lost at exit). */
+  spoolErrors: number
 }
 
 /**
@@ -59,7 +68,11 @@ export class BatchSender extends EventEmitter {
   #opts: ResolvedProducerOptions
   #push: zmq.Push
   #sub: zmq.Subscriber
-  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0 }
+  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spoolErrors: 0 }
+  #spool: SpoolWriter | undefined
+  /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
+  #spooledThrough = -1
+  #spoolTimer: NodeJS.Timeout | undefined
   /** Text after the last newline, waiting for the rest of its line. */
   #partial = ''
   #open: Buffer
@@ -93,6 +106,7 @@ export class BatchSender extends EventEmitter {
     void this.#receiveReceipts()
     this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(opts.receiptTimeoutMs / 4)))
     this.#timer.unref()
+    if (opts.spoolDir !== undefined) this.#spool = new SpoolWriter(opts.spoolDir, this.id.toString('hex'))
   }
 
   get stats (): SenderStats {
@@ -190,6 +204,7 @@ export class BatchSender extends EventEmitter {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#timer)
+    clearInterval(this.#spoolTimer)
     this.#push.close()
     this.#sub.close()
     for (const resolve of this.#roomWaiters.splice(0)) resolve()
@@ -201,7 +216,7 @@ export class BatchSender extends EventEmitter {
   }
 
   #hasRoomFor (bytes: number): boolean {
-    return this.#opts.onFull === 'block' || this.#heldBytes() + bytes <= this.#opts.highWaterMark
+    return this.#opts.onFull !== 'drop' || this.#heldBytes() + bytes <= this.#opts.highWaterMark
   }
 
   /** The whole text fits the open batch and the buffer: encode it in one go. */
@@ -257,7 +272,71 @@ export class BatchSender extends EventEmitter {
     if (this.#open.length !== this.#opts.maxBatchBytes) this.#open = Buffer.allocUnsafe(this.#opts.maxBatchBytes)
     this.#openBytes = 0
     this.#openRecords = 0
+    if (this.#spooledThrough >= this.#firstSeq ||
+        (this.#opts.onFull === 'spool' && this.#sealedBytes >= this.#opts.highWaterMark)) {
+      this.#spoolAll()
+    }
     void this.#pump()
+  }
+
+  /**
+   * Moves every batch held in memory without a receipt to the spool, oldest first, so the
+   * spool alone holds the producer's sequence from the first unreceipted batch on; live copies
+   * that still reach the writer are skipped there as duplicates. Synchronous: usable at exit.
+   * Returns false when there is no spool or it cannot be written.
+   */
+  #spoolAll (): boolean {
+    const spool = this.#spool
+    if (spool === undefined) return false
+    try {
+      for (const batch of this.#batches) {
+        if (batch.payload === undefined) continue
+        const header = encodeHeader({ records: batch.records, seq: batch.seq, base: this.#firstSeq, producerId: this.id })
+        spool.append(header, batch.payload)
+        this.#sealedBytes -= batch.payload.length
+        batch.payload = undefined
+        this.#spooledThrough = batch.seq
+        this.#stats.spooled++
+      }
+    } catch (err) {
+      this.#stats.spoolErrors++
+      debug('spool write failed: %o', err)
+      this.emit('spool-error', err)
+      return false
+    }
+    // Hand segments over while the episode lasts, so the writer can start on them.
+    this.#spoolTimer ??= setInterval(() => {
+      if (this.#spooledThrough < this.#firstSeq) {
+        clearInterval(this.#spoolTimer)
+        this.#spoolTimer = undefined
+      }
+      this.#sealSpool()
+    }, SPOOL_SEGMENT_MS)
+    this.#spoolTimer.unref()
+    return true
+  }
+
+  #sealSpool (): void {
+    try {
+      this.#spool?.seal()
+    } catch (err) {
+      this.#stats.spoolErrors++
+      debug('spool seal failed: %o', err)
+    }
+  }
+
+  /**
+   * Puts everything without a receipt (whole lines; a trailing partial line is dropped) into
+   * the spool and closes the sockets at once. For process exit and abandoned closes: it never
+   * waits. Returns false, and leaves the sender open, when there is no spool or it failed.
+   */
+  spoolAndDestroy (): boolean {
+    if (this.#closed) return true
+    this.#seal()
+    const ok = this.#batches.length === 0 || this.#spoolAll()
+    this.#sealSpool()
+    if (ok) this.destroy()
+    return ok
   }
 
   #sealAndSend (): void {
@@ -277,6 +356,8 @@ export class BatchSender extends EventEmitter {
     try {
       while (!this.#closed && this.#sendSeq < this.#nextSeq) {
         const batch = this.#batches[this.#sendSeq - this.#firstSeq] as Batch
+        // Spooled batches reach the writer through the spool, and everything after them too.
+        if (batch.payload === undefined) break
         const header = encodeHeader({ records: batch.records, seq: batch.seq, base: this.#firstSeq, producerId: this.id })
         this.#sendSeq++
         await this.#push.send([header, batch.payload])
@@ -302,7 +383,7 @@ export class BatchSender extends EventEmitter {
   #onReceipt (seq: number): void {
     if (seq < this.#firstSeq || seq >= this.#nextSeq) return
     const freed = this.#batches.splice(0, seq - this.#firstSeq + 1)
-    for (const batch of freed) this.#sealedBytes -= batch.payload.length
+    for (const batch of freed) this.#sealedBytes -= batch.payload?.length ?? 0
     this.#firstSeq = seq + 1
     this.#stats.receipted = seq
     if (this.#sendSeq < this.#firstSeq) this.#sendSeq = this.#firstSeq

@@ -15,7 +15,11 @@ const FLAGS: Record<keyof WriterOptions, string> = {
   receiveHighWaterMark: '--receive-high-water-mark',
   drainTimeoutMs: '--drain-timeout-ms',
   drainIdleMs: '--drain-idle-ms',
-  slowBatchMs: '--slow-batch-ms'
+  slowBatchMs: '--slow-batch-ms',
+  spoolDir: '--spool-dir',
+  spoolPollMs: '--spool-poll-ms',
+  stateFile: '--state-file',
+  statePersistMs: '--state-persist-ms'
 }
 
 export interface StartWriterOptions extends WriterOptions {

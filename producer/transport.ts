@@ -15,6 +15,8 @@ const MAX_TIMER_MS = 2_147_483_647
 
 /** Message from FunnelDestination: stop waiting for receipts (its close deadline passed). */
 const ABANDON = 'LOGFUNNEL_ABANDON'
+/** Message from FunnelDestination: the process is exiting; take everything, never block. */
+const EXITING = 'LOGFUNNEL_EXITING'
 
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
 const HOST_KEYS = ['$context', 'pinoWillSendConfig']
@@ -23,14 +25,18 @@ const HOST_KEYS = ['$context', 'pinoWillSendConfig']
  * The stream the worker thread writes into: thread-stream's worker calls `write()` with text
  * read from the shared buffer, stops reading while it returns false, and resumes on `'drain'`.
  * So `onFull: 'block'` fills the shared buffer and the logging thread blocks in `write()`;
- * `onFull: 'drop'` keeps reading and drops past `highWaterMark`.
+ * `'drop'` keeps reading and drops past `highWaterMark`; `'spool'` keeps reading and spools.
+ *
+ * `end()` never waits for receipts when there is a spool: what has none goes to the spool at
+ * once (the writer ingests it), so a process exits without delay and without loss. Without a
+ * spool it waits for receipts up to `closeTimeoutMs`.
  *
  * pino-abstract-transport is not used here on purpose: it parses each line (JSON or split2)
  * into objects, while logfunnel forwards the bytes untouched and batches whole chunks.
  */
 export class FunnelStream extends EventEmitter {
   readonly sender: BatchSender
-  #drop: boolean
+  #block: boolean
   #closeTimeoutMs: number
   #needDrain = false
   #ending = false
@@ -38,11 +44,12 @@ export class FunnelStream extends EventEmitter {
   constructor (opts: ProducerOptions) {
     super()
     const resolved = resolveProducerOptions(opts)
-    this.#drop = resolved.onFull === 'drop'
+    this.#block = resolved.onFull === 'block'
     this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
     this.sender = new BatchSender(resolved)
     parentPort?.on('message', (msg: { code?: string } | undefined) => {
-      if (msg?.code === ABANDON) this.sender.destroy()
+      if (msg?.code === ABANDON && !this.sender.spoolAndDestroy()) this.sender.destroy()
+      if (msg?.code === EXITING) this.#unblock()
     })
     let warnedTooLarge = false
     this.sender.on('reject', (err: Error) => {
@@ -62,7 +69,7 @@ export class FunnelStream extends EventEmitter {
 
   write (chunk: string): boolean {
     this.sender.write(chunk)
-    if (this.#drop || this.sender.hasRoom) return true
+    if (!this.#block || this.sender.hasRoom) return true
     if (!this.#needDrain) {
       this.#needDrain = true
       void this.sender.waitForRoom().then(() => {
@@ -85,14 +92,29 @@ export class FunnelStream extends EventEmitter {
     })
   }
 
-  /** Flushes within `closeTimeoutMs`, closes the sockets, reports the counters, emits 'close'. */
+  /** Spools what has no receipt (or, with no spool, waits up to `closeTimeoutMs` for it),
+   * closes the sockets, reports the counters, emits 'close'. */
   end (): void {
     if (this.#ending) return
     this.#ending = true
-    this.sender.close(this.#closeTimeoutMs).catch(warn).finally(() => {
+    const done = (): void => {
       parentPort?.postMessage({ code: 'EVENT', name: 'logfunnel:stats', args: [this.sender.stats] })
       this.emit('close')
-    })
+    }
+    if (this.sender.spoolAndDestroy()) {
+      done()
+      return
+    }
+    this.sender.close(this.#closeTimeoutMs).catch(warn).finally(done)
+  }
+
+  /** At exit the logging thread must not block: take everything from now on. */
+  #unblock (): void {
+    this.#block = false
+    if (this.#needDrain) {
+      this.#needDrain = false
+      this.emit('drain')
+    }
   }
 }
 

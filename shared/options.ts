@@ -1,5 +1,6 @@
 import { InvalidOptionError } from './errors.js'
 import { defaultEndpoint, parseEndpoint, receiptEndpointFor } from './endpoint.js'
+import { defaultSpoolDir } from './spool.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -16,7 +17,7 @@ export const MAX_FRAME_BYTES = 64 * MiB
  */
 export const MAX_MESSAGE_SIZE_FACTOR = 4
 
-export type OnFull = 'block' | 'drop'
+export type OnFull = 'block' | 'drop' | 'spool'
 
 export interface WriterOptions {
   /** Log file path; parent directories are created. */
@@ -35,9 +36,17 @@ export interface WriterOptions {
   drainIdleMs?: number
   /** Testing aid: wait this long after writing each batch, to make a slow writer. */
   slowBatchMs?: number
+  /** Where producers spool batches; default `<socket dir>/spool` for ipc, none for tcp. */
+  spoolDir?: string
+  /** How often the spool directory is scanned for files to ingest. */
+  spoolPollMs?: number
+  /** Where the last sequence written per producer is kept across restarts; default `<file>.state.json`. */
+  stateFile?: string
+  /** How often that state is saved (after an fsync of what it covers). */
+  statePersistMs?: number
 }
 
-export type ResolvedWriterOptions = Required<WriterOptions>
+export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir'>> & { spoolDir: string | undefined }
 
 export const WRITER_DEFAULTS = Object.freeze({
   file: './logs/app.log',
@@ -45,7 +54,9 @@ export const WRITER_DEFAULTS = Object.freeze({
   receiveHighWaterMark: 256,
   drainTimeoutMs: 5000,
   drainIdleMs: 200,
-  slowBatchMs: 0
+  slowBatchMs: 0,
+  spoolPollMs: 200,
+  statePersistMs: 1000
 })
 
 export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterOptions {
@@ -65,7 +76,11 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     receiveHighWaterMark: int(opts, 'receiveHighWaterMark', WRITER_DEFAULTS.receiveHighWaterMark, 1, 1_000_000),
     drainTimeoutMs: int(opts, 'drainTimeoutMs', WRITER_DEFAULTS.drainTimeoutMs, 0, 600_000),
     drainIdleMs: int(opts, 'drainIdleMs', WRITER_DEFAULTS.drainIdleMs, 1, 60_000),
-    slowBatchMs: int(opts, 'slowBatchMs', WRITER_DEFAULTS.slowBatchMs, 0, 60_000)
+    slowBatchMs: int(opts, 'slowBatchMs', WRITER_DEFAULTS.slowBatchMs, 0, 60_000),
+    spoolDir: path(opts, 'spoolDir') ?? defaultSpoolDir(endpoint),
+    spoolPollMs: int(opts, 'spoolPollMs', WRITER_DEFAULTS.spoolPollMs, 10, 600_000),
+    stateFile: path(opts, 'stateFile') ?? `${file}.state.json`,
+    statePersistMs: int(opts, 'statePersistMs', WRITER_DEFAULTS.statePersistMs, 10, 600_000)
   }
   if (resolved.drainIdleMs > resolved.drainTimeoutMs && resolved.drainTimeoutMs > 0) {
     throw new InvalidOptionError('drainIdleMs must not exceed drainTimeoutMs')
@@ -80,8 +95,14 @@ export interface ProducerOptions {
   receiptEndpoint?: string
   /** Bytes of records held (queued or sent without a receipt) before `onFull` applies. */
   highWaterMark?: number
-  /** Past `highWaterMark`: `'block'` waits for room, `'drop'` drops and counts the record. */
+  /**
+   * Past `highWaterMark`: `'block'` waits for room, `'drop'` drops and counts the record,
+   * `'spool'` moves the batches to the spool directory for the writer to ingest.
+   */
   onFull?: OnFull
+  /** Where unreceipted batches go at exit, on a close deadline, or with `onFull: 'spool'`;
+   * default `<socket dir>/spool` for ipc, none for tcp (then they are lost at exit). */
+  spoolDir?: string
   /** A batch is sent once it reaches this many bytes, or at the end of the tick. */
   maxBatchBytes?: number
   /** The writer's `maxFrameBytes`; a record larger than this is rejected locally. */
@@ -100,7 +121,7 @@ export interface ProducerOptions {
   threadBufferBytes?: number
 }
 
-export type ResolvedProducerOptions = Required<ProducerOptions>
+export type ResolvedProducerOptions = Required<Omit<ProducerOptions, 'spoolDir'>> & { spoolDir: string | undefined }
 
 export const PRODUCER_DEFAULTS = Object.freeze({
   highWaterMark: 16 * MiB,
@@ -122,14 +143,19 @@ export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedPro
   const receiptEndpoint = opts.receiptEndpoint ?? receiptEndpointFor(endpoint)
   parseEndpoint(receiptEndpoint, 'receiptEndpoint')
   const onFull = opts.onFull ?? PRODUCER_DEFAULTS.onFull
-  if (onFull !== 'block' && onFull !== 'drop') {
-    throw new InvalidOptionError(`onFull must be 'block' or 'drop', got ${String(onFull)}`)
+  if (onFull !== 'block' && onFull !== 'drop' && onFull !== 'spool') {
+    throw new InvalidOptionError(`onFull must be 'block', 'drop' or 'spool', got ${String(onFull)}`)
+  }
+  const spoolDir = path(opts, 'spoolDir') ?? defaultSpoolDir(endpoint)
+  if (onFull === 'spool' && spoolDir === undefined) {
+    throw new InvalidOptionError("onFull 'spool' needs spoolDir (required for tcp endpoints)")
   }
   const maxFrameBytes = int(opts, 'maxFrameBytes', PRODUCER_DEFAULTS.maxFrameBytes, MIN_FRAME_BYTES, MAX_FRAME_BYTES, '1 KiB and 64 MiB')
   const resolved: ResolvedProducerOptions = {
     endpoint,
     receiptEndpoint,
     onFull,
+    spoolDir,
     maxFrameBytes,
     highWaterMark: int(opts, 'highWaterMark', PRODUCER_DEFAULTS.highWaterMark, MIN_FRAME_BYTES, 4096 * MiB),
     maxBatchBytes: int(opts, 'maxBatchBytes', Math.min(PRODUCER_DEFAULTS.maxBatchBytes, maxFrameBytes), 1, MAX_FRAME_BYTES),
@@ -151,6 +177,13 @@ export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedPro
 
 function checkObject (opts: unknown, what: string): void {
   if (opts === null || typeof opts !== 'object') throw new InvalidOptionError(`${what} must be an object`)
+}
+
+function path (opts: object, key: string): string | undefined {
+  const value = (opts as Record<string, unknown>)[key]
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || !value.startsWith('/')) throw new InvalidOptionError(`${key} must be an absolute path, got ${String(value)}`)
+  return value
 }
 
 function int (opts: object, key: string, fallback: number, min: number, max: number, shown?: string): number {

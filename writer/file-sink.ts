@@ -1,5 +1,5 @@
 import { EventEmitter, once } from 'node:events'
-import { mkdirSync } from 'node:fs'
+import { fsync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import sonicBoom, { type SonicBoom } from 'sonic-boom'
 import { FileError } from '../shared/errors.js'
@@ -79,6 +79,14 @@ export class FileSink extends EventEmitter {
     while (this.pendingBytes > maxPending) {
       await once(this, 'written')
     }
+  }
+
+  /** Resolves once everything appended so far (not what comes later) is written and fsynced. */
+  async sync (): Promise<void> {
+    const target = this.#appended
+    while (this.#written < target) await once(this, 'written')
+    const fd = (this.#sonic as unknown as { fd: number }).fd
+    await new Promise<void>((resolve, reject) => fsync(fd, (err) => err ? reject(new FileError(this.file, { cause: err })) : resolve()))
   }
 
   /** Reopens the file by path (logrotate `create` mode), after the write in flight. */

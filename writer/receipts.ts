@@ -38,8 +38,12 @@ export class ReceiptPublisher {
   #due = new Map<string, { producerId: Buffer, seq: number }>()
   #sending: Promise<void> | undefined
 
-  constructor (pub: zmq.XPublisher, sink: FileSink) {
+  #floorOf: (producerId: Buffer) => number
+
+  /** `floorOf` gives what a previous writer had written for a producer (-1: nothing known). */
+  constructor (pub: zmq.XPublisher, sink: FileSink, floorOf: (producerId: Buffer) => number = () => -1) {
     this.#pub = pub
+    this.#floorOf = floorOf
     sink.on('written', (written: number) => this.#onWritten(written))
     void this.#receiveSubscriptions()
   }
@@ -48,7 +52,8 @@ export class ReceiptPublisher {
     try {
       for await (const [msg] of this.#pub) {
         if (msg !== undefined && msg[0] === SUBSCRIBE && msg.length === 1 + PRODUCER_ID_BYTES) {
-          this.republish(Buffer.from(msg.subarray(1)))
+          const producerId = Buffer.from(msg.subarray(1))
+          this.republish(producerId, this.#floorOf(producerId))
         }
       }
     } catch (err) {
@@ -61,11 +66,18 @@ export class ReceiptPublisher {
     this.#tracked.push({ producerId, seq, end })
   }
 
-  /** Sends the producer's current receipt again (it resent a batch that is already written). */
-  republish (producerId: Buffer): void {
+  /**
+   * Sends the producer's current receipt again (it resent a batch that is already written).
+   * `floor` is what a previous writer had written for it (-1: nothing known).
+   */
+  republish (producerId: Buffer, floor = -1): void {
     const key = producerId.toString('hex')
-    const last = this.#receipted.get(key)
-    if (last === undefined) return
+    let last = this.#receipted.get(key)
+    if (last === undefined || last.seq < floor) {
+      if (floor < 0) return
+      last = { producerId, seq: floor }
+      this.#receipted.set(key, last)
+    }
     this.#due.set(key, last)
     this.#kick()
   }

@@ -14,7 +14,11 @@ const FLAGS = {
   'receive-high-water-mark': { option: 'receiveHighWaterMark', kind: 'int', help: `messages queued per producer connection, ZMQ_RCVHWM (default ${WRITER_DEFAULTS.receiveHighWaterMark})` },
   'drain-timeout-ms': { option: 'drainTimeoutMs', kind: 'int', help: `on stop, longest drain of queued messages (default ${WRITER_DEFAULTS.drainTimeoutMs})` },
   'drain-idle-ms': { option: 'drainIdleMs', kind: 'int', help: `on stop, quiet time that ends the drain (default ${WRITER_DEFAULTS.drainIdleMs})` },
-  'slow-batch-ms': { option: 'slowBatchMs', kind: 'int', help: 'testing aid: pause after each batch (default 0)' }
+  'slow-batch-ms': { option: 'slowBatchMs', kind: 'int', help: 'testing aid: pause after each batch (default 0)' },
+  'spool-dir': { option: 'spoolDir', kind: 'path', help: 'spool directory to ingest (default <socket dir>/spool for ipc, none for tcp)' },
+  'spool-poll-ms': { option: 'spoolPollMs', kind: 'int', help: `how often the spool directory is scanned (default ${WRITER_DEFAULTS.spoolPollMs})` },
+  'state-file': { option: 'stateFile', kind: 'path', help: 'last sequence written per producer, kept across restarts (default <file>.state.json)' },
+  'state-persist-ms': { option: 'statePersistMs', kind: 'int', help: `how often that state is saved (default ${WRITER_DEFAULTS.statePersistMs})` }
 } as const
 
 function usage (): string {
@@ -60,6 +64,7 @@ export async function main (argv: string[]): Promise<number> {
   writer.on('error', (err: Error & { code?: string }) => {
     process.stderr.write(JSON.stringify({ event: 'error', code: err.code, message: err.message }) + '\n')
   })
+  writer.on('warning', (event: object) => process.stderr.write(JSON.stringify(event) + '\n'))
   await writer.start()
   const { endpoint, receiptEndpoint, file } = writer.options
   process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid }) + '\n')

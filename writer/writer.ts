@@ -9,7 +9,9 @@ import { MAX_MESSAGE_SIZE_FACTOR, resolveWriterOptions, type ResolvedWriterOptio
 import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../shared/protocol.js'
 import { EndpointLock } from './endpoint-lock.js'
 import { FileSink } from './file-sink.js'
+import { loadProducerStates, saveProducerStates, type ProducerStates } from './producer-state.js'
 import { ReceiptPublisher } from './receipts.js'
+import { SpoolIngester } from './spool-ingest.js'
 
 const debug = debuglog('logfunnel')
 
@@ -24,11 +26,8 @@ export interface WriterSummary {
   duplicates: number
   producers: number
   rejected: Partial<Record<RejectReason, number>>
-}
-
-interface ProducerState {
-  /** The next batch sequence this producer must send. */
-  next: number
+  /** Spool files ingested, entries read from them, torn tails moved aside. */
+  spool: { files: number, entries: number, torn: number }
 }
 
 /**
@@ -52,8 +51,10 @@ export class Writer extends EventEmitter {
   #sink: FileSink | undefined
   #receipts: ReceiptPublisher | undefined
   #lock: EndpointLock | undefined
-  #producers = new Map<string, ProducerState>()
-  #summary: WriterSummary = { records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {} }
+  #producers: ProducerStates = new Map()
+  #ingester: SpoolIngester | undefined
+  #persisting: Promise<void> | undefined
+  #summary: WriterSummary = { records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {}, spool: { files: 0, entries: 0, torn: 0 } }
   #stopRequested: (() => void) | undefined
   #stopSignal: Promise<void>
   #loop: Promise<void> | undefined
@@ -69,9 +70,12 @@ export class Writer extends EventEmitter {
    * Rejects with LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND.
    */
   async start (): Promise<void> {
-    const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark } = this.options
+    const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, stateFile, spoolDir, spoolPollMs } = this.options
     this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
     try {
+      const loaded = loadProducerStates(stateFile)
+      this.#producers = loaded.states
+      if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
       this.#sink = new FileSink(file)
       await this.#sink.ready()
       this.#sink.on('error', (err: Error) => this.emit('error', err))
@@ -85,18 +89,31 @@ export class Writer extends EventEmitter {
       await bind(pull, endpoint)
       const pub = new zmq.XPublisher({ linger: 0 })
       await bind(pub, receiptEndpoint)
-      this.#receipts = new ReceiptPublisher(pub, this.#sink)
+      this.#receipts = new ReceiptPublisher(pub, this.#sink, (id) => (this.#producers.get(id.toString('hex'))?.floor ?? 0) - 1)
     } catch (err) {
       this.#pull?.close()
       this.#lock.release()
       throw err
     }
     this.#loop = this.#receiveLoop()
+    if (spoolDir !== undefined) {
+      const sink = this.#sink
+      this.#ingester = new SpoolIngester(spoolDir, maxFrameBytes, spoolPollMs, {
+        handle: (frames) => this.#handle(frames),
+        sync: async () => await sink.sync(),
+        backpressure: async () => await sink.waitBelow(WRITE_QUEUE_BYTES)
+      })
+      this.#ingester.on('torn', (event: object) => this.emit('warning', { event: 'spool-torn', ...event }))
+      this.#ingester.on('error', (err: Error) => this.emit('warning', { event: 'spool-error', message: err.message }))
+      this.#ingester.start()
+    }
+    this.#persisting = this.#persistLoop()
   }
 
   /** A copy of the counters so far. */
   get summary (): WriterSummary {
-    return { ...this.#summary, rejected: { ...this.#summary.rejected }, producers: this.#producers.size }
+    const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0 } : { ...this.#ingester.counts }
+    return { ...this.#summary, rejected: { ...this.#summary.rejected }, producers: this.#producers.size, spool }
   }
 
   /**
@@ -107,7 +124,11 @@ export class Writer extends EventEmitter {
   async stop (): Promise<WriterSummary> {
     this.#stopRequested?.()
     await this.#loop
+    await this.#ingester?.stop()
+    await this.#persisting
+    // Everything handled is written and fsynced by end(), so the state saved after it is exact.
     await this.#sink?.end()
+    this.#saveState(this.#snapshot())
     await this.#receipts?.close()
     this.#lock?.release()
     return this.summary
@@ -149,6 +170,38 @@ export class Writer extends EventEmitter {
     await pending
   }
 
+  /**
+   * Saves, every `statePersistMs`, the next sequence per producer as of a moment whose batches
+   * have since been fsynced: after a crash the saved state can lag (resent batches written
+   * after it are written again) but never runs ahead (which would lose batches).
+   */
+  async #persistLoop (): Promise<void> {
+    const signal = this.#stopSignal
+    for (;;) {
+      const stopped = await Promise.race([delay(this.options.statePersistMs, false), signal.then(() => true)])
+      if (stopped) return
+      const snapshot = this.#snapshot()
+      try {
+        await (this.#sink as FileSink).sync()
+        this.#saveState(snapshot)
+      } catch (err) {
+        this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
+      }
+    }
+  }
+
+  #snapshot (): ProducerStates {
+    return new Map([...this.#producers].map(([id, s]) => [id, { ...s }]))
+  }
+
+  #saveState (states: ProducerStates): void {
+    try {
+      saveProducerStates(this.options.stateFile, states)
+    } catch (err) {
+      this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
+    }
+  }
+
   #handle (frames: Buffer[]): void {
     const { maxFrameBytes } = this.options
     if (frames.length === 1) {
@@ -170,14 +223,15 @@ export class Writer extends EventEmitter {
     const key = header.producerId.toString('hex')
     let state = this.#producers.get(key)
     if (state === undefined) {
-      state = { next: header.base }
+      state = { next: header.base, seen: 0, floor: 0 }
       this.#producers.set(key, state)
     }
+    state.seen = Date.now()
     // The producer holds receipts up to base - 1 (from an earlier writer): nothing before it is owed.
     if (header.base > state.next) state.next = header.base
     if (header.seq < state.next) {
       this.#summary.duplicates++
-      this.#receipts?.republish(header.producerId)
+      this.#receipts?.republish(header.producerId, state.floor - 1)
       return
     }
     if (header.seq > state.next) {

@@ -38,6 +38,9 @@ export interface ProducerParams {
   producer?: Record<string, unknown>
   announceAfter?: number
   closeDeadlineMs?: number
+  exitAtOnce?: boolean
+  pauseEvery?: number
+  pauseMs?: number
 }
 
 /** Spawns a producer-logs fixture. */

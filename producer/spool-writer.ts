@@ -1,0 +1,55 @@
+import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { encodeSpoolEntry, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
+
+/** A segment is handed to the writer (renamed) once it holds this much. */
+const SEGMENT_BYTES = 4 * 1024 * 1024
+
+/**
+ * The producer's side of the spool: appends entries synchronously (it must work inside a
+ * process 'exit' handler) to a `.spool.tmp` segment of its own, so no lock is needed, and
+ * renames the segment to `.spool` when it is complete: the writer never sees a half-written
+ * file from a live producer.
+ */
+export class SpoolWriter {
+  readonly dir: string
+  #idHex: string
+  #segment = 0
+  #fd = -1
+  #tmpPath = ''
+  #bytes = 0
+
+  constructor (dir: string, producerIdHex: string) {
+    this.dir = dir
+    this.#idHex = producerIdHex
+  }
+
+  /** True while a segment is open (has entries not yet handed over). */
+  get open (): boolean {
+    return this.#fd !== -1
+  }
+
+  /** Appends one entry; throws the fs error (ENOSPC, EACCES) to the caller. */
+  append (header: Buffer, payload: Buffer): void {
+    if (this.#fd === -1) {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+      this.#tmpPath = join(this.dir, spoolFileName(this.#idHex, process.pid, this.#segment))
+      this.#fd = openSync(this.#tmpPath, 'a', 0o600)
+    }
+    const buf = Buffer.concat(encodeSpoolEntry(header, payload))
+    let offset = 0
+    while (offset < buf.length) offset += writeSync(this.#fd, buf, offset)
+    this.#bytes += buf.length
+    if (this.#bytes >= SEGMENT_BYTES) this.seal()
+  }
+
+  /** Closes the open segment and hands it to the writer. */
+  seal (): void {
+    if (this.#fd === -1) return
+    closeSync(this.#fd)
+    this.#fd = -1
+    renameSync(this.#tmpPath, this.#tmpPath.slice(0, -SPOOL_TMP_SUFFIX.length) + SPOOL_SUFFIX)
+    this.#segment++
+    this.#bytes = 0
+  }
+}

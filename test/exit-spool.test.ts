@@ -1,0 +1,45 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { exitCode, tempDir, waitFor } from './helpers/children.js'
+import { spawnProducer, startWriterChild } from './helpers/cluster.js'
+
+const RECORDS = 10_000
+const lineCount = (file: string): number => {
+  try {
+    return readFileSync(file, 'utf8').split('\n').length - 1
+  } catch {
+    return 0
+  }
+}
+
+describe.each(['funnel', 'transport'] as const)('%s: process.exit(0) right after logging', (mode) => {
+  it(`the writer is up but slow: all ${RECORDS} records arrive once, in order`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir, ['--slow-batch-ms', '20'])
+    const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, mode, exitAtOnce: true, producer: { maxBatchBytes: 16 * 1024 } })
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    await waitFor(() => lineCount(writer.file) >= RECORDS, 60_000, () => `${lineCount(writer.file)} lines in the file`)
+    const summary = await writer.stop()
+    expect(summary.records).toBe(RECORDS)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
+    expect(readdirSync(join(dir, 'spool')).filter((f) => !f.endsWith('.torn'))).toEqual([])
+  })
+
+  it(`the writer is down and starts after the producer exited: all ${RECORDS} records arrive`, async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const producer = spawnProducer({ endpoint, records: RECORDS, mode, exitAtOnce: true })
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    expect(readdirSync(join(dir, 'spool')).length).toBeGreaterThan(0)
+
+    const writer = await startWriterChild(dir)
+    await waitFor(() => lineCount(writer.file) >= RECORDS, 30_000, () => `${lineCount(writer.file)} lines in the file`)
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: RECORDS, duplicates: 0 })
+    expect(summary.spool.torn).toBe(0)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, ok: true })
+    expect(readdirSync(join(dir, 'spool'))).toEqual([])
+  })
+}, 120_000)
