@@ -65,15 +65,16 @@ export async function main (argv: string[]): Promise<number> {
     process.stderr.write(JSON.stringify({ event: 'error', code: err.code, message: err.message }) + '\n')
   })
   writer.on('warning', (event: object) => process.stderr.write(JSON.stringify(event) + '\n'))
+  // Handlers first, so a signal right after the ready line is never the default (kill).
+  // A repeated SIGTERM during the drain does not cut the stop short.
+  const stopped = new Promise<void>((resolve) => {
+    process.on('SIGTERM', resolve)
+    process.on('SIGINT', resolve)
+  })
+  process.on('SIGHUP', () => writer.reopen())
   await writer.start()
   const { endpoint, receiptEndpoint, file } = writer.options
   process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid }) + '\n')
-
-  const stopped = new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve)
-    process.once('SIGINT', resolve)
-  })
-  process.on('SIGHUP', () => writer.reopen())
   await stopped
   const summary = await writer.stop()
   process.stdout.write(JSON.stringify({ event: 'stopped', ...summary }) + '\n')

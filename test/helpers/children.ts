@@ -25,7 +25,7 @@ export interface Child {
   stderr: () => string
   /** Resolves with the exit code (or the signal name) once the child exits. */
   exited: Promise<number | string>
-  /** Resolves with the first stdout line that parses as JSON and satisfies `match`. */
+  /** Resolves with the first stdout line (printed so far or later) that parses as JSON and satisfies `match`. */
   waitForLine: (match: (obj: any) => boolean, deadlineMs?: number) => Promise<any>
   /** Text for failure messages: the child's argv, stdout and stderr. */
   describe: () => string
@@ -43,6 +43,8 @@ export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
   let out = ''
   let err = ''
   const lineWaiters: Array<{ match: (obj: any) => boolean, resolve: (v: any) => void }> = []
+  /** Every JSON line printed so far, so a wait that starts late still sees an earlier line. */
+  const seen: unknown[] = []
   let pending = ''
   proc.stdout?.setEncoding('utf8')
   proc.stderr?.setEncoding('utf8')
@@ -56,6 +58,7 @@ export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
       nl = pending.indexOf('\n')
       let obj: unknown
       try { obj = JSON.parse(line) } catch { continue }
+      seen.push(obj)
       for (let i = lineWaiters.length - 1; i >= 0; i--) {
         const w = lineWaiters[i]!
         if (w.match(obj)) {
@@ -76,6 +79,11 @@ export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
     exited,
     describe: () => `node ${args.join(' ')}\n--- stdout ---\n${out.slice(-4000)}\n--- stderr ---\n${err.slice(-4000)}`,
     waitForLine: (match, deadlineMs = 20_000) => new Promise((resolve, reject) => {
+      const earlier = seen.find((obj) => match(obj))
+      if (earlier !== undefined) {
+        resolve(earlier)
+        return
+      }
       const timer = setTimeout(() => {
         reject(new Error(`no matching line within ${deadlineMs} ms; child ${proc.exitCode === null ? 'still running' : `exited ${proc.exitCode}`}\n${child.describe()}`))
       }, deadlineMs)
