@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { parentPort } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import type { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { BatchSender } from './sender.js'
@@ -17,6 +17,25 @@ const MAX_TIMER_MS = 2_147_483_647
 const ABANDON = 'LOGFUNNEL_ABANDON'
 /** Message from FunnelDestination: the process is exiting; take everything, never block. */
 const EXITING = 'LOGFUNNEL_EXITING'
+
+/**
+ * thread-stream's worker sleeps in Atomics.waitAsync until the logging thread bumps the shared
+ * sequence slot and notifies. Seen here once: the worker idle in epoll_wait for two minutes
+ * while the logging thread waited in flushSync for it to read (a lost wake-up; thread-stream
+ * itself only re-checks every 10 s). A spurious notify is harmless and bounds such a stall.
+ * The slot index is thread-stream's SEQ_INDEX (lib/indexes.js).
+ */
+const WAKE_INTERVAL_MS = 20
+const THREAD_STREAM_SEQ_INDEX = 2
+
+function wakeReaderPeriodically (): NodeJS.Timeout | undefined {
+  const stateBuf = (workerData as { stateBuf?: SharedArrayBuffer } | null)?.stateBuf
+  if (!(stateBuf instanceof SharedArrayBuffer)) return undefined
+  const state = new Int32Array(stateBuf)
+  const timer = setInterval(() => Atomics.notify(state, THREAD_STREAM_SEQ_INDEX), WAKE_INTERVAL_MS)
+  timer.unref()
+  return timer
+}
 
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
 const HOST_KEYS = ['$context', 'pinoWillSendConfig']
@@ -40,6 +59,7 @@ export class FunnelStream extends EventEmitter {
   #closeTimeoutMs: number
   #needDrain = false
   #ending = false
+  #wakeTimer = wakeReaderPeriodically()
 
   constructor (opts: ProducerOptions) {
     super()
@@ -98,6 +118,7 @@ export class FunnelStream extends EventEmitter {
     if (this.#ending) return
     this.#ending = true
     const done = (): void => {
+      clearInterval(this.#wakeTimer)
       parentPort?.postMessage({ code: 'EVENT', name: 'logfunnel:stats', args: [this.sender.stats] })
       this.emit('close')
     }

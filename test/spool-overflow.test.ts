@@ -9,8 +9,12 @@ import { exitCode, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 
 const RECORDS = 1_000_000
-/** README, "onFull": a producer's resident memory with the default buffers stays under this. */
-const PRODUCER_RSS_BOUND_BYTES = 200 * 1024 * 1024
+/**
+ * README, "Memory": with highWaterMark 4 MiB and threadBufferBytes 1 MiB a producer stays under
+ * this however much it logs; keeping the 1,000,000 records (about 150 MB) would not fit.
+ */
+const PRODUCER_RSS_BOUND_BYTES = 160 * 1024 * 1024
+const PRODUCER = { onFull: 'spool', highWaterMark: 4 * 1024 * 1024, threadBufferBytes: 1024 * 1024 }
 
 describe("onFull 'spool'", () => {
   it(`the writer stopped (SIGSTOP) while a producer logs ${RECORDS} records: memory bounded, all arrive in order after SIGCONT`, async () => {
@@ -18,7 +22,7 @@ describe("onFull 'spool'", () => {
     const writer = await startWriterChild(dir)
     writer.child.proc.kill('SIGSTOP')
     const producer = spawnProducer({
-      endpoint: writer.endpoint, records: RECORDS, announceAfter: RECORDS, closeDeadlineMs: 240_000, producer: { onFull: 'spool' }
+      endpoint: writer.endpoint, records: RECORDS, announceAfter: RECORDS, closeDeadlineMs: 240_000, producer: PRODUCER
     })
     await producer.waitForLine((l) => l.event === 'logging', 240_000)
     expect(readdirSync(join(dir, 'spool')).length).toBeGreaterThan(0)

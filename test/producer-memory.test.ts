@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { exitCode, tempDir, waitFor } from './helpers/children.js'
+import { spawnProducer, startWriterChild } from './helpers/cluster.js'
+
+const RECORDS = 1_000_000
+/** README, "Memory": the bound for these buffer sizes (1,000,000 records are about 150 MB). */
+const PRODUCER_RSS_BOUND_BYTES = 160 * 1024 * 1024
+const BUFFERS = { highWaterMark: 4 * 1024 * 1024, threadBufferBytes: 1024 * 1024 }
+
+/** CPU ticks (user + system) the process has used so far. */
+function cpuTicks (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+function rssBytes (pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return Number(match?.[1]) * 1024
+}
+
+describe('producer memory against a stopped writer (SIGSTOP)', () => {
+  it(`onFull 'block': the log call blocks, memory stays bounded, all ${RECORDS} records arrive after SIGCONT`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    writer.child.proc.kill('SIGSTOP')
+    const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, announceAfter: 10_000, closeDeadlineMs: 240_000, producer: BUFFERS })
+    await producer.waitForLine((l) => l.event === 'logging', 60_000)
+    // Blocked means no CPU used: wait until the count stays put over three 100 ms looks.
+    const pid = producer.proc.pid as number
+    const samples: number[] = []
+    await waitFor(() => {
+      samples.push(cpuTicks(pid))
+      return samples.length >= 4 && samples.at(-1) === samples.at(-4)
+    }, 60_000, () => `producer CPU ticks still rising: ${samples.slice(-4).join(', ')}`)
+    const blockedRss = rssBytes(pid)
+    expect(producer.stdout()).not.toContain('"done"')
+    expect(blockedRss).toBeLessThan(PRODUCER_RSS_BOUND_BYTES)
+
+    writer.child.proc.kill('SIGCONT')
+    const done = await producer.waitForLine((l) => l.event === 'done', 240_000)
+    expect(await exitCode(producer)).toBe(0)
+    expect(done).toMatchObject({ closeError: null, stats: { records: RECORDS, dropped: 0 } })
+    expect(done.maxRssBytes).toBeLessThan(PRODUCER_RSS_BOUND_BYTES)
+    const summary = await writer.stop()
+    expect(summary.records).toBe(RECORDS)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, ok: true })
+  })
+
+  it(`onFull 'drop': the log call never waits, memory stays bounded, drops are counted and reported`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    writer.child.proc.kill('SIGSTOP')
+    const producer = spawnProducer({
+      endpoint: writer.endpoint, records: RECORDS, announceAfter: RECORDS, closeDeadlineMs: 60_000, producer: { ...BUFFERS, onFull: 'drop' }
+    })
+    await producer.waitForLine((l) => l.event === 'logging', 120_000)
+    expect(rssBytes(producer.proc.pid as number)).toBeLessThan(PRODUCER_RSS_BOUND_BYTES)
+    writer.child.proc.kill('SIGCONT')
+    const done = await producer.waitForLine((l) => l.event === 'done', 60_000)
+    expect(await exitCode(producer)).toBe(0)
+    expect(done.closeError).toBe(null)
+    expect(done.maxRssBytes).toBeLessThan(PRODUCER_RSS_BOUND_BYTES)
+    const { records, dropped } = done.stats
+    expect(records + dropped).toBe(RECORDS)
+    expect(dropped).toBeGreaterThan(RECORDS / 2)
+    const summary = await writer.stop()
+    // The kept records plus the one notice line.
+    expect(summary.records).toBe(records + 1)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: records + 1, unkeyed: 1, torn: 0, duplicates: 0, reordered: 0 })
+  })
+}, 300_000)
