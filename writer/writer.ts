@@ -73,11 +73,11 @@ export class Writer extends EventEmitter {
     const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, stateFile, spoolDir, spoolPollMs } = this.options
     this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
     try {
+      this.#sink = new FileSink(file)
+      await this.#sink.ready()
       const loaded = loadProducerStates(stateFile)
       this.#producers = loaded.states
       if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
-      this.#sink = new FileSink(file)
-      await this.#sink.ready()
       this.#sink.on('error', (err: Error) => this.emit('error', err))
 
       const pull = new zmq.Pull({
