@@ -15,7 +15,12 @@ const FLAGS: Record<keyof WriterOptions, string> = {
   receiveHighWaterMark: '--receive-high-water-mark',
   drainTimeoutMs: '--drain-timeout-ms',
   drainIdleMs: '--drain-idle-ms',
-  slowBatchMs: '--slow-batch-ms'
+  slowBatchMs: '--slow-batch-ms',
+  rotateSizeBytes: '--rotate-size',
+  rotateIntervalMs: '--rotate-interval',
+  rotateKeep: '--rotate-keep',
+  rotateGzip: '--rotate-gzip',
+  fsync: '--fsync'
 }
 
 export interface StartWriterOptions extends WriterOptions {
@@ -32,6 +37,11 @@ export interface StoppedSummary {
   duplicates: number
   producers: number
   rejected: Record<string, number>
+  fsyncs: number
+  rotations: number
+  fileErrors: number
+  lastFileError: { op: string, fsCode: string | null, message: string } | null
+  unwrittenBytes: number
 }
 
 export interface RunningWriter {
@@ -62,7 +72,11 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   const args = [BIN, 'writer']
   for (const [key, flag] of Object.entries(FLAGS)) {
     const value = opts[key as keyof WriterOptions]
-    if (value !== undefined) args.push(flag, String(value))
+    if (typeof value === 'boolean') {
+      if (value) args.push(flag)
+    } else if (value !== undefined) {
+      args.push(flag, String(value))
+    }
   }
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { UsageError } from '../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
 import { defaultEndpoint } from '../shared/endpoint.js'
+import { parseDuration, parseSize } from '../shared/units.js'
 import { Writer } from './writer.js'
 
 /** CLI flag -> option, with its value kind. The README's writer table lists the same. */
@@ -14,7 +15,12 @@ const FLAGS = {
   'receive-high-water-mark': { option: 'receiveHighWaterMark', kind: 'int', help: `messages queued per producer connection, ZMQ_RCVHWM (default ${WRITER_DEFAULTS.receiveHighWaterMark})` },
   'drain-timeout-ms': { option: 'drainTimeoutMs', kind: 'int', help: `on stop, longest drain of queued messages (default ${WRITER_DEFAULTS.drainTimeoutMs})` },
   'drain-idle-ms': { option: 'drainIdleMs', kind: 'int', help: `on stop, quiet time that ends the drain (default ${WRITER_DEFAULTS.drainIdleMs})` },
-  'slow-batch-ms': { option: 'slowBatchMs', kind: 'int', help: 'testing aid: pause after each batch (default 0)' }
+  'slow-batch-ms': { option: 'slowBatchMs', kind: 'int', help: 'testing aid: pause after each batch (default 0)' },
+  'rotate-size': { option: 'rotateSizeBytes', kind: 'size', help: 'rotate before the file passes this size: bytes, or 512K, 100M, 2G (default off)' },
+  'rotate-interval': { option: 'rotateIntervalMs', kind: 'duration', help: 'rotate at every multiple of this since the epoch (UTC): 30s, 15m, 6h, 1d (default off)' },
+  'rotate-keep': { option: 'rotateKeep', kind: 'int', help: 'rotated files kept, oldest deleted first (default 0: keep all)' },
+  'rotate-gzip': { option: 'rotateGzip', kind: 'boolean', help: 'gzip rotated files in the background (default off)' },
+  fsync: { option: 'fsync', kind: 'fsync', help: `off, batch (after every write; receipts wait for it) or a number of ms (default ${String(WRITER_DEFAULTS.fsync)})` }
 } as const
 
 function usage (): string {
@@ -27,7 +33,7 @@ function usage (): string {
 /** Parses `logfunnel writer` flags into WriterOptions; throws UsageError. */
 export function parseWriterArgs (argv: string[]): WriterOptions | 'help' {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } }
-  for (const flag of Object.keys(FLAGS)) options[flag] = { type: 'string' }
+  for (const [flag, f] of Object.entries(FLAGS)) options[flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string' }
   let values: Record<string, string | boolean | undefined>
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values
@@ -35,18 +41,26 @@ export function parseWriterArgs (argv: string[]): WriterOptions | 'help' {
     throw new UsageError(`${(err as Error).message} (logfunnel writer --help lists the flags)`)
   }
   if (values.help === true) return 'help'
-  const opts: Record<string, string | number> = {}
+  const opts: Record<string, string | number | boolean> = {}
   for (const [flag, f] of Object.entries(FLAGS)) {
     const raw = values[flag]
-    if (typeof raw !== 'string') continue
-    if (f.kind === 'int') {
-      if (!/^\d+$/.test(raw)) throw new UsageError(`--${flag} must be a whole number, got '${raw}'`)
-      opts[f.option] = Number(raw)
-    } else {
-      opts[f.option] = f.kind === 'path' ? resolve(raw) : raw
-    }
+    if (raw === true) opts[f.option] = true
+    if (typeof raw === 'string') opts[f.option] = parseValue(f.kind, raw, `--${flag}`)
   }
   return opts as WriterOptions
+}
+
+function parseValue (kind: typeof FLAGS[keyof typeof FLAGS]['kind'], raw: string, flag: string): string | number {
+  switch (kind) {
+    case 'int':
+      if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be a whole number, got '${raw}'`)
+      return Number(raw)
+    case 'size': return parseSize(raw, flag)
+    case 'duration': return parseDuration(raw, flag)
+    case 'fsync': return raw === 'off' || raw === 'batch' ? raw : parseDuration(raw, flag)
+    case 'path': return resolve(raw)
+    default: return raw
+  }
 }
 
 /** `logfunnel writer`: runs until SIGTERM/SIGINT; exit 0 after a clean stop. */
@@ -57,9 +71,13 @@ export async function main (argv: string[]): Promise<number> {
     return 0
   }
   const writer = new Writer({ ...parsed, file: resolve(parsed.file ?? WRITER_DEFAULTS.file) })
-  writer.on('error', (err: Error & { code?: string }) => {
-    process.stderr.write(JSON.stringify({ event: 'error', code: err.code, message: err.message }) + '\n')
+  writer.on('error', (err: Error & { code?: string, op?: string, fsCode?: string, retryInMs?: number }) => {
+    const { code, message, op, fsCode, retryInMs } = err
+    process.stderr.write(JSON.stringify({ event: 'error', code, message, op, fsCode, retryInMs }) + '\n')
   })
+  for (const event of ['resumed', 'recovered']) {
+    writer.on(event, (info: object) => process.stderr.write(JSON.stringify({ event, ...info }) + '\n'))
+  }
   await writer.start()
   const { endpoint, receiptEndpoint, file } = writer.options
   process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid }) + '\n')

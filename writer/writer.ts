@@ -8,7 +8,7 @@ import { BindError } from '../shared/errors.js'
 import { MAX_MESSAGE_SIZE_FACTOR, resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
 import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../shared/protocol.js'
 import { EndpointLock } from './endpoint-lock.js'
-import { FileSink } from './file-sink.js'
+import { FileSink, type SinkStats } from './file-sink.js'
 import { ReceiptPublisher } from './receipts.js'
 
 const debug = debuglog('logfunnel')
@@ -24,6 +24,13 @@ export interface WriterSummary {
   duplicates: number
   producers: number
   rejected: Partial<Record<RejectReason, number>>
+  /** File counters: fsyncs, rotations, failed file operations and the last one. */
+  fsyncs: SinkStats['fsyncs']
+  rotations: SinkStats['rotations']
+  fileErrors: SinkStats['fileErrors']
+  lastFileError: SinkStats['lastFileError']
+  /** Bytes given up at stop because the file stayed unwritable past `drainTimeoutMs` (producers still hold them). */
+  unwrittenBytes: number
 }
 
 interface ProducerState {
@@ -37,7 +44,9 @@ interface ProducerState {
  * sequence through a FileSink, and publishes receipts once batches are in the file.
  *
  * Never throws on what a producer sends: a bad message is counted under its reason and skipped.
- * Events: `'error'` (FileError) when the file cannot be written.
+ * Events: `'error'` (FileError) each time a file operation fails (the sink retries with
+ * backoff); `'resumed'` when it succeeds again; `'recovered'` when a torn tail was moved aside
+ * at start; `'rotated'` after each rotation.
  *
  * @example
  * ```ts
@@ -53,7 +62,7 @@ export class Writer extends EventEmitter {
   #receipts: ReceiptPublisher | undefined
   #lock: EndpointLock | undefined
   #producers = new Map<string, ProducerState>()
-  #summary: WriterSummary = { records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {} }
+  #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0 }
   #stopRequested: (() => void) | undefined
   #stopSignal: Promise<void>
   #loop: Promise<void> | undefined
@@ -72,9 +81,11 @@ export class Writer extends EventEmitter {
     const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark } = this.options
     this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
     try {
-      this.#sink = new FileSink(file)
+      this.#sink = new FileSink(file, this.options)
+      for (const event of ['error', 'resumed', 'recovered', 'rotated']) {
+        this.#sink.on(event, (arg: unknown) => this.emit(event, arg))
+      }
       await this.#sink.ready()
-      this.#sink.on('error', (err: Error) => this.emit('error', err))
 
       const pull = new zmq.Pull({
         receiveHighWaterMark,
@@ -96,18 +107,20 @@ export class Writer extends EventEmitter {
 
   /** A copy of the counters so far. */
   get summary (): WriterSummary {
-    return { ...this.#summary, rejected: { ...this.#summary.rejected }, producers: this.#producers.size }
+    const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
+    return { ...this.#summary, rejected: { ...this.#summary.rejected }, producers: this.#producers.size, ...sink }
   }
 
   /**
    * Stops receiving once the queue is drained (idle for `drainIdleMs`, at most
    * `drainTimeoutMs`), writes and fsyncs the file, publishes the final receipts, releases the
-   * endpoint. Resolves with the final summary.
+   * endpoint. Resolves with the final summary. A file that stays unwritable is given up after
+   * another `drainTimeoutMs` (`unwrittenBytes` in the summary; those batches have no receipt).
    */
   async stop (): Promise<WriterSummary> {
     this.#stopRequested?.()
     await this.#loop
-    await this.#sink?.end()
+    this.#summary.unwrittenBytes = await this.#sink?.end(this.options.drainTimeoutMs) ?? 0
     await this.#receipts?.close()
     this.#lock?.release()
     return this.summary
@@ -141,7 +154,13 @@ export class Writer extends EventEmitter {
       if (frames === undefined) break
       this.#handle(frames as Buffer[])
       pending = receive(pull)
-      if (sink.pendingBytes > WRITE_QUEUE_BYTES) await sink.waitBelow(WRITE_QUEUE_BYTES / 2)
+      if (sink.pendingBytes > WRITE_QUEUE_BYTES) {
+        // While the file fails the loop waits here, so producers see backpressure; once asked
+        // to stop, it waits drainTimeoutMs at most and then stops receiving.
+        const stopWait = stopSignal.then(async () => await delay(drainTimeoutMs, undefined, { ref: false }))
+        await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES / 2), stopWait])
+        if (sink.pendingBytes > WRITE_QUEUE_BYTES) break
+      }
       if (slowBatchMs > 0) await delay(slowBatchMs)
       if (stopping && Date.now() >= drainDeadline) break
     }
