@@ -1,35 +1,8 @@
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { FileError } from '../shared/errors.js'
-import { FileSink, type FileSinkOptions } from '../writer/file-sink.js'
-import { tempDir, waitFor } from './helpers/children.js'
-import { FaultyFs } from './helpers/faulty-fs.js'
-
-/** `n` lines of `size` bytes each, numbered, as separate batches. */
-function batches (n: number, size = 1000): Buffer[] {
-  return Array.from({ length: n }, (_, i) => Buffer.from(`${JSON.stringify({ seq: i, pad: 'x'.repeat(size) })}\n`))
-}
-
-interface Harness {
-  sink: FileSink
-  fs: FaultyFs
-  file: string
-  errors: FileError[]
-  resumed: unknown[]
-}
-
-async function openSink (opts: FileSinkOptions = {}): Promise<Harness> {
-  const fs = new FaultyFs()
-  const file = join(tempDir(), 'logs', 'app.log')
-  const sink = new FileSink(file, { fs, ...opts })
-  const errors: FileError[] = []
-  const resumed: unknown[] = []
-  sink.on('error', (err: FileError) => errors.push(err))
-  sink.on('resumed', (info: unknown) => resumed.push(info))
-  await sink.ready()
-  return { sink, fs, file, errors, resumed }
-}
+import { waitFor } from './helpers/children.js'
+import { batches, openSink } from './helpers/faulty-fs.js'
 
 describe.each(['ENOSPC', 'EACCES', 'EIO'])('a write failing with %s', (code) => {
   it('is retried with backoff from the first unwritten byte: the file holds every byte once', async () => {
@@ -110,50 +83,5 @@ describe('the log file removed while open', () => {
     expect(existsSync(h.file)).toBe(true)
     expect(readFileSync(h.file)).toEqual(Buffer.concat(data.slice(5)))
     expect(h.errors.map((e) => [e.code, e.op, e.fsCode, e.retryInMs])).toEqual([['LOGFUNNEL_ERR_FILE', 'write', 'ENOENT', 0]])
-  })
-})
-
-describe('fsync policy', () => {
-  it("'batch': bytes count as written only after the fsync that covers them", async () => {
-    const h = await openSink({ fsync: 'batch' })
-    h.fs.holdFsyncs()
-    const end = h.sink.append(batches(1)[0]!)
-    await waitFor(() => h.fs.calls.fsync === 1, 5000, () => `${h.fs.calls.fsync} fsyncs`)
-    expect(h.fs.bytesWritten).toBe(end)
-    expect(h.sink.bytesWritten).toBe(0)
-    // Batches that arrive during the fsync go out together: one write, one fsync.
-    let last = 0
-    for (const b of batches(20)) last = h.sink.append(b)
-    h.fs.releaseFsyncs()
-    await h.sink.waitBelow(0)
-    expect(h.sink.bytesWritten).toBe(last)
-    expect([h.fs.calls.write, h.sink.stats.fsyncs]).toEqual([2, 2])
-    await h.sink.end()
-    expect(h.sink.stats.fsyncs).toBe(3)
-  })
-
-  it("'off': bytes count as written after the write; one fsync at the end", async () => {
-    const h = await openSink({ fsync: 'off' })
-    h.fs.holdFsyncs()
-    const end = h.sink.append(batches(1)[0]!)
-    await h.sink.waitBelow(0)
-    expect([h.sink.bytesWritten, h.fs.calls.fsync]).toEqual([end, 0])
-    h.fs.releaseFsyncs()
-    await h.sink.end()
-    expect(h.sink.stats.fsyncs).toBe(1)
-  })
-
-  it('a number of ms: bytes count as written at once; fsyncs at most that often', async () => {
-    const h = await openSink({ fsync: 50 })
-    for (const round of [0, 1, 2]) {
-      for (const b of batches(5)) h.sink.append(b)
-      await h.sink.waitBelow(0)
-      await waitFor(() => h.sink.stats.fsyncs === round + 1, 2000, () => `${h.sink.stats.fsyncs} fsyncs`)
-    }
-    const [first, second, third] = h.fs.fsyncTimes as [number, number, number]
-    expect(second - first).toBeGreaterThanOrEqual(50)
-    expect(third - second).toBeGreaterThanOrEqual(50)
-    await h.sink.end()
-    expect(h.sink.stats.fsyncs).toBe(4)
   })
 })

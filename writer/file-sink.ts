@@ -1,12 +1,14 @@
-import { EventEmitter, once } from 'node:events'
+import { EventEmitter } from 'node:events'
 import { dirname } from 'node:path'
 import { debuglog } from 'node:util'
 import { FileError } from '../shared/errors.js'
-import { WRITER_DEFAULTS, type FsyncPolicy } from '../shared/options.js'
+import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
 import { FsyncSchedule } from './fsync-policy.js'
+import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
-import { intervalStart, rotatedName, RotationArchiver } from './rotation.js'
+import { intervalStart, renameForRotation, RotationArchiver } from './rotation.js'
 import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
+import { WriteQueue, type Chunk } from './write-queue.js'
 
 const debug = debuglog('logfunnel')
 
@@ -18,15 +20,11 @@ const MAX_WRITE_BYTES = 1024 * 1024
 /** Backoff of a failing file operation: 100 ms doubling to 5 s, for as long as the fault lasts. */
 const RETRY_FIRST_MS = 100
 const RETRY_MAX_MS = 5000
-/** setTimeout's limit (2^31 - 1 ms); a longer delay would fire at once. */
-const MAX_TIMER_MS = 2_147_483_647
 
-export interface FileSinkOptions {
-  rotateSizeBytes?: number
-  rotateIntervalMs?: number
-  rotateKeep?: number
-  rotateGzip?: boolean
-  fsync?: FsyncPolicy
+type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync'
+
+/** The writer options the sink uses (defaults: WRITER_DEFAULTS), and the file operations. */
+export interface FileSinkOptions extends Pick<WriterOptions, SinkOptionKeys> {
   /** File operations; tests inject faults here. */
   fs?: SinkFs
 }
@@ -39,9 +37,6 @@ export interface SinkStats {
   fileErrors: number
   lastFileError: { op: string, fsCode: string | null, message: string } | null
 }
-
-/** Whole batches merged into one write; `done` bytes of it are in the file. */
-interface Chunk { buf: Buffer, done: number, end: number }
 
 /** A pending switch to a new file: a rotation (rename first) or a reopen (SIGHUP). */
 interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: number, delayMs: number, failures: number }
@@ -69,17 +64,16 @@ class Abandoned extends Error {}
  */
 export class FileSink extends EventEmitter {
   readonly file: string
-  readonly #options: Required<Omit<FileSinkOptions, 'fs'>>
+  readonly #options: Required<Pick<WriterOptions, SinkOptionKeys>>
   readonly #fs: SinkFs
   readonly #schedule: FsyncSchedule
   readonly #archiver: RotationArchiver | undefined
   #stats: SinkStats = { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
-  #queue: Buffer[] = []
+  readonly #timers = new LoopTimers()
+  #queue = new WriteQueue()
   #chunk: Chunk | undefined
   #fd: number | undefined
   #size = 0
-  #appended = 0
-  #taken = 0
   #written = 0
   #switch: Switch | undefined
   #nextRotationAt = Infinity
@@ -87,23 +81,20 @@ export class FileSink extends EventEmitter {
   #faulted = 0
   #ending = false
   #abandoned = false
-  #wake: (() => void) | undefined
-  #timers = new Map<NodeJS.Timeout, () => void>()
   #loop: Promise<void> | undefined
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
     this.file = file
-    const { fs = nodeSinkFs, ...rest } = opts
     this.#options = {
-      rotateSizeBytes: rest.rotateSizeBytes ?? WRITER_DEFAULTS.rotateSizeBytes,
-      rotateIntervalMs: rest.rotateIntervalMs ?? WRITER_DEFAULTS.rotateIntervalMs,
-      rotateKeep: rest.rotateKeep ?? WRITER_DEFAULTS.rotateKeep,
-      rotateGzip: rest.rotateGzip ?? WRITER_DEFAULTS.rotateGzip,
-      fsync: rest.fsync ?? WRITER_DEFAULTS.fsync
+      rotateSizeBytes: opts.rotateSizeBytes ?? WRITER_DEFAULTS.rotateSizeBytes,
+      rotateIntervalMs: opts.rotateIntervalMs ?? WRITER_DEFAULTS.rotateIntervalMs,
+      rotateKeep: opts.rotateKeep ?? WRITER_DEFAULTS.rotateKeep,
+      rotateGzip: opts.rotateGzip ?? WRITER_DEFAULTS.rotateGzip,
+      fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
     }
-    this.#fs = fs
-    this.#schedule = new FsyncSchedule(this.#options.fsync, () => this.#wakeUp())
+    this.#fs = opts.fs ?? nodeSinkFs
+    this.#schedule = new FsyncSchedule(this.#options.fsync, () => this.#timers.wakeUp())
     const { rotateSizeBytes, rotateIntervalMs, rotateGzip, rotateKeep } = this.#options
     if (rotateSizeBytes > 0 || rotateIntervalMs > 0) {
       this.#archiver = new RotationArchiver(file, { gzip: rotateGzip, keep: rotateKeep, onError: (err) => this.#report(err) })
@@ -130,7 +121,7 @@ export class FileSink extends EventEmitter {
       // A file last written in an earlier interval belongs to that interval: rotate it first.
       if (st.size > 0 && st.mtimeMs < start) this.#requestSwitch(true)
       this.#nextRotationAt = start + rotateIntervalMs
-      this.#wakeAt(this.#nextRotationAt)
+      this.#timers.at(this.#nextRotationAt)
     }
     this.#archiver?.resume()
     this.#loop = this.#run()
@@ -138,15 +129,14 @@ export class FileSink extends EventEmitter {
 
   /** Queues whole lines; returns the byte offset (since start) at which they end. */
   append (buf: Buffer): number {
-    this.#queue.push(buf)
-    this.#appended += buf.length
-    this.#wakeUp()
-    return this.#appended
+    const end = this.#queue.push(buf)
+    this.#timers.wakeUp()
+    return end
   }
 
   /** Bytes appended but not yet counted as written. */
   get pendingBytes (): number {
-    return this.#appended - this.#written
+    return this.#queue.appended - this.#written
   }
 
   get bytesWritten (): number {
@@ -157,10 +147,11 @@ export class FileSink extends EventEmitter {
     return { ...this.#stats }
   }
 
-  /** Resolves when no more than `maxPending` bytes wait to be written. */
+  /** Resolves when no more than `maxPending` bytes wait to be written; waits through file faults. */
   async waitBelow (maxPending: number): Promise<void> {
     while (this.pendingBytes > maxPending) {
-      await once(this, 'written')
+      // Not events.once(): it would reject on the 'error' events of a fault being retried.
+      await new Promise((resolve) => this.once('written', resolve))
     }
   }
 
@@ -176,12 +167,16 @@ export class FileSink extends EventEmitter {
    */
   async end (deadlineMs = Infinity): Promise<number> {
     this.#ending = true
-    this.#wakeUp()
+    this.#timers.wakeUp()
     if (this.#loop === undefined) return this.pendingBytes
-    const timer = Number.isFinite(deadlineMs) ? setTimeout(() => this.#abandon(), deadlineMs) : undefined
+    const deadline = Number.isFinite(deadlineMs)
+      ? setTimeout(() => {
+        this.#abandoned = true
+        this.#timers.fireAll()
+      }, deadlineMs)
+      : undefined
     await this.#loop
-    clearTimeout(timer)
-    for (const timer of this.#timers.keys()) clearTimeout(timer)
+    clearTimeout(deadline)
     this.#timers.clear()
     this.#schedule.cancel()
     await this.#archiver?.idle()
@@ -194,13 +189,13 @@ export class FileSink extends EventEmitter {
         if (this.#fd === undefined) await this.#attempt('open', async () => await this.#open())
         else if (this.#chunk !== undefined) await this.#writeChunk(this.#chunk)
         else if (this.#checkRotation() && Date.now() >= (this.#switch as Switch).notBefore) await this.#switchFile()
-        else if (this.#queue.length > 0) this.#chunk = this.#takeChunk()
+        else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
         else if (this.#schedule.due) await this.#fsync()
         else if (this.#ending) break
-        else await new Promise<void>((resolve) => { this.#wake = resolve })
+        else await this.#timers.idle()
       }
       await this.#fsync()
-      await this.#fs.close(this.#fd as number)
+      await this.#fs.close(this.#fd as number).catch((err: unknown) => debug('closing the log file failed: %o', err))
     } catch (err) {
       if (!(err instanceof Abandoned)) throw err
       await this.#giveUp()
@@ -248,18 +243,10 @@ export class FileSink extends EventEmitter {
     this.emit('written', this.#written)
   }
 
-  /** Whole batches from the queue, up to MAX_WRITE_BYTES and to what the rotation size leaves. */
+  /** Whole batches, up to MAX_WRITE_BYTES and to what the rotation size leaves. */
   #takeChunk (): Chunk {
     const { rotateSizeBytes } = this.#options
-    const limit = Math.min(MAX_WRITE_BYTES, rotateSizeBytes > 0 ? rotateSizeBytes - this.#size : Infinity)
-    let bytes = (this.#queue[0] as Buffer).length
-    let count = 1
-    while (count < this.#queue.length && bytes + (this.#queue[count] as Buffer).length <= limit) {
-      bytes += (this.#queue[count++] as Buffer).length
-    }
-    const bufs = this.#queue.splice(0, count)
-    this.#taken += bytes
-    return { buf: count === 1 ? bufs[0] as Buffer : Buffer.concat(bufs, bytes), done: 0, end: this.#taken }
+    return this.#queue.take(Math.min(MAX_WRITE_BYTES, rotateSizeBytes > 0 ? rotateSizeBytes - this.#size : Infinity))
   }
 
   async #fsync (): Promise<void> {
@@ -275,10 +262,10 @@ export class FileSink extends EventEmitter {
     const now = Date.now()
     if (rotateIntervalMs > 0 && now >= this.#nextRotationAt) {
       this.#nextRotationAt = intervalStart(now, rotateIntervalMs) + rotateIntervalMs
-      this.#wakeAt(this.#nextRotationAt)
+      this.#timers.at(this.#nextRotationAt)
       if (this.#size > 0) this.#requestSwitch(true)
     }
-    const next = this.#queue[0]
+    const next = this.#queue.next
     if (rotateSizeBytes > 0 && next !== undefined && this.#size > 0 && this.#size + next.length > rotateSizeBytes) {
       this.#requestSwitch(true)
     }
@@ -292,7 +279,7 @@ export class FileSink extends EventEmitter {
       this.#switch.rotate ||= rotate
       this.#switch.notBefore = 0
     }
-    this.#wakeUp()
+    this.#timers.wakeUp()
   }
 
   /**
@@ -304,7 +291,9 @@ export class FileSink extends EventEmitter {
     const old = this.#fd as number
     try {
       if (sw.rotate && sw.rotatedTo === undefined) {
-        sw.rotatedTo = await this.#renameCurrent(old) ?? ''
+        const renamed = await renameForRotation(this.#fs, this.file, old, this.#lastRotationStamp + 1)
+        this.#lastRotationStamp = renamed?.stamp ?? this.#lastRotationStamp
+        sw.rotatedTo = renamed?.path ?? ''
       }
       await this.#open()
     } catch (err) {
@@ -312,7 +301,7 @@ export class FileSink extends EventEmitter {
       sw.failures++
       this.#report(new FileError(this.file, { cause: err, op: sw.rotate ? 'rotate' : 'reopen', retryInMs: sw.delayMs }))
       sw.notBefore = Date.now() + sw.delayMs
-      this.#wakeAt(sw.notBefore)
+      this.#timers.at(sw.notBefore)
       sw.delayMs = Math.min(sw.delayMs * 2, RETRY_MAX_MS)
       return
     }
@@ -325,23 +314,6 @@ export class FileSink extends EventEmitter {
       this.emit('rotated', { file: this.file, rotatedTo: sw.rotatedTo })
       this.#archiver?.add(sw.rotatedTo)
     }
-  }
-
-  /** Renames the file to its rotated name, unless the path no longer names the open file. */
-  async #renameCurrent (fd: number): Promise<string | undefined> {
-    const [mine, named] = await Promise.all([this.#fs.fstat(fd), this.#fs.stat(this.file).catch(() => undefined)])
-    // logrotate (or a person) moved or removed it already: just open a new file.
-    if (named === undefined || named.ino !== mine.ino || named.dev !== mine.dev) return undefined
-    let stamp = Math.max(Date.now(), this.#lastRotationStamp + 1)
-    while (await this.#exists(rotatedName(this.file, stamp)) || await this.#exists(`${rotatedName(this.file, stamp)}.gz`)) stamp++
-    this.#lastRotationStamp = stamp
-    const target = rotatedName(this.file, stamp)
-    await this.#fs.rename(this.file, target)
-    return target
-  }
-
-  async #exists (path: string): Promise<boolean> {
-    return await this.#fs.stat(path).then(() => true, () => false)
   }
 
   /** Runs `fn` until it succeeds, with backoff; each failure is reported. */
@@ -359,7 +331,7 @@ export class FileSink extends EventEmitter {
         if (this.#abandoned) throw new Abandoned()
         this.#faulted++
         this.#report(new FileError(this.file, { cause: err, op, retryInMs: delayMs }))
-        await new Promise<void>((resolve) => this.#wakeAt(Date.now() + delayMs, resolve, true))
+        await this.#timers.sleep(delayMs)
         if (this.#abandoned) throw new Abandoned()
         delayMs = Math.min(delayMs * 2, RETRY_MAX_MS)
       }
@@ -370,35 +342,6 @@ export class FileSink extends EventEmitter {
     this.#stats.fileErrors++
     this.#stats.lastFileError = { op: err.op ?? 'write', fsCode: err.fsCode ?? null, message: err.message }
     this.emit('error', err)
-  }
-
-  #wakeUp (): void {
-    const wake = this.#wake
-    this.#wake = undefined
-    wake?.()
-  }
-
-  /**
-   * Wakes the loop (or calls `fn`) at `time`. Retry waits keep the process alive (`ref`),
-   * rotation and switch timers do not; an end deadline runs them all at once.
-   */
-  #wakeAt (time: number, fn: () => void = () => this.#wakeUp(), ref = false): void {
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      fn()
-    }, Math.min(Math.max(0, time - Date.now()), MAX_TIMER_MS))
-    if (!ref) timer.unref()
-    this.#timers.set(timer, fn)
-  }
-
-  #abandon (): void {
-    this.#abandoned = true
-    for (const [timer, fn] of this.#timers) {
-      clearTimeout(timer)
-      fn()
-    }
-    this.#timers.clear()
-    this.#wakeUp()
   }
 
   /** After the end deadline: cut a partly written batch off the file, close it. */

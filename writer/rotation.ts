@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises'
 import { debuglog } from 'node:util'
 import { createGzip } from 'node:zlib'
 import { FileError } from '../shared/errors.js'
+import type { SinkFs } from './sink-fs.js'
 
 const debug = debuglog('logfunnel')
 
@@ -21,6 +22,22 @@ const GZIP_TMP_SUFFIX = '.gz.tmp'
 export function rotatedName (file: string, timeMs: number): string {
   const stamp = new Date(timeMs).toISOString().replace(/[-:]/g, '')
   return `${file}.${stamp}`
+}
+
+/**
+ * Renames `file` to its rotated name, stamped `Date.now()` or later (at least `minStamp`, and
+ * past any name already taken), unless the path no longer names the open file `fd` (logrotate
+ * or a person moved or removed it already): then resolves undefined and nothing is renamed.
+ */
+export async function renameForRotation (fs: SinkFs, file: string, fd: number, minStamp: number): Promise<{ path: string, stamp: number } | undefined> {
+  const [mine, named] = await Promise.all([fs.fstat(fd), fs.stat(file).catch(() => undefined)])
+  if (named === undefined || named.ino !== mine.ino || named.dev !== mine.dev) return undefined
+  const taken = async (path: string): Promise<boolean> => await fs.stat(path).then(() => true, () => false)
+  let stamp = Math.max(Date.now(), minStamp)
+  while (await taken(rotatedName(file, stamp)) || await taken(`${rotatedName(file, stamp)}.gz`)) stamp++
+  const path = rotatedName(file, stamp)
+  await fs.rename(file, path)
+  return { path, stamp }
 }
 
 /** Rotated files of `file`, plain and gzipped, oldest first (full paths). */

@@ -57,7 +57,10 @@ function parseValue (kind: typeof FLAGS[keyof typeof FLAGS]['kind'], raw: string
       return Number(raw)
     case 'size': return parseSize(raw, flag)
     case 'duration': return parseDuration(raw, flag)
-    case 'fsync': return raw === 'off' || raw === 'batch' ? raw : parseDuration(raw, flag)
+    case 'fsync':
+      if (raw === 'off' || raw === 'batch') return raw
+      if (!/^\d+(ms|s|m|h|d)?$/.test(raw)) throw new UsageError(`${flag} must be off, batch or an interval like 250 (ms) or 1s, got '${raw}'`)
+      return parseDuration(raw, flag)
     case 'path': return resolve(raw)
     default: return raw
   }

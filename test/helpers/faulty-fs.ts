@@ -1,4 +1,8 @@
+import { join } from 'node:path'
+import type { FileError } from '../../shared/errors.js'
+import { FileSink, type FileSinkOptions } from '../../writer/file-sink.js'
 import { nodeSinkFs, type SinkFs } from '../../writer/sink-fs.js'
+import { tempDir } from './children.js'
 
 type Op = keyof SinkFs
 
@@ -112,4 +116,30 @@ export class FaultyFs implements SinkFs {
 
 function throwIf (fault: Fault | undefined): void {
   if (fault !== undefined) throw Object.assign(new Error(`${fault.code}: injected fault`), { code: fault.code })
+}
+
+/** `n` lines of `size` bytes each, numbered, as separate batches. */
+export function batches (n: number, size = 1000): Buffer[] {
+  return Array.from({ length: n }, (_, i) => Buffer.from(`${JSON.stringify({ seq: i, pad: 'x'.repeat(size) })}\n`))
+}
+
+export interface SinkHarness {
+  sink: FileSink
+  fs: FaultyFs
+  file: string
+  errors: FileError[]
+  resumed: unknown[]
+}
+
+/** A FileSink on a FaultyFs in a fresh temp dir, collecting its errors and resumed events; started. */
+export async function openSink (opts: FileSinkOptions = {}): Promise<SinkHarness> {
+  const fs = new FaultyFs()
+  const file = join(tempDir(), 'logs', 'app.log')
+  const sink = new FileSink(file, { fs, ...opts })
+  const errors: FileError[] = []
+  const resumed: unknown[] = []
+  sink.on('error', (err: FileError) => errors.push(err))
+  sink.on('resumed', (info: unknown) => resumed.push(info))
+  await sink.ready()
+  return { sink, fs, file, errors, resumed }
 }
