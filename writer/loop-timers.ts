@@ -27,7 +27,10 @@ export class LoopTimers {
   at (time: number, fn: () => void = () => this.wakeUp(), ref = false): void {
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
-      fn()
+      // Timers run on a monotonic clock and may fire a millisecond before Date.now() reaches
+      // `time`; the loop compares with Date.now(), so wait until it agrees.
+      if (Date.now() < time) this.at(time, fn, ref)
+      else fn()
     }, Math.min(Math.max(0, time - Date.now()), MAX_TIMER_MS))
     if (!ref) timer.unref()
     this.#timers.set(timer, fn)

@@ -107,8 +107,9 @@ export class Writer extends EventEmitter {
 
   /** A copy of the counters so far. */
   get summary (): WriterSummary {
+    const { records, bytes, batches, duplicates, rejected, unwrittenBytes } = this.#summary
     const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
-    return { ...this.#summary, rejected: { ...this.#summary.rejected }, producers: this.#producers.size, ...sink }
+    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, ...sink, unwrittenBytes }
   }
 
   /**
