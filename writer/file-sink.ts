@@ -41,6 +41,7 @@ export interface SinkStats {
 /** A pending switch to a new file: a rotation (rename first) or a reopen (SIGHUP). */
 interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: number, delayMs: number, failures: number }
 
+/** Internal: unwinds the write loop once `end()`'s deadline gave up on a failing file; never leaves the sink. */
 class Abandoned extends Error {}
 
 /**
@@ -61,6 +62,16 @@ class Abandoned extends Error {}
  * `'error'` (FileError, with `retryInMs` while retrying: a listener is required);
  * `'resumed'` once a failing operation succeeds; `'recovered'` (a torn tail was moved aside at
  * start); `'rotated'` ({ file, rotatedTo }).
+ *
+ * @example
+ * ```ts
+ * const sink = new FileSink('./logs/app.log', { rotateSizeBytes: 100 * 1024 * 1024, fsync: 'batch' })
+ * sink.on('error', (err) => console.error(err.code, err.fsCode, err.retryInMs))
+ * await sink.ready()                      // LOGFUNNEL_ERR_FILE when it cannot be opened
+ * const end = sink.append(Buffer.from('{"msg":"hi"}\n'))
+ * sink.on('written', (bytes) => { if (bytes >= end) console.log('on disk') })
+ * await sink.end()
+ * ```
  */
 export class FileSink extends EventEmitter {
   readonly file: string

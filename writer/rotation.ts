@@ -61,6 +61,7 @@ export function intervalStart (timeMs: number, intervalMs: number): number {
   return Math.floor(timeMs / intervalMs) * intervalMs
 }
 
+/** What `RotationArchiver` does with each rotated file. */
 export interface ArchiverOptions {
   gzip: boolean
   /** Rotated files kept; 0 keeps all. */
