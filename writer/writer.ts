@@ -45,7 +45,7 @@ interface ProducerState {
  *
  * Never throws on what a producer sends: a bad message is counted under its reason and skipped.
  * Events: `'error'` (FileError) each time a file operation fails (the sink retries with
- * backoff); `'resumed'` when it succeeds again; `'recovered'` when a torn tail was moved aside
+ * backoff; listen for it, or the first fault throws); `'resumed'` when it succeeds again; `'recovered'` when a torn tail was moved aside
  * at start; `'rotated'` after each rotation.
  *
  * @example
