@@ -79,8 +79,10 @@ describe('SIGTERM while the disk stays full', () => {
     try {
       writeFileSync(join(dir, 'filler'), Buffer.alloc(4 * MiB - 256 * 1024))
       const writer = await startWriterChild(dir, ['--drain-timeout-ms', '500', '--drain-idle-ms', '100'])
-      for (let i = 0; i < 2; i++) spawnProducer({ endpoint: writer.endpoint, records: 30_000, sizes: [100] })
-      // Past 8 MiB held, the receive loop is paused: stop must not wait for the disk.
+      const producers = Array.from({ length: 2 }, () => spawnProducer({ endpoint: writer.endpoint, records: 30_000, sizes: [100], announceAfter: 30_000 }))
+      // Both have logged everything (11 MB together); past 8 MiB held the receive loop is paused,
+      // and stop must not wait for the disk.
+      await Promise.all(producers.map(async (p) => await p.waitForLine((l) => l.event === 'logging', 60_000)))
       await waitFor(() => stderrEvents(writer.child, 'error').length >= 6, 30_000, () => writer.child.describe())
       const summary = await writer.stop()
 

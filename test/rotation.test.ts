@@ -74,7 +74,7 @@ describe('--rotate-interval', () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir, ['--rotate-interval', '1s'])
     await runProducers(2, { endpoint: writer.endpoint, records: 1000 })
-    await waitFor(async () => (await listRotated(writer.file)).length === 1, 3000, () => 'no rotated file')
+    await waitFor(async () => (await listRotated(writer.file)).length === 1, 10_000, () => 'no rotated file')
     await runProducers(2, { endpoint: writer.endpoint, records: 1000 })
     const summary = await writer.stop()
 
