@@ -19,7 +19,12 @@ const FLAGS: Record<keyof WriterOptions, string> = {
   spoolDir: '--spool-dir',
   spoolPollMs: '--spool-poll-ms',
   stateFile: '--state-file',
-  statePersistMs: '--state-persist-ms'
+  statePersistMs: '--state-persist-ms',
+  rotateSizeBytes: '--rotate-size',
+  rotateIntervalMs: '--rotate-interval',
+  rotateKeep: '--rotate-keep',
+  rotateGzip: '--rotate-gzip',
+  fsync: '--fsync'
 }
 
 export interface StartWriterOptions extends WriterOptions {
@@ -36,6 +41,11 @@ export interface StoppedSummary {
   duplicates: number
   producers: number
   rejected: Record<string, number>
+  fsyncs: number
+  rotations: number
+  fileErrors: number
+  lastFileError: { op: string, fsCode: string | null, message: string } | null
+  unwrittenBytes: number
 }
 
 export interface RunningWriter {
@@ -66,7 +76,11 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   const args = [BIN, 'writer']
   for (const [key, flag] of Object.entries(FLAGS)) {
     const value = opts[key as keyof WriterOptions]
-    if (value !== undefined) args.push(flag, String(value))
+    if (typeof value === 'boolean') {
+      if (value) args.push(flag)
+    } else if (value !== undefined) {
+      args.push(flag, String(value))
+    }
   }
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''

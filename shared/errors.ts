@@ -53,12 +53,26 @@ export class BindError extends LogfunnelError {
   }
 }
 
-/** The log file cannot be opened or written. */
+/**
+ * The log file cannot be opened or written. At run time the writer retries with backoff:
+ * `op` names the failed operation, `fsCode` the OS error (`ENOSPC`, `EACCES`, ...) and
+ * `retryInMs` when the next attempt is due.
+ */
 export class FileError extends LogfunnelError {
-  constructor (file: string, options?: { cause?: unknown }) {
-    const reason = (options?.cause as Error | undefined)?.message ?? 'unknown reason'
-    super('LOGFUNNEL_ERR_FILE', `cannot write log file ${file}: ${reason}`, options)
+  readonly file: string
+  readonly op: string | undefined
+  readonly fsCode: string | undefined
+  readonly retryInMs: number | undefined
+
+  constructor (file: string, options?: { cause?: unknown, op?: string, retryInMs?: number }) {
+    const cause = options?.cause as (Error & { code?: unknown }) | undefined
+    const reason = cause?.message ?? 'unknown reason'
+    super('LOGFUNNEL_ERR_FILE', `cannot ${options?.op ?? 'write'} log file ${file}: ${reason}`, options)
     this.name = 'FileError'
+    this.file = file
+    this.op = options?.op
+    this.fsCode = typeof cause?.code === 'string' ? cause.code : undefined
+    this.retryInMs = options?.retryInMs
   }
 }
 

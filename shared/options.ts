@@ -19,6 +19,20 @@ export const MAX_MESSAGE_SIZE_FACTOR = 4
 
 export type OnFull = 'block' | 'drop' | 'spool'
 
+/**
+ * When the writer fsyncs the log file: `'off'` never (the OS decides), `'batch'` after every
+ * write (one fsync per group of batches written together), or a number: at most every that
+ * many milliseconds.
+ */
+export type FsyncPolicy = 'off' | 'batch' | number
+
+/** Bounds of the rotation options: small enough for tests, large enough for a year of logs. */
+export const MIN_ROTATE_SIZE_BYTES = 1 * KiB
+export const MIN_ROTATE_INTERVAL_MS = 1000
+export const MAX_ROTATE_INTERVAL_MS = 366 * 24 * 3600 * 1000
+/** Longest `fsync` interval: beyond an hour the policy is `'off'` in all but name. */
+export const MAX_FSYNC_INTERVAL_MS = 3_600_000
+
 export interface WriterOptions {
   /** Log file path; parent directories are created. */
   file?: string
@@ -44,6 +58,16 @@ export interface WriterOptions {
   stateFile?: string
   /** How often that state is saved (after an fsync of what it covers). */
   statePersistMs?: number
+  /** Rotate the file before a write would take it past this many bytes; 0: no size rotation. */
+  rotateSizeBytes?: number
+  /** Rotate at every multiple of this many milliseconds since the Unix epoch (UTC); 0: never. */
+  rotateIntervalMs?: number
+  /** Rotated files kept (oldest deleted first); 0: keep all. */
+  rotateKeep?: number
+  /** Compress rotated files with gzip (`<name>.gz`), in the background. */
+  rotateGzip?: boolean
+  /** When to fsync: `'off'`, `'batch'` (after every write; receipts wait for it) or at most every N ms. */
+  fsync?: FsyncPolicy
 }
 
 export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir'>> & { spoolDir: string | undefined }
@@ -56,7 +80,12 @@ export const WRITER_DEFAULTS = Object.freeze({
   drainIdleMs: 200,
   slowBatchMs: 0,
   spoolPollMs: 200,
-  statePersistMs: 1000
+  statePersistMs: 1000,
+  rotateSizeBytes: 0,
+  rotateIntervalMs: 0,
+  rotateKeep: 0,
+  rotateGzip: false,
+  fsync: 'batch' as FsyncPolicy
 })
 
 export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterOptions {
@@ -80,10 +109,18 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     spoolDir: path(opts, 'spoolDir') ?? defaultSpoolDir(endpoint),
     spoolPollMs: int(opts, 'spoolPollMs', WRITER_DEFAULTS.spoolPollMs, 10, 600_000),
     stateFile: path(opts, 'stateFile') ?? `${file}.state.json`,
-    statePersistMs: int(opts, 'statePersistMs', WRITER_DEFAULTS.statePersistMs, 10, 600_000)
+    statePersistMs: int(opts, 'statePersistMs', WRITER_DEFAULTS.statePersistMs, 10, 600_000),
+    rotateSizeBytes: intOrOff(opts, 'rotateSizeBytes', WRITER_DEFAULTS.rotateSizeBytes, MIN_ROTATE_SIZE_BYTES, Number.MAX_SAFE_INTEGER, '1 KiB and 2^53 - 1'),
+    rotateIntervalMs: intOrOff(opts, 'rotateIntervalMs', WRITER_DEFAULTS.rotateIntervalMs, MIN_ROTATE_INTERVAL_MS, MAX_ROTATE_INTERVAL_MS, '1000 (1 s) and 366 days'),
+    rotateKeep: int(opts, 'rotateKeep', WRITER_DEFAULTS.rotateKeep, 0, 100_000),
+    rotateGzip: bool(opts, 'rotateGzip', WRITER_DEFAULTS.rotateGzip),
+    fsync: fsyncPolicy(opts.fsync ?? WRITER_DEFAULTS.fsync)
   }
   if (resolved.drainIdleMs > resolved.drainTimeoutMs && resolved.drainTimeoutMs > 0) {
     throw new InvalidOptionError('drainIdleMs must not exceed drainTimeoutMs')
+  }
+  if ((resolved.rotateKeep > 0 || resolved.rotateGzip) && resolved.rotateSizeBytes === 0 && resolved.rotateIntervalMs === 0) {
+    throw new InvalidOptionError('rotateKeep and rotateGzip need rotateSizeBytes or rotateIntervalMs')
   }
   return resolved
 }
@@ -184,6 +221,27 @@ function path (opts: object, key: string): string | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'string' || !value.startsWith('/')) throw new InvalidOptionError(`${key} must be an absolute path, got ${String(value)}`)
   return value
+}
+
+function intOrOff (opts: object, key: string, fallback: number, min: number, max: number, shown: string): number {
+  const value = (opts as Record<string, unknown>)[key] ?? fallback
+  if (value === 0) return 0
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(`${key} must be 0 (off) or an integer between ${shown}, got ${String(value)}`)
+  }
+  return value
+}
+
+function bool (opts: object, key: string, fallback: boolean): boolean {
+  const value = (opts as Record<string, unknown>)[key] ?? fallback
+  if (typeof value !== 'boolean') throw new InvalidOptionError(`${key} must be a boolean, got ${String(value)}`)
+  return value
+}
+
+function fsyncPolicy (value: unknown): FsyncPolicy {
+  if (value === 'off' || value === 'batch') return value
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_FSYNC_INTERVAL_MS) return value
+  throw new InvalidOptionError(`fsync must be 'off', 'batch' or an integer number of ms between 1 and ${MAX_FSYNC_INTERVAL_MS}, got ${String(value)}`)
 }
 
 function int (opts: object, key: string, fallback: number, min: number, max: number, shown?: string): number {

@@ -1,104 +1,404 @@
-import { EventEmitter, once } from 'node:events'
-import { fsync, mkdirSync } from 'node:fs'
+import { EventEmitter } from 'node:events'
 import { dirname } from 'node:path'
-import sonicBoom, { type SonicBoom } from 'sonic-boom'
+import { debuglog } from 'node:util'
 import { FileError } from '../shared/errors.js'
+import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
+import { FsyncSchedule } from './fsync-policy.js'
+import { LoopTimers } from './loop-timers.js'
+import { recoverTornTail } from './recovery.js'
+import { intervalStart, renameForRotation, RotationArchiver } from './rotation.js'
+import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
+import { WriteQueue, type Chunk } from './write-queue.js'
+
+const debug = debuglog('logfunnel')
 
 /**
- * sonic-boom's default chunk (16 KiB) suits pipes and TTYs; a regular file takes large writes
- * in one syscall, so batches from many producers go out together (one write, group commit).
+ * Largest write: a regular file takes large writes in one syscall, so batches from many
+ * producers go out together (one write, one fsync: group commit).
  */
 const MAX_WRITE_BYTES = 1024 * 1024
+/** Backoff of a failing file operation: 100 ms doubling to 5 s, for as long as the fault lasts. */
+const RETRY_FIRST_MS = 100
+const RETRY_MAX_MS = 5000
 
-// sonic-boom is CommonJS whose module.exports is the class; its types describe an ES module.
-const SonicBoomClass = sonicBoom as unknown as typeof SonicBoom
+type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync'
+
+/** The writer options the sink uses (defaults: WRITER_DEFAULTS), and the file operations. */
+export interface FileSinkOptions extends Pick<WriterOptions, SinkOptionKeys> {
+  /** File operations; tests inject faults here. */
+  fs?: SinkFs
+}
+
+/** Counters the writer adds to its summary and stats. */
+export interface SinkStats {
+  fsyncs: number
+  rotations: number
+  /** Failed file operations (each failed retry counts). */
+  fileErrors: number
+  lastFileError: { op: string, fsCode: string | null, message: string } | null
+}
+
+/** A pending switch to a new file: a rotation (rename first) or a reopen (SIGHUP). */
+interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: number, delayMs: number, failures: number }
+
+/** Internal: unwinds the write loop once `end()`'s deadline gave up on a failing file; never leaves the sink. */
+class Abandoned extends Error {}
 
 /**
- * The writer's file output: sonic-boom in append mode, asynchronous, with byte accounting so
- * the writer knows when a given batch has reached the file (the basis of receipts).
+ * The writer's file output, with byte accounting so the writer knows when a batch is in the
+ * file (the basis of receipts). Batches are queued whole and written whole, one write at a
+ * time; only between writes does the sink rotate, reopen or fsync, so a line never spans two
+ * files. A failing operation (ENOSPC, EACCES, EIO, ...) is retried with backoff; the queue
+ * then grows and the writer's receive loop pauses on it. A write that partly succeeded goes
+ * on from the first byte not written, so no byte is written twice.
  *
- * Events: `'written'` (totalBytesWritten) after each completed write; `'error'` (FileError).
+ * Why not sonic-boom: it cannot take an injected fs, stops on a write error until the next
+ * `write()` call (no timed retry), fsyncs synchronously, and cannot write a batch again into a
+ * new file once it finds its file was removed. Why not rotating-file-stream: it ignores short
+ * writes (a full disk tears a line), a write error destroys the stream, and it reports no
+ * bytes written. So rotation happens here, between writes; rotation.ts gzips and prunes.
+ *
+ * Events: `'written'` (total bytes written, and fsynced under `fsync: 'batch'`);
+ * `'error'` (FileError, with `retryInMs` while retrying: a listener is required);
+ * `'resumed'` once a failing operation succeeds; `'recovered'` (a torn tail was moved aside at
+ * start); `'rotated'` ({ file, rotatedTo }).
+ *
+ * @example
+ * ```ts
+ * const sink = new FileSink('./logs/app.log', { rotateSizeBytes: 100 * 1024 * 1024, fsync: 'batch' })
+ * sink.on('error', (err) => console.error(err.code, err.fsCode, err.retryInMs))
+ * await sink.ready()                      // LOGFUNNEL_ERR_FILE when it cannot be opened
+ * const end = sink.append(Buffer.from('{"msg":"hi"}\n'))
+ * sink.on('written', (bytes) => { if (bytes >= end) console.log('on disk') })
+ * await sink.end()
+ * ```
  */
 export class FileSink extends EventEmitter {
   readonly file: string
-  #sonic: SonicBoom
-  #appended = 0
+  readonly #options: Required<Pick<WriterOptions, SinkOptionKeys>>
+  readonly #fs: SinkFs
+  readonly #schedule: FsyncSchedule
+  readonly #archiver: RotationArchiver | undefined
+  #stats: SinkStats = { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
+  readonly #timers = new LoopTimers()
+  #queue = new WriteQueue()
+  #chunk: Chunk | undefined
+  #fd: number | undefined
+  #size = 0
   #written = 0
+  #switch: Switch | undefined
+  #nextRotationAt = Infinity
+  #lastRotationStamp = 0
+  #faulted = 0
+  #ending = false
+  #abandoned = false
+  #loop: Promise<void> | undefined
+  /** flushed() callers, each waiting for its bytes to be written. */
+  #syncRequests: Array<{ target: number, resolve: () => void, reject: (err: Error) => void }> = []
 
-  constructor (file: string) {
+  constructor (file: string, opts: FileSinkOptions = {}) {
     super()
     this.file = file
-    try {
-      mkdirSync(dirname(file), { recursive: true })
-    } catch (err) {
-      throw new FileError(file, { cause: err })
+    this.#options = {
+      rotateSizeBytes: opts.rotateSizeBytes ?? WRITER_DEFAULTS.rotateSizeBytes,
+      rotateIntervalMs: opts.rotateIntervalMs ?? WRITER_DEFAULTS.rotateIntervalMs,
+      rotateKeep: opts.rotateKeep ?? WRITER_DEFAULTS.rotateKeep,
+      rotateGzip: opts.rotateGzip ?? WRITER_DEFAULTS.rotateGzip,
+      fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
     }
-    this.#sonic = new SonicBoomClass({
-      dest: file,
-      append: true,
-      sync: false,
-      minLength: 0,
-      maxWrite: MAX_WRITE_BYTES,
-      contentMode: 'buffer'
-    })
-    this.#sonic.on('write', (n: number) => {
-      this.#written += n
-      this.emit('written', this.#written)
-    })
-    this.#sonic.on('error', (err: Error) => this.emit('error', new FileError(file, { cause: err })))
+    this.#fs = opts.fs ?? nodeSinkFs
+    this.#schedule = new FsyncSchedule(this.#options.fsync, () => this.#timers.wakeUp())
+    const { rotateSizeBytes, rotateIntervalMs, rotateGzip, rotateKeep } = this.#options
+    if (rotateSizeBytes > 0 || rotateIntervalMs > 0) {
+      this.#archiver = new RotationArchiver(file, { gzip: rotateGzip, keep: rotateKeep, onError: (err) => this.#report(err) })
+    }
   }
 
-  /** Resolves once the file is open; rejects with FileError when it cannot be opened. */
+  /**
+   * Moves a torn tail aside (event `'recovered'`), opens the file and starts writing.
+   * Rejects with LOGFUNNEL_ERR_FILE when the file cannot be opened: at start there is no retry.
+   */
   async ready (): Promise<void> {
-    if ((this.#sonic as unknown as { fd: number }).fd >= 0) return
-    const [err] = await Promise.race([
-      once(this.#sonic, 'ready').then(() => [undefined]),
-      once(this.#sonic, 'error')
-    ]) as [Error | undefined]
-    if (err !== undefined) throw new FileError(this.file, { cause: err })
+    if (this.#loop !== undefined) return
+    const recovery = await recoverTornTail(this.file)
+    if (recovery !== undefined) this.emit('recovered', recovery)
+    let st: SinkStat
+    try {
+      st = await this.#open()
+    } catch (err) {
+      throw new FileError(this.file, { cause: err, op: 'open' })
+    }
+    const { rotateIntervalMs } = this.#options
+    if (rotateIntervalMs > 0) {
+      const start = intervalStart(Date.now(), rotateIntervalMs)
+      // A file last written in an earlier interval belongs to that interval: rotate it first.
+      if (st.size > 0 && st.mtimeMs < start) this.#requestSwitch(true)
+      this.#nextRotationAt = start + rotateIntervalMs
+      this.#timers.at(this.#nextRotationAt)
+    }
+    this.#archiver?.resume()
+    this.#loop = this.#run()
   }
 
-  /** Appends whole lines; returns the byte offset (since start) at which they end. */
+  /** Queues whole lines; returns the byte offset (since start) at which they end. */
   append (buf: Buffer): number {
-    this.#sonic.write(buf as unknown as string)
-    this.#appended += buf.length
-    return this.#appended
+    const end = this.#queue.push(buf)
+    this.#timers.wakeUp()
+    return end
   }
 
-  /** Bytes appended but not yet written to the file. */
+  /** Bytes appended but not yet counted as written. */
   get pendingBytes (): number {
-    return this.#appended - this.#written
+    return this.#queue.appended - this.#written
   }
 
   get bytesWritten (): number {
     return this.#written
   }
 
-  /** Resolves when no more than `maxPending` bytes wait to be written. */
+  get stats (): SinkStats {
+    return { ...this.#stats }
+  }
+
+  /** Resolves when no more than `maxPending` bytes wait to be written; waits through file faults. */
   async waitBelow (maxPending: number): Promise<void> {
     while (this.pendingBytes > maxPending) {
-      await once(this, 'written')
+      // Not events.once(): it would reject on the 'error' events of a fault being retried.
+      await new Promise((resolve) => this.once('written', resolve))
     }
   }
 
-  /** Resolves once everything appended so far (not what comes later) is written and fsynced. */
-  async sync (): Promise<void> {
-    const target = this.#appended
-    while (this.#written < target) await once(this, 'written')
-    const fd = (this.#sonic as unknown as { fd: number }).fd
-    await new Promise<void>((resolve, reject) => fsync(fd, (err) => err ? reject(new FileError(this.file, { cause: err })) : resolve()))
+  /**
+   * Resolves once everything appended so far (not what comes later) is written to the file,
+   * and fsynced when the policy is `'batch'`: as durable as a receipt. Rejects with
+   * LOGFUNNEL_ERR_FILE if the file is given up first.
+   */
+  async flushed (): Promise<void> {
+    const target = this.#queue.appended
+    await new Promise<void>((resolve, reject) => {
+      this.#syncRequests.push({ target, resolve, reject })
+      this.#timers.wakeUp()
+    })
   }
 
   /** Reopens the file by path (logrotate `create` mode), after the write in flight. */
   reopen (): void {
-    this.#sonic.reopen()
+    this.#requestSwitch(false)
   }
 
-  /** Writes what is buffered, fsyncs and closes. */
-  async end (): Promise<void> {
-    await this.waitBelow(0)
-    const closed = once(this.#sonic, 'close')
-    this.#sonic.end()
-    await closed
+  /**
+   * Writes what is queued, fsyncs and closes; waits for background gzip. After `deadlineMs` a
+   * failing file is given up: the unwritten bytes are dropped (a partly written batch is cut
+   * off the file) and their count is the result, 0 when everything was written.
+   */
+  async end (deadlineMs = Infinity): Promise<number> {
+    this.#ending = true
+    this.#timers.wakeUp()
+    if (this.#loop === undefined) return this.pendingBytes
+    const deadline = Number.isFinite(deadlineMs)
+      ? setTimeout(() => {
+        this.#abandoned = true
+        this.#timers.fireAll()
+      }, deadlineMs)
+      : undefined
+    await this.#loop
+    clearTimeout(deadline)
+    this.#timers.clear()
+    this.#schedule.cancel()
+    await this.#archiver?.idle()
+    return this.pendingBytes
+  }
+
+  async #run (): Promise<void> {
+    try {
+      for (;;) {
+        if (this.#fd === undefined) await this.#attempt('open', async () => await this.#open())
+        else if (this.#chunk !== undefined) await this.#writeChunk(this.#chunk)
+        else if (this.#syncDue()) this.#syncRequested()
+        else if (this.#checkRotation() && Date.now() >= (this.#switch as Switch).notBefore) await this.#switchFile()
+        else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
+        else if (this.#schedule.due) await this.#fsync()
+        else if (this.#ending) break
+        else await this.#timers.idle()
+      }
+      await this.#fsync()
+      await this.#fs.close(this.#fd as number).catch((err: unknown) => debug('closing the log file failed: %o', err))
+    } catch (err) {
+      if (!(err instanceof Abandoned)) throw err
+      await this.#giveUp()
+    } finally {
+      // After the final fsync everything written is durable; what was not written never will be.
+      for (const request of this.#syncRequests.splice(0)) {
+        if (request.target <= this.#written) request.resolve()
+        else request.reject(new FileError(this.file, { op: 'fsync', cause: new Error('the file was given up before these bytes were written') }))
+      }
+    }
+  }
+
+  #syncDue (): boolean {
+    const first = this.#syncRequests[0]
+    return first !== undefined && first.target <= this.#written
+  }
+
+  #syncRequested (): void {
+    const written = this.#written
+    this.#syncRequests = this.#syncRequests.filter((request) => {
+      if (request.target > written) return true
+      request.resolve()
+      return false
+    })
+  }
+
+  /** Opens the file for appending (creating its directory); the old descriptor is the caller's. */
+  async #open (): Promise<SinkStat> {
+    await this.#fs.mkdir(dirname(this.file))
+    const fd = await this.#fs.open(this.file)
+    try {
+      const st = await this.#fs.fstat(fd)
+      this.#fd = fd
+      this.#size = st.size
+      return st
+    } catch (err) {
+      await this.#fs.close(fd).catch(() => {})
+      throw err
+    }
+  }
+
+  async #writeChunk (chunk: Chunk): Promise<void> {
+    const { buf } = chunk
+    while (chunk.done < buf.length) {
+      const n = await this.#attempt('write', async () => {
+        const n = await this.#fs.write(this.#fd as number, buf, chunk.done, buf.length - chunk.done)
+        if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
+        return n
+      })
+      chunk.done += n
+      this.#size += n
+    }
+    const st = await this.#attempt('fstat', async () => await this.#fs.fstat(this.#fd as number))
+    if (st.nlink === 0) {
+      // Writes to an unlinked file succeed and vanish: write the batch again into a new file.
+      this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error('the file was removed while open; recreating it'), { code: 'ENOENT' }) }))
+      await this.#fs.close(this.#fd as number).catch(() => {})
+      this.#fd = undefined
+      chunk.done = 0
+      return
+    }
+    if (this.#schedule.afterWrite()) await this.#fsync()
+    this.#chunk = undefined
+    this.#written = chunk.end
+    this.emit('written', this.#written)
+  }
+
+  /** Whole batches, up to MAX_WRITE_BYTES and to what the rotation size leaves. */
+  #takeChunk (): Chunk {
+    const { rotateSizeBytes } = this.#options
+    return this.#queue.take(Math.min(MAX_WRITE_BYTES, rotateSizeBytes > 0 ? rotateSizeBytes - this.#size : Infinity))
+  }
+
+  async #fsync (): Promise<void> {
+    await this.#attempt('fsync', async () => await this.#fs.fsync(this.#fd as number))
+    this.#stats.fsyncs++
+    this.#schedule.synced()
+  }
+
+  /** Requests a rotation when one is due; true when a file switch is pending. */
+  #checkRotation (): boolean {
+    const { rotateSizeBytes, rotateIntervalMs } = this.#options
+    if (this.#switch?.rotate === true) return true
+    const now = Date.now()
+    if (rotateIntervalMs > 0 && now >= this.#nextRotationAt) {
+      this.#nextRotationAt = intervalStart(now, rotateIntervalMs) + rotateIntervalMs
+      this.#timers.at(this.#nextRotationAt)
+      if (this.#size > 0) this.#requestSwitch(true)
+    }
+    const next = this.#queue.next
+    if (rotateSizeBytes > 0 && next !== undefined && this.#size > 0 && this.#size + next.length > rotateSizeBytes) {
+      this.#requestSwitch(true)
+    }
+    return this.#switch !== undefined
+  }
+
+  #requestSwitch (rotate: boolean): void {
+    if (this.#switch === undefined) {
+      this.#switch = { rotate, rotatedTo: undefined, notBefore: 0, delayMs: RETRY_FIRST_MS, failures: 0 }
+    } else {
+      this.#switch.rotate ||= rotate
+      this.#switch.notBefore = 0
+    }
+    this.#timers.wakeUp()
+  }
+
+  /**
+   * Rotation (rename, then open a new file) or reopen. Until the new file opens, writes go on
+   * into the old descriptor, so a failing switch costs no data; it is retried with backoff.
+   */
+  async #switchFile (): Promise<void> {
+    const sw = this.#switch as Switch
+    const old = this.#fd as number
+    try {
+      if (sw.rotate && sw.rotatedTo === undefined) {
+        const renamed = await renameForRotation(this.#fs, this.file, old, this.#lastRotationStamp + 1)
+        this.#lastRotationStamp = renamed?.stamp ?? this.#lastRotationStamp
+        sw.rotatedTo = renamed?.path ?? ''
+      }
+      await this.#open()
+    } catch (err) {
+      this.#fd = old
+      sw.failures++
+      this.#report(new FileError(this.file, { cause: err, op: sw.rotate ? 'rotate' : 'reopen', retryInMs: sw.delayMs }))
+      sw.notBefore = Date.now() + sw.delayMs
+      this.#timers.at(sw.notBefore)
+      sw.delayMs = Math.min(sw.delayMs * 2, RETRY_MAX_MS)
+      return
+    }
+    this.#switch = undefined
+    if (sw.failures > 0) this.emit('resumed', { event: 'resumed', file: this.file, failures: sw.failures })
+    await this.#fs.fsync(old).then(() => { this.#stats.fsyncs++ }, () => {})
+    await this.#fs.close(old).catch((err: unknown) => debug('closing the old log file failed: %o', err))
+    if (sw.rotatedTo !== undefined && sw.rotatedTo !== '') {
+      this.#stats.rotations++
+      this.emit('rotated', { file: this.file, rotatedTo: sw.rotatedTo })
+      this.#archiver?.add(sw.rotatedTo)
+    }
+  }
+
+  /** Runs `fn` until it succeeds, with backoff; each failure is reported. */
+  async #attempt<T> (op: string, fn: () => Promise<T>): Promise<T> {
+    let delayMs = RETRY_FIRST_MS
+    for (;;) {
+      try {
+        const value = await fn()
+        if (this.#faulted > 0) {
+          this.emit('resumed', { event: 'resumed', file: this.file, failures: this.#faulted })
+          this.#faulted = 0
+        }
+        return value
+      } catch (err) {
+        if (this.#abandoned) throw new Abandoned()
+        this.#faulted++
+        this.#report(new FileError(this.file, { cause: err, op, retryInMs: delayMs }))
+        await this.#timers.sleep(delayMs)
+        if (this.#abandoned) throw new Abandoned()
+        delayMs = Math.min(delayMs * 2, RETRY_MAX_MS)
+      }
+    }
+  }
+
+  #report (err: FileError): void {
+    this.#stats.fileErrors++
+    this.#stats.lastFileError = { op: err.op ?? 'write', fsCode: err.fsCode ?? null, message: err.message }
+    this.emit('error', err)
+  }
+
+  /** After the end deadline: cut a partly written batch off the file, close it. */
+  async #giveUp (): Promise<void> {
+    const fd = this.#fd
+    if (fd === undefined) return
+    const chunk = this.#chunk
+    if (chunk !== undefined && chunk.done > 0) {
+      await this.#fs.ftruncate(fd, this.#size - chunk.done).catch((err: unknown) => debug('cannot cut the partial batch: %o', err))
+    }
+    await this.#fs.close(fd).catch(() => {})
   }
 }

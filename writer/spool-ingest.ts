@@ -11,7 +11,7 @@ const debug = debuglog('logfunnel')
 export interface SpoolSink {
   /** Handles one entry exactly as a two-frame network message. */
   handle: (frames: Buffer[]) => void
-  /** Resolves when what was handed over so far is written and fsynced. */
+  /** Resolves when what was handed over so far is in the file (as durable as a receipt). */
   sync: () => Promise<void>
   /** Resolves when the write queue has room again. */
   backpressure: () => Promise<void>
@@ -21,7 +21,7 @@ export interface SpoolSink {
  * Ingests producers' spool files: complete `.spool` files, and `.spool.tmp` files whose
  * process is gone (it died while spooling). Files go in order of producer and segment; each
  * entry passes the writer's usual checks and sequence logic, so batches already written are
- * skipped. A file is removed once what it held is fsynced. A torn tail (cut short, or a header
+ * skipped. A file is removed once what it held is in the log file. A torn tail (cut short, or a header
  * that does not decode) is appended to `<name>.torn` and reported, never written.
  *
  * Events: `'torn'` ({ file, tornBytes, movedTo }), `'error'` (an fs error; the scan retries).
@@ -49,14 +49,17 @@ export class SpoolIngester extends EventEmitter {
     this.#loop ??= this.#run()
   }
 
-  /** Finishes the file in progress and stops scanning. */
+  /**
+   * Stops scanning; a file in progress stops between entries and stays for the next start
+   * (what was already written from it is skipped then as duplicates).
+   */
   async stop (): Promise<void> {
     this.#stopped = true
     this.#wake?.abort()
     await this.#loop
   }
 
-  /** One scan now (also used at stop, so nothing complete is left behind). */
+  /** One scan: ingests every file that is ready, in order. */
   async scan (): Promise<void> {
     let names: string[]
     try {
@@ -70,6 +73,7 @@ export class SpoolIngester extends EventEmitter {
       .filter((f): f is { name: string, parsed: SpoolName } => f.parsed !== undefined && (f.parsed.complete || !alive(f.parsed.pid)))
       .sort((a, b) => a.parsed.producerIdHex.localeCompare(b.parsed.producerIdHex) || a.parsed.segment - b.parsed.segment)
     for (const { name } of files) {
+      if (this.#stopped) return
       try {
         await this.#ingest(name)
       } catch (err) {
@@ -85,7 +89,6 @@ export class SpoolIngester extends EventEmitter {
       this.#wake = new AbortController()
       await delay(this.#pollMs, undefined, { signal: this.#wake.signal }).catch(() => {})
     }
-    await this.scan()
   }
 
   async #ingest (name: string): Promise<void> {
@@ -93,6 +96,7 @@ export class SpoolIngester extends EventEmitter {
     const buf = await readFile(path)
     const parsed = parseSpool(buf, this.#maxFrameBytes)
     for (const entry of parsed.entries) {
+      if (this.#stopped) return
       this.#sink.handle([entry.headerFrame, entry.payload])
       this.counts.entries++
       await this.#sink.backpressure()

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { UsageError } from '../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
 import { defaultEndpoint } from '../shared/endpoint.js'
+import { parseDuration, parseSize } from '../shared/units.js'
 import { Writer } from './writer.js'
 
 /** CLI flag -> option, with its value kind. The README's writer table lists the same. */
@@ -18,7 +19,12 @@ const FLAGS = {
   'spool-dir': { option: 'spoolDir', kind: 'path', help: 'spool directory to ingest (default <socket dir>/spool for ipc, none for tcp)' },
   'spool-poll-ms': { option: 'spoolPollMs', kind: 'int', help: `how often the spool directory is scanned (default ${WRITER_DEFAULTS.spoolPollMs})` },
   'state-file': { option: 'stateFile', kind: 'path', help: 'last sequence written per producer, kept across restarts (default <file>.state.json)' },
-  'state-persist-ms': { option: 'statePersistMs', kind: 'int', help: `how often that state is saved (default ${WRITER_DEFAULTS.statePersistMs})` }
+  'state-persist-ms': { option: 'statePersistMs', kind: 'int', help: `how often that state is saved (default ${WRITER_DEFAULTS.statePersistMs})` },
+  'rotate-size': { option: 'rotateSizeBytes', kind: 'size', help: 'rotate before the file passes this size: bytes, or 512K, 100M, 2G (default off)' },
+  'rotate-interval': { option: 'rotateIntervalMs', kind: 'duration', help: 'rotate at every multiple of this since the epoch (UTC): 30s, 15m, 6h, 1d (default off)' },
+  'rotate-keep': { option: 'rotateKeep', kind: 'int', help: 'rotated files kept, oldest deleted first (default 0: keep all)' },
+  'rotate-gzip': { option: 'rotateGzip', kind: 'boolean', help: 'gzip rotated files in the background (default off)' },
+  fsync: { option: 'fsync', kind: 'fsync', help: `off, batch (after every write; receipts wait for it) or a number of ms (default ${String(WRITER_DEFAULTS.fsync)})` }
 } as const
 
 function usage (): string {
@@ -31,7 +37,7 @@ function usage (): string {
 /** Parses `logfunnel writer` flags into WriterOptions; throws UsageError. */
 export function parseWriterArgs (argv: string[]): WriterOptions | 'help' {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } }
-  for (const flag of Object.keys(FLAGS)) options[flag] = { type: 'string' }
+  for (const [flag, f] of Object.entries(FLAGS)) options[flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string' }
   let values: Record<string, string | boolean | undefined>
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values
@@ -39,18 +45,29 @@ export function parseWriterArgs (argv: string[]): WriterOptions | 'help' {
     throw new UsageError(`${(err as Error).message} (logfunnel writer --help lists the flags)`)
   }
   if (values.help === true) return 'help'
-  const opts: Record<string, string | number> = {}
+  const opts: Record<string, string | number | boolean> = {}
   for (const [flag, f] of Object.entries(FLAGS)) {
     const raw = values[flag]
-    if (typeof raw !== 'string') continue
-    if (f.kind === 'int') {
-      if (!/^\d+$/.test(raw)) throw new UsageError(`--${flag} must be a whole number, got '${raw}'`)
-      opts[f.option] = Number(raw)
-    } else {
-      opts[f.option] = f.kind === 'path' ? resolve(raw) : raw
-    }
+    if (raw === true) opts[f.option] = true
+    if (typeof raw === 'string') opts[f.option] = parseValue(f.kind, raw, `--${flag}`)
   }
   return opts as WriterOptions
+}
+
+function parseValue (kind: typeof FLAGS[keyof typeof FLAGS]['kind'], raw: string, flag: string): string | number {
+  switch (kind) {
+    case 'int':
+      if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be a whole number, got '${raw}'`)
+      return Number(raw)
+    case 'size': return parseSize(raw, flag)
+    case 'duration': return parseDuration(raw, flag)
+    case 'fsync':
+      if (raw === 'off' || raw === 'batch') return raw
+      if (!/^\d+(ms|s|m|h|d)?$/.test(raw)) throw new UsageError(`${flag} must be off, batch or an interval like 250 (ms) or 1s, got '${raw}'`)
+      return parseDuration(raw, flag)
+    case 'path': return resolve(raw)
+    default: return raw
+  }
 }
 
 /** `logfunnel writer`: runs until SIGTERM/SIGINT; exit 0 after a clean stop. */
@@ -61,8 +78,9 @@ export async function main (argv: string[]): Promise<number> {
     return 0
   }
   const writer = new Writer({ ...parsed, file: resolve(parsed.file ?? WRITER_DEFAULTS.file) })
-  writer.on('error', (err: Error & { code?: string }) => {
-    process.stderr.write(JSON.stringify({ event: 'error', code: err.code, message: err.message }) + '\n')
+  writer.on('error', (err: Error & { code?: string, op?: string, fsCode?: string, retryInMs?: number }) => {
+    const { code, message, op, fsCode, retryInMs } = err
+    process.stderr.write(JSON.stringify({ event: 'error', code, message, op, fsCode, retryInMs }) + '\n')
   })
   writer.on('warning', (event: object) => process.stderr.write(JSON.stringify(event) + '\n'))
   // Handlers first, so a signal right after the ready line is never the default (kill).
@@ -72,6 +90,9 @@ export async function main (argv: string[]): Promise<number> {
     process.on('SIGINT', resolve)
   })
   process.on('SIGHUP', () => writer.reopen())
+  for (const event of ['resumed', 'recovered']) {
+    writer.on(event, (info: object) => process.stderr.write(JSON.stringify({ event, ...info }) + '\n'))
+  }
   await writer.start()
   const { endpoint, receiptEndpoint, file } = writer.options
   process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid }) + '\n')

@@ -8,7 +8,7 @@ import { BindError } from '../shared/errors.js'
 import { MAX_MESSAGE_SIZE_FACTOR, resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
 import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../shared/protocol.js'
 import { EndpointLock } from './endpoint-lock.js'
-import { FileSink } from './file-sink.js'
+import { FileSink, type SinkStats } from './file-sink.js'
 import { loadProducerStates, saveProducerStates, type ProducerStates } from './producer-state.js'
 import { ReceiptPublisher } from './receipts.js'
 import { SpoolIngester } from './spool-ingest.js'
@@ -28,6 +28,13 @@ export interface WriterSummary {
   rejected: Partial<Record<RejectReason, number>>
   /** Spool files ingested, entries read from them, torn tails moved aside. */
   spool: { files: number, entries: number, torn: number }
+  /** File counters: fsyncs, rotations, failed file operations and the last one. */
+  fsyncs: SinkStats['fsyncs']
+  rotations: SinkStats['rotations']
+  fileErrors: SinkStats['fileErrors']
+  lastFileError: SinkStats['lastFileError']
+  /** Bytes given up at stop because the file stayed unwritable past `drainTimeoutMs` (producers still hold them). */
+  unwrittenBytes: number
 }
 
 /**
@@ -36,7 +43,9 @@ export interface WriterSummary {
  * sequence through a FileSink, and publishes receipts once batches are in the file.
  *
  * Never throws on what a producer sends: a bad message is counted under its reason and skipped.
- * Events: `'error'` (FileError) when the file cannot be written.
+ * Events: `'error'` (FileError) each time a file operation fails (the sink retries with
+ * backoff; listen for it, or the first fault throws); `'resumed'` when it succeeds again; `'recovered'` when a torn tail was moved aside
+ * at start; `'rotated'` after each rotation.
  *
  * @example
  * ```ts
@@ -54,7 +63,7 @@ export class Writer extends EventEmitter {
   #producers: ProducerStates = new Map()
   #ingester: SpoolIngester | undefined
   #persisting: Promise<void> | undefined
-  #summary: WriterSummary = { records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {}, spool: { files: 0, entries: 0, torn: 0 } }
+  #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0 }
   #stopRequested: (() => void) | undefined
   #stopSignal: Promise<void>
   #loop: Promise<void> | undefined
@@ -73,12 +82,14 @@ export class Writer extends EventEmitter {
     const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, stateFile, spoolDir, spoolPollMs } = this.options
     this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
     try {
-      this.#sink = new FileSink(file)
+      this.#sink = new FileSink(file, this.options)
+      for (const event of ['error', 'resumed', 'recovered', 'rotated']) {
+        this.#sink.on(event, (arg: unknown) => this.emit(event, arg))
+      }
       await this.#sink.ready()
       const loaded = loadProducerStates(stateFile)
       this.#producers = loaded.states
       if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
-      this.#sink.on('error', (err: Error) => this.emit('error', err))
 
       const pull = new zmq.Pull({
         receiveHighWaterMark,
@@ -100,7 +111,7 @@ export class Writer extends EventEmitter {
       const sink = this.#sink
       this.#ingester = new SpoolIngester(spoolDir, maxFrameBytes, spoolPollMs, {
         handle: (frames) => this.#handle(frames),
-        sync: async () => await sink.sync(),
+        sync: async () => await sink.flushed(),
         backpressure: async () => await sink.waitBelow(WRITE_QUEUE_BYTES)
       })
       this.#ingester.on('torn', (event: object) => this.emit('warning', { event: 'spool-torn', ...event }))
@@ -112,23 +123,29 @@ export class Writer extends EventEmitter {
 
   /** A copy of the counters so far. */
   get summary (): WriterSummary {
+    const { records, bytes, batches, duplicates, rejected, unwrittenBytes } = this.#summary
+    const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
     const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0 } : { ...this.#ingester.counts }
-    return { ...this.#summary, rejected: { ...this.#summary.rejected }, producers: this.#producers.size, spool }
+    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes }
   }
 
   /**
    * Stops receiving once the queue is drained (idle for `drainIdleMs`, at most
    * `drainTimeoutMs`), writes and fsyncs the file, publishes the final receipts, releases the
-   * endpoint. Resolves with the final summary.
+   * endpoint. Resolves with the final summary. A file that stays unwritable is given up after
+   * another `drainTimeoutMs` (`unwrittenBytes` in the summary; those batches have no receipt).
    */
   async stop (): Promise<WriterSummary> {
     this.#stopRequested?.()
     await this.#loop
-    await this.#ingester?.stop()
+    // The ingester and the state loop may be waiting for the file: end() settles those waits.
+    const ingesting = this.#ingester?.stop()
+    this.#summary.unwrittenBytes = await this.#sink?.end(this.options.drainTimeoutMs) ?? 0
+    await ingesting
     await this.#persisting
-    // Everything handled is written and fsynced by end(), so the state saved after it is exact.
-    await this.#sink?.end()
-    this.#saveState(this.#snapshot())
+    // Everything handled is written and fsynced by end(), so the state saved after it is exact;
+    // if the file was given up, the last periodic state (taken before an fsync) stays.
+    if (this.#summary.unwrittenBytes === 0) this.#saveState(this.#snapshot())
     await this.#receipts?.close()
     this.#lock?.release()
     return this.summary
@@ -162,7 +179,13 @@ export class Writer extends EventEmitter {
       if (frames === undefined) break
       this.#handle(frames as Buffer[])
       pending = receive(pull)
-      if (sink.pendingBytes > WRITE_QUEUE_BYTES) await sink.waitBelow(WRITE_QUEUE_BYTES / 2)
+      if (sink.pendingBytes > WRITE_QUEUE_BYTES) {
+        // While the file fails the loop waits here, so producers see backpressure; once asked
+        // to stop, it waits drainTimeoutMs at most and then stops receiving.
+        const stopWait = stopSignal.then(async () => await delay(drainTimeoutMs, undefined, { ref: false }))
+        await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES / 2), stopWait])
+        if (sink.pendingBytes > WRITE_QUEUE_BYTES) break
+      }
       if (slowBatchMs > 0) await delay(slowBatchMs)
       if (stopping && Date.now() >= drainDeadline) break
     }
@@ -172,8 +195,9 @@ export class Writer extends EventEmitter {
 
   /**
    * Saves, every `statePersistMs`, the next sequence per producer as of a moment whose batches
-   * have since been fsynced: after a crash the saved state can lag (resent batches written
-   * after it are written again) but never runs ahead (which would lose batches).
+   * have since been written (as durable as a receipt): after a crash the saved state can lag
+   * (resent batches written after it are written again) but never runs ahead (which would
+   * lose batches).
    */
   async #persistLoop (): Promise<void> {
     const signal = this.#stopSignal
@@ -182,7 +206,7 @@ export class Writer extends EventEmitter {
       if (stopped) return
       const snapshot = this.#snapshot()
       try {
-        await (this.#sink as FileSink).sync()
+        await (this.#sink as FileSink).flushed()
         this.#saveState(snapshot)
       } catch (err) {
         this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })

@@ -11,9 +11,8 @@ export interface WriterChild {
 }
 
 /** Starts `logfunnel writer` on an ipc endpoint in `dir` and waits for its ready line. */
-export async function startWriterChild (dir: string, args: string[] = []): Promise<WriterChild> {
+export async function startWriterChild (dir: string, args: string[] = [], file = join(dir, 'app.log')): Promise<WriterChild> {
   const endpoint = `ipc://${join(dir, 'w.sock')}`
-  const file = join(dir, 'app.log')
   const child = spawnNode([BIN, 'writer', '--file', file, '--endpoint', endpoint, ...args])
   await child.waitForLine((l) => l.event === 'ready')
   return {

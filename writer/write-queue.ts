@@ -1,0 +1,47 @@
+/** Whole batches merged into one write; `done` bytes of it are in the file. */
+export interface Chunk {
+  buf: Buffer
+  done: number
+  /** Byte offset (since start, over all files) at which the chunk ends. */
+  end: number
+}
+
+/**
+ * The batches waiting for the file, kept whole: a chunk taken for writing is made of whole
+ * batches only, so the sink can rotate between any two chunks without splitting a line.
+ */
+export class WriteQueue {
+  #bufs: Buffer[] = []
+  #appended = 0
+  #taken = 0
+
+  /** Queues a batch; returns the offset at which it ends. */
+  push (buf: Buffer): number {
+    this.#bufs.push(buf)
+    this.#appended += buf.length
+    return this.#appended
+  }
+
+  /** Bytes ever queued. */
+  get appended (): number {
+    return this.#appended
+  }
+
+  /** The next batch, if any. */
+  get next (): Buffer | undefined {
+    return this.#bufs[0]
+  }
+
+  /** The first batch, and more while the chunk stays within `limitBytes`. */
+  take (limitBytes: number): Chunk {
+    const bufs = this.#bufs
+    let bytes = (bufs[0] as Buffer).length
+    let count = 1
+    while (count < bufs.length && bytes + (bufs[count] as Buffer).length <= limitBytes) {
+      bytes += (bufs[count++] as Buffer).length
+    }
+    const taken = bufs.splice(0, count)
+    this.#taken += bytes
+    return { buf: count === 1 ? taken[0] as Buffer : Buffer.concat(taken, bytes), done: 0, end: this.#taken }
+  }
+}
