@@ -71,6 +71,11 @@ export class FlockDestination {
     }
   }
 
+  /** pino recognises a destination by this flag, so `pino(flockDestination(...))` works. */
+  get writable (): boolean {
+    return this.#fd !== null
+  }
+
   /** Appends `line` (pino passes one JSON record ending in a newline) under the lock. */
   write (line: string): boolean {
     const fd = this.#fd

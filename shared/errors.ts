@@ -151,3 +151,11 @@ export class LockClosedError extends LogfunnelError {
     this.name = 'LockClosedError'
   }
 }
+
+/** The benchmark harness failed: a child crashed, hung, or reported counts that do not add up. */
+export class BenchError extends LogfunnelError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('LOGFUNNEL_ERR_BENCH', message, options)
+    this.name = 'BenchError'
+  }
+}

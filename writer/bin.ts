@@ -6,6 +6,7 @@ const COMMANDS: Record<string, { summary: string, load: () => Promise<{ main: (a
   writer: { summary: 'run the writer: receive log lines and write them to one file', load: async () => await import('./writer-command.js') },
   verify: { summary: 'check a log file: complete JSON lines, per-producer sequence without gaps', load: async () => await import('./verify-command.js') },
   demo: { summary: 'start a writer and a pool of 4 producers, then verify the file (npm start)', load: async () => await import('./demo-command.js') },
+  bench: { summary: 'compare logfunnel with flock, O_APPEND and pino transports; verify every file', load: async () => await import('../bench/bench-command.js') }
 }
 
 function usage (): string {

@@ -1,0 +1,248 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { UsageError } from '../shared/errors.js'
+import { renderChart } from './chart.js'
+import { runIngest, type IngestResult } from './ingest.js'
+import { describeDefects } from './integrity.js'
+import { describeMachine } from './machine.js'
+import { Progress } from './progress.js'
+import { formatMarkdown, type BenchReport } from './report.js'
+import { runCell, type Cell, type CellResult } from './run-cell.js'
+import { INGEST_SCENARIO, isStrategy, STRATEGIES, STRATEGY_DESCRIPTIONS, type Strategy } from './strategies.js'
+import { evaluateTargets } from './targets.js'
+
+/** Default output directory (gitignored): bench/out/ of the repository. */
+const OUT_DIR = fileURLToPath(new URL('../../bench/out/', import.meta.url))
+
+/** Records per producer when `--records` is not given, before the per-run byte cap. */
+const DEFAULT_RECORDS = 100_000
+/** Without `--records`, a run writes at most this much, so 16 KiB x 16 producers stays short. */
+const MAX_RUN_BYTES = 256 * 2 ** 20
+/** pino's fields around the message (level, time, pid, hostname, seq): about 80 bytes a line. */
+const LINE_OVERHEAD_BYTES = 80
+
+const DEFAULTS = Object.freeze({
+  strategies: [...STRATEGIES, INGEST_SCENARIO] as string[],
+  producers: [1, 2, 4, 8, 16],
+  size: [100, 1024, 16384],
+  repeat: 3,
+  warmup: 1,
+  ingestPushers: 2,
+  ingestMib: 1024
+})
+
+/** `--quick`: about 2 minutes on a 2-core machine; explicit flags still win. */
+const QUICK = Object.freeze({ producers: [1, 4, 8], size: [100], records: 20_000, ingestMib: 256 })
+
+const USAGE = `usage: logfunnel bench [options]
+
+Runs a real pino logger in N producer processes per strategy, all writing one log file,
+releases them together, and compares throughput, log.info latency, CPU and peak RSS.
+Every run is in fresh processes and its file is verified (torn, lost, duplicated,
+reordered lines); a defective cell gets no speed. Prints a markdown table and the targets
+on stdout, progress on stderr, and writes JSON and an SVG chart.
+
+strategies:
+${STRATEGIES.map((s) => `  ${s.padEnd(17)} ${STRATEGY_DESCRIPTIONS[s]}`).join('\n')}
+  ${INGEST_SCENARIO.padEnd(17)} raw ZeroMQ PUSH of pre-built 64 KiB frames into a writer, against fs.writeSync
+
+options:
+  --strategies LIST    comma-separated names from the list above (default: all)
+  --producers LIST     producer process counts (default ${DEFAULTS.producers.join(',')}; quick ${QUICK.producers.join(',')})
+  --records N          records per producer (default ${DEFAULT_RECORDS}, fewer where a run would pass
+                       ${MAX_RUN_BYTES / 2 ** 20} MiB; quick ${QUICK.records})
+  --size LIST          message payload bytes per record (default ${DEFAULTS.size.join(',')}; quick ${QUICK.size.join(',')})
+  --repeat K           measured runs per cell (default ${DEFAULTS.repeat})
+  --warmup N           runs per cell before those, verified but not measured (default ${DEFAULTS.warmup})
+  --ingest-pushers K   writer-ingest pusher processes (default ${DEFAULTS.ingestPushers})
+  --ingest-mib M       writer-ingest MiB pushed per run (default ${DEFAULTS.ingestMib}; quick ${QUICK.ingestMib})
+  --dir PATH           directory for the runs' files: the filesystem measured (default ${tmpdir()})
+  --json PATH          results as JSON (default bench/out/latest.json)
+  --svg PATH           chart as SVG (default bench/out/latest.svg)
+  --cpu-prof DIR       run every producer under node --cpu-prof, profiles written to DIR
+  --quick              the quick profile, meant to take about 2 minutes on an idle 2-core
+                       machine (npm run bench)
+  -h, --help           show this help
+
+exit status: 0 when every run completed (targets and defects are reported, not judged), 1 when
+a run failed (a child crashed or hung), 2 for a usage error
+`
+
+/** The options of one bench run, after the profile and the flags. */
+export interface BenchOptions {
+  strategies: Strategy[]
+  ingest: boolean
+  producers: number[]
+  records: number | undefined
+  size: number[]
+  repeat: number
+  warmup: number
+  ingestPushers: number
+  ingestMib: number
+  dir: string
+  json: string
+  svg: string
+  cpuProf: string | undefined
+  quick: boolean
+}
+
+/**
+ * `logfunnel bench`: runs the benchmark and resolves with the exit code. Throws
+ * `LOGFUNNEL_ERR_USAGE` for a bad flag; a failed run rejects with `LOGFUNNEL_ERR_BENCH` (or the
+ * writer's start/stop codes), which bin.ts turns into exit 1.
+ *
+ * @example
+ * ```sh
+ * logfunnel bench --strategies funnel,flock --producers 4 --size 100 --repeat 3
+ * ```
+ */
+export async function main (argv: string[]): Promise<number> {
+  const options = parseBenchArgs(argv)
+  if (options === 'help') {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  const started = new Date()
+  const loadAtStart = loadavg()[0] ?? 0
+  const t0 = performance.now()
+  mkdirSync(options.dir, { recursive: true })
+  const runDir = mkdtempSync(join(options.dir, 'lf-bench-'))
+  const cells = planCells(options)
+  const progress = new Progress(cells.length * (options.warmup + options.repeat) + (options.ingest ? options.warmup + options.repeat : 0))
+  const results: CellResult[] = []
+  let ingest: IngestResult | null = null
+  try {
+    for (const cell of cells) {
+      let run = 0
+      const name = `${cell.strategy} x${cell.producers} ${cell.recordBytes} B`
+      results.push(await runCell(cell, {
+        repeats: options.repeat,
+        warmup: options.warmup,
+        dir: runDir,
+        producerNodeArgs: options.cpuProf === undefined ? undefined : ['--cpu-prof', '--cpu-prof-dir', options.cpuProf],
+        onRun: (sample, warmup) => {
+          const defects = sample.integrity === null ? '' : `, defects: ${describeDefects(sample.integrity)}`
+          progress.step(`${name} run ${++run}${warmup ? ' (warm-up)' : ''}: ${Math.round(sample.recordsPerSec)} records/s${defects}`)
+        }
+      }))
+    }
+    if (options.ingest) {
+      let run = 0
+      ingest = await runIngest({
+        pushers: options.ingestPushers,
+        totalBytes: options.ingestMib * 2 ** 20,
+        dir: runDir,
+        repeats: options.repeat,
+        warmup: options.warmup,
+        onRun: (sample, warmup) => {
+          progress.step(`${INGEST_SCENARIO} run ${++run}${warmup ? ' (warm-up)' : ''}: writer ${sample.writerMbPerSec.toFixed(0)} MB/s, ceiling ${sample.ceilingMbPerSec.toFixed(0)} MB/s`)
+        }
+      })
+    }
+  } finally {
+    progress.done()
+    rmSync(runDir, { recursive: true, force: true })
+  }
+
+  const report: BenchReport = {
+    machine: describeMachine(options.dir, loadAtStart),
+    profile: options.quick ? 'quick' : 'custom',
+    startedAt: started.toISOString().replace(/\.\d+Z$/, 'Z'),
+    wallSec: (performance.now() - t0) / 1000,
+    options: { ...options, strategies: [...options.strategies, ...(options.ingest ? [INGEST_SCENARIO] : [])] },
+    results,
+    ingest,
+    targets: evaluateTargets(results, ingest)
+  }
+  process.stdout.write(formatMarkdown(report))
+  writeOutput(options.json, `${JSON.stringify(report, null, 2)}\n`)
+  writeOutput(options.svg, await renderChart(report))
+  process.stderr.write(`wrote ${options.json} and ${options.svg}\n`)
+  return 0
+}
+
+/** The cells in run order: record size, then producers, then strategy. */
+function planCells (options: BenchOptions): Cell[] {
+  const cells: Cell[] = []
+  for (const recordBytes of options.size) {
+    for (const producers of options.producers) {
+      const records = options.records ??
+        Math.max(1, Math.min(DEFAULT_RECORDS, Math.floor(MAX_RUN_BYTES / (producers * (recordBytes + LINE_OVERHEAD_BYTES)))))
+      for (const strategy of options.strategies) cells.push({ strategy, producers, recordBytes, records })
+    }
+  }
+  return cells
+}
+
+/** Parses `logfunnel bench` flags; throws UsageError. */
+export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
+  let values
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        strategies: { type: 'string' },
+        producers: { type: 'string' },
+        records: { type: 'string' },
+        size: { type: 'string' },
+        repeat: { type: 'string' },
+        warmup: { type: 'string' },
+        'ingest-pushers': { type: 'string' },
+        'ingest-mib': { type: 'string' },
+        dir: { type: 'string' },
+        json: { type: 'string' },
+        svg: { type: 'string' },
+        'cpu-prof': { type: 'string' },
+        quick: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' }
+      },
+      strict: true,
+      allowPositionals: false
+    }).values
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (logfunnel bench --help lists the flags)`)
+  }
+  if (values.help === true) return 'help'
+  const quick = values.quick === true
+  const names = values.strategies === undefined ? DEFAULTS.strategies : values.strategies.split(',').map((s) => s.trim())
+  for (const name of names) {
+    if (!isStrategy(name) && name !== INGEST_SCENARIO) {
+      throw new UsageError(`--strategies: unknown strategy '${name}'; choose from ${[...STRATEGIES, INGEST_SCENARIO].join(', ')}`)
+    }
+  }
+  return {
+    strategies: STRATEGIES.filter((s) => names.includes(s)),
+    ingest: names.includes(INGEST_SCENARIO),
+    producers: list(values.producers, 'producers', quick ? QUICK.producers : DEFAULTS.producers),
+    records: values.records === undefined ? (quick ? QUICK.records : undefined) : whole(values.records, 'records', 1),
+    size: list(values.size, 'size', quick ? QUICK.size : DEFAULTS.size),
+    repeat: values.repeat === undefined ? DEFAULTS.repeat : whole(values.repeat, 'repeat', 1),
+    warmup: values.warmup === undefined ? DEFAULTS.warmup : whole(values.warmup, 'warmup', 0),
+    ingestPushers: values['ingest-pushers'] === undefined ? DEFAULTS.ingestPushers : whole(values['ingest-pushers'], 'ingest-pushers', 1),
+    ingestMib: values['ingest-mib'] === undefined ? (quick ? QUICK.ingestMib : DEFAULTS.ingestMib) : whole(values['ingest-mib'], 'ingest-mib', 1),
+    dir: resolve(values.dir ?? tmpdir()),
+    json: resolve(values.json ?? join(OUT_DIR, 'latest.json')),
+    svg: resolve(values.svg ?? join(OUT_DIR, 'latest.svg')),
+    cpuProf: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    quick
+  }
+}
+
+function list (raw: string | undefined, name: string, fallback: readonly number[]): number[] {
+  if (raw === undefined) return [...fallback]
+  const numbers = raw.split(',').map((part) => whole(part.trim(), name, 1))
+  return [...new Set(numbers)].sort((a, b) => a - b)
+}
+
+function whole (raw: string, name: string, min: number): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new UsageError(`--${name} takes whole numbers of at least ${min}, got '${raw}'`)
+  return Number(raw)
+}
+
+function writeOutput (path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, text)
+}

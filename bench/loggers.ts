@@ -1,0 +1,96 @@
+import { once } from 'node:events'
+import pino, { type Logger } from 'pino'
+import type { Strategy } from './strategies.js'
+
+/** Where a producer's logger writes: `file` for the file strategies, `endpoint` for logfunnel. */
+export interface LoggerTarget {
+  file?: string
+  endpoint?: string
+}
+
+/** A strategy's pino logger in one producer process. */
+export interface BenchLogger {
+  log: Logger
+  /** Resolves once the logger can take records without waiting for a worker to start. */
+  ready: () => Promise<void>
+  /** Resolves once every record logged is in the file (for logfunnel: has a receipt). */
+  finish: () => Promise<void>
+}
+
+/**
+ * Builds the pino logger of `strategy`. Each strategy loads only its own modules, so that a
+ * producer starts (and the benchmark turns over processes) as fast as it can. Rejects with
+ * `LOGFUNNEL_ERR_INVALID_OPTION` (from the destination) for a missing file or endpoint.
+ *
+ * @example
+ * ```ts
+ * const { log, ready, finish } = await openLogger('flock', { file: '/tmp/x.log' })
+ * await ready(); log.info({ seq: 0 }, 'hello'); await finish()
+ * ```
+ */
+export async function openLogger (strategy: Strategy, target: LoggerTarget): Promise<BenchLogger> {
+  switch (strategy) {
+    case 'funnel': {
+      const { funnel } = await import('../producer/funnel.js')
+      const dest = funnel({ endpoint: target.endpoint })
+      // flush() with nothing written waits for the sender's worker thread to be up.
+      return { log: pino(dest), ready: async () => await dest.flush(), finish: async () => await dest.close() }
+    }
+    case 'funnel-transport':
+      return transportLogger({ target: 'logfunnel/transport', options: { endpoint: target.endpoint } })
+    case 'pino-transport':
+      return transportLogger({ target: 'pino/file', options: { destination: target.file, append: true } })
+    case 'flock': {
+      const { flockDestination } = await import('../producer/flock-destination.js')
+      const dest = flockDestination({ file: required(target.file) })
+      // Not pino(dest): FlockDestination has no `writable` flag, so pino would take it for options.
+      return { log: pino({}, dest), ready: async () => {}, finish: async () => dest.end() }
+    }
+    case 'append':
+      return syncFileLogger(required(target.file))
+    case 'null':
+      return syncFileLogger('/dev/null')
+  }
+}
+
+function syncFileLogger (dest: string): BenchLogger {
+  const sonic = pino.destination({ dest, sync: true, append: true })
+  return {
+    log: pino(sonic),
+    ready: async () => {},
+    finish: async () => {
+      sonic.flushSync()
+      sonic.end()
+    }
+  }
+}
+
+/** pino's transport stream, with thread-stream's `ref()` that its bundled types leave out. */
+type Transport = ReturnType<typeof pino.transport> & { ref: () => void }
+
+function transportLogger (options: { target: string, options: Record<string, unknown> }): BenchLogger {
+  const transport = pino.transport(options) as Transport
+  const log = pino(transport)
+  const flush = async (): Promise<void> => {
+    await new Promise<void>((resolve, reject) => log.flush((err) => err === undefined || err === null ? resolve() : reject(err)))
+  }
+  return {
+    log,
+    // A flush waits for the transport's worker to be ready, and finds nothing to send.
+    ready: flush,
+    finish: async () => {
+      await flush()
+      const closed = once(transport, 'close')
+      // pino unrefs the transport's worker: without ref() the event loop can empty before
+      // 'close' (the process then exits 13, an unsettled top-level await).
+      transport.ref()
+      transport.end()
+      await closed
+    }
+  }
+}
+
+function required (file: string | undefined): string {
+  // The destinations check their options; an empty string makes them fail with their own code.
+  return file ?? ''
+}

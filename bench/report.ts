@@ -1,0 +1,87 @@
+import type { IngestResult } from './ingest.js'
+import { describeDefects } from './integrity.js'
+import { formatMachine, type Machine } from './machine.js'
+import type { CellResult } from './run-cell.js'
+import type { Spread } from './stats.js'
+import type { TargetResult } from './targets.js'
+
+/** Everything a bench run produced: the JSON file's content. */
+export interface BenchReport {
+  machine: Machine
+  /** `quick` or `custom`. */
+  profile: string
+  startedAt: string
+  wallSec: number
+  /** The effective options (after the profile and the flags). */
+  options: Record<string, unknown>
+  results: CellResult[]
+  ingest: IngestResult | null
+  targets: TargetResult[]
+}
+
+/**
+ * The markdown a bench run prints: a heading with the machine, the table of cells, the
+ * writer-ingest table and the targets. A defective cell shows its defects instead of a speed.
+ */
+export function formatMarkdown (report: BenchReport): string {
+  const out: string[] = []
+  out.push(`### logfunnel bench: ${report.profile} profile, ${report.startedAt}, ${report.wallSec.toFixed(0)} s wall`)
+  out.push('')
+  out.push(`Machine: ${formatMachine(report.machine)}`)
+  out.push('')
+  if (report.results.length > 0) out.push(cellTable(report.results), '')
+  if (report.ingest !== null) out.push(ingestTable(report.ingest), '')
+  out.push(targetTable(report.targets))
+  return `${out.join('\n')}\n`
+}
+
+function cellTable (results: CellResult[]): string {
+  const first = results[0] as CellResult
+  const rows = [
+    `Throughput from "go" until the last record is in the file (funnel: receipted); median (min-max) of ${first.repeats} runs after ${first.warmup} warm-up.`,
+    '',
+    '| strategy | producers | payload B | records/producer | records/s | MB/s | log.info us p50 / p99 / p99.9 / max | CPU s per 1M records | other load (cores) | peak RSS MB producer / writer | defects |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|'
+  ]
+  for (const r of results) {
+    const speed = r.recordsPerSec === null ? `**DEFECTIVE: ${describeDefects(r.defects)}**` : range(r.recordsPerSec, kilo)
+    const mb = r.mbPerSec === null ? '-' : r.mbPerSec.median.toFixed(1)
+    const latency = [r.p50Us, r.p99Us, r.p999Us, r.maxUs].map((s) => us(s.median)).join(' / ')
+    const rss = `${r.producerRssMb.median.toFixed(0)} / ${r.writerRssMb === null ? '-' : r.writerRssMb.median.toFixed(0)}`
+    rows.push(`| ${r.strategy} | ${r.producers} | ${r.recordBytes} | ${r.recordsPerProducer} | ${speed} | ${mb} | ` +
+      `${latency} | ${r.cpuSecPerMillion.median.toFixed(2)} | ${r.otherCores.median.toFixed(2)} | ${rss} | ${describeDefects(r.defects)} |`)
+  }
+  return rows.join('\n')
+}
+
+function ingestTable (ingest: IngestResult): string {
+  const writer = ingest.writerMbPerSec === null ? `**DEFECTIVE: ${describeDefects(ingest.defects)}**` : range(ingest.writerMbPerSec, (n) => n.toFixed(0))
+  return [
+    `writer-ingest: ${ingest.pushers} processes push ${(ingest.totalBytes / 2 ** 20).toFixed(0)} MiB as plain ${ingest.frameBytes / 1024} KiB frames; ` +
+      'ceiling: the same bytes with fs.writeSync in 64 KiB chunks (both end with fsync).',
+    '',
+    '| scenario | pushers | MiB | writer MB/s | ceiling MB/s | writer / ceiling | writer CPU s per GB | writer peak RSS MB | defects |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|---|',
+    `| writer-ingest | ${ingest.pushers} | ${(ingest.totalBytes / 2 ** 20).toFixed(0)} | ${writer} | ${range(ingest.ceilingMbPerSec, (n) => n.toFixed(0))} | ` +
+      `${ingest.ratio === null ? '-' : ingest.ratio.median.toFixed(2)} | ${ingest.writerCpuSecPerGB.median.toFixed(2)} | ` +
+      `${ingest.writerRssMb.median.toFixed(0)} | ${describeDefects(ingest.defects)} |`
+  ].join('\n')
+}
+
+function targetTable (targets: TargetResult[]): string {
+  const rows = ['Targets (this machine):', '', '| target | measured | result |', '|---|---|---|']
+  for (const t of targets) rows.push(`| ${t.target} | ${t.measured} | ${t.status} |`)
+  return rows.join('\n')
+}
+
+function range (s: Spread, format: (n: number) => string): string {
+  return `${format(s.median)} (${format(s.min)}-${format(s.max)})`
+}
+
+function kilo (n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}k`
+}
+
+function us (n: number): string {
+  return n < 10 ? n.toFixed(2) : n < 1000 ? n.toFixed(1) : n.toFixed(0)
+}

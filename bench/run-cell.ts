@@ -1,0 +1,122 @@
+import { addDefects, defectCount, NO_DEFECTS, type Defects } from './integrity.js'
+import { runOnce, type RunSample } from './run-once.js'
+import { spread, type Spread } from './stats.js'
+import { writesFile, type Strategy } from './strategies.js'
+
+/** One cell of the benchmark: a strategy at a producer count and record size. */
+export interface Cell {
+  strategy: Strategy
+  producers: number
+  recordBytes: number
+  /** Records per producer. */
+  records: number
+}
+
+export interface CellOptions {
+  /** Measured repetitions. */
+  repeats: number
+  /** Repetitions run first and thrown away (they are still verified). */
+  warmup: number
+  /** Parent directory of the runs' files. */
+  dir: string
+  /** Node options for the producer processes (`--cpu-prof` ...). */
+  producerNodeArgs?: string[]
+  /** Called after every run, warm-up included. */
+  onRun?: (sample: RunSample, warmup: boolean) => void
+}
+
+/** `null` for each defect count of a strategy that writes no file. */
+export type UnverifiedDefects = { [K in keyof Defects]: null }
+
+/** One row of the results: the JSON shape documented in bench/README.md. */
+export interface CellResult {
+  strategy: Strategy
+  producers: number
+  recordBytes: number
+  recordsPerProducer: number
+  repeats: number
+  warmup: number
+  /** `null` when the cell is defective: a strategy that loses or tears lines gets no speed. */
+  recordsPerSec: Spread | null
+  mbPerSec: Spread | null
+  p50Us: Spread
+  p99Us: Spread
+  p999Us: Spread
+  maxUs: Spread
+  cpuSecPerMillion: Spread
+  /** CPU (in cores) that other processes on the machine used during the measured runs. */
+  otherCores: Spread
+  producerRssMb: Spread
+  writerRssMb: Spread | null
+  /** False for `null`: there is no file to check. */
+  verified: boolean
+  defective: boolean
+  /** Summed over every run of the cell, warm-up included. */
+  defects: Defects | UnverifiedDefects
+  /** verify's descriptions of the first defects seen. */
+  defectExamples: string[]
+  /** The measured runs, for a closer look. */
+  samples: Array<{ elapsedMs: number, finishMs: number, recordsPerSec: number, p99Us: number, cpuSecPerMillion: number, otherCores: number, bytes: number }>
+}
+
+/**
+ * Runs a cell `warmup + repeats` times, each in fresh processes, and summarises the measured
+ * runs: median and range of throughput, latency percentiles, CPU per million records and
+ * peak RSS. Every run's file is verified; any defect in any run makes the cell defective.
+ * Rejects like `runOnce` (`LOGFUNNEL_ERR_BENCH`, writer start/stop errors).
+ *
+ * @example
+ * ```ts
+ * const row = await runCell({ strategy: 'funnel', producers: 4, recordBytes: 100, records: 20_000 }, { repeats: 3, warmup: 1, dir })
+ * row.recordsPerSec?.median
+ * ```
+ */
+export async function runCell (cell: Cell, options: CellOptions): Promise<CellResult> {
+  const samples: RunSample[] = []
+  let defects: Defects = { ...NO_DEFECTS }
+  let examples: string[] = []
+  for (let i = 0; i < options.warmup + options.repeats; i++) {
+    const warmup = i < options.warmup
+    const sample = await runOnce({ ...cell, dir: options.dir, producerNodeArgs: options.producerNodeArgs })
+    if (sample.integrity !== null) {
+      defects = addDefects(defects, sample.integrity)
+      if (examples.length === 0) examples = sample.integrity.examples
+    }
+    if (!warmup) samples.push(sample)
+    options.onRun?.(sample, warmup)
+  }
+  const verified = writesFile(cell.strategy)
+  const defective = verified && defectCount(defects) > 0
+  const writerRss = samples.map((s) => s.writerRssMb).filter((mb): mb is number => mb !== null)
+  return {
+    strategy: cell.strategy,
+    producers: cell.producers,
+    recordBytes: cell.recordBytes,
+    recordsPerProducer: cell.records,
+    repeats: options.repeats,
+    warmup: options.warmup,
+    recordsPerSec: defective ? null : spread(samples.map((s) => s.recordsPerSec)),
+    mbPerSec: defective ? null : spread(samples.map((s) => s.mbPerSec)),
+    p50Us: spread(samples.map((s) => s.latencyUs.p50)),
+    p99Us: spread(samples.map((s) => s.latencyUs.p99)),
+    p999Us: spread(samples.map((s) => s.latencyUs.p999)),
+    maxUs: spread(samples.map((s) => s.latencyUs.max)),
+    cpuSecPerMillion: spread(samples.map((s) => s.cpuSecPerMillion)),
+    otherCores: spread(samples.map((s) => s.otherCores)),
+    producerRssMb: spread(samples.map((s) => s.producerRssMb)),
+    writerRssMb: writerRss.length === 0 ? null : spread(writerRss),
+    verified,
+    defective,
+    defects: verified ? defects : { torn: null, lost: null, duplicated: null, reordered: null },
+    defectExamples: examples,
+    samples: samples.map((s) => ({
+      elapsedMs: s.elapsedMs,
+      finishMs: s.finishMs,
+      recordsPerSec: s.recordsPerSec,
+      p99Us: s.latencyUs.p99,
+      cpuSecPerMillion: s.cpuSecPerMillion,
+      otherCores: s.otherCores,
+      bytes: s.bytes
+    }))
+  }
+}

@@ -1,0 +1,179 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { debuglog } from 'node:util'
+import { startWriter, type RunningWriter, type StoppedSummary } from '../producer/start-writer.js'
+import { benchError, BenchChild, compiledScript, stopAll } from './child.js'
+import { checkIntegrity, type Integrity } from './integrity.js'
+import { mergeLatencies, type LatencySummary } from './latency.js'
+import { cpuSeconds, machineBusySeconds, peakRssMb } from './proc-stats.js'
+import type { ProducerDone, ProducerParams } from './producer.js'
+import { needsWriter, writesFile, type Strategy } from './strategies.js'
+
+const debug = debuglog('logfunnel')
+
+/** A producer must be set up (node started, logger ready) within this. */
+const READY_DEADLINE_MS = 30_000
+/** After its `done` line a producer only has to exit. */
+const EXIT_DEADLINE_MS = 10_000
+/** The run itself: a floor plus a generous allowance per record and per byte. */
+const RUN_DEADLINE_BASE_MS = 60_000
+const RUN_DEADLINE_MS_PER_RECORD = 0.05
+const RUN_DEADLINE_MS_PER_KB = 0.05
+/**
+ * The writer's drain on stop: every record already has a receipt when the harness stops it,
+ * so the default 200 ms idle wait would only slow the benchmark down (it is not timed).
+ */
+const WRITER_DRAIN_IDLE_MS = 20
+/** After a failure the writer gets this long to stop before it is killed. */
+const CLEANUP_STOP_MS = 5000
+
+/** One run of one cell. */
+export interface RunParams {
+  strategy: Strategy
+  producers: number
+  /** Records per producer. */
+  records: number
+  /** Bytes of each record's message. */
+  recordBytes: number
+  /** Parent directory: the run makes its own directory in it and removes it afterwards. */
+  dir: string
+  /** Leave the run's directory (and its `app.log`) in place; the caller removes it. */
+  keepFile?: boolean
+  /** Node options for the producer processes, e.g. `['--cpu-prof', '--cpu-prof-dir', dir]`. */
+  producerNodeArgs?: string[]
+}
+
+/** What one run measured. */
+export interface RunSample {
+  strategy: Strategy
+  producers: number
+  /** Records logged in all, as reported by the producers. */
+  records: number
+  /** From `go` to the last producer's `done` (records in the file, or receipted). */
+  elapsedMs: number
+  recordsPerSec: number
+  mbPerSec: number
+  /** Size of the file, or for `null` the bytes the producers logged. */
+  bytes: number
+  /** Bytes the producers say they logged: must equal `fileBytes`. */
+  loggedBytes: number
+  fileBytes: number | null
+  latencyUs: LatencySummary
+  cpuSec: { producers: number, writer: number }
+  cpuSecPerMillion: number
+  /**
+   * Cores' worth of CPU that other processes (not this run's) used while it was measured:
+   * on a shared machine, the noise under the figures.
+   */
+  otherCores: number
+  /** The slowest producer's tail: from the end of its logging loop until its records were in the file. */
+  finishMs: number
+  /** Largest peak RSS among the producers. */
+  producerRssMb: number
+  writerRssMb: number | null
+  writerSummary: StoppedSummary | null
+  integrity: Integrity | null
+  /** The log file, when `keepFile` was set and the strategy writes one. */
+  file: string | null
+}
+
+/**
+ * Runs one cell once in fresh processes: starts the writer (logfunnel strategies), spawns
+ * the producers, waits until every one is ready, releases them together with `go` on their
+ * stdin, and times until the last one reports its records in the file. Then it reads the
+ * writer's CPU time and peak RSS, stops it, and verifies the file.
+ *
+ * Rejects with `LOGFUNNEL_ERR_BENCH` when a producer crashes, exits non-zero or misses a
+ * deadline, and `LOGFUNNEL_ERR_WRITER_START` / `LOGFUNNEL_ERR_WRITER_STOP` from the writer;
+ * every child is stopped before it settles.
+ *
+ * @example
+ * ```ts
+ * const sample = await runOnce({ strategy: 'flock', producers: 4, records: 10_000, recordBytes: 100, dir })
+ * sample.integrity // { lines: 40000, torn: 0, lost: 0, ... }
+ * ```
+ */
+export async function runOnce (params: RunParams): Promise<RunSample> {
+  const { strategy, producers, records, recordBytes } = params
+  const runDir = mkdtempSync(join(params.dir, `${strategy}-`))
+  const file = join(runDir, 'app.log')
+  const children: BenchChild[] = []
+  let writer: RunningWriter | undefined
+  const tStart = performance.now()
+  try {
+    if (needsWriter(strategy)) {
+      writer = await startWriter({ file, endpoint: `ipc://${join(runDir, 'w.sock')}`, drainIdleMs: WRITER_DRAIN_IDLE_MS })
+    }
+    const producerParams: ProducerParams = { strategy, file, endpoint: writer?.endpoint, records, recordBytes }
+    for (let i = 0; i < producers; i++) {
+      children.push(new BenchChild(compiledScript('producer.js'), [JSON.stringify(producerParams)], `${strategy} producer ${i + 1}/${producers}`, params.producerNodeArgs))
+    }
+    await Promise.all(children.map(async (child) => await child.next('ready', READY_DEADLINE_MS)))
+
+    const tReady = performance.now()
+    const writerCpu0 = writer === undefined ? 0 : cpuSeconds(writer.pid)
+    const totalRecords = producers * records
+    const runDeadlineMs = RUN_DEADLINE_BASE_MS + totalRecords * (RUN_DEADLINE_MS_PER_RECORD + recordBytes / 1024 * RUN_DEADLINE_MS_PER_KB)
+    const busy0 = machineBusySeconds()
+    const t0 = performance.now()
+    for (const child of children) child.send('go', true)
+    let t1 = t0
+    const dones = await Promise.all(children.map(async (child) => {
+      const done = await child.next('done', runDeadlineMs) as unknown as ProducerDone
+      t1 = Math.max(t1, performance.now())
+      return done
+    }))
+    const busy = machineBusySeconds() - busy0
+
+    const writerCpu = writer === undefined ? 0 : cpuSeconds(writer.pid) - writerCpu0
+    const writerRssMb = writer === undefined ? null : peakRssMb(writer.pid)
+    const running = writer
+    writer = undefined
+    const tStopping = performance.now()
+    // Every record is in the file once the producers are done (receipted, for logfunnel), so
+    // the file is verified while the writer stops, which takes it about a second. Should the
+    // file still grow meanwhile, it is verified again.
+    const verifiedSize = writesFile(strategy) ? statSync(file).size : null
+    const [writerSummary, firstIntegrity] = await Promise.all([
+      running === undefined ? null : running.stop(),
+      writesFile(strategy) ? checkIntegrity(file, totalRecords) : null,
+      ...children.map(async (child) => await child.expectExit(EXIT_DEADLINE_MS))
+    ])
+    const fileBytes = writesFile(strategy) ? statSync(file).size : null
+    const integrity = fileBytes === verifiedSize ? firstIntegrity : await checkIntegrity(file, totalRecords)
+
+    const logged = dones.reduce((sum, d) => sum + d.records, 0)
+    if (logged !== totalRecords) throw benchError(`producers logged ${logged} records, expected ${totalRecords}`)
+    const loggedBytes = dones.reduce((sum, d) => sum + d.loggedBytes, 0)
+    const elapsedMs = t1 - t0
+    debug('bench %s x%d: setup %d ms, measured %d ms, stop and verify %d ms', strategy, producers,
+      tReady - tStart, elapsedMs, performance.now() - tStopping)
+    const bytes = fileBytes ?? loggedBytes
+    const producerCpu = dones.reduce((sum, d) => sum + (d.cpuUserUs + d.cpuSystemUs) / 1e6, 0)
+    return {
+      strategy,
+      producers,
+      records: totalRecords,
+      elapsedMs,
+      recordsPerSec: totalRecords / (elapsedMs / 1000),
+      mbPerSec: bytes / 1e6 / (elapsedMs / 1000),
+      bytes,
+      loggedBytes,
+      fileBytes,
+      latencyUs: mergeLatencies(dones.map((d) => d.histogram)),
+      cpuSec: { producers: producerCpu, writer: writerCpu },
+      cpuSecPerMillion: (producerCpu + writerCpu) / totalRecords * 1e6,
+      otherCores: Math.max(0, busy - producerCpu - writerCpu) / (elapsedMs / 1000),
+      finishMs: Math.max(...dones.map((d) => d.finishMs)),
+      producerRssMb: Math.max(...dones.map((d) => d.maxRssKb / 1024)),
+      writerRssMb,
+      writerSummary,
+      integrity,
+      file: params.keepFile === true && writesFile(strategy) ? file : null
+    }
+  } finally {
+    await stopAll(children)
+    if (writer !== undefined) await writer.stop(CLEANUP_STOP_MS).catch(() => {})
+    if (params.keepFile !== true) rmSync(runDir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The ways of getting pino records from many processes into one file that the benchmark
+ * compares. Every strategy runs a real pino logger in each producer process.
+ */
+export const STRATEGIES = ['funnel', 'funnel-transport', 'flock', 'append', 'pino-transport', 'null'] as const
+
+export type Strategy = typeof STRATEGIES[number]
+
+/** The scenario name that selects the writer-ingest run in `--strategies`. */
+export const INGEST_SCENARIO = 'writer-ingest'
+
+/** One line per strategy, for `--help` and bench/README.md. */
+export const STRATEGY_DESCRIPTIONS: Readonly<Record<Strategy, string>> = Object.freeze({
+  funnel: 'pino(funnel({ endpoint })): logfunnel destination (worker thread) -> writer process; done when close() has every receipt',
+  'funnel-transport': "pino.transport({ target: 'logfunnel/transport' }): the same sender as a pino transport",
+  flock: 'pino(flockDestination({ file })): flock(2) around every append; the lock-based baseline',
+  append: 'pino.destination({ dest: file, sync: true, append: true }) in every process: O_APPEND, no coordination',
+  'pino-transport': "pino.transport({ target: 'pino/file', options: { destination: file, append: true } }) in every process",
+  null: "pino.destination({ dest: '/dev/null', sync: true }): the ceiling, nothing to verify"
+})
+
+/** True for the strategies that need a logfunnel writer process. */
+export function needsWriter (strategy: Strategy): boolean {
+  return strategy === 'funnel' || strategy === 'funnel-transport'
+}
+
+/** True for the strategies whose output is a file that can be verified. */
+export function writesFile (strategy: Strategy): boolean {
+  return strategy !== 'null'
+}
+
+/** Narrows a name from the command line. */
+export function isStrategy (name: string): name is Strategy {
+  return (STRATEGIES as readonly string[]).includes(name)
+}
