@@ -7,6 +7,7 @@ import ThreadStreamClass from 'thread-stream'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import type { SenderStats } from './sender.js'
+import { ERROR_EVENT, FUNNEL_MARK, reviveError, STATS_EVENT, type PlainError } from './worker-messages.js'
 
 const debug = debuglog('logfunnel')
 
@@ -34,7 +35,9 @@ const TRANSPORT_FILE = fileURLToPath(new URL('./transport.js', import.meta.url))
  * - When the event loop empties without `close()`, the destination closes itself
  *   (`'beforeExit'`); `process.exit()` right after logging can lose what is still in flight.
  *
- * Events: `'error'` (the worker failed), `'stats'` (SenderStats, once closed).
+ * Events: `'error'` (the worker failed; or LOGFUNNEL_ERR_CONNECT / LOGFUNNEL_ERR_HANDSHAKE: no
+ * writer answered within `connectTimeoutMs`, records are kept and sending goes on), `'stats'`
+ * (SenderStats, once closed). Without an `'error'` listener, those two become process warnings.
  */
 export class FunnelDestination extends EventEmitter {
   readonly options: ResolvedProducerOptions
@@ -47,7 +50,7 @@ export class FunnelDestination extends EventEmitter {
     this.options = options
     this.#stream = new ThreadStreamClass({
       filename: TRANSPORT_FILE,
-      workerData: options,
+      workerData: { ...options, [FUNNEL_MARK]: true },
       bufferSize: options.threadBufferBytes,
       sync: false
     }) as ThreadStream
@@ -55,7 +58,12 @@ export class FunnelDestination extends EventEmitter {
       if (this.listenerCount('error') > 0) this.emit('error', err)
       else process.emitWarning(err)
     })
-    this.#stream.on('logfunnel:stats', (stats: SenderStats) => {
+    this.#stream.on(ERROR_EVENT, (plain: PlainError) => {
+      const err = reviveError(plain)
+      if (this.listenerCount('error') > 0) this.emit('error', err)
+      else process.emitWarning(err)
+    })
+    this.#stream.on(STATS_EVENT, (stats: SenderStats) => {
       this.#stats = stats
       this.emit('stats', stats)
     })

@@ -15,7 +15,19 @@ const FLAGS: Record<keyof WriterOptions, string> = {
   receiveHighWaterMark: '--receive-high-water-mark',
   drainTimeoutMs: '--drain-timeout-ms',
   drainIdleMs: '--drain-idle-ms',
-  slowBatchMs: '--slow-batch-ms'
+  slowBatchMs: '--slow-batch-ms',
+  socketMode: '--socket-mode',
+  curveSecretKey: '--curve-secret-key',
+  curveAllowedKeys: '--curve-allowed-keys'
+}
+
+/** The writer reads its CURVE secret key from this variable: argv is visible to every user in ps. */
+const SECRET_KEY_ENV = 'LOGFUNNEL_CURVE_SECRET_KEY'
+
+function flagValue (key: keyof WriterOptions, value: unknown): string {
+  if (key === 'socketMode') return `0${(value as number).toString(8)}`
+  if (Array.isArray(value)) return value.join(',')
+  return String(value)
 }
 
 export interface StartWriterOptions extends WriterOptions {
@@ -32,11 +44,14 @@ export interface StoppedSummary {
   duplicates: number
   producers: number
   rejected: Record<string, number>
+  denied: number
 }
 
 export interface RunningWriter {
   endpoint: string
   receiptEndpoint: string
+  /** The writer's CURVE public key (for producers' `curveServerKey`), when CURVE is on. */
+  curvePublicKey?: string
   file: string
   pid: number
   /**
@@ -60,11 +75,15 @@ export interface RunningWriter {
  */
 export async function startWriter (opts: StartWriterOptions = {}): Promise<RunningWriter> {
   const args = [BIN, 'writer']
+  const env = { ...process.env }
+  delete env[SECRET_KEY_ENV]
   for (const [key, flag] of Object.entries(FLAGS)) {
     const value = opts[key as keyof WriterOptions]
-    if (value !== undefined) args.push(flag, String(value))
+    if (value === undefined || value === null) continue
+    if (key === 'curveSecretKey') env[SECRET_KEY_ENV] = value as string
+    else args.push(flag, flagValue(key as keyof WriterOptions, value))
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
   let stderr = ''
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (chunk: string) => { stderr += chunk })
@@ -87,6 +106,7 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   return {
     endpoint: ready.endpoint,
     receiptEndpoint: ready.receiptEndpoint,
+    ...(ready.curvePublicKey === undefined ? {} : { curvePublicKey: ready.curvePublicKey }),
     file: ready.file,
     pid: ready.pid,
     stop: async (deadlineMs = 30_000) => {

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events'
 import { parentPort } from 'node:worker_threads'
+import type { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { BatchSender } from './sender.js'
+import { ERROR_EVENT, FUNNEL_MARK, STATS_EVENT, toPlainError } from './worker-messages.js'
 
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
-const HOST_KEYS = ['$context', 'pinoWillSendConfig']
+const HOST_KEYS = ['$context', 'pinoWillSendConfig', FUNNEL_MARK]
 
 /**
  * The stream the worker thread writes into: thread-stream's worker calls `write()` with text
@@ -21,7 +23,7 @@ export class FunnelStream extends EventEmitter {
   #needDrain = false
   #ending = false
 
-  constructor (opts: ProducerOptions) {
+  constructor (opts: ProducerOptions, { viaFunnel = false }: { viaFunnel?: boolean } = {}) {
     super()
     const resolved = resolveProducerOptions(opts)
     this.#drop = resolved.onFull === 'drop'
@@ -32,6 +34,7 @@ export class FunnelStream extends EventEmitter {
       warnedTooLarge = true
       warn(err)
     })
+    this.sender.on('unreachable', (err: LogfunnelError) => report(err, viaFunnel))
   }
 
   get writableNeedDrain (): boolean {
@@ -65,7 +68,7 @@ export class FunnelStream extends EventEmitter {
     if (this.#ending) return
     this.#ending = true
     this.sender.close().catch(warn).finally(() => {
-      parentPort?.postMessage({ code: 'EVENT', name: 'logfunnel:stats', args: [this.sender.stats] })
+      parentPort?.postMessage({ code: 'EVENT', name: STATS_EVENT, args: [this.sender.stats] })
       this.emit('close')
     })
   }
@@ -77,6 +80,20 @@ function warn (err: Error): void {
 }
 
 /**
+ * A failure the logging thread must hear of: ERROR_EVENT on the ThreadStream always; a process
+ * warning too unless funnel() is there to raise it. The code goes into the warning's text,
+ * since the clone of an Error loses it.
+ */
+function report (err: LogfunnelError, viaFunnel: boolean): void {
+  if (parentPort === null) {
+    process.emitWarning(err)
+    return
+  }
+  parentPort.postMessage({ code: 'EVENT', name: ERROR_EVENT, args: [toPlainError(err)] })
+  if (!viaFunnel) parentPort.postMessage({ code: 'WARNING', err: new Error(`${err.code}: ${err.message}`) })
+}
+
+/**
  * pino transport target: `pino.transport({ target: 'logfunnel/transport', options })`.
  * Options are the producer options (see README); unknown keys are rejected.
  */
@@ -85,5 +102,5 @@ export default function build (opts: ProducerOptions & Record<string, unknown> =
   for (const [key, value] of Object.entries(opts)) {
     if (!HOST_KEYS.includes(key)) own[key] = value
   }
-  return new FunnelStream(own as ProducerOptions)
+  return new FunnelStream(own as ProducerOptions, { viaFunnel: opts[FUNNEL_MARK] === true })
 }

@@ -1,5 +1,6 @@
 import { InvalidOptionError } from './errors.js'
 import { defaultEndpoint, parseEndpoint, receiptEndpointFor } from './endpoint.js'
+import { resolveProducerSecurity, resolveWriterSecurity, type ProducerSecurityOptions, type WriterSecurityOptions } from './security-options.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -18,7 +19,7 @@ export const MAX_MESSAGE_SIZE_FACTOR = 4
 
 export type OnFull = 'block' | 'drop'
 
-export interface WriterOptions {
+export interface WriterOptions extends WriterSecurityOptions {
   /** Log file path; parent directories are created. */
   file?: string
   /** Data endpoint the writer binds (PULL). */
@@ -65,7 +66,8 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     receiveHighWaterMark: int(opts, 'receiveHighWaterMark', WRITER_DEFAULTS.receiveHighWaterMark, 1, 1_000_000),
     drainTimeoutMs: int(opts, 'drainTimeoutMs', WRITER_DEFAULTS.drainTimeoutMs, 0, 600_000),
     drainIdleMs: int(opts, 'drainIdleMs', WRITER_DEFAULTS.drainIdleMs, 1, 60_000),
-    slowBatchMs: int(opts, 'slowBatchMs', WRITER_DEFAULTS.slowBatchMs, 0, 60_000)
+    slowBatchMs: int(opts, 'slowBatchMs', WRITER_DEFAULTS.slowBatchMs, 0, 60_000),
+    ...resolveWriterSecurity(opts)
   }
   if (resolved.drainIdleMs > resolved.drainTimeoutMs && resolved.drainTimeoutMs > 0) {
     throw new InvalidOptionError('drainIdleMs must not exceed drainTimeoutMs')
@@ -73,7 +75,7 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
   return resolved
 }
 
-export interface ProducerOptions {
+export interface ProducerOptions extends ProducerSecurityOptions {
   /** The writer's data endpoint (PUSH connects here). */
   endpoint?: string
   /** The writer's receipt endpoint (SUB connects here); derived from `endpoint` when not set. */
@@ -98,6 +100,8 @@ export interface ProducerOptions {
   sendHighWaterMark?: number
   /** Size of the shared buffer between the logging thread and the sending thread. */
   threadBufferBytes?: number
+  /** With no answer from the writer this long after start, report LOGFUNNEL_ERR_CONNECT or _HANDSHAKE (0: never). */
+  connectTimeoutMs?: number
 }
 
 export type ResolvedProducerOptions = Required<ProducerOptions>
@@ -112,7 +116,8 @@ export const PRODUCER_DEFAULTS = Object.freeze({
   closeTimeoutMs: 10_000,
   linger: 1000,
   sendHighWaterMark: 1000,
-  threadBufferBytes: 4 * MiB
+  threadBufferBytes: 4 * MiB,
+  connectTimeoutMs: 10_000
 })
 
 export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedProducerOptions {
@@ -138,7 +143,9 @@ export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedPro
     closeTimeoutMs: int(opts, 'closeTimeoutMs', PRODUCER_DEFAULTS.closeTimeoutMs, 1, 3_600_000),
     linger: int(opts, 'linger', PRODUCER_DEFAULTS.linger, 0, 600_000),
     sendHighWaterMark: int(opts, 'sendHighWaterMark', PRODUCER_DEFAULTS.sendHighWaterMark, 1, 1_000_000),
-    threadBufferBytes: int(opts, 'threadBufferBytes', PRODUCER_DEFAULTS.threadBufferBytes, 64 * KiB, 1024 * MiB)
+    threadBufferBytes: int(opts, 'threadBufferBytes', PRODUCER_DEFAULTS.threadBufferBytes, 64 * KiB, 1024 * MiB),
+    connectTimeoutMs: int(opts, 'connectTimeoutMs', PRODUCER_DEFAULTS.connectTimeoutMs, 0, 600_000),
+    ...resolveProducerSecurity(opts)
   }
   if (resolved.maxBatchBytes > resolved.maxFrameBytes) {
     throw new InvalidOptionError('maxBatchBytes must not exceed maxFrameBytes')

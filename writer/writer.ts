@@ -1,15 +1,16 @@
 import { EventEmitter } from 'node:events'
-import { mkdirSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
-import { lockPathFor, parseEndpoint } from '../shared/endpoint.js'
+import { lockPathFor } from '../shared/endpoint.js'
 import { BindError } from '../shared/errors.js'
 import { MAX_MESSAGE_SIZE_FACTOR, resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
 import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../shared/protocol.js'
 import { EndpointLock } from './endpoint-lock.js'
+import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
 import { FileSink } from './file-sink.js'
 import { ReceiptPublisher } from './receipts.js'
+import { startCurveServer, type CurveServer, type ZapDenial } from './zap-handler.js'
 
 const debug = debuglog('logfunnel')
 
@@ -24,6 +25,8 @@ export interface WriterSummary {
   duplicates: number
   producers: number
   rejected: Partial<Record<RejectReason, number>>
+  /** CURVE handshakes refused: the client's key is not in `curveAllowedKeys`. */
+  denied: number
 }
 
 interface ProducerState {
@@ -37,7 +40,11 @@ interface ProducerState {
  * sequence through a FileSink, and publishes receipts once batches are in the file.
  *
  * Never throws on what a producer sends: a bad message is counted under its reason and skipped.
- * Events: `'error'` (FileError) when the file cannot be written.
+ * Events: `'error'` (FileError) when the file cannot be written; `'denied'` ({ publicKey,
+ * address }) when a CURVE handshake is refused.
+ *
+ * Throws LOGFUNNEL_ERR_UNSAFE_ENDPOINT at construction for a tcp endpoint beyond loopback
+ * without CURVE.
  *
  * @example
  * ```ts
@@ -52,8 +59,9 @@ export class Writer extends EventEmitter {
   #sink: FileSink | undefined
   #receipts: ReceiptPublisher | undefined
   #lock: EndpointLock | undefined
+  #curve: CurveServer | undefined
   #producers = new Map<string, ProducerState>()
-  #summary: WriterSummary = { records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {} }
+  #summary: WriterSummary = { records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {}, denied: 0 }
   #stopRequested: (() => void) | undefined
   #stopSignal: Promise<void>
   #loop: Promise<void> | undefined
@@ -61,33 +69,41 @@ export class Writer extends EventEmitter {
   constructor (opts: WriterOptions = {}) {
     super()
     this.options = resolveWriterOptions(opts)
+    checkExposure(this.options)
     this.#stopSignal = new Promise((resolve) => { this.#stopRequested = resolve })
   }
 
   /**
-   * Takes the endpoint lock, opens the file, binds both sockets and starts receiving.
-   * Rejects with LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND.
+   * Checks the endpoint directories, takes the endpoint lock, opens the file, binds both
+   * sockets and starts receiving. Rejects with LOGFUNNEL_ERR_UNSAFE_ENDPOINT,
+   * LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND.
    */
   async start (): Promise<void> {
-    const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark } = this.options
+    const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, socketMode } = this.options
+    prepareEndpointDirs(this.options)
     this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
+    let pub: zmq.XPublisher | undefined
     try {
       this.#sink = new FileSink(file)
       await this.#sink.ready()
       this.#sink.on('error', (err: Error) => this.emit('error', err))
 
+      this.#curve = await startCurveServer(this.options, (denial) => this.#onDenied(denial))
       const pull = new zmq.Pull({
         receiveHighWaterMark,
         maxMessageSize: maxFrameBytes * MAX_MESSAGE_SIZE_FACTOR + HEADER_BYTES,
-        linger: 0
+        linger: 0,
+        ...this.#curve.socketOptions
       })
       this.#pull = pull
-      await bind(pull, endpoint)
-      const pub = new zmq.XPublisher({ linger: 0 })
-      await bind(pub, receiptEndpoint)
+      await bind(pull, endpoint, socketMode)
+      pub = new zmq.XPublisher({ linger: 0, ...this.#curve.socketOptions })
+      await bind(pub, receiptEndpoint, socketMode)
       this.#receipts = new ReceiptPublisher(pub, this.#sink)
     } catch (err) {
       this.#pull?.close()
+      pub?.close()
+      await this.#curve?.release()
       this.#lock.release()
       throw err
     }
@@ -109,6 +125,7 @@ export class Writer extends EventEmitter {
     await this.#loop
     await this.#sink?.end()
     await this.#receipts?.close()
+    await this.#curve?.release()
     this.#lock?.release()
     return this.summary
   }
@@ -196,6 +213,11 @@ export class Writer extends EventEmitter {
     return (this.#sink as FileSink).append(payload)
   }
 
+  #onDenied (denial: ZapDenial): void {
+    this.#summary.denied++
+    this.emit('denied', denial)
+  }
+
   #reject (reason: RejectReason): void {
     this.#summary.rejected[reason] = (this.#summary.rejected[reason] ?? 0) + 1
     debug('rejected a message: %s', reason)
@@ -212,14 +234,12 @@ async function receive (pull: zmq.Pull): Promise<Buffer[] | undefined> {
   }
 }
 
-async function bind (socket: zmq.Socket, endpoint: string): Promise<void> {
-  const parsed = parseEndpoint(endpoint)
-  if (parsed.transport === 'ipc') {
-    mkdirSync(parsed.path.slice(0, parsed.path.lastIndexOf('/')) || '/', { recursive: true, mode: 0o700 })
-  }
+/** Binds in a directory prepareEndpointDirs() has checked, then gives an ipc socket its mode. */
+async function bind (socket: zmq.Socket, endpoint: string, socketMode: number): Promise<void> {
   try {
     await socket.bind(endpoint)
   } catch (err) {
     throw new BindError(endpoint, { cause: err })
   }
+  restrictSocketFile(endpoint, socketMode)
 }
