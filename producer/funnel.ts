@@ -7,7 +7,7 @@ import ThreadStreamClass from 'thread-stream'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import type { SenderStats } from './sender.js'
-import { ERROR_EVENT, FUNNEL_MARK, reviveError, STATS_EVENT, type PlainError } from './worker-messages.js'
+import { createControl, destroySenderSync, ERROR_EVENT, FUNNEL_CONTROL, reviveError, STATS_EVENT, type PlainError } from './worker-messages.js'
 
 const debug = debuglog('logfunnel')
 
@@ -44,13 +44,14 @@ export class FunnelDestination extends EventEmitter {
   #stream: ThreadStream
   #closing: Promise<void> | undefined
   #stats: SenderStats | undefined
+  #control = createControl()
 
   constructor (options: ResolvedProducerOptions) {
     super()
     this.options = options
     this.#stream = new ThreadStreamClass({
       filename: TRANSPORT_FILE,
-      workerData: { ...options, [FUNNEL_MARK]: true },
+      workerData: { ...options, [FUNNEL_CONTROL]: this.#control },
       bufferSize: options.threadBufferBytes,
       sync: false
     }) as ThreadStream
@@ -69,6 +70,17 @@ export class FunnelDestination extends EventEmitter {
     })
     this.#stream.once('ready', () => this.#stream.unref())
     onExit.registerBeforeExit(this, closeOnExit)
+    onExit.register(this, FunnelDestination.#destroyOnExit)
+  }
+
+  /** `process.exit()` with the worker running: its sockets must close before the thread dies. */
+  static #destroyOnExit (dest: FunnelDestination): void {
+    dest.#destroySender()
+  }
+
+  #destroySender (): void {
+    if (this.#stream.closed) return
+    if (!destroySenderSync(this.#stream.worker, this.#control)) debug('the sender thread did not close its sockets in time')
   }
 
   /** The sender's counters, known once the destination is closed. */
@@ -144,6 +156,7 @@ export class FunnelDestination extends EventEmitter {
 
   async #close (deadlineMs: number): Promise<void> {
     onExit.unregister(this)
+    onExit.register(this, FunnelDestination.#destroyOnExit)
     const stream = this.#stream
     stream.ref()
     const closed = once(stream, 'close')
@@ -154,7 +167,11 @@ export class FunnelDestination extends EventEmitter {
         await closed
       })(), deadlineMs, () => new CloseTimeoutError(deadlineMs))
     } finally {
-      if (!stream.closed) await stream.worker.terminate()
+      if (!stream.closed) {
+        this.#destroySender()
+        await stream.worker.terminate()
+      }
+      onExit.unregister(this)
     }
   }
 }

@@ -3,10 +3,10 @@ import { parentPort } from 'node:worker_threads'
 import type { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { BatchSender } from './sender.js'
-import { ERROR_EVENT, FUNNEL_MARK, STATS_EVENT, toPlainError } from './worker-messages.js'
+import { ERROR_EVENT, FUNNEL_CONTROL, onDestroyRequest, STATS_EVENT, toPlainError } from './worker-messages.js'
 
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
-const HOST_KEYS = ['$context', 'pinoWillSendConfig', FUNNEL_MARK]
+const HOST_KEYS = ['$context', 'pinoWillSendConfig', FUNNEL_CONTROL]
 
 /**
  * The stream the worker thread writes into: thread-stream's worker calls `write()` with text
@@ -23,8 +23,10 @@ export class FunnelStream extends EventEmitter {
   #needDrain = false
   #ending = false
 
-  constructor (opts: ProducerOptions, { viaFunnel = false }: { viaFunnel?: boolean } = {}) {
+  /** `control`: given by funnel(), whose logging thread reports errors and asks for teardown. */
+  constructor (opts: ProducerOptions, control?: Int32Array) {
     super()
+    const viaFunnel = control !== undefined
     const resolved = resolveProducerOptions(opts)
     this.#drop = resolved.onFull === 'drop'
     this.sender = new BatchSender(resolved)
@@ -35,6 +37,7 @@ export class FunnelStream extends EventEmitter {
       warn(err)
     })
     this.sender.on('unreachable', (err: LogfunnelError) => report(err, viaFunnel))
+    if (control !== undefined) onDestroyRequest(control, () => this.sender.destroy())
   }
 
   get writableNeedDrain (): boolean {
@@ -102,5 +105,6 @@ export default function build (opts: ProducerOptions & Record<string, unknown> =
   for (const [key, value] of Object.entries(opts)) {
     if (!HOST_KEYS.includes(key)) own[key] = value
   }
-  return new FunnelStream(own as ProducerOptions, { viaFunnel: opts[FUNNEL_MARK] === true })
+  const control = opts[FUNNEL_CONTROL]
+  return new FunnelStream(own as ProducerOptions, control instanceof Int32Array ? control : undefined)
 }
