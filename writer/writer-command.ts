@@ -113,13 +113,13 @@ export async function main (argv: string[]): Promise<number> {
   await writer.start()
   const { endpoint, receiptEndpoint, file, curveSecretKey } = writer.options
   const curve = curveSecretKey === null ? {} : { curvePublicKey: curvePublicKeyFor(curveSecretKey) }
-  process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid, ...curve }) + '\n')
-
+  // Handlers first: whoever reads the ready line may signal at once, before the next statement.
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve)
     process.once('SIGINT', resolve)
   })
   process.on('SIGHUP', () => writer.reopen())
+  process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid, ...curve }) + '\n')
   await stopped
   const summary = await writer.stop()
   process.stdout.write(JSON.stringify({ event: 'stopped', ...summary }) + '\n')
