@@ -147,7 +147,8 @@ export class FunnelDestination extends EventEmitter {
 
   /**
    * Flushes, then ends the worker. Rejects with LOGFUNNEL_ERR_CLOSE_TIMEOUT after `deadlineMs`
-   * (default `closeTimeoutMs`); the worker is stopped either way.
+   * (default `closeTimeoutMs`), or when the sender gave up on records without a receipt after
+   * its `closeTimeoutMs`; the worker is stopped either way.
    */
   async close (deadlineMs = this.options.closeTimeoutMs): Promise<void> {
     this.#closing ??= this.#close(deadlineMs)
@@ -166,6 +167,8 @@ export class FunnelDestination extends EventEmitter {
         stream.end()
         await closed
       })(), deadlineMs, () => new CloseTimeoutError(deadlineMs))
+      // The sender gives up after its own closeTimeoutMs and still ends: records it held are lost.
+      if (this.#stats !== undefined && this.#stats.heldBytes > 0) throw new CloseTimeoutError(this.options.closeTimeoutMs)
     } finally {
       if (!stream.closed) {
         this.#destroySender()
