@@ -6,6 +6,7 @@ import * as zmq from 'zeromq'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { decodeReceipt, encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { messages } from '../shared/receive.js'
 import { curveClientSocketOptions } from '../shared/security-options.js'
 import { ConnectWatch } from './connect-watch.js'
 
@@ -296,7 +297,7 @@ export class BatchSender extends EventEmitter {
 
   async #receiveReceipts (): Promise<void> {
     try {
-      for await (const [, seqFrame] of this.#sub) {
+      for await (const [, seqFrame] of messages(this.#sub)) {
         this.#watch.heard()
         const seq = seqFrame === undefined ? undefined : decodeReceipt(seqFrame)
         if (seq !== undefined) this.#onReceipt(seq)

@@ -1,6 +1,7 @@
 import { debuglog } from 'node:util'
 import type * as zmq from 'zeromq'
 import { encodeReceipt, PRODUCER_ID_BYTES, WELCOME_RECEIPT } from '../shared/protocol.js'
+import { messages } from '../shared/receive.js'
 import type { FileSink } from './file-sink.js'
 
 const debug = debuglog('logfunnel')
@@ -49,7 +50,7 @@ export class ReceiptPublisher {
 
   async #receiveSubscriptions (): Promise<void> {
     try {
-      for await (const [msg] of this.#pub) {
+      for await (const [msg] of messages(this.#pub)) {
         if (msg !== undefined && msg[0] === SUBSCRIBE && msg.length === 1 + PRODUCER_ID_BYTES) {
           this.#welcome(Buffer.from(msg.subarray(1)))
         }

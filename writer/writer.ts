@@ -6,6 +6,7 @@ import { lockPathFor } from '../shared/endpoint.js'
 import { BindError } from '../shared/errors.js'
 import { MAX_MESSAGE_SIZE_FACTOR, resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
 import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../shared/protocol.js'
+import { receiveMessage } from '../shared/receive.js'
 import { EndpointLock } from './endpoint-lock.js'
 import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
 import { FileSink } from './file-sink.js'
@@ -226,12 +227,7 @@ export class Writer extends EventEmitter {
 
 /** One receive; resolves undefined once the socket is closed. */
 async function receive (pull: zmq.Pull): Promise<Buffer[] | undefined> {
-  try {
-    return await pull.receive()
-  } catch (err) {
-    if (pull.closed) return undefined
-    throw err
-  }
+  return await receiveMessage(pull)
 }
 
 /** Binds in a directory prepareEndpointDirs() has checked, then gives an ipc socket its mode. */

@@ -2,6 +2,7 @@ import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
 import { CURVE_KEY_BYTES, decodeCurveKey, z85Encode } from '../shared/curve-keys.js'
 import { BindError } from '../shared/errors.js'
+import { messages } from '../shared/receive.js'
 
 const debug = debuglog('logfunnel')
 
@@ -94,7 +95,7 @@ async function stopRouter (): Promise<void> {
 
 async function serve (socket: zmq.Router): Promise<void> {
   try {
-    for await (const frames of socket) {
+    for await (const frames of messages(socket)) {
       const reply = answer(frames)
       if (reply !== undefined) await socket.send(reply)
     }
