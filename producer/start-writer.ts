@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { WriterStartError, WriterStopError } from '../shared/errors.js'
 import type { WriterOptions } from '../shared/options.js'
+import { SECRET_KEY_ENV } from '../shared/security-options.js'
 
 const BIN = fileURLToPath(new URL('../writer/bin.js', import.meta.url))
 
@@ -17,12 +18,9 @@ const FLAGS: Record<keyof WriterOptions, string> = {
   drainIdleMs: '--drain-idle-ms',
   slowBatchMs: '--slow-batch-ms',
   socketMode: '--socket-mode',
-  curveSecretKey: '--curve-secret-key',
+  curveSecretKey: '--curve-secret-key', // given in SECRET_KEY_ENV instead, see below
   curveAllowedKeys: '--curve-allowed-keys'
 }
-
-/** The writer reads its CURVE secret key from this variable: argv is visible to every user in ps. */
-const SECRET_KEY_ENV = 'LOGFUNNEL_CURVE_SECRET_KEY'
 
 function flagValue (key: keyof WriterOptions, value: unknown): string {
   if (key === 'socketMode') return `0${(value as number).toString(8)}`

@@ -24,6 +24,12 @@ export interface ProducerSecurityOptions {
   curveSecretKey?: string | null
 }
 
+/**
+ * The environment variable `logfunnel writer` reads its CURVE secret key from when no flag gives
+ * it; startWriter() uses it because a command line is visible to every user in `ps`.
+ */
+export const SECRET_KEY_ENV = 'LOGFUNNEL_CURVE_SECRET_KEY'
+
 export const WRITER_SECURITY_DEFAULTS = Object.freeze({
   socketMode: 0o600,
   curveSecretKey: null,

@@ -4,12 +4,10 @@ import { parseArgs } from 'node:util'
 import { curvePublicKeyFor } from '../shared/curve-keys.js'
 import { UsageError } from '../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
+import { SECRET_KEY_ENV } from '../shared/security-options.js'
 import { defaultEndpoint } from '../shared/endpoint.js'
 import { Writer } from './writer.js'
 import type { ZapDenial } from './zap-handler.js'
-
-/** Environment variable read for the CURVE secret key when no flag gives it (argv is visible in ps). */
-export const SECRET_KEY_ENV = 'LOGFUNNEL_CURVE_SECRET_KEY'
 
 /** CLI flag -> option, with its value kind. The README's writer table lists the same. */
 const FLAGS = {

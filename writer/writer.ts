@@ -144,7 +144,7 @@ export class Writer extends EventEmitter {
     let stopping = false
     let drainDeadline = 0
     const stopSignal = this.#stopSignal.then(() => TIMEOUT)
-    let pending = receive(pull)
+    let pending = receiveMessage(pull)
     for (;;) {
       const wait = stopping
         ? delay(Math.max(0, Math.min(drainIdleMs, drainDeadline - Date.now())), TIMEOUT)
@@ -158,7 +158,7 @@ export class Writer extends EventEmitter {
       }
       if (frames === undefined) break
       this.#handle(frames as Buffer[])
-      pending = receive(pull)
+      pending = receiveMessage(pull)
       if (sink.pendingBytes > WRITE_QUEUE_BYTES) await sink.waitBelow(WRITE_QUEUE_BYTES / 2)
       if (slowBatchMs > 0) await delay(slowBatchMs)
       if (stopping && Date.now() >= drainDeadline) break
@@ -223,11 +223,6 @@ export class Writer extends EventEmitter {
     this.#summary.rejected[reason] = (this.#summary.rejected[reason] ?? 0) + 1
     debug('rejected a message: %s', reason)
   }
-}
-
-/** One receive; resolves undefined once the socket is closed. */
-async function receive (pull: zmq.Pull): Promise<Buffer[] | undefined> {
-  return await receiveMessage(pull)
 }
 
 /** Binds in a directory prepareEndpointDirs() has checked, then gives an ipc socket its mode. */
