@@ -7,6 +7,7 @@ import ThreadStreamClass from 'thread-stream'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import type { SenderStats } from './sender.js'
+import { createControl, destroySenderSync, ERROR_EVENT, FUNNEL_CONTROL, reviveError, STATS_EVENT, type PlainError } from './worker-messages.js'
 
 const debug = debuglog('logfunnel')
 
@@ -39,20 +40,23 @@ const TRANSPORT_FILE = fileURLToPath(new URL('./transport.js', import.meta.url))
  * - When the event loop empties without `close()`, the destination closes itself
  *   (`'beforeExit'`); `process.exit()` right after logging can lose what is still in flight.
  *
- * Events: `'error'` (the worker failed), `'stats'` (SenderStats, once closed).
+ * Events: `'error'` (the worker failed; or LOGFUNNEL_ERR_CONNECT / LOGFUNNEL_ERR_HANDSHAKE: no
+ * writer answered within `connectTimeoutMs`, records are kept and sending goes on), `'stats'`
+ * (SenderStats, once closed). Without an `'error'` listener, those two become process warnings.
  */
 export class FunnelDestination extends EventEmitter {
   readonly options: ResolvedProducerOptions
   #stream: ThreadStream
   #closing: Promise<void> | undefined
   #stats: SenderStats | undefined
+  #control = createControl()
 
   constructor (options: ResolvedProducerOptions) {
     super()
     this.options = options
     this.#stream = new ThreadStreamClass({
       filename: TRANSPORT_FILE,
-      workerData: options,
+      workerData: { ...options, [FUNNEL_CONTROL]: this.#control },
       bufferSize: options.threadBufferBytes,
       sync: false
     }) as ThreadStream
@@ -60,7 +64,12 @@ export class FunnelDestination extends EventEmitter {
       if (this.listenerCount('error') > 0) this.emit('error', err)
       else process.emitWarning(err)
     })
-    this.#stream.on('logfunnel:stats', (stats: SenderStats) => {
+    this.#stream.on(ERROR_EVENT, (plain: PlainError) => {
+      const err = reviveError(plain)
+      if (this.listenerCount('error') > 0) this.emit('error', err)
+      else process.emitWarning(err)
+    })
+    this.#stream.on(STATS_EVENT, (stats: SenderStats) => {
       this.#stats = stats
       this.emit('stats', stats)
     })
@@ -74,19 +83,35 @@ export class FunnelDestination extends EventEmitter {
 
   /**
    * 'exit' (also `process.exit()`): nothing asynchronous runs any more. The worker is told to
-   * take everything (no blocking), the shared buffer is handed over, and `end()` waits
-   * synchronously while the worker spools what has no receipt.
+   * take everything (no blocking), the shared buffer is handed over, then the worker spools
+   * what has no receipt and closes its sockets while this thread waits. thread-stream's end()
+   * is not used here: its worker calls process.exit() itself, and a worker thread ending at
+   * the same moment as the process aborted it (seen 1 run in 5; zeromq.js #411).
    */
   #onExit (): void {
-    if (this.#closing !== undefined || this.#stream.closed) return
+    if (this.#stream.closed) return
+    if (this.#closing !== undefined) {
+      // A close() was under way: at least close the sockets before the thread dies.
+      this.#destroySender()
+      return
+    }
     this.#closing = Promise.resolve()
     this.#stream.emit('message', { code: EXITING })
     try {
       this.#stream.flushSync()
-      this.#stream.end()
     } catch (err) {
       process.emitWarning(err as Error)
     }
+    this.#destroySender()
+  }
+
+  /**
+   * Closes the sender thread's sockets synchronously: a worker thread that dies with ZeroMQ
+   * sockets open aborts the whole process (zeromq.js #411).
+   */
+  #destroySender (): void {
+    if (this.#stream.closed) return
+    if (!destroySenderSync(this.#stream.worker, this.#control)) debug('the sender thread did not close its sockets in time')
   }
 
   /** The sender's counters, known once the destination is closed. */
@@ -179,11 +204,17 @@ export class FunnelDestination extends EventEmitter {
     }
     if (!stream.closed) {
       const closed = new Promise((resolve) => stream.once('close', resolve))
-      if (stream.ready) stream.end()
-      else await stream.worker.terminate()
+      if (stream.ready) {
+        stream.end()
+      } else {
+        this.#destroySender()
+        await stream.worker.terminate()
+      }
       await closed
     }
     if (failed) throw new CloseTimeoutError(deadlineMs)
+    // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
+    if (this.#stats !== undefined && this.#stats.heldBytes > 0) throw new CloseTimeoutError(this.options.closeTimeoutMs)
   }
 }
 

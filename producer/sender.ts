@@ -6,6 +6,9 @@ import * as zmq from 'zeromq'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { decodeReceipt, encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { messages } from '../shared/receive.js'
+import { curveClientSocketOptions } from '../shared/security-options.js'
+import { ConnectWatch } from './connect-watch.js'
 import { SpoolWriter } from './spool-writer.js'
 
 const debug = debuglog('logfunnel')
@@ -61,7 +64,9 @@ export interface SenderStats {
  * records that do not fit under `highWaterMark`; with `'block'` the caller checks `hasRoom`
  * and awaits `waitForRoom()` before writing more (the transport stream does this).
  *
- * Events: `'reject'` ({ code, bytes }) for a record over `maxFrameBytes`; `'drop'` (count).
+ * Events: `'reject'` ({ code, bytes }) for a record over `maxFrameBytes`; `'drop'` (count);
+ * `'unreachable'` (LOGFUNNEL_ERR_CONNECT or _HANDSHAKE error), once, when the writer has not
+ * answered within `connectTimeoutMs` (the sender keeps its records and keeps trying).
  */
 export class BatchSender extends EventEmitter {
   readonly id: Buffer = randomBytes(PRODUCER_ID_BYTES)
@@ -69,6 +74,7 @@ export class BatchSender extends EventEmitter {
   #push: zmq.Push
   #sub: zmq.Subscriber
   #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spoolErrors: 0 }
+  #watch: ConnectWatch
   #spool: SpoolWriter | undefined
   /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
   #spooledThrough = -1
@@ -98,8 +104,10 @@ export class BatchSender extends EventEmitter {
     super()
     this.#opts = opts
     this.#open = Buffer.allocUnsafe(opts.maxBatchBytes)
-    this.#push = new zmq.Push({ linger: opts.linger, sendHighWaterMark: opts.sendHighWaterMark, immediate: true })
-    this.#sub = new zmq.Subscriber({ linger: 0 })
+    const curve = curveClientSocketOptions(opts)
+    this.#push = new zmq.Push({ linger: opts.linger, sendHighWaterMark: opts.sendHighWaterMark, immediate: true, ...curve })
+    this.#sub = new zmq.Subscriber({ linger: 0, ...curve })
+    this.#watch = new ConnectWatch({ ...opts, curve: opts.curveSecretKey !== null }, (err) => this.emit('unreachable', err))
     this.#push.connect(opts.endpoint)
     this.#sub.connect(opts.receiptEndpoint)
     this.#sub.subscribe(this.id)
@@ -205,6 +213,7 @@ export class BatchSender extends EventEmitter {
     this.#closed = true
     clearInterval(this.#timer)
     clearInterval(this.#spoolTimer)
+    this.#watch.close()
     this.#push.close()
     this.#sub.close()
     for (const resolve of this.#roomWaiters.splice(0)) resolve()
@@ -371,7 +380,8 @@ export class BatchSender extends EventEmitter {
 
   async #receiveReceipts (): Promise<void> {
     try {
-      for await (const [, seqFrame] of this.#sub) {
+      for await (const [, seqFrame] of messages(this.#sub)) {
+        this.#watch.heard()
         const seq = seqFrame === undefined ? undefined : decodeReceipt(seqFrame)
         if (seq !== undefined) this.#onReceipt(seq)
       }

@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { WriterStartError, WriterStopError } from '../shared/errors.js'
 import type { WriterOptions } from '../shared/options.js'
+import { SECRET_KEY_ENV } from '../shared/security-options.js'
 
 const BIN = fileURLToPath(new URL('../writer/bin.js', import.meta.url))
 
@@ -24,7 +25,16 @@ const FLAGS: Record<keyof WriterOptions, string> = {
   rotateIntervalMs: '--rotate-interval',
   rotateKeep: '--rotate-keep',
   rotateGzip: '--rotate-gzip',
-  fsync: '--fsync'
+  fsync: '--fsync',
+  socketMode: '--socket-mode',
+  curveSecretKey: '--curve-secret-key', // given in SECRET_KEY_ENV instead, see below
+  curveAllowedKeys: '--curve-allowed-keys'
+}
+
+function flagValue (key: keyof WriterOptions, value: unknown): string {
+  if (key === 'socketMode') return `0${(value as number).toString(8)}`
+  if (Array.isArray(value)) return value.join(',')
+  return String(value)
 }
 
 export interface StartWriterOptions extends WriterOptions {
@@ -46,11 +56,14 @@ export interface StoppedSummary {
   fileErrors: number
   lastFileError: { op: string, fsCode: string | null, message: string } | null
   unwrittenBytes: number
+  denied: number
 }
 
 export interface RunningWriter {
   endpoint: string
   receiptEndpoint: string
+  /** The writer's CURVE public key (for producers' `curveServerKey`), when CURVE is on. */
+  curvePublicKey?: string
   file: string
   pid: number
   /**
@@ -74,15 +87,16 @@ export interface RunningWriter {
  */
 export async function startWriter (opts: StartWriterOptions = {}): Promise<RunningWriter> {
   const args = [BIN, 'writer']
+  const env = { ...process.env }
+  delete env[SECRET_KEY_ENV]
   for (const [key, flag] of Object.entries(FLAGS)) {
     const value = opts[key as keyof WriterOptions]
-    if (typeof value === 'boolean') {
-      if (value) args.push(flag)
-    } else if (value !== undefined) {
-      args.push(flag, String(value))
-    }
+    if (value === undefined || value === null || value === false) continue
+    if (key === 'curveSecretKey') env[SECRET_KEY_ENV] = value as string
+    else if (value === true) args.push(flag)
+    else args.push(flag, flagValue(key as keyof WriterOptions, value))
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
   let stderr = ''
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (chunk: string) => { stderr += chunk })
@@ -105,6 +119,7 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   return {
     endpoint: ready.endpoint,
     receiptEndpoint: ready.receiptEndpoint,
+    ...(ready.curvePublicKey === undefined ? {} : { curvePublicKey: ready.curvePublicKey }),
     file: ready.file,
     pid: ready.pid,
     stop: async (deadlineMs = 30_000) => {

@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events'
-import { parentPort, workerData } from 'node:worker_threads'
+import { parentPort } from 'node:worker_threads'
 import type { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { BatchSender } from './sender.js'
+import { wakeReaderPeriodically } from './thread-stream-state.js'
+import { ERROR_EVENT, FUNNEL_CONTROL, onDestroyRequest, STATS_EVENT, toPlainError } from './worker-messages.js'
 
 /**
  * thread-stream's end() gives up after 10 s of waiting for the worker; the worker's own close
@@ -18,27 +20,8 @@ const ABANDON = 'LOGFUNNEL_ABANDON'
 /** Message from FunnelDestination: the process is exiting; take everything, never block. */
 const EXITING = 'LOGFUNNEL_EXITING'
 
-/**
- * thread-stream's worker sleeps in Atomics.waitAsync until the logging thread bumps the shared
- * sequence slot and notifies. Seen here once: the worker idle in epoll_wait for two minutes
- * while the logging thread waited in flushSync for it to read (a lost wake-up; thread-stream
- * itself only re-checks every 10 s). A spurious notify is harmless and bounds such a stall.
- * The slot index is thread-stream's SEQ_INDEX (lib/indexes.js).
- */
-const WAKE_INTERVAL_MS = 20
-const THREAD_STREAM_SEQ_INDEX = 2
-
-function wakeReaderPeriodically (): NodeJS.Timeout | undefined {
-  const stateBuf = (workerData as { stateBuf?: SharedArrayBuffer } | null)?.stateBuf
-  if (!(stateBuf instanceof SharedArrayBuffer)) return undefined
-  const state = new Int32Array(stateBuf)
-  const timer = setInterval(() => Atomics.notify(state, THREAD_STREAM_SEQ_INDEX), WAKE_INTERVAL_MS)
-  timer.unref()
-  return timer
-}
-
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
-const HOST_KEYS = ['$context', 'pinoWillSendConfig']
+const HOST_KEYS = ['$context', 'pinoWillSendConfig', FUNNEL_CONTROL]
 
 /**
  * The stream the worker thread writes into: thread-stream's worker calls `write()` with text
@@ -61,12 +44,17 @@ export class FunnelStream extends EventEmitter {
   #ending = false
   #wakeTimer = wakeReaderPeriodically()
 
-  constructor (opts: ProducerOptions) {
+  /** `control`: given by funnel(), whose logging thread reports errors and asks for teardown. */
+  constructor (opts: ProducerOptions, control?: Int32Array) {
     super()
+    const viaFunnel = control !== undefined
     const resolved = resolveProducerOptions(opts)
     this.#block = resolved.onFull === 'block'
     this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
     this.sender = new BatchSender(resolved)
+    this.sender.on('unreachable', (err: LogfunnelError) => report(err, viaFunnel))
+    // At exit funnel() asks for this synchronously: what has no receipt goes to the spool first.
+    if (control !== undefined) onDestroyRequest(control, () => { if (!this.sender.spoolAndDestroy()) this.sender.destroy() })
     parentPort?.on('message', (msg: { code?: string } | undefined) => {
       if (msg?.code === ABANDON && !this.sender.spoolAndDestroy()) this.sender.destroy()
       if (msg?.code === EXITING) this.#unblock()
@@ -119,7 +107,7 @@ export class FunnelStream extends EventEmitter {
     this.#ending = true
     const done = (): void => {
       clearInterval(this.#wakeTimer)
-      parentPort?.postMessage({ code: 'EVENT', name: 'logfunnel:stats', args: [this.sender.stats] })
+      parentPort?.postMessage({ code: 'EVENT', name: STATS_EVENT, args: [this.sender.stats] })
       this.emit('close')
     }
     if (this.sender.spoolAndDestroy()) {
@@ -139,9 +127,24 @@ export class FunnelStream extends EventEmitter {
   }
 }
 
-function warn (err: Error): void {
-  if (parentPort !== null) parentPort.postMessage({ code: 'WARNING', err })
+function warn (err: Error & { code?: string }): void {
+  // A cloned Error loses its code: keep it in the text.
+  if (parentPort !== null) parentPort.postMessage({ code: 'WARNING', err: new Error(err.code === undefined ? err.message : `${err.code}: ${err.message}`) })
   else process.emitWarning(err)
+}
+
+/**
+ * A failure the logging thread must hear of: ERROR_EVENT on the ThreadStream always; a process
+ * warning too unless funnel() is there to raise it. The code goes into the warning's text,
+ * since the clone of an Error loses it.
+ */
+function report (err: LogfunnelError, viaFunnel: boolean): void {
+  if (parentPort === null) {
+    process.emitWarning(err)
+    return
+  }
+  parentPort.postMessage({ code: 'EVENT', name: ERROR_EVENT, args: [toPlainError(err)] })
+  if (!viaFunnel) parentPort.postMessage({ code: 'WARNING', err: new Error(`${err.code}: ${err.message}`) })
 }
 
 /**
@@ -153,5 +156,6 @@ export default function build (opts: ProducerOptions & Record<string, unknown> =
   for (const [key, value] of Object.entries(opts)) {
     if (!HOST_KEYS.includes(key)) own[key] = value
   }
-  return new FunnelStream(own as ProducerOptions)
+  const control = opts[FUNNEL_CONTROL]
+  return new FunnelStream(own as ProducerOptions, control instanceof Int32Array ? control : undefined)
 }

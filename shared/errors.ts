@@ -159,3 +159,37 @@ export class BenchError extends LogfunnelError {
     this.name = 'BenchError'
   }
 }
+
+/**
+ * The writer refuses an endpoint that would let other users in: an ipc socket directory owned
+ * by another user or writable by others, or a tcp address beyond loopback without CURVE.
+ */
+export class UnsafeEndpointError extends LogfunnelError {
+  constructor (endpoint: string, reason: string) {
+    super('LOGFUNNEL_ERR_UNSAFE_ENDPOINT', `refusing endpoint ${endpoint}: ${reason}`)
+    this.name = 'UnsafeEndpointError'
+  }
+}
+
+/**
+ * A producer reached no writer within `connectTimeoutMs`: the socket is missing, refuses the
+ * connection, or is not ours to use (EACCES). The producer keeps its records and keeps trying.
+ */
+export class ConnectError extends LogfunnelError {
+  constructor (endpoint: string, timeoutMs: number, reason: string, options?: { cause?: unknown }) {
+    super('LOGFUNNEL_ERR_CONNECT', `no writer answered at ${endpoint} within ${timeoutMs} ms: ${reason}`, options)
+    this.name = 'ConnectError'
+  }
+}
+
+/**
+ * A producer's connection is accepted but the ZeroMQ handshake never completes within
+ * `connectTimeoutMs`: most often CURVE refused (wrong `curveServerKey`, or `curvePublicKey` not
+ * in the writer's `curveAllowedKeys`), or CURVE on one side only.
+ */
+export class HandshakeError extends LogfunnelError {
+  constructor (endpoint: string, timeoutMs: number, reason: string) {
+    super('LOGFUNNEL_ERR_HANDSHAKE', `${endpoint} accepts connections but no writer answered within ${timeoutMs} ms: ${reason}`)
+    this.name = 'HandshakeError'
+  }
+}

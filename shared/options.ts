@@ -1,6 +1,7 @@
 import { InvalidOptionError } from './errors.js'
 import { defaultEndpoint, parseEndpoint, receiptEndpointFor } from './endpoint.js'
 import { defaultSpoolDir } from './spool.js'
+import { resolveProducerSecurity, resolveWriterSecurity, type ProducerSecurityOptions, type WriterSecurityOptions } from './security-options.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -33,7 +34,7 @@ export const MAX_ROTATE_INTERVAL_MS = 366 * 24 * 3600 * 1000
 /** Longest `fsync` interval: beyond an hour the policy is `'off'` in all but name. */
 export const MAX_FSYNC_INTERVAL_MS = 3_600_000
 
-export interface WriterOptions {
+export interface WriterOptions extends WriterSecurityOptions {
   /** Log file path; parent directories are created. */
   file?: string
   /** Data endpoint the writer binds (PULL). */
@@ -114,7 +115,8 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     rotateIntervalMs: intOrOff(opts, 'rotateIntervalMs', WRITER_DEFAULTS.rotateIntervalMs, MIN_ROTATE_INTERVAL_MS, MAX_ROTATE_INTERVAL_MS, '1000 (1 s) and 366 days'),
     rotateKeep: int(opts, 'rotateKeep', WRITER_DEFAULTS.rotateKeep, 0, 100_000),
     rotateGzip: bool(opts, 'rotateGzip', WRITER_DEFAULTS.rotateGzip),
-    fsync: fsyncPolicy(opts.fsync ?? WRITER_DEFAULTS.fsync)
+    fsync: fsyncPolicy(opts.fsync ?? WRITER_DEFAULTS.fsync),
+    ...resolveWriterSecurity(opts)
   }
   if (resolved.drainIdleMs > resolved.drainTimeoutMs && resolved.drainTimeoutMs > 0) {
     throw new InvalidOptionError('drainIdleMs must not exceed drainTimeoutMs')
@@ -125,7 +127,7 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
   return resolved
 }
 
-export interface ProducerOptions {
+export interface ProducerOptions extends ProducerSecurityOptions {
   /** The writer's data endpoint (PUSH connects here). */
   endpoint?: string
   /** The writer's receipt endpoint (SUB connects here); derived from `endpoint` when not set. */
@@ -156,6 +158,8 @@ export interface ProducerOptions {
   sendHighWaterMark?: number
   /** Size of the shared buffer between the logging thread and the sending thread. */
   threadBufferBytes?: number
+  /** With no answer from the writer this long after start, report LOGFUNNEL_ERR_CONNECT or _HANDSHAKE (0: never). */
+  connectTimeoutMs?: number
 }
 
 export type ResolvedProducerOptions = Required<Omit<ProducerOptions, 'spoolDir'>> & { spoolDir: string | undefined }
@@ -170,7 +174,8 @@ export const PRODUCER_DEFAULTS = Object.freeze({
   closeTimeoutMs: 10_000,
   linger: 1000,
   sendHighWaterMark: 1000,
-  threadBufferBytes: 4 * MiB
+  threadBufferBytes: 4 * MiB,
+  connectTimeoutMs: 10_000
 })
 
 export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedProducerOptions {
@@ -201,7 +206,9 @@ export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedPro
     closeTimeoutMs: int(opts, 'closeTimeoutMs', PRODUCER_DEFAULTS.closeTimeoutMs, 1, 3_600_000),
     linger: int(opts, 'linger', PRODUCER_DEFAULTS.linger, 0, 600_000),
     sendHighWaterMark: int(opts, 'sendHighWaterMark', PRODUCER_DEFAULTS.sendHighWaterMark, 1, 1_000_000),
-    threadBufferBytes: int(opts, 'threadBufferBytes', PRODUCER_DEFAULTS.threadBufferBytes, 64 * KiB, 1024 * MiB)
+    threadBufferBytes: int(opts, 'threadBufferBytes', PRODUCER_DEFAULTS.threadBufferBytes, 64 * KiB, 1024 * MiB),
+    connectTimeoutMs: int(opts, 'connectTimeoutMs', PRODUCER_DEFAULTS.connectTimeoutMs, 0, 600_000),
+    ...resolveProducerSecurity(opts)
   }
   if (resolved.maxBatchBytes > resolved.maxFrameBytes) {
     throw new InvalidOptionError('maxBatchBytes must not exceed maxFrameBytes')

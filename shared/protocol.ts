@@ -18,7 +18,9 @@ import { isUtf8 } from 'node:buffer'
  *  24 16  producer id: 16 random bytes, also the receipt topic
  *
  * Receipts: writer PUB -> producer SUB, two frames: the 16-byte producer id (topic), then the
- * 8-byte highest batch sequence written for that producer. Receipts are cumulative.
+ * 8-byte highest batch sequence written for that producer. Receipts are cumulative. On
+ * subscribe, the writer sends the producer its current receipt, or the welcome (sequence
+ * 2^64 - 1: nothing written yet), so a producer learns the writer hears it.
  */
 export const PROTOCOL_VERSION = 1
 export const HEADER_BYTES = 40
@@ -109,7 +111,14 @@ export function encodeReceipt (seq: number): Buffer {
   return buf
 }
 
-/** Decodes a receipt's sequence frame, or undefined when malformed. */
+/**
+ * The sequence frame of the welcome, sent to a producer that subscribes before any of its
+ * batches is written: 2^64 - 1, "none yet" (-1 in two's complement). decodeReceipt() treats it
+ * as malformed, so a producer without the welcome ignores it.
+ */
+export const WELCOME_RECEIPT: Readonly<Buffer> = Buffer.alloc(RECEIPT_SEQ_BYTES, 0xff)
+
+/** Decodes a receipt's sequence frame, or undefined when malformed (or the welcome). */
 export function decodeReceipt (buf: Buffer): number | undefined {
   if (buf.length !== RECEIPT_SEQ_BYTES) return undefined
   return readUInt64(buf, 0)

@@ -41,7 +41,7 @@ const MiB = 1024 * 1024
 describe('the disk fills up (a real 16 MiB tmpfs, ENOSPC)', () => {
   it.skipIf(cannotMount !== undefined)('the writer reports the error with backoff, holds the data, and writes it all once there is room', async () => {
     const dir = tempDir()
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', dir])
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=16m', 'tmpfs', dir])
     try {
       const filler = join(dir, 'filler')
       writeFileSync(filler, Buffer.alloc(16 * MiB - 512 * 1024))
@@ -75,7 +75,7 @@ describe('the disk fills up (a real 16 MiB tmpfs, ENOSPC)', () => {
 describe('SIGTERM while the disk stays full', () => {
   it.skipIf(cannotMount !== undefined)('exits 0 after the drain timeouts; the file has whole lines and unwrittenBytes says what is missing', async () => {
     const dir = tempDir()
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir])
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=4m', 'tmpfs', dir])
     try {
       writeFileSync(join(dir, 'filler'), Buffer.alloc(4 * MiB - 256 * 1024))
       const writer = await startWriterChild(dir, ['--drain-timeout-ms', '500', '--drain-idle-ms', '100'])

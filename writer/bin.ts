@@ -5,6 +5,7 @@ import { LogfunnelError } from '../shared/errors.js'
 const COMMANDS: Record<string, { summary: string, load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
   writer: { summary: 'run the writer: receive log lines and write them to one file', load: async () => await import('./writer-command.js') },
   verify: { summary: 'check a log file: complete JSON lines, per-producer sequence without gaps', load: async () => await import('./verify-command.js') },
+  keygen: { summary: 'print a CURVE key pair (JSON) for --curve-secret-key-file / --curve-allowed-keys', load: async () => await import('./keygen-command.js') },
   demo: { summary: 'start a writer and a pool of 4 producers, then verify the file (npm start)', load: async () => await import('./demo-command.js') },
   bench: { summary: 'compare logfunnel with flock, O_APPEND and pino transports; verify every file', load: async () => await import('../bench/bench-command.js') }
 }

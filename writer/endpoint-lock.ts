@@ -1,6 +1,5 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname } from 'node:path'
 import { EndpointInUseError, FileError } from '../shared/errors.js'
 
 const require = createRequire(import.meta.url)
@@ -10,6 +9,7 @@ const { flockSync } = require('fs-ext') as { flockSync: (fd: number, flags: 'exn
  * An exclusive, non-blocking `flock(2)` on a file beside the endpoint, held while the writer
  * runs. Binding an ipc path a second time silently takes the socket from the first writer, so
  * the lock is what keeps a second writer out. The kernel drops the lock if the process dies.
+ * Its directory is created and checked beforehand (endpoint-security.ts).
  *
  * @throws EndpointInUseError (LOGFUNNEL_ERR_ENDPOINT_IN_USE) when another writer holds it.
  */
@@ -20,7 +20,6 @@ export class EndpointLock {
   constructor (endpoint: string, path: string) {
     this.path = path
     try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
       this.#fd = openSync(path, 'a', 0o600)
     } catch (err) {
       throw new FileError(path, { cause: err })

@@ -1,6 +1,7 @@
 import { debuglog } from 'node:util'
 import type * as zmq from 'zeromq'
-import { encodeReceipt, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { encodeReceipt, PRODUCER_ID_BYTES, WELCOME_RECEIPT } from '../shared/protocol.js'
+import { messages } from '../shared/receive.js'
 import type { FileSink } from './file-sink.js'
 
 const debug = debuglog('logfunnel')
@@ -18,6 +19,8 @@ interface Tracked {
  */
 const RECEIPT_LINGER_MS = 1000
 const SUBSCRIBE = 1
+/** A due entry with this sequence sends the welcome (no batch of that producer written yet). */
+const NO_RECEIPT = -1
 
 /**
  * Publishes receipts: for each producer, the highest batch sequence that has reached the file.
@@ -26,7 +29,8 @@ const SUBSCRIBE = 1
  *
  * The socket is an XPUB so that the writer sees each subscription: a SUB that joins late
  * (ZeroMQ's "slow joiner") misses what was published before, so on subscribe the writer sends
- * that producer's current receipt again instead of leaving it to the producer's resend timer.
+ * that producer's current receipt again instead of leaving it to the producer's resend timer,
+ * or the welcome when nothing of it is written yet: either tells the producer it is heard.
  */
 export class ReceiptPublisher {
   #pub: zmq.XPublisher
@@ -50,10 +54,12 @@ export class ReceiptPublisher {
 
   async #receiveSubscriptions (): Promise<void> {
     try {
-      for await (const [msg] of this.#pub) {
+      for await (const [msg] of messages(this.#pub)) {
         if (msg !== undefined && msg[0] === SUBSCRIBE && msg.length === 1 + PRODUCER_ID_BYTES) {
           const producerId = Buffer.from(msg.subarray(1))
+          // What a previous writer wrote for it (from the saved state), then the welcome.
           this.republish(producerId, this.#floorOf(producerId))
+          this.#welcome(producerId)
         }
       }
     } catch (err) {
@@ -79,6 +85,12 @@ export class ReceiptPublisher {
       this.#receipted.set(key, last)
     }
     this.#due.set(key, last)
+    this.#kick()
+  }
+
+  #welcome (producerId: Buffer): void {
+    const key = producerId.toString('hex')
+    this.#due.set(key, this.#receipted.get(key) ?? { producerId, seq: NO_RECEIPT })
     this.#kick()
   }
 
@@ -121,7 +133,7 @@ export class ReceiptPublisher {
     while (this.#due.size > 0 && !this.#pub.closed) {
       const [key, { producerId, seq }] = this.#due.entries().next().value as [string, { producerId: Buffer, seq: number }]
       this.#due.delete(key)
-      await this.#pub.send([producerId, encodeReceipt(seq)])
+      await this.#pub.send([producerId, seq === NO_RECEIPT ? WELCOME_RECEIPT : encodeReceipt(seq)])
     }
   }
 }

@@ -1,9 +1,13 @@
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { UsageError } from '../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
 import { defaultEndpoint } from '../shared/endpoint.js'
 import { parseDuration, parseSize } from '../shared/units.js'
+import { curvePublicKeyFor } from '../shared/curve-keys.js'
+import { SECRET_KEY_ENV } from '../shared/security-options.js'
+import type { ZapDenial } from './zap-handler.js'
 import { Writer } from './writer.js'
 
 /** CLI flag -> option, with its value kind. The README's writer table lists the same. */
@@ -24,7 +28,12 @@ const FLAGS = {
   'rotate-interval': { option: 'rotateIntervalMs', kind: 'duration', help: 'rotate at every multiple of this since the epoch (UTC): 30s, 15m, 6h, 1d (default off)' },
   'rotate-keep': { option: 'rotateKeep', kind: 'int', help: 'rotated files kept, oldest deleted first (default 0: keep all)' },
   'rotate-gzip': { option: 'rotateGzip', kind: 'boolean', help: 'gzip rotated files in the background (default off)' },
-  fsync: { option: 'fsync', kind: 'fsync', help: `off, batch (after every write; receipts wait for it) or a number of ms (default ${String(WRITER_DEFAULTS.fsync)})` }
+  fsync: { option: 'fsync', kind: 'fsync', help: `off, batch (after every write; receipts wait for it) or a number of ms (default ${String(WRITER_DEFAULTS.fsync)})` },
+  'socket-mode': { option: 'socketMode', kind: 'mode', help: 'mode of the ipc socket files, 0600 or 0660 to let their group connect (default 0600)' },
+  'curve-secret-key': { option: 'curveSecretKey', kind: 'secret', help: `CURVE secret key (Z85); visible in ps: prefer --curve-secret-key-file or ${SECRET_KEY_ENV}` },
+  'curve-secret-key-file': { option: 'curveSecretKey', kind: 'secret-file', help: 'file holding the CURVE secret key, or the JSON printed by logfunnel keygen' },
+  'curve-allowed-keys': { option: 'curveAllowedKeys', kind: 'list', help: 'comma-separated Z85 public keys of the producers let in' },
+  'curve-allowed-keys-file': { option: 'curveAllowedKeys', kind: 'list-file', help: 'file of producer public keys, one per line' }
 } as const
 
 function usage (): string {
@@ -34,8 +43,11 @@ function usage (): string {
     '{"event":"stopped",...}; SIGHUP reopens the file.\n'
 }
 
-/** Parses `logfunnel writer` flags into WriterOptions; throws UsageError. */
-export function parseWriterArgs (argv: string[]): WriterOptions | 'help' {
+/**
+ * Parses `logfunnel writer` flags into WriterOptions, taking the CURVE secret key from `env`
+ * when no flag gives it; throws UsageError.
+ */
+export function parseWriterArgs (argv: string[], env: NodeJS.ProcessEnv = {}): WriterOptions | 'help' {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } }
   for (const [flag, f] of Object.entries(FLAGS)) options[flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string' }
   let values: Record<string, string | boolean | undefined>
@@ -45,12 +57,23 @@ export function parseWriterArgs (argv: string[]): WriterOptions | 'help' {
     throw new UsageError(`${(err as Error).message} (logfunnel writer --help lists the flags)`)
   }
   if (values.help === true) return 'help'
-  const opts: Record<string, string | number | boolean> = {}
+  const opts: Record<string, string | number | boolean | string[]> = {}
   for (const [flag, f] of Object.entries(FLAGS)) {
     const raw = values[flag]
     if (raw === true) opts[f.option] = true
-    if (typeof raw === 'string') opts[f.option] = parseValue(f.kind, raw, `--${flag}`)
+    if (typeof raw !== 'string') continue
+    if (f.kind === 'list' || f.kind === 'list-file') {
+      const text = f.kind === 'list' ? raw : readFlagFile(flag, raw)
+      opts[f.option] = [...(opts[f.option] as string[] | undefined) ?? [], ...text.split(/[\s,]+/).filter(Boolean)]
+    } else if (f.kind === 'secret' || f.kind === 'secret-file') {
+      if (opts[f.option] !== undefined) throw new UsageError(`--${flag} and --curve-secret-key give the same key; use one`)
+      opts[f.option] = f.kind === 'secret-file' ? secretFromFile(flag, raw) : raw
+    } else {
+      opts[f.option] = parseValue(f.kind, raw, `--${flag}`)
+    }
   }
+  const envKey = env[SECRET_KEY_ENV]
+  if (opts.curveSecretKey === undefined && envKey !== undefined && envKey !== '') opts.curveSecretKey = envKey.trim()
   return opts as WriterOptions
 }
 
@@ -65,14 +88,36 @@ function parseValue (kind: typeof FLAGS[keyof typeof FLAGS]['kind'], raw: string
       if (raw === 'off' || raw === 'batch') return raw
       if (!/^\d+(ms|s|m|h|d)?$/.test(raw)) throw new UsageError(`${flag} must be off, batch or an interval like 250 (ms) or 1s, got '${raw}'`)
       return parseDuration(raw, flag)
+    case 'mode':
+      if (!/^0?[0-7]{3}$/.test(raw)) throw new UsageError(`${flag} must be an octal mode like 0600, got '${raw}'`)
+      return parseInt(raw, 8)
     case 'path': return resolve(raw)
     default: return raw
   }
 }
 
+function readFlagFile (flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new UsageError(`--${flag}: cannot read ${path}: ${(err as Error).message}`)
+  }
+}
+
+/** The key itself, or `logfunnel keygen`'s JSON output. */
+function secretFromFile (flag: string, path: string): string {
+  const text = readFlagFile(flag, path).trim()
+  if (!text.startsWith('{')) return text
+  try {
+    return String((JSON.parse(text) as { secretKey?: unknown }).secretKey)
+  } catch {
+    throw new UsageError(`--${flag}: ${path} is neither a Z85 key nor logfunnel keygen's JSON`)
+  }
+}
+
 /** `logfunnel writer`: runs until SIGTERM/SIGINT; exit 0 after a clean stop. */
 export async function main (argv: string[]): Promise<number> {
-  const parsed = parseWriterArgs(argv)
+  const parsed = parseWriterArgs(argv, process.env)
   if (parsed === 'help') {
     process.stdout.write(usage())
     return 0
@@ -83,6 +128,13 @@ export async function main (argv: string[]): Promise<number> {
     process.stderr.write(JSON.stringify({ event: 'error', code, message, op, fsCode, retryInMs }) + '\n')
   })
   writer.on('warning', (event: object) => process.stderr.write(JSON.stringify(event) + '\n'))
+  const deniedKeys = new Set<string>()
+  writer.on('denied', ({ publicKey, address }: ZapDenial) => {
+    // One line per key: a refused client retries, and the summary counts every attempt.
+    if (deniedKeys.has(publicKey)) return
+    deniedKeys.add(publicKey)
+    process.stderr.write(JSON.stringify({ event: 'denied', publicKey, address }) + '\n')
+  })
   // Handlers first, so a signal right after the ready line is never the default (kill).
   // A repeated SIGTERM during the drain does not cut the stop short.
   const stopped = new Promise<void>((resolve) => {
@@ -94,8 +146,9 @@ export async function main (argv: string[]): Promise<number> {
     writer.on(event, (info: object) => process.stderr.write(JSON.stringify({ event, ...info }) + '\n'))
   }
   await writer.start()
-  const { endpoint, receiptEndpoint, file } = writer.options
-  process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid }) + '\n')
+  const { endpoint, receiptEndpoint, file, curveSecretKey } = writer.options
+  const curve = curveSecretKey === null ? {} : { curvePublicKey: curvePublicKeyFor(curveSecretKey) }
+  process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid, ...curve }) + '\n')
   await stopped
   const summary = await writer.stop()
   process.stdout.write(JSON.stringify({ event: 'stopped', ...summary }) + '\n')

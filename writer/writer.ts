@@ -1,17 +1,19 @@
 import { EventEmitter } from 'node:events'
-import { mkdirSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
-import { lockPathFor, parseEndpoint } from '../shared/endpoint.js'
+import { lockPathFor } from '../shared/endpoint.js'
 import { BindError } from '../shared/errors.js'
 import { MAX_MESSAGE_SIZE_FACTOR, resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
 import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../shared/protocol.js'
 import { EndpointLock } from './endpoint-lock.js'
+import { receiveMessage } from '../shared/receive.js'
+import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
 import { FileSink, type SinkStats } from './file-sink.js'
 import { loadProducerStates, saveProducerStates, type ProducerStates } from './producer-state.js'
 import { ReceiptPublisher } from './receipts.js'
 import { SpoolIngester } from './spool-ingest.js'
+import { startCurveServer, type CurveServer, type ZapDenial } from './zap-handler.js'
 
 const debug = debuglog('logfunnel')
 
@@ -35,6 +37,8 @@ export interface WriterSummary {
   lastFileError: SinkStats['lastFileError']
   /** Bytes given up at stop because the file stayed unwritable past `drainTimeoutMs` (producers still hold them). */
   unwrittenBytes: number
+  /** CURVE handshakes refused: the client's key is not in `curveAllowedKeys`. */
+  denied: number
 }
 
 /**
@@ -45,7 +49,11 @@ export interface WriterSummary {
  * Never throws on what a producer sends: a bad message is counted under its reason and skipped.
  * Events: `'error'` (FileError) each time a file operation fails (the sink retries with
  * backoff; listen for it, or the first fault throws); `'resumed'` when it succeeds again; `'recovered'` when a torn tail was moved aside
- * at start; `'rotated'` after each rotation.
+ * at start; `'rotated'` after each rotation; `'denied'` ({ publicKey, address }) when a CURVE
+ * handshake is refused; `'warning'` (a JSON-ready object: spool and state problems).
+ *
+ * Throws LOGFUNNEL_ERR_UNSAFE_ENDPOINT at construction for a tcp endpoint beyond loopback
+ * without CURVE.
  *
  * @example
  * ```ts
@@ -63,7 +71,8 @@ export class Writer extends EventEmitter {
   #producers: ProducerStates = new Map()
   #ingester: SpoolIngester | undefined
   #persisting: Promise<void> | undefined
-  #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0 }
+  #curve: CurveServer | undefined
+  #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0, denied: 0 }
   #stopRequested: (() => void) | undefined
   #stopSignal: Promise<void>
   #loop: Promise<void> | undefined
@@ -71,16 +80,20 @@ export class Writer extends EventEmitter {
   constructor (opts: WriterOptions = {}) {
     super()
     this.options = resolveWriterOptions(opts)
+    checkExposure(this.options)
     this.#stopSignal = new Promise((resolve) => { this.#stopRequested = resolve })
   }
 
   /**
-   * Takes the endpoint lock, opens the file, binds both sockets and starts receiving.
-   * Rejects with LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND.
+   * Checks the endpoint directories, takes the endpoint lock, opens the file, binds both
+   * sockets and starts receiving. Rejects with LOGFUNNEL_ERR_UNSAFE_ENDPOINT,
+   * LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND.
    */
   async start (): Promise<void> {
-    const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, stateFile, spoolDir, spoolPollMs } = this.options
+    const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, stateFile, spoolDir, spoolPollMs, socketMode } = this.options
+    prepareEndpointDirs(this.options)
     this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
+    let pub: zmq.XPublisher | undefined
     try {
       this.#sink = new FileSink(file, this.options)
       for (const event of ['error', 'resumed', 'recovered', 'rotated']) {
@@ -90,19 +103,23 @@ export class Writer extends EventEmitter {
       const loaded = loadProducerStates(stateFile)
       this.#producers = loaded.states
       if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
+      this.#curve = await startCurveServer(this.options, (denial) => this.#onDenied(denial))
 
       const pull = new zmq.Pull({
         receiveHighWaterMark,
         maxMessageSize: maxFrameBytes * MAX_MESSAGE_SIZE_FACTOR + HEADER_BYTES,
-        linger: 0
+        linger: 0,
+        ...this.#curve.socketOptions
       })
       this.#pull = pull
-      await bind(pull, endpoint)
-      const pub = new zmq.XPublisher({ linger: 0 })
-      await bind(pub, receiptEndpoint)
+      await bind(pull, endpoint, socketMode)
+      pub = new zmq.XPublisher({ linger: 0, ...this.#curve.socketOptions })
+      await bind(pub, receiptEndpoint, socketMode)
       this.#receipts = new ReceiptPublisher(pub, this.#sink, (id) => (this.#producers.get(id.toString('hex'))?.floor ?? 0) - 1)
     } catch (err) {
       this.#pull?.close()
+      pub?.close()
+      await this.#curve?.release()
       this.#lock.release()
       throw err
     }
@@ -123,10 +140,10 @@ export class Writer extends EventEmitter {
 
   /** A copy of the counters so far. */
   get summary (): WriterSummary {
-    const { records, bytes, batches, duplicates, rejected, unwrittenBytes } = this.#summary
+    const { records, bytes, batches, duplicates, rejected, unwrittenBytes, denied } = this.#summary
     const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
     const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0 } : { ...this.#ingester.counts }
-    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes }
+    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied }
   }
 
   /**
@@ -147,6 +164,7 @@ export class Writer extends EventEmitter {
     // if the file was given up, the last periodic state (taken before an fsync) stays.
     if (this.#summary.unwrittenBytes === 0) this.#saveState(this.#snapshot())
     await this.#receipts?.close()
+    await this.#curve?.release()
     this.#lock?.release()
     return this.summary
   }
@@ -164,7 +182,7 @@ export class Writer extends EventEmitter {
     let stopping = false
     let drainDeadline = 0
     const stopSignal = this.#stopSignal.then(() => TIMEOUT)
-    let pending = receive(pull)
+    let pending = receiveMessage(pull)
     for (;;) {
       const wait = stopping
         ? delay(Math.max(0, Math.min(drainIdleMs, drainDeadline - Date.now())), TIMEOUT)
@@ -178,7 +196,7 @@ export class Writer extends EventEmitter {
       }
       if (frames === undefined) break
       this.#handle(frames as Buffer[])
-      pending = receive(pull)
+      pending = receiveMessage(pull)
       if (sink.pendingBytes > WRITE_QUEUE_BYTES) {
         // While the file fails the loop waits here, so producers see backpressure; once asked
         // to stop, it waits drainTimeoutMs at most and then stops receiving.
@@ -274,30 +292,23 @@ export class Writer extends EventEmitter {
     return (this.#sink as FileSink).append(payload)
   }
 
+  #onDenied (denial: ZapDenial): void {
+    this.#summary.denied++
+    this.emit('denied', denial)
+  }
+
   #reject (reason: RejectReason): void {
     this.#summary.rejected[reason] = (this.#summary.rejected[reason] ?? 0) + 1
     debug('rejected a message: %s', reason)
   }
 }
 
-/** One receive; resolves undefined once the socket is closed. */
-async function receive (pull: zmq.Pull): Promise<Buffer[] | undefined> {
-  try {
-    return await pull.receive()
-  } catch (err) {
-    if (pull.closed) return undefined
-    throw err
-  }
-}
-
-async function bind (socket: zmq.Socket, endpoint: string): Promise<void> {
-  const parsed = parseEndpoint(endpoint)
-  if (parsed.transport === 'ipc') {
-    mkdirSync(parsed.path.slice(0, parsed.path.lastIndexOf('/')) || '/', { recursive: true, mode: 0o700 })
-  }
+/** Binds in a directory prepareEndpointDirs() has checked, then gives an ipc socket its mode. */
+async function bind (socket: zmq.Socket, endpoint: string, socketMode: number): Promise<void> {
   try {
     await socket.bind(endpoint)
   } catch (err) {
     throw new BindError(endpoint, { cause: err })
   }
+  restrictSocketFile(endpoint, socketMode)
 }

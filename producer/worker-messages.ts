@@ -1,0 +1,75 @@
+import { parentPort, type Worker } from 'node:worker_threads'
+import { LogfunnelError } from '../shared/errors.js'
+
+/**
+ * What the sender thread tells the logging thread, beside thread-stream's own messages.
+ * Errors cross the thread boundary by structured clone, which keeps `message` but drops `code`
+ * and the class, so they travel as plain objects and are revived on the other side.
+ */
+
+/** Event with the sender's counters (SenderStats), emitted on the ThreadStream before 'close'. */
+export const STATS_EVENT = 'logfunnel:stats'
+/** Event with a PlainError (LOGFUNNEL_ERR_CONNECT, LOGFUNNEL_ERR_HANDSHAKE), emitted on the ThreadStream. */
+export const ERROR_EVENT = 'logfunnel:error'
+/**
+ * Key funnel() adds to the worker's options, holding the shared control word (below). Its
+ * presence also says the logging thread is a FunnelDestination, which turns ERROR_EVENT into
+ * its 'error' event or a process warning; without it (a plain `pino.transport`), the sender
+ * thread raises the process warning itself.
+ */
+export const FUNNEL_CONTROL = '$logfunnelControl'
+
+export interface PlainError {
+  name: string
+  code: string
+  message: string
+}
+
+export function toPlainError (err: LogfunnelError): PlainError {
+  return { name: err.name, code: err.code, message: err.message }
+}
+
+/** A LogfunnelError with the original code, name and message. */
+export function reviveError (plain: PlainError): LogfunnelError {
+  const err = new LogfunnelError(plain.code, plain.message)
+  err.name = plain.name
+  return err
+}
+
+/** Asks the sender thread to close its sockets at once: the process is exiting. */
+const DESTROY = 'logfunnel:destroy'
+const DESTROYED_INDEX = 0
+
+/**
+ * How long a process exit waits for the sender thread to spool what has no receipt (up to
+ * highWaterMark bytes, a few ms on a local disk) and close its sockets; a worker thread
+ * that dies with ZeroMQ sockets open aborts the whole process ("terminate called after
+ * throwing an instance of 'Napi::Error'", exit 134; zeromq.js issue #411).
+ */
+export const DESTROY_TIMEOUT_MS = 5000
+
+/** The word both threads share: 1 once the sender thread has closed its sockets. */
+export function createControl (): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT))
+}
+
+/**
+ * Logging thread, where it cannot wait asynchronously (a process 'exit' handler, or before
+ * `worker.terminate()`): asks the sender thread to close its sockets and blocks until it has,
+ * at most `timeoutMs`. Returns false on timeout.
+ */
+export function destroySenderSync (worker: Worker, control: Int32Array, timeoutMs = DESTROY_TIMEOUT_MS): boolean {
+  if (Atomics.load(control, DESTROYED_INDEX) === 1) return true
+  worker.postMessage({ code: DESTROY })
+  return Atomics.wait(control, DESTROYED_INDEX, 0, timeoutMs) !== 'timed-out'
+}
+
+/** Sender thread: on the request, runs `destroy` (closing the sockets) and says so. */
+export function onDestroyRequest (control: Int32Array, destroy: () => void): void {
+  parentPort?.on('message', (msg: { code?: unknown } | null) => {
+    if (msg?.code !== DESTROY) return
+    destroy()
+    Atomics.store(control, DESTROYED_INDEX, 1)
+    Atomics.notify(control, DESTROYED_INDEX)
+  })
+}

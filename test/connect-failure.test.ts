@@ -1,0 +1,114 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { exitCode, fixture, spawnNode, tempDir, type Child } from './helpers/children.js'
+import { startWriterChild } from './helpers/cluster.js'
+
+const IS_ROOT = process.getuid?.() === 0
+const NOBODY = 65534
+/** Short deadlines keep these tests fast; the defaults are 10 s. */
+const FAST = { connectTimeoutMs: 300, closeTimeoutMs: 300 }
+type Mode = 'funnel' | 'funnel-warning' | 'transport'
+
+function spawnUnreachable (params: Record<string, unknown>, opts: { uid?: number, gid?: number } = {}): Child {
+  return spawnNode([fixture('producer-unreachable'), JSON.stringify(params)], opts)
+}
+
+/** The fixture's JSON lines of one event. */
+function lines (child: Child, event: string): any[] {
+  return child.stdout().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.event === event)
+}
+
+/** The reports a mode must produce, as [via, code] pairs. */
+const EXPECTED_VIA: Record<Mode, string[]> = {
+  funnel: ['error'],
+  'funnel-warning': ['warning'],
+  transport: ['event', 'warning']
+}
+
+describe('a producer with no writer to talk to', () => {
+  for (const mode of ['funnel', 'funnel-warning', 'transport'] as const) {
+    it(`${mode}: reports LOGFUNNEL_ERR_CONNECT (no socket) after connectTimeoutMs, keeps its records, exits 0`, async () => {
+      const endpoint = `ipc://${join(tempDir(), 'none.sock')}`
+      const child = spawnUnreachable({ endpoint, records: 10, mode, awaitReport: true, producer: FAST })
+      const done = await child.waitForLine((l) => l.event === 'done')
+      expect(await exitCode(child), child.describe()).toBe(0)
+
+      const reports = lines(child, 'unreachable')
+      expect(reports.map((r) => r.via).sort(), child.describe()).toEqual([...EXPECTED_VIA[mode]].sort())
+      for (const r of reports) {
+        // A warning from the transport thread carries the code in its text (a cloned Error loses `code`).
+        expect(r.code ?? r.message.split(':')[0]).toBe('LOGFUNNEL_ERR_CONNECT')
+        expect(r.message).toMatch(/within 300 ms: no socket at that path/)
+      }
+      if (mode !== 'transport') expect(done.closeError).toBe('LOGFUNNEL_ERR_CLOSE_TIMEOUT')
+      expect(done.stats).toMatchObject({ records: 10, receipted: -1 })
+      // Kept: in the spool beside the socket (the writer ingests it when it starts).
+      expect(done.stats.spooled).toBeGreaterThan(0)
+    })
+  }
+
+  it('keeps trying: once a writer starts on the endpoint, every record is written', async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const child = spawnUnreachable({
+      endpoint, records: 1000, mode: 'funnel', awaitReport: true, closeMs: 20_000,
+      producer: { connectTimeoutMs: 200, closeTimeoutMs: 20_000, receiptTimeoutMs: 500 }
+    })
+    await child.waitForLine((l) => l.event === 'unreachable')
+    const writer = await startWriterChild(dir)
+    const done = await child.waitForLine((l) => l.event === 'done')
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(done).toMatchObject({ closeError: null, stats: { records: 1000, heldBytes: 0 } })
+    expect(await writer.stop()).toMatchObject({ records: 1000, producers: 1 })
+  })
+
+  it.runIf(IS_ROOT)('of another user, facing a 0700 socket directory: LOGFUNNEL_ERR_CONNECT (permission denied); nothing is written', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const child = spawnUnreachable({ endpoint: writer.endpoint, records: 10, mode: 'funnel', awaitReport: true, producer: FAST },
+      { uid: NOBODY, gid: NOBODY })
+    const report = await child.waitForLine((l) => l.event === 'unreachable')
+    expect(report).toMatchObject({ via: 'error', code: 'LOGFUNNEL_ERR_CONNECT' })
+    expect(report.message).toMatch(/permission denied/)
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(await writer.stop()).toMatchObject({ records: 0, producers: 0 })
+  })
+}, 60_000)
+
+describe('a producer of a healthy writer', () => {
+  for (const mode of ['funnel', 'transport'] as const) {
+    it(`${mode}: is not reported, even when idle past connectTimeoutMs (the writer's welcome)`, async () => {
+      const writer = await startWriterChild(tempDir())
+      const child = spawnUnreachable({
+        endpoint: writer.endpoint, records: 100, mode, idleMs: 900, producer: { connectTimeoutMs: 200 }
+      })
+      const done = await child.waitForLine((l) => l.event === 'done')
+      expect(await exitCode(child), child.describe()).toBe(0)
+      expect(lines(child, 'unreachable')).toEqual([])
+      expect(done).toMatchObject({ closeError: null, stats: { records: 100, heldBytes: 0 } })
+      expect(await writer.stop()).toMatchObject({ records: 100 })
+    })
+  }
+}, 60_000)
+
+describe('the sender thread ends cleanly', () => {
+  const RUNS = 20
+  const BATCH = 5
+  it(`${RUNS} unreachable producers (funnel and transport; close() or process.exit() after the report) all exit 0, none aborts`, async () => {
+    const endpoint = `ipc://${join(tempDir(), 'none.sock')}`
+    const runs = Array.from({ length: RUNS }, (_, i) => ({
+      mode: i % 2 === 0 ? 'funnel' : 'transport', exitAfterReport: i % 4 >= 2
+    }))
+    for (let start = 0; start < RUNS; start += BATCH) {
+      await Promise.all(runs.slice(start, start + BATCH).map(async (run) => {
+        const child = spawnUnreachable({ endpoint, records: 10, awaitReport: true, producer: { connectTimeoutMs: 100, closeTimeoutMs: 200 }, ...run })
+        const code = await exitCode(child)
+        const what = `${JSON.stringify(run)}\n${child.describe()}`
+        expect(code, what).toBe(0)
+        expect(child.stderr(), what).not.toMatch(/terminate called|Napi::Error|Aborted|core dumped/)
+        expect(lines(child, 'unreachable').length, what).toBeGreaterThan(0)
+        if (!run.exitAfterReport) expect(lines(child, 'done'), what).toHaveLength(1)
+      }))
+    }
+  })
+}, 120_000)

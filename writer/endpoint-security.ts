@@ -1,0 +1,103 @@
+import { chmodSync, mkdirSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { lockPathFor, parseEndpoint } from '../shared/endpoint.js'
+import { BindError, UnsafeEndpointError } from '../shared/errors.js'
+import type { ResolvedWriterOptions } from '../shared/options.js'
+
+/** A directory the writer creates: only its user may enter it. */
+const PRIVATE_DIR_MODE = 0o700
+/** ... or, when `socketMode` lets a group connect, that group may also pass through (search only). */
+const GROUP_DIR_MODE = 0o710
+const GROUP_BITS = 0o070
+const GROUP_WRITE = 0o020
+const OTHERS_WRITE = 0o002
+const ROOT_UID = 0
+
+/**
+ * Creates and checks the directories of the writer's ipc sockets and of its lock file, before
+ * anything is bound in them. A directory the writer creates gets mode 0700 (0710 when
+ * `socketMode` gives a group access, since connecting needs search permission on the directory).
+ * An existing directory must be owned by the writer's user (or root) and not be writable by
+ * others; writable by its group only when `socketMode` trusts a group.
+ *
+ * Why the directory and not only the socket file: the socket file gets its mode after bind,
+ * and whoever can write the directory can replace the socket (and read what producers send).
+ *
+ * @throws UnsafeEndpointError (LOGFUNNEL_ERR_UNSAFE_ENDPOINT) for a directory that fails the check.
+ * @throws BindError (LOGFUNNEL_ERR_BIND) when a directory cannot be created.
+ */
+export function prepareEndpointDirs (options: ResolvedWriterOptions): void {
+  const { endpoint, receiptEndpoint, socketMode } = options
+  const groupAccess = (socketMode & GROUP_BITS) !== 0
+  const dirs = new Map<string, { endpoint: string, groupAccess: boolean }>()
+  for (const ep of [endpoint, receiptEndpoint]) {
+    const parsed = parseEndpoint(ep)
+    if (parsed.transport === 'ipc') dirs.set(dirname(parsed.path), { endpoint: ep, groupAccess })
+  }
+  const lockDir = dirname(lockPathFor(endpoint))
+  if (!dirs.has(lockDir)) dirs.set(lockDir, { endpoint, groupAccess: false })
+  for (const [dir, { endpoint: ep, groupAccess: group }] of dirs) secureDir(dir, ep, group)
+}
+
+function secureDir (dir: string, endpoint: string, groupAccess: boolean): void {
+  const mode = groupAccess ? GROUP_DIR_MODE : PRIVATE_DIR_MODE
+  let stat
+  try {
+    // mkdir's mode is filtered by the umask; chmod gives the directory the mode meant for it.
+    if (mkdirSync(dir, { recursive: true, mode }) !== undefined) chmodSync(dir, mode)
+    stat = statSync(dir)
+  } catch (err) {
+    throw new BindError(endpoint, { cause: err })
+  }
+  const shownMode = `0${(stat.mode & 0o7777).toString(8)}`
+  const uid = typeof process.geteuid === 'function' ? process.geteuid() : undefined
+  if (uid !== undefined && stat.uid !== uid && stat.uid !== ROOT_UID) {
+    throw new UnsafeEndpointError(endpoint,
+      `directory ${dir} belongs to uid ${stat.uid}, not to the writer's user (uid ${uid}) or root; use a directory of your own`)
+  }
+  if ((stat.mode & OTHERS_WRITE) !== 0) {
+    throw new UnsafeEndpointError(endpoint,
+      `directory ${dir} is writable by others (mode ${shownMode}), so anyone could replace the socket; use a directory of its own (chmod 700)`)
+  }
+  if ((stat.mode & GROUP_WRITE) !== 0 && !groupAccess) {
+    throw new UnsafeEndpointError(endpoint,
+      `directory ${dir} is writable by its group (mode ${shownMode}); chmod g-w, or set socketMode 0660 to trust that group`)
+  }
+}
+
+/**
+ * Gives a bound ipc socket file its `socketMode` (libzmq creates it under the umask).
+ * @throws BindError (LOGFUNNEL_ERR_BIND) when the mode cannot be set.
+ */
+export function restrictSocketFile (endpoint: string, socketMode: number): void {
+  const parsed = parseEndpoint(endpoint)
+  if (parsed.transport !== 'ipc') return
+  try {
+    chmodSync(parsed.path, socketMode)
+  } catch (err) {
+    throw new BindError(endpoint, { cause: err })
+  }
+}
+
+/** 127.0.0.0/8, ::1 and `localhost`: the addresses only this machine can reach. */
+export function isLoopbackHost (host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host)
+}
+
+/**
+ * Refuses a tcp endpoint beyond loopback (`*`, `0.0.0.0`, a LAN address, a host name) unless
+ * CURVE is on: without it, anyone who can reach the port could write to the log, and read the
+ * receipts.
+ *
+ * @throws UnsafeEndpointError (LOGFUNNEL_ERR_UNSAFE_ENDPOINT)
+ */
+export function checkExposure (options: ResolvedWriterOptions): void {
+  if (options.curveSecretKey !== null) return
+  for (const ep of [options.endpoint, options.receiptEndpoint]) {
+    const parsed = parseEndpoint(ep)
+    if (parsed.transport === 'tcp' && !isLoopbackHost(parsed.host)) {
+      throw new UnsafeEndpointError(ep, `${parsed.host} is not a loopback address; binding beyond loopback needs CURVE ` +
+        '(curveSecretKey and curveAllowedKeys, see logfunnel keygen), or bind 127.0.0.1 for local producers')
+    }
+  }
+}

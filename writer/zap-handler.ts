@@ -1,0 +1,147 @@
+import { debuglog } from 'node:util'
+import * as zmq from 'zeromq'
+import { CURVE_KEY_BYTES, decodeCurveKey, z85Encode } from '../shared/curve-keys.js'
+import { BindError } from '../shared/errors.js'
+import { messages } from '../shared/receive.js'
+
+const debug = debuglog('logfunnel')
+
+/** Where libzmq sends authentication requests, fixed by ZMQ RFC 27 (ZAP). */
+const ZAP_ENDPOINT = 'inproc://zeromq.zap.01'
+const ZAP_VERSION = '1.0'
+const STATUS_OK = '200'
+const STATUS_DENIED = '400'
+
+/** A refused handshake: the client's public key (Z85) and its address. */
+export interface ZapDenial {
+  publicKey: string
+  address: string
+}
+
+interface Domain {
+  /** Allowed public keys, hex of the 32 bytes. */
+  keys: Set<string>
+  onDenied: (denial: ZapDenial) => void
+}
+
+/** One handler per ZeroMQ context (the inproc address is unique), shared by the writers of a process. */
+const domains = new Map<string, Domain>()
+let router: zmq.Router | undefined
+let routerReady: Promise<void> | undefined
+let nextDomain = 0
+
+/** A ZAP domain registered for one writer; set it as `zapDomain` on its sockets. */
+export interface ZapRegistration {
+  readonly domain: string
+  /** Forgets the domain; the handler closes with the last one. */
+  release: () => Promise<void>
+}
+
+/**
+ * Registers an allow-list with the process's ZAP handler (RFC 27), binding the handler on first
+ * use. CURVE alone admits any client that knows the server's public key; the handler answers
+ * libzmq's request for every CURVE handshake on a socket with this `zapDomain`: 200 for a listed
+ * key, 400 (refused, `onDenied` called) for any other. Sockets also set `zapEnforceDomain`, so
+ * without a handler libzmq refuses instead of admitting everyone.
+ *
+ * @throws BindError (LOGFUNNEL_ERR_BIND) when the handler address is taken (another ZAP handler
+ *   in the process).
+ */
+export async function registerZapDomain (allowedKeys: readonly string[], onDenied: (denial: ZapDenial) => void): Promise<ZapRegistration> {
+  const domain = `logfunnel-${process.pid}-${nextDomain++}`
+  const keys = new Set(allowedKeys.map((key) => (decodeCurveKey(key) as Buffer).toString('hex')))
+  domains.set(domain, { keys, onDenied })
+  try {
+    routerReady ??= startRouter()
+    await routerReady
+  } catch (err) {
+    domains.delete(domain)
+    routerReady = undefined
+    throw err
+  }
+  let released = false
+  return {
+    domain,
+    release: async () => {
+      if (released) return
+      released = true
+      domains.delete(domain)
+      if (domains.size === 0) await stopRouter()
+    }
+  }
+}
+
+async function startRouter (): Promise<void> {
+  const socket = new zmq.Router({ linger: 0 })
+  try {
+    await socket.bind(ZAP_ENDPOINT)
+  } catch (err) {
+    socket.close()
+    throw new BindError(ZAP_ENDPOINT, { cause: err })
+  }
+  router = socket
+  void serve(socket)
+}
+
+async function stopRouter (): Promise<void> {
+  const socket = router
+  router = undefined
+  routerReady = undefined
+  if (socket === undefined) return
+  // Unbind first: inproc addresses are released at once, while close completes later.
+  await socket.unbind(ZAP_ENDPOINT).catch(() => {})
+  socket.close()
+}
+
+async function serve (socket: zmq.Router): Promise<void> {
+  try {
+    for await (const frames of messages(socket)) {
+      const reply = answer(frames)
+      if (reply !== undefined) await socket.send(reply)
+    }
+  } catch (err) {
+    if (!socket.closed) debug('ZAP handler failed: %o', err)
+  }
+}
+
+/**
+ * A request is [routing id, empty, version, request id, domain, address, identity, mechanism,
+ * credentials...]; for CURVE the one credential is the client's 32-byte public key. The reply
+ * is [routing id, empty, version, request id, status code, status text, user id, metadata].
+ */
+function answer (frames: Buffer[]): Array<Buffer | string> | undefined {
+  const [routingId, delimiter, version, requestId, domainFrame, address, , mechanism, key] = frames
+  if (routingId === undefined || delimiter === undefined || requestId === undefined || mechanism === undefined) return undefined
+  const domain = domains.get(String(domainFrame))
+  const allowed = domain !== undefined && String(version) === ZAP_VERSION && String(mechanism) === 'CURVE' &&
+    key !== undefined && key.length === CURVE_KEY_BYTES && domain.keys.has(key.toString('hex'))
+  const publicKey = key?.length === CURVE_KEY_BYTES ? z85Encode(key) : ''
+  if (!allowed) {
+    debug('ZAP: refused %s key %s from %s', String(mechanism), publicKey, String(address))
+    domain?.onDenied({ publicKey, address: String(address) })
+  }
+  return [routingId, delimiter, ZAP_VERSION, requestId,
+    allowed ? STATUS_OK : STATUS_DENIED, allowed ? 'OK' : 'key not allowed', allowed ? publicKey : '', '']
+}
+
+/** CURVE on the writer's sockets: the options to create them with, and the ZAP registration. */
+export interface CurveServer {
+  socketOptions: { curveServer?: boolean, curveSecretKey?: string, zapDomain?: string, zapEnforceDomain?: boolean }
+  release: () => Promise<void>
+}
+
+/**
+ * Turns CURVE on when `curveSecretKey` is set: registers the allow-list and returns the socket
+ * options for both sockets; without a key, no options and nothing to release.
+ */
+export async function startCurveServer (
+  options: { curveSecretKey: string | null, curveAllowedKeys: readonly string[] },
+  onDenied: (denial: ZapDenial) => void
+): Promise<CurveServer> {
+  if (options.curveSecretKey === null) return { socketOptions: {}, release: async () => {} }
+  const zap = await registerZapDomain(options.curveAllowedKeys, onDenied)
+  return {
+    socketOptions: { curveServer: true, curveSecretKey: options.curveSecretKey, zapDomain: zap.domain, zapEnforceDomain: true },
+    release: zap.release
+  }
+}
