@@ -6,6 +6,9 @@ import type { WriterOptions } from '../shared/options.js'
 
 const BIN = fileURLToPath(new URL('../writer/bin.js', import.meta.url))
 
+/** The tail of the child's stderr kept for error messages; the writer prints a stats line every interval for as long as it runs. */
+const STDERR_TAIL_CHARS = 16 * 1024
+
 /** Option -> flag of `logfunnel writer`. */
 const FLAGS: Record<keyof WriterOptions, string> = {
   file: '--file',
@@ -15,7 +18,10 @@ const FLAGS: Record<keyof WriterOptions, string> = {
   receiveHighWaterMark: '--receive-high-water-mark',
   drainTimeoutMs: '--drain-timeout-ms',
   drainIdleMs: '--drain-idle-ms',
-  slowBatchMs: '--slow-batch-ms'
+  slowBatchMs: '--slow-batch-ms',
+  statsIntervalMs: '--stats-interval-ms',
+  metricsPort: '--metrics-port',
+  metricsHost: '--metrics-host'
 }
 
 export interface StartWriterOptions extends WriterOptions {
@@ -67,7 +73,7 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.setEncoding('utf8')
-  child.stderr.on('data', (chunk: string) => { stderr += chunk })
+  child.stderr.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS) })
   const lines = jsonLines(child.stdout)
   const exited = once(child, 'exit')
 

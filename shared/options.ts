@@ -35,6 +35,12 @@ export interface WriterOptions {
   drainIdleMs?: number
   /** Testing aid: wait this long after writing each batch, to make a slow writer. */
   slowBatchMs?: number
+  /** Interval of the `'stats'` event (a JSON line on the CLI's stderr); 0 turns the periodic line off. */
+  statsIntervalMs?: number
+  /** TCP port of the Prometheus `/metrics` HTTP endpoint; 0 (the default) serves none. */
+  metricsPort?: number
+  /** Address the metrics endpoint binds; loopback unless set. */
+  metricsHost?: string
 }
 
 export type ResolvedWriterOptions = Required<WriterOptions>
@@ -45,7 +51,10 @@ export const WRITER_DEFAULTS = Object.freeze({
   receiveHighWaterMark: 256,
   drainTimeoutMs: 5000,
   drainIdleMs: 200,
-  slowBatchMs: 0
+  slowBatchMs: 0,
+  statsIntervalMs: 10_000,
+  metricsPort: 0,
+  metricsHost: '127.0.0.1'
 })
 
 export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterOptions {
@@ -57,6 +66,8 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
   if (receiptEndpoint === endpoint) throw new InvalidOptionError('receiptEndpoint must differ from endpoint')
   const file = opts.file ?? WRITER_DEFAULTS.file
   if (typeof file !== 'string' || file.length === 0) throw new InvalidOptionError('file must be a non-empty path')
+  const metricsHost = opts.metricsHost ?? WRITER_DEFAULTS.metricsHost
+  if (typeof metricsHost !== 'string' || metricsHost.length === 0) throw new InvalidOptionError('metricsHost must be a non-empty host name or address')
   const resolved: ResolvedWriterOptions = {
     file,
     endpoint,
@@ -65,7 +76,10 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     receiveHighWaterMark: int(opts, 'receiveHighWaterMark', WRITER_DEFAULTS.receiveHighWaterMark, 1, 1_000_000),
     drainTimeoutMs: int(opts, 'drainTimeoutMs', WRITER_DEFAULTS.drainTimeoutMs, 0, 600_000),
     drainIdleMs: int(opts, 'drainIdleMs', WRITER_DEFAULTS.drainIdleMs, 1, 60_000),
-    slowBatchMs: int(opts, 'slowBatchMs', WRITER_DEFAULTS.slowBatchMs, 0, 60_000)
+    slowBatchMs: int(opts, 'slowBatchMs', WRITER_DEFAULTS.slowBatchMs, 0, 60_000),
+    statsIntervalMs: int(opts, 'statsIntervalMs', WRITER_DEFAULTS.statsIntervalMs, 0, 86_400_000),
+    metricsPort: int(opts, 'metricsPort', WRITER_DEFAULTS.metricsPort, 0, 65_535),
+    metricsHost
   }
   if (resolved.drainIdleMs > resolved.drainTimeoutMs && resolved.drainTimeoutMs > 0) {
     throw new InvalidOptionError('drainIdleMs must not exceed drainTimeoutMs')

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { UsageError } from '../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
 import { defaultEndpoint } from '../shared/endpoint.js'
+import type { StatsLine } from './stats.js'
 import { Writer } from './writer.js'
 
 /** CLI flag -> option, with its value kind. The README's writer table lists the same. */
@@ -14,7 +15,10 @@ const FLAGS = {
   'receive-high-water-mark': { option: 'receiveHighWaterMark', kind: 'int', help: `messages queued per producer connection, ZMQ_RCVHWM (default ${WRITER_DEFAULTS.receiveHighWaterMark})` },
   'drain-timeout-ms': { option: 'drainTimeoutMs', kind: 'int', help: `on stop, longest drain of queued messages (default ${WRITER_DEFAULTS.drainTimeoutMs})` },
   'drain-idle-ms': { option: 'drainIdleMs', kind: 'int', help: `on stop, quiet time that ends the drain (default ${WRITER_DEFAULTS.drainIdleMs})` },
-  'slow-batch-ms': { option: 'slowBatchMs', kind: 'int', help: 'testing aid: pause after each batch (default 0)' }
+  'slow-batch-ms': { option: 'slowBatchMs', kind: 'int', help: 'testing aid: pause after each batch (default 0)' },
+  'stats-interval-ms': { option: 'statsIntervalMs', kind: 'int', help: `stats JSON line on stderr every N ms, 0 for none; one more at stop (default ${WRITER_DEFAULTS.statsIntervalMs})` },
+  'metrics-port': { option: 'metricsPort', kind: 'int', help: 'serve Prometheus metrics on http://<metrics-host>:N/metrics (default 0: off)' },
+  'metrics-host': { option: 'metricsHost', kind: 'string', help: `address of the metrics endpoint (default ${WRITER_DEFAULTS.metricsHost})` }
 } as const
 
 function usage (): string {
@@ -60,15 +64,19 @@ export async function main (argv: string[]): Promise<number> {
   writer.on('error', (err: Error & { code?: string }) => {
     process.stderr.write(JSON.stringify({ event: 'error', code: err.code, message: err.message }) + '\n')
   })
+  writer.on('stats', (line: StatsLine) => process.stderr.write(JSON.stringify(line) + '\n'))
   await writer.start()
-  const { endpoint, receiptEndpoint, file } = writer.options
-  process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid }) + '\n')
-
+  // Before the ready line: a parent may send SIGTERM as soon as it reads it, and Node's default
+  // for a signal without a listener is to die at once.
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve)
     process.once('SIGINT', resolve)
   })
   process.on('SIGHUP', () => writer.reopen())
+  const { endpoint, receiptEndpoint, file } = writer.options
+  const metrics = writer.metricsUrl
+  process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid, ...(metrics === undefined ? {} : { metrics }) }) + '\n')
+
   await stopped
   const summary = await writer.stop()
   process.stdout.write(JSON.stringify({ event: 'stopped', ...summary }) + '\n')

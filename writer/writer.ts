@@ -10,6 +10,8 @@ import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../
 import { EndpointLock } from './endpoint-lock.js'
 import { FileSink } from './file-sink.js'
 import { ReceiptPublisher } from './receipts.js'
+import { WriterStats } from './stats.js'
+import { Telemetry } from './telemetry.js'
 
 const debug = debuglog('logfunnel')
 
@@ -37,7 +39,8 @@ interface ProducerState {
  * sequence through a FileSink, and publishes receipts once batches are in the file.
  *
  * Never throws on what a producer sends: a bad message is counted under its reason and skipped.
- * Events: `'error'` (FileError) when the file cannot be written.
+ * Events: `'error'` (FileError) when the file cannot be written; `'stats'` (StatsLine) every
+ * `statsIntervalMs` and once at stop. With `metricsPort` set, serves Prometheus `/metrics`.
  *
  * @example
  * ```ts
@@ -54,24 +57,29 @@ export class Writer extends EventEmitter {
   #lock: EndpointLock | undefined
   #producers = new Map<string, ProducerState>()
   #summary: WriterSummary = { records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {} }
-  #stopRequested: (() => void) | undefined
-  #stopSignal: Promise<void>
+  #stopRequested = false
+  /** Ends the receive loop's current wait (set per wait, see #receiveLoop). */
+  #wake: (() => void) | undefined
   #loop: Promise<void> | undefined
+  #stats = new WriterStats()
+  #telemetry: Telemetry
 
   constructor (opts: WriterOptions = {}) {
     super()
     this.options = resolveWriterOptions(opts)
-    this.#stopSignal = new Promise((resolve) => { this.#stopRequested = resolve })
+    this.#telemetry = new Telemetry(this.options, this.#stats, () => this.summary, (line) => this.emit('stats', line))
   }
 
   /**
    * Takes the endpoint lock, opens the file, binds both sockets and starts receiving.
-   * Rejects with LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND.
+   * Rejects with LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND (also for
+   * the metrics port).
    */
   async start (): Promise<void> {
     const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark } = this.options
     this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
     try {
+      await this.#telemetry.listen()
       this.#sink = new FileSink(file)
       await this.#sink.ready()
       this.#sink.on('error', (err: Error) => this.emit('error', err))
@@ -86,12 +94,19 @@ export class Writer extends EventEmitter {
       const pub = new zmq.XPublisher({ linger: 0 })
       await bind(pub, receiptEndpoint)
       this.#receipts = new ReceiptPublisher(pub, this.#sink)
+      this.#telemetry.attach(this.#sink, pull)
     } catch (err) {
       this.#pull?.close()
+      await this.#telemetry.close()
       this.#lock.release()
       throw err
     }
     this.#loop = this.#receiveLoop()
+  }
+
+  /** The metrics URL (`http://host:port/metrics`) when `metricsPort` is set and the writer started. */
+  get metricsUrl (): string | undefined {
+    return this.#telemetry.metricsUrl
   }
 
   /** A copy of the counters so far. */
@@ -105,10 +120,12 @@ export class Writer extends EventEmitter {
    * endpoint. Resolves with the final summary.
    */
   async stop (): Promise<WriterSummary> {
-    this.#stopRequested?.()
+    this.#stopRequested = true
+    this.#wake?.()
     await this.#loop
     await this.#sink?.end()
     await this.#receipts?.close()
+    await this.#telemetry.close()
     this.#lock?.release()
     return this.summary
   }
@@ -125,13 +142,19 @@ export class Writer extends EventEmitter {
     const TIMEOUT = Symbol('timeout')
     let stopping = false
     let drainDeadline = 0
-    const stopSignal = this.#stopSignal.then(() => TIMEOUT)
     let pending = receive(pull)
     for (;;) {
-      const wait = stopping
-        ? delay(Math.max(0, Math.min(drainIdleMs, drainDeadline - Date.now())), TIMEOUT)
-        : stopSignal
+      // A fresh promise per wait, dropped after the race: racing one long-lived promise would
+      // keep every message received reachable until it settles (nodejs/node#17469).
+      let timer: NodeJS.Timeout | undefined
+      const wait = new Promise<typeof TIMEOUT>((resolve) => {
+        if (stopping) timer = setTimeout(resolve, Math.max(0, Math.min(drainIdleMs, drainDeadline - Date.now())), TIMEOUT)
+        else if (this.#stopRequested) resolve(TIMEOUT)
+        else this.#wake = () => resolve(TIMEOUT)
+      })
       const frames = await Promise.race([pending, wait])
+      clearTimeout(timer)
+      this.#wake = undefined
       if (frames === TIMEOUT) {
         if (stopping) break
         stopping = true
@@ -151,6 +174,7 @@ export class Writer extends EventEmitter {
 
   #handle (frames: Buffer[]): void {
     const { maxFrameBytes } = this.options
+    this.#stats.received()
     if (frames.length === 1) {
       const payload = frames[0] as Buffer
       const lines = checkPayload(payload, maxFrameBytes)
@@ -193,7 +217,9 @@ export class Writer extends EventEmitter {
     this.#summary.records += lines
     this.#summary.bytes += payload.length
     this.#summary.batches++
-    return (this.#sink as FileSink).append(payload)
+    const end = (this.#sink as FileSink).append(payload)
+    this.#stats.appended(end)
+    return end
   }
 
   #reject (reason: RejectReason): void {
