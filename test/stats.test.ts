@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as zmq from 'zeromq'
 import { encodeHeader } from '../shared/protocol.js'
+import { FileSink } from '../writer/file-sink.js'
+import { WriterStats } from '../writer/stats.js'
 import type { Child } from './helpers/children.js'
 import { tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
@@ -101,5 +104,16 @@ describe('writer stats lines on stderr', () => {
     expect(stats).toHaveLength(1)
     expect(stats[0]).toMatchObject({ ...EXPECTED, final: true, writeLatencyMs: { count: EXPECTED.batches } })
     expect(summary.records).toBe(EXPECTED.records)
+  })
+
+  it('counts each fsync event of the file sink in fsyncs', async () => {
+    const sink = new FileSink(join(tempDir(), 'a.log'))
+    await sink.ready()
+    const stats = new WriterStats()
+    stats.attach(sink)
+    sink.emit('fsync')
+    sink.emit('fsync')
+    expect(stats.counters({ records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {} }).fsyncs).toBe(2)
+    await sink.end()
   })
 }, 60_000)

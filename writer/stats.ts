@@ -32,7 +32,7 @@ export interface StatsCounters {
   duplicates: number
   producers: number
   rejected: WriterSummary['rejected']
-  /** fsync(2) calls the file sink reported through `WriterStats.fsynced()`. */
+  /** fsync(2) calls of the log file: the sink's `'fsync'` events, or `WriterStats.fsynced()` calls. */
   fsyncs: number
   /** Bytes handed to the file sink and not yet written (the writer's own queue). */
   queueBytes: number
@@ -53,7 +53,7 @@ export interface StatsLine extends StatsCounters {
  * What the writer counts besides its summary: messages received, fsyncs, open connections, and
  * the latency of each batch from `append` to the sink's `'written'` (its bytes are in the
  * kernel, not necessarily on disk). The receive loop calls `received()` and `appended()`; the
- * rest is fed by the sink's and the socket's events once attached.
+ * rest is fed by the sink's events (`'written'`, `'fsync'`) and the socket's monitor events.
  *
  * @example
  * ```ts
@@ -79,7 +79,7 @@ export class WriterStats {
     this.#frames++
   }
 
-  /** Counts one fsync(2) of the log file; for the file sink to call. */
+  /** Counts one fsync(2) of the log file (an attached sink's `'fsync'` event does the same). */
   fsynced (): void {
     this.#fsyncs++
   }
@@ -94,10 +94,14 @@ export class WriterStats {
     this.#observers.push(fn)
   }
 
-  /** Follows the sink's `'written'` byte count, stopping the clocks of the batches it covers. */
+  /**
+   * Follows the sink: its `'written'` byte count stops the clocks of the batches it covers, and
+   * each `'fsync'` event it emits after an fsync(2) of the file counts one.
+   */
   attach (sink: FileSink): void {
     this.#sink = sink
     sink.on('written', (written: number) => this.#written(written))
+    sink.on('fsync', () => this.fsynced())
   }
 
   /**

@@ -25,7 +25,7 @@ function usage (): string {
   const rows = Object.entries(FLAGS).map(([flag, f]) => `  --${flag.padEnd(24)} ${f.help}`)
   return `usage: logfunnel writer [options]\n\n${rows.join('\n')}\n  --help                     show this help\n\n` +
     'Prints {"event":"ready",...} on stdout once bound; SIGTERM/SIGINT drain, flush, fsync and print\n' +
-    '{"event":"stopped",...}; SIGHUP reopens the file.\n'
+    '{"event":"stopped",...}; SIGHUP reopens the file. Stats lines {"event":"stats",...} go to stderr.\n'
 }
 
 /** Parses `logfunnel writer` flags into WriterOptions; throws UsageError. */
