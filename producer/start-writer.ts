@@ -7,6 +7,9 @@ import { SECRET_KEY_ENV } from '../shared/security-options.js'
 
 const BIN = fileURLToPath(new URL('../writer/bin.js', import.meta.url))
 
+/** The tail of the child's stderr kept for error messages; the writer prints a stats line every interval for as long as it runs. */
+const STDERR_TAIL_CHARS = 16 * 1024
+
 /** Option -> flag of `logfunnel writer`. */
 const FLAGS: Record<keyof WriterOptions, string> = {
   file: '--file',
@@ -28,7 +31,10 @@ const FLAGS: Record<keyof WriterOptions, string> = {
   fsync: '--fsync',
   socketMode: '--socket-mode',
   curveSecretKey: '--curve-secret-key', // given in SECRET_KEY_ENV instead, see below
-  curveAllowedKeys: '--curve-allowed-keys'
+  curveAllowedKeys: '--curve-allowed-keys',
+  statsIntervalMs: '--stats-interval-ms',
+  metricsPort: '--metrics-port',
+  metricsHost: '--metrics-host'
 }
 
 function flagValue (key: keyof WriterOptions, value: unknown): string {
@@ -99,7 +105,7 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
   let stderr = ''
   child.stderr.setEncoding('utf8')
-  child.stderr.on('data', (chunk: string) => { stderr += chunk })
+  child.stderr.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS) })
   const lines = jsonLines(child.stdout)
   const exited = once(child, 'exit')
 

@@ -69,6 +69,12 @@ export interface WriterOptions extends WriterSecurityOptions {
   rotateGzip?: boolean
   /** When to fsync: `'off'`, `'batch'` (after every write; receipts wait for it) or at most every N ms. */
   fsync?: FsyncPolicy
+  /** Interval of the `'stats'` event (a JSON line on the CLI's stderr); 0 turns the periodic line off. */
+  statsIntervalMs?: number
+  /** TCP port of the Prometheus `/metrics` HTTP endpoint; 0 (the default) serves none. */
+  metricsPort?: number
+  /** Address the metrics endpoint binds; loopback unless set. */
+  metricsHost?: string
 }
 
 export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir'>> & { spoolDir: string | undefined }
@@ -86,7 +92,10 @@ export const WRITER_DEFAULTS = Object.freeze({
   rotateIntervalMs: 0,
   rotateKeep: 0,
   rotateGzip: false,
-  fsync: 'batch' as FsyncPolicy
+  fsync: 'batch' as FsyncPolicy,
+  statsIntervalMs: 10_000,
+  metricsPort: 0,
+  metricsHost: '127.0.0.1'
 })
 
 export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterOptions {
@@ -98,6 +107,8 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
   if (receiptEndpoint === endpoint) throw new InvalidOptionError('receiptEndpoint must differ from endpoint')
   const file = opts.file ?? WRITER_DEFAULTS.file
   if (typeof file !== 'string' || file.length === 0) throw new InvalidOptionError('file must be a non-empty path')
+  const metricsHost = opts.metricsHost ?? WRITER_DEFAULTS.metricsHost
+  if (typeof metricsHost !== 'string' || metricsHost.length === 0) throw new InvalidOptionError('metricsHost must be a non-empty host name or address')
   const resolved: ResolvedWriterOptions = {
     file,
     endpoint,
@@ -116,7 +127,10 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     rotateKeep: int(opts, 'rotateKeep', WRITER_DEFAULTS.rotateKeep, 0, 100_000),
     rotateGzip: bool(opts, 'rotateGzip', WRITER_DEFAULTS.rotateGzip),
     fsync: fsyncPolicy(opts.fsync ?? WRITER_DEFAULTS.fsync),
-    ...resolveWriterSecurity(opts)
+    ...resolveWriterSecurity(opts),
+    statsIntervalMs: int(opts, 'statsIntervalMs', WRITER_DEFAULTS.statsIntervalMs, 0, 86_400_000),
+    metricsPort: int(opts, 'metricsPort', WRITER_DEFAULTS.metricsPort, 0, 65_535),
+    metricsHost
   }
   if (resolved.drainIdleMs > resolved.drainTimeoutMs && resolved.drainTimeoutMs > 0) {
     throw new InvalidOptionError('drainIdleMs must not exceed drainTimeoutMs')

@@ -61,7 +61,7 @@ class Abandoned extends Error {}
  * Events: `'written'` (total bytes written, and fsynced under `fsync: 'batch'`);
  * `'error'` (FileError, with `retryInMs` while retrying: a listener is required);
  * `'resumed'` once a failing operation succeeds; `'recovered'` (a torn tail was moved aside at
- * start); `'rotated'` ({ file, rotatedTo }).
+ * start); `'rotated'` ({ file, rotatedTo }); `'fsync'` after each fsync(2) of the file.
  *
  * @example
  * ```ts
@@ -299,6 +299,7 @@ export class FileSink extends EventEmitter {
   async #fsync (): Promise<void> {
     await this.#attempt('fsync', async () => await this.#fs.fsync(this.#fd as number))
     this.#stats.fsyncs++
+    this.emit('fsync')
     this.#schedule.synced()
   }
 

@@ -8,6 +8,7 @@ import { parseDuration, parseSize } from '../shared/units.js'
 import { curvePublicKeyFor } from '../shared/curve-keys.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
 import type { ZapDenial } from './zap-handler.js'
+import type { StatsLine } from './stats.js'
 import { Writer } from './writer.js'
 
 /** CLI flag -> option, with its value kind. The README's writer table lists the same. */
@@ -33,14 +34,17 @@ const FLAGS = {
   'curve-secret-key': { option: 'curveSecretKey', kind: 'secret', help: `CURVE secret key (Z85); visible in ps: prefer --curve-secret-key-file or ${SECRET_KEY_ENV}` },
   'curve-secret-key-file': { option: 'curveSecretKey', kind: 'secret-file', help: 'file holding the CURVE secret key, or the JSON printed by logfunnel keygen' },
   'curve-allowed-keys': { option: 'curveAllowedKeys', kind: 'list', help: 'comma-separated Z85 public keys of the producers let in' },
-  'curve-allowed-keys-file': { option: 'curveAllowedKeys', kind: 'list-file', help: 'file of producer public keys, one per line' }
+  'curve-allowed-keys-file': { option: 'curveAllowedKeys', kind: 'list-file', help: 'file of producer public keys, one per line' },
+  'stats-interval-ms': { option: 'statsIntervalMs', kind: 'int', help: `stats JSON line on stderr every N ms, 0 for none; one more at stop (default ${WRITER_DEFAULTS.statsIntervalMs})` },
+  'metrics-port': { option: 'metricsPort', kind: 'int', help: 'serve Prometheus metrics on http://<metrics-host>:N/metrics (default 0: off)' },
+  'metrics-host': { option: 'metricsHost', kind: 'string', help: `address of the metrics endpoint (default ${WRITER_DEFAULTS.metricsHost})` }
 } as const
 
 function usage (): string {
   const rows = Object.entries(FLAGS).map(([flag, f]) => `  --${flag.padEnd(24)} ${f.help}`)
   return `usage: logfunnel writer [options]\n\n${rows.join('\n')}\n  --help                     show this help\n\n` +
     'Prints {"event":"ready",...} on stdout once bound; SIGTERM/SIGINT drain, flush, fsync and print\n' +
-    '{"event":"stopped",...}; SIGHUP reopens the file.\n'
+    '{"event":"stopped",...}; SIGHUP reopens the file. Stats lines {"event":"stats",...} go to stderr.\n'
 }
 
 /**
@@ -128,6 +132,7 @@ export async function main (argv: string[]): Promise<number> {
     process.stderr.write(JSON.stringify({ event: 'error', code, message, op, fsCode, retryInMs }) + '\n')
   })
   writer.on('warning', (event: object) => process.stderr.write(JSON.stringify(event) + '\n'))
+  writer.on('stats', (line: StatsLine) => process.stderr.write(JSON.stringify(line) + '\n'))
   const deniedKeys = new Set<string>()
   writer.on('denied', ({ publicKey, address }: ZapDenial) => {
     // One line per key: a refused client retries, and the summary counts every attempt.
@@ -148,7 +153,8 @@ export async function main (argv: string[]): Promise<number> {
   await writer.start()
   const { endpoint, receiptEndpoint, file, curveSecretKey } = writer.options
   const curve = curveSecretKey === null ? {} : { curvePublicKey: curvePublicKeyFor(curveSecretKey) }
-  process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid, ...curve }) + '\n')
+  const metrics = writer.metricsUrl
+  process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid, ...curve, ...(metrics === undefined ? {} : { metrics }) }) + '\n')
   await stopped
   const summary = await writer.stop()
   process.stdout.write(JSON.stringify({ event: 'stopped', ...summary }) + '\n')

@@ -13,6 +13,8 @@ import { FileSink, type SinkStats } from './file-sink.js'
 import { loadProducerStates, saveProducerStates, type ProducerStates } from './producer-state.js'
 import { ReceiptPublisher } from './receipts.js'
 import { SpoolIngester } from './spool-ingest.js'
+import { WriterStats } from './stats.js'
+import { Telemetry } from './telemetry.js'
 import { startCurveServer, type CurveServer, type ZapDenial } from './zap-handler.js'
 
 const debug = debuglog('logfunnel')
@@ -50,7 +52,9 @@ export interface WriterSummary {
  * Events: `'error'` (FileError) each time a file operation fails (the sink retries with
  * backoff; listen for it, or the first fault throws); `'resumed'` when it succeeds again; `'recovered'` when a torn tail was moved aside
  * at start; `'rotated'` after each rotation; `'denied'` ({ publicKey, address }) when a CURVE
- * handshake is refused; `'warning'` (a JSON-ready object: spool and state problems).
+ * handshake is refused; `'warning'` (a JSON-ready object: spool and state problems);
+ * `'stats'` (StatsLine) every `statsIntervalMs` and once at stop. With `metricsPort` set,
+ * serves Prometheus `/metrics`.
  *
  * Throws LOGFUNNEL_ERR_UNSAFE_ENDPOINT at construction for a tcp endpoint beyond loopback
  * without CURVE.
@@ -73,21 +77,25 @@ export class Writer extends EventEmitter {
   #persisting: Promise<void> | undefined
   #curve: CurveServer | undefined
   #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0, denied: 0 }
-  #stopRequested: (() => void) | undefined
-  #stopSignal: Promise<void>
+  #stopRequested = false
+  /** Waits that end at stop (see #stopWait). */
+  #wakers = new Set<() => void>()
+  #stats = new WriterStats()
+  #telemetry: Telemetry
   #loop: Promise<void> | undefined
 
   constructor (opts: WriterOptions = {}) {
     super()
     this.options = resolveWriterOptions(opts)
     checkExposure(this.options)
-    this.#stopSignal = new Promise((resolve) => { this.#stopRequested = resolve })
+    this.#telemetry = new Telemetry(this.options, this.#stats, () => this.summary, (line) => this.emit('stats', line))
   }
 
   /**
    * Checks the endpoint directories, takes the endpoint lock, opens the file, binds both
    * sockets and starts receiving. Rejects with LOGFUNNEL_ERR_UNSAFE_ENDPOINT,
-   * LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND.
+   * LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND (also for the
+   * metrics port).
    */
   async start (): Promise<void> {
     const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, stateFile, spoolDir, spoolPollMs, socketMode } = this.options
@@ -95,6 +103,7 @@ export class Writer extends EventEmitter {
     this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
     let pub: zmq.XPublisher | undefined
     try {
+      await this.#telemetry.listen()
       this.#sink = new FileSink(file, this.options)
       for (const event of ['error', 'resumed', 'recovered', 'rotated']) {
         this.#sink.on(event, (arg: unknown) => this.emit(event, arg))
@@ -116,9 +125,11 @@ export class Writer extends EventEmitter {
       pub = new zmq.XPublisher({ linger: 0, ...this.#curve.socketOptions })
       await bind(pub, receiptEndpoint, socketMode)
       this.#receipts = new ReceiptPublisher(pub, this.#sink, (id) => (this.#producers.get(id.toString('hex'))?.floor ?? 0) - 1)
+      this.#telemetry.attach(this.#sink, pull)
     } catch (err) {
       this.#pull?.close()
       pub?.close()
+      await this.#telemetry.close()
       await this.#curve?.release()
       this.#lock.release()
       throw err
@@ -138,6 +149,11 @@ export class Writer extends EventEmitter {
     this.#persisting = this.#persistLoop()
   }
 
+  /** The metrics URL (`http://host:port/metrics`) when `metricsPort` is set and the writer started. */
+  get metricsUrl (): string | undefined {
+    return this.#telemetry.metricsUrl
+  }
+
   /** A copy of the counters so far. */
   get summary (): WriterSummary {
     const { records, bytes, batches, duplicates, rejected, unwrittenBytes, denied } = this.#summary
@@ -153,7 +169,8 @@ export class Writer extends EventEmitter {
    * another `drainTimeoutMs` (`unwrittenBytes` in the summary; those batches have no receipt).
    */
   async stop (): Promise<WriterSummary> {
-    this.#stopRequested?.()
+    this.#stopRequested = true
+    for (const wake of this.#wakers) wake()
     await this.#loop
     // The ingester and the state loop may be waiting for the file: end() settles those waits.
     const ingesting = this.#ingester?.stop()
@@ -164,6 +181,7 @@ export class Writer extends EventEmitter {
     // if the file was given up, the last periodic state (taken before an fsync) stays.
     if (this.#summary.unwrittenBytes === 0) this.#saveState(this.#snapshot())
     await this.#receipts?.close()
+    await this.#telemetry.close()
     await this.#curve?.release()
     this.#lock?.release()
     return this.summary
@@ -181,13 +199,11 @@ export class Writer extends EventEmitter {
     const TIMEOUT = Symbol('timeout')
     let stopping = false
     let drainDeadline = 0
-    const stopSignal = this.#stopSignal.then(() => TIMEOUT)
     let pending = receiveMessage(pull)
     for (;;) {
-      const wait = stopping
-        ? delay(Math.max(0, Math.min(drainIdleMs, drainDeadline - Date.now())), TIMEOUT)
-        : stopSignal
-      const frames = await Promise.race([pending, wait])
+      const wait = stopping ? this.#sleep(Math.max(0, Math.min(drainIdleMs, drainDeadline - Date.now()))) : this.#stopWait()
+      const frames = await Promise.race([pending, wait.promise.then(() => TIMEOUT)])
+      wait.cancel()
       if (frames === TIMEOUT) {
         if (stopping) break
         stopping = true
@@ -195,13 +211,16 @@ export class Writer extends EventEmitter {
         continue
       }
       if (frames === undefined) break
+      this.#stats.received()
       this.#handle(frames as Buffer[])
       pending = receiveMessage(pull)
       if (sink.pendingBytes > WRITE_QUEUE_BYTES) {
         // While the file fails the loop waits here, so producers see backpressure; once asked
         // to stop, it waits drainTimeoutMs at most and then stops receiving.
-        const stopWait = stopSignal.then(async () => await delay(drainTimeoutMs, undefined, { ref: false }))
-        await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES / 2), stopWait])
+        const stop = this.#stopWait()
+        const stopThenDrain = stop.promise.then(async () => await delay(drainTimeoutMs, undefined, { ref: false }))
+        await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES / 2), stopThenDrain])
+        stop.cancel()
         if (sink.pendingBytes > WRITE_QUEUE_BYTES) break
       }
       if (slowBatchMs > 0) await delay(slowBatchMs)
@@ -218,9 +237,12 @@ export class Writer extends EventEmitter {
    * lose batches).
    */
   async #persistLoop (): Promise<void> {
-    const signal = this.#stopSignal
     for (;;) {
-      const stopped = await Promise.race([delay(this.options.statePersistMs, false), signal.then(() => true)])
+      const stop = this.#stopWait()
+      const tick = this.#sleep(this.options.statePersistMs)
+      const stopped = await Promise.race([tick.promise.then(() => false), stop.promise.then(() => true)])
+      stop.cancel()
+      tick.cancel()
       if (stopped) return
       const snapshot = this.#snapshot()
       try {
@@ -230,6 +252,26 @@ export class Writer extends EventEmitter {
         this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
       }
     }
+  }
+
+  /**
+   * A wait that ends at stop (at once if stop was asked), and its cancel. A fresh promise per
+   * wait, dropped afterwards: racing one long-lived promise again and again keeps every message
+   * received reachable until it settles (nodejs/node#17469; measured: +27 MB/s of RSS).
+   */
+  #stopWait (): { promise: Promise<void>, cancel: () => void } {
+    let wake: () => void = () => {}
+    const promise = new Promise<void>((resolve) => { wake = resolve })
+    if (this.#stopRequested) wake()
+    else this.#wakers.add(wake)
+    return { promise, cancel: () => this.#wakers.delete(wake) }
+  }
+
+  /** A timer as a promise, with a cancel that clears it. */
+  #sleep (ms: number): { promise: Promise<void>, cancel: () => void } {
+    let timer: NodeJS.Timeout | undefined
+    const promise = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
+    return { promise, cancel: () => clearTimeout(timer) }
   }
 
   #snapshot (): ProducerStates {
@@ -289,7 +331,9 @@ export class Writer extends EventEmitter {
     this.#summary.records += lines
     this.#summary.bytes += payload.length
     this.#summary.batches++
-    return (this.#sink as FileSink).append(payload)
+    const end = (this.#sink as FileSink).append(payload)
+    this.#stats.appended(end)
+    return end
   }
 
   #onDenied (denial: ZapDenial): void {

@@ -1,0 +1,134 @@
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import { debuglog } from 'node:util'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { BindError } from '../shared/errors.js'
+import { REJECT_REASONS } from '../shared/protocol.js'
+import type { StatsCounters, WriterStats } from './stats.js'
+
+const debug = debuglog('logfunnel')
+
+/** Buckets of logfunnel_write_latency_seconds: 0.5 ms (one write to the page cache) to 10 s (a stalled disk). */
+const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+type CounterName = 'records' | 'bytes' | 'frames' | 'duplicates' | 'fsyncs'
+
+const COUNTERS: Array<[CounterName, string]> = [
+  ['records', 'Log lines written to the file'],
+  ['bytes', 'Bytes written to the file'],
+  ['frames', 'Messages received on the data socket, good or bad'],
+  ['duplicates', 'Batches received again after they were written (resends), not written twice'],
+  ['fsyncs', 'fsync(2) calls on the log file']
+]
+
+/**
+ * The writer's Prometheus endpoint: `GET /metrics` on `host:port`, served from a private
+ * prom-client Registry (never the global one, so an embedding application's metrics do not
+ * mix in) holding the logfunnel_* metrics and prom-client's default process metrics.
+ *
+ * Counters and gauges are read from `counters()` at each scrape; the latency histogram is fed
+ * by `stats.onLatency()` as batches are written.
+ *
+ * @example
+ * ```ts
+ * const server = new MetricsServer(() => stats.counters(writer.summary), stats, { host: '127.0.0.1', port: 9464 })
+ * await server.listen()   // rejects with LOGFUNNEL_ERR_BIND when the port is taken
+ * ```
+ */
+export class MetricsServer {
+  readonly registry = new Registry()
+  readonly url: string
+  #host: string
+  #port: number
+  #server: Server
+
+  constructor (counters: () => StatsCounters, stats: WriterStats, { host, port }: { host: string, port: number }) {
+    this.#host = host
+    this.#port = port
+    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`
+    const registers = [this.registry]
+    for (const [key, help] of COUNTERS) {
+      new Counter({
+        name: `logfunnel_${key}_total`,
+        help,
+        registers,
+        collect () {
+          this.reset()
+          this.inc(counters()[key])
+        }
+      })
+    }
+    new Counter({
+      name: 'logfunnel_rejected_total',
+      help: 'Messages rejected, by reason (see the README reject reasons)',
+      labelNames: ['reason'],
+      registers,
+      collect () {
+        const rejected = counters().rejected
+        this.reset()
+        for (const reason of REJECT_REASONS) this.labels(reason).inc(rejected[reason] ?? 0)
+      }
+    })
+    new Gauge({
+      name: 'logfunnel_queue_bytes',
+      help: 'Bytes received and not yet written to the file (the libzmq receive queue is not observable)',
+      registers,
+      collect () { this.set(counters().queueBytes) }
+    })
+    new Gauge({
+      name: 'logfunnel_connected_producers',
+      help: 'Open connections on the data socket',
+      registers,
+      collect () { this.set(counters().connectedProducers) }
+    })
+    const latency = new Histogram({
+      name: 'logfunnel_write_latency_seconds',
+      help: 'Time from handing a batch to the file sink to its bytes being written (page cache, not fsync)',
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers
+    })
+    stats.onLatency((ms) => latency.observe(ms / 1000))
+    collectDefaultMetrics({ register: this.registry })
+
+    this.#server = createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0]
+      if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the metrics are at GET /metrics\n')
+        return
+      }
+      this.registry.metrics().then((body) => {
+        res.writeHead(200, { 'content-type': this.registry.contentType }).end(body)
+      }, (err: unknown) => {
+        debug('metrics collection failed: %o', err)
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n')
+      })
+    })
+  }
+
+  /** Binds `host:port`; rejects with LOGFUNNEL_ERR_BIND (port taken, address not local). */
+  async listen (): Promise<void> {
+    const server = this.#server
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(this.#port, this.#host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+    } catch (err) {
+      throw new BindError(this.url, { cause: err })
+    }
+    server.on('error', (err) => debug('metrics server error: %o', err))
+  }
+
+  /** Stops listening and drops open connections (a scraper's keep-alive must not hold up stop). */
+  async close (): Promise<void> {
+    const server = this.#server
+    if (!server.listening) return
+    const closed = once(server, 'close')
+    server.close()
+    server.closeAllConnections()
+    await closed
+  }
+}

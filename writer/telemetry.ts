@@ -1,0 +1,66 @@
+import type * as zmq from 'zeromq'
+import type { ResolvedWriterOptions } from '../shared/options.js'
+import type { FileSink } from './file-sink.js'
+import { MetricsServer } from './metrics.js'
+import type { StatsLine, WriterStats } from './stats.js'
+import type { WriterSummary } from './writer.js'
+
+/**
+ * Reports a writer's stats: a stats line every `statsIntervalMs` and one at close through
+ * `emit`, and the Prometheus endpoint when `metricsPort` is set.
+ *
+ * Order of use: `listen()` (first, so that a taken metrics port fails the start before any
+ * socket is bound), `attach()` once the sink and the data socket exist, `close()` at stop.
+ */
+export class Telemetry {
+  readonly stats: WriterStats
+  #options: ResolvedWriterOptions
+  #summary: () => WriterSummary
+  #emit: (line: StatsLine) => void
+  #metrics: MetricsServer | undefined
+  #timer: NodeJS.Timeout | undefined
+  #attached = false
+
+  constructor (options: ResolvedWriterOptions, stats: WriterStats, summary: () => WriterSummary, emit: (line: StatsLine) => void) {
+    this.#options = options
+    this.stats = stats
+    this.#summary = summary
+    this.#emit = emit
+  }
+
+  /** The metrics URL, when served. */
+  get metricsUrl (): string | undefined {
+    return this.#metrics?.url
+  }
+
+  /** Serves `/metrics` when `metricsPort` is set; rejects with LOGFUNNEL_ERR_BIND. */
+  async listen (): Promise<void> {
+    const { metricsPort, metricsHost } = this.#options
+    if (metricsPort === 0) return
+    const metrics = new MetricsServer(() => this.stats.counters(this.#summary()), this.stats, { host: metricsHost, port: metricsPort })
+    await metrics.listen()
+    this.#metrics = metrics
+  }
+
+  /** Starts following the sink and the data socket, and the periodic stats line. */
+  attach (sink: FileSink, pull: zmq.Pull): void {
+    this.stats.attach(sink)
+    this.stats.watchConnections(pull)
+    this.#attached = true
+    const { statsIntervalMs } = this.#options
+    if (statsIntervalMs > 0) {
+      this.#timer = setInterval(() => this.#emit(this.stats.line(this.#summary(), false)), statsIntervalMs)
+      this.#timer.unref()
+    }
+  }
+
+  /** Stops the periodic line, emits the final one (when attached), closes the metrics endpoint. */
+  async close (): Promise<void> {
+    clearInterval(this.#timer)
+    if (this.#attached) {
+      this.#attached = false
+      this.#emit(this.stats.line(this.#summary(), true))
+    }
+    await this.#metrics?.close()
+  }
+}
