@@ -1,22 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { afterEach, describe, expect, it } from 'vitest'
-import * as zmq from 'zeromq'
+import { describe, expect, it } from 'vitest'
 import { encodeHeader, HEADER_BYTES } from '../shared/protocol.js'
+import { rawPush } from './helpers/raw-push.js'
 import { tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 
-const sockets: zmq.Socket[] = []
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.close()
-})
-
-function rawPush (endpoint: string): zmq.Push {
-  const push = new zmq.Push({ linger: 0 })
-  sockets.push(push)
-  push.connect(endpoint)
-  return push
-}
 
 const producerId = randomBytes(16)
 const header = (fields: Partial<{ records: number, seq: number, base: number }> = {}): Buffer =>

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
-import { afterEach, describe, expect, it } from 'vitest'
-import * as zmq from 'zeromq'
+import { describe, expect, it } from 'vitest'
 import { MAX_MESSAGE_SIZE_FACTOR } from '../shared/options.js'
 import { HEADER_BYTES } from '../shared/protocol.js'
+import { rawPush } from './helpers/raw-push.js'
 import { tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 
@@ -10,17 +10,6 @@ const MAX_FRAME_BYTES = 1024
 /** libzmq's ZMQ_MAXMSGSIZE on the writer's PULL. */
 const GUARD_BYTES = MAX_FRAME_BYTES * MAX_MESSAGE_SIZE_FACTOR + HEADER_BYTES
 
-const sockets: zmq.Socket[] = []
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.close()
-})
-
-function rawPush (endpoint: string): zmq.Push {
-  const push = new zmq.Push({ linger: 0 })
-  sockets.push(push)
-  push.connect(endpoint)
-  return push
-}
 
 /** A frame of `bytes` bytes made of whole lines (so only its size is wrong). */
 function linesOf (bytes: number): Buffer {

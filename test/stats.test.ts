@@ -1,26 +1,16 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import * as zmq from 'zeromq'
+import { describe, expect, it } from 'vitest'
+import type * as zmq from 'zeromq'
 import { encodeHeader } from '../shared/protocol.js'
 import { FileSink } from '../writer/file-sink.js'
 import { WriterStats } from '../writer/stats.js'
 import type { Child } from './helpers/children.js'
+import { rawPush } from './helpers/raw-push.js'
 import { tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 
-const sockets: zmq.Socket[] = []
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.close()
-})
-
-function rawPush (endpoint: string): zmq.Push {
-  const push = new zmq.Push({ linger: 1000 })
-  sockets.push(push)
-  push.connect(endpoint)
-  return push
-}
 
 /** The writer's `{"event":"stats"}` lines on stderr so far. */
 function statsLines (child: Child): any[] {
@@ -55,8 +45,8 @@ const EXPECTED = {
 }
 
 async function sendWorkload (endpoint: string): Promise<[zmq.Push, zmq.Push]> {
-  const a = rawPush(endpoint)
-  const b = rawPush(endpoint)
+  const a = rawPush(endpoint, 1000)
+  const b = rawPush(endpoint, 1000)
   for (const frame of PLAIN) await a.send(frame)
   for (const frames of [...BATCHES, RESEND, ...BAD]) await b.send(frames)
   return [a, b]

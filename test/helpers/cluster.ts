@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { expect } from 'vitest'
-import { BIN, exitCode, fixture, spawnNode, type Child } from './children.js'
+import { exitCode, fixture, spawnNode, type Child } from './children.js'
+import { startWriterWith } from './writer-cli.js'
 
 export interface WriterChild {
   child: Child
@@ -13,20 +14,8 @@ export interface WriterChild {
 /** Starts `logfunnel writer` on an ipc endpoint in `dir` and waits for its ready line. */
 export async function startWriterChild (dir: string, args: string[] = [], file = join(dir, 'app.log')): Promise<WriterChild> {
   const endpoint = `ipc://${join(dir, 'w.sock')}`
-  const child = spawnNode([BIN, 'writer', '--file', file, '--endpoint', endpoint, ...args])
-  await child.waitForLine((l) => l.event === 'ready')
-  return {
-    child,
-    endpoint,
-    file,
-    stop: async () => {
-      const stopped = child.waitForLine((l) => l.event === 'stopped', 60_000)
-      child.proc.kill('SIGTERM')
-      const summary = await stopped
-      expect(await exitCode(child), child.describe()).toBe(0)
-      return summary
-    }
-  }
+  const { child, stop } = await startWriterWith(['--file', file, '--endpoint', endpoint, ...args])
+  return { child, endpoint, file, stop }
 }
 
 export interface ProducerParams {
