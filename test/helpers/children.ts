@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -151,4 +151,17 @@ export async function waitFor (check: () => boolean | Promise<boolean>, deadline
     if (Date.now() > deadline) throw new Error(`condition not met within ${deadlineMs} ms: ${describe()}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
+}
+
+/**
+ * Whether a process of user `uid` can load the compiled fixtures and their packages (a test
+ * that runs a producer as another user needs the checkout readable by it; a clone in a 0700
+ * temp directory is not). Warns with the reason when not.
+ */
+export function canRunFixturesAs (uid: number): boolean {
+  const probe = `const fs = require('fs'); fs.accessSync(${JSON.stringify(fixture('producer-logs'))}, fs.constants.R_OK); fs.accessSync(${JSON.stringify(join(ROOT, 'node_modules', 'pino', 'package.json'))}, fs.constants.R_OK)`
+  const result = spawnSync(process.execPath, ['-e', probe], { uid, gid: uid, stdio: 'pipe' })
+  if (result.status === 0) return true
+  console.warn(`skipping tests that run a producer as uid ${uid}: it cannot read ${ROOT} (${String(result.stderr ?? result.error).split('\n').find((l) => l.includes('Error')) ?? 'no access'})`)
+  return false
 }
