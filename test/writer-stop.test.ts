@@ -7,7 +7,7 @@ import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 describe('SIGTERM to the writer while 4 producers log', () => {
   it('exits 0 with a summary whose record count equals the file, and no torn line', async () => {
     const dir = tempDir()
-    const writer = await startWriterChild(dir)
+    const writer = await startWriterChild(dir, ['--drain-timeout-ms', '1000'])
     const producers = Array.from({ length: 4 }, () => spawnProducer({
       endpoint: writer.endpoint,
       records: 2_000_000,
