@@ -9,6 +9,7 @@ import { decodeReceipt, encodeHeader, PRODUCER_ID_BYTES } from '../shared/protoc
 import { messages } from '../shared/receive.js'
 import { curveClientSocketOptions } from '../shared/security-options.js'
 import { ConnectWatch } from './connect-watch.js'
+import { OpenBatch, worstCaseBytes } from './open-batch.js'
 import { SpoolWriter } from './spool-writer.js'
 
 const debug = debuglog('logfunnel')
@@ -23,8 +24,6 @@ const EAGER_SEAL_BATCHES = 4
 /** While spooling, the open segment is handed to the writer this often. */
 const SPOOL_SEGMENT_MS = 100
 
-/** A UTF-16 code unit encodes to at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units). */
-const MAX_UTF8_BYTES_PER_UNIT = 3
 
 interface Batch {
   seq: number
@@ -79,11 +78,7 @@ export class BatchSender extends EventEmitter {
   /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
   #spooledThrough = -1
   #spoolTimer: NodeJS.Timeout | undefined
-  /** Text after the last newline, waiting for the rest of its line. */
-  #partial = ''
-  #open: Buffer
-  #openBytes = 0
-  #openRecords = 0
+  #open: OpenBatch
   /** Bytes of sealed batches: counted when sealed, released on receipt. */
   #sealedBytes = 0
   #sealScheduled = false
@@ -103,7 +98,7 @@ export class BatchSender extends EventEmitter {
   constructor (opts: ResolvedProducerOptions) {
     super()
     this.#opts = opts
-    this.#open = Buffer.allocUnsafe(opts.maxBatchBytes)
+    this.#open = new OpenBatch(opts.maxBatchBytes)
     const curve = curveClientSocketOptions(opts)
     this.#push = new zmq.Push({ linger: opts.linger, sendHighWaterMark: opts.sendHighWaterMark, immediate: true, ...curve })
     this.#sub = new zmq.Subscriber({ linger: 0, ...curve })
@@ -138,27 +133,15 @@ export class BatchSender extends EventEmitter {
    */
   write (chunk: string): void {
     if (this.#closed) throw new ClosedError()
-    let text = chunk
-    if (this.#partial.length > 0) {
-      text = this.#partial + chunk
-      this.#partial = ''
-    }
-    const last = text.lastIndexOf('\n')
-    if (last === -1) {
-      this.#partial = text
-      return
-    }
-    if (last !== text.length - 1) {
-      this.#partial = text.slice(last + 1)
-      text = text.slice(0, last + 1)
-    }
-    const worstBytes = text.length * MAX_UTF8_BYTES_PER_UNIT
-    if (worstBytes <= this.#opts.maxBatchBytes - this.#openBytes && this.#hasRoomFor(worstBytes)) {
-      this.#appendFast(text)
+    const text = this.#open.completeLines(chunk)
+    if (text === undefined) return
+    const worstBytes = worstCaseBytes(text)
+    if (this.#open.fitsWithinBatch(worstBytes) && this.#hasRoomFor(worstBytes)) {
+      this.#stats.records += this.#open.appendAll(text)
     } else {
       this.#appendLines(text)
     }
-    if (!this.#sealScheduled && this.#openRecords > 0) {
+    if (!this.#sealScheduled && this.#open.records > 0) {
       this.#sealScheduled = true
       setImmediate(() => this.#onTick())
     }
@@ -197,7 +180,7 @@ export class BatchSender extends EventEmitter {
   async close (deadlineMs = this.#opts.closeTimeoutMs): Promise<void> {
     if (this.#closed) return
     this.#reportDrops()
-    if (this.#partial.length > 0) this.write('\n')
+    if (this.#open.hasPartial) this.write('\n')
     try {
       await this.flush(deadlineMs)
     } catch (err) {
@@ -221,24 +204,11 @@ export class BatchSender extends EventEmitter {
   }
 
   #heldBytes (): number {
-    return this.#openBytes + this.#sealedBytes
+    return this.#open.bytes + this.#sealedBytes
   }
 
   #hasRoomFor (bytes: number): boolean {
     return this.#opts.onFull !== 'drop' || this.#heldBytes() + bytes <= this.#opts.highWaterMark
-  }
-
-  /** The whole text fits the open batch and the buffer: encode it in one go. */
-  #appendFast (text: string): void {
-    this.#openBytes += this.#open.write(text, this.#openBytes)
-    let n = 0
-    let i = text.indexOf('\n')
-    while (i !== -1) {
-      n++
-      i = text.indexOf('\n', i + 1)
-    }
-    this.#openRecords += n
-    this.#stats.records += n
   }
 
   #appendLines (text: string): void {
@@ -248,39 +218,32 @@ export class BatchSender extends EventEmitter {
       const end = text.indexOf('\n', start) + 1
       const line = text.slice(start, end)
       start = end
-      const bytes = line.length * MAX_UTF8_BYTES_PER_UNIT <= maxBatchBytes ? -1 : Buffer.byteLength(line)
+      const worst = worstCaseBytes(line)
+      const bytes = worst <= maxBatchBytes ? -1 : Buffer.byteLength(line)
       if (bytes > maxFrameBytes) {
         this.#stats.tooLarge++
         this.emit('reject', new RecordTooLargeError(bytes, maxFrameBytes))
         continue
       }
-      const size = bytes === -1 ? line.length * MAX_UTF8_BYTES_PER_UNIT : bytes
+      const size = bytes === -1 ? worst : bytes
       if (!this.#hasRoomFor(size)) {
         this.#stats.dropped++
         this.#droppedUnreported++
         this.emit('drop', 1)
         continue
       }
-      if (this.#openBytes + size > this.#open.length) this.#seal()
-      if (size > this.#open.length) {
-        // A record larger than a batch goes alone in a batch of its own size.
-        this.#open = Buffer.allocUnsafe(size)
-      }
-      this.#openBytes += this.#open.write(line, this.#openBytes)
-      this.#openRecords++
+      if (!this.#open.fits(size)) this.#seal()
+      this.#open.appendLine(line, size)
       this.#stats.records++
     }
   }
 
   #seal (): void {
-    if (this.#openRecords === 0) return
-    const payload = Buffer.from(this.#open.subarray(0, this.#openBytes))
-    this.#batches.push({ seq: this.#nextSeq++, records: this.#openRecords, payload })
-    this.#sealedBytes += payload.length
+    const sealed = this.#open.take()
+    if (sealed === undefined) return
+    this.#batches.push({ seq: this.#nextSeq++, records: sealed.records, payload: sealed.payload })
+    this.#sealedBytes += sealed.payload.length
     this.#stats.batches++
-    if (this.#open.length !== this.#opts.maxBatchBytes) this.#open = Buffer.allocUnsafe(this.#opts.maxBatchBytes)
-    this.#openBytes = 0
-    this.#openRecords = 0
     if (this.#spooledThrough >= this.#firstSeq ||
         (this.#opts.onFull === 'spool' && this.#sealedBytes >= this.#opts.highWaterMark)) {
       this.#spoolAll()
@@ -402,7 +365,7 @@ export class BatchSender extends EventEmitter {
       const waiter = this.#waiters[i] as { seq: number, resolve: () => void }
       if (waiter.seq <= seq) waiter.resolve()
     }
-    if (this.#openRecords > 0 && this.#nextSeq - this.#firstSeq < EAGER_SEAL_BATCHES) this.#sealAndSend()
+    if (this.#open.records > 0 && this.#nextSeq - this.#firstSeq < EAGER_SEAL_BATCHES) this.#sealAndSend()
     if (this.hasRoom) {
       this.#reportDrops()
       for (const resolve of this.#roomWaiters.splice(0)) resolve()
@@ -431,9 +394,9 @@ export class BatchSender extends EventEmitter {
     this.#droppedUnreported = 0
     const notice = { level: 40, time: Date.now(), pid: process.pid, hostname: hostname(), logfunnelDropped: n, msg: `logfunnel dropped ${n} records` }
     const line = JSON.stringify(notice) + '\n'
-    if (this.#openBytes + line.length * MAX_UTF8_BYTES_PER_UNIT > this.#open.length) this.#seal()
-    this.#appendFast(line)
-    this.#stats.records--
+    // Not a logged record: it is not counted in stats.records.
+    if (!this.#open.fitsWithinBatch(worstCaseBytes(line))) this.#seal()
+    this.#open.appendAll(line)
     if (!this.#sealScheduled) {
       this.#sealScheduled = true
       setImmediate(() => this.#sealAndSend())
@@ -441,7 +404,7 @@ export class BatchSender extends EventEmitter {
   }
 
   #unreceiptedRecords (): number {
-    let n = this.#openRecords
+    let n = this.#open.records
     for (const batch of this.#batches) n += batch.records
     return n
   }
