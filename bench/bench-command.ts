@@ -7,6 +7,8 @@ import { UsageError } from '../shared/errors.js'
 import { renderChart } from './chart.js'
 import { runIngest, type IngestResult } from './ingest.js'
 import { describeDefects } from './integrity.js'
+import { LOSS_SCENARIOS, type LossScenario } from './loss-run.js'
+import { lossStatus, runLossScenarios, type LossResult } from './loss-scenarios.js'
 import { describeMachine } from './machine.js'
 import { Progress } from './progress.js'
 import { formatMarkdown, type BenchReport } from './report.js'
@@ -24,18 +26,30 @@ const MAX_RUN_BYTES = 256 * 2 ** 20
 /** pino's fields around the message (level, time, pid, hostname, seq): about 80 bytes a line. */
 const LINE_OVERHEAD_BYTES = 80
 
+/** The throughput scenario: the cells and writer-ingest. The loss scenarios are in LOSS_SCENARIOS. */
+const THROUGHPUT = 'throughput'
+const SCENARIOS = [THROUGHPUT, ...LOSS_SCENARIOS] as const
+type Scenario = typeof SCENARIOS[number]
+
 const DEFAULTS = Object.freeze({
+  scenarios: [THROUGHPUT] as Scenario[],
   strategies: [...STRATEGIES, INGEST_SCENARIO] as string[],
   producers: [1, 2, 4, 8, 16],
   size: [100, 1024, 16384],
   repeat: 3,
   warmup: 1,
   ingestPushers: 2,
-  ingestMib: 1024
+  ingestMib: 1024,
+  /** The loss scenarios run these unless --producers, --records, --size, --repeat say otherwise. */
+  lossProducers: [4],
+  lossRecords: 20_000,
+  lossSize: [100],
+  lossRuns: 1,
+  restarts: 2
 })
 
 /** `--quick`: about 2 minutes on a 2-core machine; explicit flags still win. */
-const QUICK = Object.freeze({ producers: [1, 4, 8], size: [100], records: 20_000, ingestMib: 256 })
+const QUICK = Object.freeze({ producers: [1, 4, 8], size: [100], records: 20_000, ingestMib: 256, scenarios: [...SCENARIOS] as Scenario[], restarts: 1 })
 
 const USAGE = `usage: logfunnel bench [options]
 
@@ -45,11 +59,20 @@ Every run is in fresh processes and its file is verified (torn, lost, duplicated
 reordered lines); a defective cell gets no speed. Prints a markdown table and the targets
 on stdout, progress on stderr, and writes JSON and an SVG chart.
 
+scenarios:
+  throughput   the cells above and writer-ingest (the default)
+  exit         producers call process.exit() right after their last log call: records lost
+               and duplicated per strategy, from the file (funnel: after the spool is ingested)
+  restart      the writer is restarted gracefully (SIGTERM) while the producers log:
+               funnel and funnel-transport; the others have no writer
+
 strategies:
 ${STRATEGIES.map((s) => `  ${s.padEnd(17)} ${STRATEGY_DESCRIPTIONS[s]}`).join('\n')}
   ${INGEST_SCENARIO.padEnd(17)} raw ZeroMQ PUSH of pre-built 64 KiB frames into a writer, against fs.writeSync
 
 options:
+  --scenario LIST      comma-separated scenarios from the list above (default ${DEFAULTS.scenarios.join(',')};
+                       quick ${QUICK.scenarios.join(',')})
   --strategies LIST    comma-separated names from the list above (default: all)
   --producers LIST     producer process counts (default ${DEFAULTS.producers.join(',')}; quick ${QUICK.producers.join(',')})
   --records N          records per producer (default ${DEFAULT_RECORDS}, fewer where a run would pass
@@ -59,6 +82,9 @@ options:
   --warmup N           runs per cell before those, verified but not measured (default ${DEFAULTS.warmup})
   --ingest-pushers K   writer-ingest pusher processes (default ${DEFAULTS.ingestPushers})
   --ingest-mib M       writer-ingest MiB pushed per run (default ${DEFAULTS.ingestMib}; quick ${QUICK.ingestMib})
+  --restarts N         writer restarts per run of the restart scenario (default ${DEFAULTS.restarts}; quick ${QUICK.restarts})
+                       exit and restart take --producers, --records, --size and --repeat (runs, no
+                       warm-up) when given, else ${DEFAULTS.lossProducers.join(',')} producers x ${DEFAULTS.lossRecords} records of ${DEFAULTS.lossSize.join(',')} B, ${DEFAULTS.lossRuns} run
   --dir PATH           directory for the runs' files: the filesystem measured (default ${tmpdir()})
   --json PATH          results as JSON (default bench/out/latest.json)
   --svg PATH           chart as SVG (default bench/out/latest.svg)
@@ -73,6 +99,7 @@ a run failed (a child crashed or hung), 2 for a usage error
 
 /** The options of one bench run, after the profile and the flags. */
 export interface BenchOptions {
+  scenarios: Scenario[]
   strategies: Strategy[]
   ingest: boolean
   producers: number[]
@@ -87,6 +114,8 @@ export interface BenchOptions {
   svg: string
   cpuProf: string | undefined
   quick: boolean
+  /** What the loss scenarios (exit, restart) run. */
+  loss: { producers: number[], records: number, size: number[], runs: number, restarts: number }
 }
 
 /**
@@ -110,10 +139,14 @@ export async function main (argv: string[]): Promise<number> {
   const t0 = performance.now()
   mkdirSync(options.dir, { recursive: true })
   const runDir = mkdtempSync(join(options.dir, 'lf-bench-'))
-  const cells = planCells(options)
-  const progress = new Progress(cells.length * (options.warmup + options.repeat) + (options.ingest ? options.warmup + options.repeat : 0))
+  const cells = options.scenarios.includes(THROUGHPUT) ? planCells(options) : []
+  const lossScenarios = options.scenarios.filter((s): s is LossScenario => s !== THROUGHPUT)
+  const lossRuns = lossScenarios.reduce((n, scenario) =>
+    n + options.strategies.filter((s) => lossStatus(scenario, s) === 'measured').length, 0) * options.loss.runs * options.loss.producers.length * options.loss.size.length
+  const progress = new Progress(cells.length * (options.warmup + options.repeat) + (options.ingest ? options.warmup + options.repeat : 0) + lossRuns)
   const results: CellResult[] = []
   let ingest: IngestResult | null = null
+  let loss: LossResult[] = []
   try {
     for (const cell of cells) {
       let run = 0
@@ -142,6 +175,18 @@ export async function main (argv: string[]): Promise<number> {
         }
       })
     }
+    if (lossScenarios.length > 0) {
+      loss = await runLossScenarios({
+        ...options.loss,
+        scenarios: lossScenarios,
+        strategies: options.strategies,
+        dir: runDir,
+        onRun: (sample, label) => {
+          const { lost, duplicated } = sample.integrity
+          progress.step(`${label}: ${lost} lost, ${duplicated} duplicated, every record in the file after ${sample.completeMs.toFixed(0)} ms`)
+        }
+      })
+    }
   } finally {
     progress.done()
     rmSync(runDir, { recursive: true, force: true })
@@ -155,12 +200,17 @@ export async function main (argv: string[]): Promise<number> {
     options: { ...options, strategies: [...options.strategies, ...(options.ingest ? [INGEST_SCENARIO] : [])] },
     results,
     ingest,
-    targets: evaluateTargets(results, ingest)
+    targets: evaluateTargets(results, ingest),
+    lossScenarios: loss
   }
   process.stdout.write(formatMarkdown(report))
   writeOutput(options.json, `${JSON.stringify(report, null, 2)}\n`)
-  writeOutput(options.svg, await renderChart(report))
-  process.stderr.write(`wrote ${options.json} and ${options.svg}\n`)
+  if (options.scenarios.includes(THROUGHPUT)) {
+    writeOutput(options.svg, await renderChart(report))
+    process.stderr.write(`wrote ${options.json} and ${options.svg}\n`)
+  } else {
+    process.stderr.write(`wrote ${options.json} (no chart: the throughput scenario did not run)\n`)
+  }
   return 0
 }
 
@@ -184,6 +234,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
     values = parseArgs({
       args: argv,
       options: {
+        scenario: { type: 'string' },
         strategies: { type: 'string' },
         producers: { type: 'string' },
         records: { type: 'string' },
@@ -192,6 +243,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
         warmup: { type: 'string' },
         'ingest-pushers': { type: 'string' },
         'ingest-mib': { type: 'string' },
+        restarts: { type: 'string' },
         dir: { type: 'string' },
         json: { type: 'string' },
         svg: { type: 'string' },
@@ -213,9 +265,17 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
       throw new UsageError(`--strategies: unknown strategy '${name}'; choose from ${[...STRATEGIES, INGEST_SCENARIO].join(', ')}`)
     }
   }
+  const scenarioNames = values.scenario === undefined ? (quick ? QUICK.scenarios : DEFAULTS.scenarios) : values.scenario.split(',').map((s) => s.trim())
+  for (const name of scenarioNames) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) {
+      throw new UsageError(`--scenario: unknown scenario '${name}'; choose from ${SCENARIOS.join(', ')}`)
+    }
+  }
+  const scenarios = SCENARIOS.filter((s) => scenarioNames.includes(s))
   return {
+    scenarios,
     strategies: STRATEGIES.filter((s) => names.includes(s)),
-    ingest: names.includes(INGEST_SCENARIO),
+    ingest: names.includes(INGEST_SCENARIO) && scenarios.includes(THROUGHPUT),
     producers: list(values.producers, 'producers', quick ? QUICK.producers : DEFAULTS.producers),
     records: values.records === undefined ? (quick ? QUICK.records : undefined) : whole(values.records, 'records', 1),
     size: list(values.size, 'size', quick ? QUICK.size : DEFAULTS.size),
@@ -227,7 +287,14 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
     json: resolve(values.json ?? join(OUT_DIR, 'latest.json')),
     svg: resolve(values.svg ?? join(OUT_DIR, 'latest.svg')),
     cpuProf: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
-    quick
+    quick,
+    loss: {
+      producers: list(values.producers, 'producers', DEFAULTS.lossProducers),
+      records: values.records === undefined ? DEFAULTS.lossRecords : whole(values.records, 'records', 1),
+      size: list(values.size, 'size', DEFAULTS.lossSize),
+      runs: values.repeat === undefined ? DEFAULTS.lossRuns : whole(values.repeat, 'repeat', 1),
+      restarts: values.restarts === undefined ? (quick ? QUICK.restarts : DEFAULTS.restarts) : whole(values.restarts, 'restarts', 1)
+    }
   }
 }
 

@@ -1,12 +1,15 @@
 /**
  * One bench producer process: `node producer.js <json ProducerParams>`.
  *
- * Sets up the strategy's pino logger, prints `{"event":"ready"}`, waits for `go` on stdin,
- * logs `records` records `{ pid, seq }` with a `recordBytes`-byte message while timing every
- * `log.info` call, waits until its records are in the file (receipted, for logfunnel), and
- * prints `{"event":"done",...}` (ProducerDone) before it exits.
+ * Sets up the strategy's pino logger, prints `{"event":"ready","loggedBytes":...}`, waits for
+ * `go` on stdin, logs `records` records `{ pid, seq }` with a `recordBytes`-byte message while
+ * timing every `log.info` call, waits until its records are in the file (receipted, for
+ * logfunnel), and prints `{"event":"done",...}` (ProducerDone) before it exits. With
+ * `exitAtOnce` it calls `process.exit(0)` right after the last `log.info` instead: no flush,
+ * no close, no done line (the exit scenario). With `pace` it pauses every so many records.
  */
 import { once } from 'node:events'
+import { setTimeout as delay } from 'node:timers/promises'
 import pino from 'pino'
 import { benchError } from './child.js'
 import { openLogger } from './loggers.js'
@@ -19,6 +22,18 @@ export interface ProducerParams {
   endpoint?: string
   records: number
   recordBytes: number
+  /** Call `process.exit(0)` right after the last log call (the exit scenario). */
+  exitAtOnce?: boolean
+  /** Log at a steady pace: wait `pauseMs` after every `every` records (the restart scenario). */
+  pace?: { every: number, pauseMs: number }
+}
+
+/** The `ready` line a producer prints. */
+export interface ProducerReady {
+  event: 'ready'
+  pid: number
+  /** Bytes of the lines it will log: its share of the file, known before it starts. */
+  loggedBytes: number
 }
 
 /** The `done` line a producer prints. */
@@ -37,17 +52,21 @@ export interface ProducerDone {
   histogram: string
   /** The logging loop alone. */
   loopMs: number
-  /** From the loop's end until `finish()` resolved: the flush, close and receipt tail. */
+  /** From the loop's end until `finish()` settled: the flush, close and receipt tail. */
   finishMs: number
+  /** `finish()` rejected (e.g. LOGFUNNEL_ERR_CLOSE_TIMEOUT): its code or message, else null. */
+  finishError: string | null
 }
 
 const params = JSON.parse(process.argv[2] ?? '{}') as ProducerParams
 const { log, ready, finish } = await openLogger(params.strategy, { file: params.file, endpoint: params.endpoint })
 const message = 'x'.repeat(params.recordBytes)
 const durations = new Float64Array(params.records)
+const bytes = loggedBytes(params.records, message)
 
 await ready()
-process.stdout.write(`${JSON.stringify({ event: 'ready', pid: process.pid })}\n`)
+const readyLine: ProducerReady = { event: 'ready', pid: process.pid, loggedBytes: bytes }
+process.stdout.write(`${JSON.stringify(readyLine)}\n`)
 process.stdin.setEncoding('utf8')
 const [command] = await once(process.stdin, 'data') as [string]
 if (command.trim() !== 'go') throw benchError(`expected "go" on stdin, got ${JSON.stringify(command)}`)
@@ -55,13 +74,26 @@ process.stdin.destroy()
 
 const cpu0 = process.cpuUsage()
 const t0 = performance.now()
-for (let seq = 0; seq < params.records; seq++) {
-  const start = performance.now()
-  log.info({ seq }, message)
-  durations[seq] = performance.now() - start
+if (params.pace === undefined) {
+  for (let seq = 0; seq < params.records; seq++) {
+    const start = performance.now()
+    log.info({ seq }, message)
+    durations[seq] = performance.now() - start
+  }
+} else {
+  // A separate loop, so that the unpaced one stays free of awaits.
+  const { every, pauseMs } = params.pace
+  for (let seq = 0; seq < params.records; seq++) {
+    const start = performance.now()
+    log.info({ seq }, message)
+    durations[seq] = performance.now() - start
+    if ((seq + 1) % every === 0) await delay(pauseMs)
+  }
 }
 const t1 = performance.now()
-await finish()
+if (params.exitAtOnce === true) process.exit(0)
+let finishError: string | null = null
+await finish().catch((err: Error & { code?: string }) => { finishError = err.code ?? err.message })
 const t2 = performance.now()
 const cpu = process.cpuUsage(cpu0)
 // Loaded after the measured part: the histogram library is not what a producer's start costs.
@@ -71,13 +103,14 @@ const done: ProducerDone = {
   event: 'done',
   pid: process.pid,
   records: params.records,
-  loggedBytes: loggedBytes(params.records, message),
+  loggedBytes: bytes,
   cpuUserUs: cpu.user,
   cpuSystemUs: cpu.system,
   maxRssKb: process.resourceUsage().maxRSS,
   histogram: encodeDurations(durations),
   loopMs: t1 - t0,
-  finishMs: t2 - t1
+  finishMs: t2 - t1,
+  finishError
 }
 process.stdout.write(`${JSON.stringify(done)}\n`)
 

@@ -1,5 +1,7 @@
 import type { IngestResult } from './ingest.js'
 import { describeDefects } from './integrity.js'
+import { formatLossTables } from './loss-report.js'
+import type { LossResult } from './loss-scenarios.js'
 import { formatMachine, type Machine } from './machine.js'
 import type { CellResult } from './run-cell.js'
 import type { Spread } from './stats.js'
@@ -17,11 +19,14 @@ export interface BenchReport {
   results: CellResult[]
   ingest: IngestResult | null
   targets: TargetResult[]
+  /** The exit and restart scenarios: one row per scenario x strategy x producers x size. */
+  lossScenarios: LossResult[]
 }
 
 /**
  * The markdown a bench run prints: a heading with the machine, the table of cells, the
- * writer-ingest table and the targets. A defective cell shows its defects instead of a speed.
+ * writer-ingest table and the targets (when the throughput scenario ran), and the loss
+ * scenarios' table. A defective cell shows its defects instead of a speed.
  */
 export function formatMarkdown (report: BenchReport): string {
   const out: string[] = []
@@ -31,8 +36,9 @@ export function formatMarkdown (report: BenchReport): string {
   out.push('')
   if (report.results.length > 0) out.push(cellTable(report.results), '')
   if (report.ingest !== null) out.push(ingestTable(report.ingest), '')
-  out.push(targetTable(report.targets))
-  return `${out.join('\n')}\n`
+  if (report.results.length > 0 || report.ingest !== null) out.push(targetTable(report.targets), '')
+  if (report.lossScenarios.length > 0) out.push(formatLossTables(report.lossScenarios), '')
+  return out.join('\n')
 }
 
 function cellTable (results: CellResult[]): string {

@@ -142,6 +142,8 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
     const fileBytes = writesFile(strategy) ? statSync(file).size : null
     const integrity = fileBytes === verifiedSize ? firstIntegrity : await checkIntegrity(file, totalRecords)
 
+    const failed = dones.find((d) => d.finishError !== null)
+    if (failed !== undefined) throw benchError(`${strategy} producer (pid ${failed.pid}): finishing failed with ${String(failed.finishError)}`)
     const logged = dones.reduce((sum, d) => sum + d.records, 0)
     if (logged !== totalRecords) throw benchError(`producers logged ${logged} records, expected ${totalRecords}`)
     const loggedBytes = dones.reduce((sum, d) => sum + d.loggedBytes, 0)
