@@ -5,7 +5,7 @@ import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { decodeReceipt, encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { decodeReceipt, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { messages } from '../shared/receive.js'
 import { curveClientSocketOptions } from '../shared/security-options.js'
 import { ConnectWatch } from './connect-watch.js'
@@ -20,6 +20,9 @@ const debug = debuglog('logfunnel')
  * grows batches (fewer, larger frames for the writer); when idle, lines leave at once.
  */
 const EAGER_SEAL_BATCHES = 4
+
+/** A writer's gap report rewinds sending at most this often (see #onGap). */
+const GAP_REWIND_INTERVAL_MS = 250
 
 /** While spooling, the open segment is handed to the writer this often. */
 const SPOOL_SEGMENT_MS = 100
@@ -89,6 +92,7 @@ export class BatchSender extends EventEmitter {
   #sendSeq = 0
   #sending = false
   #lastProgress = Date.now()
+  #lastGapRewind = 0
   #timer: NodeJS.Timeout
   #waiters: Array<{ seq: number, resolve: () => void, reject: (err: Error) => void }> = []
   #roomWaiters: Array<() => void> = []
@@ -343,10 +347,11 @@ export class BatchSender extends EventEmitter {
 
   async #receiveReceipts (): Promise<void> {
     try {
-      for await (const [, seqFrame] of messages(this.#sub)) {
+      for await (const [, seqFrame, flag] of messages(this.#sub)) {
         this.#watch.heard()
         const seq = seqFrame === undefined ? undefined : decodeReceipt(seqFrame)
         if (seq !== undefined) this.#onReceipt(seq)
+        if (flag !== undefined && flag.equals(GAP_FLAG)) this.#onGap()
       }
     } catch (err) {
       if (!this.#closed) debug('receipt socket failed: %o', err)
@@ -370,6 +375,17 @@ export class BatchSender extends EventEmitter {
       this.#reportDrops()
       for (const resolve of this.#roomWaiters.splice(0)) resolve()
     }
+  }
+
+  /**
+   * The writer refused a batch that skipped ahead (those before it died with a previous
+   * writer's queue): resend now. Refusals of the batches already in flight follow this one, so
+   * a rewind is not repeated within GAP_REWIND_INTERVAL_MS.
+   */
+  #onGap (): void {
+    if (Date.now() - this.#lastGapRewind < GAP_REWIND_INTERVAL_MS) return
+    this.#lastGapRewind = Date.now()
+    this.#rewind('the writer reported a gap')
   }
 
   #checkProgress (): void {

@@ -18,7 +18,9 @@ import { isUtf8 } from 'node:buffer'
  *  24 16  producer id: 16 random bytes, also the receipt topic
  *
  * Receipts: writer PUB -> producer SUB, two frames: the 16-byte producer id (topic), then the
- * 8-byte highest batch sequence written for that producer. Receipts are cumulative. On
+ * 8-byte highest batch sequence written for that producer. Receipts are cumulative. A third
+ * frame, GAP_FLAG, says the writer refused a batch that skipped ahead: the producer resends
+ * from its first unreceipted batch at once instead of waiting for its receipt timeout. On
  * subscribe, the writer sends the producer its current receipt, or the welcome (sequence
  * 2^64 - 1: nothing written yet), so a producer learns the writer hears it.
  */
@@ -26,6 +28,8 @@ export const PROTOCOL_VERSION = 1
 export const HEADER_BYTES = 40
 export const PRODUCER_ID_BYTES = 16
 export const RECEIPT_SEQ_BYTES = 8
+/** Third receipt frame: "a batch of yours skipped ahead; resend from your first unreceipted". */
+export const GAP_FLAG = Buffer.from('G')
 const MAGIC_0 = 0x4c
 const MAGIC_1 = 0x46
 const NEWLINE = 0x0a

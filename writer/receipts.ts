@@ -1,6 +1,6 @@
 import { debuglog } from 'node:util'
 import type * as zmq from 'zeromq'
-import { encodeReceipt, PRODUCER_ID_BYTES, WELCOME_RECEIPT } from '../shared/protocol.js'
+import { encodeReceipt, GAP_FLAG, PRODUCER_ID_BYTES, WELCOME_RECEIPT } from '../shared/protocol.js'
 import { messages } from '../shared/receive.js'
 import type { FileSink } from './file-sink.js'
 
@@ -39,7 +39,7 @@ export class ReceiptPublisher {
   /** Highest sequence receipted per producer (hex id). */
   #receipted = new Map<string, { producerId: Buffer, seq: number }>()
   /** Receipts waiting to be sent, coalesced per producer. */
-  #due = new Map<string, { producerId: Buffer, seq: number }>()
+  #due = new Map<string, { producerId: Buffer, seq: number, gap?: boolean }>()
   #sending: Promise<void> | undefined
 
   #floorOf: (producerId: Buffer) => number
@@ -77,21 +77,38 @@ export class ReceiptPublisher {
    * `floor` is what a previous writer had written for it (-1: nothing known).
    */
   republish (producerId: Buffer, floor = -1): void {
-    const key = producerId.toString('hex')
-    let last = this.#receipted.get(key)
-    if (last === undefined || last.seq < floor) {
-      if (floor < 0) return
-      last = { producerId, seq: floor }
-      this.#receipted.set(key, last)
-    }
-    this.#due.set(key, last)
+    const last = this.#current(producerId, floor)
+    if (last === undefined) return
+    this.#due.set(producerId.toString('hex'), last)
     this.#kick()
   }
 
   #welcome (producerId: Buffer): void {
-    const key = producerId.toString('hex')
-    this.#due.set(key, this.#receipted.get(key) ?? { producerId, seq: NO_RECEIPT })
+    this.#due.set(producerId.toString('hex'), this.#current(producerId, -1) ?? { producerId, seq: NO_RECEIPT })
     this.#kick()
+  }
+
+  /**
+   * Tells the producer a batch of its skipped ahead (one before it was lost, e.g. with a
+   * previous writer's queue): its current receipt, or the welcome, with GAP_FLAG, so it resends
+   * at once. `floor` as for republish().
+   */
+  gap (producerId: Buffer, floor = -1): void {
+    const last = this.#current(producerId, floor) ?? { producerId, seq: NO_RECEIPT }
+    this.#due.set(producerId.toString('hex'), { ...last, gap: true })
+    this.#kick()
+  }
+
+  /** The producer's receipt: this writer's, raised to `floor` (a previous writer's) if higher. */
+  #current (producerId: Buffer, floor: number): { producerId: Buffer, seq: number } | undefined {
+    const key = producerId.toString('hex')
+    let last = this.#receipted.get(key)
+    if (last === undefined || last.seq < floor) {
+      if (floor < 0) return last
+      last = { producerId, seq: floor }
+      this.#receipted.set(key, last)
+    }
+    return last
   }
 
   /** Sends the receipts still due, then closes the socket. */
@@ -131,9 +148,10 @@ export class ReceiptPublisher {
 
   async #drain (): Promise<void> {
     while (this.#due.size > 0 && !this.#pub.closed) {
-      const [key, { producerId, seq }] = this.#due.entries().next().value as [string, { producerId: Buffer, seq: number }]
+      const [key, { producerId, seq, gap }] = this.#due.entries().next().value as [string, { producerId: Buffer, seq: number, gap?: boolean }]
       this.#due.delete(key)
-      await this.#pub.send([producerId, seq === NO_RECEIPT ? WELCOME_RECEIPT : encodeReceipt(seq)])
+      const receipt = seq === NO_RECEIPT ? WELCOME_RECEIPT : encodeReceipt(seq)
+      await this.#pub.send(gap === true ? [producerId, receipt, GAP_FLAG] : [producerId, receipt])
     }
   }
 }

@@ -320,6 +320,7 @@ export class Writer extends EventEmitter {
     }
     if (header.seq > state.next) {
       debug('producer %s skipped ahead: got %d, expected %d', key, header.seq, state.next)
+      this.#receipts?.gap(header.producerId, state.floor - 1)
       return this.#reject('out_of_sequence')
     }
     state.next++
