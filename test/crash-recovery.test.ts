@@ -1,20 +1,8 @@
 import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, tempDir, waitFor, type Child } from './helpers/children.js'
+import { exitCode, stderrEvents, tempDir, waitFor, type Child } from './helpers/children.js'
 import { runProducers, spawnProducer, startWriterChild } from './helpers/cluster.js'
-
-/** The writer's JSON lines on stderr with the given event. */
-function stderrEvents (child: Child, event: string): any[] {
-  return child.stderr().split('\n').flatMap((line) => {
-    try {
-      const obj = JSON.parse(line)
-      return obj?.event === event ? [obj] : []
-    } catch {
-      return []
-    }
-  })
-}
 
 /** Bytes after the last newline. */
 function tornTail (file: string): number {

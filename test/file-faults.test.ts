@@ -4,20 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { tempDir, waitFor, type Child } from './helpers/children.js'
+import { stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { runProducers, spawnProducer, startWriterChild } from './helpers/cluster.js'
-
-/** The writer's JSON lines on stderr with the given event. */
-function stderrEvents (child: Child, event: string): any[] {
-  return child.stderr().split('\n').flatMap((line) => {
-    try {
-      const obj = JSON.parse(line)
-      return obj?.event === event ? [obj] : []
-    } catch {
-      return []
-    }
-  })
-}
 
 /** Whether this machine lets the test mount a tmpfs (root with CAP_SYS_ADMIN); else why not. */
 function probeMount (): string | undefined {

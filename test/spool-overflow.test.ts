@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { encodeHeader } from '../shared/protocol.js'
 import { encodeSpoolEntry } from '../shared/spool.js'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 
 const RECORDS = 1_000_000
@@ -56,7 +56,7 @@ describe("onFull 'spool'", () => {
     const lines = (): number => readFileSync(writer.file, 'utf8').split('\n').length - 1
     await waitFor(() => lines() >= 4, 20_000, () => `${lines()} lines`)
     const summary = await writer.stop()
-    const tornEvent = writer.child.stderr().split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === 'spool-torn')
+    const [tornEvent] = stderrEvents(writer.child, 'spool-torn')
     expect(summary.records).toBe(4)
     expect(summary.spool).toEqual({ files: 1, entries: 2, torn: 1 })
     expect(readFileSync(writer.file, 'utf8')).toBe('{"pid":1,"seq":0}\n{"pid":1,"seq":1}\n{"pid":1,"seq":2}\n{"pid":1,"seq":3}\n')

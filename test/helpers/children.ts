@@ -165,3 +165,15 @@ export function canRunFixturesAs (uid: number): boolean {
   console.warn(`skipping tests that run a producer as uid ${uid}: it cannot read ${ROOT} (${String(result.stderr ?? result.error).split('\n').find((l) => l.includes('Error')) ?? 'no access'})`)
   return false
 }
+
+/** The writer's JSON lines on stderr with the given event. */
+export function stderrEvents (child: Child, event: string): any[] {
+  return child.stderr().split('\n').flatMap((line) => {
+    try {
+      const obj = JSON.parse(line)
+      return obj?.event === event ? [obj] : []
+    } catch {
+      return []
+    }
+  })
+}
