@@ -24,8 +24,6 @@ const EAGER_SEAL_BATCHES = 4
 /** A writer's gap report rewinds sending at most this often (see #onGap). */
 const GAP_REWIND_INTERVAL_MS = 250
 
-/** While spooling, the open segment is handed to the writer this often. */
-const SPOOL_SEGMENT_MS = 100
 
 
 interface Batch {
@@ -80,7 +78,6 @@ export class BatchSender extends EventEmitter {
   #spool: SpoolWriter | undefined
   /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
   #spooledThrough = -1
-  #spoolTimer: NodeJS.Timeout | undefined
   #open: OpenBatch
   /** Bytes of sealed batches: counted when sealed, released on receipt. */
   #sealedBytes = 0
@@ -113,7 +110,7 @@ export class BatchSender extends EventEmitter {
     void this.#receiveReceipts()
     this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(opts.receiptTimeoutMs / 4)))
     this.#timer.unref()
-    if (opts.spoolDir !== undefined) this.#spool = new SpoolWriter(opts.spoolDir, this.id.toString('hex'))
+    if (opts.spoolDir !== undefined) this.#spool = new SpoolWriter(opts.spoolDir, this.id.toString('hex'), (err) => this.#onSpoolError(err))
   }
 
   get stats (): SenderStats {
@@ -199,7 +196,6 @@ export class BatchSender extends EventEmitter {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#timer)
-    clearInterval(this.#spoolTimer)
     this.#watch.close()
     this.#push.close()
     this.#sub.close()
@@ -275,20 +271,9 @@ export class BatchSender extends EventEmitter {
         this.#stats.spooled++
       }
     } catch (err) {
-      this.#stats.spoolErrors++
-      debug('spool write failed: %o', err)
-      this.emit('spool-error', err)
+      this.#onSpoolError(err)
       return false
     }
-    // Hand segments over while the episode lasts, so the writer can start on them.
-    this.#spoolTimer ??= setInterval(() => {
-      if (this.#spooledThrough < this.#firstSeq) {
-        clearInterval(this.#spoolTimer)
-        this.#spoolTimer = undefined
-      }
-      this.#sealSpool()
-    }, SPOOL_SEGMENT_MS)
-    this.#spoolTimer.unref()
     return true
   }
 
@@ -296,9 +281,13 @@ export class BatchSender extends EventEmitter {
     try {
       this.#spool?.seal()
     } catch (err) {
-      this.#stats.spoolErrors++
-      debug('spool seal failed: %o', err)
+      this.#onSpoolError(err)
     }
+  }
+
+  #onSpoolError (err: unknown): void {
+    this.#stats.spoolErrors++
+    debug('spool write failed: %o', err)
   }
 
   /**

@@ -2,14 +2,16 @@ import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { encodeSpoolEntry, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
 
-/** A segment is handed to the writer (renamed) once it holds this much. */
+/** A segment is handed to the writer (renamed) once it holds this much, */
 const SEGMENT_BYTES = 4 * 1024 * 1024
+/** or this long after its first entry, so the writer can start on it while spooling lasts. */
+const SEGMENT_MAX_AGE_MS = 100
 
 /**
  * The producer's side of the spool: appends entries synchronously (it must work inside a
  * process 'exit' handler) to a `.spool.tmp` segment of its own, so no lock is needed, and
  * renames the segment to `.spool` when it is complete: the writer never sees a half-written
- * file from a live producer.
+ * file from a live producer. Errors of a segment handed over by its timer go to `onError`.
  */
 export class SpoolWriter {
   readonly dir: string
@@ -18,10 +20,13 @@ export class SpoolWriter {
   #fd = -1
   #tmpPath = ''
   #bytes = 0
+  #timer: NodeJS.Timeout | undefined
+  #onError: (err: unknown) => void
 
-  constructor (dir: string, producerIdHex: string) {
+  constructor (dir: string, producerIdHex: string, onError: (err: unknown) => void = () => {}) {
     this.dir = dir
     this.#idHex = producerIdHex
+    this.#onError = onError
   }
 
   /** True while a segment is open (has entries not yet handed over). */
@@ -35,6 +40,14 @@ export class SpoolWriter {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 })
       this.#tmpPath = join(this.dir, spoolFileName(this.#idHex, process.pid, this.#segment))
       this.#fd = openSync(this.#tmpPath, 'a', 0o600)
+      this.#timer = setTimeout(() => {
+        try {
+          this.seal()
+        } catch (err) {
+          this.#onError(err)
+        }
+      }, SEGMENT_MAX_AGE_MS)
+      this.#timer.unref()
     }
     const buf = Buffer.concat(encodeSpoolEntry(header, payload))
     let offset = 0
@@ -46,6 +59,7 @@ export class SpoolWriter {
   /** Closes the open segment and hands it to the writer. */
   seal (): void {
     if (this.#fd === -1) return
+    clearTimeout(this.#timer)
     closeSync(this.#fd)
     this.#fd = -1
     renameSync(this.#tmpPath, this.#tmpPath.slice(0, -SPOOL_TMP_SUFFIX.length) + SPOOL_SUFFIX)
