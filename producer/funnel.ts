@@ -1,117 +1,91 @@
-import { EventEmitter, once } from 'node:events'
-import { fileURLToPath } from 'node:url'
+import { EventEmitter } from 'node:events'
 import { debuglog } from 'node:util'
-import type { Worker } from 'node:worker_threads'
+import { MessageChannel, Worker } from 'node:worker_threads'
 import * as onExit from 'on-exit-leak-free'
-import ThreadStreamClass from 'thread-stream'
-import { CloseTimeoutError, ClosedError, FlushTimeoutError } from '../shared/errors.js'
+import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
+import { createRing, RingWriter } from './line-ring.js'
 import type { SenderStats } from './sender.js'
-import { createControl, destroySenderSync, ERROR_EVENT, FUNNEL_CONTROL, reviveError, STATS_EVENT, type PlainError } from './worker-messages.js'
+import { createControl, destroySenderSync, reviveError, type SenderReply, type SenderRequest } from './worker-messages.js'
 
 const debug = debuglog('logfunnel')
 
-/** ThreadStream's public surface beyond what its bundled types declare. */
-type ThreadStream = ThreadStreamClass & {
-  ref: () => void
-  unref: () => void
-  readonly ready: boolean
-  readonly closed: boolean
-  readonly worker: Worker
+const SENDER_THREAD = new URL('./sender-thread.js', import.meta.url)
+
+interface Pending {
+  resolve: (stats: SenderStats | undefined) => void
+  reject: (err: Error) => void
 }
-
-/** Tells the worker to close its sockets now, giving up on receipts (see transport.ts). */
-export const ABANDON = 'LOGFUNNEL_ABANDON'
-/** Tells the worker the process is exiting (see transport.ts). */
-export const EXITING = 'LOGFUNNEL_EXITING'
-
-const TRANSPORT_FILE = fileURLToPath(new URL('./transport.js', import.meta.url))
 
 /**
  * A pino destination that hands lines to logfunnel's sender running in a worker thread.
  * Create it with `funnel()`.
  *
- * - `write(line)` copies the line into a shared buffer (pino calls it synchronously). With
- *   `onFull: 'block'`, once `highWaterMark` bytes are held without a receipt and the shared
- *   buffer (`threadBufferBytes`) is full too, `write()` blocks the calling thread until the
- *   writer catches up: the log call waits, nothing is dropped, memory stays bounded. With
- *   `'drop'`, records past `highWaterMark` are dropped, counted, and reported in the file.
+ * - `write(line)` encodes the line straight into a ring of shared memory (`threadBufferBytes`,
+ *   line-ring.ts); the sender thread batches from there while this thread goes on logging.
+ *   With `onFull: 'block'`, once `highWaterMark` bytes are held without a receipt and the ring
+ *   is full too, `write()` blocks the calling thread until the writer catches up: the log call
+ *   waits, nothing is dropped, memory stays bounded. With `'drop'`, records past
+ *   `highWaterMark` are dropped, counted, and reported in the file.
  * - `flush()` / `close()` resolve once the writer has receipted every record written so far.
  * - When the event loop empties without `close()`, the destination closes itself
- *   (`'beforeExit'`); `process.exit()` right after logging can lose what is still in flight.
+ *   (`'beforeExit'`). At `process.exit()` what has no receipt goes to the spool.
  *
- * Events: `'error'` (the worker failed; or LOGFUNNEL_ERR_CONNECT / LOGFUNNEL_ERR_HANDSHAKE: no
- * writer answered within `connectTimeoutMs`, records are kept and sending goes on), `'stats'`
- * (SenderStats, once closed). Without an `'error'` listener, those two become process warnings.
+ * Events: `'error'` (the sender thread failed; or LOGFUNNEL_ERR_CONNECT / _HANDSHAKE: no
+ * writer answered within `connectTimeoutMs`, records are kept and sending goes on),
+ * `'stats'` (SenderStats, once closed). Without an `'error'` listener, those become process
+ * warnings.
  */
 export class FunnelDestination extends EventEmitter {
   readonly options: ResolvedProducerOptions
-  #stream: ThreadStream
+  #worker: Worker
+  #ring: RingWriter
+  #control = createControl()
   #closing: Promise<void> | undefined
   #stats: SenderStats | undefined
-  #control = createControl()
+  #exited = false
+  #nextId = 0
+  #pending = new Map<number, Pending>()
+  #warnedTooLarge = false
 
   constructor (options: ResolvedProducerOptions) {
     super()
     this.options = options
-    this.#stream = new ThreadStreamClass({
-      filename: TRANSPORT_FILE,
-      workerData: { ...options, [FUNNEL_CONTROL]: this.#control },
-      bufferSize: options.threadBufferBytes,
-      sync: false
-    }) as ThreadStream
-    this.#stream.on('error', (err: Error) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err)
-      else process.emitWarning(err)
+    const ring = createRing(options.threadBufferBytes)
+    const { port1, port2 } = new MessageChannel()
+    port1.unref()
+    this.#ring = new RingWriter(ring, port1, {
+      maxFrameBytes: options.maxFrameBytes,
+      onTooLarge: (bytes) => this.#onTooLarge(bytes)
     })
-    this.#stream.on(ERROR_EVENT, (plain: PlainError) => {
-      const err = reviveError(plain)
-      if (this.listenerCount('error') > 0) this.emit('error', err)
-      else process.emitWarning(err)
+    this.#worker = new Worker(SENDER_THREAD, {
+      workerData: { options, ring, port: port2, control: this.#control },
+      transferList: [port2]
     })
-    this.#stream.on(STATS_EVENT, (stats: SenderStats) => {
-      this.#stats = stats
-      this.emit('stats', stats)
-    })
-    // Like pino.transport: the worker alone does not keep the process alive; close() refs it.
-    this.#stream.once('ready', () => {
-      if (this.#closing === undefined) this.#stream.unref()
+    // Like pino.transport: the worker alone does not keep the process alive; a pending flush
+    // or close() refs it.
+    this.#worker.unref()
+    this.#worker.on('message', (msg: SenderReply) => this.#onMessage(msg))
+    this.#worker.on('error', (err: Error) => this.#emitError(err))
+    this.#worker.on('exit', () => {
+      this.#exited = true
+      for (const pending of this.#pending.values()) pending.reject(new ClosedError())
+      this.#pending.clear()
     })
     onExit.registerBeforeExit(this, closeOnExit)
     onExit.register(this, (dest) => dest.#onExit())
   }
 
   /**
-   * 'exit' (also `process.exit()`): nothing asynchronous runs any more. The worker is told to
-   * take everything (no blocking), the shared buffer is handed over, then the worker spools
-   * what has no receipt and closes its sockets while this thread waits. thread-stream's end()
-   * is not used here: its worker calls process.exit() itself, and a worker thread ending at
-   * the same moment as the process aborted it (seen 1 run in 5; zeromq.js #411).
+   * 'exit' (also `process.exit()`): nothing asynchronous runs any more. The ring is handed
+   * over, then the sender thread spools what has no receipt and closes its sockets while this
+   * thread waits: a worker thread that dies with ZeroMQ sockets open aborts the whole process
+   * (zeromq.js #411).
    */
   #onExit (): void {
-    if (this.#stream.closed) return
-    if (this.#closing !== undefined) {
-      // A close() was under way: at least close the sockets before the thread dies.
-      this.#destroySender()
-      return
-    }
-    this.#closing = Promise.resolve()
-    this.#stream.emit('message', { code: EXITING })
-    try {
-      this.#stream.flushSync()
-    } catch (err) {
-      process.emitWarning(err as Error)
-    }
-    this.#destroySender()
-  }
-
-  /**
-   * Closes the sender thread's sockets synchronously: a worker thread that dies with ZeroMQ
-   * sockets open aborts the whole process (zeromq.js #411).
-   */
-  #destroySender (): void {
-    if (this.#stream.closed) return
-    if (!destroySenderSync(this.#stream.worker, this.#control)) debug('the sender thread did not close its sockets in time')
+    if (this.#exited) return
+    this.#ring.publish()
+    if (!destroySenderSync(this.#worker, this.#control)) debug('the sender thread did not close its sockets in time')
   }
 
   /** The sender's counters, known once the destination is closed. */
@@ -127,25 +101,8 @@ export class FunnelDestination extends EventEmitter {
   /** pino's destination contract. Throws LOGFUNNEL_ERR_CLOSED after `close()`. */
   write (line: string): boolean {
     if (this.#closing !== undefined) throw new ClosedError()
-    if (this.#stream.write(line)) return true
-    // thread-stream moves queued text into the shared buffer on a later tick, so a synchronous
-    // burst of log calls would queue without bound. Once the queue outgrows the shared buffer,
-    // move it now and wait until the worker has read it: this is where 'block' blocks.
-    this.#flushSync()
+    this.#ring.write(line)
     return true
-  }
-
-  #flushSync (): void {
-    for (;;) {
-      try {
-        this.#stream.flushSync()
-        return
-      } catch (err) {
-        // thread-stream gives up after 10 s; with onFull 'block' the caller keeps waiting.
-        if (!String((err as Error).message).includes('took too long')) throw err
-        debug('still blocked: the writer has not taken the records for 10 s')
-      }
-    }
   }
 
   /**
@@ -171,14 +128,13 @@ export class FunnelDestination extends EventEmitter {
 
   async #flush (deadlineMs: number): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError()
-    await withDeadline(new Promise<void>((resolve, reject) => {
-      this.#stream.flush((err?: Error) => err ? reject(err) : resolve())
-    }), deadlineMs, () => new FlushTimeoutError(deadlineMs))
+    this.#ring.publish()
+    await withDeadline(this.#request({ code: 'flush', id: 0, through: this.#ring.published }), deadlineMs, () => new FlushTimeoutError(deadlineMs))
   }
 
   /**
-   * Flushes, then ends the worker. Rejects with LOGFUNNEL_ERR_CLOSE_TIMEOUT after `deadlineMs`
-   * (default `closeTimeoutMs`); the worker is stopped either way.
+   * Flushes, then closes the sender thread. Rejects with LOGFUNNEL_ERR_CLOSE_TIMEOUT after
+   * `deadlineMs` (default `closeTimeoutMs`); the thread is stopped either way.
    */
   async close (deadlineMs = this.options.closeTimeoutMs): Promise<void> {
     this.#closing ??= this.#close(deadlineMs)
@@ -186,35 +142,68 @@ export class FunnelDestination extends EventEmitter {
   }
 
   async #close (deadlineMs: number): Promise<void> {
-    onExit.unregister(this)
-    const stream = this.#stream
-    stream.ref()
-    // thread-stream's end() waits synchronously for the worker to finish, so the receipts are
-    // awaited here first, where a deadline can still fire.
+    this.#ring.end()
     let failed = false
     try {
-      await withDeadline((async () => {
-        if (!stream.ready) await once(stream, 'ready')
-        await new Promise<void>((resolve, reject) => stream.flush((err?: Error) => err ? reject(err) : resolve()))
-      })(), deadlineMs, () => new CloseTimeoutError(deadlineMs))
+      await withDeadline(this.#request({ code: 'flush', id: 0, through: this.#ring.published }), deadlineMs, () => new CloseTimeoutError(deadlineMs))
     } catch (err) {
       failed = true
       debug('close: %s', (err as Error).message)
-      if (stream.ready) stream.emit('message', { code: ABANDON })
+      this.#post({ code: 'abandon' })
     }
-    if (!stream.closed) {
-      const closed = new Promise((resolve) => stream.once('close', resolve))
-      if (stream.ready) {
-        stream.end()
-      } else {
-        this.#destroySender()
-        await stream.worker.terminate()
+    if (!this.#exited) {
+      const stats = await this.#request({ code: 'close', id: 0 }).catch(() => undefined)
+      await this.#worker.terminate()
+      // Until here a process.exit() still closes the sender's sockets first (#onExit).
+      onExit.unregister(this)
+      if (stats !== undefined) {
+        this.#stats = { ...stats, tooLarge: stats.tooLarge + this.#ring.tooLarge, dropped: stats.dropped + this.#ring.lost }
+        this.emit('stats', this.#stats)
       }
-      await closed
     }
     if (failed) throw new CloseTimeoutError(deadlineMs)
     // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
     if (this.#stats !== undefined && this.#stats.heldBytes > 0) throw new CloseTimeoutError(this.options.closeTimeoutMs)
+  }
+
+  /** Sends a request that gets a reply; the worker is ref'd while any is pending. */
+  async #request (msg: Extract<SenderRequest, { id: number }>): Promise<SenderStats | undefined> {
+    if (this.#exited) throw new ClosedError()
+    const id = ++this.#nextId
+    const reply = new Promise<SenderStats | undefined>((resolve, reject) => this.#pending.set(id, { resolve, reject }))
+    if (this.#pending.size === 1) this.#worker.ref()
+    this.#post({ ...msg, id })
+    try {
+      return await reply
+    } finally {
+      this.#pending.delete(id)
+      if (this.#pending.size === 0 && !this.#exited) this.#worker.unref()
+    }
+  }
+
+  #post (msg: SenderRequest): void {
+    if (!this.#exited) this.#worker.postMessage(msg)
+  }
+
+  #onMessage (msg: SenderReply): void {
+    if (msg.code === 'error') {
+      this.#emitError(reviveError(msg.err))
+    } else if (msg.code === 'done') {
+      const pending = this.#pending.get(msg.id)
+      if (msg.err !== undefined) pending?.reject(reviveError(msg.err))
+      else pending?.resolve(msg.stats)
+    }
+  }
+
+  #onTooLarge (bytes: number): void {
+    if (this.#warnedTooLarge) return
+    this.#warnedTooLarge = true
+    process.emitWarning(new RecordTooLargeError(bytes, this.options.maxFrameBytes))
+  }
+
+  #emitError (err: Error | LogfunnelError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+    else process.emitWarning(err)
   }
 }
 

@@ -86,6 +86,17 @@ export class OpenBatch {
     this.#records++
   }
 
+  /**
+   * Copies whole lines already encoded (`records` of them). The caller seals first when they
+   * do not fit; bytes larger than a batch then get a buffer (and a batch) of their own size.
+   */
+  appendBytes (bytes: Uint8Array, records: number): void {
+    if (bytes.length > this.#buf.length && this.#bytes === 0) this.#buf = Buffer.allocUnsafe(bytes.length)
+    this.#buf.set(bytes, this.#bytes)
+    this.#bytes += bytes.length
+    this.#records += records
+  }
+
   /** The filled part as a payload of its own, and its line count; empties the batch. */
   take (): { payload: Buffer, records: number } | undefined {
     if (this.#records === 0) return undefined

@@ -142,11 +142,46 @@ export class BatchSender extends EventEmitter {
     } else {
       this.#appendLines(text)
     }
+    this.#scheduleSeal()
+  }
+
+  #scheduleSeal (): void {
     if (!this.#sealScheduled && this.#open.records > 0) {
       this.#sealScheduled = true
       setImmediate(() => this.#onTick())
     }
   }
+
+  /**
+   * Takes `records` whole `\n`-terminated lines already encoded as UTF-8 (funnel()'s ring) and
+   * copies them; with `onFull: 'drop'` they are dropped together when they do not fit under
+   * `highWaterMark`. Throws LOGFUNNEL_ERR_CLOSED after `close()`.
+   */
+  writeBytes (bytes: Buffer, records: number): void {
+    if (this.#closed) throw new ClosedError()
+    if (!this.#hasRoomFor(bytes.length)) {
+      this.#stats.dropped += records
+      this.#droppedUnreported += records
+      this.emit('drop', records)
+      return
+    }
+    if (this.#open.fitsWithinBatch(bytes.length)) {
+      this.#open.appendBytes(bytes, records)
+    } else if (bytes.length <= this.#opts.maxBatchBytes) {
+      this.#seal()
+      this.#open.appendBytes(bytes, records)
+    } else {
+      for (let start = 0; start < bytes.length;) {
+        const end = bytes.indexOf(10, start) + 1
+        if (!this.#open.fitsWithinBatch(end - start)) this.#seal()
+        this.#open.appendBytes(bytes.subarray(start, end), 1)
+        start = end
+      }
+    }
+    this.#stats.records += records
+    this.#scheduleSeal()
+  }
+
 
   /**
    * Resolves once every record written so far has a receipt. Rejects with

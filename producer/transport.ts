@@ -4,7 +4,7 @@ import type { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { BatchSender } from './sender.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
-import { ERROR_EVENT, FUNNEL_CONTROL, onDestroyRequest, STATS_EVENT, toPlainError } from './worker-messages.js'
+import { ERROR_EVENT, STATS_EVENT, toPlainError } from './worker-messages.js'
 
 /**
  * thread-stream's end() gives up after 10 s of waiting for the worker; the worker's own close
@@ -15,13 +15,8 @@ const END_DEADLINE_CAP_MS = 9000
 /** setTimeout's largest delay (2^31 - 1 ms); a larger one fires at once. */
 const MAX_TIMER_MS = 2_147_483_647
 
-/** Message from FunnelDestination: stop waiting for receipts (its close deadline passed). */
-const ABANDON = 'LOGFUNNEL_ABANDON'
-/** Message from FunnelDestination: the process is exiting; take everything, never block. */
-const EXITING = 'LOGFUNNEL_EXITING'
-
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
-const HOST_KEYS = ['$context', 'pinoWillSendConfig', FUNNEL_CONTROL]
+const HOST_KEYS = ['$context', 'pinoWillSendConfig']
 
 /**
  * The stream the worker thread writes into: thread-stream's worker calls `write()` with text
@@ -38,27 +33,19 @@ const HOST_KEYS = ['$context', 'pinoWillSendConfig', FUNNEL_CONTROL]
  */
 export class FunnelStream extends EventEmitter {
   readonly sender: BatchSender
-  #block: boolean
+  readonly #block: boolean
   #closeTimeoutMs: number
   #needDrain = false
   #ending = false
   #wakeTimer = wakeReaderPeriodically()
 
-  /** `control`: given by funnel(), whose logging thread reports errors and asks for teardown. */
-  constructor (opts: ProducerOptions, control?: Int32Array) {
+  constructor (opts: ProducerOptions) {
     super()
-    const viaFunnel = control !== undefined
     const resolved = resolveProducerOptions(opts)
     this.#block = resolved.onFull === 'block'
     this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
     this.sender = new BatchSender(resolved)
-    this.sender.on('unreachable', (err: LogfunnelError) => report(err, viaFunnel))
-    // At exit funnel() asks for this synchronously: what has no receipt goes to the spool first.
-    if (control !== undefined) onDestroyRequest(control, () => { if (!this.sender.spoolAndDestroy()) this.sender.destroy() })
-    parentPort?.on('message', (msg: { code?: string } | undefined) => {
-      if (msg?.code === ABANDON && !this.sender.spoolAndDestroy()) this.sender.destroy()
-      if (msg?.code === EXITING) this.#unblock()
-    })
+    this.sender.on('unreachable', (err: LogfunnelError) => report(err))
     let warnedTooLarge = false
     this.sender.on('reject', (err: Error) => {
       if (warnedTooLarge) return
@@ -116,15 +103,6 @@ export class FunnelStream extends EventEmitter {
     }
     this.sender.close(this.#closeTimeoutMs).catch(warn).finally(done)
   }
-
-  /** At exit the logging thread must not block: take everything from now on. */
-  #unblock (): void {
-    this.#block = false
-    if (this.#needDrain) {
-      this.#needDrain = false
-      this.emit('drain')
-    }
-  }
 }
 
 function warn (err: Error & { code?: string }): void {
@@ -134,17 +112,16 @@ function warn (err: Error & { code?: string }): void {
 }
 
 /**
- * A failure the logging thread must hear of: ERROR_EVENT on the ThreadStream always; a process
- * warning too unless funnel() is there to raise it. The code goes into the warning's text,
- * since the clone of an Error loses it.
+ * A failure the logging thread must hear of: ERROR_EVENT on the ThreadStream and a process
+ * warning. The code goes into the warning's text, since the clone of an Error loses it.
  */
-function report (err: LogfunnelError, viaFunnel: boolean): void {
+function report (err: LogfunnelError): void {
   if (parentPort === null) {
     process.emitWarning(err)
     return
   }
   parentPort.postMessage({ code: 'EVENT', name: ERROR_EVENT, args: [toPlainError(err)] })
-  if (!viaFunnel) parentPort.postMessage({ code: 'WARNING', err: new Error(`${err.code}: ${err.message}`) })
+  parentPort.postMessage({ code: 'WARNING', err: new Error(`${err.code}: ${err.message}`) })
 }
 
 /**
@@ -156,6 +133,5 @@ export default function build (opts: ProducerOptions & Record<string, unknown> =
   for (const [key, value] of Object.entries(opts)) {
     if (!HOST_KEYS.includes(key)) own[key] = value
   }
-  const control = opts[FUNNEL_CONTROL]
-  return new FunnelStream(own as ProducerOptions, control instanceof Int32Array ? control : undefined)
+  return new FunnelStream(own as ProducerOptions)
 }

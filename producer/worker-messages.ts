@@ -1,23 +1,28 @@
 import { parentPort, type Worker } from 'node:worker_threads'
 import { LogfunnelError } from '../shared/errors.js'
+import type { SenderStats } from './sender.js'
 
 /**
- * What the sender thread tells the logging thread, beside thread-stream's own messages.
- * Errors cross the thread boundary by structured clone, which keeps `message` but drops `code`
- * and the class, so they travel as plain objects and are revived on the other side.
+ * What the logging thread and a sender thread tell each other. Errors cross the thread
+ * boundary by structured clone, which keeps `message` but drops `code` and the class, so they
+ * travel as plain objects and are revived on the other side.
  */
 
-/** Event with the sender's counters (SenderStats), emitted on the ThreadStream before 'close'. */
+/** pino.transport: event with the sender's counters (SenderStats), emitted on the ThreadStream before 'close'. */
 export const STATS_EVENT = 'logfunnel:stats'
-/** Event with a PlainError (LOGFUNNEL_ERR_CONNECT, LOGFUNNEL_ERR_HANDSHAKE), emitted on the ThreadStream. */
+/** pino.transport: event with a PlainError (LOGFUNNEL_ERR_CONNECT, LOGFUNNEL_ERR_HANDSHAKE), emitted on the ThreadStream. */
 export const ERROR_EVENT = 'logfunnel:error'
-/**
- * Key funnel() adds to the worker's options, holding the shared control word (below). Its
- * presence also says the logging thread is a FunnelDestination, which turns ERROR_EVENT into
- * its 'error' event or a process warning; without it (a plain `pino.transport`), the sender
- * thread raises the process warning itself.
- */
-export const FUNNEL_CONTROL = '$logfunnelControl'
+
+/** funnel()'s requests to its sender thread (sender-thread.ts); each with an id gets a 'done' reply. */
+export type SenderRequest =
+  | { code: 'flush', id: number, through: number }
+  | { code: 'close', id: number }
+  | { code: 'abandon' }
+
+/** funnel()'s sender thread to the logging thread. */
+export type SenderReply =
+  | { code: 'error', err: PlainError }
+  | { code: 'done', id: number, err?: PlainError, stats?: SenderStats }
 
 export interface PlainError {
   name: string
@@ -69,7 +74,11 @@ export function onDestroyRequest (control: Int32Array, destroy: () => void): voi
   parentPort?.on('message', (msg: { code?: unknown } | null) => {
     if (msg?.code !== DESTROY) return
     destroy()
-    Atomics.store(control, DESTROYED_INDEX, 1)
-    Atomics.notify(control, DESTROYED_INDEX)
+    // Only once the closed sockets' pending sends and receives have settled on this thread's
+    // loop: a promise of theirs settling during the thread's teardown aborts the process too.
+    setImmediate(() => {
+      Atomics.store(control, DESTROYED_INDEX, 1)
+      Atomics.notify(control, DESTROYED_INDEX)
+    })
   })
 }

@@ -48,7 +48,7 @@ describe('producer memory against a stopped writer (SIGSTOP)', () => {
     expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, ok: true })
   })
 
-  it(`onFull 'drop': the log call never waits, memory stays bounded, drops are counted and reported`, async () => {
+  it(`onFull 'drop': the log call never waits for the writer, memory stays bounded, drops are counted and reported`, async () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir)
     writer.child.proc.kill('SIGSTOP')

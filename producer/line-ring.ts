@@ -1,0 +1,306 @@
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
+
+/**
+ * The hand-over between funnel()'s logging thread and its sender thread: a ring of fixed-size
+ * slots in shared memory, one writer (the logging thread) and one reader (the sender thread).
+ *
+ * The logging thread encodes each line straight into the slot it is filling (one UTF-8 encode
+ * per record, no per-record message or wake-up) and publishes the slot when it is full or at
+ * the end of the tick; the sender thread copies published slots into its batches and frees
+ * them. Both threads run at once: the logging thread only waits when every slot is taken.
+ *
+ * Counters are Int32 and wrap; the slot count is a power of two so `count & mask` stays the
+ * slot index across the wrap, and distances are taken as `(a - b) | 0`.
+ */
+
+/** Slots published by the logging thread. */
+const PUBLISHED = 0
+/** Slots freed by the sender thread. */
+const CONSUMED = 1
+/** 1 once the sender thread is gone: the logging thread must not wait for it any more. */
+const GONE = 2
+const HEADER_WORDS = 4
+/** Per slot: bytes (negative: a line too large for a slot, sent on the port), records. */
+const SLOT_WORDS = 2
+
+/** A slot's size: large enough to make the per-slot cost vanish, small enough to keep many. */
+const MAX_SLOT_BYTES = 64 * 1024
+const MIN_SLOTS = 4
+/** The logging thread re-checks for a vanished sender thread this often while it waits. */
+const BLOCKED_RECHECK_MS = 1000
+
+/** A UTF-16 code unit encodes to at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units). */
+const MAX_UTF8_BYTES_PER_UNIT = 3
+
+/** The shared memory of one ring; sent to the sender thread in workerData. */
+export interface RingMemory {
+  state: SharedArrayBuffer
+  data: SharedArrayBuffer
+  slotBytes: number
+}
+
+/** A ring of about `totalBytes` (at least MIN_SLOTS slots, a power of two). */
+export function createRing (totalBytes: number): RingMemory {
+  const slotBytes = Math.min(MAX_SLOT_BYTES, Math.floor(totalBytes / MIN_SLOTS))
+  const slots = 2 ** Math.floor(Math.log2(Math.max(MIN_SLOTS, Math.floor(totalBytes / slotBytes))))
+  return {
+    state: new SharedArrayBuffer((HEADER_WORDS + slots * SLOT_WORDS) * Int32Array.BYTES_PER_ELEMENT),
+    data: new SharedArrayBuffer(slots * slotBytes),
+    slotBytes
+  }
+}
+
+function slotCount (ring: RingMemory): number {
+  return ring.data.byteLength / ring.slotBytes
+}
+
+/** What the logging thread needs to know about limits. */
+export interface RingWriterOptions {
+  maxFrameBytes: number
+  /** Called for a line over `maxFrameBytes`, which is not sent. */
+  onTooLarge: (bytes: number) => void
+}
+
+/**
+ * Logging-thread side of the ring. Lines may arrive in pieces; only whole lines are published.
+ *
+ * When every slot is taken the logging thread waits for the sender thread, whatever `onFull`
+ * says: the sender thread takes slots as fast as it can copy them unless `onFull: 'block'`
+ * holds it back, and `'drop'` drops in the sender, past `highWaterMark`, where the writer's
+ * backlog is known. Dropping here would drop records while the writer keeps up.
+ */
+export class RingWriter {
+  readonly #state: Int32Array
+  readonly #data: Buffer
+  readonly #slotBytes: number
+  readonly #mask: number
+  readonly #port: MessagePort
+  readonly #opts: RingWriterOptions
+  #published = 0
+  /** Offset of the slot being filled, -1 when none is. */
+  #base = -1
+  #slot = 0
+  #used = 0
+  #records = 0
+  #partial = ''
+  #tickScheduled = false
+  /** Records lost because the sender thread is gone (it failed). */
+  lost = 0
+  /** Lines rejected for being larger than `maxFrameBytes`. */
+  tooLarge = 0
+
+  constructor (ring: RingMemory, port: MessagePort, opts: RingWriterOptions) {
+    this.#state = new Int32Array(ring.state)
+    this.#data = Buffer.from(ring.data)
+    this.#slotBytes = ring.slotBytes
+    this.#mask = slotCount(ring) - 1
+    this.#port = port
+    this.#opts = opts
+  }
+
+  /** The count of slots published so far (a flush waits until the reader has freed them). */
+  get published (): number {
+    return this.#published
+  }
+
+  /** True while the last chunk ended mid-line. */
+  get hasPartial (): boolean {
+    return this.#partial.length > 0
+  }
+
+  /** Takes text; whole lines go into the ring, a trailing partial line waits for the rest. */
+  write (chunk: string): void {
+    let text = chunk
+    if (this.#partial.length > 0) {
+      text = this.#partial + chunk
+      this.#partial = ''
+    }
+    if (text.charCodeAt(text.length - 1) !== 10) {
+      const last = text.lastIndexOf('\n')
+      this.#partial = text.slice(last + 1)
+      if (last === -1) return
+      text = text.slice(0, last + 1)
+    }
+    // The common case: the whole chunk surely fits in the slot being filled.
+    if (text.length * MAX_UTF8_BYTES_PER_UNIT <= this.#slotBytes - this.#used && this.#acquire()) {
+      this.#used += this.#data.write(text, this.#base + this.#used)
+      this.#records += countLines(text)
+    } else {
+      this.#writeLines(text)
+    }
+    if (!this.#tickScheduled && this.#base !== -1) {
+      this.#tickScheduled = true
+      setImmediate(() => {
+        this.#tickScheduled = false
+        this.publish()
+      })
+    }
+  }
+
+  /** Publishes the slot being filled, if any. */
+  publish (): void {
+    if (this.#base === -1) return
+    this.#publishSlot(this.#used, this.#records)
+  }
+
+  /** Ends a trailing partial line with `\n` and publishes everything (a close). */
+  end (): void {
+    if (this.#partial.length > 0) this.write('\n')
+    this.publish()
+  }
+
+  #writeLines (text: string): void {
+    let start = 0
+    while (start < text.length) {
+      const end = text.indexOf('\n', start) + 1
+      this.#writeLine(start === 0 && end === text.length ? text : text.slice(start, end))
+      start = end
+    }
+  }
+
+  #writeLine (line: string): void {
+    const room = this.#slotBytes - this.#used
+    const bytes = line.length * MAX_UTF8_BYTES_PER_UNIT <= room ? -1 : Buffer.byteLength(line)
+    if (bytes > this.#opts.maxFrameBytes) {
+      this.tooLarge++
+      this.#opts.onTooLarge(bytes)
+      return
+    }
+    if (bytes > this.#slotBytes) {
+      this.#writeOversize(line, bytes)
+      return
+    }
+    if (bytes > room) this.publish()
+    if (!this.#acquire()) {
+      this.#drop(1)
+      return
+    }
+    this.#used += this.#data.write(line, this.#base + this.#used)
+    this.#records++
+  }
+
+  /** A line larger than a slot travels on the port; its slot only marks its place in order. */
+  #writeOversize (line: string, bytes: number): void {
+    this.publish()
+    if (!this.#acquire()) {
+      this.#drop(1)
+      return
+    }
+    const copy = new ArrayBuffer(bytes)
+    Buffer.from(copy).write(line)
+    this.#port.postMessage(copy, [copy])
+    this.#publishSlot(-bytes, 1)
+  }
+
+  #publishSlot (bytes: number, records: number): void {
+    const meta = HEADER_WORDS + this.#slot * SLOT_WORDS
+    Atomics.store(this.#state, meta, bytes)
+    Atomics.store(this.#state, meta + 1, records)
+    this.#published = (this.#published + 1) | 0
+    Atomics.store(this.#state, PUBLISHED, this.#published)
+    Atomics.notify(this.#state, PUBLISHED)
+    this.#base = -1
+    this.#used = 0
+    this.#records = 0
+  }
+
+  /** Makes sure a slot is being filled: false only when the sender thread is gone. */
+  #acquire (): boolean {
+    if (this.#base !== -1) return true
+    for (;;) {
+      const consumed = Atomics.load(this.#state, CONSUMED)
+      if (((this.#published - consumed) | 0) <= this.#mask) break
+      if (Atomics.load(this.#state, GONE) === 1) return false
+      Atomics.wait(this.#state, CONSUMED, consumed, BLOCKED_RECHECK_MS)
+    }
+    this.#slot = this.#published & this.#mask
+    this.#base = this.#slot * this.#slotBytes
+    return true
+  }
+
+  #drop (records: number): void {
+    this.lost += records
+  }
+}
+
+function countLines (text: string): number {
+  let n = 0
+  let i = text.indexOf('\n')
+  while (i !== -1) {
+    n++
+    i = text.indexOf('\n', i + 1)
+  }
+  return n
+}
+
+/** Node 20 has Atomics.waitAsync (V8 11); TypeScript's lib declares it from es2024 on. */
+interface AtomicsWithWaitAsync {
+  waitAsync: (array: Int32Array, index: number, value: number, timeoutMs: number) => { async: boolean, value: Promise<string> | string }
+}
+
+/** Sender-thread side of the ring. */
+export class RingReader {
+  readonly #state: Int32Array
+  readonly #data: Buffer
+  readonly #slotBytes: number
+  readonly #mask: number
+  readonly #port: MessagePort
+  #consumed = 0
+
+  constructor (ring: RingMemory, port: MessagePort) {
+    this.#state = new Int32Array(ring.state)
+    this.#data = Buffer.from(ring.data)
+    this.#slotBytes = ring.slotBytes
+    this.#mask = slotCount(ring) - 1
+    this.#port = port
+  }
+
+  /** Slots freed so far (compare with RingWriter.published with `reached`). */
+  get consumed (): number {
+    return this.#consumed
+  }
+
+  /** True once every slot up to the count `published` has been taken. */
+  reached (published: number): boolean {
+    return ((this.#consumed - published) | 0) >= 0
+  }
+
+  get hasPublished (): boolean {
+    return Atomics.load(this.#state, PUBLISHED) !== this.#consumed
+  }
+
+  /**
+   * Hands each published slot to `take` (bytes of whole lines and their count; the bytes are
+   * only valid during the call) and frees it, while `more()` says so.
+   */
+  takeAll (take: (bytes: Buffer, records: number) => void, more: () => boolean): void {
+    while (Atomics.load(this.#state, PUBLISHED) !== this.#consumed && more()) {
+      const meta = HEADER_WORDS + (this.#consumed & this.#mask) * SLOT_WORDS
+      const bytes = Atomics.load(this.#state, meta)
+      const records = Atomics.load(this.#state, meta + 1)
+      if (bytes >= 0) {
+        const base = (this.#consumed & this.#mask) * this.#slotBytes
+        take(this.#data.subarray(base, base + bytes), records)
+      } else {
+        // Posted before its slot was published, so it is already on the port.
+        const posted = receiveMessageOnPort(this.#port)?.message as ArrayBuffer
+        take(Buffer.from(posted), records)
+      }
+      this.#consumed = (this.#consumed + 1) | 0
+      Atomics.store(this.#state, CONSUMED, this.#consumed)
+      Atomics.notify(this.#state, CONSUMED)
+    }
+  }
+
+  /** Resolves when a slot is published, or after `timeoutMs` (a missed wake-up costs no more). */
+  async waitForPublished (timeoutMs: number): Promise<void> {
+    const waited = (Atomics as unknown as AtomicsWithWaitAsync).waitAsync(this.#state, PUBLISHED, this.#consumed, timeoutMs)
+    if (waited.async) await waited.value
+  }
+
+  /** Tells the logging thread not to wait for this side any more. */
+  markGone (): void {
+    Atomics.store(this.#state, GONE, 1)
+    Atomics.notify(this.#state, CONSUMED)
+  }
+}

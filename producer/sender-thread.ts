@@ -1,0 +1,110 @@
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import type { LogfunnelError } from '../shared/errors.js'
+import type { ResolvedProducerOptions } from '../shared/options.js'
+import { RingReader, type RingMemory } from './line-ring.js'
+import { BatchSender } from './sender.js'
+import { onDestroyRequest, toPlainError, type SenderRequest, type SenderReply } from './worker-messages.js'
+
+/**
+ * funnel()'s sender thread: takes whole lines from the ring (line-ring.ts) into a BatchSender.
+ * With `onFull: 'block'` it stops taking slots while the sender holds `highWaterMark` bytes
+ * without a receipt, so the ring fills and the logging thread waits: memory stays bounded.
+ */
+
+/** thread-stream-like end: the sender's own close deadline stays under the caller's. */
+const CLOSE_DEADLINE_CAP_MS = 9000
+/** setTimeout's largest delay (2^31 - 1 ms): flush waits without a deadline of its own. */
+const MAX_TIMER_MS = 2_147_483_647
+/** A missed wake-up of the ring costs at most this much. */
+const RING_RECHECK_MS = 1000
+
+interface SenderThreadData {
+  options: ResolvedProducerOptions
+  ring: RingMemory
+  port: MessagePort
+  control: Int32Array
+}
+
+const { options, ring, port, control } = workerData as SenderThreadData
+const port0 = parentPort as NonNullable<typeof parentPort>
+const reader = new RingReader(ring, port)
+const sender = new BatchSender(options)
+const block = options.onFull === 'block'
+/** At exit nothing may wait: every slot is taken, whatever the sender holds. */
+let exiting = false
+/** The sender's sockets are closed: nothing more is taken. */
+let closed = false
+let flushes: Array<{ through: number, resolve: () => void }> = []
+
+sender.on('unreachable', (err: LogfunnelError) => post({ code: 'error', err: toPlainError(err) }))
+process.on('exit', () => reader.markGone())
+
+const take = (bytes: Buffer, records: number): void => sender.writeBytes(bytes, records)
+const more = (): boolean => exiting || !block || sender.hasRoom
+
+function drain (): void {
+  if (closed) return
+  reader.takeAll(take, more)
+  if (flushes.length > 0) {
+    const due = flushes.filter((f) => reader.reached(f.through))
+    flushes = flushes.filter((f) => !reader.reached(f.through))
+    for (const f of due) f.resolve()
+  }
+}
+
+function destroy (): void {
+  if (!sender.spoolAndDestroy()) sender.destroy()
+  closed = true
+}
+
+async function pump (): Promise<void> {
+  while (!exiting && !closed) {
+    drain()
+    if (!more() && reader.hasPublished) await sender.waitForRoom()
+    else await reader.waitForPublished(RING_RECHECK_MS)
+  }
+}
+
+async function reachRing (through: number): Promise<void> {
+  if (reader.reached(through)) return
+  await new Promise<void>((resolve) => flushes.push({ through, resolve }))
+}
+
+async function flush (through: number): Promise<void> {
+  await reachRing(through)
+  await sender.flush(MAX_TIMER_MS)
+}
+
+async function close (): Promise<void> {
+  exiting = true
+  drain()
+  if (!sender.spoolAndDestroy()) await sender.close(Math.min(options.closeTimeoutMs, CLOSE_DEADLINE_CAP_MS)).catch(() => {})
+  closed = true
+}
+
+function post (reply: SenderReply): void {
+  port0.postMessage(reply)
+}
+
+port0.on('message', (msg: SenderRequest) => {
+  if (msg.code === 'flush') {
+    flush(msg.through).then(() => post({ code: 'done', id: msg.id }), (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
+  } else if (msg.code === 'abandon') {
+    destroy()
+  } else if (msg.code === 'close') {
+    close().finally(() => {
+      reader.markGone()
+      post({ code: 'done', id: msg.id, stats: sender.stats })
+    })
+  }
+})
+
+// At process exit the logging thread waits here: take every slot, spool what has no receipt.
+onDestroyRequest(control, () => {
+  exiting = true
+  drain()
+  destroy()
+  reader.markGone()
+})
+
+void pump()
