@@ -19,6 +19,14 @@ const PUBLISHED = 0
 const CONSUMED = 1
 /** 1 once the sender thread is gone: the logging thread must not wait for it any more. */
 const GONE = 2
+/**
+ * 1 while the sender thread waits for a slot. Waking a thread from Atomics.waitAsync costs
+ * microseconds (measured here: ~17 us per notify against ~0.2 us per record), so the logging
+ * thread notifies only then. Both sides use sequentially consistent Atomics: the reader sets
+ * the flag before its wait re-checks PUBLISHED, the writer stores PUBLISHED before it reads the
+ * flag, so one of them always sees the other (no lost wake-up).
+ */
+const SLEEPING = 3
 const HEADER_WORDS = 4
 /** Per slot: bytes (negative: a line too large for a slot, sent on the port), records. */
 const SLOT_WORDS = 2
@@ -121,8 +129,9 @@ export class RingWriter {
       if (last === -1) return
       text = text.slice(0, last + 1)
     }
-    // The common case: the whole chunk surely fits in the slot being filled.
-    if (text.length * MAX_UTF8_BYTES_PER_UNIT <= this.#slotBytes - this.#used && this.#acquire()) {
+    // The common case: the whole chunk surely fits in the slot being filled, and no line in it
+    // can pass maxFrameBytes.
+    if (text.length * MAX_UTF8_BYTES_PER_UNIT <= Math.min(this.#slotBytes - this.#used, this.#opts.maxFrameBytes) && this.#acquire()) {
       this.#used += this.#data.write(text, this.#base + this.#used)
       this.#records += countLines(text)
     } else {
@@ -160,7 +169,7 @@ export class RingWriter {
 
   #writeLine (line: string): void {
     const room = this.#slotBytes - this.#used
-    const bytes = line.length * MAX_UTF8_BYTES_PER_UNIT <= room ? -1 : Buffer.byteLength(line)
+    const bytes = line.length * MAX_UTF8_BYTES_PER_UNIT <= Math.min(room, this.#opts.maxFrameBytes) ? -1 : Buffer.byteLength(line)
     if (bytes > this.#opts.maxFrameBytes) {
       this.tooLarge++
       this.#opts.onTooLarge(bytes)
@@ -198,7 +207,7 @@ export class RingWriter {
     Atomics.store(this.#state, meta + 1, records)
     this.#published = (this.#published + 1) | 0
     Atomics.store(this.#state, PUBLISHED, this.#published)
-    Atomics.notify(this.#state, PUBLISHED)
+    if (Atomics.load(this.#state, SLEEPING) === 1) Atomics.notify(this.#state, PUBLISHED)
     this.#base = -1
     this.#used = 0
     this.#records = 0
@@ -294,8 +303,10 @@ export class RingReader {
 
   /** Resolves when a slot is published, or after `timeoutMs` (a missed wake-up costs no more). */
   async waitForPublished (timeoutMs: number): Promise<void> {
+    Atomics.store(this.#state, SLEEPING, 1)
     const waited = (Atomics as unknown as AtomicsWithWaitAsync).waitAsync(this.#state, PUBLISHED, this.#consumed, timeoutMs)
     if (waited.async) await waited.value
+    Atomics.store(this.#state, SLEEPING, 0)
   }
 
   /** Tells the logging thread not to wait for this side any more. */
