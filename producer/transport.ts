@@ -97,11 +97,15 @@ export class FunnelStream extends EventEmitter {
       parentPort?.postMessage({ code: 'EVENT', name: STATS_EVENT, args: [this.sender.stats] })
       this.emit('close')
     }
+    // 'close' lets thread-stream end this thread: only once the closed sockets' pending sends
+    // and receives have settled, or one settling during the teardown aborts the process
+    // (zeromq.js #411).
+    const settled = (): void => { setImmediate(done) }
     if (this.sender.spoolAndDestroy()) {
-      done()
+      settled()
       return
     }
-    this.sender.close(this.#closeTimeoutMs).catch(warn).finally(done)
+    this.sender.close(this.#closeTimeoutMs).catch(warn).finally(settled)
   }
 }
 
