@@ -45,6 +45,12 @@ interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: nu
 class Abandoned extends Error {}
 
 /**
+ * A written chunk whose fsync (`'batch'` policy) is in flight while the next chunk is written.
+ * `error` is set when that first fsync attempt failed; `settled` once it finished.
+ */
+interface PendingSync { end: number, bytes: number, done: Promise<void>, settled: boolean, error: unknown }
+
+/**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
  * file (the basis of receipts). Batches are queued whole and written whole, one write at a
  * time; only between writes does the sink rotate, reopen or fsync, so a line never spans two
@@ -83,6 +89,7 @@ export class FileSink extends EventEmitter {
   readonly #timers = new LoopTimers()
   #queue = new WriteQueue()
   #chunk: Chunk | undefined
+  #syncing: PendingSync | undefined
   #fd: number | undefined
   #size = 0
   #written = 0
@@ -217,6 +224,7 @@ export class FileSink extends EventEmitter {
         else if (this.#syncDue()) this.#syncRequested()
         else if (this.#checkRotation() && Date.now() >= (this.#switch as Switch).notBefore) await this.#switchFile()
         else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
+        else if (this.#syncing !== undefined) await this.#settleSync()
         else if (this.#schedule.due) await this.#fsync()
         else if (this.#ending) break
         else await this.#timers.idle()
@@ -276,6 +284,8 @@ export class FileSink extends EventEmitter {
       this.#size += n
     }
     const st = await this.#attempt('fstat', async () => await this.#fs.fstat(this.#fd as number))
+    // The previous chunk's fsync ran during this write; it ends before the descriptor may close.
+    await this.#settleSync()
     if (st.nlink === 0) {
       // Writes to an unlinked file succeed and vanish: write the batch again into a new file.
       this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error('the file was removed while open; recreating it'), { code: 'ENOENT' }) }))
@@ -284,10 +294,43 @@ export class FileSink extends EventEmitter {
       chunk.done = 0
       return
     }
-    if (this.#schedule.afterWrite()) await this.#fsync()
     this.#chunk = undefined
-    this.#written = chunk.end
-    this.emit('written', this.#written)
+    if (this.#schedule.afterWrite()) {
+      // Group commit, pipelined: the next chunk is written while this one is fsynced; its
+      // bytes count as written once that fsync (started after its write) returns.
+      this.#syncing = this.#startSync(chunk)
+      return
+    }
+    this.#setWritten(chunk.end)
+  }
+
+  #setWritten (end: number): void {
+    this.#written = end
+    this.emit('written', end)
+  }
+
+  #startSync (chunk: Chunk): PendingSync {
+    const pending: PendingSync = { end: chunk.end, bytes: chunk.buf.length, done: Promise.resolve(), settled: false, error: undefined }
+    pending.done = this.#fs.fsync(this.#fd as number).then(
+      () => { pending.settled = true },
+      (err: unknown) => { pending.settled = true; pending.error = err ?? new Error('fsync failed') })
+    return pending
+  }
+
+  /**
+   * Waits for the fsync in flight, if any; a failed one is reported and retried with backoff
+   * like any file operation, then the chunk's bytes count as written.
+   */
+  async #settleSync (): Promise<void> {
+    const pending = this.#syncing
+    if (pending === undefined) return
+    await pending.done
+    if (pending.error !== undefined) {
+      await this.#attempt('fsync', async () => await this.#fs.fsync(this.#fd as number), pending.error)
+    }
+    this.#syncing = undefined
+    this.#synced()
+    this.#setWritten(pending.end)
   }
 
   /** Whole batches, up to MAX_WRITE_BYTES and to what the rotation size leaves. */
@@ -297,7 +340,12 @@ export class FileSink extends EventEmitter {
   }
 
   async #fsync (): Promise<void> {
+    await this.#settleSync()
     await this.#attempt('fsync', async () => await this.#fs.fsync(this.#fd as number))
+    this.#synced()
+  }
+
+  #synced (): void {
     this.#stats.fsyncs++
     this.emit('fsync')
     this.#schedule.synced()
@@ -335,6 +383,7 @@ export class FileSink extends EventEmitter {
    * into the old descriptor, so a failing switch costs no data; it is retried with backoff.
    */
   async #switchFile (): Promise<void> {
+    await this.#settleSync()
     const sw = this.#switch as Switch
     const old = this.#fd as number
     try {
@@ -364,11 +413,16 @@ export class FileSink extends EventEmitter {
     }
   }
 
-  /** Runs `fn` until it succeeds, with backoff; each failure is reported. */
-  async #attempt<T> (op: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` until it succeeds, with backoff; each failure is reported. `firstError`: the
+   * operation already failed once (a pipelined fsync), so the first call waits the backoff.
+   */
+  async #attempt<T> (op: string, fn: () => Promise<T>, firstError?: unknown): Promise<T> {
     let delayMs = RETRY_FIRST_MS
+    let failed = firstError
     for (;;) {
       try {
+        if (failed !== undefined) throw failed
         const value = await fn()
         if (this.#faulted > 0) {
           this.emit('resumed', { event: 'resumed', file: this.file, failures: this.#faulted })
@@ -376,6 +430,7 @@ export class FileSink extends EventEmitter {
         }
         return value
       } catch (err) {
+        failed = undefined
         if (this.#abandoned) throw new Abandoned()
         this.#faulted++
         this.#report(new FileError(this.file, { cause: err, op, retryInMs: delayMs }))
@@ -392,13 +447,26 @@ export class FileSink extends EventEmitter {
     this.emit('error', err)
   }
 
-  /** After the end deadline: cut a partly written batch off the file, close it. */
+  /**
+   * After the end deadline: cut what does not count as written off the file (a partly written
+   * chunk, and a written one whose fsync has not succeeded), close it.
+   */
   async #giveUp (): Promise<void> {
     const fd = this.#fd
     if (fd === undefined) return
-    const chunk = this.#chunk
-    if (chunk !== undefined && chunk.done > 0) {
-      await this.#fs.ftruncate(fd, this.#size - chunk.done).catch((err: unknown) => debug('cannot cut the partial batch: %o', err))
+    const pending = this.#syncing
+    let cut = this.#chunk?.done ?? 0
+    if (pending !== undefined) {
+      this.#syncing = undefined
+      if (pending.settled && pending.error === undefined) {
+        this.#synced()
+        this.#setWritten(pending.end)
+      } else {
+        cut += pending.bytes
+      }
+    }
+    if (cut > 0) {
+      await this.#fs.ftruncate(fd, this.#size - cut).catch((err: unknown) => debug('cannot cut the partial batch: %o', err))
     }
     await this.#fs.close(fd).catch(() => {})
   }
