@@ -7,7 +7,7 @@ import { FsyncSchedule } from './fsync-policy.js'
 import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
 import { intervalStart, renameForRotation, RotationArchiver } from './rotation.js'
-import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
+import { hasWritev, nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
 import { WriteQueue, type Chunk } from './write-queue.js'
 
 const debug = debuglog('logfunnel')
@@ -273,10 +273,9 @@ export class FileSink extends EventEmitter {
   }
 
   async #writeChunk (chunk: Chunk): Promise<void> {
-    const { buf } = chunk
-    while (chunk.done < buf.length) {
+    while (chunk.done < chunk.bytes) {
       const n = await this.#attempt('write', async () => {
-        const n = await this.#fs.write(this.#fd as number, buf, chunk.done, buf.length - chunk.done)
+        const n = await this.#writeSome(chunk)
         if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
         return n
       })
@@ -310,7 +309,7 @@ export class FileSink extends EventEmitter {
   }
 
   #startSync (chunk: Chunk): PendingSync {
-    const pending: PendingSync = { end: chunk.end, bytes: chunk.buf.length, done: Promise.resolve(), settled: false, error: undefined }
+    const pending: PendingSync = { end: chunk.end, bytes: chunk.bytes, done: Promise.resolve(), settled: false, error: undefined }
     pending.done = this.#fs.fsync(this.#fd as number).then(
       () => { pending.settled = true },
       (err: unknown) => { pending.settled = true; pending.error = err ?? new Error('fsync failed') })
@@ -331,6 +330,20 @@ export class FileSink extends EventEmitter {
     this.#syncing = undefined
     this.#synced()
     this.#setWritten(pending.end)
+  }
+
+  /**
+   * One write(2) or writev(2) of what is left of the chunk. The batches go out with writev,
+   * without a copy; after a short write, or with an fs that has no writev, they are merged into
+   * one buffer first (once per chunk), which is then written on from its first unwritten byte.
+   */
+  async #writeSome (chunk: Chunk): Promise<number> {
+    const fd = this.#fd as number
+    if (chunk.bufs.length > 1 && chunk.done === 0 && hasWritev(this.#fs)) {
+      return await this.#fs.writev(fd, chunk.bufs)
+    }
+    if (chunk.bufs.length > 1) chunk.bufs = [Buffer.concat(chunk.bufs, chunk.bytes)]
+    return await this.#fs.write(fd, chunk.bufs[0] as Buffer, chunk.done, chunk.bytes - chunk.done)
   }
 
   /** Whole batches, up to MAX_WRITE_BYTES and to what the rotation size leaves. */
