@@ -8,7 +8,7 @@ import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
 import { intervalStart, renameForRotation, RotationArchiver } from './rotation.js'
 import { hasWritev, nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
-import { WriteQueue, type Chunk } from './write-queue.js'
+import { mergeChunks, WriteQueue, type Chunk } from './write-queue.js'
 
 const debug = debuglog('logfunnel')
 
@@ -45,10 +45,21 @@ interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: nu
 class Abandoned extends Error {}
 
 /**
- * A written chunk whose fsync (`'batch'` policy) is in flight while the next chunk is written.
- * `error` is set when that first fsync attempt failed; `settled` once it finished.
+ * The check that written chunks count as written: an fstat (the file was not removed) and,
+ * under `fsync: 'batch'`, an fsync, both started after the chunks' writes returned. The next
+ * chunks are written meanwhile. `statError`/`syncError` hold a first failed attempt.
  */
-interface PendingSync { end: number, bytes: number, done: Promise<void>, settled: boolean, error: unknown }
+interface Round {
+  chunks: Chunk[]
+  end: number
+  bytes: number
+  sync: boolean
+  settled: boolean
+  done: Promise<void>
+  stat: SinkStat | undefined
+  statError: unknown
+  syncError: unknown
+}
 
 /**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
@@ -89,7 +100,9 @@ export class FileSink extends EventEmitter {
   readonly #timers = new LoopTimers()
   #queue = new WriteQueue()
   #chunk: Chunk | undefined
-  #syncing: PendingSync | undefined
+  /** Chunks written since the round in flight started, oldest first. */
+  #unconfirmed: Chunk[] = []
+  #round: Round | undefined
   #fd: number | undefined
   #size = 0
   #written = 0
@@ -221,10 +234,11 @@ export class FileSink extends EventEmitter {
       for (;;) {
         if (this.#fd === undefined) await this.#attempt('open', async () => await this.#open())
         else if (this.#chunk !== undefined) await this.#writeChunk(this.#chunk)
+        else if (this.#round?.settled === true) await this.#finishRound()
         else if (this.#syncDue()) this.#syncRequested()
         else if (this.#checkRotation() && Date.now() >= (this.#switch as Switch).notBefore) await this.#switchFile()
         else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
-        else if (this.#syncing !== undefined) await this.#settleSync()
+        else if (this.#round !== undefined) await this.#timers.idle()
         else if (this.#schedule.due) await this.#fsync()
         else if (this.#ending) break
         else await this.#timers.idle()
@@ -282,54 +296,64 @@ export class FileSink extends EventEmitter {
       chunk.done += n
       this.#size += n
     }
-    const st = await this.#attempt('fstat', async () => await this.#fs.fstat(this.#fd as number))
-    // The previous chunk's fsync ran during this write; it ends before the descriptor may close.
-    await this.#settleSync()
-    if (st.nlink === 0) {
-      // Writes to an unlinked file succeed and vanish: write the batch again into a new file.
-      this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error('the file was removed while open; recreating it'), { code: 'ENOENT' }) }))
-      await this.#fs.close(this.#fd as number).catch(() => {})
-      this.#fd = undefined
-      chunk.done = 0
-      return
-    }
     this.#chunk = undefined
-    if (this.#schedule.afterWrite()) {
-      // Group commit, pipelined: the next chunk is written while this one is fsynced; its
-      // bytes count as written once that fsync (started after its write) returns.
-      this.#syncing = this.#startSync(chunk)
-      return
-    }
-    this.#setWritten(chunk.end)
-  }
-
-  #setWritten (end: number): void {
-    this.#written = end
-    this.emit('written', end)
-  }
-
-  #startSync (chunk: Chunk): PendingSync {
-    const pending: PendingSync = { end: chunk.end, bytes: chunk.bytes, done: Promise.resolve(), settled: false, error: undefined }
-    pending.done = this.#fs.fsync(this.#fd as number).then(
-      () => { pending.settled = true },
-      (err: unknown) => { pending.settled = true; pending.error = err ?? new Error('fsync failed') })
-    return pending
+    this.#unconfirmed.push(chunk)
+    if (this.#round === undefined) this.#startRound()
   }
 
   /**
-   * Waits for the fsync in flight, if any; a failed one is reported and retried with backoff
-   * like any file operation, then the chunk's bytes count as written.
+   * Group commit: one fstat (and fsync under `'batch'`) covers every chunk written since the
+   * last round, while the next chunks are written; the loop wakes when it settles.
    */
-  async #settleSync (): Promise<void> {
-    const pending = this.#syncing
-    if (pending === undefined) return
-    await pending.done
-    if (pending.error !== undefined) {
-      await this.#attempt('fsync', async () => await this.#fs.fsync(this.#fd as number), pending.error)
+  #startRound (): void {
+    const chunks = this.#unconfirmed
+    this.#unconfirmed = []
+    const fd = this.#fd as number
+    const last = chunks[chunks.length - 1] as Chunk
+    let bytes = 0
+    for (const chunk of chunks) bytes += chunk.bytes
+    const round: Round = { chunks, end: last.end, bytes, sync: this.#schedule.afterWrite(), settled: false, done: Promise.resolve(), stat: undefined, statError: undefined, syncError: undefined }
+    const stat = this.#fs.fstat(fd).then((st) => { round.stat = st }, (err: unknown) => { round.statError = err ?? new Error('fstat failed') })
+    const sync = round.sync ? this.#fs.fsync(fd).catch((err: unknown) => { round.syncError = err ?? new Error('fsync failed') }) : undefined
+    round.done = Promise.all([stat, sync]).then(() => {
+      round.settled = true
+      this.#timers.wakeUp()
+    })
+    this.#round = round
+  }
+
+  /**
+   * Ends the round in flight: failed operations are retried with backoff like any other; then
+   * its chunks count as written, or, if the file was removed, they and every chunk written
+   * after them are written again into a new file.
+   */
+  async #finishRound (): Promise<void> {
+    const round = this.#round as Round
+    await round.done
+    const fd = this.#fd as number
+    const st = round.statError === undefined
+      ? round.stat as SinkStat
+      : await this.#attempt('fstat', async () => await this.#fs.fstat(fd), round.statError)
+    if (st.nlink === 0) {
+      // Writes to an unlinked file succeed and vanish: write the batches again into a new file.
+      this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error('the file was removed while open; recreating it'), { code: 'ENOENT' }) }))
+      await this.#fs.close(fd).catch(() => {})
+      this.#fd = undefined
+      this.#round = undefined
+      this.#chunk = mergeChunks([...round.chunks, ...this.#unconfirmed.splice(0)])
+      return
     }
-    this.#syncing = undefined
-    this.#synced()
-    this.#setWritten(pending.end)
+    if (round.syncError !== undefined) await this.#attempt('fsync', async () => await this.#fs.fsync(fd), round.syncError)
+    this.#round = undefined
+    if (round.sync) this.#synced()
+    this.#written = round.end
+    this.emit('written', round.end)
+    if (this.#unconfirmed.length > 0) this.#startRound()
+  }
+
+  /** Ends rounds until every written chunk is confirmed (or the file was found removed). */
+  async #confirmAll (): Promise<void> {
+    while (this.#round !== undefined) await this.#finishRound()
   }
 
   /**
@@ -353,7 +377,8 @@ export class FileSink extends EventEmitter {
   }
 
   async #fsync (): Promise<void> {
-    await this.#settleSync()
+    await this.#confirmAll()
+    if (this.#fd === undefined) return
     await this.#attempt('fsync', async () => await this.#fs.fsync(this.#fd as number))
     this.#synced()
   }
@@ -396,7 +421,8 @@ export class FileSink extends EventEmitter {
    * into the old descriptor, so a failing switch costs no data; it is retried with backoff.
    */
   async #switchFile (): Promise<void> {
-    await this.#settleSync()
+    await this.#confirmAll()
+    if (this.#fd === undefined) return
     const sw = this.#switch as Switch
     const old = this.#fd as number
     try {
@@ -462,20 +488,22 @@ export class FileSink extends EventEmitter {
 
   /**
    * After the end deadline: cut what does not count as written off the file (a partly written
-   * chunk, and a written one whose fsync has not succeeded), close it.
+   * chunk, and written ones not confirmed), close it.
    */
   async #giveUp (): Promise<void> {
     const fd = this.#fd
     if (fd === undefined) return
-    const pending = this.#syncing
+    const round = this.#round
     let cut = this.#chunk?.done ?? 0
-    if (pending !== undefined) {
-      this.#syncing = undefined
-      if (pending.settled && pending.error === undefined) {
-        this.#synced()
-        this.#setWritten(pending.end)
+    for (const chunk of this.#unconfirmed) cut += chunk.bytes
+    if (round !== undefined) {
+      this.#round = undefined
+      if (round.settled && round.statError === undefined && round.syncError === undefined && round.stat?.nlink !== 0) {
+        if (round.sync) this.#synced()
+        this.#written = round.end
+        this.emit('written', round.end)
       } else {
-        cut += pending.bytes
+        cut += round.bytes
       }
     }
     if (cut > 0) {

@@ -56,3 +56,15 @@ export class WriteQueue {
     return { bufs: count > MAX_WRITEV_BUFFERS ? [Buffer.concat(taken, bytes)] : taken, bytes, done: 0, end: this.#taken }
   }
 }
+
+/** One chunk of the given ones' batches, in order, to be written again from its first byte. */
+export function mergeChunks (chunks: Chunk[]): Chunk {
+  const bufs: Buffer[] = []
+  let bytes = 0
+  for (const chunk of chunks) {
+    bufs.push(...chunk.bufs)
+    bytes += chunk.bytes
+  }
+  const end = (chunks[chunks.length - 1] as Chunk).end
+  return { bufs: bufs.length > MAX_WRITEV_BUFFERS ? [Buffer.concat(bufs, bytes)] : bufs, bytes, done: 0, end }
+}
