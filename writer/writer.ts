@@ -27,7 +27,7 @@ const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
  * to 512 receives in a row without a turn (max_sync_operations in its socket.cc) when messages
  * are queued; meanwhile the file's write and fsync completions wait, and the file idles.
  */
-const TURN_EVERY_BYTES = 256 * 1024
+const TURN_EVERY_BYTES = 1024 * 1024
 
 /** Final and periodic counters; `rejected` is keyed by the protocol's reject reasons. */
 export interface WriterSummary {
@@ -232,9 +232,10 @@ export class Writer extends EventEmitter {
         // to stop, it waits drainTimeoutMs at most and then stops receiving.
         const stop = this.#stopWait()
         const stopThenDrain = stop.promise.then(async () => await delay(drainTimeoutMs, undefined, { ref: false }))
-        await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES / 2), stopThenDrain])
+        await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES), stopThenDrain])
         stop.cancel()
         if (sink.pendingBytes > WRITE_QUEUE_BYTES) break
+        sinceTurn = 0
       }
       if (slowBatchMs > 0) await delay(slowBatchMs)
       if (stopping && Date.now() >= drainDeadline) break
