@@ -3,6 +3,7 @@ import { dirname } from 'node:path'
 import { debuglog } from 'node:util'
 import { FileError } from '../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
+import { roundSucceeded, startCommitRound, type CommitRound } from './commit-round.js'
 import { FsyncSchedule } from './fsync-policy.js'
 import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
@@ -45,27 +46,12 @@ interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: nu
 class Abandoned extends Error {}
 
 /**
- * The check that written chunks count as written: an fstat (the file was not removed) and,
- * under `fsync: 'batch'`, an fsync, both started after the chunks' writes returned. The next
- * chunks are written meanwhile. `statError`/`syncError` hold a first failed attempt.
- */
-interface Round {
-  chunks: Chunk[]
-  end: number
-  bytes: number
-  sync: boolean
-  settled: boolean
-  done: Promise<void>
-  stat: SinkStat | undefined
-  statError: unknown
-  syncError: unknown
-}
-
-/**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
- * file (the basis of receipts). Batches are queued whole and written whole, one write at a
- * time; only between writes does the sink rotate, reopen or fsync, so a line never spans two
- * files. A failing operation (ENOSPC, EACCES, EIO, ...) is retried with backoff; the queue
+ * file (the basis of receipts). Batches are queued whole and written whole, one write(v) at a
+ * time; only between writes does the sink rotate or reopen, so a line never spans two files.
+ * Written bytes count once a commit round has checked the file is still linked and, under
+ * `fsync: 'batch'`, fsynced it; a round covers every write that returned before it began, and
+ * the next writes go on meanwhile (group commit). A failing operation (ENOSPC, EACCES, EIO, ...) is retried with backoff; the queue
  * then grows and the writer's receive loop pauses on it. A write that partly succeeded goes
  * on from the first byte not written, so no byte is written twice.
  *
@@ -102,7 +88,7 @@ export class FileSink extends EventEmitter {
   #chunk: Chunk | undefined
   /** Chunks written since the round in flight started, oldest first. */
   #unconfirmed: Chunk[] = []
-  #round: Round | undefined
+  #round: CommitRound | undefined
   #fd: number | undefined
   #size = 0
   #written = 0
@@ -301,25 +287,11 @@ export class FileSink extends EventEmitter {
     if (this.#round === undefined) this.#startRound()
   }
 
-  /**
-   * Group commit: one fstat (and fsync under `'batch'`) covers every chunk written since the
-   * last round, while the next chunks are written; the loop wakes when it settles.
-   */
+  /** Group commit: one round covers every chunk written since the last; the loop wakes when it settles. */
   #startRound (): void {
     const chunks = this.#unconfirmed
     this.#unconfirmed = []
-    const fd = this.#fd as number
-    const last = chunks[chunks.length - 1] as Chunk
-    let bytes = 0
-    for (const chunk of chunks) bytes += chunk.bytes
-    const round: Round = { chunks, end: last.end, bytes, sync: this.#schedule.afterWrite(), settled: false, done: Promise.resolve(), stat: undefined, statError: undefined, syncError: undefined }
-    const stat = this.#fs.fstat(fd).then((st) => { round.stat = st }, (err: unknown) => { round.statError = err ?? new Error('fstat failed') })
-    const sync = round.sync ? this.#fs.fsync(fd).catch((err: unknown) => { round.syncError = err ?? new Error('fsync failed') }) : undefined
-    round.done = Promise.all([stat, sync]).then(() => {
-      round.settled = true
-      this.#timers.wakeUp()
-    })
-    this.#round = round
+    this.#round = startCommitRound(this.#fs, this.#fd as number, chunks, this.#schedule.afterWrite(), () => this.#timers.wakeUp())
   }
 
   /**
@@ -328,7 +300,7 @@ export class FileSink extends EventEmitter {
    * after them are written again into a new file.
    */
   async #finishRound (): Promise<void> {
-    const round = this.#round as Round
+    const round = this.#round as CommitRound
     await round.done
     const fd = this.#fd as number
     const st = round.statError === undefined
@@ -454,7 +426,7 @@ export class FileSink extends EventEmitter {
 
   /**
    * Runs `fn` until it succeeds, with backoff; each failure is reported. `firstError`: the
-   * operation already failed once (a pipelined fsync), so the first call waits the backoff.
+   * operation already failed once (in a commit round), so the first call waits the backoff.
    */
   async #attempt<T> (op: string, fn: () => Promise<T>, firstError?: unknown): Promise<T> {
     let delayMs = RETRY_FIRST_MS
@@ -498,7 +470,7 @@ export class FileSink extends EventEmitter {
     for (const chunk of this.#unconfirmed) cut += chunk.bytes
     if (round !== undefined) {
       this.#round = undefined
-      if (round.settled && round.statError === undefined && round.syncError === undefined && round.stat?.nlink !== 0) {
+      if (roundSucceeded(round)) {
         if (round.sync) this.#synced()
         this.#written = round.end
         this.emit('written', round.end)
