@@ -40,6 +40,7 @@ export interface VectorSinkFs extends SinkFs {
   writev: (fd: number, bufs: Buffer[]) => Promise<number>
 }
 
+/** True when `fs` offers `writev` (node's fs does; FaultyFs in the tests does not). */
 export function hasWritev (fs: SinkFs): fs is VectorSinkFs {
   return typeof (fs as Partial<VectorSinkFs>).writev === 'function'
 }
