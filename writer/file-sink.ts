@@ -3,12 +3,13 @@ import { dirname } from 'node:path'
 import { debuglog } from 'node:util'
 import { FileError } from '../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
+import { roundSucceeded, startCommitRound, type CommitRound } from './commit-round.js'
 import { FsyncSchedule } from './fsync-policy.js'
 import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
 import { intervalStart, renameForRotation, RotationArchiver } from './rotation.js'
-import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
-import { WriteQueue, type Chunk } from './write-queue.js'
+import { hasWritev, nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
+import { mergeChunks, WriteQueue, type Chunk } from './write-queue.js'
 
 const debug = debuglog('logfunnel')
 
@@ -46,9 +47,11 @@ class Abandoned extends Error {}
 
 /**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
- * file (the basis of receipts). Batches are queued whole and written whole, one write at a
- * time; only between writes does the sink rotate, reopen or fsync, so a line never spans two
- * files. A failing operation (ENOSPC, EACCES, EIO, ...) is retried with backoff; the queue
+ * file (the basis of receipts). Batches are queued whole and written whole, one write(v) at a
+ * time; only between writes does the sink rotate or reopen, so a line never spans two files.
+ * Written bytes count once a commit round has checked the file is still linked and, under
+ * `fsync: 'batch'`, fsynced it; a round covers every write that returned before it began, and
+ * the next writes go on meanwhile (group commit). A failing operation (ENOSPC, EACCES, EIO, ...) is retried with backoff; the queue
  * then grows and the writer's receive loop pauses on it. A write that partly succeeded goes
  * on from the first byte not written, so no byte is written twice.
  *
@@ -83,6 +86,9 @@ export class FileSink extends EventEmitter {
   readonly #timers = new LoopTimers()
   #queue = new WriteQueue()
   #chunk: Chunk | undefined
+  /** Chunks written since the round in flight started, oldest first. */
+  #unconfirmed: Chunk[] = []
+  #round: CommitRound | undefined
   #fd: number | undefined
   #size = 0
   #written = 0
@@ -214,9 +220,11 @@ export class FileSink extends EventEmitter {
       for (;;) {
         if (this.#fd === undefined) await this.#attempt('open', async () => await this.#open())
         else if (this.#chunk !== undefined) await this.#writeChunk(this.#chunk)
+        else if (this.#round?.settled === true) await this.#finishRound()
         else if (this.#syncDue()) this.#syncRequested()
         else if (this.#checkRotation() && Date.now() >= (this.#switch as Switch).notBefore) await this.#switchFile()
         else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
+        else if (this.#round !== undefined) await this.#timers.idle()
         else if (this.#schedule.due) await this.#fsync()
         else if (this.#ending) break
         else await this.#timers.idle()
@@ -265,29 +273,73 @@ export class FileSink extends EventEmitter {
   }
 
   async #writeChunk (chunk: Chunk): Promise<void> {
-    const { buf } = chunk
-    while (chunk.done < buf.length) {
+    while (chunk.done < chunk.bytes) {
       const n = await this.#attempt('write', async () => {
-        const n = await this.#fs.write(this.#fd as number, buf, chunk.done, buf.length - chunk.done)
+        const n = await this.#writeSome(chunk)
         if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
         return n
       })
       chunk.done += n
       this.#size += n
     }
-    const st = await this.#attempt('fstat', async () => await this.#fs.fstat(this.#fd as number))
+    this.#chunk = undefined
+    this.#unconfirmed.push(chunk)
+    if (this.#round === undefined) this.#startRound()
+  }
+
+  /** Group commit: one round covers every chunk written since the last; the loop wakes when it settles. */
+  #startRound (): void {
+    const chunks = this.#unconfirmed
+    this.#unconfirmed = []
+    this.#round = startCommitRound(this.#fs, this.#fd as number, chunks, this.#schedule.afterWrite(), () => this.#timers.wakeUp())
+  }
+
+  /**
+   * Ends the round in flight: failed operations are retried with backoff like any other; then
+   * its chunks count as written, or, if the file was removed, they and every chunk written
+   * after them are written again into a new file.
+   */
+  async #finishRound (): Promise<void> {
+    const round = this.#round as CommitRound
+    await round.done
+    const fd = this.#fd as number
+    const st = round.statError === undefined
+      ? round.stat as SinkStat
+      : await this.#attempt('fstat', async () => await this.#fs.fstat(fd), round.statError)
     if (st.nlink === 0) {
-      // Writes to an unlinked file succeed and vanish: write the batch again into a new file.
+      // Writes to an unlinked file succeed and vanish: write the batches again into a new file.
       this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error('the file was removed while open; recreating it'), { code: 'ENOENT' }) }))
-      await this.#fs.close(this.#fd as number).catch(() => {})
+      await this.#fs.close(fd).catch(() => {})
       this.#fd = undefined
-      chunk.done = 0
+      this.#round = undefined
+      this.#chunk = mergeChunks([...round.chunks, ...this.#unconfirmed.splice(0)])
       return
     }
-    if (this.#schedule.afterWrite()) await this.#fsync()
-    this.#chunk = undefined
-    this.#written = chunk.end
-    this.emit('written', this.#written)
+    if (round.syncError !== undefined) await this.#attempt('fsync', async () => await this.#fs.fsync(fd), round.syncError)
+    this.#round = undefined
+    if (round.sync) this.#synced()
+    this.#written = round.end
+    this.emit('written', round.end)
+    if (this.#unconfirmed.length > 0) this.#startRound()
+  }
+
+  /** Ends rounds until every written chunk is confirmed (or the file was found removed). */
+  async #confirmAll (): Promise<void> {
+    while (this.#round !== undefined) await this.#finishRound()
+  }
+
+  /**
+   * One write(2) or writev(2) of what is left of the chunk. The batches go out with writev,
+   * without a copy; after a short write, or with an fs that has no writev, they are merged into
+   * one buffer first (once per chunk), which is then written on from its first unwritten byte.
+   */
+  async #writeSome (chunk: Chunk): Promise<number> {
+    const fd = this.#fd as number
+    if (chunk.bufs.length > 1 && chunk.done === 0 && hasWritev(this.#fs)) {
+      return await this.#fs.writev(fd, chunk.bufs)
+    }
+    if (chunk.bufs.length > 1) chunk.bufs = [Buffer.concat(chunk.bufs, chunk.bytes)]
+    return await this.#fs.write(fd, chunk.bufs[0] as Buffer, chunk.done, chunk.bytes - chunk.done)
   }
 
   /** Whole batches, up to MAX_WRITE_BYTES and to what the rotation size leaves. */
@@ -297,7 +349,13 @@ export class FileSink extends EventEmitter {
   }
 
   async #fsync (): Promise<void> {
+    await this.#confirmAll()
+    if (this.#fd === undefined) return
     await this.#attempt('fsync', async () => await this.#fs.fsync(this.#fd as number))
+    this.#synced()
+  }
+
+  #synced (): void {
     this.#stats.fsyncs++
     this.emit('fsync')
     this.#schedule.synced()
@@ -335,6 +393,8 @@ export class FileSink extends EventEmitter {
    * into the old descriptor, so a failing switch costs no data; it is retried with backoff.
    */
   async #switchFile (): Promise<void> {
+    await this.#confirmAll()
+    if (this.#fd === undefined) return
     const sw = this.#switch as Switch
     const old = this.#fd as number
     try {
@@ -364,11 +424,16 @@ export class FileSink extends EventEmitter {
     }
   }
 
-  /** Runs `fn` until it succeeds, with backoff; each failure is reported. */
-  async #attempt<T> (op: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` until it succeeds, with backoff; each failure is reported. `firstError`: the
+   * operation already failed once (in a commit round), so the first call waits the backoff.
+   */
+  async #attempt<T> (op: string, fn: () => Promise<T>, firstError?: unknown): Promise<T> {
     let delayMs = RETRY_FIRST_MS
+    let failed = firstError
     for (;;) {
       try {
+        if (failed !== undefined) throw failed
         const value = await fn()
         if (this.#faulted > 0) {
           this.emit('resumed', { event: 'resumed', file: this.file, failures: this.#faulted })
@@ -376,6 +441,7 @@ export class FileSink extends EventEmitter {
         }
         return value
       } catch (err) {
+        failed = undefined
         if (this.#abandoned) throw new Abandoned()
         this.#faulted++
         this.#report(new FileError(this.file, { cause: err, op, retryInMs: delayMs }))
@@ -392,13 +458,28 @@ export class FileSink extends EventEmitter {
     this.emit('error', err)
   }
 
-  /** After the end deadline: cut a partly written batch off the file, close it. */
+  /**
+   * After the end deadline: cut what does not count as written off the file (a partly written
+   * chunk, and written ones not confirmed), close it.
+   */
   async #giveUp (): Promise<void> {
     const fd = this.#fd
     if (fd === undefined) return
-    const chunk = this.#chunk
-    if (chunk !== undefined && chunk.done > 0) {
-      await this.#fs.ftruncate(fd, this.#size - chunk.done).catch((err: unknown) => debug('cannot cut the partial batch: %o', err))
+    const round = this.#round
+    let cut = this.#chunk?.done ?? 0
+    for (const chunk of this.#unconfirmed) cut += chunk.bytes
+    if (round !== undefined) {
+      this.#round = undefined
+      if (roundSucceeded(round)) {
+        if (round.sync) this.#synced()
+        this.#written = round.end
+        this.emit('written', round.end)
+      } else {
+        cut += round.bytes
+      }
+    }
+    if (cut > 0) {
+      await this.#fs.ftruncate(fd, this.#size - cut).catch((err: unknown) => debug('cannot cut the partial batch: %o', err))
     }
     await this.#fs.close(fd).catch(() => {})
   }

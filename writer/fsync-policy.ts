@@ -5,9 +5,9 @@ const MAX_TIMER_MS = 2_147_483_647
 
 /**
  * Decides when the sink fsyncs, for the `fsync` option:
- * - `'batch'`: after every write, before its bytes count as written (and are receipted).
- *   Batches that arrive during a write and its fsync go out together in the next write, so
- *   one fsync covers many batches (group commit).
+ * - `'batch'`: after writing, before the bytes count as written (and are receipted). One
+ *   fsync covers every write that returned before it began, and writing goes on while it
+ *   runs, so one fsync covers many batches (group commit).
  * - a number of ms: the bytes count as written at once (they are in the OS page cache); an
  *   fsync follows at most that long after the first write not yet synced.
  * - `'off'`: never during writing (the sink still fsyncs on rotation and at the end).

@@ -30,6 +30,21 @@ export interface SinkFs {
   rename: (from: string, to: string) => Promise<void>
 }
 
+/**
+ * A `SinkFs` that also writes several buffers with one writev(2), as node's `fs` does; the sink
+ * then writes a chunk of batches without copying them. An fs without it (a test double) gets
+ * the batches merged into one buffer for `write`.
+ */
+export interface VectorSinkFs extends SinkFs {
+  /** Writes the buffers in order; resolves with the bytes written (may be fewer). */
+  writev: (fd: number, bufs: Buffer[]) => Promise<number>
+}
+
+/** True when `fs` offers `writev` (node's fs does; FaultyFs in the tests does not). */
+export function hasWritev (fs: SinkFs): fs is VectorSinkFs {
+  return typeof (fs as Partial<VectorSinkFs>).writev === 'function'
+}
+
 type Callback<T> = (err: NodeJS.ErrnoException | null, value: T) => void
 
 function call<T> (fn: (cb: Callback<T>) => void): Promise<T> {
@@ -41,10 +56,12 @@ function toStat (st: fs.Stats): SinkStat {
 }
 
 /** `SinkFs` over node's callback `fs` (no FileHandle objects: descriptors stay plain numbers). */
-export const nodeSinkFs: SinkFs = Object.freeze({
+export const nodeSinkFs: VectorSinkFs = Object.freeze({
   open: async (path: string) => await call<number>((cb) => fs.open(path, 'a', 0o644, cb)),
   write: async (fd: number, buf: Buffer, offset: number, length: number) =>
     await call<number>((cb) => fs.write(fd, buf, offset, length, null, (err, n) => cb(err, n))),
+  writev: async (fd: number, bufs: Buffer[]) =>
+    await call<number>((cb) => fs.writev(fd, bufs, null, (err, n) => cb(err, n))),
   fsync: async (fd: number) => await call<void>((cb) => fs.fsync(fd, (err) => cb(err, undefined))),
   ftruncate: async (fd: number, length: number) => await call<void>((cb) => fs.ftruncate(fd, length, (err) => cb(err, undefined))),
   fstat: async (fd: number) => toStat(await call<fs.Stats>((cb) => fs.fstat(fd, cb))),

@@ -1,6 +1,14 @@
-/** Whole batches merged into one write; `done` bytes of it are in the file. */
+/**
+ * Most buffers in one writev(2): Linux's IOV_MAX (UIO_MAXIOV, 1024). libuv writes only that
+ * many and reports a short write, so a chunk of more batches is merged into one buffer.
+ */
+export const MAX_WRITEV_BUFFERS = 1024
+
+/** Whole batches written together; `done` bytes of them are in the file. */
 export interface Chunk {
-  buf: Buffer
+  /** The batches, or one buffer of them all once merged. */
+  bufs: Buffer[]
+  bytes: number
   done: number
   /** Byte offset (since start, over all files) at which the chunk ends. */
   end: number
@@ -32,7 +40,10 @@ export class WriteQueue {
     return this.#bufs[0]
   }
 
-  /** The first batch, and more while the chunk stays within `limitBytes`. */
+  /**
+   * The first batch, and more while the chunk stays within `limitBytes`. The batches are not
+   * copied (the sink writes them with writev) unless there are more than MAX_WRITEV_BUFFERS.
+   */
   take (limitBytes: number): Chunk {
     const bufs = this.#bufs
     let bytes = (bufs[0] as Buffer).length
@@ -42,6 +53,18 @@ export class WriteQueue {
     }
     const taken = bufs.splice(0, count)
     this.#taken += bytes
-    return { buf: count === 1 ? taken[0] as Buffer : Buffer.concat(taken, bytes), done: 0, end: this.#taken }
+    return { bufs: count > MAX_WRITEV_BUFFERS ? [Buffer.concat(taken, bytes)] : taken, bytes, done: 0, end: this.#taken }
   }
+}
+
+/** One chunk of the given ones' batches, in order, to be written again from its first byte. */
+export function mergeChunks (chunks: Chunk[]): Chunk {
+  const bufs: Buffer[] = []
+  let bytes = 0
+  for (const chunk of chunks) {
+    bufs.push(...chunk.bufs)
+    bytes += chunk.bytes
+  }
+  const end = (chunks[chunks.length - 1] as Chunk).end
+  return { bufs: bufs.length > MAX_WRITEV_BUFFERS ? [Buffer.concat(bufs, bytes)] : bufs, bytes, done: 0, end }
 }

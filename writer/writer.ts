@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { setTimeout as delay } from 'node:timers/promises'
+import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
 import { lockPathFor } from '../shared/endpoint.js'
@@ -21,6 +21,13 @@ const debug = debuglog('logfunnel')
 
 /** Above this many bytes waiting for the file, the receive loop pauses (bounds writer memory). */
 const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
+
+/**
+ * Bytes received after which the receive loop lets the event loop turn. zeromq.js resolves up
+ * to 512 receives in a row without a turn (max_sync_operations in its socket.cc) when messages
+ * are queued; meanwhile the file's write and fsync completions wait, and the file idles.
+ */
+const TURN_EVERY_BYTES = 1024 * 1024
 
 /** Final and periodic counters; `rejected` is keyed by the protocol's reject reasons. */
 export interface WriterSummary {
@@ -200,6 +207,7 @@ export class Writer extends EventEmitter {
     let stopping = false
     let drainDeadline = 0
     let pending = receiveMessage(pull)
+    let sinceTurn = 0
     for (;;) {
       const wait = stopping ? this.#sleep(Math.max(0, Math.min(drainIdleMs, drainDeadline - Date.now()))) : this.#stopWait()
       const frames = await Promise.race([pending, wait.promise.then(() => TIMEOUT)])
@@ -213,15 +221,21 @@ export class Writer extends EventEmitter {
       if (frames === undefined) break
       this.#stats.received()
       this.#handle(frames as Buffer[])
+      sinceTurn += messageBytes(frames as Buffer[])
+      if (sinceTurn >= TURN_EVERY_BYTES) {
+        sinceTurn = 0
+        await nextTurn()
+      }
       pending = receiveMessage(pull)
       if (sink.pendingBytes > WRITE_QUEUE_BYTES) {
         // While the file fails the loop waits here, so producers see backpressure; once asked
         // to stop, it waits drainTimeoutMs at most and then stops receiving.
         const stop = this.#stopWait()
         const stopThenDrain = stop.promise.then(async () => await delay(drainTimeoutMs, undefined, { ref: false }))
-        await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES / 2), stopThenDrain])
+        await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES), stopThenDrain])
         stop.cancel()
         if (sink.pendingBytes > WRITE_QUEUE_BYTES) break
+        sinceTurn = 0
       }
       if (slowBatchMs > 0) await delay(slowBatchMs)
       if (stopping && Date.now() >= drainDeadline) break
@@ -346,6 +360,12 @@ export class Writer extends EventEmitter {
     this.#summary.rejected[reason] = (this.#summary.rejected[reason] ?? 0) + 1
     debug('rejected a message: %s', reason)
   }
+}
+
+function messageBytes (frames: Buffer[]): number {
+  let bytes = 0
+  for (const frame of frames) bytes += frame.length
+  return bytes
 }
 
 /** Binds in a directory prepareEndpointDirs() has checked, then gives an ipc socket its mode. */

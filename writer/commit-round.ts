@@ -1,0 +1,45 @@
+import type { SinkFs, SinkStat } from './sink-fs.js'
+import type { Chunk } from './write-queue.js'
+
+/**
+ * One group commit of the file sink: the check that the chunks written since the last round
+ * count as written. An fstat (the file was not removed while open) and, under `fsync: 'batch'`,
+ * an fsync, both started after those chunks' writes returned, so they cover them; the sink
+ * writes the next chunks meanwhile. A failed first attempt is kept in `statError`/`syncError`
+ * for the sink to report and retry; `settled` turns true, and `onSettled` is called, once both
+ * have returned.
+ */
+export interface CommitRound {
+  readonly chunks: Chunk[]
+  /** Byte offset (since start) at which the last chunk ends. */
+  readonly end: number
+  readonly bytes: number
+  readonly sync: boolean
+  settled: boolean
+  readonly done: Promise<void>
+  stat: SinkStat | undefined
+  statError: unknown
+  syncError: unknown
+}
+
+/** Starts the round for `chunks` (written to `fd`, oldest first, at least one). */
+export function startCommitRound (fs: SinkFs, fd: number, chunks: Chunk[], sync: boolean, onSettled: () => void): CommitRound {
+  let bytes = 0
+  for (const chunk of chunks) bytes += chunk.bytes
+  const end = (chunks[chunks.length - 1] as Chunk).end
+  let settle: () => void = () => {}
+  const round: CommitRound = { chunks, end, bytes, sync, settled: false, done: new Promise((resolve) => { settle = resolve }), stat: undefined, statError: undefined, syncError: undefined }
+  const stat = fs.fstat(fd).then((st) => { round.stat = st }, (err: unknown) => { round.statError = err ?? new Error('fstat failed') })
+  const synced = sync ? fs.fsync(fd).catch((err: unknown) => { round.syncError = err ?? new Error('fsync failed') }) : undefined
+  void Promise.all([stat, synced]).then(() => {
+    round.settled = true
+    settle()
+    onSettled()
+  })
+  return round
+}
+
+/** True when the round confirmed its chunks: both operations succeeded and the file is linked. */
+export function roundSucceeded (round: CommitRound): boolean {
+  return round.settled && round.statError === undefined && round.syncError === undefined && round.stat?.nlink !== 0
+}
