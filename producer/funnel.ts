@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { debuglog } from 'node:util'
 import { MessageChannel, Worker } from 'node:worker_threads'
 import * as onExit from 'on-exit-leak-free'
@@ -11,6 +11,9 @@ import { createControl, destroySenderSync, reviveError, type SenderReply, type S
 const debug = debuglog('logfunnel')
 
 const SENDER_THREAD = new URL('./sender-thread.js', import.meta.url)
+
+/** How long close() waits for the sender thread to end by itself before terminating it. */
+const THREAD_END_TIMEOUT_MS = 5000
 
 interface Pending {
   resolve: (stats: SenderStats | undefined) => void
@@ -152,8 +155,9 @@ export class FunnelDestination extends EventEmitter {
       this.#post({ code: 'abandon' })
     }
     if (!this.#exited) {
+      this.#worker.ref()
       const stats = await this.#request({ code: 'close', id: 0 }).catch(() => undefined)
-      await this.#worker.terminate()
+      await this.#threadEnded()
       // Until here a process.exit() still closes the sender's sockets first (#onExit).
       onExit.unregister(this)
       if (stats !== undefined) {
@@ -164,6 +168,25 @@ export class FunnelDestination extends EventEmitter {
     if (failed) throw new CloseTimeoutError(deadlineMs)
     // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
     if (this.#stats !== undefined && this.#stats.heldBytes > 0) throw new CloseTimeoutError(this.options.closeTimeoutMs)
+  }
+
+  /**
+   * Waits for the sender thread to end by itself (its sockets closed and settled), at most
+   * THREAD_END_TIMEOUT_MS, then terminates it.
+   */
+  async #threadEnded (): Promise<void> {
+    if (this.#exited) return
+    const ended = once(this.#worker, 'exit')
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), THREAD_END_TIMEOUT_MS) })
+    try {
+      if (await Promise.race([ended, late]) === 'late') {
+        debug('the sender thread did not end in time: terminating it')
+        await this.#worker.terminate()
+      }
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** Sends a request that gets a reply; the worker is ref'd while any is pending. */
@@ -177,7 +200,7 @@ export class FunnelDestination extends EventEmitter {
       return await reply
     } finally {
       this.#pending.delete(id)
-      if (this.#pending.size === 0 && !this.#exited) this.#worker.unref()
+      if (this.#pending.size === 0 && !this.#exited && this.#closing === undefined) this.#worker.unref()
     }
   }
 

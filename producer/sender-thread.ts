@@ -3,7 +3,7 @@ import type { LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { RingReader, type RingMemory } from './line-ring.js'
 import { BatchSender } from './sender.js'
-import { onDestroyRequest, toPlainError, type SenderRequest, type SenderReply } from './worker-messages.js'
+import { markDestroyed, onDestroyRequest, toPlainError, type SenderRequest, type SenderReply } from './worker-messages.js'
 
 /**
  * funnel()'s sender thread: takes whole lines from the ring (line-ring.ts) into a BatchSender.
@@ -94,7 +94,12 @@ port0.on('message', (msg: SenderRequest) => {
   } else if (msg.code === 'close') {
     close().finally(() => {
       reader.markGone()
+      markDestroyed(control)
       post({ code: 'done', id: msg.id, stats: sender.stats })
+      // The thread ends by itself once the closed sockets' pending sends and receives have
+      // settled; terminating it with one pending aborts the process (zeromq.js #411).
+      port.close()
+      port0.close()
     })
   }
 })

@@ -76,9 +76,12 @@ export function onDestroyRequest (control: Int32Array, destroy: () => void): voi
     destroy()
     // Only once the closed sockets' pending sends and receives have settled on this thread's
     // loop: a promise of theirs settling during the thread's teardown aborts the process too.
-    setImmediate(() => {
-      Atomics.store(control, DESTROYED_INDEX, 1)
-      Atomics.notify(control, DESTROYED_INDEX)
-    })
+    setImmediate(() => markDestroyed(control))
   })
+}
+
+/** Sender thread: its sockets are closed (a later destroySenderSync returns at once). */
+export function markDestroyed (control: Int32Array): void {
+  Atomics.store(control, DESTROYED_INDEX, 1)
+  Atomics.notify(control, DESTROYED_INDEX)
 }
