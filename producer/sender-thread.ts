@@ -11,8 +11,6 @@ import { markDestroyed, onDestroyRequest, toPlainError, type SenderRequest, type
  * without a receipt, so the ring fills and the logging thread waits: memory stays bounded.
  */
 
-/** thread-stream-like end: the sender's own close deadline stays under the caller's. */
-const CLOSE_DEADLINE_CAP_MS = 9000
 /** setTimeout's largest delay (2^31 - 1 ms): flush waits without a deadline of its own. */
 const MAX_TIMER_MS = 2_147_483_647
 /** A missed wake-up of the ring costs at most this much. */
@@ -26,7 +24,7 @@ interface SenderThreadData {
 }
 
 const { options, ring, port, control } = workerData as SenderThreadData
-const port0 = parentPort as NonNullable<typeof parentPort>
+const parent = parentPort as NonNullable<typeof parentPort>
 const reader = new RingReader(ring, port)
 const sender = new BatchSender(options)
 const block = options.onFull === 'block'
@@ -78,15 +76,16 @@ async function flush (through: number): Promise<void> {
 async function close (): Promise<void> {
   exiting = true
   drain()
-  if (!sender.spoolAndDestroy()) await sender.close(Math.min(options.closeTimeoutMs, CLOSE_DEADLINE_CAP_MS)).catch(() => {})
+  // After funnel()'s flush everything has a receipt; after an abandoned one the sender is closed.
+  if (!sender.spoolAndDestroy()) await sender.close(options.closeTimeoutMs).catch(() => {})
   closed = true
 }
 
 function post (reply: SenderReply): void {
-  port0.postMessage(reply)
+  parent.postMessage(reply)
 }
 
-port0.on('message', (msg: SenderRequest) => {
+parent.on('message', (msg: SenderRequest) => {
   if (msg.code === 'flush') {
     flush(msg.through).then(() => post({ code: 'done', id: msg.id }), (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
   } else if (msg.code === 'abandon') {
@@ -99,7 +98,7 @@ port0.on('message', (msg: SenderRequest) => {
       // The thread ends by itself once the closed sockets' pending sends and receives have
       // settled; terminating it with one pending aborts the process (zeromq.js #411).
       port.close()
-      port0.close()
+      parent.close()
     })
   }
 })
