@@ -9,7 +9,7 @@ import { decodeReceipt, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../sha
 import { messages } from '../shared/receive.js'
 import { curveClientSocketOptions } from '../shared/security-options.js'
 import { ConnectWatch } from './connect-watch.js'
-import { OpenBatch, worstCaseBytes } from './open-batch.js'
+import { OpenBatch } from './open-batch.js'
 import { SpoolWriter } from './spool-writer.js'
 
 const debug = debuglog('logfunnel')
@@ -60,9 +60,10 @@ export interface SenderStats {
  * them over PUSH with one send in flight, holds each batch until the writer's receipt (SUB)
  * covers it, and goes back to the first unreceipted batch when receipts stall (go-back-N).
  *
- * Backpressure: `write()` always takes what it is given; with `onFull: 'drop'` it drops the
- * records that do not fit under `highWaterMark`; with `'block'` the caller checks `hasRoom`
- * and awaits `waitForRoom()` before writing more (the transport stream does this).
+ * Input is whole lines already encoded (`writeBytes`): funnel()'s ring, or the transport
+ * target's chunks. Backpressure: `writeBytes()` always takes what it is given; with
+ * `onFull: 'drop'` it drops the records that do not fit under `highWaterMark`; with `'block'`
+ * the caller checks `hasRoom` and awaits `waitForRoom()` before writing more.
  *
  * Events: `'reject'` ({ code, bytes }) for a record over `maxFrameBytes`; `'drop'` (count);
  * `'unreachable'` (LOGFUNNEL_ERR_CONNECT or _HANDSHAKE error), once, when the writer has not
@@ -128,21 +129,10 @@ export class BatchSender extends EventEmitter {
     await new Promise<void>((resolve) => this.#roomWaiters.push(resolve))
   }
 
-  /**
-   * Takes text made of `\n`-terminated lines (a chunk may end mid-line; the rest waits for the
-   * next chunk). Throws LOGFUNNEL_ERR_CLOSED after `close()`.
-   */
-  write (chunk: string): void {
-    if (this.#closed) throw new ClosedError()
-    const text = this.#open.completeLines(chunk)
-    if (text === undefined) return
-    const worstBytes = worstCaseBytes(text)
-    if (this.#open.fitsWithinBatch(worstBytes) && this.#hasRoomFor(worstBytes)) {
-      this.#stats.records += this.#open.appendAll(text)
-    } else {
-      this.#appendLines(text)
-    }
-    this.#scheduleSeal()
+  /** Counts a record the caller did not send for being over `maxFrameBytes`; emits `'reject'`. */
+  rejectTooLarge (bytes: number): void {
+    this.#stats.tooLarge++
+    this.emit('reject', new RecordTooLargeError(bytes, this.#opts.maxFrameBytes))
   }
 
   #scheduleSeal (): void {
@@ -216,7 +206,6 @@ export class BatchSender extends EventEmitter {
   async close (deadlineMs = this.#opts.closeTimeoutMs): Promise<void> {
     if (this.#closed) return
     this.#reportDrops()
-    if (this.#open.hasPartial) this.write('\n')
     try {
       await this.flush(deadlineMs)
     } catch (err) {
@@ -244,33 +233,6 @@ export class BatchSender extends EventEmitter {
 
   #hasRoomFor (bytes: number): boolean {
     return this.#opts.onFull !== 'drop' || this.#heldBytes() + bytes <= this.#opts.highWaterMark
-  }
-
-  #appendLines (text: string): void {
-    const { maxFrameBytes, maxBatchBytes } = this.#opts
-    let start = 0
-    while (start < text.length) {
-      const end = text.indexOf('\n', start) + 1
-      const line = text.slice(start, end)
-      start = end
-      const worst = worstCaseBytes(line)
-      const bytes = worst <= maxBatchBytes ? -1 : Buffer.byteLength(line)
-      if (bytes > maxFrameBytes) {
-        this.#stats.tooLarge++
-        this.emit('reject', new RecordTooLargeError(bytes, maxFrameBytes))
-        continue
-      }
-      const size = bytes === -1 ? worst : bytes
-      if (!this.#hasRoomFor(size)) {
-        this.#stats.dropped++
-        this.#droppedUnreported++
-        this.emit('drop', 1)
-        continue
-      }
-      if (!this.#open.fits(size)) this.#seal()
-      this.#open.appendLine(line, size)
-      this.#stats.records++
-    }
   }
 
   #seal (): void {
@@ -326,7 +288,7 @@ export class BatchSender extends EventEmitter {
   }
 
   /**
-   * Puts everything without a receipt (whole lines; a trailing partial line is dropped) into
+   * Puts everything without a receipt into
    * the spool and closes the sockets at once. For process exit and abandoned closes: it never
    * waits. Returns false, and leaves the sender open, when there is no spool or it failed.
    */
@@ -433,10 +395,10 @@ export class BatchSender extends EventEmitter {
     const n = this.#droppedUnreported
     this.#droppedUnreported = 0
     const notice = { level: 40, time: Date.now(), pid: process.pid, hostname: hostname(), logfunnelDropped: n, msg: `logfunnel dropped ${n} records` }
-    const line = JSON.stringify(notice) + '\n'
+    const line = Buffer.from(JSON.stringify(notice) + '\n')
     // Not a logged record: it is not counted in stats.records.
-    if (!this.#open.fitsWithinBatch(worstCaseBytes(line))) this.#seal()
-    this.#open.appendAll(line)
+    if (!this.#open.fitsWithinBatch(line.length)) this.#seal()
+    this.#open.appendBytes(line, 1)
     if (!this.#sealScheduled) {
       this.#sealScheduled = true
       setImmediate(() => this.#sealAndSend())

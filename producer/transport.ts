@@ -35,6 +35,9 @@ export class FunnelStream extends EventEmitter {
   readonly sender: BatchSender
   readonly #block: boolean
   #closeTimeoutMs: number
+  readonly #maxFrameBytes: number
+  /** The start of a line whose end has not arrived yet. */
+  #partial = ''
   #needDrain = false
   #ending = false
   #wakeTimer = wakeReaderPeriodically()
@@ -43,6 +46,7 @@ export class FunnelStream extends EventEmitter {
     super()
     const resolved = resolveProducerOptions(opts)
     this.#block = resolved.onFull === 'block'
+    this.#maxFrameBytes = resolved.maxFrameBytes
     this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
     this.sender = new BatchSender(resolved)
     this.sender.on('unreachable', (err: LogfunnelError) => report(err))
@@ -62,8 +66,16 @@ export class FunnelStream extends EventEmitter {
     return this.#ending
   }
 
+  /** Text from thread-stream: it may end mid-line (the rest waits for the next chunk). */
   write (chunk: string): boolean {
-    this.sender.write(chunk)
+    let text = this.#partial + chunk
+    this.#partial = ''
+    if (text.charCodeAt(text.length - 1) !== 10) {
+      const last = text.lastIndexOf('\n')
+      this.#partial = text.slice(last + 1)
+      text = text.slice(0, last + 1)
+    }
+    if (text.length > 0) this.#send(text)
     if (!this.#block || this.sender.hasRoom) return true
     if (!this.#needDrain) {
       this.#needDrain = true
@@ -73,6 +85,31 @@ export class FunnelStream extends EventEmitter {
       })
     }
     return false
+  }
+
+  /** Whole lines to the sender, as bytes; a line over `maxFrameBytes` is counted, not sent. */
+  #send (text: string): void {
+    const bytes = Buffer.from(text)
+    // A UTF-16 code unit takes at most 3 bytes: then no line can be too large.
+    if (text.length * 3 <= this.#maxFrameBytes) {
+      this.sender.writeBytes(bytes, countLines(bytes))
+      return
+    }
+    let from = 0
+    let records = 0
+    for (let start = 0; start < bytes.length;) {
+      const end = bytes.indexOf(10, start) + 1
+      if (end - start > this.#maxFrameBytes) {
+        if (records > 0) this.sender.writeBytes(bytes.subarray(from, start), records)
+        this.sender.rejectTooLarge(end - start)
+        from = end
+        records = 0
+      } else {
+        records++
+      }
+      start = end
+    }
+    if (records > 0) this.sender.writeBytes(bytes.subarray(from), records)
   }
 
   /**
@@ -92,6 +129,7 @@ export class FunnelStream extends EventEmitter {
   end (): void {
     if (this.#ending) return
     this.#ending = true
+    if (this.#partial.length > 0) this.write('\n')
     const done = (): void => {
       clearInterval(this.#wakeTimer)
       parentPort?.postMessage({ code: 'EVENT', name: STATS_EVENT, args: [this.sender.stats] })
@@ -107,6 +145,12 @@ export class FunnelStream extends EventEmitter {
     }
     this.sender.close(this.#closeTimeoutMs).catch(warn).finally(settled)
   }
+}
+
+function countLines (bytes: Buffer): number {
+  let n = 0
+  for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) n++
+  return n
 }
 
 function warn (err: Error & { code?: string }): void {
