@@ -132,7 +132,7 @@ export class FunnelDestination extends EventEmitter {
   async #flush (deadlineMs: number): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError()
     this.#ring.publish()
-    await withDeadline(this.#request({ code: 'flush', id: 0, through: this.#ring.published }), deadlineMs, () => new FlushTimeoutError(deadlineMs))
+    await withDeadline(this.#request({ code: 'flush', through: this.#ring.published }), deadlineMs, () => new FlushTimeoutError(deadlineMs))
   }
 
   /**
@@ -148,7 +148,7 @@ export class FunnelDestination extends EventEmitter {
     this.#ring.end()
     let failed = false
     try {
-      await withDeadline(this.#request({ code: 'flush', id: 0, through: this.#ring.published }), deadlineMs, () => new CloseTimeoutError(deadlineMs))
+      await withDeadline(this.#request({ code: 'flush', through: this.#ring.published }), deadlineMs, () => new CloseTimeoutError(deadlineMs))
     } catch (err) {
       failed = true
       debug('close: %s', (err as Error).message)
@@ -156,7 +156,7 @@ export class FunnelDestination extends EventEmitter {
     }
     if (!this.#exited) {
       this.#worker.ref()
-      const stats = await this.#request({ code: 'close', id: 0 }).catch(() => undefined)
+      const stats = await this.#request({ code: 'close' }).catch(() => undefined)
       await this.#threadEnded()
       // Until here a process.exit() still closes the sender's sockets first (#onExit).
       onExit.unregister(this)
@@ -176,21 +176,15 @@ export class FunnelDestination extends EventEmitter {
    */
   async #threadEnded (): Promise<void> {
     if (this.#exited) return
-    const ended = once(this.#worker, 'exit')
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), THREAD_END_TIMEOUT_MS) })
-    try {
-      if (await Promise.race([ended, late]) === 'late') {
-        debug('the sender thread did not end in time: terminating it')
+    await withDeadline(once(this.#worker, 'exit'), THREAD_END_TIMEOUT_MS, () => new Error('the sender thread did not end in time'))
+      .catch(async (err: Error) => {
+        debug('%s: terminating it', err.message)
         await this.#worker.terminate()
-      }
-    } finally {
-      clearTimeout(timer)
-    }
+      })
   }
 
   /** Sends a request that gets a reply; the worker is ref'd while any is pending. */
-  async #request (msg: Extract<SenderRequest, { id: number }>): Promise<SenderStats | undefined> {
+  async #request (msg: { code: 'flush', through: number } | { code: 'close' }): Promise<SenderStats | undefined> {
     if (this.#exited) throw new ClosedError()
     const id = ++this.#nextId
     const reply = new Promise<SenderStats | undefined>((resolve, reject) => this.#pending.set(id, { resolve, reject }))

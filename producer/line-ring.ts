@@ -38,7 +38,7 @@ const MIN_SLOTS = 4
 const BLOCKED_RECHECK_MS = 1000
 
 /** A UTF-16 code unit encodes to at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units). */
-const MAX_UTF8_BYTES_PER_UNIT = 3
+export const MAX_UTF8_BYTES_PER_UNIT = 3
 
 /** The shared memory of one ring; sent to the sender thread in workerData. */
 export interface RingMemory {

@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events'
 import { parentPort } from 'node:worker_threads'
 import type { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
+import { countLines } from '../shared/protocol.js'
+import { MAX_UTF8_BYTES_PER_UNIT } from './line-ring.js'
 import { BatchSender } from './sender.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
 import { ERROR_EVENT, STATS_EVENT, toPlainError } from './worker-messages.js'
@@ -90,8 +92,8 @@ export class FunnelStream extends EventEmitter {
   /** Whole lines to the sender, as bytes; a line over `maxFrameBytes` is counted, not sent. */
   #send (text: string): void {
     const bytes = Buffer.from(text)
-    // A UTF-16 code unit takes at most 3 bytes: then no line can be too large.
-    if (text.length * 3 <= this.#maxFrameBytes) {
+    // Then no line in it can be too large.
+    if (text.length * MAX_UTF8_BYTES_PER_UNIT <= this.#maxFrameBytes) {
       this.sender.writeBytes(bytes, countLines(bytes))
       return
     }
@@ -145,12 +147,6 @@ export class FunnelStream extends EventEmitter {
     }
     this.sender.close(this.#closeTimeoutMs).catch(warn).finally(settled)
   }
-}
-
-function countLines (bytes: Buffer): number {
-  let n = 0
-  for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) n++
-  return n
 }
 
 function warn (err: Error & { code?: string }): void {
