@@ -264,11 +264,6 @@ export class RingReader {
     this.#port = port
   }
 
-  /** Slots freed so far (compare with RingWriter.published with `reached`). */
-  get consumed (): number {
-    return this.#consumed
-  }
-
   /** True once every slot up to the count `published` has been taken. */
   reached (published: number): boolean {
     return ((this.#consumed - published) | 0) >= 0
