@@ -111,7 +111,7 @@ export class BatchSender extends EventEmitter {
     void this.#receiveReceipts()
     this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(opts.receiptTimeoutMs / 4)))
     this.#timer.unref()
-    if (opts.spoolDir !== undefined) this.#spool = new SpoolWriter(opts.spoolDir, this.id.toString('hex'), (err) => this.#onSpoolError(err))
+    if (opts.spoolDir !== undefined) this.#spool = new SpoolWriter(opts.spoolDir, this.id.toString('hex'), opts.endpoint, (err) => this.#onSpoolError(err))
   }
 
   get stats (): SenderStats {

@@ -1,9 +1,8 @@
 import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { encodeSpoolEntry, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
+import { encodeSpoolEntry, encodeSpoolPreamble, endpointKey, processStartTime, SPOOL_SEGMENT_BYTES, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
 
-/** A segment is handed to the writer (renamed) once it holds this much, */
-const SEGMENT_BYTES = 4 * 1024 * 1024
+/** A segment is handed to the writer (renamed) once it holds SPOOL_SEGMENT_BYTES, */
 /** or this long after its first entry, so the writer can start on it while spooling lasts. */
 const SEGMENT_MAX_AGE_MS = 100
 
@@ -12,6 +11,8 @@ const SEGMENT_MAX_AGE_MS = 100
  * process 'exit' handler) to a `.spool.tmp` segment of its own, so no lock is needed, and
  * renames the segment to `.spool` when it is complete: the writer never sees a half-written
  * file from a live producer. Errors of a segment handed over by its timer go to `onError`.
+ * Each segment starts with a preamble naming the endpoint it is for and this process (pid and
+ * start time), so only that endpoint's writer ingests it, and never while this process lives.
  */
 export class SpoolWriter {
   readonly dir: string
@@ -22,10 +23,12 @@ export class SpoolWriter {
   #bytes = 0
   #timer: NodeJS.Timeout | undefined
   #onError: (err: unknown) => void
+  #preamble: Buffer
 
-  constructor (dir: string, producerIdHex: string, onError: (err: unknown) => void = () => {}) {
+  constructor (dir: string, producerIdHex: string, endpoint: string, onError: (err: unknown) => void = () => {}) {
     this.dir = dir
     this.#idHex = producerIdHex
+    this.#preamble = encodeSpoolPreamble({ endpoint: endpointKey(endpoint), pid: process.pid, start: processStartTime(process.pid) ?? null })
     this.#onError = onError
   }
 
@@ -40,6 +43,7 @@ export class SpoolWriter {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 })
       this.#tmpPath = join(this.dir, spoolFileName(this.#idHex, process.pid, this.#segment))
       this.#fd = openSync(this.#tmpPath, 'a', 0o600)
+      this.#writeAll(this.#preamble)
       this.#timer = setTimeout(() => {
         try {
           this.seal()
@@ -50,10 +54,14 @@ export class SpoolWriter {
       this.#timer.unref()
     }
     const buf = Buffer.concat(encodeSpoolEntry(header, payload))
+    this.#writeAll(buf)
+    this.#bytes += buf.length
+    if (this.#bytes >= SPOOL_SEGMENT_BYTES) this.seal()
+  }
+
+  #writeAll (buf: Buffer): void {
     let offset = 0
     while (offset < buf.length) offset += writeSync(this.#fd, buf, offset)
-    this.#bytes += buf.length
-    if (this.#bytes >= SEGMENT_BYTES) this.seal()
   }
 
   /** Closes the open segment and hands it to the writer. */

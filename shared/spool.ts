@@ -1,4 +1,5 @@
-import { dirname, join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { parseEndpoint } from './endpoint.js'
 import { decodeHeader, HEADER_BYTES, type BatchHeader } from './protocol.js'
 
@@ -8,20 +9,95 @@ import { decodeHeader, HEADER_BYTES, type BatchHeader } from './protocol.js'
  * writer ingests them like network messages, so its per-producer sequence check writes each
  * batch once and in order.
  *
- * A file is a series of entries: the 40-byte protocol header, a 4-byte big-endian payload
- * length, then the payload (whole lines). A producer writes `<id>-<pid>-<segment>.spool.tmp`
- * and renames it to `.spool` when complete; the writer reads only complete files, and a `.tmp`
- * file only once its process is gone (a producer that died while spooling).
+ * A file starts with a preamble: "LFS" 0x01, a 4-byte big-endian length, then that many bytes
+ * of JSON `{"endpoint":<endpointKey>,"pid":N,"start":<process start time or null>}`: the writer
+ * ingests a file only for its own endpoint, and tells a live producer from a reused pid. Then a
+ * series of entries: the 40-byte protocol header, a 4-byte big-endian payload length, the
+ * payload (whole lines). Files without a preamble (written before it existed) are read as
+ * entries from byte 0. A producer writes `<id>-<pid>-<segment>.spool.tmp` and renames it to
+ * `.spool` when complete; the writer reads only complete files, and a `.tmp` file only once
+ * its process is gone (a producer that died while spooling).
  */
 export const SPOOL_SUFFIX = '.spool'
 export const SPOOL_TMP_SUFFIX = '.spool.tmp'
+/** A producer hands a segment over once it holds this much (so a file is at most this plus one entry). */
+export const SPOOL_SEGMENT_BYTES = 4 * 1024 * 1024
 const LENGTH_BYTES = 4
 const NAME = /^([0-9a-f]{32})-(\d+)-(\d{10})\.spool(\.tmp)?$/
+/** "LFS" 0x01: starts like a header ("LF") but byte 3 is never 0, so no header decodes from it. */
+const PREAMBLE_MAGIC = Buffer.from([0x4c, 0x46, 0x53, 0x01])
+/** A preamble is a short JSON object; anything longer is not one. */
+export const MAX_PREAMBLE_BYTES = 4096
 
-/** The spool directory both sides use by default: `<socket dir>/spool` for an ipc endpoint. */
+/**
+ * The spool directory both sides use by default: `<ipc path>.spool` beside the socket, one per
+ * endpoint, so two writers whose sockets share a directory never share a spool.
+ */
 export function defaultSpoolDir (endpoint: string): string | undefined {
   const parsed = parseEndpoint(endpoint)
-  return parsed.transport === 'ipc' ? join(dirname(parsed.path), 'spool') : undefined
+  return parsed.transport === 'ipc' ? `${parsed.path}${SPOOL_SUFFIX}` : undefined
+}
+
+/**
+ * What a spool file records of its endpoint, comparable between the two sides: the resolved
+ * ipc path, or for tcp the port only (a writer binds `0.0.0.0:5555` that producers reach as
+ * `10.0.0.5:5555` or `localhost:5555`).
+ */
+export function endpointKey (endpoint: string): string {
+  const parsed = parseEndpoint(endpoint)
+  return parsed.transport === 'ipc' ? `ipc://${resolve(parsed.path)}` : `tcp:${parsed.port}`
+}
+
+export interface SpoolPreamble {
+  endpoint: string
+  pid: number
+  /** The producer process's start time (Linux: clock ticks since boot), null where unknown. */
+  start: string | null
+}
+
+export function encodeSpoolPreamble (preamble: SpoolPreamble): Buffer {
+  const json = Buffer.from(JSON.stringify(preamble))
+  const length = Buffer.allocUnsafe(LENGTH_BYTES)
+  length.writeUInt32BE(json.length, 0)
+  return Buffer.concat([PREAMBLE_MAGIC, length, json])
+}
+
+/**
+ * Reads the preamble at the start of `buf`: `undefined` when the file has none (an older
+ * producer: entries start at byte 0), `'short'` when the file is too short to tell (a producer
+ * that has just created it), `'bad'` when it starts like one but does not decode.
+ */
+export function parseSpoolPreamble (buf: Buffer): { preamble: SpoolPreamble, bytes: number } | undefined | 'short' | 'bad' {
+  if (buf.length < PREAMBLE_MAGIC.length + LENGTH_BYTES) return buf.length === 0 || PREAMBLE_MAGIC.subarray(0, buf.length).equals(buf) ? 'short' : undefined
+  if (!buf.subarray(0, PREAMBLE_MAGIC.length).equals(PREAMBLE_MAGIC)) return undefined
+  const length = buf.readUInt32BE(PREAMBLE_MAGIC.length)
+  if (length > MAX_PREAMBLE_BYTES) return 'bad'
+  const end = PREAMBLE_MAGIC.length + LENGTH_BYTES + length
+  if (buf.length < end) return 'short'
+  try {
+    const raw = JSON.parse(buf.subarray(PREAMBLE_MAGIC.length + LENGTH_BYTES, end).toString('utf8')) as Partial<SpoolPreamble>
+    if (typeof raw.endpoint !== 'string' || !Number.isSafeInteger(raw.pid)) return 'bad'
+    return { preamble: { endpoint: raw.endpoint, pid: raw.pid as number, start: typeof raw.start === 'string' ? raw.start : null }, bytes: end }
+  } catch {
+    return 'bad'
+  }
+}
+
+/**
+ * A process's start time (clock ticks since boot, field 22 of `/proc/<pid>/stat`): with the
+ * pid it names one process, where a pid alone may since have been reused. Undefined when the
+ * process does not exist or the system has no /proc.
+ */
+export function processStartTime (pid: number): string | undefined {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return undefined
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return fields[19]
 }
 
 export function spoolFileName (producerIdHex: string, pid: number, segment: number): string {
@@ -64,12 +140,12 @@ export interface ParsedSpool {
 }
 
 /**
- * Splits a spool file into entries. Stops at the first entry that is cut short (a crash while
- * spooling) or whose header does not decode; the caller moves that tail aside.
+ * Splits a spool file into entries, from `offset` (past the preamble). Stops at the first
+ * entry that is cut short (a crash while spooling) or whose header does not decode; the caller
+ * moves that tail aside.
  */
-export function parseSpool (buf: Buffer, maxFrameBytes: number): ParsedSpool {
+export function parseSpool (buf: Buffer, maxFrameBytes: number, offset = 0): ParsedSpool {
   const entries: SpoolEntry[] = []
-  let offset = 0
   while (offset < buf.length) {
     if (buf.length - offset < HEADER_BYTES + LENGTH_BYTES) return { entries, wholeBytes: offset, torn: 'truncated' }
     const headerFrame = buf.subarray(offset, offset + HEADER_BYTES)
@@ -82,4 +158,9 @@ export function parseSpool (buf: Buffer, maxFrameBytes: number): ParsedSpool {
     offset = start + length
   }
   return { entries, wholeBytes: offset }
+}
+
+/** The largest spool file a producer writes: a full segment plus one entry, and the preamble. */
+export function maxSpoolFileBytes (maxFrameBytes: number): number {
+  return SPOOL_SEGMENT_BYTES + HEADER_BYTES + LENGTH_BYTES + maxFrameBytes + PREAMBLE_MAGIC.length + LENGTH_BYTES + MAX_PREAMBLE_BYTES
 }

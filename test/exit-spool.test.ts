@@ -24,7 +24,7 @@ describe.each(['funnel', 'transport'] as const)('%s: process.exit(0) right after
     const summary = await writer.stop()
     expect(summary.records).toBe(RECORDS)
     expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
-    expect(readdirSync(join(dir, 'spool')).filter((f) => !f.endsWith('.torn'))).toEqual([])
+    expect(readdirSync(join(dir, 'w.sock.spool')).filter((f) => !f.endsWith('.torn'))).toEqual([])
   })
 
   it(`the writer is down and starts after the producer exited: all ${RECORDS} records arrive`, async () => {
@@ -32,7 +32,7 @@ describe.each(['funnel', 'transport'] as const)('%s: process.exit(0) right after
     const endpoint = `ipc://${join(dir, 'w.sock')}`
     const producer = spawnProducer({ endpoint, records: RECORDS, mode, exitAtOnce: true })
     expect(await exitCode(producer), producer.describe()).toBe(0)
-    expect(readdirSync(join(dir, 'spool')).length).toBeGreaterThan(0)
+    expect(readdirSync(join(dir, 'w.sock.spool')).length).toBeGreaterThan(0)
 
     const writer = await startWriterChild(dir)
     await waitFor(() => lineCount(writer.file) >= RECORDS, 30_000, () => `${lineCount(writer.file)} lines in the file`)
@@ -40,6 +40,6 @@ describe.each(['funnel', 'transport'] as const)('%s: process.exit(0) right after
     expect(summary).toMatchObject({ records: RECORDS, duplicates: 0 })
     expect(summary.spool.torn).toBe(0)
     expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, ok: true })
-    expect(readdirSync(join(dir, 'spool'))).toEqual([])
+    expect(readdirSync(join(dir, 'w.sock.spool'))).toEqual([])
   })
 }, 120_000)

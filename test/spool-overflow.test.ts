@@ -25,7 +25,7 @@ describe("onFull 'spool'", () => {
       endpoint: writer.endpoint, records: RECORDS, announceAfter: RECORDS, closeDeadlineMs: 240_000, producer: PRODUCER
     })
     await producer.waitForLine((l) => l.event === 'logging', 240_000)
-    expect(readdirSync(join(dir, 'spool')).length).toBeGreaterThan(0)
+    expect(readdirSync(join(dir, 'w.sock.spool')).length).toBeGreaterThan(0)
     writer.child.proc.kill('SIGCONT')
     const done = await producer.waitForLine((l) => l.event === 'done', 240_000)
     expect(await exitCode(producer)).toBe(0)
@@ -41,7 +41,7 @@ describe("onFull 'spool'", () => {
 
   it('a spool file cut short mid-batch is ingested up to its last whole batch; the rest is moved aside and reported', async () => {
     const dir = tempDir()
-    const spoolDir = join(dir, 'spool')
+    const spoolDir = join(dir, 'w.sock.spool')
     mkdirSync(spoolDir)
     const producerId = randomBytes(16)
     const entries = [0, 1, 2].map((seq) => {
@@ -58,7 +58,7 @@ describe("onFull 'spool'", () => {
     const summary = await writer.stop()
     const [tornEvent] = stderrEvents(writer.child, 'spool-torn')
     expect(summary.records).toBe(4)
-    expect(summary.spool).toEqual({ files: 1, entries: 2, torn: 1 })
+    expect(summary.spool).toEqual({ files: 1, entries: 2, torn: 1, rejected: 0, foreign: 0 })
     expect(readFileSync(writer.file, 'utf8')).toBe('{"pid":1,"seq":0}\n{"pid":1,"seq":1}\n{"pid":1,"seq":2}\n{"pid":1,"seq":3}\n')
     expect(readFileSync(join(spoolDir, `${name}.torn`))).toEqual(torn)
     expect(readdirSync(spoolDir)).toEqual([`${name}.torn`])

@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs'
+import { chmodSync, mkdirSync } from 'node:fs'
+import { unsafeDirReason } from '../shared/dir-check.js'
 import { dirname } from 'node:path'
 import { lockPathFor, parseEndpoint } from '../shared/endpoint.js'
 import { BindError, UnsafeEndpointError } from '../shared/errors.js'
@@ -9,9 +10,6 @@ const PRIVATE_DIR_MODE = 0o700
 /** ... or, when `socketMode` lets a group connect, that group may also pass through (search only). */
 const GROUP_DIR_MODE = 0o710
 const GROUP_BITS = 0o070
-const GROUP_WRITE = 0o020
-const OTHERS_WRITE = 0o002
-const ROOT_UID = 0
 
 /**
  * Creates and checks the directories of the writer's ipc sockets and of its lock file, before
@@ -41,28 +39,15 @@ export function prepareEndpointDirs (options: ResolvedWriterOptions): void {
 
 function secureDir (dir: string, endpoint: string, groupAccess: boolean): void {
   const mode = groupAccess ? GROUP_DIR_MODE : PRIVATE_DIR_MODE
-  let stat
+  let reason
   try {
     // mkdir's mode is filtered by the umask; chmod gives the directory the mode meant for it.
     if (mkdirSync(dir, { recursive: true, mode }) !== undefined) chmodSync(dir, mode)
-    stat = statSync(dir)
+    reason = unsafeDirReason(dir, { groupWritable: groupAccess, otherOwnerInGroup: false })
   } catch (err) {
     throw new BindError(endpoint, { cause: err })
   }
-  const shownMode = `0${(stat.mode & 0o7777).toString(8)}`
-  const uid = typeof process.geteuid === 'function' ? process.geteuid() : undefined
-  if (uid !== undefined && stat.uid !== uid && stat.uid !== ROOT_UID) {
-    throw new UnsafeEndpointError(endpoint,
-      `directory ${dir} belongs to uid ${stat.uid}, not to the writer's user (uid ${uid}) or root; use a directory of your own`)
-  }
-  if ((stat.mode & OTHERS_WRITE) !== 0) {
-    throw new UnsafeEndpointError(endpoint,
-      `directory ${dir} is writable by others (mode ${shownMode}), so anyone could replace the socket; use a directory of its own (chmod 700)`)
-  }
-  if ((stat.mode & GROUP_WRITE) !== 0 && !groupAccess) {
-    throw new UnsafeEndpointError(endpoint,
-      `directory ${dir} is writable by its group (mode ${shownMode}); chmod g-w, or set socketMode 0660 to trust that group`)
-  }
+  if (reason !== undefined) throw new UnsafeEndpointError(endpoint, reason)
 }
 
 /**

@@ -1,11 +1,19 @@
 import { EventEmitter } from 'node:events'
-import { appendFile, readdir, readFile, unlink } from 'node:fs/promises'
+import { constants, type Stats } from 'node:fs'
+import { lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
-import { parseSpool, parseSpoolName, type SpoolName } from '../shared/spool.js'
+import { unsafeDirReason } from '../shared/dir-check.js'
+import { maxSpoolFileBytes, parseSpool, parseSpoolName, parseSpoolPreamble, processStartTime, type SpoolName } from '../shared/spool.js'
+import { appendNoFollow } from './side-files.js'
 
 const debug = debuglog('logfunnel')
+
+/** A `.spool.tmp` file whose producer is alive but has not touched it for this long is reported once. */
+const STALE_TMP_MS = 60 * 60 * 1000
+/** Suffix given to a spool entry set aside: no longer a spool name, so never scanned again. */
+export const REJECTED_SUFFIX = '.rejected'
 
 /** What the ingester needs from the writer. */
 export interface SpoolSink {
@@ -17,31 +25,56 @@ export interface SpoolSink {
   backpressure: () => Promise<void>
 }
 
+export interface SpoolIngesterOptions {
+  dir: string
+  maxFrameBytes: number
+  pollMs: number
+  /** `endpointKey()` of the writer's endpoint: files recorded for another endpoint are left alone. */
+  endpointKey: string
+  /** Mode of the `.torn` files it creates (never wider than the log file's). */
+  tornMode: number
+}
+
+/** A file set aside or refused; thrown inside #ingest, reported by scan(). */
+class Refusal {
+  constructor (readonly reason: string, readonly setAside: boolean) {}
+}
+
 /**
  * Ingests producers' spool files: complete `.spool` files, and `.spool.tmp` files whose
- * process is gone (it died while spooling). Files go in order of producer and segment; each
- * entry passes the writer's usual checks and sequence logic, so batches already written are
- * skipped. A file is removed once what it held is in the log file. A torn tail (cut short, or a header
- * that does not decode) is appended to `<name>.torn` and reported, never written.
+ * process is gone (it died while spooling; the process is told by pid and start time, not the
+ * pid alone). Files go in order of producer and segment; each entry passes the writer's usual
+ * checks and sequence logic, so batches already written are skipped. A file is removed once
+ * what it held is in the log file. A torn tail (cut short, or a header that does not decode)
+ * is appended to `<name>.torn` and reported, never written.
  *
- * Events: `'torn'` ({ file, tornBytes, movedTo }), `'error'` (an fs error; the scan retries).
+ * One bad entry never stops the others: anything that is not a regular file (a FIFO, a
+ * symlink, a directory), a file owned by a user who may not write the directory, larger than a
+ * producer ever writes, unreadable or with a bad preamble, is never followed or read whole: it
+ * is renamed `<name>.rejected` and reported once. A file recorded for another endpoint is left
+ * where it is (its own writer may ingest it) and reported once.
+ *
+ * Events: `'torn'` ({ file, tornBytes, reason, movedTo }); `'rejected'` ({ file, reason,
+ * movedTo }), `'foreign'` ({ file, endpoint }), `'stale'` ({ file, pid, ageMs }), each once per
+ * file; `'error'` (an fs error of the directory or the sink; the scan retries).
  */
 export class SpoolIngester extends EventEmitter {
   readonly dir: string
-  #maxFrameBytes: number
-  #pollMs: number
+  #opts: SpoolIngesterOptions
   #sink: SpoolSink
   #stopped = false
   #loop: Promise<void> | undefined
   #wake: AbortController | undefined
-  /** Files ingested, entries handed over, torn tails moved aside. */
-  readonly counts = { files: 0, entries: 0, torn: 0 }
+  /** Names reported once and left in place (foreign, stale, not movable). */
+  #reported = new Set<string>()
+  #dirReported = false
+  /** Files ingested, entries handed over, torn tails moved aside, files set aside, foreign files left. */
+  readonly counts = { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 }
 
-  constructor (dir: string, maxFrameBytes: number, pollMs: number, sink: SpoolSink) {
+  constructor (opts: SpoolIngesterOptions, sink: SpoolSink) {
     super()
-    this.dir = dir
-    this.#maxFrameBytes = maxFrameBytes
-    this.#pollMs = pollMs
+    this.dir = opts.dir
+    this.#opts = opts
     this.#sink = sink
   }
 
@@ -62,7 +95,15 @@ export class SpoolIngester extends EventEmitter {
   /** One scan: ingests every file that is ready, in order. */
   async scan (): Promise<void> {
     let names: string[]
+    let dirStat: Stats
     try {
+      const unsafe = unsafeDirReason(this.dir, { groupWritable: true, otherOwnerInGroup: true })
+      if (unsafe !== undefined) {
+        if (!this.#dirReported) this.emit('error', new Error(`spool directory not used: ${unsafe}`))
+        this.#dirReported = true
+        return
+      }
+      dirStat = await stat(this.dir)
       names = await readdir(this.dir)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.emit('error', err)
@@ -70,13 +111,17 @@ export class SpoolIngester extends EventEmitter {
     }
     const files = names
       .map((name) => ({ name, parsed: parseSpoolName(name) }))
-      .filter((f): f is { name: string, parsed: SpoolName } => f.parsed !== undefined && (f.parsed.complete || !alive(f.parsed.pid)))
+      .filter((f): f is { name: string, parsed: SpoolName } => f.parsed !== undefined && !this.#reported.has(f.name))
       .sort((a, b) => a.parsed.producerIdHex.localeCompare(b.parsed.producerIdHex) || a.parsed.segment - b.parsed.segment)
-    for (const { name } of files) {
+    for (const { name, parsed } of files) {
       if (this.#stopped) return
       try {
-        await this.#ingest(name)
+        await this.#ingest(name, parsed, dirStat)
       } catch (err) {
+        if (err instanceof Refusal) {
+          await this.#refuse(name, err)
+          continue
+        }
         this.emit('error', err)
         return
       }
@@ -87,14 +132,91 @@ export class SpoolIngester extends EventEmitter {
     while (!this.#stopped) {
       await this.scan()
       this.#wake = new AbortController()
-      await delay(this.#pollMs, undefined, { signal: this.#wake.signal }).catch(() => {})
+      await delay(this.#opts.pollMs, undefined, { signal: this.#wake.signal }).catch(() => {})
     }
   }
 
-  async #ingest (name: string): Promise<void> {
+  async #refuse (name: string, refusal: Refusal): Promise<void> {
+    const file = join(this.dir, name)
+    if (!refusal.setAside) return
+    let movedTo: string | null = file + REJECTED_SUFFIX
+    try {
+      await rename(file, movedTo)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      movedTo = null
+      this.#reported.add(name)
+    }
+    this.counts.rejected++
+    this.emit('rejected', { file, reason: refusal.reason, movedTo })
+  }
+
+  /** Reads the file whole through a checked descriptor, or throws a Refusal. */
+  async #read (path: string, dirStat: Stats): Promise<{ buf: Buffer, mtimeMs: number } | undefined> {
+    let st: Stats
+    try {
+      st = await lstat(path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw new Refusal(`lstat failed: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, true)
+    }
+    if (!st.isFile()) throw new Refusal(`not a regular file (${kindOf(st)})`, true)
+    if (!ownerMayWrite(st, dirStat)) throw new Refusal(`owned by uid ${st.uid}, who may not write the spool directory`, true)
+    const max = maxSpoolFileBytes(this.#opts.maxFrameBytes)
+    if (st.size > max) throw new Refusal(`${st.size} bytes, more than a producer writes (${max})`, true)
+    let handle
+    try {
+      // O_NOFOLLOW and O_NONBLOCK: a file swapped for a symlink or a FIFO since lstat is not followed or waited on.
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return undefined
+      throw new Refusal(`cannot open: ${code ?? 'error'}`, true)
+    }
+    try {
+      const fst = await handle.stat()
+      if (!fst.isFile() || fst.ino !== st.ino || fst.size > max) throw new Refusal('changed while being opened', true)
+      const buf = Buffer.alloc(fst.size)
+      let offset = 0
+      while (offset < buf.length) {
+        const { bytesRead } = await handle.read(buf, offset, buf.length - offset, offset)
+        if (bytesRead === 0) break
+        offset += bytesRead
+      }
+      return { buf: buf.subarray(0, offset), mtimeMs: fst.mtimeMs }
+    } catch (err) {
+      if (err instanceof Refusal) throw err
+      throw new Refusal(`cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, true)
+    } finally {
+      await handle.close()
+    }
+  }
+
+  async #ingest (name: string, parsedName: SpoolName, dirStat: Stats): Promise<void> {
     const path = join(this.dir, name)
-    const buf = await readFile(path)
-    const parsed = parseSpool(buf, this.#maxFrameBytes)
+    const read = await this.#read(path, dirStat)
+    if (read === undefined) return
+    const { buf } = read
+    const preamble = parseSpoolPreamble(buf)
+    if (preamble === 'bad') throw new Refusal('bad preamble', true)
+    if (!parsedName.complete) {
+      const start = typeof preamble === 'object' ? preamble.preamble.start : null
+      if (isAlive(parsedName.pid, start)) {
+        const ageMs = Date.now() - read.mtimeMs
+        if (ageMs > STALE_TMP_MS) {
+          this.#reported.add(name)
+          this.emit('stale', { file: path, pid: parsedName.pid, ageMs: Math.round(ageMs) })
+        }
+        return
+      }
+    }
+    if (typeof preamble === 'object' && preamble.preamble.endpoint !== this.#opts.endpointKey) {
+      this.#reported.add(name)
+      this.counts.foreign++
+      this.emit('foreign', { file: path, endpoint: preamble.preamble.endpoint })
+      return
+    }
+    const parsed = parseSpool(buf, this.#opts.maxFrameBytes, typeof preamble === 'object' ? preamble.bytes : 0)
     for (const entry of parsed.entries) {
       if (this.#stopped) return
       this.#sink.handle([entry.headerFrame, entry.payload])
@@ -103,23 +225,48 @@ export class SpoolIngester extends EventEmitter {
     }
     if (parsed.torn !== undefined) {
       const movedTo = `${path}.torn`
-      await appendFile(movedTo, buf.subarray(parsed.wholeBytes))
+      await appendNoFollow(movedTo, buf.subarray(parsed.wholeBytes), this.#opts.tornMode)
       this.counts.torn++
       this.emit('torn', { file: path, tornBytes: buf.length - parsed.wholeBytes, reason: parsed.torn, movedTo })
     }
     await this.#sink.sync()
-    await unlink(path)
+    try {
+      await unlink(path)
+    } catch (err) {
+      // Left in place it would be ingested again every poll (skipped as duplicates): report it once.
+      this.#reported.add(name)
+      throw err
+    }
     this.counts.files++
     debug('ingested spool file %s: %d entries', name, parsed.entries.length)
   }
 }
 
-/** True while a process with this pid exists (signal 0 only checks). */
-function alive (pid: number): boolean {
+/** The producer is alive: its pid exists and, when the file recorded it, with the same start time. */
+function isAlive (pid: number, start: string | null): boolean {
+  if (start !== null) {
+    const now = processStartTime(pid)
+    if (now !== undefined) return now === start
+  }
   try {
     process.kill(pid, 0)
     return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** The file's owner may write the directory: this process's user, root, the directory's owner, or its group when group-writable. */
+function ownerMayWrite (st: Stats, dirStat: Stats): boolean {
+  const uid = typeof process.geteuid === 'function' ? process.geteuid() : undefined
+  if (uid === undefined) return true
+  return st.uid === uid || st.uid === 0 || st.uid === dirStat.uid || ((dirStat.mode & 0o020) !== 0 && st.gid === dirStat.gid)
+}
+
+function kindOf (st: Stats): string {
+  if (st.isSymbolicLink()) return 'symlink'
+  if (st.isFIFO()) return 'fifo'
+  if (st.isDirectory()) return 'directory'
+  if (st.isSocket()) return 'socket'
+  return 'device'
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { statSync } from 'node:fs'
 import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
@@ -12,6 +13,8 @@ import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoi
 import { FileSink, type SinkStats } from './file-sink.js'
 import { loadProducerStates, saveProducerStates, type ProducerStates } from './producer-state.js'
 import { ReceiptPublisher } from './receipts.js'
+import { endpointKey } from '../shared/spool.js'
+import { sideFileMode } from './side-files.js'
 import { SpoolIngester } from './spool-ingest.js'
 import { WriterStats } from './stats.js'
 import { Telemetry } from './telemetry.js'
@@ -37,8 +40,8 @@ export interface WriterSummary {
   duplicates: number
   producers: number
   rejected: Partial<Record<RejectReason, number>>
-  /** Spool files ingested, entries read from them, torn tails moved aside. */
-  spool: { files: number, entries: number, torn: number }
+  /** Spool files ingested, entries read from them, torn tails moved aside, files set aside, files of another endpoint left alone. */
+  spool: { files: number, entries: number, torn: number, rejected: number, foreign: number }
   /** File counters: fsyncs, rotations, failed file operations and the last one. */
   fsyncs: SinkStats['fsyncs']
   rotations: SinkStats['rotations']
@@ -83,6 +86,8 @@ export class Writer extends EventEmitter {
   #ingester: SpoolIngester | undefined
   #persisting: Promise<void> | undefined
   #curve: CurveServer | undefined
+  /** Mode of the files the writer creates beside the log (state, `.torn`): the log file's, never wider. */
+  #sideMode = 0o600
   #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0, denied: 0 }
   #stopRequested = false
   /** Waits that end at stop (see #stopWait). */
@@ -116,6 +121,7 @@ export class Writer extends EventEmitter {
         this.#sink.on(event, (arg: unknown) => this.emit(event, arg))
       }
       await this.#sink.ready()
+      this.#sideMode = sideFileMode(statSync(file).mode)
       const loaded = loadProducerStates(stateFile)
       this.#producers = loaded.states
       if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
@@ -144,12 +150,14 @@ export class Writer extends EventEmitter {
     this.#loop = this.#receiveLoop()
     if (spoolDir !== undefined) {
       const sink = this.#sink
-      this.#ingester = new SpoolIngester(spoolDir, maxFrameBytes, spoolPollMs, {
+      this.#ingester = new SpoolIngester({ dir: spoolDir, maxFrameBytes, pollMs: spoolPollMs, endpointKey: endpointKey(endpoint), tornMode: this.#sideMode & 0o600 }, {
         handle: (frames) => this.#handle(frames),
         sync: async () => await sink.flushed(),
         backpressure: async () => await sink.waitBelow(WRITE_QUEUE_BYTES)
       })
-      this.#ingester.on('torn', (event: object) => this.emit('warning', { event: 'spool-torn', ...event }))
+      for (const event of ['torn', 'rejected', 'foreign', 'stale']) {
+        this.#ingester.on(event, (info: object) => this.emit('warning', { event: `spool-${event}`, ...info }))
+      }
       this.#ingester.on('error', (err: Error) => this.emit('warning', { event: 'spool-error', message: err.message }))
       this.#ingester.start()
     }
@@ -165,7 +173,7 @@ export class Writer extends EventEmitter {
   get summary (): WriterSummary {
     const { records, bytes, batches, duplicates, rejected, unwrittenBytes, denied } = this.#summary
     const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
-    const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0 } : { ...this.#ingester.counts }
+    const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 } : { ...this.#ingester.counts }
     return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied }
   }
 
