@@ -1,6 +1,7 @@
 import { InvalidOptionError } from './errors.js'
 import { defaultEndpoint, parseEndpoint, receiptEndpointFor } from './endpoint.js'
 import { defaultSpoolDir } from './spool.js'
+import { basename, dirname, join } from 'node:path'
 import { resolveProducerSecurity, resolveWriterSecurity, type ProducerSecurityOptions, type WriterSecurityOptions } from './security-options.js'
 
 const KiB = 1024
@@ -10,6 +11,15 @@ const MiB = 1024 * KiB
  * keeps one frame well inside a writer's memory budget. */
 export const MIN_FRAME_BYTES = 1 * KiB
 export const MAX_FRAME_BYTES = 64 * MiB
+
+/**
+ * The writer's default state file: `.<file name>.logfunnel-state.json` beside the log file. A
+ * dot file that does not start with the log's name, so globs over a log's rotated files
+ * (`app.log.*`, `app.log*`, `*.log`) never pick it up (it used to be `<file>.state.json`).
+ */
+export function defaultStateFile (file: string): string {
+  return join(dirname(file), `.${basename(file)}.logfunnel-state.json`)
+}
 
 /**
  * libzmq's ZMQ_MAXMSGSIZE is set to this multiple of `maxFrameBytes`: a frame a little too
@@ -55,7 +65,7 @@ export interface WriterOptions extends WriterSecurityOptions {
   spoolDir?: string
   /** How often the spool directory is scanned for files to ingest. */
   spoolPollMs?: number
-  /** Where the last sequence written per producer is kept across restarts; default `<file>.state.json`. */
+  /** Where the last sequence written per producer is kept across restarts; default `.<file name>.logfunnel-state.json` beside the file. */
   stateFile?: string
   /** How often that state is saved (after an fsync of what it covers). */
   statePersistMs?: number
@@ -120,7 +130,7 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     slowBatchMs: int(opts, 'slowBatchMs', WRITER_DEFAULTS.slowBatchMs, 0, 60_000),
     spoolDir: path(opts, 'spoolDir') ?? defaultSpoolDir(endpoint),
     spoolPollMs: int(opts, 'spoolPollMs', WRITER_DEFAULTS.spoolPollMs, 10, 600_000),
-    stateFile: path(opts, 'stateFile') ?? `${file}.state.json`,
+    stateFile: path(opts, 'stateFile') ?? defaultStateFile(file),
     statePersistMs: int(opts, 'statePersistMs', WRITER_DEFAULTS.statePersistMs, 10, 600_000),
     rotateSizeBytes: intOrOff(opts, 'rotateSizeBytes', WRITER_DEFAULTS.rotateSizeBytes, MIN_ROTATE_SIZE_BYTES, Number.MAX_SAFE_INTEGER, '1 KiB and 2^53 - 1'),
     rotateIntervalMs: intOrOff(opts, 'rotateIntervalMs', WRITER_DEFAULTS.rotateIntervalMs, MIN_ROTATE_INTERVAL_MS, MAX_ROTATE_INTERVAL_MS, '1000 (1 s) and 366 days'),

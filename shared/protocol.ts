@@ -44,7 +44,9 @@ export const REJECT_REASONS = [
   'no_trailing_newline',
   'invalid_utf8',
   'count_mismatch',
-  'out_of_sequence'
+  'out_of_sequence',
+  'base_skip',
+  'id_conflict'
 ] as const
 export type RejectReason = typeof REJECT_REASONS[number]
 

@@ -105,7 +105,7 @@ describe('writer stats lines on stderr', () => {
     stats.attach(sink)
     sink.emit('fsync')
     sink.emit('fsync')
-    const summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {}, spool: { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 }, fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null, unwrittenBytes: 0, denied: 0 }
+    const summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, producers: 0, rejected: {}, spool: { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 }, fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null, unwrittenBytes: 0, denied: 0, conflicts: 0, stateSaveMaxMs: 0 }
     expect(stats.counters(summary).fsyncs).toBe(2)
     await sink.end()
   })

@@ -111,6 +111,17 @@ export class ReceiptPublisher {
     return last
   }
 
+  /** Highest sequence receipted for a producer (hex id) in this run, -1 if none. */
+  receiptedSeq (key: string): number {
+    return this.#receipted.get(key)?.seq ?? -1
+  }
+
+  /** Drops what is kept of a producer that is forgotten (see pruneProducerStates). */
+  forget (key: string): void {
+    this.#receipted.delete(key)
+    this.#due.delete(key)
+  }
+
   /** Sends the receipts still due, then closes the socket. */
   async close (): Promise<void> {
     this.#kick()

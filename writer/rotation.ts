@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs'
-import { readdir, rename, unlink } from 'node:fs/promises'
+import { constants, createReadStream } from 'node:fs'
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { debuglog } from 'node:util'
@@ -125,7 +125,10 @@ export class RotationArchiver {
   async #gzip (path: string): Promise<void> {
     const tmp = `${path}${GZIP_TMP_SUFFIX}`
     try {
-      await pipeline(createReadStream(path), createGzip(), createWriteStream(tmp, { flush: true }))
+      // O_NOFOLLOW: a symlink planted at the temp name is not written through; the rotated file's mode, never wider.
+      const { mode } = await stat(path)
+      const out = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode & 0o666)
+      await pipeline(createReadStream(path), createGzip(), out.createWriteStream({ flush: true }))
       await rename(tmp, `${path}.gz`)
       await unlink(path)
       debug('gzipped %s', path)

@@ -23,7 +23,7 @@ const FLAGS = {
   'slow-batch-ms': { option: 'slowBatchMs', kind: 'int', help: 'testing aid: pause after each batch (default 0)' },
   'spool-dir': { option: 'spoolDir', kind: 'path', help: 'spool directory to ingest (default <socket dir>/spool for ipc, none for tcp)' },
   'spool-poll-ms': { option: 'spoolPollMs', kind: 'int', help: `how often the spool directory is scanned (default ${WRITER_DEFAULTS.spoolPollMs})` },
-  'state-file': { option: 'stateFile', kind: 'path', help: 'last sequence written per producer, kept across restarts (default <file>.state.json)' },
+  'state-file': { option: 'stateFile', kind: 'path', help: 'last sequence written per producer, kept across restarts (default .<file name>.logfunnel-state.json beside the file)' },
   'state-persist-ms': { option: 'statePersistMs', kind: 'int', help: `how often that state is saved (default ${WRITER_DEFAULTS.statePersistMs})` },
   'rotate-size': { option: 'rotateSizeBytes', kind: 'size', help: 'rotate before the file passes this size: bytes, or 512K, 100M, 2G (default off)' },
   'rotate-interval': { option: 'rotateIntervalMs', kind: 'duration', help: 'rotate at every multiple of this since the epoch (UTC): 30s, 15m, 6h, 1d (default off)' },

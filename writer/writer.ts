@@ -11,7 +11,9 @@ import { EndpointLock } from './endpoint-lock.js'
 import { receiveMessage } from '../shared/receive.js'
 import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
 import { FileSink, type SinkStats } from './file-sink.js'
-import { loadProducerStates, saveProducerStates, type ProducerStates } from './producer-state.js'
+import { defaultStateFile } from '../shared/options.js'
+import { migrateLegacyState } from './producer-state.js'
+import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
 import { endpointKey } from '../shared/spool.js'
 import { sideFileMode } from './side-files.js'
@@ -51,6 +53,10 @@ export interface WriterSummary {
   unwrittenBytes: number
   /** CURVE handshakes refused: the client's key is not in `curveAllowedKeys`. */
   denied: number
+  /** Batches refused as another sender's use of a producer id (`base_skip`, `id_conflict`). */
+  conflicts: number
+  /** The longest save of the producer state so far (ms). */
+  stateSaveMaxMs: number
 }
 
 /**
@@ -82,13 +88,13 @@ export class Writer extends EventEmitter {
   #sink: FileSink | undefined
   #receipts: ReceiptPublisher | undefined
   #lock: EndpointLock | undefined
-  #producers: ProducerStates = new Map()
+  #producers = new ProducerTable()
   #ingester: SpoolIngester | undefined
   #persisting: Promise<void> | undefined
   #curve: CurveServer | undefined
   /** Mode of the files the writer creates beside the log (state, `.torn`): the log file's, never wider. */
   #sideMode = 0o600
-  #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0, denied: 0 }
+  #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0, denied: 0, conflicts: 0 }
   #stopRequested = false
   /** Waits that end at stop (see #stopWait). */
   #wakers = new Set<() => void>()
@@ -122,9 +128,12 @@ export class Writer extends EventEmitter {
       }
       await this.#sink.ready()
       this.#sideMode = sideFileMode(statSync(file).mode)
-      const loaded = loadProducerStates(stateFile)
-      this.#producers = loaded.states
-      if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
+      if (stateFile === defaultStateFile(file)) {
+        const migrated = migrateLegacyState(`${file}.state.json`, stateFile)
+        if (migrated !== undefined) this.emit('warning', { event: 'state-migrated', from: migrated, to: stateFile })
+      }
+      const problem = this.#producers.load(stateFile)
+      if (problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem })
       this.#curve = await startCurveServer(this.options, (denial) => this.#onDenied(denial))
 
       const pull = new zmq.Pull({
@@ -137,7 +146,7 @@ export class Writer extends EventEmitter {
       await bind(pull, endpoint, socketMode)
       pub = new zmq.XPublisher({ linger: 0, ...this.#curve.socketOptions })
       await bind(pub, receiptEndpoint, socketMode)
-      this.#receipts = new ReceiptPublisher(pub, this.#sink, (id) => (this.#producers.get(id.toString('hex'))?.floor ?? 0) - 1)
+      this.#receipts = new ReceiptPublisher(pub, this.#sink, (id) => this.#producers.floorOf(id.toString('hex')))
       this.#telemetry.attach(this.#sink, pull)
     } catch (err) {
       this.#pull?.close()
@@ -171,10 +180,10 @@ export class Writer extends EventEmitter {
 
   /** A copy of the counters so far. */
   get summary (): WriterSummary {
-    const { records, bytes, batches, duplicates, rejected, unwrittenBytes, denied } = this.#summary
+    const { records, bytes, batches, duplicates, rejected, unwrittenBytes, denied, conflicts } = this.#summary
     const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
     const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 } : { ...this.#ingester.counts }
-    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied }
+    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied, conflicts, stateSaveMaxMs: Math.ceil(this.#producers.maxSaveMs) }
   }
 
   /**
@@ -194,7 +203,7 @@ export class Writer extends EventEmitter {
     await this.#persisting
     // Everything handled is written and fsynced by end(), so the state saved after it is exact;
     // if the file was given up, the last periodic state (taken before an fsync) stays.
-    if (this.#summary.unwrittenBytes === 0) this.#saveState(this.#snapshot())
+    if (this.#summary.unwrittenBytes === 0) this.#saveState(true)
     await this.#receipts?.close()
     await this.#telemetry.close()
     await this.#curve?.release()
@@ -266,10 +275,11 @@ export class Writer extends EventEmitter {
       stop.cancel()
       tick.cancel()
       if (stopped) return
-      const snapshot = this.#snapshot()
+      this.#prune()
+      const snapshot = this.#producers.snapshot()
       try {
         await (this.#sink as FileSink).flushed()
-        this.#saveState(snapshot)
+        this.#producers.save(this.options.stateFile, snapshot, this.#sideMode)
       } catch (err) {
         this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
       }
@@ -296,13 +306,17 @@ export class Writer extends EventEmitter {
     return { promise, cancel: () => clearTimeout(timer) }
   }
 
-  #snapshot (): ProducerStates {
-    return new Map([...this.#producers].map(([id, s]) => [id, { ...s }]))
+  #prune (): void {
+    const receipts = this.#receipts
+    if (receipts === undefined) return
+    this.#producers.prune(Date.now(), (key) => receipts.receiptedSeq(key), (key) => receipts.forget(key))
   }
 
-  #saveState (states: ProducerStates): void {
+  /** Saves the state now: at stop, everything handled is written and fsynced. */
+  #saveState (force: boolean): void {
     try {
-      saveProducerStates(this.options.stateFile, states)
+      this.#prune()
+      this.#producers.save(this.options.stateFile, this.#producers.snapshot(), this.#sideMode, force)
     } catch (err) {
       this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
     }
@@ -326,28 +340,27 @@ export class Writer extends EventEmitter {
     if (typeof lines === 'string') return this.#reject(lines)
     if (lines !== header.records) return this.#reject('count_mismatch')
 
-    const key = header.producerId.toString('hex')
-    let state = this.#producers.get(key)
-    if (state === undefined) {
-      state = { next: header.base, seen: 0, floor: 0 }
-      this.#producers.set(key, state)
+    const verdict = this.#producers.admit(header, payload)
+    switch (verdict.kind) {
+      case 'write': {
+        const end = this.#write(payload, lines)
+        this.#receipts?.track(header.producerId, header.seq, end)
+        return
+      }
+      case 'duplicate':
+        this.#summary.duplicates++
+        this.#receipts?.republish(header.producerId, verdict.floor)
+        return
+      case 'gap':
+        debug('producer %s skipped ahead: got %d, expected %d', verdict.key, header.seq, verdict.expected)
+        this.#receipts?.gap(header.producerId, verdict.floor)
+        return this.#reject('out_of_sequence')
+      default:
+        // Another sender of the id (or a forged header): its batch is not written and moves nothing.
+        this.#summary.conflicts++
+        this.emit('warning', { event: 'producer-conflict', producerId: verdict.key, kind: verdict.kind, seq: header.seq, base: header.base, expected: verdict.expected })
+        return this.#reject(verdict.kind === 'base_skip' ? 'base_skip' : 'id_conflict')
     }
-    state.seen = Date.now()
-    // The producer holds receipts up to base - 1 (from an earlier writer): nothing before it is owed.
-    if (header.base > state.next) state.next = header.base
-    if (header.seq < state.next) {
-      this.#summary.duplicates++
-      this.#receipts?.republish(header.producerId, state.floor - 1)
-      return
-    }
-    if (header.seq > state.next) {
-      debug('producer %s skipped ahead: got %d, expected %d', key, header.seq, state.next)
-      this.#receipts?.gap(header.producerId, state.floor - 1)
-      return this.#reject('out_of_sequence')
-    }
-    state.next++
-    const end = this.#write(payload, lines)
-    this.#receipts?.track(header.producerId, header.seq, end)
   }
 
   #write (payload: Buffer, lines: number): number {

@@ -1,0 +1,138 @@
+import { performance } from 'node:perf_hooks'
+import type { BatchHeader } from '../shared/protocol.js'
+import { loadProducerStates, pruneProducerStates, saveProducerStates, touch, type ProducerState, type ProducerStates } from './producer-state.js'
+
+/** Batches remembered per producer to tell a resend from another sender's batch (see admit()). */
+const PRINTS_PER_PRODUCER = 16
+
+/**
+ * What to do with a batch:
+ * - `write`: the next one expected;
+ * - `duplicate`: already written (a resend), answer with the current receipt;
+ * - `gap`: it skips ahead of what was received (earlier ones were lost): refuse, ask for a resend;
+ * - `base_skip`: its `base` claims receipts for batches this writer never received, after it
+ *   has written batches of that id: another sender uses the id (or forged the header);
+ * - `conflict`: a batch with an already written sequence but other content: two senders share
+ *   the id, and the receipts (one topic per id) reach both.
+ * `floor` is what a previous writer wrote for the producer (-1: nothing known).
+ */
+export type Verdict =
+  | { kind: 'write', key: string }
+  | { kind: 'duplicate' | 'gap' | 'conflict' | 'base_skip', key: string, floor: number, expected: number }
+
+/** A producer's runtime state: the saved fields, plus fingerprints of its last written batches. */
+interface Entry extends ProducerState {
+  /** [seq, fingerprint] pairs of the last PRINTS_PER_PRODUCER written batches, a ring. */
+  prints?: Float64Array
+}
+
+/**
+ * The writer's per-producer sequence logic and its persistence: each producer's batches are
+ * written once and in order; the state survives restarts in `stateFile`; producers gone for
+ * long are forgotten (see pruneProducerStates), so memory and saves stay bounded.
+ *
+ * Trust: anyone who may connect to the data socket can send a header with any producer id
+ * (ids are visible to every subscriber of the receipt socket). The table does not let one
+ * header move another producer's position: a `base` past unreceived batches of an id that is
+ * being written is refused, and a second sender of an id is detected by content and reported.
+ */
+export class ProducerTable {
+  #states: ProducerStates = new Map()
+  /** Changes since the last save: a save with nothing new is skipped. */
+  #changes = 0
+  /** Longest save so far (ms). */
+  maxSaveMs = 0
+
+  get size (): number {
+    return this.#states.size
+  }
+
+  /** Loads a previous writer's state; returns why it was ignored, if it was. */
+  load (path: string): string | undefined {
+    const loaded = loadProducerStates(path)
+    this.#states = loaded.states
+    return loaded.problem
+  }
+
+  /** What a previous writer had written for the producer, -1 when nothing is known. */
+  floorOf (key: string): number {
+    return (this.#states.get(key)?.floor ?? 0) - 1
+  }
+
+  /** Decides what to do with a batch whose header and payload passed the protocol checks. */
+  admit (header: BatchHeader, payload: Buffer): Verdict {
+    const key = header.producerId.toString('hex')
+    const now = Date.now()
+    let state = this.#states.get(key) as Entry | undefined
+    if (state === undefined) {
+      state = { next: header.base, seen: now, floor: 0, written: -1 }
+      this.#states.set(key, state)
+      this.#changes++
+    } else {
+      touch(this.#states, key, state, now)
+    }
+    const floor = state.floor - 1
+    if (header.base > state.next) {
+      // The producer holds receipts up to base - 1 from an earlier writer: nothing before it
+      // is owed. Once this writer has written batches of the id, no earlier writer can have.
+      if (state.written >= 0) return { kind: 'base_skip', key, floor, expected: state.next }
+      state.next = header.base
+      this.#changes++
+    }
+    if (header.seq < state.next) {
+      const print = state.prints === undefined ? undefined : findPrint(state.prints, header.seq)
+      const kind = print !== undefined && print !== fingerprint(payload) ? 'conflict' : 'duplicate'
+      return { kind, key, floor, expected: state.next }
+    }
+    if (header.seq > state.next) return { kind: 'gap', key, floor, expected: state.next }
+    state.next++
+    state.written = header.seq
+    this.#changes++
+    state.prints ??= new Float64Array(PRINTS_PER_PRODUCER * 2).fill(-1)
+    const slot = (header.seq % PRINTS_PER_PRODUCER) * 2
+    state.prints[slot] = header.seq
+    state.prints[slot + 1] = fingerprint(payload)
+    return { kind: 'write', key }
+  }
+
+  /**
+   * Forgets producers silent for long or beyond the cap, of those `receipted(key)` covers up
+   * to their last written batch; `forget(key)` is called for each.
+   */
+  prune (now: number, receipted: (key: string) => number, forget: (key: string) => void): void {
+    const dropped = pruneProducerStates(this.#states, now, (key, s) => s.written < 0 || receipted(key) >= s.written, forget)
+    this.#changes += dropped
+  }
+
+  /** A copy of the saved fields, taken before the fsync that makes them true. */
+  snapshot (): { states: ProducerStates, changes: number } {
+    const states: ProducerStates = new Map()
+    for (const [key, s] of this.#states) states.set(key, { next: s.next, seen: s.seen, floor: s.floor, written: s.written })
+    return { states, changes: this.#changes }
+  }
+
+  /** Saves a snapshot unless nothing changed since the last save (`force`: save anyway). Throws the fs error. */
+  save (path: string, snapshot: { states: ProducerStates, changes: number }, mode: number, force = false): void {
+    if (!force && snapshot.changes === this.#savedChanges) return
+    const started = performance.now()
+    saveProducerStates(path, snapshot.states, mode)
+    this.maxSaveMs = Math.max(this.maxSaveMs, performance.now() - started)
+    this.#savedChanges = snapshot.changes
+  }
+
+  #savedChanges = -1
+}
+
+function findPrint (prints: Float64Array, seq: number): number | undefined {
+  const slot = (seq % PRINTS_PER_PRODUCER) * 2
+  return prints[slot] === seq ? prints[slot + 1] : undefined
+}
+
+/** FNV-1a over the length and the first and last 64 bytes: cheap, and differs between two senders' batches (time, pid). */
+function fingerprint (payload: Buffer): number {
+  let h = 0x811c9dc5 ^ payload.length
+  const edge = Math.min(64, payload.length)
+  for (let i = 0; i < edge; i++) h = Math.imul(h ^ (payload[i] as number), 0x01000193)
+  for (let i = Math.max(edge, payload.length - 64); i < payload.length; i++) h = Math.imul(h ^ (payload[i] as number), 0x01000193)
+  return h >>> 0
+}
