@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { encodeHeader } from '../shared/protocol.js'
+import { stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { rawPush } from './helpers/raw-push.js'
+
+const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0
+/** What a tool globbing the log's rotated files (`app.log.*`, `app.log*`) picks up. */
+const globbed = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('app.log')).sort()
+
+describe('the state file is not picked up by globs over the log\'s rotated files (issue 9)', () => {
+  it('is .app.log.logfunnel-state.json beside app.log, so app.log* matches only the log', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    await runProducers(1, { endpoint: writer.endpoint, records: 100 })
+    await writer.stop()
+    expect(globbed(dir)).toEqual(['app.log'])
+    const state = JSON.parse(readFileSync(join(dir, '.app.log.logfunnel-state.json'), 'utf8'))
+    expect(Object.keys(state.producers)).toHaveLength(1)
+  })
+
+  it('an old app.log.state.json is moved to the new name at start, and its state is used', async () => {
+    const dir = tempDir()
+    const producerId = randomBytes(16)
+    const old = join(dir, 'app.log.state.json')
+    writeFileSync(old, JSON.stringify({ version: 1, savedAt: Date.now(), producers: { [producerId.toString('hex')]: { next: 5, seen: Date.now() } } }))
+    const writer = await startWriterChild(dir)
+    const push = rawPush(writer.endpoint)
+    for (let seq = 0; seq < 7; seq++) {
+      await push.send([encodeHeader({ records: 1, seq, base: 0, producerId }), Buffer.from(`{"seq":${seq}}\n`)])
+    }
+    await waitFor(() => lineCount(writer.file) >= 2, 10_000, () => `${lineCount(writer.file)} lines`)
+    const summary = await writer.stop()
+    // Batches 0-4 were written by the previous writer (the migrated state says so).
+    expect(summary).toMatchObject({ records: 2, duplicates: 5 })
+    expect(readFileSync(writer.file, 'utf8')).toBe('{"seq":5}\n{"seq":6}\n')
+    expect(existsSync(old)).toBe(false)
+    expect(globbed(dir)).toEqual(['app.log'])
+    expect(JSON.parse(readFileSync(join(dir, '.app.log.logfunnel-state.json'), 'utf8')).producers[producerId.toString('hex')].next).toBe(7)
+    expect(stderrEvents(writer.child, 'state-migrated')).toEqual([{ event: 'state-migrated', from: old, to: join(dir, '.app.log.logfunnel-state.json') }])
+  })
+}, 60_000)
