@@ -8,6 +8,7 @@ import type { ResolvedProducerOptions } from '../shared/options.js'
 import { decodeReceipt, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { messages } from '../shared/receive.js'
 import { curveClientSocketOptions } from '../shared/security-options.js'
+import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
 import { SpoolWriter } from './spool-writer.js'
@@ -66,7 +67,8 @@ export interface SenderStats {
  * the caller checks `hasRoom` and awaits `waitForRoom()` before writing more.
  *
  * Events: `'reject'` ({ code, bytes }) for a record over `maxFrameBytes`; `'drop'` (count);
- * `'unreachable'` (LOGFUNNEL_ERR_CONNECT or _HANDSHAKE error), once, when the writer has not
+ * `'unreachable'` (LOGFUNNEL_ERR_UNSAFE_ENDPOINT at once for a socket directory others could
+ * control: nothing is connected; else LOGFUNNEL_ERR_CONNECT or _HANDSHAKE), once, when the writer has not
  * answered within `connectTimeoutMs` (the sender keeps its records and keeps trying).
  */
 export class BatchSender extends EventEmitter {
@@ -104,9 +106,15 @@ export class BatchSender extends EventEmitter {
     const curve = curveClientSocketOptions(opts)
     this.#push = new zmq.Push({ linger: opts.linger, sendHighWaterMark: opts.sendHighWaterMark, immediate: true, ...curve })
     this.#sub = new zmq.Subscriber({ linger: 0, ...curve })
-    this.#watch = new ConnectWatch({ ...opts, curve: opts.curveSecretKey !== null }, (err) => this.emit('unreachable', err))
-    this.#push.connect(opts.endpoint)
-    this.#sub.connect(opts.receiptEndpoint)
+    // A squatted socket directory: never connect (the squatter would get the lines); hold the records.
+    const unsafe = producerEndpointProblem([opts.endpoint, opts.receiptEndpoint])
+    this.#watch = new ConnectWatch({ ...opts, curve: opts.curveSecretKey !== null, connectTimeoutMs: unsafe === undefined ? opts.connectTimeoutMs : 0 }, (err) => this.emit('unreachable', err))
+    if (unsafe === undefined) {
+      this.#push.connect(opts.endpoint)
+      this.#sub.connect(opts.receiptEndpoint)
+    } else {
+      setImmediate(() => this.emit('unreachable', unsafe))
+    }
     this.#sub.subscribe(this.id)
     void this.#receiveReceipts()
     this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(opts.receiptTimeoutMs / 4)))

@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { checkSpoolDir } from '../shared/dir-check.js'
 import { encodeSpoolEntry, encodeSpoolPreamble, endpointKey, processStartTime, SPOOL_SEGMENT_BYTES, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
 
 /** A segment is handed to the writer (renamed) once it holds SPOOL_SEGMENT_BYTES, */
@@ -37,9 +38,11 @@ export class SpoolWriter {
     return this.#fd !== -1
   }
 
-  /** Appends one entry; throws the fs error (ENOSPC, EACCES) to the caller. */
+  /** Appends one entry; throws the fs error (ENOSPC, EACCES), or LOGFUNNEL_ERR_UNSAFE_ENDPOINT, to the caller. */
   append (header: Buffer, payload: Buffer): void {
     if (this.#fd === -1) {
+      // Not into a directory others control (a squatted socket directory): LOGFUNNEL_ERR_UNSAFE_ENDPOINT.
+      checkSpoolDir(this.dir)
       mkdirSync(this.dir, { recursive: true, mode: 0o700 })
       this.#tmpPath = join(this.dir, spoolFileName(this.#idHex, process.pid, this.#segment))
       this.#fd = openSync(this.#tmpPath, 'a', 0o600)

@@ -1,4 +1,7 @@
-import { lstatSync, statSync, type Stats } from 'node:fs'
+import { lstatSync, mkdirSync, statSync, type Stats } from 'node:fs'
+import { dirname } from 'node:path'
+import { parseEndpoint, runtimeDir } from './endpoint.js'
+import { UnsafeEndpointError } from './errors.js'
 
 const GROUP_WRITE = 0o020
 const OTHERS_WRITE = 0o002
@@ -53,4 +56,56 @@ export function unsafeDirReason (dir: string, options: DirCheckOptions): string 
     return `directory ${dir} is writable by its group (mode ${shownMode}); chmod g-w, or set socketMode 0660 to trust that group`
   }
   return undefined
+}
+
+/**
+ * The producer's side of the socket directory check (the writer's is in
+ * writer/endpoint-security.ts): before connecting, each ipc endpoint's directory must pass
+ * unsafeDirReason, else a squatter's socket would get the producer's lines. A directory owned
+ * by another user passes only when this process is in its group (a writer of another user
+ * sharing a group with its producers). A missing default directory
+ * (`<tmpdir>/logfunnel-<uid>/`) is created 0700 first, so nobody can squat it later; any other
+ * missing directory is the writer's to create.
+ */
+export function producerEndpointProblem (endpoints: string[]): UnsafeEndpointError | undefined {
+  for (const ep of endpoints) {
+    const parsed = parseEndpoint(ep)
+    if (parsed.transport !== 'ipc') continue
+    const dir = dirname(parsed.path)
+    const reason = checkOrCreate(dir, dir === runtimeDir())
+    if (reason !== undefined) return new UnsafeEndpointError(ep, reason)
+  }
+  return undefined
+}
+
+/**
+ * Checks a spool directory before a producer writes into it: the directory itself, or when it
+ * does not exist yet, the one it would be created in. Throws UnsafeEndpointError.
+ */
+export function checkSpoolDir (dir: string): void {
+  let reason: string | undefined
+  try {
+    reason = unsafeDirReason(dir, PRODUCER_CHECK)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    reason = checkOrCreate(dirname(dir), false)
+  }
+  if (reason !== undefined) throw new UnsafeEndpointError(`spool directory ${dir}`, reason)
+}
+
+const PRODUCER_CHECK: DirCheckOptions = { groupWritable: true, otherOwnerInGroup: true }
+
+function checkOrCreate (dir: string, create: boolean): string | undefined {
+  try {
+    return unsafeDirReason(dir, PRODUCER_CHECK)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return `${dir} cannot be examined: ${(err as Error).message}`
+    if (!create) return undefined
+  }
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    return unsafeDirReason(dir, PRODUCER_CHECK)
+  } catch (err) {
+    return `${dir} cannot be created: ${(err as Error).message}`
+  }
 }

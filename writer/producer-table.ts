@@ -22,8 +22,11 @@ export type Verdict =
 
 /** A producer's runtime state: the saved fields, plus fingerprints of its last written batches. */
 interface Entry extends ProducerState {
-  /** [seq, fingerprint] pairs of the last PRINTS_PER_PRODUCER written batches, a ring. */
-  prints?: Float64Array
+  /**
+   * [seq, fingerprint] pairs of the last PRINTS_PER_PRODUCER written batches, a ring (a plain
+   * array that grows as needed: one-batch producers, the common short-lived kind, keep two numbers).
+   */
+  prints?: number[]
 }
 
 /**
@@ -88,7 +91,7 @@ export class ProducerTable {
     state.next++
     state.written = header.seq
     this.#changes++
-    state.prints ??= new Float64Array(PRINTS_PER_PRODUCER * 2).fill(-1)
+    state.prints ??= []
     const slot = (header.seq % PRINTS_PER_PRODUCER) * 2
     state.prints[slot] = header.seq
     state.prints[slot + 1] = fingerprint(payload)
@@ -123,7 +126,7 @@ export class ProducerTable {
   #savedChanges = -1
 }
 
-function findPrint (prints: Float64Array, seq: number): number | undefined {
+function findPrint (prints: number[], seq: number): number | undefined {
   const slot = (seq % PRINTS_PER_PRODUCER) * 2
   return prints[slot] === seq ? prints[slot + 1] : undefined
 }
@@ -134,5 +137,6 @@ function fingerprint (payload: Buffer): number {
   const edge = Math.min(64, payload.length)
   for (let i = 0; i < edge; i++) h = Math.imul(h ^ (payload[i] as number), 0x01000193)
   for (let i = Math.max(edge, payload.length - 64); i < payload.length; i++) h = Math.imul(h ^ (payload[i] as number), 0x01000193)
-  return h >>> 0
+  // 30 bits: a small integer V8 stores inline, no heap number per fingerprint.
+  return h & 0x3fffffff
 }
