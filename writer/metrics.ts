@@ -11,6 +11,20 @@ const debug = debuglog('logfunnel')
 /** Buckets of logfunnel_write_latency_seconds: 0.5 ms (one write to the page cache) to 10 s (a stalled disk). */
 const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
+/**
+ * Bounds of the metrics server, so idle connections (the port is on loopback: any local user
+ * can connect) cannot use up the writer's file descriptors (issue 13, point 5: 1,124 idle
+ * connections took a writer to its 1,024-fd limit and libzmq aborted it). A scraper keeps one
+ * keep-alive connection; connections past the cap are closed as soon as they are accepted.
+ */
+const MAX_CONNECTIONS = 32
+/** A request's headers must arrive within this (Node's default: 60 s); checked every second. */
+const HEADERS_TIMEOUT_MS = 5000
+const REQUEST_TIMEOUT_MS = 10_000
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
+/** A connection silent this long is closed (a scraper's keep-alive between scrapes too: it reconnects). */
+const IDLE_TIMEOUT_MS = 10_000
+
 type CounterName = 'records' | 'bytes' | 'frames' | 'duplicates' | 'fsyncs'
 
 const COUNTERS: Array<[CounterName, string]> = [
@@ -90,7 +104,8 @@ export class MetricsServer {
     stats.onLatency((ms) => latency.observe(ms / 1000))
     collectDefaultMetrics({ register: this.registry })
 
-    this.#server = createServer((req, res) => {
+    const limits = { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }
+    this.#server = createServer(limits, (req, res) => {
       const path = (req.url ?? '').split('?')[0]
       if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the metrics are at GET /metrics\n')
@@ -108,6 +123,8 @@ export class MetricsServer {
   /** Binds `host:port`; rejects with LOGFUNNEL_ERR_BIND (port taken, address not local). */
   async listen (): Promise<void> {
     const server = this.#server
+    server.maxConnections = MAX_CONNECTIONS
+    server.setTimeout(IDLE_TIMEOUT_MS, (socket) => socket.destroy())
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)

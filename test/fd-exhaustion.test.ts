@@ -1,0 +1,60 @@
+import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs'
+import { get, type IncomingMessage } from 'node:http'
+import { connect, type Socket } from 'node:net'
+import { describe, expect, it } from 'vitest'
+import { tempDir, waitFor } from './helpers/children.js'
+import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { freePortPair } from './helpers/ports.js'
+
+const FD_LIMIT = 1024
+/** More idle connections than the writer has descriptors (the issue's 1,124). */
+const CONNECTIONS = 1124
+const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length
+/** One GET /metrics on a connection of its own; resolves the status. */
+async function scrape (port: number): Promise<number> {
+  const res = await new Promise<IncomingMessage>((resolve, reject) => get({ host: '127.0.0.1', port, path: '/metrics', agent: false, timeout: 5000 }, resolve).on('error', reject))
+  res.resume()
+  return res.statusCode ?? 0
+}
+const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0
+
+describe('descriptor exhaustion through the metrics port (issue 13, point 5)', () => {
+  it(`${CONNECTIONS} idle connections to the metrics port of a writer limited to ${FD_LIMIT} descriptors: it keeps few open, producers write, SIGHUP reopens, scrapes resume, it stops cleanly`, async () => {
+    const dir = tempDir()
+    const port = await freePortPair()
+    const writer = await startWriterChild(dir, ['--metrics-port', String(port)])
+    const pid = writer.child.proc.pid as number
+    // The limit of a small container; node itself raises the soft limit to the hard one at start.
+    expect(spawnSync('prlimit', ['--pid', String(pid), `--nofile=${FD_LIMIT}:${FD_LIMIT}`]).status).toBe(0)
+    const before = fdCount(pid)
+
+    const sockets: Socket[] = []
+    try {
+      for (let i = 0; i < CONNECTIONS; i++) {
+        const socket = connect({ host: '127.0.0.1', port })
+        socket.on('error', () => {})
+        sockets.push(socket)
+      }
+      await Promise.all(sockets.map(async (s) => await Promise.race([once(s, 'connect'), once(s, 'close')])))
+      // The writer closes what passes its connection cap at once: it never holds more than the cap.
+      await waitFor(() => fdCount(pid) <= before + 32, 20_000, () => `${fdCount(pid)} descriptors open in the writer (${before} before)`)
+
+      await runProducers(1, { endpoint: writer.endpoint, records: 500 })
+      renameSync(writer.file, `${writer.file}.1`)
+      writer.child.proc.kill('SIGHUP')
+      await waitFor(() => existsSync(writer.file), 10_000, () => 'no new file after SIGHUP')
+      await runProducers(1, { endpoint: writer.endpoint, records: 100 })
+      expect(lineCount(`${writer.file}.1`) + lineCount(writer.file)).toBe(600)
+
+      // The writer closes the idle connections after its headers timeout (5 s); then a scrape gets through.
+      await waitFor(() => fdCount(pid) <= before + 1, 20_000, () => `${fdCount(pid)} descriptors open in the writer (${before} before)`)
+      expect(await scrape(port)).toBe(200)
+    } finally {
+      for (const s of sockets) s.destroy()
+    }
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: 600, rejected: {} })
+  })
+}, 90_000)
