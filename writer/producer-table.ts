@@ -12,13 +12,15 @@ const PRINTS_PER_PRODUCER = 16
  * - `gap`: it skips ahead of what was received (earlier ones were lost): refuse, ask for a resend;
  * - `base_skip`: its `base` claims receipts for batches this writer never received, after it
  *   has written batches of that id: another sender uses the id (or forged the header);
- * - `conflict`: a batch with an already written sequence but other content: two senders share
+ * - `id_conflict`: a batch with an already written sequence but other content: two senders share
  *   the id, and the receipts (one topic per id) reach both.
  * `floor` is what a previous writer wrote for the producer (-1: nothing known).
  */
 export type Verdict =
   | { kind: 'write', key: string }
-  | { kind: 'duplicate' | 'gap' | 'conflict' | 'base_skip', key: string, floor: number, expected: number }
+  | { kind: 'duplicate' | 'gap', key: string, floor: number, expected: number }
+  /** `first`: the first conflict of this id (report it once; count them all). */
+  | { kind: 'id_conflict' | 'base_skip', key: string, floor: number, expected: number, first: boolean }
 
 /** A producer's runtime state: the saved fields, plus fingerprints of its last written batches. */
 interface Entry extends ProducerState {
@@ -27,6 +29,8 @@ interface Entry extends ProducerState {
    * array that grows as needed: one-batch producers, the common short-lived kind, keep two numbers).
    */
   prints?: number[]
+  /** A conflict of this id was reported. */
+  reported?: boolean
 }
 
 /**
@@ -78,14 +82,14 @@ export class ProducerTable {
     if (header.base > state.next) {
       // The producer holds receipts up to base - 1 from an earlier writer: nothing before it
       // is owed. Once this writer has written batches of the id, no earlier writer can have.
-      if (state.written >= 0) return { kind: 'base_skip', key, floor, expected: state.next }
+      if (state.written >= 0) return { kind: 'base_skip', key, floor, expected: state.next, first: firstConflict(state) }
       state.next = header.base
       this.#changes++
     }
     if (header.seq < state.next) {
       const print = state.prints === undefined ? undefined : findPrint(state.prints, header.seq)
-      const kind = print !== undefined && print !== fingerprint(payload) ? 'conflict' : 'duplicate'
-      return { kind, key, floor, expected: state.next }
+      if (print !== undefined && print !== fingerprint(payload)) return { kind: 'id_conflict', key, floor, expected: state.next, first: firstConflict(state) }
+      return { kind: 'duplicate', key, floor, expected: state.next }
     }
     if (header.seq > state.next) return { kind: 'gap', key, floor, expected: state.next }
     state.next++
@@ -124,6 +128,12 @@ export class ProducerTable {
   }
 
   #savedChanges = -1
+}
+
+function firstConflict (state: Entry): boolean {
+  const first = state.reported !== true
+  state.reported = true
+  return first
 }
 
 function findPrint (prints: number[], seq: number): number | undefined {

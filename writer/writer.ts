@@ -358,8 +358,8 @@ export class Writer extends EventEmitter {
       default:
         // Another sender of the id (or a forged header): its batch is not written and moves nothing.
         this.#summary.conflicts++
-        this.emit('warning', { event: 'producer-conflict', producerId: verdict.key, kind: verdict.kind, seq: header.seq, base: header.base, expected: verdict.expected })
-        return this.#reject(verdict.kind === 'base_skip' ? 'base_skip' : 'id_conflict')
+        if (verdict.first) this.emit('warning', { event: 'producer-conflict', producerId: verdict.key, kind: verdict.kind, seq: header.seq, base: header.base, expected: verdict.expected })
+        return this.#reject(verdict.kind)
     }
   }
 
