@@ -2,11 +2,12 @@ import { spawnSync } from 'node:child_process'
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync, ftruncateSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { processStartTime } from '../shared/spool.js'
 import { stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 import { writeSpool } from './helpers/spool-files.js'
 
+/** This process's start time as a spool preamble records it (field 22 of /proc/<pid>/stat). */
+const startTime = (): string => (readFileSync('/proc/self/stat', 'utf8').split(') ')[1] as string).split(' ')[19] as string
 const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0
 const id = (digit: string): Buffer => Buffer.from(digit.repeat(32), 'hex')
 const spoolName = (digit: string, suffix = '.spool'): string => `${digit.repeat(32)}-1-0000000000${suffix}`
@@ -63,7 +64,7 @@ describe('one bad spool entry does not stop the others (issue 13, point 2)', () 
     mkdirSync(spoolDir, { mode: 0o700 })
     // This test process plays the unrelated process that reused the pid.
     writeSpool(spoolDir, { endpoint, records: 10, producerId: id('a'), pid: process.pid, start: '1', tmp: true })
-    const live = writeSpool(spoolDir, { endpoint, records: 10, producerId: id('b'), pid: process.pid, start: processStartTime(process.pid) ?? null, tmp: true })
+    const live = writeSpool(spoolDir, { endpoint, records: 10, producerId: id('b'), pid: process.pid, start: startTime(), tmp: true })
     const twoHoursAgo = (Date.now() - 2 * 3600 * 1000) / 1000
     utimesSync(join(spoolDir, live), twoHoursAgo, twoHoursAgo)
 

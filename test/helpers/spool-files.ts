@@ -1,7 +1,26 @@
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { encodeHeader } from '../../shared/protocol.js'
-import { encodeSpoolEntry, encodeSpoolPreamble, endpointKey } from '../../shared/spool.js'
+
+/**
+ * The spool format, written out here rather than with shared/spool.ts, so the tests check the
+ * writer against the format as documented: preamble "LFS" 0x01, length, JSON; entries of
+ * header, 4-byte length, payload.
+ */
+function preamble (endpoint: string, pid: number, start: string | null): Buffer {
+  const key = endpoint.startsWith('ipc://') ? `ipc://${resolve(endpoint.slice('ipc://'.length))}` : `tcp:${endpoint.split(':').pop() ?? ''}`
+  const json = Buffer.from(JSON.stringify({ endpoint: key, pid, start }))
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(json.length)
+  return Buffer.concat([Buffer.from([0x4c, 0x46, 0x53, 0x01]), length, json])
+}
+
+function entry (header: Buffer, payload: Buffer): Buffer[] {
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(payload.length)
+  return [header, length, payload]
+}
 
 export interface CraftedSpool {
   /** The endpoint recorded in the preamble; none: a file without preamble. */
@@ -23,11 +42,11 @@ export function craftSpool (spec: CraftedSpool): { bytes: Buffer, producerId: Bu
   const perBatch = spec.perBatch ?? 10
   const pid = spec.pid ?? 1
   const parts: Buffer[] = []
-  if (spec.endpoint !== undefined) parts.push(encodeSpoolPreamble({ endpoint: endpointKey(spec.endpoint), pid, start: spec.start ?? null }))
+  if (spec.endpoint !== undefined) parts.push(preamble(spec.endpoint, pid, spec.start ?? null))
   for (let first = 0, seq = 0; first < spec.records; first += perBatch, seq++) {
     const n = Math.min(perBatch, spec.records - first)
     const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ tag: spec.tag ?? 'spool', seq: first + i }) + '\n').join('')
-    parts.push(...encodeSpoolEntry(encodeHeader({ records: n, seq, base: 0, producerId }), Buffer.from(lines)))
+    parts.push(...entry(encodeHeader({ records: n, seq, base: 0, producerId }), Buffer.from(lines)))
   }
   const idHex = producerId.toString('hex')
   return {
