@@ -103,12 +103,13 @@ export class ProducerTable {
   }
 
   /**
-   * Forgets producers silent for long or beyond the cap, of those `receipted(key)` covers up
-   * to their last written batch; `forget(key)` is called for each.
+   * Forgets producers silent for long or beyond the cap, of those whose last written batch
+   * `receipts` has receipted; they are forgotten there too. Nothing before receipts exist.
    */
-  prune (now: number, receipted: (key: string) => number, forget: (key: string) => void): void {
-    const dropped = pruneProducerStates(this.#states, now, (key, s) => s.written < 0 || receipted(key) >= s.written, forget)
-    this.#changes += dropped
+  prune (now: number, receipts: { receiptedSeq: (key: string) => number, forget: (key: string) => void } | undefined): void {
+    if (receipts === undefined) return
+    const settled = (key: string, s: ProducerState): boolean => s.written < 0 || receipts.receiptedSeq(key) >= s.written
+    this.#changes += pruneProducerStates(this.#states, now, settled, (key) => receipts.forget(key))
   }
 
   /** A copy of the saved fields, taken before the fsync that makes them true. */

@@ -275,7 +275,7 @@ export class Writer extends EventEmitter {
       stop.cancel()
       tick.cancel()
       if (stopped) return
-      this.#prune()
+      this.#producers.prune(Date.now(), this.#receipts)
       const snapshot = this.#producers.snapshot()
       try {
         await (this.#sink as FileSink).flushed()
@@ -306,16 +306,10 @@ export class Writer extends EventEmitter {
     return { promise, cancel: () => clearTimeout(timer) }
   }
 
-  #prune (): void {
-    const receipts = this.#receipts
-    if (receipts === undefined) return
-    this.#producers.prune(Date.now(), (key) => receipts.receiptedSeq(key), (key) => receipts.forget(key))
-  }
-
   /** Saves the state now: at stop, everything handled is written and fsynced. */
   #saveState (force: boolean): void {
     try {
-      this.#prune()
+      this.#producers.prune(Date.now(), this.#receipts)
       this.#producers.save(this.options.stateFile, this.#producers.snapshot(), this.#sideMode, force)
     } catch (err) {
       this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
