@@ -49,6 +49,7 @@ describe('one producer id, two senders (issue 13, point 6)', () => {
 
     const second = rawPush(writer.endpoint)
     await sendBatches(second, sharedId, 'second', 0, 10)
+    await waitFor(() => stderrEvents(writer.child, 'producer-conflict').length > 0, 10_000, () => writer.child.stderr())
     // The same batch again from the first sender is an ordinary resend.
     await sendBatches(first, sharedId, 'first', 9, 10)
     await sendBatches(first, sharedId, 'first', 10, 11)
