@@ -34,7 +34,8 @@ const FLAGS: Record<keyof WriterOptions, string> = {
   curveAllowedKeys: '--curve-allowed-keys',
   statsIntervalMs: '--stats-interval-ms',
   metricsPort: '--metrics-port',
-  metricsHost: '--metrics-host'
+  metricsHost: '--metrics-host',
+  pidFile: '--pid-file'
 }
 
 function flagValue (key: keyof WriterOptions, value: unknown): string {

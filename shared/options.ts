@@ -75,9 +75,11 @@ export interface WriterOptions extends WriterSecurityOptions {
   metricsPort?: number
   /** Address the metrics endpoint binds; loopback unless set. */
   metricsHost?: string
+  /** The CLI writes its pid here once ready (temp file + rename) and removes it at stop, for logrotate's `postrotate`. */
+  pidFile?: string
 }
 
-export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir'>> & { spoolDir: string | undefined }
+export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir' | 'pidFile'>> & { spoolDir: string | undefined, pidFile: string | undefined }
 
 export const WRITER_DEFAULTS = Object.freeze({
   file: './logs/app.log',
@@ -130,7 +132,8 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     ...resolveWriterSecurity(opts),
     statsIntervalMs: int(opts, 'statsIntervalMs', WRITER_DEFAULTS.statsIntervalMs, 0, 86_400_000),
     metricsPort: int(opts, 'metricsPort', WRITER_DEFAULTS.metricsPort, 0, 65_535),
-    metricsHost
+    metricsHost,
+    pidFile: path(opts, 'pidFile')
   }
   if (resolved.drainIdleMs > resolved.drainTimeoutMs && resolved.drainTimeoutMs > 0) {
     throw new InvalidOptionError('drainIdleMs must not exceed drainTimeoutMs')

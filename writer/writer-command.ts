@@ -10,6 +10,7 @@ import { SECRET_KEY_ENV } from '../shared/security-options.js'
 import type { ZapDenial } from './zap-handler.js'
 import type { StatsLine } from './stats.js'
 import { Writer } from './writer.js'
+import { removePidFile, writePidFile } from './pid-file.js'
 
 /** CLI flag -> option, with its value kind. The README's writer table lists the same. */
 const FLAGS = {
@@ -37,7 +38,8 @@ const FLAGS = {
   'curve-allowed-keys-file': { option: 'curveAllowedKeys', kind: 'list-file', help: 'file of producer public keys, one per line' },
   'stats-interval-ms': { option: 'statsIntervalMs', kind: 'int', help: `stats JSON line on stderr every N ms, 0 for none; one more at stop (default ${WRITER_DEFAULTS.statsIntervalMs})` },
   'metrics-port': { option: 'metricsPort', kind: 'int', help: 'serve Prometheus metrics on http://<metrics-host>:N/metrics (default 0: off)' },
-  'metrics-host': { option: 'metricsHost', kind: 'string', help: `address of the metrics endpoint (default ${WRITER_DEFAULTS.metricsHost})` }
+  'metrics-host': { option: 'metricsHost', kind: 'string', help: `address of the metrics endpoint (default ${WRITER_DEFAULTS.metricsHost})` },
+  'pid-file': { option: 'pidFile', kind: 'path', help: 'write the pid here once ready (atomically), remove it at stop; for logrotate postrotate' }
 } as const
 
 function usage (): string {
@@ -151,12 +153,21 @@ export async function main (argv: string[]): Promise<number> {
     writer.on(event, (info: object) => process.stderr.write(JSON.stringify({ event, ...info }) + '\n'))
   }
   await writer.start()
-  const { endpoint, receiptEndpoint, file, curveSecretKey } = writer.options
+  const { endpoint, receiptEndpoint, file, curveSecretKey, pidFile } = writer.options
+  if (pidFile !== undefined) {
+    try {
+      writePidFile(pidFile, process.pid)
+    } catch (err) {
+      await writer.stop()
+      throw err
+    }
+  }
   const curve = curveSecretKey === null ? {} : { curvePublicKey: curvePublicKeyFor(curveSecretKey) }
   const metrics = writer.metricsUrl
   process.stdout.write(JSON.stringify({ event: 'ready', endpoint, receiptEndpoint, file, pid: process.pid, ...curve, ...(metrics === undefined ? {} : { metrics }) }) + '\n')
   await stopped
   const summary = await writer.stop()
+  if (pidFile !== undefined) removePidFile(pidFile)
   process.stdout.write(JSON.stringify({ event: 'stopped', ...summary }) + '\n')
   return 0
 }
