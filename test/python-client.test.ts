@@ -1,0 +1,73 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { exitCode, ROOT, spawnProgram, tempDir, type Child } from './helpers/children.js'
+import { startWriterChild } from './helpers/cluster.js'
+import { haveProgram, PYTHON } from './helpers/programs.js'
+
+const HAVE_PYZMQ = haveProgram('python3-zmq', PYTHON, ['-c', 'import zmq'])
+const PYTHONPATH = join(ROOT, 'clients', 'python')
+const PROCESSES = 4
+const RECORDS = 20_000
+const TOTAL = PROCESSES * RECORDS
+
+function python (args: string[]): Child {
+  return spawnProgram(PYTHON, args, { env: { ...process.env, PYTHONPATH } }, 'python3')
+}
+
+async function runToDone (child: Child, deadlineMs = 60_000): Promise<any> {
+  const done = await child.waitForLine((l) => l.event === 'done', deadlineMs)
+  expect(await exitCode(child), child.describe()).toBe(0)
+  return done
+}
+
+describe.runIf(HAVE_PYZMQ)('Python client (clients/python)', () => {
+  it(`a multiprocessing.Pool of ${PROCESSES} x ${RECORDS} records through LogfunnelHandler: every record once, in order`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const pool = python([join(ROOT, 'examples', 'python-pool', 'pool.py'), '--endpoint', writer.endpoint, '--processes', String(PROCESSES), '--records', String(RECORDS)])
+    const done = await runToDone(pool)
+    expect(new Set(done.pids).size).toBe(PROCESSES)
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: TOTAL, producers: PROCESSES, rejected: {} })
+    const report = await verifyFile(writer.file, { expect: RECORDS, expectTotal: TOTAL })
+    expect(report, report.examples.join('\n')).toMatchObject({ lines: TOTAL, producers: PROCESSES, torn: 0, gaps: 0, duplicates: 0, reordered: 0, missing: 0, extra: 0, ok: true })
+  })
+
+  it('the same pool with plain one-frame messages: whole lines, none twice, but the tail may be lost (the documented limit)', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const done = await runToDone(python([join(ROOT, 'test', 'fixtures', 'python-plain-pool.py'), writer.endpoint, String(PROCESSES), String(RECORDS)]))
+    expect(done.sent).toBe(TOTAL)
+    const summary = await writer.stop()
+    const report = await verifyFile(writer.file, { expect: RECORDS })
+    // What libzmq dropped at each close is not knowable in advance (1,504 of 80,000 in the
+    // issue's run, 0 in some): only what must hold whatever the loss is asserted.
+    console.info(`plain one-frame pool: ${report.lines} of ${TOTAL} lines arrived, ${report.missing} lost`)
+    expect(report).toMatchObject({ producers: PROCESSES, torn: 0, gaps: 0, duplicates: 0, reordered: 0, extra: 0 })
+    expect(report.lines + report.missing).toBe(TOTAL)
+    expect(summary).toMatchObject({ records: report.lines, batches: report.lines, producers: 0, rejected: {} })
+  })
+
+  it('a writer restarted while a Python producer logs: the client resends, nothing lost or doubled', async () => {
+    const dir = tempDir()
+    const first = await startWriterChild(dir, ['--state-persist-ms', '50'])
+    const script = `import logging, logfunnel, sys, time
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', receipt_timeout=0.5, close_timeout=30)
+log = logging.getLogger('r'); log.addHandler(h); log.setLevel(logging.INFO)
+for i in range(6000):
+    log.info('r %d', i)
+    if i == 2000: print('{"event":"half"}', flush=True)
+    if i % 100 == 0: time.sleep(0.02)
+h.close()
+print('{"event":"done"}', flush=True)`
+    const producer = python(['-c', script, first.endpoint])
+    await producer.waitForLine((l) => l.event === 'half')
+    await first.stop()
+    const second = await startWriterChild(dir, ['--state-persist-ms', '50'])
+    await runToDone(producer)
+    await second.stop()
+    const report = await verifyFile(second.file, { expect: 6000 })
+    expect(report, report.examples.join('\n')).toMatchObject({ lines: 6000, producers: 1, torn: 0, gaps: 0, duplicates: 0, reordered: 0, missing: 0, ok: true })
+  })
+}, 120_000)
