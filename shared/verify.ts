@@ -50,7 +50,7 @@ export interface VerifyReport {
   reordered: number
   /** Complete JSON lines without a producer key or sequence number, e.g. a drop notice. */
   unkeyed: number
-  /** Lines whose time is earlier than the previous line of the same producer. */
+  /** Lines without a sequence number whose time is earlier than the previous such line of the same producer. */
   timeBackwards: number
   /** Records short of `expect` (per producer, a lost tail included) and `expectTotal`. */
   missing: number
@@ -165,17 +165,18 @@ export class Verifier {
       this.#producers.set(producer, state)
     }
     state.records++
-    const time = timeOf(record[this.#timeKey])
-    if (time !== undefined) {
+    if (!isSeq(seq)) {
+      // Without a counter, time is the only order to check; with one, the counter decides
+      // (and a clock stepped back by NTP is not a defect of the log).
+      this.#unkeyed++
+      const time = timeOf(record[this.#timeKey])
+      if (time === undefined) return
       if (time < state.lastTime) {
         this.#timeBackwards++
         this.#example(`producer ${producer}: time ${time} at ${at} before ${state.lastTime}`)
       } else {
         state.lastTime = time
       }
-    }
-    if (!isSeq(seq)) {
-      this.#unkeyed++
       return
     }
     if (!state.seen.add(seq)) {

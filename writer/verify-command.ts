@@ -8,9 +8,10 @@ const USAGE = `usage: logfunnel verify FILE... [options]
 
 Checks a log file, or a rotated set as one log (app.log.2.gz app.log.1 app.log, or the
 writer's app.log.<UTC time>[.gz]: given in any order, read oldest first, .gz gunzipped): every
-line is one complete JSON object, each file ends in a newline, each producer's time never goes
-back and, where records carry a sequence number, it runs 0, 1, 2, ... without gaps,
-duplicates or reordering. A numbered file missing from the middle of the set is a defect.
+line is one complete JSON object, each file ends in a newline, and per producer the
+sequence number runs 0, 1, 2, ... without gaps, duplicates or reordering, or, in records
+without one, the time never goes back. A numbered file missing from the middle of the set is
+a defect.
 
 options:
   --dir DIR              read the set from DIR (with --base) instead of FILE arguments
