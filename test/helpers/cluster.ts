@@ -27,6 +27,7 @@ export interface ProducerParams {
   announceAfter?: number
   closeDeadlineMs?: number
   exitAtOnce?: boolean
+  endOnItsOwn?: boolean
   pauseEvery?: number
   pauseMs?: number
 }
