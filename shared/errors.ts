@@ -44,6 +44,15 @@ export class EndpointInUseError extends LogfunnelError {
   }
 }
 
+/** An optional package that this feature needs is not installed. */
+export class MissingDependencyError extends LogfunnelError {
+  constructor (pkg: string, user: string, options?: { cause?: unknown }) {
+    super('LOGFUNNEL_ERR_MISSING_DEPENDENCY',
+      `${user} needs the optional package ${pkg}, which is not installed or did not build (it is a native addon built with node-gyp: install a C++ compiler and make, then npm install ${pkg})`, options)
+    this.name = 'MissingDependencyError'
+  }
+}
+
 /** The writer could not bind its endpoint (address in use, bad address, permissions). */
 export class BindError extends LogfunnelError {
   constructor (endpoint: string, options?: { cause?: unknown }) {

@@ -39,7 +39,12 @@ const dirs = new Set<string>()
  * running gets SIGTERM, then SIGKILL after a grace period, and is always awaited.
  */
 export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+  return spawnCommand(process.execPath, args, opts)
+}
+
+/** spawnNode for any program: `command <args>`, with the same cleanup. */
+export function spawnCommand (command: string, args: string[], opts: SpawnOptions = {}): Child {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
   let out = ''
   let err = ''
   const lineWaiters: Array<{ match: (obj: any) => boolean, resolve: (v: any) => void }> = []
@@ -77,7 +82,7 @@ export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
     stdout: () => out,
     stderr: () => err,
     exited,
-    describe: () => `node ${args.join(' ')}\n--- stdout ---\n${out.slice(-4000)}\n--- stderr ---\n${err.slice(-4000)}`,
+    describe: () => `${command} ${args.join(' ')}\n--- stdout ---\n${out.slice(-4000)}\n--- stderr ---\n${err.slice(-4000)}`,
     waitForLine: (match, deadlineMs = 20_000) => new Promise((resolve, reject) => {
       const earlier = seen.find((obj) => match(obj))
       if (earlier !== undefined) {

@@ -28,6 +28,7 @@ export interface ProducerParams {
   closeDeadlineMs?: number
   exitAtOnce?: boolean
   endOnItsOwn?: boolean
+  flushEvery?: number
   pauseEvery?: number
   pauseMs?: number
 }
