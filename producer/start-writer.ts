@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { WriterStartError, WriterStopError } from '../shared/errors.js'
-import type { WriterOptions } from '../shared/options.js'
+import { checkKnownKeys, resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOptions } from '../shared/options.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
 
 const BIN = fileURLToPath(new URL('../writer/bin.js', import.meta.url))
@@ -92,6 +92,10 @@ export interface RunningWriter {
  * ```
  */
 export async function startWriter (opts: StartWriterOptions = {}): Promise<RunningWriter> {
+  // Bad options fail here, in the API's terms, before a process is spawned.
+  checkKnownKeys(opts, [...WRITER_OPTION_KEYS, 'startTimeoutMs'], 'startWriter()')
+  const { startTimeoutMs: _startTimeoutMs, ...writerOptions } = opts
+  resolveWriterOptions(writerOptions)
   // The writer ends with this process: it stops gracefully once the stdin pipe held here
   // reaches EOF, which happens however this process ends (exit, crash, SIGKILL).
   const args = [BIN, 'writer', '--exit-with-parent']
