@@ -1,3 +1,6 @@
+/// <reference types="node" preserve="true" />
+// The published .d.ts files use Node types (EventEmitter, Buffer); TypeScript 6+ no longer
+// loads @types/node unless asked, so the entry points ask for it.
 import { EventEmitter } from 'node:events'
 import { parentPort } from 'node:worker_threads'
 import { LogfunnelError } from '../shared/errors.js'
