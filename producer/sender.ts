@@ -51,6 +51,10 @@ export interface SenderStats {
   heldBytes: number
   /** Batches written to the spool. */
   spooled: number
+  /** Records in those batches. */
+  spooledRecords: number
+  /** Records without a receipt and not in the spool when the sockets closed: lost. */
+  abandoned: number
   /** Spool writes that failed (the batches stayed in memory, or were lost at exit). */
   spoolErrors: number
 }
@@ -74,7 +78,7 @@ export class BatchSender extends EventEmitter {
   #opts: ResolvedProducerOptions
   #push: zmq.Push
   #sub: zmq.Subscriber
-  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spoolErrors: 0 }
+  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0 }
   #watch: ConnectWatch
   #spool: SpoolWriter | undefined
   /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
@@ -209,7 +213,8 @@ export class BatchSender extends EventEmitter {
     try {
       await this.flush(deadlineMs)
     } catch (err) {
-      throw new CloseTimeoutError(deadlineMs, this.#unreceiptedRecords())
+      this.destroy()
+      throw new CloseTimeoutError(deadlineMs, { lost: this.#stats.abandoned })
     } finally {
       this.destroy()
     }
@@ -219,6 +224,7 @@ export class BatchSender extends EventEmitter {
   destroy (): void {
     if (this.#closed) return
     this.#closed = true
+    this.#stats.abandoned = this.#heldRecords()
     clearInterval(this.#timer)
     this.#watch.close()
     this.#push.close()
@@ -266,6 +272,7 @@ export class BatchSender extends EventEmitter {
         batch.payload = undefined
         this.#spooledThrough = batch.seq
         this.#stats.spooled++
+        this.#stats.spooledRecords += batch.records
       }
     } catch (err) {
       this.#onSpoolError(err)
@@ -403,6 +410,13 @@ export class BatchSender extends EventEmitter {
       this.#sealScheduled = true
       setImmediate(() => this.#sealAndSend())
     }
+  }
+
+  /** Records without a receipt that only this process holds (not in the spool). */
+  #heldRecords (): number {
+    let n = this.#open.records
+    for (const batch of this.#batches) if (batch.payload !== undefined) n += batch.records
+    return n
   }
 
   #unreceiptedRecords (): number {

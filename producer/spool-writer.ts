@@ -1,6 +1,7 @@
-import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, openSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { encodeSpoolEntry, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
+import { makeDirsSync } from '../shared/make-dirs.js'
 
 /** A segment is handed to the writer (renamed) once it holds this much, */
 const SEGMENT_BYTES = 4 * 1024 * 1024
@@ -37,7 +38,7 @@ export class SpoolWriter {
   /** Appends one entry; throws the fs error (ENOSPC, EACCES) to the caller. */
   append (header: Buffer, payload: Buffer): void {
     if (this.#fd === -1) {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+      makeDirsSync(this.dir, 0o700)
       this.#tmpPath = join(this.dir, spoolFileName(this.#idHex, process.pid, this.#segment))
       this.#fd = openSync(this.#tmpPath, 'a', 0o600)
       this.#timer = setTimeout(() => {

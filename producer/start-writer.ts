@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { WriterStartError, WriterStopError } from '../shared/errors.js'
-import type { WriterOptions } from '../shared/options.js'
+import { checkKnownKeys, resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOptions } from '../shared/options.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
 
 const BIN = fileURLToPath(new URL('../writer/bin.js', import.meta.url))
@@ -93,7 +93,13 @@ export interface RunningWriter {
  * ```
  */
 export async function startWriter (opts: StartWriterOptions = {}): Promise<RunningWriter> {
-  const args = [BIN, 'writer']
+  // Bad options fail here, in the API's terms, before a process is spawned.
+  checkKnownKeys(opts, [...WRITER_OPTION_KEYS, 'startTimeoutMs'], 'startWriter()')
+  const { startTimeoutMs: _startTimeoutMs, ...writerOptions } = opts
+  resolveWriterOptions(writerOptions)
+  // The writer ends with this process: it stops gracefully once the stdin pipe held here
+  // reaches EOF, which happens however this process ends (exit, crash, SIGKILL).
+  const args = [BIN, 'writer', '--exit-with-parent']
   const env = { ...process.env }
   delete env[SECRET_KEY_ENV]
   for (const [key, flag] of Object.entries(FLAGS)) {
@@ -103,7 +109,8 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
     else if (value === true) args.push(flag)
     else args.push(flag, flagValue(key as keyof WriterOptions, value))
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env })
+  child.stdin.on('error', () => {})
   let stderr = ''
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS) })
@@ -123,6 +130,10 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
     throw err
   }).finally(() => clearTimeout(timer))
 
+  // A program that forgets stop() still ends by itself; its writer then stops on its own.
+  const handles = [child, child.stdin, child.stdout, child.stderr] as Array<{ ref: () => void, unref: () => void }>
+  for (const handle of handles) handle.unref()
+
   return {
     endpoint: ready.endpoint,
     receiptEndpoint: ready.receiptEndpoint,
@@ -131,6 +142,7 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
     pid: ready.pid,
     stop: async (deadlineMs = 30_000) => {
       const stopped = lines.next('stopped')
+      for (const handle of handles) handle.ref()
       child.kill('SIGTERM')
       let stopTimer: NodeJS.Timeout | undefined
       try {

@@ -1,6 +1,9 @@
+/// <reference types="node" preserve="true" />
+// The published .d.ts files use Node types (EventEmitter, Buffer); TypeScript 6+ no longer
+// loads @types/node unless asked, so the entry points ask for it.
 import { EventEmitter } from 'node:events'
 import { parentPort } from 'node:worker_threads'
-import type { LogfunnelError } from '../shared/errors.js'
+import { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { countLines } from '../shared/protocol.js'
 import { MAX_UTF8_BYTES_PER_UNIT } from './line-ring.js'
@@ -177,5 +180,12 @@ export default function build (opts: ProducerOptions & Record<string, unknown> =
   for (const [key, value] of Object.entries(opts)) {
     if (!HOST_KEYS.includes(key)) own[key] = value
   }
-  return new FunnelStream(own as ProducerOptions)
+  try {
+    return new FunnelStream(own as ProducerOptions)
+  } catch (err) {
+    // The error crosses to the logging thread as a plain Error (its code is dropped): the
+    // message carries the code.
+    if (err instanceof LogfunnelError) err.message = `${err.code}: ${err.message}`
+    throw err
+  }
 }

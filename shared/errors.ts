@@ -44,6 +44,15 @@ export class EndpointInUseError extends LogfunnelError {
   }
 }
 
+/** An optional package that this feature needs is not installed. */
+export class MissingDependencyError extends LogfunnelError {
+  constructor (pkg: string, user: string, options?: { cause?: unknown }) {
+    super('LOGFUNNEL_ERR_MISSING_DEPENDENCY',
+      `${user} needs the optional package ${pkg}, which is not installed or did not build (it is a native addon built with node-gyp: install a C++ compiler and make, then npm install ${pkg})`, options)
+    this.name = 'MissingDependencyError'
+  }
+}
+
 /** The writer could not bind its endpoint (address in use, bad address, permissions). */
 export class BindError extends LogfunnelError {
   constructor (endpoint: string, options?: { cause?: unknown }) {
@@ -96,11 +105,30 @@ export class FlushTimeoutError extends LogfunnelError {
 
 /** `close()` did not finish before its deadline; unreceipted records may be lost. */
 export class CloseTimeoutError extends LogfunnelError {
-  constructor (deadlineMs: number, unreceipted?: number) {
-    const detail = unreceipted === undefined ? '' : `: ${unreceipted} records still without a receipt`
-    super('LOGFUNNEL_ERR_CLOSE_TIMEOUT', `close took longer than ${deadlineMs} ms${detail}`)
+  /** Records without a receipt that went to the spool (the writer ingests them). */
+  readonly spooled: number | undefined
+  /** The spool directory they went to. */
+  readonly spoolDir: string | undefined
+  /** Records without a receipt that are lost (no spool, or it could not be written). */
+  readonly lost: number | undefined
+
+  constructor (deadlineMs: number, detail: CloseTimeoutDetail = {}) {
+    const parts: string[] = []
+    if (detail.spooled !== undefined && detail.spooled > 0) parts.push(`${detail.spooled} records without a receipt went to the spool in ${detail.spoolDir ?? '?'}, where the writer ingests them`)
+    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost (no spool to keep them)`)
+    super('LOGFUNNEL_ERR_CLOSE_TIMEOUT', `close took longer than ${deadlineMs} ms${parts.length === 0 ? '' : ': ' + parts.join('; ')}`)
     this.name = 'CloseTimeoutError'
+    this.spooled = detail.spooled
+    this.spoolDir = detail.spoolDir
+    this.lost = detail.lost
   }
+}
+
+/** What became of the records a timed-out close() left without a receipt. */
+export interface CloseTimeoutDetail {
+  spooled?: number
+  spoolDir?: string
+  lost?: number
 }
 
 /** The destination was used after `close()`. */

@@ -100,8 +100,69 @@ export const WRITER_DEFAULTS = Object.freeze({
   metricsHost: '127.0.0.1'
 })
 
+/** Every writer option, so an unknown key is caught (the Record type makes the list complete). */
+const WRITER_KEYS: Record<keyof WriterOptions, true> = {
+  file: true, endpoint: true, receiptEndpoint: true, maxFrameBytes: true, receiveHighWaterMark: true, drainTimeoutMs: true, drainIdleMs: true, slowBatchMs: true,
+  spoolDir: true, spoolPollMs: true, stateFile: true, statePersistMs: true, rotateSizeBytes: true, rotateIntervalMs: true, rotateKeep: true, rotateGzip: true,
+  fsync: true, statsIntervalMs: true, metricsPort: true, metricsHost: true, socketMode: true, curveSecretKey: true, curveAllowedKeys: true, pidFile: true
+}
+
+/** Every producer option. */
+const PRODUCER_KEYS: Record<keyof ProducerOptions, true> = {
+  endpoint: true, receiptEndpoint: true, highWaterMark: true, onFull: true, spoolDir: true, maxBatchBytes: true, maxFrameBytes: true, receiptTimeoutMs: true,
+  flushTimeoutMs: true, closeTimeoutMs: true, linger: true, sendHighWaterMark: true, threadBufferBytes: true, connectTimeoutMs: true,
+  curveServerKey: true, curvePublicKey: true, curveSecretKey: true
+}
+
+/**
+ * Throws LOGFUNNEL_ERR_INVALID_OPTION for a key that is not an option, naming the closest one:
+ * a misspelt option silently ignored is a setting the user believes in and does not have.
+ */
+export function checkKnownKeys (opts: object, known: readonly string[], what: string): void {
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key)) continue
+    const closest = closestKey(key, known)
+    throw new InvalidOptionError(`unknown ${what} option '${key}'${closest === undefined ? '' : ` (did you mean '${closest}'?)`}; known options: ${known.join(', ')}`)
+  }
+}
+
+/** The known key within an edit distance of a third of its length, if any. */
+function closestKey (key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase()
+  const extended = known.find((k) => k.toLowerCase().startsWith(lower))
+  if (extended !== undefined) return extended
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return best !== undefined && (bestDistance <= Math.max(2, Math.floor(best.length / 3)) || best.toLowerCase().includes(key.toLowerCase())) ? best : undefined
+}
+
+function editDistance (a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = row
+  }
+  return prev[b.length] as number
+}
+
+/** Names of the writer options (for startWriter() and the CLI's flag table). */
+export const WRITER_OPTION_KEYS: readonly string[] = Object.freeze(Object.keys(WRITER_KEYS))
+/** Names of the producer options. */
+export const PRODUCER_OPTION_KEYS: readonly string[] = Object.freeze(Object.keys(PRODUCER_KEYS))
+
 export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterOptions {
   checkObject(opts, 'writer options')
+  checkKnownKeys(opts, WRITER_OPTION_KEYS, 'writer')
   const endpoint = opts.endpoint ?? defaultEndpoint()
   parseEndpoint(endpoint, 'endpoint')
   const receiptEndpoint = opts.receiptEndpoint ?? receiptEndpointFor(endpoint)
@@ -197,6 +258,7 @@ export const PRODUCER_DEFAULTS = Object.freeze({
 
 export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedProducerOptions {
   checkObject(opts, 'producer options')
+  checkKnownKeys(opts, PRODUCER_OPTION_KEYS, 'producer')
   const endpoint = opts.endpoint ?? defaultEndpoint()
   parseEndpoint(endpoint, 'endpoint')
   const receiptEndpoint = opts.receiptEndpoint ?? receiptEndpointFor(endpoint)

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { BIN, exitCode, once, ROOT, spawnNode, spawnProgram, tempDir, type Child } from './helpers/children.js'
+import { BIN, exitCode, once, ROOT, spawnNode, spawnCommand, tempDir, type Child } from './helpers/children.js'
 
 // The examples import 'logfunnel' as a user's code does: inside this package the name resolves
 // to the package itself (package.json "exports", Node's self-reference), i.e. the built dist/.
@@ -48,8 +48,8 @@ describe('examples/ run as documented and their files pass verify', () => {
 
   it('sidecar: run.sh starts the writer, runs the app as a separate process, stops the writer, verifies', async () => {
     const dir = tempDir()
-    const run = spawnProgram('/bin/sh', [join(ROOT, 'examples', 'sidecar', 'run.sh'), join(dir, 'logs'), String(RECORDS)],
-      { cwd: dir, env: { ...process.env, LOGFUNNEL: `${process.execPath} ${BIN}` } }, 'sh')
+    const run = spawnCommand('/bin/sh', [join(ROOT, 'examples', 'sidecar', 'run.sh'), join(dir, 'logs'), String(RECORDS)],
+      { cwd: dir, env: { ...process.env, LOGFUNNEL: `${process.execPath} ${BIN}` } })
     const out = await finished(run)
     expect(out).toContain(`ok: ${RECORDS} lines, 1 producers, 0 torn, 0 gaps, 0 duplicates, 0 reordered`)
     const { code, report } = await verify([join(dir, 'logs', 'app.log'), '--expect', String(RECORDS)])

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { listLogSet } from '../shared/log-set.js'
 import { verifyFiles } from '../shared/verify.js'
-import { exitCode, spawnProgram, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, spawnCommand, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 import { haveProgram, LOGROTATE } from './helpers/programs.js'
 
@@ -49,7 +49,7 @@ describe.runIf(HAVE_LOGROTATE)('Debian logrotate (create, SIGHUP from postrotate
     const producers = Array.from({ length: PRODUCERS }, () => spawnProducer({ endpoint: writer.endpoint, records: RECORDS, pauseEvery: 100, pauseMs: 10, announceAfter: 100 }))
     await Promise.all(producers.map(async (p) => await p.waitForLine((l) => l.event === 'logging', 30_000)))
     for (let i = 1; i <= ROTATIONS; i++) {
-      const run = spawnProgram(LOGROTATE, ['-f', '-s', join(dir, 'logrotate.state'), conf])
+      const run = spawnCommand(LOGROTATE, ['-f', '-s', join(dir, 'logrotate.state'), conf])
       expect(await exitCode(run, 30_000), run.describe()).toBe(0)
       // delaycompress compresses a file one rotation later; the writer must have left it by then.
       await waitFor(() => holdsOpen(pid, writer.file), 10_000, () => `writer ${pid} has not reopened ${writer.file} after rotation ${i}`)

@@ -3,7 +3,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, ROOT, spawnProgram, tempDir, type Child } from './helpers/children.js'
+import { exitCode, ROOT, spawnCommand, tempDir, type Child } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 import { haveProgram, PYTHON } from './helpers/programs.js'
 
@@ -14,7 +14,7 @@ const RECORDS = 20_000
 const TOTAL = PROCESSES * RECORDS
 
 function python (args: string[]): Child {
-  return spawnProgram(PYTHON, args, { env: { ...process.env, PYTHONPATH } }, 'python3')
+  return spawnCommand(PYTHON, args, { env: { ...process.env, PYTHONPATH } })
 }
 
 async function runToDone (child: Child, deadlineMs = 60_000): Promise<any> {

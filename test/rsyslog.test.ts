@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { listLogSet } from '../shared/log-set.js'
 import { verifyFile, verifyFiles } from '../shared/verify.js'
-import { exitCode, spawnProgram, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, spawnCommand, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 import { haveProgram, LOGROTATE, RSYSLOGD } from './helpers/programs.js'
 import { startRsyslogPair } from './helpers/rsyslog.js'
@@ -70,7 +70,7 @@ describe.runIf(HAVE_RSYSLOG)('shipping with rsyslog: imfile on the rotated files
       await waitFor(() => pair.lines() >= rotatedLines, 20_000, () => `central ${pair.lines()} of the ${rotatedLines} rotated lines`)
       const second = Math.floor(Date.now() / 1000)
       await waitFor(() => Math.floor(Date.now() / 1000) > second, 2000, () => 'clock')
-      const run = spawnProgram(LOGROTATE, ['-f', '-s', join(dir, 'logrotate.state'), conf])
+      const run = spawnCommand(LOGROTATE, ['-f', '-s', join(dir, 'logrotate.state'), conf])
       expect(await exitCode(run, 30_000), run.describe()).toBe(0)
       await waitFor(() => {
         const ino = statSync(writer.file).ino

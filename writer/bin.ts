@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs'
 import { LogfunnelError } from '../shared/errors.js'
 
 /** Subcommands: each module exports `main(argv): Promise<number>` (the exit code). */
@@ -12,15 +13,26 @@ const COMMANDS: Record<string, { summary: string, load: () => Promise<{ main: (a
 
 function usage (): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
-  return `usage: logfunnel <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nlogfunnel <command> --help shows the options of a command.\n`
+  return `usage: logfunnel <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nlogfunnel <command> --help shows the options of a command; logfunnel --version the version.\n`
+}
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
 }
 
 async function run (): Promise<number> {
-  const [name, ...argv] = process.argv.slice(2)
+  const [name, ...rest] = process.argv.slice(2)
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage())
     return name === undefined ? 2 : 0
   }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(version() + '\n')
+    return 0
+  }
+  // Every command takes -h as --help.
+  const argv = rest.map((arg) => arg === '-h' ? '--help' : arg)
   const command = COMMANDS[name]
   if (command === undefined) {
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_USAGE: unknown command '${name}'\n${usage()}`)

@@ -1,8 +1,9 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs'
+import { chmodSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { lockPathFor, parseEndpoint } from '../shared/endpoint.js'
 import { BindError, UnsafeEndpointError } from '../shared/errors.js'
 import type { ResolvedWriterOptions } from '../shared/options.js'
+import { makeDirsSync } from '../shared/make-dirs.js'
 
 /** A directory the writer creates: only its user may enter it. */
 const PRIVATE_DIR_MODE = 0o700
@@ -44,7 +45,7 @@ function secureDir (dir: string, endpoint: string, groupAccess: boolean): void {
   let stat
   try {
     // mkdir's mode is filtered by the umask; chmod gives the directory the mode meant for it.
-    if (mkdirSync(dir, { recursive: true, mode }) !== undefined) chmodSync(dir, mode)
+    if (makeDirsSync(dir, mode) !== undefined) chmodSync(dir, mode)
     stat = statSync(dir)
   } catch (err) {
     throw new BindError(endpoint, { cause: err })

@@ -107,7 +107,7 @@ export class Writer extends EventEmitter {
   async start (): Promise<void> {
     const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, stateFile, spoolDir, spoolPollMs, socketMode } = this.options
     prepareEndpointDirs(this.options)
-    this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
+    this.#lock = await EndpointLock.acquire(endpoint, lockPathFor(endpoint))
     let pub: zmq.XPublisher | undefined
     try {
       await this.#telemetry.listen()
@@ -138,7 +138,7 @@ export class Writer extends EventEmitter {
       pub?.close()
       await this.#telemetry.close()
       await this.#curve?.release()
-      this.#lock.release()
+      this.#lock?.release()
       throw err
     }
     this.#loop = this.#receiveLoop()

@@ -1,11 +1,13 @@
 #!/bin/sh
 # The sidecar pattern on one host: start the writer, wait for its ready line, run the app,
 # stop the writer (SIGTERM: drain, write, fsync), verify the file.
-# sh examples/sidecar/run.sh [logDir] [records]     (LOGFUNNEL: the command, default npx logfunnel)
+# sh examples/sidecar/run.sh [logDir] [records]
+# LOGFUNNEL: the command, default ./node_modules/.bin/logfunnel (the bin itself, not npx: npm
+# does not pass SIGTERM on to the command it runs).
 set -eu
 dir=${1:-./logs}
 records=${2:-10000}
-logfunnel=${LOGFUNNEL:-npx logfunnel}
+logfunnel=${LOGFUNNEL:-./node_modules/.bin/logfunnel}
 mkdir -p "$dir"
 endpoint="ipc://$(cd "$dir" && pwd)/writer.sock"
 $logfunnel writer --file "$dir/app.log" --endpoint "$endpoint" --pid-file "$dir/writer.pid" > "$dir/writer.out" 2> "$dir/writer.err" &

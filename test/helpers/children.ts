@@ -39,11 +39,11 @@ const dirs = new Set<string>()
  * running gets SIGTERM, then SIGKILL after a grace period, and is always awaited.
  */
 export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
-  return spawnProgram(process.execPath, args, opts, 'node')
+  return spawnCommand(process.execPath, args, opts)
 }
 
-/** As `spawnNode`, for any program (`/usr/bin/python3`, `/usr/sbin/rsyslogd`, ...). */
-export function spawnProgram (command: string, args: string[], opts: SpawnOptions = {}, label = command): Child {
+/** spawnNode for any program: `command <args>`, with the same cleanup. */
+export function spawnCommand (command: string, args: string[], opts: SpawnOptions = {}): Child {
   const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
   let out = ''
   let err = ''
@@ -82,7 +82,7 @@ export function spawnProgram (command: string, args: string[], opts: SpawnOption
     stdout: () => out,
     stderr: () => err,
     exited,
-    describe: () => `${label} ${args.join(' ')}\n--- stdout ---\n${out.slice(-4000)}\n--- stderr ---\n${err.slice(-4000)}`,
+    describe: () => `${command} ${args.join(' ')}\n--- stdout ---\n${out.slice(-4000)}\n--- stderr ---\n${err.slice(-4000)}`,
     waitForLine: (match, deadlineMs = 20_000) => new Promise((resolve, reject) => {
       const earlier = seen.find((obj) => match(obj))
       if (earlier !== undefined) {

@@ -27,6 +27,8 @@ export interface ProducerParams {
   announceAfter?: number
   closeDeadlineMs?: number
   exitAtOnce?: boolean
+  endOnItsOwn?: boolean
+  flushEvery?: number
   pauseEvery?: number
   pauseMs?: number
 }

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { expect } from 'vitest'
-import { exitCode, spawnProgram, waitFor, type Child } from './children.js'
+import { exitCode, spawnCommand, waitFor, type Child } from './children.js'
 import { freePortPair } from './ports.js'
 import { RSYSLOGD } from './programs.js'
 
@@ -54,7 +54,7 @@ function startRsyslogd (dir: string, name: string, config: string): Child {
   const conf = join(dir, `${name}.conf`)
   writeFileSync(conf, config.replaceAll('@WORK@', workDir))
   // -n: stay in the foreground (a child we can stop); -i: a pid file of its own, not /run's.
-  return spawnProgram(RSYSLOGD, ['-n', '-f', conf, '-i', join(dir, `${name}.pid`)], {}, 'rsyslogd')
+  return spawnCommand(RSYSLOGD, ['-n', '-f', conf, '-i', join(dir, `${name}.pid`)])
 }
 
 async function accepts (port: number): Promise<boolean> {
