@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { PRODUCER_DEFAULTS } from '../shared/options.js'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, fixture, spawnNode, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, lineCount, fixture, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 
 /**
@@ -16,14 +16,6 @@ const RECORDS = 5000
 const EXIT_WRITER_UP_MS = 1500
 /** With the writer down: `linger` for receipts, then the spool is written. */
 const EXIT_WRITER_DOWN_MS = PRODUCER_DEFAULTS.linger + 1500
-
-const lineCount = (file: string): number => {
-  try {
-    return readFileSync(file, 'utf8').split('\n').length - 1
-  } catch {
-    return 0
-  }
-}
 
 describe.each(['funnel', 'transport'] as const)('%s: a script that logs and just ends', (mode) => {
   it(`writer up: exits within ${EXIT_WRITER_UP_MS} ms of its last log call, all ${RECORDS} records in the file`, async () => {

@@ -93,6 +93,20 @@ describe('a writer whose stdout and stderr are closed early', () => {
   })
 }, 60_000)
 
+describe('a writer started with stdout and stderr closed (1>&- 2>&-)', () => {
+  it('writes the file and stops on SIGTERM with exit 0', async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const file = join(dir, 'app.log')
+    const shell = spawnCommand('/bin/sh', ['-c', 'exec "$0" "$@" 1>&- 2>&-', process.execPath, BIN, 'writer', '--file', file, '--endpoint', endpoint, '--stats-interval-ms', '20'])
+    // No ready line can come: the producers wait for the writer, which answers once bound.
+    await runProducers(PRODUCERS, { endpoint, records: 5000, producer: { connectTimeoutMs: 0 } })
+    shell.proc.kill('SIGTERM')
+    expect(await exitCode(shell, 20_000), shell.describe()).toBe(0)
+    expect(await verifyFile(file)).toMatchObject({ lines: PRODUCERS * 5000, producers: PRODUCERS, gaps: 0, duplicates: 0, ok: true })
+  })
+}, 60_000)
+
 describe('the writer command', () => {
   it('a log path no directory can be made for: exits 1 with LOGFUNNEL_ERR_FILE at once', async () => {
     const dir = tempDir()

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -181,4 +181,13 @@ export function stderrEvents (child: Child, event: string): any[] {
       return []
     }
   })
+}
+
+/** Lines in a file so far (0 while it does not exist). */
+export function lineCount (file: string): number {
+  try {
+    return readFileSync(file, 'utf8').split('\n').length - 1
+  } catch {
+    return 0
+  }
 }
