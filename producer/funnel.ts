@@ -6,7 +6,9 @@ import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError,
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import { createRing, RingWriter } from './line-ring.js'
 import type { SenderStats } from './sender.js'
-import { createControl, destroySenderSync, reviveError, type SenderReply, type SenderRequest } from './worker-messages.js'
+import { once as onlyOnce } from './line-framing.js'
+import { createControl, destroySenderSync, type SenderReply, type SenderRequest } from './sender-requests.js'
+import { reviveError } from './thread-errors.js'
 
 const debug = debuglog('logfunnel')
 
@@ -55,7 +57,6 @@ export class FunnelDestination extends EventEmitter {
   #exited = false
   #nextId = 0
   #pending = new Map<number, Pending>()
-  #warnedTooLarge = false
 
   constructor (options: ResolvedProducerOptions) {
     super()
@@ -65,7 +66,7 @@ export class FunnelDestination extends EventEmitter {
     port1.unref()
     this.#ring = new RingWriter(ring, port1, {
       maxFrameBytes: options.maxFrameBytes,
-      onTooLarge: (bytes) => this.#onTooLarge(bytes)
+      onTooLarge: onlyOnce((bytes: number) => process.emitWarning(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
     this.#worker = new Worker(SENDER_THREAD, {
       workerData: { options, ring, port: port2, control: this.#control },
@@ -233,12 +234,6 @@ export class FunnelDestination extends EventEmitter {
       if (msg.err !== undefined) pending?.reject(reviveError(msg.err))
       else pending?.resolve(msg.stats)
     }
-  }
-
-  #onTooLarge (bytes: number): void {
-    if (this.#warnedTooLarge) return
-    this.#warnedTooLarge = true
-    process.emitWarning(new RecordTooLargeError(bytes, this.options.maxFrameBytes))
   }
 
   #emitError (err: Error | LogfunnelError): void {

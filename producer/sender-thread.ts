@@ -3,7 +3,8 @@ import type { LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { RingReader, type RingMemory } from './line-ring.js'
 import { BatchSender } from './sender.js'
-import { markDestroyed, onDestroyRequest, toPlainError, type SenderRequest, type SenderReply } from './worker-messages.js'
+import { markDestroyed, onDestroyRequest, type SenderRequest, type SenderReply } from './sender-requests.js'
+import { toPlainError } from './thread-errors.js'
 
 /**
  * funnel()'s sender thread: takes whole lines from the ring (line-ring.ts) into a BatchSender.

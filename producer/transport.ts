@@ -5,11 +5,11 @@ import { EventEmitter } from 'node:events'
 import { parentPort } from 'node:worker_threads'
 import { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
-import { countLines } from '../shared/protocol.js'
-import { MAX_UTF8_BYTES_PER_UNIT } from './line-ring.js'
+import { countLines, LineFramer, once, splitTooLarge, surelyWithin } from './line-framing.js'
 import { BatchSender } from './sender.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
-import { ERROR_EVENT, STATS_EVENT, toPlainError } from './worker-messages.js'
+import { toPlainError, withCodeInMessage } from './thread-errors.js'
+import { ERROR_EVENT, STATS_EVENT } from './transport-events.js'
 
 /**
  * thread-stream's end() gives up after 10 s of waiting for the worker; the worker's own close
@@ -41,8 +41,7 @@ export class FunnelStream extends EventEmitter {
   readonly #block: boolean
   #closeTimeoutMs: number
   readonly #maxFrameBytes: number
-  /** The start of a line whose end has not arrived yet. */
-  #partial = ''
+  readonly #framer = new LineFramer()
   #needDrain = false
   #ending = false
   #wakeTimer = wakeReaderPeriodically()
@@ -55,12 +54,7 @@ export class FunnelStream extends EventEmitter {
     this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
     this.sender = new BatchSender(resolved)
     this.sender.on('unreachable', (err: LogfunnelError) => report(err))
-    let warnedTooLarge = false
-    this.sender.on('reject', (err: Error) => {
-      if (warnedTooLarge) return
-      warnedTooLarge = true
-      warn(err)
-    })
+    this.sender.on('reject', once((err: Error) => warn(err)))
   }
 
   get writableNeedDrain (): boolean {
@@ -73,13 +67,7 @@ export class FunnelStream extends EventEmitter {
 
   /** Text from thread-stream: it may end mid-line (the rest waits for the next chunk). */
   write (chunk: string): boolean {
-    let text = this.#partial + chunk
-    this.#partial = ''
-    if (text.charCodeAt(text.length - 1) !== 10) {
-      const last = text.lastIndexOf('\n')
-      this.#partial = text.slice(last + 1)
-      text = text.slice(0, last + 1)
-    }
+    const text = this.#framer.take(chunk)
     if (text.length > 0) this.#send(text)
     if (!this.#block || this.sender.hasRoom) return true
     if (!this.#needDrain) {
@@ -96,25 +84,11 @@ export class FunnelStream extends EventEmitter {
   #send (text: string): void {
     const bytes = Buffer.from(text)
     // Then no line in it can be too large.
-    if (text.length * MAX_UTF8_BYTES_PER_UNIT <= this.#maxFrameBytes) {
+    if (surelyWithin(text, this.#maxFrameBytes)) {
       this.sender.writeBytes(bytes, countLines(bytes))
       return
     }
-    let from = 0
-    let records = 0
-    for (let start = 0; start < bytes.length;) {
-      const end = bytes.indexOf(10, start) + 1
-      if (end - start > this.#maxFrameBytes) {
-        if (records > 0) this.sender.writeBytes(bytes.subarray(from, start), records)
-        this.sender.rejectTooLarge(end - start)
-        from = end
-        records = 0
-      } else {
-        records++
-      }
-      start = end
-    }
-    if (records > 0) this.sender.writeBytes(bytes.subarray(from), records)
+    splitTooLarge(bytes, this.#maxFrameBytes, (run, records) => this.sender.writeBytes(run, records), (lineBytes) => this.sender.rejectTooLarge(lineBytes))
   }
 
   /**
@@ -134,7 +108,8 @@ export class FunnelStream extends EventEmitter {
   end (): void {
     if (this.#ending) return
     this.#ending = true
-    if (this.#partial.length > 0) this.write('\n')
+    const rest = this.#framer.end()
+    if (rest.length > 0) this.write(rest)
     const done = (): void => {
       clearInterval(this.#wakeTimer)
       parentPort?.postMessage({ code: 'EVENT', name: STATS_EVENT, args: [this.sender.stats] })
@@ -154,7 +129,7 @@ export class FunnelStream extends EventEmitter {
 
 function warn (err: Error & { code?: string }): void {
   // A cloned Error loses its code: keep it in the text.
-  if (parentPort !== null) parentPort.postMessage({ code: 'WARNING', err: new Error(err.code === undefined ? err.message : `${err.code}: ${err.message}`) })
+  if (parentPort !== null) parentPort.postMessage({ code: 'WARNING', err: withCodeInMessage(err) })
   else process.emitWarning(err)
 }
 
@@ -168,7 +143,7 @@ function report (err: LogfunnelError): void {
     return
   }
   parentPort.postMessage({ code: 'EVENT', name: ERROR_EVENT, args: [toPlainError(err)] })
-  parentPort.postMessage({ code: 'WARNING', err: new Error(`${err.code}: ${err.message}`) })
+  parentPort.postMessage({ code: 'WARNING', err: withCodeInMessage(err) })
 }
 
 /**
