@@ -5,7 +5,7 @@ import { WriterStartError, WriterStopError } from '../shared/errors.js'
 import { checkKnownKeys, resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOptions } from '../shared/options.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
 
-const BIN = fileURLToPath(new URL('../writer/bin.js', import.meta.url))
+const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
 
 /** The tail of the child's stderr kept for error messages; the writer prints a stats line every interval for as long as it runs. */
 const STDERR_TAIL_CHARS = 16 * 1024

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { resolveWriterOptions, WRITER_DEFAULTS } from '../shared/options.js'
 import { parseDuration, parseSize } from '../shared/units.js'
-import { parseWriterArgs } from '../writer/writer-command.js'
+import { parseWriterArgs } from '../cli/writer-command.js'
 
 const INVALID = { code: 'LOGFUNNEL_ERR_INVALID_OPTION' }
 const USAGE = { code: 'LOGFUNNEL_ERR_USAGE' }

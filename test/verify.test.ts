@@ -172,7 +172,7 @@ describe('Verifier', () => {
   })
 })
 
-/** Runs `node dist/writer/bin.js verify ...args` to its end, stdio included. */
+/** Runs `node dist/cli/bin.js verify ...args` to its end, stdio included. */
 async function cli (args: string[]): Promise<{ code: number | string, stdout: string, stderr: string, describe: string }> {
   const child = spawnNode([BIN, 'verify', ...args])
   // 'close' comes after 'exit' once stdio has drained; listen before the child can finish.

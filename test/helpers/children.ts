@@ -8,7 +8,7 @@ import { afterEach } from 'vitest'
 
 /** Repository root (tests run against the compiled `dist/`). */
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
-export const BIN = join(ROOT, 'dist', 'writer', 'bin.js')
+export const BIN = join(ROOT, 'dist', 'cli', 'bin.js')
 
 /** Path of a compiled fixture: `fixture('producer-logs')` -> dist/test/fixtures/producer-logs.js */
 export function fixture (name: string): string {

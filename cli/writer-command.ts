@@ -7,10 +7,10 @@ import { defaultEndpoint } from '../shared/endpoint.js'
 import { parseDuration, parseSize } from '../shared/units.js'
 import { curvePublicKeyFor } from '../shared/curve-keys.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
-import type { ZapDenial } from './zap-handler.js'
-import type { StatsLine } from './stats.js'
-import { Writer } from './writer.js'
-import { removePidFile, writePidFile } from './pid-file.js'
+import type { ZapDenial } from '../writer/zap-handler.js'
+import type { StatsLine } from '../writer/stats.js'
+import { Writer } from '../writer/writer.js'
+import { removePidFile, writePidFile } from '../writer/pid-file.js'
 
 /** CLI flag -> option, with its value kind. The README's writer table lists the same. */
 const FLAGS = {
