@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { UsageError } from '../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
-import { defaultEndpoint } from '../shared/endpoint.js'
+import { WRITER_FLAGS, type FlagKind } from '../shared/writer-flags.js'
 import { parseDuration, parseSize } from '../shared/units.js'
 import { curvePublicKeyFor } from '../shared/curve-keys.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
@@ -11,36 +11,6 @@ import type { ZapDenial } from '../writer/zap-handler.js'
 import type { StatsLine } from '../writer/stats.js'
 import { Writer } from '../writer/writer.js'
 import { removePidFile, writePidFile } from '../writer/pid-file.js'
-
-/** CLI flag -> option, with its value kind. The README's writer table lists the same. */
-const FLAGS = {
-  file: { option: 'file', kind: 'path', help: `log file (default ${WRITER_DEFAULTS.file}; directories are created)` },
-  endpoint: { option: 'endpoint', kind: 'string', help: `data endpoint to bind (default ${defaultEndpoint()})` },
-  'receipt-endpoint': { option: 'receiptEndpoint', kind: 'string', help: 'receipt endpoint to bind (default: <ipc path>.receipts, or tcp port + 1)' },
-  'max-frame-bytes': { option: 'maxFrameBytes', kind: 'int', help: `largest payload accepted (default ${WRITER_DEFAULTS.maxFrameBytes})` },
-  'receive-high-water-mark': { option: 'receiveHighWaterMark', kind: 'int', help: `messages queued per producer connection, ZMQ_RCVHWM (default ${WRITER_DEFAULTS.receiveHighWaterMark})` },
-  'drain-timeout-ms': { option: 'drainTimeoutMs', kind: 'int', help: `on stop, longest drain of queued messages (default ${WRITER_DEFAULTS.drainTimeoutMs})` },
-  'drain-idle-ms': { option: 'drainIdleMs', kind: 'int', help: `on stop, quiet time that ends the drain (default ${WRITER_DEFAULTS.drainIdleMs})` },
-  'slow-batch-ms': { option: 'slowBatchMs', kind: 'int', help: 'testing aid: pause after each batch (default 0)' },
-  'spool-dir': { option: 'spoolDir', kind: 'path', help: 'spool directory to ingest (default <socket dir>/spool for ipc, none for tcp)' },
-  'spool-poll-ms': { option: 'spoolPollMs', kind: 'int', help: `how often the spool directory is scanned (default ${WRITER_DEFAULTS.spoolPollMs})` },
-  'state-file': { option: 'stateFile', kind: 'path', help: 'last sequence written per producer, kept across restarts (default <file>.state.json)' },
-  'state-persist-ms': { option: 'statePersistMs', kind: 'int', help: `how often that state is saved (default ${WRITER_DEFAULTS.statePersistMs})` },
-  'rotate-size': { option: 'rotateSizeBytes', kind: 'size', help: 'rotate before the file passes this size: bytes, or 512K, 100M, 2G (default off)' },
-  'rotate-interval': { option: 'rotateIntervalMs', kind: 'duration', help: 'rotate at every multiple of this since the epoch (UTC): 30s, 15m, 6h, 1d (default off)' },
-  'rotate-keep': { option: 'rotateKeep', kind: 'int', help: 'rotated files kept, oldest deleted first (default 0: keep all)' },
-  'rotate-gzip': { option: 'rotateGzip', kind: 'boolean', help: 'gzip rotated files in the background (default off)' },
-  fsync: { option: 'fsync', kind: 'fsync', help: `off, batch (after every write; receipts wait for it) or a number of ms (default ${String(WRITER_DEFAULTS.fsync)})` },
-  'socket-mode': { option: 'socketMode', kind: 'mode', help: 'mode of the ipc socket files, 0600 or 0660 to let their group connect (default 0600)' },
-  'curve-secret-key': { option: 'curveSecretKey', kind: 'secret', help: `CURVE secret key (Z85); visible in ps: prefer --curve-secret-key-file or ${SECRET_KEY_ENV}` },
-  'curve-secret-key-file': { option: 'curveSecretKey', kind: 'secret-file', help: 'file holding the CURVE secret key, or the JSON printed by logfunnel keygen' },
-  'curve-allowed-keys': { option: 'curveAllowedKeys', kind: 'list', help: 'comma-separated Z85 public keys of the producers let in' },
-  'curve-allowed-keys-file': { option: 'curveAllowedKeys', kind: 'list-file', help: 'file of producer public keys, one per line' },
-  'stats-interval-ms': { option: 'statsIntervalMs', kind: 'int', help: `stats JSON line on stderr every N ms, 0 for none; one more at stop (default ${WRITER_DEFAULTS.statsIntervalMs})` },
-  'metrics-port': { option: 'metricsPort', kind: 'int', help: 'serve Prometheus metrics on http://<metrics-host>:N/metrics (default 0: off)' },
-  'metrics-host': { option: 'metricsHost', kind: 'string', help: `address of the metrics endpoint (default ${WRITER_DEFAULTS.metricsHost})` },
-  'pid-file': { option: 'pidFile', kind: 'path', help: 'write the pid here once ready (atomically), remove it at stop; for logrotate postrotate' }
-} as const
 
 /** Flags of the command itself, not of the Writer: the process's lifetime. */
 const PROCESS_FLAGS = {
@@ -61,7 +31,7 @@ export interface WriterArgs {
 }
 
 function usage (): string {
-  const all: Array<[string, { kind: string, help: string }]> = [...Object.entries(FLAGS), ...Object.entries(PROCESS_FLAGS)]
+  const all: Array<[string, { kind: string, help: string }]> = [...Object.entries(WRITER_FLAGS), ...Object.entries(PROCESS_FLAGS)]
   const rows = all.map(([flag, f]) => {
     const value = FLAG_PLACEHOLDERS[flag] ?? PLACEHOLDERS[f.kind] ?? 'VALUE'
     return `  ${`--${flag}${value === '' ? '' : ' ' + value}`.padEnd(34)} ${f.help}`
@@ -77,7 +47,7 @@ function usage (): string {
  */
 export function parseWriterArgs (argv: string[], env: NodeJS.ProcessEnv = {}): WriterArgs | 'help' {
   const options: Record<string, { type: 'string' | 'boolean', short?: string }> = { help: { type: 'boolean', short: 'h' } }
-  for (const [flag, f] of Object.entries(FLAGS)) options[flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string' }
+  for (const [flag, f] of Object.entries(WRITER_FLAGS)) options[flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string' }
   for (const flag of Object.keys(PROCESS_FLAGS)) options[flag] = { type: 'boolean' }
   let values: Record<string, string | boolean | undefined>
   try {
@@ -87,7 +57,7 @@ export function parseWriterArgs (argv: string[], env: NodeJS.ProcessEnv = {}): W
   }
   if (values.help === true) return 'help'
   const opts: Record<string, string | number | boolean | string[]> = {}
-  for (const [flag, f] of Object.entries(FLAGS)) {
+  for (const [flag, f] of Object.entries(WRITER_FLAGS)) {
     const raw = values[flag]
     if (raw === true) opts[f.option] = true
     if (typeof raw !== 'string') continue
@@ -106,7 +76,7 @@ export function parseWriterArgs (argv: string[], env: NodeJS.ProcessEnv = {}): W
   return { options: opts as WriterOptions, exitWithParent: values['exit-with-parent'] === true }
 }
 
-function parseValue (kind: typeof FLAGS[keyof typeof FLAGS]['kind'], raw: string, flag: string): string | number {
+function parseValue (kind: FlagKind, raw: string, flag: string): string | number {
   switch (kind) {
     case 'int':
       if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} must be a whole number, got '${raw}'`)

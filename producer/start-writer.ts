@@ -4,45 +4,12 @@ import { fileURLToPath } from 'node:url'
 import { WriterStartError, WriterStopError } from '../shared/errors.js'
 import { checkKnownKeys, resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOptions } from '../shared/options.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
+import { FLAG_OF_OPTION, flagValue } from '../shared/writer-flags.js'
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
 
 /** The tail of the child's stderr kept for error messages; the writer prints a stats line every interval for as long as it runs. */
 const STDERR_TAIL_CHARS = 16 * 1024
-
-/** Option -> flag of `logfunnel writer`. */
-const FLAGS: Record<keyof WriterOptions, string> = {
-  file: '--file',
-  endpoint: '--endpoint',
-  receiptEndpoint: '--receipt-endpoint',
-  maxFrameBytes: '--max-frame-bytes',
-  receiveHighWaterMark: '--receive-high-water-mark',
-  drainTimeoutMs: '--drain-timeout-ms',
-  drainIdleMs: '--drain-idle-ms',
-  slowBatchMs: '--slow-batch-ms',
-  spoolDir: '--spool-dir',
-  spoolPollMs: '--spool-poll-ms',
-  stateFile: '--state-file',
-  statePersistMs: '--state-persist-ms',
-  rotateSizeBytes: '--rotate-size',
-  rotateIntervalMs: '--rotate-interval',
-  rotateKeep: '--rotate-keep',
-  rotateGzip: '--rotate-gzip',
-  fsync: '--fsync',
-  socketMode: '--socket-mode',
-  curveSecretKey: '--curve-secret-key', // given in SECRET_KEY_ENV instead, see below
-  curveAllowedKeys: '--curve-allowed-keys',
-  statsIntervalMs: '--stats-interval-ms',
-  metricsPort: '--metrics-port',
-  metricsHost: '--metrics-host',
-  pidFile: '--pid-file'
-}
-
-function flagValue (key: keyof WriterOptions, value: unknown): string {
-  if (key === 'socketMode') return `0${(value as number).toString(8)}`
-  if (Array.isArray(value)) return value.join(',')
-  return String(value)
-}
 
 export interface StartWriterOptions extends WriterOptions {
   /** Deadline for the ready line. */
@@ -102,7 +69,7 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   const args = [BIN, 'writer', '--exit-with-parent']
   const env = { ...process.env }
   delete env[SECRET_KEY_ENV]
-  for (const [key, flag] of Object.entries(FLAGS)) {
+  for (const [key, flag] of Object.entries(FLAG_OF_OPTION)) {
     const value = opts[key as keyof WriterOptions]
     if (value === undefined || value === null || value === false) continue
     if (key === 'curveSecretKey') env[SECRET_KEY_ENV] = value as string
