@@ -5,6 +5,7 @@ import { WriterStartError, WriterStopError } from '../shared/errors.js'
 import { checkKnownKeys, resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOptions } from '../shared/options.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
 import { FLAG_OF_OPTION, flagValue } from '../shared/writer-flags.js'
+import { readJsonLines } from '../shared/json-lines.js'
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
 
@@ -130,28 +131,17 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   }
 }
 
-/** Reads JSON lines from a stream; `next(event)` resolves with the next line of that event. */
+/** JSON lines of a stream; `next(event)` resolves with the next line of that event. */
 function jsonLines (stream: NodeJS.ReadableStream): { next: (event: string) => Promise<any> } {
   const seen: any[] = []
   const waiting = new Map<string, (line: any) => void>()
-  let pending = ''
-  stream.setEncoding('utf8')
-  stream.on('data', (chunk: string) => {
-    pending += chunk
-    let nl = pending.indexOf('\n')
-    while (nl !== -1) {
-      const text = pending.slice(0, nl)
-      pending = pending.slice(nl + 1)
-      nl = pending.indexOf('\n')
-      let line: any
-      try { line = JSON.parse(text) } catch { continue }
-      const resolve = waiting.get(line?.event)
-      if (resolve !== undefined) {
-        waiting.delete(line.event)
-        resolve(line)
-      } else {
-        seen.push(line)
-      }
+  readJsonLines(stream, (line: any) => {
+    const resolve = waiting.get(line?.event)
+    if (resolve !== undefined) {
+      waiting.delete(line.event)
+      resolve(line)
+    } else {
+      seen.push(line)
     }
   })
   return {

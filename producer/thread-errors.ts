@@ -1,4 +1,4 @@
-import { LogfunnelError } from '../shared/errors.js'
+import { LogfunnelError, type LogfunnelErrorCode } from '../shared/errors.js'
 
 /**
  * Errors crossing a thread boundary. A structured clone keeps an Error's `message` but drops
@@ -9,7 +9,7 @@ import { LogfunnelError } from '../shared/errors.js'
 
 export interface PlainError {
   name: string
-  code: string
+  code: LogfunnelErrorCode
   message: string
 }
 

@@ -10,15 +10,13 @@ import { BatchSender } from './sender.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
 import { toPlainError, withCodeInMessage } from './thread-errors.js'
 import { ERROR_EVENT, STATS_EVENT } from './transport-events.js'
+import { MAX_TIMER_MS } from '../shared/units.js'
 
 /**
  * thread-stream's end() gives up after 10 s of waiting for the worker; the worker's own close
  * deadline stays under it so the sockets are closed cleanly first.
  */
 const END_DEADLINE_CAP_MS = 9000
-
-/** setTimeout's largest delay (2^31 - 1 ms); a larger one fires at once. */
-const MAX_TIMER_MS = 2_147_483_647
 
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
 const HOST_KEYS = ['$context', 'pinoWillSendConfig']

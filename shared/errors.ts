@@ -9,10 +9,22 @@
  * })
  * ```
  */
-export class LogfunnelError extends Error {
-  readonly code: string
+/** Every code logfunnel uses; README.md's error table lists the same (a test checks). */
+export const ERROR_CODES = Object.freeze([
+  'LOGFUNNEL_ERR_INVALID_OPTION', 'LOGFUNNEL_ERR_USAGE', 'LOGFUNNEL_ERR_MISSING_DEPENDENCY', 'LOGFUNNEL_ERR_ENDPOINT_IN_USE',
+  'LOGFUNNEL_ERR_BIND', 'LOGFUNNEL_ERR_UNSAFE_ENDPOINT', 'LOGFUNNEL_ERR_CONNECT', 'LOGFUNNEL_ERR_HANDSHAKE', 'LOGFUNNEL_ERR_FILE',
+  'LOGFUNNEL_ERR_RECORD_TOO_LARGE', 'LOGFUNNEL_ERR_FLUSH_TIMEOUT', 'LOGFUNNEL_ERR_CLOSE_TIMEOUT', 'LOGFUNNEL_ERR_CLOSED',
+  'LOGFUNNEL_ERR_WRITER_START', 'LOGFUNNEL_ERR_WRITER_STOP', 'LOGFUNNEL_ERR_LOCK_FILE', 'LOGFUNNEL_ERR_LOCK_STATE',
+  'LOGFUNNEL_ERR_LOCK_CLOSED', 'LOGFUNNEL_ERR_BENCH', 'LOGFUNNEL_ERR_INTERNAL'
+] as const)
 
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
+/** A code of ERROR_CODES. */
+export type LogfunnelErrorCode = typeof ERROR_CODES[number]
+
+export class LogfunnelError extends Error {
+  readonly code: LogfunnelErrorCode
+
+  constructor (code: LogfunnelErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'LogfunnelError'
     this.code = code

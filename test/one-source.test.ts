@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { ERROR_CODES } from '../shared/errors.js'
 import { PRODUCER_OPTION_KEYS, WRITER_OPTION_KEYS } from '../shared/options.js'
 import { FLAG_OF_OPTION, WRITER_FLAGS } from '../shared/writer-flags.js'
 import { ROOT } from './helpers/children.js'
@@ -42,6 +43,13 @@ describe('one flag table', () => {
   it("README's producer table has one row per producer option", () => {
     const rows = tableRows('| option (`funnel`, transport `options`) |')
     expect(rows.map((r) => r[0]).sort()).toEqual(PRODUCER_OPTION_KEYS.map((k) => `\`${k}\``).sort())
+  })
+})
+
+describe('one list of error codes', () => {
+  it("README's error table lists exactly the codes in use", () => {
+    const rows = tableRows('| code | when |')
+    expect(rows.map((r) => r[0]).sort()).toEqual(ERROR_CODES.map((c) => `\`${c}\``).sort())
   })
 })
 

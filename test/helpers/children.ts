@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach } from 'vitest'
+import { readJsonLines } from '../../shared/json-lines.js'
 
 /** Repository root (tests run against the compiled `dist/`). */
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
@@ -50,19 +51,9 @@ export function spawnCommand (command: string, args: string[], opts: SpawnOption
   const lineWaiters: Array<{ match: (obj: any) => boolean, resolve: (v: any) => void }> = []
   /** Every JSON line printed so far, so a wait that starts late still sees an earlier line. */
   const seen: unknown[] = []
-  let pending = ''
-  proc.stdout?.setEncoding('utf8')
-  proc.stderr?.setEncoding('utf8')
-  proc.stdout?.on('data', (chunk: string) => {
-    out += chunk
-    pending += chunk
-    let nl = pending.indexOf('\n')
-    while (nl !== -1) {
-      const line = pending.slice(0, nl)
-      pending = pending.slice(nl + 1)
-      nl = pending.indexOf('\n')
-      let obj: unknown
-      try { obj = JSON.parse(line) } catch { continue }
+  proc.stdout?.on('data', (chunk: Buffer | string) => { out += chunk.toString() })
+  if (proc.stdout !== null) {
+    readJsonLines(proc.stdout, (obj) => {
       seen.push(obj)
       for (let i = lineWaiters.length - 1; i >= 0; i--) {
         const w = lineWaiters[i]!
@@ -71,8 +62,9 @@ export function spawnCommand (command: string, args: string[], opts: SpawnOption
           w.resolve(obj)
         }
       }
-    }
-  })
+    })
+  }
+  proc.stderr?.setEncoding('utf8')
   proc.stderr?.on('data', (chunk: string) => { err += chunk })
   const exited = new Promise<number | string>((resolve) => {
     proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1))
