@@ -6,6 +6,7 @@ import { checkKnownKeys, resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOp
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
 import { FLAG_OF_OPTION, flagValue } from '../shared/writer-flags.js'
 import { readJsonLines } from '../shared/json-lines.js'
+import type { StoppedLine } from '../shared/summary.js'
 
 const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
 
@@ -18,21 +19,7 @@ export interface StartWriterOptions extends WriterOptions {
 }
 
 /** The writer's `{"event":"stopped",...}` line. */
-export interface StoppedSummary {
-  event: 'stopped'
-  records: number
-  bytes: number
-  batches: number
-  duplicates: number
-  producers: number
-  rejected: Record<string, number>
-  fsyncs: number
-  rotations: number
-  fileErrors: number
-  lastFileError: { op: string, fsCode: string | null, message: string } | null
-  unwrittenBytes: number
-  denied: number
-}
+export type StoppedSummary = StoppedLine
 
 export interface RunningWriter {
   endpoint: string

@@ -6,10 +6,13 @@ import { lockPathFor } from '../shared/endpoint.js'
 import { BindError } from '../shared/errors.js'
 import { MAX_MESSAGE_SIZE_FACTOR, resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
 import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../shared/protocol.js'
+import type { WriterSummary } from '../shared/summary.js'
+
+export type { WriterSummary }
 import { EndpointLock } from './endpoint-lock.js'
 import { receiveMessage } from '../shared/receive.js'
 import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
-import { FileSink, type SinkStats } from './file-sink.js'
+import { FileSink } from './file-sink.js'
 import { loadProducerStates, saveProducerStates, type ProducerStates } from './producer-state.js'
 import { ReceiptPublisher } from './receipts.js'
 import { SpoolIngester } from './spool-ingest.js'
@@ -28,27 +31,6 @@ const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
  * are queued; meanwhile the file's write and fsync completions wait, and the file idles.
  */
 const TURN_EVERY_BYTES = 1024 * 1024
-
-/** Final and periodic counters; `rejected` is keyed by the protocol's reject reasons. */
-export interface WriterSummary {
-  records: number
-  bytes: number
-  batches: number
-  duplicates: number
-  producers: number
-  rejected: Partial<Record<RejectReason, number>>
-  /** Spool files ingested, entries read from them, torn tails moved aside. */
-  spool: { files: number, entries: number, torn: number }
-  /** File counters: fsyncs, rotations, failed file operations and the last one. */
-  fsyncs: SinkStats['fsyncs']
-  rotations: SinkStats['rotations']
-  fileErrors: SinkStats['fileErrors']
-  lastFileError: SinkStats['lastFileError']
-  /** Bytes given up at stop because the file stayed unwritable past `drainTimeoutMs` (producers still hold them). */
-  unwrittenBytes: number
-  /** CURVE handshakes refused: the client's key is not in `curveAllowedKeys`. */
-  denied: number
-}
 
 /**
  * The one process that owns the log file: binds a PULL socket for producers' lines and a PUB
