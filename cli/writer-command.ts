@@ -9,7 +9,7 @@ import { curvePublicKeyFor } from '../shared/curve-keys.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
 import type { ZapDenial } from '../writer/zap-handler.js'
 import type { StatsLine } from '../writer/stats.js'
-import { Writer } from '../writer/writer.js'
+import { Writer, type WriterHooks } from '../writer/writer.js'
 import { removePidFile, writePidFile } from '../writer/pid-file.js'
 
 /** Flags of the command itself, not of the Writer: the process's lifetime. */
@@ -119,6 +119,11 @@ function secretFromFile (flag: string, path: string): string {
  * is gone); exit 0 after a clean stop. A signal before ready ends the start: exit 1.
  */
 export async function main (argv: string[]): Promise<number> {
+  return await runWriter(argv)
+}
+
+/** `main` with the Writer's test hooks (test/fixtures/slow-writer.ts). */
+export async function runWriter (argv: string[], hooks: WriterHooks = {}): Promise<number> {
   const parsed = parseWriterArgs(argv, process.env)
   if (parsed === 'help') {
     process.stdout.write(usage())
@@ -128,7 +133,7 @@ export async function main (argv: string[]): Promise<number> {
   // writer down: it goes on writing the file, and says nothing more there.
   const out = quietOnError(process.stdout)
   const err = quietOnError(process.stderr)
-  const writer = new Writer({ ...parsed.options, file: resolve(parsed.options.file ?? WRITER_DEFAULTS.file) })
+  const writer = new Writer({ ...parsed.options, file: resolve(parsed.options.file ?? WRITER_DEFAULTS.file) }, hooks)
   writer.on('error', (e: Error & { code?: string, op?: string, fsCode?: string, retryInMs?: number }) => {
     const { code, message, op, fsCode, retryInMs } = e
     err(JSON.stringify({ event: 'error', code, message, op, fsCode, retryInMs }))

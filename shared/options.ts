@@ -49,8 +49,6 @@ export interface WriterOptions extends WriterSecurityOptions {
   drainTimeoutMs?: number
   /** On stop, the queue counts as drained after this long without a message. */
   drainIdleMs?: number
-  /** Testing aid: wait this long after writing each batch, to make a slow writer. */
-  slowBatchMs?: number
   /** Where producers spool batches; default `<socket dir>/spool` for ipc, none for tcp. */
   spoolDir?: string
   /** How often the spool directory is scanned for files to ingest. */
@@ -87,7 +85,6 @@ export const WRITER_DEFAULTS = Object.freeze({
   receiveHighWaterMark: 256,
   drainTimeoutMs: 5000,
   drainIdleMs: 200,
-  slowBatchMs: 0,
   spoolPollMs: 200,
   statePersistMs: 1000,
   rotateSizeBytes: 0,
@@ -102,7 +99,7 @@ export const WRITER_DEFAULTS = Object.freeze({
 
 /** Every writer option, so an unknown key is caught (the Record type makes the list complete). */
 const WRITER_KEYS: Record<keyof WriterOptions, true> = {
-  file: true, endpoint: true, receiptEndpoint: true, maxFrameBytes: true, receiveHighWaterMark: true, drainTimeoutMs: true, drainIdleMs: true, slowBatchMs: true,
+  file: true, endpoint: true, receiptEndpoint: true, maxFrameBytes: true, receiveHighWaterMark: true, drainTimeoutMs: true, drainIdleMs: true,
   spoolDir: true, spoolPollMs: true, stateFile: true, statePersistMs: true, rotateSizeBytes: true, rotateIntervalMs: true, rotateKeep: true, rotateGzip: true,
   fsync: true, statsIntervalMs: true, metricsPort: true, metricsHost: true, socketMode: true, curveSecretKey: true, curveAllowedKeys: true, pidFile: true
 }
@@ -180,7 +177,6 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     receiveHighWaterMark: int(opts, 'receiveHighWaterMark', WRITER_DEFAULTS.receiveHighWaterMark, 1, 1_000_000),
     drainTimeoutMs: int(opts, 'drainTimeoutMs', WRITER_DEFAULTS.drainTimeoutMs, 0, 600_000),
     drainIdleMs: int(opts, 'drainIdleMs', WRITER_DEFAULTS.drainIdleMs, 1, 60_000),
-    slowBatchMs: int(opts, 'slowBatchMs', WRITER_DEFAULTS.slowBatchMs, 0, 60_000),
     spoolDir: path(opts, 'spoolDir') ?? defaultSpoolDir(endpoint),
     spoolPollMs: int(opts, 'spoolPollMs', WRITER_DEFAULTS.spoolPollMs, 10, 600_000),
     stateFile: path(opts, 'stateFile') ?? `${file}.state.json`,

@@ -32,6 +32,12 @@ const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
  */
 const TURN_EVERY_BYTES = 1024 * 1024
 
+/** Not options: what tests put in to make faults and a slow writer (test/fixtures/slow-writer.ts). */
+export interface WriterHooks {
+  /** Awaited after each message received, before the next is taken. */
+  afterMessage?: () => Promise<void>
+}
+
 /**
  * The one process that owns the log file: binds a PULL socket for producers' lines and a PUB
  * socket for receipts, checks every message, writes each producer's batches strictly in
@@ -73,9 +79,12 @@ export class Writer extends EventEmitter {
   #telemetry: Telemetry
   #loop: Promise<void> | undefined
 
-  constructor (opts: WriterOptions = {}) {
+  readonly #hooks: WriterHooks
+
+  constructor (opts: WriterOptions = {}, hooks: WriterHooks = {}) {
     super()
     this.options = resolveWriterOptions(opts)
+    this.#hooks = hooks
     checkExposure(this.options)
     this.#telemetry = new Telemetry(this.options, this.#stats, () => this.summary, (line) => this.emit('stats', line))
   }
@@ -184,7 +193,8 @@ export class Writer extends EventEmitter {
   async #receiveLoop (): Promise<void> {
     const pull = this.#pull as zmq.Pull
     const sink = this.#sink as FileSink
-    const { drainIdleMs, drainTimeoutMs, slowBatchMs } = this.options
+    const { drainIdleMs, drainTimeoutMs } = this.options
+    const { afterMessage } = this.#hooks
     const TIMEOUT = Symbol('timeout')
     let stopping = false
     let drainDeadline = 0
@@ -219,7 +229,7 @@ export class Writer extends EventEmitter {
         if (sink.pendingBytes > WRITE_QUEUE_BYTES) break
         sinceTurn = 0
       }
-      if (slowBatchMs > 0) await delay(slowBatchMs)
+      if (afterMessage !== undefined) await afterMessage()
       if (stopping && Date.now() >= drainDeadline) break
     }
     pull.close()
