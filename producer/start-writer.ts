@@ -13,8 +13,9 @@ const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
 /** The tail of the child's stderr kept for error messages; the writer prints a stats line every interval for as long as it runs. */
 const STDERR_TAIL_CHARS = 16 * 1024
 
+/** startWriter()'s options: the writer's, and how long to wait for it to be ready. */
 export interface StartWriterOptions extends WriterOptions {
-  /** Deadline for the ready line. */
+  /** Deadline for the ready line, in ms (default 10000); past it LOGFUNNEL_ERR_WRITER_START. */
   startTimeoutMs?: number
 }
 
