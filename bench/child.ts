@@ -16,7 +16,7 @@ const KEEP_OUTPUT_CHARS = 4000
 const HERE = dirname(fileURLToPath(import.meta.url))
 
 /**
- * Path of a compiled script, relative to `dist/bench/` (`producer.js`, `../writer/bin.js`).
+ * Path of a compiled script, relative to `dist/bench/` (`producer.js`, `../cli/bin.js`).
  * The scripts sit beside this module in `dist/bench/`; when this module is loaded from its
  * `.ts` source they are looked up in the repository's `dist/bench/`.
  */

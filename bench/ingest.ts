@@ -90,7 +90,7 @@ export async function runIngestOnce (params: IngestParams): Promise<IngestSample
     // not at its exit a moment later.
     const file = join(runDir, 'app.log')
     const endpoint = `ipc://${join(runDir, 'w.sock')}`
-    const writer = new BenchChild(compiledScript('../writer/bin.js'),
+    const writer = new BenchChild(compiledScript('../cli/bin.js'),
       ['writer', '--file', file, '--endpoint', endpoint, '--drain-idle-ms', String(WRITER_DRAIN_IDLE_MS)], 'writer')
     children.push(writer)
     await writer.next('ready', READY_DEADLINE_MS)

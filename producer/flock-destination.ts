@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { closeSync, openSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { ClosedError, FileError, InvalidOptionError } from '../shared/errors.js'
 import { ProcessLock } from './process-lock.js'
+import { makeDirsSync } from '../shared/make-dirs.js'
 
 /** Options of `flockDestination()`. */
 export interface FlockDestinationOptions {
@@ -63,7 +64,7 @@ export class FlockDestination {
     this.lockFile = lockFile
     this.#lock = new ProcessLock(lockFile)
     try {
-      mkdirSync(dirname(file), { recursive: true })
+      makeDirsSync(dirname(file))
       this.#fd = openSync(file, 'a')
     } catch (err) {
       this.#lock.close()

@@ -6,11 +6,19 @@ import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError,
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import { createRing, RingWriter } from './line-ring.js'
 import type { SenderStats } from './sender.js'
-import { createControl, destroySenderSync, reviveError, type SenderReply, type SenderRequest } from './worker-messages.js'
+import { once as onlyOnce } from './line-framing.js'
+import { createControl, destroySenderSync, type SenderReply, type SenderRequest } from './sender-requests.js'
+import { reviveError } from './thread-errors.js'
 
 const debug = debuglog('logfunnel')
 
 const SENDER_THREAD = new URL('./sender-thread.js', import.meta.url)
+
+/**
+ * At the end of the program's work, receipts are awaited at least this long before the rest
+ * goes to the spool: a writer that is up answers within a few ms.
+ */
+const MIN_EXIT_LINGER_MS = 100
 
 /** How long close() waits for the sender thread to end by itself before terminating it. */
 const THREAD_END_TIMEOUT_MS = 5000
@@ -49,7 +57,6 @@ export class FunnelDestination extends EventEmitter {
   #exited = false
   #nextId = 0
   #pending = new Map<number, Pending>()
-  #warnedTooLarge = false
 
   constructor (options: ResolvedProducerOptions) {
     super()
@@ -59,15 +66,12 @@ export class FunnelDestination extends EventEmitter {
     port1.unref()
     this.#ring = new RingWriter(ring, port1, {
       maxFrameBytes: options.maxFrameBytes,
-      onTooLarge: (bytes) => this.#onTooLarge(bytes)
+      onTooLarge: onlyOnce((bytes: number) => process.emitWarning(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
     this.#worker = new Worker(SENDER_THREAD, {
       workerData: { options, ring, port: port2, control: this.#control },
       transferList: [port2]
     })
-    // Like pino.transport: the worker alone does not keep the process alive; a pending flush
-    // or close() refs it.
-    this.#worker.unref()
     this.#worker.on('message', (msg: SenderReply) => this.#onMessage(msg))
     this.#worker.on('error', (err: Error) => this.#emitError(err))
     this.#worker.on('exit', () => {
@@ -75,7 +79,10 @@ export class FunnelDestination extends EventEmitter {
       for (const pending of this.#pending.values()) pending.reject(new ClosedError())
       this.#pending.clear()
     })
-    onExit.registerBeforeExit(this, closeOnExit)
+    // Like pino.transport: the worker alone does not keep the process alive; a pending flush
+    // or close() refs it. Only after the 'message' listener: a Worker's first one refs it again.
+    this.#worker.unref()
+    onExit.registerBeforeExit(this, (dest) => dest.#onBeforeExit())
     onExit.register(this, (dest) => dest.#onExit())
   }
 
@@ -89,6 +96,21 @@ export class FunnelDestination extends EventEmitter {
     if (this.#exited) return
     this.#ring.publish()
     if (!destroySenderSync(this.#worker, this.#control)) debug('the sender thread did not close its sockets in time')
+  }
+
+  /**
+   * 'beforeExit': the program's work is done and it never called close(). The process must
+   * end by itself, as with pino's own destinations: receipts are awaited `linger` ms, then
+   * what has none goes to the spool (the writer ingests it). Without a spool (tcp endpoint
+   * and no `spoolDir`) nothing could keep the records, so it waits `closeTimeoutMs`.
+   */
+  #onBeforeExit (): void {
+    const spool = this.options.spoolDir !== undefined
+    const deadlineMs = spool ? Math.max(this.options.linger, MIN_EXIT_LINGER_MS) : this.options.closeTimeoutMs
+    this.close(deadlineMs).catch((err: Error) => {
+      if (err instanceof CloseTimeoutError && (err.lost ?? 0) === 0) debug('%s', err.message)
+      else this.#emitError(err)
+    })
   }
 
   /** The sender's counters, known once the destination is closed. */
@@ -165,9 +187,11 @@ export class FunnelDestination extends EventEmitter {
         this.emit('stats', this.#stats)
       }
     }
-    if (failed) throw new CloseTimeoutError(deadlineMs)
+    const stats = this.#stats
+    const detail = stats === undefined ? {} : { spooled: stats.spooledRecords, spoolDir: this.options.spoolDir, lost: stats.abandoned }
+    if (failed) throw new CloseTimeoutError(deadlineMs, detail)
     // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
-    if (this.#stats !== undefined && this.#stats.heldBytes > 0) throw new CloseTimeoutError(this.options.closeTimeoutMs)
+    if (stats !== undefined && stats.abandoned > 0) throw new CloseTimeoutError(this.options.closeTimeoutMs, detail)
   }
 
   /**
@@ -212,20 +236,10 @@ export class FunnelDestination extends EventEmitter {
     }
   }
 
-  #onTooLarge (bytes: number): void {
-    if (this.#warnedTooLarge) return
-    this.#warnedTooLarge = true
-    process.emitWarning(new RecordTooLargeError(bytes, this.options.maxFrameBytes))
-  }
-
   #emitError (err: Error | LogfunnelError): void {
     if (this.listenerCount('error') > 0) this.emit('error', err)
     else process.emitWarning(err)
   }
-}
-
-function closeOnExit (dest: FunnelDestination): void {
-  void dest.close().catch((err: Error) => process.emitWarning(err))
 }
 
 async function withDeadline<T> (work: Promise<T>, deadlineMs: number, makeError: () => Error): Promise<T> {

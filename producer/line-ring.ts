@@ -1,4 +1,5 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
+import { countLines, LineFramer, surelyWithin } from './line-framing.js'
 
 /**
  * The hand-over between funnel()'s logging thread and its sender thread: a ring of fixed-size
@@ -36,9 +37,6 @@ const MAX_SLOT_BYTES = 64 * 1024
 const MIN_SLOTS = 4
 /** The logging thread re-checks for a vanished sender thread this often while it waits. */
 const BLOCKED_RECHECK_MS = 1000
-
-/** A UTF-16 code unit encodes to at most 3 UTF-8 bytes (a surrogate pair: 4 bytes for 2 units). */
-export const MAX_UTF8_BYTES_PER_UNIT = 3
 
 /** The shared memory of one ring; sent to the sender thread in workerData. */
 export interface RingMemory {
@@ -90,7 +88,7 @@ export class RingWriter {
   #slot = 0
   #used = 0
   #records = 0
-  #partial = ''
+  readonly #framer = new LineFramer()
   #tickScheduled = false
   /** Records lost because the sender thread is gone (it failed). */
   lost = 0
@@ -113,25 +111,16 @@ export class RingWriter {
 
   /** True while the last chunk ended mid-line. */
   get hasPartial (): boolean {
-    return this.#partial.length > 0
+    return this.#framer.hasPartial
   }
 
   /** Takes text; whole lines go into the ring, a trailing partial line waits for the rest. */
   write (chunk: string): void {
-    let text = chunk
-    if (this.#partial.length > 0) {
-      text = this.#partial + chunk
-      this.#partial = ''
-    }
-    if (text.charCodeAt(text.length - 1) !== 10) {
-      const last = text.lastIndexOf('\n')
-      this.#partial = text.slice(last + 1)
-      if (last === -1) return
-      text = text.slice(0, last + 1)
-    }
+    const text = this.#framer.take(chunk)
+    if (text.length === 0) return
     // The common case: the whole chunk surely fits in the slot being filled, and no line in it
     // can pass maxFrameBytes.
-    if (text.length * MAX_UTF8_BYTES_PER_UNIT <= Math.min(this.#slotBytes - this.#used, this.#opts.maxFrameBytes) && this.#acquire()) {
+    if (surelyWithin(text, Math.min(this.#slotBytes - this.#used, this.#opts.maxFrameBytes)) && this.#acquire()) {
       this.#used += this.#data.write(text, this.#base + this.#used)
       this.#records += countLines(text)
     } else {
@@ -154,7 +143,8 @@ export class RingWriter {
 
   /** Ends a trailing partial line with `\n` and publishes everything (a close). */
   end (): void {
-    if (this.#partial.length > 0) this.write('\n')
+    const rest = this.#framer.end()
+    if (rest.length > 0) this.write(rest)
     this.publish()
   }
 
@@ -169,7 +159,7 @@ export class RingWriter {
 
   #writeLine (line: string): void {
     const room = this.#slotBytes - this.#used
-    const bytes = line.length * MAX_UTF8_BYTES_PER_UNIT <= Math.min(room, this.#opts.maxFrameBytes) ? -1 : Buffer.byteLength(line)
+    const bytes = surelyWithin(line, Math.min(room, this.#opts.maxFrameBytes)) ? -1 : Buffer.byteLength(line)
     if (bytes > this.#opts.maxFrameBytes) {
       this.tooLarge++
       this.#opts.onTooLarge(bytes)
@@ -230,16 +220,6 @@ export class RingWriter {
   #drop (records: number): void {
     this.lost += records
   }
-}
-
-function countLines (text: string): number {
-  let n = 0
-  let i = text.indexOf('\n')
-  while (i !== -1) {
-    n++
-    i = text.indexOf('\n', i + 1)
-  }
-  return n
 }
 
 /** Node 20 has Atomics.waitAsync (V8 11); TypeScript's lib declares it from es2024 on. */

@@ -1,8 +1,9 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { debuglog } from 'node:util'
-import fsExt from 'fs-ext'
 import { InvalidOptionError, LockClosedError, LockFileError, LockStateError } from '../shared/errors.js'
+import { makeDirsSync } from '../shared/make-dirs.js'
+import { loadFlock, type FlockSync } from '../shared/optional-flock.js'
 
 const debug = debuglog('logfunnel')
 
@@ -22,7 +23,8 @@ const LOCK_BUSY_CODES: ReadonlySet<unknown> = new Set(['EAGAIN', 'EWOULDBLOCK'])
  * `lock()` blocks the calling thread, event loop included, with no deadline: a holder that
  * never unlocks stalls every other process waiting on it. Use `tryLock()` to poll instead.
  *
- * Throws `LOGFUNNEL_ERR_INVALID_OPTION` for an empty path, `LOGFUNNEL_ERR_LOCK_FILE` when the
+ * Throws `LOGFUNNEL_ERR_MISSING_DEPENDENCY` when the optional package fs-ext is not installed,
+ * `LOGFUNNEL_ERR_INVALID_OPTION` for an empty path, `LOGFUNNEL_ERR_LOCK_FILE` when the
  * OS refuses to open or lock the file, `LOGFUNNEL_ERR_LOCK_STATE` for `unlock()` without the
  * lock or `lock()` while already holding it, and `LOGFUNNEL_ERR_LOCK_CLOSED` after `close()`.
  *
@@ -43,14 +45,16 @@ export class ProcessLock {
   readonly lockPath: string
   #fd: number | null
   #held = false
+  readonly #flockSync: FlockSync
 
   constructor (lockPath: string) {
     if (typeof lockPath !== 'string' || lockPath.length === 0) {
       throw new InvalidOptionError('lockPath must be a non-empty string')
     }
+    this.#flockSync = loadFlock('ProcessLock')
     this.lockPath = lockPath
     try {
-      mkdirSync(dirname(lockPath), { recursive: true })
+      makeDirsSync(dirname(lockPath))
       // 'a' creates the file without truncating it; flock(2) ignores the access mode.
       this.#fd = openSync(lockPath, 'a')
     } catch (err) {
@@ -79,7 +83,7 @@ export class ProcessLock {
     const fd = this.#acquirable('lock')
     for (;;) {
       try {
-        fsExt.flockSync(fd, 'ex')
+        this.#flockSync(fd, 'ex')
         break
       } catch (err) {
         // Only a signal handler installed without SA_RESTART interrupts the wait; wait again.
@@ -97,7 +101,7 @@ export class ProcessLock {
   tryLock (): boolean {
     const fd = this.#acquirable('tryLock')
     try {
-      fsExt.flockSync(fd, 'exnb')
+      this.#flockSync(fd, 'exnb')
     } catch (err) {
       if (LOCK_BUSY_CODES.has((err as NodeJS.ErrnoException).code)) {
         debug('tryLock %s: held elsewhere', this.lockPath)
@@ -121,7 +125,7 @@ export class ProcessLock {
       throw new LockStateError(`unlock() called without holding the lock on ${this.lockPath}`)
     }
     try {
-      fsExt.flockSync(fd, 'un')
+      this.#flockSync(fd, 'un')
     } catch (err) {
       throw new LockFileError(this.lockPath, { cause: err })
     }

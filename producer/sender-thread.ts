@@ -3,7 +3,9 @@ import type { LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { RingReader, type RingMemory } from './line-ring.js'
 import { BatchSender } from './sender.js'
-import { markDestroyed, onDestroyRequest, toPlainError, type SenderRequest, type SenderReply } from './worker-messages.js'
+import { markDestroyed, onDestroyRequest, type SenderRequest, type SenderReply } from './sender-requests.js'
+import { toPlainError } from './thread-errors.js'
+import { MAX_TIMER_MS } from '../shared/units.js'
 
 /**
  * funnel()'s sender thread: takes whole lines from the ring (line-ring.ts) into a BatchSender.
@@ -11,8 +13,6 @@ import { markDestroyed, onDestroyRequest, toPlainError, type SenderRequest, type
  * without a receipt, so the ring fills and the logging thread waits: memory stays bounded.
  */
 
-/** setTimeout's largest delay (2^31 - 1 ms): flush waits without a deadline of its own. */
-const MAX_TIMER_MS = 2_147_483_647
 /** A missed wake-up of the ring costs at most this much. */
 const RING_RECHECK_MS = 1000
 

@@ -11,6 +11,7 @@ import { curveClientSocketOptions } from '../shared/security-options.js'
 import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
+import { SendWindow } from './send-window.js'
 import { SpoolWriter } from './spool-writer.js'
 
 const debug = debuglog('logfunnel')
@@ -26,13 +27,6 @@ const EAGER_SEAL_BATCHES = 4
 const GAP_REWIND_INTERVAL_MS = 250
 
 
-
-interface Batch {
-  seq: number
-  records: number
-  /** Undefined once the batch is in the spool (no longer held in memory). */
-  payload: Buffer | undefined
-}
 
 /** Counters of one producer. */
 export interface SenderStats {
@@ -52,6 +46,10 @@ export interface SenderStats {
   heldBytes: number
   /** Batches written to the spool. */
   spooled: number
+  /** Records in those batches. */
+  spooledRecords: number
+  /** Records without a receipt and not in the spool when the sockets closed: lost. */
+  abandoned: number
   /** Spool writes that failed (the batches stayed in memory, or were lost at exit). */
   spoolErrors: number
 }
@@ -76,20 +74,15 @@ export class BatchSender extends EventEmitter {
   #opts: ResolvedProducerOptions
   #push: zmq.Push
   #sub: zmq.Subscriber
-  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spoolErrors: 0 }
+  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0 }
   #watch: ConnectWatch
   #spool: SpoolWriter | undefined
   /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
   #spooledThrough = -1
   #open: OpenBatch
-  /** Bytes of sealed batches: counted when sealed, released on receipt. */
-  #sealedBytes = 0
   #sealScheduled = false
-  /** Sealed batches without a receipt, oldest first; #batches[i].seq === #firstSeq + i. */
-  #batches: Batch[] = []
-  #firstSeq = 0
-  #nextSeq = 0
-  #sendSeq = 0
+  /** Sealed batches without a receipt: the go-back-N window. */
+  #window = new SendWindow()
   #sending = false
   #lastProgress = Date.now()
   #lastGapRewind = 0
@@ -188,7 +181,7 @@ export class BatchSender extends EventEmitter {
   async flush (deadlineMs = this.#opts.flushTimeoutMs): Promise<void> {
     if (this.#closed) throw new ClosedError()
     this.#sealAndSend()
-    const target = this.#nextSeq - 1
+    const target = this.#window.nextSeq - 1
     if (this.#stats.receipted >= target) return
     let timer: NodeJS.Timeout | undefined
     const waiter = { seq: target, resolve: () => {}, reject: (_err: Error) => {} }
@@ -217,7 +210,8 @@ export class BatchSender extends EventEmitter {
     try {
       await this.flush(deadlineMs)
     } catch (err) {
-      throw new CloseTimeoutError(deadlineMs, this.#unreceiptedRecords())
+      this.destroy()
+      throw new CloseTimeoutError(deadlineMs, { lost: this.#stats.abandoned })
     } finally {
       this.destroy()
     }
@@ -227,6 +221,7 @@ export class BatchSender extends EventEmitter {
   destroy (): void {
     if (this.#closed) return
     this.#closed = true
+    this.#stats.abandoned = this.#heldRecords()
     clearInterval(this.#timer)
     this.#watch.close()
     this.#push.close()
@@ -236,7 +231,7 @@ export class BatchSender extends EventEmitter {
   }
 
   #heldBytes (): number {
-    return this.#open.bytes + this.#sealedBytes
+    return this.#open.bytes + this.#window.bytes
   }
 
   #hasRoomFor (bytes: number): boolean {
@@ -246,11 +241,10 @@ export class BatchSender extends EventEmitter {
   #seal (): void {
     const sealed = this.#open.take()
     if (sealed === undefined) return
-    this.#batches.push({ seq: this.#nextSeq++, records: sealed.records, payload: sealed.payload })
-    this.#sealedBytes += sealed.payload.length
+    this.#window.seal(sealed.payload, sealed.records)
     this.#stats.batches++
-    if (this.#spooledThrough >= this.#firstSeq ||
-        (this.#opts.onFull === 'spool' && this.#sealedBytes >= this.#opts.highWaterMark)) {
+    if (this.#spooledThrough >= this.#window.firstSeq ||
+        (this.#opts.onFull === 'spool' && this.#window.bytes >= this.#opts.highWaterMark)) {
       this.#spoolAll()
     }
     void this.#pump()
@@ -266,15 +260,13 @@ export class BatchSender extends EventEmitter {
     const spool = this.#spool
     if (spool === undefined) return false
     try {
-      for (const batch of this.#batches) {
-        if (batch.payload === undefined) continue
-        const header = encodeHeader({ records: batch.records, seq: batch.seq, base: this.#firstSeq, producerId: this.id })
-        spool.append(header, batch.payload)
-        this.#sealedBytes -= batch.payload.length
-        batch.payload = undefined
+      const base = this.#window.firstSeq
+      this.#window.moveToSpool((batch) => {
+        spool.append(encodeHeader({ records: batch.records, seq: batch.seq, base, producerId: this.id }), batch.payload)
         this.#spooledThrough = batch.seq
         this.#stats.spooled++
-      }
+        this.#stats.spooledRecords += batch.records
+      })
     } catch (err) {
       this.#onSpoolError(err)
       return false
@@ -303,7 +295,7 @@ export class BatchSender extends EventEmitter {
   spoolAndDestroy (): boolean {
     if (this.#closed) return true
     this.#seal()
-    const ok = this.#batches.length === 0 || this.#spoolAll()
+    const ok = this.#window.unreceipted === 0 || this.#spoolAll()
     this.#sealSpool()
     if (ok) this.destroy()
     return ok
@@ -317,19 +309,18 @@ export class BatchSender extends EventEmitter {
   /** End of tick: seal now unless enough batches are already waiting for receipts. */
   #onTick (): void {
     this.#sealScheduled = false
-    if (this.#nextSeq - this.#firstSeq < EAGER_SEAL_BATCHES) this.#sealAndSend()
+    if (this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
   }
 
   async #pump (): Promise<void> {
     if (this.#sending) return
     this.#sending = true
     try {
-      while (!this.#closed && this.#sendSeq < this.#nextSeq) {
-        const batch = this.#batches[this.#sendSeq - this.#firstSeq] as Batch
-        // Spooled batches reach the writer through the spool, and everything after them too.
-        if (batch.payload === undefined) break
-        const header = encodeHeader({ records: batch.records, seq: batch.seq, base: this.#firstSeq, producerId: this.id })
-        this.#sendSeq++
+      // A batch in the spool reaches the writer from there, and everything after it too.
+      while (!this.#closed) {
+        const batch = this.#window.takeNextToSend()
+        if (batch === undefined) break
+        const header = encodeHeader({ records: batch.records, seq: batch.seq, base: this.#window.firstSeq, producerId: this.id })
         await this.#push.send([header, batch.payload])
       }
     } catch (err) {
@@ -353,18 +344,14 @@ export class BatchSender extends EventEmitter {
   }
 
   #onReceipt (seq: number): void {
-    if (seq < this.#firstSeq || seq >= this.#nextSeq) return
-    const freed = this.#batches.splice(0, seq - this.#firstSeq + 1)
-    for (const batch of freed) this.#sealedBytes -= batch.payload?.length ?? 0
-    this.#firstSeq = seq + 1
+    if (!this.#window.receipt(seq)) return
     this.#stats.receipted = seq
-    if (this.#sendSeq < this.#firstSeq) this.#sendSeq = this.#firstSeq
     this.#lastProgress = Date.now()
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const waiter = this.#waiters[i] as { seq: number, resolve: () => void }
       if (waiter.seq <= seq) waiter.resolve()
     }
-    if (this.#open.records > 0 && this.#nextSeq - this.#firstSeq < EAGER_SEAL_BATCHES) this.#sealAndSend()
+    if (this.#open.records > 0 && this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
     if (this.hasRoom) {
       this.#reportDrops()
       for (const resolve of this.#roomWaiters.splice(0)) resolve()
@@ -383,17 +370,15 @@ export class BatchSender extends EventEmitter {
   }
 
   #checkProgress (): void {
-    const inFlight = this.#sendSeq > this.#firstSeq
-    if (!inFlight || Date.now() - this.#lastProgress < this.#opts.receiptTimeoutMs) return
+    if (!this.#window.inFlight || Date.now() - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')
   }
 
   #rewind (why: string): void {
-    if (this.#closed || this.#sendSeq === this.#firstSeq) return
-    debug('%s: resending from batch %d', why, this.#firstSeq)
+    if (this.#closed || !this.#window.rewind()) return
+    debug('%s: resending from batch %d', why, this.#window.firstSeq)
     this.#stats.resends++
     this.#lastProgress = Date.now()
-    this.#sendSeq = this.#firstSeq
     void this.#pump()
   }
 
@@ -413,9 +398,12 @@ export class BatchSender extends EventEmitter {
     }
   }
 
+  /** Records without a receipt that only this process holds (not in the spool). */
+  #heldRecords (): number {
+    return this.#open.records + this.#window.heldRecords()
+  }
+
   #unreceiptedRecords (): number {
-    let n = this.#open.records
-    for (const batch of this.#batches) n += batch.records
-    return n
+    return this.#open.records + this.#window.unreceiptedRecords()
   }
 }

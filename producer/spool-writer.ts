@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, openSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkSpoolDir } from '../shared/dir-check.js'
 import { encodeSpoolEntry, encodeSpoolPreamble, endpointKey, processStartTime, SPOOL_SEGMENT_BYTES, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
+import { makeDirsSync } from '../shared/make-dirs.js'
 
 /** A segment is handed to the writer (renamed) once it holds SPOOL_SEGMENT_BYTES, */
 /** or this long after its first entry, so the writer can start on it while spooling lasts. */
@@ -43,7 +44,7 @@ export class SpoolWriter {
     if (this.#fd === -1) {
       // Not into a directory others control (a squatted socket directory): LOGFUNNEL_ERR_UNSAFE_ENDPOINT.
       checkSpoolDir(this.dir)
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+      makeDirsSync(this.dir, 0o700)
       this.#tmpPath = join(this.dir, spoolFileName(this.#idHex, process.pid, this.#segment))
       this.#fd = openSync(this.#tmpPath, 'a', 0o600)
       this.#writeAll(this.#preamble)

@@ -2,68 +2,25 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { WriterStartError, WriterStopError } from '../shared/errors.js'
-import type { WriterOptions } from '../shared/options.js'
+import { checkKnownKeys, resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOptions } from '../shared/options.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
+import { FLAG_OF_OPTION, flagValue } from '../shared/writer-flags.js'
+import { readJsonLines } from '../shared/json-lines.js'
+import type { StoppedLine } from '../shared/summary.js'
 
-const BIN = fileURLToPath(new URL('../writer/bin.js', import.meta.url))
+const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
 
 /** The tail of the child's stderr kept for error messages; the writer prints a stats line every interval for as long as it runs. */
 const STDERR_TAIL_CHARS = 16 * 1024
 
-/** Option -> flag of `logfunnel writer`. */
-const FLAGS: Record<keyof WriterOptions, string> = {
-  file: '--file',
-  endpoint: '--endpoint',
-  receiptEndpoint: '--receipt-endpoint',
-  maxFrameBytes: '--max-frame-bytes',
-  receiveHighWaterMark: '--receive-high-water-mark',
-  drainTimeoutMs: '--drain-timeout-ms',
-  drainIdleMs: '--drain-idle-ms',
-  slowBatchMs: '--slow-batch-ms',
-  spoolDir: '--spool-dir',
-  spoolPollMs: '--spool-poll-ms',
-  stateFile: '--state-file',
-  statePersistMs: '--state-persist-ms',
-  rotateSizeBytes: '--rotate-size',
-  rotateIntervalMs: '--rotate-interval',
-  rotateKeep: '--rotate-keep',
-  rotateGzip: '--rotate-gzip',
-  fsync: '--fsync',
-  socketMode: '--socket-mode',
-  curveSecretKey: '--curve-secret-key', // given in SECRET_KEY_ENV instead, see below
-  curveAllowedKeys: '--curve-allowed-keys',
-  statsIntervalMs: '--stats-interval-ms',
-  metricsPort: '--metrics-port',
-  metricsHost: '--metrics-host'
-}
-
-function flagValue (key: keyof WriterOptions, value: unknown): string {
-  if (key === 'socketMode') return `0${(value as number).toString(8)}`
-  if (Array.isArray(value)) return value.join(',')
-  return String(value)
-}
-
+/** startWriter()'s options: the writer's, and how long to wait for it to be ready. */
 export interface StartWriterOptions extends WriterOptions {
-  /** Deadline for the ready line. */
+  /** Deadline for the ready line, in ms (default 10000); past it LOGFUNNEL_ERR_WRITER_START. */
   startTimeoutMs?: number
 }
 
 /** The writer's `{"event":"stopped",...}` line. */
-export interface StoppedSummary {
-  event: 'stopped'
-  records: number
-  bytes: number
-  batches: number
-  duplicates: number
-  producers: number
-  rejected: Record<string, number>
-  fsyncs: number
-  rotations: number
-  fileErrors: number
-  lastFileError: { op: string, fsCode: string | null, message: string } | null
-  unwrittenBytes: number
-  denied: number
-}
+export type StoppedSummary = StoppedLine
 
 export interface RunningWriter {
   endpoint: string
@@ -92,17 +49,24 @@ export interface RunningWriter {
  * ```
  */
 export async function startWriter (opts: StartWriterOptions = {}): Promise<RunningWriter> {
-  const args = [BIN, 'writer']
+  // Bad options fail here, in the API's terms, before a process is spawned.
+  checkKnownKeys(opts, [...WRITER_OPTION_KEYS, 'startTimeoutMs'], 'startWriter()')
+  const { startTimeoutMs: _startTimeoutMs, ...writerOptions } = opts
+  resolveWriterOptions(writerOptions)
+  // The writer ends with this process: it stops gracefully once the stdin pipe held here
+  // reaches EOF, which happens however this process ends (exit, crash, SIGKILL).
+  const args = [BIN, 'writer', '--exit-with-parent']
   const env = { ...process.env }
   delete env[SECRET_KEY_ENV]
-  for (const [key, flag] of Object.entries(FLAGS)) {
+  for (const [key, flag] of Object.entries(FLAG_OF_OPTION)) {
     const value = opts[key as keyof WriterOptions]
     if (value === undefined || value === null || value === false) continue
     if (key === 'curveSecretKey') env[SECRET_KEY_ENV] = value as string
     else if (value === true) args.push(flag)
     else args.push(flag, flagValue(key as keyof WriterOptions, value))
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env })
+  child.stdin.on('error', () => {})
   let stderr = ''
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS) })
@@ -122,6 +86,10 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
     throw err
   }).finally(() => clearTimeout(timer))
 
+  // A program that forgets stop() still ends by itself; its writer then stops on its own.
+  const handles = [child, child.stdin, child.stdout, child.stderr] as Array<{ ref: () => void, unref: () => void }>
+  for (const handle of handles) handle.unref()
+
   return {
     endpoint: ready.endpoint,
     receiptEndpoint: ready.receiptEndpoint,
@@ -130,6 +98,7 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
     pid: ready.pid,
     stop: async (deadlineMs = 30_000) => {
       const stopped = lines.next('stopped')
+      for (const handle of handles) handle.ref()
       child.kill('SIGTERM')
       let stopTimer: NodeJS.Timeout | undefined
       try {
@@ -150,28 +119,17 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   }
 }
 
-/** Reads JSON lines from a stream; `next(event)` resolves with the next line of that event. */
+/** JSON lines of a stream; `next(event)` resolves with the next line of that event. */
 function jsonLines (stream: NodeJS.ReadableStream): { next: (event: string) => Promise<any> } {
   const seen: any[] = []
   const waiting = new Map<string, (line: any) => void>()
-  let pending = ''
-  stream.setEncoding('utf8')
-  stream.on('data', (chunk: string) => {
-    pending += chunk
-    let nl = pending.indexOf('\n')
-    while (nl !== -1) {
-      const text = pending.slice(0, nl)
-      pending = pending.slice(nl + 1)
-      nl = pending.indexOf('\n')
-      let line: any
-      try { line = JSON.parse(text) } catch { continue }
-      const resolve = waiting.get(line?.event)
-      if (resolve !== undefined) {
-        waiting.delete(line.event)
-        resolve(line)
-      } else {
-        seen.push(line)
-      }
+  readJsonLines(stream, (line: any) => {
+    const resolve = waiting.get(line?.event)
+    if (resolve !== undefined) {
+      waiting.delete(line.event)
+      resolve(line)
+    } else {
+      seen.push(line)
     }
   })
   return {

@@ -1,21 +1,22 @@
+/// <reference types="node" preserve="true" />
+// The published .d.ts files use Node types (EventEmitter, Buffer); TypeScript 6+ no longer
+// loads @types/node unless asked, so the entry points ask for it.
 import { EventEmitter } from 'node:events'
 import { parentPort } from 'node:worker_threads'
-import type { LogfunnelError } from '../shared/errors.js'
+import { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
-import { countLines } from '../shared/protocol.js'
-import { MAX_UTF8_BYTES_PER_UNIT } from './line-ring.js'
+import { countLines, LineFramer, once, splitTooLarge, surelyWithin } from './line-framing.js'
 import { BatchSender } from './sender.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
-import { ERROR_EVENT, STATS_EVENT, toPlainError } from './worker-messages.js'
+import { toPlainError, withCodeInMessage } from './thread-errors.js'
+import { ERROR_EVENT, STATS_EVENT } from './transport-events.js'
+import { MAX_TIMER_MS } from '../shared/units.js'
 
 /**
  * thread-stream's end() gives up after 10 s of waiting for the worker; the worker's own close
  * deadline stays under it so the sockets are closed cleanly first.
  */
 const END_DEADLINE_CAP_MS = 9000
-
-/** setTimeout's largest delay (2^31 - 1 ms); a larger one fires at once. */
-const MAX_TIMER_MS = 2_147_483_647
 
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
 const HOST_KEYS = ['$context', 'pinoWillSendConfig']
@@ -38,8 +39,7 @@ export class FunnelStream extends EventEmitter {
   readonly #block: boolean
   #closeTimeoutMs: number
   readonly #maxFrameBytes: number
-  /** The start of a line whose end has not arrived yet. */
-  #partial = ''
+  readonly #framer = new LineFramer()
   #needDrain = false
   #ending = false
   #wakeTimer = wakeReaderPeriodically()
@@ -52,12 +52,7 @@ export class FunnelStream extends EventEmitter {
     this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
     this.sender = new BatchSender(resolved)
     this.sender.on('unreachable', (err: LogfunnelError) => report(err))
-    let warnedTooLarge = false
-    this.sender.on('reject', (err: Error) => {
-      if (warnedTooLarge) return
-      warnedTooLarge = true
-      warn(err)
-    })
+    this.sender.on('reject', once((err: Error) => warn(err)))
   }
 
   get writableNeedDrain (): boolean {
@@ -70,13 +65,7 @@ export class FunnelStream extends EventEmitter {
 
   /** Text from thread-stream: it may end mid-line (the rest waits for the next chunk). */
   write (chunk: string): boolean {
-    let text = this.#partial + chunk
-    this.#partial = ''
-    if (text.charCodeAt(text.length - 1) !== 10) {
-      const last = text.lastIndexOf('\n')
-      this.#partial = text.slice(last + 1)
-      text = text.slice(0, last + 1)
-    }
+    const text = this.#framer.take(chunk)
     if (text.length > 0) this.#send(text)
     if (!this.#block || this.sender.hasRoom) return true
     if (!this.#needDrain) {
@@ -93,25 +82,11 @@ export class FunnelStream extends EventEmitter {
   #send (text: string): void {
     const bytes = Buffer.from(text)
     // Then no line in it can be too large.
-    if (text.length * MAX_UTF8_BYTES_PER_UNIT <= this.#maxFrameBytes) {
+    if (surelyWithin(text, this.#maxFrameBytes)) {
       this.sender.writeBytes(bytes, countLines(bytes))
       return
     }
-    let from = 0
-    let records = 0
-    for (let start = 0; start < bytes.length;) {
-      const end = bytes.indexOf(10, start) + 1
-      if (end - start > this.#maxFrameBytes) {
-        if (records > 0) this.sender.writeBytes(bytes.subarray(from, start), records)
-        this.sender.rejectTooLarge(end - start)
-        from = end
-        records = 0
-      } else {
-        records++
-      }
-      start = end
-    }
-    if (records > 0) this.sender.writeBytes(bytes.subarray(from), records)
+    splitTooLarge(bytes, this.#maxFrameBytes, (run, records) => this.sender.writeBytes(run, records), (lineBytes) => this.sender.rejectTooLarge(lineBytes))
   }
 
   /**
@@ -131,7 +106,8 @@ export class FunnelStream extends EventEmitter {
   end (): void {
     if (this.#ending) return
     this.#ending = true
-    if (this.#partial.length > 0) this.write('\n')
+    const rest = this.#framer.end()
+    if (rest.length > 0) this.write(rest)
     const done = (): void => {
       clearInterval(this.#wakeTimer)
       parentPort?.postMessage({ code: 'EVENT', name: STATS_EVENT, args: [this.sender.stats] })
@@ -151,7 +127,7 @@ export class FunnelStream extends EventEmitter {
 
 function warn (err: Error & { code?: string }): void {
   // A cloned Error loses its code: keep it in the text.
-  if (parentPort !== null) parentPort.postMessage({ code: 'WARNING', err: new Error(err.code === undefined ? err.message : `${err.code}: ${err.message}`) })
+  if (parentPort !== null) parentPort.postMessage({ code: 'WARNING', err: withCodeInMessage(err) })
   else process.emitWarning(err)
 }
 
@@ -165,7 +141,7 @@ function report (err: LogfunnelError): void {
     return
   }
   parentPort.postMessage({ code: 'EVENT', name: ERROR_EVENT, args: [toPlainError(err)] })
-  parentPort.postMessage({ code: 'WARNING', err: new Error(`${err.code}: ${err.message}`) })
+  parentPort.postMessage({ code: 'WARNING', err: withCodeInMessage(err) })
 }
 
 /**
@@ -177,5 +153,12 @@ export default function build (opts: ProducerOptions & Record<string, unknown> =
   for (const [key, value] of Object.entries(opts)) {
     if (!HOST_KEYS.includes(key)) own[key] = value
   }
-  return new FunnelStream(own as ProducerOptions)
+  try {
+    return new FunnelStream(own as ProducerOptions)
+  } catch (err) {
+    // The error crosses to the logging thread as a plain Error (its code is dropped): the
+    // message carries the code.
+    if (err instanceof LogfunnelError) err.message = `${err.code}: ${err.message}`
+    throw err
+  }
 }

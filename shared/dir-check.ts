@@ -1,7 +1,8 @@
-import { lstatSync, mkdirSync, statSync, type Stats } from 'node:fs'
+import { lstatSync, statSync, type Stats } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseEndpoint, runtimeDir } from './endpoint.js'
 import { UnsafeEndpointError } from './errors.js'
+import { makeDirsSync } from './make-dirs.js'
 
 const GROUP_WRITE = 0o020
 const OTHERS_WRITE = 0o002
@@ -103,7 +104,7 @@ function checkOrCreate (dir: string, create: boolean): string | undefined {
     if (!create) return undefined
   }
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    makeDirsSync(dir, 0o700)
     return unsafeDirReason(dir, PRODUCER_CHECK)
   } catch (err) {
     return `${dir} cannot be created: ${(err as Error).message}`

@@ -9,10 +9,22 @@
  * })
  * ```
  */
-export class LogfunnelError extends Error {
-  readonly code: string
+/** Every code logfunnel uses; README.md's error table lists the same (a test checks). */
+export const ERROR_CODES = Object.freeze([
+  'LOGFUNNEL_ERR_INVALID_OPTION', 'LOGFUNNEL_ERR_USAGE', 'LOGFUNNEL_ERR_MISSING_DEPENDENCY', 'LOGFUNNEL_ERR_ENDPOINT_IN_USE',
+  'LOGFUNNEL_ERR_BIND', 'LOGFUNNEL_ERR_UNSAFE_ENDPOINT', 'LOGFUNNEL_ERR_CONNECT', 'LOGFUNNEL_ERR_HANDSHAKE', 'LOGFUNNEL_ERR_FILE',
+  'LOGFUNNEL_ERR_RECORD_TOO_LARGE', 'LOGFUNNEL_ERR_FLUSH_TIMEOUT', 'LOGFUNNEL_ERR_CLOSE_TIMEOUT', 'LOGFUNNEL_ERR_CLOSED',
+  'LOGFUNNEL_ERR_WRITER_START', 'LOGFUNNEL_ERR_WRITER_STOP', 'LOGFUNNEL_ERR_LOCK_FILE', 'LOGFUNNEL_ERR_LOCK_STATE',
+  'LOGFUNNEL_ERR_LOCK_CLOSED', 'LOGFUNNEL_ERR_BENCH', 'LOGFUNNEL_ERR_INTERNAL'
+] as const)
 
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
+/** A code of ERROR_CODES. */
+export type LogfunnelErrorCode = typeof ERROR_CODES[number]
+
+export class LogfunnelError extends Error {
+  readonly code: LogfunnelErrorCode
+
+  constructor (code: LogfunnelErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'LogfunnelError'
     this.code = code
@@ -41,6 +53,15 @@ export class EndpointInUseError extends LogfunnelError {
     super('LOGFUNNEL_ERR_ENDPOINT_IN_USE',
       `endpoint ${endpoint} is already served by another writer (lock ${lockPath} is held)`, options)
     this.name = 'EndpointInUseError'
+  }
+}
+
+/** An optional package that this feature needs is not installed. */
+export class MissingDependencyError extends LogfunnelError {
+  constructor (pkg: string, user: string, options?: { cause?: unknown }) {
+    super('LOGFUNNEL_ERR_MISSING_DEPENDENCY',
+      `${user} needs the optional package ${pkg}, which is not installed or did not build (it is a native addon built with node-gyp: install a C++ compiler and make, then npm install ${pkg})`, options)
+    this.name = 'MissingDependencyError'
   }
 }
 
@@ -96,11 +117,30 @@ export class FlushTimeoutError extends LogfunnelError {
 
 /** `close()` did not finish before its deadline; unreceipted records may be lost. */
 export class CloseTimeoutError extends LogfunnelError {
-  constructor (deadlineMs: number, unreceipted?: number) {
-    const detail = unreceipted === undefined ? '' : `: ${unreceipted} records still without a receipt`
-    super('LOGFUNNEL_ERR_CLOSE_TIMEOUT', `close took longer than ${deadlineMs} ms${detail}`)
+  /** Records without a receipt that went to the spool (the writer ingests them). */
+  readonly spooled: number | undefined
+  /** The spool directory they went to. */
+  readonly spoolDir: string | undefined
+  /** Records without a receipt that are lost (no spool, or it could not be written). */
+  readonly lost: number | undefined
+
+  constructor (deadlineMs: number, detail: CloseTimeoutDetail = {}) {
+    const parts: string[] = []
+    if (detail.spooled !== undefined && detail.spooled > 0) parts.push(`${detail.spooled} records without a receipt went to the spool in ${detail.spoolDir ?? '?'}, where the writer ingests them`)
+    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost (no spool to keep them)`)
+    super('LOGFUNNEL_ERR_CLOSE_TIMEOUT', `close took longer than ${deadlineMs} ms${parts.length === 0 ? '' : ': ' + parts.join('; ')}`)
     this.name = 'CloseTimeoutError'
+    this.spooled = detail.spooled
+    this.spoolDir = detail.spoolDir
+    this.lost = detail.lost
   }
+}
+
+/** What became of the records a timed-out close() left without a receipt. */
+export interface CloseTimeoutDetail {
+  spooled?: number
+  spoolDir?: string
+  lost?: number
 }
 
 /** The destination was used after `close()`. */

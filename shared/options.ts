@@ -28,6 +28,7 @@ export function defaultStateFile (file: string): string {
  */
 export const MAX_MESSAGE_SIZE_FACTOR = 4
 
+/** What a producer does past `highWaterMark`: wait for room, drop and count, or spool. */
 export type OnFull = 'block' | 'drop' | 'spool'
 
 /**
@@ -44,6 +45,46 @@ export const MAX_ROTATE_INTERVAL_MS = 366 * 24 * 3600 * 1000
 /** Longest `fsync` interval: beyond an hour the policy is `'off'` in all but name. */
 export const MAX_FSYNC_INTERVAL_MS = 3_600_000
 
+/** Ten minutes: the longest of the waits below that a stop or an exit may be held up by. */
+const TEN_MINUTES_MS = 600_000
+/** One hour: the longest flush or close deadline (a caller that wants more loops). */
+const ONE_HOUR_MS = 3_600_000
+/**
+ * The bounds of the integer options, [min, max]. A zero minimum means "off" or "at once";
+ * maxima keep a mistyped unit (seconds given as ms, bytes as KiB) from passing unnoticed.
+ */
+export const OPTION_BOUNDS = Object.freeze({
+  /** libzmq queues this many messages per connection; a million 1 MiB frames is far past any memory. */
+  receiveHighWaterMark: [1, 1_000_000],
+  sendHighWaterMark: [1, 1_000_000],
+  drainTimeoutMs: [0, TEN_MINUTES_MS],
+  /** At least 1 ms of quiet ends a drain; a minute of quiet is a stopped producer. */
+  drainIdleMs: [1, 60_000],
+  /** Polling or saving more often than every 10 ms costs more than it saves. */
+  spoolPollMs: [10, TEN_MINUTES_MS],
+  statePersistMs: [10, TEN_MINUTES_MS],
+  rotateKeep: [0, 100_000],
+  /** A stats line at most once a day apart. */
+  statsIntervalMs: [0, 86_400_000],
+  /** A TCP port. */
+  metricsPort: [0, 65_535],
+  /** Memory held without a receipt: at least one largest frame, at most 4 GiB. */
+  highWaterMark: [MIN_FRAME_BYTES, 4096 * MiB],
+  maxBatchBytes: [1, MAX_FRAME_BYTES],
+  receiptTimeoutMs: [10, TEN_MINUTES_MS],
+  flushTimeoutMs: [1, ONE_HOUR_MS],
+  closeTimeoutMs: [1, ONE_HOUR_MS],
+  linger: [0, TEN_MINUTES_MS],
+  /** The ring: at least 4 slots' worth, at most 1 GiB of shared memory. */
+  threadBufferBytes: [64 * KiB, 1024 * MiB],
+  connectTimeoutMs: [0, TEN_MINUTES_MS]
+} as const)
+
+/**
+ * Options of the writer (`new Writer(options)`, `startWriter(options)`; CLI flags in
+ * shared/writer-flags.ts). All optional; defaults in WRITER_DEFAULTS. Checked at construction:
+ * a bad value or an unknown key throws LOGFUNNEL_ERR_INVALID_OPTION.
+ */
 export interface WriterOptions extends WriterSecurityOptions {
   /** Log file path; parent directories are created. */
   file?: string
@@ -59,8 +100,6 @@ export interface WriterOptions extends WriterSecurityOptions {
   drainTimeoutMs?: number
   /** On stop, the queue counts as drained after this long without a message. */
   drainIdleMs?: number
-  /** Testing aid: wait this long after writing each batch, to make a slow writer. */
-  slowBatchMs?: number
   /** Where producers spool batches; default `<socket dir>/spool` for ipc, none for tcp. */
   spoolDir?: string
   /** How often the spool directory is scanned for files to ingest. */
@@ -85,17 +124,20 @@ export interface WriterOptions extends WriterSecurityOptions {
   metricsPort?: number
   /** Address the metrics endpoint binds; loopback unless set. */
   metricsHost?: string
+  /** The CLI writes its pid here once ready (temp file + rename) and removes it at stop, for logrotate's `postrotate`. */
+  pidFile?: string
 }
 
-export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir'>> & { spoolDir: string | undefined }
+/** WriterOptions with every default filled in (resolveWriterOptions). */
+export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir' | 'pidFile'>> & { spoolDir: string | undefined, pidFile: string | undefined }
 
+/** The writer's defaults (README.md's writer table shows them). */
 export const WRITER_DEFAULTS = Object.freeze({
   file: './logs/app.log',
   maxFrameBytes: 1 * MiB,
   receiveHighWaterMark: 256,
   drainTimeoutMs: 5000,
   drainIdleMs: 200,
-  slowBatchMs: 0,
   spoolPollMs: 200,
   statePersistMs: 1000,
   rotateSizeBytes: 0,
@@ -108,8 +150,70 @@ export const WRITER_DEFAULTS = Object.freeze({
   metricsHost: '127.0.0.1'
 })
 
+/** Every writer option, so an unknown key is caught (the Record type makes the list complete). */
+const WRITER_KEYS: Record<keyof WriterOptions, true> = {
+  file: true, endpoint: true, receiptEndpoint: true, maxFrameBytes: true, receiveHighWaterMark: true, drainTimeoutMs: true, drainIdleMs: true,
+  spoolDir: true, spoolPollMs: true, stateFile: true, statePersistMs: true, rotateSizeBytes: true, rotateIntervalMs: true, rotateKeep: true, rotateGzip: true,
+  fsync: true, statsIntervalMs: true, metricsPort: true, metricsHost: true, socketMode: true, curveSecretKey: true, curveAllowedKeys: true, pidFile: true
+}
+
+/** Every producer option. */
+const PRODUCER_KEYS: Record<keyof ProducerOptions, true> = {
+  endpoint: true, receiptEndpoint: true, highWaterMark: true, onFull: true, spoolDir: true, maxBatchBytes: true, maxFrameBytes: true, receiptTimeoutMs: true,
+  flushTimeoutMs: true, closeTimeoutMs: true, linger: true, sendHighWaterMark: true, threadBufferBytes: true, connectTimeoutMs: true,
+  curveServerKey: true, curvePublicKey: true, curveSecretKey: true
+}
+
+/**
+ * Throws LOGFUNNEL_ERR_INVALID_OPTION for a key that is not an option, naming the closest one:
+ * a misspelt option silently ignored is a setting the user believes in and does not have.
+ */
+export function checkKnownKeys (opts: object, known: readonly string[], what: string): void {
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key)) continue
+    const closest = closestKey(key, known)
+    throw new InvalidOptionError(`unknown ${what} option '${key}'${closest === undefined ? '' : ` (did you mean '${closest}'?)`}; known options: ${known.join(', ')}`)
+  }
+}
+
+/** The known key within an edit distance of a third of its length, if any. */
+function closestKey (key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase()
+  const extended = known.find((k) => k.toLowerCase().startsWith(lower))
+  if (extended !== undefined) return extended
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return best !== undefined && (bestDistance <= Math.max(2, Math.floor(best.length / 3)) || best.toLowerCase().includes(key.toLowerCase())) ? best : undefined
+}
+
+function editDistance (a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = row
+  }
+  return prev[b.length] as number
+}
+
+/** Names of the writer options (for startWriter() and the CLI's flag table). */
+export const WRITER_OPTION_KEYS: readonly string[] = Object.freeze(Object.keys(WRITER_KEYS))
+/** Names of the producer options. */
+export const PRODUCER_OPTION_KEYS: readonly string[] = Object.freeze(Object.keys(PRODUCER_KEYS))
+
+/** Checks writer options and fills in the defaults; throws LOGFUNNEL_ERR_INVALID_OPTION naming the option. */
 export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterOptions {
   checkObject(opts, 'writer options')
+  checkKnownKeys(opts, WRITER_OPTION_KEYS, 'writer')
   const endpoint = opts.endpoint ?? defaultEndpoint()
   parseEndpoint(endpoint, 'endpoint')
   const receiptEndpoint = opts.receiptEndpoint ?? receiptEndpointFor(endpoint)
@@ -124,23 +228,23 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     endpoint,
     receiptEndpoint,
     maxFrameBytes: int(opts, 'maxFrameBytes', WRITER_DEFAULTS.maxFrameBytes, MIN_FRAME_BYTES, MAX_FRAME_BYTES, '1 KiB and 64 MiB'),
-    receiveHighWaterMark: int(opts, 'receiveHighWaterMark', WRITER_DEFAULTS.receiveHighWaterMark, 1, 1_000_000),
-    drainTimeoutMs: int(opts, 'drainTimeoutMs', WRITER_DEFAULTS.drainTimeoutMs, 0, 600_000),
-    drainIdleMs: int(opts, 'drainIdleMs', WRITER_DEFAULTS.drainIdleMs, 1, 60_000),
-    slowBatchMs: int(opts, 'slowBatchMs', WRITER_DEFAULTS.slowBatchMs, 0, 60_000),
+    receiveHighWaterMark: int(opts, 'receiveHighWaterMark', WRITER_DEFAULTS.receiveHighWaterMark, ...OPTION_BOUNDS.receiveHighWaterMark),
+    drainTimeoutMs: int(opts, 'drainTimeoutMs', WRITER_DEFAULTS.drainTimeoutMs, ...OPTION_BOUNDS.drainTimeoutMs),
+    drainIdleMs: int(opts, 'drainIdleMs', WRITER_DEFAULTS.drainIdleMs, ...OPTION_BOUNDS.drainIdleMs),
     spoolDir: path(opts, 'spoolDir') ?? defaultSpoolDir(endpoint),
-    spoolPollMs: int(opts, 'spoolPollMs', WRITER_DEFAULTS.spoolPollMs, 10, 600_000),
+    spoolPollMs: int(opts, 'spoolPollMs', WRITER_DEFAULTS.spoolPollMs, ...OPTION_BOUNDS.spoolPollMs),
     stateFile: path(opts, 'stateFile') ?? defaultStateFile(file),
-    statePersistMs: int(opts, 'statePersistMs', WRITER_DEFAULTS.statePersistMs, 10, 600_000),
+    statePersistMs: int(opts, 'statePersistMs', WRITER_DEFAULTS.statePersistMs, ...OPTION_BOUNDS.statePersistMs),
     rotateSizeBytes: intOrOff(opts, 'rotateSizeBytes', WRITER_DEFAULTS.rotateSizeBytes, MIN_ROTATE_SIZE_BYTES, Number.MAX_SAFE_INTEGER, '1 KiB and 2^53 - 1'),
     rotateIntervalMs: intOrOff(opts, 'rotateIntervalMs', WRITER_DEFAULTS.rotateIntervalMs, MIN_ROTATE_INTERVAL_MS, MAX_ROTATE_INTERVAL_MS, '1000 (1 s) and 366 days'),
-    rotateKeep: int(opts, 'rotateKeep', WRITER_DEFAULTS.rotateKeep, 0, 100_000),
+    rotateKeep: int(opts, 'rotateKeep', WRITER_DEFAULTS.rotateKeep, ...OPTION_BOUNDS.rotateKeep),
     rotateGzip: bool(opts, 'rotateGzip', WRITER_DEFAULTS.rotateGzip),
     fsync: fsyncPolicy(opts.fsync ?? WRITER_DEFAULTS.fsync),
     ...resolveWriterSecurity(opts),
-    statsIntervalMs: int(opts, 'statsIntervalMs', WRITER_DEFAULTS.statsIntervalMs, 0, 86_400_000),
-    metricsPort: int(opts, 'metricsPort', WRITER_DEFAULTS.metricsPort, 0, 65_535),
-    metricsHost
+    statsIntervalMs: int(opts, 'statsIntervalMs', WRITER_DEFAULTS.statsIntervalMs, ...OPTION_BOUNDS.statsIntervalMs),
+    metricsPort: int(opts, 'metricsPort', WRITER_DEFAULTS.metricsPort, ...OPTION_BOUNDS.metricsPort),
+    metricsHost,
+    pidFile: path(opts, 'pidFile')
   }
   if (resolved.drainIdleMs > resolved.drainTimeoutMs && resolved.drainTimeoutMs > 0) {
     throw new InvalidOptionError('drainIdleMs must not exceed drainTimeoutMs')
@@ -151,6 +255,11 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
   return resolved
 }
 
+/**
+ * Options of a producer (`funnel(options)`, the transport target's `options`). All optional;
+ * defaults in PRODUCER_DEFAULTS. Checked at construction: a bad value or an unknown key throws
+ * LOGFUNNEL_ERR_INVALID_OPTION.
+ */
 export interface ProducerOptions extends ProducerSecurityOptions {
   /** The writer's data endpoint (PUSH connects here). */
   endpoint?: string
@@ -186,8 +295,10 @@ export interface ProducerOptions extends ProducerSecurityOptions {
   connectTimeoutMs?: number
 }
 
+/** ProducerOptions with every default filled in (resolveProducerOptions). */
 export type ResolvedProducerOptions = Required<Omit<ProducerOptions, 'spoolDir'>> & { spoolDir: string | undefined }
 
+/** A producer's defaults (README.md's producer table shows them). */
 export const PRODUCER_DEFAULTS = Object.freeze({
   highWaterMark: 16 * MiB,
   onFull: 'block' as OnFull,
@@ -202,8 +313,10 @@ export const PRODUCER_DEFAULTS = Object.freeze({
   connectTimeoutMs: 10_000
 })
 
+/** Checks producer options and fills in the defaults; throws LOGFUNNEL_ERR_INVALID_OPTION naming the option. */
 export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedProducerOptions {
   checkObject(opts, 'producer options')
+  checkKnownKeys(opts, PRODUCER_OPTION_KEYS, 'producer')
   const endpoint = opts.endpoint ?? defaultEndpoint()
   parseEndpoint(endpoint, 'endpoint')
   const receiptEndpoint = opts.receiptEndpoint ?? receiptEndpointFor(endpoint)
@@ -223,15 +336,15 @@ export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedPro
     onFull,
     spoolDir,
     maxFrameBytes,
-    highWaterMark: int(opts, 'highWaterMark', PRODUCER_DEFAULTS.highWaterMark, MIN_FRAME_BYTES, 4096 * MiB),
-    maxBatchBytes: int(opts, 'maxBatchBytes', Math.min(PRODUCER_DEFAULTS.maxBatchBytes, maxFrameBytes), 1, MAX_FRAME_BYTES),
-    receiptTimeoutMs: int(opts, 'receiptTimeoutMs', PRODUCER_DEFAULTS.receiptTimeoutMs, 10, 600_000),
-    flushTimeoutMs: int(opts, 'flushTimeoutMs', PRODUCER_DEFAULTS.flushTimeoutMs, 1, 3_600_000),
-    closeTimeoutMs: int(opts, 'closeTimeoutMs', PRODUCER_DEFAULTS.closeTimeoutMs, 1, 3_600_000),
-    linger: int(opts, 'linger', PRODUCER_DEFAULTS.linger, 0, 600_000),
-    sendHighWaterMark: int(opts, 'sendHighWaterMark', PRODUCER_DEFAULTS.sendHighWaterMark, 1, 1_000_000),
-    threadBufferBytes: int(opts, 'threadBufferBytes', PRODUCER_DEFAULTS.threadBufferBytes, 64 * KiB, 1024 * MiB),
-    connectTimeoutMs: int(opts, 'connectTimeoutMs', PRODUCER_DEFAULTS.connectTimeoutMs, 0, 600_000),
+    highWaterMark: int(opts, 'highWaterMark', PRODUCER_DEFAULTS.highWaterMark, ...OPTION_BOUNDS.highWaterMark),
+    maxBatchBytes: int(opts, 'maxBatchBytes', Math.min(PRODUCER_DEFAULTS.maxBatchBytes, maxFrameBytes), ...OPTION_BOUNDS.maxBatchBytes),
+    receiptTimeoutMs: int(opts, 'receiptTimeoutMs', PRODUCER_DEFAULTS.receiptTimeoutMs, ...OPTION_BOUNDS.receiptTimeoutMs),
+    flushTimeoutMs: int(opts, 'flushTimeoutMs', PRODUCER_DEFAULTS.flushTimeoutMs, ...OPTION_BOUNDS.flushTimeoutMs),
+    closeTimeoutMs: int(opts, 'closeTimeoutMs', PRODUCER_DEFAULTS.closeTimeoutMs, ...OPTION_BOUNDS.closeTimeoutMs),
+    linger: int(opts, 'linger', PRODUCER_DEFAULTS.linger, ...OPTION_BOUNDS.linger),
+    sendHighWaterMark: int(opts, 'sendHighWaterMark', PRODUCER_DEFAULTS.sendHighWaterMark, ...OPTION_BOUNDS.sendHighWaterMark),
+    threadBufferBytes: int(opts, 'threadBufferBytes', PRODUCER_DEFAULTS.threadBufferBytes, ...OPTION_BOUNDS.threadBufferBytes),
+    connectTimeoutMs: int(opts, 'connectTimeoutMs', PRODUCER_DEFAULTS.connectTimeoutMs, ...OPTION_BOUNDS.connectTimeoutMs),
     ...resolveProducerSecurity(opts)
   }
   if (resolved.maxBatchBytes > resolved.maxFrameBytes) {

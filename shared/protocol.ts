@@ -100,13 +100,14 @@ export function checkPayload (payload: Buffer, maxFrameBytes: number): number | 
   return countLines(payload)
 }
 
-/** Counts `\n` bytes. */
-export function countLines (buf: Buffer): number {
+/** Counts line ends: `\n` characters of a string, or `\n` bytes of encoded text. */
+export function countLines (data: string | Uint8Array): number {
   let n = 0
-  let i = buf.indexOf(NEWLINE)
-  while (i !== -1) {
-    n++
-    i = buf.indexOf(NEWLINE, i + 1)
+  if (typeof data === 'string') {
+    for (let i = data.indexOf('\n'); i !== -1; i = data.indexOf('\n', i + 1)) n++
+  } else {
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    for (let i = buf.indexOf(NEWLINE); i !== -1; i = buf.indexOf(NEWLINE, i + 1)) n++
   }
   return n
 }

@@ -1,5 +1,11 @@
 import { UsageError } from './errors.js'
 
+/**
+ * setTimeout's largest delay, 2^31 - 1 ms (about 24.8 days): a larger one fires at once
+ * (Node's TIMEOUT_MAX). Waits meant to have no deadline of their own use it.
+ */
+export const MAX_TIMER_MS = 2_147_483_647
+
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }
 const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 

@@ -1,6 +1,9 @@
 import { createReadStream } from 'node:fs'
+import { basename } from 'node:path'
+import { createGunzip } from 'node:zlib'
 import { InvalidOptionError, LogfunnelError } from './errors.js'
 import { MAX_FRAME_BYTES } from './options.js'
+import { SeqSet } from './seq-set.js'
 
 /** Most defect descriptions a report carries; the counters still count every defect. */
 export const MAX_EXAMPLES = 10
@@ -15,15 +18,20 @@ export const MAX_LINE_BYTES = MAX_FRAME_BYTES
 const READ_CHUNK_BYTES = 1024 * 1024
 const NEWLINE = 0x0a
 
-/** 4096 sequence numbers (512 bytes) per bitset page: 1M records of one producer cost 128 KiB. */
-const PAGE_BITS = 4096
-const PAGE_BYTES = PAGE_BITS / 8
-
 export interface VerifyOptions {
-  /** Record field naming the producer (pino's `pid` by default). */
+  /**
+   * Record field naming the producer (pino's `pid` by default; the CLI's `--key`). A pid is
+   * not unique when several loggers share a process (worker threads): give each its own field.
+   */
   producerKey?: string
   /** Record field holding the producer's sequence number 0, 1, 2, ... */
   seqKey?: string
+  /** Record field holding the time (pino's `time`: ms since the epoch, or an ISO string). */
+  timeKey?: string
+  /** Records each producer should have written; fewer count as `missing`, more as `extra`. */
+  expect?: number
+  /** Records (lines with the producer key) the whole log should hold; fewer are `missing`, more `extra`. */
+  expectTotal?: number
 }
 
 /** What `verify` found in a log file. Only `torn`, `gaps`, `duplicates` and `reordered` are defects. */
@@ -42,60 +50,28 @@ export interface VerifyReport {
   reordered: number
   /** Complete JSON lines without a producer key or sequence number, e.g. a drop notice. */
   unkeyed: number
-  /** `torn + gaps + duplicates + reordered === 0` */
+  /** Lines without a sequence number whose time is earlier than the previous such line of the same producer. */
+  timeBackwards: number
+  /** Records short of `expect` (per producer, a lost tail included) and `expectTotal`. */
+  missing: number
+  /** Records beyond `expect` (per producer) and `expectTotal`. */
+  extra: number
+  /** Numbered rotated files absent from the middle of the set (`app.log.1` and `.3`, no `.2`). */
+  missingFiles: number
+  /** No defect: `torn`, `gaps`, `duplicates`, `reordered`, `timeBackwards`, `missing`, `extra` and `missingFiles` are all 0. */
   ok: boolean
   /** Up to `MAX_EXAMPLES` descriptions of the first defects: line defects first, then gaps. */
   examples: string[]
 }
 
-/** The sequence numbers one producer wrote, as a sparse bitset of fixed-size pages. */
-class SeqSet {
-  readonly #pages = new Map<number, Uint8Array>()
-  #size = 0
-
-  get size (): number {
-    return this.#size
-  }
-
-  /** Adds `seq`; false when it was already there. */
-  add (seq: number): boolean {
-    // Division, not `>>>`: a sequence number may pass 2^32.
-    const index = Math.floor(seq / PAGE_BITS)
-    let page = this.#pages.get(index)
-    if (page === undefined) {
-      page = new Uint8Array(PAGE_BYTES)
-      this.#pages.set(index, page)
-    }
-    const bit = seq - index * PAGE_BITS
-    const mask = 1 << (bit & 7)
-    if ((page[bit >>> 3] & mask) !== 0) return false
-    page[bit >>> 3] |= mask
-    this.#size++
-    return true
-  }
-
-  /** The lowest number in `[0, end)` not in the set, or -1. Stops at the first absent page. */
-  firstMissing (end: number): number {
-    for (let index = 0; index * PAGE_BITS < end; index++) {
-      const page = this.#pages.get(index)
-      if (page === undefined) return index * PAGE_BITS
-      for (let i = 0; i < PAGE_BYTES; i++) {
-        if (page[i] === 0xff) continue
-        for (let bit = 0; bit < 8; bit++) {
-          if ((page[i] & (1 << bit)) === 0) {
-            const seq = index * PAGE_BITS + i * 8 + bit
-            return seq < end ? seq : -1
-          }
-        }
-      }
-    }
-    return -1
-  }
-}
-
 interface ProducerState {
   seen: SeqSet
   max: number
+  /** Lines with the producer key, with or without a sequence number. */
+  records: number
+  /** Sequence numbers at or past `expect`: records the producer should not have written. */
+  pastExpect: number
+  lastTime: number
 }
 
 /**
@@ -117,23 +93,45 @@ interface ProducerState {
 export class Verifier {
   readonly #producerKey: string
   readonly #seqKey: string
+  readonly #timeKey: string
+  readonly #expect: number | undefined
+  readonly #expectTotal: number | undefined
   readonly #producers = new Map<string, ProducerState>()
   readonly #examples: string[] = []
+  #file = ''
   #lines = 0
   #torn = 0
   #duplicates = 0
   #reordered = 0
   #unkeyed = 0
+  #timeBackwards = 0
+  #missingFiles = 0
 
-  constructor ({ producerKey = 'pid', seqKey = 'seq' }: VerifyOptions = {}) {
-    if (typeof producerKey !== 'string' || producerKey.length === 0) {
-      throw new InvalidOptionError('producerKey must be a non-empty string')
+  constructor ({ producerKey = 'pid', seqKey = 'seq', timeKey = 'time', expect, expectTotal }: VerifyOptions = {}) {
+    for (const [name, key] of [['producerKey', producerKey], ['seqKey', seqKey], ['timeKey', timeKey]] as const) {
+      if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError(`${name} must be a non-empty string`)
     }
-    if (typeof seqKey !== 'string' || seqKey.length === 0) {
-      throw new InvalidOptionError('seqKey must be a non-empty string')
+    for (const [name, count] of [['expect', expect], ['expectTotal', expectTotal]] as const) {
+      if (count !== undefined && (!Number.isSafeInteger(count) || count < 0)) {
+        throw new InvalidOptionError(`${name} must be a non-negative integer, got ${String(count)}`)
+      }
     }
     this.#producerKey = producerKey
     this.#seqKey = seqKey
+    this.#timeKey = timeKey
+    this.#expect = expect
+    this.#expectTotal = expectTotal
+  }
+
+  /** Names the file the next lines come from, for examples; line numbers then count within it. */
+  startFile (name: string): void {
+    this.#file = `${name} `
+  }
+
+  /** Counts `count` numbered rotated files absent from the middle of the set (see `orderLogSet`). */
+  addMissingFiles (count: number, names: string[]): void {
+    this.#missingFiles += count
+    if (count > 0) this.#example(`missing rotated file${count === 1 ? '' : 's'}: ${names.join(', ')}`)
   }
 
   /**
@@ -142,53 +140,95 @@ export class Verifier {
    */
   add (line: string, lineNumber: number, complete = true): void {
     this.#lines++
+    const at = `${this.#file}line ${lineNumber}`
     if (!complete) {
       this.#torn++
-      this.#example(`line ${lineNumber}: torn (no trailing newline)`)
+      this.#example(`${at}: torn (no trailing newline)`)
       return
     }
     const record = parseObject(line)
     if (record === undefined) {
       this.#torn++
-      this.#example(`line ${lineNumber}: torn (not one JSON object)`)
+      this.#example(`${at}: torn (not one JSON object)`)
       return
     }
     const producerValue = record[this.#producerKey]
     const seq = record[this.#seqKey]
-    if (producerValue === undefined || producerValue === null || !isSeq(seq)) {
+    if (producerValue === undefined || producerValue === null) {
       this.#unkeyed++
       return
     }
     const producer = String(producerValue)
     let state = this.#producers.get(producer)
     if (state === undefined) {
-      state = { seen: new SeqSet(), max: -1 }
+      state = { seen: new SeqSet(), max: -1, records: 0, pastExpect: 0, lastTime: -Infinity }
       this.#producers.set(producer, state)
+    }
+    state.records++
+    if (!isSeq(seq)) {
+      // Without a counter, time is the only order to check; with one, the counter decides
+      // (and a clock stepped back by NTP is not a defect of the log).
+      this.#unkeyed++
+      const time = timeOf(record[this.#timeKey])
+      if (time === undefined) return
+      if (time < state.lastTime) {
+        this.#timeBackwards++
+        this.#example(`producer ${producer}: time ${time} at ${at} before ${state.lastTime}`)
+      } else {
+        state.lastTime = time
+      }
+      return
     }
     if (!state.seen.add(seq)) {
       this.#duplicates++
-      this.#example(`producer ${producer}: seq ${seq} duplicated at line ${lineNumber}`)
-    } else if (seq < state.max) {
+      this.#example(`producer ${producer}: seq ${seq} duplicated at ${at}`)
+      return
+    }
+    if (this.#expect !== undefined && seq >= this.#expect) state.pastExpect++
+    if (seq < state.max) {
       this.#reordered++
-      this.#example(`producer ${producer}: seq ${seq} at line ${lineNumber} after seq ${state.max}`)
+      this.#example(`producer ${producer}: seq ${seq} at ${at} after seq ${state.max}`)
     } else {
       state.max = seq
     }
   }
 
-  /** The counts so far; gaps are counted here, so a report may be taken at any point. */
+  /** The counts so far; gaps and expectations are counted here, so a report may be taken at any point. */
   report (): VerifyReport {
     const examples = [...this.#examples]
-    let gaps = 0
-    for (const [producer, { seen, max }] of this.#producers) {
-      const missing = max + 1 - seen.size
-      if (missing === 0) continue
-      gaps += missing
-      if (examples.length < MAX_EXAMPLES) {
-        examples.push(`producer ${producer}: ${missing} missing, first ${seen.firstMissing(max + 1)}`)
-      }
+    const example = (text: string): void => {
+      if (examples.length < MAX_EXAMPLES) examples.push(text)
     }
-    const defects = this.#torn + gaps + this.#duplicates + this.#reordered
+    let gaps = 0
+    let missing = 0
+    let extra = 0
+    let keyed = 0
+    for (const [producer, state] of this.#producers) {
+      keyed += state.records
+      const { seen, max } = state
+      const absent = max + 1 - seen.size
+      if (absent > 0) {
+        gaps += absent
+        example(`producer ${producer}: ${absent} missing, first ${seen.firstMissing(max + 1)}`)
+      }
+      if (this.#expect === undefined) continue
+      // With a sequence, the count is the distinct numbers below `expect` (gaps are counted
+      // apart, so only a lost tail adds here); without, the lines of the producer.
+      const [short, over] = seen.size > 0
+        ? [Math.max(0, this.#expect - (max + 1)), state.pastExpect]
+        : [Math.max(0, this.#expect - state.records), Math.max(0, state.records - this.#expect)]
+      if (short > 0) example(`producer ${producer}: ${short} of ${this.#expect} expected records missing`)
+      if (over > 0) example(`producer ${producer}: ${over} records beyond the ${this.#expect} expected`)
+      missing += short
+      extra += over
+    }
+    if (this.#expectTotal !== undefined) {
+      if (keyed < this.#expectTotal) example(`${this.#expectTotal - keyed} of ${this.#expectTotal} expected records missing`)
+      if (keyed > this.#expectTotal) example(`${keyed - this.#expectTotal} records beyond the ${this.#expectTotal} expected`)
+      missing += Math.max(0, this.#expectTotal - keyed)
+      extra += Math.max(0, keyed - this.#expectTotal)
+    }
+    const defects = this.#torn + gaps + this.#duplicates + this.#reordered + this.#timeBackwards + missing + extra + this.#missingFiles
     return {
       lines: this.#lines,
       producers: this.#producers.size,
@@ -197,6 +237,10 @@ export class Verifier {
       duplicates: this.#duplicates,
       reordered: this.#reordered,
       unkeyed: this.#unkeyed,
+      timeBackwards: this.#timeBackwards,
+      missing,
+      extra,
+      missingFiles: this.#missingFiles,
       ok: defects === 0,
       examples
     }
@@ -219,38 +263,42 @@ function parseObject (line: string): Record<string, unknown> | undefined {
     : undefined
 }
 
+/** pino's `time`: a number of ms, or an ISO string (`pino.stdTimeFunctions.isoTime`). */
+function timeOf (value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return value
+  if (typeof value !== 'string') return undefined
+  const ms = Date.parse(value)
+  return Number.isNaN(ms) ? undefined : ms
+}
+
 function isSeq (value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
 }
 
-/** Chunks of the file; a read failure becomes `LOGFUNNEL_ERR_FILE`, the consumer's own errors do not. */
+/**
+ * Chunks of the file, gunzipped when its name ends in `.gz`; a read failure (a corrupt or
+ * truncated gzip member included) becomes `LOGFUNNEL_ERR_FILE`, the consumer's own errors do not.
+ */
 async function * readChunks (path: string): AsyncGenerator<Buffer> {
+  const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })
+  let stream: NodeJS.ReadableStream = source
+  if (path.endsWith('.gz')) {
+    const gunzip = createGunzip({ chunkSize: READ_CHUNK_BYTES })
+    source.on('error', (err) => gunzip.destroy(err))
+    stream = source.pipe(gunzip)
+  }
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })) {
-      yield chunk as Buffer
-    }
+    for await (const chunk of stream) yield chunk as Buffer
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
     throw new LogfunnelError('LOGFUNNEL_ERR_FILE', `cannot read log file ${path}: ${reason}`, { cause: err })
+  } finally {
+    source.destroy()
   }
 }
 
-/**
- * Streams a log file through a `Verifier` and resolves with its report. Memory stays near
- * one read chunk plus the longest line; a line longer than `MAX_LINE_BYTES` is counted as
- * torn without being held. A last line without its newline is torn.
- *
- * Rejects with `LOGFUNNEL_ERR_FILE` when the file cannot be read (missing, a directory) and
- * `LOGFUNNEL_ERR_INVALID_OPTION` for a bad key.
- *
- * @example
- * ```ts
- * const report = await verifyFile('./logs/app.log', { producerKey: 'pid', seqKey: 'seq' })
- * if (!report.ok) console.error(formatReport(report))
- * ```
- */
-export async function verifyFile (path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
-  const verifier = new Verifier(opts)
+/** Streams one file's lines into `verifier`; a last line without its newline is torn. */
+async function feedFile (verifier: Verifier, path: string): Promise<void> {
   let parts: Buffer[] = []
   let partBytes = 0
   let oversized = false
@@ -287,6 +335,48 @@ export async function verifyFile (path: string, opts: VerifyOptions = {}): Promi
     }
   }
   if (partBytes > 0 || oversized) verifier.add(takeLine(Buffer.alloc(0)), ++lineNumber, false)
+}
+
+/**
+ * Streams a log file through a `Verifier` and resolves with its report. Memory stays near
+ * one read chunk plus the longest line; a line longer than `MAX_LINE_BYTES` is counted as
+ * torn without being held. A last line without its newline is torn. A name ending in `.gz`
+ * is gunzipped as it is read.
+ *
+ * Rejects with `LOGFUNNEL_ERR_FILE` when the file cannot be read (missing, a directory) and
+ * `LOGFUNNEL_ERR_INVALID_OPTION` for a bad key.
+ *
+ * @example
+ * ```ts
+ * const report = await verifyFile('./logs/app.log', { producerKey: 'pid', seqKey: 'seq' })
+ * if (!report.ok) console.error(formatReport(report))
+ * ```
+ */
+export async function verifyFile (path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  return await verifyFiles([path], opts)
+}
+
+/**
+ * Checks several files as one log, in the order given (oldest first: `orderLogSet` in
+ * `log-set.ts` sorts a rotated set): each producer's records may continue from one file into
+ * the next. Each file must end in a newline, since rotation never splits a line. Examples
+ * name the file and its line. `missingFiles` are rotated files known to be absent from the
+ * set, each a defect.
+ *
+ * Rejects as `verifyFile` does, for the first file that cannot be read.
+ *
+ * @example
+ * ```ts
+ * const report = await verifyFiles(['app.log.2.gz', 'app.log.1', 'app.log'], { expect: 20000 })
+ * ```
+ */
+export async function verifyFiles (paths: string[], opts: VerifyOptions = {}, missingFiles: string[] = []): Promise<VerifyReport> {
+  const verifier = new Verifier(opts)
+  verifier.addMissingFiles(missingFiles.length, missingFiles.map((path) => basename(path)))
+  for (const path of paths) {
+    if (paths.length > 1) verifier.startFile(basename(path))
+    await feedFile(verifier, path)
+  }
   return verifier.report()
 }
 
@@ -301,7 +391,8 @@ export async function verifyFile (path: string, opts: VerifyOptions = {}): Promi
  */
 export function formatReport (report: VerifyReport): string {
   const counts = `${report.lines} lines, ${report.producers} producers, ${report.torn} torn, ` +
-    `${report.gaps} gaps, ${report.duplicates} duplicates, ${report.reordered} reordered, ${report.unkeyed} unkeyed`
+    `${report.gaps} gaps, ${report.duplicates} duplicates, ${report.reordered} reordered, ${report.unkeyed} unkeyed, ` +
+    `${report.timeBackwards} time backwards, ${report.missing} missing, ${report.extra} extra, ${report.missingFiles} missing files`
   const head = `${report.ok ? 'ok' : 'DEFECTS'}: ${counts}`
   return [head, ...report.examples.map((example) => `  ${example}`)].join('\n')
 }

@@ -1,23 +1,15 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, lineCount, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 
 const RECORDS = 10_000
-const lineCount = (file: string): number => {
-  try {
-    return readFileSync(file, 'utf8').split('\n').length - 1
-  } catch {
-    return 0
-  }
-}
-
 describe.each(['funnel', 'transport'] as const)('%s: process.exit(0) right after logging', (mode) => {
   it(`the writer is up but slow: all ${RECORDS} records arrive once, in order`, async () => {
     const dir = tempDir()
-    const writer = await startWriterChild(dir, ['--slow-batch-ms', '20'])
+    const writer = await startWriterChild(dir, [], undefined, 20)
     const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, mode, exitAtOnce: true, producer: { maxBatchBytes: 16 * 1024 } })
     expect(await exitCode(producer), producer.describe()).toBe(0)
     await waitFor(() => lineCount(writer.file) >= RECORDS, 60_000, () => `${lineCount(writer.file)} lines in the file`)

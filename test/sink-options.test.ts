@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { resolveWriterOptions, WRITER_DEFAULTS } from '../shared/options.js'
 import { parseDuration, parseSize } from '../shared/units.js'
-import { parseWriterArgs } from '../writer/writer-command.js'
+import { parseWriterArgs } from '../cli/writer-command.js'
 
 const INVALID = { code: 'LOGFUNNEL_ERR_INVALID_OPTION' }
 const USAGE = { code: 'LOGFUNNEL_ERR_USAGE' }
@@ -52,10 +52,12 @@ describe('sizes and durations', () => {
 describe('writer flags', () => {
   it('parse sizes, durations, booleans and the fsync policy', () => {
     expect(parseWriterArgs(['--rotate-size', '100M', '--rotate-interval', '1d', '--rotate-keep', '7', '--rotate-gzip', '--fsync', '250'])).toEqual({
-      rotateSizeBytes: 100 * 1024 ** 2, rotateIntervalMs: 86_400_000, rotateKeep: 7, rotateGzip: true, fsync: 250
+      options: { rotateSizeBytes: 100 * 1024 ** 2, rotateIntervalMs: 86_400_000, rotateKeep: 7, rotateGzip: true, fsync: 250 },
+      exitWithParent: false
     })
-    expect(parseWriterArgs(['--fsync', 'batch'])).toEqual({ fsync: 'batch' })
-    expect(parseWriterArgs(['--fsync', '2s'])).toEqual({ fsync: 2000 })
+    expect(parseWriterArgs(['--fsync', 'batch'])).toEqual({ options: { fsync: 'batch' }, exitWithParent: false })
+    expect(parseWriterArgs(['--fsync', '2s', '--exit-with-parent'])).toEqual({ options: { fsync: 2000 }, exitWithParent: true })
+    expect(parseWriterArgs(['-h'])).toBe('help')
   })
 
   for (const args of [['--fsync', 'sometimes'], ['--rotate-size', '10X'], ['--rotate-gzip=yes'], ['--rotate-interval', '1w']]) {

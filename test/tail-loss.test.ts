@@ -12,7 +12,7 @@ const RECORDS = 250_000
 describe('slow writer, producers close right after logging', () => {
   it(`${PRODUCERS} producers x ${RECORDS} records all arrive`, async () => {
     const dir = tempDir()
-    const writer = await startWriterChild(dir, ['--slow-batch-ms', '1', '--receive-high-water-mark', '4'])
+    const writer = await startWriterChild(dir, ['--receive-high-water-mark', '4'], undefined, 1)
     const done = await runProducers(PRODUCERS, {
       endpoint: writer.endpoint,
       records: RECORDS,

@@ -22,9 +22,9 @@ function writeLog (lines: string[], trailingNewline = true): string {
 }
 
 function report (fields: Partial<VerifyReport>): VerifyReport {
-  const base = { lines: 0, producers: 0, torn: 0, gaps: 0, duplicates: 0, reordered: 0, unkeyed: 0, examples: [] }
+  const base = { lines: 0, producers: 0, torn: 0, gaps: 0, duplicates: 0, reordered: 0, unkeyed: 0, timeBackwards: 0, missing: 0, extra: 0, missingFiles: 0, examples: [] }
   const merged = { ...base, ...fields }
-  return { ...merged, ok: merged.torn + merged.gaps + merged.duplicates + merged.reordered === 0 }
+  return { ...merged, ok: merged.torn + merged.gaps + merged.duplicates + merged.reordered + merged.timeBackwards + merged.missing + merged.extra + merged.missingFiles === 0 }
 }
 
 interface Case {
@@ -167,12 +167,12 @@ describe('Verifier', () => {
     verifier.add(rec(1, 0), 1)
     verifier.add(rec(1, 0), 2)
     expect(formatReport(verifier.report())).toBe(
-      'DEFECTS: 2 lines, 1 producers, 0 torn, 0 gaps, 1 duplicates, 0 reordered, 0 unkeyed\n' +
+      'DEFECTS: 2 lines, 1 producers, 0 torn, 0 gaps, 1 duplicates, 0 reordered, 0 unkeyed, 0 time backwards, 0 missing, 0 extra, 0 missing files\n' +
       '  producer 1: seq 0 duplicated at line 2')
   })
 })
 
-/** Runs `node dist/writer/bin.js verify ...args` to its end, stdio included. */
+/** Runs `node dist/cli/bin.js verify ...args` to its end, stdio included. */
 async function cli (args: string[]): Promise<{ code: number | string, stdout: string, stderr: string, describe: string }> {
   const child = spawnNode([BIN, 'verify', ...args])
   // 'close' comes after 'exit' once stdio has drained; listen before the child can finish.
@@ -195,7 +195,7 @@ describe('logfunnel verify (CLI)', () => {
   it('exits 0 on a clean file and prints the summary without --json', async () => {
     const run = await cli([writeLog(cleanLines([11], 3))])
     expect(run.code, run.describe).toBe(0)
-    expect(run.stdout).toBe('ok: 3 lines, 1 producers, 0 torn, 0 gaps, 0 duplicates, 0 reordered, 0 unkeyed\n')
+    expect(run.stdout).toBe('ok: 3 lines, 1 producers, 0 torn, 0 gaps, 0 duplicates, 0 reordered, 0 unkeyed, 0 time backwards, 0 missing, 0 extra, 0 missing files\n')
   })
 
   it('exits 1 on a defective file and reports the defects', async () => {
@@ -222,13 +222,15 @@ describe('logfunnel verify (CLI)', () => {
   it('prints usage with every option for --help and exits 0', async () => {
     const run = await cli(['--help'])
     expect(run.code, run.describe).toBe(0)
-    for (const option of ['--json', '--producer-key', '--seq-key', '--help']) expect(run.stdout).toContain(option)
+    for (const option of ['--json', '--key', '--producer-key', '--seq-key', '--time-key', '--expect', '--expect-total', '--dir', '--base', '--help']) expect(run.stdout).toContain(option)
   })
 
   const USAGE_ERRORS: Array<[string, (file: string) => string[]]> = [
     ['an unknown flag', (file) => [file, '--bogus']],
     ['no FILE', () => ['--json']],
-    ['two FILEs', (file) => [file, file]],
+    ['FILE and --dir', (file) => [file, '--dir', '/tmp', '--base', 'app.log']],
+    ['--dir without --base', () => ['--dir', '/tmp']],
+    ['a negative --expect', (file) => [file, '--expect', '-1']],
     ['--seq-key without a value', (file) => [file, '--seq-key']],
     ['an empty --producer-key', (file) => [file, '--producer-key', '']]
   ]

@@ -36,9 +36,8 @@ describe.runIf(process.platform === 'linux')('writer memory under a flood', () =
     const writer = await startWriterChild(dir, [
       '--receive-high-water-mark', String(RECEIVE_HIGH_WATER_MARK),
       '--max-frame-bytes', String(FRAME_BYTES),
-      '--slow-batch-ms', '1',
       '--stats-interval-ms', '0'
-    ])
+    ], undefined, 1)
     const pid = writer.child.proc.pid as number
     const baseline = peakRss(pid)
 

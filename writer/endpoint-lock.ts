@@ -1,42 +1,128 @@
-import { closeSync, openSync } from 'node:fs'
-import { createRequire } from 'node:module'
+import { createHash } from 'node:crypto'
+import { closeSync, openSync, realpathSync, unlinkSync } from 'node:fs'
+import { connect, createServer, type Server } from 'node:net'
+import { basename, dirname, join } from 'node:path'
 import { EndpointInUseError, FileError } from '../shared/errors.js'
-
-const require = createRequire(import.meta.url)
-const { flockSync } = require('fs-ext') as { flockSync: (fd: number, flags: 'exnb' | 'un') => void }
+import { hasFlock, loadFlock } from '../shared/optional-flock.js'
 
 /**
- * An exclusive, non-blocking `flock(2)` on a file beside the endpoint, held while the writer
- * runs. Binding an ipc path a second time silently takes the socket from the first writer, so
- * the lock is what keeps a second writer out. The kernel drops the lock if the process dies.
- * Its directory is created and checked beforehand (endpoint-security.ts).
+ * What keeps a second writer off an endpoint: binding an ipc path a second time silently takes
+ * the socket from the first writer, so each writer holds a lock for as long as it runs, and the
+ * kernel drops it when the process dies, however it dies. No native addon is needed:
  *
- * @throws EndpointInUseError (LOGFUNNEL_ERR_ENDPOINT_IN_USE) when another writer holds it.
+ * - Linux: a unix socket in the abstract namespace, named after the lock path (its directory
+ *   resolved). bind(2) is atomic and the name vanishes with the process. The namespace is per
+ *   network namespace: two writers in two containers with their own network namespaces do not
+ *   see each other's lock (give each container its own socket directory).
+ * - Elsewhere (macOS): flock(2) on the lock file through fs-ext when it is installed; without
+ *   it, a unix socket file at the lock path. A socket file left by a dead writer refuses
+ *   connections and is replaced; two writers that start on the same stale file within the
+ *   same few microseconds could both succeed, which is why fs-ext is preferred there.
+ *
+ * `acquire()` rejects with EndpointInUseError (LOGFUNNEL_ERR_ENDPOINT_IN_USE) when another
+ * writer holds the lock, FileError (LOGFUNNEL_ERR_FILE) when the lock cannot be taken.
  */
 export class EndpointLock {
   readonly path: string
-  #fd: number
+  #release: () => void
 
-  constructor (endpoint: string, path: string) {
+  /** Use `EndpointLock.acquire()`. */
+  constructor (path: string, release: () => void) {
     this.path = path
-    try {
-      this.#fd = openSync(path, 'a', 0o600)
-    } catch (err) {
-      throw new FileError(path, { cause: err })
-    }
-    try {
-      flockSync(this.#fd, 'exnb')
-    } catch (err) {
-      closeSync(this.#fd)
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') throw new EndpointInUseError(endpoint, path, { cause: err })
-      throw new FileError(path, { cause: err })
-    }
+    this.#release = release
+  }
+
+  static async acquire (endpoint: string, path: string): Promise<EndpointLock> {
+    if (process.platform === 'linux') return await abstractSocketLock(endpoint, path)
+    if (hasFlock()) return flockLock(endpoint, path)
+    return await socketFileLock(endpoint, path)
   }
 
   release (): void {
-    if (this.#fd < 0) return
-    closeSync(this.#fd)
-    this.#fd = -1
+    this.#release()
+    this.#release = () => {}
   }
+}
+
+async function abstractSocketLock (endpoint: string, path: string): Promise<EndpointLock> {
+  let resolved: string
+  try {
+    resolved = join(realpathSync(dirname(path)), basename(path))
+  } catch (err) {
+    throw new FileError(path, { cause: err })
+  }
+  const name = '\0logfunnel-lock-' + createHash('sha256').update(resolved).digest('hex')
+  const server = await listen(name).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE') throw new EndpointInUseError(endpoint, path, { cause: err })
+    throw new FileError(path, { cause: err })
+  })
+  return lockOf(path, server, () => {})
+}
+
+function flockLock (endpoint: string, path: string): EndpointLock {
+  const flockSync = loadFlock('the endpoint lock')
+  let fd: number
+  try {
+    fd = openSync(path, 'a', 0o600)
+  } catch (err) {
+    throw new FileError(path, { cause: err })
+  }
+  try {
+    flockSync(fd, 'exnb')
+  } catch (err) {
+    closeSync(fd)
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EAGAIN' || code === 'EWOULDBLOCK') throw new EndpointInUseError(endpoint, path, { cause: err })
+    throw new FileError(path, { cause: err })
+  }
+  return new EndpointLock(path, () => closeSync(fd))
+}
+
+async function socketFileLock (endpoint: string, path: string): Promise<EndpointLock> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const server = await listen(path)
+      return lockOf(path, server, () => unlinkSync(path))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt > 0) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new EndpointInUseError(endpoint, path, { cause: err })
+        throw new FileError(path, { cause: err })
+      }
+      if (await answers(path)) throw new EndpointInUseError(endpoint, path, { cause: err })
+      try {
+        unlinkSync(path)
+      } catch (unlinkErr) {
+        if ((unlinkErr as NodeJS.ErrnoException).code !== 'ENOENT') throw new FileError(path, { cause: unlinkErr })
+      }
+    }
+  }
+}
+
+function lockOf (path: string, server: Server, cleanup: () => void): EndpointLock {
+  // The lock must not keep the process alive by itself.
+  server.unref()
+  return new EndpointLock(path, () => {
+    server.close()
+    try { cleanup() } catch {}
+  })
+}
+
+async function listen (name: string): Promise<Server> {
+  const server = createServer((socket) => socket.destroy())
+  return await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(name, () => {
+      server.off('error', reject)
+      resolve(server)
+    })
+  })
+}
+
+/** Whether a live process listens on the socket file (a dead writer's file refuses). */
+async function answers (path: string): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect(path)
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
 }

@@ -1,9 +1,10 @@
-import { chmodSync, mkdirSync } from 'node:fs'
+import { chmodSync } from 'node:fs'
 import { unsafeDirReason } from '../shared/dir-check.js'
 import { dirname } from 'node:path'
 import { lockPathFor, parseEndpoint } from '../shared/endpoint.js'
 import { BindError, UnsafeEndpointError } from '../shared/errors.js'
 import type { ResolvedWriterOptions } from '../shared/options.js'
+import { makeDirsSync } from '../shared/make-dirs.js'
 
 /** A directory the writer creates: only its user may enter it. */
 const PRIVATE_DIR_MODE = 0o700
@@ -42,7 +43,7 @@ function secureDir (dir: string, endpoint: string, groupAccess: boolean): void {
   let reason
   try {
     // mkdir's mode is filtered by the umask; chmod gives the directory the mode meant for it.
-    if (mkdirSync(dir, { recursive: true, mode }) !== undefined) chmodSync(dir, mode)
+    if (makeDirsSync(dir, mode) !== undefined) chmodSync(dir, mode)
     reason = unsafeDirReason(dir, { groupWritable: groupAccess, otherOwnerInGroup: false })
   } catch (err) {
     throw new BindError(endpoint, { cause: err })

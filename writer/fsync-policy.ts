@@ -1,7 +1,5 @@
 import type { FsyncPolicy } from '../shared/options.js'
-
-/** setTimeout's limit (2^31 - 1 ms); a longer delay would fire at once. */
-const MAX_TIMER_MS = 2_147_483_647
+import { MAX_TIMER_MS } from '../shared/units.js'
 
 /**
  * Decides when the sink fsyncs, for the `fsync` option:

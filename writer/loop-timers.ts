@@ -1,5 +1,4 @@
-/** setTimeout's limit (2^31 - 1 ms); a longer delay would fire at once. */
-const MAX_TIMER_MS = 2_147_483_647
+import { MAX_TIMER_MS } from '../shared/units.js'
 
 /**
  * Wake-ups of the sink's write loop: the loop waits in `idle()` until `wakeUp()` (new data,

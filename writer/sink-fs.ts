@@ -1,4 +1,5 @@
 import * as fs from 'node:fs'
+import { makeDirs } from '../shared/make-dirs.js'
 
 /** What `SinkFs.fstat`/`stat` report: enough to see rotation, removal and the file's size. */
 export interface SinkStat {
@@ -101,6 +102,6 @@ export const nodeSinkFs: VectorSinkFs = Object.freeze({
   fstat: async (fd: number) => toStat(await call<fs.Stats>((cb) => fs.fstat(fd, cb))),
   stat: async (path: string) => toStat(await call<fs.Stats>((cb) => fs.stat(path, cb))),
   close: async (fd: number) => await call<void>((cb) => fs.close(fd, (err) => cb(err, undefined))),
-  mkdir: async (path: string) => await call<void>((cb) => fs.mkdir(path, { recursive: true }, (err) => cb(err, undefined))),
+  mkdir: async (path: string) => { await makeDirs(path) },
   rename: async (from: string, to: string) => await call<void>((cb) => fs.rename(from, to, (err) => cb(err, undefined)))
 })

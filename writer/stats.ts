@@ -32,7 +32,7 @@ export interface StatsCounters {
   duplicates: number
   producers: number
   rejected: WriterSummary['rejected']
-  /** fsync(2) calls of the log file: the sink's `'fsync'` events, or `WriterStats.fsynced()` calls. */
+  /** fsync(2) calls of the log file, the rotation's included (the summary's count). */
   fsyncs: number
   /** Bytes handed to the file sink and not yet written (the writer's own queue). */
   queueBytes: number
@@ -50,10 +50,12 @@ export interface StatsLine extends StatsCounters {
 }
 
 /**
- * What the writer counts besides its summary: messages received, fsyncs, open connections, and
+ * What the writer counts besides its summary: messages received, open connections, and
  * the latency of each batch from `append` to the sink's `'written'` (its bytes are in the
  * kernel, not necessarily on disk). The receive loop calls `received()` and `appended()`; the
- * rest is fed by the sink's events (`'written'`, `'fsync'`) and the socket's monitor events.
+ * rest is fed by the sink's `'written'` events and the socket's monitor events. Counters the
+ * summary has (fsyncs among them) are taken from it: one source for the summary, the stats
+ * line and Prometheus.
  *
  * @example
  * ```ts
@@ -65,7 +67,6 @@ export interface StatsLine extends StatsCounters {
 export class WriterStats {
   readonly startedAt = performance.now()
   #frames = 0
-  #fsyncs = 0
   #connections = 0
   #sink: FileSink | undefined
   /** Batches appended and not yet written: [end offset, append time], oldest first from #head. */
@@ -79,11 +80,6 @@ export class WriterStats {
     this.#frames++
   }
 
-  /** Counts one fsync(2) of the log file (an attached sink's `'fsync'` event does the same). */
-  fsynced (): void {
-    this.#fsyncs++
-  }
-
   /** Starts the latency clock of a batch that ends at byte offset `end` of the sink. */
   appended (end: number): void {
     this.#inFlight.push([end, performance.now()])
@@ -94,14 +90,10 @@ export class WriterStats {
     this.#observers.push(fn)
   }
 
-  /**
-   * Follows the sink: its `'written'` byte count stops the clocks of the batches it covers, and
-   * each `'fsync'` event it emits after an fsync(2) of the file counts one.
-   */
+  /** Follows the sink: its `'written'` byte count stops the clocks of the batches it covers. */
   attach (sink: FileSink): void {
     this.#sink = sink
     sink.on('written', (written: number) => this.#written(written))
-    sink.on('fsync', () => this.fsynced())
   }
 
   /**
@@ -116,7 +108,7 @@ export class WriterStats {
 
   /** The cumulative counters and gauges, on top of the writer's summary. */
   counters (summary: WriterSummary): StatsCounters {
-    const { records, bytes, batches, duplicates, producers, rejected } = summary
+    const { records, bytes, batches, duplicates, producers, rejected, fsyncs } = summary
     return {
       records,
       bytes,
@@ -125,7 +117,7 @@ export class WriterStats {
       duplicates,
       producers,
       rejected,
-      fsyncs: this.#fsyncs,
+      fsyncs,
       queueBytes: this.#sink?.pendingBytes ?? 0,
       connectedProducers: this.#connections
     }

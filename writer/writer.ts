@@ -7,10 +7,13 @@ import { lockPathFor } from '../shared/endpoint.js'
 import { BindError } from '../shared/errors.js'
 import { MAX_MESSAGE_SIZE_FACTOR, resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
 import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../shared/protocol.js'
+import type { WriterSummary } from '../shared/summary.js'
+
+export type { WriterSummary }
 import { EndpointLock } from './endpoint-lock.js'
 import { receiveMessage } from '../shared/receive.js'
 import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
-import { FileSink, type SinkStats } from './file-sink.js'
+import { FileSink } from './file-sink.js'
 import { defaultStateFile } from '../shared/options.js'
 import { migrateLegacyState } from './producer-state.js'
 import { ProducerTable } from './producer-table.js'
@@ -34,29 +37,10 @@ const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
  */
 const TURN_EVERY_BYTES = 1024 * 1024
 
-/** Final and periodic counters; `rejected` is keyed by the protocol's reject reasons. */
-export interface WriterSummary {
-  records: number
-  bytes: number
-  batches: number
-  duplicates: number
-  producers: number
-  rejected: Partial<Record<RejectReason, number>>
-  /** Spool files ingested, entries read from them, torn tails moved aside, files set aside, files of another endpoint left alone. */
-  spool: { files: number, entries: number, torn: number, rejected: number, foreign: number }
-  /** File counters: fsyncs, rotations, failed file operations and the last one. */
-  fsyncs: SinkStats['fsyncs']
-  rotations: SinkStats['rotations']
-  fileErrors: SinkStats['fileErrors']
-  lastFileError: SinkStats['lastFileError']
-  /** Bytes given up at stop because the file stayed unwritable past `drainTimeoutMs` (producers still hold them). */
-  unwrittenBytes: number
-  /** CURVE handshakes refused: the client's key is not in `curveAllowedKeys`. */
-  denied: number
-  /** Batches refused as another sender's use of a producer id (`base_skip`, `id_conflict`). */
-  conflicts: number
-  /** The longest save of the producer state so far (ms). */
-  stateSaveMaxMs: number
+/** Not options: what tests put in to make faults and a slow writer (test/fixtures/slow-writer.ts). */
+export interface WriterHooks {
+  /** Awaited after each message received, before the next is taken. */
+  afterMessage?: () => Promise<void>
 }
 
 /**
@@ -102,9 +86,12 @@ export class Writer extends EventEmitter {
   #telemetry: Telemetry
   #loop: Promise<void> | undefined
 
-  constructor (opts: WriterOptions = {}) {
+  readonly #hooks: WriterHooks
+
+  constructor (opts: WriterOptions = {}, hooks: WriterHooks = {}) {
     super()
     this.options = resolveWriterOptions(opts)
+    this.#hooks = hooks
     checkExposure(this.options)
     this.#telemetry = new Telemetry(this.options, this.#stats, () => this.summary, (line) => this.emit('stats', line))
   }
@@ -118,7 +105,7 @@ export class Writer extends EventEmitter {
   async start (): Promise<void> {
     const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, stateFile, spoolDir, spoolPollMs, socketMode } = this.options
     prepareEndpointDirs(this.options)
-    this.#lock = new EndpointLock(endpoint, lockPathFor(endpoint))
+    this.#lock = await EndpointLock.acquire(endpoint, lockPathFor(endpoint))
     let pub: zmq.XPublisher | undefined
     try {
       await this.#telemetry.listen()
@@ -153,7 +140,7 @@ export class Writer extends EventEmitter {
       pub?.close()
       await this.#telemetry.close()
       await this.#curve?.release()
-      this.#lock.release()
+      this.#lock?.release()
       throw err
     }
     this.#loop = this.#receiveLoop()
@@ -219,7 +206,8 @@ export class Writer extends EventEmitter {
   async #receiveLoop (): Promise<void> {
     const pull = this.#pull as zmq.Pull
     const sink = this.#sink as FileSink
-    const { drainIdleMs, drainTimeoutMs, slowBatchMs } = this.options
+    const { drainIdleMs, drainTimeoutMs } = this.options
+    const { afterMessage } = this.#hooks
     const TIMEOUT = Symbol('timeout')
     let stopping = false
     let drainDeadline = 0
@@ -254,7 +242,7 @@ export class Writer extends EventEmitter {
         if (sink.pendingBytes > WRITE_QUEUE_BYTES) break
         sinceTurn = 0
       }
-      if (slowBatchMs > 0) await delay(slowBatchMs)
+      if (afterMessage !== undefined) await afterMessage()
       if (stopping && Date.now() >= drainDeadline) break
     }
     pull.close()

@@ -1,14 +1,15 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach } from 'vitest'
+import { readJsonLines } from '../../shared/json-lines.js'
 
 /** Repository root (tests run against the compiled `dist/`). */
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
-export const BIN = join(ROOT, 'dist', 'writer', 'bin.js')
+export const BIN = join(ROOT, 'dist', 'cli', 'bin.js')
 
 /** Path of a compiled fixture: `fixture('producer-logs')` -> dist/test/fixtures/producer-logs.js */
 export function fixture (name: string): string {
@@ -39,25 +40,20 @@ const dirs = new Set<string>()
  * running gets SIGTERM, then SIGKILL after a grace period, and is always awaited.
  */
 export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+  return spawnCommand(process.execPath, args, opts)
+}
+
+/** spawnNode for any program: `command <args>`, with the same cleanup. */
+export function spawnCommand (command: string, args: string[], opts: SpawnOptions = {}): Child {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
   let out = ''
   let err = ''
   const lineWaiters: Array<{ match: (obj: any) => boolean, resolve: (v: any) => void }> = []
   /** Every JSON line printed so far, so a wait that starts late still sees an earlier line. */
   const seen: unknown[] = []
-  let pending = ''
-  proc.stdout?.setEncoding('utf8')
-  proc.stderr?.setEncoding('utf8')
-  proc.stdout?.on('data', (chunk: string) => {
-    out += chunk
-    pending += chunk
-    let nl = pending.indexOf('\n')
-    while (nl !== -1) {
-      const line = pending.slice(0, nl)
-      pending = pending.slice(nl + 1)
-      nl = pending.indexOf('\n')
-      let obj: unknown
-      try { obj = JSON.parse(line) } catch { continue }
+  proc.stdout?.on('data', (chunk: Buffer | string) => { out += chunk.toString() })
+  if (proc.stdout !== null) {
+    readJsonLines(proc.stdout, (obj) => {
       seen.push(obj)
       for (let i = lineWaiters.length - 1; i >= 0; i--) {
         const w = lineWaiters[i]!
@@ -66,8 +62,9 @@ export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
           w.resolve(obj)
         }
       }
-    }
-  })
+    })
+  }
+  proc.stderr?.setEncoding('utf8')
   proc.stderr?.on('data', (chunk: string) => { err += chunk })
   const exited = new Promise<number | string>((resolve) => {
     proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1))
@@ -77,7 +74,7 @@ export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
     stdout: () => out,
     stderr: () => err,
     exited,
-    describe: () => `node ${args.join(' ')}\n--- stdout ---\n${out.slice(-4000)}\n--- stderr ---\n${err.slice(-4000)}`,
+    describe: () => `${command} ${args.join(' ')}\n--- stdout ---\n${out.slice(-4000)}\n--- stderr ---\n${err.slice(-4000)}`,
     waitForLine: (match, deadlineMs = 20_000) => new Promise((resolve, reject) => {
       const earlier = seen.find((obj) => match(obj))
       if (earlier !== undefined) {
@@ -176,4 +173,13 @@ export function stderrEvents (child: Child, event: string): any[] {
       return []
     }
   })
+}
+
+/** Lines in a file so far (0 while it does not exist). */
+export function lineCount (file: string): number {
+  try {
+    return readFileSync(file, 'utf8').split('\n').length - 1
+  } catch {
+    return 0
+  }
 }

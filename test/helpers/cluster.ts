@@ -11,10 +11,13 @@ export interface WriterChild {
   stop: () => Promise<any>
 }
 
-/** Starts `logfunnel writer` on an ipc endpoint in `dir` and waits for its ready line. */
-export async function startWriterChild (dir: string, args: string[] = [], file = join(dir, 'app.log')): Promise<WriterChild> {
+/**
+ * Starts `logfunnel writer` on an ipc endpoint in `dir` and waits for its ready line; with
+ * `slowMs`, a writer that pauses that long after each message.
+ */
+export async function startWriterChild (dir: string, args: string[] = [], file = join(dir, 'app.log'), slowMs?: number): Promise<WriterChild> {
   const endpoint = `ipc://${join(dir, 'w.sock')}`
-  const { child, stop } = await startWriterWith(['--file', file, '--endpoint', endpoint, ...args])
+  const { child, stop } = await startWriterWith(['--file', file, '--endpoint', endpoint, ...args], undefined, slowMs)
   return { child, endpoint, file, stop }
 }
 
@@ -27,6 +30,8 @@ export interface ProducerParams {
   announceAfter?: number
   closeDeadlineMs?: number
   exitAtOnce?: boolean
+  endOnItsOwn?: boolean
+  flushEvery?: number
   pauseEvery?: number
   pauseMs?: number
 }

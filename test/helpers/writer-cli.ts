@@ -1,5 +1,5 @@
 import { expect } from 'vitest'
-import { BIN, exitCode, spawnNode, type Child } from './children.js'
+import { BIN, exitCode, fixture, spawnNode, type Child } from './children.js'
 
 export interface StartedWriter {
   child: Child
@@ -9,9 +9,13 @@ export interface StartedWriter {
   stop: () => Promise<any>
 }
 
-/** Starts `logfunnel writer <args>` (the caller picks endpoint and file) and waits for ready. */
-export async function startWriterWith (args: string[], env?: NodeJS.ProcessEnv): Promise<StartedWriter> {
-  const child = spawnNode([BIN, 'writer', ...args], env === undefined ? {} : { env: { ...process.env, ...env } })
+/**
+ * Starts `logfunnel writer <args>` (the caller picks endpoint and file) and waits for ready.
+ * With `slowMs`, the writer pauses that long after each message (test/fixtures/slow-writer.ts).
+ */
+export async function startWriterWith (args: string[], env?: NodeJS.ProcessEnv, slowMs?: number): Promise<StartedWriter> {
+  const command = slowMs === undefined ? [BIN, 'writer'] : [fixture('slow-writer'), String(slowMs)]
+  const child = spawnNode([...command, ...args], env === undefined ? {} : { env: { ...process.env, ...env } })
   const ready = await child.waitForLine((l) => l.event === 'ready')
   return {
     child,

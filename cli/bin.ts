@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { LogfunnelError } from '../shared/errors.js'
+import { existsSync, readFileSync } from 'node:fs'
+import { LogfunnelError, UsageError } from '../shared/errors.js'
 
 /** Subcommands: each module exports `main(argv): Promise<number>` (the exit code). */
 const COMMANDS: Record<string, { summary: string, load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
@@ -7,20 +8,41 @@ const COMMANDS: Record<string, { summary: string, load: () => Promise<{ main: (a
   verify: { summary: 'check a log file: complete JSON lines, per-producer sequence without gaps', load: async () => await import('./verify-command.js') },
   keygen: { summary: 'print a CURVE key pair (JSON) for --curve-secret-key-file / --curve-allowed-keys', load: async () => await import('./keygen-command.js') },
   demo: { summary: 'start a writer and a pool of 4 producers, then verify the file (npm start)', load: async () => await import('./demo-command.js') },
-  bench: { summary: 'compare logfunnel with flock, O_APPEND and pino transports; verify every file', load: async () => await import('../bench/bench-command.js') }
+  bench: { summary: 'compare logfunnel with flock, O_APPEND and pino transports; verify every file (from a clone)', load: loadBench }
+}
+
+/**
+ * The bench needs the development packages (charts, histograms) and writes beside itself, so
+ * the package does not ship it: it runs from a clone of the repository.
+ */
+async function loadBench (): Promise<{ main: (argv: string[]) => Promise<number> }> {
+  const path = new URL('../bench/bench-command.js', import.meta.url)
+  if (!existsSync(path)) throw new UsageError('logfunnel bench runs from a clone of the repository (npm ci && npm run bench); the installed package does not include it')
+  return await import(path.href) as { main: (argv: string[]) => Promise<number> }
 }
 
 function usage (): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
-  return `usage: logfunnel <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nlogfunnel <command> --help shows the options of a command.\n`
+  return `usage: logfunnel <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nlogfunnel <command> --help shows the options of a command; logfunnel --version the version.\n`
+}
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
 }
 
 async function run (): Promise<number> {
-  const [name, ...argv] = process.argv.slice(2)
+  const [name, ...rest] = process.argv.slice(2)
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage())
     return name === undefined ? 2 : 0
   }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(version() + '\n')
+    return 0
+  }
+  // Every command takes -h as --help.
+  const argv = rest.map((arg) => arg === '-h' ? '--help' : arg)
   const command = COMMANDS[name]
   if (command === undefined) {
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_USAGE: unknown command '${name}'\n${usage()}`)

@@ -9,7 +9,7 @@ import { UsageError } from '../shared/errors.js'
 import { formatReport, verifyFile } from '../shared/verify.js'
 import { startWriter } from '../producer/start-writer.js'
 
-const WORKER = fileURLToPath(new URL('../producer/demo-worker.js', import.meta.url))
+const WORKER = fileURLToPath(new URL('./demo-worker.js', import.meta.url))
 const DEFAULTS = { workers: 4, records: 100_000, file: './logs/demo.log' }
 
 const USAGE = `usage: logfunnel demo [--workers N] [--records N] [--file PATH]

@@ -1,17 +1,12 @@
 import { parentPort, type Worker } from 'node:worker_threads'
-import { LogfunnelError } from '../shared/errors.js'
 import type { SenderStats } from './sender.js'
+import type { PlainError } from './thread-errors.js'
 
 /**
- * What the logging thread and a sender thread tell each other. Errors cross the thread
- * boundary by structured clone, which keeps `message` but drops `code` and the class, so they
- * travel as plain objects and are revived on the other side.
+ * What funnel()'s logging thread (funnel.ts) and its sender thread (sender-thread.ts) tell each
+ * other: requests with replies over the worker's port, and a shared control word for the one
+ * request that must be answered while the logging thread cannot wait asynchronously (exit).
  */
-
-/** pino.transport: event with the sender's counters (SenderStats), emitted on the ThreadStream before 'close'. */
-export const STATS_EVENT = 'logfunnel:stats'
-/** pino.transport: event with a PlainError (LOGFUNNEL_ERR_CONNECT, LOGFUNNEL_ERR_HANDSHAKE), emitted on the ThreadStream. */
-export const ERROR_EVENT = 'logfunnel:error'
 
 /** funnel()'s requests to its sender thread (sender-thread.ts); each with an id gets a 'done' reply. */
 export type SenderRequest =
@@ -23,23 +18,6 @@ export type SenderRequest =
 export type SenderReply =
   | { code: 'error', err: PlainError }
   | { code: 'done', id: number, err?: PlainError, stats?: SenderStats }
-
-export interface PlainError {
-  name: string
-  code: string
-  message: string
-}
-
-export function toPlainError (err: LogfunnelError): PlainError {
-  return { name: err.name, code: err.code, message: err.message }
-}
-
-/** A LogfunnelError with the original code, name and message. */
-export function reviveError (plain: PlainError): LogfunnelError {
-  const err = new LogfunnelError(plain.code, plain.message)
-  err.name = plain.name
-  return err
-}
 
 /** Asks the sender thread to close its sockets at once: the process is exiting. */
 const DESTROY = 'logfunnel:destroy'

@@ -5,7 +5,7 @@
  * argv: <endpoint> <records>
  */
 import pino from 'pino'
-import { funnel } from './funnel.js'
+import { funnel } from '../producer/funnel.js'
 
 const [endpoint, records] = process.argv.slice(2)
 const dest = funnel({ endpoint })

@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util'
+import { LogfunnelError, UsageError } from '../shared/errors.js'
+import { listLogSet, orderLogSet, type LogSet } from '../shared/log-set.js'
+import { formatReport, verifyFiles, type VerifyOptions } from '../shared/verify.js'
+
+const USAGE = `usage: logfunnel verify FILE... [options]
+       logfunnel verify --dir DIR --base NAME [options]
+
+Checks a log file, or a rotated set as one log (app.log.2.gz app.log.1 app.log, or the
+writer's app.log.<UTC time>[.gz]: given in any order, read oldest first, .gz gunzipped): every
+line is one complete JSON object, each file ends in a newline, and per producer the
+sequence number runs 0, 1, 2, ... without gaps, duplicates or reordering, or, in records
+without one, the time never goes back. A numbered file missing from the middle of the set is
+a defect.
+
+options:
+  --dir DIR              read the set from DIR (with --base) instead of FILE arguments
+  --base NAME            the current file's name in DIR, e.g. app.log
+  --key NAME             record field identifying a producer (default: pid). pid is not
+                         unique when worker threads log: give each thread its own field
+                         (pino mixin) and name it here. Alias: --producer-key
+  --seq-key NAME         record field holding the per-producer counter (default: seq)
+  --time-key NAME        record field holding the time (default: time; ms or ISO string)
+  --expect N             records each producer should have written: a lost tail counts
+  --expect-total N       records (lines with the --key field) the whole set should hold
+  --json                 print the report as one JSON object line
+  -h, --help             show this help
+
+exit status: 0 no defects, 1 defects found, 2 usage error or unreadable file
+`
+
+function count (raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw new UsageError(`${flag} must be a whole number, got '${raw}'`)
+  return Number(raw)
+}
+
+/**
+ * `logfunnel verify FILE... | --dir DIR --base NAME [--key pid] [--expect N] [--json] ...`:
+ * orders the set (`orderLogSet`), prints the report of `verifyFiles` (one JSON line with
+ * `--json`, else a short summary) and resolves with the exit code: 0 clean, 1 defects, 2 when
+ * a file cannot be read.
+ *
+ * Throws `LOGFUNNEL_ERR_USAGE` (exit 2 in bin.ts) for an unknown flag, a missing value, no FILE,
+ * or FILE arguments together with `--dir`.
+ *
+ * @example
+ * ```sh
+ * logfunnel verify /var/log/app/app.log* --expect 20000 --json
+ * ```
+ */
+export async function main (argv: string[]): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        json: { type: 'boolean' },
+        key: { type: 'string' },
+        'producer-key': { type: 'string' },
+        'seq-key': { type: 'string' },
+        'time-key': { type: 'string' },
+        expect: { type: 'string' },
+        'expect-total': { type: 'string' },
+        dir: { type: 'string' },
+        base: { type: 'string' },
+        help: { type: 'boolean', short: 'h' }
+      },
+      allowPositionals: true,
+      strict: true
+    })
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (logfunnel verify --help shows the options)`)
+  }
+  const { values, positionals } = parsed
+  if (values.help === true) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  const fromDir = values.dir !== undefined || values.base !== undefined
+  if (fromDir && (values.dir === undefined || values.base === undefined)) throw new UsageError('--dir and --base go together')
+  if (fromDir && positionals.length > 0) throw new UsageError('give FILE arguments or --dir/--base, not both')
+  if (!fromDir && positionals.length === 0) throw new UsageError('verify needs a FILE (logfunnel verify --help shows the options)')
+  if (values.key !== undefined && values['producer-key'] !== undefined) throw new UsageError('--key and --producer-key are the same option; use one')
+  const opts: VerifyOptions = {
+    producerKey: values.key ?? values['producer-key'],
+    seqKey: values['seq-key'],
+    timeKey: values['time-key'],
+    expect: count(values.expect, '--expect'),
+    expectTotal: count(values['expect-total'], '--expect-total')
+  }
+  let report
+  try {
+    const set: LogSet = fromDir ? await listLogSet(values.dir!, values.base!) : orderLogSet(positionals)
+    report = await verifyFiles(set.files, opts, set.missing)
+  } catch (err) {
+    if (!(err instanceof LogfunnelError)) throw err
+    if (err.code === 'LOGFUNNEL_ERR_INVALID_OPTION') throw new UsageError(err.message)
+    if (err.code !== 'LOGFUNNEL_ERR_FILE') throw err
+    // An unreadable FILE is the caller's mistake, like a usage error, not a defect in a file.
+    process.stderr.write(`logfunnel: ${err.code}: ${err.message}\n`)
+    return 2
+  }
+  process.stdout.write(values.json === true ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`)
+  return report.ok ? 0 : 1
+}

@@ -1,0 +1,46 @@
+import type { RejectReason } from './protocol.js'
+
+/**
+ * The writer's counters at stop: `Writer.stop()` resolves them, `logfunnel writer` prints them
+ * as its `{"event":"stopped",...}` line, `startWriter().stop()` resolves that line. One type for
+ * all three, so none can drift.
+ */
+export interface WriterSummary {
+  /** Lines written. */
+  records: number
+  /** Bytes written. */
+  bytes: number
+  /** Batches written. */
+  batches: number
+  /** Batches received again (resent, or also in the spool) and not written again. */
+  duplicates: number
+  /** Producers the writer knows (its state, across restarts). */
+  producers: number
+  /** Messages rejected, by reason. */
+  rejected: Partial<Record<RejectReason, number>>
+  /** Spool files ingested, entries read from them, torn tails moved aside, files set aside, files of another endpoint left alone. */
+  spool: { files: number, entries: number, torn: number, rejected: number, foreign: number }
+  /** fsync(2) calls of the log file, the rotation's included. */
+  fsyncs: number
+  /** Files rotated. */
+  rotations: number
+  /** Failed file operations (each failed retry counts). */
+  fileErrors: number
+  /** The last failed file operation. */
+  lastFileError: { op: string, fsCode: string | null, message: string } | null
+  /** Bytes given up at stop because the file stayed unwritable past `drainTimeoutMs` (producers still hold them). */
+  unwrittenBytes: number
+  /** CURVE handshakes refused: the client's key is not in `curveAllowedKeys`. */
+  denied: number
+  /** Batches refused as another sender's use of a producer id (`base_skip`, `id_conflict`). */
+  conflicts: number
+  /** The longest save of the producer state so far (ms). */
+  stateSaveMaxMs: number
+}
+
+/** The `{"event":"stopped",...}` line of `logfunnel writer`. */
+export interface StoppedLine extends WriterSummary {
+  event: 'stopped'
+  /** What stopped it: `SIGTERM`, `SIGINT`, or `parent gone` (with `--exit-with-parent`). */
+  reason: string
+}

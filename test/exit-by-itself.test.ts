@@ -1,0 +1,75 @@
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { PRODUCER_DEFAULTS } from '../shared/options.js'
+import { verifyFile } from '../shared/verify.js'
+import { exitCode, lineCount, fixture, spawnNode, tempDir, waitFor } from './helpers/children.js'
+import { spawnProducer, startWriterChild } from './helpers/cluster.js'
+
+/**
+ * The shortest program people write: log, then nothing. No close(), no end(), no exit():
+ * the process must end by itself (pino's own destinations let it), and lose nothing.
+ */
+
+const RECORDS = 5000
+/** "Within about 1 s of its last log call" with a writer that is up. */
+const EXIT_WRITER_UP_MS = 1500
+/** With the writer down: `linger` for receipts, then the spool is written. */
+const EXIT_WRITER_DOWN_MS = PRODUCER_DEFAULTS.linger + 1500
+
+describe.each(['funnel', 'transport'] as const)('%s: a script that logs and just ends', (mode) => {
+  it(`writer up: exits within ${EXIT_WRITER_UP_MS} ms of its last log call, all ${RECORDS} records in the file`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, mode, endOnItsOwn: true })
+    await producer.waitForLine((l) => l.event === 'logged')
+    expect(await exitCode(producer, EXIT_WRITER_UP_MS), producer.describe()).toBe(0)
+    expect(producer.stderr(), producer.describe()).toBe('')
+    await waitFor(() => lineCount(writer.file) >= RECORDS, 10_000, () => `${lineCount(writer.file)} lines in the file`)
+    const summary = await writer.stop()
+    // The transport spools at pino's exit-time end() what has no receipt yet: copies of it
+    // that were already in flight are skipped by the writer (summary.duplicates), never written.
+    expect(summary).toMatchObject({ records: RECORDS, producers: 1 })
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
+  })
+
+  it(`writer down: exits within ${EXIT_WRITER_DOWN_MS} ms, the records spooled and ingested when a writer comes`, async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const producer = spawnProducer({ endpoint, records: RECORDS, mode, endOnItsOwn: true })
+    await producer.waitForLine((l) => l.event === 'logged')
+    expect(await exitCode(producer, EXIT_WRITER_DOWN_MS), producer.describe()).toBe(0)
+    expect(readdirSync(join(dir, 'spool')).filter((f) => f.endsWith('.spool')).length, producer.describe()).toBeGreaterThan(0)
+
+    const writer = await startWriterChild(dir)
+    await waitFor(() => lineCount(writer.file) >= RECORDS, 20_000, () => `${lineCount(writer.file)} lines in the file`)
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: RECORDS, duplicates: 0 })
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, ok: true })
+    expect(readdirSync(join(dir, 'spool'))).toEqual([])
+  })
+}, 60_000)
+
+it('funnel() with nothing logged: the process exits at once', async () => {
+  const dir = tempDir()
+  const producer = spawnProducer({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 0, endOnItsOwn: true })
+  await producer.waitForLine((l) => l.event === 'logged')
+  expect(await exitCode(producer, EXIT_WRITER_UP_MS), producer.describe()).toBe(0)
+})
+
+const WORKERS = 4
+// A cluster worker ends by disconnecting (Node keeps it alive while connected to the primary).
+describe.each(['cluster', 'fork'] as const)('a %s pool whose workers log and end without closing', (kind) => {
+  it(`every worker and the parent end by themselves, ${WORKERS * RECORDS} records in the file`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const pool = spawnNode([fixture('pool-ends-by-itself'), JSON.stringify({ endpoint: writer.endpoint, kind, workers: WORKERS, records: RECORDS })])
+    const done = await pool.waitForLine((l) => l.event === 'done', 20_000)
+    expect(done.codes).toEqual(Array(WORKERS).fill(0))
+    expect(await exitCode(pool, EXIT_WRITER_UP_MS), pool.describe()).toBe(0)
+    await waitFor(() => lineCount(writer.file) >= WORKERS * RECORDS, 10_000, () => `${lineCount(writer.file)} lines in the file`)
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: WORKERS * RECORDS, duplicates: 0, producers: WORKERS })
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: WORKERS * RECORDS, producers: WORKERS, gaps: 0, duplicates: 0, torn: 0, ok: true })
+  })
+}, 60_000)

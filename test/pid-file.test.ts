@@ -1,0 +1,49 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { resolveWriterOptions } from '../shared/options.js'
+import { BIN, exitCode, ROOT, spawnNode, tempDir } from './helpers/children.js'
+import { startWriterWith } from './helpers/writer-cli.js'
+
+describe('--pid-file', () => {
+  it('holds the pid once the writer is ready, with no temp file beside it, and is removed at stop', async () => {
+    const dir = tempDir()
+    const pidFile = join(dir, 'run', 'app.pid')
+    mkdirSync(join(dir, 'run'))
+    const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`, '--pid-file', pidFile])
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${writer.ready.pid}\n`)
+    expect(readdirSync(join(dir, 'run'))).toEqual(['app.pid'])
+    const summary = await writer.stop()
+    expect(summary.event).toBe('stopped')
+    expect(existsSync(pidFile)).toBe(false)
+  })
+
+  it('stops again (exit 1, LOGFUNNEL_ERR_FILE, no ready line) when the pid file cannot be written', async () => {
+    const dir = tempDir()
+    const child = spawnNode([BIN, 'writer', '--file', join(dir, 'app.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`, '--pid-file', join(dir, 'missing', 'app.pid')])
+    expect(await exitCode(child), child.describe()).toBe(1)
+    expect(child.stderr().trim().split('\n').at(-1), child.describe()).toMatch(/^logfunnel: LOGFUNNEL_ERR_FILE: cannot write pid file /)
+    expect(child.stdout()).toBe('')
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([])
+  })
+
+  it('is passed through by startWriter({ pidFile })', async () => {
+    const dir = tempDir()
+    const pidFile = join(dir, 'app.pid')
+    // startWriter spawns the compiled writer, so the script runs from dist/ as a user's would.
+    const script = `import { readFileSync, existsSync } from 'node:fs'
+      import { startWriter } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
+      const writer = await startWriter({ file: ${JSON.stringify(join(dir, 'app.log'))}, endpoint: ${JSON.stringify(`ipc://${join(dir, 'w.sock')}`)}, pidFile: ${JSON.stringify(pidFile)} })
+      const content = readFileSync(${JSON.stringify(pidFile)}, 'utf8')
+      await writer.stop()
+      console.log(JSON.stringify({ event: 'done', pid: writer.pid, content, after: existsSync(${JSON.stringify(pidFile)}) }))`
+    const child = spawnNode(['--input-type=module', '-e', script])
+    const done = await child.waitForLine((l) => l.event === 'done')
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(done).toEqual({ event: 'done', pid: done.pid, content: `${done.pid}\n`, after: false })
+  })
+
+  it('rejects a relative pidFile option with LOGFUNNEL_ERR_INVALID_OPTION', () => {
+    expect(() => resolveWriterOptions({ pidFile: 'app.pid' })).toThrow(expect.objectContaining({ code: 'LOGFUNNEL_ERR_INVALID_OPTION' }))
+  })
+})

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import { SendWindow } from '../producer/send-window.js'
+
+const payload = (n: number): Buffer => Buffer.alloc(n, 0x61)
+
+/** Seals `sizes.length` batches of 2 records each. */
+function windowOf (...sizes: number[]): SendWindow {
+  const w = new SendWindow()
+  for (const size of sizes) w.seal(payload(size), 2)
+  return w
+}
+
+const sendAll = (w: SendWindow): number[] => {
+  const sent: number[] = []
+  for (let b = w.takeNextToSend(); b !== undefined; b = w.takeNextToSend()) sent.push(b.seq)
+  return sent
+}
+
+describe('SendWindow: the go-back-N window without sockets', () => {
+  it('numbers batches in order and sends each once', () => {
+    const w = windowOf(10, 20, 30)
+    expect(w.batches.map((b) => b.seq)).toEqual([0, 1, 2])
+    expect(w).toMatchObject({ firstSeq: 0, nextSeq: 3, unreceipted: 3, bytes: 60, inFlight: false })
+    expect(sendAll(w)).toEqual([0, 1, 2])
+    expect(w.inFlight).toBe(true)
+    expect(sendAll(w)).toEqual([])
+  })
+
+  it('a receipt frees every batch up to it; one outside the window changes nothing', () => {
+    const w = windowOf(10, 20, 30)
+    sendAll(w)
+    expect(w.receipt(1)).toBe(true)
+    expect(w).toMatchObject({ firstSeq: 2, nextSeq: 3, unreceipted: 1, bytes: 30 })
+    expect(w.receipt(1)).toBe(false)
+    expect(w.receipt(3)).toBe(false)
+    expect(w.unreceiptedRecords()).toBe(2)
+    expect(w.receipt(2)).toBe(true)
+    expect(w).toMatchObject({ firstSeq: 3, unreceipted: 0, bytes: 0, inFlight: false })
+  })
+
+  it('a receipt ahead of what was sent moves the send position past it', () => {
+    const w = windowOf(10, 20, 30)
+    expect(w.takeNextToSend()?.seq).toBe(0)
+    // The writer had the batches from a previous connection (or the spool).
+    expect(w.receipt(1)).toBe(true)
+    expect(sendAll(w)).toEqual([2])
+  })
+
+  it('a rewind sends again from the first batch without a receipt', () => {
+    const w = windowOf(10, 20, 30)
+    expect(w.rewind()).toBe(false)
+    sendAll(w)
+    w.receipt(0)
+    expect(w.rewind()).toBe(true)
+    expect(sendAll(w)).toEqual([1, 2])
+  })
+
+  it('moved to the spool, batches keep their place and leave memory; sending stops at them', () => {
+    const w = windowOf(10, 20)
+    const stored: number[] = []
+    w.moveToSpool((b) => stored.push(b.seq))
+    expect(stored).toEqual([0, 1])
+    expect(w).toMatchObject({ bytes: 0, unreceipted: 2 })
+    expect(w.heldRecords()).toBe(0)
+    expect(w.unreceiptedRecords()).toBe(4)
+    w.seal(payload(5), 1)
+    expect(sendAll(w)).toEqual([])
+    expect(w.receipt(1)).toBe(true)
+    expect(sendAll(w)).toEqual([2])
+  })
+
+  it('a spool write that fails keeps that batch and the ones after it in memory', () => {
+    const w = windowOf(10, 20, 30)
+    expect(() => w.moveToSpool((b) => { if (b.seq === 1) throw new Error('ENOSPC') })).toThrow('ENOSPC')
+    expect(w.batches.map((b) => b.payload === undefined)).toEqual([true, false, false])
+    expect(w).toMatchObject({ bytes: 50 })
+    expect(w.heldRecords()).toBe(4)
+  })
+})

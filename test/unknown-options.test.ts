@@ -1,0 +1,29 @@
+import { join } from 'node:path'
+import pino from 'pino'
+import { describe, expect, it } from 'vitest'
+import { funnel } from '../producer/funnel.js'
+import { startWriter } from '../producer/start-writer.js'
+import { ROOT, tempDir } from './helpers/children.js'
+
+/** A misspelt option silently ignored is a setting the user believes in and does not have. */
+
+const INVALID = 'LOGFUNNEL_ERR_INVALID_OPTION'
+
+describe('unknown and bad options are rejected in the API\'s own terms', () => {
+  it("funnel({ sync: true }) names the key; funnel({ higWaterMark }) the closest known one", () => {
+    expect(() => funnel({ sync: true } as never)).toThrow(expect.objectContaining({ code: INVALID, message: expect.stringMatching(/^unknown producer option 'sync'; known options: endpoint, /) }))
+    expect(() => funnel({ higWaterMark: 1 } as never)).toThrow(expect.objectContaining({ code: INVALID, message: expect.stringMatching(/'higWaterMark' \(did you mean 'highWaterMark'\?\)/) }))
+  })
+
+  it("startWriter({ rotateSize: '100M' }) and startWriter({ fsync: 'always' }) reject before spawning, in option names", async () => {
+    await expect(startWriter({ rotateSize: '100M' } as never)).rejects.toMatchObject({ code: INVALID, message: expect.stringMatching(/^unknown startWriter\(\) option 'rotateSize' \(did you mean 'rotateSizeBytes'\?\)/) })
+    await expect(startWriter({ fsync: 'always' } as never)).rejects.toMatchObject({ code: INVALID, message: expect.stringMatching(/^fsync must be 'off', 'batch' or an integer/) })
+  })
+
+  it('the transport target with { destination } fails with the code and the key', async () => {
+    const endpoint = `ipc://${join(tempDir(), 'w.sock')}`
+    const transport = pino.transport({ target: join(ROOT, 'dist', 'producer', 'transport.js'), options: { endpoint, destination: '/tmp/x.log' } })
+    const [err] = await new Promise<[Error]>((resolve) => transport.once('error', (e: Error) => resolve([e])))
+    expect(err.message).toMatch(new RegExp(`^${INVALID}: unknown producer option 'destination'`))
+  })
+})

@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { BIN, exitCode, fixture, ROOT, spawnCommand, spawnNode, tempDir, waitFor } from './helpers/children.js'
+import { runProducers, spawnProducer } from './helpers/cluster.js'
+
+/**
+ * The writer that startWriter() spawns lives and dies with its parent; no writer dies of its
+ * stdout or stderr going away; a bad path is reported and signals are always answered.
+ */
+
+const PYTHON = '/usr/bin/python3'
+/** Adopts orphans, so the exit code of a writer whose parent died can be seen. */
+const SUBREAPER = join(ROOT, 'test', 'fixtures', 'subreaper.py')
+/** "A new startWriter() on the same endpoint is ready within 2 s." */
+const RESTART_READY_MS = 2000
+const PRODUCERS = 2
+const FLUSH_EVERY = 500
+
+const seqsOf = (file: string, pid: number): number[] => readFileSync(file, 'utf8').split('\n').filter(Boolean)
+  .map((l) => JSON.parse(l) as { pid: number, seq: number }).filter((r) => r.pid === pid).map((r) => r.seq)
+
+/** Starts the parent fixture below the subreaper; resolves its `started` line. */
+async function startParent (dir: string, end: 'hang' | 'return' | 'exit'): Promise<{ parent: ReturnType<typeof spawnCommand>, started: any }> {
+  const parent = spawnCommand(PYTHON, [SUBREAPER, process.execPath, fixture('parent-starts-writer'), dir, end])
+  return { parent, started: await parent.waitForLine((l) => l.event === 'started') }
+}
+
+/** A new writer on the endpoint is ready within RESTART_READY_MS. */
+async function expectEndpointFree (dir: string, endpoint: string): Promise<void> {
+  // The compiled package: startWriter() spawns the compiled bin beside it.
+  const { startWriter } = await import(join(ROOT, 'dist', 'producer', 'index.js')) as typeof import('../producer/index.js')
+  const before = Date.now()
+  const next = await startWriter({ file: join(dir, 'next.log'), endpoint, startTimeoutMs: RESTART_READY_MS })
+  expect(Date.now() - before).toBeLessThan(RESTART_READY_MS)
+  expect((await next.stop()).records).toBe(0)
+}
+
+describe('the writer startWriter() spawned', () => {
+  it('stops by itself, exit 0, when its parent is killed with SIGKILL while producers log; every receipted record is in the file; the endpoint is free again', async () => {
+    const dir = tempDir()
+    const { parent, started } = await startParent(dir, 'hang')
+    const producers = Array.from({ length: PRODUCERS }, () => spawnProducer({
+      endpoint: started.endpoint, records: 1_000_000, flushEvery: FLUSH_EVERY, pauseEvery: 100, pauseMs: 1
+    }))
+    const through = producers.map(() => -1)
+    producers.forEach((p, i) => p.proc.stdout?.on('data', () => {
+      const last = p.stdout().trim().split('\n').reverse().find((l) => l.includes('"receipted"'))
+      if (last !== undefined) through[i] = (JSON.parse(last) as { through: number }).through
+    }))
+    await waitFor(() => through.every((t) => t >= 2 * FLUSH_EVERY), 20_000, () => `receipted through ${through.join(', ')}`)
+    process.kill(started.pid, 'SIGKILL')
+
+    const reaped = await parent.waitForLine((l) => l.event === 'reaped' && l.pid === started.writerPid, 20_000)
+    expect(reaped, parent.describe()).toMatchObject({ code: 0, signal: null })
+    // Receipts the producers got before the writer exited: all of them, as it has exited.
+    const receipted = [...through]
+    for (const p of producers) p.proc.kill('SIGKILL')
+    for (const [i, p] of producers.entries()) {
+      const seqs = seqsOf(join(dir, 'app.log'), p.proc.pid as number).filter((s) => s <= (receipted[i] as number))
+      expect(seqs, `producer ${i}`).toEqual(Array.from({ length: (receipted[i] as number) + 1 }, (_, k) => k))
+    }
+    await expectEndpointFree(dir, started.endpoint)
+  })
+
+  for (const [end, how] of [['return', 'simply returns'], ['exit', 'calls process.exit()']] as const) {
+    it(`stops by itself, exit 0, when its parent ${how} without stop(); the endpoint is free again`, async () => {
+      const dir = tempDir()
+      const { parent, started } = await startParent(dir, end)
+      const exits = await Promise.all([
+        parent.waitForLine((l) => l.event === 'reaped' && l.pid === started.pid, 10_000),
+        parent.waitForLine((l) => l.event === 'reaped' && l.pid === started.writerPid, 10_000)
+      ])
+      expect(exits, parent.describe()).toMatchObject([{ code: 0 }, { code: 0 }])
+      await expectEndpointFree(dir, started.endpoint)
+    })
+  }
+}, 60_000)
+
+describe('a writer whose stdout and stderr are closed early', () => {
+  it('keeps writing the file and stops cleanly, exit 0', async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const writer = spawnNode([BIN, 'writer', '--file', join(dir, 'app.log'), '--endpoint', endpoint, '--stats-interval-ms', '20'])
+    await writer.waitForLine((l) => l.event === 'ready')
+    writer.proc.stdout?.destroy()
+    writer.proc.stderr?.destroy()
+    await runProducers(PRODUCERS, { endpoint, records: 5000 })
+    writer.proc.kill('SIGTERM')
+    expect(await exitCode(writer, 20_000)).toBe(0)
+    expect(await verifyFile(join(dir, 'app.log'))).toMatchObject({ lines: PRODUCERS * 5000, producers: PRODUCERS, gaps: 0, duplicates: 0, ok: true })
+  })
+}, 60_000)
+
+describe('a writer started with stdout and stderr closed (1>&- 2>&-)', () => {
+  it('writes the file and stops on SIGTERM with exit 0', async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const file = join(dir, 'app.log')
+    const shell = spawnCommand('/bin/sh', ['-c', 'exec "$0" "$@" 1>&- 2>&-', process.execPath, BIN, 'writer', '--file', file, '--endpoint', endpoint, '--stats-interval-ms', '20'])
+    // No ready line can come: the producers wait for the writer, which answers once bound.
+    await runProducers(PRODUCERS, { endpoint, records: 5000, producer: { connectTimeoutMs: 0 } })
+    shell.proc.kill('SIGTERM')
+    expect(await exitCode(shell, 20_000), shell.describe()).toBe(0)
+    expect(await verifyFile(file)).toMatchObject({ lines: PRODUCERS * 5000, producers: PRODUCERS, gaps: 0, duplicates: 0, ok: true })
+  })
+}, 60_000)
+
+describe('the writer command', () => {
+  it('a log path no directory can be made for: exits 1 with LOGFUNNEL_ERR_FILE at once', async () => {
+    const dir = tempDir()
+    const child = spawnNode([BIN, 'writer', '--file', '/proc/nope/x.log', '--endpoint', `ipc://${join(dir, 'w.sock')}`])
+    expect(await exitCode(child, 5000), child.describe()).toBe(1)
+    expect(child.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_FILE: .*\/proc\/nope/)
+  })
+
+  it('--version prints the package version; -h and --help of every command exit 0', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+    const version = spawnNode([BIN, '--version'])
+    expect(await exitCode(version)).toBe(0)
+    expect(version.stdout()).toBe(`${pkg.version}\n`)
+    for (const command of ['writer', 'verify', 'keygen', 'demo', 'bench']) {
+      for (const flag of ['-h', '--help']) {
+        const help = spawnNode([BIN, command, flag])
+        expect(await exitCode(help), `${command} ${flag}`).toBe(0)
+        expect(help.stdout()).toMatch(new RegExp(`^usage: logfunnel ${command}`))
+      }
+    }
+    const writerHelp = spawnNode([BIN, 'writer', '--help'])
+    await exitCode(writerHelp)
+    expect(writerHelp.stdout()).toMatch(/--file PATH /)
+    expect(writerHelp.stdout()).toMatch(/--rotate-size SIZE /)
+  })
+}, 60_000)
