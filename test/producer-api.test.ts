@@ -26,7 +26,7 @@ describe('producer API', () => {
     const done = await producer.waitForLine((l) => l.event === 'done', 30_000)
     expect(done.closeError).toBe('LOGFUNNEL_ERR_CLOSE_TIMEOUT')
     // It says where the records went.
-    expect(done.closeMessage).toBe(`close took longer than 500 ms: 100 records without a receipt went to the spool in ${join(dir, 'spool')}, where the writer ingests them`)
+    expect(done.closeMessage).toBe(`close took longer than 500 ms: 100 records without a receipt went to the spool in ${join(dir, 'nobody.sock.spool')}, where the writer ingests them`)
     expect(done.stats).toMatchObject({ spooledRecords: 100, abandoned: 0 })
     expect(await exitCode(producer, 30_000)).toBe(0)
   })
