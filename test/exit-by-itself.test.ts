@@ -39,14 +39,14 @@ describe.each(['funnel', 'transport'] as const)('%s: a script that logs and just
     const producer = spawnProducer({ endpoint, records: RECORDS, mode, endOnItsOwn: true })
     await producer.waitForLine((l) => l.event === 'logged')
     expect(await exitCode(producer, EXIT_WRITER_DOWN_MS), producer.describe()).toBe(0)
-    expect(readdirSync(join(dir, 'spool')).filter((f) => f.endsWith('.spool')).length, producer.describe()).toBeGreaterThan(0)
+    expect(readdirSync(join(dir, 'w.sock.spool')).filter((f) => f.endsWith('.spool')).length, producer.describe()).toBeGreaterThan(0)
 
     const writer = await startWriterChild(dir)
     await waitFor(() => lineCount(writer.file) >= RECORDS, 20_000, () => `${lineCount(writer.file)} lines in the file`)
     const summary = await writer.stop()
     expect(summary).toMatchObject({ records: RECORDS, duplicates: 0 })
     expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, ok: true })
-    expect(readdirSync(join(dir, 'spool'))).toEqual([])
+    expect(readdirSync(join(dir, 'w.sock.spool'))).toEqual([])
   })
 }, 60_000)
 
