@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs'
+import { existsSync, readdirSync, renameSync } from 'node:fs'
 import { get, type IncomingMessage } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { tempDir, waitFor } from './helpers/children.js'
+import { lineCount, tempDir, waitFor } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
 import { freePortPair } from './helpers/ports.js'
 
@@ -18,7 +18,6 @@ async function scrape (port: number): Promise<number> {
   res.resume()
   return res.statusCode ?? 0
 }
-const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0
 
 describe('descriptor exhaustion through the metrics port (issue 13, point 5)', () => {
   it(`${CONNECTIONS} idle connections to the metrics port of a writer limited to ${FD_LIMIT} descriptors: it keeps few open, producers write, SIGHUP reopens, scrapes resume, it stops cleanly`, async () => {

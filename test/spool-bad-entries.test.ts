@@ -2,13 +2,12 @@ import { spawnSync } from 'node:child_process'
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync, ftruncateSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { lineCount, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 import { writeSpool } from './helpers/spool-files.js'
 
 /** This process's start time as a spool preamble records it (field 22 of /proc/<pid>/stat). */
 const startTime = (): string => (readFileSync('/proc/self/stat', 'utf8').split(') ')[1] as string).split(' ')[19] as string
-const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0
 const id = (digit: string): Buffer => Buffer.from(digit.repeat(32), 'hex')
 const spoolName = (digit: string, suffix = '.spool'): string => `${digit.repeat(32)}-1-0000000000${suffix}`
 

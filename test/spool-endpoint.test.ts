@@ -1,14 +1,13 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, lineCount, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer } from './helpers/cluster.js'
 import { writeSpool } from './helpers/spool-files.js'
 import { startWriterWith } from './helpers/writer-cli.js'
 
 const RECORDS = 200
-const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0
 
 describe('a spool is ingested only by the writer of its endpoint (issue 13, point 1)', () => {
   it('two writers with sockets in one directory: each has its own spool; a file recorded for the other endpoint is left alone and reported', async () => {

@@ -3,11 +3,10 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { encodeHeader } from '../shared/protocol.js'
-import { stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { lineCount, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
 import { rawPush } from './helpers/raw-push.js'
 
-const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0
 /** What a tool globbing the log's rotated files (`app.log.*`, `app.log*`) picks up. */
 const globbed = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('app.log')).sort()
 
