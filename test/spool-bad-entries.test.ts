@@ -1,13 +1,16 @@
 import { spawnSync } from 'node:child_process'
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync, ftruncateSync } from 'node:fs'
+import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync, ftruncateSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { lineCount, stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { BIN, canRunFixturesAs, exitCode, lineCount, spawnNode, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 import { writeSpool } from './helpers/spool-files.js'
 
 /** This process's start time as a spool preamble records it (field 22 of /proc/<pid>/stat). */
 const startTime = (): string => (readFileSync('/proc/self/stat', 'utf8').split(') ')[1] as string).split(' ')[19] as string
+const NOBODY = 65534
+/** A writer of another user needs a checkout that user can read. */
+const AS_NOBODY = process.getuid?.() === 0 && canRunFixturesAs(NOBODY)
 const id = (digit: string): Buffer => Buffer.from(digit.repeat(32), 'hex')
 const spoolName = (digit: string, suffix = '.spool'): string => `${digit.repeat(32)}-1-0000000000${suffix}`
 
@@ -54,6 +57,26 @@ describe('one bad spool entry does not stop the others (issue 13, point 2)', () 
     expect(statSync(torn).mode & 0o777 & ~0o640).toBe(0)
     expect(readdirSync(spoolDir).filter((n) => n.endsWith('.spool'))).toEqual([])
     expect(readFileSync(log, 'utf8')).not.toContain('root:')
+  })
+
+  it.runIf(AS_NOBODY)('a writer of another user (uid 65534): a spool file it may not read (mode 0000, EACCES) is set aside; the good one behind it is ingested', async () => {
+    const dir = tempDir()
+    chownSync(dir, NOBODY, NOBODY)
+    const spoolDir = join(dir, 'w.sock.spool')
+    mkdirSync(spoolDir, { mode: 0o700 })
+    writeFileSync(join(spoolDir, spoolName('0')), 'x'.repeat(100), { mode: 0o000 })
+    writeSpool(spoolDir, { records: 30, producerId: id('e') })
+    for (const name of readdirSync(spoolDir)) chownSync(join(spoolDir, name), NOBODY, NOBODY)
+    chownSync(spoolDir, NOBODY, NOBODY)
+    const log = join(dir, 'app.log')
+    const child = spawnNode([BIN, 'writer', '--file', log, '--endpoint', `ipc://${join(dir, 'w.sock')}`, '--spool-poll-ms', '50'], { uid: NOBODY, gid: NOBODY })
+    await child.waitForLine((l) => l.event === 'ready')
+    await waitFor(() => lineCount(log) >= 30, 20_000, () => `${lineCount(log)} lines; stderr: ${child.stderr()}`)
+    const stopped = child.waitForLine((l) => l.event === 'stopped')
+    child.proc.kill('SIGTERM')
+    expect((await stopped).spool).toEqual({ files: 1, entries: 3, torn: 0, rejected: 1, foreign: 0 })
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(stderrEvents(child, 'spool-rejected')).toMatchObject([{ file: join(spoolDir, spoolName('0')), reason: 'cannot open: EACCES' }])
   })
 
   it('a .spool.tmp whose pid now belongs to another process (start time differs) is ingested; a live producer\'s old one is left and reported once as stale', async () => {
