@@ -1,5 +1,6 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { LogfunnelError } from '../shared/errors.js'
+import { replaceFileSync } from './side-files.js'
 
 /**
  * Writes `pid` and a newline to `path` atomically: a temp file beside it, then a rename, so
@@ -12,12 +13,10 @@ import { LogfunnelError } from '../shared/errors.js'
  * ```
  */
 export function writePidFile (path: string, pid: number): void {
-  const tmp = `${path}.${pid}.tmp`
   try {
-    writeFileSync(tmp, `${pid}\n`, { mode: 0o644 })
-    renameSync(tmp, path)
+    // A fresh, exclusively created temp name: never written through a symlink planted beside it.
+    replaceFileSync(path, `${pid}\n`, 0o644)
   } catch (err) {
-    rmSync(tmp, { force: true })
     const reason = err instanceof Error ? err.message : String(err)
     throw new LogfunnelError('LOGFUNNEL_ERR_FILE', `cannot write pid file ${path}: ${reason}`, { cause: err })
   }
