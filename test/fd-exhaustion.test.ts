@@ -57,3 +57,27 @@ describe('descriptor exhaustion through the metrics port (issue 13, point 5)', (
     expect(summary).toMatchObject({ records: 600, rejected: {} })
   })
 }, 90_000)
+
+describe('the reserve descriptor (issue 13, point 5)', () => {
+  it('with no descriptor left, SIGHUP still reopens the log file', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const pid = writer.child.proc.pid as number
+    await runProducers(1, { endpoint: writer.endpoint, records: 100 })
+    // The limit at the lowest free descriptor number: every descriptor the writer may have is in
+    // use (its reserve among them), so the next open fails with EMFILE.
+    const used = new Set(readdirSync(`/proc/${pid}/fd`).map(Number))
+    let lowestFree = 0
+    while (used.has(lowestFree)) lowestFree++
+    expect(spawnSync('prlimit', ['--pid', String(pid), `--nofile=${lowestFree}:`]).status).toBe(0)
+    renameSync(writer.file, `${writer.file}.1`)
+    writer.child.proc.kill('SIGHUP')
+    await waitFor(() => existsSync(writer.file), 10_000, () => `no new file after SIGHUP; stderr: ${writer.child.stderr()}`)
+    // The soft limit back up (the hard one was left alone): producers connect again.
+    expect(spawnSync('prlimit', ['--pid', String(pid), `--nofile=${FD_LIMIT * 4}:`]).status).toBe(0)
+    await runProducers(1, { endpoint: writer.endpoint, records: 100 })
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: 200, fileErrors: 0 })
+    expect([lineCount(`${writer.file}.1`), lineCount(writer.file)]).toEqual([100, 100])
+  })
+}, 60_000)
