@@ -4,8 +4,10 @@ import { checkSpoolDir } from '../shared/dir-check.js'
 import { encodeSpoolEntry, encodeSpoolPreamble, endpointKey, processStartTime, SPOOL_SEGMENT_BYTES, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
 import { makeDirsSync } from '../shared/make-dirs.js'
 
-/** A segment is handed to the writer (renamed) once it holds SPOOL_SEGMENT_BYTES, */
-/** or this long after its first entry, so the writer can start on it while spooling lasts. */
+/**
+ * A segment is handed to the writer (renamed) once it holds SPOOL_SEGMENT_BYTES, or this long
+ * after its first entry, so the writer can start on it while spooling lasts.
+ */
 const SEGMENT_MAX_AGE_MS = 100
 
 /**
