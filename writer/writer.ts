@@ -12,7 +12,7 @@ export type { WriterSummary }
 import { EndpointLock } from './endpoint-lock.js'
 import { receiveMessage } from '../shared/receive.js'
 import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
-import { FileSink } from './file-sink.js'
+import { FileSink } from './sink/file-sink.js'
 import { loadProducerStates, saveProducerStates, type ProducerStates } from './producer-state.js'
 import { ReceiptPublisher } from './receipts.js'
 import { SpoolIngester } from './spool-ingest.js'

@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises'
-import { FileError } from '../shared/errors.js'
+import { FileError } from '../../shared/errors.js'
 
 /** Read size of the backwards scan for the last newline. */
 const SCAN_CHUNK_BYTES = 64 * 1024
