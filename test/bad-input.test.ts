@@ -66,7 +66,7 @@ describe('a raw PUSH client sending good and bad messages', () => {
 }, 60_000)
 
 for (const [what, reason] of BAD) {
-  it(`documents the reject reason '${reason}' for ${what}`, () => {
-    expect(readFileSync(new URL('../README.md', import.meta.url), 'utf8')).toContain(`\`${reason}\``)
+  it(`docs/protocol.md documents the reject reason '${reason}' for ${what}`, () => {
+    expect(readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8')).toContain(`\`${reason}\``)
   })
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { FsyncSchedule } from '../writer/fsync-policy.js'
+import { FsyncSchedule } from '../writer/sink/fsync-policy.js'
 import { tempDir, waitFor } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
 import { batches, openSink } from './helpers/faulty-fs.js'

@@ -83,3 +83,23 @@ describe('the rooms', () => {
     })
   }
 })
+
+describe('links', () => {
+  const docs = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((n) => n.endsWith('.md')).map((n) => `docs/${n}`)]
+  for (const doc of docs) {
+    it(`every relative link of ${doc} names a file or folder of the repository`, () => {
+      const text = readFileSync(join(ROOT, doc), 'utf8')
+      const broken: string[] = []
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const path = (target as string).split('#')[0] as string
+        if (/^[a-z]+:/.test(target as string) || path === '') continue
+        try {
+          statSync(join(ROOT, doc, '..', path))
+        } catch {
+          broken.push(target as string)
+        }
+      }
+      expect(broken).toEqual([])
+    })
+  }
+})

@@ -2,7 +2,7 @@ import { readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'n
 import { gunzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { Verifier, type VerifyReport } from '../shared/verify.js'
-import { listRotated } from '../writer/rotation.js'
+import { listRotated } from '../writer/sink/rotation.js'
 import { tempDir, waitFor } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
 

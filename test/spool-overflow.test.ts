@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { encodeHeader } from '../shared/protocol.js'
 import { encodeSpoolEntry } from '../shared/spool.js'
 import { verifyFile } from '../shared/verify.js'
+import type { ProducerOptions } from '../shared/options.js'
 import { exitCode, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 
@@ -14,7 +15,7 @@ const RECORDS = 1_000_000
  * this however much it logs; keeping the 1,000,000 records (about 150 MB) would not fit.
  */
 const PRODUCER_RSS_BOUND_BYTES = 160 * 1024 * 1024
-const PRODUCER = { onFull: 'spool', highWaterMark: 4 * 1024 * 1024, threadBufferBytes: 1024 * 1024 }
+const PRODUCER: ProducerOptions = { onFull: 'spool', highWaterMark: 4 * 1024 * 1024, threadBufferBytes: 1024 * 1024 }
 
 describe("onFull 'spool'", () => {
   it(`the writer stopped (SIGSTOP) while a producer logs ${RECORDS} records: memory bounded, all arrive in order after SIGCONT`, async () => {

@@ -2,7 +2,7 @@ import { debuglog } from 'node:util'
 import type * as zmq from 'zeromq'
 import { encodeReceipt, GAP_FLAG, PRODUCER_ID_BYTES, WELCOME_RECEIPT } from '../shared/protocol.js'
 import { messages } from '../shared/receive.js'
-import type { FileSink } from './file-sink.js'
+import type { FileSink } from './sink/file-sink.js'
 
 const debug = debuglog('logfunnel')
 

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type * as zmq from 'zeromq'
-import type { FileSink } from './file-sink.js'
+import type { FileSink } from './sink/file-sink.js'
 import type { WriterSummary } from './writer.js'
 
 /**

@@ -1,6 +1,6 @@
 import type * as zmq from 'zeromq'
 import type { ResolvedWriterOptions } from '../shared/options.js'
-import type { FileSink } from './file-sink.js'
+import type { FileSink } from './sink/file-sink.js'
 import { MetricsServer } from './metrics.js'
 import type { StatsLine, WriterStats } from './stats.js'
 import type { WriterSummary } from './writer.js'

@@ -13,7 +13,7 @@ export type { WriterSummary }
 import { EndpointLock } from './endpoint-lock.js'
 import { receiveMessage } from '../shared/receive.js'
 import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
-import { FileSink } from './file-sink.js'
+import { FileSink } from './sink/file-sink.js'
 import { defaultStateFile } from '../shared/options.js'
 import { migrateLegacyState } from './producer-state.js'
 import { ProducerTable } from './producer-table.js'

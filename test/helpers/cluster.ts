@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { expect } from 'vitest'
 import { exitCode, fixture, spawnNode, type Child } from './children.js'
 import { startWriterWith } from './writer-cli.js'
+import type { ProducerParams } from '../fixtures/producer-logs.js'
 
 export interface WriterChild {
   child: Child
@@ -21,20 +22,7 @@ export async function startWriterChild (dir: string, args: string[] = [], file =
   return { child, endpoint, file, stop }
 }
 
-export interface ProducerParams {
-  endpoint: string
-  records: number
-  sizes?: number[]
-  mode?: 'funnel' | 'transport'
-  producer?: Record<string, unknown>
-  announceAfter?: number
-  closeDeadlineMs?: number
-  exitAtOnce?: boolean
-  endOnItsOwn?: boolean
-  flushEvery?: number
-  pauseEvery?: number
-  pauseMs?: number
-}
+export type { ProducerParams }
 
 /** Spawns a producer-logs fixture. */
 export function spawnProducer (params: ProducerParams): Child {

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import type { FileError } from '../../shared/errors.js'
-import { FileSink, type FileSinkOptions } from '../../writer/file-sink.js'
-import { nodeSinkFs, type SinkFs } from '../../writer/sink-fs.js'
+import { FileSink, type FileSinkOptions } from '../../writer/sink/file-sink.js'
+import { nodeSinkFs, type SinkFs } from '../../writer/sink/sink-fs.js'
 import { tempDir } from './children.js'
 
 type Op = keyof SinkFs

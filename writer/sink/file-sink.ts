@@ -1,15 +1,17 @@
 import { EventEmitter } from 'node:events'
 import { dirname } from 'node:path'
 import { debuglog } from 'node:util'
-import { FileError } from '../shared/errors.js'
-import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
+import { FileError } from '../../shared/errors.js'
+import { WRITER_DEFAULTS, type WriterOptions } from '../../shared/options.js'
 import { roundSucceeded, startCommitRound, type CommitRound } from './commit-round.js'
+import { Abandoned, FaultRetry, RETRY_FIRST_MS, RETRY_MAX_MS } from './fault-retry.js'
+import { FlushWaiters } from './flush-waiters.js'
 import { FsyncSchedule } from './fsync-policy.js'
 import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
-import { intervalStart, renameForRotation, RotationArchiver } from './rotation.js'
-import { hasWritev, nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
-import { mergeChunks, WriteQueue, type Chunk } from './write-queue.js'
+import { renameForRotation, RotationArchiver, RotationClock } from './rotation.js'
+import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
+import { mergeChunks, WriteQueue, writeSome, type Chunk } from './write-queue.js'
 
 const debug = debuglog('logfunnel')
 
@@ -18,9 +20,6 @@ const debug = debuglog('logfunnel')
  * producers go out together (one write, one fsync: group commit).
  */
 const MAX_WRITE_BYTES = 1024 * 1024
-/** Backoff of a failing file operation: 100 ms doubling to 5 s, for as long as the fault lasts. */
-const RETRY_FIRST_MS = 100
-const RETRY_MAX_MS = 5000
 
 type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync'
 
@@ -41,9 +40,6 @@ export interface SinkStats {
 
 /** A pending switch to a new file: a rotation (rename first) or a reopen (SIGHUP). */
 interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: number, delayMs: number, failures: number }
-
-/** Internal: unwinds the write loop once `end()`'s deadline gave up on a failing file; never leaves the sink. */
-class Abandoned extends Error {}
 
 /**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
@@ -93,14 +89,12 @@ export class FileSink extends EventEmitter {
   #size = 0
   #written = 0
   #switch: Switch | undefined
-  #nextRotationAt = Infinity
+  readonly #clock: RotationClock
   #lastRotationStamp = 0
-  #faulted = 0
   #ending = false
-  #abandoned = false
   #loop: Promise<void> | undefined
-  /** flushed() callers, each waiting for its bytes to be written. */
-  #syncRequests: Array<{ target: number, resolve: () => void, reject: (err: Error) => void }> = []
+  readonly #flushWaiters = new FlushWaiters()
+  readonly #retry: FaultRetry
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -113,6 +107,8 @@ export class FileSink extends EventEmitter {
       fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
     }
     this.#fs = opts.fs ?? nodeSinkFs
+    this.#clock = new RotationClock(this.#options.rotateIntervalMs)
+    this.#retry = new FaultRetry(file, this.#timers, (err) => this.#report(err), (failures) => this.emit('resumed', { event: 'resumed', file, failures }))
     this.#schedule = new FsyncSchedule(this.#options.fsync, () => this.#timers.wakeUp())
     const { rotateSizeBytes, rotateIntervalMs, rotateGzip, rotateKeep } = this.#options
     if (rotateSizeBytes > 0 || rotateIntervalMs > 0) {
@@ -134,14 +130,8 @@ export class FileSink extends EventEmitter {
     } catch (err) {
       throw new FileError(this.file, { cause: err, op: 'open' })
     }
-    const { rotateIntervalMs } = this.#options
-    if (rotateIntervalMs > 0) {
-      const start = intervalStart(Date.now(), rotateIntervalMs)
-      // A file last written in an earlier interval belongs to that interval: rotate it first.
-      if (st.size > 0 && st.mtimeMs < start) this.#requestSwitch(true)
-      this.#nextRotationAt = start + rotateIntervalMs
-      this.#timers.at(this.#nextRotationAt)
-    }
+    if (this.#clock.start(Date.now(), st.size, st.mtimeMs)) this.#requestSwitch(true)
+    if (this.#clock.next !== Infinity) this.#timers.at(this.#clock.next)
     this.#archiver?.resume()
     this.#loop = this.#run()
   }
@@ -180,11 +170,9 @@ export class FileSink extends EventEmitter {
    * LOGFUNNEL_ERR_FILE if the file is given up first.
    */
   async flushed (): Promise<void> {
-    const target = this.#queue.appended
-    await new Promise<void>((resolve, reject) => {
-      this.#syncRequests.push({ target, resolve, reject })
-      this.#timers.wakeUp()
-    })
+    const flushed = this.#flushWaiters.add(this.#queue.appended)
+    this.#timers.wakeUp()
+    await flushed
   }
 
   /** Reopens the file by path (logrotate `create` mode), after the write in flight. */
@@ -202,10 +190,7 @@ export class FileSink extends EventEmitter {
     this.#timers.wakeUp()
     if (this.#loop === undefined) return this.pendingBytes
     const deadline = Number.isFinite(deadlineMs)
-      ? setTimeout(() => {
-        this.#abandoned = true
-        this.#timers.fireAll()
-      }, deadlineMs)
+      ? setTimeout(() => this.#retry.abandon(), deadlineMs)
       : undefined
     await this.#loop
     clearTimeout(deadline)
@@ -218,10 +203,10 @@ export class FileSink extends EventEmitter {
   async #run (): Promise<void> {
     try {
       for (;;) {
-        if (this.#fd === undefined) await this.#attempt('open', async () => await this.#open())
+        if (this.#fd === undefined) await this.#retry.attempt('open', async () => await this.#open())
         else if (this.#chunk !== undefined) await this.#writeChunk(this.#chunk)
         else if (this.#round?.settled === true) await this.#finishRound()
-        else if (this.#syncDue()) this.#syncRequested()
+        else if (this.#flushWaiters.due(this.#written)) this.#flushWaiters.settle(this.#written)
         else if (this.#checkRotation() && Date.now() >= (this.#switch as Switch).notBefore) await this.#switchFile()
         else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
         else if (this.#round !== undefined) await this.#timers.idle()
@@ -236,25 +221,8 @@ export class FileSink extends EventEmitter {
       await this.#giveUp()
     } finally {
       // After the final fsync everything written is durable; what was not written never will be.
-      for (const request of this.#syncRequests.splice(0)) {
-        if (request.target <= this.#written) request.resolve()
-        else request.reject(new FileError(this.file, { op: 'fsync', cause: new Error('the file was given up before these bytes were written') }))
-      }
+      this.#flushWaiters.end(this.#written, this.file)
     }
-  }
-
-  #syncDue (): boolean {
-    const first = this.#syncRequests[0]
-    return first !== undefined && first.target <= this.#written
-  }
-
-  #syncRequested (): void {
-    const written = this.#written
-    this.#syncRequests = this.#syncRequests.filter((request) => {
-      if (request.target > written) return true
-      request.resolve()
-      return false
-    })
   }
 
   /** Opens the file for appending (creating its directory); the old descriptor is the caller's. */
@@ -274,8 +242,8 @@ export class FileSink extends EventEmitter {
 
   async #writeChunk (chunk: Chunk): Promise<void> {
     while (chunk.done < chunk.bytes) {
-      const n = await this.#attempt('write', async () => {
-        const n = await this.#writeSome(chunk)
+      const n = await this.#retry.attempt('write', async () => {
+        const n = await writeSome(this.#fs, this.#fd as number, chunk)
         if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
         return n
       })
@@ -305,7 +273,7 @@ export class FileSink extends EventEmitter {
     const fd = this.#fd as number
     const st = round.statError === undefined
       ? round.stat as SinkStat
-      : await this.#attempt('fstat', async () => await this.#fs.fstat(fd), round.statError)
+      : await this.#retry.attempt('fstat', async () => await this.#fs.fstat(fd), round.statError)
     if (st.nlink === 0) {
       // Writes to an unlinked file succeed and vanish: write the batches again into a new file.
       this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error('the file was removed while open; recreating it'), { code: 'ENOENT' }) }))
@@ -315,7 +283,7 @@ export class FileSink extends EventEmitter {
       this.#chunk = mergeChunks([...round.chunks, ...this.#unconfirmed.splice(0)])
       return
     }
-    if (round.syncError !== undefined) await this.#attempt('fsync', async () => await this.#fs.fsync(fd), round.syncError)
+    if (round.syncError !== undefined) await this.#retry.attempt('fsync', async () => await this.#fs.fsync(fd), round.syncError)
     this.#round = undefined
     if (round.sync) this.#synced()
     this.#written = round.end
@@ -328,20 +296,6 @@ export class FileSink extends EventEmitter {
     while (this.#round !== undefined) await this.#finishRound()
   }
 
-  /**
-   * One write(2) or writev(2) of what is left of the chunk. The batches go out with writev,
-   * without a copy; after a short write, or with an fs that has no writev, they are merged into
-   * one buffer first (once per chunk), which is then written on from its first unwritten byte.
-   */
-  async #writeSome (chunk: Chunk): Promise<number> {
-    const fd = this.#fd as number
-    if (chunk.bufs.length > 1 && chunk.done === 0 && hasWritev(this.#fs)) {
-      return await this.#fs.writev(fd, chunk.bufs)
-    }
-    if (chunk.bufs.length > 1) chunk.bufs = [Buffer.concat(chunk.bufs, chunk.bytes)]
-    return await this.#fs.write(fd, chunk.bufs[0] as Buffer, chunk.done, chunk.bytes - chunk.done)
-  }
-
   /** Whole batches, up to MAX_WRITE_BYTES and to what the rotation size leaves. */
   #takeChunk (): Chunk {
     const { rotateSizeBytes } = this.#options
@@ -351,7 +305,7 @@ export class FileSink extends EventEmitter {
   async #fsync (): Promise<void> {
     await this.#confirmAll()
     if (this.#fd === undefined) return
-    await this.#attempt('fsync', async () => await this.#fs.fsync(this.#fd as number))
+    await this.#retry.attempt('fsync', async () => await this.#fs.fsync(this.#fd as number))
     this.#synced()
   }
 
@@ -363,12 +317,10 @@ export class FileSink extends EventEmitter {
 
   /** Requests a rotation when one is due; true when a file switch is pending. */
   #checkRotation (): boolean {
-    const { rotateSizeBytes, rotateIntervalMs } = this.#options
+    const { rotateSizeBytes } = this.#options
     if (this.#switch?.rotate === true) return true
-    const now = Date.now()
-    if (rotateIntervalMs > 0 && now >= this.#nextRotationAt) {
-      this.#nextRotationAt = intervalStart(now, rotateIntervalMs) + rotateIntervalMs
-      this.#timers.at(this.#nextRotationAt)
+    if (this.#clock.due(Date.now())) {
+      this.#timers.at(this.#clock.next)
       if (this.#size > 0) this.#requestSwitch(true)
     }
     const next = this.#queue.next
@@ -421,34 +373,6 @@ export class FileSink extends EventEmitter {
       this.#stats.rotations++
       this.emit('rotated', { file: this.file, rotatedTo: sw.rotatedTo })
       this.#archiver?.add(sw.rotatedTo)
-    }
-  }
-
-  /**
-   * Runs `fn` until it succeeds, with backoff; each failure is reported. `firstError`: the
-   * operation already failed once (in a commit round), so the first call waits the backoff.
-   */
-  async #attempt<T> (op: string, fn: () => Promise<T>, firstError?: unknown): Promise<T> {
-    let delayMs = RETRY_FIRST_MS
-    let failed = firstError
-    for (;;) {
-      try {
-        if (failed !== undefined) throw failed
-        const value = await fn()
-        if (this.#faulted > 0) {
-          this.emit('resumed', { event: 'resumed', file: this.file, failures: this.#faulted })
-          this.#faulted = 0
-        }
-        return value
-      } catch (err) {
-        failed = undefined
-        if (this.#abandoned) throw new Abandoned()
-        this.#faulted++
-        this.#report(new FileError(this.file, { cause: err, op, retryInMs: delayMs }))
-        await this.#timers.sleep(delayMs)
-        if (this.#abandoned) throw new Abandoned()
-        delayMs = Math.min(delayMs * 2, RETRY_MAX_MS)
-      }
     }
   }
 

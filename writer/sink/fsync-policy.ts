@@ -1,5 +1,5 @@
-import type { FsyncPolicy } from '../shared/options.js'
-import { MAX_TIMER_MS } from '../shared/units.js'
+import type { FsyncPolicy } from '../../shared/options.js'
+import { MAX_TIMER_MS } from '../../shared/units.js'
 
 /**
  * Decides when the sink fsyncs, for the `fsync` option:

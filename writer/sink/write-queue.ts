@@ -1,3 +1,5 @@
+import { hasWritev, type SinkFs } from './sink-fs.js'
+
 /**
  * Most buffers in one writev(2): Linux's IOV_MAX (UIO_MAXIOV, 1024). libuv writes only that
  * many and reports a short write, so a chunk of more batches is merged into one buffer.
@@ -67,4 +69,16 @@ export function mergeChunks (chunks: Chunk[]): Chunk {
   }
   const end = (chunks[chunks.length - 1] as Chunk).end
   return { bufs: bufs.length > MAX_WRITEV_BUFFERS ? [Buffer.concat(bufs, bytes)] : bufs, bytes, done: 0, end }
+}
+
+/**
+ * One write(2) or writev(2) of what is left of the chunk. The batches go out with writev,
+ * without a copy; after a short write, or with an fs that has no writev, they are merged into
+ * one buffer first (once per chunk), which is then written on from its first unwritten byte.
+ * Resolves with the bytes written (the caller adds them to `chunk.done`).
+ */
+export async function writeSome (fs: SinkFs, fd: number, chunk: Chunk): Promise<number> {
+  if (chunk.bufs.length > 1 && chunk.done === 0 && hasWritev(fs)) return await fs.writev(fd, chunk.bufs)
+  if (chunk.bufs.length > 1) chunk.bufs = [Buffer.concat(chunk.bufs, chunk.bytes)]
+  return await fs.write(fd, chunk.bufs[0] as Buffer, chunk.done, chunk.bytes - chunk.done)
 }

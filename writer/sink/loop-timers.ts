@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS } from '../shared/units.js'
+import { MAX_TIMER_MS } from '../../shared/units.js'
 
 /**
  * Wake-ups of the sink's write loop: the loop waits in `idle()` until `wakeUp()` (new data,

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs'
-import { makeDirs } from '../shared/make-dirs.js'
+import { makeDirs } from '../../shared/make-dirs.js'
 
 /** What `SinkFs.fstat`/`stat` report: enough to see rotation, removal and the file's size. */
 export interface SinkStat {

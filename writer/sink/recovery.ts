@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { lstatSync } from 'node:fs'
 import { open, realpath, type FileHandle } from 'node:fs/promises'
-import { FileError } from '../shared/errors.js'
-import { appendNoFollow, sideFileMode } from './side-files.js'
+import { FileError } from '../../shared/errors.js'
+import { appendNoFollow, sideFileMode } from '../side-files.js'
 
 /** Read size of the backwards scan for the last newline. */
 const SCAN_CHUNK_BYTES = 64 * 1024

@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { debuglog } from 'node:util'
 import { createGzip } from 'node:zlib'
-import { FileError } from '../shared/errors.js'
+import { FileError } from '../../shared/errors.js'
 import type { SinkFs } from './sink-fs.js'
 
 const debug = debuglog('logfunnel')
@@ -59,6 +59,35 @@ export async function listRotated (file: string): Promise<string[]> {
 /** Start of the interval that holds `timeMs`: intervals are multiples of `intervalMs` since the epoch (UTC). */
 export function intervalStart (timeMs: number, intervalMs: number): number {
   return Math.floor(timeMs / intervalMs) * intervalMs
+}
+
+/**
+ * When the next interval rotation is due (`rotateIntervalMs`): at every multiple of the interval
+ * since the epoch. A file last written in an earlier interval belongs to that interval.
+ */
+export class RotationClock {
+  readonly #intervalMs: number
+  /** The next boundary; Infinity with interval rotation off. */
+  next = Infinity
+
+  constructor (intervalMs: number) {
+    this.#intervalMs = intervalMs
+  }
+
+  /** At open: arms the next boundary; true when the file, last written before this interval, must rotate first. */
+  start (now: number, size: number, mtimeMs: number): boolean {
+    if (this.#intervalMs === 0) return false
+    const start = intervalStart(now, this.#intervalMs)
+    this.next = start + this.#intervalMs
+    return size > 0 && mtimeMs < start
+  }
+
+  /** True once a boundary has passed; then arms the next one. */
+  due (now: number): boolean {
+    if (now < this.next) return false
+    this.next = intervalStart(now, this.#intervalMs) + this.#intervalMs
+    return true
+  }
 }
 
 /** What `RotationArchiver` does with each rotated file. */
