@@ -65,9 +65,9 @@ export interface SenderStats {
  * the caller checks `hasRoom` and awaits `waitForRoom()` before writing more.
  *
  * Events: `'reject'` ({ code, bytes }) for a record over `maxFrameBytes`; `'drop'` (count);
- * `'unreachable'` (LOGFUNNEL_ERR_UNSAFE_ENDPOINT at once for a socket directory others could
- * control: nothing is connected; else LOGFUNNEL_ERR_CONNECT or _HANDSHAKE), once, when the writer has not
- * answered within `connectTimeoutMs` (the sender keeps its records and keeps trying).
+ * `'unreachable'`, once: LOGFUNNEL_ERR_UNSAFE_ENDPOINT at once for a socket directory others
+ * could control (nothing is connected), else LOGFUNNEL_ERR_CONNECT or _HANDSHAKE when the writer
+ * has not answered within `connectTimeoutMs`; the sender keeps its records (and keeps trying).
  */
 export class BatchSender extends EventEmitter {
   readonly id: Buffer = randomBytes(PRODUCER_ID_BYTES)
@@ -102,11 +102,11 @@ export class BatchSender extends EventEmitter {
     // A squatted socket directory: never connect (the squatter would get the lines); hold the records.
     const unsafe = producerEndpointProblem([opts.endpoint, opts.receiptEndpoint])
     this.#watch = new ConnectWatch({ ...opts, curve: opts.curveSecretKey !== null, connectTimeoutMs: unsafe === undefined ? opts.connectTimeoutMs : 0 }, (err) => this.emit('unreachable', err))
-    if (unsafe === undefined) {
+    if (unsafe !== undefined) {
+      setImmediate(() => this.emit('unreachable', unsafe))
+    } else {
       this.#push.connect(opts.endpoint)
       this.#sub.connect(opts.receiptEndpoint)
-    } else {
-      setImmediate(() => this.emit('unreachable', unsafe))
     }
     this.#sub.subscribe(this.id)
     void this.#receiveReceipts()
