@@ -69,7 +69,9 @@ describe.each(['cluster', 'fork'] as const)('a %s pool whose workers log and end
     expect(await exitCode(pool, EXIT_WRITER_UP_MS), pool.describe()).toBe(0)
     await waitFor(() => lineCount(writer.file) >= WORKERS * RECORDS, 10_000, () => `${lineCount(writer.file)} lines in the file`)
     const summary = await writer.stop()
-    expect(summary).toMatchObject({ records: WORKERS * RECORDS, duplicates: 0, producers: WORKERS })
+    // A worker whose receipts lag past `linger` (a loaded machine) spools the rest; copies
+    // already in flight are then skipped by the writer (summary.duplicates), never written.
+    expect(summary).toMatchObject({ records: WORKERS * RECORDS, producers: WORKERS })
     expect(await verifyFile(writer.file)).toMatchObject({ lines: WORKERS * RECORDS, producers: WORKERS, gaps: 0, duplicates: 0, torn: 0, ok: true })
   })
 }, 60_000)
