@@ -1,6 +1,5 @@
-import { performance } from 'node:perf_hooks'
 import type { BatchHeader } from '../shared/protocol.js'
-import { loadProducerStates, pruneProducerStates, saveProducerStates, touch, type ProducerState, type ProducerStates } from './producer-state.js'
+import { pruneProducerStates, touch, type ProducerState, type ProducerStates } from './producer-state.js'
 
 /** Batches remembered per producer to tell a resend from another sender's batch (see admit()). */
 const PRINTS_PER_PRODUCER = 16
@@ -14,13 +13,13 @@ const PRINTS_PER_PRODUCER = 16
  *   has written batches of that id: another sender uses the id (or forged the header);
  * - `id_conflict`: a batch with an already written sequence but other content: two senders share
  *   the id, and the receipts (one topic per id) reach both.
- * `floor` is what a previous writer wrote for the producer (-1: nothing known).
+ * The answer to a duplicate or a gap is the producer's receipt (`receiptOf()`).
  */
 export type Verdict =
   | { kind: 'write', key: string }
-  | { kind: 'duplicate' | 'gap', key: string, floor: number, expected: number }
+  | { kind: 'duplicate' | 'gap', key: string, expected: number }
   /** `first`: the first conflict of this id (report it once; count them all). */
-  | { kind: 'id_conflict' | 'base_skip', key: string, floor: number, expected: number, first: boolean }
+  | { kind: 'id_conflict' | 'base_skip', key: string, expected: number, first: boolean }
 
 /** A producer's runtime state: the saved fields, plus fingerprints of its last written batches. */
 interface Entry extends ProducerState {
@@ -34,9 +33,12 @@ interface Entry extends ProducerState {
 }
 
 /**
- * The writer's per-producer sequence logic and its persistence: each producer's batches are
- * written once and in order; the state survives restarts in `stateFile`; producers gone for
- * long are forgotten (see pruneProducerStates), so memory and saves stay bounded.
+ * The writer's per-producer sequencing, in one place and without I/O: given a header it answers
+ * write, duplicate, gap or conflict; it owns each producer's next expected batch, the `floor`
+ * (what a previous writer wrote, from the saved state), the sequence receipted in this run, and
+ * the snapshot the state file saves. The writer does the file and socket work around it: each
+ * producer's batches are written once and in order, the state survives restarts, and producers
+ * gone for long are forgotten (pruneProducerStates), so memory and saves stay bounded.
  *
  * Trust: anyone who may connect to the data socket can send a header with any producer id
  * (ids are visible to every subscriber of the receipt socket). The table does not let one
@@ -45,25 +47,35 @@ interface Entry extends ProducerState {
  */
 export class ProducerTable {
   #states: ProducerStates = new Map()
-  /** Changes since the last save: a save with nothing new is skipped. */
+  /** Highest batch receipted per producer in this run (its bytes are in the file). */
+  #receipted = new Map<string, number>()
+  /** Changes so far: a save whose snapshot has no change since the last one is skipped. */
   #changes = 0
-  /** Longest save so far (ms). */
-  maxSaveMs = 0
+  #savedChanges = -1
 
   get size (): number {
     return this.#states.size
   }
 
-  /** Loads a previous writer's state; returns why it was ignored, if it was. */
-  load (path: string): string | undefined {
-    const loaded = loadProducerStates(path)
-    this.#states = loaded.states
-    return loaded.problem
+  /** Starts from a previous writer's saved state. */
+  restore (states: ProducerStates): void {
+    this.#states = states
   }
 
-  /** What a previous writer had written for the producer, -1 when nothing is known. */
-  floorOf (key: string): number {
-    return (this.#states.get(key)?.floor ?? 0) - 1
+  /**
+   * The producer's receipt: the highest batch in the file, this run's or, if higher, what a
+   * previous writer had written (`floor`); undefined when nothing of it is known to be written.
+   */
+  receiptOf (key: string): number | undefined {
+    const floor = (this.#states.get(key)?.floor ?? 0) - 1
+    const receipted = this.#receipted.get(key) ?? -1
+    const seq = Math.max(floor, receipted)
+    return seq < 0 ? undefined : seq
+  }
+
+  /** Batch `seq` of the producer is in the file. */
+  receipted (key: string, seq: number): void {
+    this.#receipted.set(key, seq)
   }
 
   /** Decides what to do with a batch whose header and payload passed the protocol checks. */
@@ -78,20 +90,19 @@ export class ProducerTable {
     } else {
       touch(this.#states, key, state, now)
     }
-    const floor = state.floor - 1
     if (header.base > state.next) {
       // The producer holds receipts up to base - 1 from an earlier writer: nothing before it
       // is owed. Once this writer has written batches of the id, no earlier writer can have.
-      if (state.written >= 0) return { kind: 'base_skip', key, floor, expected: state.next, first: firstConflict(state) }
+      if (state.written >= 0) return { kind: 'base_skip', key, expected: state.next, first: firstConflict(state) }
       state.next = header.base
       this.#changes++
     }
     if (header.seq < state.next) {
       const print = state.prints === undefined ? undefined : findPrint(state.prints, header.seq)
-      if (print !== undefined && print !== fingerprint(payload)) return { kind: 'id_conflict', key, floor, expected: state.next, first: firstConflict(state) }
-      return { kind: 'duplicate', key, floor, expected: state.next }
+      if (print !== undefined && print !== fingerprint(payload)) return { kind: 'id_conflict', key, expected: state.next, first: firstConflict(state) }
+      return { kind: 'duplicate', key, expected: state.next }
     }
-    if (header.seq > state.next) return { kind: 'gap', key, floor, expected: state.next }
+    if (header.seq > state.next) return { kind: 'gap', key, expected: state.next }
     state.next++
     state.written = header.seq
     this.#changes++
@@ -103,13 +114,15 @@ export class ProducerTable {
   }
 
   /**
-   * Forgets producers silent for long or beyond the cap, of those whose last written batch
-   * `receipts` has receipted; they are forgotten there too. Nothing before receipts exist.
+   * Forgets producers silent for long or beyond the cap, of those whose last written batch is
+   * receipted; `forget` is told each one (the receipt publisher drops what it keeps of it).
    */
-  prune (now: number, receipts: { receiptedSeq: (key: string) => number, forget: (key: string) => void } | undefined): void {
-    if (receipts === undefined) return
-    const settled = (key: string, s: ProducerState): boolean => s.written < 0 || receipts.receiptedSeq(key) >= s.written
-    this.#changes += pruneProducerStates(this.#states, now, settled, (key) => receipts.forget(key))
+  prune (now: number, forget: (key: string) => void): void {
+    const settled = (key: string, s: ProducerState): boolean => s.written < 0 || (this.#receipted.get(key) ?? -1) >= s.written
+    this.#changes += pruneProducerStates(this.#states, now, settled, (key) => {
+      this.#receipted.delete(key)
+      forget(key)
+    })
   }
 
   /** A copy of the saved fields, taken before the fsync that makes them true. */
@@ -119,16 +132,15 @@ export class ProducerTable {
     return { states, changes: this.#changes }
   }
 
-  /** Saves a snapshot unless nothing changed since the last save (`force`: save anyway). Throws the fs error. */
-  save (path: string, snapshot: { states: ProducerStates, changes: number }, mode: number, force = false): void {
-    if (!force && snapshot.changes === this.#savedChanges) return
-    const started = performance.now()
-    saveProducerStates(path, snapshot.states, mode)
-    this.maxSaveMs = Math.max(this.maxSaveMs, performance.now() - started)
-    this.#savedChanges = snapshot.changes
+  /** Whether a snapshot holds changes that the last saved one did not. */
+  isNew (snapshot: { changes: number }): boolean {
+    return snapshot.changes !== this.#savedChanges
   }
 
-  #savedChanges = -1
+  /** The snapshot is in the file. */
+  saved (snapshot: { changes: number }): void {
+    this.#savedChanges = snapshot.changes
+  }
 }
 
 function firstConflict (state: Entry): boolean {

@@ -22,6 +22,14 @@ const SUBSCRIBE = 1
 /** A due entry with this sequence sends the welcome (no batch of that producer written yet). */
 const NO_RECEIPT = -1
 
+/** Where receipts come from: the writer's producer table (producer-table.ts). */
+export interface ReceiptSource {
+  /** The producer's receipt, undefined when nothing of it is known to be written. */
+  receiptOf: (key: string) => number | undefined
+  /** Batch `seq` of the producer is in the file. */
+  receipted: (key: string, seq: number) => void
+}
+
 /**
  * Publishes receipts: for each producer, the highest batch sequence that has reached the file.
  * Batches are tracked by their end offset and receipted once the sink reports those bytes
@@ -36,18 +44,14 @@ export class ReceiptPublisher {
   #pub: zmq.XPublisher
   #tracked: Tracked[] = []
   #head = 0
-  /** Highest sequence receipted per producer (hex id). */
-  #receipted = new Map<string, { producerId: Buffer, seq: number }>()
+  readonly #source: ReceiptSource
   /** Receipts waiting to be sent, coalesced per producer. */
   #due = new Map<string, { producerId: Buffer, seq: number, gap?: boolean }>()
   #sending: Promise<void> | undefined
 
-  #floorOf: (producerId: Buffer) => number
-
-  /** `floorOf` gives what a previous writer had written for a producer (-1: nothing known). */
-  constructor (pub: zmq.XPublisher, sink: FileSink, floorOf: (producerId: Buffer) => number = () => -1) {
+  constructor (pub: zmq.XPublisher, sink: FileSink, source: ReceiptSource) {
     this.#pub = pub
-    this.#floorOf = floorOf
+    this.#source = source
     sink.on('written', (written: number) => this.#onWritten(written))
     void this.#receiveSubscriptions()
   }
@@ -57,9 +61,8 @@ export class ReceiptPublisher {
       for await (const [msg] of messages(this.#pub)) {
         if (msg !== undefined && msg[0] === SUBSCRIBE && msg.length === 1 + PRODUCER_ID_BYTES) {
           const producerId = Buffer.from(msg.subarray(1))
-          // What a previous writer wrote for it (from the saved state), then the welcome.
-          this.republish(producerId, this.#floorOf(producerId))
-          this.#welcome(producerId)
+          // Its receipt (this run's, or a previous writer's from the saved state), or the welcome.
+          this.#publish(producerId, false)
         }
       }
     } catch (err) {
@@ -72,53 +75,30 @@ export class ReceiptPublisher {
     this.#tracked.push({ producerId, seq, end })
   }
 
-  /**
-   * Sends the producer's current receipt again (it resent a batch that is already written).
-   * `floor` is what a previous writer had written for it (-1: nothing known).
-   */
-  republish (producerId: Buffer, floor = -1): void {
-    const last = this.#current(producerId, floor)
-    if (last === undefined) return
-    this.#due.set(producerId.toString('hex'), last)
-    this.#kick()
-  }
-
-  #welcome (producerId: Buffer): void {
-    this.#due.set(producerId.toString('hex'), this.#current(producerId, -1) ?? { producerId, seq: NO_RECEIPT })
-    this.#kick()
+  /** Sends the producer's current receipt again (it resent a batch that is already written). */
+  republish (producerId: Buffer): void {
+    if (this.#source.receiptOf(producerId.toString('hex')) !== undefined) this.#publish(producerId, false)
   }
 
   /**
    * Tells the producer a batch of its skipped ahead (one before it was lost, e.g. with a
    * previous writer's queue): its current receipt, or the welcome, with GAP_FLAG, so it resends
-   * at once. `floor` as for republish().
+   * at once.
    */
-  gap (producerId: Buffer, floor = -1): void {
-    const last = this.#current(producerId, floor) ?? { producerId, seq: NO_RECEIPT }
-    this.#due.set(producerId.toString('hex'), { ...last, gap: true })
+  gap (producerId: Buffer): void {
+    this.#publish(producerId, true)
+  }
+
+  /** Queues the producer's receipt, or the welcome when nothing of it is written. */
+  #publish (producerId: Buffer, gap: boolean): void {
+    const key = producerId.toString('hex')
+    const seq = this.#source.receiptOf(key) ?? NO_RECEIPT
+    this.#due.set(key, gap ? { producerId, seq, gap } : { producerId, seq })
     this.#kick()
   }
 
-  /** The producer's receipt: this writer's, raised to `floor` (a previous writer's) if higher. */
-  #current (producerId: Buffer, floor: number): { producerId: Buffer, seq: number } | undefined {
-    const key = producerId.toString('hex')
-    let last = this.#receipted.get(key)
-    if (last === undefined || last.seq < floor) {
-      if (floor < 0) return last
-      last = { producerId, seq: floor }
-      this.#receipted.set(key, last)
-    }
-    return last
-  }
-
-  /** Highest sequence receipted for a producer (hex id) in this run, -1 if none. */
-  receiptedSeq (key: string): number {
-    return this.#receipted.get(key)?.seq ?? -1
-  }
-
-  /** Drops what is kept of a producer that is forgotten (see pruneProducerStates). */
+  /** Drops a receipt still due for a producer that is forgotten (see pruneProducerStates). */
   forget (key: string): void {
-    this.#receipted.delete(key)
     this.#due.delete(key)
   }
 
@@ -135,9 +115,8 @@ export class ReceiptPublisher {
     while (this.#head < tracked.length && (tracked[this.#head] as Tracked).end <= written) {
       const { producerId, seq } = tracked[this.#head++] as Tracked
       const key = producerId.toString('hex')
-      const receipt = { producerId, seq }
-      this.#receipted.set(key, receipt)
-      this.#due.set(key, receipt)
+      this.#source.receipted(key, seq)
+      this.#due.set(key, { producerId, seq })
     }
     if (this.#head > 1024 && this.#head * 2 > tracked.length) {
       this.#tracked = tracked.slice(this.#head)

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type * as zmq from 'zeromq'
 import type { FileSink } from './sink/file-sink.js'
-import type { WriterSummary } from './writer.js'
+import type { WriterSummary } from '../shared/summary.js'
 
 /**
  * Batches kept per interval to estimate the latency percentiles (a uniform random sample,

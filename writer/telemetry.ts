@@ -3,7 +3,7 @@ import type { ResolvedWriterOptions } from '../shared/options.js'
 import type { FileSink } from './sink/file-sink.js'
 import { MetricsServer } from './metrics.js'
 import type { StatsLine, WriterStats } from './stats.js'
-import type { WriterSummary } from './writer.js'
+import type { WriterSummary } from '../shared/summary.js'
 
 /**
  * Reports a writer's stats: a stats line every `statsIntervalMs` and one at close through

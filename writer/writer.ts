@@ -15,7 +15,7 @@ import { receiveMessage } from '../shared/receive.js'
 import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
 import { FileSink } from './sink/file-sink.js'
 import { defaultStateFile } from '../shared/options.js'
-import { migrateLegacyState } from './producer-state.js'
+import { loadProducerStates, migrateLegacyState, saveProducerStates } from './producer-state.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
 import { endpointKey } from '../shared/spool.js'
@@ -73,6 +73,8 @@ export class Writer extends EventEmitter {
   #receipts: ReceiptPublisher | undefined
   #lock: EndpointLock | undefined
   #producers = new ProducerTable()
+  /** Longest state save so far (ms). */
+  #maxSaveMs = 0
   #ingester: SpoolIngester | undefined
   #persisting: Promise<void> | undefined
   #curve: CurveServer | undefined
@@ -119,7 +121,9 @@ export class Writer extends EventEmitter {
         const migrated = migrateLegacyState(`${file}.state.json`, stateFile)
         if (migrated !== undefined) this.emit('warning', { event: 'state-migrated', from: migrated, to: stateFile })
       }
-      const problem = this.#producers.load(stateFile)
+      const loaded = loadProducerStates(stateFile)
+      this.#producers.restore(loaded.states)
+      const problem = loaded.problem
       if (problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem })
       this.#curve = await startCurveServer(this.options, (denial) => this.#onDenied(denial))
 
@@ -133,7 +137,7 @@ export class Writer extends EventEmitter {
       await bind(pull, endpoint, socketMode)
       pub = new zmq.XPublisher({ linger: 0, ...this.#curve.socketOptions })
       await bind(pub, receiptEndpoint, socketMode)
-      this.#receipts = new ReceiptPublisher(pub, this.#sink, (id) => this.#producers.floorOf(id.toString('hex')))
+      this.#receipts = new ReceiptPublisher(pub, this.#sink, this.#producers)
       this.#telemetry.attach(this.#sink, pull)
     } catch (err) {
       this.#pull?.close()
@@ -170,7 +174,7 @@ export class Writer extends EventEmitter {
     const { records, bytes, batches, duplicates, rejected, unwrittenBytes, denied, conflicts } = this.#summary
     const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
     const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 } : { ...this.#ingester.counts }
-    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied, conflicts, stateSaveMaxMs: Math.ceil(this.#producers.maxSaveMs) }
+    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied, conflicts, stateSaveMaxMs: Math.ceil(this.#maxSaveMs) }
   }
 
   /**
@@ -263,11 +267,11 @@ export class Writer extends EventEmitter {
       stop.cancel()
       tick.cancel()
       if (stopped) return
-      this.#producers.prune(Date.now(), this.#receipts)
+      this.#prune()
       const snapshot = this.#producers.snapshot()
       try {
         await (this.#sink as FileSink).flushed()
-        this.#producers.save(this.options.stateFile, snapshot, this.#sideMode)
+        this.#save(snapshot, false)
       } catch (err) {
         this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
       }
@@ -297,11 +301,26 @@ export class Writer extends EventEmitter {
   /** Saves the state now: at stop, everything handled is written and fsynced. */
   #saveState (force: boolean): void {
     try {
-      this.#producers.prune(Date.now(), this.#receipts)
-      this.#producers.save(this.options.stateFile, this.#producers.snapshot(), this.#sideMode, force)
+      this.#prune()
+      this.#save(this.#producers.snapshot(), force)
     } catch (err) {
       this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
     }
+  }
+
+  /** Forgets producers gone for long; nothing before receipts exist. */
+  #prune (): void {
+    const receipts = this.#receipts
+    if (receipts !== undefined) this.#producers.prune(Date.now(), (key) => receipts.forget(key))
+  }
+
+  /** Saves a snapshot unless nothing changed since the last save (`force`: save anyway). Throws the fs error. */
+  #save (snapshot: ReturnType<ProducerTable['snapshot']>, force: boolean): void {
+    if (!force && !this.#producers.isNew(snapshot)) return
+    const started = performance.now()
+    saveProducerStates(this.options.stateFile, snapshot.states, this.#sideMode)
+    this.#maxSaveMs = Math.max(this.#maxSaveMs, performance.now() - started)
+    this.#producers.saved(snapshot)
   }
 
   #handle (frames: Buffer[]): void {
@@ -331,11 +350,11 @@ export class Writer extends EventEmitter {
       }
       case 'duplicate':
         this.#summary.duplicates++
-        this.#receipts?.republish(header.producerId, verdict.floor)
+        this.#receipts?.republish(header.producerId)
         return
       case 'gap':
         debug('producer %s skipped ahead: got %d, expected %d', verdict.key, header.seq, verdict.expected)
-        this.#receipts?.gap(header.producerId, verdict.floor)
+        this.#receipts?.gap(header.producerId)
         return this.#reject('out_of_sequence')
       default:
         // Another sender of the id (or a forged header): its batch is not written and moves nothing.
