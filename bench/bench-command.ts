@@ -19,12 +19,14 @@ import { evaluateTargets } from './targets.js'
 /** Default output directory (gitignored): bench/out/ of the repository. */
 const OUT_DIR = fileURLToPath(new URL('../../bench/out/', import.meta.url))
 
-/** Records per producer when `--records` is not given, before the per-run byte cap. */
-const DEFAULT_RECORDS = 100_000
-/** Without `--records`, a run writes at most this much, so 16 KiB x 16 producers stays short. */
-const MAX_RUN_BYTES = 256 * 2 ** 20
-/** pino's fields around the message (level, time, pid, hostname, seq): about 80 bytes a line. */
-const LINE_OVERHEAD_BYTES = 80
+/**
+ * How long every producer logs in a throughput run unless `--records` fixes a count: JIT
+ * warm-up is over after the first ~0.1 s, so this leaves at least 1 s of steady logging
+ * whatever the strategy, producer count and record size.
+ */
+const DEFAULT_DURATION_MS = 1200
+/** A timed cell's warm-up run: enough to load the modules and warm the file system's caches. */
+const WARMUP_DURATION_MS = 300
 
 /** The throughput scenario: the cells and writer-ingest. The loss scenarios are in LOSS_SCENARIOS. */
 const THROUGHPUT = 'throughput'
@@ -36,6 +38,7 @@ const DEFAULTS = Object.freeze({
   strategies: [...STRATEGIES, INGEST_SCENARIO] as string[],
   producers: [1, 2, 4, 8, 16],
   size: [100, 1024, 16384],
+  durationMs: DEFAULT_DURATION_MS,
   repeat: 3,
   warmup: 1,
   ingestPushers: 2,
@@ -48,8 +51,24 @@ const DEFAULTS = Object.freeze({
   restarts: 2
 })
 
-/** `--quick`: about 2 minutes on a 2-core machine; explicit flags still win. */
-const QUICK = Object.freeze({ producers: [1, 4, 8], size: [100], records: 20_000, ingestMib: 256, scenarios: [...SCENARIOS] as Scenario[], restarts: 1 })
+/** Some strategies at some producer counts and record sizes: a part of the quick profile. */
+interface PlanRow { producers: number[], size: number[], strategies: Strategy[] }
+
+/**
+ * The quick profile's cells: each targets' comparison where it is made, not the whole cross
+ * product (8 strategies x 3 producer counts x 2 sizes would take about 10 minutes).
+ * bench/README.md ("Method") explains the choice.
+ */
+const QUICK_PLAN: readonly PlanRow[] = Object.freeze([
+  // The full comparison at the cell the issue's figures come from, both sizes.
+  { producers: [4], size: [100, 1024], strategies: ['funnel', 'funnel-nofsync', 'funnel-transport', 'flock', 'append', 'pino-transport', 'null', 'noop'] },
+  // How the ratios hold with more processes than cores: funnel against each size's baselines.
+  { producers: [8, 16], size: [100], strategies: ['funnel', 'funnel-transport', 'flock', 'pino-transport', 'null', 'noop'] },
+  { producers: [8, 16], size: [1024], strategies: ['funnel', 'funnel-transport', 'append', 'pino-transport', 'null', 'noop'] }
+])
+
+/** `--quick`: about 3 minutes on a 2-core machine; explicit flags still win. */
+const QUICK = Object.freeze({ ingestMib: 256, scenarios: [...SCENARIOS] as Scenario[], restarts: 1 })
 
 const USAGE = `usage: logfunnel bench [options]
 
@@ -74,10 +93,10 @@ options:
   --scenario LIST      comma-separated scenarios from the list above (default ${DEFAULTS.scenarios.join(',')};
                        quick ${QUICK.scenarios.join(',')})
   --strategies LIST    comma-separated names from the list above (default: all)
-  --producers LIST     producer process counts (default ${DEFAULTS.producers.join(',')}; quick ${QUICK.producers.join(',')})
-  --records N          records per producer (default ${DEFAULT_RECORDS}, fewer where a run would pass
-                       ${MAX_RUN_BYTES / 2 ** 20} MiB; quick ${QUICK.records})
-  --size LIST          message payload bytes per record (default ${DEFAULTS.size.join(',')}; quick ${QUICK.size.join(',')})
+  --producers LIST     producer process counts (default ${DEFAULTS.producers.join(',')}; quick: see bench/README)
+  --duration-ms MS     every producer logs for this long per run (default ${DEFAULTS.durationMs}; warm-up runs ${WARMUP_DURATION_MS})
+  --records N          log exactly N records per producer instead of logging for --duration-ms
+  --size LIST          message payload bytes per record (default ${DEFAULTS.size.join(',')}; quick: see bench/README)
   --repeat K           measured runs per cell (default ${DEFAULTS.repeat})
   --warmup N           runs per cell before those, verified but not measured (default ${DEFAULTS.warmup})
   --ingest-pushers K   writer-ingest pusher processes (default ${DEFAULTS.ingestPushers})
@@ -89,8 +108,10 @@ options:
   --json PATH          results as JSON (default bench/out/latest.json)
   --svg PATH           chart as SVG (default bench/out/latest.svg)
   --cpu-prof DIR       run every producer under node --cpu-prof, profiles written to DIR
-  --quick              the quick profile, meant to take about 2 minutes on an idle 2-core
-                       machine (npm run bench)
+  --quick              the quick profile, meant to take about 3 minutes on an idle 2-core
+                       machine (npm run bench): 4 producers x all strategies, 8 and 16
+                       producers x funnel and its baselines, 100 B and 1 KiB; --strategies,
+                       --producers and --size narrow it
   -h, --help           show this help
 
 exit status: 0 when every run completed (targets and defects are reported, not judged), 1 when
@@ -103,7 +124,9 @@ export interface BenchOptions {
   strategies: Strategy[]
   ingest: boolean
   producers: number[]
+  /** Fixed records per producer, or undefined: each producer logs for `durationMs`. */
   records: number | undefined
+  durationMs: number
   size: number[]
   repeat: number
   warmup: number
@@ -154,6 +177,7 @@ export async function main (argv: string[]): Promise<number> {
       results.push(await runCell(cell, {
         repeats: options.repeat,
         warmup: options.warmup,
+        warmupDurationMs: WARMUP_DURATION_MS,
         dir: runDir,
         producerNodeArgs: options.cpuProf === undefined ? undefined : ['--cpu-prof', '--cpu-prof-dir', options.cpuProf],
         onRun: (sample, warmup) => {
@@ -179,7 +203,8 @@ export async function main (argv: string[]): Promise<number> {
       loss = await runLossScenarios({
         ...options.loss,
         scenarios: lossScenarios,
-        strategies: options.strategies,
+        // The loss scenarios judge the default configuration; funnel-nofsync only differs in speed.
+        strategies: options.strategies.filter((s) => s !== 'funnel-nofsync'),
         dir: runDir,
         onRun: (sample, label) => {
           const { lost, duplicated } = sample.integrity
@@ -200,7 +225,7 @@ export async function main (argv: string[]): Promise<number> {
     options: { ...options, strategies: [...options.strategies, ...(options.ingest ? [INGEST_SCENARIO] : [])] },
     results,
     ingest,
-    targets: evaluateTargets(results, ingest),
+    targets: evaluateTargets(results, ingest, loss),
     lossScenarios: loss
   }
   process.stdout.write(formatMarkdown(report))
@@ -214,14 +239,19 @@ export async function main (argv: string[]): Promise<number> {
   return 0
 }
 
-/** The cells in run order: record size, then producers, then strategy. */
+/**
+ * The cells in run order: record size, then producers, then strategy. The quick profile takes
+ * QUICK_PLAN's cells among those the flags select, the others the whole cross product.
+ */
 function planCells (options: BenchOptions): Cell[] {
   const cells: Cell[] = []
+  const load = options.records === undefined ? { durationMs: options.durationMs } : { records: options.records }
   for (const recordBytes of options.size) {
     for (const producers of options.producers) {
-      const records = options.records ??
-        Math.max(1, Math.min(DEFAULT_RECORDS, Math.floor(MAX_RUN_BYTES / (producers * (recordBytes + LINE_OVERHEAD_BYTES)))))
-      for (const strategy of options.strategies) cells.push({ strategy, producers, recordBytes, records })
+      for (const strategy of options.strategies) {
+        if (options.quick && !QUICK_PLAN.some((row) => row.producers.includes(producers) && row.size.includes(recordBytes) && row.strategies.includes(strategy))) continue
+        cells.push({ strategy, producers, recordBytes, ...load })
+      }
     }
   }
   return cells
@@ -238,6 +268,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
         strategies: { type: 'string' },
         producers: { type: 'string' },
         records: { type: 'string' },
+        'duration-ms': { type: 'string' },
         size: { type: 'string' },
         repeat: { type: 'string' },
         warmup: { type: 'string' },
@@ -276,9 +307,10 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
     scenarios,
     strategies: STRATEGIES.filter((s) => names.includes(s)),
     ingest: names.includes(INGEST_SCENARIO) && scenarios.includes(THROUGHPUT),
-    producers: list(values.producers, 'producers', quick ? QUICK.producers : DEFAULTS.producers),
-    records: values.records === undefined ? (quick ? QUICK.records : undefined) : whole(values.records, 'records', 1),
-    size: list(values.size, 'size', quick ? QUICK.size : DEFAULTS.size),
+    producers: list(values.producers, 'producers', quick ? planned((row) => row.producers) : DEFAULTS.producers),
+    records: values.records === undefined ? undefined : whole(values.records, 'records', 1),
+    durationMs: values['duration-ms'] === undefined ? DEFAULTS.durationMs : whole(values['duration-ms'], 'duration-ms', 1),
+    size: list(values.size, 'size', quick ? planned((row) => row.size) : DEFAULTS.size),
     repeat: values.repeat === undefined ? DEFAULTS.repeat : whole(values.repeat, 'repeat', 1),
     warmup: values.warmup === undefined ? DEFAULTS.warmup : whole(values.warmup, 'warmup', 0),
     ingestPushers: values['ingest-pushers'] === undefined ? DEFAULTS.ingestPushers : whole(values['ingest-pushers'], 'ingest-pushers', 1),
@@ -296,6 +328,11 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
       restarts: values.restarts === undefined ? (quick ? QUICK.restarts : DEFAULTS.restarts) : whole(values.restarts, 'restarts', 1)
     }
   }
+}
+
+/** Every producer count or size QUICK_PLAN names. */
+function planned (pick: (row: PlanRow) => number[]): number[] {
+  return [...new Set(QUICK_PLAN.flatMap(pick))].sort((a, b) => a - b)
 }
 
 function list (raw: string | undefined, name: string, fallback: readonly number[]): number[] {

@@ -2,8 +2,9 @@
  * One bench producer process: `node producer.js <json ProducerParams>`.
  *
  * Sets up the strategy's pino logger, prints `{"event":"ready","loggedBytes":...}`, waits for
- * `go` on stdin, logs `records` records `{ pid, seq }` with a `recordBytes`-byte message while
- * timing every `log.info` call, waits until its records are in the file (receipted, for
+ * `go` on stdin, logs `records` records `{ pid, seq }` (or as many as it can until the end
+ * time that comes with `go <epoch ms>`, else for `durationMs`)
+ * with a `recordBytes`-byte message while timing every `log.info` call, waits until its records are in the file (receipted, for
  * logfunnel), and prints `{"event":"done",...}` (ProducerDone) before it exits. With
  * `exitAtOnce` it calls `process.exit(0)` right after the last `log.info` instead: no flush,
  * no close, no done line (the exit scenario). With `pace` it pauses every so many records.
@@ -20,7 +21,10 @@ export interface ProducerParams {
   strategy: Strategy
   file?: string
   endpoint?: string
-  records: number
+  /** Records to log; without it the producer logs for `durationMs`. */
+  records?: number
+  /** Log for this long from `go` (the steady-state throughput runs); ignored when `records` is set. */
+  durationMs?: number
   recordBytes: number
   /** Call `process.exit(0)` right after the last log call (the exit scenario). */
   exitAtOnce?: boolean
@@ -32,8 +36,8 @@ export interface ProducerParams {
 export interface ProducerReady {
   event: 'ready'
   pid: number
-  /** Bytes of the lines it will log: its share of the file, known before it starts. */
-  loggedBytes: number
+  /** Bytes of the lines it will log: its share of the file, known before it starts; null when it logs for a duration. */
+  loggedBytes: number | null
 }
 
 /** The `done` line a producer prints. */
@@ -58,32 +62,49 @@ export interface ProducerDone {
   finishError: string | null
 }
 
+/**
+ * A bound on the records one producer can log per second, to size the latency array of a
+ * timed run: pino alone takes ~0.75 us per 100-byte record on the development machine
+ * (1.3M/s), so 4M/s is never reached; were it reached, the run would end early.
+ */
+const MAX_RECORDS_PER_SEC = 4_000_000
+
 const params = JSON.parse(process.argv[2] ?? '{}') as ProducerParams
 const { log, ready, finish } = await openLogger(params.strategy, { file: params.file, endpoint: params.endpoint })
 const message = 'x'.repeat(params.recordBytes)
-const durations = new Float64Array(params.records)
-const bytes = loggedBytes(params.records, message)
+const durationMs = params.records === undefined ? params.durationMs ?? 0 : Infinity
+const limit = params.records ?? Math.ceil(durationMs / 1000 * MAX_RECORDS_PER_SEC)
+// Float32: a microsecond-scale duration in ms keeps ~7 digits; pages never touched cost no RSS.
+const durations = new Float32Array(limit)
 
 await ready()
-const readyLine: ProducerReady = { event: 'ready', pid: process.pid, loggedBytes: bytes }
+const readyLine: ProducerReady = { event: 'ready', pid: process.pid, loggedBytes: params.records === undefined ? null : loggedBytes(params.records, message) }
 process.stdout.write(`${JSON.stringify(readyLine)}\n`)
 process.stdin.setEncoding('utf8')
 const [command] = await once(process.stdin, 'data') as [string]
-if (command.trim() !== 'go') throw benchError(`expected "go" on stdin, got ${JSON.stringify(command)}`)
+// `go` or, for a timed run, `go <end>`: the end of logging in ms since the epoch, the same
+// instant for every producer however late one of them is scheduled to read its `go`.
+const [word, endEpochMs] = command.trim().split(' ')
+if (word !== 'go') throw benchError(`expected "go" on stdin, got ${JSON.stringify(command)}`)
 process.stdin.destroy()
 
 const cpu0 = process.cpuUsage()
 const t0 = performance.now()
+let records = 0
 if (params.pace === undefined) {
-  for (let seq = 0; seq < params.records; seq++) {
-    const start = performance.now()
-    log.info({ seq }, message)
-    durations[seq] = performance.now() - start
+  // One clock read per record: the end of one call is the start of the next.
+  const end = endEpochMs === undefined ? t0 + durationMs : Number(endEpochMs) - performance.timeOrigin
+  let start = t0
+  while (records < limit && start < end) {
+    log.info({ seq: records }, message)
+    const now = performance.now()
+    durations[records++] = now - start
+    start = now
   }
 } else {
   // A separate loop, so that the unpaced one stays free of awaits.
   const { every, pauseMs } = params.pace
-  for (let seq = 0; seq < params.records; seq++) {
+  for (let seq = 0; seq < limit; seq++, records++) {
     const start = performance.now()
     log.info({ seq }, message)
     durations[seq] = performance.now() - start
@@ -102,12 +123,12 @@ const { encodeDurations } = await import('./latency.js')
 const done: ProducerDone = {
   event: 'done',
   pid: process.pid,
-  records: params.records,
-  loggedBytes: bytes,
+  records,
+  loggedBytes: loggedBytes(records, message),
   cpuUserUs: cpu.user,
   cpuSystemUs: cpu.system,
   maxRssKb: process.resourceUsage().maxRSS,
-  histogram: encodeDurations(durations),
+  histogram: encodeDurations(durations.subarray(0, records)),
   loopMs: t1 - t0,
   finishMs: t2 - t1,
   finishError

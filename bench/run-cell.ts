@@ -8,8 +8,9 @@ export interface Cell {
   strategy: Strategy
   producers: number
   recordBytes: number
-  /** Records per producer. */
-  records: number
+  /** Records per producer; without it each producer logs for `durationMs`. */
+  records?: number
+  durationMs?: number
 }
 
 export interface CellOptions {
@@ -17,6 +18,8 @@ export interface CellOptions {
   repeats: number
   /** Repetitions run first and thrown away (they are still verified). */
   warmup: number
+  /** A timed cell's warm-up runs log this long instead of the cell's `durationMs`. */
+  warmupDurationMs?: number
   /** Parent directory of the runs' files. */
   dir: string
   /** Node options for the producer processes (`--cpu-prof` ...). */
@@ -33,7 +36,10 @@ export interface CellResult {
   strategy: Strategy
   producers: number
   recordBytes: number
+  /** Median over the measured runs of the records each producer logged (fixed unless timed). */
   recordsPerProducer: number
+  /** How long each producer logged, for a timed cell; null when it logged a fixed count. */
+  durationMs: number | null
   repeats: number
   warmup: number
   /** `null` when the cell is defective: a strategy that loses or tears lines gets no speed. */
@@ -43,7 +49,11 @@ export interface CellResult {
   p99Us: Spread
   p999Us: Spread
   maxUs: Spread
+  /** CPU seconds per million records (= us per record), all processes; then split. */
   cpuSecPerMillion: Spread
+  /** Producer processes, every thread (logging, sender, transport worker). */
+  producerCpuUsPerRecord: Spread
+  writerCpuUsPerRecord: Spread
   /** CPU (in cores) that other processes on the machine used during the measured runs. */
   otherCores: Spread
   producerRssMb: Spread
@@ -56,7 +66,7 @@ export interface CellResult {
   /** verify's descriptions of the first defects seen. */
   defectExamples: string[]
   /** The measured runs, for a closer look. */
-  samples: Array<{ elapsedMs: number, finishMs: number, recordsPerSec: number, p99Us: number, cpuSecPerMillion: number, otherCores: number, bytes: number }>
+  samples: Array<{ records: number, elapsedMs: number, finishMs: number, recordsPerSec: number, p99Us: number, p999Us: number, cpuSecPerMillion: number, producerCpuUsPerRecord: number, writerCpuUsPerRecord: number, otherCores: number, bytes: number }>
 }
 
 /**
@@ -77,7 +87,8 @@ export async function runCell (cell: Cell, options: CellOptions): Promise<CellRe
   let examples: string[] = []
   for (let i = 0; i < options.warmup + options.repeats; i++) {
     const warmup = i < options.warmup
-    const sample = await runOnce({ ...cell, dir: options.dir, producerNodeArgs: options.producerNodeArgs })
+    const durationMs = warmup && cell.durationMs !== undefined ? Math.min(cell.durationMs, options.warmupDurationMs ?? cell.durationMs) : cell.durationMs
+    const sample = await runOnce({ ...cell, durationMs, dir: options.dir, producerNodeArgs: options.producerNodeArgs })
     if (sample.integrity !== null) {
       defects = addDefects(defects, sample.integrity)
       if (examples.length === 0) examples = sample.integrity.examples
@@ -92,7 +103,8 @@ export async function runCell (cell: Cell, options: CellOptions): Promise<CellRe
     strategy: cell.strategy,
     producers: cell.producers,
     recordBytes: cell.recordBytes,
-    recordsPerProducer: cell.records,
+    recordsPerProducer: cell.records ?? Math.round(spread(samples.map((s) => s.records / s.producers)).median),
+    durationMs: cell.durationMs ?? null,
     repeats: options.repeats,
     warmup: options.warmup,
     recordsPerSec: defective ? null : spread(samples.map((s) => s.recordsPerSec)),
@@ -102,6 +114,8 @@ export async function runCell (cell: Cell, options: CellOptions): Promise<CellRe
     p999Us: spread(samples.map((s) => s.latencyUs.p999)),
     maxUs: spread(samples.map((s) => s.latencyUs.max)),
     cpuSecPerMillion: spread(samples.map((s) => s.cpuSecPerMillion)),
+    producerCpuUsPerRecord: spread(samples.map((s) => s.producerCpuUsPerRecord)),
+    writerCpuUsPerRecord: spread(samples.map((s) => s.writerCpuUsPerRecord)),
     otherCores: spread(samples.map((s) => s.otherCores)),
     producerRssMb: spread(samples.map((s) => s.producerRssMb)),
     writerRssMb: writerRss.length === 0 ? null : spread(writerRss),
@@ -110,11 +124,15 @@ export async function runCell (cell: Cell, options: CellOptions): Promise<CellRe
     defects: verified ? defects : { torn: null, lost: null, duplicated: null, reordered: null },
     defectExamples: examples,
     samples: samples.map((s) => ({
+      records: s.records,
       elapsedMs: s.elapsedMs,
       finishMs: s.finishMs,
       recordsPerSec: s.recordsPerSec,
       p99Us: s.latencyUs.p99,
+      p999Us: s.latencyUs.p999,
       cpuSecPerMillion: s.cpuSecPerMillion,
+      producerCpuUsPerRecord: s.producerCpuUsPerRecord,
+      writerCpuUsPerRecord: s.writerCpuUsPerRecord,
       otherCores: s.otherCores,
       bytes: s.bytes
     }))
