@@ -3,13 +3,15 @@
  *
  * Sets up the strategy's pino logger, prints `{"event":"ready","loggedBytes":...}`, waits for
  * `go` on stdin, logs `records` records `{ pid, seq }` (or as many as it can until the end
- * time that comes with `go <epoch ms>`, else for `durationMs`)
- * with a `recordBytes`-byte message while timing every `log.info` call, waits until its records are in the file (receipted, for
- * logfunnel), and prints `{"event":"done",...}` (ProducerDone) before it exits. With
+ * time that comes with `go <epoch ms>`, else for `durationMs`) with a `recordBytes`-byte
+ * message while timing every `log.info` call, waits until its records are in the file
+ * (receipted, for logfunnel), prints `{"event":"finished"}`, then `{"event":"done",...}`
+ * (ProducerDone) with its measures, and exits. With
  * `exitAtOnce` it calls `process.exit(0)` right after the last `log.info` instead: no flush,
  * no close, no done line (the exit scenario). With `pace` it pauses every so many records.
  */
 import { once } from 'node:events'
+import { PerformanceObserver } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 import pino from 'pino'
 import { benchError } from './child.js'
@@ -52,12 +54,19 @@ export interface ProducerDone {
   cpuSystemUs: number
   /** Peak resident set size of the process, in KiB. */
   maxRssKb: number
+  /** Context switches of the process (all threads) from `go` until `finish()` resolved. */
+  voluntaryContextSwitches: number
+  involuntaryContextSwitches: number
+  /** The main thread's garbage collections in the same window: count, summed and longest pause. */
+  gc: { count: number, totalMs: number, maxMs: number }
   /** Compressed HDR histogram of the `log.info` durations, in ns. */
   histogram: string
   /** The logging loop alone. */
   loopMs: number
   /** From the loop's end until `finish()` settled: the flush, close and receipt tail. */
   finishMs: number
+  /** When `finish()` settled, in ms since the epoch: the end of this producer's share of the run. */
+  finishedAtMs: number
   /** `finish()` rejected (e.g. LOGFUNNEL_ERR_CLOSE_TIMEOUT): its code or message, else null. */
   finishError: string | null
 }
@@ -68,6 +77,9 @@ export interface ProducerDone {
  * (1.3M/s), so 4M/s is never reached; were it reached, the run would end early.
  */
 const MAX_RECORDS_PER_SEC = 4_000_000
+
+/** Long enough for the GC entries of the logging loop to reach the observer (two immediates). */
+const GC_ENTRIES_WAIT_MS = 20
 
 const params = JSON.parse(process.argv[2] ?? '{}') as ProducerParams
 const { log, ready, finish } = await openLogger(params.strategy, { file: params.file, endpoint: params.endpoint })
@@ -88,6 +100,17 @@ const [word, endEpochMs] = command.trim().split(' ')
 if (word !== 'go') throw benchError(`expected "go" on stdin, got ${JSON.stringify(command)}`)
 process.stdin.destroy()
 
+const gc = { count: 0, totalMs: 0, maxMs: 0 }
+// Entries arrive after the synchronous loop, each with its own start time and duration.
+const gcObserver = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gc.count++
+    gc.totalMs += entry.duration
+    gc.maxMs = Math.max(gc.maxMs, entry.duration)
+  }
+})
+gcObserver.observe({ entryTypes: ['gc'] })
+const usage0 = process.resourceUsage()
 const cpu0 = process.cpuUsage()
 const t0 = performance.now()
 let records = 0
@@ -117,6 +140,12 @@ let finishError: string | null = null
 await finish().catch((err: Error & { code?: string }) => { finishError = err.code ?? err.message })
 const t2 = performance.now()
 const cpu = process.cpuUsage(cpu0)
+const usage = process.resourceUsage()
+// The harness reads the machine's CPU counters at this line, before the work below.
+process.stdout.write('{"event":"finished"}\n')
+// GC entries reach the observer a few turns of the event loop later.
+await delay(GC_ENTRIES_WAIT_MS)
+gcObserver.disconnect()
 // Loaded after the measured part: the histogram library is not what a producer's start costs.
 const { encodeDurations } = await import('./latency.js')
 
@@ -127,10 +156,14 @@ const done: ProducerDone = {
   loggedBytes: loggedBytes(records, message),
   cpuUserUs: cpu.user,
   cpuSystemUs: cpu.system,
-  maxRssKb: process.resourceUsage().maxRSS,
+  maxRssKb: usage.maxRSS,
+  voluntaryContextSwitches: usage.voluntaryContextSwitches - usage0.voluntaryContextSwitches,
+  involuntaryContextSwitches: usage.involuntaryContextSwitches - usage0.involuntaryContextSwitches,
+  gc,
   histogram: encodeDurations(durations.subarray(0, records)),
   loopMs: t1 - t0,
   finishMs: t2 - t1,
+  finishedAtMs: performance.timeOrigin + t2,
   finishError
 }
 process.stdout.write(`${JSON.stringify(done)}\n`)

@@ -54,6 +54,12 @@ export interface CellResult {
   /** Producer processes, every thread (logging, sender, transport worker). */
   producerCpuUsPerRecord: Spread
   writerCpuUsPerRecord: Spread
+  /** Producers' context switches per 1000 records: voluntary (blocked, woke another thread) and involuntary (preempted). */
+  voluntaryContextSwitchesPerK: Spread
+  involuntaryContextSwitchesPerK: Spread
+  /** The producers' main-thread GC: pause time per 1000 records (ms) and the longest pause (ms). */
+  gcMsPerKRecords: Spread
+  gcMaxMs: Spread
   /** CPU (in cores) that other processes on the machine used during the measured runs. */
   otherCores: Spread
   producerRssMb: Spread
@@ -117,6 +123,10 @@ export async function runCell (cell: Cell, options: CellOptions): Promise<CellRe
     producerCpuUsPerRecord: spread(samples.map((s) => s.producerCpuUsPerRecord)),
     writerCpuUsPerRecord: spread(samples.map((s) => s.writerCpuUsPerRecord)),
     otherCores: spread(samples.map((s) => s.otherCores)),
+    voluntaryContextSwitchesPerK: spread(samples.map((s) => s.contextSwitchesPerKRecords.voluntary)),
+    involuntaryContextSwitchesPerK: spread(samples.map((s) => s.contextSwitchesPerKRecords.involuntary)),
+    gcMsPerKRecords: spread(samples.map((s) => s.gc.totalMs / s.records * 1000)),
+    gcMaxMs: spread(samples.map((s) => s.gc.maxMs)),
     producerRssMb: spread(samples.map((s) => s.producerRssMb)),
     writerRssMb: writerRss.length === 0 ? null : spread(writerRss),
     verified,

@@ -53,7 +53,7 @@ export interface RunSample {
   producers: number
   /** Records logged in all, as reported by the producers. */
   records: number
-  /** From `go` to the last producer's `done` (records in the file, or receipted). */
+  /** From `go` until the last producer's records were in the file (or receipted), by its own clock. */
   elapsedMs: number
   recordsPerSec: number
   mbPerSec: number
@@ -75,6 +75,10 @@ export interface RunSample {
   otherCores: number
   /** The slowest producer's tail: from the end of its logging loop until its records were in the file. */
   finishMs: number
+  /** Context switches of all producers per 1000 records (voluntary: blocked or yielded; involuntary: preempted). */
+  contextSwitchesPerKRecords: { voluntary: number, involuntary: number }
+  /** The producers' main-thread GC pauses: summed over the producers, and the longest. */
+  gc: { count: number, totalMs: number, maxMs: number }
   /** Largest peak RSS among the producers. */
   producerRssMb: number
   writerRssMb: number | null
@@ -133,16 +137,14 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
     // A timed run ends at one instant for all producers, so that throughput counts one window.
     const go = durationMs === undefined ? 'go' : `go ${(performance.timeOrigin + t0 + durationMs).toFixed(3)}`
     for (const child of children) child.send(go, true)
-    let t1 = t0
-    const dones = await Promise.all(children.map(async (child) => {
-      const done = await child.next('done', runDeadlineMs) as unknown as ProducerDone
-      t1 = Math.max(t1, performance.now())
-      return done
-    }))
+    await Promise.all(children.map(async (child) => await child.next('finished', runDeadlineMs)))
     const busy = machineBusySeconds() - busy0
-    const totalRecords = dones.reduce((sum, d) => sum + d.records, 0)
-
     const writerCpu = writer === undefined ? 0 : cpuSeconds(writer.pid) - writerCpu0
+    const dones = await Promise.all(children.map(async (child) => await child.next('done', EXIT_DEADLINE_MS) as unknown as ProducerDone))
+    // Timed by the producers' own clocks (one system clock): the latency histogram a producer
+    // encodes before its done line is not part of the run.
+    const t1 = Math.max(...dones.map((d) => d.finishedAtMs)) - performance.timeOrigin
+    const totalRecords = dones.reduce((sum, d) => sum + d.records, 0)
     const writerRssMb = writer === undefined ? null : peakRssMb(writer.pid)
     const running = writer
     writer = undefined
@@ -185,6 +187,15 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
       writerCpuUsPerRecord: writerCpu / totalRecords * 1e6,
       otherCores: Math.max(0, busy - producerCpu - writerCpu) / (elapsedMs / 1000),
       finishMs: Math.max(...dones.map((d) => d.finishMs)),
+      contextSwitchesPerKRecords: {
+        voluntary: dones.reduce((sum, d) => sum + d.voluntaryContextSwitches, 0) / totalRecords * 1000,
+        involuntary: dones.reduce((sum, d) => sum + d.involuntaryContextSwitches, 0) / totalRecords * 1000
+      },
+      gc: {
+        count: dones.reduce((sum, d) => sum + d.gc.count, 0),
+        totalMs: dones.reduce((sum, d) => sum + d.gc.totalMs, 0),
+        maxMs: Math.max(...dones.map((d) => d.gc.maxMs))
+      },
       producerRssMb: Math.max(...dones.map((d) => d.maxRssKb / 1024)),
       writerRssMb,
       writerSummary,
