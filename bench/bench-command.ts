@@ -55,20 +55,22 @@ const DEFAULTS = Object.freeze({
 interface PlanRow { producers: number[], size: number[], strategies: Strategy[] }
 
 /**
- * The quick profile's cells: each targets' comparison where it is made, not the whole cross
- * product (8 strategies x 3 producer counts x 2 sizes would take about 10 minutes).
- * bench/README.md ("Method") explains the choice.
+ * The quick profile's cells: each of issue 11's comparisons where it is made, not the whole
+ * cross product (8 strategies x 3 producer counts x 2 sizes x 3 runs would take about 15
+ * minutes on 2 cores). bench/README.md ("The quick profile") explains the choice.
  */
 const QUICK_PLAN: readonly PlanRow[] = Object.freeze([
-  // The full comparison at the cell the issue's figures come from, both sizes.
-  { producers: [4], size: [100, 1024], strategies: ['funnel', 'funnel-nofsync', 'funnel-transport', 'flock', 'append', 'pino-transport', 'null', 'noop'] },
-  // How the ratios hold with more processes than cores: funnel against each size's baselines.
-  { producers: [8, 16], size: [100], strategies: ['funnel', 'funnel-transport', 'flock', 'pino-transport', 'null', 'noop'] },
-  { producers: [8, 16], size: [1024], strategies: ['funnel', 'funnel-transport', 'append', 'pino-transport', 'null', 'noop'] }
+  // Everything at the reference cell (twice the cores), 100 B: every target is checked here.
+  { producers: [4], size: [100], strategies: ['funnel', 'funnel-nofsync', 'funnel-transport', 'flock', 'append', 'pino-transport', 'null', 'noop'] },
+  // 1 KiB: funnel against null, append and noop, the transports, and funnel without fsync.
+  { producers: [4], size: [1024], strategies: ['funnel', 'funnel-nofsync', 'funnel-transport', 'append', 'pino-transport', 'null', 'noop'] },
+  // More producers than cores, 4x and 8x: does funnel keep its ratios to null, flock and append?
+  { producers: [8, 16], size: [100], strategies: ['funnel', 'flock', 'null'] },
+  { producers: [8, 16], size: [1024], strategies: ['funnel', 'append', 'null'] }
 ])
 
 /** `--quick`: about 3 minutes on a 2-core machine; explicit flags still win. */
-const QUICK = Object.freeze({ ingestMib: 256, scenarios: [...SCENARIOS] as Scenario[], restarts: 1 })
+const QUICK = Object.freeze({ repeat: 2, ingestMib: 256, scenarios: [...SCENARIOS] as Scenario[], restarts: 1 })
 
 const USAGE = `usage: logfunnel bench [options]
 
@@ -97,8 +99,9 @@ options:
   --duration-ms MS     every producer logs for this long per run (default ${DEFAULTS.durationMs}; warm-up runs ${WARMUP_DURATION_MS})
   --records N          log exactly N records per producer instead of logging for --duration-ms
   --size LIST          message payload bytes per record (default ${DEFAULTS.size.join(',')}; quick: see bench/README)
-  --repeat K           measured runs per cell (default ${DEFAULTS.repeat})
-  --warmup N           runs per cell before those, verified but not measured (default ${DEFAULTS.warmup})
+  --repeat K           measured runs per cell (default ${DEFAULTS.repeat}; quick ${QUICK.repeat})
+  --warmup N           runs per cell before those, verified but not measured (default ${DEFAULTS.warmup};
+                       quick: only before a strategy's first cell)
   --ingest-pushers K   writer-ingest pusher processes (default ${DEFAULTS.ingestPushers})
   --ingest-mib M       writer-ingest MiB pushed per run (default ${DEFAULTS.ingestMib}; quick ${QUICK.ingestMib})
   --restarts N         writer restarts per run of the restart scenario (default ${DEFAULTS.restarts}; quick ${QUICK.restarts})
@@ -166,17 +169,23 @@ export async function main (argv: string[]): Promise<number> {
   const lossScenarios = options.scenarios.filter((s): s is LossScenario => s !== THROUGHPUT)
   const lossRuns = lossScenarios.reduce((n, scenario) =>
     n + options.strategies.filter((s) => lossStatus(scenario, s) === 'measured').length, 0) * options.loss.runs * options.loss.producers.length * options.loss.size.length
-  const progress = new Progress(cells.length * (options.warmup + options.repeat) + (options.ingest ? options.warmup + options.repeat : 0) + lossRuns)
+  const warmups = options.quick ? new Set(cells.map((c) => c.strategy)).size * options.warmup : cells.length * options.warmup
+  const progress = new Progress(warmups + cells.length * options.repeat + (options.ingest ? options.warmup + options.repeat : 0) + lossRuns)
   const results: CellResult[] = []
   let ingest: IngestResult | null = null
   let loss: LossResult[] = []
   try {
+    const warmed = new Set<Strategy>()
     for (const cell of cells) {
       let run = 0
       const name = `${cell.strategy} x${cell.producers} ${cell.recordBytes} B`
+      // Quick: a warm-up run loads a strategy's modules and warms the file caches; its later
+      // cells start from fresh processes either way, with pino warmed up in each.
+      const warmup = options.quick && warmed.has(cell.strategy) ? 0 : options.warmup
+      warmed.add(cell.strategy)
       results.push(await runCell(cell, {
         repeats: options.repeat,
-        warmup: options.warmup,
+        warmup,
         warmupDurationMs: WARMUP_DURATION_MS,
         dir: runDir,
         producerNodeArgs: options.cpuProf === undefined ? undefined : ['--cpu-prof', '--cpu-prof-dir', options.cpuProf],
@@ -311,7 +320,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
     records: values.records === undefined ? undefined : whole(values.records, 'records', 1),
     durationMs: values['duration-ms'] === undefined ? DEFAULTS.durationMs : whole(values['duration-ms'], 'duration-ms', 1),
     size: list(values.size, 'size', quick ? planned((row) => row.size) : DEFAULTS.size),
-    repeat: values.repeat === undefined ? DEFAULTS.repeat : whole(values.repeat, 'repeat', 1),
+    repeat: values.repeat === undefined ? (quick ? QUICK.repeat : DEFAULTS.repeat) : whole(values.repeat, 'repeat', 1),
     warmup: values.warmup === undefined ? DEFAULTS.warmup : whole(values.warmup, 'warmup', 0),
     ingestPushers: values['ingest-pushers'] === undefined ? DEFAULTS.ingestPushers : whole(values['ingest-pushers'], 'ingest-pushers', 1),
     ingestMib: values['ingest-mib'] === undefined ? (quick ? QUICK.ingestMib : DEFAULTS.ingestMib) : whole(values['ingest-mib'], 'ingest-mib', 1),
