@@ -64,9 +64,9 @@ const QUICK_PLAN: readonly PlanRow[] = Object.freeze([
   { producers: [4], size: [100], strategies: ['funnel', 'funnel-nofsync', 'funnel-transport', 'flock', 'append', 'pino-transport', 'null', 'noop'] },
   // 1 KiB: funnel against null, append and noop, the transports, and funnel without fsync.
   { producers: [4], size: [1024], strategies: ['funnel', 'funnel-nofsync', 'funnel-transport', 'append', 'pino-transport', 'null', 'noop'] },
-  // More producers than cores, 4x and 8x: does funnel keep its ratios to null, flock and append?
-  { producers: [8, 16], size: [100], strategies: ['funnel', 'flock', 'null'] },
-  { producers: [8, 16], size: [1024], strategies: ['funnel', 'append', 'null'] }
+  // More producers than cores: funnel against null and flock at 8 x 100 B, null and append at 16 x 1 KiB.
+  { producers: [8], size: [100], strategies: ['funnel', 'flock', 'null'] },
+  { producers: [16], size: [1024], strategies: ['funnel', 'append', 'null'] }
 ])
 
 /** `--quick`: about 3 minutes on a 2-core machine; explicit flags still win. */
