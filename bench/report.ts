@@ -44,10 +44,12 @@ export function formatMarkdown (report: BenchReport): string {
 
 function cellTable (results: CellResult[]): string {
   const first = results[0] as CellResult
-  const load = first.durationMs === null ? 'a fixed count of records' : `${(first.durationMs / 1000).toFixed(1)} s of logging`
+  const load = first.durationMs === null ? `${first.recordsPerProducer} records` : `for ${(first.durationMs / 1000).toFixed(1)} s`
+  const warmups = new Set(results.map((r) => r.warmup))
+  const warmup = warmups.size === 1 ? `${first.warmup} warm-up run${first.warmup === 1 ? '' : 's'} per cell` : "a warm-up run before each strategy's first cell"
   const rows = [
     `Throughput from "go" until the last record is in the file (funnel: receipted); each producer logs ${load} per run; ` +
-      `median (min-max) of ${first.repeats} runs after ${first.warmup} warm-up. fsync: the writer's policy (batch = its default), ` +
+      `median (min-max) of ${first.repeats} runs after ${warmup}. fsync: the writer's policy (batch = its default), ` +
       'never for the strategies that write with no fsync. x noop: records/s against noop (pino dropping its lines) in the same cell. ' +
       'CPU: microseconds per record of the producer processes (all threads) + the writer.',
     '',
