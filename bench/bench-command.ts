@@ -12,7 +12,7 @@ import { lossStatus, runLossScenarios, type LossResult } from './loss-scenarios.
 import { describeMachine } from './machine.js'
 import { Progress } from './progress.js'
 import { formatMarkdown, type BenchReport } from './report.js'
-import { runCell, type Cell, type CellResult } from './run-cell.js'
+import { runCells, type Cell, type CellResult } from './run-cell.js'
 import { INGEST_SCENARIO, isStrategy, STRATEGIES, STRATEGY_DESCRIPTIONS, type Strategy } from './strategies.js'
 import { evaluateTargets } from './targets.js'
 
@@ -175,26 +175,27 @@ export async function main (argv: string[]): Promise<number> {
   let ingest: IngestResult | null = null
   let loss: LossResult[] = []
   try {
+    // Quick: a warm-up run loads a strategy's modules and warms the file caches; its later
+    // cells start from fresh processes either way, with pino warmed up in each.
     const warmed = new Set<Strategy>()
-    for (const cell of cells) {
-      let run = 0
-      const name = `${cell.strategy} x${cell.producers} ${cell.recordBytes} B`
-      // Quick: a warm-up run loads a strategy's modules and warms the file caches; its later
-      // cells start from fresh processes either way, with pino warmed up in each.
-      const warmup = options.quick && warmed.has(cell.strategy) ? 0 : options.warmup
-      warmed.add(cell.strategy)
-      results.push(await runCell(cell, {
-        repeats: options.repeat,
-        warmup,
-        warmupDurationMs: WARMUP_DURATION_MS,
-        dir: runDir,
-        producerNodeArgs: options.cpuProf === undefined ? undefined : ['--cpu-prof', '--cpu-prof-dir', options.cpuProf],
-        onRun: (sample, warmup) => {
-          const defects = sample.integrity === null ? '' : `, defects: ${describeDefects(sample.integrity)}`
-          progress.step(`${name} run ${++run}${warmup ? ' (warm-up)' : ''}: ${Math.round(sample.recordsPerSec)} records/s${defects}`)
-        }
-      }))
-    }
+    const counts = new Map<Cell, number>()
+    results.push(...await runCells(cells, {
+      repeats: options.repeat,
+      warmupFor: (cell) => {
+        const warmup = options.quick && warmed.has(cell.strategy) ? 0 : options.warmup
+        warmed.add(cell.strategy)
+        return warmup
+      },
+      warmupDurationMs: WARMUP_DURATION_MS,
+      dir: runDir,
+      producerNodeArgs: options.cpuProf === undefined ? undefined : ['--cpu-prof', '--cpu-prof-dir', options.cpuProf],
+      onRun: (cell, sample, warmup) => {
+        const run = (counts.get(cell) ?? 0) + 1
+        counts.set(cell, run)
+        const defects = sample.integrity === null ? '' : `, defects: ${describeDefects(sample.integrity)}`
+        progress.step(`${cell.strategy} x${cell.producers} ${cell.recordBytes} B run ${run}${warmup ? ' (warm-up)' : ''}: ${Math.round(sample.recordsPerSec)} records/s${defects}`)
+      }
+    }))
     if (options.ingest) {
       let run = 0
       ingest = await runIngest({

@@ -75,6 +75,60 @@ export interface CellResult {
   samples: Array<{ records: number, elapsedMs: number, finishMs: number, recordsPerSec: number, p99Us: number, p999Us: number, cpuSecPerMillion: number, producerCpuUsPerRecord: number, writerCpuUsPerRecord: number, otherCores: number, bytes: number }>
 }
 
+/** Options of `runCells`: the warm-up is decided per cell. */
+export interface CellsOptions extends Omit<CellOptions, 'warmup' | 'onRun'> {
+  /** Warm-up runs before the cell's first measured run. */
+  warmupFor: (cell: Cell) => number
+  onRun?: (cell: Cell, sample: RunSample, warmup: boolean) => void
+}
+
+/** What the runs of one cell have gathered so far. */
+interface CellRuns { warmup: number, samples: RunSample[], defects: Defects, examples: string[] }
+
+/**
+ * Runs cells that share a producer count and record size interleaved: each cell's warm-up,
+ * then the first measured run of every cell, then the second, and so on, so that a change in
+ * the machine's other load in the meantime falls on every strategy of the comparison alike.
+ * Each run is in fresh processes; the results come back in the order of `cells`. Rejects like
+ * `runOnce` (`LOGFUNNEL_ERR_BENCH`, writer start/stop errors).
+ *
+ * @example
+ * ```ts
+ * const rows = await runCells(cells, { repeats: 3, warmupFor: () => 1, dir })
+ * ```
+ */
+export async function runCells (cells: Cell[], options: CellsOptions): Promise<CellResult[]> {
+  const runs = new Map<Cell, CellRuns>(cells.map((cell) => [cell, { warmup: options.warmupFor(cell), samples: [], defects: { ...NO_DEFECTS }, examples: [] }]))
+  const groups = new Map<string, Cell[]>()
+  for (const cell of cells) {
+    const key = `${cell.producers}x${cell.recordBytes}`
+    groups.set(key, [...(groups.get(key) ?? []), cell])
+  }
+  const once = async (cell: Cell, warmup: boolean): Promise<void> => {
+    const state = runs.get(cell) as CellRuns
+    const durationMs = warmup && cell.durationMs !== undefined ? Math.min(cell.durationMs, options.warmupDurationMs ?? cell.durationMs) : cell.durationMs
+    const sample = await runOnce({ ...cell, durationMs, dir: options.dir, producerNodeArgs: options.producerNodeArgs })
+    if (sample.integrity !== null) {
+      state.defects = addDefects(state.defects, sample.integrity)
+      if (state.examples.length === 0) state.examples = sample.integrity.examples
+    }
+    if (!warmup) state.samples.push(sample)
+    options.onRun?.(cell, sample, warmup)
+  }
+  for (const group of groups.values()) {
+    for (const cell of group) {
+      for (let i = 0; i < (runs.get(cell) as CellRuns).warmup; i++) await once(cell, true)
+    }
+    for (let i = 0; i < options.repeats; i++) {
+      for (const cell of group) await once(cell, false)
+    }
+  }
+  return cells.map((cell) => {
+    const state = runs.get(cell) as CellRuns
+    return summarise(cell, options.repeats, state.warmup, state.samples, state.defects, state.examples)
+  })
+}
+
 /**
  * Runs a cell `warmup + repeats` times, each in fresh processes, and summarises the measured
  * runs: median and range of throughput, latency percentiles, CPU per million records and
@@ -88,20 +142,15 @@ export interface CellResult {
  * ```
  */
 export async function runCell (cell: Cell, options: CellOptions): Promise<CellResult> {
-  const samples: RunSample[] = []
-  let defects: Defects = { ...NO_DEFECTS }
-  let examples: string[] = []
-  for (let i = 0; i < options.warmup + options.repeats; i++) {
-    const warmup = i < options.warmup
-    const durationMs = warmup && cell.durationMs !== undefined ? Math.min(cell.durationMs, options.warmupDurationMs ?? cell.durationMs) : cell.durationMs
-    const sample = await runOnce({ ...cell, durationMs, dir: options.dir, producerNodeArgs: options.producerNodeArgs })
-    if (sample.integrity !== null) {
-      defects = addDefects(defects, sample.integrity)
-      if (examples.length === 0) examples = sample.integrity.examples
-    }
-    if (!warmup) samples.push(sample)
-    options.onRun?.(sample, warmup)
-  }
+  const [row] = await runCells([cell], {
+    ...options,
+    warmupFor: () => options.warmup,
+    onRun: options.onRun === undefined ? undefined : (_cell, sample, warmup) => options.onRun?.(sample, warmup)
+  })
+  return row as CellResult
+}
+
+function summarise (cell: Cell, repeats: number, warmup: number, samples: RunSample[], defects: Defects, examples: string[]): CellResult {
   const verified = writesFile(cell.strategy)
   const defective = verified && defectCount(defects) > 0
   const writerRss = samples.map((s) => s.writerRssMb).filter((mb): mb is number => mb !== null)
@@ -111,8 +160,8 @@ export async function runCell (cell: Cell, options: CellOptions): Promise<CellRe
     recordBytes: cell.recordBytes,
     recordsPerProducer: cell.records ?? Math.round(spread(samples.map((s) => s.records / s.producers)).median),
     durationMs: cell.durationMs ?? null,
-    repeats: options.repeats,
-    warmup: options.warmup,
+    repeats,
+    warmup,
     recordsPerSec: defective ? null : spread(samples.map((s) => s.recordsPerSec)),
     mbPerSec: defective ? null : spread(samples.map((s) => s.mbPerSec)),
     p50Us: spread(samples.map((s) => s.latencyUs.p50)),
