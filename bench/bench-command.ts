@@ -12,19 +12,21 @@ import { lossStatus, runLossScenarios, type LossResult } from './loss-scenarios.
 import { describeMachine } from './machine.js'
 import { Progress } from './progress.js'
 import { formatMarkdown, type BenchReport } from './report.js'
-import { runCell, type Cell, type CellResult } from './run-cell.js'
+import { runCells, type Cell, type CellResult } from './run-cell.js'
 import { INGEST_SCENARIO, isStrategy, STRATEGIES, STRATEGY_DESCRIPTIONS, type Strategy } from './strategies.js'
 import { evaluateTargets } from './targets.js'
 
 /** Default output directory (gitignored): bench/out/ of the repository. */
 const OUT_DIR = fileURLToPath(new URL('../../bench/out/', import.meta.url))
 
-/** Records per producer when `--records` is not given, before the per-run byte cap. */
-const DEFAULT_RECORDS = 100_000
-/** Without `--records`, a run writes at most this much, so 16 KiB x 16 producers stays short. */
-const MAX_RUN_BYTES = 256 * 2 ** 20
-/** pino's fields around the message (level, time, pid, hostname, seq): about 80 bytes a line. */
-const LINE_OVERHEAD_BYTES = 80
+/**
+ * How long every producer logs in a throughput run unless `--records` fixes a count: JIT
+ * warm-up is over after the first ~0.1 s, so this leaves at least 1 s of steady logging
+ * whatever the strategy, producer count and record size.
+ */
+const DEFAULT_DURATION_MS = 1200
+/** A timed cell's warm-up run: enough to load the modules and warm the file system's caches. */
+const WARMUP_DURATION_MS = 300
 
 /** The throughput scenario: the cells and writer-ingest. The loss scenarios are in LOSS_SCENARIOS. */
 const THROUGHPUT = 'throughput'
@@ -36,6 +38,7 @@ const DEFAULTS = Object.freeze({
   strategies: [...STRATEGIES, INGEST_SCENARIO] as string[],
   producers: [1, 2, 4, 8, 16],
   size: [100, 1024, 16384],
+  durationMs: DEFAULT_DURATION_MS,
   repeat: 3,
   warmup: 1,
   ingestPushers: 2,
@@ -48,8 +51,26 @@ const DEFAULTS = Object.freeze({
   restarts: 2
 })
 
-/** `--quick`: about 2 minutes on a 2-core machine; explicit flags still win. */
-const QUICK = Object.freeze({ producers: [1, 4, 8], size: [100], records: 20_000, ingestMib: 256, scenarios: [...SCENARIOS] as Scenario[], restarts: 1 })
+/** Some strategies at some producer counts and record sizes: a part of the quick profile. */
+interface PlanRow { producers: number[], size: number[], strategies: Strategy[] }
+
+/**
+ * The quick profile's cells: each of issue 11's comparisons where it is made, not the whole
+ * cross product (8 strategies x 3 producer counts x 2 sizes x 3 runs would take about 15
+ * minutes on 2 cores). bench/README.md ("The quick profile") explains the choice.
+ */
+const QUICK_PLAN: readonly PlanRow[] = Object.freeze([
+  // Everything at the reference cell (twice the cores), 100 B: every target is checked here.
+  { producers: [4], size: [100], strategies: ['funnel', 'funnel-nofsync', 'funnel-transport', 'flock', 'append', 'pino-transport', 'null', 'noop'] },
+  // 1 KiB: funnel against null, append and noop, the transports, and funnel without fsync.
+  { producers: [4], size: [1024], strategies: ['funnel', 'funnel-nofsync', 'funnel-transport', 'append', 'pino-transport', 'null', 'noop'] },
+  // More producers than cores: funnel against null and flock at 8 x 100 B, null and append at 16 x 1 KiB.
+  { producers: [8], size: [100], strategies: ['funnel', 'flock', 'null'] },
+  { producers: [16], size: [1024], strategies: ['funnel', 'append', 'null'] }
+])
+
+/** `--quick`: about 3 minutes on a 2-core machine; explicit flags still win. */
+const QUICK = Object.freeze({ repeat: 2, ingestMib: 256, scenarios: [...SCENARIOS] as Scenario[], restarts: 1 })
 
 const USAGE = `usage: logfunnel bench [options]
 
@@ -74,12 +95,13 @@ options:
   --scenario LIST      comma-separated scenarios from the list above (default ${DEFAULTS.scenarios.join(',')};
                        quick ${QUICK.scenarios.join(',')})
   --strategies LIST    comma-separated names from the list above (default: all)
-  --producers LIST     producer process counts (default ${DEFAULTS.producers.join(',')}; quick ${QUICK.producers.join(',')})
-  --records N          records per producer (default ${DEFAULT_RECORDS}, fewer where a run would pass
-                       ${MAX_RUN_BYTES / 2 ** 20} MiB; quick ${QUICK.records})
-  --size LIST          message payload bytes per record (default ${DEFAULTS.size.join(',')}; quick ${QUICK.size.join(',')})
-  --repeat K           measured runs per cell (default ${DEFAULTS.repeat})
-  --warmup N           runs per cell before those, verified but not measured (default ${DEFAULTS.warmup})
+  --producers LIST     producer process counts (default ${DEFAULTS.producers.join(',')}; quick: see bench/README)
+  --duration-ms MS     every producer logs for this long per run (default ${DEFAULTS.durationMs}; warm-up runs ${WARMUP_DURATION_MS})
+  --records N          log exactly N records per producer instead of logging for --duration-ms
+  --size LIST          message payload bytes per record (default ${DEFAULTS.size.join(',')}; quick: see bench/README)
+  --repeat K           measured runs per cell (default ${DEFAULTS.repeat}; quick ${QUICK.repeat})
+  --warmup N           runs per cell before those, verified but not measured (default ${DEFAULTS.warmup};
+                       quick: only before a strategy's first cell)
   --ingest-pushers K   writer-ingest pusher processes (default ${DEFAULTS.ingestPushers})
   --ingest-mib M       writer-ingest MiB pushed per run (default ${DEFAULTS.ingestMib}; quick ${QUICK.ingestMib})
   --restarts N         writer restarts per run of the restart scenario (default ${DEFAULTS.restarts}; quick ${QUICK.restarts})
@@ -89,8 +111,10 @@ options:
   --json PATH          results as JSON (default bench/out/latest.json)
   --svg PATH           chart as SVG (default bench/out/latest.svg)
   --cpu-prof DIR       run every producer under node --cpu-prof, profiles written to DIR
-  --quick              the quick profile, meant to take about 2 minutes on an idle 2-core
-                       machine (npm run bench)
+  --quick              the quick profile, meant to take about 3 minutes on an idle 2-core
+                       machine (npm run bench): 4 producers x all strategies, 8 and 16
+                       producers x funnel and its baselines, 100 B and 1 KiB; --strategies,
+                       --producers and --size narrow it
   -h, --help           show this help
 
 exit status: 0 when every run completed (targets and defects are reported, not judged), 1 when
@@ -103,7 +127,9 @@ export interface BenchOptions {
   strategies: Strategy[]
   ingest: boolean
   producers: number[]
+  /** Fixed records per producer, or undefined: each producer logs for `durationMs`. */
   records: number | undefined
+  durationMs: number
   size: number[]
   repeat: number
   warmup: number
@@ -143,25 +169,33 @@ export async function main (argv: string[]): Promise<number> {
   const lossScenarios = options.scenarios.filter((s): s is LossScenario => s !== THROUGHPUT)
   const lossRuns = lossScenarios.reduce((n, scenario) =>
     n + options.strategies.filter((s) => lossStatus(scenario, s) === 'measured').length, 0) * options.loss.runs * options.loss.producers.length * options.loss.size.length
-  const progress = new Progress(cells.length * (options.warmup + options.repeat) + (options.ingest ? options.warmup + options.repeat : 0) + lossRuns)
+  const warmups = options.quick ? new Set(cells.map((c) => c.strategy)).size * options.warmup : cells.length * options.warmup
+  const progress = new Progress(warmups + cells.length * options.repeat + (options.ingest ? options.warmup + options.repeat : 0) + lossRuns)
   const results: CellResult[] = []
   let ingest: IngestResult | null = null
   let loss: LossResult[] = []
   try {
-    for (const cell of cells) {
-      let run = 0
-      const name = `${cell.strategy} x${cell.producers} ${cell.recordBytes} B`
-      results.push(await runCell(cell, {
-        repeats: options.repeat,
-        warmup: options.warmup,
-        dir: runDir,
-        producerNodeArgs: options.cpuProf === undefined ? undefined : ['--cpu-prof', '--cpu-prof-dir', options.cpuProf],
-        onRun: (sample, warmup) => {
-          const defects = sample.integrity === null ? '' : `, defects: ${describeDefects(sample.integrity)}`
-          progress.step(`${name} run ${++run}${warmup ? ' (warm-up)' : ''}: ${Math.round(sample.recordsPerSec)} records/s${defects}`)
-        }
-      }))
-    }
+    // Quick: a warm-up run loads a strategy's modules and warms the file caches; its later
+    // cells start from fresh processes either way, with pino warmed up in each.
+    const warmed = new Set<Strategy>()
+    const counts = new Map<Cell, number>()
+    results.push(...await runCells(cells, {
+      repeats: options.repeat,
+      warmupFor: (cell) => {
+        const warmup = options.quick && warmed.has(cell.strategy) ? 0 : options.warmup
+        warmed.add(cell.strategy)
+        return warmup
+      },
+      warmupDurationMs: WARMUP_DURATION_MS,
+      dir: runDir,
+      producerNodeArgs: options.cpuProf === undefined ? undefined : ['--cpu-prof', '--cpu-prof-dir', options.cpuProf],
+      onRun: (cell, sample, warmup) => {
+        const run = (counts.get(cell) ?? 0) + 1
+        counts.set(cell, run)
+        const defects = sample.integrity === null ? '' : `, defects: ${describeDefects(sample.integrity)}`
+        progress.step(`${cell.strategy} x${cell.producers} ${cell.recordBytes} B run ${run}${warmup ? ' (warm-up)' : ''}: ${Math.round(sample.recordsPerSec)} records/s${defects}`)
+      }
+    }))
     if (options.ingest) {
       let run = 0
       ingest = await runIngest({
@@ -179,7 +213,8 @@ export async function main (argv: string[]): Promise<number> {
       loss = await runLossScenarios({
         ...options.loss,
         scenarios: lossScenarios,
-        strategies: options.strategies,
+        // The loss scenarios judge the default configuration; funnel-nofsync only differs in speed.
+        strategies: options.strategies.filter((s) => s !== 'funnel-nofsync'),
         dir: runDir,
         onRun: (sample, label) => {
           const { lost, duplicated } = sample.integrity
@@ -200,7 +235,7 @@ export async function main (argv: string[]): Promise<number> {
     options: { ...options, strategies: [...options.strategies, ...(options.ingest ? [INGEST_SCENARIO] : [])] },
     results,
     ingest,
-    targets: evaluateTargets(results, ingest),
+    targets: evaluateTargets(results, ingest, loss),
     lossScenarios: loss
   }
   process.stdout.write(formatMarkdown(report))
@@ -214,14 +249,19 @@ export async function main (argv: string[]): Promise<number> {
   return 0
 }
 
-/** The cells in run order: record size, then producers, then strategy. */
+/**
+ * The cells in run order: record size, then producers, then strategy. The quick profile takes
+ * QUICK_PLAN's cells among those the flags select, the others the whole cross product.
+ */
 function planCells (options: BenchOptions): Cell[] {
   const cells: Cell[] = []
+  const load = options.records === undefined ? { durationMs: options.durationMs } : { records: options.records }
   for (const recordBytes of options.size) {
     for (const producers of options.producers) {
-      const records = options.records ??
-        Math.max(1, Math.min(DEFAULT_RECORDS, Math.floor(MAX_RUN_BYTES / (producers * (recordBytes + LINE_OVERHEAD_BYTES)))))
-      for (const strategy of options.strategies) cells.push({ strategy, producers, recordBytes, records })
+      for (const strategy of options.strategies) {
+        if (options.quick && !QUICK_PLAN.some((row) => row.producers.includes(producers) && row.size.includes(recordBytes) && row.strategies.includes(strategy))) continue
+        cells.push({ strategy, producers, recordBytes, ...load })
+      }
     }
   }
   return cells
@@ -238,6 +278,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
         strategies: { type: 'string' },
         producers: { type: 'string' },
         records: { type: 'string' },
+        'duration-ms': { type: 'string' },
         size: { type: 'string' },
         repeat: { type: 'string' },
         warmup: { type: 'string' },
@@ -276,10 +317,11 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
     scenarios,
     strategies: STRATEGIES.filter((s) => names.includes(s)),
     ingest: names.includes(INGEST_SCENARIO) && scenarios.includes(THROUGHPUT),
-    producers: list(values.producers, 'producers', quick ? QUICK.producers : DEFAULTS.producers),
-    records: values.records === undefined ? (quick ? QUICK.records : undefined) : whole(values.records, 'records', 1),
-    size: list(values.size, 'size', quick ? QUICK.size : DEFAULTS.size),
-    repeat: values.repeat === undefined ? DEFAULTS.repeat : whole(values.repeat, 'repeat', 1),
+    producers: list(values.producers, 'producers', quick ? planned((row) => row.producers) : DEFAULTS.producers),
+    records: values.records === undefined ? undefined : whole(values.records, 'records', 1),
+    durationMs: values['duration-ms'] === undefined ? DEFAULTS.durationMs : whole(values['duration-ms'], 'duration-ms', 1),
+    size: list(values.size, 'size', quick ? planned((row) => row.size) : DEFAULTS.size),
+    repeat: values.repeat === undefined ? (quick ? QUICK.repeat : DEFAULTS.repeat) : whole(values.repeat, 'repeat', 1),
     warmup: values.warmup === undefined ? DEFAULTS.warmup : whole(values.warmup, 'warmup', 0),
     ingestPushers: values['ingest-pushers'] === undefined ? DEFAULTS.ingestPushers : whole(values['ingest-pushers'], 'ingest-pushers', 1),
     ingestMib: values['ingest-mib'] === undefined ? (quick ? QUICK.ingestMib : DEFAULTS.ingestMib) : whole(values['ingest-mib'], 'ingest-mib', 1),
@@ -296,6 +338,11 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
       restarts: values.restarts === undefined ? (quick ? QUICK.restarts : DEFAULTS.restarts) : whole(values.restarts, 'restarts', 1)
     }
   }
+}
+
+/** Every producer count or size QUICK_PLAN names. */
+function planned (pick: (row: PlanRow) => number[]): number[] {
+  return [...new Set(QUICK_PLAN.flatMap(pick))].sort((a, b) => a - b)
 }
 
 function list (raw: string | undefined, name: string, fallback: readonly number[]): number[] {

@@ -49,7 +49,7 @@ export async function runExitOnce (params: LossRunParams): Promise<LossSample> {
     if (needsWriter(strategy)) writer = await startWriter({ file, endpoint })
     const started = await startProducers(producers, { strategy, file, endpoint, records, recordBytes, exitAtOnce: true }, `exit ${strategy}`)
     children = started.children
-    const expectedBytes = started.readies.reduce((sum, r) => sum + r.loggedBytes, 0)
+    const expectedBytes = started.readies.reduce((sum, r) => sum + (r.loggedBytes ?? 0), 0)
     const total = producers * records
 
     const t0 = performance.now()

@@ -18,7 +18,7 @@ export interface LatencySummary {
  * kept in a typed array during the run and only fed to the histogram afterwards, because
  * `recordValue()` costs about as much as a cheap `log.info()`.
  */
-export function encodeDurations (durationsMs: Float64Array): string {
+export function encodeDurations (durationsMs: Float32Array | Float64Array): string {
   const histogram = hdr.build({ numberOfSignificantValueDigits: SIGNIFICANT_DIGITS })
   for (const ms of durationsMs) histogram.recordValue(Math.max(1, Math.round(ms * 1e6)))
   const encoded = hdr.encodeIntoCompressedBase64(histogram)

@@ -30,7 +30,8 @@ export interface BenchLogger {
  */
 export async function openLogger (strategy: Strategy, target: LoggerTarget): Promise<BenchLogger> {
   switch (strategy) {
-    case 'funnel': {
+    case 'funnel':
+    case 'funnel-nofsync': {
       const { funnel } = await import('../producer/funnel.js')
       const dest = funnel({ endpoint: target.endpoint })
       // flush() with nothing written waits for the sender's worker thread to be up.
@@ -50,6 +51,9 @@ export async function openLogger (strategy: Strategy, target: LoggerTarget): Pro
       return syncFileLogger(required(target.file))
     case 'null':
       return syncFileLogger('/dev/null')
+    case 'noop':
+      // An object with write() is a destination to pino; this one drops the line it is given.
+      return { log: pino({}, { write: (_line: string) => true }), ready: async () => {}, finish: async () => {} }
   }
 }
 

@@ -5,6 +5,7 @@ import type { LossResult } from './loss-scenarios.js'
 import { formatMachine, type Machine } from './machine.js'
 import type { CellResult } from './run-cell.js'
 import type { Spread } from './stats.js'
+import { FSYNC_LABELS } from './strategies.js'
 import type { TargetResult } from './targets.js'
 
 /** Everything a bench run produced: the JSON file's content. */
@@ -43,19 +44,29 @@ export function formatMarkdown (report: BenchReport): string {
 
 function cellTable (results: CellResult[]): string {
   const first = results[0] as CellResult
+  const load = first.durationMs === null ? `${first.recordsPerProducer} records` : `for ${(first.durationMs / 1000).toFixed(1)} s`
+  const warmups = new Set(results.map((r) => r.warmup))
+  const warmup = warmups.size === 1 ? `${first.warmup} warm-up run${first.warmup === 1 ? '' : 's'} per cell` : "a warm-up run before each strategy's first cell"
   const rows = [
-    `Throughput from "go" until the last record is in the file (funnel: receipted); median (min-max) of ${first.repeats} runs after ${first.warmup} warm-up.`,
+    `Throughput from "go" until the last record is in the file (funnel: receipted); each producer logs ${load} per run; ` +
+      `median (min-max) of ${first.repeats} runs after ${warmup}. fsync: the writer's policy (batch = its default), ` +
+      'never for the strategies that write with no fsync. x noop: records/s against noop (pino dropping its lines) in the same cell. ' +
+      'CPU: microseconds per record of the producer processes (all threads) + the writer.',
     '',
-    '| strategy | producers | payload B | records/producer | records/s | MB/s | log.info us p50 / p99 / p99.9 / max | CPU s per 1M records | other load (cores) | peak RSS MB producer / writer | defects |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|'
+    '| strategy | fsync | producers | payload B | records/producer | records/s | x noop | MB/s | log.info us p50 / p99 / p99.9 / max | CPU us/record producers + writer = total | other load (cores) | peak RSS MB producer / writer | defects |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|'
   ]
   for (const r of results) {
     const speed = r.recordsPerSec === null ? `**DEFECTIVE: ${describeDefects(r.defects)}**` : range(r.recordsPerSec, kilo)
+    const noop = results.find((n) => n.strategy === 'noop' && n.producers === r.producers && n.recordBytes === r.recordBytes)
+    const ratio = r.recordsPerSec === null || noop?.recordsPerSec == null ? '-' : (r.recordsPerSec.median / noop.recordsPerSec.median).toFixed(2)
     const mb = r.mbPerSec === null ? '-' : r.mbPerSec.median.toFixed(1)
     const latency = [r.p50Us, r.p99Us, r.p999Us, r.maxUs].map((s) => us(s.median)).join(' / ')
+    const writerCpu = r.writerRssMb === null ? '-' : r.writerCpuUsPerRecord.median.toFixed(2)
+    const cpu = `${r.producerCpuUsPerRecord.median.toFixed(2)} + ${writerCpu} = ${r.cpuSecPerMillion.median.toFixed(2)}`
     const rss = `${r.producerRssMb.median.toFixed(0)} / ${r.writerRssMb === null ? '-' : r.writerRssMb.median.toFixed(0)}`
-    rows.push(`| ${r.strategy} | ${r.producers} | ${r.recordBytes} | ${r.recordsPerProducer} | ${speed} | ${mb} | ` +
-      `${latency} | ${r.cpuSecPerMillion.median.toFixed(2)} | ${r.otherCores.median.toFixed(2)} | ${rss} | ${describeDefects(r.defects)} |`)
+    rows.push(`| ${r.strategy} | ${FSYNC_LABELS[r.strategy]} | ${r.producers} | ${r.recordBytes} | ${r.recordsPerProducer} | ${speed} | ${ratio} | ${mb} | ` +
+      `${latency} | ${cpu} | ${r.otherCores.median.toFixed(2)} | ${rss} | ${describeDefects(r.defects)} |`)
   }
   return rows.join('\n')
 }

@@ -67,7 +67,7 @@ export async function runRestartOnce (params: LossRunParams): Promise<LossSample
     const pace = { every: Math.max(1, Math.floor(records / PACE_PAUSES)), pauseMs: Math.round(PACE_SPACING_MS * (restarts + 1) / PACE_PAUSES) }
     const started = await startProducers(producers, { strategy, endpoint, records, recordBytes, pace }, `restart ${strategy}`)
     children = started.children
-    const expectedBytes = started.readies.reduce((sum, r) => sum + r.loggedBytes, 0)
+    const expectedBytes = started.readies.reduce((sum, r) => sum + (r.loggedBytes ?? 0), 0)
     const total = producers * records
     const runDeadlineMs = RUN_DEADLINE_BASE_MS + total * RUN_DEADLINE_MS_PER_RECORD
 

@@ -19,6 +19,8 @@ const EXIT_DEADLINE_MS = 10_000
 const RUN_DEADLINE_BASE_MS = 60_000
 const RUN_DEADLINE_MS_PER_RECORD = 0.05
 const RUN_DEADLINE_MS_PER_KB = 0.05
+/** A timed run: the logging takes `durationMs`; the tail (receipts, transports' flush) far less. */
+const RUN_DEADLINE_PER_DURATION = 10
 /**
  * The writer's drain on stop: every record already has a receipt when the harness stops it,
  * so the default 200 ms idle wait would only slow the benchmark down (it is not timed).
@@ -31,8 +33,10 @@ const CLEANUP_STOP_MS = 5000
 export interface RunParams {
   strategy: Strategy
   producers: number
-  /** Records per producer. */
-  records: number
+  /** Records per producer; without it, each producer logs for `durationMs`. */
+  records?: number
+  /** How long each producer logs (from `go`) when `records` is not set. */
+  durationMs?: number
   /** Bytes of each record's message. */
   recordBytes: number
   /** Parent directory: the run makes its own directory in it and removes it afterwards. */
@@ -49,7 +53,7 @@ export interface RunSample {
   producers: number
   /** Records logged in all, as reported by the producers. */
   records: number
-  /** From `go` to the last producer's `done` (records in the file, or receipted). */
+  /** From `go` until the last producer's records were in the file (or receipted), by its own clock. */
   elapsedMs: number
   recordsPerSec: number
   mbPerSec: number
@@ -60,7 +64,10 @@ export interface RunSample {
   fileBytes: number | null
   latencyUs: LatencySummary
   cpuSec: { producers: number, writer: number }
+  /** CPU seconds per million records (= microseconds per record): all, the producers' and the writer's. */
   cpuSecPerMillion: number
+  producerCpuUsPerRecord: number
+  writerCpuUsPerRecord: number
   /**
    * Cores' worth of CPU that other processes (not this run's) used while it was measured:
    * on a shared machine, the noise under the figures.
@@ -68,6 +75,10 @@ export interface RunSample {
   otherCores: number
   /** The slowest producer's tail: from the end of its logging loop until its records were in the file. */
   finishMs: number
+  /** Context switches of all producers per 1000 records (voluntary: blocked or yielded; involuntary: preempted). */
+  contextSwitchesPerKRecords: { voluntary: number, involuntary: number }
+  /** The producers' main-thread GC pauses: summed over the producers, and the longest. */
+  gc: { count: number, totalMs: number, maxMs: number }
   /** Largest peak RSS among the producers. */
   producerRssMb: number
   writerRssMb: number | null
@@ -94,7 +105,8 @@ export interface RunSample {
  * ```
  */
 export async function runOnce (params: RunParams): Promise<RunSample> {
-  const { strategy, producers, records, recordBytes } = params
+  const { strategy, producers, records, durationMs, recordBytes } = params
+  if ((records === undefined) === (durationMs === undefined)) throw benchError('a run takes either records or durationMs')
   const runDir = mkdtempSync(join(params.dir, `${strategy}-`))
   const file = join(runDir, 'app.log')
   const children: BenchChild[] = []
@@ -102,9 +114,14 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
   const tStart = performance.now()
   try {
     if (needsWriter(strategy)) {
-      writer = await startWriter({ file, endpoint: `ipc://${join(runDir, 'w.sock')}`, drainIdleMs: WRITER_DRAIN_IDLE_MS })
+      writer = await startWriter({
+        file,
+        endpoint: `ipc://${join(runDir, 'w.sock')}`,
+        drainIdleMs: WRITER_DRAIN_IDLE_MS,
+        fsync: strategy === 'funnel-nofsync' ? 'off' : 'batch'
+      })
     }
-    const producerParams: ProducerParams = { strategy, file, endpoint: writer?.endpoint, records, recordBytes }
+    const producerParams: ProducerParams = { strategy, file, endpoint: writer?.endpoint, records, durationMs, recordBytes }
     for (let i = 0; i < producers; i++) {
       children.push(new BenchChild(compiledScript('producer.js'), [JSON.stringify(producerParams)], `${strategy} producer ${i + 1}/${producers}`, params.producerNodeArgs))
     }
@@ -112,20 +129,22 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
 
     const tReady = performance.now()
     const writerCpu0 = writer === undefined ? 0 : cpuSeconds(writer.pid)
-    const totalRecords = producers * records
-    const runDeadlineMs = RUN_DEADLINE_BASE_MS + totalRecords * (RUN_DEADLINE_MS_PER_RECORD + recordBytes / 1024 * RUN_DEADLINE_MS_PER_KB)
+    const runDeadlineMs = records === undefined
+      ? RUN_DEADLINE_BASE_MS + (durationMs ?? 0) * RUN_DEADLINE_PER_DURATION
+      : RUN_DEADLINE_BASE_MS + producers * records * (RUN_DEADLINE_MS_PER_RECORD + recordBytes / 1024 * RUN_DEADLINE_MS_PER_KB)
     const busy0 = machineBusySeconds()
     const t0 = performance.now()
-    for (const child of children) child.send('go', true)
-    let t1 = t0
-    const dones = await Promise.all(children.map(async (child) => {
-      const done = await child.next('done', runDeadlineMs) as unknown as ProducerDone
-      t1 = Math.max(t1, performance.now())
-      return done
-    }))
+    // A timed run ends at one instant for all producers, so that throughput counts one window.
+    const go = durationMs === undefined ? 'go' : `go ${(performance.timeOrigin + t0 + durationMs).toFixed(3)}`
+    for (const child of children) child.send(go, true)
+    await Promise.all(children.map(async (child) => await child.next('finished', runDeadlineMs)))
     const busy = machineBusySeconds() - busy0
-
     const writerCpu = writer === undefined ? 0 : cpuSeconds(writer.pid) - writerCpu0
+    const dones = await Promise.all(children.map(async (child) => await child.next('done', EXIT_DEADLINE_MS) as unknown as ProducerDone))
+    // Timed by the producers' own clocks (one system clock): the latency histogram a producer
+    // encodes before its done line is not part of the run.
+    const t1 = Math.max(...dones.map((d) => d.finishedAtMs)) - performance.timeOrigin
+    const totalRecords = dones.reduce((sum, d) => sum + d.records, 0)
     const writerRssMb = writer === undefined ? null : peakRssMb(writer.pid)
     const running = writer
     writer = undefined
@@ -144,8 +163,7 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
 
     const failed = dones.find((d) => d.finishError !== null)
     if (failed !== undefined) throw benchError(`${strategy} producer (pid ${failed.pid}): finishing failed with ${String(failed.finishError)}`)
-    const logged = dones.reduce((sum, d) => sum + d.records, 0)
-    if (logged !== totalRecords) throw benchError(`producers logged ${logged} records, expected ${totalRecords}`)
+    if (records !== undefined && totalRecords !== producers * records) throw benchError(`producers logged ${totalRecords} records, expected ${producers * records}`)
     const loggedBytes = dones.reduce((sum, d) => sum + d.loggedBytes, 0)
     const elapsedMs = t1 - t0
     debug('bench %s x%d: setup %d ms, measured %d ms, stop and verify %d ms', strategy, producers,
@@ -165,8 +183,19 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
       latencyUs: mergeLatencies(dones.map((d) => d.histogram)),
       cpuSec: { producers: producerCpu, writer: writerCpu },
       cpuSecPerMillion: (producerCpu + writerCpu) / totalRecords * 1e6,
+      producerCpuUsPerRecord: producerCpu / totalRecords * 1e6,
+      writerCpuUsPerRecord: writerCpu / totalRecords * 1e6,
       otherCores: Math.max(0, busy - producerCpu - writerCpu) / (elapsedMs / 1000),
       finishMs: Math.max(...dones.map((d) => d.finishMs)),
+      contextSwitchesPerKRecords: {
+        voluntary: dones.reduce((sum, d) => sum + d.voluntaryContextSwitches, 0) / totalRecords * 1000,
+        involuntary: dones.reduce((sum, d) => sum + d.involuntaryContextSwitches, 0) / totalRecords * 1000
+      },
+      gc: {
+        count: dones.reduce((sum, d) => sum + d.gc.count, 0),
+        totalMs: dones.reduce((sum, d) => sum + d.gc.totalMs, 0),
+        maxMs: Math.max(...dones.map((d) => d.gc.maxMs))
+      },
       producerRssMb: Math.max(...dones.map((d) => d.maxRssKb / 1024)),
       writerRssMb,
       writerSummary,

@@ -41,6 +41,18 @@ describe.each([...STRATEGIES])(`harness, %s: ${PRODUCERS} producers x ${RECORDS}
   })
 }, 60_000)
 
+describe('harness, a timed run: funnel, 2 producers logging for 300 ms', () => {
+  it('counts what the producers logged and finds every record in the file once', async () => {
+    const sample = await runOnce({ strategy: 'funnel', producers: PRODUCERS, durationMs: 300, recordBytes: 100, dir: tempDir() })
+    expect(sample.records).toBeGreaterThan(0)
+    expect(sample.latencyUs.count).toBe(sample.records)
+    expect(sample.integrity).toMatchObject({ lines: sample.records, producers: PRODUCERS, torn: 0, lost: 0, duplicated: 0, reordered: 0, ok: true })
+    expect(sample.fileBytes).toBe(sample.loggedBytes)
+    expect(sample.writerSummary).toMatchObject({ records: sample.records, bytes: sample.fileBytes, duplicates: 0 })
+    expect(sample.producerCpuUsPerRecord + sample.writerCpuUsPerRecord).toBeCloseTo(sample.cpuSecPerMillion, 6)
+  })
+}, 60_000)
+
 describe('harness, writer-ingest: 2 pushers x 1 MiB of 64 KiB frames', () => {
   it('gets every byte into the file, whole and in order', async () => {
     const sample = await runIngestOnce({ pushers: 2, totalBytes: 2 ** 20, dir: tempDir() })
@@ -110,7 +122,7 @@ describe('logfunnel bench (CLI)', () => {
     const child = spawnNode([BIN, 'bench', '--strategies', 'null,funnel', '--producers', '1', '--records', '200',
       '--size', '100', '--repeat', '1', '--dir', dir, '--json', json, '--svg', svg])
     expect(await exitCode(child, 60_000), child.describe()).toBe(0)
-    expect(child.stdout()).toContain('| funnel | 1 | 100 | 200 |')
+    expect(child.stdout()).toContain('| funnel | batch | 1 | 100 | 200 |')
     expect(child.stdout()).toContain('| zero defects for funnel (every cell, every run) | 0 defects in 1 cells | met |')
 
     const report = JSON.parse(readFileSync(json, 'utf8'))
@@ -122,11 +134,14 @@ describe('logfunnel bench (CLI)', () => {
       producers: 1,
       recordBytes: 100,
       recordsPerProducer: 200,
+      durationMs: null,
       repeats: 1,
       warmup: 1,
       recordsPerSec: spreadShape,
       p99Us: spreadShape,
-      cpuSecPerMillion: spreadShape
+      cpuSecPerMillion: spreadShape,
+      producerCpuUsPerRecord: spreadShape,
+      writerCpuUsPerRecord: spreadShape
     }
     expect(report.results).toHaveLength(2)
     expect(report.results[0]).toMatchObject({
