@@ -13,6 +13,8 @@ export interface WindowBatch {
   readonly records: number
   /** Undefined once the batch is in the spool. */
   payload: Buffer | undefined
+  /** Times it was sent (more than once after a rewind). */
+  sends: number
 }
 
 export class SendWindow {
@@ -55,7 +57,7 @@ export class SendWindow {
 
   /** Appends a sealed batch; returns it with its sequence number. */
   seal (payload: Buffer, records: number): WindowBatch {
-    const batch: WindowBatch = { seq: this.#nextSeq++, records, payload }
+    const batch: WindowBatch = { seq: this.#nextSeq++, records, payload, sends: 0 }
     this.#batches.push(batch)
     this.#bytes += payload.length
     return batch
@@ -70,16 +72,21 @@ export class SendWindow {
     const batch = this.#batches[this.#sendSeq - this.#firstSeq] as WindowBatch
     if (batch.payload === undefined) return undefined
     this.#sendSeq++
+    batch.sends++
     return batch as WindowBatch & { payload: Buffer }
   }
 
-  /** The writer has every batch up to `seq`: frees them. False for a receipt outside the window. */
-  receipt (seq: number): boolean {
-    if (seq < this.#firstSeq || seq >= this.#nextSeq) return false
-    for (const batch of this.#batches.splice(0, seq - this.#firstSeq + 1)) this.#bytes -= batch.payload?.length ?? 0
+  /**
+   * The writer has every batch up to `seq`: frees them, and returns them (oldest first).
+   * Undefined for a receipt outside the window.
+   */
+  receipt (seq: number): WindowBatch[] | undefined {
+    if (seq < this.#firstSeq || seq >= this.#nextSeq) return undefined
+    const freed = this.#batches.splice(0, seq - this.#firstSeq + 1)
+    for (const batch of freed) this.#bytes -= batch.payload?.length ?? 0
     this.#firstSeq = seq + 1
     if (this.#sendSeq < this.#firstSeq) this.#sendSeq = this.#firstSeq
-    return true
+    return freed
   }
 
   /** Sends again from the first batch without a receipt. False when nothing was in flight. */

@@ -344,7 +344,9 @@ export class BatchSender extends EventEmitter {
   }
 
   #onReceipt (seq: number): void {
-    if (!this.#window.receipt(seq)) return
+    const freed = this.#window.receipt(seq)
+    if (freed === undefined) return
+    for (const batch of freed) if (batch.sends === 1 && batch.payload !== undefined) this.#open.recycle(batch.payload)
     this.#stats.receipted = seq
     this.#lastProgress = Date.now()
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
