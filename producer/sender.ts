@@ -26,8 +26,6 @@ const EAGER_SEAL_BATCHES = 4
 /** A writer's gap report rewinds sending at most this often (see #onGap). */
 const GAP_REWIND_INTERVAL_MS = 250
 
-
-
 /** Counters of one producer. */
 export interface SenderStats {
   /** Records accepted into batches. */
@@ -172,7 +170,6 @@ export class BatchSender extends EventEmitter {
     this.#stats.records += records
     this.#scheduleSeal()
   }
-
 
   /**
    * Resolves once every record written so far has a receipt. Rejects with
