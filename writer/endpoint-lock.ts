@@ -78,24 +78,22 @@ function flockLock (endpoint: string, path: string): EndpointLock {
   return new EndpointLock(path, () => closeSync(fd))
 }
 
-async function socketFileLock (endpoint: string, path: string): Promise<EndpointLock> {
-  for (let attempt = 0; ; attempt++) {
+/** Exported for tests: the lock where there is neither an abstract namespace nor fs-ext. */
+export async function socketFileLock (endpoint: string, path: string): Promise<EndpointLock> {
+  const refused = (err: unknown): Error => (err as NodeJS.ErrnoException).code === 'EADDRINUSE'
+    ? new EndpointInUseError(endpoint, path, { cause: err })
+    : new FileError(path, { cause: err })
+  const server = await listen(path).catch(async (err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || await answers(path)) throw refused(err)
+    // A dead writer's socket file refuses connections: replace it, once.
     try {
-      const server = await listen(path)
-      return lockOf(path, server, () => unlinkSync(path))
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt > 0) {
-        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new EndpointInUseError(endpoint, path, { cause: err })
-        throw new FileError(path, { cause: err })
-      }
-      if (await answers(path)) throw new EndpointInUseError(endpoint, path, { cause: err })
-      try {
-        unlinkSync(path)
-      } catch (unlinkErr) {
-        if ((unlinkErr as NodeJS.ErrnoException).code !== 'ENOENT') throw new FileError(path, { cause: unlinkErr })
-      }
+      unlinkSync(path)
+    } catch (unlinkErr) {
+      if ((unlinkErr as NodeJS.ErrnoException).code !== 'ENOENT') throw new FileError(path, { cause: unlinkErr })
     }
-  }
+    return await listen(path).catch((again: unknown) => { throw refused(again) })
+  })
+  return lockOf(path, server, () => unlinkSync(path))
 }
 
 function lockOf (path: string, server: Server, cleanup: () => void): EndpointLock {

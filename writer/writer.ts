@@ -123,8 +123,7 @@ export class Writer extends EventEmitter {
       }
       const loaded = loadProducerStates(stateFile)
       this.#producers.restore(loaded.states)
-      const problem = loaded.problem
-      if (problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem })
+      if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
       this.#curve = await startCurveServer(this.options, (denial) => this.#onDenied(denial))
 
       const pull = new zmq.Pull({
