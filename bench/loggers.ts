@@ -15,6 +15,11 @@ export interface BenchLogger {
   ready: () => Promise<void>
   /** Resolves once every record logged is in the file (for logfunnel: has a receipt). */
   finish: () => Promise<void>
+  /**
+   * Releases what is left after `finish()` (funnel: its sender thread and sockets), outside
+   * the measured window: tearing a logger down is not per-record work.
+   */
+  close?: () => Promise<void>
 }
 
 /**
@@ -35,7 +40,7 @@ export async function openLogger (strategy: Strategy, target: LoggerTarget): Pro
       const { funnel } = await import('../producer/funnel.js')
       const dest = funnel({ endpoint: target.endpoint })
       // flush() with nothing written waits for the sender's worker thread to be up.
-      return { log: pino(dest), ready: async () => await dest.flush(), finish: async () => await dest.close() }
+      return { log: pino(dest), ready: async () => await dest.flush(), finish: async () => await dest.flush(), close: async () => await dest.close() }
     }
     case 'funnel-transport':
       return transportLogger({ target: 'logfunnel/transport', options: { endpoint: target.endpoint } })

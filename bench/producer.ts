@@ -5,7 +5,8 @@
  * `go` on stdin, logs `records` records `{ pid, seq }` (or as many as it can until the end
  * time that comes with `go <epoch ms>`, else for `durationMs`) with a `recordBytes`-byte
  * message while timing every `log.info` call, waits until its records are in the file
- * (receipted, for logfunnel), prints `{"event":"finished"}`, then `{"event":"done",...}`
+ * (receipted, for logfunnel), prints `{"event":"finished"}`, closes the logger (outside the
+ * measure), then prints `{"event":"done",...}`
  * (ProducerDone) with its measures, and exits. With
  * `exitAtOnce` it calls `process.exit(0)` right after the last `log.info` instead: no flush,
  * no close, no done line (the exit scenario). With `pace` it pauses every so many records.
@@ -63,7 +64,7 @@ export interface ProducerDone {
   histogram: string
   /** The logging loop alone. */
   loopMs: number
-  /** From the loop's end until `finish()` settled: the flush, close and receipt tail. */
+  /** From the loop's end until `finish()` settled: the tail until every record is in the file (funnel: its flush). */
   finishMs: number
   /** When `finish()` settled, in ms since the epoch: the end of this producer's share of the run. */
   finishedAtMs: number
@@ -85,7 +86,7 @@ const WARMUP_RECORDS = 30_000
 const GC_ENTRIES_WAIT_MS = 20
 
 const params = JSON.parse(process.argv[2] ?? '{}') as ProducerParams
-const { log, ready, finish } = await openLogger(params.strategy, { file: params.file, endpoint: params.endpoint })
+const { log, ready, finish, close } = await openLogger(params.strategy, { file: params.file, endpoint: params.endpoint })
 const message = 'x'.repeat(params.recordBytes)
 const durationMs = params.records === undefined ? params.durationMs ?? 0 : Infinity
 const limit = params.records ?? Math.ceil(durationMs / 1000 * MAX_RECORDS_PER_SEC)
@@ -152,6 +153,7 @@ const cpu = process.cpuUsage(cpu0)
 const usage = process.resourceUsage()
 // The harness reads the machine's CPU counters at this line, before the work below.
 process.stdout.write('{"event":"finished"}\n')
+if (finishError === null) await close?.().catch((err: Error & { code?: string }) => { finishError = err.code ?? err.message })
 // GC entries reach the observer a few turns of the event loop later.
 await delay(GC_ENTRIES_WAIT_MS)
 gcObserver.disconnect()

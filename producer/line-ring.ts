@@ -33,7 +33,7 @@ const HEADER_WORDS = 4
 const SLOT_WORDS = 2
 
 /** A slot's size: large enough to make the per-slot cost vanish, small enough to keep many. */
-const MAX_SLOT_BYTES = 64 * 1024
+const MAX_SLOT_BYTES = 256 * 1024
 const MIN_SLOTS = 4
 /** The logging thread re-checks for a vanished sender thread this often while it waits. */
 const BLOCKED_RECHECK_MS = 1000

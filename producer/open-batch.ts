@@ -1,31 +1,37 @@
 /**
- * A batch at least this full is handed over as it is (its buffer goes with it, a new one is
- * taken); a smaller one is copied into a payload of its own size, so a trickle of small batches
- * does not hold a whole batch buffer each. Under load batches are full: no copy, no new memory.
+ * A batch at least this many bytes is handed over as it is (its buffer goes with it, a new one
+ * is taken); a smaller one is copied into a payload of its own size, so a trickle of small
+ * batches does not hold a whole batch buffer each. Batches are sealed at the end of the sender
+ * thread's tick, often before they are full, so the bound is far below `maxBatchBytes`.
  */
-const HAND_OVER_FRACTION = 4
-/** Buffers kept for reuse: enough for the batches in flight under load (EAGER_SEAL_BATCHES). */
+const MIN_HAND_OVER_BYTES = 16 * 1024
+/** Buffers kept for reuse when the batches in flight come back. */
 const SPARE_BUFFERS = 8
 
 /**
  * The batch being filled: whole `\n`-terminated lines, already encoded, copied into one buffer
  * and sealed into a payload. A line is never split across batches.
  *
- * A full batch's buffer becomes its payload (no copy); `recycle()` takes it back once the
- * writer has it, so steady logging reuses a few buffers instead of allocating (and faulting in)
- * a fresh one per batch.
+ * A batch's buffer becomes its payload (no copy); `release()` takes it back once the writer
+ * has it, so steady logging reuses a few buffers instead of allocating (and faulting in) a
+ * fresh one per batch. At most `maxHandedOver` buffers are out at once: the memory of batches
+ * in flight stays within `maxHandedOver * maxBatchBytes` however small they are; past that a
+ * batch is copied to its own size.
  */
 export class OpenBatch {
   readonly #maxBatchBytes: number
+  readonly #maxHandedOver: number
   #buf: Buffer
   #bytes = 0
   #records = 0
   readonly #spare: Buffer[] = []
-  /** Payloads that are whole batch buffers (handed over), so recycling takes only those. */
+  /** Payloads that are whole batch buffers (handed over) and not yet released. */
   readonly #handedOver = new WeakSet<ArrayBufferLike>()
+  #out = 0
 
-  constructor (maxBatchBytes: number) {
+  constructor (maxBatchBytes: number, maxHandedOver = Infinity) {
     this.#maxBatchBytes = maxBatchBytes
+    this.#maxHandedOver = Math.max(1, maxHandedOver)
     this.#buf = Buffer.allocUnsafeSlow(maxBatchBytes)
   }
 
@@ -57,9 +63,10 @@ export class OpenBatch {
   take (): { payload: Buffer, records: number } | undefined {
     if (this.#records === 0) return undefined
     let payload: Buffer
-    if (this.#buf.length === this.#maxBatchBytes && this.#bytes * HAND_OVER_FRACTION >= this.#maxBatchBytes) {
+    if (this.#buf.length === this.#maxBatchBytes && this.#bytes >= Math.min(MIN_HAND_OVER_BYTES, this.#maxBatchBytes) && this.#out < this.#maxHandedOver) {
       payload = this.#buf.subarray(0, this.#bytes)
       this.#handedOver.add(this.#buf.buffer)
+      this.#out++
       this.#buf = this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.#maxBatchBytes)
     } else {
       payload = Buffer.from(this.#buf.subarray(0, this.#bytes))
@@ -72,14 +79,16 @@ export class OpenBatch {
   }
 
   /**
-   * Takes back a handed-over payload's buffer for reuse. Only once nothing else can read it:
-   * the writer has receipted the batch, and it was sent once (zeromq.js sends a buffer without
+   * Gives back a payload the sender is done with (receipted, spooled or abandoned). A handed-over
+   * buffer is kept for reuse only when `reusable`: nothing else can read it any more, that is,
+   * the writer has receipted the batch and it was sent once (zeromq.js sends a buffer without
    * copying it, so a second copy of a resent batch may still wait in libzmq's queue).
    */
-  recycle (payload: Buffer): void {
+  release (payload: Buffer, reusable: boolean): void {
     const arrayBuffer = payload.buffer
-    if (!this.#handedOver.has(arrayBuffer) || this.#spare.length >= SPARE_BUFFERS) return
+    if (!this.#handedOver.has(arrayBuffer)) return
     this.#handedOver.delete(arrayBuffer)
-    this.#spare.push(Buffer.from(arrayBuffer, payload.byteOffset, this.#maxBatchBytes))
+    this.#out--
+    if (reusable && this.#spare.length < SPARE_BUFFERS) this.#spare.push(Buffer.from(arrayBuffer, payload.byteOffset, this.#maxBatchBytes))
   }
 }

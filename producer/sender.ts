@@ -93,7 +93,7 @@ export class BatchSender extends EventEmitter {
   constructor (opts: ResolvedProducerOptions) {
     super()
     this.#opts = opts
-    this.#open = new OpenBatch(opts.maxBatchBytes)
+    this.#open = new OpenBatch(opts.maxBatchBytes, Math.floor(opts.highWaterMark / opts.maxBatchBytes))
     const curve = curveClientSocketOptions(opts)
     this.#push = new zmq.Push({ linger: opts.linger, sendHighWaterMark: opts.sendHighWaterMark, immediate: true, ...curve })
     this.#sub = new zmq.Subscriber({ linger: 0, ...curve })
@@ -260,6 +260,7 @@ export class BatchSender extends EventEmitter {
       const base = this.#window.firstSeq
       this.#window.moveToSpool((batch) => {
         spool.append(encodeHeader({ records: batch.records, seq: batch.seq, base, producerId: this.id }), batch.payload)
+        this.#open.release(batch.payload, false)
         this.#spooledThrough = batch.seq
         this.#stats.spooled++
         this.#stats.spooledRecords += batch.records
@@ -343,7 +344,7 @@ export class BatchSender extends EventEmitter {
   #onReceipt (seq: number): void {
     const freed = this.#window.receipt(seq)
     if (freed === undefined) return
-    for (const batch of freed) if (batch.sends === 1 && batch.payload !== undefined) this.#open.recycle(batch.payload)
+    for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1)
     this.#stats.receipted = seq
     this.#lastProgress = Date.now()
     for (let i = this.#waiters.length - 1; i >= 0; i--) {

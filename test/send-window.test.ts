@@ -81,14 +81,14 @@ describe('SendWindow: the go-back-N window without sockets', () => {
   })
 })
 
-describe('OpenBatch: full batches are handed over without a copy and their buffers reused', () => {
+describe('OpenBatch: batches are handed over without a copy and their buffers reused', () => {
   const MAX = 64 * 1024
-  it('a full batch hands its buffer over; recycled after its receipt, the buffer fills the next batch', () => {
+  it('a batch hands its buffer over; released after its receipt, the buffer fills a later batch', () => {
     const open = new OpenBatch(MAX)
     open.appendBytes(Buffer.alloc(MAX - 10, 0x61), 1)
     const first = open.take()?.payload as Buffer
     expect(first.length).toBe(MAX - 10)
-    open.recycle(first)
+    open.release(first, true)
     open.appendBytes(Buffer.alloc(MAX / 2, 0x62), 1)
     const second = open.take()?.payload as Buffer
     open.appendBytes(Buffer.alloc(MAX / 2, 0x63), 1)
@@ -99,15 +99,49 @@ describe('OpenBatch: full batches are handed over without a copy and their buffe
     expect(third.every((b) => b === 0x63)).toBe(true)
   })
 
+  it('a buffer released as not reusable (resent, or spooled) is never filled again', () => {
+    const open = new OpenBatch(MAX)
+    open.appendBytes(Buffer.alloc(MAX, 0x61), 1)
+    const first = open.take()?.payload as Buffer
+    open.release(first, false)
+    for (let i = 0; i < 3; i++) {
+      open.appendBytes(Buffer.alloc(MAX, 0x62), 1)
+      const next = open.take()?.payload as Buffer
+      expect(next.buffer === first.buffer).toBe(false)
+      open.release(next, true)
+    }
+    expect(first.every((b) => b === 0x61)).toBe(true)
+  })
+
   it('a small batch is copied to its own size and never recycled into the pool', () => {
     const open = new OpenBatch(MAX)
     open.appendBytes(Buffer.from('{"a":1}\n'), 1)
     const small = open.take()?.payload as Buffer
     expect(small.buffer.byteLength).toBeLessThan(MAX)
-    open.recycle(small)
+    open.release(small, true)
     open.appendBytes(Buffer.alloc(MAX, 0x63), 1)
     const full = open.take()?.payload as Buffer
     expect(full.buffer === small.buffer).toBe(false)
     expect(full.every((b) => b === 0x63)).toBe(true)
+  })
+
+  it('at most maxHandedOver buffers are out at once; past that batches are copied, and a release makes room', () => {
+    const open = new OpenBatch(MAX, 2)
+    const payloads: Buffer[] = []
+    for (let i = 0; i < 3; i++) {
+      open.appendBytes(Buffer.alloc(MAX / 2, 0x61 + i), 1)
+      payloads.push(open.take()?.payload as Buffer)
+    }
+    const [a, b, c] = payloads as [Buffer, Buffer, Buffer]
+    expect(a.buffer.byteLength).toBe(MAX)
+    expect(b.buffer.byteLength).toBe(MAX)
+    // The third is a copy of its own size: two buffers are out.
+    expect(c.buffer.byteLength).toBeLessThan(MAX)
+    open.release(a, true)
+    open.appendBytes(Buffer.alloc(MAX / 2, 0x64), 1)
+    const d = open.take()?.payload as Buffer
+    expect(d.buffer.byteLength).toBe(MAX)
+    expect(b.every((x) => x === 0x62)).toBe(true)
+    expect(c.every((x) => x === 0x63)).toBe(true)
   })
 })
