@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
@@ -17,6 +17,28 @@ describe('producer API', () => {
       const report = await verifyFile(writer.file)
       // The rejected records are the seq gaps: 1, 4, 7, ...
       expect(report).toMatchObject({ lines: 20, torn: 0, gaps: 10, duplicates: 0, reordered: 0 })
+    })
+  }
+
+  for (const mode of ['funnel', 'transport'] as const) {
+    it(`${mode}: bytes larger than a batch (a 256 KiB ring slot, a 4 MiB transport chunk) go out as whole lines in full batches, a line larger than a batch alone`, async () => {
+      const dir = tempDir()
+      const writer = await startWriterChild(dir)
+      const maxBatchBytes = 16 * 1024
+      const [done] = await runProducers(1, {
+        endpoint: writer.endpoint,
+        records: 6000,
+        sizes: [100, 3000, 20_000, 700],
+        mode,
+        producer: { maxBatchBytes, threadBufferBytes: 1024 * 1024 }
+      })
+      expect(done.stats).toMatchObject({ records: 6000, tooLarge: 0, dropped: 0 })
+      const fileBytes = statSync(writer.file).size
+      // Every 20 000-B line fills a batch of its own; the rest pack into batches of at most 16 KiB.
+      expect(done.stats.batches).toBeGreaterThanOrEqual(1500 + Math.ceil((fileBytes - 1500 * 20_000) / maxBatchBytes))
+      const summary = await writer.stop()
+      expect(summary).toMatchObject({ records: 6000, batches: done.stats.batches, rejected: {} })
+      expect(await verifyFile(writer.file)).toMatchObject({ lines: 6000, torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
     })
   }
 
