@@ -1,3 +1,6 @@
+import { countLines } from '../shared/protocol.js'
+
+const NEWLINE = 0x0a
 /**
  * A batch at least this many bytes is handed over as it is (its buffer goes with it, a new one
  * is taken); a smaller one is copied into a payload of its own size, so a trickle of small
@@ -57,6 +60,24 @@ export class OpenBatch {
     this.#buf.set(bytes, this.#bytes)
     this.#bytes += bytes.length
     this.#records += records
+  }
+
+  /**
+   * Appends, from `start`, the longest run of whole lines of `bytes` that fits in this batch,
+   * and returns where it stopped: `bytes.length` when all of it went in, `start` when not even
+   * one line fits (the caller seals and calls again). An empty batch always takes at least one
+   * line: a line larger than a batch gets a batch of its own.
+   */
+  appendLines (bytes: Buffer, start: number): number {
+    const room = this.#maxBatchBytes - this.#bytes
+    let end = room > 0 ? bytes.lastIndexOf(NEWLINE, start + room - 1) + 1 : 0
+    if (end <= start) {
+      if (this.#bytes > 0) return start
+      end = bytes.indexOf(NEWLINE, start) + 1
+    }
+    const run = bytes.subarray(start, end)
+    this.appendBytes(run, countLines(run))
+    return end
   }
 
   /** The filled part as a payload, and its line count; empties the batch. */

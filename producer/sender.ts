@@ -5,7 +5,7 @@ import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { countLines, decodeReceipt, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { decodeReceipt, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { messages } from '../shared/receive.js'
 import { curveClientSocketOptions } from '../shared/security-options.js'
 import { producerEndpointProblem } from '../shared/dir-check.js'
@@ -160,34 +160,15 @@ export class BatchSender extends EventEmitter {
       this.#seal()
       this.#open.appendBytes(bytes, records)
     } else {
-      this.#appendRuns(bytes)
+      // Larger than a batch (a transport's chunk, a ring slot over maxBatchBytes): full batches.
+      let start = this.#open.appendLines(bytes, 0)
+      while (start < bytes.length) {
+        this.#seal()
+        start = this.#open.appendLines(bytes, start)
+      }
     }
     this.#stats.records += records
     this.#scheduleSeal()
-  }
-
-  /**
-   * Bytes larger than a batch (a transport's chunk, a ring slot over `maxBatchBytes`): the
-   * longest run of whole lines that fits goes into the open batch at once, which is sealed and
-   * the next one filled. A line larger than a batch gets a batch of its own.
-   */
-  #appendRuns (bytes: Buffer): void {
-    for (let start = 0; start < bytes.length;) {
-      const room = this.#opts.maxBatchBytes - this.#open.bytes
-      let end = room > 0 ? bytes.lastIndexOf(10, start + room - 1) + 1 : 0
-      if (end <= start) {
-        if (this.#open.bytes > 0) {
-          this.#seal()
-          continue
-        }
-        // One line longer than a batch (it is within maxFrameBytes): a batch of its own.
-        end = bytes.indexOf(10, start) + 1
-      }
-      const run = bytes.subarray(start, end)
-      this.#open.appendBytes(run, countLines(run))
-      start = end
-      if (start < bytes.length) this.#seal()
-    }
   }
 
   /**

@@ -144,4 +144,22 @@ describe('OpenBatch: batches are handed over without a copy and their buffers re
     expect(b.every((x) => x === 0x62)).toBe(true)
     expect(c.every((x) => x === 0x63)).toBe(true)
   })
+
+  it('appendLines takes the longest run of whole lines that fits, nothing when none fits, and a line larger than a batch alone into an empty batch', () => {
+    const open = new OpenBatch(100)
+    const lines = ['a'.repeat(39) + '\n', 'b'.repeat(39) + '\n', 'c'.repeat(39) + '\n', 'd'.repeat(149) + '\n', 'e'.repeat(9) + '\n']
+    const bytes = Buffer.from(lines.join(''))
+    // Two 40-byte lines fit in 100 bytes, the third does not.
+    expect(open.appendLines(bytes, 0)).toBe(80)
+    expect(open.appendLines(bytes, 80)).toBe(80)
+    expect(open.take()).toMatchObject({ records: 2 })
+    expect(open.appendLines(bytes, 80)).toBe(120)
+    // The 150-byte line does not fit beside the 40 bytes held; alone it gets a batch of its own.
+    expect(open.appendLines(bytes, 120)).toBe(120)
+    expect(open.take()?.payload.toString()).toBe(lines[2])
+    expect(open.appendLines(bytes, 120)).toBe(270)
+    expect(open.take()?.payload.toString()).toBe(lines[3])
+    expect(open.appendLines(bytes, 270)).toBe(bytes.length)
+    expect(open.take()).toMatchObject({ records: 1 })
+  })
 })
