@@ -1,6 +1,5 @@
-import { countLines } from '../shared/protocol.js'
+import { countLines, NEWLINE } from '../shared/protocol.js'
 
-const NEWLINE = 0x0a
 /**
  * A batch at least this many bytes is handed over as it is (its buffer goes with it, a new one
  * is taken); a smaller one is copied into a payload of its own size, so a trickle of small

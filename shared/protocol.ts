@@ -32,7 +32,7 @@ export const RECEIPT_SEQ_BYTES = 8
 export const GAP_FLAG = Buffer.from('G')
 const MAGIC_0 = 0x4c
 const MAGIC_1 = 0x46
-const NEWLINE = 0x0a
+export const NEWLINE = 0x0a
 
 /** Why the writer refused a message. These strings are stable: they key the summary's `rejected`. */
 export const REJECT_REASONS = [
