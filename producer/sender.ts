@@ -2,17 +2,16 @@ import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { debuglog } from 'node:util'
-import * as zmq from 'zeromq'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { decodeReceipt, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../shared/protocol.js'
-import { messages } from '../shared/receive.js'
-import { curveClientSocketOptions } from '../shared/security-options.js'
 import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
 import { SendWindow } from './send-window.js'
 import { SpoolWriter } from './spool-writer.js'
+import { curveKeysOf } from './zmtp/curve-keys.js'
+import { PushSocket, SubSocket } from './zmtp/socket.js'
 
 const debug = debuglog('logfunnel')
 
@@ -70,8 +69,8 @@ export interface SenderStats {
 export class BatchSender extends EventEmitter {
   readonly id: Buffer = randomBytes(PRODUCER_ID_BYTES)
   #opts: ResolvedProducerOptions
-  #push: zmq.Push
-  #sub: zmq.Subscriber
+  #push: PushSocket
+  #sub: SubSocket
   #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0 }
   #watch: ConnectWatch
   #spool: SpoolWriter | undefined
@@ -89,25 +88,32 @@ export class BatchSender extends EventEmitter {
   #roomWaiters: Array<() => void> = []
   #droppedUnreported = 0
   #closed = false
+  #rewindSoon = false
 
   constructor (opts: ResolvedProducerOptions) {
     super()
     this.#opts = opts
     this.#open = new OpenBatch(opts.maxBatchBytes, Math.floor(opts.highWaterMark / opts.maxBatchBytes))
-    const curve = curveClientSocketOptions(opts)
-    this.#push = new zmq.Push({ linger: opts.linger, sendHighWaterMark: opts.sendHighWaterMark, immediate: true, ...curve })
-    this.#sub = new zmq.Subscriber({ linger: 0, ...curve })
+    const curve = curveKeysOf(opts)
+    this.#push = new PushSocket(opts.endpoint, { curve })
+    this.#sub = new SubSocket(opts.receiptEndpoint, this.id, { curve })
+    this.#sub.on('message', (frames: Buffer[]) => this.#onReceiptMessage(frames))
+    // A new connection after one that carried batches: what was in flight may be gone with it.
+    this.#push.on('down', (_err: Error | undefined, handshaken: boolean) => { if (handshaken) this.#rewindSoon = true })
+    this.#push.on('ready', () => {
+      if (!this.#rewindSoon) return
+      this.#rewindSoon = false
+      this.#rewind('reconnected')
+    })
     // A squatted socket directory: never connect (the squatter would get the lines); hold the records.
     const unsafe = producerEndpointProblem([opts.endpoint, opts.receiptEndpoint])
     this.#watch = new ConnectWatch({ ...opts, curve: opts.curveSecretKey !== null, connectTimeoutMs: unsafe === undefined ? opts.connectTimeoutMs : 0 }, (err) => this.emit('unreachable', err))
     if (unsafe !== undefined) {
       setImmediate(() => this.emit('unreachable', unsafe))
     } else {
-      this.#push.connect(opts.endpoint)
-      this.#sub.connect(opts.receiptEndpoint)
+      this.#push.connect()
+      this.#sub.connect()
     }
-    this.#sub.subscribe(this.id)
-    void this.#receiveReceipts()
     this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(opts.receiptTimeoutMs / 4)))
     this.#timer.unref()
     if (opts.spoolDir !== undefined) this.#spool = new SpoolWriter(opts.spoolDir, this.id.toString('hex'), opts.endpoint, (err) => this.#onSpoolError(err))
@@ -328,17 +334,11 @@ export class BatchSender extends EventEmitter {
     }
   }
 
-  async #receiveReceipts (): Promise<void> {
-    try {
-      for await (const [, seqFrame, flag] of messages(this.#sub)) {
-        this.#watch.heard()
-        const seq = seqFrame === undefined ? undefined : decodeReceipt(seqFrame)
-        if (seq !== undefined) this.#onReceipt(seq)
-        if (flag !== undefined && flag.equals(GAP_FLAG)) this.#onGap()
-      }
-    } catch (err) {
-      if (!this.#closed) debug('receipt socket failed: %o', err)
-    }
+  #onReceiptMessage ([, seqFrame, flag]: Buffer[]): void {
+    this.#watch.heard()
+    const seq = seqFrame === undefined ? undefined : decodeReceipt(seqFrame)
+    if (seq !== undefined) this.#onReceipt(seq)
+    if (flag !== undefined && flag.equals(GAP_FLAG)) this.#onGap()
   }
 
   #onReceipt (seq: number): void {

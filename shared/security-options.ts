@@ -89,10 +89,3 @@ function checkKey (key: unknown, name: string, isPublic: boolean): void {
   const shown = isPublic ? `'${String(key)}'` : typeof key === 'string' ? `a string of ${key.length} characters` : typeof key
   throw new InvalidOptionError(`${name} must be a 40-character Z85 CURVE key (logfunnel keygen), got ${shown}`)
 }
-
-/** The zeromq.js socket options that make a producer socket a CURVE client ({} without CURVE). */
-export function curveClientSocketOptions (opts: Required<ProducerSecurityOptions>): { curveServerKey?: string, curvePublicKey?: string, curveSecretKey?: string } {
-  const { curveServerKey, curvePublicKey, curveSecretKey } = opts
-  if (curveServerKey === null || curvePublicKey === null || curveSecretKey === null) return {}
-  return { curveServerKey, curvePublicKey, curveSecretKey }
-}
