@@ -49,6 +49,8 @@ export interface SenderStats {
   abandoned: number
   /** Spool writes that failed (the batches stayed in memory, or were lost at exit). */
   spoolErrors: number
+  /** Batches copied to the spool while the writer did not answer (`spoolAfterMs`); kept in memory too. */
+  spoolCopies: number
 }
 
 /**
@@ -71,11 +73,15 @@ export class BatchSender extends EventEmitter {
   #opts: ResolvedProducerOptions
   #push: PushSocket
   #sub: SubSocket
-  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0 }
+  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0, spoolCopies: 0 }
   #watch: ConnectWatch
   #spool: SpoolWriter | undefined
   /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
   #spooledThrough = -1
+  /** Highest sequence copied to the spool while receipts stalled; while it is unreceipted, new batches are copied too. */
+  #copiedThrough = -1
+  /** Since when batches have waited without receipt progress (reset by a receipt, or when the window empties). */
+  #waitingSince = Date.now()
   #open: OpenBatch
   #sealScheduled = false
   /** Sealed batches without a receipt: the go-back-N window. */
@@ -114,7 +120,8 @@ export class BatchSender extends EventEmitter {
       this.#push.connect()
       this.#sub.connect()
     }
-    this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(opts.receiptTimeoutMs / 4)))
+    const checkMs = opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4
+    this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(checkMs)))
     this.#timer.unref()
     if (opts.spoolDir !== undefined) this.#spool = new SpoolWriter(opts.spoolDir, this.id.toString('hex'), opts.endpoint, (err) => this.#onSpoolError(err))
   }
@@ -244,8 +251,10 @@ export class BatchSender extends EventEmitter {
   #seal (): void {
     const sealed = this.#open.take()
     if (sealed === undefined) return
+    if (this.#window.unreceipted === 0) this.#waitingSince = Date.now()
     this.#window.seal(sealed.payload, sealed.records)
     this.#stats.batches++
+    if (this.#copiedThrough >= this.#window.firstSeq) this.#copyToSpool()
     if (this.#spooledThrough >= this.#window.firstSeq ||
         (this.#opts.onFull === 'spool' && this.#window.bytes >= this.#opts.highWaterMark)) {
       this.#spoolAll()
@@ -265,7 +274,7 @@ export class BatchSender extends EventEmitter {
     try {
       const base = this.#window.firstSeq
       this.#window.moveToSpool((batch) => {
-        spool.append(encodeHeader({ records: batch.records, seq: batch.seq, base, producerId: this.id }), batch.payload)
+        if (batch.seq > this.#copiedThrough) spool.append(encodeHeader({ records: batch.records, seq: batch.seq, base, producerId: this.id }), batch.payload)
         this.#open.release(batch.payload, false)
         this.#spooledThrough = batch.seq
         this.#stats.spooled++
@@ -276,6 +285,27 @@ export class BatchSender extends EventEmitter {
       return false
     }
     return true
+  }
+
+  /**
+   * Copies the batches without a receipt that are not in the spool yet to it, keeping them in
+   * memory: the writer does not answer, so a producer that dies now still has them on disk.
+   * Whichever copy reaches the writer second is skipped there as a duplicate.
+   */
+  #copyToSpool (): void {
+    const spool = this.#spool
+    if (spool === undefined) return
+    try {
+      const base = this.#window.firstSeq
+      for (const batch of this.#window.batches) {
+        if (batch.seq <= this.#copiedThrough || batch.payload === undefined) continue
+        spool.append(encodeHeader({ records: batch.records, seq: batch.seq, base, producerId: this.id }), batch.payload)
+        this.#copiedThrough = batch.seq
+        this.#stats.spoolCopies++
+      }
+    } catch (err) {
+      this.#onSpoolError(err)
+    }
   }
 
   #sealSpool (): void {
@@ -347,6 +377,7 @@ export class BatchSender extends EventEmitter {
     for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1)
     this.#stats.receipted = seq
     this.#lastProgress = Date.now()
+    this.#waitingSince = this.#lastProgress
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const waiter = this.#waiters[i] as { seq: number, resolve: () => void }
       if (waiter.seq <= seq) waiter.resolve()
@@ -370,7 +401,9 @@ export class BatchSender extends EventEmitter {
   }
 
   #checkProgress (): void {
-    if (!this.#window.inFlight || Date.now() - this.#lastProgress < this.#opts.receiptTimeoutMs) return
+    const now = Date.now()
+    if (this.#opts.spoolAfterMs > 0 && this.#window.unreceipted > 0 && now - this.#waitingSince >= this.#opts.spoolAfterMs) this.#copyToSpool()
+    if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')
   }
 

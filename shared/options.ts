@@ -77,7 +77,8 @@ export const OPTION_BOUNDS = Object.freeze({
   linger: [0, TEN_MINUTES_MS],
   /** The ring: at least 4 slots' worth, at most 1 GiB of shared memory. */
   threadBufferBytes: [64 * KiB, 1024 * MiB],
-  connectTimeoutMs: [0, TEN_MINUTES_MS]
+  connectTimeoutMs: [0, TEN_MINUTES_MS],
+  spoolAfterMs: [0, TEN_MINUTES_MS]
 } as const)
 
 /**
@@ -160,7 +161,7 @@ const WRITER_KEYS: Record<keyof WriterOptions, true> = {
 /** Every producer option. */
 const PRODUCER_KEYS: Record<keyof ProducerOptions, true> = {
   endpoint: true, receiptEndpoint: true, highWaterMark: true, onFull: true, spoolDir: true, maxBatchBytes: true, maxFrameBytes: true, receiptTimeoutMs: true,
-  flushTimeoutMs: true, closeTimeoutMs: true, linger: true, sendHighWaterMark: true, threadBufferBytes: true, connectTimeoutMs: true,
+  flushTimeoutMs: true, closeTimeoutMs: true, linger: true, sendHighWaterMark: true, threadBufferBytes: true, connectTimeoutMs: true, spoolAfterMs: true,
   curveServerKey: true, curvePublicKey: true, curveSecretKey: true
 }
 
@@ -285,14 +286,24 @@ export interface ProducerOptions extends ProducerSecurityOptions {
   flushTimeoutMs?: number
   /** Default deadline of `close()`. */
   closeTimeoutMs?: number
-  /** How long libzmq keeps unsent messages after close (ZMQ_LINGER); never -1, so exit never hangs. */
+  /** When the program's work ends without `close()`, how long receipts are awaited before the rest goes to the spool. */
   linger?: number
-  /** Messages libzmq queues towards the writer (ZMQ_SNDHWM). */
+  /**
+   * No effect: producers speak ZMTP themselves and a send waits while the socket's buffer is
+   * full. Accepted so that configurations written for libzmq's ZMQ_SNDHWM keep working.
+   */
   sendHighWaterMark?: number
   /** Size of the shared buffer between the logging thread and the sending thread. */
   threadBufferBytes?: number
   /** With no answer from the writer this long after start, report LOGFUNNEL_ERR_CONNECT or _HANDSHAKE (0: never). */
   connectTimeoutMs?: number
+  /**
+   * With batches waiting and no receipt for this long (the writer stopped, restarting or
+   * absent), each batch without a receipt is also copied to the spool, and so is every batch
+   * sealed until receipts come again: a producer killed meanwhile loses nothing it had batched.
+   * The copies stay in memory too (`onFull` applies as before). 0: never.
+   */
+  spoolAfterMs?: number
 }
 
 /** ProducerOptions with every default filled in (resolveProducerOptions). */
@@ -310,7 +321,8 @@ export const PRODUCER_DEFAULTS = Object.freeze({
   linger: 1000,
   sendHighWaterMark: 1000,
   threadBufferBytes: 4 * MiB,
-  connectTimeoutMs: 10_000
+  connectTimeoutMs: 10_000,
+  spoolAfterMs: 250
 })
 
 /** Checks producer options and fills in the defaults; throws LOGFUNNEL_ERR_INVALID_OPTION naming the option. */
@@ -345,6 +357,7 @@ export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedPro
     sendHighWaterMark: int(opts, 'sendHighWaterMark', PRODUCER_DEFAULTS.sendHighWaterMark, ...OPTION_BOUNDS.sendHighWaterMark),
     threadBufferBytes: int(opts, 'threadBufferBytes', PRODUCER_DEFAULTS.threadBufferBytes, ...OPTION_BOUNDS.threadBufferBytes),
     connectTimeoutMs: int(opts, 'connectTimeoutMs', PRODUCER_DEFAULTS.connectTimeoutMs, ...OPTION_BOUNDS.connectTimeoutMs),
+    spoolAfterMs: int(opts, 'spoolAfterMs', PRODUCER_DEFAULTS.spoolAfterMs, ...OPTION_BOUNDS.spoolAfterMs),
     ...resolveProducerSecurity(opts)
   }
   if (resolved.maxBatchBytes > resolved.maxFrameBytes) {
