@@ -26,9 +26,6 @@ export interface ConnectWatchOptions {
  * writer. When nothing is heard within `connectTimeoutMs`, a plain `net.connect()` to each
  * endpoint says why: an OS error (ENOENT, EACCES, ECONNREFUSED) is LOGFUNNEL_ERR_CONNECT;
  * a connection that is accepted is LOGFUNNEL_ERR_HANDSHAKE (ZeroMQ never completed).
- *
- * Not zeromq.js's socket monitor (`socket.events`): in a worker thread, which is where the
- * sender runs, it aborted the process at thread exit (zeromq.js issue #411).
  */
 export class ConnectWatch {
   #opts: ConnectWatchOptions

@@ -9,6 +9,7 @@ import type { SenderStats } from './sender.js'
 import { once as onlyOnce } from './line-framing.js'
 import { createControl, destroySenderSync, type SenderReply, type SenderRequest } from './sender-requests.js'
 import { reviveError } from './thread-errors.js'
+import { spoolOnFatalSignal } from './signal-spool.js'
 
 const debug = debuglog('logfunnel')
 
@@ -57,6 +58,7 @@ export class FunnelDestination extends EventEmitter {
   #exited = false
   #nextId = 0
   #pending = new Map<number, Pending>()
+  #unsignal: () => void
 
   constructor (options: ResolvedProducerOptions) {
     super()
@@ -84,13 +86,13 @@ export class FunnelDestination extends EventEmitter {
     this.#worker.unref()
     onExit.registerBeforeExit(this, (dest) => dest.#onBeforeExit())
     onExit.register(this, (dest) => dest.#onExit())
+    this.#unsignal = spoolOnFatalSignal(this, (dest) => dest.#onExit())
   }
 
   /**
-   * 'exit' (also `process.exit()`): nothing asynchronous runs any more. The ring is handed
-   * over, then the sender thread spools what has no receipt and closes its sockets while this
-   * thread waits: a worker thread that dies with ZeroMQ sockets open aborts the whole process
-   * (zeromq.js #411).
+   * 'exit' (also `process.exit()`), or a signal about to end the process: nothing asynchronous
+   * runs any more. The ring is handed over, then the sender thread spools what has no receipt
+   * while this thread waits (at most DESTROY_TIMEOUT_MS).
    */
   #onExit (): void {
     if (this.#exited) return
@@ -180,8 +182,9 @@ export class FunnelDestination extends EventEmitter {
       this.#worker.ref()
       const stats = await this.#request({ code: 'close' }).catch(() => undefined)
       await this.#threadEnded()
-      // Until here a process.exit() still closes the sender's sockets first (#onExit).
+      // Until here a process.exit() or a signal still spools first (#onExit).
       onExit.unregister(this)
+      this.#unsignal()
       if (stats !== undefined) {
         this.#stats = { ...stats, tooLarge: stats.tooLarge + this.#ring.tooLarge, dropped: stats.dropped + this.#ring.lost }
         this.emit('stats', this.#stats)

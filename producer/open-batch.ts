@@ -101,8 +101,8 @@ export class OpenBatch {
   /**
    * Gives back a payload the sender is done with (receipted, spooled or abandoned). A handed-over
    * buffer is kept for reuse only when `reusable`: nothing else can read it any more, that is,
-   * the writer has receipted the batch and it was sent once (zeromq.js sends a buffer without
-   * copying it, so a second copy of a resent batch may still wait in libzmq's queue).
+   * the writer has receipted the batch and it was sent once (a socket write keeps a reference
+   * to the buffer, not a copy, so a second copy of a resent batch may still wait in its queue).
    */
   release (payload: Buffer, reusable: boolean): void {
     const arrayBuffer = payload.buffer

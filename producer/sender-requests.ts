@@ -25,9 +25,7 @@ const DESTROYED_INDEX = 0
 
 /**
  * How long a process exit waits for the sender thread to spool what has no receipt (up to
- * highWaterMark bytes, a few ms on a local disk) and close its sockets; a worker thread
- * that dies with ZeroMQ sockets open aborts the whole process ("terminate called after
- * throwing an instance of 'Napi::Error'", exit 134; zeromq.js issue #411).
+ * highWaterMark bytes, a few ms on a local disk) and close its sockets.
  */
 export const DESTROY_TIMEOUT_MS = 5000
 

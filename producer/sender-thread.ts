@@ -2,7 +2,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import type { LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { RingReader, type RingMemory } from './line-ring.js'
-import { BatchSender } from './sender.js'
+import { catchThreadFaults, GuardedSender } from './sender-guard.js'
 import { markDestroyed, onDestroyRequest, type SenderRequest, type SenderReply } from './sender-requests.js'
 import { toPlainError } from './thread-errors.js'
 import { MAX_TIMER_MS } from '../shared/units.js'
@@ -11,6 +11,9 @@ import { MAX_TIMER_MS } from '../shared/units.js'
  * funnel()'s sender thread: takes whole lines from the ring (line-ring.ts) into a BatchSender.
  * With `onFull: 'block'` it stops taking slots while the sender holds `highWaterMark` bytes
  * without a receipt, so the ring fills and the logging thread waits: memory stays bounded.
+ *
+ * Nothing here holds native resources (the sockets are node:net, see zmtp/), so the thread may
+ * be terminated at any moment; an exception is caught at the thread's top (sender-guard.ts).
  */
 
 /** A missed wake-up of the ring costs at most this much. */
@@ -26,7 +29,19 @@ interface SenderThreadData {
 const { options, ring, port, control } = workerData as SenderThreadData
 const parent = parentPort as NonNullable<typeof parentPort>
 const reader = new RingReader(ring, port)
-const sender = new BatchSender(options)
+const guard = new GuardedSender(options, (s) => {
+  s.on('unreachable', (err: LogfunnelError) => post({ code: 'error', err: toPlainError(err) }))
+}, (err) => {
+  post({ code: 'error', err: toPlainError(err) })
+  if (guard.broken) {
+    // A failure that keeps coming back: stop taking records; the logging thread counts them lost.
+    closed = true
+    reader.markGone()
+  } else {
+    void pump()
+  }
+})
+catchThreadFaults(guard)
 const block = options.onFull === 'block'
 /** At exit nothing may wait: every slot is taken, whatever the sender holds. */
 let exiting = false
@@ -34,11 +49,11 @@ let exiting = false
 let closed = false
 let flushes: Array<{ through: number, resolve: () => void }> = []
 
-sender.on('unreachable', (err: LogfunnelError) => post({ code: 'error', err: toPlainError(err) }))
 process.on('exit', () => reader.markGone())
 
-const take = (bytes: Buffer, records: number): void => sender.writeBytes(bytes, records)
-const more = (): boolean => exiting || !block || sender.hasRoom
+const take = (bytes: Buffer, records: number): void => guard.current.writeBytes(bytes, records)
+const more = (): boolean => exiting || !block || guard.current.hasRoom
+let pumping = false
 
 function drain (): void {
   if (closed) return
@@ -51,15 +66,22 @@ function drain (): void {
 }
 
 function destroy (): void {
+  const sender = guard.current
   if (!sender.spoolAndDestroy()) sender.destroy()
   closed = true
 }
 
 async function pump (): Promise<void> {
-  while (!exiting && !closed) {
-    drain()
-    if (!more() && reader.hasPublished) await sender.waitForRoom()
-    else await reader.waitForPublished(RING_RECHECK_MS)
+  if (pumping) return
+  pumping = true
+  try {
+    while (!exiting && !closed) {
+      drain()
+      if (!more() && reader.hasPublished) await guard.current.waitForRoom()
+      else await reader.waitForPublished(RING_RECHECK_MS)
+    }
+  } finally {
+    pumping = false
   }
 }
 
@@ -68,15 +90,25 @@ async function reachRing (through: number): Promise<void> {
   await new Promise<void>((resolve) => flushes.push({ through, resolve }))
 }
 
+/** After a failure the records so far are receipted or in the spool: the new sender's count. */
 async function flush (through: number): Promise<void> {
   await reachRing(through)
-  await sender.flush(MAX_TIMER_MS)
+  for (;;) {
+    const sender = guard.current
+    try {
+      await sender.flush(MAX_TIMER_MS)
+      return
+    } catch (err) {
+      if (sender === guard.current || closed) throw err
+    }
+  }
 }
 
 async function close (): Promise<void> {
   exiting = true
   drain()
   // After funnel()'s flush everything has a receipt; after an abandoned one the sender is closed.
+  const sender = guard.current
   if (!sender.spoolAndDestroy()) await sender.close(options.closeTimeoutMs).catch(() => {})
   closed = true
 }
@@ -94,9 +126,7 @@ parent.on('message', (msg: SenderRequest) => {
     close().finally(() => {
       reader.markGone()
       markDestroyed(control)
-      post({ code: 'done', id: msg.id, stats: sender.stats })
-      // The thread ends by itself once the closed sockets' pending sends and receives have
-      // settled; terminating it with one pending aborts the process (zeromq.js #411).
+      post({ code: 'done', id: msg.id, stats: guard.stats })
       port.close()
       parent.close()
     })

@@ -22,6 +22,13 @@ const debug = debuglog('logfunnel')
  */
 const EAGER_SEAL_BATCHES = 4
 
+/**
+ * Test hook: LOGFUNNEL_TEST_SENDER_FAULT=<n> makes the first sender of a thread throw at the end of
+ * a tick once it has sealed n batches, as a bug would (test/sender-fault.test.ts); unset in any real use.
+ */
+const FAULT_AT_BATCH = Number(process.env.LOGFUNNEL_TEST_SENDER_FAULT ?? 0)
+let faultFired = false
+
 /** A writer's gap report rewinds sending at most this often (see #onGap). */
 const GAP_REWIND_INTERVAL_MS = 250
 
@@ -343,6 +350,10 @@ export class BatchSender extends EventEmitter {
   /** End of tick: seal now unless enough batches are already waiting for receipts. */
   #onTick (): void {
     this.#sealScheduled = false
+    if (this.#stats.batches >= FAULT_AT_BATCH && FAULT_AT_BATCH > 0 && !faultFired) {
+      faultFired = true
+      throw new Error(`test fault after batch ${FAULT_AT_BATCH}`)
+    }
     if (this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
   }
 

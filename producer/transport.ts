@@ -2,11 +2,12 @@
 // The published .d.ts files use Node types (EventEmitter, Buffer); TypeScript 6+ no longer
 // loads @types/node unless asked, so the entry points ask for it.
 import { EventEmitter } from 'node:events'
-import { parentPort } from 'node:worker_threads'
+import { parentPort, workerData } from 'node:worker_threads'
 import { LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { countLines, LineFramer, once, splitTooLarge, surelyWithin } from './line-framing.js'
-import { BatchSender } from './sender.js'
+import type { BatchSender } from './sender.js'
+import { catchThreadFaults, GuardedSender } from './sender-guard.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
 import { toPlainError, withCodeInMessage } from './thread-errors.js'
 import { ERROR_EVENT, STATS_EVENT } from './transport-events.js'
@@ -17,6 +18,9 @@ import { MAX_TIMER_MS } from '../shared/units.js'
  * deadline stays under it so the sockets are closed cleanly first.
  */
 const END_DEADLINE_CAP_MS = 9000
+
+/** Test hook (test/sender-fault.test.ts): LOGFUNNEL_TEST_SENDER_FAULT=end makes end() fail. */
+const END_FAULT = process.env.LOGFUNNEL_TEST_SENDER_FAULT === 'end'
 
 /** Keys pino and thread-stream add to a transport's options; they are not ours to check. */
 const HOST_KEYS = ['$context', 'pinoWillSendConfig']
@@ -35,7 +39,7 @@ const HOST_KEYS = ['$context', 'pinoWillSendConfig']
  * into objects, while logfunnel forwards the bytes untouched and batches whole chunks.
  */
 export class FunnelStream extends EventEmitter {
-  readonly sender: BatchSender
+  readonly guard: GuardedSender
   readonly #block: boolean
   #closeTimeoutMs: number
   readonly #maxFrameBytes: number
@@ -43,6 +47,7 @@ export class FunnelStream extends EventEmitter {
   #scratch = Buffer.allocUnsafeSlow(64 * 1024)
   #needDrain = false
   #ending = false
+  #finished = false
   #wakeTimer = wakeReaderPeriodically()
 
   constructor (opts: ProducerOptions) {
@@ -51,9 +56,20 @@ export class FunnelStream extends EventEmitter {
     this.#block = resolved.onFull === 'block'
     this.#maxFrameBytes = resolved.maxFrameBytes
     this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
-    this.sender = new BatchSender(resolved)
-    this.sender.on('unreachable', (err: LogfunnelError) => report(err))
-    this.sender.on('reject', once((err: Error) => warn(err)))
+    const rejected = once((err: Error) => warn(err))
+    this.guard = new GuardedSender(resolved, (sender) => {
+      sender.on('unreachable', (err: LogfunnelError) => report(err))
+      sender.on('reject', rejected)
+    }, (err) => {
+      report(err)
+      // A failure during end(): what had no receipt is in the spool; let thread-stream finish.
+      if (this.#ending) this.#finish()
+      else this.#wakeDrain()
+    })
+  }
+
+  get sender (): BatchSender {
+    return this.guard.current
   }
 
   get writableNeedDrain (): boolean {
@@ -64,19 +80,34 @@ export class FunnelStream extends EventEmitter {
     return this.#ending
   }
 
-  /** Text from thread-stream: it may end mid-line (the rest waits for the next chunk). */
+  /**
+   * Text from thread-stream: it may end mid-line (the rest waits for the next chunk). An
+   * exception here would stop thread-stream's reading for good, so it is handled at once: the
+   * failed sender spools what it holds and the text goes to the new one (a failure in the
+   * middle of a chunk can write that chunk's earlier lines twice; nothing is lost).
+   */
   write (chunk: string): boolean {
     const text = this.#framer.take(chunk)
-    if (text.length > 0) this.#send(text)
+    if (text.length > 0) {
+      try {
+        this.#send(text)
+      } catch (err) {
+        this.guard.fault(err)
+        if (!this.guard.broken) this.#send(text)
+      }
+    }
     if (!this.#block || this.sender.hasRoom) return true
     if (!this.#needDrain) {
       this.#needDrain = true
-      void this.sender.waitForRoom().then(() => {
-        this.#needDrain = false
-        this.emit('drain')
-      })
+      void this.sender.waitForRoom().then(() => this.#wakeDrain())
     }
     return false
+  }
+
+  #wakeDrain (): void {
+    if (!this.#needDrain) return
+    this.#needDrain = false
+    this.emit('drain')
   }
 
   /**
@@ -116,20 +147,28 @@ export class FunnelStream extends EventEmitter {
     this.#ending = true
     const rest = this.#framer.end()
     if (rest.length > 0) this.write(rest)
-    const done = (): void => {
-      clearInterval(this.#wakeTimer)
-      parentPort?.postMessage({ code: 'EVENT', name: STATS_EVENT, args: [this.sender.stats] })
-      this.emit('close')
-    }
-    // 'close' lets thread-stream end this thread: only once the closed sockets' pending sends
-    // and receives have settled, or one settling during the teardown aborts the process
-    // (zeromq.js #411).
-    const settled = (): void => { setImmediate(done) }
-    if (this.sender.spoolAndDestroy()) {
-      settled()
+    if (END_FAULT) {
+      // Test hook: a failed end(). thread-stream answers a destination's 'error' by
+      // terminating this thread with its sockets open.
+      this.sender.spoolAndDestroy()
+      this.emit('error', new Error('test fault at end'))
       return
     }
-    this.sender.close(this.#closeTimeoutMs).catch(warn).finally(settled)
+    if (this.sender.spoolAndDestroy()) {
+      this.#finish()
+      return
+    }
+    this.sender.close(this.#closeTimeoutMs).catch(warn).finally(() => this.#finish())
+  }
+
+  /** Reports the counters and emits 'close', which lets thread-stream end this thread. */
+  #finish (): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.sender.destroy()
+    clearInterval(this.#wakeTimer)
+    parentPort?.postMessage({ code: 'EVENT', name: STATS_EVENT, args: [this.guard.stats] })
+    setImmediate(() => this.emit('close'))
   }
 }
 
@@ -162,11 +201,26 @@ export default function build (opts: ProducerOptions & Record<string, unknown> =
     if (!HOST_KEYS.includes(key)) own[key] = value
   }
   try {
-    return new FunnelStream(own as ProducerOptions)
+    const stream = new FunnelStream(own as ProducerOptions)
+    takeThreadFaults(stream.guard)
+    return stream
   } catch (err) {
     // The error crosses to the logging thread as a plain Error (its code is dropped): the
     // message carries the code.
     if (err instanceof LogfunnelError) err.message = `${err.code}: ${err.message}`
     throw err
   }
+}
+
+/**
+ * In thread-stream's worker an uncaught exception posts ERROR and ends the thread: the
+ * ThreadStream then emits 'error', which pino does not listen for, so the application would
+ * crash. This thread runs our sender: its exceptions are handled by the guard instead.
+ */
+function takeThreadFaults (guard: GuardedSender): void {
+  const stateBuf = (workerData as { stateBuf?: unknown } | null)?.stateBuf
+  if (parentPort === null || !(stateBuf instanceof SharedArrayBuffer)) return
+  process.removeAllListeners('uncaughtException')
+  process.removeAllListeners('unhandledRejection')
+  catchThreadFaults(guard)
 }

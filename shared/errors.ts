@@ -15,7 +15,7 @@ export const ERROR_CODES = Object.freeze([
   'LOGFUNNEL_ERR_BIND', 'LOGFUNNEL_ERR_UNSAFE_ENDPOINT', 'LOGFUNNEL_ERR_CONNECT', 'LOGFUNNEL_ERR_HANDSHAKE', 'LOGFUNNEL_ERR_FILE',
   'LOGFUNNEL_ERR_RECORD_TOO_LARGE', 'LOGFUNNEL_ERR_FLUSH_TIMEOUT', 'LOGFUNNEL_ERR_CLOSE_TIMEOUT', 'LOGFUNNEL_ERR_CLOSED',
   'LOGFUNNEL_ERR_WRITER_START', 'LOGFUNNEL_ERR_WRITER_STOP', 'LOGFUNNEL_ERR_LOCK_FILE', 'LOGFUNNEL_ERR_LOCK_STATE',
-  'LOGFUNNEL_ERR_LOCK_CLOSED', 'LOGFUNNEL_ERR_BENCH', 'LOGFUNNEL_ERR_INTERNAL'
+  'LOGFUNNEL_ERR_LOCK_CLOSED', 'LOGFUNNEL_ERR_BENCH', 'LOGFUNNEL_ERR_INTERNAL', 'LOGFUNNEL_ERR_SENDER_FAILED'
 ] as const)
 
 /** A code of ERROR_CODES. */
@@ -231,5 +231,20 @@ export class HandshakeError extends LogfunnelError {
   constructor (endpoint: string, timeoutMs: number, reason: string) {
     super('LOGFUNNEL_ERR_HANDSHAKE', `${endpoint} accepts connections but no writer answered within ${timeoutMs} ms: ${reason}`)
     this.name = 'HandshakeError'
+  }
+}
+
+/**
+ * An exception inside a producer's sender (a bug, or a fault of the thread's environment): the
+ * sender put what had no receipt into the spool and a new sender goes on with the records that
+ * follow. Reported as an `'error'` event (funnel) or a process warning; the process goes on.
+ */
+export class SenderFailedError extends LogfunnelError {
+  constructor (cause: unknown, detail: { spooledRecords: number, lostRecords: number, restarted: boolean }) {
+    const what = cause instanceof Error ? cause.message : String(cause)
+    super('LOGFUNNEL_ERR_SENDER_FAILED',
+      `the sender failed (${what}): ${detail.spooledRecords} records without a receipt went to the spool, ${detail.lostRecords} could not be kept; ` +
+      (detail.restarted ? 'a new sender goes on' : 'too many failures, records from now on are dropped and counted'), { cause })
+    this.name = 'SenderFailedError'
   }
 }

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { exitCode, fixture, spawnNode, tempDir } from './helpers/children.js'
+import { startWriterChild } from './helpers/cluster.js'
+
+/**
+ * Ending a thread that holds a logfunnel sender never takes the process down: a pool of worker
+ * threads, each logging through funnel() (flat out, idle, or calling process.exit() mid-send),
+ * terminated at random moments, with the writer up, stopped (SIGSTOP) and absent.
+ */
+const ROUNDS = 200
+const CONCURRENCY = 4
+/** With the writer up an odd round waits for its first receipt; otherwise at most this long. */
+const RECEIPT_WAIT_UP_MS = 30_000
+const RECEIPT_WAIT_DOWN_MS = 300
+
+/** `{"w":<worker>,"seq":<n>` of every line, checked to be whole JSON. */
+function recordsOf (file: string): Map<number, Set<number>> {
+  const byWorker = new Map<number, Set<number>>()
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line === '') continue
+    const { w, seq } = JSON.parse(line) as { w: number, seq: number }
+    const seen = byWorker.get(w) ?? new Set<number>()
+    expect(seen.has(seq), `worker ${w} seq ${seq} twice`).toBe(false)
+    seen.add(seq)
+    byWorker.set(w, seen)
+  }
+  return byWorker
+}
+
+describe('worker threads terminated at random moments (a Piscina-shaped pool)', () => {
+  it(`writer up: ${ROUNDS} rounds, exit 0, every receipted record in the file once`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const pool = spawnNode([fixture('terminate-pool'), writer.endpoint, String(ROUNDS), String(CONCURRENCY), String(RECEIPT_WAIT_UP_MS)])
+    expect(await exitCode(pool, 120_000), pool.describe()).toBe(0)
+    const { receipted } = JSON.parse(pool.stdout()) as { receipted: Record<string, number> }
+    await writer.stop()
+    const inFile = recordsOf(writer.file)
+    let checked = 0
+    for (const [w, through] of Object.entries(receipted)) {
+      const seqs = inFile.get(Number(w))
+      for (let seq = 0; seq <= through; seq++) expect(seqs?.has(seq), `worker ${w} seq ${seq} receipted but not in the file`).toBe(true)
+      checked += through + 1
+    }
+    // The pool really logged: every odd round that does not exit by itself is terminated only
+    // after its first receipt (the fixture's modes go flat, idle, exit by index).
+    const waitedForReceipt = Array.from({ length: ROUNDS }, (_, i) => i).filter((i) => i % 2 === 1 && i % 3 !== 2)
+    for (const i of waitedForReceipt) expect(receipted[i], `round ${i} had no receipt`).toBeGreaterThanOrEqual(99)
+    expect(checked).toBeGreaterThan(waitedForReceipt.length * 100)
+  })
+
+  it(`writer stopped (SIGSTOP): ${ROUNDS} rounds, exit 0; after SIGCONT no line is torn or doubled`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    writer.child.proc.kill('SIGSTOP')
+    try {
+      const pool = spawnNode([fixture('terminate-pool'), writer.endpoint, String(ROUNDS), String(CONCURRENCY), String(RECEIPT_WAIT_DOWN_MS)])
+      expect(await exitCode(pool, 120_000), pool.describe()).toBe(0)
+    } finally {
+      writer.child.proc.kill('SIGCONT')
+    }
+    await writer.stop()
+    recordsOf(writer.file)
+  })
+
+  it(`no writer: ${ROUNDS} rounds, exit 0`, async () => {
+    const dir = tempDir()
+    const pool = spawnNode([fixture('terminate-pool'), `ipc://${join(dir, 'w.sock')}`, String(ROUNDS), String(CONCURRENCY), String(RECEIPT_WAIT_DOWN_MS)])
+    expect(await exitCode(pool, 120_000), pool.describe()).toBe(0)
+    expect(JSON.parse(pool.stdout())).toMatchObject({ rounds: ROUNDS, receipted: {} })
+  })
+})
