@@ -413,7 +413,11 @@ export class BatchSender extends EventEmitter {
 
   #checkProgress (): void {
     const now = Date.now()
-    if (this.#opts.spoolAfterMs > 0 && this.#window.unreceipted > 0 && now - this.#waitingSince >= this.#opts.spoolAfterMs) this.#copyToSpool()
+    if (this.#opts.spoolAfterMs > 0 && this.#window.unreceipted > 0 && now - this.#waitingSince >= this.#opts.spoolAfterMs) {
+      // Receipts stalled: the open batch would wait for one to be sealed; seal it for the spool.
+      this.#seal()
+      this.#copyToSpool()
+    }
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')
   }

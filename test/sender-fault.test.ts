@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { exitCode, fixture, lineCount, spawnNode, tempDir, waitFor } from './helpers/children.js'
+import { startWriterChild, type ProducerParams } from './helpers/cluster.js'
+
+/**
+ * An exception inside the sender (the test hook LOGFUNNEL_TEST_SENDER_FAULT) is reported with
+ * LOGFUNNEL_ERR_SENDER_FAILED; the process goes on; what the failed sender held goes to the
+ * spool, and a new sender sends the rest: every record reaches the file once.
+ */
+const RECORDS = 10_000
+
+function producerWithFault (params: ProducerParams, fault: string): ReturnType<typeof spawnNode> {
+  return spawnNode([fixture('producer-logs'), JSON.stringify(params)], { env: { ...process.env, LOGFUNNEL_TEST_SENDER_FAULT: fault } })
+}
+
+async function expectAllOnce (file: string, stop: () => Promise<any>): Promise<void> {
+  await waitFor(() => lineCount(file) >= RECORDS, 30_000, () => `${lineCount(file)} of ${RECORDS} lines in the file`)
+  const summary = await stop()
+  expect(summary.records).toBe(RECORDS)
+  expect(await verifyFile(file)).toMatchObject({ lines: RECORDS, gaps: 0, duplicates: 0, torn: 0 })
+}
+
+describe.each(['funnel', 'transport'] as const)('%s: an exception inside the sender', (mode) => {
+  it(`after its third batch: reported with a code, the process goes on and exits 0, all ${RECORDS} records arrive once`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const producer = producerWithFault({ endpoint: writer.endpoint, records: RECORDS, mode, pauseEvery: 500, pauseMs: 5, producer: { maxBatchBytes: 16 * 1024 } }, '3')
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    const done = await producer.waitForLine((l) => l.event === 'done')
+    expect(done.closeError, producer.describe()).toBe(null)
+    expect(producer.stderr()).toMatch(mode === 'funnel' ? /SenderFailedError: the sender failed \(test fault/ : /LOGFUNNEL_ERR_SENDER_FAILED: the sender failed \(test fault/)
+    expect(done.stats.records).toBe(RECORDS)
+    await expectAllOnce(writer.file, writer.stop)
+  })
+})
+
+describe('transport: end() fails and thread-stream terminates the worker, sockets open', () => {
+  it(`a script that logs and just ends exits 0; the ${RECORDS} records reach the file from the spool`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    writer.child.proc.kill('SIGSTOP')
+    try {
+      const producer = producerWithFault({ endpoint: writer.endpoint, records: RECORDS, mode: 'transport', endOnItsOwn: true }, 'end')
+      expect(await exitCode(producer), producer.describe()).toBe(0)
+    } finally {
+      writer.child.proc.kill('SIGCONT')
+    }
+    await expectAllOnce(writer.file, writer.stop)
+  })
+})
