@@ -9,7 +9,7 @@ import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
 import { SendWindow } from './send-window.js'
-import { SpoolWriter } from './spool-writer.js'
+import { WindowSpool } from './window-spool.js'
 import { curveKeysOf } from './zmtp/curve-keys.js'
 import { PushSocket, SubSocket } from './zmtp/socket.js'
 
@@ -82,11 +82,7 @@ export class BatchSender extends EventEmitter {
   #sub: SubSocket
   #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0, spoolCopies: 0 }
   #watch: ConnectWatch
-  #spool: SpoolWriter | undefined
-  /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
-  #spooledThrough = -1
-  /** Highest sequence copied to the spool while receipts stalled; while it is unreceipted, new batches are copied too. */
-  #copiedThrough = -1
+  #spool: WindowSpool
   /** Since when batches have waited without receipt progress (reset by a receipt, or when the window empties). */
   #waitingSince = Date.now()
   #open: OpenBatch
@@ -130,7 +126,7 @@ export class BatchSender extends EventEmitter {
     const checkMs = opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4
     this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(checkMs)))
     this.#timer.unref()
-    if (opts.spoolDir !== undefined) this.#spool = new SpoolWriter(opts.spoolDir, this.id.toString('hex'), opts.endpoint, (err) => this.#onSpoolError(err))
+    this.#spool = new WindowSpool(opts.spoolDir, this.id, opts.endpoint, this.#stats)
   }
 
   get stats (): SenderStats {
@@ -261,71 +257,17 @@ export class BatchSender extends EventEmitter {
     if (this.#window.unreceipted === 0) this.#waitingSince = Date.now()
     this.#window.seal(sealed.payload, sealed.records)
     this.#stats.batches++
-    if (this.#copiedThrough >= this.#window.firstSeq) this.#copyToSpool()
-    if (this.#spooledThrough >= this.#window.firstSeq ||
+    if (this.#spool.copying(this.#window.firstSeq)) this.#spool.copyNew(this.#window)
+    if (this.#spool.moving(this.#window.firstSeq) ||
         (this.#opts.onFull === 'spool' && this.#window.bytes >= this.#opts.highWaterMark)) {
       this.#spoolAll()
     }
     void this.#pump()
   }
 
-  /**
-   * Moves every batch held in memory without a receipt to the spool, oldest first, so the
-   * spool alone holds the producer's sequence from the first unreceipted batch on; live copies
-   * that still reach the writer are skipped there as duplicates. Synchronous: usable at exit.
-   * Returns false when there is no spool or it cannot be written.
-   */
+  /** Moves what has no receipt to the spool (see WindowSpool.moveAll). */
   #spoolAll (): boolean {
-    const spool = this.#spool
-    if (spool === undefined) return false
-    try {
-      const base = this.#window.firstSeq
-      this.#window.moveToSpool((batch) => {
-        if (batch.seq > this.#copiedThrough) spool.append(encodeHeader({ records: batch.records, seq: batch.seq, base, producerId: this.id }), batch.payload)
-        this.#open.release(batch.payload, false)
-        this.#spooledThrough = batch.seq
-        this.#stats.spooled++
-        this.#stats.spooledRecords += batch.records
-      })
-    } catch (err) {
-      this.#onSpoolError(err)
-      return false
-    }
-    return true
-  }
-
-  /**
-   * Copies the batches without a receipt that are not in the spool yet to it, keeping them in
-   * memory: the writer does not answer, so a producer that dies now still has them on disk.
-   * Whichever copy reaches the writer second is skipped there as a duplicate.
-   */
-  #copyToSpool (): void {
-    const spool = this.#spool
-    if (spool === undefined) return
-    try {
-      const base = this.#window.firstSeq
-      for (const batch of this.#window.batches) {
-        if (batch.seq <= this.#copiedThrough || batch.payload === undefined) continue
-        spool.append(encodeHeader({ records: batch.records, seq: batch.seq, base, producerId: this.id }), batch.payload)
-        this.#copiedThrough = batch.seq
-        this.#stats.spoolCopies++
-      }
-    } catch (err) {
-      this.#onSpoolError(err)
-    }
-  }
-
-  #sealSpool (): void {
-    try {
-      this.#spool?.seal()
-    } catch (err) {
-      this.#onSpoolError(err)
-    }
-  }
-
-  #onSpoolError (err: unknown): void {
-    this.#stats.spoolErrors++
-    debug('spool write failed: %o', err)
+    return this.#spool.moveAll(this.#window, (payload) => this.#open.release(payload, false))
   }
 
   /**
@@ -337,7 +279,7 @@ export class BatchSender extends EventEmitter {
     if (this.#closed) return true
     this.#seal()
     const ok = this.#window.unreceipted === 0 || this.#spoolAll()
-    this.#sealSpool()
+    this.#spool.seal()
     if (ok) this.destroy()
     return ok
   }
@@ -416,7 +358,7 @@ export class BatchSender extends EventEmitter {
     if (this.#opts.spoolAfterMs > 0 && this.#window.unreceipted > 0 && now - this.#waitingSince >= this.#opts.spoolAfterMs) {
       // Receipts stalled: the open batch would wait for one to be sealed; seal it for the spool.
       this.#seal()
-      this.#copyToSpool()
+      this.#spool.copyNew(this.#window)
     }
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')

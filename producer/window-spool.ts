@@ -1,0 +1,103 @@
+import { debuglog } from 'node:util'
+import { encodeHeader } from '../shared/protocol.js'
+import type { SendWindow, WindowBatch } from './send-window.js'
+import { SpoolWriter } from './spool-writer.js'
+
+const debug = debuglog('logfunnel')
+
+/** The sender's spool counters (SenderStats' fields), updated in place. */
+export interface SpoolCounters {
+  spooled: number
+  spooledRecords: number
+  spoolErrors: number
+  spoolCopies: number
+}
+
+/**
+ * A sender's window and its spool: batches without a receipt moved there (at exit, on an
+ * abandoned close, with `onFull: 'spool'`) or copied there (receipts stalled, `spoolAfterMs`).
+ * Every entry carries its batch's header, so the writer checks and orders spooled batches like
+ * network ones and skips whichever copy of a batch comes second. Synchronous: usable at exit.
+ */
+export class WindowSpool {
+  readonly #writer: SpoolWriter | undefined
+  readonly #producerId: Buffer
+  readonly #counters: SpoolCounters
+  /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
+  #movedThrough = -1
+  /** Highest sequence copied; while it is unreceipted, new batches are copied too. */
+  #copiedThrough = -1
+
+  constructor (dir: string | undefined, producerId: Buffer, endpoint: string, counters: SpoolCounters) {
+    this.#producerId = producerId
+    this.#counters = counters
+    if (dir !== undefined) this.#writer = new SpoolWriter(dir, producerId.toString('hex'), endpoint, (err) => this.#onError(err))
+  }
+
+  /** True while batches from `firstSeq` on are in the spool: new ones must follow them there. */
+  moving (firstSeq: number): boolean {
+    return this.#movedThrough >= firstSeq
+  }
+
+  /** True while copies from `firstSeq` on wait for their receipt: new batches are copied too. */
+  copying (firstSeq: number): boolean {
+    return this.#copiedThrough >= firstSeq
+  }
+
+  #append (batch: WindowBatch & { payload: Buffer }, base: number): void {
+    (this.#writer as SpoolWriter).append(encodeHeader({ records: batch.records, seq: batch.seq, base, producerId: this.#producerId }), batch.payload)
+  }
+
+  /**
+   * Moves every batch held in memory without a receipt to the spool, oldest first, so the spool
+   * alone holds the producer's sequence from the first unreceipted batch on (`release` gets each
+   * payload back). Returns false when there is no spool or it cannot be written.
+   */
+  moveAll (window: SendWindow, release: (payload: Buffer) => void): boolean {
+    if (this.#writer === undefined) return false
+    try {
+      const base = window.firstSeq
+      window.moveToSpool((batch) => {
+        if (batch.seq > this.#copiedThrough) this.#append(batch, base)
+        release(batch.payload)
+        this.#movedThrough = batch.seq
+        this.#counters.spooled++
+        this.#counters.spooledRecords += batch.records
+      })
+    } catch (err) {
+      this.#onError(err)
+      return false
+    }
+    return true
+  }
+
+  /** Copies the batches without a receipt that are not in the spool yet, keeping them in memory. */
+  copyNew (window: SendWindow): void {
+    if (this.#writer === undefined) return
+    try {
+      const base = window.firstSeq
+      for (const batch of window.batches) {
+        if (batch.seq <= this.#copiedThrough || batch.payload === undefined) continue
+        this.#append(batch as WindowBatch & { payload: Buffer }, base)
+        this.#copiedThrough = batch.seq
+        this.#counters.spoolCopies++
+      }
+    } catch (err) {
+      this.#onError(err)
+    }
+  }
+
+  /** Hands the open segment to the writer. */
+  seal (): void {
+    try {
+      this.#writer?.seal()
+    } catch (err) {
+      this.#onError(err)
+    }
+  }
+
+  #onError (err: unknown): void {
+    this.#counters.spoolErrors++
+    debug('spool write failed: %o', err)
+  }
+}
