@@ -85,6 +85,12 @@ export class BatchSender extends EventEmitter {
   #spool: WindowSpool
   /** Since when batches have waited without receipt progress (reset by a receipt, or when the window empties). */
   #waitingSince = Date.now()
+  /** When the writer last answered a heartbeat while batches waited. */
+  #lastPong = 0
+  #lastPing = 0
+  /** Every `#checkMs` the sender checks receipts and the writer's heartbeat; `#lastCheck` was the last time. */
+  #checkMs: number
+  #lastCheck = Date.now()
   #open: OpenBatch
   #sealScheduled = false
   /** Sealed batches without a receipt: the go-back-N window. */
@@ -109,6 +115,8 @@ export class BatchSender extends EventEmitter {
     this.#sub.on('message', (frames: Buffer[]) => this.#onReceiptMessage(frames))
     // A new connection after one that carried batches: what was in flight may be gone with it.
     this.#push.on('down', (_err: Error | undefined, handshaken: boolean) => { if (handshaken) this.#rewindSoon = true })
+    this.#push.on('pong', () => { this.#lastPong = Date.now() })
+    this.#push.on('ready', () => { this.#lastPong = Date.now() })
     this.#push.on('ready', () => {
       if (!this.#rewindSoon) return
       this.#rewindSoon = false
@@ -124,7 +132,8 @@ export class BatchSender extends EventEmitter {
       this.#sub.connect()
     }
     const checkMs = opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4
-    this.#timer = setInterval(() => this.#checkProgress(), Math.max(5, Math.floor(checkMs)))
+    this.#checkMs = Math.max(5, Math.floor(checkMs))
+    this.#timer = setInterval(() => this.#checkProgress(), this.#checkMs)
     this.#timer.unref()
     this.#spool = new WindowSpool(opts.spoolDir, this.id, opts.endpoint, this.#stats)
   }
@@ -355,13 +364,36 @@ export class BatchSender extends EventEmitter {
 
   #checkProgress (): void {
     const now = Date.now()
-    if (this.#opts.spoolAfterMs > 0 && this.#window.unreceipted > 0 && now - this.#waitingSince >= this.#opts.spoolAfterMs) {
-      // Receipts stalled: the open batch would wait for one to be sealed; seal it for the spool.
-      this.#seal()
-      this.#spool.copyNew(this.#window)
-    }
+    // A check that comes late means this thread was busy: the writer's answers may be waiting
+    // unread, so it is not judged now. Otherwise it is judged after this turn's I/O is read.
+    const late = now - this.#lastCheck > this.#checkMs * 2
+    this.#lastCheck = now
+    if (!late && this.#writerAway(now)) setImmediate(() => this.#copyIfAway())
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')
+  }
+
+  #copyIfAway (): void {
+    if (this.#closed || !this.#writerAway(Date.now())) return
+    // The open batch would wait for a receipt to be sealed; seal it for the spool.
+    this.#seal()
+    this.#spool.copyNew(this.#window)
+  }
+
+  /**
+   * True when batches have waited `spoolAfterMs` without a receipt and the writer does not
+   * answer heartbeats either: stopped, gone or never there. A writer that is only slow (busy,
+   * fsyncing, its disk full) answers from its ZeroMQ I/O thread, and nothing is copied.
+   * While batches wait, a PING goes out every spoolAfterMs / 2.
+   */
+  #writerAway (now: number): boolean {
+    const after = this.#opts.spoolAfterMs
+    if (after === 0 || this.#window.unreceipted === 0 || now - this.#waitingSince < after / 2) return false
+    if (now - this.#lastPing >= after / 2) {
+      this.#lastPing = now
+      this.#push.ping()
+    }
+    return now - this.#waitingSince >= after && now - Math.max(this.#lastPong, this.#waitingSince) >= after
   }
 
   #rewind (why: string): void {

@@ -22,6 +22,8 @@ export interface ConnectionHandlers {
   onClose: (err: Error | undefined, handshaken: boolean) => void
   /** The socket's buffered writes reached the kernel. */
   onDrain: () => void
+  /** The writer answered a PING: its ZeroMQ I/O thread runs, whatever its JS is busy with. */
+  onPong: () => void
 }
 
 /**
@@ -102,21 +104,45 @@ export class ZmtpConnection {
 
   #onFrame (frame: Frame): void {
     if (!this.#handshaken) return this.#onHandshakeFrame(frame)
-    if ((frame.flags & FLAG_COMMAND) !== 0) {
-      const cmd = parseCommand(frame.body)
-      // A writer with ZMQ_HEARTBEAT_IVL pings: answer with its context (rfc 37).
-      if (cmd?.name === 'PING' && cmd.data.length >= 2) this.#socket.write(encodeCommand('PONG', cmd.data.subarray(2)))
-      else if (cmd?.name === 'ERROR') throw new Error(`the writer closed the connection: ${errorReason(cmd.data)}`)
-      return
-    }
     let body = frame.body
     let more = (frame.flags & FLAG_MORE) !== 0
-    if (this.#curve !== undefined) ({ body, more } = this.#curve.open(body))
+    let command = (frame.flags & FLAG_COMMAND) !== 0
+    if (this.#curve !== undefined && !command) ({ body, more, command } = this.#curve.open(body))
+    if (command) return this.#onCommand(body)
     this.#parts.push(body)
     if (more) return
     const parts = this.#parts
     this.#parts = []
     this.#handlers.onMessage(parts)
+  }
+
+  /** After the handshake: heartbeats (rfc 37) and a closing ERROR. */
+  #onCommand (body: Buffer): void {
+    const cmd = parseCommand(body)
+    // A writer with ZMQ_HEARTBEAT_IVL pings: answer with its context.
+    if (cmd?.name === 'PING' && cmd.data.length >= 2) this.#writeCommand('PONG', cmd.data.subarray(2))
+    else if (cmd?.name === 'PONG') this.#handlers.onPong()
+    else if (cmd?.name === 'ERROR') throw new Error(`the writer closed the connection: ${errorReason(cmd.data)}`)
+  }
+
+  /**
+   * Asks the writer's ZeroMQ I/O thread for a PONG (`onPong`). TTL 0: the writer sets no
+   * heartbeat timer of its own for this connection.
+   */
+  ping (): void {
+    if (this.ready) this.#writeCommand('PING', PING_TTL_ZERO)
+  }
+
+  #writeCommand (name: string, data: Buffer): void {
+    const frame = encodeCommand(name, data)
+    if (this.#curve === undefined) {
+      this.#socket.write(frame)
+      return
+    }
+    // Under CURVE a command is boxed like a message frame, its command flag inside the box.
+    const body = frame.subarray(frame.length - 1 - name.length - data.length)
+    const box = this.#curve.seal(body, false, true)
+    this.#socket.write(Buffer.concat([frameHeader(box.length, 0), box]))
   }
 
   #onHandshakeFrame (frame: Frame): void {
@@ -195,6 +221,9 @@ export class ZmtpConnection {
     this.#handlers.onClose(err, this.#handshaken)
   }
 }
+
+/** A PING's 16-bit TTL, in tenths of a second (rfc 37): none. */
+const PING_TTL_ZERO = Buffer.alloc(2)
 
 /** Frames up to this size are copied next to their header rather than written on their own. */
 const SMALL_FRAME_BYTES = 1024

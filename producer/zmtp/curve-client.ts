@@ -27,6 +27,7 @@ const COOKIE_BYTES = 96
 /** Command name, short nonce, box with at least a flags octet: the smallest MESSAGE. */
 const MIN_MESSAGE_BYTES = MESSAGE.length + 8 + nacl.box.overheadLength + 1
 const MESSAGE_FLAG_MORE = 0x01
+const MESSAGE_FLAG_COMMAND = 0x02
 
 function nonce (prefix: Buffer, tail: Buffer): Uint8Array {
   return Buffer.concat([prefix, tail], nacl.box.nonceLength)
@@ -109,18 +110,21 @@ export class CurveClient {
     return props
   }
 
-  /** One frame of a message as a MESSAGE box: `[prefix, box]` (the ZMTP frame header is the caller's). */
-  seal (body: Buffer, more: boolean): Buffer {
+  /**
+   * One frame as a MESSAGE box (the ZMTP frame header is the caller's); a command (PING) travels
+   * boxed too, marked in the box's flags as libzmq does.
+   */
+  seal (body: Buffer, more: boolean, command = false): Buffer {
     const short = this.#nextNonce()
     const plain = Buffer.allocUnsafe(1 + body.length)
-    plain[0] = more ? MESSAGE_FLAG_MORE : 0
+    plain[0] = (more ? MESSAGE_FLAG_MORE : 0) | (command ? MESSAGE_FLAG_COMMAND : 0)
     body.copy(plain, 1)
     const box = nacl.box.after(plain, nonce(MESSAGE_NONCE_OUT, short), this.#shared as Uint8Array)
     return Buffer.concat([MESSAGE, short, box])
   }
 
-  /** Opens a MESSAGE frame from the writer: its body and MORE flag; throws when it is not one. */
-  open (frame: Buffer): { body: Buffer, more: boolean } {
+  /** Opens a MESSAGE frame from the writer: its body and flags; throws when it is not one. */
+  open (frame: Buffer): { body: Buffer, more: boolean, command: boolean } {
     if (frame.length < MIN_MESSAGE_BYTES || !frame.subarray(0, MESSAGE.length).equals(MESSAGE)) throw new Error('expected a CURVE MESSAGE')
     const short = frame.subarray(MESSAGE.length, MESSAGE.length + 8)
     const n = short.readBigUInt64BE(0)
@@ -129,7 +133,8 @@ export class CurveClient {
     const opened = nacl.box.open.after(frame.subarray(MESSAGE.length + 8), nonce(MESSAGE_NONCE_IN, short), this.#shared as Uint8Array)
     if (opened === null) throw new Error('a CURVE MESSAGE does not open')
     const plain = Buffer.from(opened.buffer, opened.byteOffset, opened.byteLength)
-    return { body: plain.subarray(1), more: ((plain[0] as number) & MESSAGE_FLAG_MORE) !== 0 }
+    const flags = plain[0] as number
+    return { body: plain.subarray(1), more: (flags & MESSAGE_FLAG_MORE) !== 0, command: (flags & MESSAGE_FLAG_COMMAND) !== 0 }
   }
 }
 

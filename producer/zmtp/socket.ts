@@ -24,7 +24,8 @@ export interface ZmtpSocketOptions {
 
 /**
  * A producer's ZeroMQ socket, one peer: connects, keeps reconnecting with backoff, and tells
- * when a connection is ready (`'ready'`) and when it ended (`'down'`, with the reason).
+ * when a connection is ready (`'ready'`), when it ended (`'down'`, with the reason) and when
+ * the writer answered a heartbeat (`'pong'`).
  * Sockets and timers are unref'd: a producer waiting for its writer never holds its process.
  */
 abstract class ZmtpSocket extends EventEmitter {
@@ -62,6 +63,7 @@ abstract class ZmtpSocket extends EventEmitter {
       },
       onMessage: (frames) => this.onMessage(frames),
       onDrain: () => this.onDrain(),
+      onPong: () => this.emit('pong'),
       onClose: (err, handshaken) => {
         if (this.connection === conn) this.connection = undefined
         debug('%s %s: connection ended%s', this.#type, this.endpoint, err === undefined ? '' : `: ${err.message}`)
@@ -114,6 +116,11 @@ export class PushSocket extends ZmtpSocket {
   /** True while a connection is ready to take messages. */
   get ready (): boolean {
     return this.connection?.ready === true
+  }
+
+  /** Asks the writer for a `'pong'` (a heartbeat: its ZeroMQ I/O thread runs). */
+  ping (): void {
+    this.connection?.ping()
   }
 
   /** Rejects only once the socket is closed. */
