@@ -322,7 +322,7 @@ export const PRODUCER_DEFAULTS = Object.freeze({
   sendHighWaterMark: 1000,
   threadBufferBytes: 4 * MiB,
   connectTimeoutMs: 10_000,
-  spoolAfterMs: 250
+  spoolAfterMs: 100
 })
 
 /** Checks producer options and fills in the defaults; throws LOGFUNNEL_ERR_INVALID_OPTION naming the option. */
