@@ -10,6 +10,7 @@ import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
 import { SendWindow } from './send-window.js'
 import { WindowSpool } from './window-spool.js'
+import { WriterLiveness } from './writer-liveness.js'
 import { curveKeysOf } from './zmtp/curve-keys.js'
 import { PushSocket, SubSocket } from './zmtp/socket.js'
 
@@ -85,9 +86,7 @@ export class BatchSender extends EventEmitter {
   #spool: WindowSpool
   /** Since when batches have waited without receipt progress (reset by a receipt, or when the window empties). */
   #waitingSince = Date.now()
-  /** When the writer last answered a heartbeat while batches waited. */
-  #lastPong = 0
-  #lastPing = 0
+  #liveness: WriterLiveness
   /** Every `#checkMs` the sender checks receipts and the writer's heartbeat; `#lastCheck` was the last time. */
   #checkMs: number
   #lastCheck = Date.now()
@@ -115,8 +114,12 @@ export class BatchSender extends EventEmitter {
     this.#sub.on('message', (frames: Buffer[]) => this.#onReceiptMessage(frames))
     // A new connection after one that carried batches: what was in flight may be gone with it.
     this.#push.on('down', (_err: Error | undefined, handshaken: boolean) => { if (handshaken) this.#rewindSoon = true })
-    this.#push.on('pong', () => { this.#lastPong = Date.now() })
-    this.#push.on('ready', () => { this.#lastPong = Date.now() })
+    // The receipt connection carries the heartbeat: the data connection's PING can wait unread
+    // behind batches while the writer applies backpressure (its disk full, its queue at the mark).
+    this.#liveness = new WriterLiveness(opts.spoolAfterMs, () => this.#sub.ping())
+    this.#sub.on('pong', () => this.#liveness.pong(Date.now()))
+    this.#sub.on('ready', () => this.#liveness.alive(Date.now()))
+    this.#push.on('ready', () => this.#liveness.alive(Date.now()))
     this.#push.on('ready', () => {
       if (!this.#rewindSoon) return
       this.#rewindSoon = false
@@ -368,32 +371,19 @@ export class BatchSender extends EventEmitter {
     // unread, so it is not judged now. Otherwise it is judged after this turn's I/O is read.
     const late = now - this.#lastCheck > this.#checkMs * 2
     this.#lastCheck = now
-    if (!late && this.#writerAway(now)) setImmediate(() => this.#copyIfAway())
+    if (!late && this.#window.unreceipted > 0 && this.#liveness.away(now, this.#waitingSince)) setImmediate(() => this.#copyIfAway())
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')
   }
 
   #copyIfAway (): void {
-    if (this.#closed || !this.#writerAway(Date.now())) return
+    const now = Date.now()
+    if (this.#closed || this.#window.unreceipted === 0 || !this.#liveness.away(now, this.#waitingSince)) return
+    debug('the writer does not answer (last answer %d ms ago, %d ms allowed, batches waiting %d ms): copying to the spool',
+      now - this.#liveness.lastAnswer, this.#liveness.allowedMs, now - this.#waitingSince)
     // The open batch would wait for a receipt to be sealed; seal it for the spool.
     this.#seal()
     this.#spool.copyNew(this.#window)
-  }
-
-  /**
-   * True when batches have waited `spoolAfterMs` without a receipt and the writer does not
-   * answer heartbeats either: stopped, gone or never there. A writer that is only slow (busy,
-   * fsyncing, its disk full) answers from its ZeroMQ I/O thread, and nothing is copied.
-   * While batches wait, a PING goes out every spoolAfterMs / 2.
-   */
-  #writerAway (now: number): boolean {
-    const after = this.#opts.spoolAfterMs
-    if (after === 0 || this.#window.unreceipted === 0 || now - this.#waitingSince < after / 2) return false
-    if (now - this.#lastPing >= after / 2) {
-      this.#lastPing = now
-      this.#push.ping()
-    }
-    return now - this.#waitingSince >= after && now - Math.max(this.#lastPong, this.#waitingSince) >= after
   }
 
   #rewind (why: string): void {

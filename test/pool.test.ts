@@ -15,7 +15,11 @@ describe.each(['funnel', 'transport'] as const)(`%s: ${PRODUCERS} producers x ${
       expect(d.stats).toMatchObject({ records: RECORDS, dropped: 0, tooLarge: 0, heldBytes: 0 })
     }
     const summary = await writer.stop()
-    expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, duplicates: 0, producers: PRODUCERS, rejected: {} })
+    expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, producers: PRODUCERS, rejected: {} })
+    // A batch reaches the writer twice only when its producer also copied it to the spool
+    // (spoolAfterMs: the writer answered nothing for a while, as on a saturated machine).
+    const copies = done.reduce((n, d) => n + (d.stats.spoolCopies as number), 0)
+    expect(summary.duplicates).toBeLessThanOrEqual(copies)
 
     const report = await verifyFile(writer.file)
     expect(report).toMatchObject({

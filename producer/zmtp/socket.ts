@@ -83,6 +83,11 @@ abstract class ZmtpSocket extends EventEmitter {
     this.#retryMs = Math.min(RECONNECT_MAX_MS, this.#retryMs * 2)
   }
 
+  /** Asks the writer for a `'pong'` (a heartbeat: its ZeroMQ I/O thread runs). */
+  ping (): void {
+    this.connection?.ping()
+  }
+
   protected onReady (_conn: ZmtpConnection): void {}
   protected onMessage (_frames: Buffer[]): void {}
   protected onDrain (): void {}
@@ -116,11 +121,6 @@ export class PushSocket extends ZmtpSocket {
   /** True while a connection is ready to take messages. */
   get ready (): boolean {
     return this.connection?.ready === true
-  }
-
-  /** Asks the writer for a `'pong'` (a heartbeat: its ZeroMQ I/O thread runs). */
-  ping (): void {
-    this.connection?.ping()
   }
 
   /** Rejects only once the socket is closed. */

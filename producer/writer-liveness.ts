@@ -1,0 +1,69 @@
+/**
+ * Whether the writer answers at all, for `spoolAfterMs`: while batches wait for receipts the
+ * sender sends a ZMTP PING on the receipt connection, and libzmq's I/O thread answers PONG however
+ * busy the writer's JavaScript or its disk is. A PING unanswered for longer than the wait allowed
+ * means a writer stopped, restarting or gone.
+ *
+ * The wait allowed adapts to the answers seen, as TCP's retransmission timeout does: at least
+ * `spoolAfterMs`, and at least RTO_FACTOR times the smoothed round trip, so a machine so loaded
+ * that answers take 50 ms does not look like an absent writer, while a writer that answered in
+ * 1 ms and then stopped is noticed after `spoolAfterMs`.
+ */
+
+/** The allowed wait over the smoothed round trip (RFC 6298 uses 4 x the variance; this is simpler). */
+const RTO_FACTOR = 4
+/** Weight of a new round trip in the smoothed one (RFC 6298's alpha). */
+const RTT_ALPHA = 0.125
+
+export class WriterLiveness {
+  readonly #afterMs: number
+  readonly #ping: () => void
+  /** When the outstanding PING went out (0: none outstanding). */
+  #pingSentAt = 0
+  #lastAnswer = 0
+  #rttMs = 0
+
+  constructor (afterMs: number, ping: () => void) {
+    this.#afterMs = afterMs
+    this.#ping = ping
+  }
+
+  /** A handshake completed: the writer's I/O thread runs. */
+  alive (now: number): void {
+    this.#lastAnswer = now
+  }
+
+  /** A PONG arrived. */
+  pong (now: number): void {
+    if (this.#pingSentAt > 0) {
+      const rtt = now - this.#pingSentAt
+      this.#rttMs = this.#rttMs === 0 ? rtt : (1 - RTT_ALPHA) * this.#rttMs + RTT_ALPHA * rtt
+      this.#pingSentAt = 0
+    }
+    this.#lastAnswer = now
+  }
+
+  /** The longest an answer may take before the writer counts as away. */
+  get allowedMs (): number {
+    return Math.max(this.#afterMs, RTO_FACTOR * this.#rttMs)
+  }
+
+  /** When the writer last answered (ms since the epoch; 0: never). */
+  get lastAnswer (): number {
+    return this.#lastAnswer
+  }
+
+  /**
+   * Called while batches have waited since `waitingSince`: sends a PING when none is
+   * outstanding, and says whether the writer is away: the batches waited `spoolAfterMs` and
+   * nothing was heard from the writer for `allowedMs`, or a PING has gone that long unanswered.
+   */
+  away (now: number, waitingSince: number): boolean {
+    if (this.#afterMs === 0) return false
+    if (this.#pingSentAt === 0 || now - this.#pingSentAt >= this.allowedMs * 2) {
+      this.#pingSentAt = now
+      this.#ping()
+    }
+    return now - waitingSince >= this.#afterMs && now - Math.max(this.#lastAnswer, waitingSince) >= this.allowedMs
+  }
+}
