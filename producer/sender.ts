@@ -84,12 +84,7 @@ export class BatchSender extends EventEmitter {
   #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0, spoolCopies: 0 }
   #watch: ConnectWatch
   #spool: WindowSpool
-  /** Since when batches have waited without receipt progress (reset by a receipt, or when the window empties). */
-  #waitingSince = Date.now()
   #liveness: WriterLiveness
-  /** Every `#checkMs` the sender checks receipts and the writer's heartbeat; `#lastCheck` was the last time. */
-  #checkMs: number
-  #lastCheck = Date.now()
   #open: OpenBatch
   #sealScheduled = false
   /** Sealed batches without a receipt: the go-back-N window. */
@@ -116,7 +111,8 @@ export class BatchSender extends EventEmitter {
     this.#push.on('down', (_err: Error | undefined, handshaken: boolean) => { if (handshaken) this.#rewindSoon = true })
     // The receipt connection carries the heartbeat: the data connection's PING can wait unread
     // behind batches while the writer applies backpressure (its disk full, its queue at the mark).
-    this.#liveness = new WriterLiveness(opts.spoolAfterMs, () => this.#sub.ping())
+    const checkMs = Math.max(5, Math.floor(opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4))
+    this.#liveness = new WriterLiveness(opts.spoolAfterMs, checkMs, () => this.#sub.ping())
     this.#sub.on('pong', () => this.#liveness.pong(Date.now()))
     this.#sub.on('ready', () => this.#liveness.alive(Date.now()))
     this.#push.on('ready', () => this.#liveness.alive(Date.now()))
@@ -134,9 +130,7 @@ export class BatchSender extends EventEmitter {
       this.#push.connect()
       this.#sub.connect()
     }
-    const checkMs = opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4
-    this.#checkMs = Math.max(5, Math.floor(checkMs))
-    this.#timer = setInterval(() => this.#checkProgress(), this.#checkMs)
+    this.#timer = setInterval(() => this.#checkProgress(), checkMs)
     this.#timer.unref()
     this.#spool = new WindowSpool(opts.spoolDir, this.id, opts.endpoint, this.#stats)
   }
@@ -266,7 +260,7 @@ export class BatchSender extends EventEmitter {
   #seal (): void {
     const sealed = this.#open.take()
     if (sealed === undefined) return
-    if (this.#window.unreceipted === 0) this.#waitingSince = Date.now()
+    if (this.#window.unreceipted === 0) this.#liveness.waitFrom(Date.now())
     this.#window.seal(sealed.payload, sealed.records)
     this.#stats.batches++
     if (this.#spool.copying(this.#window.firstSeq)) this.#spool.copyNew(this.#window)
@@ -342,7 +336,7 @@ export class BatchSender extends EventEmitter {
     for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1)
     this.#stats.receipted = seq
     this.#lastProgress = Date.now()
-    this.#waitingSince = this.#lastProgress
+    this.#liveness.waitFrom(this.#lastProgress)
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const waiter = this.#waiters[i] as { seq: number, resolve: () => void }
       if (waiter.seq <= seq) waiter.resolve()
@@ -367,20 +361,17 @@ export class BatchSender extends EventEmitter {
 
   #checkProgress (): void {
     const now = Date.now()
-    // A check that comes late means this thread was busy: the writer's answers may be waiting
-    // unread, so it is not judged now. Otherwise it is judged after this turn's I/O is read.
-    const late = now - this.#lastCheck > this.#checkMs * 2
-    this.#lastCheck = now
-    if (!late && this.#window.unreceipted > 0 && this.#liveness.away(now, this.#waitingSince)) setImmediate(() => this.#copyIfAway())
+    // Judged again after this turn's I/O is read: an answer may be waiting unread.
+    if (this.#liveness.check(now, this.#window.unreceipted > 0)) setImmediate(() => this.#copyIfAway())
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')
   }
 
   #copyIfAway (): void {
     const now = Date.now()
-    if (this.#closed || this.#window.unreceipted === 0 || !this.#liveness.away(now, this.#waitingSince)) return
+    if (this.#closed || this.#window.unreceipted === 0 || !this.#liveness.away(now)) return
     debug('the writer does not answer (last answer %d ms ago, %d ms allowed, batches waiting %d ms): copying to the spool',
-      now - this.#liveness.lastAnswer, this.#liveness.allowedMs, now - this.#waitingSince)
+      now - this.#liveness.lastAnswer, this.#liveness.allowedMs, this.#liveness.waitedMs(now))
     // The open batch would wait for a receipt to be sealed; seal it for the spool.
     this.#seal()
     this.#spool.copyNew(this.#window)

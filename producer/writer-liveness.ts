@@ -18,14 +18,41 @@ const RTT_ALPHA = 0.125
 export class WriterLiveness {
   readonly #afterMs: number
   readonly #ping: () => void
+  readonly #checkMs: number
+  #lastCheck = Date.now()
+  /** Since when batches have waited without receipt progress. */
+  #waitingSince = Date.now()
   /** When the outstanding PING went out (0: none outstanding). */
   #pingSentAt = 0
   #lastAnswer = 0
   #rttMs = 0
 
-  constructor (afterMs: number, ping: () => void) {
+  /** `checkMs`: how often the sender calls `check()`. */
+  constructor (afterMs: number, checkMs: number, ping: () => void) {
     this.#afterMs = afterMs
+    this.#checkMs = checkMs
     this.#ping = ping
+  }
+
+  /** Batches start to wait (the first one sealed into an empty window), or a receipt came. */
+  waitFrom (now: number): void {
+    this.#waitingSince = now
+  }
+
+  /** How long batches have waited. */
+  waitedMs (now: number): number {
+    return now - this.#waitingSince
+  }
+
+  /**
+   * The sender's periodic check (`waiting`: batches wait for receipts): false when this check
+   * comes late (the sender's thread was busy, so the writer's answers may wait unread: nothing
+   * is judged then) or nothing waits, else `away(now)`.
+   */
+  check (now: number, waiting: boolean): boolean {
+    const late = now - this.#lastCheck > this.#checkMs * 2
+    this.#lastCheck = now
+    return !late && waiting && this.away(now)
   }
 
   /** A handshake completed: the writer's I/O thread runs. */
@@ -54,11 +81,12 @@ export class WriterLiveness {
   }
 
   /**
-   * Called while batches have waited since `waitingSince`: sends a PING when none is
+   * Called while batches wait: sends a PING when none is
    * outstanding, and says whether the writer is away: the batches waited `spoolAfterMs` and
    * nothing was heard from the writer for `allowedMs`, or a PING has gone that long unanswered.
    */
-  away (now: number, waitingSince: number): boolean {
+  away (now: number): boolean {
+    const waitingSince = this.#waitingSince
     if (this.#afterMs === 0) return false
     if (this.#pingSentAt === 0 || now - this.#pingSentAt >= this.allowedMs * 2) {
       this.#pingSentAt = now
