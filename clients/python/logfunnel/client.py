@@ -241,7 +241,7 @@ class Client:
         is no spool or it cannot be written (nothing is removed then)."""
         if self.spool_dir is None:
             return False
-        self._cut_batches()
+        self._batch_queued()
         if not self._unacked:
             return True
         if self._spool is None:
@@ -415,8 +415,14 @@ class Client:
             _report(err)
 
     def _cut_batches(self) -> None:
-        """Moves queued lines into batches of at most max_batch_bytes (lock held); while the
-        spool holds an unreceipted batch, new batches follow it there (order)."""
+        """Moves queued lines into batches (lock held); while the spool holds an unreceipted
+        batch, new batches follow it there, so the writer sees the sequence in order."""
+        self._batch_queued()
+        if self._spooled_through > self._receipted and self._unacked and not self._closing:
+            self._spool_held()
+
+    def _batch_queued(self) -> None:
+        """Moves queued lines into batches of at most max_batch_bytes (lock held)."""
         while self._queued:
             lines: List[bytes] = []
             size = 0
@@ -428,8 +434,6 @@ class Client:
             self._queued_bytes -= size
             self._unacked.append((self._next_seq, len(lines), b''.join(lines)))
             self._next_seq += 1
-        if self._spooled_through > self._receipted and self._unacked and not self._closing:
-            self._spool_held()
 
     def _receipt(self, frames: List[bytes]) -> Tuple[int, bool]:
         """Applies one receipt; returns (batches confirmed, gap flag)."""

@@ -183,3 +183,13 @@ def assert_clean(report: Dict[str, Any], lines: int, producers: int) -> None:
     """Every record once, in order: exact counts."""
     got = {k: report.get(k) for k in ('lines', 'producers', *CLEAN)}
     assert got == {'lines': lines, 'producers': producers, **CLEAN}, report.get('examples')
+
+
+@pytest.fixture
+def run_code(procs: List[Proc], tmp_path: Any) -> Callable[..., Proc]:
+    """Starts ``python3 -c <code> args...`` with the package on the path."""
+    def start(code: str, *args: str, env: Optional[Dict[str, str]] = None) -> Proc:
+        p = Proc([PYTHON, '-c', code, *args], cwd=str(tmp_path), env=env)
+        procs.append(p)
+        return p
+    return start
