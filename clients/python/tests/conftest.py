@@ -22,6 +22,7 @@ PYTHON_DIR = os.path.join(ROOT, 'clients', 'python')
 BIN = os.path.join(ROOT, 'dist', 'cli', 'bin.js')
 NODE = os.environ.get('LOGFUNNEL_NODE') or shutil.which('node') or 'node'
 PYTHON = sys.executable
+sys.path.insert(0, PYTHON_DIR)  # the package from these sources, as PYTHONPATH gives the children
 
 
 class Proc:
@@ -179,10 +180,18 @@ def verify(path: str, *args: str) -> Dict[str, Any]:
 CLEAN = {'torn': 0, 'gaps': 0, 'duplicates': 0, 'reordered': 0, 'missing': 0, 'extra': 0, 'ok': True}
 
 
-def assert_clean(report: Dict[str, Any], lines: int, producers: int) -> None:
-    """Every record once, in order: exact counts."""
+def assert_clean(report: Dict[str, Any], lines: int, producers: Optional[int]) -> None:
+    """Every record once, in order: exact counts. ``producers`` None: a pool's tasks may share
+    a process, so the count of processes that logged is not fixed (the file's pids are)."""
     got = {k: report.get(k) for k in ('lines', 'producers', *CLEAN)}
+    if producers is None:
+        producers = report.get('producers')
     assert got == {'lines': lines, 'producers': producers, **CLEAN}, report.get('examples')
+
+
+def pids_in(path: str) -> int:
+    with open(path, encoding='utf-8') as f:
+        return len({json.loads(line)['pid'] for line in f})
 
 
 @pytest.fixture
@@ -193,3 +202,14 @@ def run_code(procs: List[Proc], tmp_path: Any) -> Callable[..., Proc]:
         procs.append(p)
         return p
     return start
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    """With LOGFUNNEL_PYTEST_REPORT set, one JSON line per test outcome (test/python.test.ts
+    reports each pytest test as a test of its own in `npm test`'s count)."""
+    path = os.environ.get('LOGFUNNEL_PYTEST_REPORT')
+    if not path or (report.when != 'call' and report.outcome == 'passed'):
+        return
+    with open(path, 'a', encoding='utf-8') as f:
+        f.write(json.dumps({'id': report.nodeid, 'when': report.when, 'outcome': report.outcome,
+                            'detail': str(report.longrepr) if report.failed else ''}) + '\n')

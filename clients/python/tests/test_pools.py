@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import assert_clean, verify
+from conftest import assert_clean, pids_in, verify
 
 PROCESSES = 4
 RECORDS = 5000
@@ -28,7 +28,8 @@ def test_with_pool_writer_down_5s_nothing_lost(writer_factory, run_python):
     summary = writer.stop()
     assert summary['records'] == TOTAL
     assert writer.spool_files() == []
-    assert_clean(verify(writer.file, '--expect', str(RECORDS)), TOTAL, PROCESSES)
+    assert 1 <= pids_in(writer.file) <= PROCESSES
+    assert_clean(verify(writer.file, '--expect-total', str(TOTAL)), TOTAL, None)
 
 
 def test_writer_restarted_mid_run_nothing_lost_or_doubled(writer_factory, run_python, tmp_path):
@@ -57,7 +58,8 @@ def test_start_methods(writer_factory, run_python, method):
     assert pool.wait() == 0, pool.stderr
     writer.wait_for_lines(2 * RECORDS)
     assert writer.stop()['records'] == 2 * RECORDS
-    assert_clean(verify(writer.file, '--expect', str(RECORDS)), 2 * RECORDS, 2)
+    assert 1 <= pids_in(writer.file) <= 2
+    assert_clean(verify(writer.file, '--expect-total', str(2 * RECORDS)), 2 * RECORDS, None)
 
 
 def test_process_pool_executor(writer_factory, run_python):
@@ -66,7 +68,8 @@ def test_process_pool_executor(writer_factory, run_python):
     assert pool.wait_event('done')['records'] == TOTAL
     assert pool.wait() == 0, pool.stderr
     assert writer.stop()['records'] == TOTAL
-    assert_clean(verify(writer.file, '--expect', str(RECORDS)), TOTAL, PROCESSES)
+    assert 1 <= pids_in(writer.file) <= PROCESSES
+    assert_clean(verify(writer.file, '--expect-total', str(TOTAL)), TOTAL, None)
 
 
 def test_threads_logging_inside_pool_processes(writer_factory, run_python):
@@ -76,4 +79,5 @@ def test_threads_logging_inside_pool_processes(writer_factory, run_python):
     assert pool.wait() == 0, pool.stderr
     assert writer.stop()['records'] == TOTAL
     # One counter per process, shared by its threads: verify per pid proves each process's order.
-    assert_clean(verify(writer.file, '--expect', str(RECORDS)), TOTAL, PROCESSES)
+    assert 1 <= pids_in(writer.file) <= PROCESSES
+    assert_clean(verify(writer.file, '--expect-total', str(TOTAL)), TOTAL, None)
