@@ -1,0 +1,111 @@
+"""The producer's side of the spool, in the format of Node's producers (docs/spool.md).
+
+A file starts with a preamble: b"LFS\\x01", a 4-byte big-endian length, then JSON
+``{"endpoint": <endpoint key>, "pid": N, "start": <process start time or null>}``; then entries:
+the 40-byte protocol header, a 4-byte big-endian payload length, the payload (whole lines). A
+segment is written as ``<id>-<pid>-<segment>.spool.tmp`` and renamed to ``.spool`` when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import struct
+import time
+from typing import Optional
+
+from .endpoint import parse_endpoint
+
+SPOOL_SUFFIX = '.spool'
+SPOOL_TMP_SUFFIX = '.spool.tmp'
+SEGMENT_BYTES = 4 * 1024 * 1024
+SEGMENT_MAX_AGE = 0.1  # seconds: as Node, a segment is handed over this long after its first entry
+PREAMBLE_MAGIC = b'LFS\x01'
+_LENGTH = struct.Struct('>I')
+
+
+def default_spool_dir(endpoint: str) -> Optional[str]:
+    """``<ipc path>.spool`` beside the writer's socket, as both Node sides use; None for tcp."""
+    transport, path, _port = parse_endpoint(endpoint)
+    return path + SPOOL_SUFFIX if transport == 'ipc' else None
+
+
+def endpoint_key(endpoint: str) -> str:
+    """What a spool file records of its endpoint: ``ipc://<absolute path>`` or ``tcp:<port>``."""
+    transport, path, port = parse_endpoint(endpoint)
+    return 'ipc://' + os.path.abspath(path) if transport == 'ipc' else 'tcp:%d' % port
+
+
+def process_start_time(pid: int) -> Optional[str]:
+    """Field 22 of /proc/<pid>/stat (clock ticks since boot), None without /proc."""
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as f:
+            data = f.read().decode('ascii', 'replace')
+    except OSError:
+        return None
+    return data[data.rindex(')') + 2:].split(' ')[19]
+
+
+class SpoolError(Exception):
+    """The spool directory is not safe to write (another user's, or writable by others)."""
+
+    code = 'LOGFUNNEL_ERR_UNSAFE_ENDPOINT'
+
+
+class SpoolWriter:
+    """Appends entries to a segment of this process's own (no lock needed) and renames it to
+    ``.spool`` once complete, so the writer never reads a half-written file of a live process."""
+
+    def __init__(self, directory: str, producer_id_hex: str, endpoint: str) -> None:
+        self.dir = directory
+        self._id_hex = producer_id_hex
+        self._segment = 0
+        self._fd = -1
+        self._tmp_path = ''
+        self._bytes = 0
+        self.opened_at = 0.0
+        pid = os.getpid()
+        preamble = json.dumps({'endpoint': endpoint_key(endpoint), 'pid': pid, 'start': process_start_time(pid)},
+                              separators=(',', ':')).encode()
+        self._preamble = PREAMBLE_MAGIC + _LENGTH.pack(len(preamble)) + preamble
+
+    @property
+    def open(self) -> bool:
+        return self._fd != -1
+
+    def append(self, header: bytes, payload: bytes) -> None:
+        """Appends one entry; OSError or SpoolError to the caller."""
+        if self._fd == -1:
+            self._check_dir()
+            name = '%s-%d-%010d%s' % (self._id_hex, os.getpid(), self._segment, SPOOL_TMP_SUFFIX)
+            self._tmp_path = os.path.join(self.dir, name)
+            self._fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self._write_all(self._preamble)
+            self.opened_at = time.monotonic()
+        entry = header + _LENGTH.pack(len(payload)) + payload
+        self._write_all(entry)
+        self._bytes += len(entry)
+        if self._bytes >= SEGMENT_BYTES:
+            self.seal()
+
+    def seal(self) -> None:
+        """Closes the open segment and hands it to the writer (renames it to ``.spool``)."""
+        if self._fd == -1:
+            return
+        os.close(self._fd)
+        self._fd = -1
+        os.rename(self._tmp_path, self._tmp_path[:-len(SPOOL_TMP_SUFFIX)] + SPOOL_SUFFIX)
+        self._segment += 1
+        self._bytes = 0
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+
+    def _check_dir(self) -> None:
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        st = os.lstat(self.dir)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+            raise SpoolError('spool directory %s is not a directory of this user, closed to others' % self.dir)

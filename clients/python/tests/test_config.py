@@ -1,0 +1,119 @@
+"""Configuration as Python users write it: dictConfig, fileConfig, CURVE; connect and
+handshake failures reported once through logging's handleError, records kept."""
+
+import json
+import subprocess
+import time
+
+import zmq
+
+from conftest import BIN, NODE, assert_clean, verify
+
+N = 1000
+
+DICT = '''import logging, logging.config, sys, json
+logging.config.dictConfig({'version': 1, 'handlers': {'funnel': {
+    'class': 'logfunnel.LogfunnelHandler', 'level': 'INFO', **json.loads(sys.argv[1])}},
+    'root': {'handlers': ['funnel'], 'level': 'DEBUG'}})
+log = logging.getLogger('cfg')
+log.debug('not written')
+for i in range(%d):
+    log.info('record %%d', i)
+logging.shutdown()
+print('{"event": "done"}')
+''' % N
+
+
+def test_dict_config(writer_factory, run_code):
+    writer = writer_factory()
+    p = run_code(DICT, json.dumps({'endpoint': writer.endpoint, 'seq_key': 'seq', 'close_timeout': 20, 'max_batch_bytes': 4096}))
+    p.wait_event('done')
+    assert p.wait() == 0 and p.stderr == ''
+    assert writer.stop()['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
+def test_file_config(writer_factory, run_code, tmp_path):
+    writer = writer_factory()
+    ini = tmp_path / 'logging.ini'
+    ini.write_text('''[loggers]
+keys=root
+[handlers]
+keys=funnel
+[formatters]
+keys=
+[logger_root]
+level=INFO
+handlers=funnel
+[handler_funnel]
+class=logfunnel.LogfunnelHandler
+level=INFO
+args=(%r,)
+kwargs={'seq_key': 'seq', 'on_full': 'spool'}
+''' % writer.endpoint)
+    code = 'import logging, logging.config, sys\nlogging.config.fileConfig(sys.argv[1])\n' \
+           'for i in range(%d):\n    logging.getLogger("ini").info("r %%d", i)\nlogging.shutdown()\n' % N
+    p = run_code(code, str(ini))
+    assert p.wait() == 0 and p.stderr == ''
+    assert writer.stop()['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
+def keygen(path):
+    out = subprocess.run([NODE, BIN, 'keygen'], capture_output=True, check=True, timeout=30).stdout
+    path.write_bytes(out)
+    return json.loads(out)
+
+
+def test_curve_with_keygen_files_and_with_keys(writer_factory, run_code, tmp_path):
+    assert zmq.has('curve')
+    server = keygen(tmp_path / 'server.json')
+    client = keygen(tmp_path / 'client.json')
+    writer = writer_factory(['--curve-secret-key-file', str(tmp_path / 'server.json'), '--curve-allowed-keys', client['publicKey']])
+    by_file = {'endpoint': writer.endpoint, 'seq_key': 'seq', 'curve_server_key': server['publicKey'], 'curve_key_file': str(tmp_path / 'client.json')}
+    by_key = {'endpoint': writer.endpoint, 'seq_key': 'seq', 'curve_server_key': server['publicKey'], 'curve_secret_key': client['secretKey']}
+    for opts in (by_file, by_key):
+        p = run_code(DICT, json.dumps(opts))
+        p.wait_event('done')
+        assert p.wait() == 0 and p.stderr == ''
+    assert writer.stop()['records'] == 2 * N
+    assert_clean(verify(writer.file, '--expect', str(N)), 2 * N, 2)
+
+
+def test_connect_failure_reported_once_records_kept(writer_factory, run_code):
+    """No writer at the endpoint: LOGFUNNEL_ERR_CONNECT once via handleError; the records are
+    kept and reach the file when the writer comes."""
+    writer = writer_factory(start=False)
+    flag = writer.file + '.go'
+    code = DICT.replace("logging.shutdown()", "import os, time\nwhile not os.path.exists(sys.argv[2]): time.sleep(0.02)\nlogging.shutdown()")
+    p = run_code(code, json.dumps({'endpoint': writer.endpoint, 'seq_key': 'seq', 'connect_timeout': 0.3, 'close_timeout': 20}), flag)
+    deadline = time.monotonic() + 10
+    while 'ConnectError: LOGFUNNEL_ERR_CONNECT' not in p.stderr:
+        assert time.monotonic() < deadline and p.proc.poll() is None, p.stderr
+        time.sleep(0.02)
+    writer.start()
+    open(flag, 'w').close()
+    p.wait_event('done')
+    assert p.wait() == 0
+    assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count('LOGFUNNEL_ERR_CONNECT') == 1, p.stderr
+    writer.wait_for_lines(N)
+    assert writer.stop()['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
+def test_handshake_failure_reported_once_records_spooled(writer_factory, run_code, tmp_path):
+    """A wrong CURVE server key: LOGFUNNEL_ERR_HANDSHAKE once via handleError; close()'s
+    deadline spools the records, and the writer ingests them."""
+    server = keygen(tmp_path / 'server.json')
+    client = keygen(tmp_path / 'client.json')
+    wrong = keygen(tmp_path / 'wrong.json')
+    writer = writer_factory(['--curve-secret-key-file', str(tmp_path / 'server.json'), '--curve-allowed-keys', client['publicKey']])
+    opts = {'endpoint': writer.endpoint, 'seq_key': 'seq', 'curve_server_key': wrong['publicKey'],
+            'curve_key_file': str(tmp_path / 'client.json'), 'connect_timeout': 0.3, 'close_timeout': 1}
+    p = run_code(DICT, json.dumps(opts))
+    p.wait_event('done')
+    assert p.wait() == 0
+    assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count('LOGFUNNEL_ERR_HANDSHAKE') == 1, p.stderr
+    writer.wait_for_lines(N)
+    assert writer.stop()['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)

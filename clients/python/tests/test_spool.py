@@ -1,0 +1,103 @@
+"""The spool in Node's format, ingested by the Node writer; on_full; SIGTERM; close's deadline."""
+
+import os
+import signal
+import struct
+import json
+
+from conftest import assert_clean, count_lines, verify
+
+N = 3000
+
+LOG = '''import logging, logfunnel, sys, os, json
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', **json.loads(sys.argv[2]))
+log = logging.getLogger('s'); log.addHandler(h); log.setLevel(logging.INFO); log.propagate = False
+for i in range(int(sys.argv[3])):
+    log.info('record %d', i)
+'''
+
+
+def test_close_deadline_spools_in_nodes_format(writer_factory, run_code):
+    """Writer down: close() waits close_timeout, then the records go to <ipc path>.spool as one
+    complete segment (preamble: endpoint, pid, start time); the writer ingests them all."""
+    writer = writer_factory(start=False)
+    p = run_code(LOG + 'h.close()\nprint(json.dumps({"event": "done", "stats": h.client.stats, "pid": os.getpid()}))\n',
+                 writer.endpoint, json.dumps({'close_timeout': 0.3}), str(N))
+    done = p.wait_event('done')
+    assert p.wait() == 0 and p.stderr == ''
+    assert done['stats']['spooled_records'] == N and done['stats']['lost'] == 0
+    files = writer.spool_files()
+    assert len(files) == 1 and files[0].endswith('-%d-0000000000.spool' % done['pid'])
+    with open(os.path.join(writer.dir, 'w.sock.spool', files[0]), 'rb') as f:
+        data = f.read()
+    assert data[:4] == b'LFS\x01'
+    (length,) = struct.unpack('>I', data[4:8])
+    preamble = json.loads(data[8:8 + length])
+    assert preamble['endpoint'] == 'ipc://' + os.path.join(writer.dir, 'w.sock')
+    assert preamble['pid'] == done['pid'] and preamble['start'].isdigit()
+    writer.start()
+    writer.wait_for_lines(N)
+    summary = writer.stop()
+    assert summary['records'] == N and writer.spool_files() == []
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
+def test_sigterm_spools_then_dies_by_the_signal(writer_factory, run_code):
+    writer = writer_factory(start=False)
+    p = run_code(LOG + 'print(json.dumps({"event": "logged"}), flush=True)\nimport time\ntime.sleep(60)\n',
+                 writer.endpoint, '{}', str(N))
+    p.wait_event('logged')
+    p.proc.send_signal(signal.SIGTERM)
+    assert p.wait() == -signal.SIGTERM  # ended as the default disposition would
+    assert p.stderr == ''
+    writer.start()
+    writer.wait_for_lines(N)
+    writer.stop()
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
+def test_sigterm_handler_of_the_application_is_left_alone(writer_factory, run_code):
+    """Where the application installed its own SIGTERM handler, the client installs none."""
+    writer = writer_factory()
+    code = 'import signal\nsignal.signal(signal.SIGTERM, lambda *a: print(\'{"event":"own"}\', flush=True))\n' + LOG + \
+        'print(json.dumps({"event": "logged", "same": signal.getsignal(signal.SIGTERM).__name__}), flush=True)\nimport time\ntime.sleep(0.5)\n'
+    p = run_code(code, writer.endpoint, '{}', '10')
+    assert p.wait_event('logged')['same'] == '<lambda>'
+    assert p.wait() == 0
+
+
+def test_on_full_drop_counts_and_reports(writer_factory, run_code):
+    writer = writer_factory(start=False)
+    opts = {'on_full': 'drop', 'high_water_mark': 1024 * 1024, 'max_frame_bytes': 1024 * 1024, 'close_timeout': 0.2}
+    code = LOG.replace("log.info('record %d', i)", "log.info('%d' + 'x' * 1000, i)") + \
+        'h.close()\nprint(json.dumps({"event": "done", "stats": h.client.stats}))\n'
+    p = run_code(code, writer.endpoint, json.dumps(opts), str(N))
+    stats = p.wait_event('done')['stats']
+    assert p.wait() == 0
+    assert stats['dropped'] > 0 and stats['dropped'] + stats['spooled_records'] == N
+    assert "on_full 'drop': %d records dropped" % stats['dropped'] in p.stderr
+    writer.start()
+    writer.wait_for_lines(stats['spooled_records'])
+    assert writer.stop()['records'] == stats['spooled_records']
+
+
+def test_on_full_spool_moves_records_to_the_spool_while_the_writer_is_down(writer_factory, run_code):
+    writer = writer_factory(start=False)
+    opts = {'on_full': 'spool', 'high_water_mark': 1024 * 1024, 'close_timeout': 0.2}
+    code = LOG + 'print(json.dumps({"event": "done", "stats": h.client.stats}), flush=True)\nh.close()\n'
+    p = run_code(code, writer.endpoint, json.dumps(opts), str(20 * N))
+    stats = p.wait_event('done')['stats']
+    assert p.wait() == 0 and p.stderr == ''
+    assert stats['spooled_records'] > 0 and stats['dropped'] == 0  # spooled before close
+    writer.start()
+    writer.wait_for_lines(20 * N)
+    assert writer.stop()['records'] == 20 * N
+    assert_clean(verify(writer.file, '--expect', str(20 * N)), 20 * N, 1)
+
+
+def test_nothing_is_lost_silently_without_a_spool(tmp_path, run_code):
+    """tcp without spool_dir: what close's deadline leaves is reported on stderr with its count."""
+    p = run_code(LOG + 'h.close()\n', 'tcp://127.0.0.1:9', json.dumps({'close_timeout': 0.2}), '100')
+    assert p.wait() == 0
+    assert 'close deadline: 100 records without a receipt lost' in p.stderr
+    assert count_lines(str(tmp_path / 'app.log')) == 0
