@@ -105,6 +105,9 @@ def producer(strategy: str, target: Any, records: int, size: int, ready: Any, go
     for _ in range(records):
         log.info(payload)
     handler.flush()
+    if strategy == 'queue':  # every record handed to the pipe: the listener's stop() then comes after the last
+        target.close()
+        target.join_thread()
     done = time.time()
     cpu = time.process_time() - cpu0
     results.put({'done': done, 'pid': os.getpid(), 'cpu': cpu})

@@ -66,7 +66,7 @@ class Client:
                  on_full: str = 'block', spool_dir: Optional[str] = None, connect_timeout: float = 10.0,
                  curve_server_key: Optional[str] = None, curve_secret_key: Optional[str] = None,
                  curve_public_key: Optional[str] = None, curve_key_file: Optional[str] = None,
-                 on_error: Optional[Callable[[LogfunnelError], None]] = None) -> None:
+                 on_error: Optional[Callable[[LogfunnelError], None]] = None, batch_delay: float = 0.002) -> None:
         if not 1 <= max_batch_bytes <= max_frame_bytes:
             raise ValueError('max_batch_bytes must be between 1 and max_frame_bytes')
         if high_water_mark < max_frame_bytes:
@@ -86,6 +86,9 @@ class Client:
         self.connect_timeout = float(connect_timeout)
         self.send_high_water_mark = int(send_high_water_mark)
         self.on_full = on_full
+        if not 0 <= batch_delay <= 1:
+            raise ValueError('batch_delay must be between 0 and 1 s')
+        self.batch_delay = float(batch_delay)
         self.on_error = on_error or _report
         keys = _load_curve_keys(curve_key_file)
         secret = curve_secret_key or keys.get('secret')
@@ -118,6 +121,7 @@ class Client:
         self._thread: Optional[threading.Thread] = None
         self._closing = False
         self._closed = False
+        self._idle = False                  # the sender sleeps with nothing queued: wake it for the next line
         self._error: Optional[BaseException] = None
         self._producer_id = b''
         self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'confirmed': 0, 'dropped': 0,
@@ -126,27 +130,28 @@ class Client:
     def send(self, line: Union[str, bytes]) -> None:
         """Queues one line (str or bytes, without newline). Raises ValueError for a line with a
         newline or over max_frame_bytes, RuntimeError after close()."""
-        data = (line.encode('utf-8') if isinstance(line, str) else bytes(line)) + b'\n'
-        if b'\n' in data[:-1]:
+        data = (line.encode('utf-8') if type(line) is str else bytes(line)) + b'\n'
+        size = len(data)
+        if data.find(b'\n') != size - 1:
             raise ValueError('a line must not contain a newline')
-        if len(data) > self.max_frame_bytes:
-            raise ValueError('line of %d bytes exceeds max_frame_bytes (%d)' % (len(data), self.max_frame_bytes))
-        if self.pid != os.getpid():
-            self._reset()
+        if size > self.max_frame_bytes:
+            raise ValueError('line of %d bytes exceeds max_frame_bytes (%d)' % (size, self.max_frame_bytes))
         with self._lock:
             if self._closing:
                 raise RuntimeError('logfunnel client used after close()')
             if self._thread is None:
                 self._start()
-            if self._held_bytes + len(data) > self.high_water_mark and not self._make_room(len(data)):
+            if self._held_bytes + size > self.high_water_mark and not self._make_room(size):
                 return
-            wake = not self._queued
             self._queued.append(data)
-            self._queued_bytes += len(data)
-            self._held_bytes += len(data)
+            self._queued_bytes += size
+            self._held_bytes += size
             self.stats['records'] += 1
-            if self._queued_bytes >= self.max_batch_bytes:
-                wake = True
+            # The sender sleeps until told: woken for the first line after it went idle (it then
+            # gathers lines for batch_delay) and for a full batch, not for every line.
+            wake = self._idle or self._queued_bytes - size < self.max_batch_bytes <= self._queued_bytes
+            if wake:
+                self._idle = False
         if wake:
             self._wake()
 
@@ -333,7 +338,7 @@ class Client:
         poller.register(self._wake_r, zmq.POLLIN)
         sent_through = -1   # highest seq sent since the last rewind
         started = progress_at = time.monotonic()
-        last_rewind = 0.0
+        last_rewind = cut_at = 0.0
         connected = handshaken = reported = False
         failure = ''
         try:
@@ -341,7 +346,12 @@ class Client:
                 with self._lock:
                     if self._closing:
                         return
-                    self._cut_batches()
+                    now = time.monotonic()
+                    if self._queued and (self._queued_bytes >= self.max_batch_bytes or now - cut_at >= self.batch_delay):
+                        cut_at = now
+                        self._cut_batches()
+                    gathering = bool(self._queued)
+                    self._idle = not gathering
                     self._seal_old_segment()
                     batches = [b for b in self._unacked if b[0] > sent_through]
                     base = self._unacked[0][0] if self._unacked else self._next_seq
@@ -367,6 +377,8 @@ class Client:
                     self._fail(HandshakeError(self.endpoint, self.connect_timeout, failure or 'no ZMTP handshake completed')
                                if connected else ConnectError(self.endpoint, self.connect_timeout, 'nothing accepted the connection'))
                 wait = 0.01 if blocked else max(0.0, self.receipt_timeout - (now - progress_at))
+                if gathering:
+                    wait = min(wait, max(0.0, cut_at + self.batch_delay - now))
                 if self._spool is not None and self._spool.open:
                     wait = min(wait, SEGMENT_MAX_AGE)
                 if not handshaken and not reported:
