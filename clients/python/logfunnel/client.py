@@ -110,7 +110,7 @@ class Client:
         self.pid = os.getpid()
         self._lock = threading.RLock()  # reentrant: the SIGTERM handler may run inside send()
         self._changed = threading.Condition(self._lock)
-        self._queued: Deque[bytes] = collections.deque()  # lines (newline included) not yet in a batch
+        self._queued: List[bytes] = []      # lines (newline included) not yet in a batch
         self._queued_bytes = 0
         self._held_bytes = 0                # queued + batched without a receipt
         self._unacked: Deque[Batch] = collections.deque()  # oldest first
@@ -434,18 +434,23 @@ class Client:
             self._spool_held()
 
     def _batch_queued(self) -> None:
-        """Moves queued lines into batches of at most max_batch_bytes (lock held)."""
-        while self._queued:
-            lines: List[bytes] = []
-            size = 0
-            queued = self._queued
-            while queued and (not lines or size + len(queued[0]) <= self.max_batch_bytes):
-                line = queued.popleft()
-                lines.append(line)
-                size += len(line)
-            self._queued_bytes -= size
-            self._unacked.append((self._next_seq, len(lines), b''.join(lines)))
+        """Moves queued lines into batches of at most max_batch_bytes (lock held): one join,
+        then cuts at the last newline that fits, so no Python work is done per line here; a line
+        longer than max_batch_bytes is a batch of its own."""
+        if not self._queued:
+            return
+        data = b''.join(self._queued)
+        self._queued = []
+        self._queued_bytes = 0
+        start, end, limit = 0, len(data), self.max_batch_bytes
+        while start < end:
+            stop = end if end - start <= limit else data.rfind(b'\n', start, start + limit) + 1
+            if stop <= start:
+                stop = data.index(b'\n', start) + 1
+            payload = data if stop - start == end else data[start:stop]
+            self._unacked.append((self._next_seq, payload.count(b'\n'), payload))
             self._next_seq += 1
+            start = stop
 
     def _receipt(self, frames: List[bytes]) -> Tuple[int, bool]:
         """Applies one receipt; returns (batches confirmed, gap flag)."""
