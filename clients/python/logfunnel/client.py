@@ -439,6 +439,7 @@ class Client:
         longer than max_batch_bytes is a batch of its own."""
         if not self._queued:
             return
+        lines = len(self._queued)
         data = b''.join(self._queued)
         self._queued = []
         self._queued_bytes = 0
@@ -448,7 +449,7 @@ class Client:
             if stop <= start:
                 stop = data.index(b'\n', start) + 1
             payload = data if stop - start == end else data[start:stop]
-            self._unacked.append((self._next_seq, payload.count(b'\n'), payload))
+            self._unacked.append((self._next_seq, lines if payload is data else payload.count(b'\n'), payload))
             self._next_seq += 1
             start = stop
 
