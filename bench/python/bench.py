@@ -1,9 +1,8 @@
-"""NOT FINISHED: the queue and funnel strategies do not complete yet (the run waits forever); lock and file run.
-
-The benchmark in Python: four ways for a pool of processes to log into one file, through the
+"""The benchmark in Python: four ways for a pool of processes to log into one file, through the
 standard library's logging, measured in one run and every file verified.
 
-    python3 bench/python/bench.py [--producers 4,16] [--size 100,1024] [--total 200000] [--repeat 2] [--json FILE]
+    npm run bench:python -- [--producers 4,16] [--size 100,1024] [--total 200000] [--repeat 2]
+    python3 bench/python/bench.py [same options] [--json FILE]     (the runner alone, no chart)
 
 Strategies (every producer process builds the same pino-style JSON line per record):
   lock      the seed's ProcessLock: fcntl.flock(LOCK_EX) on a lock file around each emit of a
@@ -11,11 +10,16 @@ Strategies (every producer process builds the same pino-style JSON line per reco
   file      a plain FileHandler per process: O_APPEND, one write(2) per record, no coordination
   queue     the logging cookbook's QueueHandler in every process + one QueueListener (in the
             harness process) writing through a FileHandler
-  funnel    logfunnel.LogfunnelHandler to a real writer (node dist/cli/bin.js writer, its defaults)
+  funnel    logfunnel.LogfunnelHandler to a real writer (node dist/cli/bin.js writer, its defaults:
+            fsync after every write, receipts wait for it)
+  funnel-nofsync  the same with the writer's --fsync off (like lock, file and queue, which never fsync)
 
 Throughput: from `go` (all producers ready) until every record is in the file (funnel: flush()
 has every receipt; queue: the listener has written the last record). CPU per record: user+sys
 of every process involved (producers, writer, the harness holding the listener) over records.
+Other load: cores kept busy by anything but this run (machine-wide busy time from /proc/stat,
+less the run's own CPU, over the run's wall time), as in the Node bench; rerun a cell where it is
+well above 0.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from logfunnel.handler import pino_level  # noqa: E402
 
 BIN = os.path.join(ROOT, 'dist', 'cli', 'bin.js')
 NODE = os.environ.get('LOGFUNNEL_NODE', 'node')
-STRATEGIES = ['lock', 'file', 'queue', 'funnel']
+STRATEGIES = ['lock', 'file', 'queue', 'funnel', 'funnel-nofsync']
 HOSTNAME = socket.gethostname()
 ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(',', ':')).encode
 
@@ -88,7 +92,7 @@ def producer(strategy: str, target: Any, records: int, size: int, ready: Any, go
     log = logging.getLogger('bench')
     log.propagate = False
     log.setLevel(logging.INFO)
-    if strategy == 'funnel':
+    if strategy.startswith('funnel'):
         handler: logging.Handler = logfunnel.LogfunnelHandler(endpoint=target, seq_key='seq', close_timeout=60)
     else:
         log.addFilter(Seq())
@@ -114,15 +118,22 @@ def producer(strategy: str, target: Any, records: int, size: int, ready: Any, go
     handler.close()
 
 
-def start_writer(directory: str) -> subprocess.Popen:
+def start_writer(directory: str, *flags: str) -> subprocess.Popen:
     endpoint = 'ipc://%s/w.sock' % directory
     writer = subprocess.Popen([NODE, BIN, 'writer', '--file', os.path.join(directory, 'app.log'), '--endpoint', endpoint,
-                               '--stats-interval-ms', '0'], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                               '--stats-interval-ms', '0', *flags], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert writer.stdout is not None
     for line in writer.stdout:
         if b'"ready"' in line:
             return writer
     raise RuntimeError('the writer did not start')
+
+
+def busy_seconds() -> float:
+    """Machine-wide CPU seconds spent busy so far (/proc/stat: user, nice, system, irq, softirq, steal)."""
+    with open('/proc/stat', encoding='ascii') as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]) / os.sysconf('SC_CLK_TCK')
 
 
 def run_once(strategy: str, producers: int, size: int, total: int) -> Dict[str, Any]:
@@ -135,8 +146,9 @@ def run_once(strategy: str, producers: int, size: int, total: int) -> Dict[str, 
     writer: Optional[subprocess.Popen] = None
     listener = None
     self0, children0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    if strategy == 'funnel':
-        writer = start_writer(directory)
+    busy0, wall0 = busy_seconds(), time.time()
+    if strategy.startswith('funnel'):
+        writer = start_writer(directory, *(['--fsync', 'off'] if strategy == 'funnel-nofsync' else []))
         target: Any = 'ipc://%s/w.sock' % directory
     elif strategy == 'queue':
         target = ctx.Queue()
@@ -164,14 +176,16 @@ def run_once(strategy: str, producers: int, size: int, total: int) -> Dict[str, 
         writer.send_signal(signal.SIGTERM)
         writer.wait()
     self1, children1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy1, wall1 = busy_seconds(), time.time()
     cpu = sum(getattr(b, f) - getattr(a, f) for a, b in ((self0, self1), (children0, children1)) for f in ('ru_utime', 'ru_stime'))
+    load = max(0.0, busy1 - busy0 - cpu) / (wall1 - wall0)
     n = records * producers
     report = json.loads(subprocess.run([NODE, BIN, 'verify', '--json', file, '--expect', str(records), '--expect-total', str(n)],
                                        capture_output=True, timeout=300).stdout)
     defects = sum(report.get(k, 0) for k in ('torn', 'gaps', 'duplicates', 'reordered', 'missing', 'extra'))
     subprocess.run(['rm', '-rf', directory])
     return {'strategy': strategy, 'producers': producers, 'size': size, 'records': n, 'seconds': end - start,
-            'rps': n / (end - start), 'cpu_us': cpu / n * 1e6, 'lines': report.get('lines'), 'defects': defects,
+            'rps': n / (end - start), 'cpu_us': cpu / n * 1e6, 'lines': report.get('lines'), 'defects': defects, 'load': load,
             'ok': bool(report.get('ok')) and report.get('lines') == n}
 
 
@@ -193,8 +207,8 @@ def main() -> None:
                 runs.append(run_once(strategy, producers, size, args.total))
                 print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
     rows = []
-    print('| producers | size | strategy | records/s (median) | runs | CPU µs/record | x lock | x queue | x file | verify |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
+    print('| producers | size | strategy | records/s (median) | runs | CPU µs/record | x lock | x queue | x file | verify | other load (cores) |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     for producers, size in cells:
         med = {}
         for strategy in strategies:
@@ -203,12 +217,13 @@ def main() -> None:
             med[strategy] = rates[len(rates) // 2] if len(rates) % 2 else sum(rates[len(rates) // 2 - 1:len(rates) // 2 + 1]) / 2
             cpu = sorted(r['cpu_us'] for r in mine)[len(mine) // 2]
             rows.append({'producers': producers, 'size': size, 'strategy': strategy, 'rps': med[strategy], 'runs': [round(x) for x in rates],
-                         'cpu_us': cpu, 'defects': sum(r['defects'] for r in mine), 'ok': all(r['ok'] for r in mine)})
+                         'cpu_us': cpu, 'defects': sum(r['defects'] for r in mine), 'ok': all(r['ok'] for r in mine),
+                         'load': sorted(r['load'] for r in mine)[len(mine) // 2]})
         for row in rows[-len(strategies):]:
             ratio = lambda other: '%.2f' % (row['rps'] / med[other]) if other in med else '-'  # noqa: E731
-            print('| %d | %d B | %s | %s | %s | %.1f | %s | %s | %s | %s |' % (
+            print('| %d | %d B | %s | %s | %s | %.1f | %s | %s | %s | %s | %.2f |' % (
                 producers, size, row['strategy'], format(round(row['rps']), ','), ' '.join(format(x, ',') for x in row['runs']),
-                row['cpu_us'], ratio('lock'), ratio('queue'), ratio('file'), 'ok' if row['ok'] else '%d defects' % row['defects']))
+                row['cpu_us'], ratio('lock'), ratio('queue'), ratio('file'), 'ok' if row['ok'] else '%d defects' % row['defects'], row['load']))
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:
             json.dump({'runs': runs, 'rows': rows}, f, indent=1)

@@ -41,7 +41,8 @@ def main():
     args = parser.parse_args()
     pool = multiprocessing.Pool(args.processes, initializer=init, initargs=(args.endpoint,), maxtasksperchild=1)
     pids = pool.map(work, [(n, args.records) for n in range(args.processes)], chunksize=1)
-    # close() + join(), not the `with` block: its terminate() would kill workers still closing.
+    # close() + join() lets every worker finish waiting for its receipts. A `with` block works
+    # too: its terminate() sends SIGTERM, and what has no receipt yet goes to the spool.
     pool.close()
     pool.join()
     print(json.dumps({'event': 'done', 'pids': pids}), flush=True)
