@@ -63,7 +63,8 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
     if (value === undefined || value === null || value === false) continue
     if (key === 'curveSecretKey') env[SECRET_KEY_ENV] = value as string
     else if (value === true) args.push(flag)
-    else args.push(flag, flagValue(key as keyof WriterOptions, value))
+    // --flag=value: a value may start with '-' (a Z85 key can), which a separate argument would make ambiguous
+    else args.push(`${flag}=${flagValue(key as keyof WriterOptions, value)}`)
   }
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env })
   child.stdin.on('error', () => {})

@@ -76,7 +76,7 @@ describe('tcp beyond loopback needs CURVE', () => {
     const client = zmq.curveKeyPair()
     const port = await freePortPair('0.0.0.0')
     const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', `tcp://0.0.0.0:${port}`,
-      '--curve-secret-key-file', keyFile(dir, 'server.key', server), '--curve-allowed-keys', client.publicKey])
+      '--curve-secret-key-file', keyFile(dir, 'server.key', server), `--curve-allowed-keys=${client.publicKey}`])
     await runProducers(1, {
       endpoint: `tcp://127.0.0.1:${port}`, records: 500, producer: { curveServerKey: server.publicKey, curveSecretKey: client.secretKey }
     })

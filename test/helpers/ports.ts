@@ -4,7 +4,8 @@ import { createServer } from 'node:net'
 async function isFree (port: number, host: string): Promise<boolean> {
   const server = createServer()
   server.listen(port, host)
-  const outcome = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)])
+  // once() rejects on 'error': a port in use is "not free", never a thrown EADDRINUSE.
+  const outcome = await once(server, 'listening').then(() => true, () => false)
   if (outcome) await new Promise((resolve) => server.close(resolve))
   return outcome
 }
