@@ -8,6 +8,7 @@ import itertools
 import json
 import multiprocessing.util
 import os
+import signal
 import struct
 import sys
 import threading
@@ -28,6 +29,10 @@ WELCOME = b'\xff' * 8                  # receipt "nothing of yours written yet"
 GAP_FLAG = b'G'                        # third receipt frame: a batch of yours skipped ahead
 GAP_REWIND_INTERVAL = 0.25             # as the Node producer: batches in flight are refused in turn
 KiB = 1024
+# Signals the kernel sends to the process as a whole; the synchronous ones (a fault in this
+# thread) stay deliverable to it.
+_ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+                                           signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS}
 MiB = 1024 * KiB
 ON_FULL = ('block', 'drop', 'spool')
 
@@ -332,6 +337,10 @@ class Client:
         return push, sub, monitor
 
     def _run(self) -> None:
+        # A process-directed signal (SIGTERM from Pool.terminate() or gunicorn) goes to any thread
+        # that does not block it; in this one, Python would only set a flag, and a main thread
+        # asleep in a blocking call would not run its handler until that call returns.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)
         ctx = zmq.Context()
         push, sub, monitor = self._sockets(ctx)
         poller = zmq.Poller()

@@ -59,9 +59,16 @@ def test_gunicorn_graceful_reload(writer_factory, procs, tmp_path):
             time.sleep(0.05)
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
         first = list(ex.map(lambda n: get(port, n), range(REQUESTS // 2)))
+        booted = server.stderr.count('Booting worker')
         server.proc.send_signal(signal.SIGHUP)
-        second = list(ex.map(lambda n: get(port, n), range(REQUESTS // 2, REQUESTS)))
-    assert first + second == [200] * REQUESTS
+        # A quarter while the master replaces its workers, the last quarter once the new ones are
+        # up (their boot lines are the readiness signal): records from old and new workers.
+        during = list(ex.map(lambda n: get(port, n), range(REQUESTS // 2, REQUESTS * 3 // 4)))
+        while server.stderr.count('Booting worker') < booted + WORKERS:
+            assert time.monotonic() < deadline + 60 and server.proc.poll() is None, server.stderr
+            time.sleep(0.05)
+        last = list(ex.map(lambda n: get(port, n), range(REQUESTS * 3 // 4, REQUESTS)))
+    assert first + during + last == [200] * REQUESTS
     server.proc.send_signal(signal.SIGTERM)
     assert server.wait(60) == 0, server.stderr
     writer.wait_for_lines(REQUESTS)
