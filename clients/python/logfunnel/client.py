@@ -29,12 +29,12 @@ WELCOME = b'\xff' * 8                  # receipt "nothing of yours written yet"
 GAP_FLAG = b'G'                        # third receipt frame: a batch of yours skipped ahead
 GAP_REWIND_INTERVAL = 0.25             # as the Node producer: batches in flight are refused in turn
 KiB = 1024
+MiB = 1024 * KiB
+ON_FULL = ('block', 'drop', 'spool')
 # Signals the kernel sends to the process as a whole; the synchronous ones (a fault in this
 # thread) stay deliverable to it.
 _ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
                                            signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS}
-MiB = 1024 * KiB
-ON_FULL = ('block', 'drop', 'spool')
 
 Batch = Tuple[int, int, bytes]  # seq, records, payload
 
