@@ -69,7 +69,7 @@ def test_curve_with_keygen_files_and_with_keys(writer_factory, run_code, tmp_pat
     assert zmq.has('curve')
     server = keygen(tmp_path / 'server.json')
     client = keygen(tmp_path / 'client.json')
-    writer = writer_factory(['--curve-secret-key-file', str(tmp_path / 'server.json'), '--curve-allowed-keys', client['publicKey']])
+    writer = writer_factory(['--curve-secret-key-file', str(tmp_path / 'server.json'), '--curve-allowed-keys=' + client['publicKey']])
     by_file = {'endpoint': writer.endpoint, 'seq_key': 'seq', 'curve_server_key': server['publicKey'], 'curve_key_file': str(tmp_path / 'client.json')}
     by_key = {'endpoint': writer.endpoint, 'seq_key': 'seq', 'curve_server_key': server['publicKey'], 'curve_secret_key': client['secretKey']}
     for opts in (by_file, by_key):
@@ -78,6 +78,16 @@ def test_curve_with_keygen_files_and_with_keys(writer_factory, run_code, tmp_pat
         assert p.wait() == 0 and p.stderr == ''
     assert writer.stop()['records'] == 2 * N
     assert_clean(verify(writer.file, '--expect', str(N)), 2 * N, 2)
+
+
+def assert_reported_once_and_all_written(p, writer, code):
+    """The producer exits 0 having reported ``code`` once through handleError; all N records are in the file."""
+    p.wait_event('done')
+    assert p.wait() == 0
+    assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count(code) == 1, p.stderr
+    writer.wait_for_lines(N)
+    assert writer.stop()['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
 
 
 def test_connect_failure_reported_once_records_kept(writer_factory, run_code):
@@ -93,12 +103,7 @@ def test_connect_failure_reported_once_records_kept(writer_factory, run_code):
         time.sleep(0.02)
     writer.start()
     open(flag, 'w').close()
-    p.wait_event('done')
-    assert p.wait() == 0
-    assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count('LOGFUNNEL_ERR_CONNECT') == 1, p.stderr
-    writer.wait_for_lines(N)
-    assert writer.stop()['records'] == N
-    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+    assert_reported_once_and_all_written(p, writer, 'LOGFUNNEL_ERR_CONNECT')
 
 
 def test_handshake_failure_reported_once_records_spooled(writer_factory, run_code, tmp_path):
@@ -107,13 +112,8 @@ def test_handshake_failure_reported_once_records_spooled(writer_factory, run_cod
     server = keygen(tmp_path / 'server.json')
     client = keygen(tmp_path / 'client.json')
     wrong = keygen(tmp_path / 'wrong.json')
-    writer = writer_factory(['--curve-secret-key-file', str(tmp_path / 'server.json'), '--curve-allowed-keys', client['publicKey']])
+    writer = writer_factory(['--curve-secret-key-file', str(tmp_path / 'server.json'), '--curve-allowed-keys=' + client['publicKey']])
     opts = {'endpoint': writer.endpoint, 'seq_key': 'seq', 'curve_server_key': wrong['publicKey'],
             'curve_key_file': str(tmp_path / 'client.json'), 'connect_timeout': 0.3, 'close_timeout': 1}
     p = run_code(DICT, json.dumps(opts))
-    p.wait_event('done')
-    assert p.wait() == 0
-    assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count('LOGFUNNEL_ERR_HANDSHAKE') == 1, p.stderr
-    writer.wait_for_lines(N)
-    assert writer.stop()['records'] == N
-    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+    assert_reported_once_and_all_written(p, writer, 'LOGFUNNEL_ERR_HANDSHAKE')

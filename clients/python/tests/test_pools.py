@@ -62,22 +62,15 @@ def test_start_methods(writer_factory, run_python, method):
     assert_clean(verify(writer.file, '--expect-total', str(2 * RECORDS)), 2 * RECORDS, None)
 
 
-def test_process_pool_executor(writer_factory, run_python):
+@pytest.mark.parametrize('mode', ['executor', 'threads'])
+def test_process_pool_executor_and_threads_inside_pool_processes(writer_factory, run_python, mode):
+    """concurrent.futures.ProcessPoolExecutor; and a Pool whose processes log from several
+    threads each (one counter per process, shared by its threads: verify per pid proves each
+    process's order)."""
     writer = writer_factory()
-    pool = run_python('pool_run.py', writer.endpoint, 'executor', 'fork', str(PROCESSES), str(RECORDS))
+    pool = run_python('pool_run.py', writer.endpoint, mode, 'fork', str(PROCESSES), str(RECORDS))
     assert pool.wait_event('done')['records'] == TOTAL
     assert pool.wait() == 0, pool.stderr
     assert writer.stop()['records'] == TOTAL
-    assert 1 <= pids_in(writer.file) <= PROCESSES
-    assert_clean(verify(writer.file, '--expect-total', str(TOTAL)), TOTAL, None)
-
-
-def test_threads_logging_inside_pool_processes(writer_factory, run_python):
-    writer = writer_factory()
-    pool = run_python('pool_run.py', writer.endpoint, 'threads', 'fork', str(PROCESSES), str(RECORDS))
-    assert pool.wait_event('done')['records'] == TOTAL
-    assert pool.wait() == 0, pool.stderr
-    assert writer.stop()['records'] == TOTAL
-    # One counter per process, shared by its threads: verify per pid proves each process's order.
     assert 1 <= pids_in(writer.file) <= PROCESSES
     assert_clean(verify(writer.file, '--expect-total', str(TOTAL)), TOTAL, None)
