@@ -20,7 +20,12 @@ const PANEL_HEIGHT = 200
  * ```
  */
 export async function renderChart (report: BenchReport): Promise<string> {
-  const view = new vega.View(vega.parse(compile(chartSpec(report)).spec), { renderer: 'none' })
+  return await renderSvg(chartSpec(report))
+}
+
+/** Renders a vega-lite specification to SVG on the server side (no browser, no canvas). */
+export async function renderSvg (spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' })
   try {
     return await view.toSVG()
   } finally {

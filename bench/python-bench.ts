@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import * as vega from 'vega'
-import { compile, type TopLevelSpec } from 'vega-lite'
+import type { TopLevelSpec } from 'vega-lite'
+import { renderSvg } from './chart.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const RUNNER = join(ROOT, 'bench', 'python', 'bench.py')
@@ -68,12 +68,7 @@ export async function renderPythonChart (rows: PythonRow[]): Promise<string> {
       ]
     }
   } as unknown as TopLevelSpec
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' })
-  try {
-    return await view.toSVG()
-  } finally {
-    view.finalize()
-  }
+  return await renderSvg(spec)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
