@@ -117,6 +117,8 @@ export interface WriterOptions extends WriterSecurityOptions {
   rotateKeep?: number
   /** Compress rotated files with gzip (`<name>.gz`), in the background. */
   rotateGzip?: boolean
+  /** Write checkpoint lines (hash chain over the bytes written) at start, rotation and stop. */
+  checkpoints?: boolean
   /** When to fsync: `'off'`, `'batch'` (after every write; receipts wait for it) or at most every N ms. */
   fsync?: FsyncPolicy
   /** Interval of the `'stats'` event (a JSON line on the CLI's stderr); 0 turns the periodic line off. */
@@ -145,6 +147,7 @@ export const WRITER_DEFAULTS = Object.freeze({
   rotateIntervalMs: 0,
   rotateKeep: 0,
   rotateGzip: false,
+  checkpoints: false,
   fsync: 'batch' as FsyncPolicy,
   statsIntervalMs: 10_000,
   metricsPort: 0,
@@ -154,7 +157,7 @@ export const WRITER_DEFAULTS = Object.freeze({
 /** Every writer option, so an unknown key is caught (the Record type makes the list complete). */
 const WRITER_KEYS: Record<keyof WriterOptions, true> = {
   file: true, endpoint: true, receiptEndpoint: true, maxFrameBytes: true, receiveHighWaterMark: true, drainTimeoutMs: true, drainIdleMs: true,
-  spoolDir: true, spoolPollMs: true, stateFile: true, statePersistMs: true, rotateSizeBytes: true, rotateIntervalMs: true, rotateKeep: true, rotateGzip: true,
+  spoolDir: true, spoolPollMs: true, stateFile: true, statePersistMs: true, rotateSizeBytes: true, rotateIntervalMs: true, rotateKeep: true, rotateGzip: true, checkpoints: true,
   fsync: true, statsIntervalMs: true, metricsPort: true, metricsHost: true, socketMode: true, curveSecretKey: true, curveAllowedKeys: true, pidFile: true
 }
 
@@ -240,6 +243,7 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     rotateIntervalMs: intOrOff(opts, 'rotateIntervalMs', WRITER_DEFAULTS.rotateIntervalMs, MIN_ROTATE_INTERVAL_MS, MAX_ROTATE_INTERVAL_MS, '1000 (1 s) and 366 days'),
     rotateKeep: int(opts, 'rotateKeep', WRITER_DEFAULTS.rotateKeep, ...OPTION_BOUNDS.rotateKeep),
     rotateGzip: bool(opts, 'rotateGzip', WRITER_DEFAULTS.rotateGzip),
+    checkpoints: bool(opts, 'checkpoints', WRITER_DEFAULTS.checkpoints),
     fsync: fsyncPolicy(opts.fsync ?? WRITER_DEFAULTS.fsync),
     ...resolveWriterSecurity(opts),
     statsIntervalMs: int(opts, 'statsIntervalMs', WRITER_DEFAULTS.statsIntervalMs, ...OPTION_BOUNDS.statsIntervalMs),

@@ -23,6 +23,7 @@ export const WRITER_FLAGS = {
   'rotate-interval': { option: 'rotateIntervalMs', kind: 'duration', help: 'rotate at every multiple of this since the epoch (UTC): 30s, 15m, 6h, 1d (default off)' },
   'rotate-keep': { option: 'rotateKeep', kind: 'int', help: 'rotated files kept, oldest deleted first (default 0: keep all)' },
   'rotate-gzip': { option: 'rotateGzip', kind: 'boolean', help: 'gzip rotated files in the background (default off)' },
+  checkpoints: { option: 'checkpoints', kind: 'boolean', help: 'write checkpoint lines (hash chain of the bytes written) at start, rotation and stop; verify --checkpoints checks them (default off)' },
   fsync: { option: 'fsync', kind: 'fsync', help: `off, batch (after every write; receipts wait for it) or a number of ms (default ${String(WRITER_DEFAULTS.fsync)})` },
   'socket-mode': { option: 'socketMode', kind: 'mode', help: 'mode of the ipc socket files, 0600 or 0660 to let their group connect (default 0600)' },
   'curve-secret-key': { option: 'curveSecretKey', kind: 'secret', help: `CURVE secret key (Z85); visible in ps: prefer --curve-secret-key-file or ${SECRET_KEY_ENV}` },

@@ -11,6 +11,7 @@ import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
 import { renameForRotation, RotationArchiver, RotationClock } from './rotation.js'
 import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
+import { Checkpointer } from './checkpointer.js'
 import { mergeChunks, WriteQueue, writeSome, type Chunk } from './write-queue.js'
 
 const debug = debuglog('logfunnel')
@@ -27,6 +28,8 @@ type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'r
 export interface FileSinkOptions extends Pick<WriterOptions, SinkOptionKeys> {
   /** File operations; tests inject faults here. */
   fs?: SinkFs
+  /** Write checkpoint lines (checkpointer.ts) at start, rotation and stop. */
+  checkpoints?: boolean
 }
 
 /** Counters the writer adds to its summary and stats. */
@@ -95,6 +98,7 @@ export class FileSink extends EventEmitter {
   #loop: Promise<void> | undefined
   readonly #flushWaiters = new FlushWaiters()
   readonly #retry: FaultRetry
+  readonly #checkpointer: Checkpointer | undefined
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -107,6 +111,7 @@ export class FileSink extends EventEmitter {
       fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
     }
     this.#fs = opts.fs ?? nodeSinkFs
+    this.#checkpointer = opts.checkpoints === true ? new Checkpointer() : undefined
     this.#clock = new RotationClock(this.#options.rotateIntervalMs)
     this.#retry = new FaultRetry(file, this.#timers, (err) => this.#report(err), (failures) => this.emit('resumed', { event: 'resumed', file, failures }))
     this.#schedule = new FsyncSchedule(this.#options.fsync, () => this.#timers.wakeUp())
@@ -123,6 +128,7 @@ export class FileSink extends EventEmitter {
   async ready (): Promise<void> {
     if (this.#loop !== undefined) return
     const recovery = await recoverTornTail(this.file)
+    await this.#checkpointer?.resume(this.file)
     if (recovery !== undefined) this.emit('recovered', recovery)
     let st: SinkStat
     try {
@@ -133,7 +139,7 @@ export class FileSink extends EventEmitter {
     if (this.#clock.start(Date.now(), st.size, st.mtimeMs)) this.#requestSwitch(true)
     if (this.#clock.next !== Infinity) this.#timers.at(this.#clock.next)
     this.#archiver?.resume()
-    this.#loop = this.#run()
+    this.#loop = this.#checkpoint('start').then(async () => await this.#run())
   }
 
   /** Queues whole lines; returns the byte offset (since start) at which they end. */
@@ -214,6 +220,7 @@ export class FileSink extends EventEmitter {
         else if (this.#ending) break
         else await this.#timers.idle()
       }
+      await this.#checkpoint('stop')
       await this.#fsync()
       await this.#fs.close(this.#fd as number).catch((err: unknown) => debug('closing the log file failed: %o', err))
     } catch (err) {
@@ -250,6 +257,7 @@ export class FileSink extends EventEmitter {
       chunk.done += n
       this.#size += n
     }
+    this.#checkpointer?.update(chunk.bufs)
     this.#chunk = undefined
     this.#unconfirmed.push(chunk)
     if (this.#round === undefined) this.#startRound()
@@ -349,6 +357,7 @@ export class FileSink extends EventEmitter {
     if (this.#fd === undefined) return
     const sw = this.#switch as Switch
     const old = this.#fd as number
+    if (sw.rotatedTo === undefined) await this.#checkpoint('rotate-out')
     try {
       if (sw.rotate && sw.rotatedTo === undefined) {
         const renamed = await renameForRotation(this.#fs, this.file, old, this.#lastRotationStamp + 1)
@@ -366,6 +375,7 @@ export class FileSink extends EventEmitter {
       return
     }
     this.#switch = undefined
+    await this.#checkpoint('rotate-in')
     if (sw.failures > 0) this.emit('resumed', { event: 'resumed', file: this.file, failures: sw.failures })
     await this.#fs.fsync(old).then(() => { this.#stats.fsyncs++ }, () => {})
     await this.#fs.close(old).catch((err: unknown) => debug('closing the old log file failed: %o', err))
@@ -374,6 +384,21 @@ export class FileSink extends EventEmitter {
       this.emit('rotated', { file: this.file, rotatedTo: sw.rotatedTo })
       this.#archiver?.add(sw.rotatedTo)
     }
+  }
+
+  /** Writes a checkpoint line of the sink's own (not counted in the receipt offsets). */
+  async #checkpoint (at: string): Promise<void> {
+    if (this.#checkpointer === undefined || this.#fd === undefined) return
+    const line = this.#checkpointer.next(at)
+    const chunk: Chunk = { bufs: [line], bytes: line.length, done: 0, end: 0 }
+    while (chunk.done < chunk.bytes) {
+      chunk.done += await this.#retry.attempt('write', async () => {
+        const n = await writeSome(this.#fs, this.#fd as number, chunk)
+        if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
+        return n
+      })
+    }
+    this.#size += line.length
   }
 
   #report (err: FileError): void {
