@@ -31,7 +31,7 @@ async function cli (args: string[]): Promise<{ code: number | string, report: an
 
 describe('checkpoints', () => {
   it('a rotated, gzipped set written over a restart verifies; each tampering is found and located', async () => {
-    const dir = tempDir('checkpoints')
+    const dir = tempDir()
     try {
       const files = await writeSet(dir)
       expect(files.filter((f) => f.endsWith('.gz')).length).toBeGreaterThanOrEqual(50)
