@@ -26,6 +26,19 @@ export interface CheckpointRecord {
   hash: string
   /** Hex hash of the previous checkpoint line (with its newline); null at the chain's start. */
   prev: string | null
+  /** Per producer id (hex): the batch sequence range [from, to] and records written since the previous checkpoint. */
+  producers: Record<string, ProducerRange>
+  /** With sealing: the index of the key that sealed this line (one more per checkpoint). */
+  seal?: number
+  /** With sealing: HMAC of the line without this field (seal-key.ts); always the last field. */
+  mac?: string
+}
+
+/** One producer's batches between two checkpoints. */
+export interface ProducerRange {
+  from: number
+  to: number
+  records: number
 }
 
 /** True when a line looks like a checkpoint (cheap test before JSON.parse). */

@@ -22,14 +22,15 @@ const debug = debuglog('logfunnel')
  */
 const MAX_WRITE_BYTES = 1024 * 1024
 
-type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync'
+type CheckpointKeys = 'checkpoints' | 'checkpointIntervalMs' | 'checkpointSizeBytes'
+type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync' | CheckpointKeys
 
 /** The writer options the sink uses (defaults: WRITER_DEFAULTS), and the file operations. */
 export interface FileSinkOptions extends Pick<WriterOptions, SinkOptionKeys> {
   /** File operations; tests inject faults here. */
   fs?: SinkFs
-  /** Write checkpoint lines (checkpointer.ts) at start, rotation and stop. */
-  checkpoints?: boolean
+  /** With checkpoints: the sealing key file (seal-keeper.ts). */
+  sealKeyFile?: string | undefined
 }
 
 /** Counters the writer adds to its summary and stats. */
@@ -77,7 +78,7 @@ interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: nu
  */
 export class FileSink extends EventEmitter {
   readonly file: string
-  readonly #options: Required<Pick<WriterOptions, SinkOptionKeys>>
+  readonly #options: Required<Pick<WriterOptions, Exclude<SinkOptionKeys, CheckpointKeys>>>
   readonly #fs: SinkFs
   readonly #schedule: FsyncSchedule
   readonly #archiver: RotationArchiver | undefined
@@ -99,6 +100,8 @@ export class FileSink extends EventEmitter {
   readonly #flushWaiters = new FlushWaiters()
   readonly #retry: FaultRetry
   readonly #checkpointer: Checkpointer | undefined
+  readonly #checkpointEvery: { ms: number, bytes: number }
+  #checkpointAt = Infinity
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -111,7 +114,8 @@ export class FileSink extends EventEmitter {
       fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
     }
     this.#fs = opts.fs ?? nodeSinkFs
-    this.#checkpointer = opts.checkpoints === true ? new Checkpointer() : undefined
+    this.#checkpointer = opts.checkpoints === true ? new Checkpointer(opts.sealKeyFile) : undefined
+    this.#checkpointEvery = { ms: opts.checkpointIntervalMs ?? 0, bytes: opts.checkpointSizeBytes ?? 0 }
     this.#clock = new RotationClock(this.#options.rotateIntervalMs)
     this.#retry = new FaultRetry(file, this.#timers, (err) => this.#report(err), (failures) => this.emit('resumed', { event: 'resumed', file, failures }))
     this.#schedule = new FsyncSchedule(this.#options.fsync, () => this.#timers.wakeUp())
@@ -142,9 +146,13 @@ export class FileSink extends EventEmitter {
     this.#loop = this.#checkpoint('start').then(async () => await this.#run())
   }
 
-  /** Queues whole lines; returns the byte offset (since start) at which they end. */
-  append (buf: Buffer): number {
+  /**
+   * Queues whole lines; returns the byte offset (since start) at which they end. A producer's
+   * batch names its producer (hex id), sequence and record count for the checkpoints.
+   */
+  append (buf: Buffer, batch?: { producer: string, seq: number, records: number }): number {
     const end = this.#queue.push(buf)
+    if (batch !== undefined) this.#checkpointer?.note(end, batch.producer, batch.seq, batch.records)
     this.#timers.wakeUp()
     return end
   }
@@ -213,6 +221,7 @@ export class FileSink extends EventEmitter {
         else if (this.#chunk !== undefined) await this.#writeChunk(this.#chunk)
         else if (this.#round?.settled === true) await this.#finishRound()
         else if (this.#flushWaiters.due(this.#written)) this.#flushWaiters.settle(this.#written)
+        else if (this.#checkpointDue()) await this.#checkpoint('interval')
         else if (this.#checkRotation() && Date.now() >= (this.#switch as Switch).notBefore) await this.#switchFile()
         else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
         else if (this.#round !== undefined) await this.#timers.idle()
@@ -257,7 +266,7 @@ export class FileSink extends EventEmitter {
       chunk.done += n
       this.#size += n
     }
-    this.#checkpointer?.update(chunk.bufs)
+    this.#checkpointer?.update(chunk.bufs, chunk.end)
     this.#chunk = undefined
     this.#unconfirmed.push(chunk)
     if (this.#round === undefined) this.#startRound()
@@ -399,6 +408,19 @@ export class FileSink extends EventEmitter {
       })
     }
     this.#size += line.length
+    await this.#checkpointer.written()
+    if (this.#checkpointEvery.ms > 0) {
+      this.#checkpointAt = Date.now() + this.#checkpointEvery.ms
+      this.#timers.at(this.#checkpointAt)
+    }
+  }
+
+  /** True when bytes were written since the last checkpoint and the interval or size is reached. */
+  #checkpointDue (): boolean {
+    const cp = this.#checkpointer
+    if (cp === undefined || cp.pendingBytes === 0) return false
+    const { bytes } = this.#checkpointEvery
+    return (bytes > 0 && cp.pendingBytes >= bytes) || Date.now() >= this.#checkpointAt
   }
 
   #report (err: FileError): void {
