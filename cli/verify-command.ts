@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { LogfunnelError, UsageError } from '../shared/errors.js'
 import { listLogSet, orderLogSet, type LogSet } from '../shared/log-set.js'
 import { formatCheckpointReport, verifyCheckpoints } from '../shared/verify-checkpoints.js'
+import { readSealKey } from '../shared/seal-key.js'
 import { formatReport, verifyFiles, type VerifyOptions } from '../shared/verify.js'
 
 const USAGE = `usage: logfunnel verify FILE... [options]
@@ -25,7 +26,10 @@ options:
   --expect N             records each producer should have written: a lost tail counts
   --expect-total N       records (lines with the --key field) the whole set should hold
   --checkpoints          check the writer's checkpoint lines instead (hash chain: edited,
-                         inserted, removed lines; missing, doubled files; unproven tail)
+                         inserted, removed lines; truncated, missing, reordered, doubled
+                         files; producers' batch ranges; the unproven tail after the last one)
+  --seal-key-file FILE   with --checkpoints: the initial seal key (keygen --seal); every
+                         checkpoint's MAC must be good and its key index follow the previous
   --json                 print the report as one JSON object line
   -h, --help             show this help
 
@@ -60,6 +64,7 @@ export async function main (argv: string[]): Promise<number> {
       options: {
         json: { type: 'boolean' },
         checkpoints: { type: 'boolean' },
+        'seal-key-file': { type: 'string' },
         key: { type: 'string' },
         'producer-key': { type: 'string' },
         'seq-key': { type: 'string' },
@@ -97,7 +102,8 @@ export async function main (argv: string[]): Promise<number> {
   try {
     const set: LogSet = fromDir ? await listLogSet(values.dir!, values.base!) : orderLogSet(positionals)
     if (values.checkpoints === true) {
-      const cp = await verifyCheckpoints(set.files)
+      const sealKeyFile = values['seal-key-file']
+      const cp = await verifyCheckpoints(set.files, { checkOrder: true, ...(sealKeyFile === undefined ? {} : { sealKey: readSealKey(sealKeyFile) }) })
       process.stdout.write(values.json === true ? `${JSON.stringify(cp)}\n` : `${formatCheckpointReport(cp)}\n`)
       return cp.ok ? 0 : 1
     }

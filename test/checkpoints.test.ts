@@ -1,67 +1,83 @@
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { renameSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { verifyCheckpoints } from '../shared/verify-checkpoints.js'
-import { FileSink } from '../writer/sink/file-sink.js'
-import { BIN, exitCode, once, spawnNode, tempDir } from './helpers/children.js'
+import { tempDir } from './helpers/children.js'
+import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { editLines, readLog, setFiles, verifyCli, writeLog } from './helpers/checkpoints.js'
 
-const LINE = (i: number): Buffer => Buffer.from(`${JSON.stringify({ level: 30, time: 1_700_000_000_000 + i, pid: 7, seq: i, msg: 'x'.repeat(200) })}\n`)
+const WRITER = ['--checkpoints', '--checkpoint-size', '1K', '--rotate-size', '4K', '--rotate-gzip']
+const RECORDS = 480
 
-/** 50 size rotations (gzip) over two sink lifetimes: a writer restart in between. */
+/** Two producers log through a writer that rotates (gzip) some 60 times; it restarts halfway. */
 async function writeSet (dir: string): Promise<string[]> {
-  const file = join(dir, 'app.log')
-  let i = 0
-  for (const batches of [30, 30]) {
-    const sink = new FileSink(file, { rotateSizeBytes: 1024, rotateGzip: true, checkpoints: true, fsync: 'off' })
-    sink.on('error', () => {})
-    await sink.ready()
-    for (let b = 0; b < batches; b++) sink.append(Buffer.concat([LINE(i++), LINE(i++)]))
-    await sink.end()
+  for (let run = 0; run < 2; run++) {
+    const writer = await startWriterChild(dir, WRITER)
+    await runProducers(2, { endpoint: writer.endpoint, records: RECORDS, sizes: [150, 200, 250], pauseEvery: 5, pauseMs: 2 })
+    await writer.stop()
   }
-  return readdirSync(dir).filter((n) => n.startsWith('app.log')).map((n) => join(dir, n))
+  return setFiles(dir)
 }
 
-async function cli (args: string[]): Promise<{ code: number | string, report: any }> {
-  const child = spawnNode([BIN, 'verify', '--checkpoints', '--json', ...args])
-  const closed = once(child.proc, 'close')
-  const code = await exitCode(child)
-  await closed
-  return { code, report: JSON.parse(child.stdout()) }
+function only (report: any): any {
+  expect(report.defects, JSON.stringify(report.defects)).toHaveLength(1)
+  return report.defects[0]
 }
 
-describe('checkpoints', () => {
-  it('a rotated, gzipped set written over a restart verifies; each tampering is found and located', async () => {
+describe('checkpoints over a rotated set written by a restarted writer', () => {
+  it('verifies in any order; each tampering is found and located', async () => {
     const dir = tempDir()
-    try {
-      const files = await writeSet(dir)
-      expect(files.filter((f) => f.endsWith('.gz')).length).toBeGreaterThanOrEqual(50)
-      const clean = await cli([...files].reverse())
-      expect(clean.code).toBe(0)
-      // The restart continued the chain (no chain-start defect).
-      expect(clean.report.defects.map((d: any) => d.kind)).toEqual([])
+    const files = await writeSet(dir)
+    const gz = files.filter((f) => f.endsWith('.gz'))
+    expect(gz.length).toBeGreaterThanOrEqual(50)
 
-      const plain = files.find((f) => f.endsWith('app.log')) as string
-      const text = readFileSync(plain, 'utf8')
-      const lines = text.split('\n')
-      const dataLine = lines.findIndex((l) => l.includes('"seq"'))
-      writeFileSync(plain, lines.map((l, k) => k === dataLine ? l.replace('xxxx', 'xxxy') : l).join('\n'))
-      const edited = await verifyCheckpoints(files)
-      expect(edited.defects).toMatchObject([{ kind: 'hash-mismatch', file: plain }])
+    const clean = await verifyCli([...files].reverse())
+    expect(clean.code, JSON.stringify(clean.report.defects)).toBe(0)
+    expect(clean.report).toMatchObject({ ok: true, files: files.length, defects: [], final: true, unprovenBytes: 0 })
+    const lines = files.flatMap((f) => readLog(f).split('\n').filter((l) => l !== ''))
+    const checkpoints = lines.filter((l) => l.includes('"logfunnel":"checkpoint"')).map((l) => JSON.parse(l))
+    expect(clean.report.checkpoints).toBe(checkpoints.length)
+    expect(lines.length - checkpoints.length).toBe(4 * RECORDS)
+    // One chain over the restart (numbers run on), and every batch of both runs' producers is counted.
+    expect(new Set(checkpoints.map((c) => c.writer)).size).toBe(1)
+    expect(checkpoints.map((c) => c.n).sort((a, b) => a - b)).toEqual(checkpoints.map((_, i) => i))
+    expect(checkpoints.filter((c) => c.at === 'start')).toHaveLength(2)
+    const perProducer = checkpoints.flatMap((c) => Object.values(c.producers) as any[]).reduce((a, r) => a + r.records, 0)
+    expect(perProducer).toBe(4 * RECORDS)
 
-      writeFileSync(plain, lines.filter((_, k) => k !== dataLine).join('\n'))
-      expect((await verifyCheckpoints(files)).defects).toMatchObject([{ kind: 'hash-mismatch', file: plain }])
-      writeFileSync(plain, text)
-
-      const gone = files.filter((f) => f.endsWith('.gz'))[10] as string
-      const rest = files.filter((f) => f !== gone)
-      const holed = await cli(rest)
-      expect(holed.code).toBe(1)
-      expect(holed.report.defects).toMatchObject([{ kind: 'chain-hole' }])
-
-      const doubled = await verifyCheckpoints([...files, gone])
-      expect(doubled.defects.some((d) => d.kind === 'doubled')).toBe(true)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
+    const victim = gz[20] as string
+    const saved = readLog(victim)
+    const located = (d: any, kind: string, off: number): void => {
+      expect(d).toMatchObject({ kind, file: victim })
+      expect(d.from).toBeLessThanOrEqual(off)
+      expect(d.to).toBeGreaterThan(off)
     }
+    let off = editLines(victim, (ls, k) => ls.map((l, i) => i === k ? l.replace('xxxx', 'xxxy') : l))
+    located(only(await verifyCheckpoints(files)), 'edited', off)
+    writeLog(victim, saved)
+    off = editLines(victim, (ls, k) => ls.filter((_, i) => i !== k))
+    located(only(await verifyCheckpoints(files)), 'deleted', off)
+    writeLog(victim, saved)
+    off = editLines(victim, (ls, k) => [...ls.slice(0, k), ls[k] as string, ...ls.slice(k)])
+    located(only(await verifyCheckpoints(files)), 'inserted', off)
+    writeLog(victim, saved)
+
+    writeLog(victim, saved.slice(0, Math.floor(saved.length / 2)))
+    expect(only(await verifyCheckpoints(files))).toMatchObject({ kind: 'truncated', file: victim })
+    writeLog(victim, saved)
+
+    const holed = await verifyCli(files.filter((f) => f !== victim))
+    expect(holed.code).toBe(1)
+    expect(only(holed.report)).toMatchObject({ kind: 'missing-file', file: gz[21] })
+
+    expect(only(await verifyCheckpoints([...files, victim]))).toMatchObject({ kind: 'doubled', file: victim })
+
+    // Two rotated files' names swapped: the chain puts them the other way round.
+    const other = gz[30] as string
+    renameSync(victim, `${victim}.swap`)
+    renameSync(other, victim)
+    renameSync(`${victim}.swap`, other)
+    const swapped = await verifyCli(files)
+    expect(swapped.code).toBe(1)
+    expect(swapped.report.defects.map((d: any) => [d.kind, d.file]).sort()).toEqual([['reordered', other], ['reordered', victim]].sort())
   })
-})
+}, 60_000)

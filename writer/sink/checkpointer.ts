@@ -3,6 +3,27 @@ import { open } from 'node:fs/promises'
 import { CHECKPOINT_HASH, chainHash, isCheckpointLine, type CheckpointRecord, type ProducerRange } from '../../shared/checkpoint-format.js'
 import { SealKeeper } from './seal-keeper.js'
 
+/** How far back a restart looks for the last checkpoint before it starts a new chain. */
+const RESUME_SCAN_BYTES = 64 * 1024 * 1024
+const MARK = Buffer.from('"logfunnel":"checkpoint"')
+
+/** The last whole checkpoint line in `buf` (a file's tail; `whole`: from the file's start) and the bytes after it. */
+function lastCheckpoint (buf: Buffer, whole: boolean): { rec: CheckpointRecord, line: Buffer, rest: Buffer } | undefined {
+  for (let at = buf.lastIndexOf(MARK); at !== -1; at = at === 0 ? -1 : buf.lastIndexOf(MARK, at - 1)) {
+    const start = buf.lastIndexOf(10, at) + 1
+    const nl = buf.indexOf(10, at)
+    if (start === 0 && !whole) return undefined
+    if (nl === -1) continue
+    const line = buf.subarray(start, nl + 1)
+    if (!isCheckpointLine(line)) continue
+    try {
+      const rec = JSON.parse(line.toString()) as CheckpointRecord
+      if (rec.logfunnel === 'checkpoint' && typeof rec.writer === 'string' && Number.isSafeInteger(rec.n)) return { rec, line, rest: buf.subarray(nl + 1) }
+    } catch { /* a record quoting the mark: look further back */ }
+  }
+  return undefined
+}
+
 /** A producer's batch queued for the file: its place in the byte stream and its sequence. */
 interface Batch { end: number, producer: string, seq: number, records: number }
 
@@ -29,27 +50,34 @@ export class Checkpointer {
     this.#keeper = sealKeyFile === undefined ? undefined : new SealKeeper(sealKeyFile)
   }
 
-  /** Continues the chain of a file whose last line is a checkpoint (a writer restart). */
+  /**
+   * Continues the chain of the file's last checkpoint (a writer restart). Bytes after it (a
+   * crash's tail) are hashed into the next checkpoint, so the chain runs on over them.
+   */
   async resume (file: string): Promise<void> {
     let fh
     try { fh = await open(file, 'r') } catch { return }
-    let rec: CheckpointRecord | undefined
+    let found: { rec: CheckpointRecord, line: Buffer, rest: Buffer } | undefined
     try {
       const { size } = await fh.stat()
-      const len = Math.min(size, 64 * 1024)
-      const buf = Buffer.alloc(len)
-      await fh.read(buf, 0, len, size - len)
-      const start = buf.lastIndexOf(10, len - 2) + 1
-      const line = buf.subarray(start)
-      if (line.at(-1) !== 10 || !isCheckpointLine(line)) return
-      rec = JSON.parse(line.toString()) as CheckpointRecord
-      this.writer = rec.writer
-      this.#n = rec.n + 1
-      this.#prev = chainHash(line)
-    } catch { /* no checkpoint to continue: a new chain */ } finally {
+      let buf = Buffer.alloc(0)
+      for (let pos = size; pos > 0 && found === undefined && buf.length < RESUME_SCAN_BYTES;) {
+        const len = Math.min(pos, 1024 * 1024)
+        pos -= len
+        const chunk = Buffer.alloc(len)
+        await fh.read(chunk, 0, len, pos)
+        buf = Buffer.concat([chunk, buf])
+        found = lastCheckpoint(buf, pos === 0)
+      }
+    } finally {
       await fh.close()
     }
-    if (rec?.seal !== undefined) await this.#keeper?.evolvePast(rec.seal)
+    if (found === undefined) return
+    this.writer = found.rec.writer
+    this.#n = found.rec.n + 1
+    this.#prev = chainHash(found.line)
+    if (found.rest.length > 0) this.update([found.rest], 0)
+    if (found.rec.seal !== undefined) await this.#keeper?.evolvePast(found.rec.seal)
   }
 
   /** Notes a producer's batch appended to the sink, ending at byte offset `end` (since start). */

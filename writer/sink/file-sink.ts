@@ -102,6 +102,8 @@ export class FileSink extends EventEmitter {
   readonly #checkpointer: Checkpointer | undefined
   readonly #checkpointEvery: { ms: number, bytes: number }
   #checkpointAt = Infinity
+  /** The file holds only the sink's checkpoint lines: it counts as empty for rotation. */
+  #checkpointsOnly = false
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -267,6 +269,7 @@ export class FileSink extends EventEmitter {
       this.#size += n
     }
     this.#checkpointer?.update(chunk.bufs, chunk.end)
+    this.#checkpointsOnly = false
     this.#chunk = undefined
     this.#unconfirmed.push(chunk)
     if (this.#round === undefined) this.#startRound()
@@ -338,10 +341,10 @@ export class FileSink extends EventEmitter {
     if (this.#switch?.rotate === true) return true
     if (this.#clock.due(Date.now())) {
       this.#timers.at(this.#clock.next)
-      if (this.#size > 0) this.#requestSwitch(true)
+      if (this.#size > 0 && !this.#checkpointsOnly) this.#requestSwitch(true)
     }
     const next = this.#queue.next
-    if (rotateSizeBytes > 0 && next !== undefined && this.#size > 0 && this.#size + next.length > rotateSizeBytes) {
+    if (rotateSizeBytes > 0 && next !== undefined && this.#size > 0 && !this.#checkpointsOnly && this.#size + next.length > rotateSizeBytes) {
       this.#requestSwitch(true)
     }
     return this.#switch !== undefined
@@ -407,6 +410,7 @@ export class FileSink extends EventEmitter {
         return n
       })
     }
+    if (this.#size === 0) this.#checkpointsOnly = true
     this.#size += line.length
     await this.#checkpointer.written()
     if (this.#checkpointEvery.ms > 0) {
