@@ -363,7 +363,7 @@ export class Writer extends EventEmitter {
     }
   }
 
-  #write (payload: Buffer, lines: number, batch?: { producer: string, seq: number, records: number }): number {
+  #write (payload: Buffer, lines: number, batch: { records: number, producer?: string, seq?: number } = { records: lines }): number {
     this.#summary.records += lines
     this.#summary.bytes += payload.length
     this.#summary.batches++

@@ -24,8 +24,16 @@ function lastCheckpoint (buf: Buffer, whole: boolean): { rec: CheckpointRecord, 
   return undefined
 }
 
-/** A producer's batch queued for the file: its place in the byte stream and its sequence. */
-interface Batch { end: number, producer: string, seq: number, records: number }
+/** Lines in a buffer of whole lines. */
+export function countLines (buf: Buffer): number {
+  let n = 0
+  let i = -1
+  while ((i = buf.indexOf(10, i + 1)) !== -1) n++
+  return n
+}
+
+/** A batch queued for the file: its place in the byte stream and its sequence. */
+interface Batch { end: number, producer: string | undefined, seq: number, records: number }
 
 /**
  * Hashes the bytes as they are handed to the file (per chunk, never per record) and makes the
@@ -76,26 +84,27 @@ export class Checkpointer {
     this.writer = found.rec.writer
     this.#n = found.rec.n + 1
     this.#prev = chainHash(found.line)
-    if (found.rest.length > 0) this.update([found.rest], 0)
+    if (found.rest.length > 0) this.update([found.rest], -1)
     if (found.rec.seal !== undefined) await this.#keeper?.evolvePast(found.rec.seal)
   }
 
-  /** Notes a producer's batch appended to the sink, ending at byte offset `end` (since start). */
-  note (end: number, producer: string, seq: number, records: number): void {
+  /** Notes a batch appended to the sink, ending at byte offset `end` (since start); a producer's names it and its sequence. */
+  note (end: number, producer: string | undefined, seq: number, records: number): void {
     this.#batches.push({ end, producer, seq, records })
   }
 
-  /** Counts and hashes bytes just written (whole batches), which end at offset `end`. */
+  /** Hashes bytes just written (whole noted batches, or a crash's tail: `end` -1), which end at offset `end`. */
   update (bufs: Buffer[], end: number): void {
     for (const buf of bufs) {
       this.#hash.update(buf)
       this.#bytes += buf.length
-      let i = -1
-      while ((i = buf.indexOf(10, i + 1)) !== -1) this.#records++
+      if (end === -1) this.#records += countLines(buf)
     }
     const batches = this.#batches
     while (this.#head < batches.length && (batches[this.#head] as Batch).end <= end) {
       const b = batches[this.#head++] as Batch
+      this.#records += b.records
+      if (b.producer === undefined) continue
       const r = this.#producers[b.producer]
       if (r === undefined) this.#producers[b.producer] = { from: b.seq, to: b.seq, records: b.records }
       else { r.to = b.seq; r.records += b.records }

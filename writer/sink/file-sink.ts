@@ -11,7 +11,7 @@ import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
 import { renameForRotation, RotationArchiver, RotationClock } from './rotation.js'
 import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
-import { Checkpointer } from './checkpointer.js'
+import { Checkpointer, countLines } from './checkpointer.js'
 import { mergeChunks, WriteQueue, writeSome, type Chunk } from './write-queue.js'
 
 const debug = debuglog('logfunnel')
@@ -149,12 +149,12 @@ export class FileSink extends EventEmitter {
   }
 
   /**
-   * Queues whole lines; returns the byte offset (since start) at which they end. A producer's
-   * batch names its producer (hex id), sequence and record count for the checkpoints.
+   * Queues whole lines; returns the byte offset (since start) at which they end. `batch` gives
+   * the checkpoints its line count and, for a producer's batch, the producer (hex id) and sequence.
    */
-  append (buf: Buffer, batch?: { producer: string, seq: number, records: number }): number {
+  append (buf: Buffer, batch?: { records: number, producer?: string, seq?: number }): number {
     const end = this.#queue.push(buf)
-    if (batch !== undefined) this.#checkpointer?.note(end, batch.producer, batch.seq, batch.records)
+    this.#checkpointer?.note(end, batch?.producer, batch?.seq ?? 0, batch?.records ?? countLines(buf))
     this.#timers.wakeUp()
     return end
   }
