@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 /** The hash of the bytes between checkpoints and of the chain (node:crypto name). */
 export const CHECKPOINT_HASH = 'sha256'
 
-/** The field that marks a writer's checkpoint line; `verify` without --checkpoints skips such lines. */
+/** The field that marks a writer's checkpoint line (no producer key: plain `verify` counts it as unkeyed, not as a record). */
 export const CHECKPOINT_MARK = 'logfunnel'
 
 /** A checkpoint line as the writer writes it (pino-readable: level, time, msg). */
