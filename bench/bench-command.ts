@@ -213,8 +213,8 @@ export async function main (argv: string[]): Promise<number> {
       loss = await runLossScenarios({
         ...options.loss,
         scenarios: lossScenarios,
-        // The loss scenarios judge the default configuration; funnel-nofsync only differs in speed.
-        strategies: options.strategies.filter((s) => s !== 'funnel-nofsync'),
+        // The loss scenarios judge the default configuration; funnel-nofsync and funnel-checkpoints only differ in cost.
+        strategies: options.strategies.filter((s) => s !== 'funnel-nofsync' && s !== 'funnel-checkpoints'),
         dir: runDir,
         onRun: (sample, label) => {
           const { lost, duplicated } = sample.integrity

@@ -36,7 +36,8 @@ export interface BenchLogger {
 export async function openLogger (strategy: Strategy, target: LoggerTarget): Promise<BenchLogger> {
   switch (strategy) {
     case 'funnel':
-    case 'funnel-nofsync': {
+    case 'funnel-nofsync':
+    case 'funnel-checkpoints': {
       const { funnel } = await import('../producer/funnel.js')
       const dest = funnel({ endpoint: target.endpoint })
       // flush() with nothing written waits for the sender's worker thread to be up.

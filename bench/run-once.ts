@@ -118,7 +118,8 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
         file,
         endpoint: `ipc://${join(runDir, 'w.sock')}`,
         drainIdleMs: WRITER_DRAIN_IDLE_MS,
-        fsync: strategy === 'funnel-nofsync' ? 'off' : 'batch'
+        fsync: strategy === 'funnel-nofsync' ? 'off' : 'batch',
+        ...(strategy === 'funnel-checkpoints' ? { checkpoints: true, checkpointSizeBytes: 1024 * 1024 } : {})
       })
     }
     const producerParams: ProducerParams = { strategy, file, endpoint: writer?.endpoint, records, durationMs, recordBytes }

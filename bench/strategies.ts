@@ -2,7 +2,7 @@
  * The ways of getting pino records from many processes into one file that the benchmark
  * compares. Every strategy runs a real pino logger in each producer process.
  */
-export const STRATEGIES = ['funnel', 'funnel-nofsync', 'funnel-transport', 'flock', 'append', 'pino-transport', 'null', 'noop'] as const
+export const STRATEGIES = ['funnel', 'funnel-nofsync', 'funnel-checkpoints', 'funnel-transport', 'flock', 'append', 'pino-transport', 'null', 'noop'] as const
 
 export type Strategy = typeof STRATEGIES[number]
 
@@ -13,6 +13,7 @@ export const INGEST_SCENARIO = 'writer-ingest'
 export const STRATEGY_DESCRIPTIONS: Readonly<Record<Strategy, string>> = Object.freeze({
   funnel: "pino(funnel({ endpoint })): logfunnel destination (ring + sender thread) -> writer process (fsync: 'batch', its default); done when close() has every receipt",
   'funnel-nofsync': "funnel with the writer's fsync: 'off' (like append and flock, which never fsync)",
+  'funnel-checkpoints': 'funnel with the writer\'s checkpoints on (sha256 of every byte written, a checkpoint line per 1 MiB): their cost against funnel',
   'funnel-transport': "pino.transport({ target: 'logfunnel/transport' }): the same sender as a pino transport (writer fsync: 'batch')",
   flock: 'pino(flockDestination({ file })): flock(2) around every append; the lock-based baseline',
   append: 'pino.destination({ dest: file, sync: true, append: true }) in every process: O_APPEND, no coordination',
@@ -25,6 +26,7 @@ export const STRATEGY_DESCRIPTIONS: Readonly<Record<Strategy, string>> = Object.
 export const FSYNC_LABELS: Readonly<Record<Strategy, string>> = Object.freeze({
   funnel: 'batch',
   'funnel-nofsync': 'off',
+  'funnel-checkpoints': 'batch',
   'funnel-transport': 'batch',
   flock: 'never',
   append: 'never',
@@ -35,7 +37,7 @@ export const FSYNC_LABELS: Readonly<Record<Strategy, string>> = Object.freeze({
 
 /** True for the strategies that need a logfunnel writer process. */
 export function needsWriter (strategy: Strategy): boolean {
-  return strategy === 'funnel' || strategy === 'funnel-nofsync' || strategy === 'funnel-transport'
+  return strategy === 'funnel' || strategy === 'funnel-nofsync' || strategy === 'funnel-checkpoints' || strategy === 'funnel-transport'
 }
 
 /** True for the strategies whose output is a file that can be verified. */

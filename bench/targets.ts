@@ -49,7 +49,7 @@ const CELL_TARGETS: readonly CellTarget[] = [
   { kind: 'speed', strategy: 'funnel-transport', versus: 'pino-transport', factor: 1, size: SMALL },
   { kind: 'speed', strategy: 'funnel-transport', versus: 'pino-transport', factor: 1, size: LARGE }
 ]
-const ZERO_DEFECT_STRATEGIES: Strategy[] = ['funnel', 'funnel-nofsync', 'funnel-transport']
+const ZERO_DEFECT_STRATEGIES: Strategy[] = ['funnel', 'funnel-nofsync', 'funnel-checkpoints', 'funnel-transport']
 const INGEST_FACTOR = 0.75
 
 /**

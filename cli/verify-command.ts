@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util'
 import { LogfunnelError, UsageError } from '../shared/errors.js'
 import { listLogSet, orderLogSet, type LogSet } from '../shared/log-set.js'
+import { formatCheckpointReport, verifyCheckpoints } from '../shared/verify-checkpoints.js'
+import { readSealKey } from '../shared/seal-key.js'
 import { formatReport, verifyFiles, type VerifyOptions } from '../shared/verify.js'
 
 const USAGE = `usage: logfunnel verify FILE... [options]
@@ -23,6 +25,11 @@ options:
   --time-key NAME        record field holding the time (default: time; ms or ISO string)
   --expect N             records each producer should have written: a lost tail counts
   --expect-total N       records (lines with the --key field) the whole set should hold
+  --checkpoints          check the writer's checkpoint lines instead (hash chain: edited,
+                         inserted, removed lines; truncated, missing, reordered, doubled
+                         files; producers' batch ranges; the unproven tail after the last one)
+  --seal-key-file FILE   with --checkpoints: the initial seal key (keygen --seal); every
+                         checkpoint's MAC must be good and its key index follow the previous
   --json                 print the report as one JSON object line
   -h, --help             show this help
 
@@ -56,6 +63,8 @@ export async function main (argv: string[]): Promise<number> {
       args: argv,
       options: {
         json: { type: 'boolean' },
+        checkpoints: { type: 'boolean' },
+        'seal-key-file': { type: 'string' },
         key: { type: 'string' },
         'producer-key': { type: 'string' },
         'seq-key': { type: 'string' },
@@ -92,6 +101,12 @@ export async function main (argv: string[]): Promise<number> {
   let report
   try {
     const set: LogSet = fromDir ? await listLogSet(values.dir!, values.base!) : orderLogSet(positionals)
+    if (values.checkpoints === true) {
+      const sealKeyFile = values['seal-key-file']
+      const cp = await verifyCheckpoints(set.files, { checkOrder: true, ...(sealKeyFile === undefined ? {} : { sealKey: readSealKey(sealKeyFile) }) })
+      process.stdout.write(values.json === true ? `${JSON.stringify(cp)}\n` : `${formatCheckpointReport(cp)}\n`)
+      return cp.ok ? 0 : 1
+    }
     report = await verifyFiles(set.files, opts, set.missing)
   } catch (err) {
     if (!(err instanceof LogfunnelError)) throw err

@@ -41,6 +41,8 @@ export type FsyncPolicy = 'off' | 'batch' | number
 /** Bounds of the rotation options: small enough for tests, large enough for a year of logs. */
 export const MIN_ROTATE_SIZE_BYTES = 1 * KiB
 export const MIN_ROTATE_INTERVAL_MS = 1000
+/** Shortest checkpoint interval. */
+export const MIN_CHECKPOINT_INTERVAL_MS = 100
 export const MAX_ROTATE_INTERVAL_MS = 366 * 24 * 3600 * 1000
 /** Longest `fsync` interval: beyond an hour the policy is `'off'` in all but name. */
 export const MAX_FSYNC_INTERVAL_MS = 3_600_000
@@ -117,6 +119,14 @@ export interface WriterOptions extends WriterSecurityOptions {
   rotateKeep?: number
   /** Compress rotated files with gzip (`<name>.gz`), in the background. */
   rotateGzip?: boolean
+  /** Write checkpoint lines (hash chain over the bytes written) at start, rotation and stop. */
+  checkpoints?: boolean
+  /** With checkpoints: one more every this many ms while bytes were written since the last; 0 for none. */
+  checkpointIntervalMs?: number
+  /** With checkpoints: one more once this many bytes were written since the last; 0 for none. */
+  checkpointSizeBytes?: number
+  /** With checkpoints: file of the sealing key (`logfunnel keygen --seal`); each checkpoint gets a MAC and the key evolves. */
+  sealKeyFile?: string
   /** When to fsync: `'off'`, `'batch'` (after every write; receipts wait for it) or at most every N ms. */
   fsync?: FsyncPolicy
   /** Interval of the `'stats'` event (a JSON line on the CLI's stderr); 0 turns the periodic line off. */
@@ -130,7 +140,7 @@ export interface WriterOptions extends WriterSecurityOptions {
 }
 
 /** WriterOptions with every default filled in (resolveWriterOptions). */
-export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir' | 'pidFile'>> & { spoolDir: string | undefined, pidFile: string | undefined }
+export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir' | 'pidFile' | 'sealKeyFile'>> & { spoolDir: string | undefined, pidFile: string | undefined, sealKeyFile: string | undefined }
 
 /** The writer's defaults (README.md's writer table shows them). */
 export const WRITER_DEFAULTS = Object.freeze({
@@ -145,6 +155,9 @@ export const WRITER_DEFAULTS = Object.freeze({
   rotateIntervalMs: 0,
   rotateKeep: 0,
   rotateGzip: false,
+  checkpoints: false,
+  checkpointIntervalMs: 0,
+  checkpointSizeBytes: 0,
   fsync: 'batch' as FsyncPolicy,
   statsIntervalMs: 10_000,
   metricsPort: 0,
@@ -154,7 +167,8 @@ export const WRITER_DEFAULTS = Object.freeze({
 /** Every writer option, so an unknown key is caught (the Record type makes the list complete). */
 const WRITER_KEYS: Record<keyof WriterOptions, true> = {
   file: true, endpoint: true, receiptEndpoint: true, maxFrameBytes: true, receiveHighWaterMark: true, drainTimeoutMs: true, drainIdleMs: true,
-  spoolDir: true, spoolPollMs: true, stateFile: true, statePersistMs: true, rotateSizeBytes: true, rotateIntervalMs: true, rotateKeep: true, rotateGzip: true,
+  spoolDir: true, spoolPollMs: true, stateFile: true, statePersistMs: true, rotateSizeBytes: true, rotateIntervalMs: true, rotateKeep: true, rotateGzip: true, checkpoints: true,
+  checkpointIntervalMs: true, checkpointSizeBytes: true, sealKeyFile: true,
   fsync: true, statsIntervalMs: true, metricsPort: true, metricsHost: true, socketMode: true, curveSecretKey: true, curveAllowedKeys: true, pidFile: true
 }
 
@@ -240,18 +254,25 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     rotateIntervalMs: intOrOff(opts, 'rotateIntervalMs', WRITER_DEFAULTS.rotateIntervalMs, MIN_ROTATE_INTERVAL_MS, MAX_ROTATE_INTERVAL_MS, '1000 (1 s) and 366 days'),
     rotateKeep: int(opts, 'rotateKeep', WRITER_DEFAULTS.rotateKeep, ...OPTION_BOUNDS.rotateKeep),
     rotateGzip: bool(opts, 'rotateGzip', WRITER_DEFAULTS.rotateGzip),
+    checkpoints: bool(opts, 'checkpoints', WRITER_DEFAULTS.checkpoints),
+    checkpointIntervalMs: intOrOff(opts, 'checkpointIntervalMs', WRITER_DEFAULTS.checkpointIntervalMs, MIN_CHECKPOINT_INTERVAL_MS, MAX_ROTATE_INTERVAL_MS, '100 ms and 366 days'),
+    checkpointSizeBytes: intOrOff(opts, 'checkpointSizeBytes', WRITER_DEFAULTS.checkpointSizeBytes, MIN_ROTATE_SIZE_BYTES, Number.MAX_SAFE_INTEGER, '1 KiB and 2^53 - 1'),
     fsync: fsyncPolicy(opts.fsync ?? WRITER_DEFAULTS.fsync),
     ...resolveWriterSecurity(opts),
     statsIntervalMs: int(opts, 'statsIntervalMs', WRITER_DEFAULTS.statsIntervalMs, ...OPTION_BOUNDS.statsIntervalMs),
     metricsPort: int(opts, 'metricsPort', WRITER_DEFAULTS.metricsPort, ...OPTION_BOUNDS.metricsPort),
     metricsHost,
-    pidFile: path(opts, 'pidFile')
+    pidFile: path(opts, 'pidFile'),
+    sealKeyFile: path(opts, 'sealKeyFile')
   }
   if (resolved.drainIdleMs > resolved.drainTimeoutMs && resolved.drainTimeoutMs > 0) {
     throw new InvalidOptionError('drainIdleMs must not exceed drainTimeoutMs')
   }
   if ((resolved.rotateKeep > 0 || resolved.rotateGzip) && resolved.rotateSizeBytes === 0 && resolved.rotateIntervalMs === 0) {
     throw new InvalidOptionError('rotateKeep and rotateGzip need rotateSizeBytes or rotateIntervalMs')
+  }
+  if ((resolved.checkpointIntervalMs > 0 || resolved.checkpointSizeBytes > 0 || resolved.sealKeyFile !== undefined) && !resolved.checkpoints) {
+    throw new InvalidOptionError('checkpointIntervalMs, checkpointSizeBytes and sealKeyFile need checkpoints')
   }
   return resolved
 }

@@ -343,7 +343,7 @@ export class Writer extends EventEmitter {
     const verdict = this.#producers.admit(header, payload)
     switch (verdict.kind) {
       case 'write': {
-        const end = this.#write(payload, lines)
+        const end = this.#write(payload, lines, { producer: verdict.key, seq: header.seq, records: lines })
         this.#receipts?.track(header.producerId, header.seq, end)
         return
       }
@@ -363,11 +363,11 @@ export class Writer extends EventEmitter {
     }
   }
 
-  #write (payload: Buffer, lines: number): number {
+  #write (payload: Buffer, lines: number, batch: { records: number, producer?: string, seq?: number } = { records: lines }): number {
     this.#summary.records += lines
     this.#summary.bytes += payload.length
     this.#summary.batches++
-    const end = (this.#sink as FileSink).append(payload)
+    const end = (this.#sink as FileSink).append(payload, batch)
     this.#stats.appended(end)
     return end
   }

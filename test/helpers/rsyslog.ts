@@ -15,7 +15,7 @@ const MSG_ONLY = 'template(name="msgOnly" type="string" string="%msg%\\n")'
  * forwards each line over TCP with its original text as the message.
  */
 export function shipperConfig (workDir: string, glob: string, port: number): string {
-  return `global(workDirectory="${workDir}" maxMessageSize="64k")
+  return `global(workDirectory="${workDir}" maxMessageSize="64k" parser.escapeControlCharactersOnReceive="off")
 module(load="imfile" sortFiles="on")
 main_queue(queue.workerThreads="1")
 input(type="imfile" file="${glob}" tag="app" ruleset="ship")
@@ -28,7 +28,7 @@ ruleset(name="ship" queue.type="linkedList" queue.workerThreads="1") {
 
 /** The central rsyslog's config: imtcp on loopback, every message's text into one file. */
 export function centralConfig (workDir: string, port: number, file: string): string {
-  return `global(workDirectory="${workDir}" maxMessageSize="64k")
+  return `global(workDirectory="${workDir}" maxMessageSize="64k" parser.escapeControlCharactersOnReceive="off")
 module(load="imtcp")
 ${MSG_ONLY}
 main_queue(queue.workerThreads="1")

@@ -11,6 +11,7 @@ import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
 import { renameForRotation, RotationArchiver, RotationClock } from './rotation.js'
 import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
+import { Checkpointer, countLines } from './checkpointer.js'
 import { mergeChunks, WriteQueue, writeSome, type Chunk } from './write-queue.js'
 
 const debug = debuglog('logfunnel')
@@ -21,12 +22,15 @@ const debug = debuglog('logfunnel')
  */
 const MAX_WRITE_BYTES = 1024 * 1024
 
-type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync'
+type CheckpointKeys = 'checkpoints' | 'checkpointIntervalMs' | 'checkpointSizeBytes'
+type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync' | CheckpointKeys
 
 /** The writer options the sink uses (defaults: WRITER_DEFAULTS), and the file operations. */
 export interface FileSinkOptions extends Pick<WriterOptions, SinkOptionKeys> {
   /** File operations; tests inject faults here. */
   fs?: SinkFs
+  /** With checkpoints: the sealing key file (seal-keeper.ts). */
+  sealKeyFile?: string | undefined
 }
 
 /** Counters the writer adds to its summary and stats. */
@@ -74,7 +78,7 @@ interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: nu
  */
 export class FileSink extends EventEmitter {
   readonly file: string
-  readonly #options: Required<Pick<WriterOptions, SinkOptionKeys>>
+  readonly #options: Required<Pick<WriterOptions, Exclude<SinkOptionKeys, CheckpointKeys>>>
   readonly #fs: SinkFs
   readonly #schedule: FsyncSchedule
   readonly #archiver: RotationArchiver | undefined
@@ -95,6 +99,11 @@ export class FileSink extends EventEmitter {
   #loop: Promise<void> | undefined
   readonly #flushWaiters = new FlushWaiters()
   readonly #retry: FaultRetry
+  readonly #checkpointer: Checkpointer | undefined
+  readonly #checkpointEvery: { ms: number, bytes: number }
+  #checkpointAt = Infinity
+  /** The file holds only the sink's checkpoint lines: it counts as empty for rotation. */
+  #checkpointsOnly = false
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -107,6 +116,8 @@ export class FileSink extends EventEmitter {
       fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
     }
     this.#fs = opts.fs ?? nodeSinkFs
+    this.#checkpointer = opts.checkpoints === true ? new Checkpointer(opts.sealKeyFile) : undefined
+    this.#checkpointEvery = { ms: opts.checkpointIntervalMs ?? 0, bytes: opts.checkpointSizeBytes ?? 0 }
     this.#clock = new RotationClock(this.#options.rotateIntervalMs)
     this.#retry = new FaultRetry(file, this.#timers, (err) => this.#report(err), (failures) => this.emit('resumed', { event: 'resumed', file, failures }))
     this.#schedule = new FsyncSchedule(this.#options.fsync, () => this.#timers.wakeUp())
@@ -123,6 +134,7 @@ export class FileSink extends EventEmitter {
   async ready (): Promise<void> {
     if (this.#loop !== undefined) return
     const recovery = await recoverTornTail(this.file)
+    await this.#checkpointer?.resume(this.file)
     if (recovery !== undefined) this.emit('recovered', recovery)
     let st: SinkStat
     try {
@@ -133,12 +145,16 @@ export class FileSink extends EventEmitter {
     if (this.#clock.start(Date.now(), st.size, st.mtimeMs)) this.#requestSwitch(true)
     if (this.#clock.next !== Infinity) this.#timers.at(this.#clock.next)
     this.#archiver?.resume()
-    this.#loop = this.#run()
+    this.#loop = this.#checkpoint('start').then(async () => await this.#run())
   }
 
-  /** Queues whole lines; returns the byte offset (since start) at which they end. */
-  append (buf: Buffer): number {
+  /**
+   * Queues whole lines; returns the byte offset (since start) at which they end. `batch` gives
+   * the checkpoints its line count and, for a producer's batch, the producer (hex id) and sequence.
+   */
+  append (buf: Buffer, batch?: { records: number, producer?: string, seq?: number }): number {
     const end = this.#queue.push(buf)
+    this.#checkpointer?.note(end, batch?.producer, batch?.seq ?? 0, batch?.records ?? countLines(buf))
     this.#timers.wakeUp()
     return end
   }
@@ -207,6 +223,7 @@ export class FileSink extends EventEmitter {
         else if (this.#chunk !== undefined) await this.#writeChunk(this.#chunk)
         else if (this.#round?.settled === true) await this.#finishRound()
         else if (this.#flushWaiters.due(this.#written)) this.#flushWaiters.settle(this.#written)
+        else if (this.#checkpointDue()) await this.#checkpoint('interval')
         else if (this.#checkRotation() && Date.now() >= (this.#switch as Switch).notBefore) await this.#switchFile()
         else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
         else if (this.#round !== undefined) await this.#timers.idle()
@@ -214,6 +231,7 @@ export class FileSink extends EventEmitter {
         else if (this.#ending) break
         else await this.#timers.idle()
       }
+      await this.#checkpoint('stop')
       await this.#fsync()
       await this.#fs.close(this.#fd as number).catch((err: unknown) => debug('closing the log file failed: %o', err))
     } catch (err) {
@@ -250,6 +268,8 @@ export class FileSink extends EventEmitter {
       chunk.done += n
       this.#size += n
     }
+    this.#checkpointer?.update(chunk.bufs, chunk.end)
+    this.#checkpointsOnly = false
     this.#chunk = undefined
     this.#unconfirmed.push(chunk)
     if (this.#round === undefined) this.#startRound()
@@ -321,10 +341,10 @@ export class FileSink extends EventEmitter {
     if (this.#switch?.rotate === true) return true
     if (this.#clock.due(Date.now())) {
       this.#timers.at(this.#clock.next)
-      if (this.#size > 0) this.#requestSwitch(true)
+      if (this.#size > 0 && !this.#checkpointsOnly) this.#requestSwitch(true)
     }
     const next = this.#queue.next
-    if (rotateSizeBytes > 0 && next !== undefined && this.#size > 0 && this.#size + next.length > rotateSizeBytes) {
+    if (rotateSizeBytes > 0 && next !== undefined && this.#size > 0 && !this.#checkpointsOnly && this.#size + next.length > rotateSizeBytes) {
       this.#requestSwitch(true)
     }
     return this.#switch !== undefined
@@ -349,6 +369,7 @@ export class FileSink extends EventEmitter {
     if (this.#fd === undefined) return
     const sw = this.#switch as Switch
     const old = this.#fd as number
+    if (sw.rotatedTo === undefined) await this.#checkpoint('rotate-out')
     try {
       if (sw.rotate && sw.rotatedTo === undefined) {
         const renamed = await renameForRotation(this.#fs, this.file, old, this.#lastRotationStamp + 1)
@@ -366,6 +387,7 @@ export class FileSink extends EventEmitter {
       return
     }
     this.#switch = undefined
+    await this.#checkpoint('rotate-in')
     if (sw.failures > 0) this.emit('resumed', { event: 'resumed', file: this.file, failures: sw.failures })
     await this.#fs.fsync(old).then(() => { this.#stats.fsyncs++ }, () => {})
     await this.#fs.close(old).catch((err: unknown) => debug('closing the old log file failed: %o', err))
@@ -374,6 +396,35 @@ export class FileSink extends EventEmitter {
       this.emit('rotated', { file: this.file, rotatedTo: sw.rotatedTo })
       this.#archiver?.add(sw.rotatedTo)
     }
+  }
+
+  /** Writes a checkpoint line of the sink's own (not counted in the receipt offsets). */
+  async #checkpoint (at: string): Promise<void> {
+    if (this.#checkpointer === undefined || this.#fd === undefined) return
+    const line = this.#checkpointer.next(at)
+    const chunk: Chunk = { bufs: [line], bytes: line.length, done: 0, end: 0 }
+    while (chunk.done < chunk.bytes) {
+      chunk.done += await this.#retry.attempt('write', async () => {
+        const n = await writeSome(this.#fs, this.#fd as number, chunk)
+        if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
+        return n
+      })
+    }
+    if (this.#size === 0) this.#checkpointsOnly = true
+    this.#size += line.length
+    await this.#checkpointer.written()
+    if (this.#checkpointEvery.ms > 0) {
+      this.#checkpointAt = Date.now() + this.#checkpointEvery.ms
+      this.#timers.at(this.#checkpointAt)
+    }
+  }
+
+  /** True when bytes were written since the last checkpoint and the interval or size is reached. */
+  #checkpointDue (): boolean {
+    const cp = this.#checkpointer
+    if (cp === undefined || cp.pendingBytes === 0) return false
+    const { bytes } = this.#checkpointEvery
+    return (bytes > 0 && cp.pendingBytes >= bytes) || Date.now() >= this.#checkpointAt
   }
 
   #report (err: FileError): void {

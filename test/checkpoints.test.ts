@@ -1,0 +1,83 @@
+import { renameSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { verifyCheckpoints } from '../shared/verify-checkpoints.js'
+import { tempDir } from './helpers/children.js'
+import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { editLines, readLog, setFiles, verifyCli, writeLog } from './helpers/checkpoints.js'
+
+const WRITER = ['--checkpoints', '--checkpoint-size', '1K', '--rotate-size', '4K', '--rotate-gzip']
+const RECORDS = 480
+
+/** Two producers log through a writer that rotates (gzip) some 60 times; it restarts halfway. */
+async function writeSet (dir: string): Promise<string[]> {
+  for (let run = 0; run < 2; run++) {
+    const writer = await startWriterChild(dir, WRITER)
+    await runProducers(2, { endpoint: writer.endpoint, records: RECORDS, sizes: [150, 200, 250], pauseEvery: 5, pauseMs: 2 })
+    await writer.stop()
+  }
+  return setFiles(dir)
+}
+
+function only (report: any): any {
+  expect(report.defects, JSON.stringify(report.defects)).toHaveLength(1)
+  return report.defects[0]
+}
+
+describe('checkpoints over a rotated set written by a restarted writer', () => {
+  it('verifies in any order; each tampering is found and located', async () => {
+    const dir = tempDir()
+    const files = await writeSet(dir)
+    const gz = files.filter((f) => f.endsWith('.gz'))
+    expect(gz.length).toBeGreaterThanOrEqual(50)
+
+    const clean = await verifyCli([...files].reverse())
+    expect(clean.code, JSON.stringify(clean.report.defects)).toBe(0)
+    expect(clean.report).toMatchObject({ ok: true, files: files.length, defects: [], final: true, unprovenBytes: 0 })
+    const lines = files.flatMap((f) => readLog(f).split('\n').filter((l) => l !== ''))
+    const checkpoints = lines.filter((l) => l.includes('"logfunnel":"checkpoint"')).map((l) => JSON.parse(l))
+    expect(clean.report.checkpoints).toBe(checkpoints.length)
+    expect(lines.length - checkpoints.length).toBe(4 * RECORDS)
+    // One chain over the restart (numbers run on), and every batch of both runs' producers is counted.
+    expect(new Set(checkpoints.map((c) => c.writer)).size).toBe(1)
+    expect(checkpoints.map((c) => c.n).sort((a, b) => a - b)).toEqual(checkpoints.map((_, i) => i))
+    expect(checkpoints.filter((c) => c.at === 'start')).toHaveLength(2)
+    const perProducer = checkpoints.flatMap((c) => Object.values(c.producers) as any[]).reduce((a, r) => a + r.records, 0)
+    expect(perProducer).toBe(4 * RECORDS)
+
+    const victim = gz[20] as string
+    const saved = readLog(victim)
+    const located = (d: any, kind: string, off: number): void => {
+      expect(d).toMatchObject({ kind, file: victim })
+      expect(d.from).toBeLessThanOrEqual(off)
+      expect(d.to).toBeGreaterThan(off)
+    }
+    let off = editLines(victim, (ls, k) => ls.map((l, i) => i === k ? l.replace('xxxx', 'xxxy') : l))
+    located(only(await verifyCheckpoints(files)), 'edited', off)
+    writeLog(victim, saved)
+    off = editLines(victim, (ls, k) => ls.filter((_, i) => i !== k))
+    located(only(await verifyCheckpoints(files)), 'deleted', off)
+    writeLog(victim, saved)
+    off = editLines(victim, (ls, k) => [...ls.slice(0, k), ls[k] as string, ...ls.slice(k)])
+    located(only(await verifyCheckpoints(files)), 'inserted', off)
+    writeLog(victim, saved)
+
+    writeLog(victim, saved.slice(0, Math.floor(saved.length / 2)))
+    expect(only(await verifyCheckpoints(files))).toMatchObject({ kind: 'truncated', file: victim })
+    writeLog(victim, saved)
+
+    const holed = await verifyCli(files.filter((f) => f !== victim))
+    expect(holed.code).toBe(1)
+    expect(only(holed.report)).toMatchObject({ kind: 'missing-file', file: gz[21] })
+
+    expect(only(await verifyCheckpoints([...files, victim]))).toMatchObject({ kind: 'doubled', file: victim })
+
+    // Two rotated files' names swapped: the chain puts them the other way round.
+    const other = gz[30] as string
+    renameSync(victim, `${victim}.swap`)
+    renameSync(other, victim)
+    renameSync(`${victim}.swap`, other)
+    const swapped = await verifyCli(files)
+    expect(swapped.code).toBe(1)
+    expect(swapped.report.defects.map((d: any) => [d.kind, d.file]).sort()).toEqual([['reordered', other], ['reordered', victim]].sort())
+  })
+}, 60_000)

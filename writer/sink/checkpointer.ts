@@ -1,0 +1,160 @@
+import { createHash, randomBytes, type Hash } from 'node:crypto'
+import { open } from 'node:fs/promises'
+import { CHECKPOINT_HASH, chainHash, isCheckpointLine, type CheckpointRecord, type ProducerRange } from '../../shared/checkpoint-format.js'
+import { SealKeeper } from './seal-keeper.js'
+
+/** How far back a restart looks for the last checkpoint before it starts a new chain. */
+const RESUME_SCAN_BYTES = 64 * 1024 * 1024
+const MARK = Buffer.from('"logfunnel":"checkpoint"')
+
+/** The last whole checkpoint line in `buf` (a file's tail; `whole`: from the file's start) and the bytes after it. */
+function lastCheckpoint (buf: Buffer, whole: boolean): { rec: CheckpointRecord, line: Buffer, rest: Buffer } | undefined {
+  for (let at = buf.lastIndexOf(MARK); at !== -1; at = at === 0 ? -1 : buf.lastIndexOf(MARK, at - 1)) {
+    const start = buf.lastIndexOf(10, at) + 1
+    const nl = buf.indexOf(10, at)
+    if (start === 0 && !whole) return undefined
+    if (nl === -1) continue
+    const line = buf.subarray(start, nl + 1)
+    if (!isCheckpointLine(line)) continue
+    try {
+      const rec = JSON.parse(line.toString()) as CheckpointRecord
+      if (rec.logfunnel === 'checkpoint' && typeof rec.writer === 'string' && Number.isSafeInteger(rec.n)) return { rec, line, rest: buf.subarray(nl + 1) }
+    } catch { /* a record quoting the mark: look further back */ }
+  }
+  return undefined
+}
+
+/** Lines in a buffer of whole lines. */
+export function countLines (buf: Buffer): number {
+  let n = 0
+  let i = -1
+  while ((i = buf.indexOf(10, i + 1)) !== -1) n++
+  return n
+}
+
+/** A batch queued for the file: its place in the byte stream and its sequence. */
+interface Batch { end: number, producer: string | undefined, seq: number, records: number }
+
+/**
+ * Hashes the bytes as they are handed to the file (per chunk, never per record) and makes the
+ * checkpoint lines that vouch for them: each carries the hash of the bytes since the previous
+ * one, the hash of the previous line (a chain across rotations and restarts) and, per
+ * producer, the batch sequences written in between; sealed with an evolving key if given one.
+ */
+export class Checkpointer {
+  writer = randomBytes(8).toString('hex')
+  #hash: Hash = createHash(CHECKPOINT_HASH)
+  #bytes = 0
+  #records = 0
+  #n = 0
+  #prev: string | null = null
+  #producers: Record<string, ProducerRange> = {}
+  #batches: Batch[] = []
+  #head = 0
+  #sealed: number | undefined
+  readonly #keeper: SealKeeper | undefined
+
+  constructor (sealKeyFile?: string) {
+    this.#keeper = sealKeyFile === undefined ? undefined : new SealKeeper(sealKeyFile)
+  }
+
+  /**
+   * Continues the chain of the file's last checkpoint (a writer restart). Bytes after it (a
+   * crash's tail) are hashed into the next checkpoint, so the chain runs on over them.
+   */
+  async resume (file: string): Promise<void> {
+    let fh
+    try { fh = await open(file, 'r') } catch { return }
+    let found: { rec: CheckpointRecord, line: Buffer, rest: Buffer } | undefined
+    try {
+      const { size } = await fh.stat()
+      let buf = Buffer.alloc(0)
+      for (let pos = size; pos > 0 && found === undefined && buf.length < RESUME_SCAN_BYTES;) {
+        const len = Math.min(pos, 1024 * 1024)
+        pos -= len
+        const chunk = Buffer.alloc(len)
+        await fh.read(chunk, 0, len, pos)
+        buf = Buffer.concat([chunk, buf])
+        found = lastCheckpoint(buf, pos === 0)
+      }
+    } finally {
+      await fh.close()
+    }
+    if (found === undefined) return
+    this.writer = found.rec.writer
+    this.#n = found.rec.n + 1
+    this.#prev = chainHash(found.line)
+    if (found.rest.length > 0) this.update([found.rest], -1)
+    if (found.rec.seal !== undefined) await this.#keeper?.evolvePast(found.rec.seal)
+  }
+
+  /** Notes a batch appended to the sink, ending at byte offset `end` (since start); a producer's names it and its sequence. */
+  note (end: number, producer: string | undefined, seq: number, records: number): void {
+    this.#batches.push({ end, producer, seq, records })
+  }
+
+  /** Hashes bytes just written (whole noted batches, or a crash's tail: `end` -1), which end at offset `end`. */
+  update (bufs: Buffer[], end: number): void {
+    for (const buf of bufs) {
+      this.#hash.update(buf)
+      this.#bytes += buf.length
+      if (end === -1) this.#records += countLines(buf)
+    }
+    const batches = this.#batches
+    while (this.#head < batches.length && (batches[this.#head] as Batch).end <= end) {
+      const b = batches[this.#head++] as Batch
+      this.#records += b.records
+      if (b.producer === undefined) continue
+      const r = this.#producers[b.producer]
+      if (r === undefined) this.#producers[b.producer] = { from: b.seq, to: b.seq, records: b.records }
+      else { r.to = b.seq; r.records += b.records }
+    }
+    if (this.#head > 1024 && this.#head * 2 > batches.length) {
+      this.#batches = batches.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
+  /** Bytes written since the last checkpoint line. */
+  get pendingBytes (): number {
+    return this.#bytes
+  }
+
+  /** The next checkpoint line (with newline); the state moves on as if it were written. */
+  next (at: string): Buffer {
+    const record: CheckpointRecord = {
+      level: 30,
+      time: Date.now(),
+      msg: 'logfunnel checkpoint',
+      logfunnel: 'checkpoint',
+      writer: this.writer,
+      n: this.#n++,
+      at,
+      bytes: this.#bytes,
+      records: this.#records,
+      hash: this.#hash.digest('hex'),
+      prev: this.#prev,
+      producers: this.#producers
+    }
+    let text: string
+    if (this.#keeper === undefined) {
+      text = JSON.stringify(record)
+    } else {
+      record.seal = this.#sealed = this.#keeper.index
+      text = this.#keeper.seal(JSON.stringify(record))
+    }
+    const line = Buffer.from(`${text}\n`)
+    this.#prev = chainHash(line)
+    this.#hash = createHash(CHECKPOINT_HASH)
+    this.#bytes = 0
+    this.#records = 0
+    this.#producers = {}
+    return line
+  }
+
+  /** After the line from `next()` is in the file: the key that sealed it is replaced by the next. */
+  async written (): Promise<void> {
+    if (this.#sealed !== undefined) await this.#keeper?.evolvePast(this.#sealed)
+    this.#sealed = undefined
+  }
+}
