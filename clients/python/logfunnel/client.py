@@ -6,14 +6,14 @@ import bisect
 import collections
 import itertools
 import json
-import multiprocessing.util
 import os
 import signal
 import struct
 import sys
 import threading
 import time
-from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
+import weakref
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
@@ -51,21 +51,10 @@ def _load_curve_keys(curve_key_file: Optional[str]) -> Dict[str, str]:
     return {'public': keys['publicKey'], 'secret': keys['secretKey']}
 
 
-class Client:
-    """One producer: a PUSH socket for batches and a SUB socket for its receipts.
-
-    ``send(line)`` queues one line (no newline inside; one is added) and returns at once; a
-    sender thread batches what was queued, up to ``max_batch_bytes``, and sends it. Past
-    ``high_water_mark`` bytes held without a receipt, ``on_full`` applies: ``'block'`` waits
-    for receipts (at most ``close_timeout`` s, then CloseTimeout), ``'drop'`` drops the record
-    (counted in ``stats['dropped']``), ``'spool'`` moves what is held to the spool. After
-    ``os.fork()`` the child starts afresh as a producer of its own (new id, nothing inherited).
-
-    Records without a receipt at ``close()``'s deadline, at interpreter exit, at
-    multiprocessing's finalizers and on SIGTERM go to the spool (``spool_dir``, by default
-    ``<ipc path>.spool`` as for Node's producers), from which the writer ingests them; what
-    cannot be kept is reported on stderr with its count.
-    """
+class _Producer:
+    """What a ``Client`` is made of. Its sender thread and the process's exit hooks hold this,
+    never the ``Client``, so a ``Client`` dropped without close() is collected; its finalizer
+    then closes the producer (see ``Client``)."""
 
     def __init__(self, endpoint: Optional[str] = None, receipt_endpoint: Optional[str] = None,
                  max_batch_bytes: int = 256 * KiB, max_frame_bytes: int = 1 * MiB, high_water_mark: int = 16 * MiB,
@@ -107,14 +96,13 @@ class Client:
         if curve_server_key is not None and secret is not None:
             public = curve_public_key or keys.get('public') or zmq.curve_public(secret.encode()).decode()
             self._curve = (curve_server_key, public, secret)
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)
-        _exit.at_exit(self.close_or_report)
+        self.reset()
         _exit.register(self)
 
-    def _reset(self) -> None:
+    def reset(self) -> None:
         """Fresh state for this process; after a fork the parent's thread and sockets are not ours."""
         self.pid = os.getpid()
+        self._close_lock = threading.Lock()  # one close() at a time: exit hooks and a dropped Client's closer
         self._lock = threading.RLock()  # reentrant: the SIGTERM handler may run inside send()
         self._changed = threading.Condition(self._lock)
         self._queued: List[bytes] = []      # lines (newline included) not yet in a batch
@@ -187,6 +175,11 @@ class Client:
         sockets. Raises CloseTimeout only for records that could not be spooled (lost)."""
         if self.pid != os.getpid() or self._closed:
             return
+        with self._close_lock:
+            if not self._closed:
+                self._close(timeout)
+
+    def _close(self, timeout: Optional[float]) -> None:
         try:
             self._wait_confirmed(self.close_timeout if timeout is None else timeout, 'close')
         except CloseTimeout:
@@ -239,6 +232,17 @@ class Client:
             self.close()
         except CloseTimeout:
             pass  # abandon() reported it
+
+    def release(self) -> None:
+        """Its Client was collected without close(): close in a thread of its own (the collector
+        may run inside any call, even a signal handler, so it must not wait here). The exit
+        hooks still find this producer until that close ends."""
+        if self.pid != os.getpid() or self._closed or self._thread is None:
+            return
+        try:
+            threading.Thread(target=self.close_or_report, name='logfunnel-close', daemon=True).start()
+        except RuntimeError:  # interpreter shutdown: no new threads; keep what is held, without waiting
+            self.abandon('dropped at exit')
 
     def _report_dropped(self) -> None:
         if self.stats['dropped']:
@@ -296,9 +300,7 @@ class Client:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._producer_id = os.urandom(16)
-        # multiprocessing children end in os._exit(): atexit does not run there, its finalizers
-        # do, and a child clears the finalizers it inherited, so register in the process that sends.
-        multiprocessing.util.Finalize(self, self.close_or_report, exitpriority=100)
+        _exit.install_finalizer()
         _exit.install_sigterm()
         self._thread = threading.Thread(target=self._run, name='logfunnel-sender', daemon=True)
         self._thread.start()
@@ -491,3 +493,55 @@ class Client:
         return acked, gap
 
 
+
+
+class Client:
+    """One producer: a PUSH socket for batches and a SUB socket for its receipts.
+
+    ``send(line)`` queues one line (no newline inside; one is added) and returns at once; a
+    sender thread batches what was queued, up to ``max_batch_bytes``, and sends it. Past
+    ``high_water_mark`` bytes held without a receipt, ``on_full`` applies: ``'block'`` waits
+    for receipts (at most ``close_timeout`` s, then CloseTimeout), ``'drop'`` drops the record
+    (counted in ``stats['dropped']``), ``'spool'`` moves what is held to the spool. After
+    ``os.fork()`` the child starts afresh as a producer of its own (new id, nothing inherited).
+
+    Records without a receipt at ``close()``'s deadline, at interpreter exit, at
+    multiprocessing's finalizers and on SIGTERM go to the spool (``spool_dir``, by default
+    ``<ipc path>.spool`` as for Node's producers), from which the writer ingests them; what
+    cannot be kept is reported on stderr with its count.
+
+    A Client dropped without ``close()`` is closed as if ``close()`` had been called (in a
+    thread of its own, so nothing waits where it was dropped): its records are confirmed or
+    spooled, then its thread and sockets end.
+    """
+
+    send: Callable[[Union[str, bytes]], None]
+    flush: Callable[..., None]
+    close: Callable[..., None]
+    abandon: Callable[[str], int]
+    close_or_report: Callable[[], None]
+
+    def __init__(self, endpoint: Optional[str] = None, **options: Any) -> None:
+        producer = _Producer(endpoint, **options)
+        self._producer = producer
+        # The producer's own bound methods: no extra call per record, and no reference back here.
+        self.send = producer.send
+        self.flush = producer.flush
+        self.close = producer.close
+        self.abandon = producer.abandon
+        self.close_or_report = producer.close_or_report
+        weakref.finalize(self, producer.release).atexit = False
+
+    @property
+    def stats(self) -> Dict[str, int]:
+        return self._producer.stats
+
+    @property
+    def pid(self) -> int:
+        return self._producer.pid
+
+    def __getattr__(self, name: str) -> Any:
+        # Options and state (endpoint, spool_dir, on_full, ...) are the producer's.
+        if name == '_producer':
+            raise AttributeError(name)
+        return getattr(self._producer, name)

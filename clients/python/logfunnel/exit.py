@@ -1,26 +1,47 @@
 """Spooling at the ends of a process: interpreter exit (atexit), multiprocessing's finalizers
 (pool workers end in os._exit(), where atexit does not run) and SIGTERM (Pool.terminate(),
 gunicorn's graceful shutdown), with a handler installed only where the default one is in place.
+
+Every hook is registered once per process and finds the producers through a weak set, so a
+producer dropped without close() is not kept alive by a hook, and nothing accumulates per
+producer created and dropped.
 """
 
 from __future__ import annotations
 
 import atexit
+import multiprocessing.util
 import os
 import signal
 import threading
 import weakref
-from typing import Any, Callable, List
+from typing import Any, List
 
 _clients: 'weakref.WeakSet[Any]' = weakref.WeakSet()
 _installed_pid = -1
-_lock = threading.Lock()
+_finalizer_pid = -1
 
 
 def register(client: Any) -> None:
-    """Spools ``client``'s held records if this process gets SIGTERM (once installed)."""
+    """Closes ``client`` at exit, resets it after a fork, and spools its held records if this
+    process gets SIGTERM (once installed). Holds it weakly."""
     _clients.add(client)
     install_sigterm()
+
+
+def live_clients() -> List[Any]:
+    """The producers of this process that are still alive (sending, or not yet collected)."""
+    pid = os.getpid()
+    return [c for c in list(_clients) if c.pid == pid]
+
+
+def install_finalizer() -> None:
+    """multiprocessing's children end in os._exit(): atexit does not run there, its finalizers
+    do, and a child clears the finalizers it inherited, so register in the process that sends."""
+    global _finalizer_pid
+    if _finalizer_pid != os.getpid():
+        _finalizer_pid = os.getpid()
+        multiprocessing.util.Finalize(None, _close_all, exitpriority=100)
 
 
 def install_sigterm() -> None:
@@ -44,13 +65,22 @@ def install_sigterm() -> None:
 def _on_sigterm(signum: int, _frame: Any) -> None:
     """Spools what every client of this process holds without a receipt, then ends as the
     default disposition would: restores SIG_DFL and sends the signal again."""
-    pid = os.getpid()
-    clients: List[Any] = [c for c in list(_clients) if c.pid == pid]
-    for client in clients:
+    for client in live_clients():
         client.abandon('SIGTERM')
     signal.signal(signum, signal.SIG_DFL)
-    os.kill(pid, signum)
+    os.kill(os.getpid(), signum)
 
 
-def at_exit(fn: Callable[[], None]) -> None:
-    atexit.register(fn)
+def _close_all() -> None:
+    for client in live_clients():
+        client.close_or_report()
+
+
+def _forked() -> None:
+    """A forked child starts every producer afresh: the parent's threads and sockets are not its own."""
+    for client in list(_clients):
+        client.reset()
+
+
+atexit.register(_close_all)
+os.register_at_fork(after_in_child=_forked)

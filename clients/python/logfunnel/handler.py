@@ -10,9 +10,9 @@ import socket
 import traceback
 import weakref
 from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) for one str, in C
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-from .client import Client
+from .client import Client, _report
 from .errors import CloseTimeout, LogfunnelError
 
 # Python level -> pino level number (pino: trace 10, debug 20, info 30, warn 40, error 50, fatal 60).
@@ -36,6 +36,20 @@ def _fallback(value: Any) -> Any:
     return repr(value)
 
 
+def _report_to(ref: 'weakref.ref[LogfunnelHandler]') -> Callable[[LogfunnelError], None]:
+    def on_error(err: LogfunnelError) -> None:
+        handler = ref()
+        if handler is not None:
+            handler._client_error(err)
+        else:  # a dropped handler's client still sending
+            _report(err)
+    return on_error
+
+
+# Every handler of this process, weakly: one fork hook for them all, nothing kept per handler.
+_handlers: 'weakref.WeakSet[LogfunnelHandler]' = weakref.WeakSet()
+
+
 class LogfunnelHandler(logging.Handler):
     """A logging.Handler writing one JSON object per record, with pino's fields: ``level``
     (pino's number), ``time`` (ms since the epoch), ``pid``, ``hostname``, ``name`` (the logger),
@@ -51,7 +65,8 @@ class LogfunnelHandler(logging.Handler):
     def __init__(self, endpoint: Optional[str] = None, level: int = logging.NOTSET, seq_key: Optional[str] = None,
                  client: Optional[Client] = None, **client_options: Any) -> None:
         super().__init__(level)
-        client_options.setdefault('on_error', self._client_error)
+        # Weakly: the client's sender thread holds on_error, and must not keep this handler alive.
+        client_options.setdefault('on_error', _report_to(weakref.ref(self)))
         self.client = client or Client(endpoint, **client_options)
         self.seq_key = seq_key
         self.hostname = socket.gethostname()
@@ -62,14 +77,12 @@ class LogfunnelHandler(logging.Handler):
         self._frames: Dict[Tuple[int, str, int], Tuple[str, str]] = {}
         self._seq_field = None if seq_key is None else ',%s:' % encode_basestring(seq_key)
         self._encode = json.JSONEncoder(default=_fallback, ensure_ascii=False, separators=(',', ':')).encode
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: LogfunnelHandler._forked(ref))
+        _handlers.add(self)
 
     @staticmethod
-    def _forked(ref: 'weakref.ref[LogfunnelHandler]') -> None:
+    def _forked() -> None:
         """A forked child counts ``seq`` from 0: it is a producer of its own."""
-        handler = ref()
-        if handler is not None:
+        for handler in list(_handlers):
             handler._pid, handler._seq = os.getpid(), 0
 
     def format_record(self, record: logging.LogRecord) -> str:
@@ -147,3 +160,6 @@ class LogfunnelHandler(logging.Handler):
             raise err
         except LogfunnelError:
             self.handleError(record)
+
+
+os.register_at_fork(after_in_child=LogfunnelHandler._forked)

@@ -1,0 +1,79 @@
+"""A client or handler dropped without close(): its records are still confirmed (or spooled),
+then its thread, sockets and state go; nothing accumulates per dropped logger."""
+
+import json
+
+from conftest import count_lines, verify
+
+DROP = '''import gc, json, logging, os, sys, threading, time
+import logfunnel
+from logfunnel import exit as lf_exit
+endpoint, requests, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+log = logging.getLogger('req'); log.setLevel(logging.INFO); log.propagate = False
+
+def state():
+    return {'threads': threading.active_count(), 'fds': len(os.listdir('/proc/self/fd')),
+            'producers': len(lf_exit.live_clients())}
+
+base = state()
+for r in range(requests):
+    # a logger created per request and dropped: never closed
+    h = logfunnel.LogfunnelHandler(endpoint=endpoint)
+    log.addHandler(h)
+    for i in range(per):
+        log.info('request %d record %d', r, i)
+    log.removeHandler(h)
+    del h
+    c = logfunnel.Client(endpoint)
+    c.send(json.dumps({'level': 30, 'msg': 'client %d' % r}))
+    del c
+deadline = time.monotonic() + 30
+now = state()
+while now != {'threads': base['threads'], 'fds': base['fds'], 'producers': 0} and time.monotonic() < deadline:
+    gc.collect()
+    time.sleep(0.02)
+    now = state()
+print(json.dumps({'event': 'done', 'base': base, 'after': now}), flush=True)
+'''
+
+
+def test_dropped_handlers_and_clients_deliver_then_go(writer_factory, run_code):
+    writer = writer_factory()
+    requests, per = 150, 10
+    p = run_code(DROP, writer.endpoint, str(requests), str(per))
+    done = p.wait_event('done', timeout=60)
+    assert done['after'] == {'threads': done['base']['threads'], 'fds': done['base']['fds'], 'producers': 0}
+    assert p.wait() == 0 and p.stderr == ''
+    total = requests * per + requests
+    writer.wait_for_lines(total)
+    summary = writer.stop()
+    assert summary['records'] == total and count_lines(writer.file) == total
+    assert verify(writer.file, '--expect', str(total))['lines'] == total
+
+
+DROP_AND_END = '''import logging, sys
+import logfunnel
+log = logging.getLogger('req'); log.setLevel(logging.INFO); log.propagate = False
+for r in range(int(sys.argv[2])):
+    h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], close_timeout=0.3)
+    log.addHandler(h)
+    for i in range(int(sys.argv[3])):
+        log.info('request %d record %d', r, i)
+    log.removeHandler(h)
+    del h
+'''
+
+
+def test_dropped_handlers_spool_when_the_writer_is_away(writer_factory, run_code):
+    """Writer down, the script drops its handlers and just ends: each dropped client's records
+    go to the spool at its close deadline; the writer ingests every one."""
+    writer = writer_factory(start=False)
+    requests, per = 20, 50
+    p = run_code(DROP_AND_END, writer.endpoint, str(requests), str(per))
+    assert p.wait() == 0 and p.stderr == ''
+    assert len(writer.spool_files()) == requests
+    total = requests * per
+    writer.start()
+    writer.wait_for_lines(total)
+    summary = writer.stop()
+    assert summary['records'] == total and count_lines(writer.file) == total and writer.spool_files() == []
