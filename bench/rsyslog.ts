@@ -194,20 +194,26 @@ export function sizeOf (file: string): number {
   try { return statSync(file).size } catch { return 0 }
 }
 
+/** When a file first reached a size, with what the probe read at that moment. */
+export interface Growth<T> { at: number, size: number, probe: T }
+
 /**
- * Watches a file grow from now on by polling its size, and tells when it first held at least
- * `bytes`: the end of a run whose writer gives no receipt (rsyslog).
+ * Watches a file grow from now on by polling its size every `pollMs`, and tells when it first
+ * held at least so many bytes: the end of a run whose writer gives no receipt (rsyslog).
+ * `probe` is read with every size seen to change (the run's CPU counters at that moment), so
+ * that what is measured stops where the run ends, not when the harness learns it.
  */
-export class FileGrowth {
+export class FileGrowth<T> {
   readonly #file: string
+  readonly #probe: () => T
   #size = 0
-  /** When the size last changed (performance.now()), and the history of first times per size reached. */
   #lastGrowthAt = performance.now()
-  #samples: Array<{ at: number, size: number }> = []
+  #samples: Array<Growth<T>> = []
   #timer: NodeJS.Timeout
 
-  constructor (file: string, pollMs = 2) {
+  constructor (file: string, probe: () => T, pollMs = 2) {
     this.#file = file
+    this.#probe = probe
     this.#timer = setInterval(() => this.#poll(), pollMs)
   }
 
@@ -217,7 +223,7 @@ export class FileGrowth {
     const at = performance.now()
     this.#size = size
     this.#lastGrowthAt = at
-    this.#samples.push({ at, size })
+    this.#samples.push({ at, size, probe: this.#probe() })
   }
 
   /** Ends the polling (reached() does too). */
@@ -226,19 +232,20 @@ export class FileGrowth {
   }
 
   /**
-   * Resolves with the time (performance.now()) the file was first seen with `bytes` or more,
-   * or `null` when it did not grow for `stallMs` or `deadlineMs` passed first (the rest is
-   * lost, for the integrity check to count). Stops the polling either way.
+   * Resolves with the first sample (time in performance.now(), probe) of the file with `bytes`
+   * or more, or with the last one when the file did not grow for `stallMs` or `deadlineMs`
+   * passed first (the rest is lost, for the integrity check to count), `null` when it never
+   * grew. Stops the polling either way.
    */
-  async reached (bytes: number, stallMs: number, deadlineMs: number): Promise<number | null> {
+  async reached (bytes: number, stallMs: number, deadlineMs: number): Promise<{ complete: boolean, growth: Growth<T> | null }> {
     const end = performance.now() + deadlineMs
     try {
       for (;;) {
         this.#poll()
         const hit = this.#samples.find((s) => s.size >= bytes)
-        if (hit !== undefined) return hit.at
+        if (hit !== undefined) return { complete: true, growth: hit }
         const now = performance.now()
-        if (now - this.#lastGrowthAt > stallMs || now > end) return null
+        if (now - this.#lastGrowthAt > stallMs || now > end) return { complete: false, growth: this.#samples.at(-1) ?? null }
         await delay(POLL_MS)
       }
     } finally {
