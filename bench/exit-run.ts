@@ -6,7 +6,7 @@ import { defaultSpoolDir } from '../shared/spool.js'
 import { benchError, stopAll, type BenchChild } from './child.js'
 import { checkIntegrity } from './integrity.js'
 import { exitCodeWithin, fileSize, startProducers, waitForFile, type LossRunParams, type LossSample, type WriterStopped } from './loss-run.js'
-import { needsWriter, writesFile } from './strategies.js'
+import { needsRsyslogd, needsWriter, writesFile } from './strategies.js'
 
 const debug = debuglog('logfunnel')
 
@@ -40,6 +40,7 @@ const CLEANUP_STOP_MS = 5000
 export async function runExitOnce (params: LossRunParams): Promise<LossSample> {
   const { strategy, producers, records, recordBytes } = params
   if (!writesFile(strategy)) throw benchError(`the exit scenario needs a file; ${strategy} writes none`)
+  if (needsRsyslogd(strategy)) throw benchError('the exit scenario does not start an rsyslogd; rsyslog is a throughput peer only')
   const runDir = mkdtempSync(join(params.dir, `exit-${strategy}-`))
   const file = join(runDir, 'app.log')
   const endpoint = `ipc://${join(runDir, 'w.sock')}`

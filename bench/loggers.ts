@@ -1,11 +1,13 @@
 import { once } from 'node:events'
 import pino, { type Logger } from 'pino'
+import { benchError } from './child.js'
 import type { Strategy } from './strategies.js'
 
-/** Where a producer's logger writes: `file` for the file strategies, `endpoint` for logfunnel. */
+/** Where a producer's logger writes: `file` for the file strategies, `endpoint` for logfunnel, `port` (TCP on 127.0.0.1) for rsyslog. */
 export interface LoggerTarget {
   file?: string
   endpoint?: string
+  port?: number
 }
 
 /** A strategy's pino logger in one producer process. */
@@ -53,6 +55,8 @@ export async function openLogger (strategy: Strategy, target: LoggerTarget): Pro
       // Not pino(dest): FlockDestination has no `writable` flag, so pino would take it for options.
       return { log: pino({}, dest), ready: async () => {}, finish: async () => dest.end() }
     }
+    case 'rsyslog':
+      return await tcpLinesLogger(target.port)
     case 'append':
       return syncFileLogger(required(target.file))
     case 'null':
@@ -71,6 +75,33 @@ function syncFileLogger (dest: string): BenchLogger {
     finish: async () => {
       sonic.flushSync()
       sonic.end()
+    }
+  }
+}
+
+/**
+ * pino's lines, newline-framed, over one TCP connection to 127.0.0.1:port (rsyslog's imtcp).
+ * The socket is pino's destination as it is: a write the kernel cannot take at once waits in
+ * the socket's own buffer in this process, and `finish()` (end()) resolves once all of it has
+ * been handed to the kernel; the harness then waits for the bytes in rsyslog's file.
+ */
+async function tcpLinesLogger (port: number | undefined): Promise<BenchLogger> {
+  if (port === undefined) throw benchError('the rsyslog strategy needs a port')
+  const { connect } = await import('node:net')
+  const socket = connect({ port, host: '127.0.0.1' })
+  const connected = once(socket, 'connect')
+  // Before the connection is up pino would still write into the socket's buffer; ready() waits for it.
+  return {
+    log: pino(socket),
+    ready: async () => { await connected },
+    finish: async () => {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject)
+        socket.end(() => resolve())
+      })
+    },
+    close: async () => {
+      if (!socket.closed) await once(socket, 'close')
     }
   }
 }

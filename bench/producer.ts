@@ -24,6 +24,8 @@ export interface ProducerParams {
   strategy: Strategy
   file?: string
   endpoint?: string
+  /** rsyslog's imtcp port on 127.0.0.1. */
+  port?: number
   /** Records to log; without it the producer logs for `durationMs`. */
   records?: number
   /** Log for this long from `go` (the steady-state throughput runs); ignored when `records` is set. */
@@ -86,7 +88,7 @@ const WARMUP_RECORDS = 30_000
 const GC_ENTRIES_WAIT_MS = 20
 
 const params = JSON.parse(process.argv[2] ?? '{}') as ProducerParams
-const { log, ready, finish, close } = await openLogger(params.strategy, { file: params.file, endpoint: params.endpoint })
+const { log, ready, finish, close } = await openLogger(params.strategy, { file: params.file, endpoint: params.endpoint, port: params.port })
 const message = 'x'.repeat(params.recordBytes)
 const durationMs = params.records === undefined ? params.durationMs ?? 0 : Infinity
 const limit = params.records ?? Math.ceil(durationMs / 1000 * MAX_RECORDS_PER_SEC)

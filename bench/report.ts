@@ -48,10 +48,10 @@ function cellTable (results: CellResult[]): string {
   const warmups = new Set(results.map((r) => r.warmup))
   const warmup = warmups.size === 1 ? `${first.warmup} warm-up run${first.warmup === 1 ? '' : 's'} per cell` : "a warm-up run before each strategy's first cell"
   const rows = [
-    `Throughput from "go" until the last record is in the file (funnel: receipted); each producer logs ${load} per run; ` +
+    `Throughput from "go" until the last record is in the file (funnel: receipted; rsyslog: in rsyslogd's file); each producer logs ${load} per run; ` +
       `median (min-max) of ${first.repeats} runs after ${warmup}. fsync: the writer's policy (batch = its default), ` +
       'never for the strategies that write with no fsync. x noop: records/s against noop (pino dropping its lines) in the same cell. ' +
-      'CPU: microseconds per record of the producer processes (all threads) + the writer.',
+      'CPU: microseconds per record of the producer processes (all threads) + the writer (rsyslog: rsyslogd).',
     '',
     '| strategy | fsync | producers | payload B | records/producer | records/s | x noop | MB/s | log.info us p50 / p99 / p99.9 / max | CPU us/record producers + writer = total | other load (cores) | peak RSS MB producer / writer | defects |',
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|'

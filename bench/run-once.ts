@@ -7,7 +7,8 @@ import { checkIntegrity, type Integrity } from './integrity.js'
 import { mergeLatencies, type LatencySummary } from './latency.js'
 import { cpuSeconds, machineBusySeconds, peakRssMb } from './proc-stats.js'
 import type { ProducerDone, ProducerParams } from './producer.js'
-import { needsWriter, writesFile, type Strategy } from './strategies.js'
+import { FileGrowth, startRawLinesRsyslogd, type RunningRsyslogd } from './rsyslog.js'
+import { needsRsyslogd, needsWriter, writesFile, type Strategy } from './strategies.js'
 
 const debug = debuglog('logfunnel')
 
@@ -28,6 +29,16 @@ const RUN_DEADLINE_PER_DURATION = 10
 const WRITER_DRAIN_IDLE_MS = 20
 /** After a failure the writer gets this long to stop before it is killed. */
 const CLEANUP_STOP_MS = 5000
+/** rsyslogd must listen within this (it takes ~20 ms). */
+const RSYSLOGD_READY_MS = 10_000
+/** rsyslogd drains its queues on SIGTERM; every record is in its file by then. */
+const RSYSLOGD_STOP_MS = 10_000
+/**
+ * rsyslog gives no receipt: the run ends when its file holds every byte logged. Should it not
+ * grow for this long first, the rest counts as lost (its queue discards what it cannot enqueue
+ * within 2 s).
+ */
+const RSYSLOG_STALL_MS = 10_000
 
 /** One run of one cell. */
 export interface RunParams {
@@ -53,7 +64,7 @@ export interface RunSample {
   producers: number
   /** Records logged in all, as reported by the producers. */
   records: number
-  /** From `go` until the last producer's records were in the file (or receipted), by its own clock. */
+  /** From `go` until the last producer's records were in the file (or receipted), by its own clock; rsyslog: until its file held every byte, by the harness's. */
   elapsedMs: number
   recordsPerSec: number
   mbPerSec: number
@@ -111,8 +122,14 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
   const file = join(runDir, 'app.log')
   const children: BenchChild[] = []
   let writer: RunningWriter | undefined
+  let rsyslogd: RunningRsyslogd | undefined
+  let growth: FileGrowth<{ busy: number, writerCpu: number }> | undefined
   const tStart = performance.now()
   try {
+    if (needsRsyslogd(strategy)) {
+      // Lines are recordBytes plus pino's ~100 bytes of fields.
+      rsyslogd = await startRawLinesRsyslogd({ dir: runDir, file, maxLineBytes: recordBytes + 1024, readyDeadlineMs: RSYSLOGD_READY_MS })
+    }
     if (needsWriter(strategy)) {
       writer = await startWriter({
         file,
@@ -122,14 +139,16 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
         ...(strategy === 'funnel-checkpoints' ? { checkpoints: true, checkpointSizeBytes: 1024 * 1024 } : {})
       })
     }
-    const producerParams: ProducerParams = { strategy, file, endpoint: writer?.endpoint, records, durationMs, recordBytes }
+    const producerParams: ProducerParams = { strategy, file, endpoint: writer?.endpoint, port: rsyslogd?.port, records, durationMs, recordBytes }
     for (let i = 0; i < producers; i++) {
       children.push(new BenchChild(compiledScript('producer.js'), [JSON.stringify(producerParams)], `${strategy} producer ${i + 1}/${producers}`, params.producerNodeArgs))
     }
     await Promise.all(children.map(async (child) => await child.next('ready', READY_DEADLINE_MS)))
 
     const tReady = performance.now()
-    const writerCpu0 = writer === undefined ? 0 : cpuSeconds(writer.pid)
+    // The process that writes the file: logfunnel's writer or rsyslogd.
+    const writerPid = writer?.pid ?? rsyslogd?.pid
+    const writerCpu0 = writerPid === undefined ? 0 : cpuSeconds(writerPid)
     const runDeadlineMs = records === undefined
       ? RUN_DEADLINE_BASE_MS + (durationMs ?? 0) * RUN_DEADLINE_PER_DURATION
       : RUN_DEADLINE_BASE_MS + producers * records * (RUN_DEADLINE_MS_PER_RECORD + recordBytes / 1024 * RUN_DEADLINE_MS_PER_KB)
@@ -137,16 +156,32 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
     const t0 = performance.now()
     // A timed run ends at one instant for all producers, so that throughput counts one window.
     const go = durationMs === undefined ? 'go' : `go ${(performance.timeOrigin + t0 + durationMs).toFixed(3)}`
+    if (rsyslogd !== undefined) {
+      const pid = rsyslogd.pid
+      growth = new FileGrowth(file, () => ({ busy: machineBusySeconds(), writerCpu: cpuSeconds(pid) }))
+    }
     for (const child of children) child.send(go, true)
     await Promise.all(children.map(async (child) => await child.next('finished', runDeadlineMs)))
-    const busy = machineBusySeconds() - busy0
-    const writerCpu = writer === undefined ? 0 : cpuSeconds(writer.pid) - writerCpu0
+    let busy = machineBusySeconds() - busy0
+    let writerCpu = writerPid === undefined ? 0 : cpuSeconds(writerPid) - writerCpu0
     const dones = await Promise.all(children.map(async (child) => await child.next('done', EXIT_DEADLINE_MS) as unknown as ProducerDone))
     // Timed by the producers' own clocks (one system clock): the latency histogram a producer
     // encodes before its done line is not part of the run.
-    const t1 = Math.max(...dones.map((d) => d.finishedAtMs)) - performance.timeOrigin
+    let t1 = Math.max(...dones.map((d) => d.finishedAtMs)) - performance.timeOrigin
+    if (growth !== undefined && writerPid !== undefined) {
+      // The producers have handed every byte to their sockets; the run ends when rsyslogd has
+      // them all in its file, as first seen by the poll (every 2 ms) that started at go.
+      const expected = dones.reduce((sum, d) => sum + d.loggedBytes, 0)
+      const { growth: last } = await growth.reached(expected, RSYSLOG_STALL_MS, runDeadlineMs)
+      // Incomplete: the file stalled short of the bytes logged; the check below counts what is lost.
+      if (last !== null && last.at > t1) {
+        t1 = last.at
+        busy = last.probe.busy - busy0
+        writerCpu = last.probe.writerCpu - writerCpu0
+      }
+    }
     const totalRecords = dones.reduce((sum, d) => sum + d.records, 0)
-    const writerRssMb = writer === undefined ? null : peakRssMb(writer.pid)
+    const writerRssMb = writerPid === undefined ? null : peakRssMb(writerPid)
     const running = writer
     writer = undefined
     const tStopping = performance.now()
@@ -154,9 +189,12 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
     // the file is verified while the writer stops, which takes it about a second. Should the
     // file still grow meanwhile, it is verified again.
     const verifiedSize = writesFile(strategy) ? statSync(file).size : null
+    const stoppingRsyslogd = rsyslogd
+    rsyslogd = undefined
     const [writerSummary, firstIntegrity] = await Promise.all([
       running === undefined ? null : running.stop(),
       writesFile(strategy) ? checkIntegrity(file, totalRecords) : null,
+      stoppingRsyslogd?.stop(RSYSLOGD_STOP_MS),
       ...children.map(async (child) => await child.expectExit(EXIT_DEADLINE_MS))
     ])
     const fileBytes = writesFile(strategy) ? statSync(file).size : null
@@ -206,6 +244,9 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
   } finally {
     await stopAll(children)
     if (writer !== undefined) await writer.stop(CLEANUP_STOP_MS).catch(() => {})
+    if (rsyslogd !== undefined) await rsyslogd.kill()
+    // Ends the poll when a failure came before the run's end.
+    growth?.stop()
     if (params.keepFile !== true) rmSync(runDir, { recursive: true, force: true })
   }
 }

@@ -2,7 +2,7 @@
  * The ways of getting pino records from many processes into one file that the benchmark
  * compares. Every strategy runs a real pino logger in each producer process.
  */
-export const STRATEGIES = ['funnel', 'funnel-nofsync', 'funnel-checkpoints', 'funnel-transport', 'flock', 'append', 'pino-transport', 'null', 'noop'] as const
+export const STRATEGIES = ['funnel', 'funnel-nofsync', 'funnel-checkpoints', 'funnel-transport', 'flock', 'append', 'pino-transport', 'rsyslog', 'null', 'noop'] as const
 
 export type Strategy = typeof STRATEGIES[number]
 
@@ -18,6 +18,7 @@ export const STRATEGY_DESCRIPTIONS: Readonly<Record<Strategy, string>> = Object.
   flock: 'pino(flockDestination({ file })): flock(2) around every append; the lock-based baseline',
   append: 'pino.destination({ dest: file, sync: true, append: true }) in every process: O_APPEND, no coordination',
   'pino-transport': "pino.transport({ target: 'pino/file', options: { destination: file, append: true } }) in every process",
+  rsyslog: 'pino(socket): one TCP connection per process to an rsyslogd started by the bench (imtcp -> omfile, raw template); done when every byte is in its file',
   null: "pino.destination({ dest: '/dev/null', sync: true }): one write(2) per record to /dev/null, nothing to verify",
   noop: 'pino({}, { write: () => true }): the line is built and dropped in-process; the cost of producing records, the ceiling'
 })
@@ -31,6 +32,7 @@ export const FSYNC_LABELS: Readonly<Record<Strategy, string>> = Object.freeze({
   flock: 'never',
   append: 'never',
   'pino-transport': 'never',
+  rsyslog: 'never',
   null: '-',
   noop: '-'
 })
@@ -38,6 +40,11 @@ export const FSYNC_LABELS: Readonly<Record<Strategy, string>> = Object.freeze({
 /** True for the strategies that need a logfunnel writer process. */
 export function needsWriter (strategy: Strategy): boolean {
   return strategy === 'funnel' || strategy === 'funnel-nofsync' || strategy === 'funnel-checkpoints' || strategy === 'funnel-transport'
+}
+
+/** True for the strategies whose file is written by an rsyslogd that the bench starts. */
+export function needsRsyslogd (strategy: Strategy): boolean {
+  return strategy === 'rsyslog'
 }
 
 /** True for the strategies whose output is a file that can be verified. */

@@ -23,4 +23,4 @@ export function haveProgram (debianPackage: string, command: string, check: stri
 /** Debian's interpreter, with python3-zmq: not the python3 first on PATH, which may lack pyzmq. */
 export const PYTHON = '/usr/bin/python3'
 export const LOGROTATE = '/usr/sbin/logrotate'
-export const RSYSLOGD = '/usr/sbin/rsyslogd'
+export { RSYSLOGD } from '../../bench/rsyslog.js'

@@ -1,13 +1,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { join } from 'node:path'
 import { expect } from 'vitest'
+import { accepts, byteExactGlobal, MSG_ONLY_TEMPLATE, RSYSLOGD, rsyslogdArgs } from '../../bench/rsyslog.js'
 import { exitCode, spawnCommand, waitFor, type Child } from './children.js'
 import { freePortPair } from './ports.js'
-import { RSYSLOGD } from './programs.js'
-
-/** Where the central file's lines come from: only the JSON line itself, no syslog header. */
-const MSG_ONLY = 'template(name="msgOnly" type="string" string="%msg%\\n")'
 
 /**
  * The shipper's config (docs/shipping.md): imfile follows the rotated files only, matched by a
@@ -15,7 +11,7 @@ const MSG_ONLY = 'template(name="msgOnly" type="string" string="%msg%\\n")'
  * forwards each line over TCP with its original text as the message.
  */
 export function shipperConfig (workDir: string, glob: string, port: number): string {
-  return `global(workDirectory="${workDir}" maxMessageSize="64k" parser.escapeControlCharactersOnReceive="off")
+  return `${byteExactGlobal(workDir)}
 module(load="imfile" sortFiles="on")
 main_queue(queue.workerThreads="1")
 input(type="imfile" file="${glob}" tag="app" ruleset="ship")
@@ -28,9 +24,9 @@ ruleset(name="ship" queue.type="linkedList" queue.workerThreads="1") {
 
 /** The central rsyslog's config: imtcp on loopback, every message's text into one file. */
 export function centralConfig (workDir: string, port: number, file: string): string {
-  return `global(workDirectory="${workDir}" maxMessageSize="64k" parser.escapeControlCharactersOnReceive="off")
+  return `${byteExactGlobal(workDir)}
 module(load="imtcp")
-${MSG_ONLY}
+${MSG_ONLY_TEMPLATE}
 main_queue(queue.workerThreads="1")
 input(type="imtcp" address="127.0.0.1" port="${port}" ruleset="central")
 ruleset(name="central" queue.type="linkedList" queue.workerThreads="1") {
@@ -53,16 +49,8 @@ function startRsyslogd (dir: string, name: string, config: string): Child {
   mkdirSync(workDir)
   const conf = join(dir, `${name}.conf`)
   writeFileSync(conf, config.replaceAll('@WORK@', workDir))
-  // -n: stay in the foreground (a child we can stop); -i: a pid file of its own, not /run's.
-  return spawnCommand(RSYSLOGD, ['-n', '-f', conf, '-i', join(dir, `${name}.pid`)])
-}
-
-async function accepts (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-  })
+  // Foreground (a child we can stop), a pid file of its own.
+  return spawnCommand(RSYSLOGD, rsyslogdArgs(conf, join(dir, `${name}.pid`)))
 }
 
 /**
