@@ -9,8 +9,8 @@ import { startWriterChild } from './helpers/cluster.js'
  * threads, each logging through funnel() (flat out, idle, or calling process.exit() mid-send),
  * terminated at random moments, with the writer up, stopped (SIGSTOP) and absent.
  */
-/** 50 rounds per case in the suite; `npm run stress` runs 200 (LOGFUNNEL_STRESS_ROUNDS). */
-const ROUNDS = Number(process.env.LOGFUNNEL_STRESS_ROUNDS ?? 50)
+/** 30 rounds per case in the suite; `npm run stress` runs 200 (LOGFUNNEL_STRESS_ROUNDS). */
+const ROUNDS = Number(process.env.LOGFUNNEL_STRESS_ROUNDS ?? 30)
 const CONCURRENCY = 4
 /** With the writer up an odd round waits for its first receipt; otherwise at most this long. */
 const RECEIPT_WAIT_UP_MS = 30_000

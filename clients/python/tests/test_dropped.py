@@ -39,7 +39,7 @@ print(json.dumps({'event': 'done', 'base': base, 'after': now}), flush=True)
 
 def test_dropped_handlers_and_clients_deliver_then_go(writer_factory, run_code):
     writer = writer_factory()
-    requests, per = 150, 10
+    requests, per = 60, 10
     p = run_code(DROP, writer.endpoint, str(requests), str(per))
     done = p.wait_event('done', timeout=60)
     assert done['after'] == {'threads': done['base']['threads'], 'fds': done['base']['fds'], 'producers': 0}
