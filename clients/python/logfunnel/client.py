@@ -56,13 +56,12 @@ class _Producer:
     never the ``Client``, so a ``Client`` dropped without close() is collected; its finalizer
     then closes the producer (see ``Client``)."""
 
-    def __init__(self, endpoint: Optional[str] = None, receipt_endpoint: Optional[str] = None,
-                 max_batch_bytes: int = 256 * KiB, max_frame_bytes: int = 1 * MiB, high_water_mark: int = 16 * MiB,
-                 receipt_timeout: float = 5.0, close_timeout: float = 10.0, send_high_water_mark: int = 1000,
-                 on_full: str = 'block', spool_dir: Optional[str] = None, connect_timeout: float = 10.0,
-                 curve_server_key: Optional[str] = None, curve_secret_key: Optional[str] = None,
-                 curve_public_key: Optional[str] = None, curve_key_file: Optional[str] = None,
-                 on_error: Optional[Callable[[LogfunnelError], None]] = None, batch_delay: float = 0.002) -> None:
+    def __init__(self, endpoint: Optional[str], receipt_endpoint: Optional[str], max_batch_bytes: int,
+                 max_frame_bytes: int, high_water_mark: int, receipt_timeout: float, close_timeout: float,
+                 send_high_water_mark: int, on_full: str, spool_dir: Optional[str], connect_timeout: float,
+                 curve_server_key: Optional[str], curve_secret_key: Optional[str], curve_public_key: Optional[str],
+                 curve_key_file: Optional[str], on_error: Optional[Callable[[LogfunnelError], None]],
+                 batch_delay: float) -> None:
         if not 1 <= max_batch_bytes <= max_frame_bytes:
             raise ValueError('max_batch_bytes must be between 1 and max_frame_bytes')
         if high_water_mark < max_frame_bytes:
@@ -521,8 +520,20 @@ class Client:
     abandon: Callable[[str], int]
     close_or_report: Callable[[], None]
 
-    def __init__(self, endpoint: Optional[str] = None, **options: Any) -> None:
-        producer = _Producer(endpoint, **options)
+    def __init__(self, endpoint: Optional[str] = None, receipt_endpoint: Optional[str] = None,
+                 max_batch_bytes: int = 256 * KiB, max_frame_bytes: int = 1 * MiB, high_water_mark: int = 16 * MiB,
+                 receipt_timeout: float = 5.0, close_timeout: float = 10.0, send_high_water_mark: int = 1000,
+                 on_full: str = 'block', spool_dir: Optional[str] = None, connect_timeout: float = 10.0,
+                 curve_server_key: Optional[str] = None, curve_secret_key: Optional[str] = None,
+                 curve_public_key: Optional[str] = None, curve_key_file: Optional[str] = None,
+                 on_error: Optional[Callable[[LogfunnelError], None]] = None, batch_delay: float = 0.002) -> None:
+        producer = _Producer(endpoint=endpoint, receipt_endpoint=receipt_endpoint, max_batch_bytes=max_batch_bytes,
+                             max_frame_bytes=max_frame_bytes, high_water_mark=high_water_mark,
+                             receipt_timeout=receipt_timeout, close_timeout=close_timeout,
+                             send_high_water_mark=send_high_water_mark, on_full=on_full, spool_dir=spool_dir,
+                             connect_timeout=connect_timeout, curve_server_key=curve_server_key,
+                             curve_secret_key=curve_secret_key, curve_public_key=curve_public_key,
+                             curve_key_file=curve_key_file, on_error=on_error, batch_delay=batch_delay)
         self._producer = producer
         # The producer's own bound methods: no extra call per record, and no reference back here.
         self.send = producer.send
