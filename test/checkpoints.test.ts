@@ -1,4 +1,5 @@
 import { renameSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyCheckpoints } from '../shared/verify-checkpoints.js'
 import { tempDir } from './helpers/children.js'
@@ -79,5 +80,23 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
     const swapped = await verifyCli(files)
     expect(swapped.code).toBe(1)
     expect(swapped.report.defects.map((d: any) => [d.kind, d.file]).sort()).toEqual([['reordered', other], ['reordered', victim]].sort())
+  })
+
+  it('a file moved away while the writer is down (logrotate): the restarted writer continues the chain from its side file', async () => {
+    const dir = tempDir()
+    const live = join(dir, 'app.log')
+    for (let run = 0; run < 2; run++) {
+      const writer = await startWriterChild(dir, ['--checkpoints'])
+      await runProducers(2, { endpoint: writer.endpoint, records: 200 })
+      await writer.stop()
+      if (run === 0) renameSync(live, `${live}.1`)
+    }
+    const moved = `${live}.1`
+    const first = readLog(moved).split('\n').filter((l) => l.includes('"logfunnel":"checkpoint"')).map((l) => JSON.parse(l))
+    const second = readLog(live).split('\n').filter((l) => l.includes('"logfunnel":"checkpoint"')).map((l) => JSON.parse(l))
+    expect([...first, ...second].map((c) => [c.writer, c.n])).toEqual([0, 1, 2, 3].map((n) => [first[0].writer, n]))
+    const both = await verifyCli([live, moved])
+    expect(both.code, JSON.stringify(both.report.defects)).toBe(0)
+    expect(both.report).toMatchObject({ ok: true, files: 2, checkpoints: 4, defects: [], final: true })
   })
 }, 60_000)

@@ -1,11 +1,24 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto'
+import { readFileSync, statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { CHECKPOINT_HASH, chainHash, isCheckpointLine, type CheckpointRecord, type ProducerRange } from '../../shared/checkpoint-format.js'
+import { replaceFileSync, sideFileMode } from '../side-files.js'
 import { SealKeeper } from './seal-keeper.js'
 
 /** How far back a restart looks for the last checkpoint before it starts a new chain. */
 const RESUME_SCAN_BYTES = 64 * 1024 * 1024
 const MARK = Buffer.from('"logfunnel":"checkpoint"')
+
+/**
+ * The side file holding a copy of the last checkpoint line: `.<file name>.logfunnel-chain` beside
+ * the log (a dot file, so globs over the log's rotated files never pick it up). A restart whose
+ * log file has no checkpoint (moved away by logrotate, or removed, while the writer was down)
+ * continues the chain from it, so a set verifies across the move.
+ */
+export function chainFileFor (file: string): string {
+  return join(dirname(file), `.${basename(file)}.logfunnel-chain`)
+}
 
 /** The last whole checkpoint line in `buf` (a file's tail; `whole`: from the file's start) and the bytes after it. */
 function lastCheckpoint (buf: Buffer, whole: boolean): { rec: CheckpointRecord, line: Buffer, rest: Buffer } | undefined {
@@ -53,18 +66,41 @@ export class Checkpointer {
   #head = 0
   #sealed: number | undefined
   readonly #keeper: SealKeeper | undefined
+  readonly #file: string
+  readonly #chainFile: string
+  #lastLine: Buffer | undefined
 
-  constructor (sealKeyFile?: string) {
+  constructor (file: string, sealKeyFile?: string) {
+    this.#file = file
+    this.#chainFile = chainFileFor(file)
     this.#keeper = sealKeyFile === undefined ? undefined : new SealKeeper(sealKeyFile)
   }
 
   /**
    * Continues the chain of the file's last checkpoint (a writer restart). Bytes after it (a
-   * crash's tail) are hashed into the next checkpoint, so the chain runs on over them.
+   * crash's tail) are hashed into the next checkpoint, so the chain runs on over them. A file
+   * without one (moved away or removed while the writer was down) continues from the side
+   * file's copy of the last checkpoint; without either a new chain starts.
    */
-  async resume (file: string): Promise<void> {
+  async resume (): Promise<void> {
+    const found = await this.#lastInFile() ?? this.#lastInSideFile()
+    if (found === undefined) return
+    this.writer = found.rec.writer
+    this.#n = found.rec.n + 1
+    this.#prev = chainHash(found.line)
+    if (found.rest.length > 0) this.update([found.rest], -1)
+    if (found.rec.seal !== undefined) await this.#keeper?.evolvePast(found.rec.seal)
+  }
+
+  #lastInSideFile (): { rec: CheckpointRecord, line: Buffer, rest: Buffer } | undefined {
+    let buf
+    try { buf = readFileSync(this.#chainFile) } catch { return undefined }
+    return lastCheckpoint(buf, true)
+  }
+
+  async #lastInFile (): Promise<{ rec: CheckpointRecord, line: Buffer, rest: Buffer } | undefined> {
     let fh
-    try { fh = await open(file, 'r') } catch { return }
+    try { fh = await open(this.#file, 'r') } catch { return undefined }
     let found: { rec: CheckpointRecord, line: Buffer, rest: Buffer } | undefined
     try {
       const { size } = await fh.stat()
@@ -80,12 +116,7 @@ export class Checkpointer {
     } finally {
       await fh.close()
     }
-    if (found === undefined) return
-    this.writer = found.rec.writer
-    this.#n = found.rec.n + 1
-    this.#prev = chainHash(found.line)
-    if (found.rest.length > 0) this.update([found.rest], -1)
-    if (found.rec.seal !== undefined) await this.#keeper?.evolvePast(found.rec.seal)
+    return found
   }
 
   /** Notes a batch appended to the sink, ending at byte offset `end` (since start); a producer's names it and its sequence. */
@@ -144,6 +175,7 @@ export class Checkpointer {
       text = this.#keeper.seal(JSON.stringify(record))
     }
     const line = Buffer.from(`${text}\n`)
+    this.#lastLine = line
     this.#prev = chainHash(line)
     this.#hash = createHash(CHECKPOINT_HASH)
     this.#bytes = 0
@@ -156,5 +188,10 @@ export class Checkpointer {
   async written (): Promise<void> {
     if (this.#sealed !== undefined) await this.#keeper?.evolvePast(this.#sealed)
     this.#sealed = undefined
+    if (this.#lastLine !== undefined) {
+      // Best effort: without it a restart after a move starts a new chain, which verify reports.
+      try { replaceFileSync(this.#chainFile, this.#lastLine.toString(), sideFileMode(statSync(this.#file).mode)) } catch {}
+      this.#lastLine = undefined
+    }
   }
 }

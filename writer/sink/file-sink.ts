@@ -116,7 +116,7 @@ export class FileSink extends EventEmitter {
       fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
     }
     this.#fs = opts.fs ?? nodeSinkFs
-    this.#checkpointer = opts.checkpoints === true ? new Checkpointer(opts.sealKeyFile) : undefined
+    this.#checkpointer = opts.checkpoints === true ? new Checkpointer(file, opts.sealKeyFile) : undefined
     this.#checkpointEvery = { ms: opts.checkpointIntervalMs ?? 0, bytes: opts.checkpointSizeBytes ?? 0 }
     this.#clock = new RotationClock(this.#options.rotateIntervalMs)
     this.#retry = new FaultRetry(file, this.#timers, (err) => this.#report(err), (failures) => this.emit('resumed', { event: 'resumed', file, failures }))
@@ -134,7 +134,7 @@ export class FileSink extends EventEmitter {
   async ready (): Promise<void> {
     if (this.#loop !== undefined) return
     const recovery = await recoverTornTail(this.file)
-    await this.#checkpointer?.resume(this.file)
+    await this.#checkpointer?.resume()
     if (recovery !== undefined) this.emit('recovered', recovery)
     let st: SinkStat
     try {
