@@ -37,6 +37,10 @@ async function main (argv: string[]): Promise<number> {
   })
   const code = await new Promise<number>((resolve) => child.on('close', (status, signal) => resolve(status ?? (signal === null ? 1 : 128))))
   if (code !== 0) return code
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write('  --out PATH            results as PATH.json and the chart as PATH.svg (default bench/out/python)\n')
+    return 0
+  }
   const rows = (JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { rows: PythonRow[] }).rows
   writeFileSync(`${out}.svg`, await renderPythonChart(rows))
   process.stderr.write(`wrote ${out}.json and ${out}.svg\n`)
