@@ -1,6 +1,7 @@
 import { renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { chainHash } from '../shared/checkpoint-format.js'
 import { verifyCheckpoints } from '../shared/verify-checkpoints.js'
 import { tempDir } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
@@ -80,6 +81,32 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
     const swapped = await verifyCli(files)
     expect(swapped.code).toBe(1)
     expect(swapped.report.defects.map((d: any) => [d.kind, d.file]).sort()).toEqual([['reordered', other], ['reordered', victim]].sort())
+  })
+
+  it('a forged checkpoint whose producer range skips a batch (hashes and chain recomputed, no seal): producer-range', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir, ['--checkpoints', '--checkpoint-size', '1K'])
+    await runProducers(1, { endpoint: writer.endpoint, records: 300, sizes: [200], pauseEvery: 10, pauseMs: 2 })
+    await writer.stop()
+    const file = join(dir, 'app.log')
+    expect((await verifyCli([file])).code).toBe(0)
+    const lines = readLog(file).split('\n')
+    const at = lines.map((l, i) => l.includes('"logfunnel":"checkpoint"') ? i : -1).filter((i) => i !== -1)
+    const recs = at.map((i) => JSON.parse(lines[i] as string))
+    // A checkpoint with a producer whose previous range is in the checkpoint before it.
+    const k = recs.findIndex((r, j) => j > 0 && Object.keys(r.producers).some((p) => recs[j - 1].producers[p] !== undefined))
+    expect(k).toBeGreaterThan(0)
+    const producer = Object.keys(recs[k].producers).find((p) => recs[k - 1].producers[p] !== undefined) as string
+    recs[k].producers[producer].from += 1
+    lines[at[k] as number] = JSON.stringify(recs[k])
+    for (let j = k + 1; j < recs.length; j++) {
+      recs[j].prev = chainHash(Buffer.from(`${lines[at[j - 1] as number] as string}\n`))
+      lines[at[j] as number] = JSON.stringify(recs[j])
+    }
+    writeLog(file, lines.join('\n'))
+    const forged = await verifyCli([file])
+    expect(forged.code).toBe(1)
+    expect(only(forged.report)).toMatchObject({ kind: 'producer-range', file, checkpoint: recs[k].n })
   })
 
   it('a file moved away while the writer is down (logrotate): the restarted writer continues the chain from its side file', async () => {
