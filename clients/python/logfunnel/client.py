@@ -492,8 +492,6 @@ class _Producer:
         return acked, gap
 
 
-
-
 class Client:
     """One producer: a PUSH socket for batches and a SUB socket for its receipts.
 
