@@ -69,11 +69,22 @@ export class Checkpointer {
   readonly #file: string
   readonly #chainFile: string
   #lastLine: Buffer | undefined
+  readonly #every: { intervalMs: number, sizeBytes: number }
+  #dueAt = Infinity
 
-  constructor (file: string, sealKeyFile?: string) {
+  /** `intervalMs` and `sizeBytes` (0: never) set when `due()` asks for the next checkpoint. */
+  constructor (file: string, opts: { sealKeyFile?: string | undefined, intervalMs?: number, sizeBytes?: number } = {}) {
     this.#file = file
     this.#chainFile = chainFileFor(file)
-    this.#keeper = sealKeyFile === undefined ? undefined : new SealKeeper(sealKeyFile)
+    this.#keeper = opts.sealKeyFile === undefined ? undefined : new SealKeeper(opts.sealKeyFile)
+    this.#every = { intervalMs: opts.intervalMs ?? 0, sizeBytes: opts.sizeBytes ?? 0 }
+  }
+
+  /** True when bytes were written since the last checkpoint and the interval or size is reached. */
+  due (now: number): boolean {
+    if (this.#bytes === 0) return false
+    const { sizeBytes } = this.#every
+    return (sizeBytes > 0 && this.#bytes >= sizeBytes) || now >= this.#dueAt
   }
 
   /**
@@ -184,8 +195,11 @@ export class Checkpointer {
     return line
   }
 
-  /** After the line from `next()` is in the file: the key that sealed it is replaced by the next. */
-  async written (): Promise<void> {
+  /**
+   * After the line from `next()` is in the file, at `now`: the key that sealed it is replaced
+   * by the next. Resolves with the time the next checkpoint is due by interval, if any.
+   */
+  async written (now: number): Promise<number | undefined> {
     if (this.#sealed !== undefined) await this.#keeper?.evolvePast(this.#sealed)
     this.#sealed = undefined
     if (this.#lastLine !== undefined) {
@@ -193,5 +207,8 @@ export class Checkpointer {
       try { replaceFileSync(this.#chainFile, this.#lastLine.toString(), sideFileMode(statSync(this.#file).mode)) } catch {}
       this.#lastLine = undefined
     }
+    if (this.#every.intervalMs === 0) return undefined
+    this.#dueAt = now + this.#every.intervalMs
+    return this.#dueAt
   }
 }

@@ -4,12 +4,13 @@ import { debuglog } from 'node:util'
 import { FileError } from '../../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../../shared/options.js'
 import { roundSucceeded, startCommitRound, type CommitRound } from './commit-round.js'
-import { Abandoned, FaultRetry, RETRY_FIRST_MS, RETRY_MAX_MS } from './fault-retry.js'
+import { Abandoned, FaultRetry } from './fault-retry.js'
+import { SwitchPlan, type FileSwitch } from './file-switch.js'
 import { FlushWaiters } from './flush-waiters.js'
 import { FsyncSchedule } from './fsync-policy.js'
 import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
-import { renameForRotation, RotationArchiver, RotationClock } from './rotation.js'
+import { RotationArchiver } from './rotation.js'
 import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
 import { Checkpointer, countLines } from './checkpointer.js'
 import { mergeChunks, WriteQueue, writeSome, type Chunk } from './write-queue.js'
@@ -42,9 +43,6 @@ export interface SinkStats {
   lastFileError: { op: string, fsCode: string | null, message: string } | null
 }
 
-/** A pending switch to a new file: a rotation (rename first) or a reopen (SIGHUP). */
-interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: number, delayMs: number, failures: number }
-
 /**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
  * file (the basis of receipts). Batches are queued whole and written whole, one write(v) at a
@@ -55,11 +53,8 @@ interface Switch { rotate: boolean, rotatedTo: string | undefined, notBefore: nu
  * then grows and the writer's receive loop pauses on it. A write that partly succeeded goes
  * on from the first byte not written, so no byte is written twice.
  *
- * Why not sonic-boom: it cannot take an injected fs, stops on a write error until the next
- * `write()` call (no timed retry), fsyncs synchronously, and cannot write a batch again into a
- * new file once it finds its file was removed. Why not rotating-file-stream: it ignores short
- * writes (a full disk tears a line), a write error destroys the stream, and it reports no
- * bytes written. So rotation happens here, between writes; rotation.ts gzips and prunes.
+ * Why not sonic-boom or rotating-file-stream: docs/operations.md, "Rotation" and "File faults".
+ * Rotation happens here, between writes; rotation.ts gzips and prunes.
  *
  * Events: `'written'` (total bytes written, and fsynced under `fsync: 'batch'`);
  * `'error'` (FileError, with `retryInMs` while retrying: a listener is required);
@@ -92,16 +87,12 @@ export class FileSink extends EventEmitter {
   #fd: number | undefined
   #size = 0
   #written = 0
-  #switch: Switch | undefined
-  readonly #clock: RotationClock
-  #lastRotationStamp = 0
+  readonly #switches: SwitchPlan
   #ending = false
   #loop: Promise<void> | undefined
   readonly #flushWaiters = new FlushWaiters()
   readonly #retry: FaultRetry
   readonly #checkpointer: Checkpointer | undefined
-  readonly #checkpointEvery: { ms: number, bytes: number }
-  #checkpointAt = Infinity
   /** The file holds only the sink's checkpoint lines: it counts as empty for rotation. */
   #checkpointsOnly = false
 
@@ -116,11 +107,12 @@ export class FileSink extends EventEmitter {
       fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
     }
     this.#fs = opts.fs ?? nodeSinkFs
-    this.#checkpointer = opts.checkpoints === true ? new Checkpointer(file, opts.sealKeyFile) : undefined
-    this.#checkpointEvery = { ms: opts.checkpointIntervalMs ?? 0, bytes: opts.checkpointSizeBytes ?? 0 }
-    this.#clock = new RotationClock(this.#options.rotateIntervalMs)
+    this.#checkpointer = opts.checkpoints === true
+      ? new Checkpointer(file, { sealKeyFile: opts.sealKeyFile, intervalMs: opts.checkpointIntervalMs ?? 0, sizeBytes: opts.checkpointSizeBytes ?? 0 })
+      : undefined
     this.#retry = new FaultRetry(file, this.#timers, (err) => this.#report(err), (failures) => this.emit('resumed', { event: 'resumed', file, failures }))
     this.#schedule = new FsyncSchedule(this.#options.fsync, () => this.#timers.wakeUp())
+    this.#switches = new SwitchPlan(this.#options.rotateSizeBytes, this.#options.rotateIntervalMs, this.#timers)
     const { rotateSizeBytes, rotateIntervalMs, rotateGzip, rotateKeep } = this.#options
     if (rotateSizeBytes > 0 || rotateIntervalMs > 0) {
       this.#archiver = new RotationArchiver(file, { gzip: rotateGzip, keep: rotateKeep, onError: (err) => this.#report(err) })
@@ -142,8 +134,7 @@ export class FileSink extends EventEmitter {
     } catch (err) {
       throw new FileError(this.file, { cause: err, op: 'open' })
     }
-    if (this.#clock.start(Date.now(), st.size, st.mtimeMs)) this.#requestSwitch(true)
-    if (this.#clock.next !== Infinity) this.#timers.at(this.#clock.next)
+    this.#switches.start(Date.now(), st.size, st.mtimeMs)
     this.#archiver?.resume()
     this.#loop = this.#checkpoint('start').then(async () => await this.#run())
   }
@@ -193,7 +184,7 @@ export class FileSink extends EventEmitter {
 
   /** Reopens the file by path (logrotate `create` mode), after the write in flight. */
   reopen (): void {
-    this.#requestSwitch(false)
+    this.#switches.request(false)
   }
 
   /**
@@ -223,8 +214,8 @@ export class FileSink extends EventEmitter {
         else if (this.#chunk !== undefined) await this.#writeChunk(this.#chunk)
         else if (this.#round?.settled === true) await this.#finishRound()
         else if (this.#flushWaiters.due(this.#written)) this.#flushWaiters.settle(this.#written)
-        else if (this.#checkpointDue()) await this.#checkpoint('interval')
-        else if (this.#checkRotation() && Date.now() >= (this.#switch as Switch).notBefore) await this.#switchFile()
+        else if (this.#checkpointer?.due(Date.now()) === true) await this.#checkpoint('interval')
+        else if (this.#switches.check(Date.now(), this.#size, this.#size === 0 || this.#checkpointsOnly, this.#queue.next?.length) && Date.now() >= (this.#switches.pending as FileSwitch).notBefore) await this.#switchFile()
         else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
         else if (this.#round !== undefined) await this.#timers.idle()
         else if (this.#schedule.due) await this.#fsync()
@@ -259,6 +250,16 @@ export class FileSink extends EventEmitter {
   }
 
   async #writeChunk (chunk: Chunk): Promise<void> {
+    await this.#writeOut(chunk)
+    this.#checkpointer?.update(chunk.bufs, chunk.end)
+    this.#checkpointsOnly = false
+    this.#chunk = undefined
+    this.#unconfirmed.push(chunk)
+    if (this.#round === undefined) this.#startRound()
+  }
+
+  /** Writes the rest of the chunk, retrying failures with backoff; `#size` follows. */
+  async #writeOut (chunk: Chunk): Promise<void> {
     while (chunk.done < chunk.bytes) {
       const n = await this.#retry.attempt('write', async () => {
         const n = await writeSome(this.#fs, this.#fd as number, chunk)
@@ -268,11 +269,6 @@ export class FileSink extends EventEmitter {
       chunk.done += n
       this.#size += n
     }
-    this.#checkpointer?.update(chunk.bufs, chunk.end)
-    this.#checkpointsOnly = false
-    this.#chunk = undefined
-    this.#unconfirmed.push(chunk)
-    if (this.#round === undefined) this.#startRound()
   }
 
   /** Group commit: one round covers every chunk written since the last; the loop wakes when it settles. */
@@ -335,31 +331,6 @@ export class FileSink extends EventEmitter {
     this.#schedule.synced()
   }
 
-  /** Requests a rotation when one is due; true when a file switch is pending. */
-  #checkRotation (): boolean {
-    const { rotateSizeBytes } = this.#options
-    if (this.#switch?.rotate === true) return true
-    if (this.#clock.due(Date.now())) {
-      this.#timers.at(this.#clock.next)
-      if (this.#size > 0 && !this.#checkpointsOnly) this.#requestSwitch(true)
-    }
-    const next = this.#queue.next
-    if (rotateSizeBytes > 0 && next !== undefined && this.#size > 0 && !this.#checkpointsOnly && this.#size + next.length > rotateSizeBytes) {
-      this.#requestSwitch(true)
-    }
-    return this.#switch !== undefined
-  }
-
-  #requestSwitch (rotate: boolean): void {
-    if (this.#switch === undefined) {
-      this.#switch = { rotate, rotatedTo: undefined, notBefore: 0, delayMs: RETRY_FIRST_MS, failures: 0 }
-    } else {
-      this.#switch.rotate ||= rotate
-      this.#switch.notBefore = 0
-    }
-    this.#timers.wakeUp()
-  }
-
   /**
    * Rotation (rename, then open a new file) or reopen. Until the new file opens, writes go on
    * into the old descriptor, so a failing switch costs no data; it is retried with backoff.
@@ -367,26 +338,20 @@ export class FileSink extends EventEmitter {
   async #switchFile (): Promise<void> {
     await this.#confirmAll()
     if (this.#fd === undefined) return
-    const sw = this.#switch as Switch
+    const sw = this.#switches.pending as FileSwitch
     const old = this.#fd as number
     if (sw.rotatedTo === undefined) await this.#checkpoint('rotate-out')
     try {
-      if (sw.rotate && sw.rotatedTo === undefined) {
-        const renamed = await renameForRotation(this.#fs, this.file, old, this.#lastRotationStamp + 1)
-        this.#lastRotationStamp = renamed?.stamp ?? this.#lastRotationStamp
-        sw.rotatedTo = renamed?.path ?? ''
-      }
+      await this.#switches.rename(this.#fs, this.file, old)
       await this.#open()
     } catch (err) {
       this.#fd = old
-      sw.failures++
-      this.#report(new FileError(this.file, { cause: err, op: sw.rotate ? 'rotate' : 'reopen', retryInMs: sw.delayMs }))
-      sw.notBefore = Date.now() + sw.delayMs
+      const retryInMs = sw.failed(Date.now())
+      this.#report(new FileError(this.file, { cause: err, op: sw.rotate ? 'rotate' : 'reopen', retryInMs }))
       this.#timers.at(sw.notBefore)
-      sw.delayMs = Math.min(sw.delayMs * 2, RETRY_MAX_MS)
       return
     }
-    this.#switch = undefined
+    this.#switches.pending = undefined
     await this.#checkpoint('rotate-in')
     if (sw.failures > 0) this.emit('resumed', { event: 'resumed', file: this.file, failures: sw.failures })
     await this.#fs.fsync(old).then(() => { this.#stats.fsyncs++ }, () => {})
@@ -402,29 +367,10 @@ export class FileSink extends EventEmitter {
   async #checkpoint (at: string): Promise<void> {
     if (this.#checkpointer === undefined || this.#fd === undefined) return
     const line = this.#checkpointer.next(at)
-    const chunk: Chunk = { bufs: [line], bytes: line.length, done: 0, end: 0 }
-    while (chunk.done < chunk.bytes) {
-      chunk.done += await this.#retry.attempt('write', async () => {
-        const n = await writeSome(this.#fs, this.#fd as number, chunk)
-        if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
-        return n
-      })
-    }
     if (this.#size === 0) this.#checkpointsOnly = true
-    this.#size += line.length
-    await this.#checkpointer.written()
-    if (this.#checkpointEvery.ms > 0) {
-      this.#checkpointAt = Date.now() + this.#checkpointEvery.ms
-      this.#timers.at(this.#checkpointAt)
-    }
-  }
-
-  /** True when bytes were written since the last checkpoint and the interval or size is reached. */
-  #checkpointDue (): boolean {
-    const cp = this.#checkpointer
-    if (cp === undefined || cp.pendingBytes === 0) return false
-    const { bytes } = this.#checkpointEvery
-    return (bytes > 0 && cp.pendingBytes >= bytes) || Date.now() >= this.#checkpointAt
+    await this.#writeOut({ bufs: [line], bytes: line.length, done: 0, end: 0 })
+    const nextAt = await this.#checkpointer.written(Date.now())
+    if (nextAt !== undefined) this.#timers.at(nextAt)
   }
 
   #report (err: FileError): void {
