@@ -1,7 +1,8 @@
 import { debuglog } from 'node:util'
 import { SenderFailedError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { BatchSender, type SenderStats } from './sender.js'
+import { BatchSender } from './sender.js'
+import { sumStats, type SenderStats } from './sender-stats.js'
 
 const debug = debuglog('logfunnel')
 
@@ -76,15 +77,6 @@ export class GuardedSender {
     if (!this.#broken) this.#current = this.#start()
     this.#report(new SenderFailedError(err, { spooledRecords: after.spooledRecords - before, lostRecords: after.abandoned, restarted: !this.#broken }))
   }
-}
-
-/** Counters of two senders together; `receipted` and `heldBytes` are the later one's. */
-function sumStats (a: SenderStats, b: SenderStats): SenderStats {
-  const sum = { ...b }
-  for (const key of Object.keys(sum) as Array<keyof SenderStats>) {
-    if (key !== 'receipted' && key !== 'heldBytes') sum[key] += a[key]
-  }
-  return sum
 }
 
 /** Routes the thread's uncaught exceptions and rejections to `guard` instead of ending the thread. */

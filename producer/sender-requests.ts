@@ -1,5 +1,5 @@
 import { parentPort, type Worker } from 'node:worker_threads'
-import type { SenderStats } from './sender.js'
+import type { SenderStats } from './sender-stats.js'
 import type { PlainError } from './thread-errors.js'
 
 /**

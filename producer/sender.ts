@@ -8,6 +8,7 @@ import { decodeReceipt, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../sha
 import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
+import { newSenderStats, type SenderStats } from './sender-stats.js'
 import { SendWindow } from './send-window.js'
 import { WindowSpool } from './window-spool.js'
 import { WriterLiveness } from './writer-liveness.js'
@@ -33,34 +34,6 @@ let faultFired = false
 /** A writer's gap report rewinds sending at most this often (see #onGap). */
 const GAP_REWIND_INTERVAL_MS = 250
 
-/** Counters of one producer. */
-export interface SenderStats {
-  /** Records accepted into batches. */
-  records: number
-  /** Batches sealed. */
-  batches: number
-  /** Highest batch sequence with a receipt (-1: none yet). */
-  receipted: number
-  /** Times sending went back to the first unreceipted batch. */
-  resends: number
-  /** Records dropped because the buffer was full (`onFull: 'drop'`). */
-  dropped: number
-  /** Records rejected locally for being larger than `maxFrameBytes`. */
-  tooLarge: number
-  /** Bytes held: the open batch plus sealed batches without a receipt. */
-  heldBytes: number
-  /** Batches written to the spool. */
-  spooled: number
-  /** Records in those batches. */
-  spooledRecords: number
-  /** Records without a receipt and not in the spool when the sockets closed: lost. */
-  abandoned: number
-  /** Spool writes that failed (the batches stayed in memory, or were lost at exit). */
-  spoolErrors: number
-  /** Batches copied to the spool while the writer did not answer (`spoolAfterMs`); kept in memory too. */
-  spoolCopies: number
-}
-
 /**
  * The producer side of the protocol: turns written text into batches of whole lines, sends
  * them over PUSH with one send in flight, holds each batch until the writer's receipt (SUB)
@@ -81,7 +54,7 @@ export class BatchSender extends EventEmitter {
   #opts: ResolvedProducerOptions
   #push: PushSocket
   #sub: SubSocket
-  #stats: SenderStats = { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0, spoolCopies: 0 }
+  #stats: SenderStats = newSenderStats()
   #watch: ConnectWatch
   #spool: WindowSpool
   #liveness: WriterLiveness

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from './errors.js'
+import { bool, checkKnownKeys, checkObject, int, intOrOff, path } from './option-values.js'
 import { defaultEndpoint, parseEndpoint, receiptEndpointFor } from './endpoint.js'
 import { defaultSpoolDir } from './spool.js'
 import { basename, dirname, join } from 'node:path'
@@ -179,47 +180,6 @@ const PRODUCER_KEYS: Record<keyof ProducerOptions, true> = {
   curveServerKey: true, curvePublicKey: true, curveSecretKey: true
 }
 
-/**
- * Throws LOGFUNNEL_ERR_INVALID_OPTION for a key that is not an option, naming the closest one:
- * a misspelt option silently ignored is a setting the user believes in and does not have.
- */
-export function checkKnownKeys (opts: object, known: readonly string[], what: string): void {
-  for (const key of Object.keys(opts)) {
-    if (known.includes(key)) continue
-    const closest = closestKey(key, known)
-    throw new InvalidOptionError(`unknown ${what} option '${key}'${closest === undefined ? '' : ` (did you mean '${closest}'?)`}; known options: ${known.join(', ')}`)
-  }
-}
-
-/** The known key within an edit distance of a third of its length, if any. */
-function closestKey (key: string, known: readonly string[]): string | undefined {
-  const lower = key.toLowerCase()
-  const extended = known.find((k) => k.toLowerCase().startsWith(lower))
-  if (extended !== undefined) return extended
-  let best: string | undefined
-  let bestDistance = Infinity
-  for (const candidate of known) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase())
-    if (d < bestDistance) {
-      best = candidate
-      bestDistance = d
-    }
-  }
-  return best !== undefined && (bestDistance <= Math.max(2, Math.floor(best.length / 3)) || best.toLowerCase().includes(key.toLowerCase())) ? best : undefined
-}
-
-function editDistance (a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    prev = row
-  }
-  return prev[b.length] as number
-}
-
 /** Names of the writer options (for startWriter() and the CLI's flag table). */
 export const WRITER_OPTION_KEYS: readonly string[] = Object.freeze(Object.keys(WRITER_KEYS))
 /** Names of the producer options. */
@@ -390,42 +350,8 @@ export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedPro
   return resolved
 }
 
-function checkObject (opts: unknown, what: string): void {
-  if (opts === null || typeof opts !== 'object') throw new InvalidOptionError(`${what} must be an object`)
-}
-
-function path (opts: object, key: string): string | undefined {
-  const value = (opts as Record<string, unknown>)[key]
-  if (value === undefined) return undefined
-  if (typeof value !== 'string' || !value.startsWith('/')) throw new InvalidOptionError(`${key} must be an absolute path, got ${String(value)}`)
-  return value
-}
-
-function intOrOff (opts: object, key: string, fallback: number, min: number, max: number, shown: string): number {
-  const value = (opts as Record<string, unknown>)[key] ?? fallback
-  if (value === 0) return 0
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(`${key} must be 0 (off) or an integer between ${shown}, got ${String(value)}`)
-  }
-  return value
-}
-
-function bool (opts: object, key: string, fallback: boolean): boolean {
-  const value = (opts as Record<string, unknown>)[key] ?? fallback
-  if (typeof value !== 'boolean') throw new InvalidOptionError(`${key} must be a boolean, got ${String(value)}`)
-  return value
-}
-
 function fsyncPolicy (value: unknown): FsyncPolicy {
   if (value === 'off' || value === 'batch') return value
   if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_FSYNC_INTERVAL_MS) return value
   throw new InvalidOptionError(`fsync must be 'off', 'batch' or an integer number of ms between 1 and ${MAX_FSYNC_INTERVAL_MS}, got ${String(value)}`)
-}
-
-function int (opts: object, key: string, fallback: number, min: number, max: number, shown?: string): number {
-  const value = (opts as Record<string, unknown>)[key] ?? fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(`${key} must be an integer between ${shown ?? `${min} and ${max}`}, got ${String(value)}`)
-  }
-  return value
 }

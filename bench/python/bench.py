@@ -190,7 +190,7 @@ def run_once(strategy: str, producers: int, size: int, total: int) -> Dict[str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--producers', default='4,16')
     parser.add_argument('--size', default='100,1024')
     parser.add_argument('--strategies', default=','.join(STRATEGIES))

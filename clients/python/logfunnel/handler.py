@@ -12,7 +12,8 @@ import weakref
 from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) for one str, in C
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from .client import Client, _report
+from ._producer import _report
+from .client import Client
 from .errors import CloseTimeout, LogfunnelError
 
 # Python level -> pino level number (pino: trace 10, debug 20, info 30, warn 40, error 50, fatal 60).

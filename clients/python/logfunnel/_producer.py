@@ -1,0 +1,428 @@
+"""What a ``Client`` is made of: the producer state, its sender thread, and the spool hand-over."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
+
+import zmq
+
+from . import exit as _exit
+from .endpoint import default_endpoint, receipt_endpoint_for
+from .errors import CloseTimeout, LogfunnelError
+from .spool import SEGMENT_MAX_AGE, SpoolWriter, default_spool_dir
+from .wire import (GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, Curve, HandshakeWatch, cut_batches, decode_receipt,
+                   load_curve_keys, open_sockets)
+
+ON_FULL = ('block', 'drop', 'spool')
+# Signals the kernel sends to the process as a whole; the synchronous ones (a fault in this
+# thread) stay deliverable to it.
+_ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+                                           signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS}
+
+Batch = Tuple[int, int, bytes]  # seq, records, payload
+
+
+def _report(err: BaseException) -> None:
+    sys.stderr.write('logfunnel: %s\n' % (err if isinstance(err, LogfunnelError) else '%s: %s' % (type(err).__name__, err)))
+
+
+class _Producer:
+    """What a ``Client`` is made of. Its sender thread and the process's exit hooks hold this,
+    never the ``Client``, so a ``Client`` dropped without close() is collected; its finalizer
+    then closes the producer (see ``Client``)."""
+
+    def __init__(self, endpoint: Optional[str], receipt_endpoint: Optional[str], max_batch_bytes: int,
+                 max_frame_bytes: int, high_water_mark: int, receipt_timeout: float, close_timeout: float,
+                 send_high_water_mark: int, on_full: str, spool_dir: Optional[str], connect_timeout: float,
+                 curve_server_key: Optional[str], curve_secret_key: Optional[str], curve_public_key: Optional[str],
+                 curve_key_file: Optional[str], on_error: Optional[Callable[[LogfunnelError], None]],
+                 batch_delay: float) -> None:
+        if not 1 <= max_batch_bytes <= max_frame_bytes:
+            raise ValueError('max_batch_bytes must be between 1 and max_frame_bytes')
+        if high_water_mark < max_frame_bytes:
+            raise ValueError('high_water_mark must be at least max_frame_bytes')
+        if on_full not in ON_FULL:
+            raise ValueError("on_full must be 'block', 'drop' or 'spool', got %r" % (on_full,))
+        self.endpoint = endpoint or default_endpoint()
+        self.receipt_endpoint = receipt_endpoint or receipt_endpoint_for(self.endpoint)
+        self.spool_dir = spool_dir or default_spool_dir(self.endpoint)
+        if on_full == 'spool' and self.spool_dir is None:
+            raise ValueError("on_full 'spool' needs spool_dir (required for tcp endpoints)")
+        self.max_batch_bytes = int(max_batch_bytes)
+        self.max_frame_bytes = int(max_frame_bytes)
+        self.high_water_mark = int(high_water_mark)
+        self.receipt_timeout = float(receipt_timeout)
+        self.close_timeout = float(close_timeout)
+        self.connect_timeout = float(connect_timeout)
+        self.send_high_water_mark = int(send_high_water_mark)
+        self.on_full = on_full
+        if not 0 <= batch_delay <= 1:
+            raise ValueError('batch_delay must be between 0 and 1 s')
+        self.batch_delay = float(batch_delay)
+        self.on_error = on_error or _report
+        keys = load_curve_keys(curve_key_file)
+        secret = curve_secret_key or keys.get('secret')
+        if (curve_server_key is None) != (secret is None):
+            raise ValueError('CURVE needs both curve_server_key and a secret key (curve_secret_key or curve_key_file)')
+        if curve_server_key is not None and not zmq.has('curve'):
+            raise ValueError('this libzmq has no CURVE support')
+        self._curve: Optional[Curve] = None
+        if curve_server_key is not None and secret is not None:
+            public = curve_public_key or keys.get('public') or zmq.curve_public(secret.encode()).decode()
+            self._curve = (curve_server_key, public, secret)
+        self.reset()
+        _exit.register(self)
+
+    def reset(self) -> None:
+        """Fresh state for this process; after a fork the parent's thread and sockets are not ours."""
+        self.pid = os.getpid()
+        self._close_lock = threading.Lock()  # one close() at a time: exit hooks and a dropped Client's closer
+        self._lock = threading.RLock()  # reentrant: the SIGTERM handler may run inside send()
+        self._changed = threading.Condition(self._lock)
+        self._queued: List[bytes] = []      # lines (newline included) not yet in a batch
+        self._queued_bytes = 0
+        self._held_bytes = 0                # queued + batched without a receipt
+        self._unacked: Deque[Batch] = collections.deque()  # oldest first
+        self._next_seq = 0
+        self._receipted = -1                # highest seq the writer confirmed
+        self._spooled_through = -1          # highest seq moved to the spool
+        self._spool: Optional[SpoolWriter] = None
+        self._thread: Optional[threading.Thread] = None
+        self._closing = False
+        self._closed = False
+        self._idle = False                  # the sender sleeps with nothing queued: wake it for the next line
+        self._error: Optional[BaseException] = None
+        self._producer_id = b''
+        self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'confirmed': 0, 'dropped': 0,
+                                      'spooled': 0, 'spooled_records': 0, 'lost': 0, 'spool_errors': 0}
+
+    def send(self, line: Union[str, bytes]) -> None:
+        """Queues one line (str or bytes, without newline). Raises ValueError for a line with a
+        newline or over max_frame_bytes, RuntimeError after close()."""
+        data = (line.encode('utf-8') if type(line) is str else bytes(line)) + b'\n'
+        size = len(data)
+        if data.find(b'\n') != size - 1:
+            raise ValueError('a line must not contain a newline')
+        if size > self.max_frame_bytes:
+            raise ValueError('line of %d bytes exceeds max_frame_bytes (%d)' % (size, self.max_frame_bytes))
+        with self._lock:
+            if self._closing:
+                raise RuntimeError('logfunnel client used after close()')
+            if self._thread is None:
+                self._start()
+            if self._held_bytes + size > self.high_water_mark and not self._make_room(size):
+                return
+            self._queued.append(data)
+            self._queued_bytes += size
+            self._held_bytes += size
+            self.stats['records'] += 1
+            # The sender sleeps until told: woken for the first line after it went idle (it then
+            # gathers lines for batch_delay) and for a full batch, not for every line.
+            wake = self._idle or self._queued_bytes - size < self.max_batch_bytes <= self._queued_bytes
+            if wake:
+                self._idle = False
+        if wake:
+            self._wake()
+
+    def _make_room(self, size: int) -> bool:
+        """on_full (lock held): False when the record is dropped."""
+        if self.on_full == 'drop':
+            self.stats['dropped'] += 1
+            return False
+        if self.on_full == 'spool' and self._spool_held():
+            return True
+        deadline = time.monotonic() + self.close_timeout
+        while self._held_bytes + size > self.high_water_mark:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CloseTimeout('no room within %.1f s: the writer does not confirm' % self.close_timeout, self._held_records())
+            self._changed.wait(left)
+        return True
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Blocks until every line sent so far has a receipt; CloseTimeout after ``timeout`` s."""
+        self._wait_confirmed(self.close_timeout if timeout is None else timeout, 'flush')
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Sends what is queued and waits for its receipts (at most ``timeout`` s, default
+        close_timeout); what is still without a receipt then goes to the spool. Closes the
+        sockets. Raises CloseTimeout only for records that could not be spooled (lost)."""
+        if self.pid != os.getpid() or self._closed:
+            return
+        with self._close_lock:
+            if not self._closed:
+                self._close(timeout)
+
+    def _close(self, timeout: Optional[float]) -> None:
+        try:
+            self._wait_confirmed(self.close_timeout if timeout is None else timeout, 'close')
+        except CloseTimeout:
+            lost = self.abandon('close deadline')
+            if lost:
+                raise CloseTimeout('close took longer than %.1f s: %d records without a receipt could not be spooled'
+                                   % (self.close_timeout if timeout is None else timeout, lost), lost)
+        finally:
+            with self._lock:
+                self._closing = True
+                self._closed = True
+            if self._thread is not None:
+                self._wake()
+                self._thread.join()
+            if self._spool is not None:
+                try:
+                    self._spool.seal()
+                except OSError as err:
+                    _report(err)
+            self._report_dropped()
+
+    def abandon(self, why: str) -> int:
+        """Stops sending and moves every record held without a receipt to the spool, without
+        waiting (exit paths). Returns the number of records lost (no spool, or it failed); those
+        are reported on stderr."""
+        with self._lock:
+            if self._closing or self.pid != os.getpid():
+                return 0
+            self._closing = True
+            self._cut_batches()
+            held = self._held_records()
+            lost = 0 if held == 0 or self._spool_held() else held
+            if self._spool is not None and lost == 0:
+                try:
+                    self._spool.seal()
+                except OSError as err:
+                    self.stats['spool_errors'] += 1
+                    _report(err)
+            if lost:
+                self.stats['lost'] += lost
+                sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %s: %d records without a receipt lost '
+                                 '(no spool, or it could not be written)\n' % (why, lost))
+            self._changed.notify_all()
+        self._wake()
+        return lost
+
+    def close_or_report(self) -> None:
+        """close(), writing a CloseTimeout to stderr instead of raising it (for exit hooks)."""
+        try:
+            self.close()
+        except CloseTimeout:
+            pass  # abandon() reported it
+
+    def release(self) -> None:
+        """Its Client was collected without close(): close in a thread of its own (the collector
+        may run inside any call, even a signal handler, so it must not wait here). The exit
+        hooks still find this producer until that close ends."""
+        if self.pid != os.getpid() or self._closed or self._thread is None:
+            return
+        try:
+            threading.Thread(target=self.close_or_report, name='logfunnel-close', daemon=True).start()
+        except RuntimeError:  # interpreter shutdown: no new threads; keep what is held, without waiting
+            self.abandon('dropped at exit')
+
+    def _report_dropped(self) -> None:
+        if self.stats['dropped']:
+            sys.stderr.write("logfunnel: on_full 'drop': %d records dropped past high_water_mark\n" % self.stats['dropped'])
+
+    def _held_records(self) -> int:
+        return len(self._queued) + sum(count for _seq, count, _payload in self._unacked)
+
+    def _spool_held(self) -> bool:
+        """Moves every batch held without a receipt to the spool, oldest first (lock held), so
+        the spool alone holds the sequence from the first unreceipted batch on. False when there
+        is no spool or it cannot be written (nothing is removed then)."""
+        if self.spool_dir is None:
+            return False
+        self._batch_queued()
+        if not self._unacked:
+            return True
+        if self._spool is None:
+            self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
+        base = self._unacked[0][0]
+        try:
+            while self._unacked:
+                seq, count, payload = self._unacked[0]
+                self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id), payload)
+                self._unacked.popleft()
+                self._held_bytes -= len(payload)
+                self._spooled_through = seq
+                self.stats['spooled'] += 1
+                self.stats['spooled_records'] += count
+        except (OSError, LogfunnelError) as err:
+            self.stats['spool_errors'] += 1
+            _report(err)
+            return False
+        finally:
+            self._changed.notify_all()
+        return True
+
+    def _wait_confirmed(self, timeout: float, what: str) -> None:
+        if self._thread is None:
+            return
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._wake()
+            while self._queued or self._unacked:
+                if self._error is not None:
+                    raise self._error
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    held = self._held_records()
+                    raise CloseTimeout('%s took longer than %.1f s: %d records without a receipt' % (what, timeout, held), held)
+                self._changed.wait(min(left, SEGMENT_MAX_AGE))
+                self._seal_old_segment()
+
+    def _start(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._producer_id = os.urandom(16)
+        _exit.install_finalizer()
+        _exit.install_sigterm()
+        self._thread = threading.Thread(target=self._run, name='logfunnel-sender', daemon=True)
+        self._thread.start()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b'!')
+        except (BlockingIOError, OSError, AttributeError):
+            pass  # the pipe is full (the thread is due to wake), or already closed
+
+    def _seal_old_segment(self) -> None:
+        spool = self._spool
+        if spool is not None and spool.open and time.monotonic() - spool.opened_at >= SEGMENT_MAX_AGE:
+            try:
+                spool.seal()
+            except OSError as err:
+                self.stats['spool_errors'] += 1
+                _report(err)
+
+    def _run(self) -> None:
+        # A process-directed signal (SIGTERM from Pool.terminate() or gunicorn) goes to any thread
+        # that does not block it; in this one, Python would only set a flag, and a main thread
+        # asleep in a blocking call would not run its handler until that call returns.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)
+        ctx = zmq.Context()
+        push, sub, monitor = open_sockets(ctx, self.endpoint, self.receipt_endpoint, self._producer_id, self._curve,
+                                          self.send_high_water_mark)
+        poller = zmq.Poller()
+        poller.register(sub, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        sent_through = -1   # highest seq sent since the last rewind
+        progress_at = time.monotonic()
+        last_rewind = cut_at = 0.0
+        handshake = HandshakeWatch(self.endpoint, self.connect_timeout, self._curve is not None)
+        try:
+            while True:
+                with self._lock:
+                    if self._closing:
+                        return
+                    now = time.monotonic()
+                    if self._queued and (self._queued_bytes >= self.max_batch_bytes or now - cut_at >= self.batch_delay):
+                        cut_at = now
+                        self._cut_batches()
+                    gathering = bool(self._queued)
+                    self._idle = not gathering
+                    self._seal_old_segment()
+                    batches = [b for b in self._unacked if b[0] > sent_through]
+                    base = self._unacked[0][0] if self._unacked else self._next_seq
+                    waiting = bool(self._unacked)
+                blocked = False
+                for seq, count, payload in batches:
+                    header = HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id)
+                    try:
+                        push.send_multipart([header, payload], flags=zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        blocked = True
+                        break  # libzmq's queue is full (or no writer yet): retried on the next turn
+                    sent_through = seq
+                    self.stats['batches'] += 1
+                now = time.monotonic()
+                if not waiting:
+                    progress_at = now
+                elif now - progress_at >= self.receipt_timeout:
+                    sent_through, progress_at = -1, now
+                    self.stats['resends'] += 1
+                overdue = handshake.overdue(now)
+                if overdue is not None:
+                    self._fail(overdue)
+                wait = 0.01 if blocked else max(0.0, self.receipt_timeout - (now - progress_at))
+                if gathering:
+                    wait = min(wait, max(0.0, cut_at + self.batch_delay - now))
+                if self._spool is not None and self._spool.open:
+                    wait = min(wait, SEGMENT_MAX_AGE)
+                wait = min(wait, handshake.wait(now))
+                events = dict(poller.poll(int(wait * 1000) + 1))
+                if self._wake_r in events:
+                    os.read(self._wake_r, 4096)
+                if monitor in events:
+                    handshake.read(monitor)
+                while sub in events:
+                    try:
+                        frames = sub.recv_multipart(flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    acked, gap = self._receipt(frames)
+                    if acked:
+                        progress_at = time.monotonic()
+                    if gap and time.monotonic() - last_rewind >= GAP_REWIND_INTERVAL:
+                        sent_through, last_rewind = -1, time.monotonic()
+                        self.stats['resends'] += 1
+        except Exception as err:  # noqa: BLE001 - handed to the waiting caller
+            with self._lock:
+                self._error = err
+                self._changed.notify_all()
+        finally:
+            push.disable_monitor()
+            for sock in (monitor, push, sub):
+                sock.close(0)
+            ctx.term()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _fail(self, err: LogfunnelError) -> None:
+        try:
+            self.on_error(err)
+        except Exception:  # noqa: BLE001 - a reporting hook must not stop the sender
+            _report(err)
+
+    def _cut_batches(self) -> None:
+        """Moves queued lines into batches (lock held); while the spool holds an unreceipted
+        batch, new batches follow it there, so the writer sees the sequence in order."""
+        self._batch_queued()
+        if self._spooled_through > self._receipted and self._unacked and not self._closing:
+            self._spool_held()
+
+    def _batch_queued(self) -> None:
+        """Moves queued lines into batches of at most max_batch_bytes (lock held)."""
+        if not self._queued:
+            return
+        batches = cut_batches(self._queued, self._queued_bytes, self.max_batch_bytes)
+        self._queued = []
+        self._queued_bytes = 0
+        for count, payload in batches:
+            self._unacked.append((self._next_seq, count, payload))
+            self._next_seq += 1
+
+    def _receipt(self, frames: List[bytes]) -> Tuple[int, bool]:
+        """Applies one receipt; returns (batches confirmed, gap flag)."""
+        written, gap = decode_receipt(frames, self._producer_id)
+        if written is None:
+            return 0, gap
+        acked = 0
+        with self._lock:
+            if written > self._receipted:
+                self._receipted = written
+                acked = 1
+            while self._unacked and self._unacked[0][0] <= written:
+                _seq, count, payload = self._unacked.popleft()
+                self._held_bytes -= len(payload)
+                self.stats['confirmed'] += count
+                acked += 1
+            if acked:
+                self._changed.notify_all()
+        return acked, gap

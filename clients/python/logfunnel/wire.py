@@ -1,0 +1,125 @@
+"""The wire side of a producer (docs/protocol.md): the batch header, receipts, cutting queued
+lines into batches, and the two sockets."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import struct
+import time
+from typing import Dict, List, Optional, Tuple
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from .errors import ConnectError, HandshakeError, LogfunnelError
+
+PROTOCOL_VERSION = 1
+HEADER = struct.Struct('>2sBBIQQ16s')  # magic, version, flags, count, seq, base, producer id
+WELCOME = b'\xff' * 8                  # receipt "nothing of yours written yet"
+GAP_FLAG = b'G'                        # third receipt frame: a batch of yours skipped ahead
+GAP_REWIND_INTERVAL = 0.25             # as the Node producer: batches in flight are refused in turn
+MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+Curve = Tuple[str, str, str]  # the writer's public key, ours, our secret (Z85)
+
+
+def load_curve_keys(curve_key_file: Optional[str]) -> Dict[str, str]:
+    """The key pair of a ``logfunnel keygen`` JSON file, or {} without one."""
+    if curve_key_file is None:
+        return {}
+    with open(curve_key_file, encoding='utf-8') as f:
+        keys = json.load(f)
+    return {'public': keys['publicKey'], 'secret': keys['secretKey']}
+
+
+def open_sockets(ctx: zmq.Context, endpoint: str, receipt_endpoint: str, producer_id: bytes,
+                 curve: Optional[Curve], send_high_water_mark: int) -> Tuple[zmq.Socket, zmq.Socket, zmq.Socket]:
+    """PUSH to the writer, SUB to this producer's receipts, and the PUSH socket's monitor."""
+    push = ctx.socket(zmq.PUSH)
+    sub = ctx.socket(zmq.SUB)
+    for sock in (push, sub):
+        sock.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            sock.curve_serverkey = curve[0].encode()
+            sock.curve_publickey = curve[1].encode()
+            sock.curve_secretkey = curve[2].encode()
+    push.setsockopt(zmq.SNDHWM, send_high_water_mark)
+    monitor = push.get_monitor_socket(MONITOR_EVENTS)
+    push.connect(endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, producer_id)
+    sub.connect(receipt_endpoint)
+    return push, sub, monitor
+
+
+def cut_batches(lines: List[bytes], total: int, limit: int) -> List[Tuple[int, bytes]]:
+    """``lines`` (``total`` bytes) as batches of at most ``limit`` bytes, (count, payload) each, one
+    join per batch; the cuts come from the running sum of the lines' lengths (bisect), so no
+    Python code runs per line and no byte is scanned; a line longer than ``limit`` is a batch of
+    its own."""
+    if total <= limit:
+        return [(len(lines), b''.join(lines))]
+    ends = list(itertools.accumulate(map(len, lines)))
+    batches = []
+    start, done = 0, 0
+    while start < len(lines):
+        stop = max(start + 1, bisect.bisect_right(ends, done + limit, start))
+        batches.append((stop - start, b''.join(lines[start:stop])))
+        done, start = ends[stop - 1], stop
+    return batches
+
+
+def decode_receipt(frames: List[bytes], producer_id: bytes) -> Tuple[Optional[int], bool]:
+    """(highest batch written, or None for a welcome or a message not ours; the gap flag)."""
+    if len(frames) < 2 or frames[0] != producer_id or len(frames[1]) != 8:
+        return None, False
+    gap = len(frames) > 2 and frames[2] == GAP_FLAG
+    if frames[1] == WELCOME:
+        return None, gap
+    (written,) = struct.unpack('>Q', frames[1])
+    return written, gap
+
+
+class HandshakeWatch:
+    """Follows the PUSH socket's monitor until a ZMTP handshake completes; past ``timeout`` s
+    without one, ``overdue()`` gives the error to report, once: LOGFUNNEL_ERR_CONNECT when
+    nothing accepted the connection, else LOGFUNNEL_ERR_HANDSHAKE with what failed."""
+
+    def __init__(self, endpoint: str, timeout: float, curve: bool) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.curve = curve
+        self.started = time.monotonic()
+        self.connected = self.handshaken = self.reported = False
+        self.failure = ''
+
+    def read(self, monitor: zmq.Socket) -> None:
+        """Takes every event the monitor holds."""
+        while True:
+            try:
+                event = parse_monitor_message(monitor.recv_multipart(flags=zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            if event['event'] == zmq.EVENT_CONNECTED:
+                self.connected = True
+            elif event['event'] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.handshaken = True
+            else:
+                self.failure = 'handshake failed (event %d, %s)' % (event['event'], 'CURVE keys?' if self.curve else 'not a writer?')
+
+    def overdue(self, now: float) -> Optional[LogfunnelError]:
+        """The error to report now, once; None before the deadline, after a handshake, or once reported."""
+        if self.handshaken or self.reported or now - self.started < self.timeout:
+            return None
+        self.reported = True
+        if self.connected:
+            return HandshakeError(self.endpoint, self.timeout, self.failure or 'no ZMTP handshake completed')
+        return ConnectError(self.endpoint, self.timeout, 'nothing accepted the connection')
+
+    def wait(self, now: float) -> float:
+        """Seconds until the deadline while it matters, else infinity."""
+        if self.handshaken or self.reported:
+            return float('inf')
+        return max(0.0, self.timeout - (now - self.started))

@@ -1,0 +1,41 @@
+/** Counters of one producer. */
+export interface SenderStats {
+  /** Records accepted into batches. */
+  records: number
+  /** Batches sealed. */
+  batches: number
+  /** Highest batch sequence with a receipt (-1: none yet). */
+  receipted: number
+  /** Times sending went back to the first unreceipted batch. */
+  resends: number
+  /** Records dropped because the buffer was full (`onFull: 'drop'`). */
+  dropped: number
+  /** Records rejected locally for being larger than `maxFrameBytes`. */
+  tooLarge: number
+  /** Bytes held: the open batch plus sealed batches without a receipt. */
+  heldBytes: number
+  /** Batches written to the spool. */
+  spooled: number
+  /** Records in those batches. */
+  spooledRecords: number
+  /** Records without a receipt and not in the spool when the sockets closed: lost. */
+  abandoned: number
+  /** Spool writes that failed (the batches stayed in memory, or were lost at exit). */
+  spoolErrors: number
+  /** Batches copied to the spool while the writer did not answer (`spoolAfterMs`); kept in memory too. */
+  spoolCopies: number
+}
+
+/** Every counter at its start. */
+export function newSenderStats (): SenderStats {
+  return { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0, spoolCopies: 0 }
+}
+
+/** Counters of two senders together; `receipted` and `heldBytes` are the later one's. */
+export function sumStats (a: SenderStats, b: SenderStats): SenderStats {
+  const sum = { ...b }
+  for (const key of Object.keys(sum) as Array<keyof SenderStats>) {
+    if (key !== 'receipted' && key !== 'heldBytes') sum[key] += a[key]
+  }
+  return sum
+}
