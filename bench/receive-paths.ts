@@ -18,7 +18,8 @@
  * buffer, then twice from one 512 MiB buffer the process filled just before (first and second
  * pass), once to /dev/null, and copied once in user space.
  *
- * Usage: node dist/bench/receive-paths.js [--mib 512] [--repeat 3] [--receivers a,b,...] [--first-touch]
+ * Usage: node dist/bench/receive-paths.js [--mib 512] [--repeat 3] [--receivers a,b,...]
+ *        [--writer-args '--fsync off ...'] [--first-touch]
  */
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeSync, writevSync } from 'node:fs'
 import net from 'node:net'
@@ -49,7 +50,7 @@ if (process.argv[2] === 'receive') await receive(process.argv[3] as Receiver, pr
 else await main()
 
 async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { mib: { type: 'string', default: '512' }, repeat: { type: 'string', default: '3' }, receivers: { type: 'string', default: RECEIVERS.join(',') }, 'first-touch': { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ options: { mib: { type: 'string', default: '512' }, repeat: { type: 'string', default: '3' }, receivers: { type: 'string', default: RECEIVERS.join(',') }, 'first-touch': { type: 'boolean', default: false }, 'writer-args': { type: 'string', default: '' } } })
   if (values['first-touch']) {
     firstTouch()
     return
@@ -57,11 +58,12 @@ async function main (): Promise<void> {
   const mib = Number(values.mib)
   const repeat = Number(values.repeat)
   const receivers = values.receivers.split(',') as Receiver[]
+  const writerArgs = values['writer-args'].split(' ').filter((arg) => arg !== '')
   for (const r of receivers) if (!RECEIVERS.includes(r)) throw benchError(`unknown receiver ${r}; one of ${RECEIVERS.join(', ')}`)
   const samples: Sample[] = []
   for (let i = 0; i < repeat; i++) {
     samples.push(ceiling(mib))
-    for (const r of receivers) samples.push(await runOnce(r, mib))
+    for (const r of receivers) samples.push(await runOnce(r, mib, writerArgs))
     for (const s of samples.slice(-receivers.length - 1)) process.stderr.write(`run ${i + 1}: ${s.receiver} ${s.mbPerSec.toFixed(0)} MB/s, ${s.cpuPerGB.toFixed(2)} s/GB\n`)
   }
   console.log(`receive paths: ${PUSHERS} writer-ingest pushers, ${FRAME_BYTES / 1024} KiB frames, ${mib} MiB per run, ${repeat} runs alternating\n`)
@@ -146,7 +148,7 @@ function ceiling (mib: number): Sample {
   }
 }
 
-async function runOnce (receiver: Receiver, mib: number): Promise<Sample> {
+async function runOnce (receiver: Receiver, mib: number, writerArgs: string[]): Promise<Sample> {
   const dir = mkdtempSync(join(tmpdir(), 'logfunnel-receive-'))
   const children: BenchChild[] = []
   try {
@@ -155,7 +157,7 @@ async function runOnce (receiver: Receiver, mib: number): Promise<Sample> {
     const file = join(dir, 'app.log')
     const endpoint = `ipc://${join(dir, 'r.sock')}`
     const child = receiver === 'writer'
-      ? new BenchChild(compiledScript('../cli/bin.js'), ['writer', '--file', file, '--endpoint', endpoint, '--drain-idle-ms', '1'], 'writer')
+      ? new BenchChild(compiledScript('../cli/bin.js'), ['writer', '--file', file, '--endpoint', endpoint, '--drain-idle-ms', '1', ...writerArgs], 'writer')
       : new BenchChild(compiledScript('receive-paths.js'), ['receive', receiver, file, endpoint], receiver)
     children.push(child)
     await child.next('ready', DEADLINE_MS)
