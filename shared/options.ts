@@ -98,7 +98,10 @@ export interface WriterOptions extends WriterSecurityOptions {
   receiptEndpoint?: string
   /** Largest payload accepted, in bytes. */
   maxFrameBytes?: number
-  /** Messages libzmq queues per producer connection before it stops reading (ZMQ_RCVHWM). */
+  /**
+   * Messages received and not yet handled before the writer stops reading: in all without CURVE
+   * (the writer's own reader, writer/zmtp-pull.ts), per producer connection with CURVE (ZMQ_RCVHWM).
+   */
   receiveHighWaterMark?: number
   /** On stop, how long to keep draining queued messages before closing. */
   drainTimeoutMs?: number

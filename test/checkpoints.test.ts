@@ -8,9 +8,9 @@ import { runProducers, startWriterChild } from './helpers/cluster.js'
 import { editLines, readLog, setFiles, verifyCli, writeLog } from './helpers/checkpoints.js'
 
 const WRITER = ['--checkpoints', '--checkpoint-size', '1K', '--rotate-size', '4K', '--rotate-gzip']
-const RECORDS = 480
+const RECORDS = 720
 
-/** Two producers log through a writer that rotates (gzip) some 60 times; it restarts halfway. */
+/** Two producers log through a writer that rotates (gzip) 50 times or more (fewer files when a loaded machine grows the batches: hence 720 records each); it restarts halfway. */
 async function writeSet (dir: string): Promise<string[]> {
   for (let run = 0; run < 2; run++) {
     const writer = await startWriterChild(dir, WRITER)

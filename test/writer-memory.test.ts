@@ -10,13 +10,16 @@ const MiB = 1024 * KiB
 const RECEIVE_HIGH_WATER_MARK = 4
 const CONNECTIONS = 16
 const FRAME_BYTES = 64 * KiB
-/** libzmq's queue per connection: the high-water mark, plus one message being decoded and one the engine holds back. */
-const LIBZMQ_QUEUES = (RECEIVE_HIGH_WATER_MARK + 2) * CONNECTIONS * FRAME_BYTES
-/** writer.ts pauses receiving above 8 MiB waiting for the file; one more frame can land first; sonic-boom merges up to 1 MiB per write. */
+/**
+ * The writer's own reader (no CURVE here): the high-water mark in all, per connection its read
+ * buffer (256 KiB) and the message being read, and the 32 MiB ring of received bodies.
+ */
+const RECEIVE_QUEUES = RECEIVE_HIGH_WATER_MARK * FRAME_BYTES + CONNECTIONS * (256 * KiB + FRAME_BYTES) + 32 * MiB
+/** writer.ts pauses receiving above 8 MiB waiting for the file; one more frame can land first; the sink merges up to 1 MiB per write. */
 const WRITE_QUEUE = 8 * MiB + FRAME_BYTES + 1 * MiB
 /** V8 starts collecting only once external memory (received Buffers) has grown 64 MiB since the last GC. */
 const GC_SLACK = 64 * MiB
-const ALLOWANCE = LIBZMQ_QUEUES + WRITE_QUEUE + GC_SLACK
+const ALLOWANCE = RECEIVE_QUEUES + WRITE_QUEUE + GC_SLACK
 
 const sockets: zmq.Socket[] = []
 afterEach(() => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   decodeProperties, encodeCommand, encodeGreeting, encodeProperties, FLAG_COMMAND, FLAG_LONG, FLAG_MORE, frameHeader,
   FrameDecoder, greetingProblem, GREETING_BYTES, parseCommand, type Frame
-} from '../producer/zmtp/frames.js'
+} from '../shared/zmtp-frames.js'
 
 /** ZMTP 3.0 framing (rfc 23) as the producers speak it; the writer's libzmq is the other side in every other test. */
 describe('ZMTP frames', () => {

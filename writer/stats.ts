@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks'
-import type * as zmq from 'zeromq'
 import type { FileSink } from './sink/file-sink.js'
 import type { WriterSummary } from '../shared/summary.js'
 
@@ -100,7 +99,7 @@ export class WriterStats {
    * Counts connections on the data socket from libzmq's monitor events. The monitor ends by
    * itself when the socket closes; closing it explicitly fails with ENOTSOCK in zeromq 6.
    */
-  watchConnections (pull: zmq.Pull): void {
+  watchConnections (pull: { events: { on: (event: 'accept' | 'disconnect', fn: () => void) => unknown } }): void {
     const events = pull.events
     events.on('accept', () => { this.#connections++ })
     events.on('disconnect', () => { this.#connections = Math.max(0, this.#connections - 1) })

@@ -1,4 +1,3 @@
-import type * as zmq from 'zeromq'
 import type { ResolvedWriterOptions } from '../shared/options.js'
 import type { FileSink } from './sink/file-sink.js'
 import { MetricsServer } from './metrics.js'
@@ -43,7 +42,7 @@ export class Telemetry {
   }
 
   /** Starts following the sink and the data socket, and the periodic stats line. */
-  attach (sink: FileSink, pull: zmq.Pull): void {
+  attach (sink: FileSink, pull: Parameters<WriterStats['watchConnections']>[0]): void {
     this.stats.attach(sink)
     this.stats.watchConnections(pull)
     this.#attached = true

@@ -4,15 +4,16 @@ import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promi
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
 import { lockPathFor } from '../shared/endpoint.js'
-import { BindError } from '../shared/errors.js'
-import { MAX_MESSAGE_SIZE_FACTOR, resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
-import { checkPayload, decodeHeader, HEADER_BYTES, type RejectReason } from '../shared/protocol.js'
+import { resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
+import { checkPayload, decodeHeader, type RejectReason } from '../shared/protocol.js'
 import type { WriterSummary } from '../shared/summary.js'
 
 export type { WriterSummary }
 import { EndpointLock } from './endpoint-lock.js'
 import { receiveMessage } from '../shared/receive.js'
-import { checkExposure, prepareEndpointDirs, restrictSocketFile } from './endpoint-security.js'
+import { bind, openDataSocket, type DataSocket } from './data-socket.js'
+import { ZmtpPull } from './zmtp-pull.js'
+import { checkExposure, prepareEndpointDirs } from './endpoint-security.js'
 import { FileSink } from './sink/file-sink.js'
 import { defaultStateFile } from '../shared/options.js'
 import { loadProducerStates, migrateLegacyState, saveProducerStates } from './producer-state.js'
@@ -68,7 +69,7 @@ export interface WriterHooks {
  */
 export class Writer extends EventEmitter {
   readonly options: ResolvedWriterOptions
-  #pull: zmq.Pull | undefined
+  #pull: DataSocket | undefined
   #sink: FileSink | undefined
   #receipts: ReceiptPublisher | undefined
   #lock: EndpointLock | undefined
@@ -105,7 +106,7 @@ export class Writer extends EventEmitter {
    * metrics port).
    */
   async start (): Promise<void> {
-    const { endpoint, receiptEndpoint, file, maxFrameBytes, receiveHighWaterMark, stateFile, spoolDir, spoolPollMs, socketMode } = this.options
+    const { endpoint, receiptEndpoint, file, maxFrameBytes, stateFile, spoolDir, spoolPollMs, socketMode } = this.options
     prepareEndpointDirs(this.options)
     this.#lock = await EndpointLock.acquire(endpoint, lockPathFor(endpoint))
     let pub: zmq.XPublisher | undefined
@@ -126,14 +127,12 @@ export class Writer extends EventEmitter {
       if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
       this.#curve = await startCurveServer(this.options, (denial) => this.#onDenied(denial))
 
-      const pull = new zmq.Pull({
-        receiveHighWaterMark,
-        maxMessageSize: maxFrameBytes * MAX_MESSAGE_SIZE_FACTOR + HEADER_BYTES,
-        linger: 0,
-        ...this.#curve.socketOptions
-      })
+      const pull = await openDataSocket(this.options, this.#curve)
       this.#pull = pull
-      await bind(pull, endpoint, socketMode)
+      if (pull instanceof ZmtpPull) {
+        const ring = pull.ring
+        this.#sink.on('written', (end: number) => ring.release(end))
+      }
       pub = new zmq.XPublisher({ linger: 0, ...this.#curve.socketOptions })
       await bind(pub, receiptEndpoint, socketMode)
       this.#receipts = new ReceiptPublisher(pub, this.#sink, this.#producers)
@@ -207,7 +206,9 @@ export class Writer extends EventEmitter {
   }
 
   async #receiveLoop (): Promise<void> {
-    const pull = this.#pull as zmq.Pull
+    const pull = this.#pull as DataSocket
+    const ring = pull instanceof ZmtpPull ? pull.ring : undefined
+    const sinkRef = this.#sink as FileSink
     const sink = this.#sink as FileSink
     const { drainIdleMs, drainTimeoutMs } = this.options
     const { afterMessage } = this.#hooks
@@ -228,7 +229,11 @@ export class Writer extends EventEmitter {
       }
       if (frames === undefined) break
       this.#stats.received()
-      this.#handle(frames as Buffer[])
+      const end = this.#handle(frames as Buffer[])
+      if (ring !== undefined) {
+        ring.hold(frames as Buffer[], end ?? 0)
+        if (end === undefined) ring.release(sinkRef.bytesWritten)
+      }
       sinceTurn += messageBytes(frames as Buffer[])
       if (sinceTurn >= TURN_EVERY_BYTES) {
         sinceTurn = 0
@@ -322,14 +327,14 @@ export class Writer extends EventEmitter {
     this.#producers.saved(snapshot)
   }
 
-  #handle (frames: Buffer[]): void {
+  /** Handles one message; returns the sink offset its payload ends at when it was written. */
+  #handle (frames: Buffer[]): number | undefined {
     const { maxFrameBytes } = this.options
     if (frames.length === 1) {
       const payload = frames[0] as Buffer
       const lines = checkPayload(payload, maxFrameBytes)
       if (typeof lines === 'string') return this.#reject(lines)
-      this.#write(payload, lines)
-      return
+      return this.#write(payload, lines)
     }
     if (frames.length !== 2) return this.#reject('bad_frame_count')
     const decoded = decodeHeader(frames[0] as Buffer)
@@ -345,12 +350,12 @@ export class Writer extends EventEmitter {
       case 'write': {
         const end = this.#write(payload, lines, { producer: verdict.key, seq: header.seq, records: lines })
         this.#receipts?.track(header.producerId, header.seq, end)
-        return
+        return end
       }
       case 'duplicate':
         this.#summary.duplicates++
         this.#receipts?.republish(header.producerId)
-        return
+        return undefined
       case 'gap':
         debug('producer %s skipped ahead: got %d, expected %d', verdict.key, header.seq, verdict.expected)
         this.#receipts?.gap(header.producerId)
@@ -377,9 +382,10 @@ export class Writer extends EventEmitter {
     this.emit('denied', denial)
   }
 
-  #reject (reason: RejectReason): void {
+  #reject (reason: RejectReason): undefined {
     this.#summary.rejected[reason] = (this.#summary.rejected[reason] ?? 0) + 1
     debug('rejected a message: %s', reason)
+    return undefined
   }
 }
 
@@ -387,14 +393,4 @@ function messageBytes (frames: Buffer[]): number {
   let bytes = 0
   for (const frame of frames) bytes += frame.length
   return bytes
-}
-
-/** Binds in a directory prepareEndpointDirs() has checked, then gives an ipc socket its mode. */
-async function bind (socket: zmq.Socket, endpoint: string, socketMode: number): Promise<void> {
-  try {
-    await socket.bind(endpoint)
-  } catch (err) {
-    throw new BindError(endpoint, { cause: err })
-  }
-  restrictSocketFile(endpoint, socketMode)
 }

@@ -4,7 +4,7 @@ import { CurveClient, errorReason, type CurveKeys } from './curve-client.js'
 import {
   decodeProperties, encodeCommand, encodeGreeting, encodeProperties, FLAG_COMMAND, FLAG_MORE, frameHeader,
   FrameDecoder, greetingProblem, GREETING_BYTES, parseCommand, type Frame
-} from './frames.js'
+} from '../../shared/zmtp-frames.js'
 
 /** Receipts are tiny; anything much larger from the writer's side is not a writer. */
 const MAX_INBOUND_FRAME_BYTES = 1024 * 1024

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import nacl from 'tweetnacl'
-import { encodeCommand, encodeProperties, parseCommand, decodeProperties } from './frames.js'
+import { encodeCommand, encodeProperties, parseCommand, decodeProperties } from '../../shared/zmtp-frames.js'
 
 /**
  * The client side of CurveZMQ (rfc 26/CURVEZMQ), as libzmq's CURVE server expects it:

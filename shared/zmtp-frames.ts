@@ -1,6 +1,6 @@
 /**
- * ZMTP 3.0 framing (rfc 23/ZMTP): the greeting, commands and message frames, as a producer
- * speaks them over a plain stream socket. Only what a PUSH and a SUB client need.
+ * ZMTP 3.0 framing (rfc 23/ZMTP): the greeting, commands and message frames, as the producers
+ * (a PUSH and a SUB client) and the writer's own PULL server speak them over a stream socket.
  *
  * A frame is a flags octet (MORE 0x01, LONG 0x02, COMMAND 0x04), a size (one octet, or eight
  * in network order when LONG) and the body. A command's body is its name (one length octet,
@@ -29,15 +29,15 @@ const SHORT_MAX = 255
 
 export type Mechanism = 'NULL' | 'CURVE'
 
-/** Our greeting: version 3.0, the mechanism, as a client. */
-export function encodeGreeting (mechanism: Mechanism): Buffer {
+/** Our greeting: version 3.0, the mechanism, as a client (or as the server). */
+export function encodeGreeting (mechanism: Mechanism, asServer = false): Buffer {
   const buf = Buffer.alloc(GREETING_BYTES)
   buf[0] = SIGNATURE_FIRST
   buf[9] = SIGNATURE_LAST
   buf[10] = VERSION_MAJOR
   buf[11] = VERSION_MINOR
   buf.write(mechanism, MECHANISM_OFFSET, 'latin1')
-  buf[AS_SERVER_OFFSET] = 0
+  buf[AS_SERVER_OFFSET] = asServer ? 1 : 0
   return buf
 }
 
@@ -46,7 +46,7 @@ export function greetingProblem (buf: Buffer, mechanism: Mechanism): string | un
   if (buf[0] !== SIGNATURE_FIRST || buf[9] !== SIGNATURE_LAST) return 'the peer is not a ZeroMQ socket (bad greeting signature)'
   if ((buf[10] as number) < VERSION_MAJOR) return `the peer speaks ZMTP ${String(buf[10])}.x, not 3.x`
   const theirs = buf.toString('latin1', MECHANISM_OFFSET, MECHANISM_OFFSET + MECHANISM_BYTES).replace(/\0+$/, '')
-  if (theirs !== mechanism) return `the peer uses the ${theirs} mechanism, this producer ${mechanism}`
+  if (theirs !== mechanism) return `the peer uses the ${theirs} mechanism, this end ${mechanism}`
   return undefined
 }
 

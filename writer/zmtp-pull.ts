@@ -1,0 +1,296 @@
+import { EventEmitter } from 'node:events'
+import { unlinkSync } from 'node:fs'
+import net from 'node:net'
+import { debuglog } from 'node:util'
+import { parseEndpoint } from '../shared/endpoint.js'
+import {
+  decodeProperties, encodeCommand, encodeGreeting, encodeProperties, FLAG_COMMAND, FLAG_LONG, FLAG_MORE,
+  GREETING_BYTES, greetingProblem, parseCommand
+} from '../shared/zmtp-frames.js'
+import { FrameRing } from './frame-ring.js'
+
+const debug = debuglog('logfunnel')
+
+/** Bytes one read takes from a connection, into the connection's one reused buffer. */
+const READ_BYTES = 256 * 1024
+/** Data frames at least this large go to the ring; headers, commands and small frames do not. */
+const RING_MIN_BYTES = 4096
+/** The longest a command (READY, PING) may be: nothing a PUSH peer sends needs more. */
+const MAX_COMMAND_BYTES = 4096
+/** Frames in one message: a batch has two; more only ever gets rejected (bad_frame_count), so more than this drops the peer. */
+const MAX_PARTS = 64
+const READY = encodeCommand('READY', encodeProperties({ 'Socket-Type': 'PULL' }))
+const RESERVED_FLAGS = ~(FLAG_MORE | FLAG_LONG | FLAG_COMMAND) & 0xff
+
+/**
+ * The writer's data socket for endpoints without CURVE: a ZMTP 3 PULL server of its own over
+ * `node:net` (ipc or tcp), in place of a zeromq.js `Pull`, so that received bytes land in
+ * reused memory (each connection reads into one buffer; frame bodies go to a `FrameRing`),
+ * which took a fifth to a third off the writer's CPU per record on the measuring machine
+ * (bench/README.md, "Fifth round"). Any ZMTP 3 PUSH peer works: libzmq (pyzmq, zeromq.js), the producers' own.
+ *
+ * A peer is dropped, and the writer goes on serving the others, when its greeting is not ZMTP 3
+ * with NULL, its first command is not READY from a PUSH socket, a frame has reserved flags set,
+ * a command is over 4 KiB, or a message is over `maxMessageBytes` (libzmq's ZMQ_MAXMSGSIZE does
+ * the same) or 64 frames. PING is answered with PONG. At `highWaterMark` messages received and not yet
+ * taken, every connection stops reading until half of them are taken (the producers' sends then
+ * wait in their sockets). Events on `events`: `'accept'` and `'disconnect'`, per connection.
+ */
+export class ZmtpPull {
+  readonly events = new EventEmitter()
+  /** Regions of received bodies; the writer holds and releases them (see FrameRing). */
+  readonly ring: FrameRing
+  closed = false
+  #server: net.Server | undefined
+  #path: string | undefined
+  #queue: Buffer[][] = []
+  #head = 0
+  #waiter: { resolve: (msg: Buffer[]) => void, reject: (err: Error) => void } | undefined
+  readonly #sockets = new Set<net.Socket>()
+  #paused = false
+  readonly #maxMessageBytes: number
+  readonly #highWaterMark: number
+
+  constructor (opts: { maxMessageBytes: number, highWaterMark: number, ringBytes: number }) {
+    this.#maxMessageBytes = opts.maxMessageBytes
+    this.#highWaterMark = opts.highWaterMark
+    this.ring = new FrameRing(opts.ringBytes)
+  }
+
+  /** Listens on `ipc://path` (a stale socket file there is removed, as libzmq does) or `tcp://host:port`. */
+  async bind (endpoint: string): Promise<void> {
+    const parsed = parseEndpoint(endpoint)
+    const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#accept(socket))
+    this.#server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      const listening = (): void => {
+        server.off('error', reject)
+        server.on('error', (err) => debug('data socket: %o', err))
+        resolve()
+      }
+      if (parsed.transport === 'ipc') {
+        try { unlinkSync(parsed.path) } catch {}
+        this.#path = parsed.path
+        server.listen(parsed.path, listening)
+      } else {
+        const host = parsed.host === '*' ? '0.0.0.0' : parsed.host.replace(/^\[(.*)\]$/, '$1')
+        server.listen(parsed.port, host, listening)
+      }
+    })
+  }
+
+  /** The next message (its frames); rejects with code EBADF once closed. */
+  async receive (): Promise<Buffer[]> {
+    if (this.#head < this.#queue.length) return this.#take()
+    if (this.closed) throw closedError()
+    return await new Promise<Buffer[]>((resolve, reject) => { this.#waiter = { resolve, reject } })
+  }
+
+  /** Stops listening and drops every connection; what was received and not taken is discarded. */
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.#server?.close()
+    for (const socket of this.#sockets) socket.destroy()
+    if (this.#path !== undefined) try { unlinkSync(this.#path) } catch {}
+    this.#queue = []
+    this.#head = 0
+    const waiter = this.#waiter
+    this.#waiter = undefined
+    waiter?.reject(closedError())
+  }
+
+  #take (): Buffer[] {
+    const msg = this.#queue[this.#head++] as Buffer[]
+    if (this.#head === this.#queue.length) {
+      this.#queue = []
+      this.#head = 0
+    }
+    if (this.#paused && this.#queue.length - this.#head <= this.#highWaterMark / 2) {
+      this.#paused = false
+      for (const socket of this.#sockets) socket.resume()
+    }
+    return msg
+  }
+
+  #deliver (msg: Buffer[]): void {
+    const waiter = this.#waiter
+    if (waiter !== undefined) {
+      this.#waiter = undefined
+      waiter.resolve(msg)
+      return
+    }
+    this.#queue.push(msg)
+    if (!this.#paused && this.#queue.length - this.#head >= this.#highWaterMark) {
+      this.#paused = true
+      for (const socket of this.#sockets) socket.pause()
+    }
+  }
+
+  #accept (accepted: net.Socket): void {
+    if (this.closed) {
+      accepted.destroy()
+      return
+    }
+    const peer = new PeerReader(this.#maxMessageBytes, this.ring, (msg) => this.#deliver(msg))
+    const socket = readInto(accepted, (n, buf) => {
+      const problem = peer.read(n, buf, socket)
+      if (problem !== undefined) {
+        debug('data socket: dropping a peer: %s', problem)
+        socket.destroy()
+      }
+    })
+    this.#sockets.add(socket)
+    this.events.emit('accept')
+    socket.on('error', (err) => debug('data socket: %o', err))
+    socket.on('close', () => {
+      peer.abandon()
+      this.#sockets.delete(socket)
+      this.events.emit('disconnect')
+    })
+    socket.write(encodeGreeting('NULL', true))
+    // A net.Socket made over a handle starts reading at once: stop it while the queue is full.
+    if (this.#paused) socket.pause()
+    else socket.resume()
+  }
+}
+
+function closedError (): Error {
+  return Object.assign(new Error('the data socket is closed'), { code: 'EBADF' })
+}
+
+/**
+ * The accepted socket, reading into one reused buffer: a `net.Socket` over the accepted
+ * socket's handle with `onread`, which `net.Server` does not offer for the sockets it accepts.
+ * Where that handle is not there (another runtime), Node's own read buffers are used.
+ */
+function readInto (accepted: net.Socket, onBytes: (n: number, buf: Buffer) => void): net.Socket {
+  const internal = accepted as unknown as { _handle?: unknown }
+  if (internal._handle === undefined || internal._handle === null) {
+    accepted.on('data', (chunk: Buffer) => onBytes(chunk.length, chunk))
+    return accepted
+  }
+  const handle = internal._handle
+  internal._handle = null
+  const buffer = Buffer.alloc(READ_BYTES)
+  const options = { handle, onread: { buffer, callback: (n: number, buf: Uint8Array) => { onBytes(n, buf as Buffer) } } }
+  return new net.Socket(options as net.SocketConstructorOpts)
+}
+
+/**
+ * One connection's byte stream: the greeting, the peer's READY, then frames, parsed as bytes
+ * arrive (a frame may span reads). Bodies are copied out of the read buffer as they come,
+ * data bodies into the ring when there is room.
+ */
+class PeerReader {
+  readonly #maxMessageBytes: number
+  readonly #ring: FrameRing
+  readonly #deliver: (msg: Buffer[]) => void
+  readonly #greeting = Buffer.alloc(GREETING_BYTES)
+  #greetingAt = 0
+  #ready = false
+  readonly #header = Buffer.alloc(9)
+  #headerAt = 0
+  #headerBytes = 0
+  #flags = 0
+  #body: Buffer | undefined
+  #bodyAt = 0
+  #parts: Buffer[] = []
+  #partsBytes = 0
+
+  constructor (maxMessageBytes: number, ring: FrameRing, deliver: (msg: Buffer[]) => void) {
+    this.#maxMessageBytes = maxMessageBytes
+    this.#ring = ring
+    this.#deliver = deliver
+  }
+
+  /** Takes `n` bytes of `buf`; returns why the peer must be dropped, if it must. */
+  read (n: number, buf: Buffer, socket: net.Socket): string | undefined {
+    let i = 0
+    while (i < n) {
+      if (this.#greetingAt < GREETING_BYTES) {
+        const k = Math.min(GREETING_BYTES - this.#greetingAt, n - i)
+        buf.copy(this.#greeting, this.#greetingAt, i, i + k)
+        this.#greetingAt += k
+        i += k
+        if (this.#greetingAt === GREETING_BYTES) {
+          const problem = greetingProblem(this.#greeting, 'NULL')
+          if (problem !== undefined) return problem
+          socket.write(READY)
+        }
+      } else if (this.#body !== undefined) {
+        const k = Math.min(this.#body.length - this.#bodyAt, n - i)
+        buf.copy(this.#body, this.#bodyAt, i, i + k)
+        this.#bodyAt += k
+        i += k
+        if (this.#bodyAt === this.#body.length) {
+          const problem = this.#frameDone(socket)
+          if (problem !== undefined) return problem
+        }
+      } else {
+        const problem = this.#headerByte(buf[i++] as number, socket)
+        if (problem !== undefined) return problem
+      }
+    }
+    return undefined
+  }
+
+  /** The connection closed: a message it had begun will not come; its regions are free. */
+  abandon (): void {
+    this.#ring.hold(this.#body === undefined ? this.#parts : [...this.#parts, this.#body], 0)
+    this.#parts = []
+    this.#body = undefined
+  }
+
+  #headerByte (byte: number, socket: net.Socket): string | undefined {
+    this.#header[this.#headerAt++] = byte
+    if (this.#headerAt === 1) {
+      if ((byte & RESERVED_FLAGS) !== 0) return `a frame with reserved flags 0x${byte.toString(16)}`
+      this.#headerBytes = (byte & FLAG_LONG) !== 0 ? 9 : 2
+      return undefined
+    }
+    if (this.#headerAt < this.#headerBytes) return undefined
+    this.#headerAt = 0
+    this.#flags = this.#header[0] as number
+    const size = this.#headerBytes === 2 ? this.#header[1] as number : this.#header.readUInt32BE(1) * 0x1_0000_0000 + this.#header.readUInt32BE(5)
+    const command = (this.#flags & FLAG_COMMAND) !== 0
+    if (command && size > MAX_COMMAND_BYTES) return `a command of ${size} bytes`
+    if (!command && !this.#ready) return 'a message before READY'
+    if (!command && this.#partsBytes + size > this.#maxMessageBytes) return `a message over ${this.#maxMessageBytes} bytes`
+    if (!command && this.#parts.length === MAX_PARTS) return `a message of more than ${MAX_PARTS} frames`
+    this.#body = (!command && size >= RING_MIN_BYTES ? this.#ring.take(size) : undefined) ?? Buffer.allocUnsafe(size)
+    this.#bodyAt = 0
+    return size === 0 ? this.#frameDone(socket) : undefined
+  }
+
+  #frameDone (socket: net.Socket): string | undefined {
+    const body = this.#body as Buffer
+    this.#body = undefined
+    if ((this.#flags & FLAG_COMMAND) !== 0) return this.#command(body, socket)
+    this.#parts.push(body)
+    this.#partsBytes += body.length
+    if ((this.#flags & FLAG_MORE) === 0) {
+      const msg = this.#parts
+      this.#parts = []
+      this.#partsBytes = 0
+      this.#deliver(msg)
+    }
+    return undefined
+  }
+
+  #command (body: Buffer, socket: net.Socket): string | undefined {
+    const cmd = parseCommand(body)
+    if (cmd === undefined) return 'a malformed command'
+    if (!this.#ready) {
+      if (cmd.name !== 'READY') return `${cmd.name} before READY`
+      const type = decodeProperties(cmd.data)?.get('socket-type')?.toString('latin1')
+      if (type !== 'PUSH') return `a ${String(type)} socket (a PULL socket takes PUSH peers)`
+      this.#ready = true
+      return undefined
+    }
+    // rfc 37: a PING carries a TTL (2 octets) and a context that the PONG returns.
+    if (cmd.name === 'PING' && cmd.data.length >= 2) socket.write(encodeCommand('PONG', cmd.data.subarray(2)))
+    return undefined
+  }
+}
