@@ -17,12 +17,6 @@ import { mergeChunks, WriteQueue, writeSome, type Chunk } from './write-queue.js
 
 const debug = debuglog('logfunnel')
 
-/**
- * Largest write: a regular file takes large writes in one syscall, so batches from many
- * producers go out together (one write, one fsync: group commit).
- */
-const MAX_WRITE_BYTES = 1024 * 1024
-
 type CheckpointKeys = 'checkpoints' | 'checkpointIntervalMs' | 'checkpointSizeBytes'
 type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync' | CheckpointKeys
 
@@ -216,7 +210,7 @@ export class FileSink extends EventEmitter {
         else if (this.#flushWaiters.due(this.#written)) this.#flushWaiters.settle(this.#written)
         else if (this.#checkpointer?.due(Date.now()) === true) await this.#checkpoint('interval')
         else if (this.#switches.check(Date.now(), this.#size, this.#size === 0 || this.#checkpointsOnly, this.#queue.next?.length) && Date.now() >= (this.#switches.pending as FileSwitch).notBefore) await this.#switchFile()
-        else if (this.#queue.next !== undefined) this.#chunk = this.#takeChunk()
+        else if (this.#queue.next !== undefined) this.#chunk = this.#queue.take(this.#options.rotateSizeBytes > 0 ? this.#options.rotateSizeBytes - this.#size : Infinity)
         else if (this.#round !== undefined) await this.#timers.idle()
         else if (this.#schedule.due) await this.#fsync()
         else if (this.#ending) break
@@ -310,12 +304,6 @@ export class FileSink extends EventEmitter {
   /** Ends rounds until every written chunk is confirmed (or the file was found removed). */
   async #confirmAll (): Promise<void> {
     while (this.#round !== undefined) await this.#finishRound()
-  }
-
-  /** Whole batches, up to MAX_WRITE_BYTES and to what the rotation size leaves. */
-  #takeChunk (): Chunk {
-    const { rotateSizeBytes } = this.#options
-    return this.#queue.take(Math.min(MAX_WRITE_BYTES, rotateSizeBytes > 0 ? rotateSizeBytes - this.#size : Infinity))
   }
 
   async #fsync (): Promise<void> {

@@ -6,6 +6,12 @@ import { hasWritev, type SinkFs } from './sink-fs.js'
  */
 export const MAX_WRITEV_BUFFERS = 1024
 
+/**
+ * Largest write: a regular file takes large writes in one syscall, so batches from many
+ * producers go out together (one write, one fsync: group commit).
+ */
+const MAX_WRITE_BYTES = 1024 * 1024
+
 /** Whole batches written together; `done` bytes of them are in the file. */
 export interface Chunk {
   /** The batches, or one buffer of them all once merged. */
@@ -43,10 +49,12 @@ export class WriteQueue {
   }
 
   /**
-   * The first batch, and more while the chunk stays within `limitBytes`. The batches are not
-   * copied (the sink writes them with writev) unless there are more than MAX_WRITEV_BUFFERS.
+   * The first batch, and more while the chunk stays within 1 MiB and `roomBytes` (what the
+   * rotation size leaves). The batches are not copied (the sink writes them with writev)
+   * unless there are more than MAX_WRITEV_BUFFERS.
    */
-  take (limitBytes: number): Chunk {
+  take (roomBytes: number): Chunk {
+    const limitBytes = Math.min(MAX_WRITE_BYTES, roomBytes)
     const bufs = this.#bufs
     let bytes = (bufs[0] as Buffer).length
     let count = 1
