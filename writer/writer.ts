@@ -208,7 +208,6 @@ export class Writer extends EventEmitter {
   async #receiveLoop (): Promise<void> {
     const pull = this.#pull as DataSocket
     const ring = pull instanceof ZmtpPull ? pull.ring : undefined
-    const sinkRef = this.#sink as FileSink
     const sink = this.#sink as FileSink
     const { drainIdleMs, drainTimeoutMs } = this.options
     const { afterMessage } = this.#hooks
@@ -232,7 +231,7 @@ export class Writer extends EventEmitter {
       const end = this.#handle(frames as Buffer[])
       if (ring !== undefined) {
         ring.hold(frames as Buffer[], end ?? 0)
-        if (end === undefined) ring.release(sinkRef.bytesWritten)
+        if (end === undefined) ring.release(sink.bytesWritten)
       }
       sinceTurn += messageBytes(frames as Buffer[])
       if (sinceTurn >= TURN_EVERY_BYTES) {
