@@ -100,7 +100,8 @@ export interface WriterOptions extends WriterSecurityOptions {
   maxFrameBytes?: number
   /**
    * Messages received and not yet handled before the writer stops reading: in all without CURVE
-   * (the writer's own reader, writer/zmtp-pull.ts), per producer connection with CURVE (ZMQ_RCVHWM).
+   * (the writer's own reader, writer/zmtp-pull.ts; each connection's share at least one), per
+   * producer connection with CURVE (ZMQ_RCVHWM).
    */
   receiveHighWaterMark?: number
   /** On stop, how long to keep draining queued messages before closing. */

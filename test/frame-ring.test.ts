@@ -38,4 +38,24 @@ describe('FrameRing', () => {
     expect(ring.take(0)).toBeUndefined()
     expect(ring.take(1025)).toBeUndefined()
   })
+
+  it('when full, gives back its oldest region if a message still being received holds it and its owner moves it out', () => {
+    const ring = new FrameRing(1000)
+    const moved: Buffer[] = []
+    let partial = ring.take(200, (region) => { moved.push(region); partial = Buffer.from(region); return true }) as Buffer
+    const kept = ring.take(200, () => false) as Buffer          // its owner no longer has it to move
+    const rest = [ring.take(200), ring.take(200), ring.take(200)] as Buffer[]
+    ring.hold(rest, 0)
+    ring.release(0)
+    expect(ring.inUse).toBe(5)                                   // nothing freed: the oldest is still being received
+    const next = ring.take(200) as Buffer
+    expect(moved).toHaveLength(1)
+    expect(moved[0]?.byteOffset).toBe(next.byteOffset)          // the oldest region's place
+    expect(partial.byteOffset).not.toBe(next.byteOffset)
+    expect(ring.inUse).toBe(5)                                   // kept, the three held ones, next
+    expect(ring.take(200)).toBeUndefined()                       // kept is oldest now and cannot be moved
+    ring.hold([kept], 0)
+    ring.release(0)
+    expect(ring.inUse).toBe(1)
+  })
 })

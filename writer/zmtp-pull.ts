@@ -2,12 +2,13 @@ import { EventEmitter } from 'node:events'
 import { unlinkSync } from 'node:fs'
 import net from 'node:net'
 import { debuglog } from 'node:util'
+import Denque from 'denque'
 import { parseEndpoint } from '../shared/endpoint.js'
 import {
   decodeProperties, encodeCommand, encodeGreeting, encodeProperties, FLAG_COMMAND, FLAG_LONG, FLAG_MORE,
   GREETING_BYTES, greetingProblem, parseCommand
 } from '../shared/zmtp-frames.js'
-import { FrameRing } from './frame-ring.js'
+import { FrameRing, type Evict } from './frame-ring.js'
 
 const debug = debuglog('logfunnel')
 
@@ -32,9 +33,15 @@ const RESERVED_FLAGS = ~(FLAG_MORE | FLAG_LONG | FLAG_COMMAND) & 0xff
  * A peer is dropped, and the writer goes on serving the others, when its greeting is not ZMTP 3
  * with NULL, its first command is not READY from a PUSH socket, a frame has reserved flags set,
  * a command is over 4 KiB, or a message is over `maxMessageBytes` (libzmq's ZMQ_MAXMSGSIZE does
- * the same) or 64 frames. PING is answered with PONG. At `highWaterMark` messages received and not yet
- * taken, every connection stops reading until half of them are taken (the producers' sends then
- * wait in their sockets). Events on `events`: `'accept'` and `'disconnect'`, per connection.
+ * the same) or 64 frames. PING is answered with PONG.
+ *
+ * Messages are taken in turns, one per connection with messages waiting, as libzmq's PULL
+ * fair-queues its pipes: no producer waits behind another's flood. `highWaterMark` bounds the
+ * messages received and not yet taken, in all: each connection's share of it is
+ * ceil(highWaterMark / connections), at least one; a connection holding its share stops reading
+ * until half of it is taken (its producer's sends then wait in its socket). One read can hold
+ * more messages than the share (one read buffer's worth). Events on `events`: `'accept'` and
+ * `'disconnect'`, per connection.
  */
 export class ZmtpPull {
   readonly events = new EventEmitter()
@@ -43,11 +50,10 @@ export class ZmtpPull {
   closed = false
   #server: net.Server | undefined
   #path: string | undefined
-  #queue: Buffer[][] = []
-  #head = 0
+  /** Connections with messages waiting, in the order they are served; one turn per message. */
+  #turns = new Denque<Connection>()
   #waiter: { resolve: (msg: Buffer[]) => void, reject: (err: Error) => void } | undefined
-  readonly #sockets = new Set<net.Socket>()
-  #paused = false
+  readonly #connections = new Set<Connection>()
   readonly #maxMessageBytes: number
   readonly #highWaterMark: number
 
@@ -82,7 +88,7 @@ export class ZmtpPull {
 
   /** The next message (its frames); rejects with code EBADF once closed. */
   async receive (): Promise<Buffer[]> {
-    if (this.#head < this.#queue.length) return this.#take()
+    if (this.#turns.length > 0) return this.#take()
     if (this.closed) throw closedError()
     return await new Promise<Buffer[]>((resolve, reject) => { this.#waiter = { resolve, reject } })
   }
@@ -92,40 +98,43 @@ export class ZmtpPull {
     if (this.closed) return
     this.closed = true
     this.#server?.close()
-    for (const socket of this.#sockets) socket.destroy()
+    for (const { socket } of this.#connections) socket.destroy()
     if (this.#path !== undefined) try { unlinkSync(this.#path) } catch {}
-    this.#queue = []
-    this.#head = 0
+    this.#turns.clear()
     const waiter = this.#waiter
     this.#waiter = undefined
     waiter?.reject(closedError())
   }
 
   #take (): Buffer[] {
-    const msg = this.#queue[this.#head++] as Buffer[]
-    if (this.#head === this.#queue.length) {
-      this.#queue = []
-      this.#head = 0
-    }
-    if (this.#paused && this.#queue.length - this.#head <= this.#highWaterMark / 2) {
-      this.#paused = false
-      for (const socket of this.#sockets) socket.resume()
+    const conn = this.#turns.shift() as Connection
+    const msg = conn.queue.shift() as Buffer[]
+    if (conn.queue.length > 0) this.#turns.push(conn)
+    if (conn.paused && conn.queue.length <= this.#share() >> 1) {
+      conn.paused = false
+      conn.socket.resume()
     }
     return msg
   }
 
-  #deliver (msg: Buffer[]): void {
+  #deliver (conn: Connection, msg: Buffer[]): void {
     const waiter = this.#waiter
     if (waiter !== undefined) {
       this.#waiter = undefined
       waiter.resolve(msg)
       return
     }
-    this.#queue.push(msg)
-    if (!this.#paused && this.#queue.length - this.#head >= this.#highWaterMark) {
-      this.#paused = true
-      for (const socket of this.#sockets) socket.pause()
+    if (conn.queue.length === 0) this.#turns.push(conn)
+    conn.queue.push(msg)
+    if (!conn.paused && conn.queue.length >= this.#share()) {
+      conn.paused = true
+      conn.socket.pause()
     }
+  }
+
+  /** Messages each open connection may hold before it stops reading. */
+  #share (): number {
+    return Math.max(1, Math.ceil(this.#highWaterMark / Math.max(1, this.#connections.size)))
   }
 
   #accept (accepted: net.Socket): void {
@@ -133,7 +142,7 @@ export class ZmtpPull {
       accepted.destroy()
       return
     }
-    const peer = new PeerReader(this.#maxMessageBytes, this.ring, (msg) => this.#deliver(msg))
+    const peer = new PeerReader(this.#maxMessageBytes, this.ring, (msg) => this.#deliver(conn, msg))
     const socket = readInto(accepted, (n, buf) => {
       const problem = peer.read(n, buf, socket)
       if (problem !== undefined) {
@@ -141,19 +150,26 @@ export class ZmtpPull {
         socket.destroy()
       }
     })
-    this.#sockets.add(socket)
+    const conn: Connection = { socket, queue: new Denque(), paused: false }
+    this.#connections.add(conn)
     this.events.emit('accept')
     socket.on('error', (err) => debug('data socket: %o', err))
     socket.on('close', () => {
+      // Its whole messages still waiting are taken in their turns.
       peer.abandon()
-      this.#sockets.delete(socket)
+      this.#connections.delete(conn)
       this.events.emit('disconnect')
     })
     socket.write(encodeGreeting('NULL', true))
-    // A net.Socket made over a handle starts reading at once: stop it while the queue is full.
-    if (this.#paused) socket.pause()
-    else socket.resume()
+    socket.resume() // accepted paused (pauseOnConnect)
   }
+}
+
+/** An accepted connection and its whole messages not yet taken. */
+interface Connection {
+  readonly socket: net.Socket
+  readonly queue: Denque<Buffer[]>
+  paused: boolean
 }
 
 function closedError (): Error {
@@ -198,6 +214,20 @@ class PeerReader {
   #bodyAt = 0
   #parts: Buffer[] = []
   #partsBytes = 0
+  /** Gives the ring back a region of a message not yet whole: its bytes so far move to fresh memory. */
+  readonly #evict: Evict = (region) => {
+    const copy = Buffer.allocUnsafe(region.length)
+    if (region === this.#body) {
+      region.copy(copy, 0, 0, this.#bodyAt)
+      this.#body = copy
+      return true
+    }
+    const i = this.#parts.indexOf(region)
+    if (i === -1) return false
+    region.copy(copy)
+    this.#parts[i] = copy
+    return true
+  }
 
   constructor (maxMessageBytes: number, ring: FrameRing, deliver: (msg: Buffer[]) => void) {
     this.#maxMessageBytes = maxMessageBytes
@@ -259,7 +289,7 @@ class PeerReader {
     if (!command && !this.#ready) return 'a message before READY'
     if (!command && this.#partsBytes + size > this.#maxMessageBytes) return `a message over ${this.#maxMessageBytes} bytes`
     if (!command && this.#parts.length === MAX_PARTS) return `a message of more than ${MAX_PARTS} frames`
-    this.#body = (!command && size >= RING_MIN_BYTES ? this.#ring.take(size) : undefined) ?? Buffer.allocUnsafe(size)
+    this.#body = (!command && size >= RING_MIN_BYTES ? this.#ring.take(size, this.#evict) : undefined) ?? Buffer.allocUnsafe(size)
     this.#bodyAt = 0
     return size === 0 ? this.#frameDone(socket) : undefined
   }
