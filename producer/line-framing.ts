@@ -18,7 +18,12 @@ export function surelyWithin (text: string, limit: number): boolean {
   return text.length * MAX_UTF8_BYTES_PER_UNIT <= limit
 }
 
-/** Keeps a trailing partial line until the rest of it arrives. */
+/**
+ * Keeps a trailing partial line until the rest of it arrives. A kept tail is joined to the
+ * start of the next chunk only up to that chunk's first line end: thread-stream hands over up to
+ * 4 MiB at once, and joining a tail to all of it made V8 copy the whole chunk into a new string
+ * (about 3 ns per byte on the measuring machine, as much as decoding it; bench/README.md).
+ */
 export class LineFramer {
   #partial = ''
 
@@ -27,17 +32,31 @@ export class LineFramer {
     return this.#partial.length > 0
   }
 
-  /** The whole lines so far (possibly ''), each ending in `\n`; a partial tail is kept. */
-  take (chunk: string): string {
-    let text = chunk
+  /**
+   * Calls `each` with the whole lines of `chunk` (after the kept tail), each piece ending in
+   * `\n`: none, one, or two pieces (the tail joined to the chunk's first line, then the rest);
+   * a partial tail is kept.
+   */
+  take (chunk: string, each: (text: string) => void): void {
+    let from = 0
     if (this.#partial.length > 0) {
-      text = this.#partial + chunk
+      const first = chunk.indexOf('\n')
+      if (first === -1) {
+        this.#partial += chunk
+        return
+      }
+      from = first + 1
+      each(this.#partial + chunk.slice(0, from))
       this.#partial = ''
+      if (from === chunk.length) return
     }
-    if (text.charCodeAt(text.length - 1) === 10) return text
-    const last = text.lastIndexOf('\n')
-    this.#partial = text.slice(last + 1)
-    return last === -1 ? '' : text.slice(0, last + 1)
+    if (chunk.charCodeAt(chunk.length - 1) === 10) {
+      each(from === 0 ? chunk : chunk.slice(from))
+      return
+    }
+    const last = chunk.lastIndexOf('\n')
+    this.#partial = chunk.slice(Math.max(last + 1, from))
+    if (last + 1 > from) each(chunk.slice(from, last + 1))
   }
 
   /** At the end: the kept partial line completed with `\n`, or ''. */

@@ -116,8 +116,11 @@ export class RingWriter {
 
   /** Takes text; whole lines go into the ring, a trailing partial line waits for the rest. */
   write (chunk: string): void {
-    const text = this.#framer.take(chunk)
-    if (text.length === 0) return
+    this.#framer.take(chunk, this.#writeWhole)
+  }
+
+  /** Whole lines: into the slot being filled, or line by line through #writeLines. */
+  readonly #writeWhole = (text: string): void => {
     // The common case: the whole chunk surely fits in the slot being filled, and no line in it
     // can pass maxFrameBytes.
     if (surelyWithin(text, Math.min(this.#slotBytes - this.#used, this.#opts.maxFrameBytes)) && this.#acquire()) {

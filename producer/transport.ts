@@ -87,21 +87,22 @@ export class FunnelStream extends EventEmitter {
    * middle of a chunk can write that chunk's earlier lines twice; nothing is lost).
    */
   write (chunk: string): boolean {
-    const text = this.#framer.take(chunk)
-    if (text.length > 0) {
-      try {
-        this.#send(text)
-      } catch (err) {
-        this.guard.fault(err)
-        if (!this.guard.broken) this.#send(text)
-      }
-    }
+    this.#framer.take(chunk, this.#sendGuarded)
     if (!this.#block || this.sender.hasRoom) return true
     if (!this.#needDrain) {
       this.#needDrain = true
       void this.sender.waitForRoom().then(() => this.#wakeDrain())
     }
     return false
+  }
+
+  readonly #sendGuarded = (text: string): void => {
+    try {
+      this.#send(text)
+    } catch (err) {
+      this.guard.fault(err)
+      if (!this.guard.broken) this.#send(text)
+    }
   }
 
   #wakeDrain (): void {

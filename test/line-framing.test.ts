@@ -4,13 +4,26 @@ import { countLines, LineFramer, once, splitTooLarge, surelyWithin } from '../pr
 describe('line framing shared by the ring and the transport target', () => {
   it('LineFramer gives whole lines only and keeps a partial tail until its end arrives', () => {
     const framer = new LineFramer()
-    expect(framer.take('{"a":1}\n{"b"')).toBe('{"a":1}\n')
+    const take = (chunk: string): string[] => {
+      const pieces: string[] = []
+      framer.take(chunk, (text) => pieces.push(text))
+      return pieces
+    }
+    expect(take('{"a":1}\n{"b"')).toEqual(['{"a":1}\n'])
     expect(framer.hasPartial).toBe(true)
-    expect(framer.take(':2')).toBe('')
-    expect(framer.take('}\n{"c":3}\n')).toBe('{"b":2}\n{"c":3}\n')
+    expect(take(':2')).toEqual([])
+    // The kept tail is joined to the first line only; the rest of the chunk goes as it is.
+    expect(take('}\n{"c":3}\n')).toEqual(['{"b":2}\n', '{"c":3}\n'])
     expect(framer.hasPartial).toBe(false)
-    expect(framer.take('{"d":4}')).toBe('')
-    expect(framer.end()).toBe('{"d":4}\n')
+    expect(take('{"d":4}')).toEqual([])
+    expect(take('}\n')).toEqual(['{"d":4}}\n'])
+    expect(take('{"e"')).toEqual([])
+    expect(take(':5}\n{"f":6}\n{"g"')).toEqual(['{"e":5}\n', '{"f":6}\n'])
+    expect(take(':7}\n{"h"')).toEqual(['{"g":7}\n'])
+    expect(take('\n')).toEqual(['{"h"\n'])
+    expect(take('{"i":9}\n')).toEqual(['{"i":9}\n'])
+    expect(take('{"j":10}')).toEqual([])
+    expect(framer.end()).toBe('{"j":10}\n')
     expect(framer.end()).toBe('')
   })
 
