@@ -51,7 +51,7 @@ export class ZmtpPull {
   #server: net.Server | undefined
   #path: string | undefined
   /** Connections with messages waiting, in the order they are served; one turn per message. */
-  #turns = new Denque<Connection>()
+  readonly #turns = new Denque<Connection>()
   #waiter: { resolve: (msg: Buffer[]) => void, reject: (err: Error) => void } | undefined
   readonly #connections = new Set<Connection>()
   readonly #maxMessageBytes: number
