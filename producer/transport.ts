@@ -96,6 +96,7 @@ export class FunnelStream extends EventEmitter {
     return false
   }
 
+  /** Whole lines to the sender; a sender that throws is replaced and the lines go to the new one. */
   readonly #sendGuarded = (text: string): void => {
     try {
       this.#send(text)
