@@ -30,10 +30,12 @@ interface CpuTarget { kind: 'cpu', plusUs: number, size: number }
 interface WriterTarget { kind: 'writer', maxUs: number, size: number }
 /** funnel's log.info percentile <= `factor` x null's. */
 interface LatencyTarget { kind: 'latency', percentile: 'p99Us' | 'p999Us', factor: number, size: number }
+/** funnel-transport's CPU per record, producers + writer, <= pino-transport's (issue 19). */
+interface TransportCpuTarget { kind: 'transport-cpu', size: number }
 
-type CellTarget = SpeedTarget | CpuTarget | WriterTarget | LatencyTarget
+type CellTarget = SpeedTarget | CpuTarget | WriterTarget | LatencyTarget | TransportCpuTarget
 
-/** Issue 11's targets that compare cells. */
+/** Issue 11's targets that compare cells, and issue 19's for the transport's CPU. */
 const CELL_TARGETS: readonly CellTarget[] = [
   { kind: 'speed', strategy: 'funnel', versus: 'null', factor: 1.3, size: SMALL },
   { kind: 'speed', strategy: 'funnel', versus: 'null', factor: 1.0, size: LARGE },
@@ -47,7 +49,9 @@ const CELL_TARGETS: readonly CellTarget[] = [
   { kind: 'latency', percentile: 'p999Us', factor: 2, size: SMALL },
   { kind: 'latency', percentile: 'p999Us', factor: 2, size: LARGE },
   { kind: 'speed', strategy: 'funnel-transport', versus: 'pino-transport', factor: 1, size: SMALL },
-  { kind: 'speed', strategy: 'funnel-transport', versus: 'pino-transport', factor: 1, size: LARGE }
+  { kind: 'speed', strategy: 'funnel-transport', versus: 'pino-transport', factor: 1, size: LARGE },
+  { kind: 'transport-cpu', size: SMALL },
+  { kind: 'transport-cpu', size: LARGE }
 ]
 const ZERO_DEFECT_STRATEGIES: Strategy[] = ['funnel', 'funnel-nofsync', 'funnel-checkpoints', 'funnel-transport']
 const INGEST_FACTOR = 0.75
@@ -56,7 +60,8 @@ const INGEST_FACTOR = 0.75
  * Checks issue 11's targets against a run's results, one row per target and cell (4, 8 and 16
  * producers, where both cells were run): funnel against null, flock and append; funnel's CPU
  * per record against noop's; the writer's CPU per 100-byte record; funnel's p99 and p99.9
- * against null's; funnel-transport against pino-transport; zero defects for the logfunnel
+ * against null's; funnel-transport against pino-transport (records/s, and CPU per record:
+ * issue 19); zero defects for the logfunnel
  * strategies; writer-ingest against its ceiling; no loss in the exit and restart scenarios.
  * A target none of whose cells were run is one `n/a` row.
  */
@@ -68,7 +73,7 @@ export function evaluateTargets (results: CellResult[], ingest: IngestResult | n
     const rows: TargetResult[] = []
     for (const producers of TARGET_PRODUCERS) {
       const at = `(${producers} x ${t.size} B)`
-      const funnel = find(t.kind === 'speed' ? t.strategy : 'funnel', producers, t.size)
+      const funnel = find(t.kind === 'speed' ? t.strategy : t.kind === 'transport-cpu' ? 'funnel-transport' : 'funnel', producers, t.size)
       if (funnel === undefined) continue
       if (t.kind === 'speed') {
         const other = find(t.versus, producers, t.size)
@@ -76,6 +81,9 @@ export function evaluateTargets (results: CellResult[], ingest: IngestResult | n
       } else if (t.kind === 'cpu') {
         const noop = find('noop', producers, t.size)
         if (noop !== undefined) rows.push(cpu(`funnel CPU/record (producers + writer) <= noop + ${t.plusUs} us ${at}`, t, funnel, noop))
+      } else if (t.kind === 'transport-cpu') {
+        const other = find('pino-transport', producers, t.size)
+        if (other !== undefined) rows.push(transportCpu(`funnel-transport CPU/record (producers + writer) <= pino-transport's ${at}`, funnel, other))
       } else if (t.kind === 'writer') {
         const writer = funnel.writerCpuUsPerRecord.median
         rows.push({ target: `funnel writer CPU <= ${t.maxUs} us/record ${at}`, measured: `${writer.toFixed(2)} us`, ratio: writer, status: writer <= t.maxUs ? 'met' : 'missed' })
@@ -112,6 +120,7 @@ function describe (t: CellTarget): string {
     case 'speed': return `${t.strategy} >= ${t.factor}x ${t.versus} records/s (${t.size} B)`
     case 'cpu': return `funnel CPU/record <= noop + ${t.plusUs} us (${t.size} B)`
     case 'writer': return `funnel writer CPU <= ${t.maxUs} us/record (${t.size} B)`
+    case 'transport-cpu': return `funnel-transport CPU/record <= pino-transport's (${t.size} B)`
     case 'latency': return `funnel log.info ${label(t.percentile)} <= ${t.factor === 1 ? '' : `${t.factor}x `}null's (${t.size} B)`
   }
 }
@@ -145,6 +154,18 @@ function cpu (target: string, t: CpuTarget, funnel: CellResult, noop: CellResult
       `${funnel.writerCpuUsPerRecord.median.toFixed(2)} writer, vs ${noop.cpuSecPerMillion.median.toFixed(2)} us)`,
     ratio: above,
     status: above <= t.plusUs ? 'met' : 'missed'
+  }
+}
+
+/** The same job's cost: the transport's CPU and its writer's, against pino-transport's (no writer; a defective one as measured). */
+function transportCpu (target: string, mine: CellResult, other: CellResult): TargetResult {
+  const ratio = mine.cpuSecPerMillion.median / other.cpuSecPerMillion.median
+  return {
+    target,
+    measured: `${fmt(ratio)}x (${mine.cpuSecPerMillion.median.toFixed(2)} = ${mine.producerCpuUsPerRecord.median.toFixed(2)} producers + ` +
+      `${mine.writerCpuUsPerRecord.median.toFixed(2)} writer, vs ${other.cpuSecPerMillion.median.toFixed(2)} us)`,
+    ratio,
+    status: ratio <= 1 ? 'met' : 'missed'
   }
 }
 
