@@ -18,8 +18,12 @@
  * buffer, then twice from one 512 MiB buffer the process filled just before (first and second
  * pass), once to /dev/null, and copied once in user space.
  *
+ * `--page-cache` measures what a growing file's page cache costs: `--mib` (default 3072) written
+ * to one file in 64 KiB `writeSync` calls from one reused buffer, CPU ns per byte printed for
+ * every 256 MiB; run it twice in a row to see memory the machine has just used again.
+ *
  * Usage: node dist/bench/receive-paths.js [--mib 512] [--repeat 3] [--receivers a,b,...]
- *        [--writer-args '--fsync off ...'] [--first-touch]
+ *        [--writer-args '--fsync off ...'] [--first-touch] [--page-cache]
  */
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeSync, writevSync } from 'node:fs'
 import net from 'node:net'
@@ -50,9 +54,13 @@ if (process.argv[2] === 'receive') await receive(process.argv[3] as Receiver, pr
 else await main()
 
 async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { mib: { type: 'string', default: '512' }, repeat: { type: 'string', default: '3' }, receivers: { type: 'string', default: RECEIVERS.join(',') }, 'first-touch': { type: 'boolean', default: false }, 'writer-args': { type: 'string', default: '' } } })
+  const { values } = parseArgs({ options: { mib: { type: 'string', default: '512' }, repeat: { type: 'string', default: '3' }, receivers: { type: 'string', default: RECEIVERS.join(',') }, 'first-touch': { type: 'boolean', default: false }, 'page-cache': { type: 'boolean', default: false }, 'writer-args': { type: 'string', default: '' } } })
   if (values['first-touch']) {
     firstTouch()
+    return
+  }
+  if (values['page-cache']) {
+    pageCache(process.argv.includes('--mib') ? Number(values.mib) : 3072)
     return
   }
   const mib = Number(values.mib)
@@ -101,6 +109,27 @@ function firstTouch (): void {
     ]
     console.log('| 512 MiB in 64 KiB writeSync calls (the last row: a copy in user space) | CPU ns per byte |\n|---|--:|')
     for (const row of rows) console.log(row)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** CPU per byte of a file growing by `mib` MiB, per 256 MiB segment, from one reused 64 KiB buffer. */
+function pageCache (mib: number): void {
+  const segment = 256 * 2 ** 20
+  const dir = mkdtempSync(join(tmpdir(), 'logfunnel-receive-'))
+  try {
+    const chunk = Buffer.alloc(FRAME_BYTES, 'x')
+    const fd = openSync(join(dir, 'grow.log'), 'a')
+    const costs: string[] = []
+    for (let done = 0; done < mib * 2 ** 20; done += segment) {
+      const cpu0 = process.cpuUsage()
+      for (let offset = 0; offset < segment; offset += FRAME_BYTES) writeSync(fd, chunk)
+      const cpu = process.cpuUsage(cpu0)
+      costs.push(((cpu.user + cpu.system) * 1000 / segment).toFixed(2))
+    }
+    closeSync(fd)
+    console.log(`file growing by ${mib} MiB in 64 KiB writeSync calls, CPU ns per byte per 256 MiB: ${costs.join(' ')}`)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

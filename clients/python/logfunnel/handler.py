@@ -88,7 +88,8 @@ class LogfunnelHandler(logging.Handler):
 
     def format_record(self, record: logging.LogRecord) -> str:
         """The JSON line for ``record`` (without newline)."""
-        if record.exc_info or record.__dict__.keys() - _RECORD_ATTRS:
+        # A subset test walks the record's keys without building a set (the difference did).
+        if record.exc_info or not record.__dict__.keys() <= _RECORD_ATTRS:
             return self._format_object(record)
         # The common record (no extra fields, no exception) from cached text: the same line as
         # _format_object's, at a fraction of its cost (json's dict walk is most of a record's work).

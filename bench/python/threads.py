@@ -1,0 +1,111 @@
+"""Where a Python producer's CPU goes, thread by thread: N processes (fork) log through
+``LogfunnelHandler`` into a real writer; each reads its threads' CPU from /proc/self/task before
+and after its records (after the handler's flush: every receipt in), and the writer's CPU is read
+from /proc over the same span. Prints records/s and microseconds of CPU per record for each
+process's threads (``main`` is the logging thread; the other Python thread is the sender, then
+libzmq's I/O thread and pyzmq's garbage collector) and for the writer.
+
+Usage: /usr/bin/python3 bench/python/threads.py [--size 1024] [--records 50000] [--producers 4]
+       [--writer-args '--fsync off']
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+sys.path.insert(0, os.path.join(ROOT, 'clients', 'python'))
+import logfunnel  # noqa: E402
+
+TICK = os.sysconf('SC_CLK_TCK')
+
+
+def threads_cpu() -> Dict[str, Any]:
+    """{tid: (name, CPU seconds)} for this process's threads."""
+    out = {}
+    for tid in os.listdir('/proc/self/task'):
+        with open('/proc/self/task/%s/stat' % tid, encoding='ascii') as f:
+            stat = f.read()
+        fields = stat[stat.rindex(')') + 2:].split()
+        out[tid] = (stat[stat.index('(') + 1:stat.rindex(')')], (int(fields[11]) + int(fields[12])) / TICK)
+    return out
+
+
+def process_cpu(pid: int) -> float:
+    with open('/proc/%d/stat' % pid, encoding='ascii') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def producer(endpoint: str, size: int, records: int, ready: Any, go: Any, results: Any) -> None:
+    log = logging.getLogger('threads')
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    handler = logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq', close_timeout=60)
+    log.addHandler(handler)
+    payload = 'x' * size
+    log.info('first')  # the sender thread and sockets exist before the clock starts
+    handler.flush()
+    before = threads_cpu()
+    ready.wait()
+    go.wait()
+    for _ in range(records):
+        log.info(payload)
+    handler.flush()
+    after = threads_cpu()
+    me = str(os.getpid())
+    results.put({('main' if tid == me else '%s %s' % (name, tid)): (cpu - before.get(tid, ('', 0.0))[1]) / records * 1e6
+                 for tid, (name, cpu) in after.items()})
+    handler.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=' '.join(__doc__.split('\n\n')[0].split()))
+    parser.add_argument('--size', type=int, default=1024)
+    parser.add_argument('--records', type=int, default=50_000, help='records per producer')
+    parser.add_argument('--producers', type=int, default=4)
+    parser.add_argument('--writer-args', default='')
+    args = parser.parse_args()
+    directory = tempfile.mkdtemp(prefix='lf-pythreads-')
+    endpoint = 'ipc://%s/w.sock' % directory
+    writer = subprocess.Popen(['node', os.path.join(ROOT, 'dist', 'cli', 'bin.js'), 'writer', '--file', os.path.join(directory, 'app.log'),
+                               '--endpoint', endpoint, '--stats-interval-ms', '0', *args.writer_args.split()],
+                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        assert writer.stdout is not None
+        for line in writer.stdout:
+            if b'"ready"' in line:
+                break
+        ctx = multiprocessing.get_context('fork')
+        ready, go, results = ctx.Barrier(args.producers + 1), ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=producer, args=(endpoint, args.size, args.records, ready, go, results)) for _ in range(args.producers)]
+        for p in procs:
+            p.start()
+        ready.wait()  # every producer has its first record receipted
+        writer0, start = process_cpu(writer.pid), time.time()
+        go.set()
+        per_process = [results.get(timeout=300) for _ in procs]
+        end, writer1 = time.time(), process_cpu(writer.pid)
+        for p in procs:
+            p.join()
+        total = args.records * args.producers
+        print('%d x %d B: %.0f records/s; writer %.2f us/record' % (args.producers, args.size, total / (end - start), (writer1 - writer0) / total * 1e6))
+        for threads in per_process:
+            print('  ' + ', '.join('%s %.2f' % (name, us) for name, us in sorted(threads.items(), key=lambda kv: -kv[1]) if us >= 0.05))
+    finally:
+        writer.terminate()
+        writer.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
