@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs'
+import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import * as zmq from 'zeromq'
 import { verifyFile } from '../shared/verify.js'
 import { BIN, exitCode, fixture, ROOT, spawnCommand, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { runProducers, spawnProducer } from './helpers/cluster.js'
+import { startWriterWith } from './helpers/writer-cli.js'
 
 /**
  * The writer that startWriter() spawns lives and dies with its parent; no writer dies of its
@@ -17,6 +19,9 @@ const SUBREAPER = join(ROOT, 'test', 'fixtures', 'subreaper.py')
 const RESTART_READY_MS = 2000
 const PRODUCERS = 2
 const FLUSH_EVERY = 500
+
+/** The socket files in `dir`, sorted. */
+const socketsIn = (dir: string): string[] => readdirSync(dir).filter((name) => lstatSync(join(dir, name)).isSocket()).sort()
 
 const seqsOf = (file: string, pid: number): number[] => readFileSync(file, 'utf8').split('\n').filter(Boolean)
   .map((l) => JSON.parse(l) as { pid: number, seq: number }).filter((r) => r.pid === pid).map((r) => r.seq)
@@ -108,6 +113,24 @@ describe('a writer started with stdout and stderr closed (1>&- 2>&-)', () => {
 }, 60_000)
 
 describe('the writer command', () => {
+  it('leaves no socket file behind after a clean stop, with its own reader and with CURVE (zeromq.js)', async () => {
+    const server = zmq.curveKeyPair()
+    const client = zmq.curveKeyPair()
+    for (const curve of [false, true]) {
+      const dir = tempDir()
+      const sockDir = join(dir, 'run')
+      const endpoint = `ipc://${join(sockDir, 'w.sock')}`
+      const allowFile = join(dir, 'allowed')
+      writeFileSync(allowFile, `${client.publicKey}\n`)
+      const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', endpoint, ...(curve ? ['--curve-allowed-keys-file', allowFile] : [])],
+        curve ? { LOGFUNNEL_CURVE_SECRET_KEY: server.secretKey } : undefined)
+      expect(socketsIn(sockDir)).toEqual(['w.sock', 'w.sock.receipts'])
+      await runProducers(1, { endpoint, records: 100, producer: curve ? { curveServerKey: server.publicKey, curveSecretKey: client.secretKey } : {} })
+      expect((await writer.stop()).records).toBe(100)
+      expect(socketsIn(sockDir), `curve: ${String(curve)}`).toEqual([])
+    }
+  })
+
   it('a log path no directory can be made for: exits 1 with LOGFUNNEL_ERR_FILE at once', async () => {
     const dir = tempDir()
     const child = spawnNode([BIN, 'writer', '--file', '/proc/nope/x.log', '--endpoint', `ipc://${join(dir, 'w.sock')}`])

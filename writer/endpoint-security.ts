@@ -1,10 +1,13 @@
-import { chmodSync } from 'node:fs'
+import { chmodSync, unlinkSync } from 'node:fs'
 import { unsafeDirReason } from '../shared/dir-check.js'
 import { dirname } from 'node:path'
 import { lockPathFor, parseEndpoint } from '../shared/endpoint.js'
 import { BindError, UnsafeEndpointError } from '../shared/errors.js'
 import type { ResolvedWriterOptions } from '../shared/options.js'
 import { makeDirsSync } from '../shared/make-dirs.js'
+import { debuglog } from 'node:util'
+
+const debug = debuglog('logfunnel')
 
 /** A directory the writer creates: only its user may enter it. */
 const PRIVATE_DIR_MODE = 0o700
@@ -62,6 +65,21 @@ export function restrictSocketFile (endpoint: string, socketMode: number): void 
     chmodSync(parsed.path, socketMode)
   } catch (err) {
     throw new BindError(endpoint, { cause: err })
+  }
+}
+
+/**
+ * Removes a bound ipc socket's file once its socket is closed. libzmq removes it only when its
+ * context ends, which a writer's process does not wait for; called while the endpoint lock is
+ * held, so the file is this writer's. Nothing to do for tcp, or when the file is gone.
+ */
+export function removeSocketFile (endpoint: string): void {
+  const parsed = parseEndpoint(endpoint)
+  if (parsed.transport !== 'ipc') return
+  try {
+    unlinkSync(parsed.path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') debug('removing the socket file %s failed: %o', parsed.path, err)
   }
 }
 

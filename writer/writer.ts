@@ -13,7 +13,7 @@ import { EndpointLock } from './endpoint-lock.js'
 import { receiveMessage } from '../shared/receive.js'
 import { bind, openDataSocket, type DataSocket } from './data-socket.js'
 import { ZmtpPull } from './zmtp-pull.js'
-import { checkExposure, prepareEndpointDirs } from './endpoint-security.js'
+import { checkExposure, prepareEndpointDirs, removeSocketFile } from './endpoint-security.js'
 import { FileSink } from './sink/file-sink.js'
 import { defaultStateFile } from '../shared/options.js'
 import { loadProducerStates, migrateLegacyState, saveProducerStates } from './producer-state.js'
@@ -194,6 +194,8 @@ export class Writer extends EventEmitter {
     // if the file was given up, the last periodic state (taken before an fsync) stays.
     if (this.#summary.unwrittenBytes === 0) this.#saveState(true)
     await this.#receipts?.close()
+    if (this.#receipts !== undefined) removeSocketFile(this.options.receiptEndpoint)
+    if (this.#pull !== undefined && !(this.#pull instanceof ZmtpPull)) removeSocketFile(this.options.endpoint)
     await this.#telemetry.close()
     await this.#curve?.release()
     this.#lock?.release()
