@@ -6,7 +6,7 @@ process's threads (``main`` is the logging thread; the other Python thread is th
 libzmq's I/O thread and pyzmq's garbage collector) and for the writer.
 
 Usage: /usr/bin/python3 bench/python/threads.py [--size 1024] [--records 50000] [--producers 4]
-       [--writer-args '--fsync off']
+       [--batch-delay S] [--writer-args '--fsync off']
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, 'clients', 'python'))
@@ -46,11 +46,12 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def producer(endpoint: str, size: int, records: int, ready: Any, go: Any, results: Any) -> None:
+def producer(endpoint: str, size: int, records: int, batch_delay: Optional[float], ready: Any, go: Any, results: Any) -> None:
     log = logging.getLogger('threads')
     log.propagate = False
     log.setLevel(logging.INFO)
-    handler = logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq', close_timeout=60)
+    options = {} if batch_delay is None else {'batch_delay': batch_delay}
+    handler = logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq', close_timeout=60, **options)
     log.addHandler(handler)
     payload = 'x' * size
     log.info('first')  # the sender thread and sockets exist before the clock starts
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument('--size', type=int, default=1024)
     parser.add_argument('--records', type=int, default=50_000, help='records per producer')
     parser.add_argument('--producers', type=int, default=4)
+    parser.add_argument('--batch-delay', type=float, default=None, help="the handler's batch_delay, s (default: its own)")
     parser.add_argument('--writer-args', default='')
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix='lf-pythreads-')
@@ -87,7 +89,7 @@ def main() -> None:
                 break
         ctx = multiprocessing.get_context('fork')
         ready, go, results = ctx.Barrier(args.producers + 1), ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=producer, args=(endpoint, args.size, args.records, ready, go, results)) for _ in range(args.producers)]
+        procs = [ctx.Process(target=producer, args=(endpoint, args.size, args.records, args.batch_delay, ready, go, results)) for _ in range(args.producers)]
         for p in procs:
             p.start()
         ready.wait()  # every producer has its first record receipted

@@ -97,6 +97,7 @@ class _Producer:
         self._closing = False
         self._closed = False
         self._idle = False                  # the sender sleeps with nothing queued: wake it for the next line
+        self._hurry = False                 # flush() or close() waits: cut what is queued at once
         self._error: Optional[BaseException] = None
         self._producer_id = b''
         self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'confirmed': 0, 'dropped': 0,
@@ -122,8 +123,9 @@ class _Producer:
             self._queued_bytes += size
             self._held_bytes += size
             self.stats['records'] += 1
-            # The sender sleeps until told: woken for the first line after it went idle (it then
-            # gathers lines for batch_delay) and for a full batch, not for every line.
+            # The sender sleeps until told: woken for the first line after it went idle (it sends
+            # at once if its last batch went batch_delay ago, else gathers until then) and for a
+            # full batch, not for every line.
             wake = self._idle or self._queued_bytes - size < self.max_batch_bytes <= self._queued_bytes
             if wake:
                 self._idle = False
@@ -265,6 +267,7 @@ class _Producer:
             return
         deadline = time.monotonic() + timeout
         with self._lock:
+            self._hurry = True
             self._wake()
             while self._queued or self._unacked:
                 if self._error is not None:
@@ -322,9 +325,11 @@ class _Producer:
                     if self._closing:
                         return
                     now = time.monotonic()
-                    if self._queued and (self._queued_bytes >= self.max_batch_bytes or now - cut_at >= self.batch_delay):
+                    if self._queued and (self._queued_bytes >= self.max_batch_bytes or self._hurry
+                                         or now - cut_at >= self.batch_delay):
                         cut_at = now
                         self._cut_batches()
+                    self._hurry = False
                     gathering = bool(self._queued)
                     self._idle = not gathering
                     self._seal_old_segment()
