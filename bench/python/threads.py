@@ -16,7 +16,6 @@ import logging
 import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from typing import Any, Dict, Optional
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, 'clients', 'python'))
 import logfunnel  # noqa: E402
+from bench import start_writer  # noqa: E402  (bench/python/bench.py, beside this file)
 
 TICK = os.sysconf('SC_CLK_TCK')
 
@@ -79,14 +79,8 @@ def main() -> None:
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix='lf-pythreads-')
     endpoint = 'ipc://%s/w.sock' % directory
-    writer = subprocess.Popen(['node', os.path.join(ROOT, 'dist', 'cli', 'bin.js'), 'writer', '--file', os.path.join(directory, 'app.log'),
-                               '--endpoint', endpoint, '--stats-interval-ms', '0', *args.writer_args.split()],
-                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    writer = start_writer(directory, *args.writer_args.split())
     try:
-        assert writer.stdout is not None
-        for line in writer.stdout:
-            if b'"ready"' in line:
-                break
         ctx = multiprocessing.get_context('fork')
         ready, go, results = ctx.Barrier(args.producers + 1), ctx.Event(), ctx.Queue()
         procs = [ctx.Process(target=producer, args=(endpoint, args.size, args.records, args.batch_delay, ready, go, results)) for _ in range(args.producers)]
