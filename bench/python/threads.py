@@ -3,7 +3,8 @@
 and after its records (after the handler's flush: every receipt in), and the writer's CPU is read
 from /proc over the same span. Prints records/s and microseconds of CPU per record for each
 process's threads (``main`` is the logging thread; the other Python thread is the sender, then
-libzmq's I/O thread and pyzmq's garbage collector) and for the writer.
+libzmq's I/O thread and pyzmq's garbage collector) and for the writer, each thread's CPU followed
+by its minor page faults per 1000 records (memory touched for the first time).
 
 Usage: /usr/bin/python3 bench/python/threads.py [--size 1024] [--records 50000] [--producers 4]
        [--batch-delay S] [--writer-args '--fsync off']
@@ -30,13 +31,13 @@ TICK = os.sysconf('SC_CLK_TCK')
 
 
 def threads_cpu() -> Dict[str, Any]:
-    """{tid: (name, CPU seconds)} for this process's threads."""
+    """{tid: (name, CPU seconds, minor page faults)} for this process's threads."""
     out = {}
     for tid in os.listdir('/proc/self/task'):
         with open('/proc/self/task/%s/stat' % tid, encoding='ascii') as f:
             stat = f.read()
         fields = stat[stat.rindex(')') + 2:].split()
-        out[tid] = (stat[stat.index('(') + 1:stat.rindex(')')], (int(fields[11]) + int(fields[12])) / TICK)
+        out[tid] = (stat[stat.index('(') + 1:stat.rindex(')')], (int(fields[11]) + int(fields[12])) / TICK, int(fields[7]))
     return out
 
 
@@ -64,8 +65,9 @@ def producer(endpoint: str, size: int, records: int, batch_delay: Optional[float
     handler.flush()
     after = threads_cpu()
     me = str(os.getpid())
-    results.put({('main' if tid == me else '%s %s' % (name, tid)): (cpu - before.get(tid, ('', 0.0))[1]) / records * 1e6
-                 for tid, (name, cpu) in after.items()})
+    results.put({('main' if tid == me else '%s %s' % (name, tid)):
+                 ((cpu - before.get(tid, ('', 0.0, 0))[1]) / records * 1e6, (faults - before.get(tid, ('', 0.0, 0))[2]) * 1000 / records)
+                 for tid, (name, cpu, faults) in after.items()})
     handler.close()
 
 
@@ -96,7 +98,8 @@ def main() -> None:
         total = args.records * args.producers
         print('%d x %d B: %.0f records/s; writer %.2f us/record' % (args.producers, args.size, total / (end - start), (writer1 - writer0) / total * 1e6))
         for threads in per_process:
-            print('  ' + ', '.join('%s %.2f' % (name, us) for name, us in sorted(threads.items(), key=lambda kv: -kv[1]) if us >= 0.05))
+            print('  ' + ', '.join('%s %.2f us %.0f faults' % (name, us, faults)
+                                   for name, (us, faults) in sorted(threads.items(), key=lambda kv: -kv[1][0]) if us >= 0.05))
     finally:
         writer.terminate()
         writer.wait()
