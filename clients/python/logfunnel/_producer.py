@@ -14,10 +14,10 @@ import zmq
 
 from . import exit as _exit
 from .endpoint import default_endpoint, receipt_endpoint_for
-from .errors import CloseTimeout, LogfunnelError
+from .errors import Closed, CloseTimeout, LogfunnelError, SenderFailed
 from .spool import SEGMENT_MAX_AGE, SpoolWriter, default_spool_dir
 from .wire import (GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, Curve, HandshakeWatch, cut_batches, decode_receipt,
-                   load_curve_keys, open_sockets)
+                   lend, load_curve_keys, open_sockets)
 
 ON_FULL = ('block', 'drop', 'spool')
 # Signals the kernel sends to the process as a whole; the synchronous ones (a fault in this
@@ -26,6 +26,15 @@ _ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal
                                            signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS}
 
 Batch = Tuple[int, int, bytes]  # seq, records, payload
+
+# More sender failures than this within FAULT_WINDOW s and the sender gives up (a bug that
+# repeats), as Node's producers do (producer/sender-guard.ts).
+MAX_FAULTS = 5
+FAULT_WINDOW = 60.0
+# A new session starts after RESTART_DELAY s, doubling with each fault in the window, at most
+# RESTART_MAX_DELAY s.
+RESTART_DELAY = 0.1
+RESTART_MAX_DELAY = 2.0
 
 
 def _report(err: BaseException) -> None:
@@ -98,7 +107,8 @@ class _Producer:
         self._closed = False
         self._idle = False                  # the sender sleeps with nothing queued: wake it for the next line
         self._hurry = False                 # flush() or close() waits: cut what is queued at once
-        self._error: Optional[BaseException] = None
+        self._broken = False                # the sender failed too often: records are dropped and counted
+        self._broken_drops = 0
         self._producer_id = b''
         self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'confirmed': 0, 'dropped': 0,
                                       'spooled': 0, 'spooled_records': 0, 'lost': 0, 'spool_errors': 0}
@@ -114,7 +124,11 @@ class _Producer:
             raise ValueError('line of %d bytes exceeds max_frame_bytes (%d)' % (size, self.max_frame_bytes))
         with self._lock:
             if self._closing:
-                raise RuntimeError('logfunnel client used after close()')
+                raise Closed('logfunnel client used after close()')
+            if self._broken:
+                self._broken_drops += 1
+                self.stats['lost'] += 1
+                return
             if self._thread is None:
                 self._start()
             if self._held_bytes + size > self.high_water_mark and not self._make_room(size):
@@ -173,6 +187,7 @@ class _Producer:
             with self._lock:
                 self._closing = True
                 self._closed = True
+                self._changed.notify_all()  # a sender pausing before a new session
             if self._thread is not None:
                 self._wake()
                 self._thread.join()
@@ -226,9 +241,17 @@ class _Producer:
         except RuntimeError:  # interpreter shutdown: no new threads; keep what is held, without waiting
             self.abandon('dropped at exit')
 
+    @property
+    def broken(self) -> bool:
+        """True once the sender failed too often and gave up (records are dropped and counted)."""
+        return self._broken
+
     def _report_dropped(self) -> None:
         if self.stats['dropped']:
             sys.stderr.write("logfunnel: on_full 'drop': %d records dropped past high_water_mark\n" % self.stats['dropped'])
+        if self._broken_drops:
+            sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped after the sender failed too often\n'
+                             % self._broken_drops)
 
     def _held_records(self) -> int:
         return len(self._queued) + sum(count for _seq, count, _payload in self._unacked)
@@ -270,10 +293,8 @@ class _Producer:
             self._hurry = True
             self._wake()
             while self._queued or self._unacked:
-                if self._error is not None:
-                    raise self._error
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or self._broken:  # broken: nothing will be confirmed any more
                     held = self._held_records()
                     raise CloseTimeout('%s took longer than %.1f s: %d records without a receipt' % (what, timeout, held), held)
                 self._changed.wait(min(left, SEGMENT_MAX_AGE))
@@ -308,9 +329,59 @@ class _Producer:
         # that does not block it; in this one, Python would only set a flag, and a main thread
         # asleep in a blocking call would not run its handler until that call returns.
         signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)
+        faults: List[float] = []
+        try:
+            while True:
+                try:
+                    self._session()
+                    return
+                except Exception as err:  # noqa: BLE001 - a logger's thread must not die of it
+                    now = time.monotonic()
+                    faults = [t for t in faults if now - t < FAULT_WINDOW] + [now]
+                    if not self._fault(err, len(faults) > MAX_FAULTS):
+                        return
+                    self._pause(min(RESTART_MAX_DELAY, RESTART_DELAY * 2 ** (len(faults) - 1)))
+        finally:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _fault(self, err: BaseException, give_up: bool) -> bool:
+        """The sender failed: reports it; True when a new session is to start (it sends again,
+        from the first batch without a receipt). Giving up, what is held goes to the spool."""
+        with self._lock:
+            spooled = self.stats['spooled_records']
+            if give_up:
+                self._broken = True
+                self._spool_held()
+                if self._spool is not None:
+                    try:
+                        self._spool.seal()
+                    except OSError as spool_err:
+                        self.stats['spool_errors'] += 1
+                        _report(spool_err)
+            spooled = self.stats['spooled_records'] - spooled
+            self._changed.notify_all()
+            closing = self._closing
+        self._fail(SenderFailed(err, spooled, not give_up))
+        return not give_up and not closing
+
+    def _pause(self, seconds: float) -> None:
+        """Waits before a new session (a fault of the environment, such as no free file
+        descriptor, may pass); close() and abandon() end the wait."""
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            while not self._closing and time.monotonic() < deadline:
+                self._changed.wait(deadline - time.monotonic())
+
+    def _session(self) -> None:
+        """One run of the sender: its sockets, until close(). Raises what a fault raises."""
         ctx = zmq.Context()
-        push, sub, monitor = open_sockets(ctx, self.endpoint, self.receipt_endpoint, self._producer_id, self._curve,
-                                          self.send_high_water_mark)
+        try:
+            push, sub, monitor = open_sockets(ctx, self.endpoint, self.receipt_endpoint, self._producer_id, self._curve,
+                                              self.send_high_water_mark)
+        except BaseException:
+            ctx.destroy(linger=0)
+            raise
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
         poller.register(monitor, zmq.POLLIN)
@@ -340,7 +411,7 @@ class _Producer:
                 for seq, count, payload in batches:
                     header = HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id)
                     try:
-                        push.send_multipart([header, payload], flags=zmq.NOBLOCK, copy=False)
+                        push.send_multipart([header, lend(payload)], flags=zmq.NOBLOCK)
                     except zmq.Again:
                         blocked = True
                         break  # libzmq's queue is full (or no writer yet): retried on the next turn
@@ -377,17 +448,11 @@ class _Producer:
                     if gap and time.monotonic() - last_rewind >= GAP_REWIND_INTERVAL:
                         sent_through, last_rewind = -1, time.monotonic()
                         self.stats['resends'] += 1
-        except Exception as err:  # noqa: BLE001 - handed to the waiting caller
-            with self._lock:
-                self._error = err
-                self._changed.notify_all()
         finally:
             push.disable_monitor()
             for sock in (monitor, push, sub):
                 sock.close(0)
             ctx.term()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
 
     def _fail(self, err: LogfunnelError) -> None:
         try:

@@ -22,6 +22,12 @@ class CloseTimeout(LogfunnelError):
         self.unconfirmed = unconfirmed
 
 
+class Closed(LogfunnelError, RuntimeError):
+    """A record sent after close() (a ``RuntimeError`` too, as before it had a code)."""
+
+    code = 'LOGFUNNEL_ERR_CLOSED'
+
+
 class ConnectError(LogfunnelError):
     """No connection to the writer's endpoint within connect_timeout (nothing listens there)."""
 
@@ -39,3 +45,20 @@ class HandshakeError(LogfunnelError):
 
     def __init__(self, endpoint: str, timeout: float, reason: str) -> None:
         super().__init__('%s accepts connections but no writer answered within %d ms: %s' % (endpoint, timeout * 1000, reason))
+
+
+class SenderFailed(LogfunnelError):
+    """An exception in the sender thread (a bug, or a fault of its environment). The sender
+    starts again and sends again what had no receipt (the writer writes each batch once); after
+    too many failures in a row it gives up: what it holds goes to the spool, and records logged
+    from then on are dropped and counted."""
+
+    code = 'LOGFUNNEL_ERR_SENDER_FAILED'
+
+    def __init__(self, cause: BaseException, spooled: int, restarted: bool) -> None:
+        super().__init__('the sender failed (%s: %s): %s' % (
+            type(cause).__name__, cause,
+            'it starts again and sends again what has no receipt' if restarted else
+            'too many failures; %d records without a receipt went to the spool, records from now on are '
+            'dropped and counted' % spooled))
+        self.__cause__ = cause

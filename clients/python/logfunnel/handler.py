@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import traceback
 import weakref
 from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) for one str, in C
@@ -14,7 +15,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from ._producer import _report
 from .client import Client
-from .errors import CloseTimeout, LogfunnelError
+from .errors import Closed, CloseTimeout, LogfunnelError
 
 # Python level -> pino level number (pino: trace 10, debug 20, info 30, warn 40, error 50, fatal 60).
 PINO_LEVELS = ((logging.CRITICAL, 60), (logging.ERROR, 50), (logging.WARNING, 40), (logging.INFO, 30), (logging.DEBUG, 20))
@@ -73,6 +74,7 @@ class LogfunnelHandler(logging.Handler):
         self.hostname = socket.gethostname()
         self._pid = os.getpid()
         self._seq = 0
+        self.closed_drops = 0  # records logged after close(), not sent (reported once)
         self._levels: Dict[int, int] = {}
         # (levelno, logger name, pid) -> the line's text before `time` and between `time` and `msg`
         self._frames: Dict[Tuple[int, str, int], Tuple[str, str]] = {}
@@ -84,7 +86,7 @@ class LogfunnelHandler(logging.Handler):
     def _forked() -> None:
         """A forked child counts ``seq`` from 0: it is a producer of its own."""
         for handler in list(_handlers):
-            handler._pid, handler._seq = os.getpid(), 0
+            handler._pid, handler._seq, handler.closed_drops = os.getpid(), 0, 0
 
     def format_record(self, record: logging.LogRecord) -> str:
         """The JSON line for ``record`` (without newline)."""
@@ -137,6 +139,14 @@ class LogfunnelHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.client.send(self.format_record(record))
+        except Closed:
+            # After close(): at interpreter exit logging.shutdown() and the exit hook close every
+            # handler while daemon threads may still log. Said once, not once per record.
+            self.closed_drops += 1
+            if self.closed_drops == 1:
+                sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged through a closed LogfunnelHandler '
+                                 '(after close() or logging.shutdown(), as daemon threads do at exit); such records '
+                                 'are not sent, counted in closed_drops, and reported this once\n')
         except Exception:  # noqa: BLE001 - logging's contract: report, never raise into the caller
             self.handleError(record)
 

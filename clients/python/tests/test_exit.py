@@ -1,0 +1,129 @@
+"""The shortest programs people write: log, then just end (no close(), no flush()), and the
+sender thread failing under them. Every record reaches the file, nothing is printed."""
+
+from conftest import count_lines, verify
+
+BURST = '''import logging, sys
+import logfunnel
+log = logging.getLogger('burst'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
+for i in range(int(sys.argv[2])):
+    log.info('x' * int(sys.argv[3]))
+'''
+
+
+def test_a_burst_then_the_end_of_the_script(writer_factory, run_code):
+    # Most of the burst is still queued when the interpreter starts to exit: the exit hook sends
+    # it in batches far over pyzmq's copy threshold, after pyzmq's own exit hooks have run.
+    writer = writer_factory()
+    n = 60_000
+    p = run_code(BURST, writer.endpoint, str(n), '200')
+    assert p.wait() == 0
+    assert p.stderr == ''
+    writer.wait_for_lines(n)
+    summary = writer.stop()
+    assert summary['records'] == n and count_lines(writer.file) == n
+    assert verify(writer.file, '--expect', str(n))['lines'] == n
+
+
+FAULTS = '''import json, logging, sys, time
+import logfunnel, logfunnel._producer as producer
+endpoint, n, fail_at = sys.argv[1], int(sys.argv[2]), [int(x) for x in sys.argv[3].split(',')]
+sends = 0
+
+class FaultyPush:
+    """The PUSH socket, with an exception (as a bug would raise) at the sends listed in fail_at."""
+    def __init__(self, sock):
+        self._sock = sock
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+    def send_multipart(self, *args, **kwargs):
+        global sends
+        sends += 1
+        if sends in fail_at:
+            raise RuntimeError('a fault at send %d' % sends)
+        return self._sock.send_multipart(*args, **kwargs)
+
+open_sockets = producer.open_sockets
+producer.open_sockets = lambda *a: (lambda push, sub, monitor: (FaultyPush(push), sub, monitor))(*open_sockets(*a))
+client = logfunnel.Client(endpoint, max_batch_bytes=4096, batch_delay=0)
+for i in range(n // 2):
+    client.send(json.dumps({'seq': i, 'msg': 'y' * 100}))
+if sys.argv[4] == 'until-broken':  # the second half only once the sender has given up
+    while not client.broken:
+        time.sleep(0.01)
+for i in range(n // 2, n):
+    client.send(json.dumps({'seq': i, 'msg': 'y' * 100}))
+client.close()
+print(json.dumps({'event': 'done', 'stats': client.stats}), flush=True)
+'''
+
+
+def test_the_sender_thread_goes_on_after_a_fault(writer_factory, run_code):
+    writer = writer_factory()
+    n = 5_000
+    p = run_code(FAULTS, writer.endpoint, str(n), '3,40', 'at-once')
+    done = p.wait_event('done')
+    assert p.wait() == 0
+    # Each fault is reported once with its code; the records it held are sent again.
+    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED: the sender failed (') == 2, p.stderr
+    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED') == 2
+    assert 'a fault at send 3' in p.stderr and 'a fault at send 40' in p.stderr
+    assert done['stats']['confirmed'] == n and done['stats']['lost'] == 0
+    writer.wait_for_lines(n)
+    summary = writer.stop()
+    assert summary['records'] == n and count_lines(writer.file) == n
+    assert verify(writer.file, '--key', 'pid', '--expect', str(n))['lines'] == n
+
+
+def test_a_sender_that_keeps_failing_spools_and_gives_up(writer_factory, run_code):
+    # Every send from the 2nd on fails: after five restarts the sender gives up, what it held
+    # (the first half, but for its first batch) goes to the spool, which the writer ingests;
+    # what is logged after that (the second half) is dropped and counted, never silently.
+    writer = writer_factory()
+    n = 2_000
+    p = run_code(FAULTS, writer.endpoint, str(n), ','.join(str(k) for k in range(2, 200)), 'until-broken')
+    done = p.wait_event('done')
+    assert p.wait() == 0
+    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED: the sender failed (') == 6, p.stderr
+    assert p.stderr.count('it starts again') == 5 and p.stderr.count('too many failures') == 1
+    stats = done['stats']
+    assert stats['lost'] == n // 2
+    assert stats['confirmed'] + stats['spooled_records'] == n // 2 and stats['spooled_records'] > 0
+    assert ('LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped after the sender failed' % (n // 2)) in p.stderr
+    kept = n // 2
+    writer.wait_for_lines(kept)
+    summary = writer.stop()
+    assert summary['records'] == kept and count_lines(writer.file) == kept
+
+
+LATE = '''import atexit, logging, sys, threading
+go, gone = threading.Event(), threading.Event()
+atexit.register(lambda: (go.set(), gone.wait(10)))  # registered first: runs last, after logging's and logfunnel's
+import logfunnel
+log = logging.getLogger('late'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
+
+def late():
+    go.wait()
+    for i in range(10):
+        log.info('after every handler was closed %d', i)
+    gone.set()
+
+threading.Thread(target=late, daemon=True).start()
+for i in range(1000):
+    log.info('before the end %d', i)
+'''
+
+
+def test_records_logged_after_the_exit_hooks_are_reported_once(writer_factory, run_code):
+    # A daemon thread still logging once logging.shutdown() and the exit hook have closed the
+    # handler: one line on stderr for all of them, no traceback per record; everything logged
+    # before is in the file.
+    writer = writer_factory()
+    p = run_code(LATE, writer.endpoint)
+    assert p.wait() == 0
+    assert p.stderr.count('LOGFUNNEL_ERR_CLOSED') == 1 and 'Traceback' not in p.stderr, p.stderr
+    writer.wait_for_lines(1000)
+    summary = writer.stop()
+    assert summary['records'] == 1000 and count_lines(writer.file) == 1000
