@@ -35,6 +35,8 @@ FAULT_WINDOW = 60.0
 # RESTART_MAX_DELAY s.
 RESTART_DELAY = 0.1
 RESTART_MAX_DELAY = 2.0
+# At the end of the process receipts are awaited at least this long (s), as Node's producers do.
+MIN_EXIT_LINGER = 0.1
 
 
 def _report(err: BaseException) -> None:
@@ -51,7 +53,7 @@ class _Producer:
                  send_high_water_mark: int, on_full: str, spool_dir: Optional[str], connect_timeout: float,
                  curve_server_key: Optional[str], curve_secret_key: Optional[str], curve_public_key: Optional[str],
                  curve_key_file: Optional[str], on_error: Optional[Callable[[LogfunnelError], None]],
-                 batch_delay: float) -> None:
+                 batch_delay: float, linger: float) -> None:
         if not 1 <= max_batch_bytes <= max_frame_bytes:
             raise ValueError('max_batch_bytes must be between 1 and max_frame_bytes')
         if high_water_mark < max_frame_bytes:
@@ -74,6 +76,9 @@ class _Producer:
         if not 0 <= batch_delay <= 1:
             raise ValueError('batch_delay must be between 0 and 1 s')
         self.batch_delay = float(batch_delay)
+        if not 0 <= linger <= 600:
+            raise ValueError('linger must be between 0 and 600 s')
+        self.linger = float(linger)
         self.on_error = on_error or _report
         keys = load_curve_keys(curve_key_file)
         secret = curve_secret_key or keys.get('secret')
@@ -223,10 +228,13 @@ class _Producer:
         self._wake()
         return lost
 
-    def close_or_report(self) -> None:
-        """close(), writing a CloseTimeout to stderr instead of raising it (for exit hooks)."""
+    def close_or_report(self, at_exit: bool = False) -> None:
+        """close(), writing a CloseTimeout to stderr instead of raising it (for exit hooks). At the
+        end of the process, with a spool, receipts are awaited ``linger`` s (at least
+        MIN_EXIT_LINGER), not close_timeout: a program whose writer is away still ends at once,
+        its records in the spool, as Node's producers do on 'beforeExit'."""
         try:
-            self.close()
+            self.close(max(self.linger, MIN_EXIT_LINGER) if at_exit and self.spool_dir is not None else None)
         except CloseTimeout:
             pass  # abandon() reported it
 

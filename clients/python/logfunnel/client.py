@@ -22,8 +22,9 @@ class Client:
     (counted in ``stats['dropped']``), ``'spool'`` moves what is held to the spool. After
     ``os.fork()`` the child starts afresh as a producer of its own (new id, nothing inherited).
 
-    Records without a receipt at ``close()``'s deadline, at interpreter exit, at
-    multiprocessing's finalizers and on SIGTERM go to the spool (``spool_dir``, by default
+    Records without a receipt at ``close()``'s deadline, at interpreter exit and at
+    multiprocessing's finalizers (after ``linger`` s when there is a spool, else ``close_timeout``),
+    and on SIGTERM go to the spool (``spool_dir``, by default
     ``<ipc path>.spool`` as for Node's producers), from which the writer ingests them; what
     cannot be kept is reported on stderr with its count.
 
@@ -36,7 +37,7 @@ class Client:
     flush: Callable[..., None]
     close: Callable[..., None]
     abandon: Callable[[str], int]
-    close_or_report: Callable[[], None]
+    close_or_report: Callable[..., None]
 
     def __init__(self, endpoint: Optional[str] = None, receipt_endpoint: Optional[str] = None,
                  max_batch_bytes: int = 256 * KiB, max_frame_bytes: int = 1 * MiB, high_water_mark: int = 16 * MiB,
@@ -44,14 +45,15 @@ class Client:
                  on_full: str = 'block', spool_dir: Optional[str] = None, connect_timeout: float = 10.0,
                  curve_server_key: Optional[str] = None, curve_secret_key: Optional[str] = None,
                  curve_public_key: Optional[str] = None, curve_key_file: Optional[str] = None,
-                 on_error: Optional[Callable[[LogfunnelError], None]] = None, batch_delay: float = 0.02) -> None:
+                 on_error: Optional[Callable[[LogfunnelError], None]] = None, batch_delay: float = 0.02,
+                 linger: float = 1.0) -> None:
         producer = _Producer(endpoint=endpoint, receipt_endpoint=receipt_endpoint, max_batch_bytes=max_batch_bytes,
                              max_frame_bytes=max_frame_bytes, high_water_mark=high_water_mark,
                              receipt_timeout=receipt_timeout, close_timeout=close_timeout,
                              send_high_water_mark=send_high_water_mark, on_full=on_full, spool_dir=spool_dir,
                              connect_timeout=connect_timeout, curve_server_key=curve_server_key,
                              curve_secret_key=curve_secret_key, curve_public_key=curve_public_key,
-                             curve_key_file=curve_key_file, on_error=on_error, batch_delay=batch_delay)
+                             curve_key_file=curve_key_file, on_error=on_error, batch_delay=batch_delay, linger=linger)
         self._producer = producer
         # The producer's own bound methods: no extra call per record, and no reference back here.
         self.send = producer.send

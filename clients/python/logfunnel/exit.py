@@ -10,6 +10,7 @@ producer created and dropped.
 from __future__ import annotations
 
 import atexit
+import logging  # noqa: F401 - its exit hook (logging.shutdown, which flushes every handler) must run after ours
 import multiprocessing.util
 import os
 import signal
@@ -73,7 +74,7 @@ def _on_sigterm(signum: int, _frame: Any) -> None:
 
 def _close_all() -> None:
     for client in live_clients():
-        client.close_or_report()
+        client.close_or_report(at_exit=True)
 
 
 def _forked() -> None:

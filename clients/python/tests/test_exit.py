@@ -1,6 +1,8 @@
 """The shortest programs people write: log, then just end (no close(), no flush()), and the
 sender thread failing under them. Every record reaches the file, nothing is printed."""
 
+import time
+
 from conftest import count_lines, verify
 
 BURST = '''import logging, sys
@@ -127,3 +129,29 @@ def test_records_logged_after_the_exit_hooks_are_reported_once(writer_factory, r
     writer.wait_for_lines(1000)
     summary = writer.stop()
     assert summary['records'] == 1000 and count_lines(writer.file) == 1000
+
+
+AWAY = '''import logging, sys, time
+import logfunnel
+log = logging.getLogger('away'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', close_timeout=60))
+for i in range(3):
+    log.info('while the writer is away %d', i)
+print(time.monotonic(), flush=True)
+'''
+
+
+def test_a_script_ends_after_linger_when_the_writer_is_away(writer_factory, run_code):
+    # No writer: at the end of the script receipts are awaited `linger` (1 s), not close_timeout
+    # (60 s here), then the records go to the spool, from which the writer, once started, takes them.
+    writer = writer_factory(start=False)
+    p = run_code(AWAY, writer.endpoint)
+    code = p.wait(timeout=30)
+    ended = time.monotonic()
+    assert code == 0 and p.stderr == ''
+    assert ended - float(p.stdout[0]) < 30  # close_timeout would be 60 s
+    assert len(writer.spool_files()) == 1
+    writer.start()
+    writer.wait_for_lines(3)
+    summary = writer.stop()
+    assert summary['records'] == 3 and count_lines(writer.file) == 3
