@@ -196,6 +196,12 @@ class _Producer:
             if self._thread is not None:
                 self._wake()
                 self._thread.join()
+                # Closed here, not by the thread: a sender that gave up has ended, and a wake-up
+                # written meanwhile must not reach a descriptor that reused the number.
+                with self._lock:
+                    os.close(self._wake_r)
+                    os.close(self._wake_w)
+                    self._wake_r = self._wake_w = -1
             if self._spool is not None:
                 try:
                     self._spool.seal()
@@ -338,20 +344,16 @@ class _Producer:
         # asleep in a blocking call would not run its handler until that call returns.
         signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)
         faults: List[float] = []
-        try:
-            while True:
-                try:
-                    self._session()
+        while True:
+            try:
+                self._session()
+                return
+            except Exception as err:  # noqa: BLE001 - a logger's thread must not die of it
+                now = time.monotonic()
+                faults = [t for t in faults if now - t < FAULT_WINDOW] + [now]
+                if not self._fault(err, len(faults) > MAX_FAULTS):
                     return
-                except Exception as err:  # noqa: BLE001 - a logger's thread must not die of it
-                    now = time.monotonic()
-                    faults = [t for t in faults if now - t < FAULT_WINDOW] + [now]
-                    if not self._fault(err, len(faults) > MAX_FAULTS):
-                        return
-                    self._pause(min(RESTART_MAX_DELAY, RESTART_DELAY * 2 ** (len(faults) - 1)))
-        finally:
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+                self._pause(min(RESTART_MAX_DELAY, RESTART_DELAY * 2 ** (len(faults) - 1)))
 
     def _fault(self, err: BaseException, give_up: bool) -> bool:
         """The sender failed: reports it; True when a new session is to start (it sends again,
