@@ -202,11 +202,7 @@ class _Producer:
                     os.close(self._wake_r)
                     os.close(self._wake_w)
                     self._wake_r = self._wake_w = -1
-            if self._spool is not None:
-                try:
-                    self._spool.seal()
-                except OSError as err:
-                    _report(err)
+            self._seal_spool()
             self._report_dropped()
 
     def abandon(self, why: str) -> int:
@@ -220,12 +216,8 @@ class _Producer:
             self._cut_batches()
             held = self._held_records()
             lost = 0 if held == 0 or self._spool_held() else held
-            if self._spool is not None and lost == 0:
-                try:
-                    self._spool.seal()
-                except OSError as err:
-                    self.stats['spool_errors'] += 1
-                    _report(err)
+            if lost == 0:
+                self._seal_spool()
             if lost:
                 self.stats['lost'] += lost
                 sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %s: %d records without a receipt lost '
@@ -254,6 +246,16 @@ class _Producer:
             threading.Thread(target=self.close_or_report, name='logfunnel-close', daemon=True).start()
         except RuntimeError:  # interpreter shutdown: no new threads; keep what is held, without waiting
             self.abandon('dropped at exit')
+
+    def _seal_spool(self) -> None:
+        """Completes the open spool file, if any, so the writer can take it."""
+        if self._spool is None:
+            return
+        try:
+            self._spool.seal()
+        except OSError as err:
+            self.stats['spool_errors'] += 1
+            _report(err)
 
     @property
     def broken(self) -> bool:
@@ -310,7 +312,8 @@ class _Producer:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._broken:  # broken: nothing will be confirmed any more
                     held = self._held_records()
-                    raise CloseTimeout('%s took longer than %.1f s: %d records without a receipt' % (what, timeout, held), held)
+                    why = 'the sender gave up' if self._broken else '%s took longer than %.1f s' % (what, timeout)
+                    raise CloseTimeout('%s: %d records without a receipt' % (why, held), held)
                 self._changed.wait(min(left, SEGMENT_MAX_AGE))
                 self._seal_old_segment()
 
@@ -363,12 +366,7 @@ class _Producer:
             if give_up:
                 self._broken = True
                 self._spool_held()
-                if self._spool is not None:
-                    try:
-                        self._spool.seal()
-                    except OSError as spool_err:
-                        self.stats['spool_errors'] += 1
-                        _report(spool_err)
+                self._seal_spool()
             spooled = self.stats['spooled_records'] - spooled
             self._changed.notify_all()
             closing = self._closing

@@ -46,6 +46,8 @@ class FaultyPush:
             raise RuntimeError('a fault at send %d' % sends)
         return self._sock.send_multipart(*args, **kwargs)
 
+if sys.argv[4] == 'until-broken':
+    producer.RESTART_DELAY = 0.005  # the pauses between sessions are not what this case is about
 open_sockets = producer.open_sockets
 producer.open_sockets = lambda *a: (lambda push, sub, monitor: (FaultyPush(push), sub, monitor))(*open_sockets(*a))
 client = logfunnel.Client(endpoint, max_batch_bytes=4096, batch_delay=0)
