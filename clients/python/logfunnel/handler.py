@@ -167,7 +167,7 @@ class LogfunnelHandler(logging.Handler):
     def _client_error(self, err: LogfunnelError) -> None:
         """Reports a client error through logging's handleError path (stderr by default)."""
         record = logging.makeLogRecord({'name': 'logfunnel', 'levelno': logging.ERROR, 'levelname': 'ERROR',
-                                        'msg': 'logfunnel: records are kept until the writer answers'})
+                                        'msg': 'logfunnel: the error above says what happens to the records'})
         try:
             raise err
         except LogfunnelError:
