@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import signal
 import sys
 import threading
@@ -37,6 +38,13 @@ RESTART_DELAY = 0.1
 RESTART_MAX_DELAY = 2.0
 # At the end of the process receipts are awaited at least this long (s), as Node's producers do.
 MIN_EXIT_LINGER = 0.1
+
+
+_SURROGATE = re.compile('[\ud800-\udfff]')
+
+
+def _json_escape(match: 're.Match[str]') -> str:
+    return '\\u%04x' % ord(match.group())
 
 
 def _report(err: BaseException) -> None:
@@ -120,8 +128,21 @@ class _Producer:
 
     def send(self, line: Union[str, bytes]) -> None:
         """Queues one line (str or bytes, without newline). Raises ValueError for a line with a
-        newline or over max_frame_bytes, RuntimeError after close()."""
-        data = (line.encode('utf-8') if type(line) is str else bytes(line)) + b'\n'
+        newline, bytes that are not UTF-8 (the writer would refuse the whole batch with it) or a
+        line over max_frame_bytes; Closed (a RuntimeError) after close(). Lone surrogates in a
+        str (``os.fsdecode`` of a file name that is not UTF-8) are written as JSON escapes
+        (``\\udcff``), so the record and, in a JSON line, the exact text are kept."""
+        if type(line) is str:
+            try:
+                data = line.encode('utf-8') + b'\n'
+            except UnicodeEncodeError:
+                data = _SURROGATE.sub(_json_escape, line).encode('utf-8') + b'\n'
+        else:
+            data = bytes(line) + b'\n'
+            try:
+                data.decode('utf-8')
+            except UnicodeDecodeError as err:
+                raise ValueError('a line must be UTF-8: %s' % err) from None
         size = len(data)
         if data.find(b'\n') != size - 1:
             raise ValueError('a line must not contain a newline')

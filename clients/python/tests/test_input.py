@@ -1,0 +1,64 @@
+"""Text that is not plain UTF-8: a line of bytes that are not UTF-8 is refused with a clear
+error and the records around it are kept; a str holding lone surrogates (a file name that is
+not UTF-8, as ``os.fsdecode`` and ``os.listdir`` give it) is written, its text kept exactly."""
+
+import json
+
+from conftest import count_lines, verify
+
+BYTES = '''import json, sys
+import logfunnel
+client = logfunnel.Client(sys.argv[1])
+client.send(json.dumps({'seq': 0, 'msg': 'before'}))
+try:
+    client.send(b'{"seq": 1, "msg": "not UTF-8: \\xff"}')
+except ValueError as err:
+    print(json.dumps({'event': 'refused', 'error': str(err)}), flush=True)
+client.send(json.dumps({'seq': 1, 'msg': 'after'}))
+client.close()
+print(json.dumps({'event': 'done', 'stats': client.stats}), flush=True)
+'''
+
+
+def test_bytes_that_are_not_utf8_are_refused_and_the_rest_kept(writer_factory, run_code):
+    # The writer refuses a whole batch that holds a line that is not UTF-8: the line must be
+    # refused before it joins one, or the good records with it would be refused too.
+    writer = writer_factory()
+    p = run_code(BYTES, writer.endpoint)
+    refused = p.wait_event('refused')
+    assert refused['error'].startswith('a line must be UTF-8')
+    done = p.wait_event('done')
+    assert p.wait() == 0 and p.stderr == ''
+    assert done['stats']['records'] == 2 and done['stats']['confirmed'] == 2
+    summary = writer.stop()
+    assert summary['records'] == 2 and summary['rejected'] == {}
+    with open(writer.file, encoding='utf-8') as f:
+        assert [json.loads(line)['msg'] for line in f] == ['before', 'after']
+
+
+SURROGATES = '''import logging, os, sys
+import logfunnel
+log = logging.getLogger('names'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
+name = os.fsdecode(b'report-\\xff.txt')
+log.info('opened %s', name)
+log.info('listed', extra={'path': name, 'pair': '\\ud83d\\ude00'})
+log.info('plain')
+'''
+
+
+def test_lone_surrogates_are_written_as_json_escapes(writer_factory, run_code):
+    writer = writer_factory()
+    p = run_code(SURROGATES, writer.endpoint)
+    assert p.wait() == 0 and p.stderr == ''
+    writer.wait_for_lines(3)
+    summary = writer.stop()
+    assert summary['records'] == 3 and count_lines(writer.file) == 3
+    assert verify(writer.file, '--key', 'pid', '--expect', '3')['lines'] == 3
+    with open(writer.file, encoding='utf-8') as f:
+        records = [json.loads(line) for line in f]
+    name = b'report-\xff.txt'.decode('utf-8', 'surrogateescape')
+    assert [r['seq'] for r in records] == [0, 1, 2]
+    assert records[0]['msg'] == 'opened ' + name
+    assert records[1]['path'] == name and records[1]['pair'] == '\U0001f600'
+    assert records[2]['msg'] == 'plain'
