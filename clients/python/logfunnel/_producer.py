@@ -1,41 +1,27 @@
-"""What a ``Client`` is made of: the producer state, its sender thread, and the spool hand-over."""
+"""What a ``Client`` is made of: the producer state and the spool hand-over (its sender thread
+is in ``_sender``)."""
 
 from __future__ import annotations
 
 import collections
 import os
 import re
-import signal
 import sys
 import threading
 import time
-from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
+from typing import Callable, Deque, Dict, List, Optional, Union
 
 import zmq
 
 from . import exit as _exit
+from ._sender import Batch, SenderThread
 from .endpoint import default_endpoint, receipt_endpoint_for
-from .errors import Closed, CloseTimeout, LogfunnelError, SenderFailed
+from .errors import Closed, CloseTimeout, LogfunnelError, report
 from .spool import SEGMENT_MAX_AGE, SpoolWriter, default_spool_dir
-from .wire import (GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, Curve, HandshakeWatch, cut_batches, decode_receipt,
-                   lend, load_curve_keys, open_sockets)
+from .wire import HEADER, PROTOCOL_VERSION, Curve, cut_batches, load_curve_keys
 
 ON_FULL = ('block', 'drop', 'spool')
-# Signals the kernel sends to the process as a whole; the synchronous ones (a fault in this
-# thread) stay deliverable to it.
-_ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
-                                           signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS}
 
-Batch = Tuple[int, int, bytes]  # seq, records, payload
-
-# More sender failures than this within FAULT_WINDOW s and the sender gives up (a bug that
-# repeats), as Node's producers do (producer/sender-guard.ts).
-MAX_FAULTS = 5
-FAULT_WINDOW = 60.0
-# A new session starts after RESTART_DELAY s, doubling with each fault in the window, at most
-# RESTART_MAX_DELAY s.
-RESTART_DELAY = 0.1
-RESTART_MAX_DELAY = 2.0
 # At the end of the process receipts are awaited at least this long (s), as Node's producers do.
 MIN_EXIT_LINGER = 0.1
 
@@ -47,11 +33,7 @@ def _json_escape(match: 're.Match[str]') -> str:
     return '\\u%04x' % ord(match.group())
 
 
-def _report(err: BaseException) -> None:
-    sys.stderr.write('logfunnel: %s\n' % (err if isinstance(err, LogfunnelError) else '%s: %s' % (type(err).__name__, err)))
-
-
-class _Producer:
+class _Producer(SenderThread):
     """What a ``Client`` is made of. Its sender thread and the process's exit hooks hold this,
     never the ``Client``, so a ``Client`` dropped without close() is collected; its finalizer
     then closes the producer (see ``Client``)."""
@@ -87,7 +69,7 @@ class _Producer:
         if not 0 <= linger <= 600:
             raise ValueError('linger must be between 0 and 600 s')
         self.linger = float(linger)
-        self.on_error = on_error or _report
+        self.on_error = on_error or report
         keys = load_curve_keys(curve_key_file)
         secret = curve_secret_key or keys.get('secret')
         if (curve_server_key is None) != (secret is None):
@@ -276,7 +258,7 @@ class _Producer:
             self._spool.seal()
         except OSError as err:
             self.stats['spool_errors'] += 1
-            _report(err)
+            report(err)
 
     @property
     def broken(self) -> bool:
@@ -316,7 +298,7 @@ class _Producer:
                 self.stats['spooled_records'] += count
         except (OSError, LogfunnelError) as err:
             self.stats['spool_errors'] += 1
-            _report(err)
+            report(err)
             return False
         finally:
             self._changed.notify_all()
@@ -360,134 +342,7 @@ class _Producer:
                 spool.seal()
             except OSError as err:
                 self.stats['spool_errors'] += 1
-                _report(err)
-
-    def _run(self) -> None:
-        # A process-directed signal (SIGTERM from Pool.terminate() or gunicorn) goes to any thread
-        # that does not block it; in this one, Python would only set a flag, and a main thread
-        # asleep in a blocking call would not run its handler until that call returns.
-        signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)
-        faults: List[float] = []
-        while True:
-            try:
-                self._session()
-                return
-            except Exception as err:  # noqa: BLE001 - a logger's thread must not die of it
-                now = time.monotonic()
-                faults = [t for t in faults if now - t < FAULT_WINDOW] + [now]
-                if not self._fault(err, len(faults) > MAX_FAULTS):
-                    return
-                self._pause(min(RESTART_MAX_DELAY, RESTART_DELAY * 2 ** (len(faults) - 1)))
-
-    def _fault(self, err: BaseException, give_up: bool) -> bool:
-        """The sender failed: reports it; True when a new session is to start (it sends again,
-        from the first batch without a receipt). Giving up, what is held goes to the spool."""
-        with self._lock:
-            spooled = self.stats['spooled_records']
-            if give_up:
-                self._broken = True
-                self._spool_held()
-                self._seal_spool()
-            spooled = self.stats['spooled_records'] - spooled
-            self._changed.notify_all()
-            closing = self._closing
-        self._fail(SenderFailed(err, spooled, not give_up))
-        return not give_up and not closing
-
-    def _pause(self, seconds: float) -> None:
-        """Waits before a new session (a fault of the environment, such as no free file
-        descriptor, may pass); close() and abandon() end the wait."""
-        deadline = time.monotonic() + seconds
-        with self._lock:
-            while not self._closing and time.monotonic() < deadline:
-                self._changed.wait(deadline - time.monotonic())
-
-    def _session(self) -> None:
-        """One run of the sender: its sockets, until close(). Raises what a fault raises."""
-        ctx = zmq.Context()
-        try:
-            push, sub, monitor = open_sockets(ctx, self.endpoint, self.receipt_endpoint, self._producer_id, self._curve,
-                                              self.send_high_water_mark)
-        except BaseException:
-            ctx.destroy(linger=0)
-            raise
-        poller = zmq.Poller()
-        poller.register(sub, zmq.POLLIN)
-        poller.register(monitor, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
-        sent_through = -1   # highest seq sent since the last rewind
-        progress_at = time.monotonic()
-        last_rewind = cut_at = 0.0
-        handshake = HandshakeWatch(self.endpoint, self.connect_timeout, self._curve is not None)
-        try:
-            while True:
-                with self._lock:
-                    if self._closing:
-                        return
-                    now = time.monotonic()
-                    if self._queued and (self._queued_bytes >= self.max_batch_bytes or self._hurry
-                                         or now - cut_at >= self.batch_delay):
-                        cut_at = now
-                        self._cut_batches()
-                    self._hurry = False
-                    gathering = bool(self._queued)
-                    self._idle = not gathering
-                    self._seal_old_segment()
-                    batches = [b for b in self._unacked if b[0] > sent_through]
-                    base = self._unacked[0][0] if self._unacked else self._next_seq
-                    waiting = bool(self._unacked)
-                blocked = False
-                for seq, count, payload in batches:
-                    header = HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id)
-                    try:
-                        push.send_multipart([header, lend(payload)], flags=zmq.NOBLOCK)
-                    except zmq.Again:
-                        blocked = True
-                        break  # libzmq's queue is full (or no writer yet): retried on the next turn
-                    sent_through = seq
-                    self.stats['batches'] += 1
-                now = time.monotonic()
-                if not waiting:
-                    progress_at = now
-                elif now - progress_at >= self.receipt_timeout:
-                    sent_through, progress_at = -1, now
-                    self.stats['resends'] += 1
-                overdue = handshake.overdue(now)
-                if overdue is not None:
-                    self._fail(overdue)
-                wait = 0.01 if blocked else max(0.0, self.receipt_timeout - (now - progress_at))
-                if gathering:
-                    wait = min(wait, max(0.0, cut_at + self.batch_delay - now))
-                if self._spool is not None and self._spool.open:
-                    wait = min(wait, SEGMENT_MAX_AGE)
-                wait = min(wait, handshake.wait(now))
-                events = dict(poller.poll(int(wait * 1000) + 1))
-                if self._wake_r in events:
-                    os.read(self._wake_r, 4096)
-                if monitor in events:
-                    handshake.read(monitor)
-                while sub in events:
-                    try:
-                        frames = sub.recv_multipart(flags=zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    acked, gap = self._receipt(frames)
-                    if acked:
-                        progress_at = time.monotonic()
-                    if gap and time.monotonic() - last_rewind >= GAP_REWIND_INTERVAL:
-                        sent_through, last_rewind = -1, time.monotonic()
-                        self.stats['resends'] += 1
-        finally:
-            push.disable_monitor()
-            for sock in (monitor, push, sub):
-                sock.close(0)
-            ctx.term()
-
-    def _fail(self, err: LogfunnelError) -> None:
-        try:
-            self.on_error(err)
-        except Exception:  # noqa: BLE001 - a reporting hook must not stop the sender
-            _report(err)
+                report(err)
 
     def _cut_batches(self) -> None:
         """Moves queued lines into batches (lock held); while the spool holds an unreceipted
@@ -506,22 +361,3 @@ class _Producer:
         for count, payload in batches:
             self._unacked.append((self._next_seq, count, payload))
             self._next_seq += 1
-
-    def _receipt(self, frames: List[bytes]) -> Tuple[int, bool]:
-        """Applies one receipt; returns (batches confirmed, gap flag)."""
-        written, gap = decode_receipt(frames, self._producer_id)
-        if written is None:
-            return 0, gap
-        acked = 0
-        with self._lock:
-            if written > self._receipted:
-                self._receipted = written
-                acked = 1
-            while self._unacked and self._unacked[0][0] <= written:
-                _seq, count, payload = self._unacked.popleft()
-                self._held_bytes -= len(payload)
-                self.stats['confirmed'] += count
-                acked += 1
-            if acked:
-                self._changed.notify_all()
-        return acked, gap

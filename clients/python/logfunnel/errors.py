@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class LogfunnelError(Exception):
     """Base class: ``code`` is a stable LOGFUNNEL_ERR_* string."""
@@ -62,3 +64,8 @@ class SenderFailed(LogfunnelError):
             'too many failures; %d records without a receipt went to the spool, records from now on are '
             'dropped and counted' % spooled))
         self.__cause__ = cause
+
+
+def report(err: BaseException) -> None:
+    """One line on stderr: what a thread or exit hook cannot raise to anybody."""
+    sys.stderr.write('logfunnel: %s\n' % (err if isinstance(err, LogfunnelError) else '%s: %s' % (type(err).__name__, err)))

@@ -13,9 +13,8 @@ import weakref
 from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) for one str, in C
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ._producer import _report
 from .client import Client
-from .errors import Closed, CloseTimeout, LogfunnelError
+from .errors import Closed, CloseTimeout, LogfunnelError, report
 
 # Python level -> pino level number (pino: trace 10, debug 20, info 30, warn 40, error 50, fatal 60).
 PINO_LEVELS = ((logging.CRITICAL, 60), (logging.ERROR, 50), (logging.WARNING, 40), (logging.INFO, 30), (logging.DEBUG, 20))
@@ -44,7 +43,7 @@ def _report_to(ref: 'weakref.ref[LogfunnelHandler]') -> Callable[[LogfunnelError
         if handler is not None:
             handler._client_error(err)
         else:  # a dropped handler's client still sending
-            _report(err)
+            report(err)
     return on_error
 
 

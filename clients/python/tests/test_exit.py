@@ -29,7 +29,7 @@ def test_a_burst_then_the_end_of_the_script(writer_factory, run_code):
 
 
 FAULTS = '''import json, logging, sys, time
-import logfunnel, logfunnel._producer as producer
+import logfunnel, logfunnel._sender as sender
 endpoint, n, fail_at = sys.argv[1], int(sys.argv[2]), [int(x) for x in sys.argv[3].split(',')]
 sends = 0
 
@@ -47,9 +47,9 @@ class FaultyPush:
         return self._sock.send_multipart(*args, **kwargs)
 
 if sys.argv[4] == 'until-broken':
-    producer.RESTART_DELAY = 0.005  # the pauses between sessions are not what this case is about
-open_sockets = producer.open_sockets
-producer.open_sockets = lambda *a: (lambda push, sub, monitor: (FaultyPush(push), sub, monitor))(*open_sockets(*a))
+    sender.RESTART_DELAY = 0.005  # the pauses between sessions are not what this case is about
+open_sockets = sender.open_sockets
+sender.open_sockets = lambda *a: (lambda push, sub, monitor: (FaultyPush(push), sub, monitor))(*open_sockets(*a))
 client = logfunnel.Client(endpoint, max_batch_bytes=4096, batch_delay=0)
 for i in range(n // 2):
     client.send(json.dumps({'seq': i, 'msg': 'y' * 100}))
