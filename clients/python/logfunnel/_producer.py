@@ -338,11 +338,7 @@ class _Producer(SenderThread):
     def _seal_old_segment(self) -> None:
         spool = self._spool
         if spool is not None and spool.open and time.monotonic() - spool.opened_at >= SEGMENT_MAX_AGE:
-            try:
-                spool.seal()
-            except OSError as err:
-                self.stats['spool_errors'] += 1
-                report(err)
+            self._seal_spool()
 
     def _cut_batches(self) -> None:
         """Moves queued lines into batches (lock held); while the spool holds an unreceipted
