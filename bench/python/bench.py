@@ -14,9 +14,13 @@ Strategies (every producer process builds the same pino-style JSON line per reco
             fsync after every write, receipts wait for it)
   funnel-nofsync  the same with the writer's --fsync off (like lock, file and queue, which never fsync)
 
-Throughput: from `go` (all producers ready) until every record is in the file (funnel: flush()
-has every receipt; queue: the listener has written the last record). CPU per record: user+sys
-of every process involved (producers, writer, the harness holding the listener) over records.
+Ready: each producer builds its handler and logs one record through it (flush() returns: the
+file is open, the queue's feeder thread or the funnel's sender thread is up and has its first
+receipt), as the Node bench's producers are ready with their sender thread up; that record is
+verified with the others but not timed. Throughput: from `go` (all producers ready) until every
+record is in the file (funnel: flush() has every receipt; queue: the listener has written the last
+record). CPU per record: user+sys over the same window of every process involved (the producers,
+all threads; the writer; the harness holding the listener) over the records timed.
 Other load: cores kept busy by anything but this run (machine-wide busy time from /proc/stat,
 less the run's own CPU, over the run's wall time), as in the Node bench; rerun a cell where it is
 well above 0.
@@ -103,6 +107,8 @@ def producer(strategy: str, target: Any, records: int, size: int, ready: Any, go
             handler.setFormatter(JsonFormatter())
     log.addHandler(handler)
     payload = 'x' * size
+    log.info(payload)  # the first record: opens what the handler opens, starts its threads (not timed)
+    handler.flush()
     ready.wait()
     go.wait()
     cpu0 = time.process_time()
@@ -127,6 +133,13 @@ def start_writer(directory: str, *flags: str) -> subprocess.Popen:
         if b'"ready"' in line:
             return writer
     raise RuntimeError('the writer did not start')
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + sys, every thread) a running process has used so far (/proc/<pid>/stat)."""
+    with open('/proc/%d/stat' % pid, encoding='ascii') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def busy_seconds() -> float:
@@ -162,6 +175,8 @@ def run_once(strategy: str, producers: int, size: int, total: int) -> Dict[str, 
     for p in procs:
         p.start()
     ready.wait()
+    writer_cpu0 = process_cpu(writer.pid) if writer is not None else 0.0
+    own_cpu0 = time.process_time()
     start = time.time()
     go.set()
     done = [results.get(timeout=300) for _ in procs]
@@ -170,6 +185,9 @@ def run_once(strategy: str, producers: int, size: int, total: int) -> Dict[str, 
         listener.stop()  # writes every record still queued, then returns
         end = time.time()
         listener.handlers[0].close()
+    window_cpu = sum(d['cpu'] for d in done) + (process_cpu(writer.pid) - writer_cpu0 if writer is not None else 0.0)
+    if listener is not None:
+        window_cpu += time.process_time() - own_cpu0
     for p in procs:
         p.join()
     if writer is not None:
@@ -180,13 +198,14 @@ def run_once(strategy: str, producers: int, size: int, total: int) -> Dict[str, 
     cpu = sum(getattr(b, f) - getattr(a, f) for a, b in ((self0, self1), (children0, children1)) for f in ('ru_utime', 'ru_stime'))
     load = max(0.0, busy1 - busy0 - cpu) / (wall1 - wall0)
     n = records * producers
-    report = json.loads(subprocess.run([NODE, BIN, 'verify', '--json', file, '--expect', str(records), '--expect-total', str(n)],
+    report = json.loads(subprocess.run([NODE, BIN, 'verify', '--json', file, '--expect', str(records + 1), '--expect-total',
+                                        str(n + producers)],
                                        capture_output=True, timeout=300).stdout)
     defects = sum(report.get(k, 0) for k in ('torn', 'gaps', 'duplicates', 'reordered', 'missing', 'extra'))
     subprocess.run(['rm', '-rf', directory])
     return {'strategy': strategy, 'producers': producers, 'size': size, 'records': n, 'seconds': end - start,
-            'rps': n / (end - start), 'cpu_us': cpu / n * 1e6, 'lines': report.get('lines'), 'defects': defects, 'load': load,
-            'ok': bool(report.get('ok')) and report.get('lines') == n}
+            'rps': n / (end - start), 'cpu_us': window_cpu / n * 1e6, 'lines': report.get('lines'), 'defects': defects,
+            'load': load, 'ok': bool(report.get('ok')) and report.get('lines') == n + producers}
 
 
 def main() -> None:

@@ -47,11 +47,10 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def producer(endpoint: str, size: int, records: int, batch_delay: Optional[float], ready: Any, go: Any, results: Any) -> None:
+def producer(endpoint: str, size: int, records: int, options: Dict[str, Any], ready: Any, go: Any, results: Any) -> None:
     log = logging.getLogger('threads')
     log.propagate = False
     log.setLevel(logging.INFO)
-    options = {} if batch_delay is None else {'batch_delay': batch_delay}
     handler = logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq', close_timeout=60, **options)
     log.addHandler(handler)
     payload = 'x' * size
@@ -77,15 +76,17 @@ def main() -> None:
     parser.add_argument('--records', type=int, default=50_000, help='records per producer')
     parser.add_argument('--producers', type=int, default=4)
     parser.add_argument('--batch-delay', type=float, default=None, help="the handler's batch_delay, s (default: its own)")
+    parser.add_argument('--high-water-mark', type=int, default=None, help="the handler's high_water_mark, bytes (default: its own)")
     parser.add_argument('--writer-args', default='')
     args = parser.parse_args()
+    options = {k: v for k, v in (('batch_delay', args.batch_delay), ('high_water_mark', args.high_water_mark)) if v is not None}
     directory = tempfile.mkdtemp(prefix='lf-pythreads-')
     endpoint = 'ipc://%s/w.sock' % directory
     writer = start_writer(directory, *args.writer_args.split())
     try:
         ctx = multiprocessing.get_context('fork')
         ready, go, results = ctx.Barrier(args.producers + 1), ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=producer, args=(endpoint, args.size, args.records, args.batch_delay, ready, go, results)) for _ in range(args.producers)]
+        procs = [ctx.Process(target=producer, args=(endpoint, args.size, args.records, options, ready, go, results)) for _ in range(args.producers)]
         for p in procs:
             p.start()
         ready.wait()  # every producer has its first record receipted
