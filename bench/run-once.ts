@@ -136,7 +136,7 @@ export async function runOnce (params: RunParams): Promise<RunSample> {
         endpoint: `ipc://${join(runDir, 'w.sock')}`,
         drainIdleMs: WRITER_DRAIN_IDLE_MS,
         fsync: strategy === 'funnel-nofsync' ? 'off' : 'batch',
-        ...(strategy === 'funnel-checkpoints' ? { checkpoints: true, checkpointSizeBytes: 1024 * 1024 } : {})
+        ...(strategy === 'funnel-checkpoints' ? { checkpoints: true, checkpointSizeBytes: 64 * 1024 * 1024 } : {})
       })
     }
     const producerParams: ProducerParams = { strategy, file, endpoint: writer?.endpoint, port: rsyslogd?.port, records, durationMs, recordBytes }

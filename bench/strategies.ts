@@ -13,7 +13,7 @@ export const INGEST_SCENARIO = 'writer-ingest'
 export const STRATEGY_DESCRIPTIONS: Readonly<Record<Strategy, string>> = Object.freeze({
   funnel: "pino(funnel({ endpoint })): logfunnel destination (ring + sender thread) -> writer process (fsync: 'batch', its default); done when close() has every receipt",
   'funnel-nofsync': "funnel with the writer's fsync: 'off' (like append and flock, which never fsync)",
-  'funnel-checkpoints': 'funnel with the writer\'s checkpoints on (sha256 of every byte written, a checkpoint line per 1 MiB): their cost against funnel',
+  'funnel-checkpoints': 'funnel with the writer\'s checkpoints on (BLAKE3 of every byte written, a checkpoint line per 64 MiB): their cost against funnel',
   'funnel-transport': "pino.transport({ target: 'logfunnel/transport' }): the same sender as a pino transport (writer fsync: 'batch')",
   flock: 'pino(flockDestination({ file })): flock(2) around every append; the lock-based baseline',
   append: 'pino.destination({ dest: file, sync: true, append: true }) in every process: O_APPEND, no coordination',

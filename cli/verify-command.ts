@@ -33,7 +33,7 @@ options:
   --json                 print the report as one JSON object line
   -h, --help             show this help
 
-exit status: 0 no defects, 1 defects found, 2 usage error or unreadable file
+exit status: 0 no defects, 1 defects found, 2 usage error, unreadable file, or a hash this install cannot compute
 `
 
 function count (raw: string | undefined, flag: string): number | undefined {
@@ -111,8 +111,8 @@ export async function main (argv: string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof LogfunnelError)) throw err
     if (err.code === 'LOGFUNNEL_ERR_INVALID_OPTION') throw new UsageError(err.message)
-    if (err.code !== 'LOGFUNNEL_ERR_FILE') throw err
-    // An unreadable FILE is the caller's mistake, like a usage error, not a defect in a file.
+    if (err.code !== 'LOGFUNNEL_ERR_FILE' && err.code !== 'LOGFUNNEL_ERR_MISSING_DEPENDENCY') throw err
+    // An unreadable file (or a hash this install cannot compute) is no verdict on the file: exit 2, as a usage error.
     process.stderr.write(`logfunnel: ${err.code}: ${err.message}\n`)
     return 2
   }

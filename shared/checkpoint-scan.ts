@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { gunzipSync } from 'node:zlib'
-import { CHECKPOINT_HASH, chainHash, isCheckpointLine, type CheckpointRecord } from './checkpoint-format.js'
+import { algOf, chainHash, isCheckpointLine, newHasher, type CheckpointRecord } from './checkpoint-format.js'
 import { FileError } from './errors.js'
 
 /** A checkpoint line found in a file, with the bytes it vouches for as they are now. */
@@ -10,13 +9,14 @@ export interface FoundCheckpoint {
   rec: CheckpointRecord
   /** The line as written (with newline). */
   text: string
-  /** Hash of the line: the next checkpoint's `prev`. */
+  /** Hash of the line by its own `alg`: the next checkpoint's `prev`. */
   lineHash: string
   /** The line's byte range in the file. */
   start: number
   end: number
   /** The bytes before it, since the previous checkpoint in the same file (or the file's start). */
   segFrom: number
+  /** Those bytes hashed by the line's `alg`. */
   segHash: string
   segRecords: number
 }
@@ -59,9 +59,12 @@ export function scanCheckpoints (file: string, buf: Buffer): ScannedFile {
     if (nl !== -1 && isCheckpointLine(line)) {
       let rec: CheckpointRecord | undefined
       try { rec = JSON.parse(line.toString()) as CheckpointRecord } catch { /* below */ }
-      if (rec?.logfunnel === 'checkpoint' && Number.isSafeInteger(rec.n) && typeof rec.hash === 'string') {
+      const alg = rec === undefined ? undefined : algOf(rec)
+      if (rec?.logfunnel === 'checkpoint' && Number.isSafeInteger(rec.n) && typeof rec.hash === 'string' && alg !== undefined) {
         const seg = buf.subarray(segFrom, pos)
-        found.push({ file, rec, text: line.toString(), lineHash: chainHash(line), start: pos, end, segFrom, segHash: createHash(CHECKPOINT_HASH).update(seg).digest('hex'), segRecords: lines(seg) })
+        const segHash = newHasher(alg)
+        segHash.update(seg)
+        found.push({ file, rec, text: line.toString(), lineHash: chainHash(line, alg), start: pos, end, segFrom, segHash: segHash.digest(), segRecords: lines(seg) })
         segFrom = end
       } else {
         broken.push({ start: pos, end })

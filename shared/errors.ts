@@ -58,9 +58,9 @@ export class EndpointInUseError extends LogfunnelError {
 
 /** An optional package that this feature needs is not installed. */
 export class MissingDependencyError extends LogfunnelError {
-  constructor (pkg: string, user: string, options?: { cause?: unknown }) {
+  constructor (pkg: string, user: string, options?: { cause?: unknown, why?: string }) {
     super('LOGFUNNEL_ERR_MISSING_DEPENDENCY',
-      `${user} needs the optional package ${pkg}, which is not installed or did not build (it is a native addon built with node-gyp: install a C++ compiler and make, then npm install ${pkg})`, options)
+      `${user} needs the optional package ${pkg}, which ${options?.why ?? `is not installed or did not build (it is a native addon built with node-gyp: install a C++ compiler and make, then npm install ${pkg})`}`, options)
     this.name = 'MissingDependencyError'
   }
 }

@@ -1,7 +1,7 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
-import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { newHasher } from '../shared/checkpoint-format.js'
 import { readSealKey, withMac } from '../shared/seal-key.js'
 import { BIN, exitCode, spawnNode, tempDir } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
@@ -51,7 +51,9 @@ describe('sealed checkpoints', () => {
     while (prevCp >= 0 && !(lines[prevCp] as string).includes('"logfunnel":"checkpoint"')) prevCp--
     const seg = lines.slice(prevCp + 1, -1).map((l) => `${l}\n`).join('')
     const later = readSealKey(onMachine)
-    const { mac: _mac, ...body } = { ...stop, hash: createHash('sha256').update(seg).digest('hex'), seal: later.i }
+    const hash = newHasher(stop.alg ?? 'sha256')
+    hash.update(Buffer.from(seg))
+    const { mac: _mac, ...body } = { ...stop, hash: hash.digest(), seal: later.i }
     lines[lines.length - 1] = withMac(later, JSON.stringify(body))
     writeFileSync(last, lines.map((l) => `${l}\n`).join(''))
     const forged = await verifyCli(['--seal-key-file', initial, ...files])

@@ -1,9 +1,10 @@
 import { renameSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { chainHash } from '../shared/checkpoint-format.js'
+import { chainHash, newHasher, preferredAlg } from '../shared/checkpoint-format.js'
 import { verifyCheckpoints } from '../shared/verify-checkpoints.js'
-import { tempDir } from './helpers/children.js'
+import { BIN, exitCode, ROOT, spawnNode, tempDir } from './helpers/children.js'
+import { startWriterWith } from './helpers/writer-cli.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
 import { editLines, readLog, setFiles, verifyCli, writeLog } from './helpers/checkpoints.js'
 
@@ -24,6 +25,47 @@ function only (report: any): any {
   expect(report.defects, JSON.stringify(report.defects)).toHaveLength(1)
   return report.defects[0]
 }
+
+describe('the checkpoint hash', () => {
+  it('is BLAKE3: the official test vectors (input 0, 1, 2, ... 250 repeated), whole and fed in uneven pieces', () => {
+    const vectors: Array<[number, string]> = [
+      [0, 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262'],
+      [1025, 'd00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444'],
+      [4097, '9b4052b38f1c5fc8b1f9ff7ac7b27cd242487b3d890d15c96a1c25b8aa0fb995'],
+      [7169, 'a003fc7a51754a9b3c7fae0367ab3d782dccf28855a03d435f8cfe74605e7817']
+    ]
+    expect(preferredAlg()).toBe('blake3')
+    for (const [len, hex] of vectors) {
+      const input = Buffer.from(Array.from({ length: len }, (_v, i) => i % 251))
+      const whole = newHasher('blake3')
+      whole.update(input)
+      const pieces = newHasher('blake3')
+      for (let at = 0; at < len; at += 1000) pieces.update(input.subarray(at, at + 1000))
+      expect([whole.digest(), pieces.digest()], `${len} bytes`).toEqual([hex, hex])
+    }
+  })
+
+  it('where BLAKE3 cannot load: the writer hashes with sha256 (lines without alg), and verify of a BLAKE3 line fails with LOGFUNNEL_ERR_MISSING_DEPENDENCY, exit 2', async () => {
+    const env = { NODE_OPTIONS: `--require ${join(ROOT, 'test', 'fixtures', 'no-blake3.cjs')}` }
+    const dir = tempDir()
+    const file = join(dir, 'app.log')
+    const writer = await startWriterWith(['--file', file, '--endpoint', `ipc://${join(dir, 'w.sock')}`, '--checkpoints'], env)
+    await runProducers(1, { endpoint: `ipc://${join(dir, 'w.sock')}`, records: 100 })
+    await writer.stop()
+    const cps = readLog(file).split('\n').filter((l) => l.includes('"logfunnel":"checkpoint"'))
+    expect(cps).toHaveLength(2)
+    expect(cps.some((l) => l.includes('"alg"'))).toBe(false)
+    expect((await verifyCli([file])).code).toBe(0)
+
+    const other = join(tempDir(), 'app.log')
+    const blake = await startWriterChild(dirname(other), ['--checkpoints'])
+    await runProducers(1, { endpoint: blake.endpoint, records: 100 })
+    await blake.stop()
+    const child = spawnNode([BIN, 'verify', '--checkpoints', other], { env: { ...process.env, ...env } })
+    expect(await exitCode(child), child.describe()).toBe(2)
+    expect(child.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_MISSING_DEPENDENCY: .*@napi-rs\/blake-hash/)
+  })
+})
 
 describe('checkpoints over a rotated set written by a restarted writer', () => {
   it('verifies in any order; each tampering is found and located', async () => {
@@ -100,7 +142,7 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
     recs[k].producers[producer].from += 1
     lines[at[k] as number] = JSON.stringify(recs[k])
     for (let j = k + 1; j < recs.length; j++) {
-      recs[j].prev = chainHash(Buffer.from(`${lines[at[j - 1] as number] as string}\n`))
+      recs[j].prev = chainHash(Buffer.from(`${lines[at[j - 1] as number] as string}\n`), recs[j - 1].alg ?? 'sha256')
       lines[at[j] as number] = JSON.stringify(recs[j])
     }
     writeLog(file, lines.join('\n'))
@@ -126,4 +168,56 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
     expect(both.code, JSON.stringify(both.report.defects)).toBe(0)
     expect(both.report).toMatchObject({ ok: true, files: 2, checkpoints: 4, defects: [], final: true })
   })
+
+  it('a chain begun by a writer that hashed with sha256 (lines without alg) is continued with BLAKE3 and verifies; an edit in either part is found', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'app.log')
+    let writer = await startWriterChild(dir, ['--checkpoints', '--checkpoint-size', '4K'])
+    await runProducers(2, { endpoint: writer.endpoint, records: 200, sizes: [200] })
+    await writer.stop()
+    expect(readLog(file)).toContain('"alg":"blake3"')
+    writeLog(file, asSha256Writer(readLog(file)))  // what the first version of the writer wrote
+    expect(readLog(file)).not.toContain('"alg"')
+    expect((await verifyCli([file])).code).toBe(0)
+    writer = await startWriterChild(dir, ['--checkpoints', '--checkpoint-size', '4K'])
+    await runProducers(2, { endpoint: writer.endpoint, records: 200, sizes: [200] })
+    await writer.stop()
+    const cps = readLog(file).split('\n').filter((l) => l.includes('"logfunnel":"checkpoint"')).map((l) => JSON.parse(l))
+    const firstNew = cps.findIndex((c) => c.alg === 'blake3')
+    expect(firstNew).toBeGreaterThan(1)
+    expect(cps.slice(firstNew).every((c) => c.alg === 'blake3' && c.writer === cps[0].writer)).toBe(true)
+    expect(cps.map((c) => c.n)).toEqual(cps.map((_c, i) => i))
+    const report = await verifyCli([file])
+    expect(report.code, JSON.stringify(report.report.defects)).toBe(0)
+    expect(report.report).toMatchObject({ ok: true, checkpoints: cps.length, defects: [], final: true })
+    const text = readLog(file)
+    for (const [part, at] of [['sha256', text.indexOf('x'.repeat(50))], ['blake3', text.lastIndexOf('x'.repeat(50))]] as const) {
+      writeLog(file, text.slice(0, at) + 'y' + text.slice(at + 1))
+      const edited = await verifyCli([file])
+      expect(edited.code, part).toBe(1)
+      expect(only(edited.report).kind, part).toBe('edited')
+    }
+  })
 }, 60_000)
+
+/** The same file as a writer that hashed with sha256 would have written it: each checkpoint without `alg`, its `hash` and `prev` by sha256 (no seal). */
+function asSha256Writer (text: string): string {
+  const out: string[] = []
+  let seg: string[] = []
+  let prevLine: string | undefined
+  for (const line of text.split('\n').slice(0, -1)) {
+    if (!line.includes('"logfunnel":"checkpoint"')) {
+      seg.push(`${line}\n`)
+      continue
+    }
+    const { alg: _alg, ...rec } = JSON.parse(line)
+    const hash = newHasher('sha256')
+    hash.update(Buffer.from(seg.join('')))
+    rec.hash = hash.digest()
+    rec.prev = prevLine === undefined ? null : chainHash(Buffer.from(`${prevLine}\n`), 'sha256')
+    prevLine = JSON.stringify(rec)
+    out.push(...seg, `${prevLine}\n`)
+    seg = []
+  }
+  return out.join('') + seg.join('')
+}

@@ -1,8 +1,8 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { CHECKPOINT_HASH, chainHash, isCheckpointLine, type CheckpointRecord, type ProducerRange } from '../../shared/checkpoint-format.js'
+import { algOf, chainHash, isCheckpointLine, newHasher, preferredAlg, type CheckpointAlg, type CheckpointRecord, type Hasher, type ProducerRange } from '../../shared/checkpoint-format.js'
 import { replaceFileSync, sideFileMode } from '../side-files.js'
 import { SealKeeper } from './seal-keeper.js'
 
@@ -56,7 +56,8 @@ interface Batch { end: number, producer: string | undefined, seq: number, record
  */
 export class Checkpointer {
   writer = randomBytes(8).toString('hex')
-  #hash: Hash = createHash(CHECKPOINT_HASH)
+  readonly #alg: CheckpointAlg
+  #hash: Hasher
   #bytes = 0
   #records = 0
   #n = 0
@@ -72,8 +73,10 @@ export class Checkpointer {
   readonly #every: { intervalMs: number, sizeBytes: number }
   #dueAt = Infinity
 
-  /** `intervalMs` and `sizeBytes` (0: never) set when `due()` asks for the next checkpoint. */
-  constructor (file: string, opts: { sealKeyFile?: string | undefined, intervalMs?: number, sizeBytes?: number } = {}) {
+  /** `intervalMs` and `sizeBytes` (0: never) set when `due()` asks for the next checkpoint; `alg` (tests: a writer of an older version) the hash. */
+  constructor (file: string, opts: { sealKeyFile?: string | undefined, intervalMs?: number, sizeBytes?: number, alg?: CheckpointAlg } = {}) {
+    this.#alg = opts.alg ?? preferredAlg()
+    this.#hash = newHasher(this.#alg)
     this.#file = file
     this.#chainFile = chainFileFor(file)
     this.#keeper = opts.sealKeyFile === undefined ? undefined : new SealKeeper(opts.sealKeyFile)
@@ -98,7 +101,7 @@ export class Checkpointer {
     if (found === undefined) return
     this.writer = found.rec.writer
     this.#n = found.rec.n + 1
-    this.#prev = chainHash(found.line)
+    this.#prev = chainHash(found.line, algOf(found.rec) ?? this.#alg)
     if (found.rest.length > 0) this.update([found.rest], -1)
     if (found.rec.seal !== undefined) await this.#keeper?.evolvePast(found.rec.seal)
   }
@@ -169,12 +172,13 @@ export class Checkpointer {
       time: Date.now(),
       msg: 'logfunnel checkpoint',
       logfunnel: 'checkpoint',
+      ...(this.#alg === 'sha256' ? {} : { alg: this.#alg }),
       writer: this.writer,
       n: this.#n++,
       at,
       bytes: this.#bytes,
       records: this.#records,
-      hash: this.#hash.digest('hex'),
+      hash: this.#hash.digest(),
       prev: this.#prev,
       producers: this.#producers
     }
@@ -187,8 +191,8 @@ export class Checkpointer {
     }
     const line = Buffer.from(`${text}\n`)
     this.#lastLine = line
-    this.#prev = chainHash(line)
-    this.#hash = createHash(CHECKPOINT_HASH)
+    this.#prev = chainHash(line, this.#alg)
+    this.#hash = newHasher(this.#alg)
     this.#bytes = 0
     this.#records = 0
     this.#producers = {}
