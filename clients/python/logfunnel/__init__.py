@@ -4,7 +4,7 @@ Standard library + pyzmq only. ``Client`` speaks the full wire protocol of logfu
 (docs/protocol.md): lines are coalesced into batches with a 40-byte header, the writer confirms
 what is in the file with receipts, and the client keeps every batch without a receipt and
 resends from the first of them (go-back-N) when the writer reports a gap or receipts stall.
-What still has no receipt at ``close()``'s deadline, at exit or on SIGTERM goes to the spool,
+What still has no receipt at ``close()``'s deadline, at exit or on a fatal signal (SIGTERM, SIGHUP, ...) goes to the spool,
 which the writer ingests. ``LogfunnelHandler`` is a ``logging.Handler`` that writes one
 pino-compatible JSON object per record through a ``Client``.
 

@@ -87,7 +87,7 @@ class _Producer(SenderThread):
         """Fresh state for this process; after a fork the parent's thread and sockets are not ours."""
         self.pid = os.getpid()
         self._close_lock = threading.Lock()  # one close() at a time: exit hooks and a dropped Client's closer
-        self._lock = threading.RLock()  # reentrant: the SIGTERM handler may run inside send()
+        self._lock = threading.RLock()  # reentrant: a fatal signal's handler may run inside send()
         self._changed = threading.Condition(self._lock)
         self._queued: List[bytes] = []      # lines (newline included) not yet in a batch
         self._queued_bytes = 0

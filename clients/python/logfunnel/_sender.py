@@ -36,7 +36,7 @@ class SenderThread:
     """The sender thread's side of a ``_Producer`` (see the module's docstring)."""
 
     def _run(self) -> None:
-        # A process-directed signal (SIGTERM from Pool.terminate() or gunicorn) goes to any thread
+        # A process-directed signal (SIGTERM from Pool.terminate(), SIGHUP, ...) goes to any thread
         # that does not block it; in this one, Python would only set a flag, and a main thread
         # asleep in a blocking call would not run its handler until that call returns.
         signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)

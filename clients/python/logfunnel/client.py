@@ -24,7 +24,7 @@ class Client:
 
     Records without a receipt at ``close()``'s deadline, at interpreter exit and at
     multiprocessing's finalizers (after ``linger`` s when there is a spool, else ``close_timeout``),
-    and on SIGTERM go to the spool (``spool_dir``, by default
+    and on a fatal signal (SIGTERM, SIGHUP, ...) go to the spool (``spool_dir``, by default
     ``<ipc path>.spool`` as for Node's producers), from which the writer ingests them; what
     cannot be kept is reported on stderr with its count.
 

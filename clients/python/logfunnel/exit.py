@@ -1,6 +1,7 @@
 """Spooling at the ends of a process: interpreter exit (atexit), multiprocessing's finalizers
-(pool workers end in os._exit(), where atexit does not run) and SIGTERM (Pool.terminate(),
-gunicorn's graceful shutdown), with a handler installed only where the default one is in place.
+(pool workers end in os._exit(), where atexit does not run) and the signals whose default action
+ends the process (SIGTERM from Pool.terminate() or a service manager, SIGHUP from a closed
+terminal or session, ...), with a handler installed only where the default one is in place.
 
 Every hook is registered once per process and finds the producers through a weak set, so a
 producer dropped without close() is not kept alive by a hook, and nothing accumulates per
@@ -17,6 +18,15 @@ import signal
 import threading
 import weakref
 from typing import Any, List
+
+# The signals whose default action ends the process, as the Node producer's (signal-exit's list
+# on Linux), without SIGABRT, SIGTRAP and SIGSYS (abort(), a debugger and seccomp raise those, and
+# a Python handler could not run before the process ends) and SIGUSR2 (left to the application
+# and to tools that claim it, such as faulthandler.register). SIGINT counts only where an application
+# set it to SIG_DFL (Python's own handler raises KeyboardInterrupt, and atexit then runs).
+FATAL_SIGNALS = tuple(getattr(signal, name) for name in (
+    'SIGTERM', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ',
+    'SIGPWR', 'SIGIO', 'SIGSTKFLT') if hasattr(signal, name))
 
 _clients: 'weakref.WeakSet[Any]' = weakref.WeakSet()
 _installed_pid = -1
@@ -46,28 +56,26 @@ def install_finalizer() -> None:
 
 
 def install_sigterm() -> None:
-    """Installs the SIGTERM handler in this process if SIGTERM has its default disposition and
-    this is the main thread (signal.signal works only there); otherwise leaves it alone."""
+    """Installs the handler of FATAL_SIGNALS in this process, for each signal that still has its
+    default disposition, if this is the main thread (signal.signal works only there); any other
+    handler is left alone."""
     global _installed_pid
     if _installed_pid == os.getpid() or threading.current_thread() is not threading.main_thread():
         return
-    try:
-        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-            _installed_pid = os.getpid()  # inherited through fork
-            return
-        if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-            return
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):
-        return
     _installed_pid = os.getpid()
+    for signum in FATAL_SIGNALS:
+        try:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, _on_fatal_signal)
+        except (ValueError, OSError):
+            pass
 
 
-def _on_sigterm(signum: int, _frame: Any) -> None:
+def _on_fatal_signal(signum: int, _frame: Any) -> None:
     """Spools what every client of this process holds without a receipt, then ends as the
     default disposition would: restores SIG_DFL and sends the signal again."""
     for client in live_clients():
-        client.abandon('SIGTERM')
+        client.abandon(signal.Signals(signum).name)
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
