@@ -56,6 +56,7 @@ export class FunnelDestination extends EventEmitter {
   #closing: Promise<void> | undefined
   #stats: SenderStats | undefined
   #exited = false
+  #closedDrops = 0
   #nextId = 0
   #pending = new Map<number, Pending>()
   #unsignal: () => void
@@ -71,6 +72,7 @@ export class FunnelDestination extends EventEmitter {
       onTooLarge: onlyOnce((bytes: number) => process.emitWarning(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
     this.#worker = new Worker(SENDER_THREAD, {
+      execArgv: workerExecArgv(process.execArgv),
       workerData: { options, ring, port: port2, control: this.#control },
       transferList: [port2]
     })
@@ -125,9 +127,24 @@ export class FunnelDestination extends EventEmitter {
     return this.#closing === undefined
   }
 
-  /** pino's destination contract. Throws LOGFUNNEL_ERR_CLOSED after `close()`. */
+  /** Records logged after `close()`: not sent, counted here, reported once. */
+  get closedDrops (): number {
+    return this.#closedDrops
+  }
+
+  /**
+   * pino's destination contract. After `close()` a record is dropped and counted in
+   * `closedDrops`, never thrown: a request still in flight during a graceful shutdown must not
+   * take its process down for logging. The first one is reported ('error' event, else a
+   * process warning) with LOGFUNNEL_ERR_CLOSED.
+   */
   write (line: string): boolean {
-    if (this.#closing !== undefined) throw new ClosedError()
+    if (this.#closing !== undefined) {
+      if (++this.#closedDrops === 1) {
+        this.#emitError(new ClosedError('a record was logged after close(): it is not sent; such records are counted in closedDrops and reported this once'))
+      }
+      return true
+    }
     this.#ring.write(line)
     return true
   }
@@ -243,6 +260,21 @@ export class FunnelDestination extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', err)
     else process.emitWarning(err)
   }
+}
+
+/**
+ * The parent's options for the sender thread, less `--input-type`: Node refuses to start a worker
+ * from a file with it (ERR_INPUT_TYPE_NOT_ALLOWED), so `node --input-type=module -e '...'` would
+ * have a destination whose sender never starts.
+ */
+export function workerExecArgv (execArgv: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i] as string
+    if (arg === '--input-type') i++
+    else if (!arg.startsWith('--input-type=')) out.push(arg)
+  }
+  return out
 }
 
 async function withDeadline<T> (work: Promise<T>, deadlineMs: number, makeError: () => Error): Promise<T> {

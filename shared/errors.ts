@@ -145,8 +145,8 @@ export interface CloseTimeoutDetail {
 
 /** The destination was used after `close()`. */
 export class ClosedError extends LogfunnelError {
-  constructor () {
-    super('LOGFUNNEL_ERR_CLOSED', 'the destination is closed')
+  constructor (message = 'the destination is closed') {
+    super('LOGFUNNEL_ERR_CLOSED', message)
     this.name = 'ClosedError'
   }
 }

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, ROOT, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { runProducers, spawnProducer, startWriterChild } from './helpers/cluster.js'
 
 describe('producer API', () => {
@@ -41,6 +41,27 @@ describe('producer API', () => {
       expect(await verifyFile(writer.file)).toMatchObject({ lines: 6000, torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
     })
   }
+
+  it('a script run by `node --input-type=module -e` (its sender thread starts); records logged after close() (a request still in flight at shutdown): dropped, counted, reported once, the process goes on', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const code = `
+      import pino from 'pino'
+      import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
+      const dest = funnel({ endpoint: ${JSON.stringify(writer.endpoint)} })
+      const log = pino(dest)
+      for (let i = 0; i < 100; i++) log.info({ i }, 'before close')
+      await dest.close()
+      for (let i = 0; i < 3; i++) log.info({ i }, 'late')
+      setTimeout(() => console.log(JSON.stringify({ event: 'after', closedDrops: dest.closedDrops })), 10)`
+    const child = spawnNode(['--input-type=module', '-e', code], { cwd: ROOT })
+    const after = await child.waitForLine((l) => l.event === 'after')
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(after.closedDrops).toBe(3)
+    expect(child.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSED')), child.describe()).toHaveLength(1)
+    await writer.stop()
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: 100, torn: 0 })
+  })
 
   it('close() with no writer rejects with LOGFUNNEL_ERR_CLOSE_TIMEOUT and the process still exits', async () => {
     const dir = tempDir()
