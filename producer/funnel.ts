@@ -72,7 +72,11 @@ export class FunnelDestination extends EventEmitter {
       onTooLarge: onlyOnce((bytes: number) => process.emitWarning(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
     this.#worker = new Worker(SENDER_THREAD, {
-      execArgv: workerExecArgv(process.execArgv),
+      // None of the application's options: inherited, `--input-type` (`node --input-type=module -e`)
+      // keeps a worker from starting from a file, and `-r`/`--import` preloads (agents, loaders)
+      // have no business in the sender. An empty list is always valid; a filtered copy of the
+      // parent's is not (V8 flags such as --max-old-space-size are refused when listed).
+      execArgv: [],
       workerData: { options, ring, port: port2, control: this.#control },
       transferList: [port2]
     })
@@ -260,21 +264,6 @@ export class FunnelDestination extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', err)
     else process.emitWarning(err)
   }
-}
-
-/**
- * The parent's options for the sender thread, less `--input-type`: Node refuses to start a worker
- * from a file with it (ERR_INPUT_TYPE_NOT_ALLOWED), so `node --input-type=module -e '...'` would
- * have a destination whose sender never starts.
- */
-export function workerExecArgv (execArgv: readonly string[]): string[] {
-  const out: string[] = []
-  for (let i = 0; i < execArgv.length; i++) {
-    const arg = execArgv[i] as string
-    if (arg === '--input-type') i++
-    else if (!arg.startsWith('--input-type=')) out.push(arg)
-  }
-  return out
 }
 
 async function withDeadline<T> (work: Promise<T>, deadlineMs: number, makeError: () => Error): Promise<T> {

@@ -42,7 +42,7 @@ describe('producer API', () => {
     })
   }
 
-  it('a script run by `node --input-type=module -e` (its sender thread starts); records logged after close() (a request still in flight at shutdown): dropped, counted, reported once, the process goes on', async () => {
+  it('a script run by `node --max-old-space-size=256 -r <preload> --input-type=module -e` (its sender thread starts, without the preload); records logged after close() (a request still in flight at shutdown): dropped, counted, reported once, the process goes on', async () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir)
     const code = `
@@ -54,10 +54,11 @@ describe('producer API', () => {
       await dest.close()
       for (let i = 0; i < 3; i++) log.info({ i }, 'late')
       setTimeout(() => console.log(JSON.stringify({ event: 'after', closedDrops: dest.closedDrops })), 10)`
-    const child = spawnNode(['--input-type=module', '-e', code], { cwd: ROOT })
+    const child = spawnNode(['--max-old-space-size=256', '-r', join(ROOT, 'test', 'fixtures', 'preload-count.cjs'), '--input-type=module', '-e', code], { cwd: ROOT })
     const after = await child.waitForLine((l) => l.event === 'after')
     expect(await exitCode(child), child.describe()).toBe(0)
     expect(after.closedDrops).toBe(3)
+    expect(child.stdout().split('\n').filter((l) => l.startsWith('preload ran'))).toEqual(['preload ran in the main thread'])
     expect(child.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSED')), child.describe()).toHaveLength(1)
     await writer.stop()
     expect(await verifyFile(writer.file)).toMatchObject({ lines: 100, torn: 0 })
