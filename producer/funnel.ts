@@ -84,6 +84,7 @@ export class FunnelDestination extends EventEmitter {
     this.#worker.on('error', (err: Error) => this.#emitError(err))
     this.#worker.on('exit', () => {
       this.#exited = true
+      this.#ring.readerGone()
       for (const pending of this.#pending.values()) pending.reject(new ClosedError())
       this.#pending.clear()
     })
@@ -212,7 +213,10 @@ export class FunnelDestination extends EventEmitter {
       }
     }
     const stats = this.#stats
-    const detail = stats === undefined ? {} : { spooled: stats.spooledRecords, spoolDir: this.options.spoolDir, lost: stats.abandoned }
+    const detail = stats !== undefined
+      ? { spooled: stats.spooledRecords, spoolDir: this.options.spoolDir, lost: stats.abandoned }
+      // The sender thread ended without a word, or never started (no thread could be made).
+      : { lost: this.#ring.lost + this.#ring.untaken, why: 'the sender thread ended or never started' }
     if (failed) throw new CloseTimeoutError(deadlineMs, detail)
     // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
     if (stats !== undefined && stats.abandoned > 0) throw new CloseTimeoutError(this.options.closeTimeoutMs, detail)

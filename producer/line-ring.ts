@@ -28,7 +28,9 @@ const GONE = 2
  * flag, so one of them always sees the other (no lost wake-up).
  */
 const SLEEPING = 3
-const HEADER_WORDS = 4
+/** 1 once the sender thread runs. */
+const STARTED = 4
+const HEADER_WORDS = 5
 /** Per slot: bytes (negative: a line too large for a slot, sent on the port), records. */
 const SLOT_WORDS = 2
 
@@ -37,6 +39,13 @@ const MAX_SLOT_BYTES = 256 * 1024
 const MIN_SLOTS = 4
 /** The logging thread re-checks for a vanished sender thread this often while it waits. */
 const BLOCKED_RECHECK_MS = 1000
+/**
+ * A sender thread that has not started this long after the ring was made never will (no thread
+ * could be made: a pids limit, memory): the logging thread then stops waiting for it with every
+ * slot taken, and drops (and counts) what does not fit, instead of blocking its process for good.
+ * A thread that starts later takes the ring over as usual.
+ */
+export const SENDER_START_TIMEOUT_MS = 10_000
 
 /** The shared memory of one ring; sent to the sender thread in workerData. */
 export interface RingMemory {
@@ -90,8 +99,9 @@ export class RingWriter {
   #records = 0
   readonly #framer = new LineFramer()
   #tickScheduled = false
-  /** Records lost because the sender thread is gone (it failed). */
+  /** Records lost because the sender thread is gone (it failed) or never started. */
   lost = 0
+  readonly #createdAt = performance.now()
   /** Lines rejected for being larger than `maxFrameBytes`. */
   tooLarge = 0
 
@@ -213,7 +223,10 @@ export class RingWriter {
       const consumed = Atomics.load(this.#state, CONSUMED)
       if (((this.#published - consumed) | 0) <= this.#mask) break
       if (Atomics.load(this.#state, GONE) === 1) return false
-      Atomics.wait(this.#state, CONSUMED, consumed, BLOCKED_RECHECK_MS)
+      const unstarted = Atomics.load(this.#state, STARTED) === 0
+      const waited = performance.now() - this.#createdAt
+      if (unstarted && waited >= SENDER_START_TIMEOUT_MS) return false
+      Atomics.wait(this.#state, CONSUMED, consumed, unstarted ? Math.min(BLOCKED_RECHECK_MS, SENDER_START_TIMEOUT_MS - waited) : BLOCKED_RECHECK_MS)
     }
     this.#slot = this.#published & this.#mask
     this.#base = this.#slot * this.#slotBytes
@@ -222,6 +235,20 @@ export class RingWriter {
 
   #drop (records: number): void {
     this.lost += records
+  }
+
+  /** Records written that the sender thread never took: in published slots, or in the one being filled. */
+  get untaken (): number {
+    let records = this.#base === -1 ? 0 : this.#records
+    for (let k = Atomics.load(this.#state, CONSUMED); k !== this.#published; k = (k + 1) | 0) {
+      records += Atomics.load(this.#state, HEADER_WORDS + (k & this.#mask) * SLOT_WORDS + 1)
+    }
+    return records
+  }
+
+  /** The sender thread ended (or failed to start): the logging thread stops waiting for it. */
+  readerGone (): void {
+    Atomics.store(this.#state, GONE, 1)
   }
 }
 
@@ -245,6 +272,9 @@ export class RingReader {
     this.#slotBytes = ring.slotBytes
     this.#mask = slotCount(ring) - 1
     this.#port = port
+    // Made in the sender thread as it starts: the logging thread may wait for it from now on.
+    Atomics.store(this.#state, STARTED, 1)
+    Atomics.notify(this.#state, CONSUMED)
   }
 
   /** True once every slot up to the count `published` has been taken. */

@@ -127,7 +127,7 @@ export class CloseTimeoutError extends LogfunnelError {
   constructor (deadlineMs: number, detail: CloseTimeoutDetail = {}) {
     const parts: string[] = []
     if (detail.spooled !== undefined && detail.spooled > 0) parts.push(`${detail.spooled} records without a receipt went to the spool in ${detail.spoolDir ?? '?'}, where the writer ingests them`)
-    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost (no spool to keep them)`)
+    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost (${detail.why ?? 'no spool to keep them'})`)
     super('LOGFUNNEL_ERR_CLOSE_TIMEOUT', `close took longer than ${deadlineMs} ms${parts.length === 0 ? '' : ': ' + parts.join('; ')}`)
     this.name = 'CloseTimeoutError'
     this.spooled = detail.spooled
@@ -141,6 +141,8 @@ export interface CloseTimeoutDetail {
   spooled?: number
   spoolDir?: string
   lost?: number
+  /** Why `lost` are lost, when not for want of a spool. */
+  why?: string
 }
 
 /** The destination was used after `close()`. */

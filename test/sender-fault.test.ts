@@ -1,6 +1,8 @@
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { SENDER_START_TIMEOUT_MS } from '../producer/line-ring.js'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, fixture, lineCount, spawnNode, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, fixture, lineCount, ROOT, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild, type ProducerParams } from './helpers/cluster.js'
 
 /**
@@ -47,5 +49,21 @@ describe('transport: end() fails and thread-stream terminates the worker, socket
       writer.child.proc.kill('SIGCONT')
     }
     await expectAllOnce(writer.file, writer.stop)
+  })
+})
+
+describe('funnel(): no sender thread could be made', () => {
+  it('a script that logs 20,000 records synchronously into a 1 MiB ring does not hang: it stops waiting after SENDER_START_TIMEOUT_MS, ends by itself with exit 0, and reports the 20,000 lost with the thread\'s error', async () => {
+    const code = `
+      import pino from 'pino'
+      import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
+      const log = pino(funnel({ endpoint: 'ipc://${join(tempDir(), 'none.sock')}', threadBufferBytes: 1024 * 1024 }))
+      for (let i = 0; i < 20000; i++) log.info({ i }, 'x'.repeat(200))
+      console.log(JSON.stringify({ event: 'logged' }))`
+    const child = spawnNode(['-r', join(ROOT, 'test', 'fixtures', 'no-sender-thread.cjs'), '--input-type=module', '-e', code], { cwd: ROOT })
+    await child.waitForLine((l) => l.event === 'logged', SENDER_START_TIMEOUT_MS + 20_000)
+    expect(await exitCode(child, 20_000), child.describe()).toBe(0)
+    expect(child.stderr(), child.describe()).toContain('no thread could be made')
+    expect(child.stderr(), child.describe()).toMatch(/LOGFUNNEL_ERR_CLOSE_TIMEOUT.*20000 records without a receipt are lost \(the sender thread ended or never started\)/)
   })
 })
