@@ -16,7 +16,7 @@ import zmq
 from . import exit as _exit
 from ._sender import Batch, SenderThread
 from .endpoint import default_endpoint, receipt_endpoint_for
-from .errors import Closed, CloseTimeout, LogfunnelError, report
+from .errors import Closed, CloseTimeout, LogfunnelError, SenderFailed, report
 from .spool import SEGMENT_MAX_AGE, SpoolWriter, default_spool_dir
 from .wire import HEADER, PROTOCOL_VERSION, Curve, cut_batches, load_curve_keys
 
@@ -133,12 +133,12 @@ class _Producer(SenderThread):
         with self._lock:
             if self._closing:
                 raise Closed('logfunnel client used after close()')
+            if self._thread is None and not self._broken:
+                self._start()
             if self._broken:
                 self._broken_drops += 1
                 self.stats['lost'] += 1
                 return
-            if self._thread is None:
-                self._start()
             if self._held_bytes + size > self.high_water_mark and not self._make_room(size):
                 return
             self._queued.append(data)
@@ -269,8 +269,8 @@ class _Producer(SenderThread):
         if self.stats['dropped']:
             sys.stderr.write("logfunnel: on_full 'drop': %d records dropped past high_water_mark\n" % self.stats['dropped'])
         if self._broken_drops:
-            sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped after the sender failed too often\n'
-                             % self._broken_drops)
+            sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
+                             '(it failed too often, or its thread could not start)\n' % self._broken_drops)
 
     def _held_records(self) -> int:
         return len(self._queued) + sum(count for _seq, count, _payload in self._unacked)
@@ -326,8 +326,19 @@ class _Producer(SenderThread):
         self._producer_id = os.urandom(16)
         _exit.install_finalizer()
         _exit.install_sigterm()
-        self._thread = threading.Thread(target=self._run, name='logfunnel-sender', daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name='logfunnel-sender', daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as err:
+            # No thread could be made (a pids limit, memory): drop and count, never wait for a
+            # sender that does not exist (a full queue would block every log call).
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
+            self._broken = True
+            self._fail(SenderFailed(err, 0, False, started=False))
+            return
+        self._thread = thread
 
     def _wake(self) -> None:
         try:

@@ -57,12 +57,16 @@ class SenderFailed(LogfunnelError):
 
     code = 'LOGFUNNEL_ERR_SENDER_FAILED'
 
-    def __init__(self, cause: BaseException, spooled: int, restarted: bool) -> None:
-        super().__init__('the sender failed (%s: %s): %s' % (
-            type(cause).__name__, cause,
-            'it starts again and sends again what has no receipt' if restarted else
-            'too many failures; %d records without a receipt went to the spool, records from now on are '
-            'dropped and counted' % spooled))
+    def __init__(self, cause: BaseException, spooled: int, restarted: bool, started: bool = True) -> None:
+        if not started:  # no thread could be made (a pids limit, memory)
+            detail = 'records are dropped and counted, never waited for'
+        elif restarted:
+            detail = 'it starts again and sends again what has no receipt'
+        else:
+            detail = ('too many failures; %d records without a receipt went to the spool, records from now on are '
+                      'dropped and counted' % spooled)
+        super().__init__('the sender %s (%s: %s): %s' % (
+            'failed' if started else 'thread could not start', type(cause).__name__, cause, detail))
         self.__cause__ = cause
 
 

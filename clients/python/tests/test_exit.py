@@ -94,11 +94,43 @@ def test_a_sender_that_keeps_failing_spools_and_gives_up(writer_factory, run_cod
     stats = done['stats']
     assert stats['lost'] == n // 2
     assert stats['confirmed'] + stats['spooled_records'] == n // 2 and stats['spooled_records'] > 0
-    assert ('LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped after the sender failed' % (n // 2)) in p.stderr
+    assert ('LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them' % (n // 2)) in p.stderr
     kept = n // 2
     writer.wait_for_lines(kept)
     summary = writer.stop()
     assert summary['records'] == kept and count_lines(writer.file) == kept
+
+
+NO_THREAD = '''import json, logging, sys, threading, time
+start = threading.Thread.start
+def refuse(thread):
+    if thread.name == 'logfunnel-sender':
+        raise RuntimeError("can't start new thread")  # what a pids limit or no memory gives
+    start(thread)
+threading.Thread.start = refuse
+import logfunnel
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', high_water_mark=1024 * 1024)
+log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+began = time.monotonic()
+for i in range(int(sys.argv[2])):
+    log.info('x' * 200)
+print(json.dumps({'event': 'done', 'seconds': time.monotonic() - began, 'stats': h.client.stats}), flush=True)
+'''
+
+
+def test_no_sender_thread_could_be_made_nothing_waits_for_it(writer_factory, run_code):
+    # Past high_water_mark a log call used to wait close_timeout (10 s) for receipts from a
+    # sender that did not exist, record after record: the program hung. Now each record is
+    # dropped and counted, the failure reported once, and the program ends at once.
+    writer = writer_factory()
+    n = 20_000
+    p = run_code(NO_THREAD, writer.endpoint, str(n))
+    done = p.wait_event('done')
+    assert p.wait() == 0
+    assert done['seconds'] < 5 and done['stats']['lost'] == n, done
+    assert p.stderr.count('the sender thread could not start (RuntimeError: can\'t start new thread)') == 1, p.stderr
+    assert ('LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them' % n) in p.stderr
+    assert writer.stop()['records'] == 0
 
 
 LATE = '''import atexit, logging, sys, threading
