@@ -325,7 +325,7 @@ class _Producer(SenderThread):
         os.set_blocking(self._wake_w, False)
         self._producer_id = os.urandom(16)
         _exit.install_finalizer()
-        _exit.install_sigterm()
+        _exit.install_signal_handlers()
         thread = threading.Thread(target=self._run, name='logfunnel-sender', daemon=True)
         try:
             thread.start()

@@ -37,7 +37,7 @@ def register(client: Any) -> None:
     """Closes ``client`` at exit, resets it after a fork, and spools its held records if this
     process gets SIGTERM (once installed). Holds it weakly."""
     _clients.add(client)
-    install_sigterm()
+    install_signal_handlers()
 
 
 def live_clients() -> List[Any]:
@@ -55,7 +55,7 @@ def install_finalizer() -> None:
         multiprocessing.util.Finalize(None, _close_all, exitpriority=100)
 
 
-def install_sigterm() -> None:
+def install_signal_handlers() -> None:
     """Installs the handler of FATAL_SIGNALS in this process, for each signal that still has its
     default disposition, if this is the main thread (signal.signal works only there); any other
     handler is left alone."""
