@@ -114,6 +114,7 @@ export class FunnelDestination extends EventEmitter {
    * and no `spoolDir`) nothing could keep the records, so it waits `closeTimeoutMs`.
    */
   #onBeforeExit (): void {
+    if (this.#closing !== undefined) return // the application's own close() reports its outcome
     const spool = this.options.spoolDir !== undefined
     const deadlineMs = spool ? Math.max(this.options.linger, MIN_EXIT_LINGER_MS) : this.options.closeTimeoutMs
     this.close(deadlineMs).catch((err: Error) => {
