@@ -24,6 +24,8 @@ ON_FULL = ('block', 'drop', 'spool')
 
 # At the end of the process receipts are awaited at least this long (s), as Node's producers do.
 MIN_EXIT_LINGER = 0.1
+# A sender that could not start (no free descriptor, no thread) is tried again this long after (s).
+START_RETRY = 1.0
 
 
 _SURROGATE = re.compile('[\ud800-\udfff]')
@@ -103,7 +105,9 @@ class _Producer(SenderThread):
         self._idle = False                  # the sender sleeps with nothing queued: wake it for the next line
         self._hurry = False                 # flush() or close() waits: cut what is queued at once
         self._broken = False                # the sender failed too often: records are dropped and counted
-        self._broken_drops = 0
+        self._broken_drops = 0              # dropped with no sender: it gave up, or could not start
+        self._start_retry_at = 0.0          # a sender that could not start is tried again from then
+        self._start_failed = False          # reported once
         self._producer_id = b''
         self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'confirmed': 0, 'dropped': 0,
                                       'spooled': 0, 'spooled_records': 0, 'lost': 0, 'spool_errors': 0}
@@ -133,8 +137,10 @@ class _Producer(SenderThread):
         with self._lock:
             if self._closing:
                 raise Closed('logfunnel client used after close()')
-            if self._thread is None and not self._broken:
-                self._start()
+            if self._thread is None and not self._broken and not self._start():
+                self._broken_drops += 1  # no sender yet: nothing would ever take the record
+                self.stats['lost'] += 1
+                return
             if self._broken:
                 self._broken_drops += 1
                 self.stats['lost'] += 1
@@ -270,7 +276,7 @@ class _Producer(SenderThread):
             sys.stderr.write("logfunnel: on_full 'drop': %d records dropped past high_water_mark\n" % self.stats['dropped'])
         if self._broken_drops:
             sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
-                             '(it failed too often, or its thread could not start)\n' % self._broken_drops)
+                             '(it failed too often, or could not start)\n' % self._broken_drops)
 
     def _held_records(self) -> int:
         return len(self._queued) + sum(count for _seq, count, _payload in self._unacked)
@@ -320,8 +326,18 @@ class _Producer(SenderThread):
                 self._changed.wait(min(left, SEGMENT_MAX_AGE))
                 self._seal_old_segment()
 
-    def _start(self) -> None:
-        self._wake_r, self._wake_w = os.pipe()
+    def _start(self) -> bool:
+        """Starts the sender thread (lock held). False when it cannot (no free descriptor for its
+        wake-up pipe, no thread could be made: a pids limit, memory): the record is dropped and
+        counted, the failure reported once, and the start tried again START_RETRY s later, so a
+        log call never waits for a sender that does not exist."""
+        now = time.monotonic()
+        if now < self._start_retry_at:
+            return False
+        try:
+            self._wake_r, self._wake_w = os.pipe()
+        except OSError as err:
+            return self._cannot_start(err, now)
         os.set_blocking(self._wake_w, False)
         self._producer_id = os.urandom(16)
         _exit.install_finalizer()
@@ -330,15 +346,19 @@ class _Producer(SenderThread):
         try:
             thread.start()
         except RuntimeError as err:
-            # No thread could be made (a pids limit, memory): drop and count, never wait for a
-            # sender that does not exist (a full queue would block every log call).
             os.close(self._wake_r)
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1
-            self._broken = True
-            self._fail(SenderFailed(err, 0, False, started=False))
-            return
+            return self._cannot_start(err, now)
         self._thread = thread
+        return True
+
+    def _cannot_start(self, err: BaseException, now: float) -> bool:
+        self._start_retry_at = now + START_RETRY
+        if not self._start_failed:
+            self._start_failed = True
+            self._fail(SenderFailed(err, 0, False, started=False))
+        return False
 
     def _wake(self) -> None:
         try:

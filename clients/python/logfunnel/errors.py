@@ -58,15 +58,15 @@ class SenderFailed(LogfunnelError):
     code = 'LOGFUNNEL_ERR_SENDER_FAILED'
 
     def __init__(self, cause: BaseException, spooled: int, restarted: bool, started: bool = True) -> None:
-        if not started:  # no thread could be made (a pids limit, memory)
-            detail = 'records are dropped and counted, never waited for'
+        if not started:  # no free descriptor, no thread could be made (a pids limit, memory)
+            detail = 'records are dropped and counted until it can, never waited for (tried again each second)'
         elif restarted:
             detail = 'it starts again and sends again what has no receipt'
         else:
             detail = ('too many failures; %d records without a receipt went to the spool, records from now on are '
                       'dropped and counted' % spooled)
         super().__init__('the sender %s (%s: %s): %s' % (
-            'failed' if started else 'thread could not start', type(cause).__name__, cause, detail))
+            'failed' if started else 'could not start', type(cause).__name__, cause, detail))
         self.__cause__ = cause
 
 

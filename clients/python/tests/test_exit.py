@@ -128,7 +128,7 @@ def test_no_sender_thread_could_be_made_nothing_waits_for_it(writer_factory, run
     done = p.wait_event('done')
     assert p.wait() == 0
     assert done['seconds'] < 5 and done['stats']['lost'] == n, done
-    assert p.stderr.count('the sender thread could not start (RuntimeError: can\'t start new thread)') == 1, p.stderr
+    assert p.stderr.count('the sender could not start (RuntimeError: can\'t start new thread)') == 1, p.stderr
     assert ('LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them' % n) in p.stderr
     assert writer.stop()['records'] == 0
 
@@ -189,3 +189,43 @@ def test_a_script_ends_after_linger_when_the_writer_is_away(writer_factory, run_
     writer.wait_for_lines(3)
     summary = writer.stop()
     assert summary['records'] == 3 and count_lines(writer.file) == 3
+
+
+NO_FD = '''import json, logging, os, sys, time
+import logfunnel
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq')
+log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+hog = []
+try:
+    while True:
+        hog.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+for i in range(1000):
+    log.info('no descriptor %d', i)
+for fd in hog[:64]:
+    os.close(fd)
+time.sleep(1.1)  # the start is tried again once a second (START_RETRY)
+for i in range(1000):
+    log.info('descriptors back %d', i)
+h.flush()
+print(json.dumps({'event': 'done', 'stats': h.client.stats}), flush=True)
+'''
+
+
+def test_no_free_descriptor_at_the_first_record(writer_factory, run_code):
+    # With every descriptor taken, the sender cannot make its wake-up pipe. Each record used to
+    # raise into logging (a "--- Logging error ---" traceback per record, 1000 of them) and was
+    # lost without a count. Now the failure is reported once, those records are dropped and
+    # counted, and the records logged once descriptors are free again arrive.
+    writer = writer_factory()
+    p = run_code(NO_FD, writer.endpoint)
+    done = p.wait_event('done')
+    assert p.wait() == 0
+    assert p.stderr.count('--- Logging error ---') == 1, p.stderr  # the one report, through handleError
+    assert p.stderr.count('the sender could not start (OSError: [Errno 24] Too many open files)') == 1, p.stderr
+    assert 'LOGFUNNEL_ERR_SENDER_FAILED: 1000 records dropped with no sender to take them' in p.stderr
+    assert done['stats']['lost'] == 1000 and done['stats']['confirmed'] == 1000, done
+    writer.wait_for_lines(1000)
+    assert writer.stop()['records'] == 1000
+    assert all('descriptors back' in line for line in open(writer.file, encoding='utf-8'))
