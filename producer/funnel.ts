@@ -4,7 +4,7 @@ import { MessageChannel, Worker } from 'node:worker_threads'
 import * as onExit from 'on-exit-leak-free'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
-import { createRing, RingWriter } from './line-ring.js'
+import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
 import { createControl, destroySenderSync, type SenderReply, type SenderRequest } from './sender-requests.js'
@@ -14,6 +14,8 @@ import { spoolOnFatalSignal } from './signal-spool.js'
 const debug = debuglog('logfunnel')
 
 const SENDER_THREAD = new URL('./sender-thread.js', import.meta.url)
+/** A sender thread that failed to start is started again this long after. */
+const SENDER_RESTART_MS = 1000
 
 /**
  * At the end of the program's work, receipts are awaited at least this long before the rest
@@ -51,6 +53,11 @@ interface Pending {
 export class FunnelDestination extends EventEmitter {
   readonly options: ResolvedProducerOptions
   #worker: Worker
+  readonly #ringMemory: RingMemory
+  /** Times the sender thread failed to start (only the first is reported). */
+  #startFailures = 0
+  /** A start of the sender thread again, after one that failed. */
+  #restart: NodeJS.Timeout | undefined
   #ring: RingWriter
   #control = createControl()
   #closing: Promise<void> | undefined
@@ -64,36 +71,58 @@ export class FunnelDestination extends EventEmitter {
   constructor (options: ResolvedProducerOptions) {
     super()
     this.options = options
-    const ring = createRing(options.threadBufferBytes)
-    const { port1, port2 } = new MessageChannel()
-    port1.unref()
-    this.#ring = new RingWriter(ring, port1, {
+    this.#ringMemory = createRing(options.threadBufferBytes)
+    this.#ring = new RingWriter(this.#ringMemory, {
       maxFrameBytes: options.maxFrameBytes,
       onTooLarge: onlyOnce((bytes: number) => process.emitWarning(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
-    this.#worker = new Worker(SENDER_THREAD, {
+    this.#worker = this.#startSender()
+    onExit.registerBeforeExit(this, (dest) => dest.#onBeforeExit())
+    onExit.register(this, (dest) => dest.#onExit())
+    this.#unsignal = spoolOnFatalSignal(this, (dest) => dest.#onExit())
+  }
+
+  /**
+   * Starts the sender thread on the ring. One that could not start (ERR_WORKER_INIT_FAILED: no
+   * free descriptor, no thread) is started again SENDER_RESTART_MS later until close(); the ring
+   * keeps what was logged meanwhile (once it is full, the logging thread drops and counts, see
+   * SENDER_START_TIMEOUT_MS). Only the first failure to start is reported.
+   */
+  #startSender (): Worker {
+    const { port1, port2 } = new MessageChannel()
+    port1.unref()
+    this.#ring.setPort(port1)
+    const worker = new Worker(SENDER_THREAD, {
       // None of the application's options: inherited, `--input-type` (`node --input-type=module -e`)
       // keeps a worker from starting from a file, and `-r`/`--import` preloads (agents, loaders)
       // have no business in the sender. An empty list is always valid; a filtered copy of the
       // parent's is not (V8 flags such as --max-old-space-size are refused when listed).
       execArgv: [],
-      workerData: { options, ring, port: port2, control: this.#control },
+      workerData: { options: this.options, ring: this.#ringMemory, port: port2, control: this.#control },
       transferList: [port2]
     })
-    this.#worker.on('message', (msg: SenderReply) => this.#onMessage(msg))
-    this.#worker.on('error', (err: Error) => this.#emitError(err))
-    this.#worker.on('exit', () => {
+    worker.on('message', (msg: SenderReply) => this.#onMessage(msg))
+    worker.on('error', (err: Error) => {
+      if (this.#ring.senderStarted || this.#startFailures++ === 0) this.#emitError(err)
+    })
+    worker.on('exit', () => {
       this.#exited = true
       this.#ring.readerGone()
       for (const pending of this.#pending.values()) pending.reject(new ClosedError())
       this.#pending.clear()
+      if (this.#ring.senderStarted || this.#closing !== undefined) return
+      this.#restart = setTimeout(() => {
+        this.#restart = undefined
+        if (this.#closing !== undefined) return
+        this.#exited = false
+        this.#worker = this.#startSender()
+      }, SENDER_RESTART_MS)
+      this.#restart.unref()
     })
     // Like pino.transport: the worker alone does not keep the process alive; a pending flush
     // or close() refs it. Only after the 'message' listener: a Worker's first one refs it again.
-    this.#worker.unref()
-    onExit.registerBeforeExit(this, (dest) => dest.#onBeforeExit())
-    onExit.register(this, (dest) => dest.#onExit())
-    this.#unsignal = spoolOnFatalSignal(this, (dest) => dest.#onExit())
+    worker.unref()
+    return worker
   }
 
   /**
@@ -192,6 +221,7 @@ export class FunnelDestination extends EventEmitter {
   }
 
   async #close (deadlineMs: number): Promise<void> {
+    clearTimeout(this.#restart)
     this.#ring.end()
     let failed = false
     try {

@@ -89,7 +89,7 @@ export class RingWriter {
   readonly #data: Buffer
   readonly #slotBytes: number
   readonly #mask: number
-  readonly #port: MessagePort
+  #port: MessagePort | undefined
   readonly #opts: RingWriterOptions
   #published = 0
   /** Offset of the slot being filled, -1 when none is. */
@@ -105,13 +105,22 @@ export class RingWriter {
   /** Lines rejected for being larger than `maxFrameBytes`. */
   tooLarge = 0
 
-  constructor (ring: RingMemory, port: MessagePort, opts: RingWriterOptions) {
+  constructor (ring: RingMemory, opts: RingWriterOptions) {
     this.#state = new Int32Array(ring.state)
     this.#data = Buffer.from(ring.data)
     this.#slotBytes = ring.slotBytes
     this.#mask = slotCount(ring) - 1
-    this.#port = port
     this.#opts = opts
+  }
+
+  /** The channel to the sender thread (for lines too large for a slot); a new one with each thread. */
+  setPort (port: MessagePort): void {
+    this.#port = port
+  }
+
+  /** True once a sender thread has run on this ring. */
+  get senderStarted (): boolean {
+    return Atomics.load(this.#state, STARTED) === 1
   }
 
   /** The count of slots published so far (a flush waits until the reader has freed them). */
@@ -200,7 +209,7 @@ export class RingWriter {
     }
     const copy = new ArrayBuffer(bytes)
     Buffer.from(copy).write(line)
-    this.#port.postMessage(copy, [copy])
+    this.#port?.postMessage(copy, [copy])
     this.#publishSlot(-bytes, 1)
   }
 
@@ -272,7 +281,10 @@ export class RingReader {
     this.#slotBytes = ring.slotBytes
     this.#mask = slotCount(ring) - 1
     this.#port = port
-    // Made in the sender thread as it starts: the logging thread may wait for it from now on.
+    // Made in the sender thread as it starts (again, after a thread that could not start): it
+    // takes the ring from where it stands, and the logging thread may wait for it from now on.
+    this.#consumed = Atomics.load(this.#state, CONSUMED)
+    Atomics.store(this.#state, GONE, 0)
     Atomics.store(this.#state, STARTED, 1)
     Atomics.notify(this.#state, CONSUMED)
   }

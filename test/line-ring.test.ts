@@ -21,7 +21,8 @@ function ringPair (maxFrameBytes = 1024 * 1024): { ring: RingMemory, writer: Rin
   const channel = new MessageChannel()
   ports.push(channel)
   const tooLarge: number[] = []
-  const writer = new RingWriter(ring, channel.port1, { maxFrameBytes, onTooLarge: (bytes) => tooLarge.push(bytes) })
+  const writer = new RingWriter(ring, { maxFrameBytes, onTooLarge: (bytes) => tooLarge.push(bytes) })
+  writer.setPort(channel.port1)
   const reader = new RingReader(ring, channel.port2)
   const taken: Taken[] = []
   // The bytes are only valid during the call: keep a copy.

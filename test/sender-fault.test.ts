@@ -67,3 +67,28 @@ describe('funnel(): no sender thread could be made', () => {
     expect(child.stderr(), child.describe()).toMatch(/LOGFUNNEL_ERR_CLOSE_TIMEOUT.*20000 records without a receipt are lost \(the sender thread ended or never started\)/)
   })
 })
+
+describe('funnel(): the sender thread fails to start once', () => {
+  it('is started again a second later and sends what the ring kept and what came after: all 2,000 records arrive once, one report', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const code = `
+      import pino from 'pino'
+      import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
+      const dest = funnel({ endpoint: ${JSON.stringify(writer.endpoint)} })
+      const log = pino(dest)
+      for (let seq = 0; seq < 1000; seq++) log.info({ seq }, 'before the start failed')
+      setTimeout(async () => {
+        for (let seq = 1000; seq < 2000; seq++) log.info({ seq }, 'after')
+        await dest.close()
+        console.log(JSON.stringify({ event: 'closed', stats: dest.stats }))
+      }, 1500)`
+    const child = spawnNode(['-r', join(ROOT, 'test', 'fixtures', 'sender-thread-fails-once.cjs'), '--input-type=module', '-e', code], { cwd: ROOT })
+    const closed = await child.waitForLine((l) => l.event === 'closed', 30_000)
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(closed.stats).toMatchObject({ records: 2000, dropped: 0, abandoned: 0, spooledRecords: 0 })
+    expect(child.stderr().split('\n').filter((l) => l.includes('no thread could be made')), child.describe()).toHaveLength(1)
+    await writer.stop()
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: 2000, torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
+  })
+})
