@@ -114,8 +114,7 @@ export class FunnelDestination extends EventEmitter {
       this.#restart = setTimeout(() => {
         this.#restart = undefined
         if (this.#closing !== undefined) return
-        this.#exited = false
-        this.#worker = this.#startSender()
+        this.#startAgain()
       }, SENDER_RESTART_MS)
       this.#restart.unref()
     })
@@ -123,6 +122,16 @@ export class FunnelDestination extends EventEmitter {
     // or close() refs it. Only after the 'message' listener: a Worker's first one refs it again.
     worker.unref()
     return worker
+  }
+
+  /** A new sender thread after one that could not start; one refused at once counts as another failure. */
+  #startAgain (): void {
+    try {
+      this.#worker = this.#startSender()
+      this.#exited = false
+    } catch (err) {
+      if (this.#startFailures++ === 0) this.#emitError(err as Error)
+    }
   }
 
   /**
@@ -222,6 +231,8 @@ export class FunnelDestination extends EventEmitter {
 
   async #close (deadlineMs: number): Promise<void> {
     clearTimeout(this.#restart)
+    // No sender has run yet (its start failed): one more try now, for what the ring holds.
+    if (this.#exited && !this.#ring.senderStarted) this.#startAgain()
     this.#ring.end()
     let failed = false
     try {
