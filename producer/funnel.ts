@@ -231,12 +231,18 @@ export class FunnelDestination extends EventEmitter {
 
   async #close (deadlineMs: number): Promise<void> {
     clearTimeout(this.#restart)
-    // No sender has run yet (its start failed): one more try now, for what the ring holds.
-    if (this.#exited && !this.#ring.senderStarted) this.#startAgain()
     this.#ring.end()
+    const flush = { code: 'flush', through: this.#ring.published } as const
+    const flushed = this.#request(flush).catch(async (err: unknown) => {
+      if (this.#ring.senderStarted) throw err
+      // No sender has run (its start failed, before or while close() began): one more try now,
+      // for what the ring holds.
+      this.#startAgain()
+      return await this.#request(flush)
+    })
     let failed = false
     try {
-      await withDeadline(this.#request({ code: 'flush', through: this.#ring.published }), deadlineMs, () => new CloseTimeoutError(deadlineMs))
+      await withDeadline(flushed, deadlineMs, () => new CloseTimeoutError(deadlineMs))
     } catch (err) {
       failed = true
       debug('close: %s', (err as Error).message)
