@@ -25,7 +25,7 @@ from typing import Any, Dict, Optional
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, 'clients', 'python'))
 import logfunnel  # noqa: E402
-from bench import start_writer  # noqa: E402  (bench/python/bench.py, beside this file)
+from bench import process_cpu, start_writer  # noqa: E402  (bench/python/bench.py, beside this file)
 
 TICK = os.sysconf('SC_CLK_TCK')
 
@@ -39,12 +39,6 @@ def threads_cpu() -> Dict[str, Any]:
         fields = stat[stat.rindex(')') + 2:].split()
         out[tid] = (stat[stat.index('(') + 1:stat.rindex(')')], (int(fields[11]) + int(fields[12])) / TICK, int(fields[7]))
     return out
-
-
-def process_cpu(pid: int) -> float:
-    with open('/proc/%d/stat' % pid, encoding='ascii') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def producer(endpoint: str, size: int, records: int, options: Dict[str, Any], ready: Any, go: Any, results: Any) -> None:
