@@ -103,7 +103,8 @@ export class FunnelDestination extends EventEmitter {
     })
     worker.on('message', (msg: SenderReply) => this.#onMessage(msg))
     worker.on('error', (err: Error) => {
-      if (this.#ring.senderStarted || this.#startFailures++ === 0) this.#emitError(err)
+      if (this.#ring.senderStarted) this.#emitError(err)
+      else this.#startFailed(err)
     })
     worker.on('exit', () => {
       this.#exited = true
@@ -130,8 +131,13 @@ export class FunnelDestination extends EventEmitter {
       this.#worker = this.#startSender()
       this.#exited = false
     } catch (err) {
-      if (this.#startFailures++ === 0) this.#emitError(err as Error)
+      this.#startFailed(err as Error)
     }
+  }
+
+  /** A sender thread that could not start: only the first such failure is reported. */
+  #startFailed (err: Error): void {
+    if (this.#startFailures++ === 0) this.#emitError(err)
   }
 
   /**
