@@ -116,7 +116,8 @@ function secretFromFile (flag: string, path: string): string {
 
 /**
  * `logfunnel writer`: runs until SIGTERM/SIGINT (or, with --exit-with-parent, until its parent
- * is gone); exit 0 after a clean stop. A signal before ready ends the start: exit 1.
+ * is gone); exit 0 after a clean stop. A signal before ready ends the start (what came in
+ * meanwhile is written, as in a stop): exit 1.
  */
 export async function main (argv: string[]): Promise<number> {
   return await runWriter(argv)
@@ -163,9 +164,13 @@ export async function runWriter (argv: string[], hooks: WriterHooks = {}): Promi
   for (const event of ['resumed', 'recovered']) {
     writer.on(event, (info: object) => err(JSON.stringify({ event, ...info })))
   }
-  const started = await Promise.race([writer.start().then(() => true), stopped.then(() => false)])
+  const starting = writer.start()
+  const started = await Promise.race([starting.then(() => true), stopped.then(() => false)])
   if (!started) {
     err(`logfunnel: LOGFUNNEL_ERR_WRITER_START: ${stopReason ?? 'stopped'} before the writer was ready`)
+    // start() goes on (it may already receive): once it ends, stop what it started, so that
+    // what came in meanwhile is written and the process ends.
+    if (await starting.then(() => true, () => false)) await writer.stop()
     return 1
   }
   const { endpoint, receiptEndpoint, file, curveSecretKey, pidFile } = writer.options

@@ -131,6 +131,22 @@ describe('the writer command', () => {
     }
   })
 
+  it('SIGTERM while its start still runs (it already receives): every record that came in is written, the socket files are gone, exit 1', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'app.log')
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    // Its start ends 3 s after it begins to receive; before the fix the process never ended.
+    const child = spawnNode([fixture('slow-start-writer'), '3000', '--file', file, '--endpoint', endpoint])
+    await child.waitForLine((l) => l.event === 'receiving')
+    await runProducers(2, { endpoint, records: 1000 })
+    child.proc.kill('SIGTERM')
+    expect(await exitCode(child, 20_000), child.describe()).toBe(1)
+    expect(child.stderr()).toContain('logfunnel: LOGFUNNEL_ERR_WRITER_START: SIGTERM before the writer was ready')
+    expect(child.stdout()).not.toContain('"ready"')
+    expect(await verifyFile(file)).toMatchObject({ lines: 2000, torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
+    expect(socketsIn(dir)).toEqual([])
+  })
+
   it('a log path no directory can be made for: exits 1 with LOGFUNNEL_ERR_FILE at once', async () => {
     const dir = tempDir()
     const child = spawnNode([BIN, 'writer', '--file', '/proc/nope/x.log', '--endpoint', `ipc://${join(dir, 'w.sock')}`])

@@ -42,6 +42,8 @@ const TURN_EVERY_BYTES = 1024 * 1024
 export interface WriterHooks {
   /** Awaited after each message received, before the next is taken. */
   afterMessage?: () => Promise<void>
+  /** Awaited at the end of start(), when the writer already receives (a start that takes long). */
+  started?: () => Promise<void>
 }
 
 /**
@@ -160,6 +162,7 @@ export class Writer extends EventEmitter {
       this.#ingester.start()
     }
     this.#persisting = this.#persistLoop()
+    await this.#hooks.started?.()
   }
 
   /** The metrics URL (`http://host:port/metrics`) when `metricsPort` is set and the writer started. */
