@@ -12,15 +12,12 @@ from typing import List, Tuple
 import zmq
 
 from .errors import LogfunnelError, SenderFailed, report
+from .exit import ASYNC_SIGNALS
 from .spool import SEGMENT_MAX_AGE
 from .wire import GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, HandshakeWatch, decode_receipt, lend, open_sockets
 
 Batch = Tuple[int, int, bytes]  # seq, records, payload
 
-# Signals the kernel sends to the process as a whole; the synchronous ones (a fault in this
-# thread) stay deliverable to it.
-_ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
-                                           signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS}
 
 # More sender failures than this within FAULT_WINDOW s and the sender gives up (a bug that
 # repeats), as Node's producers do (producer/sender-guard.ts).
@@ -39,7 +36,7 @@ class SenderThread:
         # A process-directed signal (SIGTERM from Pool.terminate(), SIGHUP, ...) goes to any thread
         # that does not block it; in this one, Python would only set a flag, and a main thread
         # asleep in a blocking call would not run its handler until that call returns.
-        signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
         faults: List[float] = []
         while True:
             try:

@@ -6,6 +6,17 @@ terminal or session, ...), with a handler installed only where the default one i
 Every hook is registered once per process and finds the producers through a weak set, so a
 producer dropped without close() is not kept alive by a hook, and nothing accumulates per
 producer created and dropped.
+
+CPython runs a signal's Python handler in the main thread, between bytecodes. A signal that
+arrives just before the main thread blocks in a call that then does not return for it (sem_wait on
+a multiprocessing lock, as a Pool worker's next ``get()`` does), or that lands on another thread,
+leaves the handler waiting until that call returns: maybe never, and a ``with Pool()`` block whose
+terminate() waits for that worker never ends. So a thread of ours reads the wakeup fd (Python
+writes there the number of each signal it catches) and, when our handler has not begun soon
+after, sends the signal again to the main thread itself: its blocking call returns (EINTR), and
+the handler runs. The wakeup fd is a datagram socket whose reader learns each writer's pid, so a
+forked child that has not yet replaced it cannot make its parent act on the child's signal. Where
+the application holds the wakeup fd (asyncio's signal handlers), it is left to it.
 """
 
 from __future__ import annotations
@@ -15,9 +26,12 @@ import logging  # noqa: F401 - its exit hook (logging.shutdown, which flushes ev
 import multiprocessing.util
 import os
 import signal
+import socket
+import struct
 import threading
+import time
 import weakref
-from typing import Any, List
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 # The signals whose default action ends the process, as the Node producer's (signal-exit's list
 # on Linux), without SIGABRT, SIGTRAP and SIGSYS (abort(), a debugger and seccomp raise those, and
@@ -28,9 +42,23 @@ FATAL_SIGNALS = tuple(getattr(signal, name) for name in (
     'SIGTERM', 'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ',
     'SIGPWR', 'SIGIO', 'SIGSTKFLT') if hasattr(signal, name))
 
+# Signals the kernel sends to the process as a whole: our threads block them, so that they reach
+# the main thread, the only one where Python runs a handler; the synchronous ones (a fault in the
+# thread itself) stay deliverable.
+ASYNC_SIGNALS = signal.valid_signals() - {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+                                          signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS}
+
+# A fatal signal whose handler has not begun this long (s) after Python caught it is sent again to
+# the main thread, at most MAX_NUDGES times.
+NUDGE_AFTER = 0.1
+MAX_NUDGES = 5
+
 _clients: 'weakref.WeakSet[Any]' = weakref.WeakSet()
 _installed_pid = -1
 _finalizer_pid = -1
+_begun: Set[int] = set()           # fatal signals whose handler has begun in this process
+_watcher_pid = -1
+_wakeup: Optional[Tuple[socket.socket, socket.socket]] = None  # (reader, writer) of our wakeup fd
 
 
 def register(client: Any) -> None:
@@ -63,17 +91,100 @@ def install_signal_handlers() -> None:
     if _installed_pid == os.getpid() or threading.current_thread() is not threading.main_thread():
         return
     _installed_pid = os.getpid()
+    _begun.clear()
+    ours = False
     for signum in FATAL_SIGNALS:
         try:
             if signal.getsignal(signum) == signal.SIG_DFL:
                 signal.signal(signum, _on_fatal_signal)
+            ours = ours or signal.getsignal(signum) is _on_fatal_signal
         except (ValueError, OSError):
             pass
+    if ours:
+        _watch_signals()
+
+
+def _watch_signals() -> None:
+    """Starts the thread that makes sure our handler runs (see the module's docstring); main
+    thread only. Without a free wakeup fd, a descriptor or a thread it does nothing."""
+    global _watcher_pid, _wakeup
+    if _watcher_pid == os.getpid() or not hasattr(socket, 'SO_PASSCRED'):
+        return
+    _watcher_pid = os.getpid()
+    try:
+        reader, writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except OSError:
+        return
+    try:
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        writer.setblocking(False)
+        old = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except (OSError, ValueError):
+        reader.close()
+        writer.close()
+        return
+    inherited = _wakeup
+    if old != -1 and (inherited is None or old != inherited[1].fileno()):
+        signal.set_wakeup_fd(old)  # the application's
+        reader.close()
+        writer.close()
+        return
+    thread = threading.Thread(target=_watch, args=(reader, os.getpid()), name='logfunnel-signals', daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:
+        signal.set_wakeup_fd(-1)
+        reader.close()
+        writer.close()
+        return
+    _wakeup = (reader, writer)
+    if inherited is not None:  # the parent's, after a fork: the parent keeps its own
+        for sock in inherited:
+            sock.close()
+
+
+def _watch(reader: socket.socket, pid: int) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
+    space = socket.CMSG_SPACE(struct.calcsize('3i'))
+    nudges: Dict[int, int] = {}
+    while True:
+        try:
+            data, ancdata, _flags, _address = reader.recvmsg(64, space)
+        except OSError:
+            return  # closed: a fork's child replaced it
+        if os.getpid() != pid:
+            return
+        writer_pid = None
+        for level, kind, cdata in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                writer_pid = struct.unpack('3i', cdata[:struct.calcsize('3i')])[0]
+        if writer_pid != pid:
+            continue  # a forked child's signal, written before it had a wakeup fd of its own
+        for signum in data:
+            if signum in FATAL_SIGNALS and nudges.get(signum, 0) < MAX_NUDGES and not _begins(signum):
+                nudges[signum] = nudges.get(signum, 0) + 1
+                main = threading.main_thread()
+                if main.is_alive() and main.ident is not None and signal.getsignal(signum) is _on_fatal_signal:
+                    try:
+                        signal.pthread_kill(main.ident, signum)
+                    except OSError:
+                        pass
+
+
+def _begins(signum: int) -> bool:
+    """True once our handler of ``signum`` has begun, waiting at most NUDGE_AFTER s for it."""
+    deadline = time.monotonic() + NUDGE_AFTER
+    while signum not in _begun and signal.getsignal(signum) is _on_fatal_signal:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def _on_fatal_signal(signum: int, _frame: Any) -> None:
     """Spools what every client of this process holds without a receipt, then ends as the
     default disposition would: restores SIG_DFL and sends the signal again."""
+    _begun.add(signum)
     for client in live_clients():
         client.abandon(signal.Signals(signum).name)
     signal.signal(signum, signal.SIG_DFL)
@@ -86,7 +197,16 @@ def _close_all() -> None:
 
 
 def _forked() -> None:
-    """A forked child starts every producer afresh: the parent's threads and sockets are not its own."""
+    """A forked child starts every producer afresh (the parent's threads and sockets are not its
+    own), with the default disposition of the fatal signals until it sends: it holds nothing to
+    spool before that, and the thread that makes sure our handler runs starts with its first send
+    (no thread is started here, where a child may be about to exec)."""
+    for signum in FATAL_SIGNALS:
+        try:
+            if signal.getsignal(signum) is _on_fatal_signal:
+                signal.signal(signum, signal.SIG_DFL)
+        except (ValueError, OSError):
+            pass
     for client in list(_clients):
         client.reset()
 

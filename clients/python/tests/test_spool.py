@@ -65,6 +65,35 @@ def test_a_fatal_signal_spools_then_the_process_dies_by_it(writer_factory, run_c
     assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
 
 
+STUCK = LOG + '''import multiprocessing, signal, threading
+lock = multiprocessing.Lock()
+lock.acquire()
+def elsewhere():
+    # SIGTERM caught on a thread of the application while the main thread waits in sem_wait, which
+    # only a signal to the main thread itself interrupts: as when it lands just before a Pool
+    # worker's next get() blocks.
+    threading.Event().wait(0.3)
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+threading.Thread(target=elsewhere, daemon=True).start()
+print(json.dumps({"event": "logged"}), flush=True)
+lock.acquire()
+'''
+
+
+def test_a_fatal_signal_caught_while_the_main_thread_is_blocked_still_spools_and_ends(writer_factory, run_code):
+    """Python runs a handler only in the main thread; one blocked where the signal does not wake it
+    would never run ours, and a `with Pool()` block waiting for that worker would never end."""
+    writer = writer_factory(start=False)
+    p = run_code(STUCK, writer.endpoint, '{}', str(N))
+    p.wait_event('logged')
+    assert p.wait(20) == -signal.SIGTERM
+    assert p.stderr == ''
+    writer.start()
+    writer.wait_for_lines(N)
+    writer.stop()
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
 def test_sigterm_handler_of_the_application_is_left_alone(writer_factory, run_code):
     """Where the application installed its own SIGTERM handler, the client installs none."""
     writer = writer_factory()
