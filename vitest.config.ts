@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import PythonLast from './test/helpers/python-last.js'
 
 export default defineConfig({
   test: {
@@ -7,6 +8,9 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Tests start many real processes; on 2 cores, files run one at a time.
     fileParallelism: false,
-    reporters: ['default', './test/helpers/summary-reporter.ts']
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
+    // Under `npm test`, the Python suite starts at once beside them (test/python.test.ts reports it).
+    globalSetup: ['./test/helpers/python-early.ts'],
+    sequence: { sequencer: PythonLast }
   }
 })

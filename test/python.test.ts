@@ -1,20 +1,20 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { beforeAll, describe, expect, it } from 'vitest'
-import { exitCode, ROOT, spawnCommand, tempDir } from './helpers/children.js'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { ROOT, tempDir, waitFor } from './helpers/children.js'
 import { haveProgram, PYTHON } from './helpers/programs.js'
+import { PYTEST_TESTS, pytestEnded, pytestResults, startPytest, type PytestRun } from './helpers/pytest-run.js'
 
 // The Python package's own tests (pytest, clients/python/tests) run once, against the real
 // writer built in dist/; each pytest test is reported here as a test of its own, so the
-// closing `N passed, N failed` line of `npm test` counts both runners.
-const TESTS = join(ROOT, 'clients', 'python', 'tests')
+// closing `N passed, N failed` line of `npm test` counts both runners. Under `npm test` the
+// global setup (helpers/python-early.ts) started them beside the Node files; otherwise this
+// file starts them.
 const HAVE_PYTEST = haveProgram('python3-pytest', PYTHON, ['-m', 'pytest', '--version'])
-/** The files of one of the two pytest processes (about half of the suite's time); the other runs the rest. */
-const FIRST_HALF = ['test_exit.py', 'test_package.py', 'test_pools.py']
+/** The whole Python suite, when this file waits for it (or runs it). */
+const PYTEST_DEADLINE_MS = 400_000
 
 function collect (): string[] {
-  const out = spawnSync(PYTHON, ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider', TESTS], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
+  const out = spawnSync(PYTHON, ['-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider', PYTEST_TESTS], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
   const ids = out.stdout.split('\n').filter((line) => line.includes('::'))
   if (out.status !== 0 || ids.length === 0) throw new Error(`pytest --collect-only failed (${String(out.status)}):\n${out.stdout}${out.stderr}`)
   return ids
@@ -25,31 +25,22 @@ interface Outcome { id: string, when: string, outcome: 'passed' | 'failed' | 'sk
 describe.runIf(HAVE_PYTEST)('Python package (pytest clients/python/tests)', () => {
   const ids = HAVE_PYTEST ? collect() : []
   const outcomes = new Map<string, Outcome[]>()
-  let run = ''
+  let output = ''
+  let own: PytestRun | undefined
 
   beforeAll(async () => {
-    // Two pytest processes side by side, each with about half of the suite's time: most of it is
-    // waiting on writers and child processes, so the pair takes little more than the larger half.
-    const files = readdirSync(TESTS).filter((f) => /^test_.*\.py$/.test(f)).sort()
-    const first = files.filter((f) => FIRST_HALF.includes(f))
-    const groups = [first, files.filter((f) => !first.includes(f))].filter((g) => g.length > 0)
-    const runs = await Promise.all(groups.map(async (group, i) => {
-      const report = join(tempDir(), `pytest-${i}.jsonl`)
-      const child = spawnCommand(PYTHON, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', ...group.map((f) => join(TESTS, f))], {
-        cwd: ROOT, env: { ...process.env, LOGFUNNEL_PYTEST_REPORT: report, LOGFUNNEL_NODE: process.execPath }
-      })
-      await exitCode(child, 400_000)
-      return { report, output: child.stdout().trim().split('\n').slice(-20).join('\n') + child.stderr() }
-    }))
-    run = runs.map((r) => r.output).join('\n')
-    for (const { report } of runs) {
-      if (!existsSync(report)) continue
-      for (const line of readFileSync(report, 'utf8').trim().split('\n')) {
-        const outcome = JSON.parse(line) as Outcome
-        outcomes.set(outcome.id, [...(outcomes.get(outcome.id) ?? []), outcome])
-      }
+    const early = inject('pytestRun')
+    const run = early ?? (own = startPytest(tempDir()))
+    await waitFor(() => pytestEnded(run.dir, run.groups), PYTEST_DEADLINE_MS, () => pytestResults(run.dir, run.groups).output)
+    const results = pytestResults(run.dir, run.groups)
+    output = results.output
+    for (const line of results.lines) {
+      const outcome = JSON.parse(line) as Outcome
+      outcomes.set(outcome.id, [...(outcomes.get(outcome.id) ?? []), outcome])
     }
-  }, 420_000)
+  }, PYTEST_DEADLINE_MS + 20_000)
+
+  afterAll(async () => { await own?.stop(30_000) }, 40_000)
 
   for (const id of ids) {
     it(id, (ctx) => {
@@ -60,7 +51,7 @@ describe.runIf(HAVE_PYTEST)('Python package (pytest clients/python/tests)', () =
         ctx.skip()
         return
       }
-      expect(mine.some((o) => o.when === 'call' && o.outcome === 'passed'), `no result for ${id}; pytest's output:\n${run}`).toBe(true)
+      expect(mine.some((o) => o.when === 'call' && o.outcome === 'passed'), `no result for ${id}; pytest's output:\n${output}`).toBe(true)
     })
   }
 })
