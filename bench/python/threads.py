@@ -3,7 +3,7 @@
 and after its records (after the handler's flush: every receipt in), and the writer's CPU is read
 from /proc over the same span. Prints records/s and microseconds of CPU per record for each
 process's threads (``main`` is the logging thread; the other Python thread is the sender, then
-libzmq's I/O thread and pyzmq's garbage collector) and for the writer, each thread's CPU followed
+libzmq's I/O thread) and for the writer, each thread's CPU followed
 by its minor page faults per 1000 records (memory touched for the first time).
 
 Usage: /usr/bin/python3 bench/python/threads.py [--size 1024] [--records 50000] [--producers 4]

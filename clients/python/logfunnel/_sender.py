@@ -14,7 +14,7 @@ import zmq
 from .errors import LogfunnelError, SenderFailed, report
 from .exit import ASYNC_SIGNALS
 from .spool import SEGMENT_MAX_AGE
-from .wire import GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, HandshakeWatch, decode_receipt, lend, open_sockets
+from .wire import GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, HandshakeWatch, decode_receipt, open_sockets
 
 Batch = Tuple[int, int, bytes]  # seq, records, payload
 
@@ -110,7 +110,10 @@ class SenderThread:
                 for seq, count, payload in batches:
                     header = HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id)
                     try:
-                        push.send_multipart([header, lend(payload)], flags=zmq.NOBLOCK)
+                        # Copied into the message (not lent): pyzmq would watch a lent buffer from a
+                        # thread of its own, with a ZeroMQ context of its own, for no measured gain
+                        # (bench/README, "Python").
+                        push.send_multipart([header, payload], flags=zmq.NOBLOCK)
                     except zmq.Again:
                         blocked = True
                         break  # libzmq's queue is full (or no writer yet): retried on the next turn

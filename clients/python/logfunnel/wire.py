@@ -8,7 +8,7 @@ import itertools
 import json
 import struct
 import time
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
@@ -52,17 +52,6 @@ def open_sockets(ctx: zmq.Context, endpoint: str, receipt_endpoint: str, produce
     sub.setsockopt(zmq.SUBSCRIBE, producer_id)
     sub.connect(receipt_endpoint)
     return push, sub, monitor
-
-
-def lend(payload: bytes) -> Union[zmq.Frame, bytes]:
-    """``payload`` as a frame that libzmq sends from this very memory (pyzmq copies the ones under
-    its copy threshold), or the bytes themselves, which ``send`` then copies: pyzmq lends memory
-    through a helper that its own exit hook stops, and the exit hooks that close a producer may
-    still be sending after it."""
-    try:
-        return zmq.Frame(payload)
-    except RuntimeError:  # "zmq gc socket requested during shutdown"
-        return payload
 
 
 def cut_batches(lines: List[bytes], total: int, limit: int) -> List[Tuple[int, bytes]]:

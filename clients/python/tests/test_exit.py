@@ -16,7 +16,7 @@ for i in range(int(sys.argv[2])):
 
 def test_a_burst_then_the_end_of_the_script(writer_factory, run_code):
     # Most of the burst is still queued when the interpreter starts to exit: the exit hook sends
-    # it in batches far over pyzmq's copy threshold, after pyzmq's own exit hooks have run.
+    # it in large batches, after pyzmq's own exit hooks have run.
     writer = writer_factory()
     n = 60_000
     p = run_code(BURST, writer.endpoint, str(n), '200')
