@@ -68,6 +68,10 @@ export class BatchSender extends EventEmitter {
   #timer: NodeJS.Timeout
   #waiters: Array<{ seq: number, resolve: () => void, reject: (err: Error) => void }> = []
   #roomWaiters: Array<() => void> = []
+  /** Since when a caller waits for room (`onFull: 'block'`); 0 while none waits. */
+  #blockedSince = 0
+  /** A 'block' wait ran out with no spool to take what is held: records past highWaterMark are dropped until there is room. */
+  #overflowing = false
   #droppedUnreported = 0
   #closed = false
   #rewindSoon = false
@@ -112,15 +116,36 @@ export class BatchSender extends EventEmitter {
     return { ...this.#stats, heldBytes: this.#heldBytes() }
   }
 
-  /** True while the bytes held stay under `highWaterMark`. */
+  /** True while the bytes held stay under `highWaterMark` (or a 'block' wait ran out: see #checkBlocked). */
   get hasRoom (): boolean {
-    return this.#heldBytes() < this.#opts.highWaterMark
+    return this.#overflowing || this.#heldBytes() < this.#opts.highWaterMark
   }
 
-  /** Resolves once the bytes held fall under `highWaterMark` (or the sender closes). */
+  /**
+   * Resolves once the bytes held fall under `highWaterMark`, the sender closes, or the wait
+   * reaches `blockTimeoutMs` (#checkBlocked).
+   */
   async waitForRoom (): Promise<void> {
     if (this.hasRoom || this.#closed) return
+    if (this.#blockedSince === 0) this.#blockedSince = Date.now()
     await new Promise<void>((resolve) => this.#roomWaiters.push(resolve))
+  }
+
+  /**
+   * `onFull: 'block'`: a caller waited `blockTimeoutMs` for room. Its thread is held (no signal
+   * handler runs there), so the wait ends: what is held goes to the spool, as with 'spool', and
+   * the batches after it follow there until the writer confirms them; with no spool, records
+   * past `highWaterMark` are dropped and counted, as with 'drop', until there is room again.
+   */
+  #checkBlocked (now: number): void {
+    const limit = this.#opts.blockTimeoutMs
+    if (this.#blockedSince === 0 || limit === 0 || now - this.#blockedSince < limit || this.#closed) return
+    this.#blockedSince = 0
+    this.#seal()
+    const spooled = this.#window.unreceipted > 0 && this.#spoolAll()
+    if (!spooled && !this.hasRoom) this.#overflowing = true
+    debug('waited %d ms for room: %s', limit, spooled ? 'what is held went to the spool' : 'records past highWaterMark are dropped until there is room')
+    for (const resolve of this.#roomWaiters.splice(0)) resolve()
   }
 
   /** Counts a record the caller did not send for being over `maxFrameBytes`; emits `'reject'`. */
@@ -227,7 +252,7 @@ export class BatchSender extends EventEmitter {
   }
 
   #hasRoomFor (bytes: number): boolean {
-    return this.#opts.onFull !== 'drop' || this.#heldBytes() + bytes <= this.#opts.highWaterMark
+    return (this.#opts.onFull !== 'drop' && !this.#overflowing) || this.#heldBytes() + bytes <= this.#opts.highWaterMark
   }
 
   #seal (): void {
@@ -315,8 +340,10 @@ export class BatchSender extends EventEmitter {
       if (waiter.seq <= seq) waiter.resolve()
     }
     if (this.#open.records > 0 && this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
-    if (this.hasRoom) {
+    if (this.#heldBytes() < this.#opts.highWaterMark) {
+      this.#overflowing = false
       this.#reportDrops()
+      this.#blockedSince = 0
       for (const resolve of this.#roomWaiters.splice(0)) resolve()
     }
   }
@@ -334,6 +361,7 @@ export class BatchSender extends EventEmitter {
 
   #checkProgress (): void {
     const now = Date.now()
+    this.#checkBlocked(now)
     // Judged again after this turn's I/O is read: an answer may be waiting unread.
     if (this.#liveness.check(now, this.#window.unreceipted > 0)) setImmediate(() => this.#copyIfAway())
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return

@@ -81,7 +81,8 @@ export const OPTION_BOUNDS = Object.freeze({
   /** The ring: at least 4 slots' worth, at most 1 GiB of shared memory. */
   threadBufferBytes: [64 * KiB, 1024 * MiB],
   connectTimeoutMs: [0, TEN_MINUTES_MS],
-  spoolAfterMs: [0, TEN_MINUTES_MS]
+  spoolAfterMs: [0, TEN_MINUTES_MS],
+  blockTimeoutMs: [0, TEN_MINUTES_MS]
 } as const)
 
 /**
@@ -181,7 +182,7 @@ const WRITER_KEYS: Record<keyof WriterOptions, true> = {
 const PRODUCER_KEYS: Record<keyof ProducerOptions, true> = {
   endpoint: true, receiptEndpoint: true, highWaterMark: true, onFull: true, spoolDir: true, maxBatchBytes: true, maxFrameBytes: true, receiptTimeoutMs: true,
   flushTimeoutMs: true, closeTimeoutMs: true, linger: true, sendHighWaterMark: true, threadBufferBytes: true, connectTimeoutMs: true, spoolAfterMs: true,
-  curveServerKey: true, curvePublicKey: true, curveSecretKey: true
+  blockTimeoutMs: true, curveServerKey: true, curvePublicKey: true, curveSecretKey: true
 }
 
 /** Names of the writer options (for startWriter() and the CLI's flag table). */
@@ -254,10 +255,20 @@ export interface ProducerOptions extends ProducerSecurityOptions {
   /** Bytes of records held (queued or sent without a receipt) before `onFull` applies. */
   highWaterMark?: number
   /**
-   * Past `highWaterMark`: `'block'` waits for room, `'drop'` drops and counts the record,
-   * `'spool'` moves the batches to the spool directory for the writer to ingest.
+   * Past `highWaterMark`: `'block'` waits for room (at most `blockTimeoutMs`), `'drop'` drops
+   * and counts the record, `'spool'` moves the batches to the spool directory for the writer
+   * to ingest.
    */
   onFull?: OnFull
+  /**
+   * With `onFull: 'block'`, how long the log calls wait for room. Then what is held goes to the
+   * spool and logging goes on, as with `'spool'`; with no spool (a tcp endpoint without
+   * `spoolDir`), records past `highWaterMark` are dropped and counted, as with `'drop'`, until
+   * the writer confirms again. A waiting log call holds its thread: no signal handler runs
+   * there, so a service manager's SIGTERM waits this long at most. 0: wait for the writer
+   * however long it takes.
+   */
+  blockTimeoutMs?: number
   /** Where unreceipted batches go at exit, on a close deadline, or with `onFull: 'spool'`;
    * default `<socket dir>/spool` for ipc, none for tcp (then they are lost at exit). */
   spoolDir?: string
@@ -307,7 +318,8 @@ export const PRODUCER_DEFAULTS = Object.freeze({
   sendHighWaterMark: 1000,
   threadBufferBytes: 4 * MiB,
   connectTimeoutMs: 10_000,
-  spoolAfterMs: 100
+  spoolAfterMs: 100,
+  blockTimeoutMs: 10_000
 })
 
 /** Checks producer options and fills in the defaults; throws LOGFUNNEL_ERR_INVALID_OPTION naming the option. */
@@ -343,6 +355,7 @@ export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedPro
     threadBufferBytes: int(opts, 'threadBufferBytes', PRODUCER_DEFAULTS.threadBufferBytes, ...OPTION_BOUNDS.threadBufferBytes),
     connectTimeoutMs: int(opts, 'connectTimeoutMs', PRODUCER_DEFAULTS.connectTimeoutMs, ...OPTION_BOUNDS.connectTimeoutMs),
     spoolAfterMs: int(opts, 'spoolAfterMs', PRODUCER_DEFAULTS.spoolAfterMs, ...OPTION_BOUNDS.spoolAfterMs),
+    blockTimeoutMs: int(opts, 'blockTimeoutMs', PRODUCER_DEFAULTS.blockTimeoutMs, ...OPTION_BOUNDS.blockTimeoutMs),
     ...resolveProducerSecurity(opts)
   }
   if (resolved.maxBatchBytes > resolved.maxFrameBytes) {

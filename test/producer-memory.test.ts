@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, lineCount, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 
 const RECORDS = 1_000_000
@@ -25,7 +26,8 @@ describe('producer memory against a stopped writer (SIGSTOP)', () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir)
     writer.child.proc.kill('SIGSTOP')
-    const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, announceAfter: 10_000, closeDeadlineMs: 240_000, producer: BUFFERS })
+    // blockTimeoutMs 0: the log call waits for the writer however long it takes.
+    const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, announceAfter: 10_000, closeDeadlineMs: 240_000, producer: { ...BUFFERS, blockTimeoutMs: 0 } })
     await producer.waitForLine((l) => l.event === 'logging', 60_000)
     // Blocked means no CPU used: wait until the count stays put over three 100 ms looks.
     const pid = producer.proc.pid as number
@@ -69,5 +71,39 @@ describe('producer memory against a stopped writer (SIGSTOP)', () => {
     // The kept records plus the one notice line.
     expect(summary.records).toBe(records + 1)
     expect(await verifyFile(writer.file)).toMatchObject({ lines: records + 1, unkeyed: 1, torn: 0, duplicates: 0, reordered: 0 })
+  })
+
+  it(`onFull 'block' with no writer: the log calls wait blockTimeoutMs, then what is held goes to the spool and logging goes on; every record arrives once a writer starts`, async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const records = 100_000 // about 15 MB: over highWaterMark + the ring several times
+    const producer = spawnProducer({ endpoint, records, closeDeadlineMs: 500, producer: { ...BUFFERS, blockTimeoutMs: 500 } })
+    // Before blockTimeoutMs this never ended: the log call waited for a writer that was not there.
+    const done = await producer.waitForLine((l) => l.event === 'done', 60_000)
+    expect(await exitCode(producer)).toBe(0)
+    expect(done.stats).toMatchObject({ records, dropped: 0 })
+    expect(done.stats.spooled).toBeGreaterThan(0)
+    expect(done.maxRssBytes).toBeLessThan(PRODUCER_RSS_BOUND_BYTES)
+    const writer = await startWriterChild(dir)
+    await waitFor(() => lineCount(writer.file) >= records, 60_000, () => `${lineCount(writer.file)} lines`)
+    expect((await writer.stop()).records).toBe(records)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: records, producers: 1, ok: true })
+  })
+
+  it(`onFull 'block' with no writer: SIGTERM to a producer whose log calls wait ends it within blockTimeoutMs, its records spooled, none torn or out of order`, async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    // A server's logging: it yields to the event loop every 1,000 records, where the handler runs.
+    const producer = spawnProducer({ endpoint, records: 50_000_000, announceAfter: 10_000, pauseEvery: 1000, pauseMs: 1, producer: { ...BUFFERS, blockTimeoutMs: 1000 } })
+    await producer.waitForLine((l) => l.event === 'logging', 60_000)
+    producer.proc.kill('SIGTERM')
+    const sent = Date.now()
+    expect(await exitCode(producer, 20_000)).toBe('SIGTERM')
+    expect(Date.now() - sent).toBeLessThan(10_000)
+    const writer = await startWriterChild(dir)
+    await waitFor(() => readdirSync(join(dir, 'w.sock.spool')).length === 0, 60_000, () => readdirSync(join(dir, 'w.sock.spool')).join(', '))
+    const summary = await writer.stop()
+    expect(summary.records).toBeGreaterThanOrEqual(10_000)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: summary.records, producers: 1, ok: true })
   })
 }, 300_000)
