@@ -45,7 +45,7 @@ class _Producer(SenderThread):
                  send_high_water_mark: int, on_full: str, spool_dir: Optional[str], connect_timeout: float,
                  curve_server_key: Optional[str], curve_secret_key: Optional[str], curve_public_key: Optional[str],
                  curve_key_file: Optional[str], on_error: Optional[Callable[[LogfunnelError], None]],
-                 batch_delay: float, linger: float) -> None:
+                 batch_delay: float, linger: float, block_timeout: float) -> None:
         if not 1 <= max_batch_bytes <= max_frame_bytes:
             raise ValueError('max_batch_bytes must be between 1 and max_frame_bytes')
         if high_water_mark < max_frame_bytes:
@@ -71,6 +71,9 @@ class _Producer(SenderThread):
         if not 0 <= linger <= 600:
             raise ValueError('linger must be between 0 and 600 s')
         self.linger = float(linger)
+        if not 0 <= block_timeout <= 600:
+            raise ValueError('block_timeout must be between 0 and 600 s')
+        self.block_timeout = float(block_timeout)
         self.on_error = on_error or report
         keys = load_curve_keys(curve_key_file)
         secret = curve_secret_key or keys.get('secret')
@@ -105,6 +108,7 @@ class _Producer(SenderThread):
         self._idle = False                  # the sender sleeps with nothing queued: wake it for the next line
         self._hurry = False                 # flush() or close() waits: cut what is queued at once
         self._broken = False                # the sender failed too often: records are dropped and counted
+        self._overflowing = False           # a 'block' wait ran out with no spool: past the mark, drop and count
         self._broken_drops = 0              # dropped with no sender: it gave up, or could not start
         self._start_retry_at = 0.0          # a sender that could not start is tried again from then
         self._start_failed = False          # reported once
@@ -161,17 +165,24 @@ class _Producer(SenderThread):
             self._wake()
 
     def _make_room(self, size: int) -> bool:
-        """on_full (lock held): False when the record is dropped."""
-        if self.on_full == 'drop':
+        """on_full (lock held): False when the record is dropped. 'block' waits at most
+        block_timeout (a log call must not hold its thread for ever: an application whose writer
+        is gone would hang), then moves what is held to the spool and goes on; with no spool,
+        records past high_water_mark are dropped and counted until the writer confirms again."""
+        if self.on_full == 'drop' or self._overflowing:
             self.stats['dropped'] += 1
             return False
         if self.on_full == 'spool' and self._spool_held():
             return True
-        deadline = time.monotonic() + self.close_timeout
+        deadline = None if self.block_timeout == 0 else time.monotonic() + self.block_timeout
         while self._held_bytes + size > self.high_water_mark:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise CloseTimeout('no room within %.1f s: the writer does not confirm' % self.close_timeout, self._held_records())
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                if self._spool_held():
+                    return True
+                self._overflowing = True
+                self.stats['dropped'] += 1
+                return False
             self._changed.wait(left)
         return True
 
@@ -273,7 +284,9 @@ class _Producer(SenderThread):
 
     def _report_dropped(self) -> None:
         if self.stats['dropped']:
-            sys.stderr.write("logfunnel: on_full 'drop': %d records dropped past high_water_mark\n" % self.stats['dropped'])
+            why = '' if self.on_full == 'drop' else ' (no room within block_timeout and no spool)'
+            sys.stderr.write("logfunnel: on_full %r: %d records dropped past high_water_mark%s\n"
+                             % (self.on_full, self.stats['dropped'], why))
         if self._broken_drops:
             sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
                              '(it failed too often, or could not start)\n' % self._broken_drops)

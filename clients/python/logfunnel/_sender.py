@@ -177,6 +177,8 @@ class SenderThread:
                 self._held_bytes -= len(payload)
                 self.stats['confirmed'] += count
                 acked += 1
+            if self._held_bytes < self.high_water_mark:
+                self._overflowing = False
             if acked:
                 self._changed.notify_all()
         return acked, gap

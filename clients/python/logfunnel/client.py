@@ -18,8 +18,10 @@ class Client:
     ``send(line)`` queues one line (no newline inside; one is added) and returns at once; a
     sender thread batches what was queued, up to ``max_batch_bytes``, and sends it. Past
     ``high_water_mark`` bytes held without a receipt, ``on_full`` applies: ``'block'`` waits
-    for receipts (at most ``close_timeout`` s, then CloseTimeout), ``'drop'`` drops the record
-    (counted in ``stats['dropped']``), ``'spool'`` moves what is held to the spool. After
+    for receipts, at most ``block_timeout`` s (0: however long it takes), then moves what is held
+    to the spool and goes on, or with no spool drops records past ``high_water_mark`` (counted)
+    until there is room; ``'drop'`` drops the record (counted in ``stats['dropped']``);
+    ``'spool'`` moves what is held to the spool. After
     ``os.fork()`` the child starts afresh as a producer of its own (new id, nothing inherited).
 
     Records without a receipt at ``close()``'s deadline, at interpreter exit and at
@@ -46,14 +48,15 @@ class Client:
                  curve_server_key: Optional[str] = None, curve_secret_key: Optional[str] = None,
                  curve_public_key: Optional[str] = None, curve_key_file: Optional[str] = None,
                  on_error: Optional[Callable[[LogfunnelError], None]] = None, batch_delay: float = 0.02,
-                 linger: float = 1.0) -> None:
+                 linger: float = 1.0, block_timeout: float = 10.0) -> None:
         producer = _Producer(endpoint=endpoint, receipt_endpoint=receipt_endpoint, max_batch_bytes=max_batch_bytes,
                              max_frame_bytes=max_frame_bytes, high_water_mark=high_water_mark,
                              receipt_timeout=receipt_timeout, close_timeout=close_timeout,
                              send_high_water_mark=send_high_water_mark, on_full=on_full, spool_dir=spool_dir,
                              connect_timeout=connect_timeout, curve_server_key=curve_server_key,
                              curve_secret_key=curve_secret_key, curve_public_key=curve_public_key,
-                             curve_key_file=curve_key_file, on_error=on_error, batch_delay=batch_delay, linger=linger)
+                             curve_key_file=curve_key_file, on_error=on_error, batch_delay=batch_delay, linger=linger,
+                             block_timeout=block_timeout)
         self._producer = producer
         # The producer's own bound methods: no extra call per record, and no reference back here.
         self.send = producer.send

@@ -9,6 +9,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -132,6 +133,13 @@ class Writer:
             if time.monotonic() > deadline:
                 raise AssertionError('%s holds %d lines, not %d, after %.0f s' % (self.file, lines, count, timeout))
             time.sleep(0.05)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return int(s.getsockname()[1])
 
 
 def count_lines(path: str) -> int:

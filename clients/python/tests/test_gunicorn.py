@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import Proc, verify
+from conftest import Proc, free_port, verify
 
 REQUESTS = 2000
 WORKERS = 4
@@ -25,12 +25,6 @@ def gunicorn_command():
     if os.environ.get('CI'):
         raise AssertionError('gunicorn is missing: install the Debian package gunicorn')
     pytest.skip('gunicorn is missing: install the Debian package gunicorn')
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def get(port, n):

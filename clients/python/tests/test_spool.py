@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import assert_clean, count_lines, verify
+from conftest import assert_clean, count_lines, free_port, verify
 
 N = 3000
 
@@ -117,6 +117,36 @@ def test_on_full_drop_counts_and_reports(writer_factory, run_code):
     writer.start()
     writer.wait_for_lines(stats['spooled_records'])
     assert writer.stop()['records'] == stats['spooled_records']
+
+
+def test_on_full_block_waits_block_timeout_then_spools_and_goes_on(writer_factory, run_code):
+    """The writer down: log calls wait block_timeout once, then what is held goes to the spool and
+    logging goes on (before, each log call past the mark waited close_timeout and lost its record)."""
+    writer = writer_factory(start=False)
+    opts = {'high_water_mark': 1024 * 1024, 'block_timeout': 0.3, 'close_timeout': 0.2}
+    code = LOG.replace("log.info('record %d', i)", "log.info('%d' + 'x' * 1000, i)") + \
+        'h.close()\nprint(json.dumps({"event": "done", "stats": h.client.stats}))\n'
+    p = run_code(code, writer.endpoint, json.dumps(opts), str(N))
+    stats = p.wait_event('done', timeout=20)['stats']
+    assert p.wait() == 0 and p.stderr == ''
+    assert stats['dropped'] == 0 and stats['lost'] == 0 and stats['spooled_records'] == N
+    writer.start()
+    writer.wait_for_lines(N)
+    assert writer.stop()['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
+def test_on_full_block_with_no_spool_drops_past_the_mark_after_block_timeout(run_code):
+    """No spool (tcp without spool_dir) and no writer: after one block_timeout the records past the
+    mark are dropped and counted, not waited for one by one; the count is reported."""
+    opts = {'high_water_mark': 1024 * 1024, 'block_timeout': 0.3, 'close_timeout': 0.2}
+    code = LOG.replace("log.info('record %d', i)", "log.info('%d' + 'x' * 1000, i)") + \
+        'h.close()\nprint(json.dumps({"event": "done", "stats": h.client.stats}))\n'
+    p = run_code(code, 'tcp://127.0.0.1:%d' % free_port(), json.dumps(opts), str(N))
+    stats = p.wait_event('done', timeout=20)['stats']
+    assert p.wait() == 0
+    assert stats['dropped'] > 0 and stats['records'] + stats['dropped'] == N
+    assert "on_full 'block': %d records dropped past high_water_mark" % stats['dropped'] in p.stderr
 
 
 def test_on_full_spool_moves_records_to_the_spool_while_the_writer_is_down(writer_factory, run_code):
