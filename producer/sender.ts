@@ -8,6 +8,7 @@ import { decodeReceipt, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../sha
 import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
+import { SenderRoom } from './sender-room.js'
 import { newSenderStats, type SenderStats } from './sender-stats.js'
 import { SendWindow } from './send-window.js'
 import { WindowSpool } from './window-spool.js'
@@ -67,11 +68,7 @@ export class BatchSender extends EventEmitter {
   #lastGapRewind = 0
   #timer: NodeJS.Timeout
   #waiters: Array<{ seq: number, resolve: () => void, reject: (err: Error) => void }> = []
-  #roomWaiters: Array<() => void> = []
-  /** Since when a caller waits for room (`onFull: 'block'`); 0 while none waits. */
-  #blockedSince = 0
-  /** A 'block' wait ran out with no spool to take what is held: records past highWaterMark are dropped until there is room. */
-  #overflowing = false
+  #room: SenderRoom
   #droppedUnreported = 0
   #closed = false
   #rewindSoon = false
@@ -80,6 +77,7 @@ export class BatchSender extends EventEmitter {
     super()
     this.#opts = opts
     this.#open = new OpenBatch(opts.maxBatchBytes, Math.floor(opts.highWaterMark / opts.maxBatchBytes))
+    this.#room = new SenderRoom(opts, () => this.#heldBytes())
     const curve = curveKeysOf(opts)
     this.#push = new PushSocket(opts.endpoint, { curve })
     this.#sub = new SubSocket(opts.receiptEndpoint, this.id, { curve })
@@ -116,36 +114,28 @@ export class BatchSender extends EventEmitter {
     return { ...this.#stats, heldBytes: this.#heldBytes() }
   }
 
-  /** True while the bytes held stay under `highWaterMark` (or a 'block' wait ran out: see #checkBlocked). */
+  /** True while the bytes held stay under `highWaterMark` (see SenderRoom). */
   get hasRoom (): boolean {
-    return this.#overflowing || this.#heldBytes() < this.#opts.highWaterMark
+    return this.#room.available
   }
 
-  /**
-   * Resolves once the bytes held fall under `highWaterMark`, the sender closes, or the wait
-   * reaches `blockTimeoutMs` (#checkBlocked).
-   */
+  /** Resolves once there is room, the sender closes, or the wait reaches `blockTimeoutMs`. */
   async waitForRoom (): Promise<void> {
-    if (this.hasRoom || this.#closed) return
-    if (this.#blockedSince === 0) this.#blockedSince = Date.now()
-    await new Promise<void>((resolve) => this.#roomWaiters.push(resolve))
+    if (!this.#closed) await this.#room.wait()
   }
 
   /**
-   * `onFull: 'block'`: a caller waited `blockTimeoutMs` for room. Its thread is held (no signal
-   * handler runs there), so the wait ends: what is held goes to the spool, as with 'spool', and
-   * the batches after it follow there until the writer confirms them; with no spool, records
-   * past `highWaterMark` are dropped and counted, as with 'drop', until there is room again.
+   * `onFull: 'block'`, a wait for room expired: what is held goes to the spool, as with
+   * 'spool', and the batches after it follow there until the writer confirms them; with no
+   * spool, records past `highWaterMark` are dropped and counted, as with 'drop'.
    */
   #checkBlocked (now: number): void {
-    const limit = this.#opts.blockTimeoutMs
-    if (this.#blockedSince === 0 || limit === 0 || now - this.#blockedSince < limit || this.#closed) return
-    this.#blockedSince = 0
+    if (this.#closed || !this.#room.expired(now)) return
     this.#seal()
     const spooled = this.#window.unreceipted > 0 && this.#spoolAll()
-    if (!spooled && !this.hasRoom) this.#overflowing = true
-    debug('waited %d ms for room: %s', limit, spooled ? 'what is held went to the spool' : 'records past highWaterMark are dropped until there is room')
-    for (const resolve of this.#roomWaiters.splice(0)) resolve()
+    if (!spooled) this.#room.overflow()
+    debug('waited %d ms for room: %s', this.#opts.blockTimeoutMs, spooled ? 'what is held went to the spool' : 'records past highWaterMark are dropped')
+    this.#room.release()
   }
 
   /** Counts a record the caller did not send for being over `maxFrameBytes`; emits `'reject'`. */
@@ -168,7 +158,7 @@ export class BatchSender extends EventEmitter {
    */
   writeBytes (bytes: Buffer, records: number): void {
     if (this.#closed) throw new ClosedError()
-    if (!this.#hasRoomFor(bytes.length)) {
+    if (!this.#room.fits(bytes.length)) {
       this.#stats.dropped += records
       this.#droppedUnreported += records
       this.emit('drop', records)
@@ -243,16 +233,12 @@ export class BatchSender extends EventEmitter {
     this.#watch.close()
     this.#push.close()
     this.#sub.close()
-    for (const resolve of this.#roomWaiters.splice(0)) resolve()
+    this.#room.release()
     for (const waiter of this.#waiters.splice(0)) waiter.reject(new ClosedError())
   }
 
   #heldBytes (): number {
     return this.#open.bytes + this.#window.bytes
-  }
-
-  #hasRoomFor (bytes: number): boolean {
-    return (this.#opts.onFull !== 'drop' && !this.#overflowing) || this.#heldBytes() + bytes <= this.#opts.highWaterMark
   }
 
   #seal (): void {
@@ -340,12 +326,7 @@ export class BatchSender extends EventEmitter {
       if (waiter.seq <= seq) waiter.resolve()
     }
     if (this.#open.records > 0 && this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
-    if (this.#heldBytes() < this.#opts.highWaterMark) {
-      this.#overflowing = false
-      this.#reportDrops()
-      this.#blockedSince = 0
-      for (const resolve of this.#roomWaiters.splice(0)) resolve()
-    }
+    if (this.#room.freed()) this.#reportDrops()
   }
 
   /**
