@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { PYTHON } from './programs.js'
 
 /**
  * The Python package's tests (pytest, clients/python/tests) as two pytest processes side by
@@ -12,7 +13,6 @@ import { fileURLToPath } from 'node:url'
  */
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
-export const PYTHON = '/usr/bin/python3'
 export const PYTEST_TESTS = join(ROOT, 'clients', 'python', 'tests')
 /** The files of one of the two processes; the other runs the rest. */
 const FIRST_HALF = ['test_exit.py', 'test_package.py', 'test_pools.py']

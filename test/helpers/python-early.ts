@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
-import { PYTHON, startPytest } from './pytest-run.js'
+import { PYTHON } from './programs.js'
+import { startPytest } from './pytest-run.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
