@@ -109,7 +109,7 @@ class _Producer(SenderThread):
         self._hurry = False                 # flush() or close() waits: cut what is queued at once
         self._broken = False                # the sender failed too often: records are dropped and counted
         self._overflowing = False           # a 'block' wait ran out with no spool: past the mark, drop and count
-        self._broken_drops = 0              # dropped with no sender: it gave up, or could not start
+        self._broken_drops = 0              # dropped with no sender: it gave up
         self._start_retry_at = 0.0          # a sender that could not start is tried again from then
         self._start_failed = False          # reported once
         self._producer_id = b''
@@ -141,10 +141,8 @@ class _Producer(SenderThread):
         with self._lock:
             if self._closing:
                 raise Closed('logfunnel client used after close()')
-            if self._thread is None and not self._broken and not self._start():
-                self._broken_drops += 1  # no sender yet: nothing would ever take the record
-                self.stats['lost'] += 1
-                return
+            if self._thread is None and not self._broken:
+                self._start()  # when it cannot, the record is kept (see _make_room and _wait_confirmed)
             if self._broken:
                 self._broken_drops += 1
                 self.stats['lost'] += 1
@@ -172,8 +170,12 @@ class _Producer(SenderThread):
         if self.on_full == 'drop' or self._overflowing:
             self.stats['dropped'] += 1
             return False
-        if self.on_full == 'spool' and self._spool_held():
-            return True
+        if (self.on_full == 'spool' or self._thread is None) and self._spool_held():
+            return True  # with no sender (it could not start) nothing makes room by waiting
+        if self._thread is None:
+            self._overflowing = True
+            self.stats['dropped'] += 1
+            return False
         deadline = None if self.block_timeout == 0 else time.monotonic() + self.block_timeout
         while self._held_bytes + size > self.high_water_mark:
             left = None if deadline is None else deadline - time.monotonic()
@@ -284,12 +286,12 @@ class _Producer(SenderThread):
 
     def _report_dropped(self) -> None:
         if self.stats['dropped']:
-            why = '' if self.on_full == 'drop' else ' (no room within block_timeout and no spool)'
+            why = '' if self.on_full == 'drop' else ' (no room, and no spool to take what is held)'
             sys.stderr.write("logfunnel: on_full %r: %d records dropped past high_water_mark%s\n"
                              % (self.on_full, self.stats['dropped'], why))
         if self._broken_drops:
             sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
-                             '(it failed too often, or could not start)\n' % self._broken_drops)
+                             '(it failed too often)\n' % self._broken_drops)
 
     def _held_records(self) -> int:
         return len(self._queued) + sum(count for _seq, count, _payload in self._unacked)
@@ -325,6 +327,9 @@ class _Producer(SenderThread):
 
     def _wait_confirmed(self, timeout: float, what: str) -> None:
         if self._thread is None:
+            held = self._held_records()
+            if held:  # the sender never started: nothing will confirm them
+                raise CloseTimeout('the sender never started: %d records without a receipt' % held, held)
             return
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -341,9 +346,10 @@ class _Producer(SenderThread):
 
     def _start(self) -> bool:
         """Starts the sender thread (lock held). False when it cannot (no free descriptor for its
-        wake-up pipe, no thread could be made: a pids limit, memory): the record is dropped and
-        counted, the failure reported once, and the start tried again START_RETRY s later, so a
-        log call never waits for a sender that does not exist."""
+        wake-up pipe, no thread could be made: a pids limit, memory): the failure is reported
+        once and the start tried again START_RETRY s later. Records are kept meanwhile; past
+        high_water_mark and at close they go to the spool (_make_room, _wait_confirmed), so a log
+        call never waits for a sender that does not exist."""
         now = time.monotonic()
         if now < self._start_retry_at:
             return False

@@ -59,7 +59,8 @@ class SenderFailed(LogfunnelError):
 
     def __init__(self, cause: BaseException, spooled: int, restarted: bool, started: bool = True) -> None:
         if not started:  # no free descriptor, no thread could be made (a pids limit, memory)
-            detail = 'records are dropped and counted until it can, never waited for (tried again each second)'
+            detail = ('records are kept meanwhile, and go to the spool past high_water_mark and at the end, never '
+                      'waited for (tried again each second)')
         elif restarted:
             detail = 'it starts again and sends again what has no receipt'
         else:
