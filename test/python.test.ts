@@ -30,7 +30,7 @@ describe.runIf(HAVE_PYTEST)('Python package (pytest clients/python/tests)', () =
 
   beforeAll(async () => {
     const early = inject('pytestRun')
-    const run = early ?? (own = startPytest(tempDir()))
+    const run = early ?? (own = startPytest(tempDir(), 2))
     await waitFor(() => pytestEnded(run.dir, run.groups), PYTEST_DEADLINE_MS, () => pytestResults(run.dir, run.groups).output)
     const results = pytestResults(run.dir, run.groups)
     output = results.output

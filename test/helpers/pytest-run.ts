@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url'
 import { PYTHON } from './programs.js'
 
 /**
- * The Python package's tests (pytest, clients/python/tests) as two pytest processes side by
- * side, each with about half of the suite's time: most of it is waiting on writers and child
- * processes. Each group writes its outcomes (one JSON line per test phase, see conftest.py) to
+ * The Python package's tests (pytest, clients/python/tests) as one pytest process, or as two
+ * side by side, each with about half of the suite's time (most of it is waiting on writers and
+ * child processes). Each group writes its outcomes (one JSON line per test phase, see conftest.py) to
  * `pytest-<i>.jsonl`, its output to `pytest-<i>.log` and, once it has ended, its exit code to
  * `pytest-<i>.exit`, all in one directory. No vitest import: the global setup runs it too.
  */
@@ -24,10 +24,10 @@ export interface PytestRun {
   stop: (graceMs: number) => Promise<void>
 }
 
-export function startPytest (dir: string): PytestRun {
+export function startPytest (dir: string, processes: 1 | 2): PytestRun {
   const files = readdirSync(PYTEST_TESTS).filter((f) => /^test_.*\.py$/.test(f)).sort()
   const first = files.filter((f) => FIRST_HALF.includes(f))
-  const groups = [first, files.filter((f) => !first.includes(f))].filter((g) => g.length > 0)
+  const groups = processes === 1 ? [files] : [first, files.filter((f) => !first.includes(f))].filter((g) => g.length > 0)
   const children = groups.map((group, i) => {
     const log = openSync(join(dir, `pytest-${i}.log`), 'w')
     const child = spawn(PYTHON, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', ...group.map((f) => join(PYTEST_TESTS, f))], {

@@ -25,7 +25,8 @@ export default function setup (project: TestProject): (() => Promise<void>) | un
     return undefined
   }
   const dir = mkdtempSync(join(tmpdir(), 'logfunnel-pytest-'))
-  const run = startPytest(dir)
+  // One process: it runs beside the Node files, which want the other core.
+  const run = startPytest(dir, 1)
   project.provide('pytestRun', { dir, groups: run.groups })
   return async () => {
     await run.stop(30_000)
