@@ -151,9 +151,7 @@ def _watch(reader: socket.socket, pid: int) -> None:
         try:
             data, ancdata, _flags, _address = reader.recvmsg(64, space)
         except OSError:
-            return  # closed: a fork's child replaced it
-        if os.getpid() != pid:
-            return
+            return  # closed: the interpreter is ending
         writer_pid = None
         for level, kind, cdata in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
