@@ -170,23 +170,27 @@ class _Producer(SenderThread):
         if self.on_full == 'drop' or self._overflowing:
             self.stats['dropped'] += 1
             return False
-        if (self.on_full == 'spool' or self._thread is None) and self._spool_held():
-            return True  # with no sender (it could not start) nothing makes room by waiting
-        if self._thread is None:
-            self._overflowing = True
-            self.stats['dropped'] += 1
-            return False
+        if self.on_full == 'spool' and self._spool_held():
+            return True
+        if self._thread is None:  # no sender (it could not start): nothing makes room by waiting
+            return self._spool_or_overflow()
         deadline = None if self.block_timeout == 0 else time.monotonic() + self.block_timeout
         while self._held_bytes + size > self.high_water_mark:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                if self._spool_held():
-                    return True
-                self._overflowing = True
-                self.stats['dropped'] += 1
-                return False
+                return self._spool_or_overflow()
             self._changed.wait(left)
         return True
+
+    def _spool_or_overflow(self) -> bool:
+        """No room will come by waiting (lock held): what is held goes to the spool (True), or,
+        with none, records past high_water_mark are dropped and counted until the writer
+        confirms again (False: this one is)."""
+        if self._spool_held():
+            return True
+        self._overflowing = True
+        self.stats['dropped'] += 1
+        return False
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Blocks until every line sent so far has a receipt; CloseTimeout after ``timeout`` s."""
@@ -344,19 +348,20 @@ class _Producer(SenderThread):
                 self._changed.wait(min(left, SEGMENT_MAX_AGE))
                 self._seal_old_segment()
 
-    def _start(self) -> bool:
-        """Starts the sender thread (lock held). False when it cannot (no free descriptor for its
-        wake-up pipe, no thread could be made: a pids limit, memory): the failure is reported
+    def _start(self) -> None:
+        """Starts the sender thread (lock held). When it cannot (no free descriptor for its
+        wake-up pipe, no thread could be made: a pids limit, memory), the failure is reported
         once and the start tried again START_RETRY s later. Records are kept meanwhile; past
         high_water_mark and at close they go to the spool (_make_room, _wait_confirmed), so a log
         call never waits for a sender that does not exist."""
         now = time.monotonic()
         if now < self._start_retry_at:
-            return False
+            return
         try:
             self._wake_r, self._wake_w = os.pipe()
         except OSError as err:
-            return self._cannot_start(err, now)
+            self._cannot_start(err, now)
+            return
         os.set_blocking(self._wake_w, False)
         self._producer_id = os.urandom(16)
         _exit.install_finalizer()
@@ -368,16 +373,15 @@ class _Producer(SenderThread):
             os.close(self._wake_r)
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1
-            return self._cannot_start(err, now)
+            self._cannot_start(err, now)
+            return
         self._thread = thread
-        return True
 
-    def _cannot_start(self, err: BaseException, now: float) -> bool:
+    def _cannot_start(self, err: BaseException, now: float) -> None:
         self._start_retry_at = now + START_RETRY
         if not self._start_failed:
             self._start_failed = True
             self._fail(SenderFailed(err, 0, False, started=False))
-        return False
 
     def _wake(self) -> None:
         try:
