@@ -235,7 +235,7 @@ class _Producer(SenderThread):
         """Stops sending and moves every record held without a receipt to the spool, without
         waiting (exit paths). Returns the number of records lost (no spool, or it failed); those
         are reported on stderr."""
-        with self._lock:
+        with self._lock, _exit.spooling:
             if self._closing or self.pid != os.getpid():
                 return 0
             self._closing = True
@@ -277,11 +277,12 @@ class _Producer(SenderThread):
         """Completes the open spool file, if any, so the writer can take it."""
         if self._spool is None:
             return
-        try:
-            self._spool.seal()
-        except OSError as err:
-            self.stats['spool_errors'] += 1
-            report(err)
+        with _exit.spooling:
+            try:
+                self._spool.seal()
+            except OSError as err:
+                self.stats['spool_errors'] += 1
+                report(err)
 
     @property
     def broken(self) -> bool:
@@ -306,28 +307,30 @@ class _Producer(SenderThread):
         is no spool or it cannot be written (nothing is removed then)."""
         if self.spool_dir is None:
             return False
-        self._batch_queued()
-        if not self._unacked:
+        with _exit.spooling:
+            self._batch_queued()
+            if not self._unacked:
+                return True
+            if self._spool is None:
+                self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
+            base = self._unacked[0][0]
+            try:
+                while self._unacked:
+                    seq, count, payload = self._unacked[0]
+                    self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id),
+                                       payload)
+                    self._unacked.popleft()
+                    self._held_bytes -= len(payload)
+                    self._spooled_through = seq
+                    self.stats['spooled'] += 1
+                    self.stats['spooled_records'] += count
+            except (OSError, LogfunnelError) as err:
+                self.stats['spool_errors'] += 1
+                report(err)
+                return False
+            finally:
+                self._changed.notify_all()
             return True
-        if self._spool is None:
-            self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
-        base = self._unacked[0][0]
-        try:
-            while self._unacked:
-                seq, count, payload = self._unacked[0]
-                self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id), payload)
-                self._unacked.popleft()
-                self._held_bytes -= len(payload)
-                self._spooled_through = seq
-                self.stats['spooled'] += 1
-                self.stats['spooled_records'] += count
-        except (OSError, LogfunnelError) as err:
-            self.stats['spool_errors'] += 1
-            report(err)
-            return False
-        finally:
-            self._changed.notify_all()
-        return True
 
     def _wait_confirmed(self, timeout: float, what: str) -> None:
         if self._thread is None:

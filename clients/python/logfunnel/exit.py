@@ -179,10 +179,45 @@ def _begins(signum: int) -> bool:
     return True
 
 
+class _Spooling:
+    """``with spooling:`` around what writes the spool or moves records to it. Python runs a
+    handler between two bytecodes of the main thread: one caught there meanwhile would end the
+    process with the segment half written (the records after it lost, silently), or write into
+    it from the middle of an entry. It is deferred to the end of the outermost block instead."""
+
+    def __enter__(self) -> None:
+        global _spooling_depth
+        if threading.current_thread() is threading.main_thread():
+            _spooling_depth += 1
+
+    def __exit__(self, *_exc: Any) -> None:
+        global _spooling_depth
+        if threading.current_thread() is not threading.main_thread():
+            return
+        _spooling_depth -= 1
+        if _spooling_depth == 0 and _deferred:
+            signum = _deferred[0]
+            _deferred.clear()
+            _end_by(signum)
+
+
+spooling = _Spooling()
+_spooling_depth = 0                # the main thread is inside ``with spooling`` (0 in other threads)
+_deferred: List[int] = []          # fatal signals caught meanwhile
+
+
 def _on_fatal_signal(signum: int, _frame: Any) -> None:
     """Spools what every client of this process holds without a receipt, then ends as the
-    default disposition would: restores SIG_DFL and sends the signal again."""
+    default disposition would: restores SIG_DFL and sends the signal again. Caught while the main
+    thread writes the spool, after that write (see _Spooling)."""
     _begun.add(signum)
+    if _spooling_depth:
+        _deferred.append(signum)
+        return
+    _end_by(signum)
+
+
+def _end_by(signum: int) -> None:
     for client in live_clients():
         client.abandon(signal.Signals(signum).name)
     signal.signal(signum, signal.SIG_DFL)
@@ -199,6 +234,9 @@ def _forked() -> None:
     own), with the default disposition of the fatal signals until it sends: it holds nothing to
     spool before that, and the thread that makes sure our handler runs starts with its first send
     (no thread is started here, where a child may be about to exec)."""
+    global _spooling_depth
+    _spooling_depth = 0  # the thread that forked is the child's main thread
+    _deferred.clear()
     for signum in FATAL_SIGNALS:
         try:
             if signal.getsignal(signum) is _on_fatal_signal:

@@ -169,3 +169,47 @@ def test_nothing_is_lost_silently_without_a_spool(tmp_path, run_code):
     assert p.wait() == 0
     assert 'close deadline: 100 records without a receipt lost' in p.stderr
     assert count_lines(str(tmp_path / 'app.log')) == 0
+
+
+MID_SPOOL = '''import os, signal, json
+from logfunnel import spool
+append = spool.SpoolWriter.append
+entries = []
+def append_then_signal(self, header, payload):
+    # SIGTERM lands while the main thread writes the spool: as when Pool.terminate() reaches a
+    # worker whose exit finalizer is spooling after close's deadline.
+    append(self, header, payload)
+    entries.append(1)
+    if len(entries) == 2:
+        print(json.dumps({"event": "signal", "records": h.client.stats['records']}), flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+spool.SpoolWriter.append = append_then_signal
+'''
+
+
+@pytest.mark.parametrize('where', ['close', 'exit', 'on_full'])
+def test_a_fatal_signal_caught_while_the_spool_is_written_waits_for_it(writer_factory, run_code, where):
+    """The handler runs between two bytecodes of the main thread: caught while that thread writes
+    the spool (close's deadline, the exit finalizer, on_full 'spool' in a log call), it must not end
+    the process with the segment half written, nor write into it from the middle of an entry; it
+    ends the process once the spool is complete."""
+    writer = writer_factory(start=False)
+    opts = {'max_batch_bytes': 4096, 'close_timeout': 0.2}
+    records = N
+    if where == 'on_full':
+        opts.update(on_full='spool', high_water_mark=256 * 1024, max_frame_bytes=65536)
+        records = 20 * N
+    tail = 'h.close()\n' if where == 'close' else ''
+    p = run_code(MID_SPOOL + LOG + tail + 'print(json.dumps({"event": "alive"}), flush=True)\n',
+                 writer.endpoint, json.dumps(opts), str(records))
+    logged = p.wait_event('signal')['records']
+    assert p.wait() == -signal.SIGTERM
+    assert p.stderr == ''
+    if where != 'exit':  # at exit, the spool is written after the script's last line
+        assert not any('"alive"' in line for line in p.stdout)
+    if where != 'on_full':
+        assert logged == records
+    writer.start()
+    writer.wait_for_lines(logged)
+    assert writer.stop()['records'] == logged
+    assert_clean(verify(writer.file, '--expect', str(logged)), logged, 1)
