@@ -149,9 +149,11 @@ class _Producer(SenderThread):
                 return
             if self._held_bytes + size > self.high_water_mark and not self._make_room(size):
                 return
-            self._queued.append(data)
+            # Counted before it is queued: a signal handler that runs in between (it may, in the
+            # main thread) cuts the queue into batches from this total, which must not be short.
             self._queued_bytes += size
             self._held_bytes += size
+            self._queued.append(data)
             self.stats['records'] += 1
             # The sender sleeps until told: woken for the first line after it went idle (it sends
             # at once if its last batch went batch_delay ago, else gathers until then) and for a
