@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { encodeHeader } from '../shared/protocol.js'
+import { encodeSpoolEntry } from '../shared/spool.js'
 import { stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 import { rawPush } from './helpers/raw-push.js'
@@ -62,3 +64,32 @@ describe('one producer id, two senders (issue 13, point 6)', () => {
     ])
   })
 }, 60_000)
+
+describe('a writer killed while a producer also copied batches to the spool', () => {
+  it('batches of the spool written first, from a saved state older than the killed writer\'s receipts, do not make the producer\'s next batch a conflict', async () => {
+    // What kill -9 can leave: the killed writer wrote and receipted batches 0..4, but its state
+    // file was saved after batch 1 (it is saved every --state-persist-ms), and the producer had
+    // copied batches 2 and 3 to the spool while the writer looked away. The next writer ingests
+    // the copies first (written again: duplicates of a crash) and then gets the producer's batch
+    // 5, whose base says it holds receipts through 4. Refusing it as another sender's would
+    // leave the producer without a receipt for ever.
+    const dir = tempDir()
+    const producerId = randomBytes(16)
+    const key = producerId.toString('hex')
+    const now = Date.now()
+    writeFileSync(join(dir, '.app.log.logfunnel-state.json'), `{"version":1,"savedAt":${now},"producers":{"${key}":{"next":2,"seen":${now}}}}\n`)
+    mkdirSync(join(dir, 'w.sock.spool'))
+    const copies = [2, 3].map((seq) => Buffer.concat(encodeSpoolEntry(encodeHeader({ records: 1, seq, base: 2, producerId }), Buffer.from(`{"who":"copy","seq":${seq}}\n`))))
+    writeFileSync(join(dir, 'w.sock.spool', `${key}-1-0000000000.spool`), Buffer.concat(copies))
+
+    const writer = await startWriterChild(dir)
+    await waitFor(() => lines(writer.file).length >= 2, 10_000, () => `${lines(writer.file).length} lines`)
+    const push = rawPush(writer.endpoint)
+    await sendBatches(push, producerId, 'live', 5, 8, () => 5)
+    await waitFor(() => lines(writer.file).length >= 5, 10_000, () => `${lines(writer.file).length} lines; ${writer.child.stderr()}`)
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: 5, conflicts: 0, rejected: {} })
+    expect(lines(writer.file).map((l) => JSON.parse(l).seq)).toEqual([2, 3, 5, 6, 7])
+    expect(stderrEvents(writer.child, 'producer-conflict')).toEqual([])
+  })
+})

@@ -53,6 +53,17 @@ describe('ProducerTable', () => {
     expect(table.admit(header(2), payload('c'))).toEqual({ kind: 'write', key: KEY })
   })
 
+  it('batches from the spool do not make a later base a conflict: they may be copies a killed writer also wrote after its last save', () => {
+    const table = new ProducerTable()
+    table.restore(new Map([[KEY, { next: 2, seen: Date.now(), floor: 2, written: -1 }]]))
+    expect(table.admit(header(2, 2), payload('c'), true)).toEqual({ kind: 'write', key: KEY })
+    expect(table.admit(header(3, 2), payload('d'), true)).toEqual({ kind: 'write', key: KEY })
+    // The producer had receipts through 4 from the killed writer.
+    expect(table.admit(header(5, 5), payload('f'))).toEqual({ kind: 'write', key: KEY })
+    // Over the network from then on: a base past what was received is another sender's.
+    expect(table.admit(header(9, 9), payload('forged'))).toEqual({ kind: 'base_skip', key: KEY, expected: 6, first: true })
+  })
+
   it('a snapshot is new only when something changed since the last one saved', () => {
     const table = new ProducerTable()
     table.admit(header(0), payload('a'))

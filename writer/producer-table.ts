@@ -10,7 +10,8 @@ const PRINTS_PER_PRODUCER = 16
  * - `duplicate`: already written (a resend), answer with the current receipt;
  * - `gap`: it skips ahead of what was received (earlier ones were lost): refuse, ask for a resend;
  * - `base_skip`: its `base` claims receipts for batches this writer never received, after it
- *   has written batches of that id: another sender uses the id (or forged the header);
+ *   has written batches of that id that came over the network: another sender uses the id (or
+ *   forged the header);
  * - `id_conflict`: a batch with an already written sequence but other content: two senders share
  *   the id, and the receipts (one topic per id) reach both.
  * The answer to a duplicate or a gap is the producer's receipt (`receiptOf()`).
@@ -30,6 +31,8 @@ interface Entry extends ProducerState {
   prints?: number[]
   /** A conflict of this id was reported. */
   reported?: boolean
+  /** This writer has written a batch of the id that came over the network (see admit()). */
+  live?: boolean
 }
 
 /**
@@ -78,8 +81,11 @@ export class ProducerTable {
     this.#receipted.set(key, seq)
   }
 
-  /** Decides what to do with a batch whose header and payload passed the protocol checks. */
-  admit (header: BatchHeader, payload: Buffer): Verdict {
+  /**
+   * Decides what to do with a batch whose header and payload passed the protocol checks;
+   * `fromSpool`: read from the producer's spool, not received over the network.
+   */
+  admit (header: BatchHeader, payload: Buffer, fromSpool = false): Verdict {
     const key = header.producerId.toString('hex')
     const now = Date.now()
     let state = this.#states.get(key) as Entry | undefined
@@ -92,8 +98,10 @@ export class ProducerTable {
     }
     if (header.base > state.next) {
       // The producer holds receipts up to base - 1 from an earlier writer: nothing before it
-      // is owed. Once this writer has written batches of the id, no earlier writer can have.
-      if (state.written >= 0) return { kind: 'base_skip', key, expected: state.next, first: firstConflict(state) }
+      // is owed. Once the producer's batches reach this writer over the network, no earlier
+      // writer can get more of them. Batches from the spool do not count: they may be copies
+      // an earlier writer also wrote and receipted after its state was last saved (kill -9).
+      if (state.live === true) return { kind: 'base_skip', key, expected: state.next, first: firstConflict(state) }
       state.next = header.base
       this.#changes++
     }
@@ -105,6 +113,7 @@ export class ProducerTable {
     if (header.seq > state.next) return { kind: 'gap', key, expected: state.next }
     state.next++
     state.written = header.seq
+    if (!fromSpool) state.live = true
     this.#changes++
     state.prints ??= []
     const slot = (header.seq % PRINTS_PER_PRODUCER) * 2

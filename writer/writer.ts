@@ -151,7 +151,7 @@ export class Writer extends EventEmitter {
     if (spoolDir !== undefined) {
       const sink = this.#sink
       this.#ingester = new SpoolIngester({ dir: spoolDir, maxFrameBytes, pollMs: spoolPollMs, endpointKey: endpointKey(endpoint), tornMode: this.#sideMode & 0o600 }, {
-        handle: (frames) => this.#handle(frames),
+        handle: (frames) => this.#handle(frames, true),
         sync: async () => await sink.flushed(),
         backpressure: async () => await sink.waitBelow(WRITE_QUEUE_BYTES)
       })
@@ -332,7 +332,8 @@ export class Writer extends EventEmitter {
   }
 
   /** Handles one message; returns the sink offset its payload ends at when it was written. */
-  #handle (frames: Buffer[]): number | undefined {
+  /** `fromSpool`: an entry of a producer's spool rather than a message received. */
+  #handle (frames: Buffer[], fromSpool = false): number | undefined {
     const { maxFrameBytes } = this.options
     if (frames.length === 1) {
       const payload = frames[0] as Buffer
@@ -349,7 +350,7 @@ export class Writer extends EventEmitter {
     if (typeof lines === 'string') return this.#reject(lines)
     if (lines !== header.records) return this.#reject('count_mismatch')
 
-    const verdict = this.#producers.admit(header, payload)
+    const verdict = this.#producers.admit(header, payload, fromSpool)
     switch (verdict.kind) {
       case 'write': {
         const end = this.#write(payload, lines, { producer: verdict.key, seq: header.seq, records: lines })
