@@ -1,6 +1,8 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, tempDir } from './helpers/children.js'
+import { exitCode, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild, type WriterChild } from './helpers/cluster.js'
 
 const PRODUCERS = 8
@@ -51,5 +53,38 @@ describe('writer restarts while 8 producers log', () => {
     process.stdout.write(`kill -9 x5: ${report.duplicates} duplicate lines (bound ${5 * DUPLICATES_PER_CRASH})\n`)
     expect(report.duplicates).toBeLessThanOrEqual(5 * DUPLICATES_PER_CRASH)
     expect(report.lines).toBe(PRODUCERS * RECORDS + report.duplicates)
+  })
+
+  it('kill -9 after a producer copied batches to the spool that the writer then wrote itself: the next writer ingests the copies, and the producer gets its receipts', async () => {
+    const dir = tempDir()
+    const lines = (file: string): number => existsSync(file) ? readFileSync(file, 'utf8').split('\n').length - 1 : 0
+    const spooled = (): string[] => existsSync(join(dir, 'w.sock.spool')) ? readdirSync(join(dir, 'w.sock.spool')).filter((n) => n.endsWith('.spool')) : []
+    // It saves its state and scans the spool rarely: when it is killed, its receipts are ahead
+    // of its saved state and the producer's copies are still in the spool.
+    const first = await startWriterChild(dir, ['--state-persist-ms', '600000', '--spool-poll-ms', '600000'])
+    const producer = spawnProducer({
+      endpoint: first.endpoint, records: 6000, pauseEvery: 100, pauseMs: 25, announceAfter: 1000, producer: { receiptTimeoutMs: 300, closeTimeoutMs: 30_000 }
+    })
+    await producer.waitForLine((l) => l.event === 'logging')
+    // Stopped: it does not answer, so the producer copies what waits for receipts to the spool.
+    first.child.proc.kill('SIGSTOP')
+    await waitFor(() => spooled().length > 0, 10_000, () => 'no spool file')
+    const copies = spooled()
+    first.child.proc.kill('SIGCONT')
+    // It writes and receipts those batches itself; the producer's window moves past them.
+    const before = lines(first.file)
+    await waitFor(() => lines(first.file) >= before + 500, 10_000, () => `${lines(first.file)} lines`)
+    first.child.proc.kill('SIGKILL')
+    await exitCode(first.child)
+    const second = await startWriterChild(dir)
+    const done = await producer.waitForLine((l) => l.event === 'done', 60_000)
+    expect(await exitCode(producer)).toBe(0)
+    expect(done.closeError).toBe(null)
+    const summary = await second.stop()
+    expect(summary.conflicts).toBe(0)
+    expect(copies.some((name) => spooled().includes(name))).toBe(false)
+    const report = await verifyFile(second.file)
+    expect(report).toMatchObject({ producers: 1, torn: 0, gaps: 0, reordered: 0 })
+    expect(report.lines).toBe(6000 + report.duplicates)
   })
 }, 180_000)
