@@ -7,7 +7,7 @@ import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOpti
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
-import { createControl, destroySenderSync, type SenderReply, type SenderRequest } from './sender-requests.js'
+import { createControl, DESTROY_TIMEOUT_MS, destroySenderSync, type SenderReply, type SenderRequest } from './sender-requests.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 
@@ -148,7 +148,11 @@ export class FunnelDestination extends EventEmitter {
   #onExit (): void {
     if (this.#exited) return
     this.#ring.publish()
-    if (!destroySenderSync(this.#worker, this.#control)) debug('the sender thread did not close its sockets in time')
+    if (destroySenderSync(this.#worker, this.#control)) return
+    // The process ends now: what the thread had not spooled is lost, and an exit handler's
+    // warning would never print. Written at once (stderr is synchronous for files and pipes).
+    process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
+      `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost\n`)
   }
 
   /**

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { SENDER_START_TIMEOUT_MS } from '../producer/line-ring.js'
+import { DESTROY_TIMEOUT_MS } from '../producer/sender-requests.js'
 import { verifyFile } from '../shared/verify.js'
 import { type Child, exitCode, fixture, lineCount, ROOT, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild, type ProducerParams } from './helpers/cluster.js'
@@ -49,6 +50,16 @@ describe('transport: end() fails and thread-stream terminates the worker, socket
       writer.child.proc.kill('SIGCONT')
     }
     await expectAllOnce(writer.file, writer.stop)
+  })
+})
+
+describe('funnel(): the sender thread does not answer at exit', () => {
+  it('process.exit() waits DESTROY_TIMEOUT_MS for it, then ends (exit 0) and says on stderr that records may be lost', async () => {
+    const dir = tempDir()
+    const producer = producerWithFault({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 1000, exitAtOnce: true }, 'stall-exit')
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    const said = producer.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT'))
+    expect(said).toEqual([`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost`])
   })
 })
 
