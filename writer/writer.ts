@@ -332,7 +332,6 @@ export class Writer extends EventEmitter {
   }
 
   /** Handles one message; returns the sink offset its payload ends at when it was written. */
-  /** `fromSpool`: an entry of a producer's spool rather than a message received. */
   #handle (frames: Buffer[], fromSpool = false): number | undefined {
     const { maxFrameBytes } = this.options
     if (frames.length === 1) {

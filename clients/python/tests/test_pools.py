@@ -32,13 +32,20 @@ def test_with_pool_writer_down_5s_nothing_lost(writer_factory, run_python):
     assert_clean(verify(writer.file, '--expect-total', str(TOTAL)), TOTAL, None)
 
 
-def test_writer_restarted_mid_run_nothing_lost_or_doubled(writer_factory, run_python, tmp_path):
-    writer = writer_factory(['--drain-timeout-ms', '500'])
+def logging_halfway(run_python, writer, tmp_path):
+    """A pool of PROCESSES whose tasks have each logged 2,000 records and go on logging until
+    ``tmp_path/go`` exists (pool_run.py ``restart``)."""
     pool = run_python('pool_run.py', writer.endpoint, 'restart', 'fork', str(PROCESSES), '2000', str(tmp_path))
     deadline = time.monotonic() + 30
     while not all(os.path.exists(tmp_path / ('half-%d' % n)) for n in range(PROCESSES)):
         assert time.monotonic() < deadline, pool.stderr
         time.sleep(0.02)
+    return pool
+
+
+def test_writer_restarted_mid_run_nothing_lost_or_doubled(writer_factory, run_python, tmp_path):
+    writer = writer_factory(['--drain-timeout-ms', '500'])
+    pool = logging_halfway(run_python, writer, tmp_path)
     first = writer.stop()
     writer.start()
     (tmp_path / 'go').touch()
@@ -54,11 +61,7 @@ def test_writer_killed_mid_run_nothing_lost(writer_factory, run_python, tmp_path
     most 100 ms old); every record reaches the file, in order per process, with no gap; what the
     killed writer wrote and had not yet receipted may be written twice."""
     writer = writer_factory(['--state-persist-ms', '100'])
-    pool = run_python('pool_run.py', writer.endpoint, 'restart', 'fork', str(PROCESSES), '2000', str(tmp_path))
-    deadline = time.monotonic() + 30
-    while not all(os.path.exists(tmp_path / ('half-%d' % n)) for n in range(PROCESSES)):
-        assert time.monotonic() < deadline, pool.stderr
-        time.sleep(0.02)
+    pool = logging_halfway(run_python, writer, tmp_path)
     assert writer.proc is not None
     writer.proc.kill()
     writer.start()
