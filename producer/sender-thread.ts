@@ -121,6 +121,10 @@ parent.on('message', (msg: SenderRequest) => {
   if (msg.code === 'flush') {
     flush(msg.through).then(() => post({ code: 'done', id: msg.id }), (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
   } else if (msg.code === 'abandon') {
+    // close()'s deadline: every slot is taken first, so what the sender had not taken yet (a
+    // 'block' wait still running) goes to the spool with the rest.
+    exiting = true
+    drain()
     destroy()
   } else if (msg.code === 'close') {
     close().finally(() => {

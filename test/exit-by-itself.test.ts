@@ -50,6 +50,23 @@ describe.each(['funnel', 'transport'] as const)('%s: a script that logs and just
   })
 }, 60_000)
 
+it('funnel(), writer down, more than highWaterMark logged but less than it and the thread buffer: the records the sender had not taken yet are spooled too', async () => {
+  // With the defaults (16 MiB held, 4 MiB of thread buffer, blockTimeoutMs 10 s) 18,000 records
+  // of 1 KiB fill the sender to the mark and leave ~2 MiB in the buffer, while the log calls
+  // never wait. The exit's close (linger) ends long before the 'block' wait would: what the
+  // sender had not taken must reach the spool with the rest.
+  const records = 18_000
+  const dir = tempDir()
+  const endpoint = `ipc://${join(dir, 'w.sock')}`
+  const producer = spawnProducer({ endpoint, records, sizes: [1000], endOnItsOwn: true })
+  await producer.waitForLine((l) => l.event === 'logged')
+  expect(await exitCode(producer, EXIT_WRITER_DOWN_MS), producer.describe()).toBe(0)
+  const writer = await startWriterChild(dir)
+  await waitFor(() => lineCount(writer.file) >= records, 20_000, () => `${lineCount(writer.file)} of ${records} lines in the file`)
+  expect((await writer.stop()).records).toBe(records)
+  expect(await verifyFile(writer.file)).toMatchObject({ lines: records, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0 })
+}, 60_000)
+
 it('funnel() with nothing logged: the process exits at once', async () => {
   const dir = tempDir()
   const producer = spawnProducer({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 0, endOnItsOwn: true })
