@@ -69,7 +69,7 @@ export class GuardedSender {
       failed.destroy()
     }
     const after = failed.stats
-    const now = Date.now()
+    const now = performance.now()
     this.#faults = this.#faults.filter((t) => now - t < FAULT_WINDOW_MS)
     this.#faults.push(now)
     this.#broken = this.#faults.length > MAX_FAULTS

@@ -17,7 +17,7 @@ export class SenderRoom {
   /** Bytes held now (the open batch and the window). */
   readonly #held: () => number
   #waiters: Array<() => void> = []
-  /** Since when a caller waits; 0 while none does. */
+  /** Since when a caller waits (`performance.now()`, as `expired()`'s `now`); 0 while none does. */
   #waitingSince = 0
   #overflowing = false
 
@@ -41,7 +41,7 @@ export class SenderRoom {
   /** Resolves once there is room (`freed`), the wait expired, or `release()`. */
   async wait (): Promise<void> {
     if (this.available) return
-    if (this.#waitingSince === 0) this.#waitingSince = Date.now()
+    if (this.#waitingSince === 0) this.#waitingSince = performance.now()
     await new Promise<void>((resolve) => this.#waiters.push(resolve))
   }
 

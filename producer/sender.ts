@@ -32,6 +32,11 @@ const EAGER_SEAL_BATCHES = 4
 const FAULT_AT_BATCH = Number(process.env.LOGFUNNEL_TEST_SENDER_FAULT ?? 0)
 let faultFired = false
 
+/**
+ * Durations (receipt timeouts, the writer's silence, a 'block' wait) are measured on the
+ * monotonic clock: a wall clock stepped back (a VM restored, NTP at boot) must not stop them.
+ */
+
 /** A writer's gap report rewinds sending at most this often (see #onGap). */
 const GAP_REWIND_INTERVAL_MS = 250
 
@@ -64,8 +69,8 @@ export class BatchSender extends EventEmitter {
   /** Sealed batches without a receipt: the go-back-N window. */
   #window = new SendWindow()
   #sending = false
-  #lastProgress = Date.now()
-  #lastGapRewind = 0
+  #lastProgress = performance.now()
+  #lastGapRewind = -Infinity
   #timer: NodeJS.Timeout
   #waiters: Array<{ seq: number, resolve: () => void, reject: (err: Error) => void }> = []
   #room: SenderRoom
@@ -88,9 +93,9 @@ export class BatchSender extends EventEmitter {
     // behind batches while the writer applies backpressure (its disk full, its queue at the mark).
     const checkMs = Math.max(5, Math.floor(opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4))
     this.#liveness = new WriterLiveness(opts.spoolAfterMs, checkMs, () => this.#sub.ping())
-    this.#sub.on('pong', () => this.#liveness.pong(Date.now()))
-    this.#sub.on('ready', () => this.#liveness.alive(Date.now()))
-    this.#push.on('ready', () => this.#liveness.alive(Date.now()))
+    this.#sub.on('pong', () => this.#liveness.pong(performance.now()))
+    this.#sub.on('ready', () => this.#liveness.alive(performance.now()))
+    this.#push.on('ready', () => this.#liveness.alive(performance.now()))
     this.#push.on('ready', () => {
       if (!this.#rewindSoon) return
       this.#rewindSoon = false
@@ -244,7 +249,7 @@ export class BatchSender extends EventEmitter {
   #seal (): void {
     const sealed = this.#open.take()
     if (sealed === undefined) return
-    if (this.#window.unreceipted === 0) this.#liveness.waitFrom(Date.now())
+    if (this.#window.unreceipted === 0) this.#liveness.waitFrom(performance.now())
     this.#window.seal(sealed.payload, sealed.records)
     this.#stats.batches++
     if (this.#spool.copying(this.#window.firstSeq)) this.#spool.copyNew(this.#window)
@@ -319,7 +324,7 @@ export class BatchSender extends EventEmitter {
     if (freed === undefined) return
     for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1)
     this.#stats.receipted = seq
-    this.#lastProgress = Date.now()
+    this.#lastProgress = performance.now()
     this.#liveness.waitFrom(this.#lastProgress)
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const waiter = this.#waiters[i] as { seq: number, resolve: () => void }
@@ -335,13 +340,13 @@ export class BatchSender extends EventEmitter {
    * a rewind is not repeated within GAP_REWIND_INTERVAL_MS.
    */
   #onGap (): void {
-    if (Date.now() - this.#lastGapRewind < GAP_REWIND_INTERVAL_MS) return
-    this.#lastGapRewind = Date.now()
+    if (performance.now() - this.#lastGapRewind < GAP_REWIND_INTERVAL_MS) return
+    this.#lastGapRewind = performance.now()
     this.#rewind('the writer reported a gap')
   }
 
   #checkProgress (): void {
-    const now = Date.now()
+    const now = performance.now()
     this.#checkBlocked(now)
     // Judged again after this turn's I/O is read: an answer may be waiting unread.
     if (this.#liveness.check(now, this.#window.unreceipted > 0)) setImmediate(() => this.#copyIfAway())
@@ -350,7 +355,7 @@ export class BatchSender extends EventEmitter {
   }
 
   #copyIfAway (): void {
-    const now = Date.now()
+    const now = performance.now()
     if (this.#closed || this.#window.unreceipted === 0 || !this.#liveness.away(now)) return
     debug('the writer does not answer (last answer %d ms ago, %d ms allowed, batches waiting %d ms): copying to the spool',
       now - this.#liveness.lastAnswer, this.#liveness.allowedMs, this.#liveness.waitedMs(now))
@@ -363,7 +368,7 @@ export class BatchSender extends EventEmitter {
     if (this.#closed || !this.#window.rewind()) return
     debug('%s: resending from batch %d', why, this.#window.firstSeq)
     this.#stats.resends++
-    this.#lastProgress = Date.now()
+    this.#lastProgress = performance.now()
     void this.#pump()
   }
 

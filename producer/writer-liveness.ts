@@ -27,9 +27,9 @@ export class WriterLiveness {
   readonly #afterMs: number
   readonly #ping: () => void
   readonly #checkMs: number
-  #lastCheck = Date.now()
+  #lastCheck = performance.now()
   /** Since when batches have waited without receipt progress. */
-  #waitingSince = Date.now()
+  #waitingSince = performance.now()
   /** When the outstanding PING went out (0: none outstanding). */
   #pingSentAt = 0
   /** When the first PING not yet answered went out (0: every PING answered). */
@@ -88,7 +88,7 @@ export class WriterLiveness {
     return Math.max(this.#afterMs, RTO_FACTOR * this.#rttMs)
   }
 
-  /** When the writer last answered (ms since the epoch; 0: never). */
+  /** When the writer last answered (`performance.now()` ms; 0: never). */
   get lastAnswer (): number {
     return this.#lastAnswer
   }

@@ -63,6 +63,33 @@ describe('funnel(): the sender thread does not answer at exit', () => {
   })
 })
 
+describe('funnel(): the wall clock steps back an hour', () => {
+  it('while log calls wait for room with no writer: the wait still ends after blockTimeoutMs (a monotonic clock), the records go to the spool, all arrive once a writer starts', async () => {
+    // The logging thread fills the sender (1 MiB) and its 64 KiB buffer at once, then waits;
+    // the clock of every thread steps back 1 s after it started, in the middle of that wait.
+    // Timed by the wall clock, the wait would last an hour and the process would not even end
+    // on SIGTERM (its main thread waits in Atomics.wait).
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const params: ProducerParams = {
+      endpoint,
+      records: 5000,
+      sizes: [1000],
+      producer: { highWaterMark: 1024 * 1024, maxFrameBytes: 1024 * 1024, threadBufferBytes: 64 * 1024, blockTimeoutMs: 2000, closeTimeoutMs: 1000 }
+    }
+    // NODE_OPTIONS, not -r: the sender thread gets no execArgv of the application's.
+    const clockBack = `--require ${join(ROOT, 'test', 'fixtures', 'clock-back.cjs')}`
+    const child = spawnNode([fixture('producer-logs'), JSON.stringify(params)], { env: { ...process.env, NODE_OPTIONS: clockBack, CLOCK_BACK_AFTER_MS: '1000' } })
+    const done = await child.waitForLine((l) => l.event === 'done', 20_000)
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(done.stats).toMatchObject({ records: 5000, dropped: 0, spooledRecords: 5000 })
+    const writer = await startWriterChild(dir)
+    await waitFor(() => lineCount(writer.file) >= 5000, 20_000, () => `${lineCount(writer.file)} of 5000 lines in the file`)
+    expect((await writer.stop()).records).toBe(5000)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: 5000, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
+  })
+})
+
 describe('funnel(): no sender thread could be made', () => {
   it('a script that logs 20,000 records synchronously into a 1 MiB ring does not hang: it stops waiting after SENDER_START_TIMEOUT_MS, ends by itself with exit 0, and reports the 20,000 lost with the thread\'s error', async () => {
     const code = `

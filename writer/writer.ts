@@ -222,13 +222,13 @@ export class Writer extends EventEmitter {
     let pending = receiveMessage(pull)
     let sinceTurn = 0
     for (;;) {
-      const wait = stopping ? this.#sleep(Math.max(0, Math.min(drainIdleMs, drainDeadline - Date.now()))) : this.#stopWait()
+      const wait = stopping ? this.#sleep(Math.max(0, Math.min(drainIdleMs, drainDeadline - performance.now()))) : this.#stopWait()
       const frames = await Promise.race([pending, wait.promise.then(() => TIMEOUT)])
       wait.cancel()
       if (frames === TIMEOUT) {
         if (stopping) break
         stopping = true
-        drainDeadline = Date.now() + drainTimeoutMs
+        drainDeadline = performance.now() + drainTimeoutMs
         continue
       }
       if (frames === undefined) break
@@ -255,7 +255,7 @@ export class Writer extends EventEmitter {
         sinceTurn = 0
       }
       if (afterMessage !== undefined) await afterMessage()
-      if (stopping && Date.now() >= drainDeadline) break
+      if (stopping && performance.now() >= drainDeadline) break
     }
     pull.close()
     await pending

@@ -14,6 +14,7 @@ export class FsyncSchedule {
   readonly policy: FsyncPolicy
   readonly #wake: () => void
   #dirty = false
+  /** `performance.now()` of the last fsync: a wall clock stepped back must not hold the next one off. */
   #lastSyncAt = 0
   #timer: NodeJS.Timeout | undefined
 
@@ -34,21 +35,21 @@ export class FsyncSchedule {
 
   /** True when an interval fsync is due now. */
   get due (): boolean {
-    return this.#dirty && typeof this.policy === 'number' && Date.now() >= this.#lastSyncAt + this.policy
+    return this.#dirty && typeof this.policy === 'number' && performance.now() >= this.#lastSyncAt + this.policy
   }
 
   /** Records an fsync that covered everything written so far. */
   synced (): void {
     this.#dirty = false
-    this.#lastSyncAt = Date.now()
+    this.#lastSyncAt = performance.now()
   }
 
   #arm (intervalMs: number): void {
     if (this.#timer !== undefined) return
-    const delay = Math.max(0, this.#lastSyncAt + intervalMs - Date.now())
+    const delay = Math.max(0, this.#lastSyncAt + intervalMs - performance.now())
     this.#timer = setTimeout(() => {
       this.#timer = undefined
-      // Timers run on a monotonic clock and may fire a millisecond before Date.now() agrees.
+      // Timers may fire a millisecond before performance.now() agrees (they round to whole ms).
       if (this.#dirty && !this.due) this.#arm(intervalMs)
       else this.#wake()
     }, Math.min(delay, MAX_TIMER_MS))

@@ -35,9 +35,15 @@ export class LoopTimers {
     this.#timers.set(timer, fn)
   }
 
-  /** Resolves after `ms`, or at `fireAll()`. */
+  /** Resolves after `ms` (a duration: not moved by a wall clock stepped back), or at `fireAll()`. */
   async sleep (ms: number): Promise<void> {
-    await new Promise<void>((resolve) => this.at(Date.now() + ms, resolve, true))
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer)
+        resolve()
+      }, Math.min(ms, MAX_TIMER_MS))
+      this.#timers.set(timer, resolve)
+    })
   }
 
   fireAll (): void {
