@@ -15,7 +15,7 @@ export class FsyncSchedule {
   readonly #wake: () => void
   #dirty = false
   /** `performance.now()` of the last fsync: a wall clock stepped back must not hold the next one off. */
-  #lastSyncAt = 0
+  #lastSyncAt = -Infinity
   #timer: NodeJS.Timeout | undefined
 
   /** `wake` is called when an interval fsync falls due. */
