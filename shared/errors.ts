@@ -127,7 +127,7 @@ export class CloseTimeoutError extends LogfunnelError {
   constructor (deadlineMs: number, detail: CloseTimeoutDetail = {}) {
     const parts: string[] = []
     if (detail.spooled !== undefined && detail.spooled > 0) parts.push(`${detail.spooled} records without a receipt went to the spool in ${detail.spoolDir ?? '?'}, where the writer ingests them`)
-    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost (${detail.why ?? 'no spool to keep them'})`)
+    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost (${detail.why ?? 'no spool to keep them, or it could not be written'})`)
     // With `why`, nothing was waited for: there was nobody to wait for.
     const head = detail.why === undefined ? `close took longer than ${deadlineMs} ms` : 'close'
     super('LOGFUNNEL_ERR_CLOSE_TIMEOUT', `${head}${parts.length === 0 ? '' : ': ' + parts.join('; ')}`)

@@ -242,8 +242,8 @@ class _Producer(SenderThread):
                 return 0
             self._closing = True
             self._cut_batches()
-            held = self._held_records()
-            lost = 0 if held == 0 or self._spool_held() else held
+            # Counted after the attempt: a spool that fills up midway keeps what it took.
+            lost = 0 if self._held_records() == 0 or self._spool_held() else self._held_records()
             if lost == 0:
                 self._seal_spool()
             if lost:
