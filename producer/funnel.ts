@@ -271,12 +271,12 @@ export class FunnelDestination extends EventEmitter {
       }
     }
     const stats = this.#stats
-    // Records the sender thread never took from the ring (0 unless it ended early) are lost too.
+    // Records the sender thread never took from the ring (0 unless it ended early) are lost.
     const untaken = this.#ring.untaken
     const detail = stats !== undefined
       ? { spooled: stats.spooledRecords, spoolDir: this.options.spoolDir, lost: stats.abandoned + untaken }
       // The sender thread ended without a word, or never started (no thread could be made).
-      : { lost: this.#ring.lost + this.#ring.untaken, why: 'the sender thread ended or never started' }
+      : { lost: this.#ring.lost + untaken, why: 'the sender thread ended or never started' }
     if (failed) throw new CloseTimeoutError(deadlineMs, detail)
     // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
     if (stats !== undefined && stats.abandoned + untaken > 0) throw new CloseTimeoutError(this.options.closeTimeoutMs, detail)

@@ -71,6 +71,16 @@ function destroy (): void {
   closed = true
 }
 
+/**
+ * close()'s deadline or the process's exit: nothing may wait any more. Every slot is taken first
+ * (a 'block' wait may still hold some), then what has no receipt goes to the spool.
+ */
+function takeAllAndDestroy (): void {
+  exiting = true
+  drain()
+  destroy()
+}
+
 async function pump (): Promise<void> {
   if (pumping) return
   pumping = true
@@ -121,11 +131,7 @@ parent.on('message', (msg: SenderRequest) => {
   if (msg.code === 'flush') {
     flush(msg.through).then(() => post({ code: 'done', id: msg.id }), (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
   } else if (msg.code === 'abandon') {
-    // close()'s deadline: every slot is taken first, so what the sender had not taken yet (a
-    // 'block' wait still running) goes to the spool with the rest.
-    exiting = true
-    drain()
-    destroy()
+    takeAllAndDestroy()
   } else if (msg.code === 'close') {
     close().finally(() => {
       reader.markGone()
@@ -146,9 +152,7 @@ const STALL_AT_EXIT = process.env.LOGFUNNEL_TEST_SENDER_FAULT === 'stall-exit'
 // At process exit the logging thread waits here: take every slot, spool what has no receipt.
 onDestroyRequest(control, () => {
   if (STALL_AT_EXIT) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, DESTROY_TIMEOUT_MS + 1000)
-  exiting = true
-  drain()
-  destroy()
+  takeAllAndDestroy()
   reader.markGone()
 })
 

@@ -32,11 +32,6 @@ const EAGER_SEAL_BATCHES = 4
 const FAULT_AT_BATCH = Number(process.env.LOGFUNNEL_TEST_SENDER_FAULT ?? 0)
 let faultFired = false
 
-/**
- * Durations (receipt timeouts, the writer's silence, a 'block' wait) are measured on the
- * monotonic clock: a wall clock stepped back (a VM restored, NTP at boot) must not stop them.
- */
-
 /** A writer's gap report rewinds sending at most this often (see #onGap). */
 const GAP_REWIND_INTERVAL_MS = 250
 
@@ -69,6 +64,8 @@ export class BatchSender extends EventEmitter {
   /** Sealed batches without a receipt: the go-back-N window. */
   #window = new SendWindow()
   #sending = false
+  // Durations (receipt timeouts, the writer's silence, a 'block' wait) use the monotonic clock:
+  // a wall clock stepped back (a VM restored, NTP at boot) must not stop them.
   #lastProgress = performance.now()
   #lastGapRewind = -Infinity
   #timer: NodeJS.Timeout
