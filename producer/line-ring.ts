@@ -43,9 +43,10 @@ const BLOCKED_RECHECK_MS = 1000
  * A sender thread that has not started this long after the ring was made never will (no thread
  * could be made: a pids limit, memory): the logging thread then stops waiting for it with every
  * slot taken, and drops (and counts) what does not fit, instead of blocking its process for good.
- * A thread that starts later takes the ring over as usual.
+ * A thread that starts later takes the ring over as usual. (Test hook: a positive
+ * LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS replaces it, so that test/sender-fault.test.ts need not wait 10 s.)
  */
-export const SENDER_START_TIMEOUT_MS = 10_000
+export const SENDER_START_TIMEOUT_MS = Number(process.env.LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS) > 0 ? Number(process.env.LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS) : 10_000
 
 /** The shared memory of one ring; sent to the sender thread in workerData. */
 export interface RingMemory {

@@ -25,9 +25,10 @@ const DESTROYED_INDEX = 0
 
 /**
  * How long a process exit waits for the sender thread to spool what has no receipt (up to
- * highWaterMark bytes, a few ms on a local disk) and close its sockets.
+ * highWaterMark bytes, a few ms on a local disk) and close its sockets. (Test hook: a positive
+ * LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS replaces it, so that test/sender-fault.test.ts need not wait 5 s.)
  */
-export const DESTROY_TIMEOUT_MS = 5000
+export const DESTROY_TIMEOUT_MS = Number(process.env.LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS) > 0 ? Number(process.env.LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS) : 5000
 
 /** The word both threads share: 1 once the sender thread has closed its sockets. */
 export function createControl (): Int32Array {

@@ -1,10 +1,13 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { SENDER_START_TIMEOUT_MS } from '../producer/line-ring.js'
-import { DESTROY_TIMEOUT_MS } from '../producer/sender-requests.js'
+
 import { verifyFile } from '../shared/verify.js'
 import { type Child, exitCode, fixture, lineCount, ROOT, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild, type ProducerParams } from './helpers/cluster.js'
+
+/** SENDER_START_TIMEOUT_MS and DESTROY_TIMEOUT_MS (10 s and 5 s) in these children, shortened by their test hooks. */
+const START_TIMEOUT_MS = 2000
+const DESTROY_TIMEOUT_MS = 1000
 
 /**
  * An exception inside the sender (the test hook LOGFUNNEL_TEST_SENDER_FAULT) is reported with
@@ -13,8 +16,8 @@ import { startWriterChild, type ProducerParams } from './helpers/cluster.js'
  */
 const RECORDS = 10_000
 
-function producerWithFault (params: ProducerParams, fault: string): ReturnType<typeof spawnNode> {
-  return spawnNode([fixture('producer-logs'), JSON.stringify(params)], { env: { ...process.env, LOGFUNNEL_TEST_SENDER_FAULT: fault } })
+function producerWithFault (params: ProducerParams, fault: string, env: Record<string, string> = {}): ReturnType<typeof spawnNode> {
+  return spawnNode([fixture('producer-logs'), JSON.stringify(params)], { env: { ...process.env, ...env, LOGFUNNEL_TEST_SENDER_FAULT: fault } })
 }
 
 async function expectAllOnce (file: string, stop: () => Promise<any>): Promise<void> {
@@ -56,7 +59,7 @@ describe('transport: end() fails and thread-stream terminates the worker, socket
 describe('funnel(): the sender thread does not answer at exit', () => {
   it('process.exit() waits DESTROY_TIMEOUT_MS for it, then ends (exit 0) and says on stderr that records may be lost', async () => {
     const dir = tempDir()
-    const producer = producerWithFault({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 1000, exitAtOnce: true }, 'stall-exit')
+    const producer = producerWithFault({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 1000, exitAtOnce: true }, 'stall-exit', { LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS: String(DESTROY_TIMEOUT_MS) })
     expect(await exitCode(producer), producer.describe()).toBe(0)
     const said = producer.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT'))
     expect(said).toEqual([`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost`])
@@ -98,8 +101,13 @@ describe('funnel(): no sender thread could be made', () => {
       const log = pino(funnel({ endpoint: 'ipc://${join(tempDir(), 'none.sock')}', threadBufferBytes: 1024 * 1024 }))
       for (let i = 0; i < 20000; i++) log.info({ i }, 'x'.repeat(200))
       console.log(JSON.stringify({ event: 'logged' }))`
-    const child = spawnNode(['-r', join(ROOT, 'test', 'fixtures', 'no-sender-thread.cjs'), '--input-type=module', '-e', code], { cwd: ROOT })
-    await child.waitForLine((l) => l.event === 'logged', SENDER_START_TIMEOUT_MS + 20_000)
+    const started = performance.now()
+    const child = spawnNode(['-r', join(ROOT, 'test', 'fixtures', 'no-sender-thread.cjs'), '--input-type=module', '-e', code], {
+      cwd: ROOT, env: { ...process.env, LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS: String(START_TIMEOUT_MS) }
+    })
+    await child.waitForLine((l) => l.event === 'logged', START_TIMEOUT_MS + 20_000)
+    // The log calls waited for the thread that never started, as long as they should.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(START_TIMEOUT_MS)
     expect(await exitCode(child, 20_000), child.describe()).toBe(0)
     expect(child.stderr(), child.describe()).toContain('no thread could be made')
     expect(child.stderr(), child.describe()).toMatch(/LOGFUNNEL_ERR_CLOSE_TIMEOUT.*20000 records without a receipt are lost \(the sender thread ended or never started\)/)
