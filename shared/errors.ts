@@ -11,7 +11,7 @@
  */
 /** Every code logfunnel uses; README.md's error table lists the same (a test checks). */
 export const ERROR_CODES = Object.freeze([
-  'LOGFUNNEL_ERR_INVALID_OPTION', 'LOGFUNNEL_ERR_USAGE', 'LOGFUNNEL_ERR_MISSING_DEPENDENCY', 'LOGFUNNEL_ERR_ENDPOINT_IN_USE',
+  'LOGFUNNEL_ERR_INVALID_OPTION', 'LOGFUNNEL_ERR_USAGE', 'LOGFUNNEL_ERR_MISSING_DEPENDENCY', 'LOGFUNNEL_ERR_ENDPOINT_IN_USE', 'LOGFUNNEL_ERR_FILE_IN_USE',
   'LOGFUNNEL_ERR_BIND', 'LOGFUNNEL_ERR_UNSAFE_ENDPOINT', 'LOGFUNNEL_ERR_CONNECT', 'LOGFUNNEL_ERR_HANDSHAKE', 'LOGFUNNEL_ERR_FILE',
   'LOGFUNNEL_ERR_RECORD_TOO_LARGE', 'LOGFUNNEL_ERR_FLUSH_TIMEOUT', 'LOGFUNNEL_ERR_CLOSE_TIMEOUT', 'LOGFUNNEL_ERR_CLOSED',
   'LOGFUNNEL_ERR_WRITER_START', 'LOGFUNNEL_ERR_WRITER_STOP', 'LOGFUNNEL_ERR_LOCK_FILE', 'LOGFUNNEL_ERR_LOCK_STATE',
@@ -53,6 +53,15 @@ export class EndpointInUseError extends LogfunnelError {
     super('LOGFUNNEL_ERR_ENDPOINT_IN_USE',
       `endpoint ${endpoint} is already served by another writer (lock ${lockPath} is held)`, options)
     this.name = 'EndpointInUseError'
+  }
+}
+
+/** Another writer writes the log file (through another endpoint). */
+export class FileInUseError extends LogfunnelError {
+  constructor (file: string, lockPath: string, options?: { cause?: unknown }) {
+    super('LOGFUNNEL_ERR_FILE_IN_USE',
+      `${file} is already written by another writer (lock ${lockPath} is held): two writers of one file would rotate it and save its state under each other; give each writer its own file`, options)
+    this.name = 'FileInUseError'
   }
 }
 

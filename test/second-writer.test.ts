@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import { writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { verifyFile } from '../shared/verify.js'
+import { listLogSet } from '../shared/log-set.js'
+import { verifyFile, verifyFiles } from '../shared/verify.js'
 import { BIN, exitCode, spawnNode, tempDir } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
 
@@ -17,6 +18,24 @@ describe('writer CLI refusals', () => {
     const summary = await first.stop()
     expect(summary.records).toBe(2000)
     expect(await verifyFile(first.file)).toMatchObject({ lines: 2000, ok: true })
+  })
+
+  it('a second writer on another endpoint but the same file exits 1 with LOGFUNNEL_ERR_FILE_IN_USE; the first keeps working; once it stops, a writer on that file starts', async () => {
+    const dir = tempDir()
+    const first = await startWriterChild(dir, ['--rotate-size', '64K'])
+    const second = spawnNode([BIN, 'writer', '--file', first.file, '--endpoint', `ipc://${join(dir, 'other.sock')}`, '--rotate-size', '64K'])
+    expect(await exitCode(second)).toBe(1)
+    expect(second.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_FILE_IN_USE: .*app\.log is already written by another writer/)
+    expect(second.stdout()).toBe('')
+
+    await runProducers(2, { endpoint: first.endpoint, records: 2000 })
+    expect((await first.stop()).records).toBe(4000)
+    const third = await startWriterChild(dir)
+    expect(third.file).toBe(first.file)
+    expect((await third.stop()).records).toBe(0)
+    const set = await listLogSet(dir, 'app.log')
+    expect(set.files.length).toBeGreaterThan(2)
+    expect(await verifyFiles(set.files, {}, set.missing)).toMatchObject({ lines: 4000, producers: 2, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
   })
 
   const cases: Array<[string, (dir: string) => string[], number, string]> = [

@@ -75,6 +75,7 @@ export class Writer extends EventEmitter {
   #sink: FileSink | undefined
   #receipts: ReceiptPublisher | undefined
   #lock: EndpointLock | undefined
+  #fileLock: EndpointLock | undefined
   #producers = new ProducerTable()
   /** Longest state save so far (ms). */
   #maxSaveMs = 0
@@ -113,6 +114,7 @@ export class Writer extends EventEmitter {
     this.#lock = await EndpointLock.acquire(endpoint, lockPathFor(endpoint))
     let pub: zmq.XPublisher | undefined
     try {
+      this.#fileLock = await EndpointLock.acquireFile(file)
       await this.#telemetry.listen()
       this.#sink = new FileSink(file, this.options)
       for (const event of ['error', 'resumed', 'recovered', 'rotated']) {
@@ -144,6 +146,7 @@ export class Writer extends EventEmitter {
       pub?.close()
       await this.#telemetry.close()
       await this.#curve?.release()
+      this.#fileLock?.release()
       this.#lock?.release()
       throw err
     }
@@ -201,6 +204,7 @@ export class Writer extends EventEmitter {
     if (this.#pull !== undefined && !(this.#pull instanceof ZmtpPull)) removeSocketFile(this.options.endpoint)
     await this.#telemetry.close()
     await this.#curve?.release()
+    this.#fileLock?.release()
     this.#lock?.release()
     return this.summary
   }
