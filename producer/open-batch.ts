@@ -21,7 +21,7 @@ const SPARE_BUFFERS = 8
  * batch is copied to its own size.
  */
 export class OpenBatch {
-  readonly #maxBatchBytes: number
+  #maxBatchBytes: number
   readonly #maxHandedOver: number
   #buf: Buffer
   #bytes = 0
@@ -39,6 +39,13 @@ export class OpenBatch {
 
   get bytes (): number {
     return this.#bytes
+  }
+
+  /** The batch size from now on (the writer's smaller limit); the batch being filled may be over it. */
+  lower (maxBatchBytes: number): void {
+    if (maxBatchBytes >= this.#maxBatchBytes) return
+    this.#maxBatchBytes = maxBatchBytes
+    this.#spare.length = 0
   }
 
   get records (): number {

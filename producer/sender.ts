@@ -4,7 +4,7 @@ import { hostname } from 'node:os'
 import { debuglog } from 'node:util'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { decodeReceipt, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { decodeReceipt, decodeTooLargeFlag, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
@@ -74,10 +74,13 @@ export class BatchSender extends EventEmitter {
   #droppedUnreported = 0
   #closed = false
   #rewindSoon = false
+  /** `maxBatchBytes`, lowered to the writer's `maxFrameBytes` when it says a batch was over it. */
+  #maxBatchBytes: number
 
   constructor (opts: ResolvedProducerOptions) {
     super()
     this.#opts = opts
+    this.#maxBatchBytes = opts.maxBatchBytes
     this.#open = new OpenBatch(opts.maxBatchBytes, Math.floor(opts.highWaterMark / opts.maxBatchBytes))
     this.#room = new SenderRoom(opts, () => this.#heldBytes())
     const curve = curveKeysOf(opts)
@@ -168,7 +171,7 @@ export class BatchSender extends EventEmitter {
     }
     if (this.#open.fitsWithinBatch(bytes.length)) {
       this.#open.appendBytes(bytes, records)
-    } else if (bytes.length <= this.#opts.maxBatchBytes) {
+    } else if (bytes.length <= this.#maxBatchBytes) {
       this.#seal()
       this.#open.appendBytes(bytes, records)
     } else {
@@ -313,7 +316,30 @@ export class BatchSender extends EventEmitter {
     this.#watch.heard()
     const seq = seqFrame === undefined ? undefined : decodeReceipt(seqFrame)
     if (seq !== undefined) this.#onReceipt(seq)
-    if (flag !== undefined && flag.equals(GAP_FLAG)) this.#onGap()
+    if (flag === undefined) return
+    if (flag.equals(GAP_FLAG)) {
+      this.#onGap()
+      return
+    }
+    const limit = decodeTooLargeFlag(flag)
+    if (limit !== undefined) this.#onTooLarge(limit)
+  }
+
+  /**
+   * The writer refused a batch over its `maxFrameBytes` (`limit`), smaller than this producer's:
+   * batches are cut within it from now on, and what is held goes to the spool, where the
+   * writer takes batches of any size (each later refusal of a batch already sent repeats this
+   * only while nothing is in the spool).
+   */
+  #onTooLarge (limit: number): void {
+    if (limit < this.#maxBatchBytes) {
+      debug('the writer takes batches of at most %d bytes: batching within it, what is held goes to the spool', limit)
+      this.#maxBatchBytes = limit
+      this.#open.lower(limit)
+    }
+    if (this.#closed || this.#window.unreceipted === 0 || this.#spool.moving(this.#window.firstSeq)) return
+    this.#seal()
+    this.#spoolAll()
   }
 
   #onReceipt (seq: number): void {

@@ -20,7 +20,8 @@ import { isUtf8 } from 'node:buffer'
  * Receipts: writer PUB -> producer SUB, two frames: the 16-byte producer id (topic), then the
  * 8-byte highest batch sequence written for that producer. Receipts are cumulative. A third
  * frame, GAP_FLAG, says the writer refused a batch that skipped ahead: the producer resends
- * from its first unreceipted batch at once instead of waiting for its receipt timeout. On
+ * from its first unreceipted batch at once instead of waiting for its receipt timeout; a
+ * too-large flag (encodeTooLargeFlag) that it refused a batch over its `maxFrameBytes`. On
  * subscribe, the writer sends the producer its current receipt, or the welcome (sequence
  * 2^64 - 1: nothing written yet), so a producer learns the writer hears it.
  */
@@ -30,6 +31,29 @@ export const PRODUCER_ID_BYTES = 16
 export const RECEIPT_SEQ_BYTES = 8
 /** Third receipt frame: "a batch of yours skipped ahead; resend from your first unreceipted". */
 export const GAP_FLAG = Buffer.from('G')
+/** First byte of the third receipt frame that says "a batch of yours was over my maxFrameBytes". */
+const TOO_LARGE_TAG = 0x4c
+
+/**
+ * Third receipt frame: 'L' and the writer's `maxFrameBytes` (uint32, big-endian): the writer
+ * refused a batch of the producer as `too_large` (the producer's `maxFrameBytes` or
+ * `maxBatchBytes` is larger than the writer's). The producer batches within it from then on and
+ * moves what it holds to the spool, where the writer takes batches of any size up to
+ * MAX_FRAME_BYTES. A producer that does not know it ignores it, like any other third frame.
+ */
+export function encodeTooLargeFlag (maxFrameBytes: number): Buffer {
+  const flag = Buffer.allocUnsafe(5)
+  flag[0] = TOO_LARGE_TAG
+  flag.writeUInt32BE(maxFrameBytes, 1)
+  return flag
+}
+
+/** The writer's `maxFrameBytes` from a too-large flag; undefined for any other frame. */
+export function decodeTooLargeFlag (flag: Buffer): number | undefined {
+  if (flag.length !== 5 || flag[0] !== TOO_LARGE_TAG) return undefined
+  const limit = flag.readUInt32BE(1)
+  return limit > 0 ? limit : undefined
+}
 const MAGIC_0 = 0x4c
 const MAGIC_1 = 0x46
 export const NEWLINE = 0x0a

@@ -1,10 +1,17 @@
 import { debuglog } from 'node:util'
 import type * as zmq from 'zeromq'
-import { encodeReceipt, GAP_FLAG, PRODUCER_ID_BYTES, WELCOME_RECEIPT } from '../shared/protocol.js'
+import { encodeReceipt, encodeTooLargeFlag, GAP_FLAG, PRODUCER_ID_BYTES, WELCOME_RECEIPT } from '../shared/protocol.js'
 import { messages } from '../shared/receive.js'
 import type { FileSink } from './sink/file-sink.js'
 
 const debug = debuglog('logfunnel')
+
+/** A receipt waiting to be sent, with its third frame if it has one (GAP_FLAG, a too-large flag). */
+interface Due {
+  producerId: Buffer
+  seq: number
+  flag?: Buffer
+}
 
 interface Tracked {
   producerId: Buffer
@@ -46,7 +53,7 @@ export class ReceiptPublisher {
   #head = 0
   readonly #source: ReceiptSource
   /** Receipts waiting to be sent, coalesced per producer. */
-  #due = new Map<string, { producerId: Buffer, seq: number, gap?: boolean }>()
+  #due = new Map<string, Due>()
   #sending: Promise<void> | undefined
 
   constructor (pub: zmq.XPublisher, sink: FileSink, source: ReceiptSource) {
@@ -62,7 +69,7 @@ export class ReceiptPublisher {
         if (msg !== undefined && msg[0] === SUBSCRIBE && msg.length === 1 + PRODUCER_ID_BYTES) {
           const producerId = Buffer.from(msg.subarray(1))
           // Its receipt (this run's, or a previous writer's from the saved state), or the welcome.
-          this.#publish(producerId, false)
+          this.#publish(producerId)
         }
       }
     } catch (err) {
@@ -77,7 +84,7 @@ export class ReceiptPublisher {
 
   /** Sends the producer's current receipt again (it resent a batch that is already written). */
   republish (producerId: Buffer): void {
-    if (this.#source.receiptOf(producerId.toString('hex')) !== undefined) this.#publish(producerId, false)
+    if (this.#source.receiptOf(producerId.toString('hex')) !== undefined) this.#publish(producerId)
   }
 
   /**
@@ -86,14 +93,23 @@ export class ReceiptPublisher {
    * at once.
    */
   gap (producerId: Buffer): void {
-    this.#publish(producerId, true)
+    this.#publish(producerId, GAP_FLAG)
+  }
+
+  /**
+   * Tells the producer a batch of its was over `maxFrameBytes` (its limits are larger than the
+   * writer's): its current receipt, or the welcome, with the too-large flag, so it batches
+   * within the writer's limit and moves what it holds to the spool.
+   */
+  tooLarge (producerId: Buffer, maxFrameBytes: number): void {
+    this.#publish(producerId, encodeTooLargeFlag(maxFrameBytes))
   }
 
   /** Queues the producer's receipt, or the welcome when nothing of it is written. */
-  #publish (producerId: Buffer, gap: boolean): void {
+  #publish (producerId: Buffer, flag?: Buffer): void {
     const key = producerId.toString('hex')
     const seq = this.#source.receiptOf(key) ?? NO_RECEIPT
-    this.#due.set(key, gap ? { producerId, seq, gap } : { producerId, seq })
+    this.#due.set(key, flag === undefined ? { producerId, seq } : { producerId, seq, flag })
     this.#kick()
   }
 
@@ -138,10 +154,10 @@ export class ReceiptPublisher {
 
   async #drain (): Promise<void> {
     while (this.#due.size > 0 && !this.#pub.closed) {
-      const [key, { producerId, seq, gap }] = this.#due.entries().next().value as [string, { producerId: Buffer, seq: number, gap?: boolean }]
+      const [key, { producerId, seq, flag }] = this.#due.entries().next().value as [string, Due]
       this.#due.delete(key)
       const receipt = seq === NO_RECEIPT ? WELCOME_RECEIPT : encodeReceipt(seq)
-      await this.#pub.send(gap === true ? [producerId, receipt, GAP_FLAG] : [producerId, receipt])
+      await this.#pub.send(flag === undefined ? [producerId, receipt] : [producerId, receipt, flag])
     }
   }
 }

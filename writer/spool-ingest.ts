@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import { unsafeDirReason } from '../shared/dir-check.js'
+import { MAX_FRAME_BYTES } from '../shared/options.js'
 import { maxSpoolFileBytes, parseSpool, parseSpoolName, parseSpoolPreamble, processStartTime, type SpoolName } from '../shared/spool.js'
 import { appendNoFollow } from './side-files.js'
 
@@ -27,7 +28,6 @@ export interface SpoolSink {
 
 export interface SpoolIngesterOptions {
   dir: string
-  maxFrameBytes: number
   pollMs: number
   /** `endpointKey()` of the writer's endpoint: files recorded for another endpoint are left alone. */
   endpointKey: string
@@ -162,7 +162,7 @@ export class SpoolIngester extends EventEmitter {
     }
     if (!st.isFile()) throw new Refusal(`not a regular file (${kindOf(st)})`, true)
     if (!ownerMayWrite(st, dirStat)) throw new Refusal(`owned by uid ${st.uid}, who may not write the spool directory`, true)
-    const max = maxSpoolFileBytes(this.#opts.maxFrameBytes)
+    const max = maxSpoolFileBytes(MAX_FRAME_BYTES)
     if (st.size > max) throw new Refusal(`${st.size} bytes, more than a producer writes (${max})`, true)
     let handle
     try {
@@ -216,7 +216,7 @@ export class SpoolIngester extends EventEmitter {
       this.emit('foreign', { file: path, endpoint: preamble.preamble.endpoint })
       return
     }
-    const parsed = parseSpool(buf, this.#opts.maxFrameBytes, typeof preamble === 'object' ? preamble.bytes : 0)
+    const parsed = parseSpool(buf, MAX_FRAME_BYTES, typeof preamble === 'object' ? preamble.bytes : 0)
     for (const entry of parsed.entries) {
       if (this.#stopped) return
       this.#sink.handle([entry.headerFrame, entry.payload])

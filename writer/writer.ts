@@ -15,7 +15,7 @@ import { bind, openDataSocket, type DataSocket } from './data-socket.js'
 import { ZmtpPull } from './zmtp-pull.js'
 import { checkExposure, prepareEndpointDirs, removeSocketFile } from './endpoint-security.js'
 import { FileSink } from './sink/file-sink.js'
-import { defaultStateFile } from '../shared/options.js'
+import { defaultStateFile, MAX_FRAME_BYTES } from '../shared/options.js'
 import { loadProducerStates, migrateLegacyState, saveProducerStates } from './producer-state.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
@@ -30,6 +30,8 @@ const debug = debuglog('logfunnel')
 
 /** Above this many bytes waiting for the file, the receive loop pauses (bounds writer memory). */
 const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
+/** Producers whose too-large batches are reported by name (the count goes on in `rejected`). */
+const TOO_LARGE_REPORTS = 64
 
 /**
  * Bytes received after which the receive loop lets the event loop turn. zeromq.js resolves up
@@ -86,6 +88,8 @@ export class Writer extends EventEmitter {
   #sideMode = 0o600
   #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0, denied: 0, conflicts: 0 }
   #stopRequested = false
+  /** Producers already told of (#tooLarge). */
+  #tooLargeReported = new Set<string>()
   /** Waits that end at stop (see #stopWait). */
   #wakers = new Set<() => void>()
   #stats = new WriterStats()
@@ -109,7 +113,7 @@ export class Writer extends EventEmitter {
    * metrics port).
    */
   async start (): Promise<void> {
-    const { endpoint, receiptEndpoint, file, maxFrameBytes, stateFile, spoolDir, spoolPollMs, socketMode } = this.options
+    const { endpoint, receiptEndpoint, file, stateFile, spoolDir, spoolPollMs, socketMode } = this.options
     prepareEndpointDirs(this.options)
     this.#lock = await EndpointLock.acquire(endpoint, lockPathFor(endpoint))
     let pub: zmq.XPublisher | undefined
@@ -153,7 +157,7 @@ export class Writer extends EventEmitter {
     this.#loop = this.#receiveLoop()
     if (spoolDir !== undefined) {
       const sink = this.#sink
-      this.#ingester = new SpoolIngester({ dir: spoolDir, maxFrameBytes, pollMs: spoolPollMs, endpointKey: endpointKey(endpoint), tornMode: this.#sideMode & 0o600 }, {
+      this.#ingester = new SpoolIngester({ dir: spoolDir, pollMs: spoolPollMs, endpointKey: endpointKey(endpoint), tornMode: this.#sideMode & 0o600 }, {
         handle: (frames) => this.#handle(frames, true),
         sync: async () => await sink.flushed(),
         backpressure: async () => await sink.waitBelow(WRITE_QUEUE_BYTES)
@@ -335,9 +339,15 @@ export class Writer extends EventEmitter {
     this.#producers.saved(snapshot)
   }
 
-  /** Handles one message; returns the sink offset its payload ends at when it was written. */
+  /**
+   * Handles one message; returns the sink offset its payload ends at when it was written.
+   * A spool entry may be larger than `maxFrameBytes` (up to MAX_FRAME_BYTES): a producer whose
+   * `maxFrameBytes` exceeds the writer's batches that large, and its batches, refused over the
+   * network as `too_large`, reach the spool (a full window, close()); the entry is in memory
+   * already, so it is written rather than lost.
+   */
   #handle (frames: Buffer[], fromSpool = false): number | undefined {
-    const { maxFrameBytes } = this.options
+    const maxFrameBytes = fromSpool ? MAX_FRAME_BYTES : this.options.maxFrameBytes
     if (frames.length === 1) {
       const payload = frames[0] as Buffer
       const lines = checkPayload(payload, maxFrameBytes)
@@ -350,6 +360,10 @@ export class Writer extends EventEmitter {
     const { header } = decoded
     const payload = frames[1] as Buffer
     const lines = checkPayload(payload, maxFrameBytes)
+    if (lines === 'too_large' && !fromSpool) {
+      this.#tooLarge(header.producerId, payload.length)
+      this.#receipts?.tooLarge(header.producerId, maxFrameBytes)
+    }
     if (typeof lines === 'string') return this.#reject(lines)
     if (lines !== header.records) return this.#reject('count_mismatch')
 
@@ -383,6 +397,26 @@ export class Writer extends EventEmitter {
     const end = (this.#sink as FileSink).append(payload, batch)
     this.#stats.appended(end)
     return end
+  }
+
+  /**
+   * A batch over `maxFrameBytes` from a producer: said once per producer (at most
+   * TOO_LARGE_REPORTS of them), since it is a configuration mismatch, not a bad record: the
+   * producer batched up to its own `maxFrameBytes`/`maxBatchBytes`. The producer is told too
+   * (the too-large receipt flag): it moves what it holds to the spool, where this writer takes
+   * it, and batches within this writer's limit from then on.
+   */
+  #tooLarge (producerId: Buffer, bytes: number): void {
+    const key = producerId.toString('hex')
+    if (this.#tooLargeReported.has(key) || this.#tooLargeReported.size >= TOO_LARGE_REPORTS) return
+    this.#tooLargeReported.add(key)
+    this.emit('warning', {
+      event: 'batch-too-large',
+      producerId: key,
+      bytes,
+      maxFrameBytes: this.options.maxFrameBytes,
+      hint: 'the producer\'s maxFrameBytes (and maxBatchBytes) should not exceed the writer\'s --max-frame-bytes: its batches over it go through the spool'
+    })
   }
 
   #onDenied (denial: ZapDenial): void {

@@ -14,7 +14,7 @@ import zmq
 from .errors import LogfunnelError, SenderFailed, report
 from .exit import ASYNC_SIGNALS
 from .spool import SEGMENT_MAX_AGE
-from .wire import GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, HandshakeWatch, decode_receipt, open_sockets
+from .wire import GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, HandshakeWatch, decode_receipt, open_sockets, too_large_limit
 
 Batch = Tuple[int, int, bytes]  # seq, records, payload
 
@@ -147,6 +147,9 @@ class SenderThread:
                     acked, gap = self._receipt(frames)
                     if acked:
                         progress_at = time.monotonic()
+                    limit = too_large_limit(frames, self._producer_id)
+                    if limit is not None:
+                        self._too_large(limit)
                     if gap and time.monotonic() - last_rewind >= GAP_REWIND_INTERVAL:
                         sent_through, last_rewind = -1, time.monotonic()
                         self.stats['resends'] += 1
@@ -155,6 +158,17 @@ class SenderThread:
             for sock in (monitor, push, sub):
                 sock.close(0)
             ctx.term()
+
+    def _too_large(self, limit: int) -> None:
+        """The writer refused a batch over its max_frame_bytes (``limit``), smaller than ours:
+        batches are cut within it from now on, and what is held goes to the spool, where the
+        writer takes batches of any size (as the Node producer does)."""
+        with self._lock:
+            if limit < self.max_batch_bytes:
+                self.max_batch_bytes = limit
+            # While the spool holds unreceipted batches, new ones follow them there (_cut_batches).
+            if self._unacked and self._spooled_through <= self._receipted and not self._closing:
+                self._spool_held()
 
     def _fail(self, err: LogfunnelError) -> None:
         try:

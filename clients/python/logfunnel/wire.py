@@ -19,6 +19,7 @@ PROTOCOL_VERSION = 1
 HEADER = struct.Struct('>2sBBIQQ16s')  # magic, version, flags, count, seq, base, producer id
 WELCOME = b'\xff' * 8                  # receipt "nothing of yours written yet"
 GAP_FLAG = b'G'                        # third receipt frame: a batch of yours skipped ahead
+TOO_LARGE_FLAG = struct.Struct('>cI')  # third receipt frame b'L' + the writer's max_frame_bytes: a batch was over it
 GAP_REWIND_INTERVAL = 0.25             # as the Node producer: batches in flight are refused in turn
 MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
                   | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
@@ -69,6 +70,14 @@ def cut_batches(lines: List[bytes], total: int, limit: int) -> List[Tuple[int, b
         batches.append((stop - start, b''.join(lines[start:stop])))
         done, start = ends[stop - 1], stop
     return batches
+
+
+def too_large_limit(frames: List[bytes], producer_id: bytes) -> Optional[int]:
+    """The writer's max_frame_bytes when the receipt says a batch of ours was over it, else None."""
+    if len(frames) < 3 or frames[0] != producer_id or len(frames[2]) != TOO_LARGE_FLAG.size:
+        return None
+    tag, limit = TOO_LARGE_FLAG.unpack(frames[2])
+    return limit if tag == b'L' and limit > 0 else None
 
 
 def decode_receipt(frames: List[bytes], producer_id: bytes) -> Tuple[Optional[int], bool]:
