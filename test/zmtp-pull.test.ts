@@ -49,7 +49,6 @@ describe("the writer's own ZMTP reader", () => {
       ['a message before READY', Buffer.concat([encodeGreeting('NULL'), data('{"bad":3}\n')])],
       ['reserved frame flags', Buffer.concat([encodeGreeting('NULL'), READY_PUSH, Buffer.from([0x80, 10]), Buffer.from('{"bad":4}\n')])],
       ['a command of 5000 bytes', Buffer.concat([encodeGreeting('NULL'), READY_PUSH, frameHeader(5000, FLAG_COMMAND), Buffer.alloc(5000, 4)])],
-      ['a message over the limit (4 MiB frames + header)', Buffer.concat([encodeGreeting('NULL'), READY_PUSH, frameHeader(5 * 1024 * 1024, 0)])],
       ['a message of 65 empty frames', Buffer.concat([encodeGreeting('NULL'), READY_PUSH, ...Array.from({ length: 65 }, () => frameHeader(0, FLAG_MORE))])]
     ]
     for (const [what, bytes] of bad) {
@@ -63,6 +62,32 @@ describe("the writer's own ZMTP reader", () => {
     expect(lines(writer.file)).toEqual(['{"good":1}'])
     expect(summary.records).toBe(1)
     expect(summary.rejected).toEqual({})
+  })
+
+  it('reads past a message over the limit (4 MiB frames + header) without keeping it: counted as too_large, the peer stays, its next message is written', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const header = encodeHeader({ records: 1, seq: 0, base: 0, producerId: Buffer.alloc(16, 9) })
+    const big = 5 * 1024 * 1024
+    const stream = Buffer.concat([
+      encodeGreeting('NULL'),
+      READY_PUSH,
+      frameHeader(header.length, FLAG_MORE), header,
+      frameHeader(big, 0), Buffer.alloc(big, 0x78),
+      data('{"good":2}\n')
+    ])
+    const socket = net.connect(writer.endpoint.slice('ipc://'.length))
+    let closed = false
+    socket.on('error', () => {})
+    socket.on('close', () => { closed = true })
+    socket.write(stream)
+    await waitFor(() => lines(writer.file).length >= 1 || closed, 10_000, () => `file: ${lines(writer.file).join(' | ')}`)
+    expect(closed).toBe(false)
+    socket.destroy()
+    const summary = await writer.stop()
+    expect(lines(writer.file)).toEqual(['{"good":2}'])
+    expect(summary.rejected).toEqual({ too_large: 1 })
+    expect(writer.child.stderr()).toContain('"batch-too-large"')
   })
 
   it('takes a stream cut into single bytes: the handshake, a two-frame batch, a plain frame; answers PING with PONG', async () => {

@@ -140,6 +140,7 @@ export class Writer extends EventEmitter {
       if (pull instanceof ZmtpPull) {
         const ring = pull.ring
         this.#sink.on('written', (end: number) => ring.release(end))
+        pull.events.on('oversize', (frames: Buffer[], bytes: number) => this.#onOversize(frames, bytes))
       }
       pub = new zmq.XPublisher({ linger: 0, ...this.#curve.socketOptions })
       await bind(pub, receiptEndpoint, socketMode)
@@ -397,6 +398,19 @@ export class Writer extends EventEmitter {
     const end = (this.#sink as FileSink).append(payload, batch)
     this.#stats.appended(end)
     return end
+  }
+
+  /**
+   * A message the reader read past, being over 4 x `maxFrameBytes` (`frames`: its frames before
+   * the one over the limit): a too-large batch like any other when its header decodes.
+   */
+  #onOversize (frames: Buffer[], bytes: number): void {
+    const decoded = frames.length === 1 ? decodeHeader(frames[0] as Buffer) : undefined
+    if (decoded?.ok === true) {
+      this.#tooLarge(decoded.header.producerId, bytes - (frames[0] as Buffer).length)
+      this.#receipts?.tooLarge(decoded.header.producerId, this.options.maxFrameBytes)
+    }
+    this.#reject('too_large')
   }
 
   /**

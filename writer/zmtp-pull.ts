@@ -32,8 +32,11 @@ const RESERVED_FLAGS = ~(FLAG_MORE | FLAG_LONG | FLAG_COMMAND) & 0xff
  *
  * A peer is dropped, and the writer goes on serving the others, when its greeting is not ZMTP 3
  * with NULL, its first command is not READY from a PUSH socket, a frame has reserved flags set,
- * a command is over 4 KiB, or a message is over `maxMessageBytes` (libzmq's ZMQ_MAXMSGSIZE does
- * the same) or 64 frames. PING is answered with PONG.
+ * a command is over 4 KiB, or a message has more than 64 frames. A message over
+ * `maxMessageBytes` is read past without being kept (its bytes are not held anywhere) and
+ * reported as `'oversize'` (its frames under the limit, and its size), so the writer can tell
+ * the producer, which then sends within the limit; libzmq's ZMQ_MAXMSGSIZE (with CURVE) drops
+ * the connection instead. PING is answered with PONG.
  *
  * Messages are taken in turns, one per connection with messages waiting, as libzmq's PULL
  * fair-queues its pipes: no producer waits behind another's flood. `highWaterMark` bounds the
@@ -41,7 +44,7 @@ const RESERVED_FLAGS = ~(FLAG_MORE | FLAG_LONG | FLAG_COMMAND) & 0xff
  * ceil(highWaterMark / connections), at least one; a connection holding its share stops reading
  * until half of it is taken (its producer's sends then wait in its socket). One read can hold
  * more messages than the share (one read buffer's worth). Events on `events`: `'accept'` and
- * `'disconnect'`, per connection.
+ * `'disconnect'`, per connection; `'oversize'` (frames, bytes) per message over the limit.
  */
 export class ZmtpPull {
   readonly events = new EventEmitter()
@@ -142,7 +145,7 @@ export class ZmtpPull {
       accepted.destroy()
       return
     }
-    const peer = new PeerReader(this.#maxMessageBytes, this.ring, (msg) => this.#deliver(conn, msg))
+    const peer = new PeerReader(this.#maxMessageBytes, this.ring, (msg) => this.#deliver(conn, msg), (frames, bytes) => this.events.emit('oversize', frames, bytes))
     const socket = readInto(accepted, (n, buf) => {
       const problem = peer.read(n, buf, socket)
       if (problem !== undefined) {
@@ -203,6 +206,7 @@ class PeerReader {
   readonly #maxMessageBytes: number
   readonly #ring: FrameRing
   readonly #deliver: (msg: Buffer[]) => void
+  readonly #oversize: (frames: Buffer[], bytes: number) => void
   readonly #greeting = Buffer.alloc(GREETING_BYTES)
   #greetingAt = 0
   #ready = false
@@ -214,6 +218,10 @@ class PeerReader {
   #bodyAt = 0
   #parts: Buffer[] = []
   #partsBytes = 0
+  /** Bytes of the current frame still to be read past (a message over the limit). */
+  #skip = 0
+  /** Size so far of a message over the limit that is being read past; 0 otherwise. */
+  #skippedBytes = 0
   /** Gives the ring back a region of a message not yet whole: its bytes so far move to fresh memory. */
   readonly #evict: Evict = (region) => {
     const copy = Buffer.allocUnsafe(region.length)
@@ -229,10 +237,11 @@ class PeerReader {
     return true
   }
 
-  constructor (maxMessageBytes: number, ring: FrameRing, deliver: (msg: Buffer[]) => void) {
+  constructor (maxMessageBytes: number, ring: FrameRing, deliver: (msg: Buffer[]) => void, oversize: (frames: Buffer[], bytes: number) => void) {
     this.#maxMessageBytes = maxMessageBytes
     this.#ring = ring
     this.#deliver = deliver
+    this.#oversize = oversize
   }
 
   /** Takes `n` bytes of `buf`; returns why the peer must be dropped, if it must. */
@@ -249,6 +258,11 @@ class PeerReader {
           if (problem !== undefined) return problem
           socket.write(READY)
         }
+      } else if (this.#skip > 0) {
+        const k = Math.min(this.#skip, n - i)
+        this.#skip -= k
+        i += k
+        if (this.#skip === 0) this.#skipDone()
       } else if (this.#body !== undefined) {
         const k = Math.min(this.#body.length - this.#bodyAt, n - i)
         buf.copy(this.#body, this.#bodyAt, i, i + k)
@@ -287,11 +301,30 @@ class PeerReader {
     const command = (this.#flags & FLAG_COMMAND) !== 0
     if (command && size > MAX_COMMAND_BYTES) return `a command of ${size} bytes`
     if (!command && !this.#ready) return 'a message before READY'
-    if (!command && this.#partsBytes + size > this.#maxMessageBytes) return `a message over ${this.#maxMessageBytes} bytes`
     if (!command && this.#parts.length === MAX_PARTS) return `a message of more than ${MAX_PARTS} frames`
+    if (!command && (this.#skippedBytes > 0 || this.#partsBytes + size > this.#maxMessageBytes)) {
+      // Over the limit: read past it, keeping nothing of it.
+      if (this.#skippedBytes === 0) this.#skippedBytes = this.#partsBytes
+      this.#skippedBytes += size
+      this.#skip = size
+      if (size === 0) this.#skipDone()
+      return undefined
+    }
     this.#body = (!command && size >= RING_MIN_BYTES ? this.#ring.take(size, this.#evict) : undefined) ?? Buffer.allocUnsafe(size)
     this.#bodyAt = 0
     return size === 0 ? this.#frameDone(socket) : undefined
+  }
+
+  /** A frame of a message over the limit is read past; at the message's end, it is reported. */
+  #skipDone (): void {
+    if ((this.#flags & FLAG_MORE) !== 0) return
+    const frames = this.#parts.map((part) => Buffer.from(part))
+    const bytes = this.#skippedBytes
+    this.#ring.hold(this.#parts, 0)
+    this.#parts = []
+    this.#partsBytes = 0
+    this.#skippedBytes = 0
+    this.#oversize(frames, bytes)
   }
 
   #frameDone (socket: net.Socket): string | undefined {
