@@ -3,6 +3,8 @@ max_batch_bytes, in multi-byte text, from one producer; every record once, whole
 
 import json
 
+import pytest
+
 from conftest import assert_clean, verify
 
 N = 3000
@@ -57,13 +59,15 @@ print(json.dumps({'event': 'done', 'stats': h.client.stats}))
 ''' % MISMATCH
 
 
-def test_a_writer_with_a_smaller_max_frame_bytes(writer_factory, run_code):
-    """The writer's --max-frame-bytes (64 KiB) is below the handler's batches (256 KiB): the
-    writer refuses them over the network and says so; the handler hears it (the too-large
+@pytest.mark.parametrize('limit', [65536, 16384])
+def test_a_writer_with_a_smaller_max_frame_bytes(writer_factory, run_code, limit):
+    """The writer's --max-frame-bytes (64 KiB; 16 KiB, a quarter of which its reader reads past
+    without keeping) is below the handler's batches (256 KiB): the writer refuses them over the
+    network and says so; the handler hears it (the too-large
     receipt flag), moves what it holds to the spool, where the writer takes it, and batches
     within 64 KiB from then on. Before, the batches were refused until close(), which ended
     with them in the spool, set aside there as torn: none of the records reached the file."""
-    writer = writer_factory(['--max-frame-bytes', '65536'])
+    writer = writer_factory(['--max-frame-bytes', str(limit)])
     p = run_code(MISMATCH_CODE, writer.endpoint)
     done = p.wait_event('done', timeout=60)
     assert p.wait() == 0 and p.stderr == ''
@@ -75,5 +79,5 @@ def test_a_writer_with_a_smaller_max_frame_bytes(writer_factory, run_code):
     summary = writer.stop()
     assert summary['records'] == MISMATCH and summary['spool']['torn'] == 0 and summary['rejected']['too_large'] > 0
     told = [json.loads(line) for line in writer.proc.stderr.splitlines() if '"batch-too-large"' in line]
-    assert len(told) == 1 and told[0]['maxFrameBytes'] == 65536
+    assert len(told) == 1 and told[0]['maxFrameBytes'] == limit
     assert_clean(verify(writer.file, '--expect', str(MISMATCH)), MISMATCH, 1)
