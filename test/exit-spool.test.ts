@@ -35,3 +35,24 @@ describe.each(['funnel', 'transport'] as const)('%s: process.exit(0) right after
     expect(readdirSync(join(dir, 'w.sock.spool'))).toEqual([])
   })
 }, 120_000)
+
+/**
+ * The application ends by an exception of its own right after logging (an uncaught throw, an
+ * unhandled rejection): the process exits 1, with its own error on stderr, and every record
+ * logged before it reaches the file (the exit handler spools what has no receipt).
+ */
+describe.each([['funnel', 'throw', 'up'], ['transport', 'reject', 'up'], ['funnel', 'reject', 'down'], ['transport', 'throw', 'down']] as const)('%s: the application ends by %s', (mode, crash, writerState) => {
+  it(`writer ${writerState}: exit 1 with the application's error, all ${RECORDS} records arrive once`, async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    let writer = writerState === 'up' ? await startWriterChild(dir) : undefined
+    const producer = spawnProducer({ endpoint, records: RECORDS, mode, crashAtOnce: crash })
+    expect(await exitCode(producer), producer.describe()).toBe(1)
+    expect(producer.stderr()).toContain(crash === 'throw' ? 'test crash: uncaught exception' : 'test crash: unhandled rejection')
+    writer ??= await startWriterChild(dir)
+    await waitFor(() => lineCount(writer.file) >= RECORDS, 30_000, () => `${lineCount(writer.file)} lines in the file`)
+    const summary = await writer.stop()
+    expect(summary.records).toBe(RECORDS)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0 })
+  })
+}, 120_000)
