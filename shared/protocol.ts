@@ -54,6 +54,7 @@ export function decodeTooLargeFlag (flag: Buffer): number | undefined {
   const limit = flag.readUInt32BE(1)
   return limit > 0 ? limit : undefined
 }
+
 const MAGIC_0 = 0x4c
 const MAGIC_1 = 0x46
 export const NEWLINE = 0x0a
@@ -67,6 +68,7 @@ export const REJECT_REASONS = [
   'too_large',
   'no_trailing_newline',
   'invalid_utf8',
+  'invalid_utf8_line',
   'count_mismatch',
   'out_of_sequence',
   'base_skip',
@@ -122,6 +124,24 @@ export function checkPayload (payload: Buffer, maxFrameBytes: number): number | 
   if (payload[payload.length - 1] !== NEWLINE) return 'no_trailing_newline'
   if (!isUtf8(payload)) return 'invalid_utf8'
   return countLines(payload)
+}
+
+/**
+ * The lines of a payload that failed the UTF-8 check (checkPayload: it ends in `\n`) which are
+ * valid UTF-8, joined, their count, and how many lines were not: the writer writes the good
+ * lines of such a message and drops only the bad ones.
+ */
+export function validUtf8Lines (payload: Buffer): { good: Buffer, lines: number, bad: number } {
+  const kept: Buffer[] = []
+  let bad = 0
+  for (let start = 0; start < payload.length;) {
+    const end = payload.indexOf(NEWLINE, start) + 1
+    const line = payload.subarray(start, end)
+    if (isUtf8(line)) kept.push(line)
+    else bad++
+    start = end
+  }
+  return { good: Buffer.concat(kept), lines: kept.length, bad }
 }
 
 /** Counts line ends: `\n` characters of a string, or `\n` bytes of encoded text. */

@@ -5,7 +5,7 @@ import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
 import { lockPathFor } from '../shared/endpoint.js'
 import { resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
-import { checkPayload, decodeHeader, type RejectReason } from '../shared/protocol.js'
+import { checkPayload, countLines, decodeHeader, type RejectReason, validUtf8Lines } from '../shared/protocol.js'
 import type { WriterSummary } from '../shared/summary.js'
 
 export type { WriterSummary }
@@ -90,6 +90,8 @@ export class Writer extends EventEmitter {
   #stopRequested = false
   /** Producers already told of (#tooLarge). */
   #tooLargeReported = new Set<string>()
+  /** Producers already told of (#goodLines). */
+  #badLinesReported = new Set<string>()
   /** Waits that end at stop (see #stopWait). */
   #wakers = new Set<() => void>()
   #stats = new WriterStats()
@@ -352,6 +354,10 @@ export class Writer extends EventEmitter {
     if (frames.length === 1) {
       const payload = frames[0] as Buffer
       const lines = checkPayload(payload, maxFrameBytes)
+      if (lines === 'invalid_utf8') {
+        const salvaged = this.#goodLines(payload, 'plain')
+        return salvaged === undefined ? this.#reject(lines) : this.#write(salvaged.good, salvaged.lines)
+      }
       if (typeof lines === 'string') return this.#reject(lines)
       return this.#write(payload, lines)
     }
@@ -360,10 +366,17 @@ export class Writer extends EventEmitter {
     if (!decoded.ok) return this.#reject(decoded.reason)
     const { header } = decoded
     const payload = frames[1] as Buffer
-    const lines = checkPayload(payload, maxFrameBytes)
+    let lines = checkPayload(payload, maxFrameBytes)
     if (lines === 'too_large' && !fromSpool) {
       this.#tooLarge(header.producerId, payload.length)
       this.#receipts?.tooLarge(header.producerId, maxFrameBytes)
+    }
+    // Lines that are not UTF-8: the others are written and the batch is receipted (a resend
+    // would not make them valid); the header counts every line of it.
+    let salvaged: { good: Buffer, lines: number } | undefined
+    if (lines === 'invalid_utf8') {
+      salvaged = this.#goodLines(payload, header.producerId.toString('hex'))
+      if (salvaged !== undefined) lines = countLines(payload)
     }
     if (typeof lines === 'string') return this.#reject(lines)
     if (lines !== header.records) return this.#reject('count_mismatch')
@@ -371,7 +384,9 @@ export class Writer extends EventEmitter {
     const verdict = this.#producers.admit(header, payload, fromSpool)
     switch (verdict.kind) {
       case 'write': {
-        const end = this.#write(payload, lines, { producer: verdict.key, seq: header.seq, records: lines })
+        const end = salvaged === undefined
+          ? this.#write(payload, lines, { producer: verdict.key, seq: header.seq, records: lines })
+          : this.#write(salvaged.good, salvaged.lines, { producer: verdict.key, seq: header.seq, records: salvaged.lines })
         this.#receipts?.track(header.producerId, header.seq, end)
         return end
       }
@@ -431,6 +446,23 @@ export class Writer extends EventEmitter {
       maxFrameBytes: this.options.maxFrameBytes,
       hint: 'the producer\'s maxFrameBytes (and maxBatchBytes) should not exceed the writer\'s --max-frame-bytes: its batches over it go through the spool'
     })
+  }
+
+  /**
+   * The lines of a message that are valid UTF-8 (it failed the check as a whole), or undefined
+   * when none is. Each line dropped is counted as `invalid_utf8_line`, and said once per
+   * producer (`source`: its id, or 'plain'; at most TOO_LARGE_REPORTS of them): bad input loses
+   * only itself, not the good lines sent with it.
+   */
+  #goodLines (payload: Buffer, source: string): { good: Buffer, lines: number } | undefined {
+    const { good, lines, bad } = validUtf8Lines(payload)
+    if (lines === 0) return undefined
+    this.#summary.rejected.invalid_utf8_line = (this.#summary.rejected.invalid_utf8_line ?? 0) + bad
+    if (!this.#badLinesReported.has(source) && this.#badLinesReported.size < TOO_LARGE_REPORTS) {
+      this.#badLinesReported.add(source)
+      this.emit('warning', { event: 'lines-dropped', reason: 'invalid_utf8', producerId: source, lines: bad, written: lines })
+    }
+    return { good, lines }
   }
 
   #onDenied (denial: ZapDenial): void {
