@@ -28,6 +28,8 @@ export class SpoolWriter {
   #timer: NodeJS.Timeout | undefined
   #onError: (err: unknown) => void
   #preamble: Buffer
+  /** Complete segments whose rename failed (EACCES on the directory): tried again at each seal. */
+  #unrenamed: string[] = []
 
   constructor (dir: string, producerIdHex: string, endpoint: string, onError: (err: unknown) => void = () => {}) {
     this.dir = dir
@@ -49,7 +51,12 @@ export class SpoolWriter {
       makeDirsSync(this.dir, 0o700)
       this.#tmpPath = join(this.dir, spoolFileName(this.#idHex, process.pid, this.#segment))
       this.#fd = openSync(this.#tmpPath, 'a', 0o600)
-      this.#writeAll(this.#preamble)
+      try {
+        this.#writeAll(this.#preamble)
+      } catch (err) {
+        this.#endSegment()
+        throw err
+      }
       this.#timer = setTimeout(() => {
         try {
           this.seal()
@@ -60,7 +67,15 @@ export class SpoolWriter {
       this.#timer.unref()
     }
     const buf = Buffer.concat(encodeSpoolEntry(header, payload))
-    this.#writeAll(buf)
+    try {
+      this.#writeAll(buf)
+    } catch (err) {
+      // Part of the entry may be in the file (ENOSPC): the segment ends here, a torn tail the
+      // writer sets aside after the whole entries; the next entry starts a segment of its own.
+      this.#endSegment()
+      try { this.seal() } catch {}
+      throw err
+    }
     this.#bytes += buf.length
     if (this.#bytes >= SPOOL_SEGMENT_BYTES) this.seal()
   }
@@ -70,13 +85,38 @@ export class SpoolWriter {
     while (offset < buf.length) offset += writeSync(this.#fd, buf, offset)
   }
 
-  /** Closes the open segment and hands it to the writer. */
+  /**
+   * Closes the open segment and hands it to the writer. The segment is done with even when the
+   * rename fails (the error is thrown): the next entry goes to a new segment, never after this
+   * one's end (its preamble again in the middle of a file made the writer set the rest aside as
+   * torn), and the rename is tried again at the next seal. A segment never renamed is ingested
+   * as `.spool.tmp` once this process has ended.
+   */
   seal (): void {
-    if (this.#fd === -1) return
+    if (this.#fd !== -1) this.#endSegment()
+    const pending = this.#unrenamed
+    this.#unrenamed = []
+    let failure: unknown
+    for (const tmp of pending) {
+      try {
+        renameSync(tmp, tmp.slice(0, -SPOOL_TMP_SUFFIX.length) + SPOOL_SUFFIX)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+        this.#unrenamed.push(tmp)
+        failure ??= err
+      }
+    }
+    if (failure !== undefined) throw failure
+  }
+
+  /** Closes the open segment; it waits in #unrenamed for seal() to hand it over. */
+  #endSegment (): void {
     clearTimeout(this.#timer)
-    closeSync(this.#fd)
+    try {
+      closeSync(this.#fd)
+    } catch {}
     this.#fd = -1
-    renameSync(this.#tmpPath, this.#tmpPath.slice(0, -SPOOL_TMP_SUFFIX.length) + SPOOL_SUFFIX)
+    this.#unrenamed.push(this.#tmpPath)
     this.#segment++
     this.#bytes = 0
   }

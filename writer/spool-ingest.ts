@@ -20,7 +20,10 @@ export const REJECTED_SUFFIX = '.rejected'
 export interface SpoolSink {
   /** Handles one entry exactly as a two-frame network message. */
   handle: (frames: Buffer[]) => void
-  /** Resolves when what was handed over so far is in the file (as durable as a receipt). */
+  /**
+   * Resolves when what was handed over so far is in the file (as durable as a receipt) and the
+   * writer's state says so, so that the file can be removed.
+   */
   sync: () => Promise<void>
   /** Resolves when the write queue has room again. */
   backpressure: () => Promise<void>

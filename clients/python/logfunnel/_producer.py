@@ -216,6 +216,13 @@ class _Producer(SenderThread):
             if lost:
                 raise CloseTimeout('close took longer than %.1f s: %d records without a receipt could not be spooled'
                                    % (self.close_timeout if timeout is None else timeout, lost), lost)
+        except BaseException:
+            # The wait ended by an exception of the caller's (KeyboardInterrupt: Ctrl-C; SystemExit
+            # from a signal handler of the application's): what has no receipt goes to the spool,
+            # as at the deadline. Before, the close ended here with nothing spooled, and every
+            # later close and exit hook found it closed: the records were lost without a word.
+            self.abandon('close interrupted')
+            raise
         finally:
             with self._lock:
                 self._closing = True
@@ -271,7 +278,9 @@ class _Producer(SenderThread):
         if self.pid != os.getpid() or self._closed or self._thread is None:
             return
         try:
-            threading.Thread(target=self.close_or_report, name='logfunnel-close', daemon=True).start()
+            # As at the end of the process: receipts are awaited `linger` s, then the rest is spooled
+            # (a plain close waited close_timeout, and an exit meanwhile waited for it: 10 s).
+            threading.Thread(target=self.close_or_report, args=(True,), name='logfunnel-close', daemon=True).start()
         except RuntimeError:  # interpreter shutdown: no new threads; keep what is held, without waiting
             self.abandon('dropped at exit')
 

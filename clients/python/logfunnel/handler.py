@@ -152,14 +152,19 @@ class LogfunnelHandler(logging.Handler):
     def flush(self) -> None:
         """Waits for the receipts, at most close_timeout; records still without one stay held
         (close() spools them, or reports what it cannot keep), so a timeout here is not an error."""
+        client = getattr(self, 'client', None)
+        if client is None:
+            return  # its constructor raised (a bad option): logging still lists it, and flushes it at exit
         try:
-            self.client.flush()
+            client.flush()
         except CloseTimeout:
             pass
 
     def close(self) -> None:
         try:
-            self.client.close_or_report()
+            client = getattr(self, 'client', None)
+            if client is not None:
+                client.close_or_report()
         finally:
             super().close()
 

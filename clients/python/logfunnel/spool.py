@@ -13,7 +13,7 @@ import os
 import stat
 import struct
 import time
-from typing import Optional
+from typing import List, Optional
 
 from .endpoint import parse_endpoint
 
@@ -65,6 +65,7 @@ class SpoolWriter:
         self._tmp_path = ''
         self._bytes = 0
         self.opened_at = 0.0
+        self._unrenamed: List[str] = []  # complete segments whose rename failed, tried again at each seal
         pid = os.getpid()
         preamble = json.dumps({'endpoint': endpoint_key(endpoint), 'pid': pid, 'start': process_start_time(pid)},
                               separators=(',', ':')).encode()
@@ -81,21 +82,56 @@ class SpoolWriter:
             name = '%s-%d-%010d%s' % (self._id_hex, os.getpid(), self._segment, SPOOL_TMP_SUFFIX)
             self._tmp_path = os.path.join(self.dir, name)
             self._fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-            self._write_all(self._preamble)
+            try:
+                self._write_all(self._preamble)
+            except OSError:
+                self._end_segment()
+                raise
             self.opened_at = time.monotonic()
         entry = header + _LENGTH.pack(len(payload)) + payload
-        self._write_all(entry)
+        try:
+            self._write_all(entry)
+        except OSError:
+            # Part of the entry may be in the file (ENOSPC): the segment ends here, a torn tail
+            # the writer sets aside after the whole entries; the next entry starts a new segment.
+            self._end_segment()
+            try:
+                self.seal()
+            except OSError:
+                pass
+            raise
         self._bytes += len(entry)
         if self._bytes >= SEGMENT_BYTES:
             self.seal()
 
     def seal(self) -> None:
-        """Closes the open segment and hands it to the writer (renames it to ``.spool``)."""
-        if self._fd == -1:
-            return
-        os.close(self._fd)
+        """Closes the open segment and hands it to the writer (renames it to ``.spool``). The
+        segment is done with even when the rename fails (the OSError is raised): the next entry
+        goes to a new segment, never after this one's end (its preamble again in the middle of a
+        file made the writer set the rest aside as torn), and the rename is tried again at the
+        next seal. A segment never renamed is ingested as ``.spool.tmp`` once the process ended."""
+        if self._fd != -1:
+            self._end_segment()
+        pending, self._unrenamed = self._unrenamed, []
+        failure: Optional[OSError] = None
+        for tmp in pending:
+            try:
+                os.rename(tmp, tmp[:-len(SPOOL_TMP_SUFFIX)] + SPOOL_SUFFIX)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                self._unrenamed.append(tmp)
+                failure = failure or err
+        if failure is not None:
+            raise failure
+
+    def _end_segment(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
         self._fd = -1
-        os.rename(self._tmp_path, self._tmp_path[:-len(SPOOL_TMP_SUFFIX)] + SPOOL_SUFFIX)
+        self._unrenamed.append(self._tmp_path)
         self._segment += 1
         self._bytes = 0
 

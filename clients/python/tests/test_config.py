@@ -117,3 +117,17 @@ def test_handshake_failure_reported_once_records_spooled(writer_factory, run_cod
             'curve_key_file': str(tmp_path / 'client.json'), 'connect_timeout': 0.3, 'close_timeout': 1}
     p = run_code(DICT, json.dumps(opts))
     assert_reported_once_and_all_written(p, writer, 'LOGFUNNEL_ERR_HANDSHAKE')
+
+
+def test_a_handler_refused_for_a_bad_option_leaves_the_exit_quiet(run_code, tmp_path):
+    """The constructor raises ValueError for a bad option; logging already lists the half-made
+    handler and flushes it at exit: that must not print a traceback (it printed an
+    AttributeError from logging's atexit hook)."""
+    p = run_code('''import logfunnel, sys
+try:
+    logfunnel.LogfunnelHandler(sys.argv[1], high_water_mark=1024)
+except ValueError as err:
+    print('{"event": "refused", "message": "%s"}' % err, flush=True)
+''', 'ipc://%s' % (tmp_path / 'w.sock'))
+    assert 'high_water_mark' in p.wait_event('refused')['message']
+    assert p.wait() == 0 and p.stderr == ''

@@ -213,3 +213,113 @@ def test_a_fatal_signal_caught_while_the_spool_is_written_waits_for_it(writer_fa
     writer.wait_for_lines(logged)
     assert writer.stop()['records'] == logged
     assert_clean(verify(writer.file, '--expect', str(logged)), logged, 1)
+
+
+FAILED_RENAME = '''import os, json, time
+from logfunnel import spool
+rename = os.rename
+failed = []
+def rename_fails_once(src, dst):
+    # The spool directory refused the rename once (EACCES: its mode changed for a moment).
+    if not failed:
+        failed.append(src)
+        raise PermissionError(13, 'Permission denied', src)
+    rename(src, dst)
+spool.os.rename = rename_fails_once
+'''
+
+PACED = '''import logging, logfunnel, sys, json, time
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', **json.loads(sys.argv[2]))
+log = logging.getLogger('s'); log.addHandler(h); log.setLevel(logging.INFO); log.propagate = False
+for i in range(int(sys.argv[3])):
+    log.info('record %d', i)
+    if i % 500 == 499:
+        time.sleep(0.15)  # past SEGMENT_MAX_AGE: the segment is handed over, the next one starts
+h.close()
+print(json.dumps({"event": "done", "stats": h.client.stats, "failed": failed}), flush=True)
+'''
+
+
+def test_a_spool_segment_whose_rename_fails_is_not_written_again(writer_factory, run_code):
+    """on_full 'spool' with the writer down: segments are handed over (renamed) as logging goes
+    on. When one rename fails, the next entries go to a new segment, and the rename is tried
+    again. Before, they were appended to the same file after a second preamble, and the writer
+    set everything after it aside as torn: records missing from the middle of the sequence,
+    while the producer counted them as spooled."""
+    writer = writer_factory(start=False)
+    opts = {'on_full': 'spool', 'high_water_mark': 64 * 1024, 'max_batch_bytes': 4096, 'max_frame_bytes': 65536}
+    p = run_code(FAILED_RENAME + PACED, writer.endpoint, json.dumps(opts), str(N))
+    done = p.wait_event('done')
+    assert p.wait() == 0
+    assert len(done['failed']) == 1 and done['stats']['lost'] == 0 and done['stats']['spooled_records'] == N
+    assert all(name.endswith('.spool') for name in writer.spool_files())
+    writer.start()
+    writer.wait_for_lines(N)
+    summary = writer.stop()
+    assert summary['records'] == N and summary['spool']['torn'] == 0
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
+INTERRUPTED = '''import logging, logfunnel, sys, json, signal
+from logfunnel import _producer
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+wait_confirmed = _producer._Producer._wait_confirmed
+def announced(self, timeout, what):
+    if what == 'close':
+        print(json.dumps({"event": "waiting"}), flush=True)
+    return wait_confirmed(self, timeout, what)
+_producer._Producer._wait_confirmed = announced
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', linger=30)
+log = logging.getLogger('s'); log.addHandler(h); log.setLevel(logging.INFO); log.propagate = False
+for i in range(int(sys.argv[2])):
+    log.info('record %d', i)
+if sys.argv[3] == 'close':
+    h.close()
+'''
+
+
+@pytest.mark.parametrize('where', ['close', 'exit'])
+def test_ctrl_c_while_close_waits_for_receipts_spools_them(writer_factory, run_code, where):
+    """Ctrl-C (KeyboardInterrupt) while close(), or the exit hook, waits for receipts from a
+    writer that does not answer: what has no receipt goes to the spool, and the writer takes it.
+    Before, the interrupted close counted as done: nothing was spooled, nothing was said, and in
+    the exit hook the process even ended with 0."""
+    writer = writer_factory()
+    os.kill(writer.proc.proc.pid, signal.SIGSTOP)
+    try:
+        p = run_code(INTERRUPTED, writer.endpoint, str(N), where)
+        p.wait_event('waiting')
+        p.proc.send_signal(signal.SIGINT)
+        code = p.wait()
+    finally:
+        os.kill(writer.proc.proc.pid, signal.SIGCONT)
+    assert code != 0 if where == 'close' else code in (0, 1, -signal.SIGINT)
+    assert 'KeyboardInterrupt' in p.stderr
+    writer.wait_for_lines(N)
+    summary = writer.stop()
+    assert summary['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
+DROPPED = '''import sys, json, gc
+from logfunnel import Client
+c = Client(sys.argv[1])
+for i in range(100):
+    c.send(json.dumps({"pid": 1, "seq": i, "msg": "dropped"}))
+del c
+gc.collect()
+print(json.dumps({"event": "dropped"}), flush=True)
+'''
+
+
+def test_a_dropped_client_and_the_exit_wait_linger_not_close_timeout(writer_factory, run_code):
+    """A Client collected without close() (a logger made per request), then the script ends, no
+    writer: it waits `linger` (1 s), as the exit hook does, then spools; the script ends. Before,
+    its close waited close_timeout (10 s) and the exit waited for that close."""
+    writer = writer_factory(start=False)
+    p = run_code(DROPPED, writer.endpoint)
+    p.wait_event('dropped')
+    assert p.wait(timeout=5) == 0 and p.stderr == ''
+    writer.start()
+    writer.wait_for_lines(100)
+    assert writer.stop()['records'] == 100
