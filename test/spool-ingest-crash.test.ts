@@ -1,6 +1,8 @@
-import { copyFileSync, mkdirSync, readdirSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { MAX_FRAME_BYTES } from '../shared/options.js'
+import { parseSpool, parseSpoolPreamble } from '../shared/spool.js'
 import { verifyFile } from '../shared/verify.js'
 import { exitCode, lineCount, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
@@ -40,5 +42,42 @@ describe('a writer killed between writing a spool file and removing it', () => {
     expect(summary.records).toBe(0)
     expect(summary.duplicates).toBeGreaterThan(0)
     expect(await verifyFile(first.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, torn: 0 })
+  })
+}, 60_000)
+
+/**
+ * A spool whose entries skip ahead of what the writer has of their producer, which has ended
+ * (here its first segment is gone; in the field, a writer killed before its state was saved
+ * had written it): no one will send the batches before them, so they are written past the gap,
+ * and the gap is reported. Before, they were refused as out_of_sequence and the file removed:
+ * every record in it lost without a word.
+ */
+describe('spool entries that skip ahead, from a producer that has ended', () => {
+  it('are written past the gap, which is reported (spool-gap)', async () => {
+    const dir = tempDir()
+    const spoolDir = join(dir, 'w.sock.spool')
+    const producer = spawnProducer({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: RECORDS, sizes: [1000], exitAtOnce: true })
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    const files = readdirSync(spoolDir).sort()
+    expect(files.length).toBeGreaterThan(1)
+    const recordsIn = (name: string): number => {
+      const buf = readFileSync(join(spoolDir, name))
+      const preamble = parseSpoolPreamble(buf)
+      if (typeof preamble !== 'object') throw new Error(`${name}: no preamble`)
+      return parseSpool(buf, MAX_FRAME_BYTES, preamble.bytes).entries.reduce((n, e) => n + e.header.records, 0)
+    }
+    const lost = recordsIn(files[0] as string)
+    rmSync(join(spoolDir, files[0] as string))
+
+    const writer = await startWriterChild(dir)
+    await waitFor(() => readdirSync(spoolDir).length === 0, 30_000, () => `spool ${readdirSync(spoolDir).join(' ')}`)
+    const summary = await writer.stop()
+    expect(summary.records).toBe(RECORDS - lost)
+    expect(summary.rejected).toEqual({})
+    const told = writer.child.stderr().split('\n').filter((l) => l.includes('"spool-gap"')).map((l) => JSON.parse(l))
+    expect(told).toHaveLength(1)
+    expect(told[0]).toMatchObject({ expected: 0, kept: false })
+    expect(told[0].seq).toBeGreaterThan(0)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS - lost, producers: 1, gaps: lost, duplicates: 0, torn: 0, reordered: 0 })
   })
 }, 60_000)

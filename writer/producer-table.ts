@@ -17,7 +17,8 @@ const PRINTS_PER_PRODUCER = 16
  * The answer to a duplicate or a gap is the producer's receipt (`receiptOf()`).
  */
 export type Verdict =
-  | { kind: 'write', key: string }
+  /** `skippedFrom`: with `acceptGap`, the sequence it expected, written past. */
+  | { kind: 'write', key: string, skippedFrom?: number }
   | { kind: 'duplicate' | 'gap', key: string, expected: number }
   /** `first`: the first conflict of this id (report it once; count them all). */
   | { kind: 'id_conflict' | 'base_skip', key: string, expected: number, first: boolean }
@@ -83,9 +84,11 @@ export class ProducerTable {
 
   /**
    * Decides what to do with a batch whose header and payload passed the protocol checks;
-   * `fromSpool`: read from the producer's spool, not received over the network.
+   * `fromSpool`: read from the producer's spool, not received over the network; `acceptGap`:
+   * a batch that skips ahead is written all the same (the spool of a producer that has ended:
+   * no one will send the batches before it).
    */
-  admit (header: BatchHeader, payload: Buffer, fromSpool = false): Verdict {
+  admit (header: BatchHeader, payload: Buffer, fromSpool = false, acceptGap = false): Verdict {
     const key = header.producerId.toString('hex')
     const now = Date.now()
     let state = this.#states.get(key) as Entry | undefined
@@ -110,7 +113,12 @@ export class ProducerTable {
       if (print !== undefined && print !== fingerprint(payload)) return { kind: 'id_conflict', key, expected: state.next, first: firstConflict(state) }
       return { kind: 'duplicate', key, expected: state.next }
     }
-    if (header.seq > state.next) return { kind: 'gap', key, expected: state.next }
+    let skippedFrom: number | undefined
+    if (header.seq > state.next) {
+      if (!acceptGap) return { kind: 'gap', key, expected: state.next }
+      skippedFrom = state.next
+      state.next = header.seq
+    }
     state.next++
     state.written = header.seq
     if (!fromSpool) state.live = true
@@ -119,7 +127,7 @@ export class ProducerTable {
     const slot = (header.seq % PRINTS_PER_PRODUCER) * 2
     state.prints[slot] = header.seq
     state.prints[slot + 1] = fingerprint(payload)
-    return { kind: 'write', key }
+    return skippedFrom === undefined ? { kind: 'write', key } : { kind: 'write', key, skippedFrom }
   }
 
   /**

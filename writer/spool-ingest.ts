@@ -18,8 +18,12 @@ export const REJECTED_SUFFIX = '.rejected'
 
 /** What the ingester needs from the writer. */
 export interface SpoolSink {
-  /** Handles one entry exactly as a two-frame network message. */
-  handle: (frames: Buffer[]) => void
+  /**
+   * Handles one entry exactly as a two-frame network message; with `entry.acceptGap`, an entry
+   * that skips ahead of its producer's sequence is written all the same. Sets `entry.gapped` when
+   * one was refused for skipping ahead.
+   */
+  handle: (frames: Buffer[], entry: SpoolEntryHandling) => void
   /**
    * Resolves when what was handed over so far is in the file (as durable as a receipt) and the
    * writer's state says so, so that the file can be removed.
@@ -27,6 +31,13 @@ export interface SpoolSink {
   sync: () => Promise<void>
   /** Resolves when the write queue has room again. */
   backpressure: () => Promise<void>
+}
+
+/** What handling one spool entry met: refused for skipping ahead (`gapped`), or written past a gap (`skipped`). */
+export interface SpoolEntryHandling {
+  acceptGap: boolean
+  gapped?: { expected: number, seq: number }
+  skipped?: { expected: number, seq: number }
 }
 
 export interface SpoolIngesterOptions {
@@ -70,6 +81,8 @@ export class SpoolIngester extends EventEmitter {
   #wake: AbortController | undefined
   /** Names reported once and left in place (foreign, stale, not movable). */
   #reported = new Set<string>()
+  /** Files kept for entries that skip ahead, reported once (see #ingest). */
+  #gapReported = new Set<string>()
   #dirReported = false
   /** Files ingested, entries handed over, torn tails moved aside, files set aside, foreign files left. */
   readonly counts = { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 }
@@ -220,11 +233,32 @@ export class SpoolIngester extends EventEmitter {
       return
     }
     const parsed = parseSpool(buf, MAX_FRAME_BYTES, typeof preamble === 'object' ? preamble.bytes : 0)
+    // Entries that skip ahead of what the writer has of their producer: a live producer still
+    // holds the batches before them (it resends them; the file waits for the next scan), an
+    // ended one never will: then they are written past the gap, which is reported.
+    const ended = !isAlive(parsedName.pid, typeof preamble === 'object' ? preamble.preamble.start : null)
+    let gapped: { expected: number, seq: number } | undefined
     for (const entry of parsed.entries) {
       if (this.#stopped) return
-      this.#sink.handle([entry.headerFrame, entry.payload])
+      const handled: SpoolEntryHandling = { acceptGap: ended }
+      this.#sink.handle([entry.headerFrame, entry.payload], handled)
+      if (handled.gapped !== undefined) {
+        gapped ??= handled.gapped
+        continue
+      }
+      if (handled.skipped !== undefined) {
+        this.emit('gap', { file: path, producerId: parsedName.producerIdHex, expected: handled.skipped.expected, seq: handled.skipped.seq, kept: false })
+      }
       this.counts.entries++
       await this.#sink.backpressure()
+    }
+    if (gapped !== undefined) {
+      if (!this.#gapReported.has(name)) {
+        this.#gapReported.add(name)
+        this.emit('gap', { file: path, producerId: parsedName.producerIdHex, expected: gapped.expected, seq: gapped.seq, kept: true })
+      }
+      await this.#sink.sync()
+      return
     }
     if (parsed.torn !== undefined) {
       const movedTo = `${path}.torn`
@@ -241,6 +275,7 @@ export class SpoolIngester extends EventEmitter {
       throw err
     }
     this.counts.files++
+    this.#gapReported.delete(name)
     debug('ingested spool file %s: %d entries', name, parsed.entries.length)
   }
 }

@@ -21,7 +21,7 @@ import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
 import { endpointKey } from '../shared/spool.js'
 import { sideFileMode } from './side-files.js'
-import { SpoolIngester } from './spool-ingest.js'
+import { SpoolIngester, type SpoolEntryHandling } from './spool-ingest.js'
 import { WriterStats } from './stats.js'
 import { Telemetry } from './telemetry.js'
 import { startCurveServer, type CurveServer, type ZapDenial } from './zap-handler.js'
@@ -30,6 +30,8 @@ const debug = debuglog('logfunnel')
 
 /** Above this many bytes waiting for the file, the receive loop pauses (bounds writer memory). */
 const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
+/** A spool entry being handled: whether a gap may be written past, and whether it met one. */
+
 /** Producers whose too-large batches are reported by name (the count goes on in `rejected`). */
 const TOO_LARGE_REPORTS = 64
 
@@ -161,11 +163,11 @@ export class Writer extends EventEmitter {
     if (spoolDir !== undefined) {
       const sink = this.#sink
       this.#ingester = new SpoolIngester({ dir: spoolDir, pollMs: spoolPollMs, endpointKey: endpointKey(endpoint), tornMode: this.#sideMode & 0o600 }, {
-        handle: (frames) => this.#handle(frames, true),
+        handle: (frames, entry) => this.#handle(frames, entry),
         sync: async () => await this.#persistWritten(),
         backpressure: async () => await sink.waitBelow(WRITE_QUEUE_BYTES)
       })
-      for (const event of ['torn', 'rejected', 'foreign', 'stale']) {
+      for (const event of ['torn', 'rejected', 'foreign', 'stale', 'gap']) {
         this.#ingester.on(event, (info: object) => this.emit('warning', { event: `spool-${event}`, ...info }))
       }
       this.#ingester.on('error', (err: Error) => this.emit('warning', { event: 'spool-error', message: err.message }))
@@ -364,7 +366,8 @@ export class Writer extends EventEmitter {
    * network as `too_large`, reach the spool (a full window, close()); the entry is in memory
    * already, so it is written rather than lost.
    */
-  #handle (frames: Buffer[], fromSpool = false): number | undefined {
+  #handle (frames: Buffer[], spool?: SpoolEntryHandling): number | undefined {
+    const fromSpool = spool !== undefined
     const maxFrameBytes = fromSpool ? MAX_FRAME_BYTES : this.options.maxFrameBytes
     if (frames.length === 1) {
       const payload = frames[0] as Buffer
@@ -396,9 +399,10 @@ export class Writer extends EventEmitter {
     if (typeof lines === 'string') return this.#reject(lines)
     if (lines !== header.records) return this.#reject('count_mismatch')
 
-    const verdict = this.#producers.admit(header, payload, fromSpool)
+    const verdict = this.#producers.admit(header, payload, fromSpool, spool?.acceptGap === true)
     switch (verdict.kind) {
       case 'write': {
+        if (verdict.skippedFrom !== undefined && spool !== undefined) spool.skipped = { expected: verdict.skippedFrom, seq: header.seq }
         const end = salvaged === undefined
           ? this.#write(payload, lines, { producer: verdict.key, seq: header.seq, records: lines })
           : this.#write(salvaged.good, salvaged.lines, { producer: verdict.key, seq: header.seq, records: salvaged.lines })
@@ -410,6 +414,7 @@ export class Writer extends EventEmitter {
         this.#receipts?.republish(header.producerId)
         return undefined
       case 'gap':
+        if (spool !== undefined) spool.gapped = { expected: verdict.expected, seq: header.seq }
         debug('producer %s skipped ahead: got %d, expected %d', verdict.key, header.seq, verdict.expected)
         this.#receipts?.gap(header.producerId)
         return this.#reject('out_of_sequence')
