@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from 'node:fs'
 import { LogfunnelError, UsageError } from '../shared/errors.js'
+import { holdSignals } from './early-signals.js'
 
 /** Subcommands: each module exports `main(argv): Promise<number>` (the exit code). */
 const COMMANDS: Record<string, { summary: string, load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
@@ -31,6 +32,18 @@ function version (): string {
   return pkg.version
 }
 
+/**
+ * Test hook (test/writer-lifecycle.test.ts): LOGFUNNEL_TEST_LOAD_DELAY_MS makes the writer
+ * command say `{"event":"loading"}` and take that long more to load, so a signal can be sent
+ * while it loads; unset in any real use.
+ */
+function holdForTest (): void {
+  const ms = Number(process.env.LOGFUNNEL_TEST_LOAD_DELAY_MS)
+  if (!(ms > 0)) return
+  process.stdout.write('{"event":"loading"}\n')
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
 async function run (): Promise<number> {
   const [name, ...rest] = process.argv.slice(2)
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -47,6 +60,10 @@ async function run (): Promise<number> {
   if (command === undefined) {
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_USAGE: unknown command '${name}'\n${usage()}`)
     return 2
+  }
+  if (name === 'writer') {
+    holdSignals()
+    holdForTest()
   }
   const mod = await command.load()
   return await mod.main(argv)

@@ -11,6 +11,7 @@ import type { ZapDenial } from '../writer/zap-handler.js'
 import type { StatsLine } from '../writer/stats.js'
 import { Writer, type WriterHooks } from '../writer/writer.js'
 import { removePidFile, writePidFile } from '../writer/pid-file.js'
+import { releaseSignals } from './early-signals.js'
 
 /** Flags of the command itself, not of the Writer: the process's lifetime. */
 const PROCESS_FLAGS = {
@@ -158,6 +159,8 @@ export async function runWriter (argv: string[], hooks: WriterHooks = {}): Promi
     }
     process.on('SIGTERM', () => stop('SIGTERM'))
     process.on('SIGINT', () => stop('SIGINT'))
+    // Those that came while the modules loaded (bin.ts held them); SIGHUP then has nothing to reopen.
+    for (const signal of releaseSignals()) if (signal !== 'SIGHUP') stop(signal)
     if (parsed.exitWithParent) watchParent(() => stop('parent gone'))
   })
   process.on('SIGHUP', () => writer.reopen())

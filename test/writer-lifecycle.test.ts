@@ -147,6 +147,23 @@ describe('the writer command', () => {
     expect(socketsIn(dir)).toEqual([])
   })
 
+  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s while its modules still load: exit 1 with LOGFUNNEL_ERR_WRITER_START for SIGTERM and SIGINT, and for SIGHUP it starts (no kill by the default action)', async (signal) => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const child = spawnNode([BIN, 'writer', '--file', join(dir, 'app.log'), '--endpoint', endpoint], { env: { ...process.env, LOGFUNNEL_TEST_LOAD_DELAY_MS: '300' } })
+    await child.waitForLine((l) => l.event === 'loading')
+    child.proc.kill(signal)
+    if (signal === 'SIGHUP') {
+      await child.waitForLine((l) => l.event === 'ready')
+      child.proc.kill('SIGTERM')
+      expect(await exitCode(child, 20_000), child.describe()).toBe(0)
+      return
+    }
+    expect(await exitCode(child, 20_000), child.describe()).toBe(1)
+    expect(child.stderr()).toContain(`logfunnel: LOGFUNNEL_ERR_WRITER_START: ${signal} before the writer was ready`)
+    expect(socketsIn(dir)).toEqual([])
+  })
+
   it('a log path no directory can be made for: exits 1 with LOGFUNNEL_ERR_FILE at once', async () => {
     const dir = tempDir()
     const child = spawnNode([BIN, 'writer', '--file', '/proc/nope/x.log', '--endpoint', `ipc://${join(dir, 'w.sock')}`])
