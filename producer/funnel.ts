@@ -31,6 +31,38 @@ interface Pending {
   reject: (err: Error) => void
 }
 
+/** What a destination's sender thread needs of it once the destination is gone (see `collected`). */
+interface SenderThread {
+  worker: Worker
+  control: Int32Array
+  ring: RingWriter
+  exited: boolean
+}
+
+/**
+ * Sender threads whose destination was garbage-collected without close() (a logger made per
+ * request and dropped): each is told to close (what has no receipt goes to the spool, or, with
+ * none, waits for receipts up to `closeTimeoutMs`) and ends. Until it has, a process exit or a
+ * fatal signal has it spool at once, as for a live destination. Before, nothing let such a
+ * destination go: every dropped logger kept its thread (~10 MB, 7 descriptors) until the
+ * process ended, and the process ended only after `beforeExit` closed them all.
+ */
+const orphans = new Set<SenderThread>()
+const collected = new FinalizationRegistry<SenderThread>((thread) => {
+  if (thread.exited) return
+  orphans.add(thread)
+  thread.worker.once('exit', () => orphans.delete(thread))
+  thread.ring.end()
+  const close: SenderRequest = { code: 'close', id: 0 }
+  thread.worker.postMessage(close)
+  onExit.register(thread, spoolOrphan)
+  spoolOnFatalSignal(thread, spoolOrphan)
+})
+
+function spoolOrphan (thread: SenderThread): void {
+  if (!thread.exited && orphans.has(thread)) destroySenderSync(thread.worker, thread.control)
+}
+
 /**
  * A pino destination that hands lines to logfunnel's sender running in a worker thread.
  * Create it with `funnel()`.
@@ -52,14 +84,14 @@ interface Pending {
  */
 export class FunnelDestination extends EventEmitter {
   readonly options: ResolvedProducerOptions
-  #worker: Worker
+  /** The sender thread; a holder of its own, so that the destination can be collected (`collected`). */
+  readonly #thread: SenderThread
   readonly #ringMemory: RingMemory
   /** Times the sender thread failed to start (only the first is reported). */
   #startFailures = 0
   /** A start of the sender thread again, after one that failed. */
   #restart: NodeJS.Timeout | undefined
   #ring: RingWriter
-  #control = createControl()
   #closing: Promise<void> | undefined
   #stats: SenderStats | undefined
   #exited = false
@@ -76,7 +108,9 @@ export class FunnelDestination extends EventEmitter {
       maxFrameBytes: options.maxFrameBytes,
       onTooLarge: onlyOnce((bytes: number) => process.emitWarning(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
-    this.#worker = this.#startSender()
+    this.#thread = { worker: undefined as unknown as Worker, control: createControl(), ring: this.#ring, exited: false }
+    this.#thread.worker = this.#startSender()
+    collected.register(this, this.#thread, this)
     onExit.registerBeforeExit(this, (dest) => dest.#onBeforeExit())
     onExit.register(this, (dest) => dest.#onExit())
     this.#unsignal = spoolOnFatalSignal(this, (dest) => dest.#onExit())
@@ -98,26 +132,27 @@ export class FunnelDestination extends EventEmitter {
       // have no business in the sender. An empty list is always valid; a filtered copy of the
       // parent's is not (V8 flags such as --max-old-space-size are refused when listed).
       execArgv: [],
-      workerData: { options: this.options, ring: this.#ringMemory, port: port2, control: this.#control },
+      workerData: { options: this.options, ring: this.#ringMemory, port: port2, control: this.#thread.control },
       transferList: [port2]
     })
-    worker.on('message', (msg: SenderReply) => this.#onMessage(msg))
+    // The listeners reach the destination through a WeakRef: a running thread's listeners must
+    // not keep a dropped destination alive (see `collected`).
+    const self = new WeakRef(this)
+    const thread = this.#thread
+    worker.on('message', (msg: SenderReply) => {
+      const dest = self.deref()
+      if (dest !== undefined) dest.#onMessage(msg)
+    })
     worker.on('error', (err: Error) => {
-      if (this.#ring.senderStarted) this.#emitError(err)
-      else this.#startFailed(err)
+      const dest = self.deref()
+      if (dest === undefined) return
+      if (dest.#ring.senderStarted) dest.#emitError(err)
+      else dest.#startFailed(err)
     })
     worker.on('exit', () => {
-      this.#exited = true
-      this.#ring.readerGone()
-      for (const pending of this.#pending.values()) pending.reject(new ClosedError())
-      this.#pending.clear()
-      if (this.#ring.senderStarted || this.#closing !== undefined) return
-      this.#restart = setTimeout(() => {
-        this.#restart = undefined
-        if (this.#closing !== undefined) return
-        this.#startAgain()
-      }, SENDER_RESTART_MS)
-      this.#restart.unref()
+      thread.exited = true
+      const dest = self.deref()
+      if (dest !== undefined) dest.#onThreadExit()
     })
     // Like pino.transport: the worker alone does not keep the process alive; a pending flush
     // or close() refs it. Only after the 'message' listener: a Worker's first one refs it again.
@@ -125,10 +160,25 @@ export class FunnelDestination extends EventEmitter {
     return worker
   }
 
+  #onThreadExit (): void {
+    this.#exited = true
+    this.#ring.readerGone()
+    for (const pending of this.#pending.values()) pending.reject(new ClosedError())
+    this.#pending.clear()
+    if (this.#ring.senderStarted || this.#closing !== undefined) return
+    this.#restart = setTimeout(() => {
+      this.#restart = undefined
+      if (this.#closing !== undefined) return
+      this.#startAgain()
+    }, SENDER_RESTART_MS)
+    this.#restart.unref()
+  }
+
   /** A new sender thread after one that could not start; one refused at once counts as another failure. */
   #startAgain (): void {
     try {
-      this.#worker = this.#startSender()
+      this.#thread.worker = this.#startSender()
+      this.#thread.exited = false
       this.#exited = false
     } catch (err) {
       this.#startFailed(err as Error)
@@ -148,7 +198,7 @@ export class FunnelDestination extends EventEmitter {
   #onExit (): void {
     if (this.#exited) return
     this.#ring.publish()
-    if (destroySenderSync(this.#worker, this.#control)) return
+    if (destroySenderSync(this.#thread.worker, this.#thread.control)) return
     // The process ends now: what the thread had not spooled is lost, and an exit handler's
     // warning would never print. Written at once (stderr is synchronous for files and pipes).
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
@@ -258,8 +308,9 @@ export class FunnelDestination extends EventEmitter {
       debug('close: %s', (err as Error).message)
       this.#post({ code: 'abandon' })
     }
+    collected.unregister(this)
     if (!this.#exited) {
-      this.#worker.ref()
+      this.#thread.worker.ref()
       const stats = await this.#request({ code: 'close' }).catch(() => undefined)
       await this.#threadEnded()
       // Until here a process.exit() or a signal still spools first (#onExit).
@@ -288,10 +339,10 @@ export class FunnelDestination extends EventEmitter {
    */
   async #threadEnded (): Promise<void> {
     if (this.#exited) return
-    await withDeadline(once(this.#worker, 'exit'), THREAD_END_TIMEOUT_MS, () => new Error('the sender thread did not end in time'))
+    await withDeadline(once(this.#thread.worker, 'exit'), THREAD_END_TIMEOUT_MS, () => new Error('the sender thread did not end in time'))
       .catch(async (err: Error) => {
         debug('%s: terminating it', err.message)
-        await this.#worker.terminate()
+        await this.#thread.worker.terminate()
       })
   }
 
@@ -300,18 +351,18 @@ export class FunnelDestination extends EventEmitter {
     if (this.#exited) throw new ClosedError()
     const id = ++this.#nextId
     const reply = new Promise<SenderStats | undefined>((resolve, reject) => this.#pending.set(id, { resolve, reject }))
-    if (this.#pending.size === 1) this.#worker.ref()
+    if (this.#pending.size === 1) this.#thread.worker.ref()
     this.#post({ ...msg, id })
     try {
       return await reply
     } finally {
       this.#pending.delete(id)
-      if (this.#pending.size === 0 && !this.#exited && this.#closing === undefined) this.#worker.unref()
+      if (this.#pending.size === 0 && !this.#exited && this.#closing === undefined) this.#thread.worker.unref()
     }
   }
 
   #post (msg: SenderRequest): void {
-    if (!this.#exited) this.#worker.postMessage(msg)
+    if (!this.#exited) this.#thread.worker.postMessage(msg)
   }
 
   #onMessage (msg: SenderReply): void {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { exitCode, fixture, lineCount, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
+import { verifyFile } from '../shared/verify.js'
 
 /**
  * A transport logger that is garbage-collected has its worker terminated by thread-stream with
@@ -32,5 +33,26 @@ describe('transport loggers created in a function and dropped, gc() between them
     for (let round = 0; round < ROUNDS; round += 2) {
       for (let seq = 0; seq < RECORDS; seq++) expect(seen.has(`${round}/${seq}`), `flushed round ${round} seq ${seq}`).toBe(true)
     }
+  })
+})
+
+/**
+ * funnel() loggers made per request and dropped without close(): once collected, each one's
+ * sender thread closes (what has no receipt goes to the spool) and ends. Before, every dropped
+ * logger kept its thread, ~10 MB and 7 descriptors, until the process ended.
+ */
+describe('funnel() loggers made per request and dropped without close()', () => {
+  const LOGGERS = 40
+  it(`${LOGGERS} dropped loggers: collected, their threads end, the process exits 0 by itself, every record in the file once`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const app = spawnNode(['--expose-gc', fixture('funnel-gc'), writer.endpoint, String(LOGGERS), String(RECORDS)])
+    expect(await exitCode(app, 90_000), app.describe()).toBe(0)
+    const done = await app.waitForLine((l) => l.event === 'done')
+    expect(done.peakThreads, app.describe()).toBeGreaterThan(done.threadsBefore + 2)
+    expect(done.threadsAfter, app.describe()).toBeLessThanOrEqual(done.threadsBefore + 2)
+    await waitFor(() => lineCount(writer.file) >= LOGGERS * RECORDS, 20_000, () => `${lineCount(writer.file)} lines`)
+    await writer.stop()
+    expect(await verifyFile(writer.file, { producerKey: 'request', expect: RECORDS })).toMatchObject({ lines: LOGGERS * RECORDS, producers: LOGGERS, torn: 0, gaps: 0, duplicates: 0, missing: 0 })
   })
 })
