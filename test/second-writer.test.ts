@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { writeFileSync } from 'node:fs'
+import { symlinkSync, writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { listLogSet } from '../shared/log-set.js'
 import { verifyFile, verifyFiles } from '../shared/verify.js'
@@ -36,6 +36,16 @@ describe('writer CLI refusals', () => {
     const set = await listLogSet(dir, 'app.log')
     expect(set.files.length).toBeGreaterThan(2)
     expect(await verifyFiles(set.files, {}, set.missing)).toMatchObject({ lines: 4000, producers: 2, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
+  })
+
+  it('a second writer given a symlink to the first one\'s file is refused too (LOGFUNNEL_ERR_FILE_IN_USE)', async () => {
+    const dir = tempDir()
+    const first = await startWriterChild(dir)
+    symlinkSync(first.file, join(dir, 'alias.log'))
+    const second = spawnNode([BIN, 'writer', '--file', join(dir, 'alias.log'), '--endpoint', `ipc://${join(dir, 'other.sock')}`])
+    expect(await exitCode(second)).toBe(1)
+    expect(second.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_FILE_IN_USE: .*alias\.log is already written by another writer/)
+    await first.stop()
   })
 
   const cases: Array<[string, (dir: string) => string[], number, string]> = [

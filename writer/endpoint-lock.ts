@@ -42,10 +42,12 @@ export class EndpointLock {
     return await lock(path, (cause) => new EndpointInUseError(endpoint, path, { cause }))
   }
 
-  /** The lock of the log file `file`: `.<name>.logfunnel-lock` beside it (its directory is made first). */
+  /** The lock of the log file `file`: `.<name>.logfunnel-lock` beside it, or beside the file a symlink there names (its directory is made first). */
   static async acquireFile (file: string): Promise<EndpointLock> {
     await makeDirs(dirname(file)).catch((err: unknown) => { throw new FileError(file, { cause: err, op: 'mkdir' }) })
-    const path = join(dirname(file), `.${basename(file)}.logfunnel-lock`)
+    // A log path that is a symlink (the writer follows it) locks the file it names.
+    const target = resolvedOrAsIs(file)
+    const path = join(dirname(target), `.${basename(target)}.logfunnel-lock`)
     return await lock(path, (cause) => new FileInUseError(file, path, { cause }))
   }
 
@@ -56,6 +58,14 @@ export class EndpointLock {
 }
 
 type InUse = (cause: unknown) => Error
+
+function resolvedOrAsIs (file: string): string {
+  try {
+    return realpathSync(file)
+  } catch {
+    return file
+  }
+}
 
 async function lock (path: string, inUse: InUse): Promise<EndpointLock> {
   if (process.platform === 'linux') return await abstractSocketLock(path, inUse)
