@@ -176,16 +176,15 @@ describe('the writer command', () => {
     const version = spawnNode([BIN, '--version'])
     expect(await exitCode(version)).toBe(0)
     expect(version.stdout()).toBe(`${pkg.version}\n`)
-    for (const command of ['writer', 'verify', 'keygen', 'demo', 'bench']) {
-      for (const flag of ['-h', '--help']) {
-        const help = spawnNode([BIN, command, flag])
-        expect(await exitCode(help), `${command} ${flag}`).toBe(0)
-        expect(help.stdout()).toMatch(new RegExp(`^usage: logfunnel ${command}`))
+    // Side by side: each is a process start of its own.
+    const helps = ['writer', 'verify', 'keygen', 'demo', 'bench'].flatMap((command) => ['-h', '--help'].map((flag) => ({ command, flag, child: spawnNode([BIN, command, flag]) })))
+    for (const { command, flag, child } of helps) {
+      expect(await exitCode(child), `${command} ${flag}`).toBe(0)
+      expect(child.stdout()).toMatch(new RegExp(`^usage: logfunnel ${command}`))
+      if (command === 'writer') {
+        expect(child.stdout()).toMatch(/--file PATH /)
+        expect(child.stdout()).toMatch(/--rotate-size SIZE /)
       }
     }
-    const writerHelp = spawnNode([BIN, 'writer', '--help'])
-    await exitCode(writerHelp)
-    expect(writerHelp.stdout()).toMatch(/--file PATH /)
-    expect(writerHelp.stdout()).toMatch(/--rotate-size SIZE /)
   })
 }, 60_000)

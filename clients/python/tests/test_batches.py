@@ -42,7 +42,7 @@ def test_lines_around_the_batch_size(writer_factory, run_code):
     assert msgs == ['%d:%s' % (i, '\u00e9' * SIZES[i % len(SIZES)]) for i in range(N)]
 
 
-MISMATCH = 20000
+MISMATCH = 10000
 MISMATCH_CODE = '''import json, logging, sys, time
 from logfunnel import LogfunnelHandler
 h = LogfunnelHandler(sys.argv[1], seq_key='seq', close_timeout=20)
