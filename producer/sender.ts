@@ -260,6 +260,21 @@ export class BatchSender extends EventEmitter {
     void this.#pump()
   }
 
+  /**
+   * Copies what has no receipt to the spool, keeping it in memory and sending on (as when the
+   * writer does not answer, `spoolAfterMs`); returns the records without a receipt and whether
+   * all of them are in the spool now.
+   */
+  copyToSpool (): { unreceipted: number, spooled: boolean } {
+    if (!this.#closed) {
+      this.#seal()
+      this.#spool.copyNew(this.#window)
+      this.#spool.seal()
+    }
+    const unreceipted = this.#unreceiptedRecords()
+    return { unreceipted, spooled: unreceipted === 0 || (this.#opts.spoolDir !== undefined && this.#stats.spoolErrors === 0 && this.#spool.copying(this.#window.firstSeq)) }
+  }
+
   /** Moves what has no receipt to the spool (see WindowSpool.moveAll). */
   #spoolAll (): boolean {
     return this.#spool.moveAll(this.#window, (payload) => this.#open.release(payload, false))

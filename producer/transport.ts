@@ -3,7 +3,7 @@
 // loads @types/node unless asked, so the entry points ask for it.
 import { EventEmitter } from 'node:events'
 import { parentPort, workerData } from 'node:worker_threads'
-import { LogfunnelError } from '../shared/errors.js'
+import { FlushTimeoutError, LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { countLines, LineFramer, once, splitTooLarge, surelyWithin } from './line-framing.js'
 import type { BatchSender } from './sender.js'
@@ -11,7 +11,6 @@ import { catchThreadFaults, GuardedSender } from './sender-guard.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
 import { toPlainError, withCodeInMessage } from './thread-errors.js'
 import { ERROR_EVENT, STATS_EVENT } from './transport-events.js'
-import { MAX_TIMER_MS } from '../shared/units.js'
 
 /**
  * thread-stream's end() gives up after 10 s of waiting for the worker; the worker's own close
@@ -42,6 +41,7 @@ export class FunnelStream extends EventEmitter {
   readonly guard: GuardedSender
   readonly #block: boolean
   #closeTimeoutMs: number
+  readonly #flushTimeoutMs: number
   readonly #maxFrameBytes: number
   readonly #framer = new LineFramer()
   #scratch = Buffer.allocUnsafeSlow(64 * 1024)
@@ -56,6 +56,7 @@ export class FunnelStream extends EventEmitter {
     this.#block = resolved.onFull === 'block'
     this.#maxFrameBytes = resolved.maxFrameBytes
     this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
+    this.#flushTimeoutMs = resolved.flushTimeoutMs
     const rejected = once((err: Error) => warn(err))
     this.guard = new GuardedSender(resolved, (sender) => {
       sender.on('unreachable', (err: LogfunnelError) => report(err))
@@ -131,15 +132,22 @@ export class FunnelStream extends EventEmitter {
   }
 
   /**
-   * thread-stream calls this for `flush(cb)`: resolves when everything so far has a receipt.
-   * It waits without a deadline of its own: the caller's deadline (FunnelDestination.flush)
-   * reports a timeout, and thread-stream treats a rejected flush as fatal for the whole stream.
-   * An abandoned flush (the destination gave up and closed) resolves.
+   * thread-stream calls this for `flush(cb)`: resolves when everything so far has a receipt,
+   * or, after `flushTimeoutMs` without (no writer, or it is stopped), once it is copied to the
+   * spool, where it is as safe as a receipt would make it (the writer ingests it; it is sent on
+   * too): a warning with LOGFUNNEL_ERR_FLUSH_TIMEOUT says so. It never rejects: thread-stream
+   * treats a rejected flush as fatal for the whole stream. Before, with no writer, `flush(cb)`
+   * never called back and a script that awaited it never ended.
    */
   async flush (): Promise<void> {
-    await this.sender.flush(MAX_TIMER_MS).catch((err: LogfunnelError) => {
-      if (err.code !== 'LOGFUNNEL_ERR_CLOSED') warn(err)
-    })
+    try {
+      await this.sender.flush(this.#flushTimeoutMs)
+    } catch (err) {
+      if ((err as LogfunnelError).code === 'LOGFUNNEL_ERR_CLOSED') return
+      const { unreceipted, spooled } = this.sender.copyToSpool()
+      if (unreceipted === 0) return
+      warn(new FlushTimeoutError(this.#flushTimeoutMs, unreceipted, spooled ? 'copied to the spool, where the writer takes them' : 'held in memory (no spool to copy them to, or it could not be written)'))
+    }
   }
 
   /** Spools what has no receipt (or, with no spool, waits up to `closeTimeoutMs` for it),

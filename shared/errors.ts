@@ -117,8 +117,8 @@ export class RecordTooLargeError extends LogfunnelError {
 
 /** `flush()` did not see receipts for every record before its deadline. */
 export class FlushTimeoutError extends LogfunnelError {
-  constructor (deadlineMs: number, unreceipted?: number) {
-    const detail = unreceipted === undefined ? '' : `: ${unreceipted} records still without a receipt`
+  constructor (deadlineMs: number, unreceipted?: number, where?: string) {
+    const detail = unreceipted === undefined ? '' : `: ${unreceipted} records still without a receipt${where === undefined ? '' : `, ${where}`}`
     super('LOGFUNNEL_ERR_FLUSH_TIMEOUT', `flush took longer than ${deadlineMs} ms${detail}`)
     this.name = 'FlushTimeoutError'
   }

@@ -56,3 +56,25 @@ describe.each([['funnel', 'throw', 'up'], ['transport', 'reject', 'up'], ['funne
     expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0 })
   })
 }, 120_000)
+
+/**
+ * A transport script that calls `log.flush(cb)` with no writer up (pino's usual "flush, then
+ * end"): the flush answers after `flushTimeoutMs`, once what has no receipt is copied to the
+ * spool, with a LOGFUNNEL_ERR_FLUSH_TIMEOUT warning; the script ends. Before, the callback was
+ * never called and the script never ended.
+ */
+describe('transport: log.flush(cb) with no writer', () => {
+  it('calls back after flushTimeoutMs with the records in the spool; the script ends, exit 0; a writer started later writes them all once', async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const producer = spawnProducer({ endpoint, records: 1000, mode: 'transport', producer: { flushTimeoutMs: 500 } })
+    const done = await producer.waitForLine((l) => l.event === 'done', 30_000)
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    expect(done.closeError).toBe(null)
+    expect(producer.stderr()).toMatch(/LOGFUNNEL_ERR_FLUSH_TIMEOUT: flush took longer than 500 ms: 1000 records still without a receipt, copied to the spool/)
+    const writer = await startWriterChild(dir)
+    await waitFor(() => lineCount(writer.file) >= 1000, 30_000, () => `${lineCount(writer.file)} lines in the file`)
+    await writer.stop()
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: 1000, producers: 1, gaps: 0, duplicates: 0, torn: 0 })
+  })
+})
