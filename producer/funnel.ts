@@ -10,6 +10,7 @@ import { once as onlyOnce } from './line-framing.js'
 import { createControl, DESTROY_TIMEOUT_MS, destroySenderSync, type SenderReply, type SenderRequest } from './sender-requests.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
+import { whenCollected, type SenderThread } from './orphan-senders.js'
 
 const debug = debuglog('logfunnel')
 
@@ -31,37 +32,6 @@ interface Pending {
   reject: (err: Error) => void
 }
 
-/** What a destination's sender thread needs of it once the destination is gone (see `collected`). */
-interface SenderThread {
-  worker: Worker
-  control: Int32Array
-  ring: RingWriter
-  exited: boolean
-}
-
-/**
- * Sender threads whose destination was garbage-collected without close() (a logger made per
- * request and dropped): each is told to close (what has no receipt goes to the spool, or, with
- * none, waits for receipts up to `closeTimeoutMs`) and ends. Until it has, a process exit or a
- * fatal signal has it spool at once, as for a live destination. Before, nothing let such a
- * destination go: every dropped logger kept its thread (~10 MB, 7 descriptors) until the
- * process ended, and the process ended only after `beforeExit` closed them all.
- */
-const orphans = new Set<SenderThread>()
-const collected = new FinalizationRegistry<SenderThread>((thread) => {
-  if (thread.exited) return
-  orphans.add(thread)
-  thread.worker.once('exit', () => orphans.delete(thread))
-  thread.ring.end()
-  const close: SenderRequest = { code: 'close', id: 0 }
-  thread.worker.postMessage(close)
-  onExit.register(thread, spoolOrphan)
-  spoolOnFatalSignal(thread, spoolOrphan)
-})
-
-function spoolOrphan (thread: SenderThread): void {
-  if (!thread.exited && orphans.has(thread)) destroySenderSync(thread.worker, thread.control)
-}
 
 /**
  * A pino destination that hands lines to logfunnel's sender running in a worker thread.
@@ -84,7 +54,7 @@ function spoolOrphan (thread: SenderThread): void {
  */
 export class FunnelDestination extends EventEmitter {
   readonly options: ResolvedProducerOptions
-  /** The sender thread; a holder of its own, so that the destination can be collected (`collected`). */
+  /** The sender thread; a holder of its own, so that the destination can be collected (orphan-senders.ts). */
   readonly #thread: SenderThread
   readonly #ringMemory: RingMemory
   /** Times the sender thread failed to start (only the first is reported). */
@@ -110,7 +80,7 @@ export class FunnelDestination extends EventEmitter {
     })
     this.#thread = { worker: undefined as unknown as Worker, control: createControl(), ring: this.#ring, exited: false }
     this.#thread.worker = this.#startSender()
-    collected.register(this, this.#thread, this)
+    whenCollected.register(this, this.#thread, this)
     onExit.registerBeforeExit(this, (dest) => dest.#onBeforeExit())
     onExit.register(this, (dest) => dest.#onExit())
     this.#unsignal = spoolOnFatalSignal(this, (dest) => dest.#onExit())
@@ -136,7 +106,7 @@ export class FunnelDestination extends EventEmitter {
       transferList: [port2]
     })
     // The listeners reach the destination through a WeakRef: a running thread's listeners must
-    // not keep a dropped destination alive (see `collected`).
+    // not keep a dropped destination alive (see orphan-senders.ts).
     const self = new WeakRef(this)
     const thread = this.#thread
     worker.on('message', (msg: SenderReply) => {
@@ -308,7 +278,7 @@ export class FunnelDestination extends EventEmitter {
       debug('close: %s', (err as Error).message)
       this.#post({ code: 'abandon' })
     }
-    collected.unregister(this)
+    whenCollected.unregister(this)
     if (!this.#exited) {
       this.#thread.worker.ref()
       const stats = await this.#request({ code: 'close' }).catch(() => undefined)

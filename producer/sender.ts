@@ -8,6 +8,7 @@ import { decodeReceipt, decodeTooLargeFlag, encodeHeader, GAP_FLAG, PRODUCER_ID_
 import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
+import { ReceiptWaiters } from './receipt-waiters.js'
 import { SenderRoom } from './sender-room.js'
 import { newSenderStats, type SenderStats } from './sender-stats.js'
 import { SendWindow } from './send-window.js'
@@ -69,7 +70,7 @@ export class BatchSender extends EventEmitter {
   #lastProgress = performance.now()
   #lastGapRewind = -Infinity
   #timer: NodeJS.Timeout
-  #waiters: Array<{ seq: number, resolve: () => void, reject: (err: Error) => void }> = []
+  readonly #waiters = new ReceiptWaiters()
   #room: SenderRoom
   #droppedUnreported = 0
   #closed = false
@@ -195,20 +196,7 @@ export class BatchSender extends EventEmitter {
     this.#sealAndSend()
     const target = this.#window.nextSeq - 1
     if (this.#stats.receipted >= target) return
-    let timer: NodeJS.Timeout | undefined
-    const waiter = { seq: target, resolve: () => {}, reject: (_err: Error) => {} }
-    try {
-      await new Promise<void>((resolve, reject) => {
-        waiter.resolve = resolve
-        waiter.reject = reject
-        this.#waiters.push(waiter)
-        timer = setTimeout(() => reject(new FlushTimeoutError(deadlineMs, this.#unreceiptedRecords())), deadlineMs)
-      })
-    } finally {
-      clearTimeout(timer)
-      const i = this.#waiters.indexOf(waiter)
-      if (i !== -1) this.#waiters.splice(i, 1)
-    }
+    await this.#waiters.wait(target, deadlineMs, () => new FlushTimeoutError(deadlineMs, this.#unreceiptedRecords()))
   }
 
   /**
@@ -239,7 +227,7 @@ export class BatchSender extends EventEmitter {
     this.#push.close()
     this.#sub.close()
     this.#room.release()
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(new ClosedError())
+    this.#waiters.rejectAll(new ClosedError())
   }
 
   #heldBytes (): number {
@@ -364,10 +352,7 @@ export class BatchSender extends EventEmitter {
     this.#stats.receipted = seq
     this.#lastProgress = performance.now()
     this.#liveness.waitFrom(this.#lastProgress)
-    for (let i = this.#waiters.length - 1; i >= 0; i--) {
-      const waiter = this.#waiters[i] as { seq: number, resolve: () => void }
-      if (waiter.seq <= seq) waiter.resolve()
-    }
+    this.#waiters.receipted(seq)
     if (this.#open.records > 0 && this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
     if (this.#room.freed()) this.#reportDrops()
   }

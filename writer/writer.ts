@@ -16,7 +16,9 @@ import { ZmtpPull } from './zmtp-pull.js'
 import { checkExposure, prepareEndpointDirs, removeSocketFile } from './endpoint-security.js'
 import { FileSink } from './sink/file-sink.js'
 import { defaultStateFile, MAX_FRAME_BYTES } from '../shared/options.js'
-import { loadProducerStates, migrateLegacyState, saveProducerStates } from './producer-state.js'
+import { loadProducerStates, migrateLegacyState } from './producer-state.js'
+import { StateKeeper } from './state-keeper.js'
+import { InputNotices } from './input-notices.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
 import { endpointKey } from '../shared/spool.js'
@@ -32,8 +34,6 @@ const debug = debuglog('logfunnel')
 const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
 /** A spool entry being handled: whether a gap may be written past, and whether it met one. */
 
-/** Producers whose too-large batches are reported by name (the count goes on in `rejected`). */
-const TOO_LARGE_REPORTS = 64
 
 /**
  * Bytes received after which the receive loop lets the event loop turn. zeromq.js resolves up
@@ -81,19 +81,13 @@ export class Writer extends EventEmitter {
   #lock: EndpointLock | undefined
   #fileLock: EndpointLock | undefined
   #producers = new ProducerTable()
-  /** Longest state save so far (ms). */
-  #maxSaveMs = 0
   #ingester: SpoolIngester | undefined
   #persisting: Promise<void> | undefined
   #curve: CurveServer | undefined
-  /** Mode of the files the writer creates beside the log (state, `.torn`): the log file's, never wider. */
-  #sideMode = 0o600
+  readonly #state: StateKeeper
   #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0, denied: 0, conflicts: 0 }
   #stopRequested = false
-  /** Producers already told of (#tooLarge). */
-  #tooLargeReported = new Set<string>()
-  /** Producers already told of (#goodLines). */
-  #badLinesReported = new Set<string>()
+  readonly #notices: InputNotices
   /** Waits that end at stop (see #stopWait). */
   #wakers = new Set<() => void>()
   #stats = new WriterStats()
@@ -107,6 +101,11 @@ export class Writer extends EventEmitter {
     this.options = resolveWriterOptions(opts)
     this.#hooks = hooks
     checkExposure(this.options)
+    this.#notices = new InputNotices(this.options.maxFrameBytes, (event) => this.emit('warning', event))
+    this.#state = new StateKeeper(this.#producers, this.options.stateFile, () => {
+      const receipts = this.#receipts
+      if (receipts !== undefined) this.#producers.prune(Date.now(), (key) => receipts.forget(key))
+    }, (event) => this.emit('warning', event))
     this.#telemetry = new Telemetry(this.options, this.#stats, () => this.summary, (line) => this.emit('stats', line))
   }
 
@@ -129,7 +128,8 @@ export class Writer extends EventEmitter {
         this.#sink.on(event, (arg: unknown) => this.emit(event, arg))
       }
       await this.#sink.ready()
-      this.#sideMode = sideFileMode(statSync(file).mode)
+      // The files the writer creates beside the log (state, `.torn`) get the log file's mode, never wider.
+      this.#state.mode = sideFileMode(statSync(file).mode)
       if (stateFile === defaultStateFile(file)) {
         const migrated = migrateLegacyState(`${file}.state.json`, stateFile)
         if (migrated !== undefined) this.emit('warning', { event: 'state-migrated', from: migrated, to: stateFile })
@@ -162,7 +162,7 @@ export class Writer extends EventEmitter {
     this.#loop = this.#receiveLoop()
     if (spoolDir !== undefined) {
       const sink = this.#sink
-      this.#ingester = new SpoolIngester({ dir: spoolDir, pollMs: spoolPollMs, endpointKey: endpointKey(endpoint), tornMode: this.#sideMode & 0o600 }, {
+      this.#ingester = new SpoolIngester({ dir: spoolDir, pollMs: spoolPollMs, endpointKey: endpointKey(endpoint), tornMode: this.#state.mode & 0o600 }, {
         handle: (frames, entry) => this.#handle(frames, entry),
         sync: async () => await this.#persistWritten(),
         backpressure: async () => await sink.waitBelow(WRITE_QUEUE_BYTES)
@@ -187,7 +187,7 @@ export class Writer extends EventEmitter {
     const { records, bytes, batches, duplicates, rejected, unwrittenBytes, denied, conflicts } = this.#summary
     const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
     const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 } : { ...this.#ingester.counts }
-    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied, conflicts, stateSaveMaxMs: Math.ceil(this.#maxSaveMs) }
+    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied, conflicts, stateSaveMaxMs: Math.ceil(this.#state.maxSaveMs) }
   }
 
   /**
@@ -207,7 +207,7 @@ export class Writer extends EventEmitter {
     await this.#persisting
     // Everything handled is written and fsynced by end(), so the state saved after it is exact;
     // if the file was given up, the last periodic state (taken before an fsync) stays.
-    if (this.#summary.unwrittenBytes === 0) this.#saveState(true)
+    if (this.#summary.unwrittenBytes === 0) this.#state.saveNow(true)
     await this.#receipts?.close()
     if (this.#receipts !== undefined) removeSocketFile(this.options.receiptEndpoint)
     if (this.#pull !== undefined && !(this.#pull instanceof ZmtpPull)) removeSocketFile(this.options.endpoint)
@@ -296,22 +296,10 @@ export class Writer extends EventEmitter {
     }
   }
 
-  /**
-   * Saves the producers' state as it is now, once what it covers is in the file (taken before
-   * the wait, so it never claims a batch still queued). Also after each spool file is ingested,
-   * before it is removed: a writer killed between the two otherwise ingested the whole file
-   * again after its restart (up to a 4 MiB segment of duplicates, past the documented bound).
-   * Rejects when the file cannot be written; a failed save is a warning.
-   */
+  /** The state, once what it covers is in the file (StateKeeper.persistWritten). */
   async #persistWritten (): Promise<void> {
-    this.#prune()
-    const snapshot = this.#producers.snapshot()
-    await (this.#sink as FileSink).flushed()
-    try {
-      this.#save(snapshot, false)
-    } catch (err) {
-      this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
-    }
+    const sink = this.#sink as FileSink
+    await this.#state.persistWritten(async () => await sink.flushed())
   }
 
   /**
@@ -332,31 +320,6 @@ export class Writer extends EventEmitter {
     let timer: NodeJS.Timeout | undefined
     const promise = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
     return { promise, cancel: () => clearTimeout(timer) }
-  }
-
-  /** Saves the state now: at stop, everything handled is written and fsynced. */
-  #saveState (force: boolean): void {
-    try {
-      this.#prune()
-      this.#save(this.#producers.snapshot(), force)
-    } catch (err) {
-      this.emit('warning', { event: 'state-not-saved', message: (err as Error).message })
-    }
-  }
-
-  /** Forgets producers gone for long; nothing before receipts exist. */
-  #prune (): void {
-    const receipts = this.#receipts
-    if (receipts !== undefined) this.#producers.prune(Date.now(), (key) => receipts.forget(key))
-  }
-
-  /** Saves a snapshot unless nothing changed since the last save (`force`: save anyway). Throws the fs error. */
-  #save (snapshot: ReturnType<ProducerTable['snapshot']>, force: boolean): void {
-    if (!force && !this.#producers.isNew(snapshot)) return
-    const started = performance.now()
-    saveProducerStates(this.options.stateFile, snapshot.states, this.#sideMode)
-    this.#maxSaveMs = Math.max(this.#maxSaveMs, performance.now() - started)
-    this.#producers.saved(snapshot)
   }
 
   /**
@@ -386,7 +349,7 @@ export class Writer extends EventEmitter {
     const payload = frames[1] as Buffer
     let lines = checkPayload(payload, maxFrameBytes)
     if (lines === 'too_large' && !fromSpool) {
-      this.#tooLarge(header.producerId, payload.length)
+      this.#notices.tooLarge(header.producerId, payload.length)
       this.#receipts?.tooLarge(header.producerId, maxFrameBytes)
     }
     // Lines that are not UTF-8: the others are written and the batch is receipted (a resend
@@ -442,46 +405,23 @@ export class Writer extends EventEmitter {
   #onOversize (frames: Buffer[], bytes: number): void {
     const decoded = frames.length === 1 ? decodeHeader(frames[0] as Buffer) : undefined
     if (decoded?.ok === true) {
-      this.#tooLarge(decoded.header.producerId, bytes - (frames[0] as Buffer).length)
+      this.#notices.tooLarge(decoded.header.producerId, bytes - (frames[0] as Buffer).length)
       this.#receipts?.tooLarge(decoded.header.producerId, this.options.maxFrameBytes)
     }
     this.#reject('too_large')
   }
 
   /**
-   * A batch over `maxFrameBytes` from a producer: said once per producer (at most
-   * TOO_LARGE_REPORTS of them), since it is a configuration mismatch, not a bad record: the
-   * producer batched up to its own `maxFrameBytes`/`maxBatchBytes`. The producer is told too
-   * (the too-large receipt flag): it moves what it holds to the spool, where this writer takes
-   * it, and batches within this writer's limit from then on.
-   */
-  #tooLarge (producerId: Buffer, bytes: number): void {
-    const key = producerId.toString('hex')
-    if (this.#tooLargeReported.has(key) || this.#tooLargeReported.size >= TOO_LARGE_REPORTS) return
-    this.#tooLargeReported.add(key)
-    this.emit('warning', {
-      event: 'batch-too-large',
-      producerId: key,
-      bytes,
-      maxFrameBytes: this.options.maxFrameBytes,
-      hint: 'the producer\'s maxFrameBytes (and maxBatchBytes) should not exceed the writer\'s --max-frame-bytes: its batches over it go through the spool'
-    })
-  }
-
-  /**
    * The lines of a message that are valid UTF-8 (it failed the check as a whole), or undefined
    * when none is. Each line dropped is counted as `invalid_utf8_line`, and said once per
-   * producer (`source`: its id, or 'plain'; at most TOO_LARGE_REPORTS of them): bad input loses
-   * only itself, not the good lines sent with it.
+   * producer (`source`: its id, or 'plain'): bad input loses only itself, not the good lines
+   * sent with it.
    */
   #goodLines (payload: Buffer, source: string): { good: Buffer, lines: number } | undefined {
     const { good, lines, bad } = validUtf8Lines(payload)
     if (lines === 0) return undefined
     this.#summary.rejected.invalid_utf8_line = (this.#summary.rejected.invalid_utf8_line ?? 0) + bad
-    if (!this.#badLinesReported.has(source) && this.#badLinesReported.size < TOO_LARGE_REPORTS) {
-      this.#badLinesReported.add(source)
-      this.emit('warning', { event: 'lines-dropped', reason: 'invalid_utf8', producerId: source, lines: bad, written: lines })
-    }
+    this.#notices.linesDropped(source, bad, lines)
     return { good, lines }
   }
 
