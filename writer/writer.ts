@@ -336,8 +336,10 @@ export class Writer extends EventEmitter {
       const payload = frames[0] as Buffer
       const lines = checkPayload(payload, maxFrameBytes)
       if (lines === 'invalid_utf8') {
-        const salvaged = this.#goodLines(payload, 'plain')
-        return salvaged === undefined ? this.#reject(lines) : this.#write(salvaged.good, salvaged.lines)
+        const salvaged = validUtf8Lines(payload)
+        if (salvaged.lines === 0) return this.#reject(lines)
+        this.#linesDropped('plain', salvaged)
+        return this.#write(salvaged.good, salvaged.lines)
       }
       if (typeof lines === 'string') return this.#reject(lines)
       return this.#write(payload, lines)
@@ -354,10 +356,10 @@ export class Writer extends EventEmitter {
     }
     // Lines that are not UTF-8: the others are written and the batch is receipted (a resend
     // would not make them valid); the header counts every line of it.
-    let salvaged: { good: Buffer, lines: number } | undefined
+    let salvaged: ReturnType<typeof validUtf8Lines> | undefined
     if (lines === 'invalid_utf8') {
-      salvaged = this.#goodLines(payload, header.producerId.toString('hex'))
-      if (salvaged !== undefined) lines = countLines(payload)
+      salvaged = validUtf8Lines(payload)
+      if (salvaged.lines > 0) lines = countLines(payload)
     }
     if (typeof lines === 'string') return this.#reject(lines)
     if (lines !== header.records) return this.#reject('count_mismatch')
@@ -366,9 +368,9 @@ export class Writer extends EventEmitter {
     switch (verdict.kind) {
       case 'write': {
         if (verdict.skippedFrom !== undefined && spool !== undefined) spool.skipped = { expected: verdict.skippedFrom, seq: header.seq }
-        const end = salvaged === undefined
-          ? this.#write(payload, lines, { producer: verdict.key, seq: header.seq, records: lines })
-          : this.#write(salvaged.good, salvaged.lines, { producer: verdict.key, seq: header.seq, records: salvaged.lines })
+        if (salvaged !== undefined) this.#linesDropped(verdict.key, salvaged)
+        const body = salvaged ?? { good: payload, lines }
+        const end = this.#write(body.good, body.lines, { producer: verdict.key, seq: header.seq, records: body.lines })
         this.#receipts?.track(header.producerId, header.seq, end)
         return end
       }
@@ -412,17 +414,13 @@ export class Writer extends EventEmitter {
   }
 
   /**
-   * The lines of a message that are valid UTF-8 (it failed the check as a whole), or undefined
-   * when none is. Each line dropped is counted as `invalid_utf8_line`, and said once per
-   * producer (`source`: its id, or 'plain'): bad input loses only itself, not the good lines
-   * sent with it.
+   * Lines of a written message that were not UTF-8 (its other lines were written): counted as
+   * `invalid_utf8_line`, and said once per producer (`source`: its key, or 'plain'). Bad input
+   * loses only itself, not the good lines sent with it.
    */
-  #goodLines (payload: Buffer, source: string): { good: Buffer, lines: number } | undefined {
-    const { good, lines, bad } = validUtf8Lines(payload)
-    if (lines === 0) return undefined
+  #linesDropped (source: string, { lines, bad }: { lines: number, bad: number }): void {
     this.#summary.rejected.invalid_utf8_line = (this.#summary.rejected.invalid_utf8_line ?? 0) + bad
     this.#notices.linesDropped(source, bad, lines)
-    return { good, lines }
   }
 
   #onDenied (denial: ZapDenial): void {
