@@ -18,6 +18,7 @@ import { FileSink } from './sink/file-sink.js'
 import { defaultStateFile, MAX_FRAME_BYTES } from '../shared/options.js'
 import { loadProducerStates, migrateLegacyState } from './producer-state.js'
 import { StateKeeper } from './state-keeper.js'
+import { sleep, StopRequest } from './cancellable-waits.js'
 import { InputNotices } from './input-notices.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
@@ -86,10 +87,8 @@ export class Writer extends EventEmitter {
   #curve: CurveServer | undefined
   readonly #state: StateKeeper
   #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0, denied: 0, conflicts: 0 }
-  #stopRequested = false
+  readonly #stop = new StopRequest()
   readonly #notices: InputNotices
-  /** Waits that end at stop (see #stopWait). */
-  #wakers = new Set<() => void>()
   #stats = new WriterStats()
   #telemetry: Telemetry
   #loop: Promise<void> | undefined
@@ -197,8 +196,7 @@ export class Writer extends EventEmitter {
    * another `drainTimeoutMs` (`unwrittenBytes` in the summary; those batches have no receipt).
    */
   async stop (): Promise<WriterSummary> {
-    this.#stopRequested = true
-    for (const wake of this.#wakers) wake()
+    this.#stop.request()
     await this.#loop
     // The ingester and the state loop may be waiting for the file: end() settles those waits.
     const ingesting = this.#ingester?.stop()
@@ -235,7 +233,7 @@ export class Writer extends EventEmitter {
     let pending = receiveMessage(pull)
     let sinceTurn = 0
     for (;;) {
-      const wait = stopping ? this.#sleep(Math.max(0, Math.min(drainIdleMs, drainDeadline - performance.now()))) : this.#stopWait()
+      const wait = stopping ? sleep(Math.max(0, Math.min(drainIdleMs, drainDeadline - performance.now()))) : this.#stop.wait()
       const frames = await Promise.race([pending, wait.promise.then(() => TIMEOUT)])
       wait.cancel()
       if (frames === TIMEOUT) {
@@ -260,7 +258,7 @@ export class Writer extends EventEmitter {
       if (sink.pendingBytes > WRITE_QUEUE_BYTES) {
         // While the file fails the loop waits here, so producers see backpressure; once asked
         // to stop, it waits drainTimeoutMs at most and then stops receiving.
-        const stop = this.#stopWait()
+        const stop = this.#stop.wait()
         const stopThenDrain = stop.promise.then(async () => await delay(drainTimeoutMs, undefined, { ref: false }))
         await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES), stopThenDrain])
         stop.cancel()
@@ -282,8 +280,8 @@ export class Writer extends EventEmitter {
    */
   async #persistLoop (): Promise<void> {
     for (;;) {
-      const stop = this.#stopWait()
-      const tick = this.#sleep(this.options.statePersistMs)
+      const stop = this.#stop.wait()
+      const tick = sleep(this.options.statePersistMs)
       const stopped = await Promise.race([tick.promise.then(() => false), stop.promise.then(() => true)])
       stop.cancel()
       tick.cancel()
@@ -300,26 +298,6 @@ export class Writer extends EventEmitter {
   async #persistWritten (): Promise<void> {
     const sink = this.#sink as FileSink
     await this.#state.persistWritten(async () => await sink.flushed())
-  }
-
-  /**
-   * A wait that ends at stop (at once if stop was asked), and its cancel. A fresh promise per
-   * wait, dropped afterwards: racing one long-lived promise again and again keeps every message
-   * received reachable until it settles (nodejs/node#17469; measured: +27 MB/s of RSS).
-   */
-  #stopWait (): { promise: Promise<void>, cancel: () => void } {
-    let wake: () => void = () => {}
-    const promise = new Promise<void>((resolve) => { wake = resolve })
-    if (this.#stopRequested) wake()
-    else this.#wakers.add(wake)
-    return { promise, cancel: () => this.#wakers.delete(wake) }
-  }
-
-  /** A timer as a promise, with a cancel that clears it. */
-  #sleep (ms: number): { promise: Promise<void>, cancel: () => void } {
-    let timer: NodeJS.Timeout | undefined
-    const promise = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
-    return { promise, cancel: () => clearTimeout(timer) }
   }
 
   /**
