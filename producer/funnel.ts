@@ -64,7 +64,6 @@ export class FunnelDestination extends EventEmitter {
   #ring: RingWriter
   #closing: Promise<void> | undefined
   #stats: SenderStats | undefined
-  #exited = false
   #closedDrops = 0
   #nextId = 0
   #pending = new Map<number, Pending>()
@@ -131,7 +130,6 @@ export class FunnelDestination extends EventEmitter {
   }
 
   #onThreadExit (): void {
-    this.#exited = true
     this.#ring.readerGone()
     for (const pending of this.#pending.values()) pending.reject(new ClosedError())
     this.#pending.clear()
@@ -149,7 +147,6 @@ export class FunnelDestination extends EventEmitter {
     try {
       this.#thread.worker = this.#startSender()
       this.#thread.exited = false
-      this.#exited = false
     } catch (err) {
       this.#startFailed(err as Error)
     }
@@ -166,7 +163,7 @@ export class FunnelDestination extends EventEmitter {
    * while this thread waits (at most DESTROY_TIMEOUT_MS).
    */
   #onExit (): void {
-    if (this.#exited) return
+    if (this.#thread.exited) return
     this.#ring.publish()
     if (destroySenderSync(this.#thread.worker, this.#thread.control)) return
     // The process ends now: what the thread had not spooled is lost, and an exit handler's
@@ -279,7 +276,7 @@ export class FunnelDestination extends EventEmitter {
       this.#post({ code: 'abandon' })
     }
     whenCollected.unregister(this)
-    if (!this.#exited) {
+    if (!this.#thread.exited) {
       this.#thread.worker.ref()
       const stats = await this.#request({ code: 'close' }).catch(() => undefined)
       await this.#threadEnded()
@@ -308,7 +305,7 @@ export class FunnelDestination extends EventEmitter {
    * THREAD_END_TIMEOUT_MS, then terminates it.
    */
   async #threadEnded (): Promise<void> {
-    if (this.#exited) return
+    if (this.#thread.exited) return
     await withDeadline(once(this.#thread.worker, 'exit'), THREAD_END_TIMEOUT_MS, () => new Error('the sender thread did not end in time'))
       .catch(async (err: Error) => {
         debug('%s: terminating it', err.message)
@@ -318,7 +315,7 @@ export class FunnelDestination extends EventEmitter {
 
   /** Sends a request that gets a reply; the worker is ref'd while any is pending. */
   async #request (msg: { code: 'flush', through: number } | { code: 'close' }): Promise<SenderStats | undefined> {
-    if (this.#exited) throw new ClosedError()
+    if (this.#thread.exited) throw new ClosedError()
     const id = ++this.#nextId
     const reply = new Promise<SenderStats | undefined>((resolve, reject) => this.#pending.set(id, { resolve, reject }))
     if (this.#pending.size === 1) this.#thread.worker.ref()
@@ -327,12 +324,12 @@ export class FunnelDestination extends EventEmitter {
       return await reply
     } finally {
       this.#pending.delete(id)
-      if (this.#pending.size === 0 && !this.#exited && this.#closing === undefined) this.#thread.worker.unref()
+      if (this.#pending.size === 0 && !this.#thread.exited && this.#closing === undefined) this.#thread.worker.unref()
     }
   }
 
   #post (msg: SenderRequest): void {
-    if (!this.#exited) this.#thread.worker.postMessage(msg)
+    if (!this.#thread.exited) this.#thread.worker.postMessage(msg)
   }
 
   #onMessage (msg: SenderReply): void {

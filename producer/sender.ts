@@ -254,13 +254,12 @@ export class BatchSender extends EventEmitter {
    * all of them are in the spool now.
    */
   copyToSpool (): { unreceipted: number, spooled: boolean } {
-    if (!this.#closed) {
-      this.#seal()
-      this.#spool.copyNew(this.#window)
-      this.#spool.seal()
-    }
+    if (this.#closed) return { unreceipted: 0, spooled: true }
+    this.#seal()
+    const copied = this.#spool.copyNew(this.#window)
+    this.#spool.seal()
     const unreceipted = this.#unreceiptedRecords()
-    return { unreceipted, spooled: unreceipted === 0 || (this.#opts.spoolDir !== undefined && this.#stats.spoolErrors === 0 && this.#spool.copying(this.#window.firstSeq)) }
+    return { unreceipted, spooled: unreceipted === 0 || copied }
   }
 
   /** Moves what has no receipt to the spool (see WindowSpool.moveAll). */

@@ -71,9 +71,12 @@ export class WindowSpool {
     return true
   }
 
-  /** Copies the batches without a receipt that are not in the spool yet, keeping them in memory. */
-  copyNew (window: SendWindow): void {
-    if (this.#writer === undefined) return
+  /**
+   * Copies the batches without a receipt that are not in the spool yet, keeping them in memory.
+   * Returns false when there is no spool or it cannot be written.
+   */
+  copyNew (window: SendWindow): boolean {
+    if (this.#writer === undefined) return false
     try {
       const base = window.firstSeq
       for (const batch of window.batches) {
@@ -84,7 +87,9 @@ export class WindowSpool {
       }
     } catch (err) {
       this.#onError(err)
+      return false
     }
+    return true
   }
 
   /** Hands the open segment to the writer. */

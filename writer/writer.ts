@@ -328,10 +328,7 @@ export class Writer extends EventEmitter {
     const { header } = decoded
     const payload = frames[1] as Buffer
     let lines = checkPayload(payload, maxFrameBytes)
-    if (lines === 'too_large' && !fromSpool) {
-      this.#notices.tooLarge(header.producerId, payload.length)
-      this.#receipts?.tooLarge(header.producerId, maxFrameBytes)
-    }
+    if (lines === 'too_large' && !fromSpool) this.#tooLarge(header.producerId, payload.length)
     // Lines that are not UTF-8: the others are written and the batch is receipted (a resend
     // would not make them valid); the header counts every line of it.
     let salvaged: ReturnType<typeof validUtf8Lines> | undefined
@@ -384,11 +381,14 @@ export class Writer extends EventEmitter {
    */
   #onOversize (frames: Buffer[], bytes: number): void {
     const decoded = frames.length === 1 ? decodeHeader(frames[0] as Buffer) : undefined
-    if (decoded?.ok === true) {
-      this.#notices.tooLarge(decoded.header.producerId, bytes - (frames[0] as Buffer).length)
-      this.#receipts?.tooLarge(decoded.header.producerId, this.options.maxFrameBytes)
-    }
+    if (decoded?.ok === true) this.#tooLarge(decoded.header.producerId, bytes - (frames[0] as Buffer).length)
     this.#reject('too_large')
+  }
+
+  /** A batch of `bytes` over `maxFrameBytes`: said once per producer, and the producer is told (the too-large flag). */
+  #tooLarge (producerId: Buffer, bytes: number): void {
+    this.#notices.tooLarge(producerId, bytes)
+    this.#receipts?.tooLarge(producerId, this.options.maxFrameBytes)
   }
 
   /**
