@@ -6,9 +6,11 @@ import { makeDirsSync } from '../shared/make-dirs.js'
 
 /**
  * A segment is handed to the writer (renamed) once it holds SPOOL_SEGMENT_BYTES, or this long
- * after its first entry, so the writer can start on it while spooling lasts.
+ * after its first entry, so the writer can start on it while spooling lasts. (Test hook: a
+ * positive LOGFUNNEL_TEST_SEGMENT_MAX_AGE_MS replaces it, so that test/worker-terminate.test.ts
+ * can terminate a thread with its segment open.)
  */
-const SEGMENT_MAX_AGE_MS = 100
+const SEGMENT_MAX_AGE_MS = Number(process.env.LOGFUNNEL_TEST_SEGMENT_MAX_AGE_MS) > 0 ? Number(process.env.LOGFUNNEL_TEST_SEGMENT_MAX_AGE_MS) : 100
 
 /**
  * The producer's side of the spool: appends entries synchronously (it must work inside a

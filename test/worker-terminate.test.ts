@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { exitCode, fixture, spawnNode, tempDir } from './helpers/children.js'
+import { exitCode, fixture, lineCount, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
+import { verifyFile } from '../shared/verify.js'
 
 /**
  * Ending a thread that holds a logfunnel sender never takes the process down: a pool of worker
@@ -79,5 +80,29 @@ describe('worker threads terminated at random moments (a Piscina-shaped pool)', 
     const pool = spawnNode([fixture('terminate-pool'), `ipc://${join(dir, 'w.sock')}`, String(ROUNDS), String(CONCURRENCY), String(RECEIPT_WAIT_DOWN_MS)])
     expect(await exitCode(pool, 120_000), pool.describe()).toBe(0)
     expect(JSON.parse(pool.stdout())).toMatchObject({ rounds: ROUNDS, receipted: {} })
+  })
+
+  it('a thread terminated with its spool segment open: the writer takes the segment while the process lives on', async () => {
+    const records = 3000
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const host = spawnNode([fixture('terminate-spooling'), endpoint, String(records)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LOGFUNNEL_TEST_SEGMENT_MAX_AGE_MS: '600000' }
+    })
+    const { file: segment } = await host.waitForLine((l) => l.event === 'terminated', 30_000)
+    const writer = await startWriterChild(dir)
+    // Before, the records waited in the segment for as long as the process lived.
+    await waitFor(() => existsSync(writer.file) && lineCount(writer.file) === records, 15_000,
+      () => `${existsSync(writer.file) ? lineCount(writer.file) : 0} of ${records} lines; ${writer.child.describe()}`)
+    expect(existsSync(segment), 'a live process keeps its segment').toBe(true)
+    expect(host.proc.exitCode).toBe(null)
+    host.proc.stdin?.end()
+    expect(await exitCode(host), host.describe()).toBe(0)
+    await waitFor(() => readdirSync(dirname(segment)).length === 0, 15_000, () => readdirSync(dirname(segment)).join(', '))
+    const stopped = await writer.stop()
+    expect(stopped.records).toBe(records)
+    expect(stopped.duplicates, 'the segment read again once the process ended: every batch skipped').toBeGreaterThan(0)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: records, producers: 1, gaps: 0, duplicates: 0, torn: 0 })
   })
 })

@@ -13,6 +13,12 @@ const debug = debuglog('logfunnel')
 
 /** A `.spool.tmp` file whose producer is alive but has not touched it for this long is reported once. */
 const STALE_TMP_MS = 60 * 60 * 1000
+/**
+ * A live process's `.spool.tmp` unchanged for this long is written (and kept): its producer
+ * hands a segment over 100 ms after its first entry, so this one's thread ended without doing
+ * so (a worker thread terminated while it spooled, the process logging on).
+ */
+export const SETTLED_TMP_MS = 1000
 /** Suffix given to a spool entry set aside: no longer a spool name, so never scanned again. */
 export const REJECTED_SUFFIX = '.rejected'
 
@@ -79,10 +85,14 @@ export class SpoolIngester extends EventEmitter {
   #stopped = false
   #loop: Promise<void> | undefined
   #wake: AbortController | undefined
-  /** Names reported once and left in place (foreign, stale, not movable). */
+  /** Names reported once and left in place (foreign, not movable). */
   #reported = new Set<string>()
   /** Files kept for entries that skip ahead, reported once (see #ingest). */
   #gapReported = new Set<string>()
+  /** `.spool.tmp` files of live processes reported as stale (see STALE_TMP_MS). */
+  #staleReported = new Set<string>()
+  /** Settled `.spool.tmp` files of live processes already written, by name: their size and mtime then. */
+  #settled = new Map<string, string>()
   #dirReported = false
   /** Files ingested, entries handed over, torn tails moved aside, files set aside, foreign files left. */
   readonly counts = { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 }
@@ -167,8 +177,24 @@ export class SpoolIngester extends EventEmitter {
     this.emit('rejected', { file, reason: refusal.reason, movedTo })
   }
 
+  /**
+   * A live process's `.spool.tmp` that is not worth reading now: changed within SETTLED_TMP_MS,
+   * or settled and already written as it is. Only the pid is checked here; #ingest checks the
+   * start time (a reused pid) once it has read the file.
+   */
+  async #unsettled (name: string, path: string, pid: number): Promise<boolean> {
+    if (!isAlive(pid, null)) return false
+    let st: Stats
+    try {
+      st = await lstat(path)
+    } catch {
+      return false
+    }
+    return Date.now() - st.mtimeMs < SETTLED_TMP_MS || this.#settled.get(name) === versionOf(st)
+  }
+
   /** Reads the file whole through a checked descriptor, or throws a Refusal. */
-  async #read (path: string, dirStat: Stats): Promise<{ buf: Buffer, mtimeMs: number } | undefined> {
+  async #read (path: string, dirStat: Stats): Promise<{ buf: Buffer, mtimeMs: number, version: string } | undefined> {
     let st: Stats
     try {
       st = await lstat(path)
@@ -199,7 +225,7 @@ export class SpoolIngester extends EventEmitter {
         if (bytesRead === 0) break
         offset += bytesRead
       }
-      return { buf: buf.subarray(0, offset), mtimeMs: fst.mtimeMs }
+      return { buf: buf.subarray(0, offset), mtimeMs: fst.mtimeMs, version: versionOf(fst) }
     } catch (err) {
       if (err instanceof Refusal) throw err
       throw new Refusal(`cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, true)
@@ -210,20 +236,26 @@ export class SpoolIngester extends EventEmitter {
 
   async #ingest (name: string, parsedName: SpoolName, dirStat: Stats): Promise<void> {
     const path = join(this.dir, name)
+    if (!parsedName.complete && await this.#unsettled(name, path, parsedName.pid)) return
     const read = await this.#read(path, dirStat)
     if (read === undefined) return
     const { buf } = read
     const preamble = parseSpoolPreamble(buf)
     if (preamble === 'bad') throw new Refusal('bad preamble', true)
+    // A live process's segment that has settled (see SETTLED_TMP_MS) is written but kept: its
+    // process may still add to it or hand it over (what was written is skipped then), and
+    // removes it only by ending, after which it is ingested as usual.
+    let settled = false
     if (!parsedName.complete) {
       const start = typeof preamble === 'object' ? preamble.preamble.start : null
       if (isAlive(parsedName.pid, start)) {
         const ageMs = Date.now() - read.mtimeMs
-        if (ageMs > STALE_TMP_MS) {
-          this.#reported.add(name)
+        if (ageMs < SETTLED_TMP_MS) return
+        if (ageMs > STALE_TMP_MS && !this.#staleReported.has(name)) {
+          this.#staleReported.add(name)
           this.emit('stale', { file: path, pid: parsedName.pid, ageMs: Math.round(ageMs) })
         }
-        return
+        settled = true
       }
     }
     if (typeof preamble === 'object' && preamble.preamble.endpoint !== this.#opts.endpointKey) {
@@ -260,6 +292,13 @@ export class SpoolIngester extends EventEmitter {
       await this.#sink.sync()
       return
     }
+    if (settled) {
+      // Its tail may be an entry being written: never set aside while the process lives.
+      await this.#sink.sync()
+      this.#settled.set(name, read.version)
+      debug('wrote settled spool file %s of live pid %d: %d entries', name, parsedName.pid, parsed.entries.length)
+      return
+    }
     if (parsed.torn !== undefined) {
       const movedTo = `${path}.torn`
       await appendNoFollow(movedTo, buf.subarray(parsed.wholeBytes), this.#opts.tornMode)
@@ -276,6 +315,8 @@ export class SpoolIngester extends EventEmitter {
     }
     this.counts.files++
     this.#gapReported.delete(name)
+    this.#settled.delete(name)
+    this.#staleReported.delete(name)
     debug('ingested spool file %s: %d entries', name, parsed.entries.length)
   }
 }
@@ -299,6 +340,11 @@ function ownerMayWrite (st: Stats, dirStat: Stats): boolean {
   const uid = typeof process.geteuid === 'function' ? process.geteuid() : undefined
   if (uid === undefined) return true
   return st.uid === uid || st.uid === 0 || st.uid === dirStat.uid || ((dirStat.mode & 0o020) !== 0 && st.gid === dirStat.gid)
+}
+
+/** What tells one content of a file from a later one: its size and mtime. */
+function versionOf (st: Stats): string {
+  return `${st.size}:${st.mtimeMs}`
 }
 
 function kindOf (st: Stats): string {
