@@ -248,8 +248,11 @@ export class FunnelDestination extends EventEmitter {
   }
 
   /**
-   * Flushes, then closes the sender thread. Rejects with LOGFUNNEL_ERR_CLOSE_TIMEOUT after
-   * `deadlineMs` (default `closeTimeoutMs`); the thread is stopped either way.
+   * Flushes, then closes the sender thread, waiting for receipts at most `deadlineMs` (default
+   * `closeTimeoutMs`); the thread is stopped either way. What has no receipt by then goes to the
+   * spool: then close() resolves and reports LOGFUNNEL_ERR_CLOSE_TIMEOUT once ('error' event,
+   * else a process warning). It rejects with that error only when records are lost (no spool,
+   * or it could not be written).
    */
   async close (deadlineMs = this.options.closeTimeoutMs): Promise<void> {
     this.#closing ??= this.#close(deadlineMs)
@@ -295,9 +298,17 @@ export class FunnelDestination extends EventEmitter {
       ? { spooled: stats.spooledRecords, spoolDir: this.options.spoolDir, lost: stats.abandoned + untaken }
       // The sender thread ended without a word, or never started (no thread could be made).
       : { lost: this.#ring.lost + untaken, why: 'the sender thread ended or never started' }
-    if (failed) throw new CloseTimeoutError(deadlineMs, detail)
     // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
-    if (stats !== undefined && stats.abandoned + untaken > 0) throw new CloseTimeoutError(this.options.closeTimeoutMs, detail)
+    if (!failed && (stats === undefined || stats.abandoned + untaken === 0)) return
+    const err = new CloseTimeoutError(failed ? deadlineMs : this.options.closeTimeoutMs, detail)
+    // Every record is in the file or in the spool, where the writer ingests it: a shutdown while
+    // the writer is away (restarting, not started yet) is no failure of the application's, and a
+    // rejection there would end it with an error. Said once ('error' event, else a warning).
+    if (stats !== undefined && detail.lost === 0) {
+      if (stats.spooledRecords > 0) this.#emitError(err)
+      return
+    }
+    throw err
   }
 
   /**

@@ -21,6 +21,6 @@ if (cluster.isPrimary) {
   // A per-process counter makes the file checkable: logfunnel verify finds gaps, duplicates, reorders.
   const log = pino({ mixin: () => ({ seq: seq++ }) }, dest)
   for (let i = 0; i < Number(records); i++) log.info({ worker: cluster.worker.id }, 'request handled')
-  await dest.close() // resolves once every record has a receipt
+  await dest.close() // resolves once every record has a receipt (or, past its deadline, is in the spool)
   process.exit(0)
 }
