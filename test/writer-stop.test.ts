@@ -27,3 +27,19 @@ describe('SIGTERM to the writer while 4 producers log', () => {
     await Promise.all(producers.map(async (p) => await exitCode(p)))
   })
 }, 120_000)
+
+describe('SIGTERM to the writer with no producer connected', () => {
+  it('stops without waiting drainIdleMs (nothing can be in flight); every record is in the file', async () => {
+    const dir = tempDir()
+    // A drain that, waited for, would take 20 s.
+    const writer = await startWriterChild(dir, ['--drain-idle-ms', '20000', '--drain-timeout-ms', '30000'])
+    const producer = spawnProducer({ endpoint: writer.endpoint, records: 1000 })
+    await producer.waitForLine((l) => l.event === 'done')
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    const started = Date.now()
+    const summary = await writer.stop()
+    expect(Date.now() - started, 'the stop waited for the drain').toBeLessThan(10_000)
+    expect(summary.records).toBe(1000)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: 1000, torn: 0, duplicates: 0, gaps: 0 })
+  })
+}, 60_000)

@@ -237,7 +237,8 @@ export class Writer extends EventEmitter {
       const frames = await Promise.race([pending, wait.promise.then(() => TIMEOUT)])
       wait.cancel()
       if (frames === TIMEOUT) {
-        if (stopping) break
+        // No producer connected and nothing received waits: no message can be in flight.
+        if (stopping || ring !== undefined && (pull as ZmtpPull).drained) break
         stopping = true
         drainDeadline = performance.now() + drainTimeoutMs
         continue

@@ -89,6 +89,11 @@ export class ZmtpPull {
     })
   }
 
+  /** No connection is open and no message waits: a stop need not wait for more. */
+  get drained (): boolean {
+    return this.#connections.size === 0 && this.#turns.length === 0
+  }
+
   /** The next message (its frames); rejects with code EBADF once closed. */
   async receive (): Promise<Buffer[]> {
     if (this.#turns.length > 0) return this.#take()
