@@ -1,6 +1,6 @@
 import type { ResolvedWriterOptions } from '../shared/options.js'
 import type { FileSink } from './sink/file-sink.js'
-import { MetricsServer } from './metrics.js'
+import type { MetricsServer } from './metrics.js'
 import type { StatsLine, WriterStats } from './stats.js'
 import type { WriterSummary } from '../shared/summary.js'
 
@@ -36,6 +36,9 @@ export class Telemetry {
   async listen (): Promise<void> {
     const { metricsPort, metricsHost } = this.#options
     if (metricsPort === 0) return
+    // Loaded only here: prom-client is a third of the writer's load time, which every start
+    // and restart would pay for an endpoint most writers do not serve.
+    const { MetricsServer } = await import('./metrics.js')
     const metrics = new MetricsServer(() => this.stats.counters(this.#summary()), this.stats, { host: metricsHost, port: metricsPort })
     await metrics.listen()
     this.#metrics = metrics
