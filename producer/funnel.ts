@@ -182,10 +182,9 @@ export class FunnelDestination extends EventEmitter {
     if (this.#closing !== undefined) return // the application's own close() reports its outcome
     const spool = this.options.spoolDir !== undefined
     const deadlineMs = spool ? Math.max(this.options.linger, MIN_EXIT_LINGER_MS) : this.options.closeTimeoutMs
-    this.close(deadlineMs).catch((err: Error) => {
-      if (err instanceof CloseTimeoutError && (err.lost ?? 0) === 0) debug('%s', err.message)
-      else this.#emitError(err)
-    })
+    // Records left in the spool are the expected outcome here (the writer is away): not reported.
+    this.#closing = this.#close(deadlineMs, false)
+    this.#closing.catch((err: Error) => this.#emitError(err))
   }
 
   /** The sender's counters, known once the destination is closed. */
@@ -255,11 +254,12 @@ export class FunnelDestination extends EventEmitter {
    * or it could not be written).
    */
   async close (deadlineMs = this.options.closeTimeoutMs): Promise<void> {
-    this.#closing ??= this.#close(deadlineMs)
+    this.#closing ??= this.#close(deadlineMs, true)
     await this.#closing
   }
 
-  async #close (deadlineMs: number): Promise<void> {
+  /** With `reportSpooled`, records that went to the spool are reported (the application's own close()). */
+  async #close (deadlineMs: number, reportSpooled: boolean): Promise<void> {
     clearTimeout(this.#restart)
     this.#ring.end()
     const flush = { code: 'flush', through: this.#ring.published } as const
@@ -305,7 +305,8 @@ export class FunnelDestination extends EventEmitter {
     // the writer is away (restarting, not started yet) is no failure of the application's, and a
     // rejection there would end it with an error. Said once ('error' event, else a warning).
     if (stats !== undefined && detail.lost === 0) {
-      if (stats.spooledRecords > 0) this.#emitError(err)
+      if (stats.spooledRecords > 0 && reportSpooled) this.#emitError(err)
+      else debug('%s', err.message)
       return
     }
     throw err

@@ -39,6 +39,8 @@ describe.each(['funnel', 'transport'] as const)('%s: a script that logs and just
     const producer = spawnProducer({ endpoint, records: RECORDS, mode, endOnItsOwn: true })
     await producer.waitForLine((l) => l.event === 'logged')
     expect(await exitCode(producer, EXIT_WRITER_DOWN_MS), producer.describe()).toBe(0)
+    // The expected outcome with the writer away: said nowhere (an explicit close() reports it).
+    expect(producer.stderr(), producer.describe()).toBe('')
     expect(readdirSync(join(dir, 'w.sock.spool')).filter((f) => f.endsWith('.spool')).length, producer.describe()).toBeGreaterThan(0)
 
     const writer = await startWriterChild(dir)
