@@ -165,11 +165,17 @@ export class FunnelDestination extends EventEmitter {
   #onExit (): void {
     if (this.#thread.exited) return
     this.#ring.publish()
-    if (destroySenderSync(this.#thread.worker, this.#thread.control)) return
-    // The process ends now: what the thread had not spooled is lost, and an exit handler's
-    // warning would never print. Written at once (stderr is synchronous for files and pipes).
-    process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
-      `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost\n`)
+    const lost = destroySenderSync(this.#thread.worker, this.#thread.control)
+    // The process ends now: an exit handler's warning would never print. Written at once
+    // (stderr is synchronous for files and pipes).
+    if (lost === false) {
+      process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
+        `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost\n`)
+    } else if (lost > 0) {
+      // Before, silent: a spool directory it may not write, or a full disk, at process.exit().
+      process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records without ` +
+        'a receipt that could not be spooled (no spool, or it could not be written): lost\n')
+    }
   }
 
   /**

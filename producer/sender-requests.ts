@@ -22,6 +22,8 @@ export type SenderReply =
 /** Asks the sender thread to close its sockets at once: the process is exiting. */
 const DESTROY = 'logfunnel:destroy'
 const DESTROYED_INDEX = 0
+/** Records the exit request could not spool (no spool, or it could not be written). */
+const LOST_INDEX = 1
 
 /**
  * How long a process exit waits for the sender thread to spool what has no receipt (up to
@@ -30,27 +32,35 @@ const DESTROYED_INDEX = 0
  */
 export const DESTROY_TIMEOUT_MS = Number(process.env.LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS) > 0 ? Number(process.env.LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS) : 5000
 
-/** The word both threads share: 1 once the sender thread has closed its sockets. */
+/**
+ * The words both threads share: 1 once the sender thread has closed its sockets, and the
+ * records it could not spool then.
+ */
 export function createControl (): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT))
+  return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT))
 }
 
 /**
  * Logging thread, where it cannot wait asynchronously (a process 'exit' handler, or before
  * `worker.terminate()`): asks the sender thread to close its sockets and blocks until it has,
- * at most `timeoutMs`. Returns false on timeout.
+ * at most `timeoutMs`. Returns false on timeout, else the records it could not spool (lost).
  */
-export function destroySenderSync (worker: Worker, control: Int32Array, timeoutMs = DESTROY_TIMEOUT_MS): boolean {
-  if (Atomics.load(control, DESTROYED_INDEX) === 1) return true
-  worker.postMessage({ code: DESTROY })
-  return Atomics.wait(control, DESTROYED_INDEX, 0, timeoutMs) !== 'timed-out'
+export function destroySenderSync (worker: Worker, control: Int32Array, timeoutMs = DESTROY_TIMEOUT_MS): false | number {
+  if (Atomics.load(control, DESTROYED_INDEX) !== 1) {
+    worker.postMessage({ code: DESTROY })
+    if (Atomics.wait(control, DESTROYED_INDEX, 0, timeoutMs) === 'timed-out') return false
+  }
+  return Atomics.load(control, LOST_INDEX)
 }
 
-/** Sender thread: on the request, runs `destroy` (closing the sockets) and says so. */
-export function onDestroyRequest (control: Int32Array, destroy: () => void): void {
+/**
+ * Sender thread: on the request, runs `destroy` (closing the sockets; it returns the records
+ * it could not spool) and says so.
+ */
+export function onDestroyRequest (control: Int32Array, destroy: () => number): void {
   parentPort?.on('message', (msg: { code?: unknown } | null) => {
     if (msg?.code !== DESTROY) return
-    destroy()
+    Atomics.store(control, LOST_INDEX, Math.min(destroy(), 0x7fffffff))
     // Only once the closed sockets' pending sends and receives have settled on this thread's
     // loop: a promise of theirs settling during the thread's teardown aborts the process too.
     setImmediate(() => markDestroyed(control))

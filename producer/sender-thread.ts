@@ -154,6 +154,7 @@ onDestroyRequest(control, () => {
   if (STALL_AT_EXIT) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, DESTROY_TIMEOUT_MS + 1000)
   takeAllAndDestroy()
   reader.markGone()
+  return guard.stats.abandoned
 })
 
 void pump()

@@ -2,6 +2,7 @@
 // The published .d.ts files use Node types (EventEmitter, Buffer); TypeScript 6+ no longer
 // loads @types/node unless asked, so the entry points ask for it.
 import { EventEmitter } from 'node:events'
+import { writeSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { FlushTimeoutError, LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
@@ -168,7 +169,7 @@ export class FunnelStream extends EventEmitter {
       this.#finish()
       return
     }
-    this.sender.close(this.#closeTimeoutMs).catch(warn).finally(() => this.#finish())
+    this.sender.close(this.#closeTimeoutMs).catch(warnLost).finally(() => this.#finish())
   }
 
   /** Reports the counters and emits 'close', which lets thread-stream end this thread. */
@@ -180,6 +181,20 @@ export class FunnelStream extends EventEmitter {
     parentPort?.postMessage({ code: 'EVENT', name: STATS_EVENT, args: [this.guard.stats] })
     setImmediate(() => this.emit('close'))
   }
+}
+
+/**
+ * end() could neither spool nor deliver what has no receipt. At process exit the logging thread
+ * reads no more messages from this one (a warning would never print: before, the loss was
+ * silent), so the line is also written to stderr directly.
+ */
+function warnLost (err: Error & { code?: string, lost?: number }): void {
+  if ((err.lost ?? 0) > 0) {
+    try {
+      writeSync(2, `logfunnel: ${withCodeInMessage(err).message}\n`)
+    } catch {}
+  }
+  warn(err)
 }
 
 function warn (err: Error & { code?: string }): void {

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs'
+import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
@@ -78,3 +78,32 @@ describe('transport: log.flush(cb) with no writer', () => {
     expect(await verifyFile(writer.file)).toMatchObject({ lines: 1000, producers: 1, gaps: 0, duplicates: 0, torn: 0 })
   })
 })
+
+describe('process.exit(0) with a spool it cannot write', () => {
+  for (const [mode, writerState] of [['funnel', 'down'], ['funnel', 'up'], ['transport', 'down']] as const) {
+    it(`${mode}, writer ${writerState}: says on stderr how many records were lost (before, nothing)`, async () => {
+      const dir = tempDir()
+      const writer = writerState === 'up' ? await startWriterChild(dir) : undefined
+      // A spool directory below a plain file: it cannot be made (ENOTDIR), as on a read-only or full disk.
+      writeFileSync(join(dir, 'a-file'), '')
+      // The transport then waits closeTimeoutMs for receipts, as with no spool at all.
+      const producer = spawnProducer({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: RECORDS, mode, exitAtOnce: true, producer: { spoolDir: join(dir, 'a-file', 'spool'), closeTimeoutMs: 300 } })
+      expect(await exitCode(producer), producer.describe()).toBe(0)
+      const said = mode === 'funnel'
+        ? /LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with (\d+) records without a receipt that could not be spooled/.exec(producer.stderr())
+        : /LOGFUNNEL_ERR_CLOSE_TIMEOUT: close took longer than 300 ms: (\d+) records without a receipt are lost/.exec(producer.stderr())
+      expect(said, producer.describe()).not.toBe(null)
+      const lost = Number(said?.[1])
+      if (writer === undefined) {
+        expect(lost).toBe(RECORDS)
+        return
+      }
+      // Records written whose receipt had not come back are counted lost too: at least the rest.
+      const { records } = await writer.stop()
+      expect(lost).toBeGreaterThan(0)
+      expect(records + lost).toBeGreaterThanOrEqual(RECORDS)
+      expect(await verifyFile(writer.file)).toMatchObject({ lines: records, torn: 0, duplicates: 0, gaps: 0 })
+    })
+  }
+})
+
