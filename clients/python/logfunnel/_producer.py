@@ -45,7 +45,7 @@ class _Producer(SenderThread):
                  send_high_water_mark: int, on_full: str, spool_dir: Optional[str], connect_timeout: float,
                  curve_server_key: Optional[str], curve_secret_key: Optional[str], curve_public_key: Optional[str],
                  curve_key_file: Optional[str], on_error: Optional[Callable[[LogfunnelError], None]],
-                 batch_delay: float, linger: float, block_timeout: float) -> None:
+                 batch_delay: float, linger: float, block_timeout: float, spool_after: float) -> None:
         if not 1 <= max_batch_bytes <= max_frame_bytes:
             raise ValueError('max_batch_bytes must be between 1 and max_frame_bytes')
         if high_water_mark < max_frame_bytes:
@@ -74,6 +74,9 @@ class _Producer(SenderThread):
         if not 0 <= block_timeout <= 600:
             raise ValueError('block_timeout must be between 0 and 600 s')
         self.block_timeout = float(block_timeout)
+        if not 0 <= spool_after <= 600:
+            raise ValueError('spool_after must be between 0 and 600 s')
+        self.spool_after = float(spool_after)
         self.on_error = on_error or report
         keys = load_curve_keys(curve_key_file)
         secret = curve_secret_key or keys.get('secret')
@@ -101,6 +104,7 @@ class _Producer(SenderThread):
         self._next_seq = 0
         self._receipted = -1                # highest seq the writer confirmed
         self._spooled_through = -1          # highest seq moved to the spool
+        self._copied_through = -1           # highest seq copied to the spool while the writer was away (kept in memory too)
         self._spool: Optional[SpoolWriter] = None
         self._thread: Optional[threading.Thread] = None
         self._closing = False
@@ -114,7 +118,7 @@ class _Producer(SenderThread):
         self._start_failed = False          # reported once
         self._producer_id = b''
         self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'confirmed': 0, 'dropped': 0,
-                                      'spooled': 0, 'spooled_records': 0, 'lost': 0, 'spool_errors': 0}
+                                      'spooled': 0, 'spooled_records': 0, 'lost': 0, 'spool_errors': 0, 'spool_copies': 0}
 
     def send(self, line: Union[str, bytes]) -> None:
         """Queues one line (str or bytes, without newline). Raises ValueError for a line with a
@@ -328,8 +332,9 @@ class _Producer(SenderThread):
             try:
                 while self._unacked:
                     seq, count, payload = self._unacked[0]
-                    self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id),
-                                       payload)
+                    if seq > self._copied_through:  # a copy is there already (_copy_held)
+                        self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id),
+                                           payload)
                     self._unacked.popleft()
                     self._held_bytes -= len(payload)
                     self._spooled_through = seq
@@ -396,6 +401,31 @@ class _Producer(SenderThread):
         if not self._start_failed:
             self._start_failed = True
             self._fail(SenderFailed(err, 0, False, started=False))
+
+    def _copy_held(self) -> None:
+        """The writer is away (no connection for ``spool_after`` s): every batch without a receipt
+        not copied yet is copied to the spool, kept in memory and sent on, as Node's producers do
+        (``spoolAfterMs``), so a process killed meanwhile (gunicorn's SIGKILL of a worker past its
+        timeout) loses nothing it had batched; the writer skips whichever copy comes second.
+        Sender thread, lock held."""
+        if self.spool_dir is None or self._closing:
+            return
+        new = [b for b in self._unacked if b[0] > self._copied_through]
+        if not new:
+            return
+        with _exit.spooling:
+            if self._spool is None:
+                self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
+            base = self._unacked[0][0]
+            try:
+                for seq, count, payload in new:
+                    self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id),
+                                       payload)
+                    self._copied_through = seq
+                    self.stats['spool_copies'] += 1
+            except (OSError, LogfunnelError) as err:
+                self.stats['spool_errors'] += 1
+                report(err)
 
     def _wake(self) -> None:
         try:

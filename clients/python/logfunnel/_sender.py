@@ -128,12 +128,20 @@ class SenderThread:
                 overdue = handshake.overdue(now)
                 if overdue is not None:
                     self._fail(overdue)
+                away = handshake.away_for(now)
+                copy_wait = float('inf')
+                if waiting and self.spool_after > 0 and self.spool_dir is not None:
+                    if away >= self.spool_after:
+                        with self._lock:
+                            self._copy_held()
+                    elif not handshake.up:
+                        copy_wait = self.spool_after - away
                 wait = 0.01 if blocked else max(0.0, self.receipt_timeout - (now - progress_at))
                 if gathering:
                     wait = min(wait, max(0.0, cut_at + self.batch_delay - now))
                 if self._spool is not None and self._spool.open:
                     wait = min(wait, SEGMENT_MAX_AGE)
-                wait = min(wait, handshake.wait(now))
+                wait = min(wait, handshake.wait(now), copy_wait)
                 events = dict(poller.poll(int(wait * 1000) + 1))
                 if self._wake_r in events:
                     os.read(self._wake_r, 4096)

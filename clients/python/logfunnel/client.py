@@ -48,7 +48,7 @@ class Client:
                  curve_server_key: Optional[str] = None, curve_secret_key: Optional[str] = None,
                  curve_public_key: Optional[str] = None, curve_key_file: Optional[str] = None,
                  on_error: Optional[Callable[[LogfunnelError], None]] = None, batch_delay: float = 0.02,
-                 linger: float = 1.0, block_timeout: float = 10.0) -> None:
+                 linger: float = 1.0, block_timeout: float = 10.0, spool_after: float = 0.1) -> None:
         producer = _Producer(endpoint=endpoint, receipt_endpoint=receipt_endpoint, max_batch_bytes=max_batch_bytes,
                              max_frame_bytes=max_frame_bytes, high_water_mark=high_water_mark,
                              receipt_timeout=receipt_timeout, close_timeout=close_timeout,
@@ -56,7 +56,7 @@ class Client:
                              connect_timeout=connect_timeout, curve_server_key=curve_server_key,
                              curve_secret_key=curve_secret_key, curve_public_key=curve_public_key,
                              curve_key_file=curve_key_file, on_error=on_error, batch_delay=batch_delay, linger=linger,
-                             block_timeout=block_timeout)
+                             block_timeout=block_timeout, spool_after=spool_after)
         self._producer = producer
         # The producer's own bound methods: no extra call per record, and no reference back here.
         self.send = producer.send

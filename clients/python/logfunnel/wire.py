@@ -21,7 +21,7 @@ WELCOME = b'\xff' * 8                  # receipt "nothing of yours written yet"
 GAP_FLAG = b'G'                        # third receipt frame: a batch of yours skipped ahead
 TOO_LARGE_FLAG = struct.Struct('>cI')  # third receipt frame b'L' + the writer's max_frame_bytes: a batch was over it
 GAP_REWIND_INTERVAL = 0.25             # as the Node producer: batches in flight are refused in turn
-MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
                   | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
 Curve = Tuple[str, str, str]  # the writer's public key, ours, our secret (Z85)
@@ -103,6 +103,8 @@ class HandshakeWatch:
         self.started = time.monotonic()
         self.connected = self.handshaken = self.reported = False
         self.failure = ''
+        self.up = False                 # a handshake completed and its connection is still open
+        self.down_since = self.started  # when the writer was last seen going away (or the start)
 
     def read(self, monitor: zmq.Socket) -> None:
         """Takes every event the monitor holds."""
@@ -114,7 +116,11 @@ class HandshakeWatch:
             if event['event'] == zmq.EVENT_CONNECTED:
                 self.connected = True
             elif event['event'] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self.handshaken = True
+                self.handshaken = self.up = True
+            elif event['event'] == zmq.EVENT_DISCONNECTED:
+                if self.up:
+                    self.up = False
+                    self.down_since = time.monotonic()
             else:
                 self.failure = 'handshake failed (event %d, %s)' % (event['event'], 'CURVE keys?' if self.curve else 'not a writer?')
 
@@ -126,6 +132,10 @@ class HandshakeWatch:
         if self.connected:
             return HandshakeError(self.endpoint, self.timeout, self.failure or 'no ZMTP handshake completed')
         return ConnectError(self.endpoint, self.timeout, 'nothing accepted the connection')
+
+    def away_for(self, now: float) -> float:
+        """How long the writer has been away (no open connection that completed a handshake): 0 while connected."""
+        return 0.0 if self.up else now - self.down_since
 
     def wait(self, now: float) -> float:
         """Seconds until the deadline while it matters, else infinity."""

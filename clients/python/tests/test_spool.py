@@ -323,3 +323,33 @@ def test_a_dropped_client_and_the_exit_wait_linger_not_close_timeout(writer_fact
     writer.start()
     writer.wait_for_lines(100)
     assert writer.stop()['records'] == 100
+
+
+def test_a_process_killed_while_the_writer_is_away_keeps_what_it_had_batched(writer_factory, run_code):
+    """No writer connected for spool_after (0.1 s): every batch without a receipt is copied to the
+    spool as well, kept and sent on; a SIGKILL then (gunicorn's, for a worker past its timeout)
+    loses nothing it had batched. Before, such a process lost every record it held."""
+    writer = writer_factory(start=False)
+    code = LOG + '''import time
+producer = h.client._producer
+deadline = time.monotonic() + 20
+# Until every batch made so far has its copy (read under the producer's lock).
+while True:
+    with producer._lock:
+        copied = not producer._queued and producer._copied_through == producer._next_seq - 1
+    if copied or time.monotonic() > deadline:
+        break
+    time.sleep(0.01)
+print(json.dumps({"event": "copied", "copied": copied, "stats": h.client.stats}), flush=True)
+time.sleep(60)
+'''
+    p = run_code(code, writer.endpoint, json.dumps({'max_batch_bytes': 16 * 1024}), str(N))
+    copied = p.wait_event('copied')
+    assert copied['copied'] and copied['stats']['spool_copies'] > 1, copied
+    p.proc.kill()
+    assert p.wait() == -signal.SIGKILL
+    writer.start()
+    writer.wait_for_lines(N)
+    assert writer.stop()['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+    assert writer.spool_files() == []
