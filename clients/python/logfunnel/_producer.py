@@ -109,6 +109,7 @@ class _Producer(SenderThread):
         self._thread: Optional[threading.Thread] = None
         self._closing = False
         self._closed = False
+        self._exit_closed = False           # closed by the end of the process, not by close(): later lines go to the spool
         self._idle = False                  # the sender sleeps with nothing queued: wake it for the next line
         self._hurry = False                 # flush() or close() waits: cut what is queued at once
         self._broken = False                # the sender failed too often: records are dropped and counted
@@ -144,6 +145,8 @@ class _Producer(SenderThread):
             raise ValueError('line of %d bytes exceeds max_frame_bytes (%d)' % (size, self.max_frame_bytes))
         with self._lock:
             if self._closing:
+                if self._exit_closed and self._spool_late(data):
+                    return
                 raise Closed('logfunnel client used after close()')
             if self._thread is None and not self._broken:
                 self._start()  # when it cannot, the record is kept (see _make_room and _wait_confirmed)
@@ -270,6 +273,8 @@ class _Producer(SenderThread):
         end of the process, with a spool, receipts are awaited ``linger`` s (at least
         MIN_EXIT_LINGER), not close_timeout: a program whose writer is away still ends at once,
         its records in the spool, as Node's producers do on 'beforeExit'."""
+        if at_exit:
+            self._exit_closed = True
         try:
             self.close(max(self.linger, MIN_EXIT_LINGER) if at_exit and self.spool_dir is not None else None)
         except CloseTimeout:
@@ -401,6 +406,32 @@ class _Producer(SenderThread):
         if not self._start_failed:
             self._start_failed = True
             self._fail(SenderFailed(err, 0, False, started=False))
+
+    def _spool_late(self, data: bytes) -> bool:
+        """A line logged after the end of the process closed this producer (lock held): an atexit
+        hook registered before logfunnel was imported runs after its own, and so may a
+        multiprocessing finalizer of lower priority or a daemon thread. It goes to the spool as a
+        batch of its own, after every other (the writer ingests the segment once the process has
+        ended); False with no spool, or when it cannot be written."""
+        if self.spool_dir is None or self.pid != os.getpid() or self._broken:
+            return False
+        with _exit.spooling:
+            if not self._producer_id:  # it never sent
+                self._producer_id = os.urandom(16)
+            if self._spool is None:
+                self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
+            seq = self._next_seq
+            try:
+                self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, 1, seq, self._receipted + 1, self._producer_id), data)
+            except (OSError, LogfunnelError) as err:
+                self.stats['spool_errors'] += 1
+                report(err)
+                return False
+            self._next_seq = seq + 1
+            self.stats['records'] += 1
+            self.stats['spooled'] += 1
+            self.stats['spooled_records'] += 1
+        return True
 
     def _copy_held(self) -> None:
         """The writer is away (no connection for ``spool_after`` s): every batch without a receipt

@@ -3,6 +3,8 @@ sender thread failing under them. Every record reaches the file, nothing is prin
 
 import time
 
+import pytest
+
 from conftest import assert_clean, count_lines, verify
 
 BURST = '''import logging, sys
@@ -232,3 +234,31 @@ def test_no_free_descriptor_at_the_first_record(writer_factory, run_code):
     writer.wait_for_lines(2000)
     assert writer.stop()['records'] == 2000
     assert_clean(verify(writer.file, '--expect', '2000'), 2000, 1)
+
+
+ATEXIT_FIRST = '''import atexit, json, logging, sys
+log = logging.getLogger('s')
+# Registered before logfunnel is imported (a dictConfig that imports it later): atexit runs it
+# after logfunnel's own exit hook has closed the handler.
+atexit.register(lambda: [log.info('at exit %d', i) for i in range(5)])
+import logfunnel
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq')
+log.addHandler(h); log.setLevel(logging.INFO); log.propagate = False
+for i in range(100):
+    log.info('record %d', i)
+'''
+
+
+@pytest.mark.parametrize('writer_up', [True, False])
+def test_records_from_an_atexit_hook_registered_before_the_import_are_kept(writer_factory, run_code, writer_up):
+    """Before, the 5 records logged by the earlier hook were dropped as 'after close()'."""
+    writer = writer_factory(start=writer_up)
+    p = run_code(ATEXIT_FIRST, writer.endpoint)
+    assert p.wait() == 0
+    assert p.stderr == ''
+    if not writer_up:
+        writer.start()
+    writer.wait_for_lines(105)
+    assert writer.stop()['records'] == 105
+    assert_clean(verify(writer.file, '--expect', '105'), 105, 1)
+    assert writer.spool_files() == []
