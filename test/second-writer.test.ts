@@ -1,10 +1,12 @@
 import { join } from 'node:path'
-import { symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { listLogSet } from '../shared/log-set.js'
 import { verifyFile, verifyFiles } from '../shared/verify.js'
 import { BIN, exitCode, spawnNode, tempDir } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { freePortPair } from './helpers/ports.js'
+import { startWriterWith } from './helpers/writer-cli.js'
 
 describe('writer CLI refusals', () => {
   it('a second writer on the same endpoint exits non-zero with LOGFUNNEL_ERR_ENDPOINT_IN_USE; the first keeps working', async () => {
@@ -45,6 +47,41 @@ describe('writer CLI refusals', () => {
     const second = spawnNode([BIN, 'writer', '--file', join(dir, 'alias.log'), '--endpoint', `ipc://${join(dir, 'other.sock')}`])
     expect(await exitCode(second)).toBe(1)
     expect(second.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_FILE_IN_USE: .*alias\.log is already written by another writer/)
+    await first.stop()
+  })
+
+  // A writer that bound another's receipt endpoint took its receipts, and unlinked the socket
+  // file when it stopped: the first writer's producers waited 10 s in close() and spooled everything.
+  const receiptClashes: Array<[string, (dataPath: string, receiptPath: string, dir: string) => string[]]> = [
+    ['its own endpoint but the first one\'s receipt endpoint', (_data, receipts, dir) => ['--endpoint', `ipc://${join(dir, 'b.sock')}`, '--receipt-endpoint', `ipc://${receipts}`]],
+    ['the first one\'s receipt endpoint as its data endpoint', (_data, receipts) => ['--endpoint', `ipc://${receipts}`]],
+    ['its own endpoint but the first one\'s data endpoint as its receipt endpoint', (data, _receipts, dir) => ['--endpoint', `ipc://${join(dir, 'b.sock')}`, '--receipt-endpoint', `ipc://${data}`]]
+  ]
+  for (const [what, args] of receiptClashes) {
+    it(`a second writer with ${what} exits 1 with LOGFUNNEL_ERR_ENDPOINT_IN_USE; the first one's producers still get receipts`, async () => {
+      const dir = tempDir()
+      const first = await startWriterChild(dir)
+      const data = join(dir, 'w.sock')
+      const receipts = `${data}.receipts`
+      const second = spawnNode([BIN, 'writer', '--file', join(dir, 'b.log'), ...args(data, receipts, dir)])
+      expect(await exitCode(second, 10_000), second.describe()).toBe(1)
+      expect(second.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_ENDPOINT_IN_USE: /)
+      expect([existsSync(data), existsSync(receipts)]).toEqual([true, true])
+
+      const [done] = await runProducers(1, { endpoint: first.endpoint, records: 1000, producer: { spoolDir: join(dir, 'spool') } })
+      expect(done.stats).toMatchObject({ records: 1000, spooledRecords: 0, abandoned: 0 })
+      expect(await first.stop()).toMatchObject({ records: 1000, spool: { entries: 0 } })
+    })
+  }
+
+  it('over tcp too: a second writer whose data endpoint is the first one\'s receipt port exits 1 with LOGFUNNEL_ERR_ENDPOINT_IN_USE', async () => {
+    const dir = tempDir()
+    const port = await freePortPair()
+    const first = await startWriterWith(['--file', join(dir, 'a.log'), '--endpoint', `tcp://127.0.0.1:${port}`])
+    expect(first.ready.receiptEndpoint).toBe(`tcp://127.0.0.1:${port + 1}`)
+    const second = spawnNode([BIN, 'writer', '--file', join(dir, 'b.log'), '--endpoint', first.ready.receiptEndpoint, '--receipt-endpoint', `tcp://127.0.0.1:${port + 2}`])
+    expect(await exitCode(second, 10_000), second.describe()).toBe(1)
+    expect(second.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_ENDPOINT_IN_USE: /)
     await first.stop()
   })
 

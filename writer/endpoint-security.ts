@@ -16,7 +16,7 @@ const GROUP_DIR_MODE = 0o710
 const GROUP_BITS = 0o070
 
 /**
- * Creates and checks the directories of the writer's ipc sockets and of its lock file, before
+ * Creates and checks the directories of the writer's ipc sockets and of their lock files, before
  * anything is bound in them. A directory the writer creates gets mode 0700 (0710 when
  * `socketMode` gives a group access, since connecting needs search permission on the directory).
  * An existing directory must be owned by the writer's user (or root) and not be writable by
@@ -36,8 +36,10 @@ export function prepareEndpointDirs (options: ResolvedWriterOptions): void {
     const parsed = parseEndpoint(ep)
     if (parsed.transport === 'ipc') dirs.set(dirname(parsed.path), { endpoint: ep, groupAccess })
   }
-  const lockDir = dirname(lockPathFor(endpoint))
-  if (!dirs.has(lockDir)) dirs.set(lockDir, { endpoint, groupAccess: false })
+  for (const ep of [endpoint, receiptEndpoint]) {
+    const lockDir = dirname(lockPathFor(ep))
+    if (!dirs.has(lockDir)) dirs.set(lockDir, { endpoint: ep, groupAccess: false })
+  }
   for (const [dir, { endpoint: ep, groupAccess: group }] of dirs) secureDir(dir, ep, group)
 }
 

@@ -80,6 +80,7 @@ export class Writer extends EventEmitter {
   #sink: FileSink | undefined
   #receipts: ReceiptPublisher | undefined
   #lock: EndpointLock | undefined
+  #receiptLock: EndpointLock | undefined
   #fileLock: EndpointLock | undefined
   #producers = new ProducerTable()
   #ingester: SpoolIngester | undefined
@@ -109,7 +110,7 @@ export class Writer extends EventEmitter {
   }
 
   /**
-   * Checks the endpoint directories, takes the endpoint lock, opens the file, binds both
+   * Checks the endpoint directories, takes the locks of both endpoints and of the file, opens the file, binds both
    * sockets and starts receiving. Rejects with LOGFUNNEL_ERR_UNSAFE_ENDPOINT,
    * LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE or LOGFUNNEL_ERR_BIND (also for the
    * metrics port).
@@ -120,6 +121,10 @@ export class Writer extends EventEmitter {
     this.#lock = await EndpointLock.acquire(endpoint, lockPathFor(endpoint))
     let pub: zmq.XPublisher | undefined
     try {
+      // Binding another writer's receipt endpoint would take its receipts (and unlink its socket
+      // file on stop). Both endpoints take the lock named after the endpoint alone, so an endpoint
+      // is held once whichever role it has in either writer.
+      this.#receiptLock = await EndpointLock.acquire(receiptEndpoint, lockPathFor(receiptEndpoint))
       this.#fileLock = await EndpointLock.acquireFile(file)
       await this.#telemetry.listen()
       this.#sink = new FileSink(file, this.options)
@@ -155,6 +160,7 @@ export class Writer extends EventEmitter {
       await this.#telemetry.close()
       await this.#curve?.release()
       this.#fileLock?.release()
+      this.#receiptLock?.release()
       this.#lock?.release()
       throw err
     }
@@ -212,6 +218,7 @@ export class Writer extends EventEmitter {
     await this.#telemetry.close()
     await this.#curve?.release()
     this.#fileLock?.release()
+    this.#receiptLock?.release()
     this.#lock?.release()
     return this.summary
   }
