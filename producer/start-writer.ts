@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { WriterStartError, WriterStopError } from '../shared/errors.js'
@@ -32,7 +32,9 @@ export interface RunningWriter {
   pid: number
   /**
    * SIGTERM, then waits for the summary and the exit. Rejects with LOGFUNNEL_ERR_WRITER_STOP
-   * after `deadlineMs` (the child is then killed).
+   * after `deadlineMs` (the child is then killed), and at once when the writer exits without a
+   * summary (it had already died, e.g. by SIGKILL). Calling it again returns the first call's
+   * outcome.
    */
   stop: (deadlineMs?: number) => Promise<StoppedSummary>
 }
@@ -74,6 +76,10 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   child.stderr.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS) })
   const lines = jsonLines(child.stdout)
   const exited = once(child, 'exit')
+  // 'close' comes after the exit and after the last of stdout was read: by then a stopped line
+  // the writer printed has been seen.
+  const closed = once(child, 'close').then(([code, signal]) => code === null ? `signal ${String(signal)}` : `code ${String(code)}`)
+  closed.catch(() => {})
 
   const startTimeoutMs = opts.startTimeoutMs ?? 10_000
   let timer: NodeJS.Timeout | undefined
@@ -89,7 +95,8 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   }).finally(() => clearTimeout(timer))
 
   // A program that forgets stop() still ends by itself; its writer then stops on its own.
-  const handles = [child, child.stdin, child.stdout, child.stderr] as Array<{ ref: () => void, unref: () => void }>
+  const handles = [child, child.stdin, child.stdout, child.stderr] as Handle[]
+  let stopping: Promise<StoppedSummary> | undefined
   for (const handle of handles) handle.unref()
 
   return {
@@ -99,30 +106,54 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
     file: ready.file,
     pid: ready.pid,
     stop: async (deadlineMs = 30_000) => {
-      const stopped = lines.next('stopped')
-      for (const handle of handles) handle.ref()
-      child.kill('SIGTERM')
-      let stopTimer: NodeJS.Timeout | undefined
-      try {
-        const [summary] = await Promise.race([
-          Promise.all([stopped, exited]),
-          new Promise<never>((_resolve, reject) => {
-            stopTimer = setTimeout(() => reject(new WriterStopError(`writer did not stop within ${deadlineMs} ms`)), deadlineMs)
-          })
-        ])
-        return summary as StoppedSummary
-      } catch (err) {
-        child.kill('SIGKILL')
-        throw err
-      } finally {
-        clearTimeout(stopTimer)
-      }
+      // The writer stops once: a second call (or one made meanwhile) gets the first one's outcome.
+      stopping ??= stopChild(child, lines, closed, handles, deadlineMs, () => stderr.trim())
+      return await stopping
     }
   }
 }
 
+interface Handle { ref: () => void, unref: () => void }
+
+/**
+ * SIGTERM, then the exit within `deadlineMs`, resolving with the `stopped` line. A writer that
+ * ended without one (killed by an operator or the OOM killer, before stop() or during it) gives
+ * nothing more to wait for: that rejects at once. One that ended by itself after its summary (a
+ * SIGTERM from elsewhere) resolves with that summary.
+ */
+async function stopChild (child: ChildProcess, lines: JsonLines, closed: Promise<string>, handles: Handle[], deadlineMs: number, stderr: () => string): Promise<StoppedSummary> {
+  const alreadyExited = child.exitCode !== null || child.signalCode !== null
+  for (const handle of handles) handle.ref()
+  if (!alreadyExited) child.kill('SIGTERM')
+  let stopTimer: NodeJS.Timeout | undefined
+  try {
+    const status = await Promise.race([
+      closed,
+      new Promise<never>((_resolve, reject) => {
+        stopTimer = setTimeout(() => reject(new WriterStopError(`writer did not stop within ${deadlineMs} ms`)), deadlineMs)
+      })
+    ])
+    const summary = lines.take('stopped')
+    if (summary !== undefined) return summary as StoppedSummary
+    const tail = stderr() === '' ? '' : `: ${stderr()}`
+    throw new WriterStopError(`writer ${alreadyExited ? 'had already exited' : 'exited'} (${status}) without a stopped line${tail}`)
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  } finally {
+    clearTimeout(stopTimer)
+  }
+}
+
+interface JsonLines {
+  /** Resolves with the next line of that event. */
+  next: (event: string) => Promise<any>
+  /** The first line of that event seen so far and not taken, if any. */
+  take: (event: string) => any
+}
+
 /** JSON lines of a stream; `next(event)` resolves with the next line of that event. */
-function jsonLines (stream: NodeJS.ReadableStream): { next: (event: string) => Promise<any> } {
+function jsonLines (stream: NodeJS.ReadableStream): JsonLines {
   const seen: any[] = []
   const waiting = new Map<string, (line: any) => void>()
   readJsonLines(stream, (line: any) => {
@@ -134,11 +165,12 @@ function jsonLines (stream: NodeJS.ReadableStream): { next: (event: string) => P
       seen.push(line)
     }
   })
+  const take = (event: string): any => {
+    const i = seen.findIndex((line) => line?.event === event)
+    return i === -1 ? undefined : seen.splice(i, 1)[0]
+  }
   return {
-    next: async (event) => {
-      const i = seen.findIndex((line) => line?.event === event)
-      if (i !== -1) return seen.splice(i, 1)[0]
-      return await new Promise((resolve) => waiting.set(event, resolve))
-    }
+    next: async (event) => take(event) ?? await new Promise((resolve) => waiting.set(event, resolve)),
+    take
   }
 }

@@ -172,7 +172,7 @@ export class WriterStartError extends LogfunnelError {
   }
 }
 
-/** A child writer did not stop in time after SIGTERM. */
+/** A child writer did not stop in time after SIGTERM, or exited without its summary. */
 export class WriterStopError extends LogfunnelError {
   constructor (message: string) {
     super('LOGFUNNEL_ERR_WRITER_STOP', message)

@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import * as zmq from 'zeromq'
 import { verifyFile } from '../shared/verify.js'
 import { BIN, exitCode, fixture, ROOT, spawnCommand, spawnNode, tempDir, waitFor } from './helpers/children.js'
@@ -81,6 +81,42 @@ describe('the writer startWriter() spawned', () => {
       await expectEndpointFree(dir, started.endpoint)
     })
   }
+}, 60_000)
+
+describe('startWriter().stop()', () => {
+  /** startWriter() from the compiled package, its writer SIGKILLed after the test if still running. */
+  async function startedWriter (dir: string): Promise<Awaited<ReturnType<typeof import('../producer/index.js').startWriter>>> {
+    const { startWriter } = await import(join(ROOT, 'dist', 'producer', 'index.js')) as typeof import('../producer/index.js')
+    const writer = await startWriter({ file: join(dir, 'app.log'), endpoint: `ipc://${join(dir, 'w.sock')}` })
+    onTestFinished(() => { try { process.kill(writer.pid, 'SIGKILL') } catch {} })
+    return writer
+  }
+  const gone = (pid: number): boolean => { try { process.kill(pid, 0); return false } catch { return true } }
+
+  it('called twice at once and once more after: every call resolves with the same summary, the last one at once', async () => {
+    const dir = tempDir()
+    const writer = await startedWriter(dir)
+    await runProducers(1, { endpoint: `ipc://${join(dir, 'w.sock')}`, records: 100 })
+    const [first, second] = await Promise.all([writer.stop(), writer.stop()])
+    expect(first).toMatchObject({ event: 'stopped', records: 100 })
+    expect(second).toEqual(first)
+    const before = Date.now()
+    // Before the fix, a stop() after a clean stop waited its whole deadline and rejected.
+    expect(await writer.stop(10_000)).toEqual(first)
+    expect(Date.now() - before).toBeLessThan(1000)
+  })
+
+  it('of a writer that was killed (SIGKILL) rejects at once with LOGFUNNEL_ERR_WRITER_STOP', async () => {
+    const dir = tempDir()
+    const writer = await startedWriter(dir)
+    process.kill(writer.pid, 'SIGKILL')
+    await waitFor(() => gone(writer.pid), 5000, () => `writer ${writer.pid} still exists`)
+    const before = Date.now()
+    await expect(writer.stop(10_000)).rejects.toMatchObject({ code: 'LOGFUNNEL_ERR_WRITER_STOP' })
+    expect(Date.now() - before).toBeLessThan(1000)
+    await expect(writer.stop(10_000)).rejects.toMatchObject({ code: 'LOGFUNNEL_ERR_WRITER_STOP' })
+    expect(Date.now() - before).toBeLessThan(1000)
+  })
 }, 60_000)
 
 describe('a writer whose stdout and stderr are closed early', () => {
