@@ -1,8 +1,11 @@
-import { closeSync, openSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkSpoolDir } from '../shared/dir-check.js'
 import { encodeSpoolEntry, encodeSpoolPreamble, endpointKey, processStartTime, SPOOL_SEGMENT_BYTES, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
 import { makeDirsSync } from '../shared/make-dirs.js'
+import { debuglog } from 'node:util'
+
+const debug = debuglog('logfunnel')
 
 /**
  * A segment is handed to the writer (renamed) once it holds SPOOL_SEGMENT_BYTES, or this long
@@ -56,7 +59,7 @@ export class SpoolWriter {
       try {
         this.#writeAll(this.#preamble)
       } catch (err) {
-        this.#endSegment()
+        this.#dropSegment()
         throw err
       }
       this.#timer = setTimeout(() => {
@@ -109,6 +112,27 @@ export class SpoolWriter {
       }
     }
     if (failure !== undefined) throw failure
+  }
+
+  /**
+   * Closes and removes a segment whose preamble could not be written (ENOSPC): it holds no
+   * entry, and handed over it would be one more empty file for each entry tried while the disk
+   * is full (160 in 3 s from 4 producers). Should the unlink fail, the segment number still
+   * moves on, so no entry follows a partial preamble.
+   */
+  #dropSegment (): void {
+    clearTimeout(this.#timer)
+    try {
+      closeSync(this.#fd)
+    } catch {}
+    this.#fd = -1
+    try {
+      unlinkSync(this.#tmpPath)
+    } catch (err) {
+      debug('removing the spool segment %s failed: %o', this.#tmpPath, err)
+    }
+    this.#segment++
+    this.#bytes = 0
   }
 
   /** Closes the open segment; it waits in #unrenamed for seal() to hand it over. */

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { SpoolWriter } from '../producer/spool-writer.js'
@@ -34,5 +34,26 @@ describe('SpoolWriter, a segment whose rename fails', () => {
       return parsed.entries.map((e) => e.header.seq)
     })
     expect(seqs).toEqual([[0], [1]])
+  })
+})
+
+// /dev/full fails every write with ENOSPC: a segment name linked to it is a segment on a full disk.
+describe.runIf(existsSync('/dev/full'))('SpoolWriter, a disk full before a segment\'s preamble is written', () => {
+  it('each failed segment is removed, not handed over; the next entry that fits is the only file', () => {
+    const dir = join(tempDir(), 'w.sock.spool')
+    mkdirSync(dir, { mode: 0o700 })
+    const spool = new SpoolWriter(dir, ID.toString('hex'), 'ipc:///x/w.sock')
+    const segment = (n: number): string => `${ID.toString('hex')}-${process.pid}-${String(n).padStart(10, '0')}`
+    for (const n of [0, 1, 2]) symlinkSync('/dev/full', join(dir, `${segment(n)}.spool.tmp`))
+    for (const seq of [0, 1, 2]) expect(() => spool.append(...entry(seq))).toThrow(expect.objectContaining({ code: 'ENOSPC' }))
+    expect(spool.open).toBe(false)
+    expect(readdirSync(dir)).toEqual([])
+    spool.append(...entry(3))
+    spool.seal()
+    expect(readdirSync(dir)).toEqual([`${segment(3)}.spool`])
+    const buf = readFileSync(join(dir, `${segment(3)}.spool`))
+    const preamble = parseSpoolPreamble(buf)
+    if (typeof preamble !== 'object') throw new Error('no preamble')
+    expect(parseSpool(buf, 1024 * 1024, preamble.bytes).entries.map((e) => e.header.seq)).toEqual([3])
   })
 })
