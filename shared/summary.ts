@@ -6,9 +6,9 @@ import type { RejectReason } from './protocol.js'
  * all three, so none can drift.
  */
 export interface WriterSummary {
-  /** Lines written. */
+  /** Lines handed to the file; in the final summary, those written (the batches given up at stop are not counted). */
   records: number
-  /** Bytes written. */
+  /** Bytes handed to the file; in the final summary, those written (what was given up is `unwrittenBytes`). */
   bytes: number
   /** Batches written. */
   batches: number

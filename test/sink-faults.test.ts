@@ -45,6 +45,8 @@ describe('a file that stays unwritable', () => {
 
     const unwritten = await h.sink.end(100)
     expect(unwritten).toBe(10 * before[0]!.length)
+    // The 10 batches given up (one line each, the first partly written and cut off): none is in the file.
+    expect(h.sink.unwrittenRecords).toBe(10)
     expect(readFileSync(h.file)).toEqual(Buffer.concat(before))
   })
 })

@@ -28,8 +28,8 @@ const IDLE_TIMEOUT_MS = 10_000
 type CounterName = 'records' | 'bytes' | 'frames' | 'duplicates' | 'fsyncs'
 
 const COUNTERS: Array<[CounterName, string]> = [
-  ['records', 'Log lines written to the file'],
-  ['bytes', 'Bytes written to the file'],
+  ['records', 'Log lines handed to the file (written, or waiting in logfunnel_queue_bytes)'],
+  ['bytes', 'Bytes handed to the file (written, or waiting in logfunnel_queue_bytes)'],
   ['frames', 'Messages received on the data socket, good or bad'],
   ['duplicates', 'Batches received again after they were written (resends), not written twice'],
   ['fsyncs', 'fsync(2) calls on the log file']

@@ -199,14 +199,21 @@ export class Writer extends EventEmitter {
    * Stops receiving once the queue is drained (idle for `drainIdleMs`, at most
    * `drainTimeoutMs`), writes and fsyncs the file, publishes the final receipts, releases the
    * endpoint. Resolves with the final summary. A file that stays unwritable is given up after
-   * another `drainTimeoutMs` (`unwrittenBytes` in the summary; those batches have no receipt).
+   * another `drainTimeoutMs` (`unwrittenBytes` in the summary, and not in its `records` or
+   * `bytes`; those batches have no receipt).
    */
   async stop (): Promise<WriterSummary> {
     this.#stop.request()
     await this.#loop
     // The ingester and the state loop may be waiting for the file: end() settles those waits.
     const ingesting = this.#ingester?.stop()
-    this.#summary.unwrittenBytes = await this.#sink?.end(this.options.drainTimeoutMs) ?? 0
+    const sink = this.#sink
+    if (sink !== undefined) {
+      this.#summary.unwrittenBytes = await sink.end(this.options.drainTimeoutMs)
+      // records and bytes count batches as they are handed to the file: those it gave up are not in it.
+      this.#summary.records -= sink.unwrittenRecords
+      this.#summary.bytes -= this.#summary.unwrittenBytes
+    }
     await ingesting
     await this.#persisting
     // Everything handled is written and fsynced by end(), so the state saved after it is exact;

@@ -89,6 +89,8 @@ export class FileSink extends EventEmitter {
   readonly #checkpointer: Checkpointer | undefined
   /** The file holds only the sink's checkpoint lines: it counts as empty for rotation. */
   #checkpointsOnly = false
+  /** Lines of the chunks `end()` gave up on (cut off the file, or never written). */
+  #givenUpRecords = 0
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -151,6 +153,14 @@ export class FileSink extends EventEmitter {
 
   get bytesWritten (): number {
     return this.#written
+  }
+
+  /**
+   * After `end()`: the lines of what it counted as unwritten (its result, in bytes). The batches
+   * are whole lines, so these are the records appended that are not in the file.
+   */
+  get unwrittenRecords (): number {
+    return this.#givenUpRecords + this.#queue.lines()
   }
 
   get stats (): SinkStats {
@@ -372,11 +382,14 @@ export class FileSink extends EventEmitter {
    * chunk, and written ones not confirmed), close it.
    */
   async #giveUp (): Promise<void> {
+    const given = this.#chunk === undefined ? [...this.#unconfirmed] : [this.#chunk, ...this.#unconfirmed]
+    this.#givenUpRecords = linesOf(given)
     const fd = this.#fd
     if (fd === undefined) return
     const round = this.#round
     let cut = this.#chunk?.done ?? 0
     for (const chunk of this.#unconfirmed) cut += chunk.bytes
+    if (round !== undefined && !roundSucceeded(round)) this.#givenUpRecords += linesOf(round.chunks)
     if (round !== undefined) {
       this.#round = undefined
       if (roundSucceeded(round)) {
@@ -392,4 +405,10 @@ export class FileSink extends EventEmitter {
     }
     await this.#fs.close(fd).catch(() => {})
   }
+}
+
+function linesOf (chunks: Chunk[]): number {
+  let n = 0
+  for (const chunk of chunks) for (const buf of chunk.bufs) n += countLines(buf)
+  return n
 }

@@ -1,4 +1,5 @@
 import { hasWritev, type SinkFs } from './sink-fs.js'
+import { countLines } from './checkpointer.js'
 
 /**
  * Most buffers in one writev(2): Linux's IOV_MAX (UIO_MAXIOV, 1024). libuv writes only that
@@ -41,6 +42,13 @@ export class WriteQueue {
   /** Bytes ever queued. */
   get appended (): number {
     return this.#appended
+  }
+
+  /** Lines in the batches not taken yet (each batch is whole lines). */
+  lines (): number {
+    let n = 0
+    for (const buf of this.#bufs) n += countLines(buf)
+    return n
   }
 
   /** The next batch, if any. */
