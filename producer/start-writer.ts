@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { WriterStartError, WriterStopError } from '../shared/errors.js'
+import { InvalidOptionError, WriterStartError, WriterStopError } from '../shared/errors.js'
 import { checkKnownKeys } from '../shared/option-values.js'
 import { resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOptions } from '../shared/options.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
@@ -56,6 +56,9 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   checkKnownKeys(opts, [...WRITER_OPTION_KEYS, 'startTimeoutMs'], 'startWriter()')
   const { startTimeoutMs: _startTimeoutMs, ...writerOptions } = opts
   resolveWriterOptions(writerOptions)
+  if (opts.startTimeoutMs !== undefined && !(Number.isInteger(opts.startTimeoutMs) && opts.startTimeoutMs > 0)) {
+    throw new InvalidOptionError(`startTimeoutMs must be a positive integer (ms), got ${String(opts.startTimeoutMs)}`)
+  }
   // The writer ends with this process: it stops gracefully once the stdin pipe held here
   // reaches EOF, which happens however this process ends (exit, crash, SIGKILL).
   const args = [BIN, 'writer', '--exit-with-parent']

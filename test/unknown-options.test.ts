@@ -18,6 +18,8 @@ describe('unknown and bad options are rejected in the API\'s own terms', () => {
   it("startWriter({ rotateSize: '100M' }) and startWriter({ fsync: 'always' }) reject before spawning, in option names", async () => {
     await expect(startWriter({ rotateSize: '100M' } as never)).rejects.toMatchObject({ code: INVALID, message: expect.stringMatching(/^unknown startWriter\(\) option 'rotateSize' \(did you mean 'rotateSizeBytes'\?\)/) })
     await expect(startWriter({ fsync: 'always' } as never)).rejects.toMatchObject({ code: INVALID, message: expect.stringMatching(/^fsync must be 'off', 'batch' or an integer/) })
+    // Before, accepted: the start then failed with "not ready within -1 ms".
+    await expect(startWriter({ startTimeoutMs: -1 })).rejects.toMatchObject({ code: INVALID, message: 'startTimeoutMs must be a positive integer (ms), got -1' })
   })
 
   it('the transport target with { destination } fails with the code and the key', async () => {
