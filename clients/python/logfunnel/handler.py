@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import math
 import os
 import socket
 import sys
 import traceback
 import weakref
 from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) for one str, in C
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from .client import Client
 from .errors import Closed, CloseTimeout, LogfunnelError, report
@@ -37,6 +38,30 @@ def _fallback(value: Any) -> Any:
     return repr(value)
 
 
+def _finite(value: Any, path: Set[int]) -> Any:
+    """``value`` with NaN and the infinities as None, in dicts, lists and tuples at any depth: JSON
+    has no such numbers, and pino (JSON.stringify) writes them as null. ``path``: the ids of the
+    containers being copied, so a circular value is left as it is, for json to report."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if not isinstance(value, (dict, list, tuple)) or id(value) in path:
+        return value
+    path.add(id(value))
+    try:
+        if isinstance(value, dict):
+            return {_finite_key(key): _finite(item, path) for key, item in value.items()}
+        return [_finite(item, path) for item in value]
+    finally:
+        path.discard(id(value))
+
+
+def _finite_key(key: Any) -> Any:
+    # A key is written as a string; a non-finite float key as JavaScript spells it (String(NaN)).
+    if isinstance(key, float) and not math.isfinite(key):
+        return 'NaN' if key != key else 'Infinity' if key > 0 else '-Infinity'
+    return key
+
+
 def _report_to(ref: 'weakref.ref[LogfunnelHandler]') -> Callable[[LogfunnelError], None]:
     def on_error(err: LogfunnelError) -> None:
         handler = ref()
@@ -57,10 +82,10 @@ class LogfunnelHandler(logging.Handler):
     ``msg``, then the ``extra=`` fields, and ``err`` ({type, message, stack}) with exc_info.
 
     ``seq_key='seq'`` adds a per-process counter 0, 1, 2, ... so that ``logfunnel verify`` can
-    prove nothing was lost or reordered. Client options (endpoint, close_timeout, on_full,
-    spool_dir, curve_server_key, ...) pass through, so ``dictConfig`` can set them all;
-    ``close()`` waits for the receipts, then spools what has none. Connect and handshake
-    failures go through ``handleError`` once.
+    prove nothing was lost or reordered. NaN and the infinities are written as null, as pino does.
+    Client options (endpoint, close_timeout, on_full, spool_dir, curve_server_key, ...) pass
+    through, so ``dictConfig`` can set them all; ``close()`` waits for the receipts, then spools
+    what has none. Connect and handshake failures go through ``handleError`` once.
     """
 
     def __init__(self, endpoint: Optional[str] = None, level: int = logging.NOTSET, seq_key: Optional[str] = None,
@@ -78,7 +103,8 @@ class LogfunnelHandler(logging.Handler):
         # (levelno, logger name, pid) -> the line's text before `time` and between `time` and `msg`
         self._frames: Dict[Tuple[int, str, int], Tuple[str, str]] = {}
         self._seq_field = None if seq_key is None else ',%s:' % encode_basestring(seq_key)
-        self._encode = json.JSONEncoder(default=_fallback, ensure_ascii=False, separators=(',', ':')).encode
+        self._encode = json.JSONEncoder(default=_fallback, ensure_ascii=False, separators=(',', ':'),
+                                        allow_nan=False).encode
         _handlers.add(self)
 
     @staticmethod
@@ -133,7 +159,11 @@ class LogfunnelHandler(logging.Handler):
             obj['err'] = {'type': record.exc_info[0].__name__, 'message': str(record.exc_info[1]),
                           'stack': ''.join(traceback.format_exception(*record.exc_info))}
         obj['msg'] = record.getMessage()
-        return self._encode(obj)
+        try:
+            return self._encode(obj)
+        except ValueError:  # NaN or an infinity (allow_nan=False); a circular value raises again
+            pass
+        return self._encode(_finite(obj, set()))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

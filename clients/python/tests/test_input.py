@@ -1,10 +1,11 @@
 """Text that is not plain UTF-8: a line of bytes that are not UTF-8 is refused with a clear
 error and the records around it are kept; a str holding lone surrogates (a file name that is
-not UTF-8, as ``os.fsdecode`` and ``os.listdir`` give it) is written, its text kept exactly."""
+not UTF-8, as ``os.fsdecode`` and ``os.listdir`` give it) is written, its text kept exactly.
+Numbers JSON has no spelling for (NaN, the infinities) are written as null, as pino does."""
 
 import json
 
-from conftest import count_lines, verify
+from conftest import assert_clean, count_lines, verify
 
 BYTES = '''import json, sys
 import logfunnel
@@ -62,3 +63,35 @@ def test_lone_surrogates_are_written_as_json_escapes(writer_factory, run_code):
     assert records[0]['msg'] == 'opened ' + name
     assert records[1]['path'] == name and records[1]['pair'] == '\U0001f600'
     assert records[2]['msg'] == 'plain'
+
+
+NON_FINITE = '''import logging, sys
+import logfunnel
+log = logging.getLogger('ratios'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
+nan, inf = float('nan'), float('inf')
+log.info('before', extra={'ratio': 0.5})
+log.info('top level', extra={'ratio': nan, 'rate': inf, 'floor': -inf})
+log.info('nested', extra={'stats': {'mean': nan, 'series': [1.5, inf, (2, -inf)], nan: 'key', inf: 'up'}})
+log.info('after')
+'''
+
+
+def test_nan_and_infinities_are_written_as_null(writer_factory, run_code):
+    writer = writer_factory()
+    p = run_code(NON_FINITE, writer.endpoint)
+    assert p.wait() == 0 and p.stderr == ''
+    writer.wait_for_lines(4)
+    summary = writer.stop()
+    assert summary['records'] == 4 and count_lines(writer.file) == 4
+    assert_clean(verify(writer.file, '--key', 'pid', '--expect', '4'), 4, 1)
+
+    def no_constant(name):
+        raise AssertionError('%s in the file: not JSON' % name)
+    with open(writer.file, encoding='utf-8') as f:
+        records = [json.loads(line, parse_constant=no_constant) for line in f]
+    assert [r['seq'] for r in records] == [0, 1, 2, 3]
+    assert records[0]['ratio'] == 0.5
+    assert (records[1]['ratio'], records[1]['rate'], records[1]['floor']) == (None, None, None)
+    assert records[2]['stats'] == {'mean': None, 'series': [1.5, None, [2, None]], 'NaN': 'key', 'Infinity': 'up'}
+    assert records[3]['msg'] == 'after'
