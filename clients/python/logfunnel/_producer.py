@@ -156,6 +156,9 @@ class _Producer(SenderThread):
                 return
             if self._held_bytes + size > self.high_water_mark and not self._make_room(size):
                 return
+            if self._closing:  # close() ran while this call waited for room (the wait releases the lock)
+                self._spool_late(data)
+                return
             # Counted before it is queued: a signal handler that runs in between (it may, in the
             # main thread) cuts the queue into batches from this total, which must not be short.
             self._queued_bytes += size
@@ -190,6 +193,25 @@ class _Producer(SenderThread):
                 return self._spool_or_overflow()
             self._changed.wait(left)
         return True
+
+    def _spool_late(self, data: bytes) -> None:
+        """A line whose log call waited for room while close() (or an exit path) moved what was
+        held to the spool (lock held): it follows them there, as nothing sends for a closed
+        producer. Closed when there is no spool (counted as a record logged after close()); a spool
+        that cannot be written counts it as lost, reported on stderr."""
+        if self.spool_dir is None:
+            raise Closed('logfunnel client closed while the record waited for room')
+        self._queued.append(data)
+        self._queued_bytes += len(data)
+        self._held_bytes += len(data)
+        self.stats['records'] += 1
+        with _exit.spooling:
+            if self._spool_held():
+                self._seal_spool()
+                return
+        self.stats['lost'] += 1
+        sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record that waited for room during close() '
+                         'was lost (the spool could not be written)\n')
 
     def _spool_or_overflow(self) -> bool:
         """No room will come by waiting (lock held): what is held goes to the spool (True), or,
