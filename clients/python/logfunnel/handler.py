@@ -82,8 +82,9 @@ class LogfunnelHandler(logging.Handler):
     ``msg``, then the ``extra=`` fields, and ``err`` ({type, message, stack}) with exc_info.
 
     ``seq_key='seq'`` adds a per-process counter 0, 1, 2, ... so that ``logfunnel verify`` can
-    prove nothing was lost or reordered. NaN and the infinities are written as null, as pino does.
-    Client options (endpoint, close_timeout, on_full, spool_dir, curve_server_key, ...) pass
+    prove nothing was lost or reordered; a record the handler refuses (it cannot be encoded, or it
+    is over max_frame_bytes) takes no number. NaN and the infinities are written as null, as pino
+    does. Client options (endpoint, close_timeout, on_full, spool_dir, curve_server_key, ...) pass
     through, so ``dictConfig`` can set them all; ``close()`` waits for the receipts, then spools
     what has none. Connect and handshake failures go through ``handleError`` once.
     """
@@ -114,13 +115,17 @@ class LogfunnelHandler(logging.Handler):
             handler._pid, handler._seq, handler.closed_drops = os.getpid(), 0, 0
 
     def format_record(self, record: logging.LogRecord) -> str:
-        """The JSON line for ``record`` (without newline)."""
+        """The JSON line for ``record`` (without newline). With ``seq_key``, it holds the next
+        seq, which only ``emit()`` takes (once the client has the line)."""
+        pid = record.process if record.process is not None else self._pid
+        return self._format(record, pid, self._seq)
+
+    def _format(self, record: logging.LogRecord, pid: int, seq: int) -> str:
         # A subset test walks the record's keys without building a set (the difference did).
         if record.exc_info or not record.__dict__.keys() <= _RECORD_ATTRS:
-            return self._format_object(record)
+            return self._format_object(record, pid, seq)
         # The common record (no extra fields, no exception) from cached text: the same line as
         # _format_object's, at a fraction of its cost (json's dict walk is most of a record's work).
-        pid = record.process if record.process is not None else self._pid
         key = (record.levelno, record.name, pid)
         frame = self._frames.get(key)
         if frame is None:
@@ -128,8 +133,6 @@ class LogfunnelHandler(logging.Handler):
         msg = record.getMessage()
         if self._seq_field is None:
             return '%s%d%s,"msg":%s}' % (frame[0], record.created * 1000, frame[1], encode_basestring(msg))
-        seq = self._seq
-        self._seq = seq + 1
         return '%s%d%s%s%d,"msg":%s}' % (frame[0], record.created * 1000, frame[1], self._seq_field, seq, encode_basestring(msg))
 
     def _frame(self, key: Tuple[int, str, int]) -> Tuple[str, str]:
@@ -145,13 +148,11 @@ class LogfunnelHandler(logging.Handler):
             level = self._levels[levelno] = pino_level(levelno)
         return level
 
-    def _format_object(self, record: logging.LogRecord) -> str:
+    def _format_object(self, record: logging.LogRecord, pid: int, seq: int) -> str:
         obj: Dict[str, Any] = {'level': self._level(record.levelno), 'time': int(record.created * 1000),
-                               'pid': record.process if record.process is not None else self._pid,
-                               'hostname': self.hostname, 'name': record.name}
+                               'pid': pid, 'hostname': self.hostname, 'name': record.name}
         if self.seq_key is not None:
-            obj[self.seq_key] = self._seq
-            self._seq += 1
+            obj[self.seq_key] = seq
         for key, value in record.__dict__.items():
             if key not in _RECORD_ATTRS and key not in obj:
                 obj[key] = value
@@ -166,8 +167,15 @@ class LogfunnelHandler(logging.Handler):
         return self._encode(_finite(obj, set()))
 
     def emit(self, record: logging.LogRecord) -> None:
+        pid = record.process if record.process is not None else self._pid
         try:
-            self.client.send(self.format_record(record))
+            if self._seq_field is None:
+                self.client.send(self._format(record, pid, 0))
+            else:
+                # The seq is taken once the client has the line: a refused record leaves no gap.
+                seq = self._seq
+                self.client.send(self._format(record, pid, seq))
+                self._seq = seq + 1
         except Closed:
             # After close(): at interpreter exit logging.shutdown() and the exit hook close every
             # handler while daemon threads may still log. Said once, not once per record.
