@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import logging
@@ -12,7 +13,7 @@ import sys
 import traceback
 import weakref
 from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) for one str, in C
-from typing import Any, Callable, Dict, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
 
 from .client import Client
 from .errors import Closed, CloseTimeout, LogfunnelError, report
@@ -99,6 +100,9 @@ class LogfunnelHandler(logging.Handler):
         self.hostname = socket.gethostname()
         self._pid = os.getpid()
         self._seq = 0
+        # Records logged in this thread while its emit() runs (a signal handler's): sent after it.
+        self._deferred: Deque[logging.LogRecord] = collections.deque()
+        self._emitting = False
         self.closed_drops = 0  # records logged after close(), not sent (reported once)
         self._levels: Dict[int, int] = {}
         # (levelno, logger name, pid) -> the line's text before `time` and between `time` and `msg`
@@ -113,6 +117,8 @@ class LogfunnelHandler(logging.Handler):
         """A forked child counts ``seq`` from 0: it is a producer of its own."""
         for handler in list(_handlers):
             handler._pid, handler._seq, handler.closed_drops = os.getpid(), 0, 0
+            handler._deferred.clear()
+            handler._emitting = False
 
     def format_record(self, record: logging.LogRecord) -> str:
         """The JSON line for ``record`` (without newline). With ``seq_key``, it holds the next
@@ -167,8 +173,15 @@ class LogfunnelHandler(logging.Handler):
         return self._encode(_finite(obj, set()))
 
     def emit(self, record: logging.LogRecord) -> None:
-        pid = record.process if record.process is not None else self._pid
+        if self._emitting:
+            # Re-entered in this thread (logging holds the handler's re-entrant lock over emit): a
+            # signal handler, or an argument's __str__, logged while this emit ran. Queued first,
+            # its record would precede the outer one with the next seq; it follows it instead.
+            self._deferred.append(record)
+            return
+        self._emitting = True
         try:
+            pid = record.process if record.process is not None else self._pid
             if self._seq_field is None:
                 self.client.send(self._format(record, pid, 0))
             else:
@@ -186,6 +199,14 @@ class LogfunnelHandler(logging.Handler):
                                  'are not sent, counted in closed_drops, and reported this once\n')
         except Exception:  # noqa: BLE001 - logging's contract: report, never raise into the caller
             self.handleError(record)
+        finally:
+            self._emitting = False
+        if self._deferred:
+            self._emit_deferred()
+
+    def _emit_deferred(self) -> None:
+        while self._deferred:
+            self.emit(self._deferred.popleft())
 
     def flush(self) -> None:
         """Waits for the receipts, at most close_timeout; records still without one stay held
