@@ -82,10 +82,11 @@ class LogfunnelHandler(logging.Handler):
     (pino's number), ``time`` (ms since the epoch), ``pid``, ``hostname``, ``name`` (the logger),
     ``msg``, then the ``extra=`` fields, and ``err`` ({type, message, stack}) with exc_info.
 
-    ``seq_key='seq'`` adds a per-process counter 0, 1, 2, ... so that ``logfunnel verify`` can
-    prove nothing was lost or reordered; a record the handler refuses (it cannot be encoded, or it
-    is over max_frame_bytes) takes no number. NaN and the infinities are written as null, as pino
-    does. Client options (endpoint, close_timeout, on_full, spool_dir, curve_server_key, ...) pass
+    ``seq_key='seq'`` adds a counter 0, 1, 2, ... per ``pid`` written (the record's process: a
+    QueueListener's records keep their worker's), so that ``logfunnel verify`` can prove nothing
+    was lost or reordered; a record the handler refuses (it cannot be encoded, or it is over
+    max_frame_bytes) takes no number. NaN and the infinities are written as null, as pino does.
+    Client options (endpoint, close_timeout, on_full, spool_dir, curve_server_key, ...) pass
     through, so ``dictConfig`` can set them all; ``close()`` waits for the receipts, then spools
     what has none. Connect and handshake failures go through ``handleError`` once.
     """
@@ -99,7 +100,8 @@ class LogfunnelHandler(logging.Handler):
         self.seq_key = seq_key
         self.hostname = socket.gethostname()
         self._pid = os.getpid()
-        self._seq = 0
+        # pid -> its next seq (bounded by the system's pid_max: nothing to prune).
+        self._seqs: Dict[int, int] = {}
         # Records logged in this thread while its emit() runs (a signal handler's): sent after it.
         self._deferred: Deque[logging.LogRecord] = collections.deque()
         self._emitting = False
@@ -116,15 +118,15 @@ class LogfunnelHandler(logging.Handler):
     def _forked() -> None:
         """A forked child counts ``seq`` from 0: it is a producer of its own."""
         for handler in list(_handlers):
-            handler._pid, handler._seq, handler.closed_drops = os.getpid(), 0, 0
+            handler._pid, handler._seqs, handler.closed_drops = os.getpid(), {}, 0
             handler._deferred.clear()
             handler._emitting = False
 
     def format_record(self, record: logging.LogRecord) -> str:
         """The JSON line for ``record`` (without newline). With ``seq_key``, it holds the next
-        seq, which only ``emit()`` takes (once the client has the line)."""
+        seq of the record's pid, which only ``emit()`` takes (once the client has the line)."""
         pid = record.process if record.process is not None else self._pid
-        return self._format(record, pid, self._seq)
+        return self._format(record, pid, self._seqs.get(pid, 0))
 
     def _format(self, record: logging.LogRecord, pid: int, seq: int) -> str:
         # A subset test walks the record's keys without building a set (the difference did).
@@ -186,9 +188,9 @@ class LogfunnelHandler(logging.Handler):
                 self.client.send(self._format(record, pid, 0))
             else:
                 # The seq is taken once the client has the line: a refused record leaves no gap.
-                seq = self._seq
+                seq = self._seqs.get(pid, 0)
                 self.client.send(self._format(record, pid, seq))
-                self._seq = seq + 1
+                self._seqs[pid] = seq + 1
         except Closed:
             # After close(): at interpreter exit logging.shutdown() and the exit hook close every
             # handler while daemon threads may still log. Said once, not once per record.

@@ -1,10 +1,11 @@
-"""``seq_key``: one number per record written, in the file's order, so that ``logfunnel verify``
-proves nothing was lost or reordered: records the handler refuses take no number, and a signal
-handler's record does not overtake the one it interrupted."""
+"""``seq_key``: per pid, one number per record written, in the file's order, so that
+``logfunnel verify`` proves nothing was lost or reordered: records the handler refuses take no
+number, a signal handler's record does not overtake the one it interrupted, and a
+QueueListener's records count per worker."""
 
 import json
 
-from conftest import assert_clean, count_lines, verify
+from conftest import PYTHON, Proc, assert_clean, count_lines, verify
 
 REFUSED = '''import logging, sys
 import logfunnel
@@ -83,3 +84,46 @@ def test_a_signal_handler_logging_inside_a_log_call_keeps_seq_order(writer_facto
     summary = writer.stop()
     assert summary['records'] == total and count_lines(writer.file) == total
     assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(total)), total, 1)
+
+
+QUEUE_LISTENER = '''import logging, logging.handlers, multiprocessing as mp, sys
+
+def worker(q, i, per):
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(q)]
+    root.setLevel(logging.INFO)
+    for j in range(per):
+        logging.info('worker %d record %d', i, j)
+
+if __name__ == '__main__':
+    import logfunnel
+    ctx = mp.get_context(sys.argv[2])
+    workers, per = int(sys.argv[3]), int(sys.argv[4])
+    q = ctx.Queue(-1)
+    handler = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq')
+    listener = logging.handlers.QueueListener(q, handler)
+    listener.start()
+    ps = [ctx.Process(target=worker, args=(q, i, per)) for i in range(workers)]
+    [p.start() for p in ps]
+    [p.join() for p in ps]
+    listener.stop()
+    handler.close()
+'''
+
+
+def test_queue_listener_records_count_per_worker(writer_factory, procs, tmp_path):
+    """The logging cookbook's pattern: workers' QueueHandler, one LogfunnelHandler behind a
+    QueueListener in the parent. Lines carry the worker's pid; before, one counter for all of
+    them made verify report 4,450 gaps for 2,000 records."""
+    script = tmp_path / 'queue_listener.py'
+    script.write_text(QUEUE_LISTENER)
+    writer = writer_factory()
+    workers, per = 4, 500
+    p = Proc([PYTHON, str(script), writer.endpoint, 'spawn', str(workers), str(per)], cwd=str(tmp_path))
+    procs.append(p)
+    assert p.wait() == 0 and p.stderr == ''
+    total = workers * per
+    writer.wait_for_lines(total)
+    summary = writer.stop()
+    assert summary['records'] == total and count_lines(writer.file) == total
+    assert_clean(verify(writer.file, '--expect-total', str(total)), total, workers)
