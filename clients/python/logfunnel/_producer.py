@@ -157,7 +157,8 @@ class _Producer(SenderThread):
             if self._held_bytes + size > self.high_water_mark and not self._make_room(size):
                 return
             if self._closing:  # close() ran while this call waited for room (the wait releases the lock)
-                self._spool_late(data)
+                if not self._spool_late(data):
+                    raise Closed('logfunnel client closed while the record waited for room')
                 return
             # Counted before it is queued: a signal handler that runs in between (it may, in the
             # main thread) cuts the queue into batches from this total, which must not be short.
@@ -194,24 +195,33 @@ class _Producer(SenderThread):
             self._changed.wait(left)
         return True
 
-    def _spool_late(self, data: bytes) -> None:
-        """A line whose log call waited for room while close() (or an exit path) moved what was
-        held to the spool (lock held): it follows them there, as nothing sends for a closed
-        producer. Closed when there is no spool (counted as a record logged after close()); a spool
-        that cannot be written counts it as lost, reported on stderr."""
-        if self.spool_dir is None:
-            raise Closed('logfunnel client closed while the record waited for room')
+    def _spool_late(self, data: bytes) -> bool:
+        """A line for a producer that no longer sends (lock held): its log call waited for room
+        while close() (or an exit path) moved what was held to the spool, or it was logged after
+        the end of the process closed the producer (an atexit hook registered before logfunnel was
+        imported runs after logfunnel's own, and so may a multiprocessing finalizer of lower
+        priority or a daemon thread). It follows the others into the spool, as a batch after
+        theirs. False with no spool (the caller reports it as logged after close()); a spool that
+        cannot be written counts it as lost, reported on stderr."""
+        if self.spool_dir is None or self.pid != os.getpid() or self._broken:
+            return False
+        if not self._producer_id:  # it never sent
+            self._producer_id = os.urandom(16)
         self._queued.append(data)
         self._queued_bytes += len(data)
         self._held_bytes += len(data)
         self.stats['records'] += 1
         with _exit.spooling:
             if self._spool_held():
-                self._seal_spool()
-                return
+                # At the end of the process the segment is taken once the process has ended (or
+                # has left it for a second): not one file per late line.
+                if not self._exit_closed:
+                    self._seal_spool()
+                return True
         self.stats['lost'] += 1
-        sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record that waited for room during close() '
-                         'was lost (the spool could not be written)\n')
+        sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record logged while the client closed was lost '
+                         '(the spool could not be written)\n')
+        return True
 
     def _spool_or_overflow(self) -> bool:
         """No room will come by waiting (lock held): what is held goes to the spool (True), or,
@@ -428,32 +438,6 @@ class _Producer(SenderThread):
         if not self._start_failed:
             self._start_failed = True
             self._fail(SenderFailed(err, 0, False, started=False))
-
-    def _spool_late(self, data: bytes) -> bool:
-        """A line logged after the end of the process closed this producer (lock held): an atexit
-        hook registered before logfunnel was imported runs after its own, and so may a
-        multiprocessing finalizer of lower priority or a daemon thread. It goes to the spool as a
-        batch of its own, after every other (the writer ingests the segment once the process has
-        ended); False with no spool, or when it cannot be written."""
-        if self.spool_dir is None or self.pid != os.getpid() or self._broken:
-            return False
-        with _exit.spooling:
-            if not self._producer_id:  # it never sent
-                self._producer_id = os.urandom(16)
-            if self._spool is None:
-                self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
-            seq = self._next_seq
-            try:
-                self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, 1, seq, self._receipted + 1, self._producer_id), data)
-            except (OSError, LogfunnelError) as err:
-                self.stats['spool_errors'] += 1
-                report(err)
-                return False
-            self._next_seq = seq + 1
-            self.stats['records'] += 1
-            self.stats['spooled'] += 1
-            self.stats['spooled_records'] += 1
-        return True
 
     def _copy_held(self) -> None:
         """The writer is away (no connection for ``spool_after`` s): every batch without a receipt
