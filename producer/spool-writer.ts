@@ -121,29 +121,28 @@ export class SpoolWriter {
    * moves on, so no entry follows a partial preamble.
    */
   #dropSegment (): void {
-    clearTimeout(this.#timer)
+    const path = this.#closeSegment()
     try {
-      closeSync(this.#fd)
-    } catch {}
-    this.#fd = -1
-    try {
-      unlinkSync(this.#tmpPath)
+      unlinkSync(path)
     } catch (err) {
-      debug('removing the spool segment %s failed: %o', this.#tmpPath, err)
+      debug('removing the spool segment %s failed: %o', path, err)
     }
-    this.#segment++
-    this.#bytes = 0
   }
 
   /** Closes the open segment; it waits in #unrenamed for seal() to hand it over. */
   #endSegment (): void {
+    this.#unrenamed.push(this.#closeSegment())
+  }
+
+  /** Closes the open segment and moves the segment number on; returns the segment's path. */
+  #closeSegment (): string {
     clearTimeout(this.#timer)
     try {
       closeSync(this.#fd)
     } catch {}
     this.#fd = -1
-    this.#unrenamed.push(this.#tmpPath)
     this.#segment++
     this.#bytes = 0
+    return this.#tmpPath
   }
 }
