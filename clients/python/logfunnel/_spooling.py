@@ -1,0 +1,130 @@
+"""What a producer puts in the spool, and when: what it holds without a receipt at close, at
+exit and under ``on_full='spool'`` (moved), copies while the writer is away (kept and sent on),
+and lines that come after the producer closed. A base class of ``_Producer``: it works on the
+producer's state (batches without a receipt, the spool writer) with the producer's lock held."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from . import exit as _exit
+from .errors import LogfunnelError, report
+from .spool import SEGMENT_MAX_AGE, SpoolWriter
+from .wire import HEADER, PROTOCOL_VERSION
+
+
+class SpoolKeeper:
+    """The spool side of a ``_Producer`` (see the module's docstring)."""
+
+    def _spool_late(self, data: bytes) -> bool:
+        """A line for a producer that no longer sends (lock held): its log call waited for room
+        while close() (or an exit path) moved what was held to the spool, or it was logged after
+        the end of the process closed the producer (an atexit hook registered before logfunnel was
+        imported runs after logfunnel's own, and so may a multiprocessing finalizer of lower
+        priority or a daemon thread). It follows the others into the spool, as a batch after
+        theirs. False with no spool (the caller reports it as logged after close()); a spool that
+        cannot be written counts it as lost, reported on stderr."""
+        if self.spool_dir is None or self.pid != os.getpid() or self._broken:
+            return False
+        if not self._producer_id:  # it never sent
+            self._producer_id = os.urandom(16)
+        self._queued.append(data)
+        self._queued_bytes += len(data)
+        self._held_bytes += len(data)
+        self.stats['records'] += 1
+        with _exit.spooling:
+            if self._spool_held():
+                # At the end of the process the segment is taken once the process has ended (or
+                # has left it for a second): not one file per late line.
+                if not self._exit_closed:
+                    self._seal_spool()
+                return True
+        self.stats['lost'] += 1
+        sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record logged while the client closed was lost '
+                         '(the spool could not be written)\n')
+        return True
+
+    def _spool_or_overflow(self) -> bool:
+        """No room will come by waiting (lock held): what is held goes to the spool (True), or,
+        with none, records past high_water_mark are dropped and counted until the writer
+        confirms again (False: this one is)."""
+        if self._spool_held():
+            return True
+        self._overflowing = True
+        self.stats['dropped'] += 1
+        return False
+
+    def _seal_spool(self) -> None:
+        """Completes the open spool file, if any, so the writer can take it."""
+        if self._spool is None:
+            return
+        with _exit.spooling:
+            try:
+                self._spool.seal()
+            except OSError as err:
+                self.stats['spool_errors'] += 1
+                report(err)
+
+    def _spool_held(self) -> bool:
+        """Moves every batch held without a receipt to the spool, oldest first (lock held), so
+        the spool alone holds the sequence from the first unreceipted batch on. False when there
+        is no spool or it cannot be written (nothing is removed then)."""
+        if self.spool_dir is None:
+            return False
+        with _exit.spooling:
+            self._batch_queued()
+            if not self._unacked:
+                return True
+            if self._spool is None:
+                self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
+            base = self._unacked[0][0]
+            try:
+                while self._unacked:
+                    seq, count, payload = self._unacked[0]
+                    if seq > self._copied_through:  # a copy is there already (_copy_held)
+                        self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id),
+                                           payload)
+                    self._unacked.popleft()
+                    self._held_bytes -= len(payload)
+                    self._spooled_through = seq
+                    self.stats['spooled'] += 1
+                    self.stats['spooled_records'] += count
+            except (OSError, LogfunnelError) as err:
+                self.stats['spool_errors'] += 1
+                report(err)
+                return False
+            finally:
+                self._changed.notify_all()
+            return True
+
+    def _copy_held(self) -> None:
+        """The writer is away (no connection for ``spool_after`` s): every batch without a receipt
+        not copied yet is copied to the spool, kept in memory and sent on, as Node's producers do
+        (``spoolAfterMs``), so a process killed meanwhile (gunicorn's SIGKILL of a worker past its
+        timeout) loses nothing it had batched; the writer skips whichever copy comes second.
+        Sender thread, lock held."""
+        if self.spool_dir is None or self._closing:
+            return
+        new = [b for b in self._unacked if b[0] > self._copied_through]
+        if not new:
+            return
+        with _exit.spooling:
+            if self._spool is None:
+                self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
+            base = self._unacked[0][0]
+            try:
+                for seq, count, payload in new:
+                    self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id),
+                                       payload)
+                    self._copied_through = seq
+                    self.stats['spool_copies'] += 1
+            except (OSError, LogfunnelError) as err:
+                self.stats['spool_errors'] += 1
+                report(err)
+
+    def _seal_old_segment(self) -> None:
+        spool = self._spool
+        if spool is not None and spool.open and time.monotonic() - spool.opened_at >= SEGMENT_MAX_AGE:
+            self._seal_spool()
