@@ -72,7 +72,8 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
     const dir = tempDir()
     const files = await writeSet(dir)
     const gz = files.filter((f) => f.endsWith('.gz'))
-    expect(gz.length).toBeGreaterThanOrEqual(50)
+    // About 100 on a quiet machine; under load batches grow and files fill in fewer writes (40 seen).
+    expect(gz.length).toBeGreaterThanOrEqual(35) // gz[30] is used below
 
     const clean = await verifyCli([...files].reverse())
     expect(clean.code, JSON.stringify(clean.report.defects)).toBe(0)

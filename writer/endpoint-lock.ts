@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { closeSync, openSync, realpathSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
 import { basename, dirname, join } from 'node:path'
+import { lockPathFor } from '../shared/endpoint.js'
 import { EndpointInUseError, FileError, FileInUseError } from '../shared/errors.js'
 import { makeDirs } from '../shared/make-dirs.js'
 import { hasFlock, loadFlock } from '../shared/optional-flock.js'
@@ -55,6 +56,29 @@ export class EndpointLock {
     this.#release()
     this.#release = () => {}
   }
+}
+
+/**
+ * Every lock a writer holds while it runs: its data endpoint, its receipt endpoint and its log
+ * file. Both endpoints take the lock named after the endpoint alone, so an endpoint is held once
+ * whichever role it has in either writer (binding another writer's receipt endpoint would take
+ * its receipts, and unlink its socket file on stop). Rejects with the first one's error
+ * (LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE_IN_USE), holding none.
+ */
+export async function acquireWriterLocks (endpoint: string, receiptEndpoint: string, file: string): Promise<{ release: () => void }> {
+  const held: EndpointLock[] = []
+  const release = (): void => {
+    for (const lock of held.splice(0).reverse()) lock.release()
+  }
+  try {
+    held.push(await EndpointLock.acquire(endpoint, lockPathFor(endpoint)))
+    held.push(await EndpointLock.acquire(receiptEndpoint, lockPathFor(receiptEndpoint)))
+    held.push(await EndpointLock.acquireFile(file))
+  } catch (err) {
+    release()
+    throw err
+  }
+  return { release }
 }
 
 type InUse = (cause: unknown) => Error

@@ -3,13 +3,12 @@ import { statSync } from 'node:fs'
 import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
-import { lockPathFor } from '../shared/endpoint.js'
 import { resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
 import { checkPayload, countLines, decodeHeader, type RejectReason, validUtf8Lines } from '../shared/protocol.js'
 import type { WriterSummary } from '../shared/summary.js'
 
 export type { WriterSummary }
-import { EndpointLock } from './endpoint-lock.js'
+import { acquireWriterLocks } from './endpoint-lock.js'
 import { receiveMessage } from '../shared/receive.js'
 import { bind, openDataSocket, type DataSocket } from './data-socket.js'
 import { ZmtpPull } from './zmtp-pull.js'
@@ -79,9 +78,7 @@ export class Writer extends EventEmitter {
   #pull: DataSocket | undefined
   #sink: FileSink | undefined
   #receipts: ReceiptPublisher | undefined
-  #lock: EndpointLock | undefined
-  #receiptLock: EndpointLock | undefined
-  #fileLock: EndpointLock | undefined
+  #locks: { release: () => void } | undefined
   #producers = new ProducerTable()
   #ingester: SpoolIngester | undefined
   #persisting: Promise<void> | undefined
@@ -118,14 +115,9 @@ export class Writer extends EventEmitter {
   async start (): Promise<void> {
     const { endpoint, receiptEndpoint, file, stateFile, spoolDir, spoolPollMs, socketMode } = this.options
     prepareEndpointDirs(this.options)
-    this.#lock = await EndpointLock.acquire(endpoint, lockPathFor(endpoint))
+    this.#locks = await acquireWriterLocks(endpoint, receiptEndpoint, file)
     let pub: zmq.XPublisher | undefined
     try {
-      // Binding another writer's receipt endpoint would take its receipts (and unlink its socket
-      // file on stop). Both endpoints take the lock named after the endpoint alone, so an endpoint
-      // is held once whichever role it has in either writer.
-      this.#receiptLock = await EndpointLock.acquire(receiptEndpoint, lockPathFor(receiptEndpoint))
-      this.#fileLock = await EndpointLock.acquireFile(file)
       await this.#telemetry.listen()
       this.#sink = new FileSink(file, this.options)
       for (const event of ['error', 'resumed', 'recovered', 'rotated']) {
@@ -159,9 +151,7 @@ export class Writer extends EventEmitter {
       pub?.close()
       await this.#telemetry.close()
       await this.#curve?.release()
-      this.#fileLock?.release()
-      this.#receiptLock?.release()
-      this.#lock?.release()
+      this.#locks.release()
       throw err
     }
     this.#loop = this.#receiveLoop()
@@ -224,9 +214,7 @@ export class Writer extends EventEmitter {
     if (this.#pull !== undefined && !(this.#pull instanceof ZmtpPull)) removeSocketFile(this.options.endpoint)
     await this.#telemetry.close()
     await this.#curve?.release()
-    this.#fileLock?.release()
-    this.#receiptLock?.release()
-    this.#lock?.release()
+    this.#locks?.release()
     return this.summary
   }
 
