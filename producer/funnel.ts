@@ -24,6 +24,10 @@ const SENDER_RESTART_MS = 1000
  */
 const MIN_EXIT_LINGER_MS = 100
 
+/** Set by the first 'exit' listener: records logged from then on can no longer be sent. */
+let processExiting = false
+process.prependListener('exit', () => { processExiting = true })
+
 /** How long close() waits for the sender thread to end by itself before terminating it. */
 const THREAD_END_TIMEOUT_MS = 5000
 
@@ -166,6 +170,9 @@ export class FunnelDestination extends EventEmitter {
     if (this.#thread.exited) return
     this.#ring.publish()
     const lost = destroySenderSync(this.#thread.worker, this.#thread.control)
+    // A record logged after this (an 'exit' listener that runs after this one) has no sender:
+    // write() reports it, once, instead of dropping it in the ring without a word.
+    this.#closing ??= Promise.resolve()
     // The process ends now: an exit handler's warning would never print. Written at once
     // (stderr is synchronous for files and pipes).
     if (lost === false) {
@@ -217,7 +224,14 @@ export class FunnelDestination extends EventEmitter {
   write (line: string): boolean {
     if (this.#closing !== undefined) {
       if (++this.#closedDrops === 1) {
-        this.#emitError(new ClosedError('a record was logged after close(): it is not sent; such records are counted in closedDrops and reported this once'))
+        // In an 'exit' listener a warning would never print: written at once.
+        if (processExiting) {
+          process.stderr.write("logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged in a process 'exit' listener, after " +
+            'the destination had ended its sending: it is lost (such records are counted in closedDrops and reported ' +
+            "this once). Log before the process exits, or end with await dest.close() after the last record\n")
+        } else {
+          this.#emitError(new ClosedError('a record was logged after close(): it is not sent; such records are counted in closedDrops and reported this once'))
+        }
       }
       return true
     }

@@ -94,3 +94,19 @@ describe.each(['cluster', 'fork'] as const)('a %s pool whose workers log and end
     expect(await verifyFile(writer.file)).toMatchObject({ lines: WORKERS * RECORDS, producers: WORKERS, gaps: 0, duplicates: 0, torn: 0, ok: true })
   })
 }, 60_000)
+
+describe('funnel(): records logged in a process \'exit\' listener', () => {
+  for (const how of ['end', 'exit'] as const) {
+    it(`${how === 'end' ? 'a script that just ends' : 'process.exit()'}: lost, and said once on stderr (before, without a word); the others are in the file`, async () => {
+      const dir = tempDir()
+      const writer = await startWriterChild(dir)
+      const producer = spawnNode([fixture('exit-listener-logs'), writer.endpoint, '100', how])
+      expect(await exitCode(producer), producer.describe()).toBe(0)
+      const said = producer.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSED'))
+      expect(said, producer.describe()).toEqual([expect.stringContaining("a record was logged in a process 'exit' listener")])
+      await waitFor(() => lineCount(writer.file) >= 100, 15_000, () => `${lineCount(writer.file)} lines`)
+      expect((await writer.stop()).records).toBe(100)
+    })
+  }
+})
+
