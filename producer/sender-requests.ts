@@ -24,6 +24,10 @@ const DESTROY = 'logfunnel:destroy'
 const DESTROYED_INDEX = 0
 /** Records the exit request could not spool (no spool, or it could not be written). */
 const LOST_INDEX = 1
+/** 1 once the words after it say where the producer's sequence and spool stand (SpoolPosition). */
+const POSITION_INDEX = 2
+const ID_WORDS = 4
+const WORDS = POSITION_INDEX + 1 + ID_WORDS + 2 + 2 + 1
 
 /**
  * How long a process exit waits for the sender thread to spool what has no receipt (up to
@@ -37,7 +41,49 @@ export const DESTROY_TIMEOUT_MS = Number(process.env.LOGFUNNEL_TEST_DESTROY_TIME
  * records it could not spool then.
  */
 export function createControl (): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT))
+  return new Int32Array(new SharedArrayBuffer(WORDS * Int32Array.BYTES_PER_ELEMENT))
+}
+
+/**
+ * Where a producer stands once its sender has ended: lines logged later (in a process 'exit'
+ * listener) go to the spool from the logging thread, going on from there.
+ */
+export interface SpoolPosition {
+  producerId: Buffer
+  /** The sequence the next batch takes. */
+  nextSeq: number
+  /** The first batch without a receipt (they are in the spool). */
+  base: number
+  /** The number of the producer's next spool segment. */
+  nextSegment: number
+}
+
+/** Sender thread, as it ends: says where the producer stands (read by readPosition). */
+export function publishPosition (control: Int32Array, pos: SpoolPosition): void {
+  const at = POSITION_INDEX + 1
+  for (let i = 0; i < ID_WORDS; i++) control[at + i] = pos.producerId.readInt32BE(i * 4)
+  writeUint53(control, at + ID_WORDS, pos.nextSeq)
+  writeUint53(control, at + ID_WORDS + 2, pos.base)
+  control[at + ID_WORDS + 4] = pos.nextSegment
+  Atomics.store(control, POSITION_INDEX, 1)
+}
+
+/** Logging thread: where the producer stands, once its sender thread has said so. */
+export function readPosition (control: Int32Array): SpoolPosition | undefined {
+  if (Atomics.load(control, POSITION_INDEX) !== 1) return undefined
+  const at = POSITION_INDEX + 1
+  const producerId = Buffer.alloc(ID_WORDS * 4)
+  for (let i = 0; i < ID_WORDS; i++) producerId.writeInt32BE(control[at + i] as number, i * 4)
+  return { producerId, nextSeq: readUint53(control, at + ID_WORDS), base: readUint53(control, at + ID_WORDS + 2), nextSegment: control[at + ID_WORDS + 4] as number }
+}
+
+function writeUint53 (words: Int32Array, at: number, n: number): void {
+  words[at] = Math.floor(n / 0x100000000) | 0
+  words[at + 1] = n % 0x100000000 | 0
+}
+
+function readUint53 (words: Int32Array, at: number): number {
+  return (words[at] as number) * 0x100000000 + ((words[at + 1] as number) >>> 0)
 }
 
 /**

@@ -3,7 +3,7 @@ import type { LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { RingReader, type RingMemory } from './line-ring.js'
 import { catchThreadFaults, GuardedSender } from './sender-guard.js'
-import { DESTROY_TIMEOUT_MS, markDestroyed, onDestroyRequest, type SenderRequest, type SenderReply } from './sender-requests.js'
+import { DESTROY_TIMEOUT_MS, markDestroyed, onDestroyRequest, publishPosition, type SenderRequest, type SenderReply } from './sender-requests.js'
 import { toPlainError } from './thread-errors.js'
 import { MAX_TIMER_MS } from '../shared/units.js'
 
@@ -135,6 +135,7 @@ parent.on('message', (msg: SenderRequest) => {
   } else if (msg.code === 'close') {
     close().finally(() => {
       reader.markGone()
+      publishPosition(control, guard.current.spoolPosition)
       markDestroyed(control)
       post({ code: 'done', id: msg.id, stats: guard.stats })
       port.close()
@@ -154,6 +155,7 @@ onDestroyRequest(control, () => {
   if (STALL_AT_EXIT) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, DESTROY_TIMEOUT_MS + 1000)
   takeAllAndDestroy()
   reader.markGone()
+  publishPosition(control, guard.current.spoolPosition)
   return guard.stats.abandoned
 })
 

@@ -10,6 +10,7 @@ import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
 import { ReceiptWaiters } from './receipt-waiters.js'
 import { SenderRoom } from './sender-room.js'
+import type { SpoolPosition } from './sender-requests.js'
 import { newSenderStats, type SenderStats } from './sender-stats.js'
 import { SendWindow } from './send-window.js'
 import { WindowSpool } from './window-spool.js'
@@ -114,6 +115,11 @@ export class BatchSender extends EventEmitter {
     this.#timer = setInterval(() => this.#checkProgress(), checkMs)
     this.#timer.unref()
     this.#spool = new WindowSpool(opts.spoolDir, this.id, opts.endpoint, this.#stats)
+  }
+
+  /** Where this producer's sequence and spool stand (see SpoolPosition). */
+  get spoolPosition (): SpoolPosition {
+    return { producerId: this.id, nextSeq: this.#window.nextSeq, base: this.#window.firstSeq, nextSegment: this.#spool.nextSegment }
   }
 
   get stats (): SenderStats {

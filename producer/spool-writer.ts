@@ -36,11 +36,17 @@ export class SpoolWriter {
   /** Complete segments whose rename failed (EACCES on the directory): tried again at each seal. */
   #unrenamed: string[] = []
 
-  constructor (dir: string, producerIdHex: string, endpoint: string, onError: (err: unknown) => void = () => {}) {
+  constructor (dir: string, producerIdHex: string, endpoint: string, onError: (err: unknown) => void = () => {}, firstSegment = 0) {
     this.dir = dir
+    this.#segment = firstSegment
     this.#idHex = producerIdHex
     this.#preamble = encodeSpoolPreamble({ endpoint: endpointKey(endpoint), pid: process.pid, start: processStartTime(process.pid) ?? null })
     this.#onError = onError
+  }
+
+  /** The number the next segment opened gets (another writer for the same producer goes on from it). */
+  get nextSegment (): number {
+    return this.#fd === -1 ? this.#segment : this.#segment + 1
   }
 
   /** True while a segment is open (has entries not yet handed over). */

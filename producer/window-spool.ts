@@ -34,6 +34,11 @@ export class WindowSpool {
     if (dir !== undefined) this.#writer = new SpoolWriter(dir, producerId.toString('hex'), endpoint, (err) => this.#onError(err))
   }
 
+  /** The next spool segment of this producer (0 with no spool). */
+  get nextSegment (): number {
+    return this.#writer?.nextSegment ?? 0
+  }
+
   /** True while batches from `firstSeq` on are in the spool: new ones must follow them there. */
   moving (firstSeq: number): boolean {
     return this.#movedThrough >= firstSeq

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { PRODUCER_DEFAULTS } from '../shared/options.js'
@@ -97,16 +97,28 @@ describe.each(['cluster', 'fork'] as const)('a %s pool whose workers log and end
 
 describe('funnel(): records logged in a process \'exit\' listener', () => {
   for (const how of ['end', 'exit'] as const) {
-    it(`${how === 'end' ? 'a script that just ends' : 'process.exit()'}: lost, and said once on stderr (before, without a word); the others are in the file`, async () => {
+    it(`${how === 'end' ? 'a script that just ends' : 'process.exit()'}: they go to the spool after the others (before, lost without a word); all 105 in the file`, async () => {
       const dir = tempDir()
       const writer = await startWriterChild(dir)
       const producer = spawnNode([fixture('exit-listener-logs'), writer.endpoint, '100', how])
       expect(await exitCode(producer), producer.describe()).toBe(0)
-      const said = producer.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSED'))
-      expect(said, producer.describe()).toEqual([expect.stringContaining("a record was logged in a process 'exit' listener")])
-      await waitFor(() => lineCount(writer.file) >= 100, 15_000, () => `${lineCount(writer.file)} lines`)
-      expect((await writer.stop()).records).toBe(100)
+      expect(producer.stderr(), producer.describe()).toBe('')
+      await waitFor(() => lineCount(writer.file) >= 105, 15_000, () => `${lineCount(writer.file)} lines`)
+      expect((await writer.stop()).records).toBe(105)
+      const lines = readFileSync(writer.file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+      // In the order they were logged: the 100, then the 5 from the listener.
+      expect(lines.map((l) => l.seq ?? l.msg)).toEqual([...Array.from({ length: 100 }, (_, i) => i), ...Array.from({ length: 5 }, () => 'in an exit listener')])
     })
   }
+
+  it('after the application\'s own close(): dropped, as after close() anywhere, and said once on stderr at once', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const producer = spawnNode([fixture('exit-listener-logs'), writer.endpoint, '100', 'close'])
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    const said = producer.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSED'))
+    expect(said, producer.describe()).toEqual([expect.stringContaining("a record was logged in a process 'exit' listener")])
+    expect((await writer.stop()).records).toBe(100)
+  })
 })
 
