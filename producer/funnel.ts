@@ -4,12 +4,11 @@ import { MessageChannel, Worker } from 'node:worker_threads'
 import * as onExit from 'on-exit-leak-free'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
-import { encodeHeader } from '../shared/protocol.js'
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
-import { createControl, DESTROY_TIMEOUT_MS, destroySenderSync, readPosition, type SenderReply, type SenderRequest, type SpoolPosition } from './sender-requests.js'
-import { SpoolWriter } from './spool-writer.js'
+import { createControl, DESTROY_TIMEOUT_MS, destroySenderSync, type SenderReply, type SenderRequest } from './sender-requests.js'
+import { LateSpool } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { whenCollected, type SenderThread } from './orphan-senders.js'
@@ -74,7 +73,7 @@ export class FunnelDestination extends EventEmitter {
   /** The application called close(): records after it are dropped, as documented. */
   #closedByApp = false
   /** Lines logged after the sender ended, at the process's exit: the spool, from this thread. */
-  #late: { writer: SpoolWriter, position: SpoolPosition } | null | undefined
+  #late: LateSpool | undefined
   #nextId = 0
   #pending = new Map<number, Pending>()
   #unsignal: () => void
@@ -206,33 +205,6 @@ export class FunnelDestination extends EventEmitter {
     this.#closing.catch((err: Error) => this.#emitError(err))
   }
 
-  /**
-   * A line logged in a process 'exit' listener, after the sender ended (it closed at
-   * 'beforeExit', or spooled in this destination's own 'exit' listener): it goes to the spool
-   * from this thread, as the next batch of the same producer, where the sender said it stood.
-   * False when it cannot (no spool, no word from the sender, an error): then it is reported.
-   */
-  #spoolLate (line: string): boolean {
-    const dir = this.options.spoolDir
-    if (dir === undefined) return false
-    if (this.#late === undefined) {
-      const position = readPosition(this.#thread.control)
-      this.#late = position === undefined ? null : { position, writer: new SpoolWriter(dir, position.producerId.toString('hex'), this.options.endpoint, () => {}, position.nextSegment) }
-    }
-    const late = this.#late
-    if (late === null) return false
-    const payload = Buffer.from(line.endsWith('\n') ? line : line + '\n')
-    if (payload.length > this.options.maxFrameBytes) return false
-    const { position } = late
-    try {
-      late.writer.append(encodeHeader({ records: countNewlines(payload), seq: position.nextSeq, base: position.base, producerId: position.producerId }), payload)
-    } catch {
-      return false
-    }
-    position.nextSeq++
-    return true
-  }
-
   /** The sender's counters, known once the destination is closed. */
   get stats (): SenderStats | undefined {
     return this.#stats
@@ -256,7 +228,7 @@ export class FunnelDestination extends EventEmitter {
    */
   write (line: string): boolean {
     if (this.#closing !== undefined) {
-      if (processExiting && !this.#closedByApp && this.#spoolLate(line)) return true
+      if (processExiting && !this.#closedByApp && (this.#late ??= new LateSpool(this.#thread.control, this.options)).append(line)) return true
       if (++this.#closedDrops === 1) {
         // In an 'exit' listener a warning would never print: written at once.
         if (processExiting) {
@@ -443,10 +415,4 @@ async function withDeadline<T> (work: Promise<T>, deadlineMs: number, makeError:
  */
 export function funnel (opts: ProducerOptions = {}): FunnelDestination {
   return new FunnelDestination(resolveProducerOptions(opts))
-}
-
-function countNewlines (buf: Buffer): number {
-  let n = 0
-  for (let at = buf.indexOf(10); at !== -1; at = buf.indexOf(10, at + 1)) n++
-  return n
 }
