@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { statSync } from 'node:fs'
+import { readdirSync, statSync } from 'node:fs'
 import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
@@ -21,7 +21,7 @@ import { sleep, StopRequest } from './cancellable-waits.js'
 import { InputNotices } from './input-notices.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
-import { endpointKey } from '../shared/spool.js'
+import { endpointKey, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX } from '../shared/spool.js'
 import { sideFileMode } from './side-files.js'
 import { SpoolIngester, type SpoolEntryHandling } from './spool-ingest.js'
 import { WriterStats } from './stats.js'
@@ -218,6 +218,17 @@ export class Writer extends EventEmitter {
     return this.summary
   }
 
+  /** No spool file waits in the spool directory (or there is none). */
+  #spoolEmpty (): boolean {
+    const { spoolDir } = this.options
+    if (spoolDir === undefined) return true
+    try {
+      return !readdirSync(spoolDir).some((name) => name.endsWith(SPOOL_SUFFIX) || name.endsWith(SPOOL_TMP_SUFFIX))
+    } catch {
+      return true
+    }
+  }
+
   /** Reopens the file by path, for logrotate's `create` mode. */
   reopen (): void {
     this.#sink?.reopen()
@@ -239,8 +250,10 @@ export class Writer extends EventEmitter {
       const frames = await Promise.race([pending, wait.promise.then(() => TIMEOUT)])
       wait.cancel()
       if (frames === TIMEOUT) {
-        // No producer connected and nothing received waits: no message can be in flight.
-        if (stopping || ring !== undefined && (pull as ZmtpPull).drained) break
+        // No producer connected, nothing received waits and no spool file waits (a producer that
+        // just ended may have spooled copies of what it sent: the ingester takes them in the
+        // drain, as a duplicate of its file, not the next writer into its own): nothing is in flight.
+        if (stopping || ring !== undefined && (pull as ZmtpPull).drained && this.#spoolEmpty()) break
         stopping = true
         drainDeadline = performance.now() + drainTimeoutMs
         continue
