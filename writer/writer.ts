@@ -21,7 +21,7 @@ import { sleep, StopRequest } from './cancellable-waits.js'
 import { InputNotices } from './input-notices.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
-import { endpointKey, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX } from '../shared/spool.js'
+import { endpointKey, parseSpoolName } from '../shared/spool.js'
 import { sideFileMode } from './side-files.js'
 import { SpoolIngester, type SpoolEntryHandling } from './spool-ingest.js'
 import { WriterStats } from './stats.js'
@@ -223,7 +223,7 @@ export class Writer extends EventEmitter {
     const { spoolDir } = this.options
     if (spoolDir === undefined) return true
     try {
-      return !readdirSync(spoolDir).some((name) => name.endsWith(SPOOL_SUFFIX) || name.endsWith(SPOOL_TMP_SUFFIX))
+      return !readdirSync(spoolDir).some((name) => parseSpoolName(name) !== undefined)
     } catch {
       return true
     }

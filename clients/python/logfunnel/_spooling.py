@@ -77,15 +77,12 @@ class SpoolKeeper:
             self._batch_queued()
             if not self._unacked:
                 return True
-            if self._spool is None:
-                self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
             base = self._unacked[0][0]
             try:
                 while self._unacked:
                     seq, count, payload = self._unacked[0]
                     if seq > self._copied_through:  # a copy is there already (_copy_held)
-                        self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id),
-                                           payload)
+                        self._spool_batch(seq, count, payload, base)
                     self._unacked.popleft()
                     self._held_bytes -= len(payload)
                     self._spooled_through = seq
@@ -99,6 +96,12 @@ class SpoolKeeper:
                 self._changed.notify_all()
             return True
 
+    def _spool_batch(self, seq: int, count: int, payload: bytes, base: int) -> None:
+        """Appends one batch to this producer's spool, opening its writer on first use (lock held)."""
+        if self._spool is None:
+            self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
+        self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id), payload)
+
     def _copy_held(self) -> None:
         """The writer is away (no connection for ``spool_after`` s): every batch without a receipt
         not copied yet is copied to the spool, kept in memory and sent on, as Node's producers do
@@ -111,13 +114,10 @@ class SpoolKeeper:
         if not new:
             return
         with _exit.spooling:
-            if self._spool is None:
-                self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
             base = self._unacked[0][0]
             try:
                 for seq, count, payload in new:
-                    self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id),
-                                       payload)
+                    self._spool_batch(seq, count, payload, base)
                     self._copied_through = seq
                     self.stats['spool_copies'] += 1
             except (OSError, LogfunnelError) as err:
