@@ -165,8 +165,12 @@ class _Producer(SenderThread, SpoolKeeper):
             # main thread) cuts the queue into batches from this total, which must not be short.
             self._queued_bytes += size
             self._held_bytes += size
-            self._queued.append(data)
+            # The record count and the queue change with no call between them (Python runs a
+            # signal handler only after a call or at a loop's jump): the handler reads the count
+            # to tell whether a KeyboardInterrupt raised in this call came before the line was
+            # queued or after (then its seq is taken).
             self.stats['records'] += 1
+            self._queued.append(data)
             # The sender sleeps until told: woken for the first line after it went idle (it sends
             # at once if its last batch went batch_delay ago, else gathers until then) and for a
             # full batch, not for every line.
@@ -242,13 +246,15 @@ class _Producer(SenderThread, SpoolKeeper):
             self._seal_spool()
             self._report_dropped()
 
-    def abandon(self, why: str) -> int:
+    def abandon(self, why: str, at_exit: bool = False) -> int:
         """Stops sending and moves every record held without a receipt to the spool, without
         waiting (exit paths). Returns the number of records lost (no spool, or it failed); those
-        are reported on stderr."""
+        are reported on stderr. ``at_exit``: the process ends (a fatal signal), so lines sent
+        from now on follow into the spool."""
         with self._lock, _exit.spooling:
             if self._closing or self.pid != os.getpid():
                 return 0
+            self._exit_closed = self._exit_closed or at_exit
             self._closing = True
             self._cut_batches()
             # Counted after the attempt: a spool that fills up midway keeps what it took.

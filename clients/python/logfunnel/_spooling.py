@@ -30,10 +30,11 @@ class SpoolKeeper:
             return False
         if not self._producer_id:  # it never sent
             self._producer_id = os.urandom(16)
+        size = len(data)
+        self._queued_bytes += size
+        self._held_bytes += size
+        self.stats['records'] += 1  # with the queue, no call between (see send())
         self._queued.append(data)
-        self._queued_bytes += len(data)
-        self._held_bytes += len(data)
-        self.stats['records'] += 1
         with _exit.spooling:
             if self._spool_held():
                 # At the end of the process the segment is taken once the process has ended (or

@@ -31,7 +31,9 @@ import struct
 import threading
 import time
 import weakref
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from .errors import report
 
 # The signals whose default action ends the process, as the Node producer's (signal-exit's list
 # on Linux), without SIGABRT, SIGTRAP and SIGSYS (abort(), a debugger and seccomp raise those, and
@@ -54,6 +56,8 @@ NUDGE_AFTER = 0.1
 MAX_NUDGES = 5
 
 _clients: 'weakref.WeakSet[Any]' = weakref.WeakSet()
+# Run before the producers close at the end of the process: the handlers' deferred records.
+_before_close: List[Callable[[], None]] = []
 _installed_pid = -1
 _finalizer_pid = -1
 _begun: Set[int] = set()           # fatal signals whose handler has begun in this process
@@ -66,6 +70,20 @@ def register(client: Any) -> None:
     process gets SIGTERM (once installed). Holds it weakly."""
     _clients.add(client)
     install_signal_handlers()
+
+
+def before_close(hook: Callable[[], None]) -> None:
+    """Runs ``hook`` at the end of the process before the producers close (at a fatal signal,
+    after they moved what they hold to the spool: what it logs follows into the spool)."""
+    _before_close.append(hook)
+
+
+def _run_before_close() -> None:
+    for hook in _before_close:
+        try:
+            hook()
+        except Exception as err:  # noqa: BLE001 - an exit path must go on
+            report(err)
 
 
 def live_clients() -> List[Any]:
@@ -219,12 +237,14 @@ def _on_fatal_signal(signum: int, _frame: Any) -> None:
 
 def _end_by(signum: int) -> None:
     for client in live_clients():
-        client.abandon(signal.Signals(signum).name)
+        client.abandon(signal.Signals(signum).name, at_exit=True)
+    _run_before_close()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
 
 def _close_all() -> None:
+    _run_before_close()
     for client in live_clients():
         client.close_or_report(at_exit=True)
 

@@ -15,6 +15,7 @@ import weakref
 from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) for one str, in C
 from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
 
+from . import exit as _exit
 from .client import Client
 from .errors import Closed, CloseTimeout, LogfunnelError, report
 
@@ -181,16 +182,41 @@ class LogfunnelHandler(logging.Handler):
             # its record would precede the outer one with the next seq; it follows it instead.
             self._deferred.append(record)
             return
+        if self._deferred:
+            # Left by an emit that an exception of a signal handler ended (KeyboardInterrupt):
+            # logged before this record, so sent before it.
+            self._deferred.append(record)
+            self._emit_deferred()
+            return
+        self._emit(record)
+        if self._deferred:
+            self._emit_deferred()
+
+    def _emit(self, record: logging.LogRecord, deferred: bool = False) -> None:
+        """Sends one record; ``deferred``: the first of ``_deferred``, removed here when an
+        exception ends this call after the client took the line (so it is never sent twice)."""
         self._emitting = True
         try:
             pid = record.process if record.process is not None else self._pid
-            if self._seq_field is None:
-                self.client.send(self._format(record, pid, 0))
-            else:
-                # The seq is taken once the client has the line: a refused record leaves no gap.
-                seq = self._seqs.get(pid, 0)
-                self.client.send(self._format(record, pid, seq))
+            seq = 0 if self._seq_field is None else self._seqs.get(pid, 0)
+            line = self._format(record, pid, seq)
+            stats = self.client.stats
+            taken = stats['records']
+            # The seq is taken before the line is queued, and given back when it was not: a
+            # refused record (ValueError, Closed) leaves no gap, and an exception of a signal
+            # handler (KeyboardInterrupt) raised once the client holds the line (the client counts
+            # a line as it queues it, with no call in between) leaves no duplicate.
+            if self._seq_field is not None:
                 self._seqs[pid] = seq + 1
+            try:
+                self.client.send(line)
+            except BaseException:
+                if stats['records'] == taken:
+                    if self._seq_field is not None:
+                        self._seqs[pid] = seq
+                elif deferred:
+                    self._deferred.popleft()
+                raise
         except Closed:
             # After close(): at interpreter exit logging.shutdown() and the exit hook close every
             # handler while daemon threads may still log. Said once, not once per record.
@@ -203,12 +229,26 @@ class LogfunnelHandler(logging.Handler):
             self.handleError(record)
         finally:
             self._emitting = False
-        if self._deferred:
-            self._emit_deferred()
 
     def _emit_deferred(self) -> None:
-        while self._deferred:
-            self.emit(self._deferred.popleft())
+        """Sends the deferred records, oldest first. Each leaves ``_deferred`` once sent (no call
+        runs between _emit's return and the popleft, so no signal handler either): one that an
+        exception interrupts stays there, for the next emit, flush(), close() or the exit."""
+        while self._deferred and not self._emitting:
+            self._emit(self._deferred[0], True)
+            self._deferred.popleft()
+
+    def _send_deferred(self) -> None:
+        """flush(), close() and the ends of the process: sends the records an exception left
+        deferred. Not from inside an emit (a signal handler's flush), whose end sends them, nor
+        while another thread emits (it sends them)."""
+        lock = self.lock
+        if not self._deferred or self._emitting or lock is None or not lock.acquire(blocking=False):
+            return
+        try:
+            self._emit_deferred()
+        finally:
+            lock.release()
 
     def flush(self) -> None:
         """Waits for the receipts, at most close_timeout; records still without one stay held
@@ -216,6 +256,7 @@ class LogfunnelHandler(logging.Handler):
         client = getattr(self, 'client', None)
         if client is None:
             return  # its constructor raised (a bad option): logging still lists it, and flushes it at exit
+        self._send_deferred()
         try:
             client.flush()
         except CloseTimeout:
@@ -225,6 +266,7 @@ class LogfunnelHandler(logging.Handler):
         try:
             client = getattr(self, 'client', None)
             if client is not None:
+                self._send_deferred()
                 client.close_or_report()
         finally:
             super().close()
@@ -239,4 +281,10 @@ class LogfunnelHandler(logging.Handler):
             self.handleError(record)
 
 
+def _send_all_deferred() -> None:
+    for handler in list(_handlers):
+        handler._send_deferred()
+
+
 os.register_at_fork(after_in_child=LogfunnelHandler._forked)
+_exit.before_close(_send_all_deferred)
