@@ -93,7 +93,9 @@ class _Producer(SenderThread, SpoolKeeper):
         _exit.register(self)
 
     def reset(self) -> None:
-        """Fresh state for this process; after a fork the parent's thread and sockets are not ours."""
+        """Fresh state for this process; after a fork the parent's thread and sockets are not ours
+        (the parent's wake-up pipe is closed here: this process makes its own as it sends)."""
+        self._close_inherited_wake_pipe()
         self.pid = os.getpid()
         self._close_lock = threading.Lock()  # one close() at a time: exit hooks and a dropped Client's closer
         self._lock = threading.RLock()  # reentrant: a fatal signal's handler may run inside send()
@@ -240,9 +242,7 @@ class _Producer(SenderThread, SpoolKeeper):
                 # Closed here, not by the thread: a sender that gave up has ended, and a wake-up
                 # written meanwhile must not reach a descriptor that reused the number.
                 with self._lock:
-                    os.close(self._wake_r)
-                    os.close(self._wake_w)
-                    self._wake_r = self._wake_w = -1
+                    self._close_wake_pipe()
             self._seal_spool()
             self._report_dropped()
 
@@ -340,11 +340,10 @@ class _Producer(SenderThread, SpoolKeeper):
         if now < self._start_retry_at:
             return
         try:
-            self._wake_r, self._wake_w = os.pipe()
+            self._open_wake_pipe()
         except OSError as err:
             self._cannot_start(err, now)
             return
-        os.set_blocking(self._wake_w, False)
         self._producer_id = os.urandom(16)
         _exit.install_finalizer()
         _exit.install_signal_handlers()
@@ -352,9 +351,7 @@ class _Producer(SenderThread, SpoolKeeper):
         try:
             thread.start()
         except RuntimeError as err:
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-            self._wake_r = self._wake_w = -1
+            self._close_wake_pipe()
             self._cannot_start(err, now)
             return
         self._thread = thread
@@ -364,12 +361,6 @@ class _Producer(SenderThread, SpoolKeeper):
         if not self._start_failed:
             self._start_failed = True
             self._fail(SenderFailed(err, 0, False, started=False))
-
-    def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b'!')
-        except (BlockingIOError, OSError, AttributeError):
-            pass  # the pipe is full (the thread is due to wake), or already closed
 
     def _cut_batches(self) -> None:
         """Moves queued lines into batches (lock held); while the spool holds an unreceipted

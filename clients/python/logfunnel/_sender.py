@@ -13,7 +13,7 @@ import zmq
 
 from .errors import LogfunnelError, SenderFailed, report
 from .exit import ASYNC_SIGNALS
-from .spool import SEGMENT_MAX_AGE
+from .spool import SEGMENT_MAX_AGE, fd_identity
 from .wire import GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, HandshakeWatch, decode_receipt, open_sockets, too_large_limit
 
 Batch = Tuple[int, int, bytes]  # seq, records, payload
@@ -177,6 +177,32 @@ class SenderThread:
             # While the spool holds unreceipted batches, new ones follow them there (_cut_batches).
             if self._unacked and self._spooled_through <= self._receipted and not self._closing:
                 self._spool_held()
+
+    def _open_wake_pipe(self) -> None:
+        """The pipe that wakes the sender thread (lock held); OSError when no descriptor is free."""
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._wake_pipe = fd_identity(self._wake_r)
+
+    def _close_wake_pipe(self) -> None:
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        self._wake_r = self._wake_w = -1
+
+    def _close_inherited_wake_pipe(self) -> None:
+        """In a forked child (reset()): the parent's wake-up pipe is of no use here (the child
+        starts a sender of its own, with a pipe of its own); each end is closed if it is still
+        that pipe (not a number the parent closed and reused just before the fork)."""
+        for fd in (getattr(self, '_wake_r', -1), getattr(self, '_wake_w', -1)):
+            if fd >= 0 and fd_identity(fd) == self._wake_pipe:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b'!')
+        except (BlockingIOError, OSError, AttributeError):
+            pass  # the pipe is full (the thread is due to wake), or already closed
 
     def _fail(self, err: LogfunnelError) -> None:
         try:

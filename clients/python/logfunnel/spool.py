@@ -13,7 +13,7 @@ import os
 import stat
 import struct
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from .endpoint import parse_endpoint
 
@@ -45,6 +45,15 @@ def process_start_time(pid: int) -> Optional[str]:
     except OSError:
         return None
     return data[data.rindex(')') + 2:].split(' ')[19]
+
+
+def fd_identity(fd: int) -> Optional[Tuple[int, int]]:
+    """(device, inode) of what ``fd`` refers to; None when it is not open."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 class SpoolError(Exception):
