@@ -121,6 +121,7 @@ class _Producer(SenderThread, SpoolKeeper):
         self._start_retry_at = 0.0          # a sender that could not start is tried again from then
         self._start_failed = False          # reported once
         self._producer_id = b''
+        self._sessions = 0                  # sender sessions that opened their sockets
         self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'confirmed': 0, 'dropped': 0,
                                       'spooled': 0, 'spooled_records': 0, 'lost': 0, 'spool_errors': 0, 'spool_copies': 0}
 

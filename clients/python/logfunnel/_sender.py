@@ -4,6 +4,7 @@ producer's state (queued lines, batches without a receipt, the spool) under the 
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -27,6 +28,14 @@ FAULT_WINDOW = 60.0
 # RESTART_MAX_DELAY s.
 RESTART_DELAY = 0.1
 RESTART_MAX_DELAY = 2.0
+# No free descriptor for a session's ZeroMQ context and sockets (EMFILE: the process is at its
+# RLIMIT_NOFILE; ENFILE: the system's table is full) passes once the application closes some: not
+# a fault that counts toward giving up. The session is tried again after RESTART_DELAY s,
+# doubling up to NO_FD_MAX_DELAY s, for as long as it lasts, as Node's producers retry a
+# connection whose socket could not be made (producer/zmtp/socket.ts: back-off up to 1 s, never
+# a fault).
+NO_FD_ERRNOS = (errno.EMFILE, errno.ENFILE)
+NO_FD_MAX_DELAY = 1.0
 
 
 class SenderThread:
@@ -38,11 +47,20 @@ class SenderThread:
         # asleep in a blocking call would not run its handler until that call returns.
         signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
         faults: List[float] = []
+        starved = 0  # sessions in a row that found no free descriptor
         while True:
+            opened = self._sessions
             try:
                 self._session()
                 return
             except Exception as err:  # noqa: BLE001 - a logger's thread must not die of it
+                starved = 0 if self._sessions != opened else starved
+                if getattr(err, 'errno', None) in NO_FD_ERRNOS:
+                    starved += 1
+                    if not self._no_descriptor(err, starved == 1):
+                        return
+                    self._pause(min(NO_FD_MAX_DELAY, RESTART_DELAY * 2 ** (starved - 1)))
+                    continue
                 now = time.monotonic()
                 faults = [t for t in faults if now - t < FAULT_WINDOW] + [now]
                 if not self._fault(err, len(faults) > MAX_FAULTS):
@@ -64,6 +82,14 @@ class SenderThread:
         self._fail(SenderFailed(err, spooled, not give_up))
         return not give_up and not closing
 
+    def _no_descriptor(self, err: BaseException, first: bool) -> bool:
+        """No free descriptor for the session (see NO_FD_ERRNOS): reported once, at the first of
+        a run of them; True when a new session is to start (not closing)."""
+        if first:
+            self._fail(SenderFailed(err, 0, True, no_descriptor=True))
+        with self._lock:
+            return not self._closing
+
     def _pause(self, seconds: float) -> None:
         """Waits before a new session (a fault of the environment, such as no free file
         descriptor, may pass); close() and abandon() end the wait."""
@@ -81,6 +107,7 @@ class SenderThread:
         except BaseException:
             ctx.destroy(linger=0)
             raise
+        self._sessions += 1
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
         poller.register(monitor, zmq.POLLIN)

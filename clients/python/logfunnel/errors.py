@@ -57,8 +57,13 @@ class SenderFailed(LogfunnelError):
 
     code = 'LOGFUNNEL_ERR_SENDER_FAILED'
 
-    def __init__(self, cause: BaseException, spooled: int, restarted: bool, started: bool = True) -> None:
-        if not started:  # no free descriptor, no thread could be made (a pids limit, memory)
+    def __init__(self, cause: BaseException, spooled: int, restarted: bool, started: bool = True,
+                 no_descriptor: bool = False) -> None:
+        if no_descriptor:  # EMFILE, ENFILE: not counted as a failure
+            detail = ('no free descriptor for its ZeroMQ context and sockets; records are kept, and it starts again once '
+                      'one is free (tried again after 0.1 s, doubling up to 1 s, for as long as it lasts; this does not '
+                      'count toward giving up)')
+        elif not started:  # no free descriptor, no thread could be made (a pids limit, memory)
             detail = ('records are kept meanwhile, and go to the spool past high_water_mark and at the end, never '
                       'waited for (tried again each second)')
         elif restarted:

@@ -263,3 +263,66 @@ def test_records_from_an_atexit_hook_registered_before_the_import_are_kept(write
     assert writer.stop()['records'] == 105
     assert_clean(verify(writer.file, '--expect', '105'), 105, 1)
     assert writer.spool_files() == []
+
+
+NO_FD_SESSION = '''import json, logging, os, resource, sys, time
+import logfunnel, logfunnel._sender as sender
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+sender.RESTART_DELAY = 0.005  # the waits between tries are not what this case is about
+tries = []  # what each session raised (its ZeroMQ context found no descriptor)
+session = sender.SenderThread._session
+
+def counted(self):
+    try:
+        return session(self)
+    except Exception as err:
+        tries.append(getattr(err, 'errno', None))
+        raise
+
+sender.SenderThread._session = counted
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq')
+log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+n = int(sys.argv[2])
+hog = []
+try:
+    while True:
+        hog.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+os.close(hog.pop())
+os.close(hog.pop())  # two free: the sender's wake-up pipe takes them, its session finds none
+for i in range(n):
+    log.info('no descriptor for the sockets %d', i)
+# Past the tries after which failures that count would have made the sender give up.
+deadline = time.monotonic() + 30
+while len(tries) <= sender.MAX_FAULTS + 1 and not h.client.broken and time.monotonic() < deadline:
+    time.sleep(0.01)
+tried = list(tries)
+for fd in hog:
+    os.close(fd)  # the application frees its descriptors
+for i in range(n):
+    log.info('descriptors back %d', i)
+h.flush()
+print(json.dumps({'event': 'done', 'tried': tried, 'broken': h.client.broken, 'stats': h.client.stats}), flush=True)
+'''
+
+
+def test_no_free_descriptor_for_the_senders_session_is_waited_out(writer_factory, run_code):
+    # The process at its descriptor limit (RLIMIT_NOFILE lowered to 256, every descriptor taken
+    # but the two of the wake-up pipe): each session fails with EMFILE (its ZeroMQ context). Those
+    # failures used to count as faults: after six the sender gave up, and every record logged once
+    # the descriptors were back was dropped (1000 of 2000 lost). Now the session is tried again
+    # with back-off for as long as it lasts, reported once; then every record reaches the file.
+    writer = writer_factory()
+    n = 1000
+    p = run_code(NO_FD_SESSION, writer.endpoint, str(n))
+    done = p.wait_event('done')
+    assert p.wait() == 0
+    assert not done['broken'] and len(done['tried']) > 6 and set(done['tried']) == {24}, done
+    assert done['stats']['confirmed'] == 2 * n and done['stats']['lost'] == 0, done
+    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED') == 1, p.stderr
+    assert 'the sender failed (ZMQError: Too many open files): no free descriptor for its ZeroMQ context and sockets' in p.stderr
+    writer.wait_for_lines(2 * n)
+    summary = writer.stop()
+    assert summary['records'] == 2 * n and count_lines(writer.file) == 2 * n
+    assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(2 * n)), 2 * n, 1)
