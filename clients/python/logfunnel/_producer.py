@@ -187,12 +187,15 @@ class _Producer(SenderThread, SpoolKeeper):
         """on_full (lock held): False when the record is dropped. 'block' waits at most
         block_timeout (a log call must not hold its thread for ever: an application whose writer
         is gone would hang), then moves what is held to the spool and goes on; with no spool,
-        records past high_water_mark are dropped and counted until the writer confirms again."""
+        records past high_water_mark are dropped and counted until the writer confirms again.
+        While the spool holds batches the writer has not taken (they wait for it in memory, see
+        the sender's session), what is held follows them there whatever on_full says: the writer
+        stopped but connected, 'block' does not wait again for each high_water_mark."""
+        if (self.on_full == 'spool' or self._spooled_through > self._receipted) and self._spool_held():
+            return True
         if self.on_full == 'drop' or self._overflowing:
             self.stats['dropped'] += 1
             return False
-        if self.on_full == 'spool' and self._spool_held():
-            return True
         if self._thread is None:  # no sender (it could not start): nothing makes room by waiting
             return self._spool_or_overflow()
         deadline = None if self.block_timeout == 0 else time.monotonic() + self.block_timeout
@@ -257,7 +260,7 @@ class _Producer(SenderThread, SpoolKeeper):
                 return 0
             self._exit_closed = self._exit_closed or at_exit
             self._closing = True
-            self._cut_batches()
+            self._batch_queued()
             # Counted after the attempt: a spool that fills up midway keeps what it took.
             lost = 0 if self._held_records() == 0 or self._spool_held() else self._held_records()
             if lost == 0:
@@ -362,13 +365,6 @@ class _Producer(SenderThread, SpoolKeeper):
         if not self._start_failed:
             self._start_failed = True
             self._fail(SenderFailed(err, 0, False, started=False))
-
-    def _cut_batches(self) -> None:
-        """Moves queued lines into batches (lock held); while the spool holds an unreceipted
-        batch, new batches follow it there, so the writer sees the sequence in order."""
-        self._batch_queued()
-        if self._spooled_through > self._receipted and self._unacked and not self._closing:
-            self._spool_held()
 
     def _batch_queued(self) -> None:
         """Moves queued lines into batches of at most max_batch_bytes (lock held)."""

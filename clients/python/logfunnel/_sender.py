@@ -125,14 +125,24 @@ class SenderThread:
                     if self._queued and (self._queued_bytes >= self.max_batch_bytes or self._hurry
                                          or now - cut_at >= self.batch_delay):
                         cut_at = now
-                        self._cut_batches()
+                        self._batch_queued()
                     self._hurry = False
                     gathering = bool(self._queued)
                     self._idle = not gathering
+                    # While the spool holds batches without a receipt, the writer must take them
+                    # before any later one (it refuses a batch that skips ahead). With the writer
+                    # away, later batches follow them there; with it connected, they wait here
+                    # until its receipt says it has taken the spool, then go through the socket.
+                    # (Before, they followed into the spool while connected too: under continuous
+                    # logging the spool always held a batch the writer had not taken yet, so
+                    # on_full='spool' stayed spooling long after the writer was back.)
+                    holding = self._spooled_through > self._receipted
+                    if holding and self._unacked and not handshake.up:
+                        self._spool_held()
                     self._seal_old_segment()
-                    batches = [b for b in self._unacked if b[0] > sent_through]
+                    batches = [] if holding else [b for b in self._unacked if b[0] > sent_through]
                     base = self._unacked[0][0] if self._unacked else self._next_seq
-                    waiting = bool(self._unacked)
+                    waiting = bool(self._unacked) and not holding
                 blocked = False
                 for seq, count, payload in batches:
                     header = HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id)
@@ -201,7 +211,7 @@ class SenderThread:
         with self._lock:
             if limit < self.max_batch_bytes:
                 self.max_batch_bytes = limit
-            # While the spool holds unreceipted batches, new ones follow them there (_cut_batches).
+            # While the spool holds unreceipted batches, new ones wait for them (see _session).
             if self._unacked and self._spooled_through <= self._receipted and not self._closing:
                 self._spool_held()
 
