@@ -7,7 +7,8 @@ import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOpti
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
-import { createControl, DESTROY_TIMEOUT_MS, destroySenderSync, type SenderReply, type SenderRequest } from './sender-requests.js'
+import { createControl, type SenderReply, type SenderRequest } from './sender-requests.js'
+import { exitDeadlineMs, isProcessExiting, spoolAtExit } from './funnel-exit.js'
 import { LateSpool } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
@@ -19,16 +20,6 @@ const SENDER_THREAD = new URL('./sender-thread.js', import.meta.url)
 /** A sender thread that failed to start is started again this long after. */
 const SENDER_RESTART_MS = 1000
 
-/**
- * At the end of the program's work, receipts are awaited at least this long before the rest
- * goes to the spool: a writer that is up answers within a few ms.
- */
-const MIN_EXIT_LINGER_MS = 100
-
-/** Set by the first 'exit' listener: records logged from then on can no longer be sent. */
-let processExiting = false
-process.prependListener('exit', () => { processExiting = true })
-
 /** How long close() waits for the sender thread to end by itself before terminating it. */
 const THREAD_END_TIMEOUT_MS = 5000
 
@@ -36,7 +27,6 @@ interface Pending {
   resolve: (stats: SenderStats | undefined) => void
   reject: (err: Error) => void
 }
-
 
 /**
  * A pino destination that hands lines to logfunnel's sender running in a worker thread.
@@ -166,42 +156,25 @@ export class FunnelDestination extends EventEmitter {
     if (this.#startFailures++ === 0) this.#emitError(err)
   }
 
-  /**
-   * 'exit' (also `process.exit()`), or a signal about to end the process: nothing asynchronous
-   * runs any more. The ring is handed over, then the sender thread spools what has no receipt
-   * while this thread waits (at most DESTROY_TIMEOUT_MS).
-   */
+  /** 'exit' (also `process.exit()`), or a signal about to end the process: the spool (funnel-exit.ts). */
   #onExit (): void {
     if (this.#thread.exited) return
-    this.#ring.publish()
-    const lost = destroySenderSync(this.#thread.worker, this.#thread.control)
+    spoolAtExit(this.#thread)
     // A record logged after this (an 'exit' listener that runs after this one) has no sender:
     // write() reports it, once, instead of dropping it in the ring without a word.
     this.#closing ??= Promise.resolve()
-    // The process ends now: an exit handler's warning would never print. Written at once
-    // (stderr is synchronous for files and pipes).
-    if (lost === false) {
-      process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
-        `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost\n`)
-    } else if (lost > 0) {
-      // Before, silent: a spool directory it may not write, or a full disk, at process.exit().
-      process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records without ` +
-        'a receipt that could not be spooled (no spool, or it could not be written): lost\n')
-    }
   }
 
   /**
    * 'beforeExit': the program's work is done and it never called close(). The process must
-   * end by itself, as with pino's own destinations: receipts are awaited `linger` ms, then
-   * what has none goes to the spool (the writer ingests it). Without a spool (tcp endpoint
-   * and no `spoolDir`) nothing could keep the records, so it waits `closeTimeoutMs`.
+   * end by itself, as with pino's own destinations: it closes as close() does, with the
+   * deadline exitDeadlineMs() gives (`linger` with a spool), and what has no receipt then goes
+   * to the spool (the writer ingests it).
    */
   #onBeforeExit (): void {
     if (this.#closing !== undefined) return // the application's own close() reports its outcome
-    const spool = this.options.spoolDir !== undefined
-    const deadlineMs = spool ? Math.max(this.options.linger, MIN_EXIT_LINGER_MS) : this.options.closeTimeoutMs
     // Records left in the spool are the expected outcome here (the writer is away): not reported.
-    this.#closing = this.#close(deadlineMs, false)
+    this.#closing = this.#close(exitDeadlineMs(this.options), false)
     this.#closing.catch((err: Error) => this.#emitError(err))
   }
 
@@ -228,10 +201,10 @@ export class FunnelDestination extends EventEmitter {
    */
   write (line: string): boolean {
     if (this.#closing !== undefined) {
-      if (processExiting && !this.#closedByApp && (this.#late ??= new LateSpool(this.#thread.control, this.options)).append(line)) return true
+      if (isProcessExiting() && !this.#closedByApp && (this.#late ??= new LateSpool(this.#thread.control, this.options)).append(line)) return true
       if (++this.#closedDrops === 1) {
         // In an 'exit' listener a warning would never print: written at once.
-        if (processExiting) {
+        if (isProcessExiting()) {
           process.stderr.write("logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged in a process 'exit' listener, after " +
             'the destination had ended its sending: it is lost (such records are counted in closedDrops and reported ' +
             "this once). Log before the process exits, or end with await dest.close() after the last record\n")

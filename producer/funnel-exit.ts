@@ -1,0 +1,52 @@
+import type { ResolvedProducerOptions } from '../shared/options.js'
+import type { SenderThread } from './orphan-senders.js'
+import { DESTROY_TIMEOUT_MS, destroySenderSync } from './sender-requests.js'
+
+/**
+ * How a funnel() destination (funnel.ts) ends with its process: when the program's work is done
+ * without close() ('beforeExit'), and at the exit itself, where nothing asynchronous runs any more.
+ */
+
+/**
+ * At the end of the program's work, receipts are awaited at least this long before the rest
+ * goes to the spool: a writer that is up answers within a few ms.
+ */
+const MIN_EXIT_LINGER_MS = 100
+
+/** Set by the first 'exit' listener: records logged from then on can no longer be sent. */
+let processExiting = false
+process.prependListener('exit', () => { processExiting = true })
+
+/** True once the process is exiting ('exit' listeners run). */
+export function isProcessExiting (): boolean {
+  return processExiting
+}
+
+/**
+ * 'beforeExit' without close(): how long receipts are awaited. With a spool, `linger` ms (at
+ * least MIN_EXIT_LINGER_MS), then the rest goes there; without one (tcp endpoint and no
+ * `spoolDir`) nothing could keep the records, so `closeTimeoutMs`.
+ */
+export function exitDeadlineMs (options: ResolvedProducerOptions): number {
+  return options.spoolDir !== undefined ? Math.max(options.linger, MIN_EXIT_LINGER_MS) : options.closeTimeoutMs
+}
+
+/**
+ * 'exit' (also `process.exit()`), or a signal about to end the process: the ring is handed
+ * over, then the sender thread spools what has no receipt while this thread waits (at most
+ * DESTROY_TIMEOUT_MS). What could not be kept is said on stderr.
+ */
+export function spoolAtExit (thread: SenderThread): void {
+  thread.ring.publish()
+  const lost = destroySenderSync(thread.worker, thread.control)
+  // The process ends now: an exit handler's warning would never print. Written at once
+  // (stderr is synchronous for files and pipes).
+  if (lost === false) {
+    process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
+      `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost\n`)
+  } else if (lost > 0) {
+    // Before, silent: a spool directory it may not write, or a full disk, at process.exit().
+    process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records without ` +
+      'a receipt that could not be spooled (no spool, or it could not be written): lost\n')
+  }
+}
