@@ -7,7 +7,7 @@ import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOpti
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
-import { createControl, type SenderReply, type SenderRequest } from './sender-requests.js'
+import { createControl, type DoneReply, type SenderReply, type SenderRequest } from './sender-requests.js'
 import { exitDeadlineMs, isProcessExiting, spoolAtExit } from './funnel-exit.js'
 import { LateSpool } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
@@ -24,7 +24,7 @@ const SENDER_RESTART_MS = 1000
 const THREAD_END_TIMEOUT_MS = 5000
 
 interface Pending {
-  resolve: (stats: SenderStats | undefined) => void
+  resolve: (reply: DoneReply) => void
   reject: (err: Error) => void
 }
 
@@ -38,7 +38,8 @@ interface Pending {
  *   is full too, `write()` blocks the calling thread until the writer catches up: the log call
  *   waits, nothing is dropped, memory stays bounded. With `'drop'`, records past
  *   `highWaterMark` are dropped, counted, and reported in the file.
- * - `flush()` / `close()` resolve once the writer has receipted every record written so far.
+ * - `flush()` / `close()` resolve once the writer has receipted every record written so far;
+ *   `close()` also once the writer is away and every record without a receipt is in the spool.
  * - When the event loop empties without `close()`, the destination closes itself
  *   (`'beforeExit'`). At `process.exit()` what has no receipt goes to the spool.
  *
@@ -251,6 +252,10 @@ export class FunnelDestination extends EventEmitter {
    * spool: then close() resolves and reports LOGFUNNEL_ERR_CLOSE_TIMEOUT once ('error' event,
    * else a process warning). It rejects with that error only when records are lost (no spool,
    * or it could not be written).
+   *
+   * When the writer is away (no answer for `spoolAfterMs`, the rule that copies batches to the
+   * spool) and every record without a receipt is in the spool, close() ends then, without
+   * waiting out `deadlineMs`, and reports the same way (the error's `writerAway` is true).
    */
   async close (deadlineMs = this.options.closeTimeoutMs): Promise<void> {
     if (this.#closing === undefined) this.#closedByApp = true
@@ -262,7 +267,7 @@ export class FunnelDestination extends EventEmitter {
   async #close (deadlineMs: number, reportSpooled: boolean): Promise<void> {
     clearTimeout(this.#restart)
     this.#ring.end()
-    const flush = { code: 'flush', through: this.#ring.published } as const
+    const flush = { code: 'flush', through: this.#ring.published, spooledEnds: true } as const
     const flushed = this.#request(flush).catch(async (err: unknown) => {
       if (this.#ring.senderStarted) throw err
       // No sender has run (its start failed, before or while close() began): one more try now,
@@ -271,8 +276,10 @@ export class FunnelDestination extends EventEmitter {
       return await this.#request(flush)
     })
     let failed = false
+    /** The writer is away and what has no receipt is in the spool: waiting on would not help. */
+    let writerAway = false
     try {
-      await withDeadline(flushed, deadlineMs, () => new CloseTimeoutError(deadlineMs))
+      writerAway = (await withDeadline(flushed, deadlineMs, () => new CloseTimeoutError(deadlineMs))).spooled === true
     } catch (err) {
       failed = true
       debug('close: %s', (err as Error).message)
@@ -281,7 +288,7 @@ export class FunnelDestination extends EventEmitter {
     whenCollected.unregister(this)
     if (!this.#thread.exited) {
       this.#thread.worker.ref()
-      const stats = await this.#request({ code: 'close' }).catch(() => undefined)
+      const stats = (await this.#request({ code: 'close' }).catch(() => undefined))?.stats
       await this.#threadEnded()
       // Until here a process.exit() or a signal still spools first (#onExit).
       onExit.unregister(this)
@@ -299,8 +306,8 @@ export class FunnelDestination extends EventEmitter {
       // The sender thread ended without a word, or never started (no thread could be made).
       : { lost: this.#ring.lost + untaken, why: 'the sender thread ended or never started' }
     // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
-    if (!failed && (stats === undefined || stats.abandoned + untaken === 0)) return
-    const err = new CloseTimeoutError(failed ? deadlineMs : this.options.closeTimeoutMs, detail)
+    if (!failed && !writerAway && (stats === undefined || stats.abandoned + untaken === 0)) return
+    const err = new CloseTimeoutError(failed || writerAway ? deadlineMs : this.options.closeTimeoutMs, { ...detail, writerAway })
     // Every record is in the file or in the spool, where the writer ingests it: a shutdown while
     // the writer is away (restarting, not started yet) is no failure of the application's, and a
     // rejection there would end it with an error. Said once ('error' event, else a warning).
@@ -326,10 +333,10 @@ export class FunnelDestination extends EventEmitter {
   }
 
   /** Sends a request that gets a reply; the worker is ref'd while any is pending. */
-  async #request (msg: { code: 'flush', through: number } | { code: 'close' }): Promise<SenderStats | undefined> {
+  async #request (msg: { code: 'flush', through: number, spooledEnds?: boolean } | { code: 'close' }): Promise<DoneReply> {
     if (this.#thread.exited) throw new ClosedError()
     const id = ++this.#nextId
-    const reply = new Promise<SenderStats | undefined>((resolve, reject) => this.#pending.set(id, { resolve, reject }))
+    const reply = new Promise<DoneReply>((resolve, reject) => this.#pending.set(id, { resolve, reject }))
     if (this.#pending.size === 1) this.#thread.worker.ref()
     this.#post({ ...msg, id })
     try {
@@ -350,7 +357,7 @@ export class FunnelDestination extends EventEmitter {
     } else if (msg.code === 'done') {
       const pending = this.#pending.get(msg.id)
       if (msg.err !== undefined) pending?.reject(reviveError(msg.err))
-      else pending?.resolve(msg.stats)
+      else pending?.resolve(msg)
     }
   }
 

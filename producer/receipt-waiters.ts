@@ -1,13 +1,30 @@
+/**
+ * How a wait for receipts ended: every batch receipted, or (for a wait that accepts it, close())
+ * the writer is away and every batch without a receipt is in the spool.
+ */
+export type Settled = 'receipted' | 'spooled'
+
+interface Waiter {
+  seq: number
+  /** The wait also ends once everything without a receipt is in the spool while the writer is away. */
+  spooledEnds: boolean
+  resolve: (how: Settled) => void
+  reject: (err: Error) => void
+}
+
 /** Calls waiting for the writer's receipt of a batch sequence (flush, close), each with a deadline. */
 export class ReceiptWaiters {
-  #waiters: Array<{ seq: number, resolve: () => void, reject: (err: Error) => void }> = []
+  #waiters: Waiter[] = []
 
-  /** Resolves once batch `seq` is receipted; rejects with `timeoutError()` after `deadlineMs`. */
-  async wait (seq: number, deadlineMs: number, timeoutError: () => Error): Promise<void> {
+  /**
+   * Resolves once batch `seq` is receipted (or, with `spooledEnds`, once `spooled()` says the
+   * rest is in the spool); rejects with `timeoutError()` after `deadlineMs`.
+   */
+  async wait (seq: number, deadlineMs: number, timeoutError: () => Error, spooledEnds = false): Promise<Settled> {
     let timer: NodeJS.Timeout | undefined
-    const waiter = { seq, resolve: () => {}, reject: (_err: Error) => {} }
+    const waiter: Waiter = { seq, spooledEnds, resolve: () => {}, reject: () => {} }
     try {
-      await new Promise<void>((resolve, reject) => {
+      return await new Promise<Settled>((resolve, reject) => {
         waiter.resolve = resolve
         waiter.reject = reject
         this.#waiters.push(waiter)
@@ -23,9 +40,14 @@ export class ReceiptWaiters {
   /** The writer receipted every batch through `seq`. */
   receipted (seq: number): void {
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
-      const waiter = this.#waiters[i] as { seq: number, resolve: () => void }
-      if (waiter.seq <= seq) waiter.resolve()
+      const waiter = this.#waiters[i] as Waiter
+      if (waiter.seq <= seq) waiter.resolve('receipted')
     }
+  }
+
+  /** The writer is away and every batch without a receipt is in the spool: ends the waits that accept that. */
+  spooled (): void {
+    for (const waiter of this.#waiters) if (waiter.spooledEnds) waiter.resolve('spooled')
   }
 
   /** Ends every wait with `err`. */

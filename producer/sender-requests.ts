@@ -10,14 +10,18 @@ import type { PlainError } from './thread-errors.js'
 
 /** funnel()'s requests to its sender thread (sender-thread.ts); each with an id gets a 'done' reply. */
 export type SenderRequest =
-  | { code: 'flush', id: number, through: number }
+  /** With `spooledEnds` (close()), also answered once the writer is away and everything without a receipt is in the spool. */
+  | { code: 'flush', id: number, through: number, spooledEnds?: boolean }
   | { code: 'close', id: number }
   | { code: 'abandon' }
+
+/** The answer to a request with an id; `spooled`: a flush ended by the spool, not by receipts. */
+export interface DoneReply { code: 'done', id: number, err?: PlainError, stats?: SenderStats, spooled?: boolean }
 
 /** funnel()'s sender thread to the logging thread. */
 export type SenderReply =
   | { code: 'error', err: PlainError }
-  | { code: 'done', id: number, err?: PlainError, stats?: SenderStats }
+  | DoneReply
 
 /** Asks the sender thread to close its sockets at once: the process is exiting. */
 const DESTROY = 'logfunnel:destroy'

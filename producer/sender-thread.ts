@@ -100,14 +100,20 @@ async function reachRing (through: number): Promise<void> {
   await new Promise<void>((resolve) => flushes.push({ through, resolve }))
 }
 
-/** After a failure the records so far are receipted or in the spool: the new sender's count. */
-async function flush (through: number): Promise<void> {
+/**
+ * After a failure the records so far are receipted or in the spool: the new sender's count.
+ * With `spooledEnds`, true when it ended because the writer is away and the rest is in the spool.
+ */
+async function flush (through: number, spooledEnds: boolean): Promise<boolean> {
   await reachRing(through)
   for (;;) {
     const sender = guard.current
     try {
-      await sender.flush(MAX_TIMER_MS)
-      return
+      if (!spooledEnds) {
+        await sender.flush(MAX_TIMER_MS)
+        return false
+      }
+      return await sender.settle(MAX_TIMER_MS) === 'spooled'
     } catch (err) {
       if (sender === guard.current || closed) throw err
     }
@@ -129,7 +135,7 @@ function post (reply: SenderReply): void {
 
 parent.on('message', (msg: SenderRequest) => {
   if (msg.code === 'flush') {
-    flush(msg.through).then(() => post({ code: 'done', id: msg.id }), (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
+    flush(msg.through, msg.spooledEnds === true).then((spooled) => post({ code: 'done', id: msg.id, spooled }), (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
   } else if (msg.code === 'abandon') {
     takeAllAndDestroy()
   } else if (msg.code === 'close') {

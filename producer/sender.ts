@@ -8,7 +8,7 @@ import { decodeReceipt, decodeTooLargeFlag, encodeHeader, GAP_FLAG, PRODUCER_ID_
 import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { OpenBatch } from './open-batch.js'
-import { ReceiptWaiters } from './receipt-waiters.js'
+import { ReceiptWaiters, type Settled } from './receipt-waiters.js'
 import { SenderRoom } from './sender-room.js'
 import type { SpoolPosition } from './sender-requests.js'
 import { newSenderStats, type SenderStats } from './sender-stats.js'
@@ -198,11 +198,25 @@ export class BatchSender extends EventEmitter {
    * LOGFUNNEL_ERR_FLUSH_TIMEOUT after `deadlineMs` (default `flushTimeoutMs`).
    */
   async flush (deadlineMs = this.#opts.flushTimeoutMs): Promise<void> {
+    await this.#settle(deadlineMs, false)
+  }
+
+  /**
+   * flush() for a close: resolves 'receipted' once every record written so far has a receipt,
+   * or 'spooled' once the writer is away (by the rule that copies batches to the spool,
+   * `spoolAfterMs`) and every record without a receipt is in the spool, where the writer
+   * ingests it: waiting on would only hold up the close. Rejects as flush() does.
+   */
+  async settle (deadlineMs: number): Promise<Settled> {
+    return await this.#settle(deadlineMs, true)
+  }
+
+  async #settle (deadlineMs: number, spooledEnds: boolean): Promise<Settled> {
     if (this.#closed) throw new ClosedError()
     this.#sealAndSend()
     const target = this.#window.nextSeq - 1
-    if (this.#stats.receipted >= target) return
-    await this.#waiters.wait(target, deadlineMs, () => new FlushTimeoutError(deadlineMs, this.#unreceiptedRecords()))
+    if (this.#stats.receipted >= target) return 'receipted'
+    return await this.#waiters.wait(target, deadlineMs, () => new FlushTimeoutError(deadlineMs, this.#unreceiptedRecords()), spooledEnds)
   }
 
   /**
@@ -389,7 +403,9 @@ export class BatchSender extends EventEmitter {
       now - this.#liveness.lastAnswer, this.#liveness.allowedMs, this.#liveness.waitedMs(now))
     // The open batch would wait for a receipt to be sealed; seal it for the spool.
     this.#seal()
-    this.#spool.copyNew(this.#window)
+    // Every batch without a receipt is in the spool now (copied, or moved before): a close
+    // waiting for the writer may end.
+    if (this.#spool.copyNew(this.#window)) this.#waiters.spooled()
   }
 
   #rewind (why: string): void {

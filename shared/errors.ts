@@ -132,18 +132,26 @@ export class CloseTimeoutError extends LogfunnelError {
   readonly spoolDir: string | undefined
   /** Records without a receipt that are lost (no spool, or it could not be written). */
   readonly lost: number | undefined
+  /**
+   * True when close() ended before its deadline: the writer did not answer (`spoolAfterMs`) and
+   * every record without a receipt was in the spool.
+   */
+  readonly writerAway: boolean
 
   constructor (deadlineMs: number, detail: CloseTimeoutDetail = {}) {
     const parts: string[] = []
     if (detail.spooled !== undefined && detail.spooled > 0) parts.push(`${detail.spooled} records without a receipt went to the spool in ${detail.spoolDir ?? '?'}, where the writer ingests them`)
     if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost (${detail.why ?? 'no spool to keep them, or it could not be written'})`)
     // With `why`, nothing was waited for: there was nobody to wait for.
-    const head = detail.why === undefined ? `close took longer than ${deadlineMs} ms` : 'close'
+    const head = detail.why !== undefined
+      ? 'close'
+      : detail.writerAway === true ? `close ended before its ${deadlineMs} ms deadline: the writer does not answer` : `close took longer than ${deadlineMs} ms`
     super('LOGFUNNEL_ERR_CLOSE_TIMEOUT', `${head}${parts.length === 0 ? '' : ': ' + parts.join('; ')}`)
     this.name = 'CloseTimeoutError'
     this.spooled = detail.spooled
     this.spoolDir = detail.spoolDir
     this.lost = detail.lost
+    this.writerAway = detail.writerAway === true
   }
 }
 
@@ -154,6 +162,8 @@ export interface CloseTimeoutDetail {
   lost?: number
   /** Why `lost` are lost, when not for want of a spool. */
   why?: string
+  /** close() ended before its deadline: the writer is away and the rest was in the spool. */
+  writerAway?: boolean
 }
 
 /** The destination was used after `close()`. */

@@ -56,15 +56,17 @@ describe('a producer with no writer to talk to', () => {
   it('keeps trying: once a writer starts on the endpoint, every record is written', async () => {
     const dir = tempDir()
     const endpoint = `ipc://${join(dir, 'w.sock')}`
+    // spoolAfterMs 0: close() waits for the writer (with copies in the spool it would end before
+    // the writer starts, the records left for it there: test/close-writer-away.test.ts).
     const child = spawnUnreachable({
       endpoint, records: 1000, mode: 'funnel', awaitReport: true, closeMs: 20_000,
-      producer: { connectTimeoutMs: 200, closeTimeoutMs: 20_000, receiptTimeoutMs: 500 }
+      producer: { connectTimeoutMs: 200, closeTimeoutMs: 20_000, receiptTimeoutMs: 500, spoolAfterMs: 0 }
     })
     await child.waitForLine((l) => l.event === 'unreachable')
     const writer = await startWriterChild(dir)
     const done = await child.waitForLine((l) => l.event === 'done')
     expect(await exitCode(child), child.describe()).toBe(0)
-    expect(done).toMatchObject({ closeError: null, stats: { records: 1000, heldBytes: 0 } })
+    expect(done).toMatchObject({ closeError: null, stats: { records: 1000, heldBytes: 0, spooledRecords: 0 } })
     expect(await writer.stop()).toMatchObject({ records: 1000, producers: 1 })
   })
 

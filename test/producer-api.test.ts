@@ -64,13 +64,15 @@ describe('producer API', () => {
     expect(await verifyFile(writer.file)).toMatchObject({ lines: 100, torn: 0 })
   })
 
-  it('close() with no writer resolves after its deadline, the records in the spool, says so once with LOGFUNNEL_ERR_CLOSE_TIMEOUT; the process exits 0', async () => {
+  it('close() with no writer and spoolAfterMs 0 resolves after its deadline, the records in the spool, says so once with LOGFUNNEL_ERR_CLOSE_TIMEOUT; the process exits 0', async () => {
     const dir = tempDir()
-    const producer = spawnProducer({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 100, closeDeadlineMs: 500 })
+    // spoolAfterMs 0: nothing is copied to the spool while close() waits, so it waits its deadline
+    // (with copies it ends once they are all there: test/close-writer-away.test.ts).
+    const producer = spawnProducer({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 100, closeDeadlineMs: 500, producer: { spoolAfterMs: 0 } })
     const done = await producer.waitForLine((l) => l.event === 'done', 30_000)
     // Before, it rejected: an application awaiting close() in its shutdown ended with an error.
     expect(done.closeError).toBe(null)
-    expect(done.stats).toMatchObject({ spooledRecords: 100, abandoned: 0 })
+    expect(done.stats).toMatchObject({ spooledRecords: 100, abandoned: 0, spoolCopies: 0 })
     expect(await exitCode(producer, 30_000)).toBe(0)
     // A process warning (no 'error' listener) that says where the records went.
     const said = producer.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT'))
