@@ -108,6 +108,7 @@ class _Producer(SenderThread, SpoolKeeper):
         self._receipted = -1                # highest seq the writer confirmed
         self._spooled_through = -1          # highest seq moved to the spool
         self._copied_through = -1           # highest seq copied to the spool while the writer was away (kept in memory too)
+        self._writer_away = False           # the sender found the writer away (spool_after) and copied what it held
         self._spool: Optional[SpoolWriter] = None
         self._thread: Optional[threading.Thread] = None
         self._closing = False
@@ -210,9 +211,16 @@ class _Producer(SenderThread, SpoolKeeper):
         """Blocks until every line sent so far has a receipt; CloseTimeout after ``timeout`` s."""
         self._wait_confirmed(self.close_timeout if timeout is None else timeout, 'flush')
 
+    def _flush_or_spooled(self, timeout: Optional[float] = None) -> None:
+        """flush() for the handler (``logging.shutdown()`` flushes, then closes): it also returns
+        once the writer is away and every line without a receipt is copied to the spool (kept too)."""
+        self._wait_confirmed(self.close_timeout if timeout is None else timeout, 'flush', spooled_ends=True)
+
     def close(self, timeout: Optional[float] = None) -> None:
         """Sends what is queued and waits for its receipts (at most ``timeout`` s, default
-        close_timeout); what is still without a receipt then goes to the spool. Closes the
+        close_timeout); what is still without a receipt then goes to the spool. While the writer
+        is away (no connection for ``spool_after`` s, the rule that copies batches to the spool),
+        the wait ends as soon as every line without a receipt is in the spool. Closes the
         sockets. Raises CloseTimeout only for records that could not be spooled (lost)."""
         if self.pid != os.getpid() or self._closed:
             return
@@ -221,13 +229,18 @@ class _Producer(SenderThread, SpoolKeeper):
                 self._close(timeout)
 
     def _close(self, timeout: Optional[float]) -> None:
+        deadline = self.close_timeout if timeout is None else timeout
+        lost, why = 0, ''
         try:
-            self._wait_confirmed(self.close_timeout if timeout is None else timeout, 'close')
-        except CloseTimeout:
-            lost = self.abandon('close deadline')
-            if lost:
-                raise CloseTimeout('close took longer than %.1f s: %d records without a receipt could not be spooled'
-                                   % (self.close_timeout if timeout is None else timeout, lost), lost)
+            try:
+                away = self._wait_confirmed(deadline, 'close', spooled_ends=True)
+            except CloseTimeout:
+                lost, why = self.abandon('close deadline'), 'close took longer than %.1f s' % deadline
+            else:
+                # The writer is away and every line without a receipt is in the spool: the rest of
+                # the deadline would only hold the caller up (the move below writes nothing new).
+                if away:
+                    lost, why = self.abandon('close, the writer away'), 'close, the writer away'
         except BaseException:
             # The wait ended by an exception of the caller's (KeyboardInterrupt: Ctrl-C; SystemExit
             # from a signal handler of the application's): what has no receipt goes to the spool,
@@ -249,6 +262,8 @@ class _Producer(SenderThread, SpoolKeeper):
                     self._close_wake_pipe()
             self._seal_spool()
             self._report_dropped()
+        if lost:
+            raise CloseTimeout('%s: %d records without a receipt could not be spooled' % (why, lost), lost)
 
     def abandon(self, why: str, at_exit: bool = False) -> int:
         """Stops sending and moves every record held without a receipt to the spool, without
@@ -315,17 +330,22 @@ class _Producer(SenderThread, SpoolKeeper):
     def _held_records(self) -> int:
         return len(self._queued) + sum(count for _seq, count, _payload in self._unacked)
 
-    def _wait_confirmed(self, timeout: float, what: str) -> None:
+    def _wait_confirmed(self, timeout: float, what: str, spooled_ends: bool = False) -> bool:
+        """Waits until every line so far has a receipt (False), or, with ``spooled_ends``, until
+        the writer is away and every line without one is in the spool (True); CloseTimeout after
+        ``timeout`` s."""
         if self._thread is None:
             held = self._held_records()
             if held:  # the sender never started: nothing will confirm them
                 raise CloseTimeout('the sender never started: %d records without a receipt' % held, held)
-            return
+            return False
         deadline = time.monotonic() + timeout
         with self._lock:
             self._hurry = True
             self._wake()
             while self._queued or self._unacked:
+                if spooled_ends and self._writer_away and not self._queued and self._unacked[-1][0] <= self._copied_through:
+                    return True
                 left = deadline - time.monotonic()
                 if left <= 0 or self._broken:  # broken: nothing will be confirmed any more
                     held = self._held_records()
@@ -333,6 +353,7 @@ class _Producer(SenderThread, SpoolKeeper):
                     raise CloseTimeout('%s: %d records without a receipt' % (why, held), held)
                 self._changed.wait(min(left, SEGMENT_MAX_AGE))
                 self._seal_old_segment()
+        return False
 
     def _start(self) -> None:
         """Starts the sender thread (lock held). When it cannot (no free descriptor for its

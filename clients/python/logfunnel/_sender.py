@@ -184,6 +184,8 @@ class SenderThread:
                     os.read(self._wake_r, 4096)
                 if monitor in events:
                     handshake.read(monitor)
+                    if handshake.up:
+                        self._writer_away = False
                 while sub in events:
                     try:
                         frames = sub.recv_multipart(flags=zmq.NOBLOCK)

@@ -108,22 +108,27 @@ class SpoolKeeper:
         not copied yet is copied to the spool, kept in memory and sent on, as Node's producers do
         (``spoolAfterMs``), so a process killed meanwhile (gunicorn's SIGKILL of a worker past its
         timeout) loses nothing it had batched; the writer skips whichever copy comes second.
-        Sender thread, lock held."""
+        Sender thread, lock held. Once all are in the spool, ``_writer_away`` says so to a close()
+        waiting for receipts: it need not wait on."""
         if self.spool_dir is None or self._closing:
             return
         new = [b for b in self._unacked if b[0] > self._copied_through]
-        if not new:
+        if new:
+            with _exit.spooling:
+                base = self._unacked[0][0]
+                try:
+                    for seq, count, payload in new:
+                        self._spool_batch(seq, count, payload, base)
+                        self._copied_through = seq
+                        self.stats['spool_copies'] += 1
+                except (OSError, LogfunnelError) as err:
+                    self.stats['spool_errors'] += 1
+                    report(err)
+                    return
+        elif self._writer_away:
             return
-        with _exit.spooling:
-            base = self._unacked[0][0]
-            try:
-                for seq, count, payload in new:
-                    self._spool_batch(seq, count, payload, base)
-                    self._copied_through = seq
-                    self.stats['spool_copies'] += 1
-            except (OSError, LogfunnelError) as err:
-                self.stats['spool_errors'] += 1
-                report(err)
+        self._writer_away = True
+        self._changed.notify_all()
 
     def _seal_old_segment(self) -> None:
         spool = self._spool

@@ -251,14 +251,16 @@ class LogfunnelHandler(logging.Handler):
             lock.release()
 
     def flush(self) -> None:
-        """Waits for the receipts, at most close_timeout; records still without one stay held
+        """Waits for the receipts, at most close_timeout, or, while the writer is away, until every
+        record without one is copied to the spool (``logging.shutdown()`` flushes before it closes:
+        it ends without waiting out the deadline). Records still without a receipt stay held
         (close() spools them, or reports what it cannot keep), so a timeout here is not an error."""
         client = getattr(self, 'client', None)
         if client is None:
             return  # its constructor raised (a bad option): logging still lists it, and flushes it at exit
         self._send_deferred()
         try:
-            client.flush()
+            client._flush_or_spooled()
         except CloseTimeout:
             pass
 

@@ -21,6 +21,8 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 PYTHON_DIR = os.path.join(ROOT, 'clients', 'python')
 BIN = os.path.join(ROOT, 'dist', 'cli', 'bin.js')
+# The writer made slow for tests: it pauses <ms> after each message (test/fixtures/slow-writer.ts).
+SLOW_WRITER = os.path.join(ROOT, 'dist', 'test', 'fixtures', 'slow-writer.js')
 NODE = os.environ.get('LOGFUNNEL_NODE') or shutil.which('node') or 'node'
 PYTHON = sys.executable
 sys.path.insert(0, PYTHON_DIR)  # the package from these sources, as PYTHONPATH gives the children
@@ -104,8 +106,11 @@ class Writer:
         self._procs = procs
         self.proc: Optional[Proc] = None
 
-    def start(self, args: Optional[List[str]] = None) -> 'Writer':
-        self.proc = Proc([NODE, BIN, 'writer', '--file', self.file, '--endpoint', self.endpoint,
+    def start(self, args: Optional[List[str]] = None, slow_ms: Optional[int] = None) -> 'Writer':
+        """Starts the writer and waits for its ready line; with ``slow_ms``, one that pauses that
+        long after each message, as a slow disk would hold it."""
+        command = [NODE, BIN, 'writer'] if slow_ms is None else [NODE, SLOW_WRITER, str(slow_ms)]
+        self.proc = Proc([*command, '--file', self.file, '--endpoint', self.endpoint,
                           '--spool-poll-ms', '50', '--stats-interval-ms', '0', *self.extra, *(args or [])])
         self._procs.append(self.proc)
         self.proc.wait_event('ready')

@@ -1,9 +1,69 @@
-"""close() while a log call waits for room (on_full 'block', the writer away): the waiting
-record follows the others to the spool, not lost and not counted nowhere."""
+"""close() with the writer away: it ends once every record without a receipt is in the spool,
+not at its deadline; with a writer that answers, it waits for the receipts. close() while a log
+call waits for room (on_full 'block', the writer away): the waiting record follows the others to
+the spool, not lost and not counted nowhere."""
 
 import json
 
+import pytest
+
 from conftest import assert_clean, count_lines, verify
+
+N = 2000
+# Large, so that "well before the deadline" holds on a loaded machine too.
+DEADLINE = 20.0
+
+CLOSE = '''import json, logging, sys, time
+import logfunnel
+handler = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', close_timeout=float(sys.argv[3]),
+                                     max_batch_bytes=int(sys.argv[4]))
+log = logging.getLogger('closing'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(handler)
+for i in range(int(sys.argv[2])):
+    log.info('record %d %s', i, 'x' * 1000)
+started = time.monotonic()
+'''
+DONE = '''
+print(json.dumps({'event': 'done', 'close_s': time.monotonic() - started, 'stats': handler.client.stats}), flush=True)
+'''
+
+
+@pytest.mark.parametrize('close', ['handler.close()', 'logging.shutdown()'])
+def test_no_writer_close_ends_once_everything_is_in_the_spool(writer_factory, run_code, close):
+    """No writer: close() (and logging.shutdown(), which flushes first) returns once every record
+    is in the spool, well before close_timeout (before, each waited all of it: 20 s, and 40 s for
+    logging.shutdown()); a writer started later writes each record once, in order."""
+    writer = writer_factory(start=False)
+    p = run_code(CLOSE + close + DONE, writer.endpoint, str(N), str(DEADLINE), str(256 * 1024))
+    done = p.wait_event('done', 3 * DEADLINE)
+    assert done['close_s'] < DEADLINE / 3, done
+    assert p.wait() == 0 and p.stderr == '', p.stderr
+    stats = done['stats']
+    assert (stats['records'], stats['spooled_records'], stats['confirmed'], stats['lost']) == (N, N, 0, 0), stats
+    writer.start()
+    writer.wait_for_lines(N)
+    summary = writer.stop()
+    assert (summary['records'], summary['duplicates']) == (N, 0) and count_lines(writer.file) == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+    with open(writer.file, encoding='utf-8') as f:
+        assert [r['seq'] for r in map(json.loads, f)] == list(range(N))
+
+
+def test_a_writer_that_answers_slowly_close_waits_for_the_receipts(writer_factory, run_code):
+    """The writer is connected but pauses 0.3 s after each batch: close() waits for the
+    receipts (longer than spool_after), nothing goes to the spool."""
+    records = 100
+    writer = writer_factory(start=False)
+    writer.start(slow_ms=300)
+    p = run_code(CLOSE + 'handler.close()' + DONE, writer.endpoint, str(records), str(DEADLINE), str(16 * 1024))
+    done = p.wait_event('done', 3 * DEADLINE)
+    assert p.wait() == 0 and p.stderr == '', p.stderr
+    stats = done['stats']
+    assert stats['batches'] > 1 and done['close_s'] >= 0.3, done
+    assert (stats['confirmed'], stats['spooled_records'], stats['spool_copies'], stats['lost']) == (records, 0, 0, 0), stats
+    summary = writer.stop()
+    assert (summary['records'], summary['duplicates']) == (records, 0)
+    assert_clean(verify(writer.file, '--expect', str(records)), records, 1)
 
 BLOCKED = '''import json, logging, sys, threading, time
 import logfunnel

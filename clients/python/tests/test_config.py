@@ -108,13 +108,15 @@ def test_connect_failure_reported_once_records_kept(writer_factory, run_code):
 
 def test_handshake_failure_reported_once_records_spooled(writer_factory, run_code, tmp_path):
     """A wrong CURVE server key: LOGFUNNEL_ERR_HANDSHAKE once via handleError; close()'s
-    deadline spools the records, and the writer ingests them."""
+    deadline spools the records, and the writer ingests them. (spool_after 0: nothing is copied
+    to the spool meanwhile, so close() waits its deadline, past connect_timeout; with copies it
+    ends once they are all in the spool, before the report: test_close.py.)"""
     server = keygen(tmp_path / 'server.json')
     client = keygen(tmp_path / 'client.json')
     wrong = keygen(tmp_path / 'wrong.json')
     writer = writer_factory(['--curve-secret-key-file', str(tmp_path / 'server.json'), '--curve-allowed-keys=' + client['publicKey']])
     opts = {'endpoint': writer.endpoint, 'seq_key': 'seq', 'curve_server_key': wrong['publicKey'],
-            'curve_key_file': str(tmp_path / 'client.json'), 'connect_timeout': 0.3, 'close_timeout': 1}
+            'curve_key_file': str(tmp_path / 'client.json'), 'connect_timeout': 0.3, 'close_timeout': 1, 'spool_after': 0}
     p = run_code(DICT, json.dumps(opts))
     assert_reported_once_and_all_written(p, writer, 'LOGFUNNEL_ERR_HANDSHAKE')
 

@@ -264,10 +264,10 @@ INTERRUPTED = '''import logging, logfunnel, sys, json, signal
 from logfunnel import _producer
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
 wait_confirmed = _producer._Producer._wait_confirmed
-def announced(self, timeout, what):
+def announced(self, timeout, what, **kwargs):
     if what == 'close':
         print(json.dumps({"event": "waiting"}), flush=True)
-    return wait_confirmed(self, timeout, what)
+    return wait_confirmed(self, timeout, what, **kwargs)
 _producer._Producer._wait_confirmed = announced
 h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', linger=30)
 log = logging.getLogger('s'); log.addHandler(h); log.setLevel(logging.INFO); log.propagate = False
