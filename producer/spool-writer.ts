@@ -1,4 +1,4 @@
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fstatSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkSpoolDir } from '../shared/dir-check.js'
 import { encodeSpoolEntry, encodeSpoolPreamble, endpointKey, processStartTime, SPOOL_SEGMENT_BYTES, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
@@ -78,13 +78,11 @@ export class SpoolWriter {
       this.#timer.unref()
     }
     const buf = Buffer.concat(encodeSpoolEntry(header, payload))
+    let written = 0
     try {
-      this.#writeAll(buf)
+      while (written < buf.length) written += writeSync(this.#fd, buf, written)
     } catch (err) {
-      // Part of the entry may be in the file (ENOSPC): the segment ends here, a torn tail the
-      // writer sets aside after the whole entries; the next entry starts a segment of its own.
-      this.#endSegment()
-      try { this.seal() } catch {}
+      this.#abandonEntry(written)
       throw err
     }
     this.#bytes += buf.length
@@ -118,6 +116,33 @@ export class SpoolWriter {
       }
     }
     if (failure !== undefined) throw failure
+  }
+
+  /**
+   * After an entry failed with `written` of its bytes in the file (ENOSPC, EIO, EFBIG part-way):
+   * its caller has the error and keeps the batch, so those bytes are cut off again; handed over,
+   * they were a torn tail the writer set aside and reported as a crash's, even when the batch
+   * later reached the file. A segment left with no entry is removed (see #dropSegment), one with
+   * entries is handed over; the next entry starts a segment of its own. Should the cut fail, the
+   * segment goes as it is: the writer writes its whole entries and sets the torn tail aside.
+   */
+  #abandonEntry (written: number): void {
+    let cut = written === 0
+    if (!cut) {
+      try {
+        // The size less what was written: O_APPEND put this entry at the file's end, wherever that was.
+        ftruncateSync(this.#fd, fstatSync(this.#fd).size - written)
+        cut = true
+      } catch (err) {
+        debug('cutting a failed spool entry off %s failed: %o', this.#tmpPath, err)
+      }
+    }
+    if (cut && this.#bytes === 0) {
+      this.#dropSegment()
+      return
+    }
+    this.#endSegment()
+    try { this.seal() } catch {}
   }
 
   /**

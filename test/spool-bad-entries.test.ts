@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { BIN, canRunFixturesAs, exitCode, lineCount, spawnNode, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
-import { writeSpool } from './helpers/spool-files.js'
+import { craftSpool, writeSpool } from './helpers/spool-files.js'
 
 /** This process's start time as a spool preamble records it (field 22 of /proc/<pid>/stat). */
 const startTime = (): string => (readFileSync('/proc/self/stat', 'utf8').split(') ')[1] as string).split(' ')[19] as string
@@ -100,5 +100,22 @@ describe('one bad spool entry does not stop the others (issue 13, point 2)', () 
     expect(summary.records).toBe(25)
     expect(stderrEvents(writer.child, 'spool-stale')).toMatchObject([{ file: join(spoolDir, live), pid: process.pid }])
     expect(readdirSync(spoolDir)).toEqual([live])
+  })
+
+  it('a file whose last entry is cut short (a producer killed while spooling): its whole entries are written, the exact tail goes to .torn, reported as spool-torn (reason truncated)', async () => {
+    const dir = tempDir()
+    const spoolDir = join(dir, 'w.sock.spool')
+    mkdirSync(spoolDir, { mode: 0o700 })
+    // 3 whole entries of 10 records, then the first 100 bytes of a fourth.
+    const whole = craftSpool({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 30, producerId: id('d') })
+    const torn = craftSpool({ records: 10, producerId: id('d') }).bytes.subarray(0, 100)
+    writeFileSync(join(spoolDir, whole.name(0)), Buffer.concat([whole.bytes, torn]), { mode: 0o600 })
+    const writer = await startWriterChild(dir, ['--spool-poll-ms', '50'])
+    await waitFor(() => !existsSync(join(spoolDir, whole.name(0))), 20_000, () => `stderr: ${writer.child.stderr()}`)
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: 30, spool: { files: 1, entries: 3, torn: 1, rejected: 0, foreign: 0 } })
+    expect(stderrEvents(writer.child, 'spool-torn')).toEqual([{ event: 'spool-torn', file: join(spoolDir, whole.name(0)), tornBytes: 100, reason: 'truncated', movedTo: join(spoolDir, `${whole.name(0)}.torn`) }])
+    expect(readFileSync(join(spoolDir, `${whole.name(0)}.torn`)).equals(torn)).toBe(true)
+    expect(readFileSync(writer.file, 'utf8').split('\n').slice(0, -1).map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual(Array.from({ length: 30 }, (_, i) => i))
   })
 }, 60_000)
