@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { constants, type Stats } from 'node:fs'
+import { constants, readdirSync, type Stats } from 'node:fs'
 import { lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -318,6 +318,16 @@ export class SpoolIngester extends EventEmitter {
     this.#settled.delete(name)
     this.#staleReported.delete(name)
     debug('ingested spool file %s: %d entries', name, parsed.entries.length)
+  }
+}
+
+/** A spool file (complete or not) waits in `dir`: false when there is none, or no directory. */
+export function spoolFileWaits (dir: string | undefined): boolean {
+  if (dir === undefined) return false
+  try {
+    return readdirSync(dir).some((name) => parseSpoolName(name) !== undefined)
+  } catch {
+    return false
   }
 }
 

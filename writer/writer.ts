@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { readdirSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
@@ -21,9 +21,9 @@ import { sleep, StopRequest } from './cancellable-waits.js'
 import { InputNotices } from './input-notices.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
-import { endpointKey, parseSpoolName } from '../shared/spool.js'
+import { endpointKey } from '../shared/spool.js'
 import { sideFileMode } from './side-files.js'
-import { SpoolIngester, type SpoolEntryHandling } from './spool-ingest.js'
+import { SpoolIngester, spoolFileWaits, type SpoolEntryHandling } from './spool-ingest.js'
 import { WriterStats } from './stats.js'
 import { Telemetry } from './telemetry.js'
 import { startCurveServer, type CurveServer, type ZapDenial } from './zap-handler.js'
@@ -218,17 +218,6 @@ export class Writer extends EventEmitter {
     return this.summary
   }
 
-  /** No spool file waits in the spool directory (or there is none). */
-  #spoolEmpty (): boolean {
-    const { spoolDir } = this.options
-    if (spoolDir === undefined) return true
-    try {
-      return !readdirSync(spoolDir).some((name) => parseSpoolName(name) !== undefined)
-    } catch {
-      return true
-    }
-  }
-
   /** Reopens the file by path, for logrotate's `create` mode. */
   reopen (): void {
     this.#sink?.reopen()
@@ -253,7 +242,7 @@ export class Writer extends EventEmitter {
         // No producer connected, nothing received waits and no spool file waits (a producer that
         // just ended may have spooled copies of what it sent: the ingester takes them in the
         // drain, as a duplicate of its file, not the next writer into its own): nothing is in flight.
-        if (stopping || ring !== undefined && (pull as ZmtpPull).drained && this.#spoolEmpty()) break
+        if (stopping || ring !== undefined && (pull as ZmtpPull).drained && !spoolFileWaits(this.options.spoolDir)) break
         stopping = true
         drainDeadline = performance.now() + drainTimeoutMs
         continue
