@@ -7,6 +7,7 @@ import { debuglog } from 'node:util'
 import { unsafeDirReason } from '../shared/dir-check.js'
 import { MAX_FRAME_BYTES } from '../shared/options.js'
 import { maxSpoolFileBytes, parseSpool, parseSpoolName, parseSpoolPreamble, processStartTime, type SpoolName } from '../shared/spool.js'
+import { StopRequest } from './cancellable-waits.js'
 import { appendNoFollow } from './side-files.js'
 
 const debug = debuglog('logfunnel')
@@ -83,6 +84,7 @@ export class SpoolIngester extends EventEmitter {
   #opts: SpoolIngesterOptions
   #sink: SpoolSink
   #stopped = false
+  readonly #stop = new StopRequest()
   #loop: Promise<void> | undefined
   #wake: AbortController | undefined
   /** Names reported once and left in place (foreign, not movable). */
@@ -110,10 +112,13 @@ export class SpoolIngester extends EventEmitter {
 
   /**
    * Stops scanning; a file in progress stops between entries and stays for the next start
-   * (what was already written from it is skipped then as duplicates).
+   * (what was already written from it is skipped then as duplicates). No entry is handed over
+   * once this is called, and a wait for room in the write queue ends at once: a file the
+   * writer gives up at its stop never makes room again (the stop waited for ever).
    */
   async stop (): Promise<void> {
     this.#stopped = true
+    this.#stop.request()
     this.#wake?.abort()
     await this.#loop
   }
@@ -282,7 +287,9 @@ export class SpoolIngester extends EventEmitter {
         this.emit('gap', { file: path, producerId: parsedName.producerIdHex, expected: handled.skipped.expected, seq: handled.skipped.seq, kept: false })
       }
       this.counts.entries++
-      await this.#sink.backpressure()
+      const stop = this.#stop.wait()
+      await Promise.race([this.#sink.backpressure(), stop.promise])
+      stop.cancel()
     }
     if (gapped !== undefined) {
       if (!this.#gapReported.has(name)) {

@@ -195,7 +195,8 @@ export class Writer extends EventEmitter {
   async stop (): Promise<WriterSummary> {
     this.#stop.request()
     await this.#loop
-    // The ingester and the state loop may be waiting for the file: end() settles those waits.
+    // The ingester hands nothing over from now on and stops waiting for room; it and the state
+    // loop may wait for the file to be written: end() settles those waits.
     const ingesting = this.#ingester?.stop()
     const sink = this.#sink
     if (sink !== undefined) {
