@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type AddressInfo, type Server } from 'node:net'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as zmq from 'zeromq'
 import { resolveWriterOptions } from '../shared/options.js'
 import { encodeHeader, REJECT_REASONS } from '../shared/protocol.js'
-import { BIN, exitCode, spawnNode, tempDir, waitFor } from './helpers/children.js'
+import { BIN, exitCode, fixture, spawnCommand, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 
 const sockets: zmq.Socket[] = []
@@ -88,6 +89,41 @@ describe('Prometheus metrics (--metrics-port)', () => {
     const summary = await writer.stop()
     expect(summary).toMatchObject({ records: 9, bytes: BYTES, batches: 4, duplicates: 1, rejected: { empty: 1, bad_header: 1 } })
     await expect(fetch(url)).rejects.toThrow()
+  })
+
+  it.runIf(existsSync('/usr/bin/prlimit'))('the counters never decrease: at a stop that gives the file up (prlimit --fsize: EFBIG), records and bytes keep what was given up', async () => {
+    const port = await loopbackPort(false)
+    const dir = tempDir()
+    const file = join(dir, 'app.log')
+    const url = `http://127.0.0.1:${port}/metrics`
+    const child = spawnCommand('prlimit', ['--fsize=1000000', process.execPath, fixture('writer-paused-at-stop'), '--file', file, '--endpoint', `ipc://${join(dir, 'w.sock')}`,
+      '--metrics-port', String(port), '--drain-timeout-ms', '500', '--drain-idle-ms', '100'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    await child.waitForLine((l) => l.event === 'ready')
+    // 32 frames of 128 KiB: 4 MiB handed to a file that takes 1 MB.
+    const push = new zmq.Push({ linger: 0 })
+    sockets.push(push)
+    push.connect(`ipc://${join(dir, 'w.sock')}`)
+    const line = `{"a":"${'x'.repeat(1000)}"}\n`
+    const frame = Buffer.from(line.repeat(Math.floor(128 * 1024 / line.length)))
+    for (let i = 0; i < 32; i++) await push.send(frame)
+    let before = new Map<string, number>()
+    await waitFor(async () => {
+      before = await scrape(url)
+      return before.get('logfunnel_bytes_total') === 32 * frame.length
+    }, 20_000, () => `last scrape: bytes_total ${before.get('logfunnel_bytes_total')}`)
+
+    child.proc.kill('SIGTERM')
+    await child.waitForLine((l) => l.event === 'sink-ended')
+    const after = await scrape(url)
+    const stopped = child.waitForLine((l) => l.event === 'stopped')
+    child.proc.stdin?.write('go\n')
+    const summary = await stopped
+    expect(await exitCode(child), child.describe()).toBe(0)
+    // The file was given up: the summary counts only what it holds.
+    expect(summary.unwrittenBytes).toBeGreaterThan(0)
+    expect(summary.bytes + summary.unwrittenBytes).toBe(32 * frame.length)
+    expect(summary.records).toBeLessThan(before.get('logfunnel_records_total') as number)
+    for (const name of ['logfunnel_records_total', 'logfunnel_bytes_total']) expect([name, after.get(name)]).toEqual([name, before.get(name)])
   })
 
   it('a metrics port in use: exit 1 with LOGFUNNEL_ERR_BIND, no ready line, and the endpoint stays free', async () => {

@@ -28,8 +28,8 @@ const IDLE_TIMEOUT_MS = 10_000
 type CounterName = 'records' | 'bytes' | 'frames' | 'duplicates' | 'fsyncs'
 
 const COUNTERS: Array<[CounterName, string]> = [
-  ['records', 'Log lines handed to the file (written, or waiting in logfunnel_queue_bytes)'],
-  ['bytes', 'Bytes handed to the file (written, or waiting in logfunnel_queue_bytes)'],
+  ['records', 'Log lines handed to the file (written, waiting in logfunnel_queue_bytes, or given up at a stop)'],
+  ['bytes', 'Bytes handed to the file (written, waiting in logfunnel_queue_bytes, or given up at a stop)'],
   ['frames', 'Messages received on the data socket, good or bad'],
   ['duplicates', 'Batches received again after they were written (resends), not written twice'],
   ['fsyncs', 'fsync(2) calls on the log file']
@@ -40,8 +40,9 @@ const COUNTERS: Array<[CounterName, string]> = [
  * prom-client Registry (never the global one, so an embedding application's metrics do not
  * mix in) holding the logfunnel_* metrics and prom-client's default process metrics.
  *
- * Counters and gauges are read from `counters()` at each scrape; the latency histogram is fed
- * by `stats.onLatency()` as batches are written.
+ * Counters and gauges are read from `counters()` at each scrape (a counter must never
+ * decrease: `records` and `bytes` count what was handed to the file, not the summary's written
+ * part); the latency histogram is fed by `stats.onLatency()` as batches are written.
  *
  * @example
  * ```ts

@@ -67,6 +67,9 @@ export class WriterStats {
   readonly startedAt = performance.now()
   #frames = 0
   #connections = 0
+  /** Lines and bytes handed to the sink: never less, whatever becomes of them (see handed()). */
+  #handedRecords = 0
+  #handedBytes = 0
   #sink: FileSink | undefined
   /** Batches appended and not yet written: [end offset, append time], oldest first from #head. */
   #inFlight: Array<[number, number]> = []
@@ -79,9 +82,20 @@ export class WriterStats {
     this.#frames++
   }
 
-  /** Starts the latency clock of a batch that ends at byte offset `end` of the sink. */
-  appended (end: number): void {
+  /** Counts a batch of `records` lines and `bytes` handed to the sink, and starts its latency clock (it ends at byte offset `end`). */
+  appended (end: number, records: number, bytes: number): void {
+    this.#handedRecords += records
+    this.#handedBytes += bytes
     this.#inFlight.push([end, performance.now()])
+  }
+
+  /**
+   * Lines and bytes handed to the sink since start: written, waiting, or given up at stop. The
+   * summary's `records` and `bytes` drop at a stop that gives the file up (they count only what
+   * the file holds); a Prometheus counter must never decrease, so the metrics take these.
+   */
+  handed (): { records: number, bytes: number } {
+    return { records: this.#handedRecords, bytes: this.#handedBytes }
   }
 
   /** Calls `fn(ms)` with the latency of every batch written from now on. */

@@ -39,7 +39,9 @@ export class Telemetry {
     // Loaded only here: prom-client is a third of the writer's load time, which every start
     // and restart would pay for an endpoint most writers do not serve.
     const { MetricsServer } = await import('./metrics.js')
-    const metrics = new MetricsServer(() => this.stats.counters(this.#summary()), this.stats, { host: metricsHost, port: metricsPort })
+    // records and bytes as handed to the file: the summary's drop by what a stop gives up.
+    const counters = (): ReturnType<WriterStats['counters']> => ({ ...this.stats.counters(this.#summary()), ...this.stats.handed() })
+    const metrics = new MetricsServer(counters, this.stats, { host: metricsHost, port: metricsPort })
     await metrics.listen()
     this.#metrics = metrics
   }

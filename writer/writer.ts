@@ -48,6 +48,8 @@ export interface WriterHooks {
   afterMessage?: () => Promise<void>
   /** Awaited at the end of start(), when the writer already receives (a start that takes long). */
   started?: () => Promise<void>
+  /** Awaited in stop() once the file sink has ended, before the metrics endpoint closes. */
+  sinkEnded?: () => Promise<void>
 }
 
 /**
@@ -205,6 +207,7 @@ export class Writer extends EventEmitter {
       this.#summary.records -= sink.unwrittenRecords
       this.#summary.bytes -= this.#summary.unwrittenBytes
     }
+    await this.#hooks.sinkEnded?.()
     await ingesting
     await this.#persisting
     // Everything handled is written and fsynced by end(), so the state saved after it is exact;
@@ -377,7 +380,7 @@ export class Writer extends EventEmitter {
     this.#summary.bytes += payload.length
     this.#summary.batches++
     const end = (this.#sink as FileSink).append(payload, batch)
-    this.#stats.appended(end)
+    this.#stats.appended(end, lines, payload.length)
     return end
   }
 
