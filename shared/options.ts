@@ -44,6 +44,13 @@ export const MIN_ROTATE_SIZE_BYTES = 1 * KiB
 export const MIN_ROTATE_INTERVAL_MS = 1000
 /** Shortest checkpoint interval. */
 export const MIN_CHECKPOINT_INTERVAL_MS = 100
+/**
+ * Shortest stats interval: ten lines a second. A shorter one floods stderr (1 ms: a thousand
+ * lines a second, each a few hundred bytes) and costs the writer more than it tells.
+ */
+export const MIN_STATS_INTERVAL_MS = 100
+/** Longest stats interval: a line a day. */
+export const MAX_STATS_INTERVAL_MS = 86_400_000
 export const MAX_ROTATE_INTERVAL_MS = 366 * 24 * 3600 * 1000
 /** Longest `fsync` interval: beyond an hour the policy is `'off'` in all but name. */
 export const MAX_FSYNC_INTERVAL_MS = 3_600_000
@@ -67,8 +74,6 @@ export const OPTION_BOUNDS = Object.freeze({
   spoolPollMs: [10, TEN_MINUTES_MS],
   statePersistMs: [10, TEN_MINUTES_MS],
   rotateKeep: [0, 100_000],
-  /** A stats line at most once a day apart. */
-  statsIntervalMs: [0, 86_400_000],
   /** A TCP port. */
   metricsPort: [0, 65_535],
   /** Memory held without a receipt: at least one largest frame, at most 4 GiB. */
@@ -135,7 +140,7 @@ export interface WriterOptions extends WriterSecurityOptions {
   sealKeyFile?: string
   /** When to fsync: `'off'`, `'batch'` (after every write; receipts wait for it) or at most every N ms. */
   fsync?: FsyncPolicy
-  /** Interval of the `'stats'` event (a JSON line on the CLI's stderr); 0 turns the periodic line off. */
+  /** Interval of the `'stats'` event (a JSON line on the CLI's stderr), 100 ms to a day; 0 turns the periodic line off. */
   statsIntervalMs?: number
   /** TCP port of the Prometheus `/metrics` HTTP endpoint; 0 (the default) serves none. */
   metricsPort?: number
@@ -224,7 +229,7 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     checkpointSizeBytes: intOrOff(opts, 'checkpointSizeBytes', WRITER_DEFAULTS.checkpointSizeBytes, MIN_ROTATE_SIZE_BYTES, Number.MAX_SAFE_INTEGER, '1 KiB and 2^53 - 1'),
     fsync: fsyncPolicy(opts.fsync ?? WRITER_DEFAULTS.fsync),
     ...resolveWriterSecurity(opts),
-    statsIntervalMs: int(opts, 'statsIntervalMs', WRITER_DEFAULTS.statsIntervalMs, ...OPTION_BOUNDS.statsIntervalMs),
+    statsIntervalMs: intOrOff(opts, 'statsIntervalMs', WRITER_DEFAULTS.statsIntervalMs, MIN_STATS_INTERVAL_MS, MAX_STATS_INTERVAL_MS, '100 ms and 1 day'),
     metricsPort: int(opts, 'metricsPort', WRITER_DEFAULTS.metricsPort, ...OPTION_BOUNDS.metricsPort),
     metricsHost,
     pidFile: path(opts, 'pidFile'),

@@ -151,7 +151,9 @@ describe('Prometheus metrics (--metrics-port)', () => {
 
   const bad: Array<[string, object, RegExp]> = [
     ['metricsPort above 65535', { metricsPort: 70_000 }, /metricsPort must be an integer between 0 and 65535/],
-    ['a negative statsIntervalMs', { statsIntervalMs: -1 }, /statsIntervalMs must be an integer/],
+    ['a negative statsIntervalMs', { statsIntervalMs: -1 }, /statsIntervalMs must be 0 \(off\) or an integer between 100 ms and 1 day, got -1/],
+    ['a statsIntervalMs below 100 ms (a flood of stderr)', { statsIntervalMs: 1 }, /statsIntervalMs must be 0 \(off\) or an integer between 100 ms and 1 day, got 1/],
+    ['a statsIntervalMs above a day', { statsIntervalMs: 86_400_001 }, /statsIntervalMs must be 0 \(off\) or an integer between 100 ms and 1 day/],
     ['an empty metricsHost', { metricsHost: '' }, /metricsHost must be a non-empty/]
   ]
   for (const [what, opts, message] of bad) {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type * as zmq from 'zeromq'
 import { encodeHeader } from '../shared/protocol.js'
@@ -7,6 +8,7 @@ import type { Child } from './helpers/children.js'
 import { rawPush } from './helpers/raw-push.js'
 import { tempDir, waitFor } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { expectWriterRefusal } from './helpers/writer-cli.js'
 
 
 /** The writer's `{"event":"stats"}` lines on stderr so far. */
@@ -106,4 +108,12 @@ describe('writer stats lines on stderr', () => {
     expect(final.fsyncs).toBe(summary.fsyncs)
     expect(summary.fsyncs).toBeGreaterThan(summary.rotations)
   })
+
+  for (const ms of ['1', '99']) {
+    it(`--stats-interval-ms ${ms} is refused (a flood of stderr): exit 1, LOGFUNNEL_ERR_INVALID_OPTION naming the 100 ms minimum, no ready line`, async () => {
+      const dir = tempDir()
+      const child = await expectWriterRefusal(['--file', join(dir, 'app.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`, '--stats-interval-ms', ms], 1, 'LOGFUNNEL_ERR_INVALID_OPTION')
+      expect(child.stderr()).toBe(`logfunnel: LOGFUNNEL_ERR_INVALID_OPTION: statsIntervalMs must be 0 (off) or an integer between 100 ms and 1 day, got ${ms}\n`)
+    })
+  }
 }, 60_000)

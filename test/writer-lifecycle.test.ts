@@ -123,7 +123,7 @@ describe('a writer whose stdout and stderr are closed early', () => {
   it('keeps writing the file and stops cleanly, exit 0', async () => {
     const dir = tempDir()
     const endpoint = `ipc://${join(dir, 'w.sock')}`
-    const writer = spawnNode([BIN, 'writer', '--file', join(dir, 'app.log'), '--endpoint', endpoint, '--stats-interval-ms', '20'])
+    const writer = spawnNode([BIN, 'writer', '--file', join(dir, 'app.log'), '--endpoint', endpoint, '--stats-interval-ms', '100'])
     await writer.waitForLine((l) => l.event === 'ready')
     writer.proc.stdout?.destroy()
     writer.proc.stderr?.destroy()
@@ -139,7 +139,7 @@ describe('a writer started with stdout and stderr closed (1>&- 2>&-)', () => {
     const dir = tempDir()
     const endpoint = `ipc://${join(dir, 'w.sock')}`
     const file = join(dir, 'app.log')
-    const shell = spawnCommand('/bin/sh', ['-c', 'exec "$0" "$@" 1>&- 2>&-', process.execPath, BIN, 'writer', '--file', file, '--endpoint', endpoint, '--stats-interval-ms', '20'])
+    const shell = spawnCommand('/bin/sh', ['-c', 'exec "$0" "$@" 1>&- 2>&-', process.execPath, BIN, 'writer', '--file', file, '--endpoint', endpoint, '--stats-interval-ms', '100'])
     // No ready line can come: the producers wait for the writer, which answers once bound.
     await runProducers(PRODUCERS, { endpoint, records: 5000, producer: { connectTimeoutMs: 0 } })
     shell.proc.kill('SIGTERM')
