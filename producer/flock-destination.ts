@@ -48,7 +48,11 @@ export function resolveFlockDestinationOptions (options: FlockDestinationOptions
  * exiting or crashing, not the machine losing power (there is no fsync).
  *
  * `write()` throws `LOGFUNNEL_ERR_FILE` when the append fails, `LOGFUNNEL_ERR_LOCK_FILE` when
- * the lock fails, and `LOGFUNNEL_ERR_CLOSED` after `end()`.
+ * the lock fails, and `LOGFUNNEL_ERR_CLOSED` after `end()`. After `end()` it behaves as pino's own
+ * destination (sonic-boom, which throws `SonicBoom destroyed`): `write()`, `flushSync()` and
+ * `flush()` without a callback throw at the call, where the caller can catch it; `flush(cb)`
+ * passes the error to `cb`. Nothing is thrown or emitted later from a deferred callback (no
+ * `'error'` event, which with no listener would end the process), and `end()` again does nothing.
  */
 export class FlockDestination {
   /** The log file. */
@@ -99,8 +103,16 @@ export class FlockDestination {
     return true
   }
 
-  /** Calls `callback` on the next tick (with `LOGFUNNEL_ERR_CLOSED` after `end()`). */
-  flush (callback: (err?: Error | null) => void = () => {}): void {
+  /**
+   * Calls `callback` on the next tick, with `LOGFUNNEL_ERR_CLOSED` after `end()`. Without a
+   * callback there is nothing to wait for, and after `end()` it throws `LOGFUNNEL_ERR_CLOSED`, as
+   * sonic-boom does (it dropped the error unseen).
+   */
+  flush (callback?: (err?: Error | null) => void): void {
+    if (callback === undefined) {
+      this.flushSync()
+      return
+    }
     process.nextTick(callback, this.#fd === null ? new ClosedError() : null)
   }
 

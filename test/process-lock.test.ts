@@ -226,4 +226,25 @@ describe('flockDestination under pino', () => {
       .toEqual(Object.fromEntries(producers.map((child) => [child.proc.pid, RECORDS])))
     expect(existsSync(`${file}.lock`)).toBe(true)
   })
+
+  it('used after end(), it behaves as pino\'s own destination (sonic-boom): every call throws where the host can catch it, flush(cb) gets the error, nothing later ends the process, nothing is written', async () => {
+    const dir = tempDir()
+    const outcomes: Record<string, unknown[]> = {}
+    for (const [kind, closed] of [['flock', 'LOGFUNNEL_ERR_CLOSED'], ['sonic-boom', 'SonicBoom destroyed']]) {
+      const file = join(dir, `${kind}.log`)
+      const child = spawnNode([fixture('destination-after-end'), kind as string, file])
+      expect(await exitCode(child), child.describe()).toBe(0)
+      expect(readFileSync(file, 'utf8')).toBe('{"level":30,"msg":"before end"}\n')
+      // The error of each, as "closed": sonic-boom's is a message, ours a code.
+      outcomes[kind as string] = child.stdout().trim().split('\n').map((l) => JSON.parse(l.replaceAll(closed as string, 'closed')))
+    }
+    expect(outcomes.flock).toEqual([
+      { event: 'log', threw: 'closed' },
+      { event: 'dest.flush()', threw: 'closed' },
+      { event: 'dest.flushSync()', threw: 'closed' },
+      { event: 'logger.flush(cb)', callbackError: 'closed' },
+      { event: 'done' }
+    ])
+    expect(outcomes.flock).toEqual(outcomes['sonic-boom'])
+  })
 })
