@@ -1,3 +1,5 @@
+import { hostname } from 'node:os'
+
 /** Counters of one producer. */
 export interface SenderStats {
   /** Records accepted into batches. */
@@ -38,4 +40,10 @@ export function sumStats (a: SenderStats, b: SenderStats): SenderStats {
     if (key !== 'receipted' && key !== 'heldBytes') sum[key] += a[key]
   }
   return sum
+}
+
+/** The record that stands for `n` records dropped (`onFull: 'drop'`), written once there is room again. */
+export function dropNotice (n: number): Buffer {
+  const notice = { level: 40, time: Date.now(), pid: process.pid, hostname: hostname(), logfunnelDropped: n, msg: `logfunnel dropped ${n} records` }
+  return Buffer.from(JSON.stringify(notice) + '\n')
 }

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
-import { hostname } from 'node:os'
 import { debuglog } from 'node:util'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
@@ -11,7 +10,7 @@ import { OpenBatch } from './open-batch.js'
 import { ReceiptWaiters, type Settled } from './receipt-waiters.js'
 import { SenderRoom } from './sender-room.js'
 import type { SpoolPosition } from './sender-requests.js'
-import { newSenderStats, type SenderStats } from './sender-stats.js'
+import { dropNotice, newSenderStats, type SenderStats } from './sender-stats.js'
 import { SendWindow } from './send-window.js'
 import { WindowSpool } from './window-spool.js'
 import { WriterLiveness } from './writer-liveness.js'
@@ -419,10 +418,8 @@ export class BatchSender extends EventEmitter {
   /** Once there is room again, the drops become one notice record in the file. */
   #reportDrops (): void {
     if (this.#droppedUnreported === 0) return
-    const n = this.#droppedUnreported
+    const line = dropNotice(this.#droppedUnreported)
     this.#droppedUnreported = 0
-    const notice = { level: 40, time: Date.now(), pid: process.pid, hostname: hostname(), logfunnelDropped: n, msg: `logfunnel dropped ${n} records` }
-    const line = Buffer.from(JSON.stringify(notice) + '\n')
     // Not a logged record: it is not counted in stats.records.
     if (!this.#open.fitsWithinBatch(line.length)) this.#seal()
     this.#open.appendBytes(line, 1)
