@@ -45,9 +45,13 @@ export class SenderRoom {
     await new Promise<void>((resolve) => this.#waiters.push(resolve))
   }
 
-  /** True once a caller has waited `blockTimeoutMs` (never with 0); the wait is then over. */
-  expired (now: number): boolean {
-    if (this.#waitingSince === 0 || this.#blockTimeoutMs === 0 || now - this.#waitingSince < this.#blockTimeoutMs) return false
+  /**
+   * True once a caller has waited `blockTimeoutMs` (never with 0), or, with `now` for `early`,
+   * at once while one waits; the wait is then over.
+   */
+  expired (now: number, early = false): boolean {
+    if (this.#waitingSince === 0) return false
+    if (!early && (this.#blockTimeoutMs === 0 || now - this.#waitingSince < this.#blockTimeoutMs)) return false
     this.#waitingSince = 0
     return true
   }

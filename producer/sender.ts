@@ -77,6 +77,8 @@ export class BatchSender extends EventEmitter {
   #rewindSoon = false
   /** `maxBatchBytes`, lowered to the writer's `maxFrameBytes` when it says a batch was over it. */
   #maxBatchBytes: number
+  /** A wait for room ends once the writer is away (WriterLiveness), as at `blockTimeoutMs` (the transport target's). */
+  endWaitWhenAway = false
 
   constructor (opts: ResolvedProducerOptions) {
     super()
@@ -136,12 +138,12 @@ export class BatchSender extends EventEmitter {
   }
 
   /**
-   * `onFull: 'block'`, a wait for room expired: what is held goes to the spool, as with
-   * 'spool', and the batches after it follow there until the writer confirms them; with no
+   * `onFull: 'block'`, a wait for room expired (`away`: ends now): what is held goes to the spool,
+   * as with 'spool', and the batches after it follow there until the writer confirms them; with no
    * spool, records past `highWaterMark` are dropped and counted, as with 'drop'.
    */
-  #checkBlocked (now: number): void {
-    if (this.#closed || !this.#room.expired(now)) return
+  #checkBlocked (now: number, away = false): void {
+    if (this.#closed || !this.#room.expired(now, away)) return
     this.#seal()
     const spooled = this.#window.unreceipted > 0 && this.#spoolAll()
     if (!spooled) this.#room.overflow()
@@ -405,6 +407,7 @@ export class BatchSender extends EventEmitter {
     // Every batch without a receipt is in the spool now (copied, or moved before): a close
     // waiting for the writer may end.
     if (this.#spool.copyNew(this.#window)) this.#waiters.spooled()
+    if (this.endWaitWhenAway) this.#checkBlocked(now, true)
   }
 
   #rewind (why: string): void {

@@ -28,8 +28,10 @@ const HOST_KEYS = ['$context', 'pinoWillSendConfig']
 /**
  * The stream the worker thread writes into: thread-stream's worker calls `write()` with text
  * read from the shared buffer, stops reading while it returns false, and resumes on `'drain'`.
- * So `onFull: 'block'` fills the shared buffer and the logging thread blocks in `write()`;
- * `'drop'` keeps reading and drops past `highWaterMark`; `'spool'` keeps reading and spools.
+ * So `onFull: 'block'` fills the shared buffer (the logging thread queues the rest); once the
+ * writer is away (`spoolAfterMs`) the wait ends and what is held goes to the spool, since
+ * thread-stream holds the process's exit until this thread has read everything. `'drop'` keeps
+ * reading and drops past `highWaterMark`; `'spool'` keeps reading and spools.
  *
  * `end()` never waits for receipts when there is a spool: what has none goes to the spool at
  * once (the writer ingests it), so a process exits without delay and without loss. Without a
@@ -60,6 +62,9 @@ export class FunnelStream extends EventEmitter {
     this.#flushTimeoutMs = resolved.flushTimeoutMs
     const rejected = once((err: Error) => warn(err))
     this.guard = new GuardedSender(resolved, (sender) => {
+      // Its wait for room holds no log call (thread-stream buffers them) but the process's exit
+      // (thread-stream waits for this thread to read all): with the writer away, it is needless.
+      sender.endWaitWhenAway = true
       sender.on('unreachable', (err: LogfunnelError) => report(err))
       sender.on('reject', rejected)
     }, (err) => {

@@ -37,6 +37,32 @@ describe.each(['funnel', 'transport'] as const)('%s: process.exit(0) right after
 }, 120_000)
 
 /**
+ * README's transport example (a script that logs and just ends) with no writer listening and more
+ * than `highWaterMark` logged: the sender has no room, and the transport's worker stopped reading
+ * until the wait for room reached `blockTimeoutMs`, while pino's thread-stream kept the process
+ * alive until the worker had read everything: the script took `blockTimeoutMs` to end (10 s by
+ * default). funnel() spools and ends at once.
+ */
+describe.each(['funnel', 'transport'] as const)('%s: more than highWaterMark logged with no writer, and the script just ends', (mode) => {
+  it('ends well within blockTimeoutMs (60 s here), everything in the spool; a writer started later writes exactly every record, in order', async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    // ~3 MB of records against a 1 MiB highWaterMark; within funnel()'s ring and thread-stream's buffer (4 MiB).
+    const records = 12_000
+    const started = Date.now()
+    const producer = spawnProducer({ endpoint, records, sizes: [200], mode, endOnItsOwn: true, producer: { highWaterMark: 1024 * 1024, blockTimeoutMs: 60_000 } })
+    expect(await exitCode(producer, 20_000), producer.describe()).toBe(0)
+    expect(Date.now() - started, 'the script waited for blockTimeoutMs').toBeLessThan(15_000)
+
+    const writer = await startWriterChild(dir, ['--spool-poll-ms', '50'])
+    await waitFor(() => readdirSync(join(dir, 'w.sock.spool')).length === 0, 30_000, () => `spool: ${readdirSync(join(dir, 'w.sock.spool')).join(', ')}`)
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records, duplicates: 0, spool: { torn: 0, rejected: 0 } })
+    expect(await verifyFile(writer.file, { expect: records })).toMatchObject({ lines: records, producers: 1, gaps: 0, duplicates: 0, reordered: 0, missing: 0, extra: 0, torn: 0 })
+  })
+}, 120_000)
+
+/**
  * The application ends by an exception of its own right after logging (an uncaught throw, an
  * unhandled rejection): the process exits 1, with its own error on stderr, and every record
  * logged before it reaches the file (the exit handler spools what has no receipt).
