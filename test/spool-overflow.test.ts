@@ -35,6 +35,11 @@ describe("onFull 'spool'", () => {
     process.stdout.write(`spool overflow: producer max RSS ${Math.round(done.maxRssBytes / 1048576)} MiB, ${done.stats.spooled} batches spooled\n`)
     expect(done.maxRssBytes).toBeLessThan(PRODUCER_RSS_BOUND_BYTES)
 
+    // close() may end before the writer answers again (it was away when the close began), with
+    // the rest in the spool: the writer then takes those files, and removes each once written.
+    const spoolDir = join(dir, 'w.sock.spool')
+    const waiting = (): string[] => readdirSync(spoolDir).filter((name) => name.endsWith('.spool'))
+    await waitFor(() => waiting().length === 0, 240_000, () => `spool files still waiting: ${waiting().join(', ')}`)
     const summary = await writer.stop()
     expect(summary.records).toBe(RECORDS)
     expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, torn: 0, gaps: 0, duplicates: 0, reordered: 0, ok: true })
