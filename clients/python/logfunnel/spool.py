@@ -94,20 +94,17 @@ class SpoolWriter:
             try:
                 self._write_all(self._preamble)
             except OSError:
-                self._end_segment()
+                # No entry in it, and handed over it would be one more empty file per entry tried.
+                self._drop_segment()
                 raise
             self.opened_at = time.monotonic()
         entry = header + _LENGTH.pack(len(payload)) + payload
+        view = memoryview(entry)
         try:
-            self._write_all(entry)
+            while view:
+                view = view[os.write(self._fd, view):]
         except OSError:
-            # Part of the entry may be in the file (ENOSPC): the segment ends here, a torn tail
-            # the writer sets aside after the whole entries; the next entry starts a new segment.
-            self._end_segment()
-            try:
-                self.seal()
-            except OSError:
-                pass
+            self._abandon_entry(len(entry) - len(view))
             raise
         self._bytes += len(entry)
         if self._bytes >= SEGMENT_BYTES:
@@ -134,15 +131,51 @@ class SpoolWriter:
         if failure is not None:
             raise failure
 
+    def _abandon_entry(self, written: int) -> None:
+        """After an entry failed with ``written`` of its bytes in the file (ENOSPC, EIO, EFBIG
+        part-way): the caller has the error and keeps the batch, so those bytes are cut off again;
+        handed over, they were a torn tail the writer set aside and reported as a crash's. A
+        segment left with no entry is removed, one with entries handed over; the next entry starts
+        a segment of its own. Should the cut fail, the segment goes as it is: the writer writes its
+        whole entries and sets the torn tail aside."""
+        cut = written == 0
+        if not cut:
+            try:
+                # The size less what was written: O_APPEND put the entry at the file's end.
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+                cut = True
+            except OSError:
+                pass
+        if cut and self._bytes == 0:
+            self._drop_segment()
+            return
+        self._end_segment()
+        try:
+            self.seal()
+        except OSError:
+            pass
+
+    def _drop_segment(self) -> None:
+        """Closes and removes the open segment (it holds no entry); the segment number moves on."""
+        path = self._close_segment()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
     def _end_segment(self) -> None:
+        """Closes the open segment; it waits in ``_unrenamed`` for seal() to hand it over."""
+        self._unrenamed.append(self._close_segment())
+
+    def _close_segment(self) -> str:
         try:
             os.close(self._fd)
         except OSError:
             pass
         self._fd = -1
-        self._unrenamed.append(self._tmp_path)
         self._segment += 1
         self._bytes = 0
+        return self._tmp_path
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)

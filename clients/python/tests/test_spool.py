@@ -1,5 +1,6 @@
 """The spool in Node's format, ingested by the Node writer; on_full; fatal signals; close's deadline."""
 
+import errno
 import os
 import signal
 import struct
@@ -353,3 +354,49 @@ time.sleep(60)
     assert writer.stop()['records'] == N
     assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
     assert writer.spool_files() == []
+
+
+FILLS_MID_ENTRY = '''import json, os, resource, sys
+from logfunnel.spool import SpoolWriter
+from logfunnel.wire import HEADER, PROTOCOL_VERSION
+# RLIMIT_FSIZE: a write that crosses it is cut short and the next fails with EFBIG, as a write
+# fails part-way on a full disk (CPython ignores SIGXFSZ, so the process lives on).
+resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+producer_id = os.urandom(16)
+spool = SpoolWriter(sys.argv[1], producer_id.hex(), sys.argv[2])
+seq = 0
+for i, size in enumerate(int(s) for s in sys.argv[3:]):
+    head = json.dumps({'i': i, 'pad': ''}, separators=(',', ':'))
+    line = (json.dumps({'i': i, 'pad': 'x' * max(0, size - len(head) - 1)}, separators=(',', ':')) + '\\n').encode()
+    try:
+        spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, 1, seq, 0, producer_id), line)
+        seq += 1
+    except OSError as err:
+        print(json.dumps({'event': 'failed', 'i': i, 'errno': err.errno}), flush=True)
+spool.seal()
+print(json.dumps({'event': 'done', 'appended': seq}), flush=True)
+'''
+
+
+def test_an_entry_that_fails_part_way_is_cut_off_and_an_entry_less_segment_removed(writer_factory, run_code):
+    """A disk that fills in the middle of an entry: the part written is cut off again (the
+    caller keeps the batch), and a segment left with no entry is removed. Before, the part went
+    to the writer as a torn tail, reported as a crash's, and an entry-less segment with it.
+    Files of at most 3000 bytes: segment 0 takes entries 0 and 1, entry 2 fails part-way;
+    segment 1 gets its preamble and entry 3 fails part-way; segment 2 takes entry 4."""
+    writer = writer_factory(start=False)
+    spool_dir = os.path.join(writer.dir, 'w.sock.spool')
+    p = run_code(FILLS_MID_ENTRY, spool_dir, writer.endpoint, '1000', '1000', '5000', '5000', '1000')
+    p.wait_event('done')
+    assert p.wait() == 0, p.stderr
+    events = [json.loads(line) for line in p.stdout]
+    assert events == [{'event': 'failed', 'i': 2, 'errno': errno.EFBIG}, {'event': 'failed', 'i': 3, 'errno': errno.EFBIG},
+                      {'event': 'done', 'appended': 3}]
+    assert [name.split('-')[-1] for name in writer.spool_files()] == ['0000000000.spool', '0000000002.spool']
+    writer.start()
+    writer.wait_for_lines(3)
+    summary = writer.stop()
+    assert summary['records'] == 3
+    assert summary['spool'] == {'files': 2, 'entries': 3, 'torn': 0, 'rejected': 0, 'foreign': 0}
+    with open(writer.file, encoding='utf-8') as f:
+        assert [json.loads(line)['i'] for line in f] == [0, 1, 4]
