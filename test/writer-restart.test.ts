@@ -80,6 +80,9 @@ describe('writer restarts while 8 producers log', () => {
     const done = await producer.waitForLine((l) => l.event === 'done', 60_000)
     expect(await exitCode(producer)).toBe(0)
     expect(done.closeError).toBe(null)
+    // close() may end while the second writer is not connected yet, with the rest in the spool:
+    // the writer takes those files too before it is stopped.
+    await waitFor(() => spooled().length === 0, 60_000, () => `spool files still waiting: ${spooled().join(', ')}`)
     const summary = await second.stop()
     expect(summary.conflicts).toBe(0)
     expect(copies.some((name) => spooled().includes(name))).toBe(false)
