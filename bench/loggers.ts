@@ -52,8 +52,7 @@ export async function openLogger (strategy: Strategy, target: LoggerTarget): Pro
     case 'flock': {
       const { flockDestination } = await import('../producer/flock-destination.js')
       const dest = flockDestination({ file: required(target.file) })
-      // Not pino(dest): FlockDestination has no `writable` flag, so pino would take it for options.
-      return { log: pino({}, dest), ready: async () => {}, finish: async () => dest.end() }
+      return { log: pino(dest), ready: async () => {}, finish: async () => dest.end() }
     }
     case 'rsyslog':
       return await tcpLinesLogger(target.port)
