@@ -3,19 +3,15 @@ import { randomBytes } from 'node:crypto'
 import { debuglog } from 'node:util'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { decodeReceipt, decodeTooLargeFlag, encodeHeader, GAP_FLAG, PRODUCER_ID_BYTES } from '../shared/protocol.js'
-import { producerEndpointProblem } from '../shared/dir-check.js'
-import { ConnectWatch } from './connect-watch.js'
+import { encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { OpenBatch } from './open-batch.js'
 import { ReceiptWaiters, type Settled } from './receipt-waiters.js'
 import { SenderRoom } from './sender-room.js'
 import type { SpoolPosition } from './sender-requests.js'
 import { dropNotice, newSenderStats, type SenderStats } from './sender-stats.js'
 import { SendWindow } from './send-window.js'
-import { WindowSpool } from './window-spool.js'
-import { WriterLiveness } from './writer-liveness.js'
-import { curveKeysOf } from './zmtp/curve-keys.js'
-import { PushSocket, SubSocket } from './zmtp/socket.js'
+import { SpoolPolicy } from './spool-policy.js'
+import { WriterLink } from './writer-link.js'
 
 const debug = debuglog('logfunnel')
 
@@ -32,9 +28,6 @@ const EAGER_SEAL_BATCHES = 4
  */
 const FAULT_AT_BATCH = Number(process.env.LOGFUNNEL_TEST_SENDER_FAULT ?? 0)
 let faultFired = false
-
-/** A writer's gap report rewinds sending at most this often (see #onGap). */
-const GAP_REWIND_INTERVAL_MS = 250
 
 /**
  * The producer side of the protocol: turns written text into batches of whole lines, sends
@@ -54,12 +47,9 @@ const GAP_REWIND_INTERVAL_MS = 250
 export class BatchSender extends EventEmitter {
   readonly id: Buffer = randomBytes(PRODUCER_ID_BYTES)
   #opts: ResolvedProducerOptions
-  #push: PushSocket
-  #sub: SubSocket
+  #link: WriterLink
   #stats: SenderStats = newSenderStats()
-  #watch: ConnectWatch
-  #spool: WindowSpool
-  #liveness: WriterLiveness
+  #spool: SpoolPolicy
   #open: OpenBatch
   #sealScheduled = false
   /** Sealed batches without a receipt: the go-back-N window. */
@@ -68,13 +58,11 @@ export class BatchSender extends EventEmitter {
   // Durations (receipt timeouts, the writer's silence, a 'block' wait) use the monotonic clock:
   // a wall clock stepped back (a VM restored, NTP at boot) must not stop them.
   #lastProgress = performance.now()
-  #lastGapRewind = -Infinity
   #timer: NodeJS.Timeout
   readonly #waiters = new ReceiptWaiters()
   #room: SenderRoom
   #droppedUnreported = 0
   #closed = false
-  #rewindSoon = false
   /** `maxBatchBytes`, lowered to the writer's `maxFrameBytes` when it says a batch was over it. */
   #maxBatchBytes: number
   /** A wait for room ends once the writer is away (WriterLiveness), as at `blockTimeoutMs` (the transport target's). */
@@ -86,36 +74,18 @@ export class BatchSender extends EventEmitter {
     this.#maxBatchBytes = opts.maxBatchBytes
     this.#open = new OpenBatch(opts.maxBatchBytes, Math.floor(opts.highWaterMark / opts.maxBatchBytes))
     this.#room = new SenderRoom(opts, () => this.#heldBytes())
-    const curve = curveKeysOf(opts)
-    this.#push = new PushSocket(opts.endpoint, { curve })
-    this.#sub = new SubSocket(opts.receiptEndpoint, this.id, { curve })
-    this.#sub.on('message', (frames: Buffer[]) => this.#onReceiptMessage(frames))
-    // A new connection after one that carried batches: what was in flight may be gone with it.
-    this.#push.on('down', (_err: Error | undefined, handshaken: boolean) => { if (handshaken) this.#rewindSoon = true })
-    // The receipt connection carries the heartbeat: the data connection's PING can wait unread
-    // behind batches while the writer applies backpressure (its disk full, its queue at the mark).
-    const checkMs = Math.max(5, Math.floor(opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4))
-    this.#liveness = new WriterLiveness(opts.spoolAfterMs, checkMs, () => this.#sub.ping())
-    this.#sub.on('pong', () => this.#liveness.pong(performance.now()))
-    this.#sub.on('ready', () => this.#liveness.alive(performance.now()))
-    this.#push.on('ready', () => this.#liveness.alive(performance.now()))
-    this.#push.on('ready', () => {
-      if (!this.#rewindSoon) return
-      this.#rewindSoon = false
-      this.#rewind('reconnected')
-    })
-    // A squatted socket directory: never connect (the squatter would get the lines); hold the records.
-    const unsafe = producerEndpointProblem([opts.endpoint, opts.receiptEndpoint])
-    this.#watch = new ConnectWatch({ ...opts, curve: opts.curveSecretKey !== null, connectTimeoutMs: unsafe === undefined ? opts.connectTimeoutMs : 0 }, (err) => this.emit('unreachable', err))
-    if (unsafe !== undefined) {
-      setImmediate(() => this.emit('unreachable', unsafe))
-    } else {
-      this.#push.connect()
-      this.#sub.connect()
-    }
-    this.#timer = setInterval(() => this.#checkProgress(), checkMs)
+    // A squatted socket directory is never connected to: the records are held.
+    this.#link = new WriterLink(opts, this.id)
+    this.#spool = new SpoolPolicy(opts, this.id, this.#window, this.#open, this.#stats)
+    this.#link.on('receipt', (seq: number) => this.#onReceipt(seq))
+    // The writer refused a batch that skipped ahead (those before it died with a previous
+    // writer's queue): resend now.
+    this.#link.on('gap', () => this.#rewind('the writer reported a gap'))
+    this.#link.on('tooLarge', (limit: number) => this.#onTooLarge(limit))
+    this.#link.on('reconnected', () => this.#rewind('reconnected'))
+    this.#link.on('unreachable', (err: Error) => this.emit('unreachable', err))
+    this.#timer = setInterval(() => this.#checkProgress(), this.#link.checkMs)
     this.#timer.unref()
-    this.#spool = new WindowSpool(opts.spoolDir, this.id, opts.endpoint, this.#stats)
   }
 
   /** Where this producer's sequence and spool stand (see SpoolPosition). */
@@ -145,7 +115,7 @@ export class BatchSender extends EventEmitter {
   #checkBlocked (now: number, away = false): void {
     if (this.#closed || !this.#room.expired(now, away)) return
     this.#seal()
-    const spooled = this.#window.unreceipted > 0 && this.#spoolAll()
+    const spooled = this.#window.unreceipted > 0 && this.#spool.moveAll()
     if (!spooled) this.#room.overflow()
     debug('waited %d ms for room: %s', this.#opts.blockTimeoutMs, spooled ? 'what is held went to the spool' : 'records past highWaterMark are dropped')
     this.#room.release()
@@ -244,9 +214,7 @@ export class BatchSender extends EventEmitter {
     this.#closed = true
     this.#stats.abandoned = this.#heldRecords()
     clearInterval(this.#timer)
-    this.#watch.close()
-    this.#push.close()
-    this.#sub.close()
+    this.#link.close()
     this.#room.release()
     this.#waiters.rejectAll(new ClosedError())
   }
@@ -258,14 +226,10 @@ export class BatchSender extends EventEmitter {
   #seal (): void {
     const sealed = this.#open.take()
     if (sealed === undefined) return
-    if (this.#window.unreceipted === 0) this.#liveness.waitFrom(performance.now())
+    if (this.#window.unreceipted === 0) this.#link.liveness.waitFrom(performance.now())
     this.#window.seal(sealed.payload, sealed.records)
     this.#stats.batches++
-    if (this.#spool.copying(this.#window.firstSeq)) this.#spool.copyNew(this.#window)
-    if (this.#spool.moving(this.#window.firstSeq) ||
-        (this.#opts.onFull === 'spool' && this.#window.bytes >= this.#opts.highWaterMark)) {
-      this.#spoolAll()
-    }
+    this.#spool.sealed()
     void this.#pump()
   }
 
@@ -277,15 +241,10 @@ export class BatchSender extends EventEmitter {
   copyToSpool (): { unreceipted: number, spooled: boolean } {
     if (this.#closed) return { unreceipted: 0, spooled: true }
     this.#seal()
-    const copied = this.#spool.copyNew(this.#window)
-    this.#spool.seal()
+    const copied = this.#spool.copyNew()
+    this.#spool.handOver()
     const unreceipted = this.#unreceiptedRecords()
     return { unreceipted, spooled: unreceipted === 0 || copied }
-  }
-
-  /** Moves what has no receipt to the spool (see WindowSpool.moveAll). */
-  #spoolAll (): boolean {
-    return this.#spool.moveAll(this.#window, (payload) => this.#open.release(payload, false))
   }
 
   /**
@@ -296,8 +255,8 @@ export class BatchSender extends EventEmitter {
   spoolAndDestroy (): boolean {
     if (this.#closed) return true
     this.#seal()
-    const ok = this.#window.unreceipted === 0 || this.#spoolAll()
-    this.#spool.seal()
+    const ok = this.#window.unreceipted === 0 || this.#spool.moveAll()
+    this.#spool.handOver()
     if (ok) this.destroy()
     return ok
   }
@@ -326,26 +285,13 @@ export class BatchSender extends EventEmitter {
         const batch = this.#window.takeNextToSend()
         if (batch === undefined) break
         const header = encodeHeader({ records: batch.records, seq: batch.seq, base: this.#window.firstSeq, producerId: this.id })
-        await this.#push.send([header, batch.payload])
+        await this.#link.send([header, batch.payload])
       }
     } catch (err) {
       if (!this.#closed) debug('send failed, will resend: %o', err)
     } finally {
       this.#sending = false
     }
-  }
-
-  #onReceiptMessage ([, seqFrame, flag]: Buffer[]): void {
-    this.#watch.heard()
-    const seq = seqFrame === undefined ? undefined : decodeReceipt(seqFrame)
-    if (seq !== undefined) this.#onReceipt(seq)
-    if (flag === undefined) return
-    if (flag.equals(GAP_FLAG)) {
-      this.#onGap()
-      return
-    }
-    const limit = decodeTooLargeFlag(flag)
-    if (limit !== undefined) this.#onTooLarge(limit)
   }
 
   /**
@@ -360,9 +306,9 @@ export class BatchSender extends EventEmitter {
       this.#maxBatchBytes = limit
       this.#open.lower(limit)
     }
-    if (this.#closed || this.#window.unreceipted === 0 || this.#spool.moving(this.#window.firstSeq)) return
+    if (this.#closed || this.#window.unreceipted === 0 || this.#spool.holding) return
     this.#seal()
-    this.#spoolAll()
+    this.#spool.moveAll()
   }
 
   #onReceipt (seq: number): void {
@@ -371,42 +317,32 @@ export class BatchSender extends EventEmitter {
     for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1)
     this.#stats.receipted = seq
     this.#lastProgress = performance.now()
-    this.#liveness.waitFrom(this.#lastProgress)
+    this.#link.liveness.waitFrom(this.#lastProgress)
     this.#waiters.receipted(seq)
     if (this.#open.records > 0 && this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
     if (this.#room.freed()) this.#reportDrops()
-  }
-
-  /**
-   * The writer refused a batch that skipped ahead (those before it died with a previous
-   * writer's queue): resend now. Refusals of the batches already in flight follow this one, so
-   * a rewind is not repeated within GAP_REWIND_INTERVAL_MS.
-   */
-  #onGap (): void {
-    if (performance.now() - this.#lastGapRewind < GAP_REWIND_INTERVAL_MS) return
-    this.#lastGapRewind = performance.now()
-    this.#rewind('the writer reported a gap')
   }
 
   #checkProgress (): void {
     const now = performance.now()
     this.#checkBlocked(now)
     // Judged again after this turn's I/O is read: an answer may be waiting unread.
-    if (this.#liveness.check(now, this.#window.unreceipted > 0)) setImmediate(() => this.#copyIfAway())
+    if (this.#link.liveness.check(now, this.#window.unreceipted > 0)) setImmediate(() => this.#copyIfAway())
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')
   }
 
   #copyIfAway (): void {
     const now = performance.now()
-    if (this.#closed || this.#window.unreceipted === 0 || !this.#liveness.away(now)) return
+    const liveness = this.#link.liveness
+    if (this.#closed || this.#window.unreceipted === 0 || !liveness.away(now)) return
     debug('the writer does not answer (last answer %d ms ago, %d ms allowed, batches waiting %d ms): copying to the spool',
-      now - this.#liveness.lastAnswer, this.#liveness.allowedMs, this.#liveness.waitedMs(now))
+      now - liveness.lastAnswer, liveness.allowedMs, liveness.waitedMs(now))
     // The open batch would wait for a receipt to be sealed; seal it for the spool.
     this.#seal()
     // Every batch without a receipt is in the spool now (copied, or moved before): a close
     // waiting for the writer may end.
-    if (this.#spool.copyNew(this.#window)) this.#waiters.spooled()
+    if (this.#spool.copyNew()) this.#waiters.spooled()
     if (this.endWaitWhenAway) this.#checkBlocked(now, true)
   }
 

@@ -1,0 +1,93 @@
+import { EventEmitter } from 'node:events'
+import type { ResolvedProducerOptions } from '../shared/options.js'
+import { decodeReceipt, decodeTooLargeFlag, GAP_FLAG } from '../shared/protocol.js'
+import { producerEndpointProblem } from '../shared/dir-check.js'
+import { ConnectWatch } from './connect-watch.js'
+import { WriterLiveness } from './writer-liveness.js'
+import { curveKeysOf } from './zmtp/curve-keys.js'
+import { PushSocket, SubSocket } from './zmtp/socket.js'
+
+/** A writer's gap reports make at most one `'gap'` event this often (see #onMessage). */
+const GAP_INTERVAL_MS = 250
+
+/**
+ * A producer's connections to its writer: batches go out on PUSH, receipts come in on SUB,
+ * which also carries the heartbeat (`liveness`): the data connection's PING can wait unread
+ * behind batches while the writer applies backpressure (its disk full, its queue at the mark).
+ * A squatted socket directory is never connected to (the squatter would get the lines).
+ *
+ * Events, from the receipt connection: `'receipt'` (seq), the writer has every batch through
+ * `seq`; `'gap'`, it refused a batch that skipped ahead; `'tooLarge'` (limit), it refused a batch
+ * over its `maxFrameBytes`. From the data connection: `'reconnected'`, a data connection ready
+ * after one that carried batches ended (what was in flight may be gone with it). And
+ * `'unreachable'`, once, as ConnectWatch says (LOGFUNNEL_ERR_UNSAFE_ENDPOINT at once for a socket
+ * directory others could control).
+ */
+export class WriterLink extends EventEmitter {
+  readonly liveness: WriterLiveness
+  /** How often the sender checks receipts and the writer's liveness (ms). */
+  readonly checkMs: number
+  readonly #push: PushSocket
+  readonly #sub: SubSocket
+  readonly #watch: ConnectWatch
+  #rewindSoon = false
+  #lastGap = -Infinity
+
+  constructor (opts: ResolvedProducerOptions, producerId: Buffer) {
+    super()
+    const curve = curveKeysOf(opts)
+    this.#push = new PushSocket(opts.endpoint, { curve })
+    this.#sub = new SubSocket(opts.receiptEndpoint, producerId, { curve })
+    this.#sub.on('message', (frames: Buffer[]) => {
+      this.#watch.heard()
+      this.#onMessage(frames)
+    })
+    this.#push.on('down', (_err: Error | undefined, handshaken: boolean) => { if (handshaken) this.#rewindSoon = true })
+    this.checkMs = Math.max(5, Math.floor(opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4))
+    this.liveness = new WriterLiveness(opts.spoolAfterMs, this.checkMs, () => this.#sub.ping())
+    this.#sub.on('pong', () => this.liveness.pong(performance.now()))
+    this.#sub.on('ready', () => this.liveness.alive(performance.now()))
+    this.#push.on('ready', () => {
+      this.liveness.alive(performance.now())
+      if (!this.#rewindSoon) return
+      this.#rewindSoon = false
+      this.emit('reconnected')
+    })
+    const unsafe = producerEndpointProblem([opts.endpoint, opts.receiptEndpoint])
+    this.#watch = new ConnectWatch({ ...opts, curve: opts.curveSecretKey !== null, connectTimeoutMs: unsafe === undefined ? opts.connectTimeoutMs : 0 }, (err) => this.emit('unreachable', err))
+    if (unsafe !== undefined) {
+      setImmediate(() => this.emit('unreachable', unsafe))
+    } else {
+      this.#push.connect()
+      this.#sub.connect()
+    }
+  }
+
+  #onMessage ([, seqFrame, flag]: Buffer[]): void {
+    const seq = seqFrame === undefined ? undefined : decodeReceipt(seqFrame)
+    if (seq !== undefined) this.emit('receipt', seq)
+    if (flag === undefined) return
+    if (flag.equals(GAP_FLAG)) {
+      // The writer refuses each batch in flight after the first that skipped ahead: one event
+      // for them all (the sender resends from its first batch without a receipt).
+      if (performance.now() - this.#lastGap < GAP_INTERVAL_MS) return
+      this.#lastGap = performance.now()
+      this.emit('gap')
+      return
+    }
+    const limit = decodeTooLargeFlag(flag)
+    if (limit !== undefined) this.emit('tooLarge', limit)
+  }
+
+  /** Writes a message on the data connection (see PushSocket.send); rejects once closed. */
+  async send (frames: readonly Buffer[]): Promise<void> {
+    await this.#push.send(frames)
+  }
+
+  /** Closes both connections at once. */
+  close (): void {
+    this.#watch.close()
+    this.#push.close()
+    this.#sub.close()
+  }
+}
