@@ -76,12 +76,13 @@ export class BatchSender extends EventEmitter {
     this.#room = new SenderRoom(opts, () => this.#heldBytes())
     // A squatted socket directory is never connected to: the records are held.
     this.#link = new WriterLink(opts, this.id)
-    this.#spool = new SpoolPolicy(opts, this.id, this.#window, this.#open, this.#stats)
+    this.#spool = new SpoolPolicy(opts, this.id, this.#window, this.#open, this.#stats, () => this.#link.away)
     this.#link.on('receipt', (seq: number) => this.#onReceipt(seq))
     // The writer refused a batch that skipped ahead (those before it died with a previous
     // writer's queue): resend now.
     this.#link.on('gap', () => this.#rewind('the writer reported a gap'))
     this.#link.on('tooLarge', (limit: number) => this.#onTooLarge(limit))
+    this.#link.on('connected', () => this.#spool.connected())
     this.#link.on('reconnected', () => this.#rewind('reconnected'))
     this.#link.on('unreachable', (err: Error) => this.emit('unreachable', err))
     this.#timer = setInterval(() => this.#checkProgress(), this.#link.checkMs)
@@ -109,7 +110,7 @@ export class BatchSender extends EventEmitter {
 
   /**
    * `onFull: 'block'`, a wait for room expired (`away`: ends now): what is held goes to the spool,
-   * as with 'spool', and the batches after it follow there until the writer confirms them; with no
+   * as with 'spool', and the batches after it wait for the writer to take it (SpoolPolicy); with no
    * spool, records past `highWaterMark` are dropped and counted, as with 'drop'.
    */
   #checkBlocked (now: number, away = false): void {
@@ -141,7 +142,7 @@ export class BatchSender extends EventEmitter {
    */
   writeBytes (bytes: Buffer, records: number): void {
     if (this.#closed) throw new ClosedError()
-    if (!this.#room.fits(bytes.length)) {
+    if (!this.#room.fits(bytes.length) && !(this.#spool.pastMark(this.#heldBytes() + bytes.length) && this.#moveHeld())) {
       this.#stats.dropped += records
       this.#droppedUnreported += records
       this.emit('drop', records)
@@ -161,6 +162,7 @@ export class BatchSender extends EventEmitter {
       }
     }
     this.#stats.records += records
+    if (this.#spool.pastMark(this.#heldBytes())) this.#moveHeld()
     this.#scheduleSeal()
   }
 
@@ -247,6 +249,12 @@ export class BatchSender extends EventEmitter {
     return { unreceipted, spooled: unreceipted === 0 || copied }
   }
 
+  /** Seals the open batch and moves what has no receipt to the spool (see SpoolPolicy.pastMark). */
+  #moveHeld (): boolean {
+    this.#seal()
+    return this.#spool.moveAll()
+  }
+
   /**
    * Puts everything without a receipt into
    * the spool and closes the sockets at once. For process exit and abandoned closes: it never
@@ -280,8 +288,9 @@ export class BatchSender extends EventEmitter {
     if (this.#sending) return
     this.#sending = true
     try {
-      // A batch in the spool reaches the writer from there, and everything after it too.
-      while (!this.#closed) {
+      // While the spool holds batches without a receipt, the later ones wait: the writer must
+      // take those first (see SpoolPolicy).
+      while (!this.#closed && !this.#spool.holding) {
         const batch = this.#window.takeNextToSend()
         if (batch === undefined) break
         const header = encodeHeader({ records: batch.records, seq: batch.seq, base: this.#window.firstSeq, producerId: this.id })
@@ -320,6 +329,7 @@ export class BatchSender extends EventEmitter {
     this.#link.liveness.waitFrom(this.#lastProgress)
     this.#waiters.receipted(seq)
     if (this.#open.records > 0 && this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
+    void this.#pump()
     if (this.#room.freed()) this.#reportDrops()
   }
 
@@ -338,6 +348,7 @@ export class BatchSender extends EventEmitter {
     if (this.#closed || this.#window.unreceipted === 0 || !liveness.away(now)) return
     debug('the writer does not answer (last answer %d ms ago, %d ms allowed, batches waiting %d ms): copying to the spool',
       now - liveness.lastAnswer, liveness.allowedMs, liveness.waitedMs(now))
+    this.#link.judgedAway()
     // The open batch would wait for a receipt to be sealed; seal it for the spool.
     this.#seal()
     // Every batch without a receipt is in the spool now (copied, or moved before): a close

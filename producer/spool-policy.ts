@@ -6,10 +6,18 @@ import { WindowSpool, type SpoolCounters } from './window-spool.js'
 /**
  * When a BatchSender's batches go to the spool; WindowSpool writes them. Moved there (out of
  * memory): past `highWaterMark` with `onFull: 'spool'`, after a 'block' wait that expired, when
- * the writer refuses a batch as too large, at exit; while the spool holds batches without a
- * receipt, each new batch follows them there, so the writer sees the sequence in order.
- * Copied there (kept in memory and sent too): while the writer is away (`spoolAfterMs`), and
- * when the transport's flush reaches its deadline.
+ * the writer refuses a batch as too large, at exit. Copied there (kept in memory and sent too):
+ * while the writer is away (`spoolAfterMs`), and when the transport's flush reaches its deadline.
+ *
+ * While the spool holds batches without a receipt (`holding`), the writer must take them before
+ * any later batch (it refuses a batch that skips ahead). With the writer away, later batches
+ * follow them there. With it connected they wait in memory, and go through the socket once its
+ * receipt says it has taken the spool; the segment holding the moved batches is handed to it at
+ * once. Past `highWaterMark` in that state what is held follows them there, whatever `onFull`
+ * says: a writer stopped but connected makes a 'block' caller wait once, not once per mark.
+ * (Before, later batches followed them there with the writer connected too: under continuous
+ * logging the spool always held a batch the writer had not taken yet, and the producer spooled
+ * every record for as long as the logging went on.)
  */
 export class SpoolPolicy {
   readonly #spool: WindowSpool
@@ -17,13 +25,16 @@ export class SpoolPolicy {
   readonly #open: OpenBatch
   readonly #onFull: OnFull
   readonly #highWaterMark: number
+  readonly #writerAway: () => boolean
 
-  constructor (opts: ResolvedProducerOptions, producerId: Buffer, window: SendWindow, open: OpenBatch, counters: SpoolCounters) {
+  /** `writerAway`: whether the writer counts as away now (WriterLink.away). */
+  constructor (opts: ResolvedProducerOptions, producerId: Buffer, window: SendWindow, open: OpenBatch, counters: SpoolCounters, writerAway: () => boolean) {
     this.#spool = new WindowSpool(opts.spoolDir, producerId, opts.endpoint, counters)
     this.#window = window
     this.#open = open
     this.#onFull = opts.onFull
     this.#highWaterMark = opts.highWaterMark
+    this.#writerAway = writerAway
   }
 
   /** The next spool segment of this producer (0 with no spool). */
@@ -31,24 +42,43 @@ export class SpoolPolicy {
     return this.#spool.nextSegment
   }
 
-  /** True while the spool holds batches without a receipt: the writer takes them, and all after them, from there. */
+  /** True while the spool holds batches without a receipt: nothing later goes through the socket. */
   get holding (): boolean {
     return this.#spool.moving(this.#window.firstSeq)
   }
 
   /**
    * A batch was just sealed: copied while earlier copies wait for their receipt; moved, with
-   * everything held, while the spool holds batches without a receipt, or past `highWaterMark`
-   * with `onFull: 'spool'`.
+   * everything held, while the spool holds batches without a receipt and the writer is away,
+   * and past `highWaterMark` with `onFull: 'spool'` or while the spool holds such batches.
    */
   sealed (): void {
     if (this.#spool.copying(this.#window.firstSeq)) this.#spool.copyNew(this.#window)
-    if (this.holding || (this.#onFull === 'spool' && this.#window.bytes >= this.#highWaterMark)) this.moveAll()
+    const pastMark = this.#window.bytes >= this.#highWaterMark
+    if (this.holding ? pastMark || this.#writerAway() : pastMark && this.#onFull === 'spool') this.moveAll()
   }
 
-  /** Moves what has no receipt to the spool (see WindowSpool.moveAll); false with no spool, or when it failed. */
+  /**
+   * True when `heldBytes` (the open batch's included) reach `highWaterMark` while the spool holds
+   * batches without a receipt: what is held must follow them there, whatever `onFull` says.
+   */
+  pastMark (heldBytes: number): boolean {
+    return heldBytes >= this.#highWaterMark && this.holding
+  }
+
+  /**
+   * Moves what has no receipt to the spool (see WindowSpool.moveAll); false with no spool, or
+   * when it failed. With the writer connected, it gets the segment at once.
+   */
   moveAll (): boolean {
-    return this.#spool.moveAll(this.#window, (payload) => this.#open.release(payload, false))
+    const moved = this.#spool.moveAll(this.#window, (payload) => this.#open.release(payload, false))
+    if (moved && !this.#writerAway()) this.#spool.seal()
+    return moved
+  }
+
+  /** A data connection is ready: the writer gets at once the segment it must take first. */
+  connected (): void {
+    if (this.holding) this.#spool.seal()
   }
 
   /** Copies what has no receipt and is not in the spool yet (see WindowSpool.copyNew). */

@@ -23,7 +23,7 @@ export class WindowSpool {
   readonly #writer: SpoolWriter | undefined
   readonly #producerId: Buffer
   readonly #counters: SpoolCounters
-  /** Highest sequence moved to the spool; while it is unreceipted, new batches follow it there. */
+  /** Highest sequence moved to the spool; while it is unreceipted, no later batch goes ahead of it (SpoolPolicy). */
   #movedThrough = -1
   /** Highest sequence copied; while it is unreceipted, new batches are copied too. */
   #copiedThrough = -1
@@ -39,7 +39,7 @@ export class WindowSpool {
     return this.#writer?.nextSegment ?? 0
   }
 
-  /** True while batches from `firstSeq` on are in the spool: new ones must follow them there. */
+  /** True while batches from `firstSeq` on are in the spool: the writer must take them before any later one. */
   moving (firstSeq: number): boolean {
     return this.#movedThrough >= firstSeq
   }

@@ -16,12 +16,15 @@ const GAP_INTERVAL_MS = 250
  * behind batches while the writer applies backpressure (its disk full, its queue at the mark).
  * A squatted socket directory is never connected to (the squatter would get the lines).
  *
+ * The writer counts as away (`away`) while there is no data connection, and from when the sender
+ * judged it away by `liveness` (`judgedAway()`: stopped, or hung) until it is heard from again.
+ *
  * Events, from the receipt connection: `'receipt'` (seq), the writer has every batch through
  * `seq`; `'gap'`, it refused a batch that skipped ahead; `'tooLarge'` (limit), it refused a batch
- * over its `maxFrameBytes`. From the data connection: `'reconnected'`, a data connection ready
- * after one that carried batches ended (what was in flight may be gone with it). And
- * `'unreachable'`, once, as ConnectWatch says (LOGFUNNEL_ERR_UNSAFE_ENDPOINT at once for a socket
- * directory others could control).
+ * over its `maxFrameBytes`. From the data connection: `'connected'`, a data connection is ready;
+ * `'reconnected'`, then, when one that carried batches ended before (what was in flight may be
+ * gone with it). And `'unreachable'`, once, as ConnectWatch says (LOGFUNNEL_ERR_UNSAFE_ENDPOINT
+ * at once for a socket directory others could control).
  */
 export class WriterLink extends EventEmitter {
   readonly liveness: WriterLiveness
@@ -31,6 +34,7 @@ export class WriterLink extends EventEmitter {
   readonly #sub: SubSocket
   readonly #watch: ConnectWatch
   #rewindSoon = false
+  #judgedAway = false
   #lastGap = -Infinity
 
   constructor (opts: ResolvedProducerOptions, producerId: Buffer) {
@@ -40,15 +44,24 @@ export class WriterLink extends EventEmitter {
     this.#sub = new SubSocket(opts.receiptEndpoint, producerId, { curve })
     this.#sub.on('message', (frames: Buffer[]) => {
       this.#watch.heard()
+      this.#judgedAway = false
       this.#onMessage(frames)
     })
     this.#push.on('down', (_err: Error | undefined, handshaken: boolean) => { if (handshaken) this.#rewindSoon = true })
     this.checkMs = Math.max(5, Math.floor(opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4))
     this.liveness = new WriterLiveness(opts.spoolAfterMs, this.checkMs, () => this.#sub.ping())
-    this.#sub.on('pong', () => this.liveness.pong(performance.now()))
-    this.#sub.on('ready', () => this.liveness.alive(performance.now()))
-    this.#push.on('ready', () => {
+    this.#sub.on('pong', () => {
+      this.#judgedAway = false
+      this.liveness.pong(performance.now())
+    })
+    this.#sub.on('ready', () => {
+      this.#judgedAway = false
       this.liveness.alive(performance.now())
+    })
+    this.#push.on('ready', () => {
+      this.#judgedAway = false
+      this.liveness.alive(performance.now())
+      this.emit('connected')
       if (!this.#rewindSoon) return
       this.#rewindSoon = false
       this.emit('reconnected')
@@ -77,6 +90,16 @@ export class WriterLink extends EventEmitter {
     }
     const limit = decodeTooLargeFlag(flag)
     if (limit !== undefined) this.emit('tooLarge', limit)
+  }
+
+  /** True while there is no data connection, or the writer was judged away and has not been heard from since. */
+  get away (): boolean {
+    return this.#judgedAway || !this.#push.ready
+  }
+
+  /** The sender judged the writer away by `liveness.away()`: it counts as away until heard from. */
+  judgedAway (): void {
+    this.#judgedAway = true
   }
 
   /** Writes a message on the data connection (see PushSocket.send); rejects once closed. */
