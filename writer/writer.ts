@@ -4,7 +4,7 @@ import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promi
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
 import { resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
-import { checkPayload, countLines, decodeHeader, type RejectReason, validUtf8Lines } from '../shared/protocol.js'
+import { decodeHeader, type RejectReason } from '../shared/protocol.js'
 import type { WriterSummary } from '../shared/summary.js'
 
 export type { WriterSummary }
@@ -19,6 +19,7 @@ import { loadProducerStates, migrateLegacyState } from './producer-state.js'
 import { StateKeeper } from './state-keeper.js'
 import { sleep, StopRequest } from './cancellable-waits.js'
 import { InputNotices } from './input-notices.js'
+import { checkMessage, messageBytes } from './message-check.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
 import { endpointKey } from '../shared/spool.js'
@@ -32,8 +33,6 @@ const debug = debuglog('logfunnel')
 
 /** Above this many bytes waiting for the file, the receive loop pauses (bounds writer memory). */
 const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
-/** A spool entry being handled: whether a gap may be written past, and whether it met one. */
-
 
 /**
  * Bytes received after which the receive loop lets the event loop turn. zeromq.js resolves up
@@ -318,42 +317,22 @@ export class Writer extends EventEmitter {
    */
   #handle (frames: Buffer[], spool?: SpoolEntryHandling): number | undefined {
     const fromSpool = spool !== undefined
-    const maxFrameBytes = fromSpool ? MAX_FRAME_BYTES : this.options.maxFrameBytes
-    if (frames.length === 1) {
-      const payload = frames[0] as Buffer
-      const lines = checkPayload(payload, maxFrameBytes)
-      if (lines === 'invalid_utf8') {
-        const salvaged = validUtf8Lines(payload)
-        if (salvaged.lines === 0) return this.#reject(lines)
-        this.#linesDropped('plain', salvaged)
-        return this.#write(salvaged.good, salvaged.lines)
-      }
-      if (typeof lines === 'string') return this.#reject(lines)
-      return this.#write(payload, lines)
+    const checked = checkMessage(frames, fromSpool ? MAX_FRAME_BYTES : this.options.maxFrameBytes)
+    if (checked.kind === 'reject') {
+      if (checked.tooLarge !== undefined && !fromSpool) this.#tooLarge(checked.tooLarge.producerId, checked.tooLarge.bytes)
+      return this.#reject(checked.reason)
     }
-    if (frames.length !== 2) return this.#reject('bad_frame_count')
-    const decoded = decodeHeader(frames[0] as Buffer)
-    if (!decoded.ok) return this.#reject(decoded.reason)
-    const { header } = decoded
-    const payload = frames[1] as Buffer
-    let lines = checkPayload(payload, maxFrameBytes)
-    if (lines === 'too_large' && !fromSpool) this.#tooLarge(header.producerId, payload.length)
-    // Lines that are not UTF-8: the others are written and the batch is receipted (a resend
-    // would not make them valid); the header counts every line of it.
-    let salvaged: ReturnType<typeof validUtf8Lines> | undefined
-    if (lines === 'invalid_utf8') {
-      salvaged = validUtf8Lines(payload)
-      if (salvaged.lines > 0) lines = countLines(payload)
+    const { body } = checked
+    if (checked.kind === 'plain') {
+      if (body.bad > 0) this.#linesDropped('plain', body)
+      return this.#write(body.good, body.lines)
     }
-    if (typeof lines === 'string') return this.#reject(lines)
-    if (lines !== header.records) return this.#reject('count_mismatch')
-
-    const verdict = this.#producers.admit(header, payload, fromSpool, spool?.acceptGap === true)
+    const { header } = checked
+    const verdict = this.#producers.admit(header, frames[1] as Buffer, fromSpool, spool?.acceptGap === true)
     switch (verdict.kind) {
       case 'write': {
         if (verdict.skippedFrom !== undefined && spool !== undefined) spool.skipped = { expected: verdict.skippedFrom, seq: header.seq }
-        if (salvaged !== undefined) this.#linesDropped(verdict.key, salvaged)
-        const body = salvaged ?? { good: payload, lines }
+        if (body.bad > 0) this.#linesDropped(verdict.key, body)
         const end = this.#write(body.good, body.lines, { producer: verdict.key, seq: header.seq, records: body.lines })
         this.#receipts?.track(header.producerId, header.seq, end)
         return end
@@ -420,10 +399,4 @@ export class Writer extends EventEmitter {
     debug('rejected a message: %s', reason)
     return undefined
   }
-}
-
-function messageBytes (frames: Buffer[]): number {
-  let bytes = 0
-  for (const frame of frames) bytes += frame.length
-  return bytes
 }
