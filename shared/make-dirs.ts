@@ -8,39 +8,56 @@ import { dirname } from 'node:path'
  * (`/proc/nope/x.log`): each level here is tried at most twice and the error is thrown.
  */
 
-/** Creates `dir` and its missing parents; returns the first directory created, if any. */
+/**
+ * Creates `dir` and its missing parents; returns the first directory created, if any. Several
+ * processes may create the same directories at once (a pool starting on a new log directory):
+ * a directory another process made first counts as there, at every level.
+ */
 export function makeDirsSync (dir: string, mode = 0o777): string | undefined {
   try {
-    mkdirSync(dir, { mode })
-    return dir
+    return madeSync(dir, mode) ? dir : undefined
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') return existingDir(statSync(dir).isDirectory(), dir, err)
     const parent = dirname(dir)
-    if (code !== 'ENOENT' || parent === dir) throw err
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === dir) throw err
     const first = makeDirsSync(parent, mode)
-    mkdirSync(dir, { mode })
-    return first ?? dir
+    return madeSync(dir, mode) ? first ?? dir : first
   }
 }
 
 /** Async makeDirsSync. */
 export async function makeDirs (dir: string, mode = 0o777): Promise<string | undefined> {
   try {
-    await mkdir(dir, { mode })
-    return dir
+    return await made(dir, mode) ? dir : undefined
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') return existingDir((await stat(dir)).isDirectory(), dir, err)
     const parent = dirname(dir)
-    if (code !== 'ENOENT' || parent === dir) throw err
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === dir) throw err
     const first = await makeDirs(parent, mode)
-    await mkdir(dir, { mode })
-    return first ?? dir
+    return await made(dir, mode) ? first ?? dir : first
   }
 }
 
-function existingDir (isDir: boolean, dir: string, err: unknown): undefined {
-  if (isDir) return undefined
+/** One mkdir: true when it made `dir`, false when a directory is there already; other errors thrown. */
+function madeSync (dir: string, mode: number): boolean {
+  try {
+    mkdirSync(dir, { mode })
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    return existingDir(statSync(dir).isDirectory(), dir, err)
+  }
+}
+
+async function made (dir: string, mode: number): Promise<boolean> {
+  try {
+    await mkdir(dir, { mode })
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    return existingDir((await stat(dir)).isDirectory(), dir, err)
+  }
+}
+
+function existingDir (isDir: boolean, dir: string, err: unknown): false {
+  if (isDir) return false
   throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: 'ENOTDIR', path: dir, cause: err })
 }
