@@ -29,6 +29,11 @@ async function restartWhileLogging (dir: string, restarts: number, everyMs: numb
     expect(await exitCode(p)).toBe(0)
     return done
   }))
+  // A producer's close() may end while the writer is away (a restart), with the rest in the
+  // spool: the last writer takes those files before it is stopped.
+  const spoolDir = join(dir, 'w.sock.spool')
+  const waiting = (): string[] => existsSync(spoolDir) ? readdirSync(spoolDir).filter((n) => n.endsWith('.spool')) : []
+  await waitFor(() => waiting().length === 0, 60_000, () => `spool files still waiting: ${waiting().join(', ')}`)
   await writer.stop()
   return { producersDone, file: writer.file }
 }
