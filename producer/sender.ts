@@ -262,6 +262,9 @@ export class BatchSender extends EventEmitter {
    */
   spoolAndDestroy (): boolean {
     if (this.#closed) return true
+    // Drops not reported yet (no receipt freed room: a close that ended with the writer away)
+    // become their notice record here, in the spool with the rest, as close() does.
+    this.#reportDrops()
     this.#seal()
     const ok = this.#window.unreceipted === 0 || this.#spool.moveAll()
     this.#spool.handOver()
