@@ -1,15 +1,20 @@
 import { join } from 'node:path'
 import { expect } from 'vitest'
 import { exitCode, fixture, spawnNode, type Child } from './children.js'
-import { startWriterWith } from './writer-cli.js'
+import { startWriterWith, type StopOptions } from './writer-cli.js'
 import type { ProducerParams } from '../fixtures/producer-logs.js'
 
 export interface WriterChild {
   child: Child
   endpoint: string
   file: string
-  /** SIGTERM; resolves with the `stopped` summary after asserting exit code 0. */
-  stop: () => Promise<any>
+  /** The spool directory it ingests (`<dir>/w.sock.spool` unless `--spool-dir` says otherwise). */
+  spoolDir: string
+  /**
+   * SIGTERM; resolves with the `stopped` summary after asserting exit code 0. With `spoolTaken`,
+   * first waits until the writer has taken every spool file (see StopOptions).
+   */
+  stop: (opts?: StopOptions) => Promise<any>
 }
 
 /**
@@ -18,8 +23,8 @@ export interface WriterChild {
  */
 export async function startWriterChild (dir: string, args: string[] = [], file = join(dir, 'app.log'), slowMs?: number): Promise<WriterChild> {
   const endpoint = `ipc://${join(dir, 'w.sock')}`
-  const { child, stop } = await startWriterWith(['--file', file, '--endpoint', endpoint, ...args], undefined, slowMs)
-  return { child, endpoint, file, stop }
+  const { child, spoolDir, stop } = await startWriterWith(['--file', file, '--endpoint', endpoint, ...args], undefined, slowMs)
+  return { child, endpoint, file, spoolDir: spoolDir as string, stop }
 }
 
 export type { ProducerParams }
