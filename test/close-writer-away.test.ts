@@ -19,6 +19,15 @@ function seqsIn (file: string): number[] {
   return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line).seq)
 }
 
+/**
+ * onFull 'drop' sized so that the records kept are the first ones: lines of about 5.1 KB, three
+ * to a 16 KiB ring slot (threadBufferBytes 64 KiB: 4 slots), and the sender takes or drops a
+ * slot whole; two slots fit under highWaterMark 32 KiB and what is left under it (about 2 KB)
+ * is less than one line, so every later slot is dropped (no receipt ever frees room).
+ */
+const DROP_PRODUCER = { onFull: 'drop', maxFrameBytes: 32 * 1024, highWaterMark: 32 * 1024, threadBufferBytes: 64 * 1024 } as const
+const DROP_RECORDS = 300
+
 describe('close() and a writer that is away', () => {
   it(`no writer: close(${DEADLINE_MS}) resolves well before its deadline, every record in the spool, said once; a writer started later writes each once, in order`, async () => {
     const dir = tempDir()
@@ -40,6 +49,31 @@ describe('close() and a writer that is away', () => {
     expect(await writer.stop()).toMatchObject({ records: RECORDS, duplicates: 0 })
     expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
     expect(seqsIn(writer.file)).toEqual(Array.from({ length: RECORDS }, (_v, i) => i))
+  })
+
+  it("onFull 'drop', the writer stopped (SIGSTOP) throughout: close() ends by spooling, the drops' notice record with the rest; the file holds the records kept and one notice counting every drop", async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    writer.child.proc.kill('SIGSTOP')
+    const producer = spawnProducer({ endpoint: writer.endpoint, records: DROP_RECORDS, sizes: [5000], closeDeadlineMs: DEADLINE_MS, producer: DROP_PRODUCER })
+    const done = await producer.waitForLine((l) => l.event === 'done', 2 * DEADLINE_MS)
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    expect(done.closeError).toBe(null)
+    const { records, dropped } = done.stats
+    expect(done.stats, producer.describe()).toMatchObject({ records: 6, dropped: DROP_RECORDS - 6, receipted: -1, abandoned: 0, spoolErrors: 0 })
+    // It ended by the writer-away rule (no PING answered for spoolAfterMs), not at its deadline:
+    // what had no receipt, the notice record included, went to the spool.
+    expect(done.closeMs, producer.describe()).toBeLessThan(DEADLINE_MS / 3)
+    expect(producer.stderr(), producer.describe()).toContain(`close ended before its ${DEADLINE_MS} ms deadline: the writer does not answer`)
+
+    writer.child.proc.kill('SIGCONT')
+    const summary = await writer.stop({ spoolTaken: true })
+    expect(summary).toMatchObject({ records: records + 1, duplicates: 0 })
+    const lines = readFileSync(writer.file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line))
+    // Before, a close that ended with the writer away left the notice out: 6 lines, no notice.
+    expect(lines.filter((l) => l.logfunnelDropped !== undefined), writer.child.describe()).toMatchObject([{ logfunnelDropped: dropped, msg: `logfunnel dropped ${dropped} records` }])
+    expect(lines.filter((l) => l.logfunnelDropped === undefined).map((l) => l.seq)).toEqual(Array.from({ length: records }, (_v, i) => i))
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: records + 1, producers: 1, unkeyed: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
   })
 
   it('a writer that answers but receipts slowly (it pauses after each batch): close() waits for the receipts, nothing goes to the spool', async () => {
