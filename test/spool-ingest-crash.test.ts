@@ -37,8 +37,8 @@ describe('a writer killed between writing a spool file and removing it', () => {
     for (const name of files) copyFileSync(join(kept, name), join(spoolDir, name))
 
     const second = await startWriterChild(dir, ['--state-persist-ms', '600000'])
-    await waitFor(() => readdirSync(spoolDir).length === 0, 30_000, () => `spool ${readdirSync(spoolDir).join(' ')}`)
-    const summary = await second.stop()
+    const summary = await second.stop({ spoolTaken: true })
+    expect(readdirSync(spoolDir)).toEqual([])
     expect(summary.records).toBe(0)
     expect(summary.duplicates).toBeGreaterThan(0)
     expect(await verifyFile(first.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, torn: 0 })
@@ -70,8 +70,8 @@ describe('spool entries that skip ahead, from a producer that has ended', () => 
     rmSync(join(spoolDir, files[0] as string))
 
     const writer = await startWriterChild(dir)
-    await waitFor(() => readdirSync(spoolDir).length === 0, 30_000, () => `spool ${readdirSync(spoolDir).join(' ')}`)
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
+    expect(readdirSync(spoolDir)).toEqual([])
     expect(summary.records).toBe(RECORDS - lost)
     expect(summary.rejected).toEqual({})
     const told = writer.child.stderr().split('\n').filter((l) => l.includes('"spool-gap"')).map((l) => JSON.parse(l))

@@ -36,11 +36,8 @@ describe("onFull 'spool'", () => {
     expect(done.maxRssBytes).toBeLessThan(PRODUCER_RSS_BOUND_BYTES)
 
     // close() may end before the writer answers again (it was away when the close began), with
-    // the rest in the spool: the writer then takes those files, and removes each once written.
-    const spoolDir = join(dir, 'w.sock.spool')
-    const waiting = (): string[] => readdirSync(spoolDir).filter((name) => name.endsWith('.spool'))
-    await waitFor(() => waiting().length === 0, 240_000, () => `spool files still waiting: ${waiting().join(', ')}`)
-    const summary = await writer.stop()
+    // the rest in the spool: the writer takes those files before it is stopped.
+    const summary = await writer.stop({ spoolTaken: true, spoolDeadlineMs: 240_000 })
     expect(summary.records).toBe(RECORDS)
     expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, torn: 0, gaps: 0, duplicates: 0, reordered: 0, ok: true })
   })

@@ -31,10 +31,7 @@ async function restartWhileLogging (dir: string, restarts: number, everyMs: numb
   }))
   // A producer's close() may end while the writer is away (a restart), with the rest in the
   // spool: the last writer takes those files before it is stopped.
-  const spoolDir = join(dir, 'w.sock.spool')
-  const waiting = (): string[] => existsSync(spoolDir) ? readdirSync(spoolDir).filter((n) => n.endsWith('.spool')) : []
-  await waitFor(() => waiting().length === 0, 60_000, () => `spool files still waiting: ${waiting().join(', ')}`)
-  await writer.stop()
+  await writer.stop({ spoolTaken: true, spoolDeadlineMs: 60_000 })
   return { producersDone, file: writer.file }
 }
 
@@ -87,8 +84,7 @@ describe('writer restarts while 8 producers log', () => {
     expect(done.closeError).toBe(null)
     // close() may end while the second writer is not connected yet, with the rest in the spool:
     // the writer takes those files too before it is stopped.
-    await waitFor(() => spooled().length === 0, 60_000, () => `spool files still waiting: ${spooled().join(', ')}`)
-    const summary = await second.stop()
+    const summary = await second.stop({ spoolTaken: true, spoolDeadlineMs: 60_000 })
     expect(summary.conflicts).toBe(0)
     expect(copies.some((name) => spooled().includes(name))).toBe(false)
     const report = await verifyFile(second.file)
