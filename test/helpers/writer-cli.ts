@@ -3,8 +3,12 @@ import { expect } from 'vitest'
 import { defaultSpoolDir, parseSpoolName } from '../../shared/spool.js'
 import { BIN, exitCode, fixture, spawnNode, waitFor, type Child } from './children.js'
 
-/** How long a stop with `spoolTaken` waits at most for the writer to take the spool. */
-export const SPOOL_TAKEN_DEADLINE_MS = 120_000
+/**
+ * How long a stop with `spoolTaken` waits at most for the writer to take the spool: what a
+ * test's producers leave there takes a second or two; within the usual 60 s test deadline, so
+ * the failure names the files left. A test with a spool of many MB passes a longer one.
+ */
+export const SPOOL_TAKEN_DEADLINE_MS = 30_000
 
 export interface StopOptions {
   /**
