@@ -49,7 +49,7 @@ describe.each([
     expect(readFileSync(file, 'utf8')).toBe(complete)
     expect(readFileSync(`${file}.torn`, 'utf8')).toBe(`${torn}\n`)
     await runProducers(1, { endpoint: writer.endpoint, records: 100 })
-    await writer.stop()
+    await writer.stop({ spoolTaken: true })
     const report = await verifyFile(file)
     expect(report).toMatchObject({ lines: complete.split('\n').length - 1 + 100, torn: 0, duplicates: 0, reordered: 0 })
   })

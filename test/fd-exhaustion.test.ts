@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { lineCount, tempDir, waitFor } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { waitSpoolTaken } from './helpers/writer-cli.js'
 import { freePortPair } from './helpers/ports.js'
 
 const FD_LIMIT = 1024
@@ -41,10 +42,13 @@ describe('descriptor exhaustion through the metrics port (issue 13, point 5)', (
       await waitFor(() => fdCount(pid) <= before + 32, 20_000, () => `${fdCount(pid)} descriptors open in the writer (${before} before)`)
 
       await runProducers(1, { endpoint: writer.endpoint, records: 500 })
+      // What a close left in the spool goes to the file it is about to be renamed to.
+      await waitSpoolTaken(writer.spoolDir)
       renameSync(writer.file, `${writer.file}.1`)
       writer.child.proc.kill('SIGHUP')
       await waitFor(() => existsSync(writer.file), 10_000, () => 'no new file after SIGHUP')
       await runProducers(1, { endpoint: writer.endpoint, records: 100 })
+      await waitSpoolTaken(writer.spoolDir)
       expect(lineCount(`${writer.file}.1`) + lineCount(writer.file)).toBe(600)
 
       // The writer closes the idle connections after its headers timeout (5 s); then a scrape gets through.
@@ -64,6 +68,8 @@ describe('the reserve descriptor (issue 13, point 5)', () => {
     const writer = await startWriterChild(dir)
     const pid = writer.child.proc.pid as number
     await runProducers(1, { endpoint: writer.endpoint, records: 100 })
+    // What a close left in the spool is taken now, while the writer can still open it.
+    await waitSpoolTaken(writer.spoolDir)
     // The limit at the lowest free descriptor number: every descriptor the writer may have is in
     // use (its reserve among them), so the next open fails with EMFILE.
     const used = new Set(readdirSync(`/proc/${pid}/fd`).map(Number))
@@ -76,7 +82,7 @@ describe('the reserve descriptor (issue 13, point 5)', () => {
     // The soft limit back up (the hard one was left alone): producers connect again.
     expect(spawnSync('prlimit', ['--pid', String(pid), `--nofile=${FD_LIMIT * 4}:`]).status).toBe(0)
     await runProducers(1, { endpoint: writer.endpoint, records: 100 })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
     expect(summary).toMatchObject({ records: 200, fileErrors: 0 })
     expect([lineCount(`${writer.file}.1`), lineCount(writer.file)]).toEqual([100, 100])
   })

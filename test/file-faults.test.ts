@@ -48,7 +48,7 @@ describe('the disk fills up (a real 16 MiB tmpfs, ENOSPC)', () => {
       rmSync(filler)
       await producing
       await waitFor(() => stderrEvents(writer.child, 'resumed').length === 1, 10_000, () => writer.child.describe())
-      const summary = await writer.stop()
+      const summary = await writer.stop({ spoolTaken: true })
 
       const report = await verifyFile(writer.file)
       expect(report).toMatchObject({ lines: 60_000, producers: 2, ok: true })
@@ -101,7 +101,7 @@ describe('the log file\'s directory removed while the writer runs', () => {
     renameSync(logs, `${logs}.gone`)
     rmSync(`${logs}.gone`, { recursive: true })
     await producing
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
 
     expect(stderrEvents(writer.child, 'error').map((e) => [e.code, e.fsCode])).toEqual([['LOGFUNNEL_ERR_FILE', 'ENOENT']])
     expect(summary).toMatchObject({ fileErrors: 1, lastFileError: { fsCode: 'ENOENT' } })

@@ -83,14 +83,14 @@ describe('the writer summary counts fsyncs', () => {
   it('--fsync off: one, at stop', async () => {
     const writer = await startWriterChild(tempDir(), ['--fsync', 'off'])
     await runProducers(2, { endpoint: writer.endpoint, records: 2000 })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
     expect([summary.records, summary.fsyncs]).toEqual([4000, 1])
   })
 
   it('--fsync batch: one per write (a write carries one or more batches), plus one at stop', async () => {
     const writer = await startWriterChild(tempDir(), ['--fsync', 'batch'])
     await runProducers(2, { endpoint: writer.endpoint, records: 2000 })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
     expect(summary.records).toBe(4000)
     expect(summary.fsyncs).toBeGreaterThanOrEqual(2)
     expect(summary.fsyncs).toBeLessThanOrEqual(summary.batches + 1)

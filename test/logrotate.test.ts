@@ -59,7 +59,7 @@ describe.runIf(HAVE_LOGROTATE)('Debian logrotate (create, SIGHUP from postrotate
       expect(await exitCode(p), p.describe()).toBe(0)
       expect(done.closeError, p.describe()).toBe(null)
     }
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
 
     const set = await listLogSet(dir, 'app.log')
     expect(set.files.map((path) => path.slice(dir.length + 1))).toEqual([

@@ -14,7 +14,7 @@ describe.each(['funnel', 'transport'] as const)(`%s: ${PRODUCERS} producers x ${
     for (const d of done) {
       expect(d.stats).toMatchObject({ records: RECORDS, dropped: 0, tooLarge: 0, heldBytes: 0 })
     }
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
     expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, producers: PRODUCERS, rejected: {} })
     // A batch reaches the writer twice only when its producer also copied it to the spool
     // (spoolAfterMs: the writer answered nothing for a while, as on a saturated machine).

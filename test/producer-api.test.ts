@@ -12,7 +12,7 @@ describe('producer API', () => {
       const writer = await startWriterChild(dir)
       const [done] = await runProducers(1, { endpoint: writer.endpoint, records: 30, sizes: [100, 2 * 1024 * 1024, 100], mode })
       expect(done.stats).toMatchObject({ records: 20, tooLarge: 10 })
-      const summary = await writer.stop()
+      const summary = await writer.stop({ spoolTaken: true })
       expect(summary).toMatchObject({ records: 20, rejected: {} })
       const report = await verifyFile(writer.file)
       // The rejected records are the seq gaps: 1, 4, 7, ...
@@ -36,7 +36,7 @@ describe('producer API', () => {
       const fileBytes = statSync(writer.file).size
       // Every 20 000-B line fills a batch of its own; the rest pack into batches of at most 16 KiB.
       expect(done.stats.batches).toBeGreaterThanOrEqual(1500 + Math.ceil((fileBytes - 1500 * 20_000) / maxBatchBytes))
-      const summary = await writer.stop()
+      const summary = await writer.stop({ spoolTaken: true })
       expect(summary).toMatchObject({ records: 6000, batches: done.stats.batches, rejected: {} })
       expect(await verifyFile(writer.file)).toMatchObject({ lines: 6000, torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
     })
@@ -60,7 +60,7 @@ describe('producer API', () => {
     expect(after.closedDrops).toBe(3)
     expect(child.stdout().split('\n').filter((l) => l.startsWith('preload ran'))).toEqual(['preload ran in the main thread'])
     expect(child.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSED')), child.describe()).toHaveLength(1)
-    await writer.stop()
+    await writer.stop({ spoolTaken: true })
     expect(await verifyFile(writer.file)).toMatchObject({ lines: 100, torn: 0 })
   })
 

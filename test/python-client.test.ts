@@ -30,7 +30,7 @@ describe.runIf(HAVE_PYZMQ)('Python client (clients/python)', () => {
     const pool = python([join(ROOT, 'examples', 'python-pool', 'pool.py'), '--endpoint', writer.endpoint, '--processes', String(PROCESSES), '--records', String(RECORDS)])
     const done = await runToDone(pool)
     expect(new Set(done.pids).size).toBe(PROCESSES)
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
     expect(summary).toMatchObject({ records: TOTAL, producers: PROCESSES, rejected: {} })
     const report = await verifyFile(writer.file, { expect: RECORDS, expectTotal: TOTAL })
     expect(report, report.examples.join('\n')).toMatchObject({ lines: TOTAL, producers: PROCESSES, torn: 0, gaps: 0, duplicates: 0, reordered: 0, missing: 0, extra: 0, ok: true })
@@ -50,7 +50,7 @@ except ValueError:
 h.close()
 print(json.dumps({'event': 'done', 'pid': os.getpid()}), flush=True)`
     const done = await runToDone(python(['-c', script, writer.endpoint]))
-    await writer.stop()
+    await writer.stop({ spoolTaken: true })
     const lines = readFileSync(writer.file, 'utf8').trim().split('\n').map((line) => JSON.parse(line))
     const base = { pid: done.pid, hostname: hostname(), name: 'fields' }
     expect(lines).toMatchObject([
@@ -105,7 +105,7 @@ print(json.dumps({'event': 'done', 'records': n}), flush=True)`
     const second = await startWriterChild(dir)
     writeFileSync(go, '')
     const done = await runToDone(producer)
-    const secondSummary = await second.stop()
+    const secondSummary = await second.stop({ spoolTaken: true })
     expect(secondSummary.records).toBeGreaterThanOrEqual(2000)
     expect(firstSummary.records + secondSummary.records).toBe(done.records)
     const report = await verifyFile(second.file, { expect: done.records })

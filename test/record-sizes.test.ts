@@ -13,7 +13,7 @@ describe('records of 100 B, 64 KiB and 900 KiB from 4 producers', () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir)
     await runProducers(PRODUCERS, { endpoint: writer.endpoint, records: RECORDS, sizes: SIZES })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
     expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, rejected: {} })
 
     const report = await verifyFile(writer.file)

@@ -39,7 +39,7 @@ describe.each([false, true])('8 producers while the file rotates by size (gzip %
     const dir = tempDir()
     const writer = await startWriterChild(dir, ['--rotate-size', '64K', ...(gzip ? ['--rotate-gzip'] : [])])
     await runProducers(8, { endpoint: writer.endpoint, records: 3000, producer: PRODUCER })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
 
     const rotated = await listRotated(writer.file)
     expect(summary.rotations).toBeGreaterThanOrEqual(20)
@@ -76,7 +76,7 @@ describe('--rotate-interval', () => {
     await runProducers(2, { endpoint: writer.endpoint, records: 1000 })
     await waitFor(async () => (await listRotated(writer.file)).length === 1, 10_000, () => 'no rotated file')
     await runProducers(2, { endpoint: writer.endpoint, records: 1000 })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
 
     const rotated = await listRotated(writer.file)
     expect(rotated.length).toBe(summary.rotations)
@@ -92,7 +92,7 @@ describe('--rotate-interval', () => {
     utimesSync(file, twoDaysAgo, twoDaysAgo)
     const writer = await startWriterChild(dir, ['--rotate-interval', '1d'])
     await runProducers(1, { endpoint: writer.endpoint, records: 100 })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
 
     const rotated = await listRotated(file)
     expect(summary.rotations).toBe(1)
@@ -109,7 +109,7 @@ describe('SIGHUP with rotation enabled (logrotate create mode)', () => {
     renameSync(writer.file, `${writer.file}.manual`)
     writer.child.proc.kill('SIGHUP')
     await runProducers(2, { endpoint: writer.endpoint, records: 2000 })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
 
     expect(statSync(writer.file).size).toBeGreaterThan(0)
     const report = verifyUnion([`${writer.file}.manual`, ...(await listRotated(writer.file)), writer.file])

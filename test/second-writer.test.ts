@@ -17,7 +17,7 @@ describe('writer CLI refusals', () => {
     expect(second.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_ENDPOINT_IN_USE: /)
 
     await runProducers(2, { endpoint: first.endpoint, records: 1000 })
-    const summary = await first.stop()
+    const summary = await first.stop({ spoolTaken: true })
     expect(summary.records).toBe(2000)
     expect(await verifyFile(first.file)).toMatchObject({ lines: 2000, ok: true })
   })
@@ -31,7 +31,7 @@ describe('writer CLI refusals', () => {
     expect(second.stdout()).toBe('')
 
     await runProducers(2, { endpoint: first.endpoint, records: 2000 })
-    expect((await first.stop()).records).toBe(4000)
+    expect((await first.stop({ spoolTaken: true })).records).toBe(4000)
     const third = await startWriterChild(dir)
     expect(third.file).toBe(first.file)
     expect((await third.stop()).records).toBe(0)

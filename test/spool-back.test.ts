@@ -54,7 +54,7 @@ describe('the spool and a writer that comes back', () => {
     expect(stats.spooledRecords).toBeGreaterThan(0)
     expect(stats.spooledRecords, JSON.stringify(done)).toBeLessThanOrEqual(taken.logged)
 
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
     const [final] = stderrEvents(writer.child, 'stats').filter((l) => l.final === true)
     // They came through the socket: at least one message per batch of them.
     expect(final.frames).toBeGreaterThanOrEqual(Math.ceil((logged - taken.logged) * PAYLOAD_BYTES / MAX_BATCH_BYTES))
@@ -95,7 +95,7 @@ describe('the spool and a writer that comes back', () => {
       expect(done.closeError).toBe(null)
       expect(done.stats).toMatchObject({ records: RECORDS, dropped: 0, abandoned: 0, spoolErrors: 0 })
       expect(done.stats.spooledRecords).toBeGreaterThan(0)
-      expect(await writer.stop()).toMatchObject({ records: RECORDS, rejected: {} })
+      expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: RECORDS, rejected: {} })
       expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
       expect(seqsIn(writer.file)).toEqual(Array.from({ length: RECORDS }, (_v, i) => i))
     })

@@ -101,7 +101,7 @@ describe('writer stats lines on stderr', () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir, ['--stats-interval-ms', '0', '--rotate-size', '16K'])
     await runProducers(2, { endpoint: writer.endpoint, records: 2000 })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
     const [final] = statsLines(writer.child)
     expect(summary.records).toBe(4000)
     expect(summary.rotations).toBeGreaterThan(0)

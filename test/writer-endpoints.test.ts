@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
 import { BIN, spawnNode, tempDir, waitFor, exitCode } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { waitSpoolTaken } from './helpers/writer-cli.js'
 
 /** A loopback port p such that p and p + 1 (the receipt port) were both free a moment ago. */
 async function freePortPair (): Promise<number> {
@@ -48,12 +49,14 @@ describe('writer endpoints and signals', () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir)
     await runProducers(1, { endpoint: writer.endpoint, records: 1000 })
+    // What a close left in the spool goes to the file about to be renamed.
+    await waitSpoolTaken(writer.spoolDir)
     const rotated = join(dir, 'app.log.1')
     renameSync(writer.file, rotated)
     writer.child.proc.kill('SIGHUP')
     await waitFor(() => existsSync(writer.file), 10_000, () => `${writer.file} was not recreated`)
     await runProducers(1, { endpoint: writer.endpoint, records: 2000 })
-    const summary = await writer.stop()
+    const summary = await writer.stop({ spoolTaken: true })
     expect(summary.records).toBe(3000)
     const lines = (f: string): number => readFileSync(f, 'utf8').split('\n').length - 1
     expect([lines(rotated), lines(writer.file)]).toEqual([1000, 2000])

@@ -5,7 +5,7 @@ import * as zmq from 'zeromq'
 import { verifyFile } from '../shared/verify.js'
 import { BIN, exitCode, fixture, ROOT, spawnCommand, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { runProducers, spawnProducer } from './helpers/cluster.js'
-import { startWriterWith } from './helpers/writer-cli.js'
+import { startWriterWith, waitSpoolTaken } from './helpers/writer-cli.js'
 
 /**
  * The writer that startWriter() spawns lives and dies with its parent; no writer dies of its
@@ -97,6 +97,7 @@ describe('startWriter().stop()', () => {
     const dir = tempDir()
     const writer = await startedWriter(dir)
     await runProducers(1, { endpoint: `ipc://${join(dir, 'w.sock')}`, records: 100 })
+    await waitSpoolTaken(join(dir, 'w.sock.spool'))
     const [first, second] = await Promise.all([writer.stop(), writer.stop()])
     expect(first).toMatchObject({ event: 'stopped', records: 100 })
     expect(second).toEqual(first)
@@ -162,7 +163,7 @@ describe('the writer command', () => {
         curve ? { LOGFUNNEL_CURVE_SECRET_KEY: server.secretKey } : undefined)
       expect(socketsIn(sockDir)).toEqual(['w.sock', 'w.sock.receipts'])
       await runProducers(1, { endpoint, records: 100, producer: curve ? { curveServerKey: server.publicKey, curveSecretKey: client.secretKey } : {} })
-      expect((await writer.stop()).records).toBe(100)
+      expect((await writer.stop({ spoolTaken: true })).records).toBe(100)
       expect(socketsIn(sockDir), `curve: ${String(curve)}`).toEqual([])
     }
   })

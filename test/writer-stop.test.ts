@@ -3,6 +3,7 @@ import { verifyFile } from '../shared/verify.js'
 import { statSync } from 'node:fs'
 import { exitCode, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
+import { waitSpoolTaken } from './helpers/writer-cli.js'
 
 describe('SIGTERM to the writer while 4 producers log', () => {
   it('exits 0 with a summary whose record count equals the file, and no torn line', async () => {
@@ -36,6 +37,8 @@ describe('SIGTERM to the writer with no producer connected', () => {
     const producer = spawnProducer({ endpoint: writer.endpoint, records: 1000 })
     await producer.waitForLine((l) => l.event === 'done')
     expect(await exitCode(producer), producer.describe()).toBe(0)
+    // A spool file waiting (a close that ended with the writer judged away) holds a stop in its drain.
+    await waitSpoolTaken(writer.spoolDir)
     const started = Date.now()
     const summary = await writer.stop()
     expect(Date.now() - started, 'the stop waited for the drain').toBeLessThan(10_000)
