@@ -116,13 +116,28 @@ class Writer:
         self.proc.wait_event('ready')
         return self
 
-    def stop(self) -> Dict[str, Any]:
-        """SIGTERM; the writer's ``stopped`` summary; asserts exit 0."""
+    def stop(self, spool_taken: bool = False, spool_timeout: float = 30.0) -> Dict[str, Any]:
+        """SIGTERM; the writer's ``stopped`` summary; asserts exit 0. With ``spool_taken``, first
+        waits (at most ``spool_timeout`` s) until no spool file waits: a client's close() may end
+        while the writer is away (judged so by ``spool_after``), the rest in the spool, and a
+        writer stopped before it took those files leaves them to the next one."""
         assert self.proc is not None
+        if spool_taken:
+            self.wait_spool_taken(spool_timeout)
         self.proc.proc.send_signal(signal.SIGTERM)
         summary = self.proc.wait_event('stopped', 60)
         assert self.proc.wait() == 0, self.proc.stderr
         return summary
+
+    def wait_spool_taken(self, timeout: float = 30.0) -> None:
+        """Until the writer has taken every spool file (it removes each once in the file), at most ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while self.spool_files():
+            if time.monotonic() > deadline:
+                raise AssertionError('the writer has not taken the spool after %.0f s: still waiting in %s: %s\nwriter stderr:\n%s'
+                                     % (timeout, os.path.join(self.dir, 'w.sock.spool'), ', '.join(self.spool_files()),
+                                        self.proc.stderr if self.proc is not None else ''))
+            time.sleep(0.05)
 
     def spool_files(self) -> List[str]:
         spool = os.path.join(self.dir, 'w.sock.spool')

@@ -76,7 +76,7 @@ def test_a_writer_with_a_smaller_max_frame_bytes(writer_factory, run_code, limit
     # The first burst goes through the spool; once the writer has it, batches go over the network.
     assert stats['confirmed'] + stats['spooled_records'] == MISMATCH
     assert 0 < stats['spooled_records'] < MISMATCH
-    summary = writer.stop()
+    summary = writer.stop(spool_taken=True)
     assert summary['records'] == MISMATCH and summary['spool']['torn'] == 0 and summary['rejected']['too_large'] > 0
     told = [json.loads(line) for line in writer.proc.stderr.splitlines() if '"batch-too-large"' in line]
     assert len(told) == 1 and told[0]['maxFrameBytes'] == limit

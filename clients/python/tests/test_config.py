@@ -29,7 +29,7 @@ def test_dict_config(writer_factory, run_code):
     p = run_code(DICT, json.dumps({'endpoint': writer.endpoint, 'seq_key': 'seq', 'close_timeout': 20, 'max_batch_bytes': 4096}))
     p.wait_event('done')
     assert p.wait() == 0 and p.stderr == ''
-    assert writer.stop()['records'] == N
+    assert writer.stop(spool_taken=True)['records'] == N
     assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
 
 
@@ -55,7 +55,7 @@ kwargs={'seq_key': 'seq', 'on_full': 'spool'}
            'for i in range(%d):\n    logging.getLogger("ini").info("r %%d", i)\nlogging.shutdown()\n' % N
     p = run_code(code, str(ini))
     assert p.wait() == 0 and p.stderr == ''
-    assert writer.stop()['records'] == N
+    assert writer.stop(spool_taken=True)['records'] == N
     assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
 
 
@@ -76,7 +76,7 @@ def test_curve_with_keygen_files_and_with_keys(writer_factory, run_code, tmp_pat
         p = run_code(DICT, json.dumps(opts))
         p.wait_event('done')
         assert p.wait() == 0 and p.stderr == ''
-    assert writer.stop()['records'] == 2 * N
+    assert writer.stop(spool_taken=True)['records'] == 2 * N
     assert_clean(verify(writer.file, '--expect', str(N)), 2 * N, 2)
 
 

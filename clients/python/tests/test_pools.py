@@ -51,7 +51,7 @@ def test_writer_restarted_mid_run_nothing_lost_or_doubled(writer_factory, run_py
     (tmp_path / 'go').touch()
     done = pool.wait_event('done')
     assert pool.wait() == 0, pool.stderr
-    second = writer.stop()
+    second = writer.stop(spool_taken=True)
     assert first['records'] + second['records'] == done['records']
     assert_clean(verify(writer.file, '--expect-total', str(done['records'])), done['records'], PROCESSES)
 
@@ -69,7 +69,7 @@ def test_writer_killed_mid_run_nothing_lost(writer_factory, run_python, tmp_path
     done = pool.wait_event('done')
     assert pool.wait() == 0, pool.stderr
     assert pool.stderr == ''
-    summary = writer.stop()
+    summary = writer.stop(spool_taken=True)
     assert summary['conflicts'] == 0
     report = verify(writer.file)
     assert {k: report[k] for k in ('torn', 'gaps', 'reordered')} == {'torn': 0, 'gaps': 0, 'reordered': 0}
@@ -99,6 +99,6 @@ def test_process_pool_executor_and_threads_inside_pool_processes(writer_factory,
     pool = run_python('pool_run.py', writer.endpoint, mode, 'fork', str(PROCESSES), str(RECORDS))
     assert pool.wait_event('done')['records'] == TOTAL
     assert pool.wait() == 0, pool.stderr
-    assert writer.stop()['records'] == TOTAL
+    assert writer.stop(spool_taken=True)['records'] == TOTAL
     assert 1 <= pids_in(writer.file) <= PROCESSES
     assert_clean(verify(writer.file, '--expect-total', str(TOTAL)), TOTAL, None)
