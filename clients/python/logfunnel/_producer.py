@@ -219,9 +219,10 @@ class _Producer(SenderThread, SpoolKeeper):
     def close(self, timeout: Optional[float] = None) -> None:
         """Sends what is queued and waits for its receipts (at most ``timeout`` s, default
         close_timeout); what is still without a receipt then goes to the spool. While the writer
-        is away (no connection for ``spool_after`` s, the rule that copies batches to the spool),
-        the wait ends as soon as every line without a receipt is in the spool. Closes the
-        sockets. Raises CloseTimeout only for records that could not be spooled (lost)."""
+        is away (no answer for ``spool_after`` s, the rule that copies batches to the spool: no
+        connection, or stopped), the wait ends as soon as every line without a receipt is in the
+        spool. Closes the sockets. Raises CloseTimeout only for records that could not be spooled
+        (lost)."""
         if self.pid != os.getpid() or self._closed:
             return
         with self._close_lock:

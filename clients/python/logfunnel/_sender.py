@@ -12,6 +12,7 @@ from typing import List, Tuple
 
 import zmq
 
+from ._liveness import WriterLiveness, heartbeat_ms
 from .errors import LogfunnelError, SenderFailed, report
 from .exit import ASYNC_SIGNALS
 from .spool import SEGMENT_MAX_AGE, fd_identity
@@ -102,20 +103,22 @@ class SenderThread:
         """One run of the sender: its sockets, until close(). Raises what a fault raises."""
         ctx = zmq.Context()
         try:
-            push, sub, monitor = open_sockets(ctx, self.endpoint, self.receipt_endpoint, self._producer_id, self._curve,
-                                              self.send_high_water_mark)
+            push, sub, monitor, receipts = open_sockets(ctx, self.endpoint, self.receipt_endpoint, self._producer_id,
+                                                        self._curve, self.send_high_water_mark,
+                                                        heartbeat_ms(self.spool_after, self.receipt_timeout))
         except BaseException:
             ctx.destroy(linger=0)
             raise
         self._sessions += 1
         poller = zmq.Poller()
-        poller.register(sub, zmq.POLLIN)
-        poller.register(monitor, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        for sock in (sub, monitor, receipts, self._wake_r):
+            poller.register(sock, zmq.POLLIN)
         sent_through = -1   # highest seq sent since the last rewind
         progress_at = time.monotonic()
         last_rewind = cut_at = 0.0
         handshake = HandshakeWatch(self.endpoint, self.connect_timeout, self._curve is not None)
+        liveness = WriterLiveness(self.spool_after, progress_at)
+        held = False        # batches wait for receipts
         try:
             while True:
                 with self._lock:
@@ -137,12 +140,16 @@ class SenderThread:
                     # logging the spool always held a batch the writer had not taken yet, so
                     # on_full='spool' stayed spooling long after the writer was back.)
                     holding = self._spooled_through > self._receipted
-                    if holding and self._unacked and not handshake.up:
+                    if holding and self._unacked and (not handshake.up or liveness.judged):
                         self._spool_held()
                     self._seal_old_segment()
                     batches = [] if holding else [b for b in self._unacked if b[0] > sent_through]
                     base = self._unacked[0][0] if self._unacked else self._next_seq
                     waiting = bool(self._unacked) and not holding
+                    if bool(self._unacked) != held:
+                        held = not held
+                        if held:
+                            liveness.wait_from(now)
                 blocked = False
                 for seq, count, payload in batches:
                     header = HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id)
@@ -165,14 +172,15 @@ class SenderThread:
                 overdue = handshake.overdue(now)
                 if overdue is not None:
                     self._fail(overdue)
-                away = handshake.away_for(now)
                 copy_wait = float('inf')
-                if waiting and self.spool_after > 0 and self.spool_dir is not None:
-                    if away >= self.spool_after:
+                if held and self.spool_dir is not None:
+                    # The writer away (no answer for spool_after: see _liveness): what has no
+                    # receipt is copied to the spool, and so is each new batch until it answers.
+                    if liveness.away(now):
                         with self._lock:
                             self._copy_held()
-                    elif not handshake.up:
-                        copy_wait = self.spool_after - away
+                    else:
+                        copy_wait = liveness.wait(now)
                 wait = 0.01 if blocked else max(0.0, self.receipt_timeout - (now - progress_at))
                 if gathering:
                     wait = min(wait, max(0.0, cut_at + self.batch_delay - now))
@@ -185,15 +193,19 @@ class SenderThread:
                 if monitor in events:
                     handshake.read(monitor)
                     if handshake.up:
-                        self._writer_away = False
+                        self._heard(liveness)
+                if receipts in events and liveness.read(receipts):
+                    self._heard(liveness)
                 while sub in events:
                     try:
                         frames = sub.recv_multipart(flags=zmq.NOBLOCK)
                     except zmq.Again:
                         break
+                    self._heard(liveness)
                     acked, gap = self._receipt(frames)
                     if acked:
                         progress_at = time.monotonic()
+                        liveness.wait_from(progress_at)
                     limit = too_large_limit(frames, self._producer_id)
                     if limit is not None:
                         self._too_large(limit)
@@ -202,9 +214,15 @@ class SenderThread:
                         self.stats['resends'] += 1
         finally:
             push.disable_monitor()
-            for sock in (monitor, push, sub):
+            sub.disable_monitor()
+            for sock in (monitor, receipts, push, sub):
                 sock.close(0)
             ctx.term()
+
+    def _heard(self, liveness: WriterLiveness) -> None:
+        """The writer answered: it no longer counts as away."""
+        liveness.heard()
+        self._writer_away = False
 
     def _too_large(self, limit: int) -> None:
         """The writer refused a batch over its max_frame_bytes (``limit``), smaller than ours:

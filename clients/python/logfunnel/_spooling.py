@@ -104,10 +104,11 @@ class SpoolKeeper:
         self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id), payload)
 
     def _copy_held(self) -> None:
-        """The writer is away (no connection for ``spool_after`` s): every batch without a receipt
-        not copied yet is copied to the spool, kept in memory and sent on, as Node's producers do
-        (``spoolAfterMs``), so a process killed meanwhile (gunicorn's SIGKILL of a worker past its
-        timeout) loses nothing it had batched; the writer skips whichever copy comes second.
+        """The writer is away (no answer for ``spool_after`` s, see _liveness): every batch without
+        a receipt not copied yet is copied to the spool, kept in memory and sent on, as Node's
+        producers do (``spoolAfterMs``), so a process killed meanwhile (gunicorn's SIGKILL of a
+        worker past its timeout) loses nothing it had batched; the writer skips whichever copy
+        comes second.
         Sender thread, lock held. Once all are in the spool, ``_writer_away`` says so to a close()
         waiting for receipts: it need not wait on."""
         if self.spool_dir is None or self._closing:

@@ -23,6 +23,8 @@ TOO_LARGE_FLAG = struct.Struct('>cI')  # third receipt frame b'L' + the writer's
 GAP_REWIND_INTERVAL = 0.25             # as the Node producer: batches in flight are refused in turn
 MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
                   | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+# The receipt connection's monitor (see _liveness): up once its handshake completes, down when it closes.
+RECEIPT_MONITOR_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 
 Curve = Tuple[str, str, str]  # the writer's public key, ours, our secret (Z85)
 
@@ -37,8 +39,11 @@ def load_curve_keys(curve_key_file: Optional[str]) -> Dict[str, str]:
 
 
 def open_sockets(ctx: zmq.Context, endpoint: str, receipt_endpoint: str, producer_id: bytes,
-                 curve: Optional[Curve], send_high_water_mark: int) -> Tuple[zmq.Socket, zmq.Socket, zmq.Socket]:
-    """PUSH to the writer, SUB to this producer's receipts, and the PUSH socket's monitor."""
+                 curve: Optional[Curve], send_high_water_mark: int,
+                 heartbeat: Optional[Tuple[int, int]]) -> Tuple[zmq.Socket, zmq.Socket, zmq.Socket, zmq.Socket]:
+    """PUSH to the writer, SUB to this producer's receipts, and each one's monitor.
+    ``heartbeat``: (ZMQ_HEARTBEAT_IVL, ZMQ_HEARTBEAT_TIMEOUT) in ms for the SUB socket (see
+    _liveness), or None."""
     push = ctx.socket(zmq.PUSH)
     sub = ctx.socket(zmq.SUB)
     for sock in (push, sub):
@@ -48,11 +53,15 @@ def open_sockets(ctx: zmq.Context, endpoint: str, receipt_endpoint: str, produce
             sock.curve_publickey = curve[1].encode()
             sock.curve_secretkey = curve[2].encode()
     push.setsockopt(zmq.SNDHWM, send_high_water_mark)
+    if heartbeat is not None:
+        sub.setsockopt(zmq.HEARTBEAT_IVL, heartbeat[0])
+        sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat[1])
     monitor = push.get_monitor_socket(MONITOR_EVENTS)
+    receipts = sub.get_monitor_socket(RECEIPT_MONITOR_EVENTS)
     push.connect(endpoint)
     sub.setsockopt(zmq.SUBSCRIBE, producer_id)
     sub.connect(receipt_endpoint)
-    return push, sub, monitor
+    return push, sub, monitor, receipts
 
 
 def cut_batches(lines: List[bytes], total: int, limit: int) -> List[Tuple[int, bytes]]:
@@ -104,7 +113,6 @@ class HandshakeWatch:
         self.connected = self.handshaken = self.reported = False
         self.failure = ''
         self.up = False                 # a handshake completed and its connection is still open
-        self.down_since = self.started  # when the writer was last seen going away (or the start)
 
     def read(self, monitor: zmq.Socket) -> None:
         """Takes every event the monitor holds."""
@@ -118,9 +126,7 @@ class HandshakeWatch:
             elif event['event'] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.handshaken = self.up = True
             elif event['event'] == zmq.EVENT_DISCONNECTED:
-                if self.up:
-                    self.up = False
-                    self.down_since = time.monotonic()
+                self.up = False
             else:
                 self.failure = 'handshake failed (event %d, %s)' % (event['event'], 'CURVE keys?' if self.curve else 'not a writer?')
 
@@ -132,10 +138,6 @@ class HandshakeWatch:
         if self.connected:
             return HandshakeError(self.endpoint, self.timeout, self.failure or 'no ZMTP handshake completed')
         return ConnectError(self.endpoint, self.timeout, 'nothing accepted the connection')
-
-    def away_for(self, now: float) -> float:
-        """How long the writer has been away (no open connection that completed a handshake): 0 while connected."""
-        return 0.0 if self.up else now - self.down_since
 
     def wait(self, now: float) -> float:
         """Seconds until the deadline while it matters, else infinity."""

@@ -4,6 +4,8 @@ call waits for room (on_full 'block', the writer away): the waiting record follo
 the spool, not lost and not counted nowhere."""
 
 import json
+import os
+import signal
 
 import pytest
 
@@ -120,3 +122,44 @@ def test_a_record_waiting_for_room_during_close_goes_to_the_spool(writer_factory
     assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(calls)), calls, 1)
     with open(writer.file, encoding='utf-8') as f:
         assert [r['seq'] for r in map(json.loads, f)] == list(range(calls))
+
+
+STOPPED = '''import json, logging, os, signal, sys, time
+import logfunnel
+handler = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', close_timeout=float(sys.argv[3]),
+                                     max_batch_bytes=16384)
+log = logging.getLogger('stopped'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(handler)
+log.info('record 0')
+handler.flush()  # connected: the writer has answered
+os.kill(int(sys.argv[4]), signal.SIGSTOP)  # still connected, no longer answering
+for i in range(1, int(sys.argv[2])):
+    log.info('record %d %s', i, 'x' * 1000)
+started = time.monotonic()
+'''
+
+
+@pytest.mark.parametrize('close', ['handler.close()', 'logging.shutdown()'])
+def test_a_stopped_writer_counts_as_away_close_ends_once_everything_is_in_the_spool(writer_factory, run_code, close):
+    """The writer stopped (SIGSTOP: its connections stay up, nothing answers): as Node's producers
+    judge it (a heartbeat unanswered for spool_after while batches wait), the writer is away, so
+    close() ends once every record without a receipt is in the spool instead of waiting out
+    close_timeout (before: all of it, 20 s; 40 s for logging.shutdown(), which flushes first).
+    Resumed, the writer takes the spool and what was in its socket: each record once, in order."""
+    writer = writer_factory()
+    pid = writer.proc.proc.pid
+    try:
+        p = run_code(STOPPED + close + DONE, writer.endpoint, str(N), str(DEADLINE), str(pid))
+        done = p.wait_event('done', 3 * DEADLINE)
+        assert done['close_s'] < DEADLINE / 3, done
+        assert p.wait() == 0 and p.stderr == '', p.stderr
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    stats = done['stats']
+    assert (stats['records'], stats['confirmed'], stats['spooled_records'], stats['lost']) == (N, 1, N - 1, 0), stats
+    writer.wait_for_lines(N)
+    summary = writer.stop()
+    assert summary['records'] == N and count_lines(writer.file) == N, summary
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+    with open(writer.file, encoding='utf-8') as f:
+        assert [r['seq'] for r in map(json.loads, f)] == list(range(N))

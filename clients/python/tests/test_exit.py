@@ -51,7 +51,7 @@ class FaultyPush:
 if sys.argv[4] == 'until-broken':
     sender.RESTART_DELAY = 0.005  # the pauses between sessions are not what this case is about
 open_sockets = sender.open_sockets
-sender.open_sockets = lambda *a: (lambda push, sub, monitor: (FaultyPush(push), sub, monitor))(*open_sockets(*a))
+sender.open_sockets = lambda *a: (lambda push, *rest: (FaultyPush(push), *rest))(*open_sockets(*a))
 client = logfunnel.Client(endpoint, max_batch_bytes=4096, batch_delay=0)
 for i in range(n // 2):
     client.send(json.dumps({'seq': i, 'msg': 'y' * 100}))

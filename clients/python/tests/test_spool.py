@@ -270,7 +270,9 @@ def announced(self, timeout, what, **kwargs):
         print(json.dumps({"event": "waiting"}), flush=True)
     return wait_confirmed(self, timeout, what, **kwargs)
 _producer._Producer._wait_confirmed = announced
-h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', linger=30)
+# spool_after 0: the stopped writer never counts as away, so the close waits for receipts until
+# the Ctrl-C (with it, the close may end before the Ctrl-C lands, everything in the spool).
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', linger=30, spool_after=0)
 log = logging.getLogger('s'); log.addHandler(h); log.setLevel(logging.INFO); log.propagate = False
 for i in range(int(sys.argv[2])):
     log.info('record %d', i)
