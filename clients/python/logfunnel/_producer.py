@@ -19,7 +19,7 @@ from ._spooling import SpoolKeeper
 from .endpoint import default_endpoint, receipt_endpoint_for
 from .errors import Closed, CloseTimeout, LogfunnelError, SenderFailed, report
 from .spool import SEGMENT_MAX_AGE, SpoolWriter, default_spool_dir
-from .wire import Curve, cut_batches, load_curve_keys
+from .wire import Curve, HandshakeWatch, cut_batches, load_curve_keys
 
 ON_FULL = ('block', 'drop', 'spool')
 
@@ -109,6 +109,9 @@ class _Producer(SenderThread, SpoolKeeper):
         self._spooled_through = -1          # highest seq moved to the spool
         self._copied_through = -1           # highest seq copied to the spool while the writer was away (kept in memory too)
         self._writer_away = False           # the sender found the writer away (spool_after) and copied what it held
+        self._reached = False               # a handshake with the writer completed, on either connection
+        self._unreached_reported = False    # LOGFUNNEL_ERR_CONNECT / _HANDSHAKE reported
+        self._handshake: Optional[HandshakeWatch] = None  # the last sender session's
         self._spool: Optional[SpoolWriter] = None
         self._thread: Optional[threading.Thread] = None
         self._closing = False
@@ -222,7 +225,9 @@ class _Producer(SenderThread, SpoolKeeper):
         is away (no answer for ``spool_after`` s, the rule that copies batches to the spool: no
         connection, or stopped), the wait ends as soon as every line without a receipt is in the
         spool. Closes the sockets. Raises CloseTimeout only for records that could not be spooled
-        (lost)."""
+        (lost). A close that leaves records in the spool with the writer never reached reports
+        LOGFUNNEL_ERR_CONNECT or _HANDSHAKE through ``on_error`` once, if connect_timeout has
+        not done so yet."""
         if self.pid != os.getpid() or self._closed:
             return
         with self._close_lock:
@@ -232,6 +237,7 @@ class _Producer(SenderThread, SpoolKeeper):
     def _close(self, timeout: Optional[float]) -> None:
         deadline = self.close_timeout if timeout is None else timeout
         lost, why = 0, ''
+        ended = False
         try:
             try:
                 away = self._wait_confirmed(deadline, 'close', spooled_ends=True)
@@ -242,6 +248,7 @@ class _Producer(SenderThread, SpoolKeeper):
                 # the deadline would only hold the caller up (the move below writes nothing new).
                 if away:
                     lost, why = self.abandon('close, the writer away'), 'close, the writer away'
+            ended = True
         except BaseException:
             # The wait ended by an exception of the caller's (KeyboardInterrupt: Ctrl-C; SystemExit
             # from a signal handler of the application's): what has no receipt goes to the spool,
@@ -263,6 +270,8 @@ class _Producer(SenderThread, SpoolKeeper):
                     self._close_wake_pipe()
             self._seal_spool()
             self._report_dropped()
+        if ended:
+            self._report_unreached()
         if lost:
             raise CloseTimeout('%s: %d records without a receipt could not be spooled' % (why, lost), lost)
 
@@ -327,6 +336,18 @@ class _Producer(SenderThread, SpoolKeeper):
         if self._broken_drops:
             sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
                              '(it failed too often)\n' % self._broken_drops)
+
+    def _report_unreached(self) -> None:
+        """After a close that left records in the spool: the writer never reached and not said
+        yet (connect_timeout had not passed; the writer away, the close ended early), the
+        connect or handshake failure is reported now, once. Said nowhere, a wrong endpoint or
+        CURVE key in a short-lived process would leave records in a spool no writer takes."""
+        watch = self._handshake
+        if watch is None or self._reached or self._unreached_reported or not self.stats['spooled_records']:
+            return
+        self._unreached_reported = True
+        with _exit.spooling:  # a fatal signal meanwhile (Pool.terminate()) ends the process after it, not mid-report
+            self._fail(watch.at_close(time.monotonic(), self.stats['spooled_records'], self.spool_dir or '?'))
 
     def _held_records(self) -> int:
         return len(self._queued) + sum(count for _seq, count, _payload in self._unacked)

@@ -116,7 +116,7 @@ class SenderThread:
         sent_through = -1   # highest seq sent since the last rewind
         progress_at = time.monotonic()
         last_rewind = cut_at = 0.0
-        handshake = HandshakeWatch(self.endpoint, self.connect_timeout, self._curve is not None)
+        handshake = self._handshake = HandshakeWatch(self.endpoint, self.connect_timeout, self._curve is not None)
         liveness = WriterLiveness(self.spool_after, progress_at)
         held = False        # batches wait for receipts
         try:
@@ -171,6 +171,7 @@ class SenderThread:
                     self.stats['resends'] += 1
                 overdue = handshake.overdue(now)
                 if overdue is not None:
+                    self._unreached_reported = True
                     self._fail(overdue)
                 copy_wait = float('inf')
                 if held and self.spool_dir is not None:
@@ -193,8 +194,10 @@ class SenderThread:
                 if monitor in events:
                     handshake.read(monitor)
                     if handshake.up:
+                        self._reached = True
                         self._heard(liveness)
                 if receipts in events and liveness.read(receipts):
+                    self._reached = True  # the writer's libzmq, on its receipt endpoint
                     self._heard(liveness)
                 while sub in events:
                     try:
@@ -213,6 +216,10 @@ class SenderThread:
                         sent_through, last_rewind = -1, time.monotonic()
                         self.stats['resends'] += 1
         finally:
+            try:
+                handshake.read(monitor)  # what the connection came to, for a close that reports it (_report_unreached)
+            except zmq.ZMQError:
+                pass
             push.disable_monitor()
             sub.disable_monitor()
             for sock in (monitor, receipts, push, sub):

@@ -139,6 +139,17 @@ class HandshakeWatch:
             return HandshakeError(self.endpoint, self.timeout, self.failure or 'no ZMTP handshake completed')
         return ConnectError(self.endpoint, self.timeout, 'nothing accepted the connection')
 
+    def at_close(self, now: float, spooled: int, spool_dir: str) -> LogfunnelError:
+        """The error for a close that ended before ``overdue()`` had one to give, the writer never
+        reached and ``spooled`` records in the spool: the same diagnosis, over the time it had."""
+        self.reported = True
+        kept = ('closed before connect_timeout (%d ms), with %d records without a receipt in the spool (%s), '
+                'where a writer on this endpoint takes them' % (self.timeout * 1000, spooled, spool_dir))
+        if self.connected:
+            return HandshakeError(self.endpoint, now - self.started,
+                                  '%s; %s' % (self.failure or 'no ZMTP handshake completed', kept))
+        return ConnectError(self.endpoint, now - self.started, 'nothing accepted the connection; %s' % kept)
+
     def wait(self, now: float) -> float:
         """Seconds until the deadline while it matters, else infinity."""
         if self.handshaken or self.reported:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -203,6 +204,21 @@ def verify(path: str, *args: str) -> Dict[str, Any]:
     report = json.loads(done.stdout)
     report['code'] = done.returncode
     return report
+
+
+# What a close that ended with no writer ever reached says, once per producer (through
+# handleError, or on stderr for a Client of its own): LOGFUNNEL_ERR_CONNECT with the records it spooled.
+UNREACHED = re.compile(r'--- Logging error ---\n(?:(?!--- Logging error ---).)*?\nlogfunnel\.errors\.ConnectError: '
+                       r'LOGFUNNEL_ERR_CONNECT: [^\n]*closed before connect_timeout[^\n]*\n.*?\nArguments: \(\)\n'
+                       r'|logfunnel: LOGFUNNEL_ERR_CONNECT: [^\n]*closed before connect_timeout[^\n]*\n', re.S)
+
+
+def assert_unreached_reported(stderr: str, closes: Any) -> None:
+    """``stderr`` holds ``closes`` (a count, or a range of them) reports of a close that ended with
+    no writer ever reached, and nothing else."""
+    reports = len(UNREACHED.findall(stderr))
+    assert (reports in closes if isinstance(closes, range) else reports == closes), stderr
+    assert UNREACHED.sub('', stderr) == '', stderr
 
 
 CLEAN = {'torn': 0, 'gaps': 0, 'duplicates': 0, 'reordered': 0, 'missing': 0, 'extra': 0, 'ok': True}

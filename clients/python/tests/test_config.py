@@ -2,12 +2,15 @@
 handshake failures reported once through logging's handleError, records kept."""
 
 import json
+import os
+import socket
 import subprocess
 import time
 
+import pytest
 import zmq
 
-from conftest import BIN, NODE, assert_clean, verify
+from conftest import BIN, NODE, Writer, assert_clean, verify
 
 N = 1000
 
@@ -133,3 +136,78 @@ except ValueError as err:
 ''', 'ipc://%s' % (tmp_path / 'w.sock'))
     assert 'high_water_mark' in p.wait_event('refused')['message']
     assert p.wait() == 0 and p.stderr == ''
+
+
+UNREACHED = '''import json, logging, sys, time
+import logfunnel
+h = logfunnel.LogfunnelHandler(seq_key='seq', **json.loads(sys.argv[1]))
+log = logging.getLogger('unreached'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+for i in range(%d):
+    log.info('record %%d', i)
+if sys.argv[2] == 'close':
+    h.close()
+    print(json.dumps({'event': 'closed', 'stats': h.client.stats}), flush=True)
+''' % N
+CONNECT_TIMEOUT = 30.0
+
+
+def tcp_port_pair():
+    """A loopback port p with p + 1 free too (the writer's receipt port), both bound, for the
+    caller to close when it wants the ports free."""
+    while True:
+        first = socket.socket()
+        first.bind(('127.0.0.1', 0))
+        second = socket.socket()
+        try:
+            second.bind(('127.0.0.1', first.getsockname()[1] + 1))
+            return first, second
+        except OSError:
+            first.close()
+            second.close()
+
+
+@pytest.mark.parametrize('end', ['close', 'exit'])
+@pytest.mark.parametrize('wrong', ['nothing-listens', 'not-zeromq', 'curve-key'])
+def test_a_close_that_ends_before_connect_timeout_reports_the_unreached_writer(writer_factory, run_code, procs, tmp_path,
+                                                                              wrong, end):
+    """No writer reachable (nothing listens at the endpoint; a tcp port whose listener never
+    speaks ZeroMQ; a wrong CURVE server key): close(), or the handler's close at interpreter exit,
+    ends once everything is in the spool, long before connect_timeout. It reports the failure
+    once through handleError (before, nothing was said: a wrong endpoint or key in a short-lived
+    process left every record in a spool no writer takes, in silence); the records are kept."""
+    opts = {'connect_timeout': CONNECT_TIMEOUT}
+    code = 'LOGFUNNEL_ERR_CONNECT' if wrong == 'nothing-listens' else 'LOGFUNNEL_ERR_HANDSHAKE'
+    listener = None
+    if wrong == 'not-zeromq':
+        listener, receipt_port = tcp_port_pair()
+        receipt_port.close()
+        listener.listen(8)  # the kernel accepts connections; nothing answers ZeroMQ's greeting
+        endpoint = 'tcp://127.0.0.1:%d' % listener.getsockname()[1]
+        writer = Writer(procs, str(tmp_path), ['--spool-dir', str(tmp_path / 'spool')])
+        writer.endpoint = endpoint
+        opts.update(endpoint=endpoint, spool_dir=str(tmp_path / 'spool'))
+    elif wrong == 'curve-key':
+        server, client, other = (keygen(tmp_path / name) for name in ('server.json', 'client.json', 'other.json'))
+        writer = writer_factory(['--curve-secret-key-file', str(tmp_path / 'server.json'), '--curve-allowed-keys=' + client['publicKey']])
+        opts.update(endpoint=writer.endpoint, curve_server_key=other['publicKey'], curve_key_file=str(tmp_path / 'client.json'))
+    else:
+        writer = writer_factory(start=False)
+        opts.update(endpoint=writer.endpoint)
+    began = time.monotonic()
+    try:
+        p = run_code(UNREACHED, json.dumps(opts), end)
+        if end == 'close':
+            stats = p.wait_event('closed', CONNECT_TIMEOUT)['stats']
+            assert (stats['records'], stats['spooled_records'], stats['confirmed'], stats['lost']) == (N, N, 0, 0), stats
+        assert p.wait(CONNECT_TIMEOUT) == 0
+        assert time.monotonic() - began < CONNECT_TIMEOUT / 3
+    finally:
+        if listener is not None:
+            listener.close()
+    assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count(code) == 1, p.stderr
+    assert 'closed before connect_timeout (30000 ms), with %d records without a receipt in the spool' % N in p.stderr, p.stderr
+    if not writer.proc:
+        writer.start()
+    writer.wait_for_lines(N)
+    assert writer.stop()['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)

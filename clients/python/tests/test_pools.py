@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import assert_clean, pids_in, verify
+from conftest import assert_clean, assert_unreached_reported, pids_in, verify
 
 PROCESSES = 4
 RECORDS = 5000
@@ -14,14 +14,16 @@ TOTAL = PROCESSES * RECORDS
 
 def test_with_pool_writer_down_5s_nothing_lost(writer_factory, run_python):
     """`with Pool(4)` ends in terminate() (SIGTERM to the workers) while the writer is down:
-    the workers spool on SIGTERM, the writer started 5 s later ingests every record."""
+    the workers spool on SIGTERM, the writer started 5 s later ingests every record. A worker
+    that ends by its exit finalizer before the SIGTERM (it took terminate()'s sentinel first)
+    says once that no writer was reached, so at most one report per worker."""
     writer = writer_factory(start=False)
     started = time.monotonic()
     pool = run_python('pool_run.py', writer.endpoint, 'with', 'fork', str(PROCESSES), str(RECORDS))
     done = pool.wait_event('done')
     assert pool.wait() == 0, pool.stderr
     assert done['records'] == TOTAL
-    assert pool.stderr == ''
+    assert_unreached_reported(pool.stderr, range(PROCESSES + 1))
     time.sleep(max(0.0, 5.0 - (time.monotonic() - started)))  # the writer stays down 5 s
     writer.start()
     writer.wait_for_lines(TOTAL)
