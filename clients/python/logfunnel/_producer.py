@@ -275,29 +275,6 @@ class _Producer(SenderThread, SpoolKeeper):
         if lost:
             raise CloseTimeout('%s: %d records without a receipt could not be spooled' % (why, lost), lost)
 
-    def abandon(self, why: str, at_exit: bool = False) -> int:
-        """Stops sending and moves every record held without a receipt to the spool, without
-        waiting (exit paths). Returns the number of records lost (no spool, or it failed); those
-        are reported on stderr. ``at_exit``: the process ends (a fatal signal), so lines sent
-        from now on follow into the spool."""
-        with self._lock, _exit.spooling:
-            if self._closing or self.pid != os.getpid():
-                return 0
-            self._exit_closed = self._exit_closed or at_exit
-            self._closing = True
-            self._batch_queued()
-            # Counted after the attempt: a spool that fills up midway keeps what it took.
-            lost = 0 if self._held_records() == 0 or self._spool_held() else self._held_records()
-            if lost == 0:
-                self._seal_spool()
-            if lost:
-                self.stats['lost'] += lost
-                sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %s: %d records without a receipt lost '
-                                 '(no spool, or it could not be written)\n' % (why, lost))
-            self._changed.notify_all()
-        self._wake()
-        return lost
-
     def close_or_report(self, at_exit: bool = False) -> None:
         """close(), writing a CloseTimeout to stderr instead of raising it (for exit hooks). At the
         end of the process, with a spool, receipts are awaited ``linger`` s (at least

@@ -18,6 +18,39 @@ from .wire import HEADER, PROTOCOL_VERSION
 class SpoolKeeper:
     """The spool side of a ``_Producer`` (see the module's docstring)."""
 
+    def abandon(self, why: str, at_exit: bool = False) -> int:
+        """Stops sending and moves every record held without a receipt to the spool, without
+        waiting (exit paths). Returns the number of records lost (no spool, or it failed); those
+        are reported on stderr. ``at_exit``: the process ends (a fatal signal), so lines sent
+        from now on follow into the spool."""
+        with self._lock, _exit.spooling:
+            if self._closing or self.pid != os.getpid():
+                return 0
+            self._exit_closed = self._exit_closed or at_exit
+            self._closing = True
+            lost, cause = 0, 'no spool, or it could not be written'
+            try:
+                self._batch_queued()
+                # Counted after the attempt: a spool that fills up midway keeps what it took.
+                if self._held_records() and not self._spool_held():
+                    lost = self._held_records()
+                else:
+                    self._seal_spool()
+            except BaseException as err:
+                # Not the spool's OSError (_spool_held counts and reports that): a bug, or an
+                # exception of a signal handler of the application's. Raised on, to the caller;
+                # what is still held is lost with the process, said here with its count.
+                lost, cause = self._held_records(), '%s: %s' % (type(err).__name__, err)
+                raise
+            finally:
+                if lost:
+                    self.stats['lost'] += lost
+                    sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %s: %d records without a receipt lost '
+                                     '(%s)\n' % (why, lost, cause))
+                self._changed.notify_all()
+        self._wake()
+        return lost
+
     def _spool_late(self, data: bytes) -> bool:
         """A line for a producer that no longer sends (lock held): its log call waited for room
         while close() (or an exit path) moved what was held to the spool, or it was logged after

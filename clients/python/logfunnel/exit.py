@@ -236,17 +236,29 @@ def _on_fatal_signal(signum: int, _frame: Any) -> None:
 
 
 def _end_by(signum: int) -> None:
-    for client in live_clients():
-        client.abandon(signal.Signals(signum).name, at_exit=True)
-    _run_before_close()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+    """Moves what every client holds to the spool and sends the deferred records after it, then
+    ends the process by ``signum`` as its default action would, whatever happened meanwhile: an
+    exception there (a bug in the spool path, a hook's, a KeyboardInterrupt from a second signal)
+    no longer keeps the process alive with its signal undone. What it cost is reported on
+    stderr with its count (abandon(), the handlers' hook)."""
+    try:
+        for client in live_clients():
+            try:
+                client.abandon(signal.Signals(signum).name, at_exit=True)
+            except BaseException:  # noqa: BLE001 - reported by abandon(); the others still spool
+                pass
+        _run_before_close()
+    finally:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
 
 def _close_all() -> None:
-    _run_before_close()
-    for client in live_clients():
-        client.close_or_report(at_exit=True)
+    try:
+        _run_before_close()
+    finally:
+        for client in live_clients():
+            client.close_or_report(at_exit=True)
 
 
 def _forked() -> None:

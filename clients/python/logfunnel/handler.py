@@ -284,8 +284,18 @@ class LogfunnelHandler(logging.Handler):
 
 
 def _send_all_deferred() -> None:
+    """The end of the process (exit hooks, a fatal signal): each handler sends what an
+    interrupted emit left deferred. What an exception keeps from going is reported with its
+    count; an exception that is not an Exception (KeyboardInterrupt) is raised on after that."""
     for handler in list(_handlers):
-        handler._send_deferred()
+        try:
+            handler._send_deferred()
+        except BaseException as err:
+            sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %d records logged from a signal handler during an '
+                             'emit lost at the end of the process (%s: %s)\n'
+                             % (len(handler._deferred), type(err).__name__, err))
+            if not isinstance(err, Exception):
+                raise
 
 
 os.register_at_fork(after_in_child=LogfunnelHandler._forked)
