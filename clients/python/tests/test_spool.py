@@ -198,7 +198,9 @@ def test_a_fatal_signal_caught_while_the_spool_is_written_waits_for_it(writer_fa
     the process with the segment half written, nor write into it from the middle of an entry; it
     ends the process once the spool is complete."""
     writer = writer_factory(start=False)
-    opts = {'max_batch_bytes': 4096, 'close_timeout': 0.2}
+    # spool_after 0: only the main thread writes the spool (the sender thread's copies, with no
+    # writer for spool_after, sent the signal from that thread, while the main one still logged).
+    opts = {'max_batch_bytes': 4096, 'close_timeout': 0.2, 'spool_after': 0}
     records = N
     if where == 'on_full':
         opts.update(on_full='spool', high_water_mark=256 * 1024, max_frame_bytes=65536)
