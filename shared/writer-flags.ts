@@ -16,7 +16,7 @@ export const WRITER_FLAGS = {
   'drain-timeout-ms': { option: 'drainTimeoutMs', kind: 'int', help: `on stop, longest drain of queued messages (default ${WRITER_DEFAULTS.drainTimeoutMs})` },
   'drain-idle-ms': { option: 'drainIdleMs', kind: 'int', help: `on stop, quiet time that ends the drain (default ${WRITER_DEFAULTS.drainIdleMs})` },
   'spool-dir': { option: 'spoolDir', kind: 'path', help: 'spool directory to ingest (default <ipc path>.spool for ipc, none for tcp)' },
-  'spool-poll-ms': { option: 'spoolPollMs', kind: 'int', help: `how often the spool directory is scanned (default ${WRITER_DEFAULTS.spoolPollMs})` },
+  'spool-poll-ms': { option: 'spoolPollMs', kind: 'int', help: `how often the spool directory is scanned besides watching it (default ${WRITER_DEFAULTS.spoolPollMs})` },
   'state-file': { option: 'stateFile', kind: 'path', help: 'last sequence written per producer, kept across restarts (default .<file name>.logfunnel-state.json beside the file)' },
   'state-persist-ms': { option: 'statePersistMs', kind: 'int', help: `how often that state is saved (default ${WRITER_DEFAULTS.statePersistMs})` },
   'rotate-size': { option: 'rotateSizeBytes', kind: 'size', help: 'rotate before the file passes this size: bytes, or 512K, 100M, 2G (default off)' },

@@ -9,6 +9,7 @@ import { MAX_FRAME_BYTES } from '../shared/options.js'
 import { maxSpoolFileBytes, parseSpool, parseSpoolName, parseSpoolPreamble, processStartTime, type SpoolName } from '../shared/spool.js'
 import { StopRequest } from './cancellable-waits.js'
 import { appendNoFollow } from './side-files.js'
+import { SpoolWatch } from './spool-watch.js'
 
 const debug = debuglog('logfunnel')
 
@@ -49,6 +50,7 @@ export interface SpoolEntryHandling {
 
 export interface SpoolIngesterOptions {
   dir: string
+  /** How often the directory is scanned when nothing wakes the ingester (see SpoolIngester). */
   pollMs: number
   /** `endpointKey()` of the writer's endpoint: files recorded for another endpoint are left alone. */
   endpointKey: string
@@ -75,6 +77,13 @@ class Refusal {
  * is renamed `<name>.rejected` and reported once. A file recorded for another endpoint is left
  * where it is (its own writer may ingest it) and reported once.
  *
+ * A scan runs at start, when a complete file lands (SpoolWatch) and every `pollMs`: the poll is
+ * the fallback (a watch can miss events or be refused) and finds `.spool.tmp` files whose process
+ * ended. A wake never starts a scan beside one in progress (the loop scans again after it) and
+ * changes nothing of what a scan reads: a producer renames a segment only once it has closed it,
+ * and a `.spool.tmp` is read only as before. (Before, a segment waited for the next poll, up to
+ * `spoolPollMs`: past its `highWaterMark` a fast producer kept going through the spool.)
+ *
  * Events: `'torn'` ({ file, tornBytes, reason, movedTo }); `'rejected'` ({ file, reason,
  * movedTo }), `'foreign'` ({ file, endpoint }), `'stale'` ({ file, pid, ageMs }), each once per
  * file; `'error'` (an fs error of the directory or the sink; the scan retries).
@@ -87,6 +96,9 @@ export class SpoolIngester extends EventEmitter {
   readonly #stop = new StopRequest()
   #loop: Promise<void> | undefined
   #wake: AbortController | undefined
+  /** A file landed (or the directory appeared) since the current scan started: scan again at once. */
+  #woken = false
+  readonly #watch: SpoolWatch
   /** Names reported once and left in place (foreign, not movable). */
   #reported = new Set<string>()
   /** Files kept for entries that skip ahead, reported once (see #ingest). */
@@ -104,6 +116,7 @@ export class SpoolIngester extends EventEmitter {
     this.dir = opts.dir
     this.#opts = opts
     this.#sink = sink
+    this.#watch = new SpoolWatch(opts.dir, () => this.#wakeUp())
   }
 
   start (): void {
@@ -160,11 +173,26 @@ export class SpoolIngester extends EventEmitter {
   }
 
   async #run (): Promise<void> {
-    while (!this.#stopped) {
-      await this.scan()
-      this.#wake = new AbortController()
-      await delay(this.#opts.pollMs, undefined, { signal: this.#wake.signal }).catch(() => {})
+    try {
+      while (!this.#stopped) {
+        this.#woken = false
+        // Watched before the scan: a file that lands after the scan has read the directory wakes it.
+        this.#watch.refresh()
+        await this.scan()
+        if (this.#woken) continue
+        this.#wake = new AbortController()
+        await delay(this.#opts.pollMs, undefined, { signal: this.#wake.signal }).catch(() => {})
+        this.#wake = undefined
+      }
+    } finally {
+      this.#watch.close()
     }
+  }
+
+  /** Ends the wait between scans now (a file landed), or has the scan in progress followed by another. */
+  #wakeUp (): void {
+    this.#woken = true
+    this.#wake?.abort()
   }
 
   async #refuse (name: string, refusal: Refusal): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { encodeHeader } from '../../shared/protocol.js'
 
 /**
@@ -56,10 +56,53 @@ export function craftSpool (spec: CraftedSpool): { bytes: Buffer, producerId: Bu
   }
 }
 
-/** Writes a crafted spool file into `dir`; returns its name. */
+/**
+ * Writes a crafted spool file into `dir` as a producer hands one over: under another name, then
+ * renamed (a writer watching the directory may read a file the moment its name appears); returns
+ * its name.
+ */
 export function writeSpool (dir: string, spec: CraftedSpool & { tmp?: boolean, segment?: number }): string {
   const spool = craftSpool(spec)
   const name = spool.name(spec.segment ?? 0, spec.tmp)
-  writeFileSync(`${dir}/${name}`, spool.bytes, { mode: 0o600 })
+  writeFileSync(`${dir}/${name}.incoming`, spool.bytes, { mode: 0o600 })
+  renameSync(`${dir}/${name}.incoming`, `${dir}/${name}`)
   return name
+}
+
+/** What spool files in a directory hold, read by the documented format: their entries and the records' `seq`s. */
+export interface SpooledRecords {
+  /** Complete (`.spool`) files and unfinished (`.spool.tmp`) ones. */
+  files: number
+  tmpFiles: number
+  /** Entries (batches) in all of them. */
+  entries: number
+  /** The `seq` field of every record in them, in file and entry order. */
+  seqs: number[]
+}
+
+/** Reads every spool file in `dir` (none: all zero). */
+export function readSpooled (dir: string): SpooledRecords {
+  const found: SpooledRecords = { files: 0, tmpFiles: 0, entries: 0, seqs: [] }
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return found
+  }
+  for (const name of names.filter((n) => /^[0-9a-f]{32}-\d+-\d{10}\.spool(\.tmp)?$/.test(n)).sort()) {
+    if (name.endsWith('.tmp')) found.tmpFiles++
+    else found.files++
+    const buf = readFileSync(join(dir, name))
+    let offset = buf.subarray(0, 4).equals(Buffer.from([0x4c, 0x46, 0x53, 0x01])) ? 8 + buf.readUInt32BE(4) : 0
+    // Entries: a 40-byte header, a 4-byte length, the payload; a torn tail ends the file.
+    while (offset + 44 <= buf.length) {
+      const length = buf.readUInt32BE(offset + 40)
+      if (offset + 44 + length > buf.length) break
+      const payload = buf.subarray(offset + 44, offset + 44 + length).toString('utf8')
+      for (const line of payload.split('\n').filter(Boolean)) found.seqs.push(JSON.parse(line).seq)
+      found.entries++
+      offset += 44 + length
+    }
+  }
+  return found
 }
