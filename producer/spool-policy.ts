@@ -7,7 +7,12 @@ import { WindowSpool, type SpoolCounters } from './window-spool.js'
  * When a BatchSender's batches go to the spool; WindowSpool writes them. Moved there (out of
  * memory): past `highWaterMark` with `onFull: 'spool'`, after a 'block' wait that expired, when
  * the writer refuses a batch as too large, at exit. Copied there (kept in memory and sent too):
- * while the writer is away (`spoolAfterMs`), and when the transport's flush reaches its deadline.
+ * once the writer is judged away (`spoolAfterMs`), and when the transport's flush reaches its
+ * deadline; after that each new batch is copied too while the writer is away (WriterLink.away),
+ * and only sent once it is connected and heard from again. Nothing sent is left out: the next
+ * copy (the writer away again) or move (exit) takes every batch without a receipt not yet in the
+ * spool. (Before, new batches were copied until the earlier copies had their receipt, with the
+ * writer connected too, and the writer read each of them twice: counted in its `duplicates`.)
  *
  * While the spool holds batches without a receipt (`holding`), the writer must take them before
  * any later batch (it refuses a batch that skips ahead). With the writer away, later batches
@@ -48,14 +53,16 @@ export class SpoolPolicy {
   }
 
   /**
-   * A batch was just sealed: copied while earlier copies wait for their receipt; moved, with
-   * everything held, while the spool holds batches without a receipt and the writer is away,
-   * and past `highWaterMark` with `onFull: 'spool'` or while the spool holds such batches.
+   * A batch was just sealed: copied while earlier copies wait for their receipt and the writer
+   * is away; moved, with everything held, while the spool holds batches without a receipt and
+   * the writer is away, and past `highWaterMark` with `onFull: 'spool'` or while the spool holds
+   * such batches.
    */
   sealed (): void {
-    if (this.#spool.copying(this.#window.firstSeq)) this.#spool.copyNew(this.#window)
+    const away = this.#writerAway()
+    if (away && this.#spool.copying(this.#window.firstSeq)) this.#spool.copyNew(this.#window)
     const pastMark = this.#window.bytes >= this.#highWaterMark
-    if (this.holding ? pastMark || this.#writerAway() : pastMark && this.#onFull === 'spool') this.moveAll()
+    if (this.holding ? pastMark || away : pastMark && this.#onFull === 'spool') this.moveAll()
   }
 
   /**
