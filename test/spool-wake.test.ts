@@ -43,6 +43,26 @@ describe(`spool segments are taken as they land (spoolPollMs ${POLL_MS / 1000} s
     })
   }
 
+  it('a stop that lands while a scan ingests ends without waiting out spoolPollMs', async () => {
+    const FILES = 40
+    const RECORDS = 20_000
+    const dir = tempDir()
+    const spoolDir = join(dir, 'w.sock.spool')
+    mkdirSync(spoolDir, { mode: 0o700 })
+    // About a second of ingesting (see spool-stop.test.ts).
+    for (let f = 0; f < FILES; f++) writeSpool(spoolDir, { endpoint: `ipc://${join(dir, 'w.sock')}`, records: RECORDS, perBatch: 100, tag: `f${f}-${'x'.repeat(40)}` })
+    const writer = await startWriterChild(dir, ['--spool-poll-ms', String(POLL_MS), '--drain-idle-ms', '1'])
+    await waitFor(() => lineCount(writer.file) > 0, WITHIN_MS, () => `no line yet; stderr: ${writer.child.stderr()}`)
+    const started = performance.now()
+    const summary = await writer.stop()
+    const stopMs = performance.now() - started
+    // The stop came while files were left (else this test proved nothing).
+    expect(readSpooled(spoolDir).files, 'the stop came after the whole spool was ingested').toBeGreaterThan(0)
+    expect(summary.records).toBe(lineCount(writer.file))
+    // Before, the scan it stopped was followed by a whole poll interval's wait: 10 s.
+    expect(stopMs).toBeLessThan(WITHIN_MS)
+  })
+
   it(`onFull 'spool', a producer logging fast past a small highWaterMark while the writer is up: close() ends well within ${WITHIN_MS / 1000} s; every record once`, async () => {
     const RECORDS = 20_000
     const dir = tempDir()

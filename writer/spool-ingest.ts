@@ -179,7 +179,8 @@ export class SpoolIngester extends EventEmitter {
         // Watched before the scan: a file that lands after the scan has read the directory wakes it.
         this.#watch.refresh()
         await this.scan()
-        if (this.#woken) continue
+        // A stop during the scan found no wait to end: it must not start one (a whole pollMs).
+        if (this.#woken || this.#stopped) continue
         this.#wake = new AbortController()
         await delay(this.#opts.pollMs, undefined, { signal: this.#wake.signal }).catch(() => {})
         this.#wake = undefined
