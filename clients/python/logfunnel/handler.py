@@ -77,6 +77,12 @@ def _report_to(ref: 'weakref.ref[LogfunnelHandler]') -> Callable[[LogfunnelError
 # Every handler of this process, weakly: one fork hook for them all, nothing kept per handler.
 _handlers: 'weakref.WeakSet[LogfunnelHandler]' = weakref.WeakSet()
 
+# (endpoint, seq_key) -> the next seq per pid that closed handlers left. dictConfig and fileConfig
+# close the handlers they replace before they make the new ones (frameworks configure logging
+# more than once at start): the new handler for the same writer and key goes on from there, so
+# that the file's `seq` does not start again at 0 in the same process (verify: duplicates).
+_left_seqs: Dict[Tuple[str, str], Dict[int, int]] = {}
+
 
 class LogfunnelHandler(logging.Handler):
     """A logging.Handler writing one JSON object per record, with pino's fields: ``level``
@@ -86,7 +92,9 @@ class LogfunnelHandler(logging.Handler):
     ``seq_key='seq'`` adds a counter 0, 1, 2, ... per ``pid`` written (the record's process: a
     QueueListener's records keep their worker's), so that ``logfunnel verify`` can prove nothing
     was lost or reordered; a record the handler refuses (it cannot be encoded, or it is over
-    max_frame_bytes) takes no number. NaN and the infinities are written as null, as pino does.
+    max_frame_bytes) takes no number; a handler made after one for the same endpoint and key was
+    closed (a dictConfig or fileConfig replacing the configuration) goes on from its count. NaN
+    and the infinities are written as null, as pino does.
     Client options (endpoint, close_timeout, on_full, spool_dir, curve_server_key, ...) pass
     through, so ``dictConfig`` can set them all; ``close()`` waits for the receipts, then spools
     what has none. Connect and handshake failures go through ``handleError`` once.
@@ -102,7 +110,8 @@ class LogfunnelHandler(logging.Handler):
         self.hostname = socket.gethostname()
         self._pid = os.getpid()
         # pid -> its next seq (bounded by the system's pid_max: nothing to prune).
-        self._seqs: Dict[int, int] = {}
+        self._seqs: Dict[int, int] = {} if seq_key is None else _left_seqs.pop((self.client.endpoint, seq_key), {})
+        self._seqs_left = False
         # Records logged in this thread while its emit() runs (a signal handler's): sent after it.
         self._deferred: Deque[logging.LogRecord] = collections.deque()
         self._emitting = False
@@ -118,8 +127,9 @@ class LogfunnelHandler(logging.Handler):
     @staticmethod
     def _forked() -> None:
         """A forked child counts ``seq`` from 0: it is a producer of its own."""
+        _left_seqs.clear()
         for handler in list(_handlers):
-            handler._pid, handler._seqs, handler.closed_drops = os.getpid(), {}, 0
+            handler._pid, handler._seqs, handler.closed_drops, handler._seqs_left = os.getpid(), {}, 0, False
             handler._deferred.clear()
             handler._emitting = False
 
@@ -271,7 +281,20 @@ class LogfunnelHandler(logging.Handler):
                 self._send_deferred()
                 client.close_or_report()
         finally:
+            self._leave_seqs()
             super().close()
+
+    def _leave_seqs(self) -> None:
+        """Leaves this handler's next seqs to the next handler made for the same writer and key
+        (see _left_seqs); once only, so that a second close() cannot hand them over again."""
+        client = getattr(self, 'client', None)
+        seqs = getattr(self, '_seqs', None)
+        if client is None or not seqs or self.seq_key is None or self._seqs_left:
+            return
+        self._seqs_left = True
+        left = _left_seqs.setdefault((client.endpoint, self.seq_key), {})
+        for pid, next_seq in seqs.items():
+            left[pid] = max(left.get(pid, 0), next_seq)
 
     def _client_error(self, err: LogfunnelError) -> None:
         """Reports a client error through logging's handleError path (stderr by default)."""

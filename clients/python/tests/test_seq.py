@@ -127,3 +127,63 @@ def test_queue_listener_records_count_per_worker(writer_factory, procs, tmp_path
     summary = writer.stop()
     assert summary['records'] == total and count_lines(writer.file) == total
     assert_clean(verify(writer.file, '--expect-total', str(total)), total, workers)
+
+
+RECONFIGURED = '''import logging, logging.config, sys
+endpoint, ini, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+config = {'version': 1, 'handlers': {'funnel': {'class': 'logfunnel.LogfunnelHandler', 'endpoint': endpoint,
+                                                'seq_key': 'seq', 'level': 'INFO'}},
+          'root': {'handlers': ['funnel'], 'level': 'INFO'}}
+logging.config.dictConfig(config)
+log = logging.getLogger('app')
+for i in range(n):
+    log.info('first %d', i)
+logging.config.dictConfig({'version': 1, 'incremental': True, 'handlers': {'funnel': {'level': 'WARNING'}}})
+for i in range(n):
+    log.info('filtered %d', i)
+    log.warning('incremental %d', i)
+logging.config.dictConfig(dict(config, disable_existing_loggers=False))
+for i in range(n):
+    log.info('reconfigured %d', i)
+logging.config.fileConfig(ini, disable_existing_loggers=False)
+for i in range(n):
+    log.info('from fileConfig %d', i)
+'''
+
+RECONFIGURED_INI = '''[loggers]
+keys=root
+[handlers]
+keys=funnel
+[formatters]
+keys=
+[logger_root]
+level=INFO
+handlers=funnel
+[handler_funnel]
+class=logfunnel.LogfunnelHandler
+level=INFO
+args=(%r,)
+kwargs={'seq_key': 'seq'}
+'''
+
+
+def test_a_reconfiguration_continues_seq(writer_factory, run_code, tmp_path):
+    """dictConfig and fileConfig close the handlers they replace, then make new ones (as
+    frameworks do at start: a default configuration, then the application's). The new handler
+    for the same writer and seq_key goes on from the closed one's seq; before, it counted from 0
+    again, and verify reported a correct file as 2,000 duplicates (and 2,000 missing) of 4,000
+    records."""
+    writer = writer_factory()
+    ini = tmp_path / 'logging.ini'
+    ini.write_text(RECONFIGURED_INI % writer.endpoint)
+    n = 1000
+    p = run_code(RECONFIGURED, writer.endpoint, str(ini), str(n))
+    assert p.wait() == 0 and p.stderr == ''
+    writer.wait_for_lines(4 * n)
+    summary = writer.stop(spool_taken=True)
+    assert summary['records'] == 4 * n and count_lines(writer.file) == 4 * n
+    assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(4 * n)), 4 * n, 1)
+    with open(writer.file, encoding='utf-8') as f:
+        records = [json.loads(line) for line in f]
+    assert [r['seq'] for r in records] == list(range(4 * n))
+    assert [r['msg'] for r in records[n - 1:n + 1] + records[-1:]] == ['first %d' % (n - 1), 'incremental 0', 'from fileConfig %d' % (n - 1)]
