@@ -9,7 +9,7 @@ const RECORDS = 10_000
 describe.each(['funnel', 'transport'] as const)('%s: process.exit(0) right after logging', (mode) => {
   it(`the writer is up but slow: all ${RECORDS} records arrive once, in order`, async () => {
     const dir = tempDir()
-    const writer = await startWriterChild(dir, [], undefined, 20)
+    const writer = await startWriterChild(dir, [], undefined, 10)
     const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, mode, exitAtOnce: true, producer: { maxBatchBytes: 16 * 1024 } })
     expect(await exitCode(producer), producer.describe()).toBe(0)
     await waitFor(() => lineCount(writer.file) >= RECORDS, 60_000, () => `${lineCount(writer.file)} lines in the file`)
