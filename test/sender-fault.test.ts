@@ -6,8 +6,8 @@ import { type Child, exitCode, fixture, lineCount, ROOT, spawnNode, tempDir, wai
 import { startWriterChild, type ProducerParams } from './helpers/cluster.js'
 
 /** SENDER_START_TIMEOUT_MS and DESTROY_TIMEOUT_MS (10 s and 5 s) in these children, shortened by their test hooks. */
-const START_TIMEOUT_MS = 2000
-const DESTROY_TIMEOUT_MS = 1000
+const START_TIMEOUT_MS = 1000
+const DESTROY_TIMEOUT_MS = 500
 
 /**
  * An exception inside the sender (the test hook LOGFUNNEL_TEST_SENDER_FAULT) is reported with
