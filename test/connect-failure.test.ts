@@ -88,7 +88,7 @@ describe('a producer of a healthy writer', () => {
     it(`${mode}: is not reported, even when idle past connectTimeoutMs (the writer's welcome)`, async () => {
       const writer = await startWriterChild(tempDir())
       const child = spawnUnreachable({
-        endpoint: writer.endpoint, records: 100, mode, idleMs: 900, producer: { connectTimeoutMs: 200 }
+        endpoint: writer.endpoint, records: 100, mode, idleMs: 500, producer: { connectTimeoutMs: 200 }
       })
       const done = await child.waitForLine((l) => l.event === 'done')
       expect(await exitCode(child), child.describe()).toBe(0)
