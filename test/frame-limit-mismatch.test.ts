@@ -19,8 +19,8 @@ describe('a writer whose --max-frame-bytes is below the producers\' batches', ()
   it.each([['funnel', 65536], ['transport', 65536], ['funnel', 16384]] as const)('%s, writer limit %d: every record reaches the file, the early ones through the spool, later ones over the network; close() succeeds; the writer names the mismatch once', async (mode, limit) => {
     const dir = tempDir()
     const writer = await startWriterChild(dir, ['--max-frame-bytes', String(limit), '--spool-poll-ms', '100'])
-    // A burst of 2,000 records (~370 KB) every 300 ms: batches larger than 64 KiB until the producer hears.
-    const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, mode, pauseEvery: 2000, pauseMs: 300 })
+    // A burst of 2,000 records (~370 KB) every 200 ms: batches larger than 64 KiB until the producer hears.
+    const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, mode, pauseEvery: 2000, pauseMs: 200 })
     const done = await producer.waitForLine((l) => l.event === 'done', 60_000)
     expect(await exitCode(producer), producer.describe()).toBe(0)
     expect(done.closeError, producer.describe()).toBe(null)
