@@ -22,7 +22,11 @@ GAP_FLAG = b'G'                        # third receipt frame: a batch of yours s
 TOO_LARGE_FLAG = struct.Struct('>cI')  # third receipt frame b'L' + the writer's max_frame_bytes: a batch was over it
 GAP_REWIND_INTERVAL = 0.25             # as the Node producer: batches in flight are refused in turn
 MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_CONNECT_RETRIED)
+# A close that ends before connect_timeout reports the writer unreached on evidence only (a refused
+# connect, a failed handshake) or after this long without a handshake: on a loaded machine a
+# writer that is there can take longer than spool_after to complete one (HandshakeWatch.evident).
+UNREACHED_AT_CLOSE_AFTER = 1.0
 # The receipt connection's monitor (see _liveness): up once its handshake completes, down when it closes.
 RECEIPT_MONITOR_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 
@@ -111,6 +115,7 @@ class HandshakeWatch:
         self.curve = curve
         self.started = time.monotonic()
         self.connected = self.handshaken = self.reported = False
+        self.refused = False            # a connect attempt failed (libzmq retries it): nothing listens
         self.failure = ''
         self.up = False                 # a handshake completed and its connection is still open
 
@@ -125,8 +130,12 @@ class HandshakeWatch:
                 self.connected = True
             elif event['event'] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.handshaken = self.up = True
+            elif event['event'] == zmq.EVENT_CONNECT_RETRIED:
+                self.refused = True
             elif event['event'] == zmq.EVENT_DISCONNECTED:
                 self.up = False
+                if not self.handshaken and not self.failure:
+                    self.failure = 'the connection closed before a ZMTP handshake (%s)' % ('CURVE keys?' if self.curve else 'not a writer?')
             else:
                 self.failure = 'handshake failed (event %d, %s)' % (event['event'], 'CURVE keys?' if self.curve else 'not a writer?')
 
@@ -138,6 +147,14 @@ class HandshakeWatch:
         if self.connected:
             return HandshakeError(self.endpoint, self.timeout, self.failure or 'no ZMTP handshake completed')
         return ConnectError(self.endpoint, self.timeout, 'nothing accepted the connection')
+
+    def evident(self, now: float) -> bool:
+        """Whether a close now may say the writer was not reached: a connect refused with none
+        accepted, a handshake that failed, or UNREACHED_AT_CLOSE_AFTER s without one. Only not
+        there yet (a loaded machine, a writer starting) says nothing."""
+        if now - self.started >= UNREACHED_AT_CLOSE_AFTER:
+            return True
+        return bool(self.failure) if self.connected else self.refused
 
     def at_close(self, now: float, spooled: int, spool_dir: str) -> LogfunnelError:
         """The error for a close that ended before ``overdue()`` had one to give, the writer never

@@ -165,3 +165,38 @@ def test_a_stopped_writer_counts_as_away_close_ends_once_everything_is_in_the_sp
     assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
     with open(writer.file, encoding='utf-8') as f:
         assert [r['seq'] for r in map(json.loads, f)] == list(range(N))
+
+
+STOPPED_FROM_START = '''import json, logging, sys, time
+import logfunnel
+handler = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', close_timeout=float(sys.argv[3]))
+log = logging.getLogger('stopped'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(handler)
+for i in range(int(sys.argv[2])):
+    log.info('record %d', i)
+started = time.monotonic()
+handler.close()
+'''
+
+
+def test_a_writer_there_but_not_answering_yet_is_not_reported_unreached(writer_factory, run_code):
+    """The writer's socket accepts the connection but nothing answers the handshake yet (here it
+    is stopped, SIGSTOP, from before the producer starts; a loaded machine or a writer still
+    starting look the same): close() ends once everything is in the spool, and says nothing.
+    A report needs evidence (a refused connect, a failed handshake) or a second without a
+    handshake: before, this close reported LOGFUNNEL_ERR_HANDSHAKE for a writer that was there."""
+    writer = writer_factory()
+    pid = writer.proc.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        p = run_code(STOPPED_FROM_START + DONE, writer.endpoint, str(N), str(DEADLINE))
+        done = p.wait_event('done', 3 * DEADLINE)
+        assert p.wait() == 0 and p.stderr == '', p.stderr
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    stats = done['stats']
+    assert (stats['records'], stats['confirmed'], stats['spooled_records'], stats['lost']) == (N, 0, N, 0), stats
+    writer.wait_for_lines(N)
+    summary = writer.stop()
+    assert summary['records'] == N and count_lines(writer.file) == N, summary
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)

@@ -4,6 +4,7 @@ handshake failures reported once through logging's handleError, records kept."""
 import json
 import os
 import socket
+import threading
 import subprocess
 import time
 
@@ -166,12 +167,26 @@ def tcp_port_pair():
             second.close()
 
 
+def answer_http(listener):
+    """Until the listener is closed: each connection gets an HTTP error, then is closed."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.sendall(b'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')
+            except OSError:
+                pass
+
+
 @pytest.mark.parametrize('end', ['close', 'exit'])
 @pytest.mark.parametrize('wrong', ['nothing-listens', 'not-zeromq', 'curve-key'])
 def test_a_close_that_ends_before_connect_timeout_reports_the_unreached_writer(writer_factory, run_code, procs, tmp_path,
                                                                               wrong, end):
-    """No writer reachable (nothing listens at the endpoint; a tcp port whose listener never
-    speaks ZeroMQ; a wrong CURVE server key): close(), or the handler's close at interpreter exit,
+    """No writer reachable (nothing listens at the endpoint; a tcp port whose listener is not
+    a writer; a wrong CURVE server key): close(), or the handler's close at interpreter exit,
     ends once everything is in the spool, long before connect_timeout. It reports the failure
     once through handleError (before, nothing was said: a wrong endpoint or key in a short-lived
     process left every record in a spool no writer takes, in silence); the records are kept."""
@@ -181,7 +196,9 @@ def test_a_close_that_ends_before_connect_timeout_reports_the_unreached_writer(w
     if wrong == 'not-zeromq':
         listener, receipt_port = tcp_port_pair()
         receipt_port.close()
-        listener.listen(8)  # the kernel accepts connections; nothing answers ZeroMQ's greeting
+        listener.listen(8)
+        # Not a writer: it answers every connection with an HTTP error and closes it.
+        threading.Thread(target=answer_http, args=(listener,), daemon=True).start()
         endpoint = 'tcp://127.0.0.1:%d' % listener.getsockname()[1]
         writer = Writer(procs, str(tmp_path), ['--spool-dir', str(tmp_path / 'spool')])
         writer.endpoint = endpoint
@@ -203,6 +220,7 @@ def test_a_close_that_ends_before_connect_timeout_reports_the_unreached_writer(w
         assert time.monotonic() - began < CONNECT_TIMEOUT / 3
     finally:
         if listener is not None:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes answer_http's accept(), so the port is free for the writer
             listener.close()
     assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count(code) == 1, p.stderr
     assert 'closed before connect_timeout (30000 ms), with %d records without a receipt in the spool' % N in p.stderr, p.stderr
