@@ -1,14 +1,15 @@
 import { EventEmitter } from 'node:events'
-import { constants, readdirSync, type Stats } from 'node:fs'
-import { lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { lstat, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import { unsafeDirReason } from '../shared/dir-check.js'
 import { MAX_FRAME_BYTES } from '../shared/options.js'
-import { maxSpoolFileBytes, parseSpool, parseSpoolName, parseSpoolPreamble, processStartTime, type SpoolName } from '../shared/spool.js'
+import { parseSpool, parseSpoolName, parseSpoolPreamble, type SpoolName } from '../shared/spool.js'
 import { StopRequest } from './cancellable-waits.js'
 import { appendNoFollow } from './side-files.js'
+import { isAlive, readSpoolFile, Refusal, versionOf } from './spool-files.js'
 import { SpoolWatch } from './spool-watch.js'
 
 const debug = debuglog('logfunnel')
@@ -56,11 +57,6 @@ export interface SpoolIngesterOptions {
   endpointKey: string
   /** Mode of the `.torn` files it creates (never wider than the log file's). */
   tornMode: number
-}
-
-/** A file set aside or refused; thrown inside #ingest, reported by scan(). */
-class Refusal {
-  constructor (readonly reason: string, readonly setAside: boolean) {}
 }
 
 /**
@@ -227,51 +223,10 @@ export class SpoolIngester extends EventEmitter {
     return Date.now() - st.mtimeMs < SETTLED_TMP_MS || this.#settled.get(name) === versionOf(st)
   }
 
-  /** Reads the file whole through a checked descriptor, or throws a Refusal. */
-  async #read (path: string, dirStat: Stats): Promise<{ buf: Buffer, mtimeMs: number, version: string } | undefined> {
-    let st: Stats
-    try {
-      st = await lstat(path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw new Refusal(`lstat failed: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, true)
-    }
-    if (!st.isFile()) throw new Refusal(`not a regular file (${kindOf(st)})`, true)
-    if (!ownerMayWrite(st, dirStat)) throw new Refusal(`owned by uid ${st.uid}, who may not write the spool directory`, true)
-    const max = maxSpoolFileBytes(MAX_FRAME_BYTES)
-    if (st.size > max) throw new Refusal(`${st.size} bytes, more than a producer writes (${max})`, true)
-    let handle
-    try {
-      // O_NOFOLLOW and O_NONBLOCK: a file swapped for a symlink or a FIFO since lstat is not followed or waited on.
-      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') return undefined
-      throw new Refusal(`cannot open: ${code ?? 'error'}`, true)
-    }
-    try {
-      const fst = await handle.stat()
-      if (!fst.isFile() || fst.ino !== st.ino || fst.size > max) throw new Refusal('changed while being opened', true)
-      const buf = Buffer.alloc(fst.size)
-      let offset = 0
-      while (offset < buf.length) {
-        const { bytesRead } = await handle.read(buf, offset, buf.length - offset, offset)
-        if (bytesRead === 0) break
-        offset += bytesRead
-      }
-      return { buf: buf.subarray(0, offset), mtimeMs: fst.mtimeMs, version: versionOf(fst) }
-    } catch (err) {
-      if (err instanceof Refusal) throw err
-      throw new Refusal(`cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, true)
-    } finally {
-      await handle.close()
-    }
-  }
-
   async #ingest (name: string, parsedName: SpoolName, dirStat: Stats): Promise<void> {
     const path = join(this.dir, name)
     if (!parsedName.complete && await this.#unsettled(name, path, parsedName.pid)) return
-    const read = await this.#read(path, dirStat)
+    const read = await readSpoolFile(path, dirStat)
     if (read === undefined) return
     const { buf } = read
     const preamble = parseSpoolPreamble(buf)
@@ -355,48 +310,4 @@ export class SpoolIngester extends EventEmitter {
     this.#staleReported.delete(name)
     debug('ingested spool file %s: %d entries', name, parsed.entries.length)
   }
-}
-
-/** A spool file (complete or not) waits in `dir`: false when there is none, or no directory. */
-export function spoolFileWaits (dir: string | undefined): boolean {
-  if (dir === undefined) return false
-  try {
-    return readdirSync(dir).some((name) => parseSpoolName(name) !== undefined)
-  } catch {
-    return false
-  }
-}
-
-/** The producer is alive: its pid exists and, when the file recorded it, with the same start time. */
-function isAlive (pid: number, start: string | null): boolean {
-  if (start !== null) {
-    const now = processStartTime(pid)
-    if (now !== undefined) return now === start
-  }
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/** The file's owner may write the directory: this process's user, root, the directory's owner, or its group when group-writable. */
-function ownerMayWrite (st: Stats, dirStat: Stats): boolean {
-  const uid = typeof process.geteuid === 'function' ? process.geteuid() : undefined
-  if (uid === undefined) return true
-  return st.uid === uid || st.uid === 0 || st.uid === dirStat.uid || ((dirStat.mode & 0o020) !== 0 && st.gid === dirStat.gid)
-}
-
-/** What tells one content of a file from a later one: its size and mtime. */
-function versionOf (st: Stats): string {
-  return `${st.size}:${st.mtimeMs}`
-}
-
-function kindOf (st: Stats): string {
-  if (st.isSymbolicLink()) return 'symlink'
-  if (st.isFIFO()) return 'fifo'
-  if (st.isDirectory()) return 'directory'
-  if (st.isSocket()) return 'socket'
-  return 'device'
 }
