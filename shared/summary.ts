@@ -18,8 +18,13 @@ export interface WriterSummary {
   producers: number
   /** Messages rejected, by reason. */
   rejected: Partial<Record<RejectReason, number>>
-  /** Spool files ingested, entries read from them, torn tails moved aside, files set aside, files of another endpoint left alone. */
-  spool: { files: number, entries: number, torn: number, rejected: number, foreign: number }
+  /**
+   * Spool files ingested, entries read from them, torn tails moved aside, files set aside, files
+   * of another endpoint left alone; `leftAtStop`, in the final summary, the spool files the stop
+   * left for the next writer (complete ones, and `.spool.tmp` of processes gone: the drain's
+   * `drainTimeoutMs` ran out, or a file kept failing).
+   */
+  spool: { files: number, entries: number, torn: number, rejected: number, foreign: number, leftAtStop: number }
   /** fsync(2) calls of the log file, the rotation's included. */
   fsyncs: number
   /** Files rotated. */

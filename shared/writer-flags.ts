@@ -13,7 +13,7 @@ export const WRITER_FLAGS = {
   'receipt-endpoint': { option: 'receiptEndpoint', kind: 'string', help: 'receipt endpoint to bind (default: <ipc path>.receipts, or tcp port + 1)' },
   'max-frame-bytes': { option: 'maxFrameBytes', kind: 'int', help: `largest payload accepted (default ${WRITER_DEFAULTS.maxFrameBytes})` },
   'receive-high-water-mark': { option: 'receiveHighWaterMark', kind: 'int', help: `messages read and not yet handled: in all, or per connection with CURVE (default ${WRITER_DEFAULTS.receiveHighWaterMark})` },
-  'drain-timeout-ms': { option: 'drainTimeoutMs', kind: 'int', help: `on stop, longest drain of queued messages (default ${WRITER_DEFAULTS.drainTimeoutMs})` },
+  'drain-timeout-ms': { option: 'drainTimeoutMs', kind: 'int', help: `on stop, longest drain of queued messages and ready spool files (default ${WRITER_DEFAULTS.drainTimeoutMs})` },
   'drain-idle-ms': { option: 'drainIdleMs', kind: 'int', help: `on stop, quiet time that ends the drain (default ${WRITER_DEFAULTS.drainIdleMs})` },
   'spool-dir': { option: 'spoolDir', kind: 'path', help: 'spool directory to ingest (default <ipc path>.spool for ipc, none for tcp)' },
   'spool-poll-ms': { option: 'spoolPollMs', kind: 'int', help: `how often the spool directory is scanned besides watching it (default ${WRITER_DEFAULTS.spoolPollMs})` },

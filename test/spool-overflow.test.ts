@@ -61,7 +61,7 @@ describe("onFull 'spool'", () => {
     const summary = await writer.stop()
     const [tornEvent] = stderrEvents(writer.child, 'spool-torn')
     expect(summary.records).toBe(4)
-    expect(summary.spool).toEqual({ files: 1, entries: 2, torn: 1, rejected: 0, foreign: 0 })
+    expect(summary.spool).toEqual({ files: 1, entries: 2, torn: 1, rejected: 0, foreign: 0, leftAtStop: 0 })
     expect(readFileSync(writer.file, 'utf8')).toBe('{"pid":1,"seq":0}\n{"pid":1,"seq":1}\n{"pid":1,"seq":2}\n{"pid":1,"seq":3}\n')
     expect(readFileSync(join(spoolDir, `${name}.torn`))).toEqual(torn)
     expect(readdirSync(spoolDir)).toEqual([`${name}.torn`])

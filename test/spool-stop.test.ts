@@ -23,7 +23,7 @@ function spooledRecords (dir: string): number {
 }
 
 describe('a writer stopped while it ingests a large spool', () => {
-  it('hands nothing over after its stop: the summary counts what the file holds, the rest stays in the spool, and the next writer completes it exactly', async () => {
+  it('hands nothing over once its drain is over (drainTimeoutMs): the summary counts what the file holds and the files left, the rest stays in the spool, and the next writer completes it exactly', async () => {
     const dir = tempDir()
     const spoolDir = join(dir, 'w.sock.spool')
     const endpoint = `ipc://${join(dir, 'w.sock')}`
@@ -33,7 +33,8 @@ describe('a writer stopped while it ingests a large spool', () => {
     mkdirSync(spoolDir, { mode: 0o700 })
     for (let f = 0; f < FILES; f++) writeSpool(spoolDir, { endpoint, records: RECORDS, perBatch: 100, tag: `f${f}-${'x'.repeat(40)}` })
 
-    const first = await startWriterChild(dir, ['--spool-poll-ms', '50', '--drain-idle-ms', '1'])
+    // A stop takes the spool files ready in its drain: a drain of 100 ms ends in the middle of them.
+    const first = await startWriterChild(dir, ['--spool-poll-ms', '50', '--drain-idle-ms', '1', '--drain-timeout-ms', '100'])
     await waitFor(() => lineCount(first.file) > 0, 20_000, () => `no line yet; stderr: ${first.child.stderr()}`)
     const s1 = await first.stop()
     const left = readdirSync(spoolDir)
@@ -44,7 +45,7 @@ describe('a writer stopped while it ingests a large spool', () => {
     expect(s1.records).toBe(lineCount(first.file))
     expect(s1.bytes).toBe(statSync(first.file).size)
     expect(s1.unwrittenBytes).toBe(0)
-    expect(s1.spool).toEqual({ files: FILES - left.length, entries: s1.records / 100, torn: 0, rejected: 0, foreign: 0 })
+    expect(s1.spool).toEqual({ files: FILES - left.length, entries: s1.records / 100, torn: 0, rejected: 0, foreign: 0, leftAtStop: left.length })
 
     const second = await startWriterChild(dir, ['--spool-poll-ms', '50'])
     const s2 = await second.stop({ spoolTaken: true })
@@ -92,7 +93,7 @@ describe('a writer stopped while it ingests a large spool', () => {
     expect(summary.records).toBe(lineCount(file))
     expect(summary.bytes).toBe(statSync(file).size)
     expect(summary.bytes + summary.unwrittenBytes).toBe(handedBytes)
-    expect(summary.spool).toEqual({ files: 0, entries: 1, torn: 0, rejected: 0, foreign: 0 })
+    expect(summary.spool).toEqual({ files: 0, entries: 1, torn: 0, rejected: 0, foreign: 0, leftAtStop: 1 })
     // The entry handed over was given up with the rest: the file stays, whole, for the next writer.
     expect(readdirSync(spoolDir)).toEqual([spool.name(0)])
     expect(readFileSync(join(spoolDir, spool.name(0))).equals(spool.bytes)).toBe(true)

@@ -51,7 +51,8 @@ describe(`spool segments are taken as they land (spoolPollMs ${POLL_MS / 1000} s
     mkdirSync(spoolDir, { mode: 0o700 })
     // About a second of ingesting (see spool-stop.test.ts).
     for (let f = 0; f < FILES; f++) writeSpool(spoolDir, { endpoint: `ipc://${join(dir, 'w.sock')}`, records: RECORDS, perBatch: 100, tag: `f${f}-${'x'.repeat(40)}` })
-    const writer = await startWriterChild(dir, ['--spool-poll-ms', String(POLL_MS), '--drain-idle-ms', '1'])
+    // A stop takes the spool files ready in its drain: a drain of 100 ms ends in the middle of them.
+    const writer = await startWriterChild(dir, ['--spool-poll-ms', String(POLL_MS), '--drain-idle-ms', '1', '--drain-timeout-ms', '100'])
     await waitFor(() => lineCount(writer.file) > 0, WITHIN_MS, () => `no line yet; stderr: ${writer.child.stderr()}`)
     const started = performance.now()
     const summary = await writer.stop()

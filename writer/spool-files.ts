@@ -13,6 +13,24 @@ export function spoolFileWaits (dir: string | undefined): boolean {
   }
 }
 
+/**
+ * Spool files in `dir` that a scan would take: complete `.spool` files and `.spool.tmp` files
+ * whose process is gone (told by pid alone here), `skip` aside (files reported and left where
+ * they are); 0 when there is no directory.
+ */
+export function spoolFilesReady (dir: string, skip: ReadonlySet<string>): number {
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return 0
+  }
+  return names.filter((name) => {
+    const parsed = parseSpoolName(name)
+    return parsed !== undefined && !skip.has(name) && (parsed.complete || !isAlive(parsed.pid, null))
+  }).length
+}
+
 /** A file set aside or refused; thrown inside SpoolIngester's ingest, reported by its scan. */
 export class Refusal {
   constructor (readonly reason: string, readonly setAside: boolean) {}

@@ -7,9 +7,9 @@ import { debuglog } from 'node:util'
 import { unsafeDirReason } from '../shared/dir-check.js'
 import { MAX_FRAME_BYTES } from '../shared/options.js'
 import { parseSpool, parseSpoolName, parseSpoolPreamble, type SpoolName } from '../shared/spool.js'
-import { StopRequest } from './cancellable-waits.js'
+import { StopRequest, type Wait } from './cancellable-waits.js'
 import { appendNoFollow } from './side-files.js'
-import { isAlive, readSpoolFile, Refusal, versionOf } from './spool-files.js'
+import { isAlive, readSpoolFile, Refusal, spoolFilesReady, versionOf } from './spool-files.js'
 import { SpoolWatch } from './spool-watch.js'
 
 const debug = debuglog('logfunnel')
@@ -80,6 +80,9 @@ export interface SpoolIngesterOptions {
  * and a `.spool.tmp` is read only as before. (Before, a segment waited for the next poll, up to
  * `spoolPollMs`: past its `highWaterMark` a fast producer kept going through the spool.)
  *
+ * A stop's drain calls `takeReady()` and waits for `idle`: every file ready at that moment, or
+ * landing during the drain, is taken before the writer stops receiving (see Writer.stop()).
+ *
  * Events: `'torn'` ({ file, tornBytes, reason, movedTo }); `'rejected'` ({ file, reason,
  * movedTo }), `'foreign'` ({ file, endpoint }), `'stale'` ({ file, pid, ageMs }), each once per
  * file; `'error'` (an fs error of the directory or the sink; the scan retries).
@@ -94,6 +97,9 @@ export class SpoolIngester extends EventEmitter {
   #wake: AbortController | undefined
   /** A file landed (or the directory appeared) since the current scan started: scan again at once. */
   #woken = false
+  /** The last scan went through every file and nothing woke the ingester since: nothing is left to take. */
+  #idle = false
+  readonly #idleWaiters = new Set<() => void>()
   readonly #watch: SpoolWatch
   /** Names reported once and left in place (foreign, not movable). */
   #reported = new Set<string>()
@@ -104,8 +110,11 @@ export class SpoolIngester extends EventEmitter {
   /** Settled `.spool.tmp` files of live processes already written, by name: their size and mtime then. */
   #settled = new Map<string, string>()
   #dirReported = false
-  /** Files ingested, entries handed over, torn tails moved aside, files set aside, foreign files left. */
-  readonly counts = { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 }
+  /**
+   * Files ingested, entries handed over, torn tails moved aside, files set aside, foreign files
+   * left; at stop, the files left that a scan would have taken (see spoolFilesReady).
+   */
+  readonly counts = { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0, leftAtStop: 0 }
 
   constructor (opts: SpoolIngesterOptions, sink: SpoolSink) {
     super()
@@ -130,10 +139,41 @@ export class SpoolIngester extends EventEmitter {
     this.#stop.request()
     this.#wake?.abort()
     await this.#loop
+    this.counts.leftAtStop = spoolFilesReady(this.dir, this.#reported)
   }
 
-  /** One scan: ingests every file that is ready, in order. */
-  async scan (): Promise<void> {
+  /**
+   * For a stop's drain: scans at once, or again after the scan in progress (it may have listed
+   * the directory before the files now there landed), so that once `idle` is true again every
+   * file ready at this call has been taken (or set aside, or found to be left by the usual
+   * rules: a live producer's `.spool.tmp`, entries that skip ahead of a live producer).
+   */
+  takeReady (): void {
+    this.#wakeUp()
+  }
+
+  /**
+   * Nothing is left to take: the last scan went through every file (none cut short by an error:
+   * the scan after the next `pollMs` retries it) and no file landed since. True when not running.
+   */
+  get idle (): boolean {
+    return this.#idle || this.#stopped || this.#loop === undefined
+  }
+
+  /** Settles once `idle` is true (at once if it is). */
+  whenIdle (): Wait {
+    let settle: () => void = () => {}
+    const promise = new Promise<void>((resolve) => { settle = resolve })
+    if (this.idle) settle()
+    else this.#idleWaiters.add(settle)
+    return { promise, cancel: () => this.#idleWaiters.delete(settle) }
+  }
+
+  /**
+   * One scan: ingests every file that is ready, in order. Resolves false when an error (or a
+   * stop) cut it short: the files from there on are left for the next scan.
+   */
+  async scan (): Promise<boolean> {
     let names: string[]
     let dirStat: Stats
     try {
@@ -141,20 +181,23 @@ export class SpoolIngester extends EventEmitter {
       if (unsafe !== undefined) {
         if (!this.#dirReported) this.emit('error', new Error(`spool directory not used: ${unsafe}`))
         this.#dirReported = true
-        return
+        return true
       }
       dirStat = await stat(this.dir)
       names = await readdir(this.dir)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.emit('error', err)
-      return
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.emit('error', err)
+        return false
+      }
+      return true
     }
     const files = names
       .map((name) => ({ name, parsed: parseSpoolName(name) }))
       .filter((f): f is { name: string, parsed: SpoolName } => f.parsed !== undefined && !this.#reported.has(f.name))
       .sort((a, b) => a.parsed.producerIdHex.localeCompare(b.parsed.producerIdHex) || a.parsed.segment - b.parsed.segment)
     for (const { name, parsed } of files) {
-      if (this.#stopped) return
+      if (this.#stopped) return false
       try {
         await this.#ingest(name, parsed, dirStat)
       } catch (err) {
@@ -163,33 +206,45 @@ export class SpoolIngester extends EventEmitter {
           continue
         }
         this.emit('error', err)
-        return
+        return false
       }
     }
+    return !this.#stopped
   }
 
   async #run (): Promise<void> {
     try {
       while (!this.#stopped) {
         this.#woken = false
+        // A poll's scan may find a `.spool.tmp` whose process has ended since.
+        this.#idle = false
         // Watched before the scan: a file that lands after the scan has read the directory wakes it.
         this.#watch.refresh()
-        await this.scan()
+        const complete = await this.scan()
         // A stop during the scan found no wait to end: it must not start one (a whole pollMs).
         if (this.#woken || this.#stopped) continue
+        if (complete) this.#becomeIdle()
         this.#wake = new AbortController()
         await delay(this.#opts.pollMs, undefined, { signal: this.#wake.signal }).catch(() => {})
         this.#wake = undefined
       }
     } finally {
       this.#watch.close()
+      this.#becomeIdle()
     }
   }
 
   /** Ends the wait between scans now (a file landed), or has the scan in progress followed by another. */
   #wakeUp (): void {
     this.#woken = true
+    this.#idle = false
     this.#wake?.abort()
+  }
+
+  #becomeIdle (): void {
+    this.#idle = true
+    for (const settle of this.#idleWaiters) settle()
+    this.#idleWaiters.clear()
   }
 
   async #refuse (name: string, refusal: Refusal): Promise<void> {

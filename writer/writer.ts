@@ -25,6 +25,7 @@ import { ReceiptPublisher } from './receipts.js'
 import { endpointKey } from '../shared/spool.js'
 import { sideFileMode } from './side-files.js'
 import { SpoolIngester, type SpoolEntryHandling } from './spool-ingest.js'
+import { StopDrain } from './stop-drain.js'
 import { spoolFileWaits } from './spool-files.js'
 import { WriterStats } from './stats.js'
 import { Telemetry } from './telemetry.js'
@@ -183,16 +184,17 @@ export class Writer extends EventEmitter {
   get summary (): WriterSummary {
     const { records, bytes, batches, duplicates, rejected, unwrittenBytes, denied, conflicts } = this.#summary
     const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
-    const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0 } : { ...this.#ingester.counts }
+    const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0, leftAtStop: 0 } : { ...this.#ingester.counts }
     return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied, conflicts, stateSaveMaxMs: Math.ceil(this.#state.maxSaveMs) }
   }
 
   /**
-   * Stops receiving once the queue is drained (idle for `drainIdleMs`, at most
-   * `drainTimeoutMs`), writes and fsyncs the file, publishes the final receipts, releases the
-   * endpoint. Resolves with the final summary. A file that stays unwritable is given up after
-   * another `drainTimeoutMs` (`unwrittenBytes` in the summary, and not in its `records` or
-   * `bytes`; those batches have no receipt).
+   * Stops receiving once the queue is drained (idle for `drainIdleMs`) and the spool files ready
+   * at the stop or landing meanwhile are taken (StopDrain), at most `drainTimeoutMs`; writes and
+   * fsyncs the file, publishes the final receipts, releases the endpoint. Resolves with the final
+   * summary (`spool.leftAtStop`: spool files left for the next writer). A file that stays
+   * unwritable is given up after another `drainTimeoutMs` (`unwrittenBytes` in the summary, and
+   * not in its `records` or `bytes`; those batches have no receipt).
    */
   async stop (): Promise<WriterSummary> {
     this.#stop.request()
@@ -231,27 +233,29 @@ export class Writer extends EventEmitter {
     const pull = this.#pull as DataSocket
     const ring = pull instanceof ZmtpPull ? pull.ring : undefined
     const sink = this.#sink as FileSink
-    const { drainIdleMs, drainTimeoutMs } = this.options
+    const { drainTimeoutMs } = this.options
     const { afterMessage } = this.#hooks
     const TIMEOUT = Symbol('timeout')
-    let stopping = false
-    let drainDeadline = 0
+    let drain: StopDrain | undefined
     let pending = receiveMessage(pull)
     let sinceTurn = 0
     for (;;) {
-      const wait = stopping ? sleep(Math.max(0, Math.min(drainIdleMs, drainDeadline - performance.now()))) : this.#stop.wait()
+      const wait = drain?.wait() ?? this.#stop.wait()
       const frames = await Promise.race([pending, wait.promise.then(() => TIMEOUT)])
       wait.cancel()
       if (frames === TIMEOUT) {
-        // No producer connected, nothing received waits and no spool file waits (a producer that
-        // just ended may have spooled copies of what it sent: the ingester takes them in the
-        // drain, as a duplicate of its file, not the next writer into its own): nothing is in flight.
-        if (stopping || ring !== undefined && (pull as ZmtpPull).drained && !spoolFileWaits(this.options.spoolDir)) break
-        stopping = true
-        drainDeadline = performance.now() + drainTimeoutMs
+        if (drain !== undefined) {
+          if (drain.timedOut()) break
+          continue
+        }
+        // No producer connected, nothing received waits, no spool file waits: nothing is in flight.
+        const quiet = ring !== undefined && (pull as ZmtpPull).drained
+        if (quiet && !spoolFileWaits(this.options.spoolDir)) break
+        drain = new StopDrain(this.options, this.#ingester, quiet)
         continue
       }
       if (frames === undefined) break
+      drain?.received()
       this.#stats.received()
       const end = this.#handle(frames as Buffer[])
       if (ring !== undefined) {
@@ -275,7 +279,7 @@ export class Writer extends EventEmitter {
         sinceTurn = 0
       }
       if (afterMessage !== undefined) await afterMessage()
-      if (stopping && performance.now() >= drainDeadline) break
+      if (drain?.expired === true) break
     }
     pull.close()
     await pending

@@ -16,7 +16,8 @@ export interface StopOptions {
    * each: it removes one once what it held is in the file), failing after `spoolDeadlineMs`
    * with the files left. For a stop after producers' close(): close() may end while the writer
    * is away (stopped, restarting, or judged away by the `spoolAfterMs` rule), with the rest in
-   * the spool, and a writer stopped before it took those files leaves them to the next writer.
+   * the spool. The stop's drain takes those files itself (test/stop-takes-spool.test.ts); the
+   * wait stays, so that these tests also check the running writer takes them, whatever a stop does.
    */
   spoolTaken?: boolean
   /** Deadline of that wait (default SPOOL_TAKEN_DEADLINE_MS). */

@@ -405,6 +405,6 @@ def test_an_entry_that_fails_part_way_is_cut_off_and_an_entry_less_segment_remov
     writer.wait_for_lines(3)
     summary = writer.stop()
     assert summary['records'] == 3
-    assert summary['spool'] == {'files': 2, 'entries': 3, 'torn': 0, 'rejected': 0, 'foreign': 0}
+    assert summary['spool'] == {'files': 2, 'entries': 3, 'torn': 0, 'rejected': 0, 'foreign': 0, 'leftAtStop': 0}
     with open(writer.file, encoding='utf-8') as f:
         assert [json.loads(line)['i'] for line in f] == [0, 1, 4]
