@@ -80,7 +80,7 @@ export interface SpooledRecords {
   seqs: number[]
 }
 
-/** Reads every spool file in `dir` (none: all zero). */
+/** Reads every spool file in `dir` (none: all zero); a file removed while it reads (taken by a running writer) counts as gone. */
 export function readSpooled (dir: string): SpooledRecords {
   const found: SpooledRecords = { files: 0, tmpFiles: 0, entries: 0, seqs: [] }
   let names: string[]
@@ -90,9 +90,16 @@ export function readSpooled (dir: string): SpooledRecords {
     return found
   }
   for (const name of names.filter((n) => /^[0-9a-f]{32}-\d+-\d{10}\.spool(\.tmp)?$/.test(n)).sort()) {
+    let buf: Buffer
+    try {
+      buf = readFileSync(join(dir, name))
+    } catch (err) {
+      // A writer running meanwhile may have taken (removed) the file since the listing.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+      throw err
+    }
     if (name.endsWith('.tmp')) found.tmpFiles++
     else found.files++
-    const buf = readFileSync(join(dir, name))
     let offset = buf.subarray(0, 4).equals(Buffer.from([0x4c, 0x46, 0x53, 0x01])) ? 8 + buf.readUInt32BE(4) : 0
     // Entries: a 40-byte header, a 4-byte length, the payload; a torn tail ends the file.
     while (offset + 44 <= buf.length) {
