@@ -125,7 +125,9 @@ async function failedStartThenClose (records: number, body: string): Promise<Chi
     import pino from 'pino'
     import { once } from 'node:events'
     import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
-    const dest = funnel({ endpoint: ${JSON.stringify(writer.endpoint)} })
+    // spoolAfterMs 0: the new sender's records go over the network however long its start and
+    // connection take on a loaded machine (with the default, a slow connect counts as the writer away)
+    const dest = funnel({ endpoint: ${JSON.stringify(writer.endpoint)}, spoolAfterMs: 0 })
     const log = pino(dest)
     for (let seq = 0; seq < ${records}; seq++) log.info({ seq }, 'x')
     ${body}
