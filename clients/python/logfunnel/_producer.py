@@ -314,6 +314,14 @@ class _Producer(SenderThread, SpoolKeeper):
             sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
                              '(it failed too often)\n' % self._broken_drops)
 
+    def _unreached_known(self) -> bool:
+        """A writer never reached may still answer, or show why not (HandshakeWatch.evident):
+        a close that would end early with everything in the spool waits for that, at most
+        UNREACHED_AT_CLOSE_AFTER s from the start, so that its report holds and a slow writer
+        still gets the records."""
+        watch = self._handshake
+        return watch is None or self._reached or watch.evident(time.monotonic())
+
     def _report_unreached(self) -> None:
         """After a close that left records in the spool: the writer never reached and not said
         yet (connect_timeout had not passed; the writer away, the close ended early), the
@@ -344,7 +352,8 @@ class _Producer(SenderThread, SpoolKeeper):
             self._hurry = True
             self._wake()
             while self._queued or self._unacked:
-                if spooled_ends and self._writer_away and not self._queued and self._unacked[-1][0] <= self._copied_through:
+                if spooled_ends and self._writer_away and not self._queued and self._unacked[-1][0] <= self._copied_through \
+                        and self._unreached_known():
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0 or self._broken:  # broken: nothing will be confirmed any more
