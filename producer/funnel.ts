@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto'
 import { EventEmitter, once } from 'node:events'
 import { debuglog } from 'node:util'
-import { MessageChannel, Worker } from 'node:worker_threads'
+import { isMainThread, MessageChannel, Worker } from 'node:worker_threads'
 import * as onExit from 'on-exit-leak-free'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
+import { PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { EarlySpool } from './early-spool.js'
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
@@ -68,6 +71,15 @@ export class FunnelDestination extends EventEmitter {
   #nextId = 0
   #pending = new Map<number, Pending>()
   #unsignal: () => void
+  /** Made here, not in the sender thread: the early phase's batches carry it. */
+  readonly #producerId = randomBytes(PRODUCER_ID_BYTES)
+  /**
+   * In a worker thread, until the sender thread is connected: lines go to the spool, not the
+   * ring (early-spool.ts), so that a `worker.terminate()` meanwhile loses none.
+   */
+  #early: EarlySpool | undefined
+  /** An early phase was begun: every sender thread (one restarted too) takes it over. */
+  readonly #earlyBegun: boolean
 
   constructor (options: ResolvedProducerOptions) {
     super()
@@ -78,6 +90,9 @@ export class FunnelDestination extends EventEmitter {
       onTooLarge: onlyOnce((bytes: number) => process.emitWarning(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
     this.#thread = { worker: undefined as unknown as Worker, control: createControl(), ring: this.#ring, exited: false }
+    // The main thread's exits and signals spool through its exit hooks; a worker's terminate runs nothing.
+    if (!isMainThread && options.spoolDir !== undefined) this.#early = new EarlySpool(this.#thread.control, { ...options, spoolDir: options.spoolDir }, this.#producerId)
+    this.#earlyBegun = this.#early !== undefined
     this.#thread.worker = this.#startSender()
     whenCollected.register(this, this.#thread, this)
     onExit.registerBeforeExit(this, (dest) => dest.#onBeforeExit())
@@ -101,7 +116,7 @@ export class FunnelDestination extends EventEmitter {
       // have no business in the sender. An empty list is always valid; a filtered copy of the
       // parent's is not (V8 flags such as --max-old-space-size are refused when listed).
       execArgv: [],
-      workerData: { options: this.options, ring: this.#ringMemory, port: port2, control: this.#thread.control },
+      workerData: { options: this.options, ring: this.#ringMemory, port: port2, control: this.#thread.control, producerId: this.#producerId, early: this.#earlyBegun },
       transferList: [port2]
     })
     // The listeners reach the destination through a WeakRef: a running thread's listeners must
@@ -214,6 +229,10 @@ export class FunnelDestination extends EventEmitter {
         }
       }
       return true
+    }
+    if (this.#early !== undefined) {
+      if (this.#early.append(line)) return true
+      this.#early = undefined
     }
     this.#ring.write(line)
     return true
@@ -354,6 +373,9 @@ export class FunnelDestination extends EventEmitter {
   #onMessage (msg: SenderReply): void {
     if (msg.code === 'error') {
       this.#emitError(reviveError(msg.err))
+    } else if (msg.code === 'early-closed') {
+      this.#early?.end()
+      this.#early = undefined
     } else if (msg.code === 'done') {
       const pending = this.#pending.get(msg.id)
       if (msg.err !== undefined) pending?.reject(reviveError(msg.err))

@@ -63,6 +63,11 @@ export class SendWindow {
     return batch
   }
 
+  /** Appends a batch that is in the spool only (an early phase's that could not be read back). */
+  sealInSpool (records: number): void {
+    this.#batches.push({ seq: this.#nextSeq++, records, payload: undefined, sends: 0 })
+  }
+
   /**
    * The next batch to send, counted as sent; undefined when none waits, or when the next one
    * is in the spool (it and everything after it reach the writer from there).

@@ -1,7 +1,7 @@
 import { debuglog } from 'node:util'
 import { SenderFailedError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { BatchSender } from './sender.js'
+import { BatchSender, type SenderStart } from './sender.js'
 import { sumStats, type SenderStats } from './sender-stats.js'
 
 const debug = debuglog('logfunnel')
@@ -28,11 +28,12 @@ export class GuardedSender {
   #faults: number[] = []
   #broken = false
 
-  constructor (opts: ResolvedProducerOptions, setup: (sender: BatchSender) => void, report: (err: SenderFailedError) => void) {
+  /** `first`: how the first sender starts (its id and early phase); those that replace it make their own id. */
+  constructor (opts: ResolvedProducerOptions, setup: (sender: BatchSender) => void, report: (err: SenderFailedError) => void, first: SenderStart = {}) {
     this.#opts = opts
     this.#setup = setup
     this.#report = report
-    this.#current = this.#start()
+    this.#current = this.#start(first)
   }
 
   /** The sender in use. */
@@ -51,8 +52,8 @@ export class GuardedSender {
     return this.#retired === undefined ? now : sumStats(this.#retired, now)
   }
 
-  #start (): BatchSender {
-    const sender = new BatchSender(this.#opts)
+  #start (start: SenderStart = {}): BatchSender {
+    const sender = new BatchSender(this.#opts, start)
     this.#setup(sender)
     return sender
   }

@@ -21,6 +21,8 @@ export interface DoneReply { code: 'done', id: number, err?: PlainError, stats?:
 /** funnel()'s sender thread to the logging thread. */
 export type SenderReply =
   | { code: 'error', err: PlainError }
+  /** The sender thread ended the early phase (early-spool.ts): the logging thread closes its segment. */
+  | { code: 'early-closed' }
   | DoneReply
 
 /** Asks the sender thread to close its sockets at once: the process is exiting. */
@@ -31,7 +33,10 @@ const LOST_INDEX = 1
 /** 1 once the words after it say where the producer's sequence and spool stand (SpoolPosition). */
 const POSITION_INDEX = 2
 const ID_WORDS = 4
-const WORDS = POSITION_INDEX + 1 + ID_WORDS + 2 + 2 + 1
+/** The early phase (early-spool.ts): the seqs reserved and its CLOSED bit; the entries written. */
+export const EARLY_STATE_INDEX = POSITION_INDEX + 1 + ID_WORDS + 2 + 2 + 1
+export const EARLY_WRITTEN_INDEX = EARLY_STATE_INDEX + 1
+const WORDS = EARLY_WRITTEN_INDEX + 1
 
 /**
  * How long a process exit waits for the sender thread to spool what has no receipt (up to
@@ -42,7 +47,7 @@ export const DESTROY_TIMEOUT_MS = Number(process.env.LOGFUNNEL_TEST_DESTROY_TIME
 
 /**
  * The words both threads share: 1 once the sender thread has closed its sockets, and the
- * records it could not spool then.
+ * records it could not spool then; where the producer stands as it ends; the early phase.
  */
 export function createControl (): Int32Array {
   return new Int32Array(new SharedArrayBuffer(WORDS * Int32Array.BYTES_PER_ELEMENT))

@@ -1,6 +1,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import type { LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
+import { EarlyHandOver } from './early-spool.js'
 import { RingReader, type RingMemory } from './line-ring.js'
 import { catchThreadFaults, GuardedSender } from './sender-guard.js'
 import { DESTROY_TIMEOUT_MS, markDestroyed, onDestroyRequest, publishPosition, type SenderRequest, type SenderReply } from './sender-requests.js'
@@ -24,11 +25,20 @@ interface SenderThreadData {
   ring: RingMemory
   port: MessagePort
   control: Int32Array
+  /** Made by the logging thread, which owns the producer's start (early-spool.ts). */
+  producerId: Uint8Array
+  /** The logging thread writes the first lines to the spool (early-spool.ts) until this thread ends that. */
+  early: boolean
 }
 
-const { options, ring, port, control } = workerData as SenderThreadData
+const { options, ring, port, control, producerId: id, early } = workerData as SenderThreadData
 const parent = parentPort as NonNullable<typeof parentPort>
 const reader = new RingReader(ring, port)
+const producerId = Buffer.from(id.buffer, id.byteOffset, id.byteLength)
+const start = {
+  producerId,
+  early: early && options.spoolDir !== undefined ? new EarlyHandOver(control, options.spoolDir, producerId, () => post({ code: 'early-closed' })) : undefined
+}
 const guard = new GuardedSender(options, (s) => {
   s.on('unreachable', (err: LogfunnelError) => post({ code: 'error', err: toPlainError(err) }))
 }, (err) => {
@@ -40,7 +50,7 @@ const guard = new GuardedSender(options, (s) => {
   } else {
     void pump()
   }
-})
+}, start)
 catchThreadFaults(guard)
 const block = options.onFull === 'block'
 /** At exit nothing may wait: every slot is taken, whatever the sender holds. */

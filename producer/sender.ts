@@ -4,6 +4,7 @@ import { debuglog } from 'node:util'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { AFTER_EARLY_SEGMENT, type EarlyHandOver } from './early-spool.js'
 import { OpenBatch } from './open-batch.js'
 import { ReceiptWaiters, type Settled } from './receipt-waiters.js'
 import { SenderRoom } from './sender-room.js'
@@ -44,8 +45,14 @@ let faultFired = false
  * could control (nothing is connected), else LOGFUNNEL_ERR_CONNECT or _HANDSHAKE when the writer
  * has not answered within `connectTimeoutMs`; the sender keeps its records (and keeps trying).
  */
+/** How a sender starts: the producer id its logging thread made, and the early phase that thread began (early-spool.ts). */
+export interface SenderStart {
+  producerId?: Buffer
+  early?: EarlyHandOver
+}
+
 export class BatchSender extends EventEmitter {
-  readonly id: Buffer = randomBytes(PRODUCER_ID_BYTES)
+  readonly id: Buffer
   #opts: ResolvedProducerOptions
   #link: WriterLink
   #stats: SenderStats = newSenderStats()
@@ -67,22 +74,30 @@ export class BatchSender extends EventEmitter {
   #maxBatchBytes: number
   /** A wait for room ends once the writer is away (WriterLiveness), as at `blockTimeoutMs` (the transport target's). */
   endWaitWhenAway = false
+  /** The early phase, until this sender takes its batches (#adoptEarly). */
+  #early: EarlyHandOver | undefined
+  readonly #startedAt = performance.now()
 
-  constructor (opts: ResolvedProducerOptions) {
+  constructor (opts: ResolvedProducerOptions, start: SenderStart = {}) {
     super()
     this.#opts = opts
+    this.id = start.producerId ?? randomBytes(PRODUCER_ID_BYTES)
+    this.#early = start.early
     this.#maxBatchBytes = opts.maxBatchBytes
     this.#open = new OpenBatch(opts.maxBatchBytes, Math.floor(opts.highWaterMark / opts.maxBatchBytes))
     this.#room = new SenderRoom(opts, () => this.#heldBytes())
     // A squatted socket directory is never connected to: the records are held.
     this.#link = new WriterLink(opts, this.id)
-    this.#spool = new SpoolPolicy(opts, this.id, this.#window, this.#open, this.#stats, () => this.#link.away)
+    this.#spool = new SpoolPolicy(opts, this.id, this.#window, this.#open, this.#stats, () => this.#link.away, start.early === undefined ? 0 : AFTER_EARLY_SEGMENT)
     this.#link.on('receipt', (seq: number) => this.#onReceipt(seq))
     // The writer refused a batch that skipped ahead (those before it died with a previous
     // writer's queue): resend now.
     this.#link.on('gap', () => this.#rewind('the writer reported a gap'))
     this.#link.on('tooLarge', (limit: number) => this.#onTooLarge(limit))
-    this.#link.on('connected', () => this.#spool.connected())
+    this.#link.on('connected', () => {
+      this.#adoptEarly()
+      this.#spool.connected()
+    })
     this.#link.on('reconnected', () => this.#rewind('reconnected'))
     this.#link.on('unreachable', (err: Error) => this.emit('unreachable', err))
     this.#timer = setInterval(() => this.#checkProgress(), this.#link.checkMs)
@@ -142,6 +157,8 @@ export class BatchSender extends EventEmitter {
    */
   writeBytes (bytes: Buffer, records: number): void {
     if (this.#closed) throw new ClosedError()
+    // A line in the ring was logged after the early phase ended: its batches come first.
+    if (this.#early !== undefined) this.#adoptEarly()
     if (!this.#room.fits(bytes.length) && !(this.#spool.pastMark(this.#heldBytes() + bytes.length) && this.#moveHeld())) {
       this.#stats.dropped += records
       this.#droppedUnreported += records
@@ -186,6 +203,7 @@ export class BatchSender extends EventEmitter {
 
   async #settle (deadlineMs: number, spooledEnds: boolean): Promise<Settled> {
     if (this.#closed) throw new ClosedError()
+    this.#adoptEarly()
     this.#sealAndSend()
     const target = this.#window.nextSeq - 1
     if (this.#stats.receipted >= target) return 'receipted'
@@ -213,6 +231,7 @@ export class BatchSender extends EventEmitter {
   /** Closes the sockets at once; unreceipted batches are abandoned. */
   destroy (): void {
     if (this.#closed) return
+    this.#adoptEarly()
     this.#closed = true
     this.#stats.abandoned = this.#heldRecords()
     clearInterval(this.#timer)
@@ -242,6 +261,7 @@ export class BatchSender extends EventEmitter {
    */
   copyToSpool (): { unreceipted: number, spooled: boolean } {
     if (this.#closed) return { unreceipted: 0, spooled: true }
+    this.#adoptEarly()
     this.#seal()
     const copied = this.#spool.copyNew()
     this.#spool.handOver()
@@ -262,6 +282,7 @@ export class BatchSender extends EventEmitter {
    */
   spoolAndDestroy (): boolean {
     if (this.#closed) return true
+    this.#adoptEarly()
     // Drops not reported yet (no receipt freed room: a close that ended with the writer away)
     // become their notice record here, in the spool with the rest, as close() does.
     this.#reportDrops()
@@ -270,6 +291,31 @@ export class BatchSender extends EventEmitter {
     this.#spool.handOver()
     if (ok) this.destroy()
     return ok
+  }
+
+  /**
+   * Ends the early phase (early-spool.ts) and takes its batches as this producer's first ones:
+   * sent from memory, their segment removed once receipted (or, unread, left to the writer there).
+   * Before any batch of its own, and before anything that counts or spools what it holds.
+   */
+  #adoptEarly (): void {
+    const early = this.#early
+    if (early === undefined) return
+    this.#early = undefined
+    const { path, count, batches } = early.close()
+    if (count === 0) return
+    if (this.#window.unreceipted === 0) this.#link.liveness.waitFrom(performance.now())
+    for (let i = 0; i < count; i++) {
+      const batch = batches?.[i]
+      // Read back: held and sent as any batch. Unread: only in the spool (their count unknown, 1 each).
+      if (batch !== undefined) this.#window.seal(batch.payload, batch.records)
+      else this.#window.sealInSpool(1)
+      this.#stats.records += batch?.records ?? 1
+      this.#stats.batches++
+    }
+    this.#spool.adoptEarly(path, count - 1, batches === undefined)
+    debug('took %d batches of the early phase', count)
+    void this.#pump()
   }
 
   #sealAndSend (): void {
@@ -326,6 +372,7 @@ export class BatchSender extends EventEmitter {
   #onReceipt (seq: number): void {
     const freed = this.#window.receipt(seq)
     if (freed === undefined) return
+    this.#spool.receipted(seq)
     for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1)
     this.#stats.receipted = seq
     this.#lastProgress = performance.now()
@@ -338,6 +385,8 @@ export class BatchSender extends EventEmitter {
 
   #checkProgress (): void {
     const now = performance.now()
+    // Not connected within spoolAfterMs: the early phase ends, this sender's spool copies take over.
+    if (this.#early !== undefined && this.#opts.spoolAfterMs > 0 && this.#link.away && now - this.#startedAt >= this.#opts.spoolAfterMs) this.#adoptEarly()
     this.#checkBlocked(now)
     // Judged again after this turn's I/O is read: an answer may be waiting unread.
     if (this.#link.liveness.check(now, this.#window.unreceipted > 0)) setImmediate(() => this.#copyIfAway())

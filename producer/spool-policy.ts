@@ -32,9 +32,9 @@ export class SpoolPolicy {
   readonly #highWaterMark: number
   readonly #writerAway: () => boolean
 
-  /** `writerAway`: whether the writer counts as away now (WriterLink.away). */
-  constructor (opts: ResolvedProducerOptions, producerId: Buffer, window: SendWindow, open: OpenBatch, counters: SpoolCounters, writerAway: () => boolean) {
-    this.#spool = new WindowSpool(opts.spoolDir, producerId, opts.endpoint, counters)
+  /** `writerAway`: whether the writer counts as away now (WriterLink.away); `firstSegment`: see WindowSpool. */
+  constructor (opts: ResolvedProducerOptions, producerId: Buffer, window: SendWindow, open: OpenBatch, counters: SpoolCounters, writerAway: () => boolean, firstSegment = 0) {
+    this.#spool = new WindowSpool(opts.spoolDir, producerId, opts.endpoint, counters, firstSegment)
     this.#window = window
     this.#open = open
     this.#onFull = opts.onFull
@@ -91,6 +91,16 @@ export class SpoolPolicy {
   /** Copies what has no receipt and is not in the spool yet (see WindowSpool.copyNew). */
   copyNew (): boolean {
     return this.#spool.copyNew(this.#window)
+  }
+
+  /** The early phase's batches through `last` are in the segment at `path` (see WindowSpool.adoptEarly). */
+  adoptEarly (path: string, last: number, moved: boolean): void {
+    this.#spool.adoptEarly(path, last, moved)
+  }
+
+  /** The writer has every batch through `seq`. */
+  receipted (seq: number): void {
+    this.#spool.receipted(seq)
   }
 
   /** Hands the open segment to the writer now. */

@@ -1,5 +1,7 @@
+import { renameSync, unlinkSync } from 'node:fs'
 import { debuglog } from 'node:util'
 import { encodeHeader } from '../shared/protocol.js'
+import { SPOOL_SUFFIX, SPOOL_TMP_SUFFIX } from '../shared/spool.js'
 import type { SendWindow, WindowBatch } from './send-window.js'
 import { SpoolWriter } from './spool-writer.js'
 
@@ -27,11 +29,58 @@ export class WindowSpool {
   #movedThrough = -1
   /** Highest sequence copied; while it is unreceipted, new batches are copied too. */
   #copiedThrough = -1
+  /**
+   * The early phase's segment (early-spool.ts), not handed over, and its last batch: removed
+   * once that is receipted, handed over before this spool writes anything of its own.
+   */
+  #early: { path: string, last: number } | undefined
 
-  constructor (dir: string | undefined, producerId: Buffer, endpoint: string, counters: SpoolCounters) {
+  /** `firstSegment`: the number of the first segment it writes (after an early phase's). */
+  constructor (dir: string | undefined, producerId: Buffer, endpoint: string, counters: SpoolCounters, firstSegment = 0) {
     this.#producerId = producerId
     this.#counters = counters
-    if (dir !== undefined) this.#writer = new SpoolWriter(dir, producerId.toString('hex'), endpoint, (err) => this.#onError(err))
+    if (dir !== undefined) this.#writer = new SpoolWriter(dir, producerId.toString('hex'), endpoint, (err) => this.#onError(err), firstSegment)
+  }
+
+  /**
+   * The early phase's batches 0..`last` are in the segment at `path`: copies (the sender holds
+   * them too), or, with `moved`, there only (they could not be read back), and then the writer
+   * gets the segment at once.
+   */
+  adoptEarly (path: string, last: number, moved: boolean): void {
+    this.#early = { path, last }
+    if (moved) {
+      this.#movedThrough = last
+      this.#handOverEarly()
+    } else {
+      this.#copiedThrough = last
+    }
+  }
+
+  /** The writer has every batch through `seq`: the early segment, once all of it is, is removed. */
+  receipted (seq: number): void {
+    const early = this.#early
+    if (early === undefined || seq < early.last) return
+    this.#early = undefined
+    try {
+      unlinkSync(early.path)
+    } catch (err) {
+      // Left in place, the writer takes it (every batch a duplicate) once this process has ended.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') debug('removing the early spool segment failed: %o', err)
+    }
+  }
+
+  /** The early segment goes to the writer (renamed `.spool`): it must take it before the segments that follow. */
+  #handOverEarly (): void {
+    const early = this.#early
+    if (early === undefined) return
+    this.#early = undefined
+    try {
+      renameSync(early.path, early.path.slice(0, -SPOOL_TMP_SUFFIX.length) + SPOOL_SUFFIX)
+    } catch (err) {
+      // Not renamed, the writer takes it once it has not changed for a second (spool-ingest.ts).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') debug('handing the early spool segment over failed: %o', err)
+    }
   }
 
   /** The next spool segment of this producer (0 with no spool). */
@@ -50,6 +99,7 @@ export class WindowSpool {
   }
 
   #append (batch: WindowBatch & { payload: Buffer }, base: number): void {
+    this.#handOverEarly();
     (this.#writer as SpoolWriter).append(encodeHeader({ records: batch.records, seq: batch.seq, base, producerId: this.#producerId }), batch.payload)
   }
 
@@ -99,6 +149,7 @@ export class WindowSpool {
 
   /** Hands the open segment to the writer. */
   seal (): void {
+    this.#handOverEarly()
     try {
       this.#writer?.seal()
     } catch (err) {

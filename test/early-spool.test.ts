@@ -1,0 +1,98 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { exitCode, fixture, lineCount, spawnNode, tempDir, waitFor, type Child } from './helpers/children.js'
+import { runProducers, startWriterChild, type WriterChild } from './helpers/cluster.js'
+import { spoolFilesWaiting } from './helpers/writer-cli.js'
+import { verifyFile } from '../shared/verify.js'
+
+/**
+ * A worker thread that logs through funnel() and is terminated before its sender thread has
+ * connected (about 0.2 s; 0.8 s for four threads starting together on 2 cores), as a pool ends
+ * its idle threads, loses nothing it logged: in that early phase each line goes to the spool
+ * from the logging thread (producer/early-spool.ts), and the writer takes a live process's
+ * segment once it has not changed for a second. Before, every such record was lost.
+ */
+
+/** How long the writer may take to have every record once the threads have ended: a settled segment waits 1 s, then a scan. */
+const TAKEN_DEADLINE_MS = 20_000
+
+interface Params { endpoint: string, records: number, afterMs: number, threads: number, rounds: number, live?: boolean }
+
+function spawnThreads (params: Params): Child {
+  return spawnNode([fixture('terminate-early'), JSON.stringify(params)], { stdio: ['pipe', 'pipe', 'pipe'] })
+}
+
+/**
+ * Waits, while the threads' process lives on, until the file holds `total` lines; then ends the
+ * process, waits for the writer to take what it left (every batch a duplicate now) and stops it.
+ * Returns the writer's summary.
+ */
+async function takenWhileAlive (host: Child, writer: WriterChild, total: number): Promise<any> {
+  await waitFor(() => existsSync(writer.file) && lineCount(writer.file) >= total, TAKEN_DEADLINE_MS,
+    () => `${lineCount(writer.file)} of ${total} lines; spool: ${spoolFilesWaiting(writer.spoolDir).join(', ')}\n${writer.child.describe()}`)
+  expect(host.proc.exitCode, 'taken while the process lives on').toBe(null)
+  host.proc.stdin?.end()
+  expect(await exitCode(host), host.describe()).toBe(0)
+  return await writer.stop({ spoolTaken: true })
+}
+
+async function expectAll (file: string, threads: number, records: number): Promise<void> {
+  expect(await verifyFile(file, { producerKey: 'w', seqKey: 'seq', expect: records })).toMatchObject({
+    lines: threads * records, producers: threads, torn: 0, gaps: 0, duplicates: 0, reordered: 0, missing: 0, extra: 0, ok: true
+  })
+}
+
+describe('worker threads terminated before their sender connected (early spool)', () => {
+  for (const afterMs of [0, 20, 100]) {
+    it(`writer up, terminated ${afterMs} ms after logging 500 records: all 500 in the file, once and in order`, async () => {
+      const dir = tempDir()
+      const writer = await startWriterChild(dir)
+      const host = spawnThreads({ endpoint: writer.endpoint, records: 500, afterMs, threads: 1, rounds: 1 })
+      await host.waitForLine((l) => l.event === 'terminated', 30_000)
+      const stopped = await takenWhileAlive(host, writer, 500)
+      expect(stopped.records).toBe(500)
+      await expectAll(writer.file, 1, 500)
+    })
+  }
+
+  it('writer down, then started: the records of two terminated threads reach the file while their process lives on', async () => {
+    const dir = tempDir()
+    const host = spawnThreads({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 500, afterMs: 0, threads: 2, rounds: 1 })
+    await host.waitForLine((l) => l.event === 'terminated', 30_000)
+    const writer = await startWriterChild(dir)
+    const stopped = await takenWhileAlive(host, writer, 1000)
+    expect(stopped.records).toBe(1000)
+    await expectAll(writer.file, 2, 500)
+  })
+
+  it('a pool of 4 threads, each terminated right after its task, 5 rounds: all 20,000 records in the file', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const host = spawnThreads({ endpoint: writer.endpoint, records: 1000, afterMs: 0, threads: 4, rounds: 5 })
+    await host.waitForLine((l) => l.event === 'terminated', 60_000)
+    const stopped = await takenWhileAlive(host, writer, 20_000)
+    expect(stopped.records).toBe(20_000)
+    await expectAll(writer.file, 20, 1000)
+  })
+
+  it('threads that live on: once their records have receipts no spool file is left', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const host = spawnThreads({ endpoint: writer.endpoint, records: 500, afterMs: 0, threads: 4, rounds: 1, live: true })
+    const { spoolFiles } = await host.waitForLine((l) => l.event === 'flushed', 30_000)
+    expect(spoolFiles, 'each early segment is removed once receipted').toEqual([])
+    expect(await exitCode(host), host.describe()).toBe(0)
+    const stopped = await writer.stop()
+    expect(stopped.records).toBe(2000)
+    await expectAll(writer.file, 4, 500)
+  })
+
+  it('the main thread has no early phase: nothing goes to the spool with the writer up', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    await runProducers(1, { endpoint: writer.endpoint, records: 2000 })
+    expect(existsSync(writer.spoolDir), 'no spool directory made').toBe(false)
+    expect((await writer.stop()).records).toBe(2000)
+  })
+})
