@@ -30,6 +30,12 @@ const EAGER_SEAL_BATCHES = 4
 const FAULT_AT_BATCH = Number(process.env.LOGFUNNEL_TEST_SENDER_FAULT ?? 0)
 let faultFired = false
 
+/** How a sender starts: the producer id its logging thread made, and the early phase that thread began (early-spool.ts). */
+export interface SenderStart {
+  producerId?: Buffer
+  early?: EarlyHandOver
+}
+
 /**
  * The producer side of the protocol: turns written text into batches of whole lines, sends
  * them over PUSH with one send in flight, holds each batch until the writer's receipt (SUB)
@@ -45,12 +51,6 @@ let faultFired = false
  * could control (nothing is connected), else LOGFUNNEL_ERR_CONNECT or _HANDSHAKE when the writer
  * has not answered within `connectTimeoutMs`; the sender keeps its records (and keeps trying).
  */
-/** How a sender starts: the producer id its logging thread made, and the early phase that thread began (early-spool.ts). */
-export interface SenderStart {
-  producerId?: Buffer
-  early?: EarlyHandOver
-}
-
 export class BatchSender extends EventEmitter {
   readonly id: Buffer
   #opts: ResolvedProducerOptions
