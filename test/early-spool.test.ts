@@ -17,7 +17,7 @@ import { verifyFile } from '../shared/verify.js'
 /** How long the writer may take to have every record once the threads have ended: a settled segment waits 1 s, then a scan. */
 const TAKEN_DEADLINE_MS = 20_000
 
-interface Params { endpoint: string, records: number, afterMs: number, threads: number, rounds: number, live?: boolean }
+interface Params { endpoint: string, records: number, afterMs: number, threads: number, rounds: number, againAfterMs?: number, live?: boolean }
 
 function spawnThreads (params: Params): Child {
   return spawnNode([fixture('terminate-early'), JSON.stringify(params)], { stdio: ['pipe', 'pipe', 'pipe'] })
@@ -64,6 +64,17 @@ describe('worker threads terminated before their sender connected (early spool)'
     const stopped = await takenWhileAlive(host, writer, 1000)
     expect(stopped.records).toBe(1000)
     await expectAll(writer.file, 2, 500)
+  })
+
+  it('writer down: threads whose sender ended the early phase (no writer within spoolAfterMs) and copied what came later to the spool, terminated, then the writer started: all in the file, in order', async () => {
+    const dir = tempDir()
+    // Terminated 300 ms after their last records: those are no longer in flight (the ring, a batch being filled).
+    const host = spawnThreads({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: 500, afterMs: 300, threads: 2, rounds: 1, againAfterMs: 1500 })
+    await host.waitForLine((l) => l.event === 'terminated', 30_000)
+    const writer = await startWriterChild(dir)
+    const stopped = await takenWhileAlive(host, writer, 2000)
+    expect(stopped.records).toBe(2000)
+    await expectAll(writer.file, 2, 1000)
   })
 
   it('a pool of 4 threads, each terminated right after its task, 5 rounds: all 20,000 records in the file', async () => {
