@@ -1,12 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { MAX_FRAME_BYTES } from '../shared/options.js'
-import { defaultSpoolDir, parseSpool, parseSpoolName, parseSpoolPreamble } from '../shared/spool.js'
+import { defaultSpoolDir } from '../shared/spool.js'
 import { verifyFile } from '../shared/verify.js'
 import { exitCode, lineCount, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
+import { readSpooled } from './helpers/spool-files.js'
 
 /**
  * A producer stopped the standard way (SIGTERM, SIGINT) while no writer answers loses nothing,
@@ -21,27 +20,14 @@ const RECORDS = 10_000
 /** A pool or supervisor stops the process this long after its last log call. */
 const STOP_AFTER_MS = 500
 
-/** Records in the complete entries of the spool files in `dir` (a `.spool.tmp` may be in the middle of an entry). */
-function spooledRecords (dir: string): number {
-  let names: string[] = []
-  try { names = readdirSync(dir) } catch {}
-  let records = 0
-  for (const name of names.filter((n) => parseSpoolName(n) !== undefined)) {
-    const buf = readFileSync(join(dir, name))
-    const preamble = parseSpoolPreamble(buf)
-    if (typeof preamble !== 'object') continue
-    for (const entry of parseSpool(buf, MAX_FRAME_BYTES, preamble.bytes).entries) records += entry.header.records
-  }
-  return records
-}
-
 async function stopWith (signal: NodeJS.Signals, mode: 'funnel' | 'transport', endpoint: string, afterMs: number): Promise<void> {
   const producer = spawnProducer({ endpoint, records: RECORDS, mode, holdUntilSignal: true })
   await producer.waitForLine((l) => l.event === 'logged', 30_000)
   if (afterMs > 0) await delay(afterMs)
   if (mode === 'transport') {
     const dir = defaultSpoolDir(endpoint) as string
-    await waitFor(() => spooledRecords(dir) >= RECORDS, 30_000, () => `${spooledRecords(dir)} of ${RECORDS} records copied to the spool`)
+    const spooled = (): number => readSpooled(dir).seqs.length
+    await waitFor(() => spooled() >= RECORDS, 30_000, () => `${spooled()} of ${RECORDS} records copied to the spool`)
   }
   producer.proc.kill(signal)
   expect(await exitCode(producer), producer.describe()).toBe(signal)
