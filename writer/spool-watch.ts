@@ -31,9 +31,18 @@ export class SpoolWatch {
     this.#landed = landed
   }
 
-  /** Watches the directory, or its parent while it does not exist, unless that one is watched already. */
+  /**
+   * Watches the directory, or its parent while it does not exist, unless that one is watched
+   * already. A directory made between the look for it and the parent's watch sends the parent
+   * no event: once the parent is watched, the directory is looked for again.
+   */
   refresh (): void {
     if (this.#closed) return
+    if (this.#watchFirstThere() !== this.#dir && existsSync(this.#dir)) this.#watchFirstThere()
+  }
+
+  /** Watches the directory, else its parent; returns which (undefined: neither exists). */
+  #watchFirstThere (): string | undefined {
     let path = this.#dir
     let st: Stats
     try {
@@ -44,11 +53,11 @@ export class SpoolWatch {
         st = statSync(path)
       } catch {
         this.#unwatch()
-        return
+        return undefined
       }
     }
     const id = `${st.dev}:${st.ino}:${path}`
-    if (this.#watched === id || this.#unwatchable === id) return
+    if (this.#watched === id || this.#unwatchable === id) return path
     this.#unwatch()
     let watcher: FSWatcher
     try {
@@ -56,7 +65,7 @@ export class SpoolWatch {
     } catch (err) {
       this.#unwatchable = id
       debug('cannot watch %s, the spool is only polled: %o', path, err)
-      return
+      return path
     }
     // A watch that fails later must never end the writer.
     watcher.on('error', (err) => {
@@ -71,6 +80,7 @@ export class SpoolWatch {
     })
     this.#watcher = watcher
     this.#watched = id
+    return path
   }
 
   /** Stops watching for good. */

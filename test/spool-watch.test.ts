@@ -1,0 +1,68 @@
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { tempDir, waitFor } from './helpers/children.js'
+
+/** Runs once, in the middle of SpoolWatch's next statSync of `armed.path`. */
+let armed: { path: string, run: () => void } | undefined
+
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>()
+  const statSync = ((path: string, ...rest: unknown[]) => {
+    if (armed !== undefined && String(path) === armed.path) {
+      const { run } = armed
+      armed = undefined
+      run()
+    }
+    return (fs.statSync as (...args: unknown[]) => unknown)(path, ...rest)
+  }) as typeof fs.statSync
+  return { ...fs, default: { ...fs, statSync }, statSync }
+})
+
+const { SpoolWatch } = await import('../writer/spool-watch.js')
+
+const SPOOL_NAME = `${'ab'.repeat(16)}-${process.pid}-0000000000.spool`
+
+describe('SpoolWatch', () => {
+  let watch: InstanceType<typeof SpoolWatch> | undefined
+  afterEach(() => {
+    watch?.close()
+    armed = undefined
+  })
+
+  // The spool directory is looked for, is not there, and is made (by a producer) before its
+  // parent is watched: the parent then sees no creation. Before, nothing watched the directory
+  // and a segment renamed into it waited for the next poll (spoolPollMs, 10 s by default).
+  it('a spool directory made between the look for it and the watch of its parent: a segment renamed into it is seen', async () => {
+    const parent = tempDir()
+    const dir = join(parent, 'w.sock.spool')
+    let landed = 0
+    watch = new SpoolWatch(dir, () => { landed++ })
+    // The look for `dir` failed; the parent is looked at next, before its watch: make `dir` then.
+    armed = { path: parent, run: () => mkdirSync(dir, { mode: 0o700 }) }
+    watch.refresh()
+    expect(armed, 'the parent was not looked at').toBe(undefined)
+    writeFileSync(join(dir, `${SPOOL_NAME}.incoming`), 'x')
+    renameSync(join(dir, `${SPOOL_NAME}.incoming`), join(dir, SPOOL_NAME))
+    await waitFor(() => landed > 0, 2000, () => `landed ${landed} times`)
+  })
+
+  it('a spool directory removed and made again: a segment renamed into the new one is seen', async () => {
+    const parent = tempDir()
+    const dir = join(parent, 'w.sock.spool')
+    mkdirSync(dir, { mode: 0o700 })
+    let landed = 0
+    watch = new SpoolWatch(dir, () => { landed++ })
+    watch.refresh()
+    rmSync(dir, { recursive: true })
+    await waitFor(() => landed > 0, 2000, () => 'the removal was not seen')
+    watch.refresh()
+    mkdirSync(dir, { mode: 0o700 })
+    await waitFor(() => landed > 1, 2000, () => 'the creation was not seen')
+    watch.refresh()
+    const before = landed
+    writeFileSync(join(dir, `${SPOOL_NAME}.incoming`), 'x')
+    renameSync(join(dir, `${SPOOL_NAME}.incoming`), join(dir, SPOOL_NAME))
+    await waitFor(() => landed > before, 2000, () => `landed ${landed - before} times after the rename`)
+  })
+})
