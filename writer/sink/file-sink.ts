@@ -3,39 +3,23 @@ import { dirname } from 'node:path'
 import { debuglog } from 'node:util'
 import { FileError } from '../../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../../shared/options.js'
-import { roundSucceeded, startCommitRound, type CommitRound } from './commit-round.js'
+import { startCommitRound, type CommitRound } from './commit-round.js'
 import { Abandoned, FaultRetry } from './fault-retry.js'
 import { SwitchPlan, type FileSwitch } from './file-switch.js'
 import { FlushWaiters } from './flush-waiters.js'
 import { FsyncSchedule } from './fsync-policy.js'
+import { planGiveUp } from './give-up.js'
 import { LoopTimers } from './loop-timers.js'
 import { recoverTornTail } from './recovery.js'
 import { RotationArchiver } from './rotation.js'
 import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
+import type { CheckpointKeys, FileSinkOptions, SinkOptionKeys, SinkStats } from './sink-options.js'
 import { Checkpointer, countLines } from './checkpointer.js'
 import { mergeChunks, WriteQueue, writeSome, type Chunk } from './write-queue.js'
 
+export type { FileSinkOptions, SinkStats } from './sink-options.js'
+
 const debug = debuglog('logfunnel')
-
-type CheckpointKeys = 'checkpoints' | 'checkpointIntervalMs' | 'checkpointSizeBytes'
-type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync' | CheckpointKeys
-
-/** The writer options the sink uses (defaults: WRITER_DEFAULTS), and the file operations. */
-export interface FileSinkOptions extends Pick<WriterOptions, SinkOptionKeys> {
-  /** File operations; tests inject faults here. */
-  fs?: SinkFs
-  /** With checkpoints: the sealing key file (seal-keeper.ts). */
-  sealKeyFile?: string | undefined
-}
-
-/** Counters the writer adds to its summary and stats. */
-export interface SinkStats {
-  fsyncs: number
-  rotations: number
-  /** Failed file operations (each failed retry counts). */
-  fileErrors: number
-  lastFileError: { op: string, fsCode: string | null, message: string } | null
-}
 
 /**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
@@ -382,33 +366,20 @@ export class FileSink extends EventEmitter {
    * chunk, and written ones not confirmed), close it.
    */
   async #giveUp (): Promise<void> {
-    const given = this.#chunk === undefined ? [...this.#unconfirmed] : [this.#chunk, ...this.#unconfirmed]
-    this.#givenUpRecords = linesOf(given)
     const fd = this.#fd
+    const plan = planGiveUp(this.#chunk, this.#unconfirmed, fd === undefined ? undefined : this.#round)
+    this.#givenUpRecords = plan.records
     if (fd === undefined) return
-    const round = this.#round
-    let cut = this.#chunk?.done ?? 0
-    for (const chunk of this.#unconfirmed) cut += chunk.bytes
-    if (round !== undefined && !roundSucceeded(round)) this.#givenUpRecords += linesOf(round.chunks)
+    const round = plan.confirmed
+    this.#round = undefined
     if (round !== undefined) {
-      this.#round = undefined
-      if (roundSucceeded(round)) {
-        if (round.sync) this.#synced()
-        this.#written = round.end
-        this.emit('written', round.end)
-      } else {
-        cut += round.bytes
-      }
+      if (round.sync) this.#synced()
+      this.#written = round.end
+      this.emit('written', round.end)
     }
-    if (cut > 0) {
-      await this.#fs.ftruncate(fd, this.#size - cut).catch((err: unknown) => debug('cannot cut the partial batch: %o', err))
+    if (plan.cutBytes > 0) {
+      await this.#fs.ftruncate(fd, this.#size - plan.cutBytes).catch((err: unknown) => debug('cannot cut the partial batch: %o', err))
     }
     await this.#fs.close(fd).catch(() => {})
   }
-}
-
-function linesOf (chunks: Chunk[]): number {
-  let n = 0
-  for (const chunk of chunks) for (const buf of chunk.bufs) n += countLines(buf)
-  return n
 }

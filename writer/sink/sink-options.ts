@@ -1,0 +1,23 @@
+import type { WriterOptions } from '../../shared/options.js'
+import type { SinkFs } from './sink-fs.js'
+
+/** The checkpoint options: the Checkpointer's, not the sink's own. */
+export type CheckpointKeys = 'checkpoints' | 'checkpointIntervalMs' | 'checkpointSizeBytes'
+export type SinkOptionKeys = 'rotateSizeBytes' | 'rotateIntervalMs' | 'rotateKeep' | 'rotateGzip' | 'fsync' | CheckpointKeys
+
+/** The writer options the sink uses (defaults: WRITER_DEFAULTS), and the file operations. */
+export interface FileSinkOptions extends Pick<WriterOptions, SinkOptionKeys> {
+  /** File operations; tests inject faults here. */
+  fs?: SinkFs
+  /** With checkpoints: the sealing key file (seal-keeper.ts). */
+  sealKeyFile?: string | undefined
+}
+
+/** Counters the writer adds to its summary and stats. */
+export interface SinkStats {
+  fsyncs: number
+  rotations: number
+  /** Failed file operations (each failed retry counts). */
+  fileErrors: number
+  lastFileError: { op: string, fsCode: string | null, message: string } | null
+}
