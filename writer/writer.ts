@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events'
 import { statSync } from 'node:fs'
-import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
 import { resolveWriterOptions, type ResolvedWriterOptions, type WriterOptions } from '../shared/options.js'
@@ -9,7 +8,6 @@ import type { WriterSummary } from '../shared/summary.js'
 
 export type { WriterSummary }
 import { acquireWriterLocks } from './endpoint-lock.js'
-import { receiveMessage } from '../shared/receive.js'
 import { bind, openDataSocket, type DataSocket } from './data-socket.js'
 import { ZmtpPull } from './zmtp-pull.js'
 import { checkExposure, prepareEndpointDirs, removeSocketFile } from './endpoint-security.js'
@@ -19,29 +17,18 @@ import { loadProducerStates, migrateLegacyState } from './producer-state.js'
 import { StateKeeper } from './state-keeper.js'
 import { sleep, StopRequest } from './cancellable-waits.js'
 import { InputNotices } from './input-notices.js'
-import { checkMessage, messageBytes } from './message-check.js'
+import { checkMessage } from './message-check.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
+import { receiveLoop, WRITE_QUEUE_BYTES } from './receive-loop.js'
 import { endpointKey } from '../shared/spool.js'
 import { sideFileMode } from './side-files.js'
 import { SpoolIngester, type SpoolEntryHandling } from './spool-ingest.js'
-import { StopDrain } from './stop-drain.js'
-import { spoolFileWaits } from './spool-files.js'
 import { WriterStats } from './stats.js'
 import { Telemetry } from './telemetry.js'
 import { startCurveServer, type CurveServer, type ZapDenial } from './zap-handler.js'
 
 const debug = debuglog('logfunnel')
-
-/** Above this many bytes waiting for the file, the receive loop pauses (bounds writer memory). */
-const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
-
-/**
- * Bytes received after which the receive loop lets the event loop turn. zeromq.js resolves up
- * to 512 receives in a row without a turn (max_sync_operations in its socket.cc) when messages
- * are queued; meanwhile the file's write and fsync completions wait, and the file idles.
- */
-const TURN_EVERY_BYTES = 1024 * 1024
 
 /** Not options: what tests put in to make faults and a slow writer (test/fixtures/slow-writer.ts). */
 export interface WriterHooks {
@@ -157,7 +144,16 @@ export class Writer extends EventEmitter {
       this.#locks.release()
       throw err
     }
-    this.#loop = this.#receiveLoop()
+    this.#loop = receiveLoop({
+      pull: this.#pull,
+      sink: this.#sink,
+      options: this.options,
+      stop: this.#stop,
+      ingester: () => this.#ingester,
+      handle: (frames) => this.#handle(frames),
+      received: () => this.#stats.received(),
+      afterMessage: this.#hooks.afterMessage
+    })
     if (spoolDir !== undefined) {
       const sink = this.#sink
       this.#ingester = new SpoolIngester({ dir: spoolDir, pollMs: spoolPollMs, endpointKey: endpointKey(endpoint), tornMode: this.#state.mode & 0o600 }, {
@@ -227,62 +223,6 @@ export class Writer extends EventEmitter {
   /** Reopens the file by path, for logrotate's `create` mode. */
   reopen (): void {
     this.#sink?.reopen()
-  }
-
-  async #receiveLoop (): Promise<void> {
-    const pull = this.#pull as DataSocket
-    const ring = pull instanceof ZmtpPull ? pull.ring : undefined
-    const sink = this.#sink as FileSink
-    const { drainTimeoutMs } = this.options
-    const { afterMessage } = this.#hooks
-    const TIMEOUT = Symbol('timeout')
-    let drain: StopDrain | undefined
-    let pending = receiveMessage(pull)
-    let sinceTurn = 0
-    for (;;) {
-      const wait = drain?.wait() ?? this.#stop.wait()
-      const frames = await Promise.race([pending, wait.promise.then(() => TIMEOUT)])
-      wait.cancel()
-      if (frames === TIMEOUT) {
-        if (drain !== undefined) {
-          if (drain.timedOut()) break
-          continue
-        }
-        // No producer connected, nothing received waits, no spool file waits: nothing is in flight.
-        const quiet = ring !== undefined && (pull as ZmtpPull).drained
-        if (quiet && !spoolFileWaits(this.options.spoolDir)) break
-        drain = new StopDrain(this.options, this.#ingester, quiet)
-        continue
-      }
-      if (frames === undefined) break
-      drain?.received()
-      this.#stats.received()
-      const end = this.#handle(frames as Buffer[])
-      if (ring !== undefined) {
-        ring.hold(frames as Buffer[], end ?? 0)
-        if (end === undefined) ring.release(sink.bytesWritten)
-      }
-      sinceTurn += messageBytes(frames as Buffer[])
-      if (sinceTurn >= TURN_EVERY_BYTES) {
-        sinceTurn = 0
-        await nextTurn()
-      }
-      pending = receiveMessage(pull)
-      if (sink.pendingBytes > WRITE_QUEUE_BYTES) {
-        // While the file fails the loop waits here, so producers see backpressure; once asked
-        // to stop, it waits drainTimeoutMs at most and then stops receiving.
-        const stop = this.#stop.wait()
-        const stopThenDrain = stop.promise.then(async () => await delay(drainTimeoutMs, undefined, { ref: false }))
-        await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES), stopThenDrain])
-        stop.cancel()
-        if (sink.pendingBytes > WRITE_QUEUE_BYTES) break
-        sinceTurn = 0
-      }
-      if (afterMessage !== undefined) await afterMessage()
-      if (drain?.expired === true) break
-    }
-    pull.close()
-    await pending
   }
 
   /**

@@ -1,0 +1,97 @@
+import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises'
+import type { ResolvedWriterOptions } from '../shared/options.js'
+import { receiveMessage } from '../shared/receive.js'
+import type { StopRequest } from './cancellable-waits.js'
+import type { DataSocket } from './data-socket.js'
+import { messageBytes } from './message-check.js'
+import type { FileSink } from './sink/file-sink.js'
+import type { SpoolIngester } from './spool-ingest.js'
+import { spoolFileWaits } from './spool-files.js'
+import { StopDrain } from './stop-drain.js'
+import { ZmtpPull } from './zmtp-pull.js'
+
+/** Above this many bytes waiting for the file, the receive loop pauses (bounds writer memory). */
+export const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
+
+/**
+ * Bytes received after which the receive loop lets the event loop turn. zeromq.js resolves up
+ * to 512 receives in a row without a turn (max_sync_operations in its socket.cc) when messages
+ * are queued; meanwhile the file's write and fsync completions wait, and the file idles.
+ */
+const TURN_EVERY_BYTES = 1024 * 1024
+
+/** What the receive loop works with: the writer's parts, and what it calls for each message. */
+export interface ReceiveLoopParts {
+  pull: DataSocket
+  sink: FileSink
+  options: Pick<ResolvedWriterOptions, 'drainIdleMs' | 'drainTimeoutMs' | 'spoolDir'>
+  stop: StopRequest
+  /** The spool ingester, if any, when the stop's drain begins (it starts after the loop). */
+  ingester: () => SpoolIngester | undefined
+  /** Handles one message; returns the sink offset its payload ends at when it was written. */
+  handle: (frames: Buffer[]) => number | undefined
+  /** Called for each message received, good or bad. */
+  received: () => void
+  /** Awaited after each message (WriterHooks.afterMessage). */
+  afterMessage: (() => Promise<void>) | undefined
+}
+
+/**
+ * The writer's receive loop: hands each message of the data socket to `handle` until the stop
+ * is requested and drained (StopDrain; at once when nothing is in flight), then closes the
+ * socket. With more than WRITE_QUEUE_BYTES waiting for the file it pauses, so that producers
+ * see backpressure; once asked to stop, it waits `drainTimeoutMs` at most and then stops
+ * receiving.
+ */
+export async function receiveLoop (parts: ReceiveLoopParts): Promise<void> {
+  const { pull, sink, options, stop: stopRequest, ingester, handle, received, afterMessage } = parts
+  const ring = pull instanceof ZmtpPull ? pull.ring : undefined
+  const TIMEOUT = Symbol('timeout')
+  let drain: StopDrain | undefined
+  let pending = receiveMessage(pull)
+  let sinceTurn = 0
+  for (;;) {
+    const wait = drain?.wait() ?? stopRequest.wait()
+    const frames = await Promise.race([pending, wait.promise.then(() => TIMEOUT)])
+    wait.cancel()
+    if (frames === TIMEOUT) {
+      if (drain !== undefined) {
+        if (drain.timedOut()) break
+        continue
+      }
+      // No producer connected, nothing received waits, no spool file waits: nothing is in flight.
+      const quiet = ring !== undefined && (pull as ZmtpPull).drained
+      if (quiet && !spoolFileWaits(options.spoolDir)) break
+      drain = new StopDrain(options, ingester(), quiet)
+      continue
+    }
+    if (frames === undefined) break
+    drain?.received()
+    received()
+    const end = handle(frames as Buffer[])
+    if (ring !== undefined) {
+      ring.hold(frames as Buffer[], end ?? 0)
+      if (end === undefined) ring.release(sink.bytesWritten)
+    }
+    sinceTurn += messageBytes(frames as Buffer[])
+    if (sinceTurn >= TURN_EVERY_BYTES) {
+      sinceTurn = 0
+      await nextTurn()
+    }
+    pending = receiveMessage(pull)
+    if (sink.pendingBytes > WRITE_QUEUE_BYTES) {
+      // While the file fails the loop waits here, so producers see backpressure; once asked
+      // to stop, it waits drainTimeoutMs at most and then stops receiving.
+      const stop = stopRequest.wait()
+      const stopThenDrain = stop.promise.then(async () => await delay(options.drainTimeoutMs, undefined, { ref: false }))
+      await Promise.race([sink.waitBelow(WRITE_QUEUE_BYTES), stopThenDrain])
+      stop.cancel()
+      if (sink.pendingBytes > WRITE_QUEUE_BYTES) break
+      sinceTurn = 0
+    }
+    if (afterMessage !== undefined) await afterMessage()
+    if (drain?.expired === true) break
+  }
+  pull.close()
+  await pending
+}
