@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import * as zmq from 'zeromq'
 import { resolveWriterOptions } from '../shared/options.js'
 import { encodeHeader, REJECT_REASONS } from '../shared/protocol.js'
-import { BIN, exitCode, fixture, spawnCommand, spawnNode, tempDir, waitFor } from './helpers/children.js'
+import { BIN, exitCode, fixture, spawnCommand, spawnNode, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 
 const sockets: zmq.Socket[] = []
@@ -91,7 +91,7 @@ describe('Prometheus metrics (--metrics-port)', () => {
     await expect(fetch(url)).rejects.toThrow()
   })
 
-  it.runIf(existsSync('/usr/bin/prlimit'))('the counters never decrease: at a stop that gives the file up (prlimit --fsize: EFBIG), records and bytes keep what was given up', async () => {
+  it.runIf(existsSync('/usr/bin/prlimit'))('the counters never decrease: at a stop that gives the file up (prlimit --fsize: EFBIG), records and bytes keep what was given up; the queue gauge drops it', async () => {
     const port = await loopbackPort(false)
     const dir = tempDir()
     const file = join(dir, 'app.log')
@@ -124,6 +124,9 @@ describe('Prometheus metrics (--metrics-port)', () => {
     expect(summary.bytes + summary.unwrittenBytes).toBe(32 * frame.length)
     expect(summary.records).toBeLessThan(before.get('logfunnel_records_total') as number)
     for (const name of ['logfunnel_records_total', 'logfunnel_bytes_total']) expect([name, after.get(name)]).toEqual([name, before.get(name)])
+    // Given up, those bytes no longer wait for the file (before, they showed as queued until the stop ended).
+    expect(after.get('logfunnel_queue_bytes')).toBe(0)
+    expect(stderrEvents(child, 'stats').filter((line) => line.final === true).map((line) => line.queueBytes)).toEqual([0])
   })
 
   it('a metrics port in use: exit 1 with LOGFUNNEL_ERR_BIND, no ready line, and the endpoint stays free', async () => {

@@ -43,8 +43,11 @@ describe('a file that stays unwritable', () => {
     expect(h.fs.calls.write).toBe(1 + 1 + h.sink.stats.fileErrors)
     expect(h.errors.slice(0, 5).map((e) => e.retryInMs)).toEqual([100, 200, 400, 800, 1600])
 
+    expect(h.sink.pendingBytes).toBe(10 * before[0]!.length)
     const unwritten = await h.sink.end(100)
     expect(unwritten).toBe(10 * before[0]!.length)
+    // Given up, they no longer count as waiting for the file (the writer's queueBytes gauge).
+    expect(h.sink.pendingBytes).toBe(0)
     // The 10 batches given up (one line each, the first partly written and cut off): none is in the file.
     expect(h.sink.unwrittenRecords).toBe(10)
     expect(readFileSync(h.file)).toEqual(Buffer.concat(before))

@@ -33,7 +33,7 @@ export interface StatsCounters {
   rejected: WriterSummary['rejected']
   /** fsync(2) calls of the log file, the rotation's included (the summary's count). */
   fsyncs: number
-  /** Bytes handed to the file sink and not yet written (the writer's own queue). */
+  /** Bytes handed to the file sink and not yet written (the writer's own queue); not those a stop gave up. */
   queueBytes: number
   /** Open connections on the data socket (ZMQ_EVENT_ACCEPTED minus ZMQ_EVENT_DISCONNECTED). */
   connectedProducers: number

@@ -75,6 +75,8 @@ export class FileSink extends EventEmitter {
   #checkpointsOnly = false
   /** Lines of the chunks `end()` gave up on (cut off the file, or never written). */
   #givenUpRecords = 0
+  /** Bytes `end()` gave up on: no longer pending (the writer counts them as unwritten). */
+  #givenUpBytes = 0
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -130,9 +132,9 @@ export class FileSink extends EventEmitter {
     return end
   }
 
-  /** Bytes appended but not yet counted as written. */
+  /** Bytes appended but not yet counted as written, nor given up by `end()`. */
   get pendingBytes (): number {
-    return this.#queue.appended - this.#written
+    return this.#queue.appended - this.#written - this.#givenUpBytes
   }
 
   get bytesWritten (): number {
@@ -178,7 +180,8 @@ export class FileSink extends EventEmitter {
   /**
    * Writes what is queued, fsyncs and closes; waits for background gzip. After `deadlineMs` a
    * failing file is given up: the unwritten bytes are dropped (a partly written batch is cut
-   * off the file) and their count is the result, 0 when everything was written.
+   * off the file) and their count is the result, 0 when everything was written; they are no
+   * longer in `pendingBytes`.
    */
   async end (deadlineMs = Infinity): Promise<number> {
     this.#ending = true
@@ -192,7 +195,7 @@ export class FileSink extends EventEmitter {
     this.#timers.clear()
     this.#schedule.cancel()
     await this.#archiver?.idle()
-    return this.pendingBytes
+    return this.#givenUpBytes + this.pendingBytes
   }
 
   async #run (): Promise<void> {
@@ -216,6 +219,7 @@ export class FileSink extends EventEmitter {
     } catch (err) {
       if (!(err instanceof Abandoned)) throw err
       await this.#giveUp()
+      this.#givenUpBytes = this.#queue.appended - this.#written
     } finally {
       // After the final fsync everything written is durable; what was not written never will be.
       this.#flushWaiters.end(this.#written, this.file)
