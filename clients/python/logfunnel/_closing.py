@@ -1,0 +1,169 @@
+"""How a producer ends: flush(), close() and its exit paths (the end of the process, a Client
+collected without close()), and what a close reports. A base class of ``_Producer``: it works
+on the producer's state (queued lines, batches without a receipt, the sender thread, the spool)
+under the producer's lock."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Optional
+
+from . import exit as _exit
+from .errors import CloseTimeout
+from .spool import SEGMENT_MAX_AGE
+
+# At the end of the process receipts are awaited at least this long (s), as Node's producers do.
+MIN_EXIT_LINGER = 0.1
+
+
+class Closer:
+    """The ending side of a ``_Producer`` (see the module's docstring)."""
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Blocks until every line sent so far has a receipt; CloseTimeout after ``timeout`` s."""
+        self._wait_confirmed(self.close_timeout if timeout is None else timeout, 'flush')
+
+    def _flush_or_spooled(self, timeout: Optional[float] = None) -> None:
+        """flush() for the handler (``logging.shutdown()`` flushes, then closes): it also returns
+        once the writer is away and every line without a receipt is copied to the spool (kept too)."""
+        self._wait_confirmed(self.close_timeout if timeout is None else timeout, 'flush', spooled_ends=True)
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Sends what is queued and waits for its receipts (at most ``timeout`` s, default
+        close_timeout); what is still without a receipt then goes to the spool. While the writer
+        is away (no answer for ``spool_after`` s, the rule that copies batches to the spool: no
+        connection, or stopped), the wait ends as soon as every line without a receipt is in the
+        spool. Closes the sockets. Raises CloseTimeout only for records that could not be spooled
+        (lost). A close that leaves records in the spool with the writer never reached reports
+        LOGFUNNEL_ERR_CONNECT or _HANDSHAKE through ``on_error`` once, if connect_timeout has
+        not done so yet."""
+        if self.pid != os.getpid() or self._closed:
+            return
+        with self._close_lock:
+            if not self._closed:
+                self._close(timeout)
+
+    def _close(self, timeout: Optional[float]) -> None:
+        deadline = self.close_timeout if timeout is None else timeout
+        lost, why = 0, ''
+        ended = False
+        try:
+            try:
+                away = self._wait_confirmed(deadline, 'close', spooled_ends=True)
+            except CloseTimeout:
+                lost, why = self.abandon('close deadline'), 'close took longer than %.1f s' % deadline
+            else:
+                # The writer is away and every line without a receipt is in the spool: the rest of
+                # the deadline would only hold the caller up (the move below writes nothing new).
+                if away:
+                    lost, why = self.abandon('close, the writer away'), 'close, the writer away'
+            ended = True
+        except BaseException:
+            # The wait ended by an exception of the caller's (KeyboardInterrupt: Ctrl-C; SystemExit
+            # from a signal handler of the application's): what has no receipt goes to the spool,
+            # as at the deadline. Before, the close ended here with nothing spooled, and every
+            # later close and exit hook found it closed: the records were lost without a word.
+            self.abandon('close interrupted')
+            raise
+        finally:
+            with self._lock:
+                self._closing = True
+                self._closed = True
+                self._changed.notify_all()  # a sender pausing before a new session
+            if self._thread is not None:
+                self._wake()
+                self._thread.join()
+                # Closed here, not by the thread: a sender that gave up has ended, and a wake-up
+                # written meanwhile must not reach a descriptor that reused the number.
+                with self._lock:
+                    self._close_wake_pipe()
+            self._seal_spool()
+            self._report_dropped()
+        if ended:
+            self._report_unreached()
+        if lost:
+            raise CloseTimeout('%s: %d records without a receipt could not be spooled' % (why, lost), lost)
+
+    def close_or_report(self, at_exit: bool = False) -> None:
+        """close(), writing a CloseTimeout to stderr instead of raising it (for exit hooks). At the
+        end of the process, with a spool, receipts are awaited ``linger`` s (at least
+        MIN_EXIT_LINGER), not close_timeout: a program whose writer is away still ends at once,
+        its records in the spool, as Node's producers do on 'beforeExit'."""
+        if at_exit:
+            self._exit_closed = True
+        try:
+            self.close(max(self.linger, MIN_EXIT_LINGER) if at_exit and self.spool_dir is not None else None)
+        except CloseTimeout:
+            pass  # abandon() reported it
+
+    def release(self) -> None:
+        """Its Client was collected without close(): close in a thread of its own (the collector
+        may run inside any call, even a signal handler, so it must not wait here). The exit
+        hooks still find this producer until that close ends."""
+        if self.pid != os.getpid() or self._closed or self._thread is None:
+            return
+        try:
+            # As at the end of the process: receipts are awaited `linger` s, then the rest is spooled
+            # (a plain close waited close_timeout, and an exit meanwhile waited for it: 10 s).
+            threading.Thread(target=self.close_or_report, args=(True,), name='logfunnel-close', daemon=True).start()
+        except RuntimeError:  # interpreter shutdown: no new threads; keep what is held, without waiting
+            self.abandon('dropped at exit')
+
+    def _report_dropped(self) -> None:
+        if self.stats['dropped']:
+            why = '' if self.on_full == 'drop' else ' (no room, and no spool to take what is held)'
+            sys.stderr.write("logfunnel: on_full %r: %d records dropped past high_water_mark%s\n"
+                             % (self.on_full, self.stats['dropped'], why))
+        if self._broken_drops:
+            sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
+                             '(it failed too often)\n' % self._broken_drops)
+
+    def _unreached_known(self) -> bool:
+        """A writer never reached may still answer, or show why not (HandshakeWatch.evident):
+        a close that would end early with everything in the spool waits for that, at most
+        UNREACHED_AT_CLOSE_AFTER s from the start, so that its report holds and a slow writer
+        still gets the records."""
+        watch = self._handshake
+        return watch is None or self._reached or watch.evident(time.monotonic())
+
+    def _report_unreached(self) -> None:
+        """After a close that left records in the spool: the writer never reached and not said
+        yet (connect_timeout had not passed; the writer away, the close ended early), the
+        connect or handshake failure is reported now, once. Said nowhere, a wrong endpoint or
+        CURVE key in a short-lived process would leave records in a spool no writer takes."""
+        watch = self._handshake
+        if watch is None or self._reached or self._unreached_reported or not self.stats['spooled_records'] \
+                or not watch.evident(time.monotonic()):
+            return
+        self._unreached_reported = True
+        with _exit.spooling:  # a fatal signal meanwhile (Pool.terminate()) ends the process after it, not mid-report
+            self._fail(watch.at_close(time.monotonic(), self.stats['spooled_records'], self.spool_dir or '?'))
+
+    def _wait_confirmed(self, timeout: float, what: str, spooled_ends: bool = False) -> bool:
+        """Waits until every line so far has a receipt (False), or, with ``spooled_ends``, until
+        the writer is away and every line without one is in the spool (True); CloseTimeout after
+        ``timeout`` s."""
+        if self._thread is None:
+            held = self._held_records()
+            if held:  # the sender never started: nothing will confirm them
+                raise CloseTimeout('the sender never started: %d records without a receipt' % held, held)
+            return False
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._hurry = True
+            self._wake()
+            while self._queued or self._unacked:
+                if spooled_ends and self._writer_away and not self._queued and self._unacked[-1][0] <= self._copied_through \
+                        and self._unreached_known():
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0 or self._broken:  # broken: nothing will be confirmed any more
+                    held = self._held_records()
+                    why = 'the sender gave up' if self._broken else '%s took longer than %.1f s' % (what, timeout)
+                    raise CloseTimeout('%s: %d records without a receipt' % (why, held), held)
+                self._changed.wait(min(left, SEGMENT_MAX_AGE))
+                self._seal_old_segment()
+        return False
