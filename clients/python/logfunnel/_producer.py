@@ -92,8 +92,11 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
 
     def reset(self) -> None:
         """Fresh state for this process; after a fork the parent's thread and sockets are not ours
-        (the parent's wake-up pipe is closed here: this process makes its own as it sends)."""
+        (the parent's wake-up pipe, connections to the writer and open spool segment are closed
+        here: this process makes its own as it sends)."""
         self._close_inherited_wake_pipe()
+        self._close_inherited_connections()
+        self._close_inherited_segment()
         self.pid = os.getpid()
         self._close_lock = threading.Lock()  # one close() at a time: exit hooks and a dropped Client's closer
         self._lock = threading.RLock()  # reentrant: a fatal signal's handler may run inside send()

@@ -12,6 +12,7 @@ from typing import List, Tuple
 
 import zmq
 
+from ._inherited import close_connections_to, writer_peers
 from ._liveness import WriterLiveness, heartbeat_ms
 from .errors import LogfunnelError, SenderFailed, report
 from .exit import ASYNC_SIGNALS
@@ -101,6 +102,8 @@ class SenderThread:
 
     def _session(self) -> None:
         """One run of the sender: its sockets, until close(). Raises what a fault raises."""
+        # Before connecting: what a child forked while the connections are open closes (reset()).
+        self._writer_peers = writer_peers(self.endpoint, self.receipt_endpoint)
         ctx = zmq.Context()
         try:
             push, sub, monitor, receipts = open_sockets(ctx, self.endpoint, self.receipt_endpoint, self._producer_id,
@@ -261,6 +264,12 @@ class SenderThread:
             if fd >= 0 and fd_identity(fd) == self._wake_pipe:
                 os.close(fd)
         self._wake_r = self._wake_w = -1
+
+    def _close_inherited_connections(self) -> None:
+        """In a forked child (reset()): the parent's connections to the writer are closed (see
+        _inherited), so that they end when the parent closes them, not when the child ends."""
+        close_connections_to(getattr(self, '_writer_peers', frozenset()))
+        self._writer_peers = frozenset()
 
     def _wake(self) -> None:
         try:

@@ -164,6 +164,14 @@ class SpoolKeeper:
         self._writer_away = True
         self._changed.notify_all()
 
+    def _close_inherited_segment(self) -> None:
+        """In a forked child (reset()): the parent's open segment is the parent's to write and hand
+        over; its descriptor is closed, or the child kept the file (removed by the writer once
+        taken) on disk for its whole life."""
+        spool = getattr(self, '_spool', None)
+        if spool is not None:
+            spool.close_inherited()
+
     def _seal_old_segment(self) -> None:
         spool = self._spool
         if spool is not None and spool.open and time.monotonic() - spool.opened_at >= SEGMENT_MAX_AGE:

@@ -71,6 +71,7 @@ class SpoolWriter:
         self._id_hex = producer_id_hex
         self._segment = 0
         self._fd = -1
+        self._fd_identity: Optional[Tuple[int, int]] = None
         self._tmp_path = ''
         self._bytes = 0
         self.opened_at = 0.0
@@ -91,6 +92,7 @@ class SpoolWriter:
             name = '%s-%d-%010d%s' % (self._id_hex, os.getpid(), self._segment, SPOOL_TMP_SUFFIX)
             self._tmp_path = os.path.join(self.dir, name)
             self._fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self._fd_identity = fd_identity(self._fd)
             try:
                 self._write_all(self._preamble)
             except OSError:
@@ -130,6 +132,13 @@ class SpoolWriter:
                 failure = failure or err
         if failure is not None:
             raise failure
+
+    def close_inherited(self) -> None:
+        """In a forked child: closes the open segment's descriptor if it is still that file (not
+        a number closed and reused just before the fork); this writer is not used again."""
+        if self._fd != -1 and fd_identity(self._fd) == self._fd_identity:
+            os.close(self._fd)
+        self._fd = -1
 
     def _abandon_entry(self, written: int) -> None:
         """After an entry failed with ``written`` of its bytes in the file (ENOSPC, EIO, EFBIG
