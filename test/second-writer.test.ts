@@ -85,6 +85,22 @@ describe('writer CLI refusals', () => {
     await first.stop()
   })
 
+  // Before, the two spellings took two locks: the second writer got past its lock and failed to
+  // bind (LOGFUNNEL_ERR_BIND, EADDRINUSE), not told that the endpoint is served.
+  for (const [first, second] of [['127.0.0.1', 'localhost'], ['localhost', '127.0.0.1']]) {
+    it(`over tcp, ${first} then ${second} on the same port: the second exits 1 with LOGFUNNEL_ERR_ENDPOINT_IN_USE; the first keeps working`, async () => {
+      const dir = tempDir()
+      const port = await freePortPair()
+      const writer = await startWriterWith(['--file', join(dir, 'a.log'), '--endpoint', `tcp://${first}:${port}`])
+      const other = spawnNode([BIN, 'writer', '--file', join(dir, 'b.log'), '--endpoint', `tcp://${second}:${port}`])
+      expect(await exitCode(other, 10_000), other.describe()).toBe(1)
+      expect(other.stderr()).toMatch(new RegExp(`^logfunnel: LOGFUNNEL_ERR_ENDPOINT_IN_USE: endpoint tcp://${second}:${port} is already served by another writer`))
+      const [done] = await runProducers(1, { endpoint: `tcp://127.0.0.1:${port}`, records: 1000 })
+      expect(done.stats).toMatchObject({ records: 1000, spooledRecords: 0, abandoned: 0 })
+      expect(await writer.stop()).toMatchObject({ records: 1000 })
+    })
+  }
+
   const cases: Array<[string, (dir: string) => string[], number, string]> = [
     ['an unknown flag', (dir) => ['--file', join(dir, 'a.log'), '--no-such-flag'], 2, 'LOGFUNNEL_ERR_USAGE'],
     ['a flag without its value', () => ['--file'], 2, 'LOGFUNNEL_ERR_USAGE'],

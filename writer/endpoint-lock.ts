@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
+import { lookup } from 'node:dns/promises'
 import { closeSync, openSync, realpathSync, unlinkSync } from 'node:fs'
-import { connect, createServer, type Server } from 'node:net'
+import { connect, createServer, isIP, type Server } from 'node:net'
 import { basename, dirname, join } from 'node:path'
-import { lockPathFor } from '../shared/endpoint.js'
+import { lockPathFor, parseEndpoint } from '../shared/endpoint.js'
 import { EndpointInUseError, FileError, FileInUseError } from '../shared/errors.js'
 import { makeDirs } from '../shared/make-dirs.js'
 import { hasFlock, loadFlock } from '../shared/optional-flock.js'
@@ -62,7 +63,8 @@ export class EndpointLock {
  * Every lock a writer holds while it runs: its data endpoint, its receipt endpoint and its log
  * file. Both endpoints take the lock named after the endpoint alone, so an endpoint is held once
  * whichever role it has in either writer (binding another writer's receipt endpoint would take
- * its receipts, and unlink its socket file on stop). Rejects with the first one's error
+ * its receipts, and unlink its socket file on stop). A tcp host name is named by the address it
+ * resolves to, the one the bind takes (see bindAddress()). Rejects with the first one's error
  * (LOGFUNNEL_ERR_ENDPOINT_IN_USE, LOGFUNNEL_ERR_FILE_IN_USE), holding none.
  */
 export async function acquireWriterLocks (endpoint: string, receiptEndpoint: string, file: string): Promise<{ release: () => void }> {
@@ -71,8 +73,8 @@ export async function acquireWriterLocks (endpoint: string, receiptEndpoint: str
     for (const lock of held.splice(0).reverse()) lock.release()
   }
   try {
-    held.push(await EndpointLock.acquire(endpoint, lockPathFor(endpoint)))
-    held.push(await EndpointLock.acquire(receiptEndpoint, lockPathFor(receiptEndpoint)))
+    held.push(await EndpointLock.acquire(endpoint, lockPathFor(await bindAddress(endpoint))))
+    held.push(await EndpointLock.acquire(receiptEndpoint, lockPathFor(await bindAddress(receiptEndpoint))))
     held.push(await EndpointLock.acquireFile(file))
   } catch (err) {
     release()
@@ -82,6 +84,24 @@ export async function acquireWriterLocks (endpoint: string, receiptEndpoint: str
 }
 
 type InUse = (cause: unknown) => Error
+
+/**
+ * A tcp endpoint with its host name replaced by the address the bind takes (dns.lookup's first,
+ * as net.Server.listen() does), so that `tcp://localhost:P` and `tcp://127.0.0.1:P` are one lock.
+ * Before, they were two: the second writer got past its lock and failed to bind
+ * (LOGFUNNEL_ERR_BIND, EADDRINUSE) instead of being told the endpoint is served
+ * (LOGFUNNEL_ERR_ENDPOINT_IN_USE). A name that does not resolve stays as it is (its bind fails).
+ */
+async function bindAddress (endpoint: string): Promise<string> {
+  const parsed = parseEndpoint(endpoint)
+  if (parsed.transport !== 'tcp' || parsed.host === '*' || parsed.host.startsWith('[') || isIP(parsed.host) !== 0) return endpoint
+  try {
+    const { address, family } = await lookup(parsed.host)
+    return `tcp://${family === 6 ? `[${address}]` : address}:${parsed.port}`
+  } catch {
+    return endpoint
+  }
+}
 
 function resolvedOrAsIs (file: string): string {
   try {
