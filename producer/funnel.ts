@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import { EventEmitter, once } from 'node:events'
 import { debuglog } from 'node:util'
 import { isMainThread, MessageChannel, Worker } from 'node:worker_threads'
-import * as onExit from 'on-exit-leak-free'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import { PRODUCER_ID_BYTES } from '../shared/protocol.js'
@@ -15,6 +14,7 @@ import { exitDeadlineMs, isProcessExiting, spoolAtExit } from './funnel-exit.js'
 import { LateSpool } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
+import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
 import { whenCollected, type SenderThread } from './orphan-senders.js'
 
 const debug = debuglog('logfunnel')
@@ -95,8 +95,8 @@ export class FunnelDestination extends EventEmitter {
     this.#earlyBegun = this.#early !== undefined
     this.#thread.worker = this.#startSender()
     whenCollected.register(this, this.#thread, this)
-    onExit.registerBeforeExit(this, (dest) => dest.#onBeforeExit())
-    onExit.register(this, (dest) => dest.#onExit())
+    onProcessEnd('beforeExit', this, (dest) => dest.#onBeforeExit())
+    onProcessEnd('exit', this, (dest) => dest.#onExit())
     this.#unsignal = spoolOnFatalSignal(this, (dest) => dest.#onExit())
   }
 
@@ -310,7 +310,7 @@ export class FunnelDestination extends EventEmitter {
       const stats = (await this.#request({ code: 'close' }).catch(() => undefined))?.stats
       await this.#threadEnded()
       // Until here a process.exit() or a signal still spools first (#onExit).
-      onExit.unregister(this)
+      offProcessEnd(this)
       this.#unsignal()
       if (stats !== undefined) {
         this.#stats = { ...stats, tooLarge: stats.tooLarge + this.#ring.tooLarge, dropped: stats.dropped + this.#ring.lost }

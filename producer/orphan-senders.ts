@@ -1,8 +1,8 @@
 import type { Worker } from 'node:worker_threads'
-import * as onExit from 'on-exit-leak-free'
 import type { RingWriter } from './line-ring.js'
 import { destroySenderSync, type SenderRequest } from './sender-requests.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
+import { onProcessEnd } from './exit-hooks.js'
 
 /** What a destination's sender thread needs of it once the destination is gone. */
 export interface SenderThread {
@@ -30,7 +30,7 @@ export const whenCollected = new FinalizationRegistry<SenderThread>((thread) => 
   thread.ring.end()
   const close: SenderRequest = { code: 'close', id: 0 }
   thread.worker.postMessage(close)
-  onExit.register(thread, spoolOrphan)
+  onProcessEnd('exit', thread, spoolOrphan)
   spoolOnFatalSignal(thread, spoolOrphan)
 })
 

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { exitCode, fixture, lineCount, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
+import { spoolFilesWaiting } from './helpers/writer-cli.js'
 import { verifyFile } from '../shared/verify.js'
 
 /**
@@ -54,5 +56,26 @@ describe('funnel() loggers made per request and dropped without close()', () => 
     await waitFor(() => lineCount(writer.file) >= LOGGERS * RECORDS, 20_000, () => `${lineCount(writer.file)} lines`)
     await writer.stop()
     expect(await verifyFile(writer.file, { producerKey: 'request', expect: RECORDS })).toMatchObject({ lines: LOGGERS * RECORDS, producers: LOGGERS, torn: 0, gaps: 0, duplicates: 0, missing: 0 })
+  })
+})
+
+/**
+ * A destination collected among live ones: its exit hooks go, and only its own. With
+ * on-exit-leak-free's, the collection also took the hooks of the next destination made: with the
+ * writer away, that one's records were neither closed at 'beforeExit' nor spooled at 'exit',
+ * the process ended 0 and they were lost (no spool file, 0 of 1,000 in the file; 1,000 now).
+ */
+describe('funnel(): a destination collected while others live', () => {
+  const RECORDS_AFTER = 1000
+  it(`the next destination keeps its exit hooks: its ${RECORDS_AFTER} records, logged with no writer, reach the spool and then the file`, async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const app = spawnNode(['--expose-gc', fixture('funnel-collected-among-live'), endpoint, String(RECORDS_AFTER)])
+    expect(await exitCode(app, 60_000), app.describe()).toBe(0)
+    await app.waitForLine((l) => l.event === 'done')
+    expect(spoolFilesWaiting(join(dir, 'w.sock.spool')).length, app.describe()).toBeGreaterThan(0)
+    const writer = await startWriterChild(dir)
+    await writer.stop({ spoolTaken: true })
+    expect(await verifyFile(writer.file, { producerKey: 'logger', expect: RECORDS_AFTER })).toMatchObject({ lines: RECORDS_AFTER, producers: 1, torn: 0, gaps: 0, duplicates: 0, missing: 0 })
   })
 })
