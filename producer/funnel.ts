@@ -15,7 +15,7 @@ import { LateSpool } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
-import { whenCollected, type SenderThread } from './orphan-senders.js'
+import { weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
 
 const debug = debuglog('logfunnel')
 
@@ -95,6 +95,7 @@ export class FunnelDestination extends EventEmitter {
     this.#earlyBegun = this.#early !== undefined
     this.#thread.worker = this.#startSender()
     whenCollected.register(this, this.#thread, this)
+    weighForCollector(this)
     onProcessEnd('beforeExit', this, (dest) => dest.#onBeforeExit())
     onProcessEnd('exit', this, (dest) => dest.#onExit())
     this.#unsignal = spoolOnFatalSignal(this, (dest) => dest.#onExit())
