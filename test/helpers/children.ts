@@ -4,7 +4,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterEach } from 'vitest'
 import { readJsonLines } from '../../shared/json-lines.js'
 
 /** Repository root (tests run against the compiled `dist/`). */
@@ -37,7 +36,7 @@ const dirs = new Set<string>()
 
 /**
  * Spawns `node <args>` and registers its cleanup at once: after each test every child still
- * running gets SIGTERM, then SIGKILL after a grace period, and is always awaited.
+ * running gets SIGTERM, then SIGKILL after a grace period, and is always awaited (cleanUpChildren).
  */
 export function spawnNode (args: string[], opts: SpawnOptions = {}): Child {
   return spawnCommand(process.execPath, args, opts)
@@ -130,11 +129,15 @@ export async function killAll (): Promise<void> {
   }))
 }
 
-afterEach(async () => {
+/**
+ * After each test (test/helpers/cleanup.ts, a setup file, registers it for every test file):
+ * stops every child still running and removes every temp dir the test made.
+ */
+export async function cleanUpChildren (): Promise<void> {
   await killAll()
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
   dirs.clear()
-})
+}
 
 export { once }
 
