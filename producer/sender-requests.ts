@@ -33,10 +33,12 @@ const LOST_INDEX = 1
 /** 1 once the words after it say where the producer's sequence and spool stand (SpoolPosition). */
 const POSITION_INDEX = 2
 const ID_WORDS = 4
-/** The early phase (early-spool.ts): the seqs reserved and its CLOSED bit; the entries written. */
+/** The early phase (early-spool.ts): the appends begun and its CLOSED bit; the appends ended; the entries and records in its segment. */
 export const EARLY_STATE_INDEX = POSITION_INDEX + 1 + ID_WORDS + 2 + 2 + 1
 export const EARLY_WRITTEN_INDEX = EARLY_STATE_INDEX + 1
-const WORDS = EARLY_WRITTEN_INDEX + 1
+export const EARLY_ENTRIES_INDEX = EARLY_WRITTEN_INDEX + 1
+export const EARLY_RECORDS_INDEX = EARLY_ENTRIES_INDEX + 1
+const WORDS = EARLY_RECORDS_INDEX + 1
 
 /**
  * How long a process exit waits for the sender thread to spool what has no receipt (up to

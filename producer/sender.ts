@@ -302,17 +302,18 @@ export class BatchSender extends EventEmitter {
     const early = this.#early
     if (early === undefined) return
     this.#early = undefined
-    const { path, count, batches } = early.close()
+    const { path, count, records, batches } = early.close()
     if (count === 0) return
     if (this.#window.unreceipted === 0) this.#link.liveness.waitFrom(performance.now())
     for (let i = 0; i < count; i++) {
       const batch = batches?.[i]
-      // Read back: held and sent as any batch. Unread: only in the spool (their count unknown, 1 each).
+      // Read back: held and sent as any batch. Unread: only in the spool (the records of each
+      // unknown: all counted with the first).
       if (batch !== undefined) this.#window.seal(batch.payload, batch.records)
-      else this.#window.sealInSpool(1)
-      this.#stats.records += batch?.records ?? 1
+      else this.#window.sealInSpool(i === 0 ? records : 0)
       this.#stats.batches++
     }
+    this.#stats.records += records
     this.#spool.adoptEarly(path, count - 1, batches === undefined)
     debug('took %d batches of the early phase', count)
     void this.#pump()

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseEndpoint } from './endpoint.js'
-import { decodeHeader, HEADER_BYTES, type BatchHeader } from './protocol.js'
+import { countLines, decodeHeader, encodeHeader, HEADER_BYTES, NEWLINE, type BatchHeader } from './protocol.js'
 
 /**
  * Spool files: where a producer puts batches the writer has not receipted when it cannot wait
@@ -13,7 +13,7 @@ import { decodeHeader, HEADER_BYTES, type BatchHeader } from './protocol.js'
  * of JSON `{"endpoint":<endpointKey>,"pid":N,"start":<process start time or null>}`: the writer
  * ingests a file only for its own endpoint, and tells a live producer from a reused pid. Then a
  * series of entries: the 40-byte protocol header, a 4-byte big-endian payload length, the
- * payload (whole lines). Files without a preamble (written before it existed) are read as
+ * payload (whole lines); the last entry may be open (OPEN_ENTRY_LENGTH). Files without a preamble (written before it existed) are read as
  * entries from byte 0. A producer writes `<id>-<pid>-<segment>.spool.tmp` and renames it to
  * `.spool` when complete; the writer reads only complete files, and a `.tmp` file only once
  * its process is gone (a producer that died while spooling).
@@ -23,6 +23,17 @@ export const SPOOL_TMP_SUFFIX = '.spool.tmp'
 /** A producer hands a segment over once it holds this much (so a file is at most this plus one entry). */
 export const SPOOL_SEGMENT_BYTES = 4 * 1024 * 1024
 const LENGTH_BYTES = 4
+/** Bytes of an entry before its payload: the header and the payload length. */
+export const SPOOL_ENTRY_OVERHEAD = HEADER_BYTES + LENGTH_BYTES
+/**
+ * The payload length of an open entry, one its producer still appends whole lines to (a worker
+ * thread's early phase, producer/early-spool.ts: one write per log call, so that each line is
+ * on disk when the call returns, in entries of many lines). Only the last entry of a file is
+ * open: its payload runs to the file's last newline, its records are counted there (its
+ * header's are not), and bytes after that newline are a torn tail. A producer closes an entry
+ * by writing its length and records in place before it starts the next one.
+ */
+export const OPEN_ENTRY_LENGTH = 0xffffffff
 const NAME = /^([0-9a-f]{32})-(\d+)-(\d{10})\.spool(\.tmp)?$/
 /** "LFS" 0x01: starts like a header ("LF") but byte 3 is never 0, so no header decodes from it. */
 const PREAMBLE_MAGIC = Buffer.from([0x4c, 0x46, 0x53, 0x01])
@@ -119,9 +130,18 @@ export function parseSpoolName (name: string): SpoolName | undefined {
 
 /** Encodes one entry: header, payload length, payload. */
 export function encodeSpoolEntry (header: Buffer, payload: Buffer): Buffer[] {
+  return [header, encodeLength(payload.length), payload]
+}
+
+/** An entry's header and payload length (OPEN_ENTRY_LENGTH for an open entry), as they start it in the file. */
+export function encodeSpoolEntryStart (header: Buffer, payloadBytes: number): Buffer {
+  return Buffer.concat([header, encodeLength(payloadBytes)])
+}
+
+function encodeLength (bytes: number): Buffer {
   const length = Buffer.allocUnsafe(LENGTH_BYTES)
-  length.writeUInt32BE(payload.length, 0)
-  return [header, length, payload]
+  length.writeUInt32BE(bytes, 0)
+  return length
 }
 
 export interface SpoolEntry {
@@ -151,13 +171,26 @@ export function parseSpool (buf: Buffer, maxFrameBytes: number, offset = 0): Par
     const headerFrame = buf.subarray(offset, offset + HEADER_BYTES)
     const decoded = decodeHeader(headerFrame)
     const length = buf.readUInt32BE(offset + HEADER_BYTES)
-    if (!decoded.ok || length > maxFrameBytes) return { entries, wholeBytes: offset, torn: 'bad_header' }
     const start = offset + HEADER_BYTES + LENGTH_BYTES
+    if (decoded.ok && length === OPEN_ENTRY_LENGTH) return parseOpenEntry(buf, maxFrameBytes, entries, offset, decoded.header)
+    if (!decoded.ok || length > maxFrameBytes) return { entries, wholeBytes: offset, torn: 'bad_header' }
     if (buf.length - start < length) return { entries, wholeBytes: offset, torn: 'truncated' }
     entries.push({ header: decoded.header, headerFrame, payload: buf.subarray(start, start + length) })
     offset = start + length
   }
   return { entries, wholeBytes: offset }
+}
+
+/** The file's open last entry (see OPEN_ENTRY_LENGTH), at `offset`, after `entries`. */
+function parseOpenEntry (buf: Buffer, maxFrameBytes: number, entries: SpoolEntry[], offset: number, header: BatchHeader): ParsedSpool {
+  const start = offset + HEADER_BYTES + LENGTH_BYTES
+  const end = buf.lastIndexOf(NEWLINE) + 1
+  if (end <= start) return { entries, wholeBytes: offset, torn: 'truncated' }
+  if (end - start > maxFrameBytes) return { entries, wholeBytes: offset, torn: 'bad_header' }
+  const payload = buf.subarray(start, end)
+  const counted = { ...header, records: countLines(payload) }
+  entries.push({ header: counted, headerFrame: encodeHeader(counted), payload })
+  return end === buf.length ? { entries, wholeBytes: end } : { entries, wholeBytes: end, torn: 'truncated' }
 }
 
 /** The largest spool file a producer writes: a full segment plus one entry, and the preamble. */

@@ -77,6 +77,16 @@ describe('worker threads terminated before their sender connected (early spool)'
     await expectAll(writer.file, 2, 1000)
   })
 
+  it('12 threads terminated right after logging 1,000 records each: all 12,000 in the file', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const host = spawnThreads({ endpoint: writer.endpoint, records: 1000, afterMs: 0, threads: 12, rounds: 1 })
+    await host.waitForLine((l) => l.event === 'terminated', 60_000)
+    const stopped = await takenWhileAlive(host, writer, 12_000)
+    expect(stopped.records).toBe(12_000)
+    await expectAll(writer.file, 12, 1000)
+  })
+
   it('a pool of 4 threads, each terminated right after its task, 5 rounds: all 20,000 records in the file', async () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir)
