@@ -4,7 +4,7 @@ import { checkSpoolDir } from '../shared/dir-check.js'
 import { makeDirsSync } from '../shared/make-dirs.js'
 import { MAX_FRAME_BYTES, type ResolvedProducerOptions } from '../shared/options.js'
 import { countLines, encodeHeader } from '../shared/protocol.js'
-import { encodeSpoolEntryStart, encodeSpoolPreamble, endpointKey, OPEN_ENTRY_LENGTH, parseSpool, parseSpoolPreamble, processStartTime, SPOOL_ENTRY_OVERHEAD, SPOOL_SEGMENT_BYTES, spoolFileName } from '../shared/spool.js'
+import { currentThread, encodeSpoolEntryStart, encodeSpoolPreamble, endpointKey, OPEN_ENTRY_LENGTH, parseSpool, parseSpoolPreamble, processStartTime, SPOOL_ENTRY_OVERHEAD, SPOOL_SEGMENT_BYTES, spoolFileName } from '../shared/spool.js'
 import { EARLY_ENTRIES_INDEX, EARLY_RECORDS_INDEX, EARLY_STATE_INDEX, EARLY_WRITTEN_INDEX } from './sender-requests.js'
 
 /**
@@ -18,8 +18,9 @@ import { EARLY_ENTRIES_INDEX, EARLY_RECORDS_INDEX, EARLY_STATE_INDEX, EARLY_WRIT
  * go there as the producer's first batches (seq 0, 1, 2, ..., base 0), each line appended to an
  * open entry (shared/spool.ts OPEN_ENTRY_LENGTH) until that holds `maxBatchBytes`, so that a
  * line costs one write and the batches are full ones (one entry per line made 40,000 lines
- * take 0.9 s to log and 10,000 batches to send). The writer takes that segment once the
- * process has ended (spool-ingest.ts), so a thread ended in the phase loses nothing it logged.
+ * take 0.9 s to log and 10,000 batches to send). The segment names the thread that writes it:
+ * the writer takes it, and removes it, once that thread is gone (spool-ingest.ts), so a thread
+ * ended in the phase loses nothing it logged, and leaves nothing behind in a process that lives on.
  *
  * The hand-over uses three words of the control array. The logging thread begins an append by
  * raising the count from n to n + 1 (compare-and-swap, only while CLOSED is clear), appends the
@@ -151,7 +152,9 @@ export class EarlySpool {
     makeDirsSync(this.#dir, 0o700)
     this.#fd = openSync(this.#path, 'w', 0o600)
     try {
-      this.#writeAll(encodeSpoolPreamble({ endpoint: endpointKey(this.#endpoint), pid: process.pid, start: processStartTime(process.pid) ?? null }), 0)
+      // The thread too: once it is gone (terminated) the writer takes the segment and removes it, the process living on.
+      const thread = currentThread()
+      this.#writeAll(encodeSpoolPreamble({ endpoint: endpointKey(this.#endpoint), pid: process.pid, start: processStartTime(process.pid) ?? null, ...(thread === undefined ? {} : { thread }) }), 0)
     } catch (err) {
       this.#removeFile()
       throw err

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseEndpoint } from './endpoint.js'
 import { countLines, decodeHeader, encodeHeader, HEADER_BYTES, NEWLINE, type BatchHeader } from './protocol.js'
@@ -64,6 +64,18 @@ export interface SpoolPreamble {
   pid: number
   /** The producer process's start time (Linux: clock ticks since boot), null where unknown. */
   start: string | null
+  /**
+   * The one thread of that process that writes the file, where it is not the process's to end
+   * (a worker thread's early phase, producer/early-spool.ts): once that thread is gone, nothing
+   * adds to the file or takes it back, and the writer takes it as it takes a dead process's.
+   */
+  thread?: SpoolThread
+}
+
+/** A thread of a process: its id (Linux tid) and start time, as processStartTime() gives a process's. */
+export interface SpoolThread {
+  tid: number
+  start: string | null
 }
 
 export function encodeSpoolPreamble (preamble: SpoolPreamble): Buffer {
@@ -88,7 +100,12 @@ export function parseSpoolPreamble (buf: Buffer): { preamble: SpoolPreamble, byt
   try {
     const raw = JSON.parse(buf.subarray(PREAMBLE_MAGIC.length + LENGTH_BYTES, end).toString('utf8')) as Partial<SpoolPreamble>
     if (typeof raw.endpoint !== 'string' || !Number.isSafeInteger(raw.pid)) return 'bad'
-    return { preamble: { endpoint: raw.endpoint, pid: raw.pid as number, start: typeof raw.start === 'string' ? raw.start : null }, bytes: end }
+    const preamble: SpoolPreamble = { endpoint: raw.endpoint, pid: raw.pid as number, start: typeof raw.start === 'string' ? raw.start : null }
+    const thread = raw.thread as Partial<SpoolThread> | undefined
+    if (typeof thread === 'object' && thread !== null && Number.isSafeInteger(thread.tid)) {
+      preamble.thread = { tid: thread.tid as number, start: typeof thread.start === 'string' ? thread.start : null }
+    }
+    return { preamble, bytes: end }
   } catch {
     return 'bad'
   }
@@ -100,9 +117,29 @@ export function parseSpoolPreamble (buf: Buffer): { preamble: SpoolPreamble, byt
  * process does not exist or the system has no /proc.
  */
 export function processStartTime (pid: number): string | undefined {
+  return startTimeIn(`/proc/${pid}/stat`)
+}
+
+/** A thread's start time, as processStartTime() gives a process's; undefined when the thread does not exist (it ended). */
+export function threadStartTime (pid: number, tid: number): string | undefined {
+  return startTimeIn(`/proc/${pid}/task/${tid}/stat`)
+}
+
+/** The calling thread (Linux: `/proc/thread-self`); undefined where the system does not say. */
+export function currentThread (): SpoolThread | undefined {
+  let tid: number
+  try {
+    tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1))
+  } catch {
+    return undefined
+  }
+  return Number.isSafeInteger(tid) ? { tid, start: threadStartTime(process.pid, tid) ?? null } : undefined
+}
+
+function startTimeIn (statPath: string): string | undefined {
   let stat: string
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    stat = readFileSync(statPath, 'utf8')
   } catch {
     return undefined
   }

@@ -10,11 +10,13 @@ import { verifyFile } from '../shared/verify.js'
  * A worker thread that logs through funnel() and is terminated before its sender thread has
  * connected (about 0.2 s; 0.8 s for four threads starting together on 2 cores), as a pool ends
  * its idle threads, loses nothing it logged: in that early phase each line goes to the spool
- * from the logging thread (producer/early-spool.ts), and the writer takes a live process's
- * segment once it has not changed for a second. Before, every such record was lost.
+ * from the logging thread (producer/early-spool.ts), and the writer takes such a segment, and
+ * removes it, once its thread is gone, the process living on. Before, every such record was
+ * lost; then the segments stayed in the spool directory until the process ended, and the writer
+ * read each again then.
  */
 
-/** How long the writer may take to have every record once the threads have ended: a settled segment waits 1 s, then a scan. */
+/** How long the writer may take to have every record once the threads have ended: a segment unchanged for 1 s, then a scan. */
 const TAKEN_DEADLINE_MS = 20_000
 
 interface Params { endpoint: string, records: number, afterMs: number, threads: number, rounds: number, againAfterMs?: number, live?: boolean }
@@ -24,17 +26,17 @@ function spawnThreads (params: Params): Child {
 }
 
 /**
- * Waits, while the threads' process lives on, until the file holds `total` lines; then ends the
- * process, waits for the writer to take what it left (every batch a duplicate now) and stops it.
- * Returns the writer's summary.
+ * Waits, while the threads' process lives on, until the file holds `total` lines and no spool
+ * file is left (the writer removes a terminated thread's segment once it has taken it); then
+ * ends the process and stops the writer. Returns the writer's summary.
  */
 async function takenWhileAlive (host: Child, writer: WriterChild, total: number): Promise<any> {
-  await waitFor(() => existsSync(writer.file) && lineCount(writer.file) >= total, TAKEN_DEADLINE_MS,
+  await waitFor(() => existsSync(writer.file) && lineCount(writer.file) >= total && spoolFilesWaiting(writer.spoolDir).length === 0, TAKEN_DEADLINE_MS,
     () => `${lineCount(writer.file)} of ${total} lines; spool: ${spoolFilesWaiting(writer.spoolDir).join(', ')}\n${writer.child.describe()}`)
   expect(host.proc.exitCode, 'taken while the process lives on').toBe(null)
   host.proc.stdin?.end()
   expect(await exitCode(host), host.describe()).toBe(0)
-  return await writer.stop({ spoolTaken: true })
+  return await writer.stop()
 }
 
 async function expectAll (file: string, threads: number, records: number): Promise<void> {

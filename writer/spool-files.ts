@@ -1,7 +1,7 @@
 import { constants, readdirSync, type Stats } from 'node:fs'
 import { lstat, open } from 'node:fs/promises'
 import { MAX_FRAME_BYTES } from '../shared/options.js'
-import { maxSpoolFileBytes, parseSpoolName, processStartTime } from '../shared/spool.js'
+import { maxSpoolFileBytes, parseSpoolName, processStartTime, threadStartTime, type SpoolThread } from '../shared/spool.js'
 
 /** A spool file (complete or not) waits in `dir`: false when there is none, or no directory. */
 export function spoolFileWaits (dir: string | undefined): boolean {
@@ -89,6 +89,12 @@ export function isAlive (pid: number, start: string | null): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** The thread of live process `pid` that a file names (SpoolPreamble.thread) is alive: it exists, with the same start time when recorded. */
+export function isThreadAlive (pid: number, thread: SpoolThread): boolean {
+  const now = threadStartTime(pid, thread.tid)
+  return now !== undefined && (thread.start === null || now === thread.start)
 }
 
 /** The file's owner may write the directory: this process's user, root, the directory's owner, or its group when group-writable. */

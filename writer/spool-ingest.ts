@@ -6,10 +6,10 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import { unsafeDirReason } from '../shared/dir-check.js'
 import { MAX_FRAME_BYTES } from '../shared/options.js'
-import { parseSpool, parseSpoolName, parseSpoolPreamble, type SpoolName } from '../shared/spool.js'
+import { parseSpool, parseSpoolName, parseSpoolPreamble, type SpoolName, type SpoolThread } from '../shared/spool.js'
 import { StopRequest, type Wait } from './cancellable-waits.js'
 import { appendNoFollow } from './side-files.js'
-import { isAlive, readSpoolFile, Refusal, spoolFilesReady, versionOf } from './spool-files.js'
+import { isAlive, isThreadAlive, readSpoolFile, Refusal, spoolFilesReady, versionOf } from './spool-files.js'
 import { SpoolWatch } from './spool-watch.js'
 
 const debug = debuglog('logfunnel')
@@ -17,9 +17,11 @@ const debug = debuglog('logfunnel')
 /** A `.spool.tmp` file whose producer is alive but has not touched it for this long is reported once. */
 const STALE_TMP_MS = 60 * 60 * 1000
 /**
- * A live process's `.spool.tmp` unchanged for this long is written (and kept): its producer
- * hands a segment over 100 ms after its first entry, so this one's thread ended without doing
- * so (a worker thread terminated while it spooled, the process logging on).
+ * A live process's `.spool.tmp` unchanged for this long is read. One that names the thread
+ * writing it (a worker thread's early phase, producer/early-spool.ts) is taken, and removed,
+ * once that thread is gone, and left alone while it lives. Any other is written (and kept):
+ * its producer hands a segment over 100 ms after its first entry, so this one's thread ended
+ * without doing so (a worker thread terminated while it spooled, the process logging on).
  */
 export const SETTLED_TMP_MS = 1000
 /** Suffix given to a spool entry set aside: no longer a spool name, so never scanned again. */
@@ -109,6 +111,8 @@ export class SpoolIngester extends EventEmitter {
   #staleReported = new Set<string>()
   /** Settled `.spool.tmp` files of live processes already written, by name: their size and mtime then. */
   #settled = new Map<string, string>()
+  /** `.spool.tmp` files of live processes whose thread (SpoolPreamble.thread) was alive when read: checked, not read, again. */
+  #threads = new Map<string, SpoolThread>()
   #dirReported = false
   /**
    * Files ingested, entries handed over, torn tails moved aside, files set aside, foreign files
@@ -192,6 +196,8 @@ export class SpoolIngester extends EventEmitter {
       }
       return true
     }
+    const listed = new Set(names)
+    for (const name of this.#threads.keys()) if (!listed.has(name)) this.#threads.delete(name)
     const files = names
       .map((name) => ({ name, parsed: parseSpoolName(name) }))
       .filter((f): f is { name: string, parsed: SpoolName } => f.parsed !== undefined && !this.#reported.has(f.name))
@@ -269,6 +275,8 @@ export class SpoolIngester extends EventEmitter {
    */
   async #unsettled (name: string, path: string, pid: number): Promise<boolean> {
     if (!isAlive(pid, null)) return false
+    const thread = this.#threads.get(name)
+    if (thread !== undefined) return isThreadAlive(pid, thread)
     let st: Stats
     try {
       st = await lstat(path)
@@ -290,9 +298,18 @@ export class SpoolIngester extends EventEmitter {
     // process may still add to it or hand it over (what was written is skipped then), and
     // removes it only by ending, after which it is ingested as usual.
     let settled = false
+    /** The thread that wrote it is gone, its process living on: taken as a dead process's is. */
+    let threadGone = false
     if (!parsedName.complete) {
       const start = typeof preamble === 'object' ? preamble.preamble.start : null
-      if (isAlive(parsedName.pid, start)) {
+      const thread = typeof preamble === 'object' ? preamble.preamble.thread : undefined
+      if (thread !== undefined && isAlive(parsedName.pid, start)) {
+        if (isThreadAlive(parsedName.pid, thread)) {
+          this.#threads.set(name, thread)
+          return
+        }
+        threadGone = true
+      } else if (isAlive(parsedName.pid, start)) {
         const ageMs = Date.now() - read.mtimeMs
         if (ageMs < SETTLED_TMP_MS) return
         if (ageMs > STALE_TMP_MS && !this.#staleReported.has(name)) {
@@ -312,7 +329,7 @@ export class SpoolIngester extends EventEmitter {
     // Entries that skip ahead of what the writer has of their producer: a live producer still
     // holds the batches before them (it resends them; the file waits for the next scan), an
     // ended one never will: then they are written past the gap, which is reported.
-    const ended = !isAlive(parsedName.pid, typeof preamble === 'object' ? preamble.preamble.start : null)
+    const ended = threadGone || !isAlive(parsedName.pid, typeof preamble === 'object' ? preamble.preamble.start : null)
     let gapped: { expected: number, seq: number } | undefined
     for (const entry of parsed.entries) {
       if (this.#stopped) return
@@ -362,6 +379,7 @@ export class SpoolIngester extends EventEmitter {
     this.counts.files++
     this.#gapReported.delete(name)
     this.#settled.delete(name)
+    this.#threads.delete(name)
     this.#staleReported.delete(name)
     debug('ingested spool file %s: %d entries', name, parsed.entries.length)
   }

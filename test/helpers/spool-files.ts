@@ -8,9 +8,9 @@ import { encodeHeader } from '../../shared/protocol.js'
  * writer against the format as documented: preamble "LFS" 0x01, length, JSON; entries of
  * header, 4-byte length, payload.
  */
-function preamble (endpoint: string, pid: number, start: string | null): Buffer {
+function preamble (endpoint: string, pid: number, start: string | null, thread?: { tid: number, start: string | null }): Buffer {
   const key = endpoint.startsWith('ipc://') ? `ipc://${resolve(endpoint.slice('ipc://'.length))}` : `tcp:${endpoint.split(':').pop() ?? ''}`
-  const json = Buffer.from(JSON.stringify({ endpoint: key, pid, start }))
+  const json = Buffer.from(JSON.stringify(thread === undefined ? { endpoint: key, pid, start } : { endpoint: key, pid, start, thread }))
   const length = Buffer.alloc(4)
   length.writeUInt32BE(json.length)
   return Buffer.concat([Buffer.from([0x4c, 0x46, 0x53, 0x01]), length, json])
@@ -32,6 +32,8 @@ export interface CraftedSpool {
   pid?: number
   /** The process start time recorded in the preamble. */
   start?: string | null
+  /** The thread recorded in the preamble as the file's writer (a worker thread's early segment). */
+  thread?: { tid: number, start: string | null }
   /** Marks each line, so the test can tell whose records reached the file. */
   tag?: string
 }
@@ -42,7 +44,7 @@ export function craftSpool (spec: CraftedSpool): { bytes: Buffer, producerId: Bu
   const perBatch = spec.perBatch ?? 10
   const pid = spec.pid ?? 1
   const parts: Buffer[] = []
-  if (spec.endpoint !== undefined) parts.push(preamble(spec.endpoint, pid, spec.start ?? null))
+  if (spec.endpoint !== undefined) parts.push(preamble(spec.endpoint, pid, spec.start ?? null, spec.thread))
   for (let first = 0, seq = 0; first < spec.records; first += perBatch, seq++) {
     const n = Math.min(perBatch, spec.records - first)
     const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ tag: spec.tag ?? 'spool', seq: first + i }) + '\n').join('')
