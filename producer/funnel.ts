@@ -9,7 +9,8 @@ import { EarlySpool } from './early-spool.js'
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
-import { createControl, type DoneReply, type SenderReply, type SenderRequest } from './sender-requests.js'
+import { createControl, type SenderReply } from './sender-requests.js'
+import { SenderCalls, withDeadline } from './sender-calls.js'
 import { exitDeadlineMs, isProcessExiting, spoolAtExit } from './funnel-exit.js'
 import { LateSpool } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
@@ -25,11 +26,6 @@ const SENDER_RESTART_MS = 1000
 
 /** How long close() waits for the sender thread to end by itself before terminating it. */
 const THREAD_END_TIMEOUT_MS = 5000
-
-interface Pending {
-  resolve: (reply: DoneReply) => void
-  reject: (err: Error) => void
-}
 
 /**
  * A pino destination that hands lines to logfunnel's sender running in a worker thread.
@@ -68,8 +64,8 @@ export class FunnelDestination extends EventEmitter {
   #closedByApp = false
   /** Lines logged after the sender ended, at the process's exit: the spool, from this thread. */
   #late: LateSpool | undefined
-  #nextId = 0
-  #pending = new Map<number, Pending>()
+  /** Requests to the sender thread and their replies. */
+  readonly #calls: SenderCalls
   #unsignal: () => void
   /** Made here, not in the sender thread: the early phase's batches carry it. */
   readonly #producerId = randomBytes(PRODUCER_ID_BYTES)
@@ -90,6 +86,13 @@ export class FunnelDestination extends EventEmitter {
       onTooLarge: onlyOnce((bytes: number) => process.emitWarning(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
     this.#thread = { worker: undefined as unknown as Worker, control: createControl(), ring: this.#ring, exited: false }
+    // Through a WeakRef: a closure here capturing `this` would put it in the context every closure
+    // of this constructor shares, the ring's among them, and the thread holds the ring.
+    const self = new WeakRef(this)
+    this.#calls = new SenderCalls(this.#thread, () => {
+      const dest = self.deref()
+      return dest !== undefined && dest.#closing !== undefined
+    })
     // The main thread's exits and signals spool through its exit hooks; a worker's terminate runs nothing.
     if (!isMainThread && options.spoolDir !== undefined) this.#early = new EarlySpool(this.#thread.control, { ...options, spoolDir: options.spoolDir }, this.#producerId)
     this.#earlyBegun = this.#early !== undefined
@@ -147,8 +150,7 @@ export class FunnelDestination extends EventEmitter {
 
   #onThreadExit (): void {
     this.#ring.readerGone()
-    for (const pending of this.#pending.values()) pending.reject(new ClosedError())
-    this.#pending.clear()
+    this.#calls.rejectAll()
     if (this.#ring.senderStarted || this.#closing !== undefined) return
     this.#restart = setTimeout(() => {
       this.#restart = undefined
@@ -263,7 +265,7 @@ export class FunnelDestination extends EventEmitter {
   async #flush (deadlineMs: number): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError()
     this.#ring.publish()
-    await withDeadline(this.#request({ code: 'flush', through: this.#ring.published }), deadlineMs, () => new FlushTimeoutError(deadlineMs))
+    await withDeadline(this.#calls.request({ code: 'flush', through: this.#ring.published }), deadlineMs, () => new FlushTimeoutError(deadlineMs))
   }
 
   /**
@@ -288,12 +290,12 @@ export class FunnelDestination extends EventEmitter {
     clearTimeout(this.#restart)
     this.#ring.end()
     const flush = { code: 'flush', through: this.#ring.published, spooledEnds: true } as const
-    const flushed = this.#request(flush).catch(async (err: unknown) => {
+    const flushed = this.#calls.request(flush).catch(async (err: unknown) => {
       if (this.#ring.senderStarted) throw err
       // No sender has run (its start failed, before or while close() began): one more try now,
       // for what the ring holds.
       this.#startAgain()
-      return await this.#request(flush)
+      return await this.#calls.request(flush)
     })
     let failed = false
     /** The writer is away and what has no receipt is in the spool: waiting on would not help. */
@@ -303,12 +305,12 @@ export class FunnelDestination extends EventEmitter {
     } catch (err) {
       failed = true
       debug('close: %s', (err as Error).message)
-      this.#post({ code: 'abandon' })
+      this.#calls.post({ code: 'abandon' })
     }
     whenCollected.unregister(this)
     if (!this.#thread.exited) {
       this.#thread.worker.ref()
-      const stats = (await this.#request({ code: 'close' }).catch(() => undefined))?.stats
+      const stats = (await this.#calls.request({ code: 'close' }).catch(() => undefined))?.stats
       await this.#threadEnded()
       // Until here a process.exit() or a signal still spools first (#onExit).
       offProcessEnd(this)
@@ -352,25 +354,6 @@ export class FunnelDestination extends EventEmitter {
       })
   }
 
-  /** Sends a request that gets a reply; the worker is ref'd while any is pending. */
-  async #request (msg: { code: 'flush', through: number, spooledEnds?: boolean } | { code: 'close' }): Promise<DoneReply> {
-    if (this.#thread.exited) throw new ClosedError()
-    const id = ++this.#nextId
-    const reply = new Promise<DoneReply>((resolve, reject) => this.#pending.set(id, { resolve, reject }))
-    if (this.#pending.size === 1) this.#thread.worker.ref()
-    this.#post({ ...msg, id })
-    try {
-      return await reply
-    } finally {
-      this.#pending.delete(id)
-      if (this.#pending.size === 0 && !this.#thread.exited && this.#closing === undefined) this.#thread.worker.unref()
-    }
-  }
-
-  #post (msg: SenderRequest): void {
-    if (!this.#thread.exited) this.#thread.worker.postMessage(msg)
-  }
-
   #onMessage (msg: SenderReply): void {
     if (msg.code === 'error') {
       this.#emitError(reviveError(msg.err))
@@ -378,27 +361,13 @@ export class FunnelDestination extends EventEmitter {
       this.#early?.end()
       this.#early = undefined
     } else if (msg.code === 'done') {
-      const pending = this.#pending.get(msg.id)
-      if (msg.err !== undefined) pending?.reject(reviveError(msg.err))
-      else pending?.resolve(msg)
+      this.#calls.done(msg)
     }
   }
 
   #emitError (err: Error | LogfunnelError): void {
     if (this.listenerCount('error') > 0) this.emit('error', err)
     else process.emitWarning(err)
-  }
-}
-
-async function withDeadline<T> (work: Promise<T>, deadlineMs: number, makeError: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(makeError()), deadlineMs)
-  })
-  try {
-    return await Promise.race([work, deadline])
-  } finally {
-    clearTimeout(timer)
   }
 }
 
