@@ -1,10 +1,10 @@
-import { closeSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, ftruncateSync, openSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkSpoolDir } from '../shared/dir-check.js'
 import { makeDirsSync } from '../shared/make-dirs.js'
-import { MAX_FRAME_BYTES, type ResolvedProducerOptions } from '../shared/options.js'
+import type { ResolvedProducerOptions } from '../shared/options.js'
 import { countLines, encodeHeader } from '../shared/protocol.js'
-import { currentThread, encodeSpoolEntryStart, encodeSpoolPreamble, endpointKey, OPEN_ENTRY_LENGTH, parseSpool, parseSpoolPreamble, processStartTime, SPOOL_ENTRY_OVERHEAD, SPOOL_SEGMENT_BYTES, spoolFileName } from '../shared/spool.js'
+import { currentThread, encodeSpoolEntryStart, encodeSpoolPreamble, endpointKey, OPEN_ENTRY_LENGTH, processStartTime, SPOOL_ENTRY_OVERHEAD, SPOOL_SEGMENT_BYTES, spoolFileName } from '../shared/spool.js'
 import { EARLY_ENTRIES_INDEX, EARLY_RECORDS_INDEX, EARLY_STATE_INDEX, EARLY_WRITTEN_INDEX } from './sender-requests.js'
 
 /**
@@ -22,7 +22,7 @@ import { EARLY_ENTRIES_INDEX, EARLY_RECORDS_INDEX, EARLY_STATE_INDEX, EARLY_WRIT
  * the writer takes it, and removes it, once that thread is gone (spool-ingest.ts), so a thread
  * ended in the phase loses nothing it logged, and leaves nothing behind in a process that lives on.
  *
- * The hand-over uses three words of the control array. The logging thread begins an append by
+ * The hand-over (early-hand-over.ts) uses three words of the control array. The logging thread begins an append by
  * raising the count from n to n + 1 (compare-and-swap, only while CLOSED is clear), appends the
  * line, sets the number of entries in the segment, then raises `written`. The sender thread
  * ends the phase by setting CLOSED (connected, the writer judged away, a flush, a close, the
@@ -36,18 +36,11 @@ import { EARLY_ENTRIES_INDEX, EARLY_RECORDS_INDEX, EARLY_STATE_INDEX, EARLY_WRIT
  */
 
 /** Set in the state word once the phase has ended; the bits below count the appends begun. */
-const CLOSED = 1 << 30
+export const CLOSED = 1 << 30
 /** The segment the logging thread writes in the early phase; the sender's own ones follow it. */
 export const EARLY_SEGMENT = 0
 /** The segment a sender with an early phase starts its own spool at. */
 export const AFTER_EARLY_SEGMENT = EARLY_SEGMENT + 1
-/** How long the sender thread waits at most between checks of `written` (it is notified). */
-const WRITTEN_RECHECK_MS = 10
-/**
- * Test hook: LOGFUNNEL_TEST_EARLY_READ_FAULT=1 makes the sender thread's read-back fail, as it
- * does when the process is out of descriptors (EMFILE) (test/early-spool-ends.test.ts); unset in any real use.
- */
-const READ_FAULT = process.env.LOGFUNNEL_TEST_EARLY_READ_FAULT === '1'
 
 /** The entry the logging thread appends lines to: where it starts in the file, its seq, what it holds. */
 interface OpenEntry {
@@ -213,61 +206,5 @@ export class EarlySpool {
     try {
       unlinkSync(this.#path)
     } catch {}
-  }
-}
-
-/** What the early phase left for the sender: `count` batches of `records` in all in `path`, read back (`batches`) unless the file could not be read. */
-export interface EarlyBatches {
-  path: string
-  count: number
-  records: number
-  batches: Array<{ payload: Buffer, records: number }> | undefined
-}
-
-/** Sender-thread side: ends the phase and takes what it holds. */
-export class EarlyHandOver {
-  readonly #control: Int32Array
-  readonly #path: string
-  readonly #onClosed: () => void
-
-  /** `onClosed`: tells the logging thread, so that it closes the segment (EarlySpool.end()). */
-  constructor (control: Int32Array, spoolDir: string, producerId: Buffer, onClosed: () => void) {
-    this.#control = control
-    this.#path = join(spoolDir, spoolFileName(producerId.toString('hex'), process.pid, EARLY_SEGMENT))
-    this.#onClosed = onClosed
-  }
-
-  /**
-   * Sets CLOSED, waits for the line being appended (a write of a few microseconds), and reads
-   * the segment's entries back, in order. `batches` is undefined, with `count` entries in the
-   * file, when it could not be read (EMFILE): the sender then leaves them to the writer there.
-   */
-  close (): EarlyBatches {
-    const c = this.#control
-    Atomics.or(c, EARLY_STATE_INDEX, CLOSED)
-    for (;;) {
-      const written = Atomics.load(c, EARLY_WRITTEN_INDEX)
-      if (written === (Atomics.load(c, EARLY_STATE_INDEX) & ~CLOSED)) break
-      Atomics.wait(c, EARLY_WRITTEN_INDEX, written, WRITTEN_RECHECK_MS)
-    }
-    const count = Atomics.load(c, EARLY_ENTRIES_INDEX)
-    const records = Atomics.load(c, EARLY_RECORDS_INDEX)
-    this.#onClosed()
-    return { path: this.#path, count, records, batches: count === 0 ? [] : this.#readBack(count) }
-  }
-
-  #readBack (count: number): EarlyBatches['batches'] {
-    let buf: Buffer
-    try {
-      if (READ_FAULT) throw new Error('test fault: the early segment is not read back')
-      buf = readFileSync(this.#path)
-    } catch {
-      return undefined
-    }
-    const preamble = parseSpoolPreamble(buf)
-    if (typeof preamble !== 'object') return undefined
-    const { entries } = parseSpool(buf, MAX_FRAME_BYTES, preamble.bytes)
-    if (entries.length < count || entries.slice(0, count).some((e, seq) => e.header.seq !== seq)) return undefined
-    return entries.slice(0, count).map((e) => ({ payload: e.payload, records: e.header.records }))
   }
 }

@@ -41,6 +41,11 @@ export class OpenBatch {
     return this.#bytes
   }
 
+  /** The batch size: `maxBatchBytes`, or the writer's smaller limit (lower()). */
+  get maxBatchBytes (): number {
+    return this.#maxBatchBytes
+  }
+
   /** The batch size from now on (the writer's smaller limit); the batch being filled may be over it. */
   lower (maxBatchBytes: number): void {
     if (maxBatchBytes >= this.#maxBatchBytes) return
@@ -50,6 +55,26 @@ export class OpenBatch {
 
   get records (): number {
     return this.#records
+  }
+
+  /**
+   * Appends `bytes` (`records` whole lines), calling `seal` to hand over the batch when they do
+   * not fit in it; lines larger than a batch together (a transport's chunk, a ring slot over
+   * `maxBatchBytes`) are cut into full batches, a line never split.
+   */
+  add (bytes: Buffer, records: number, seal: () => void): void {
+    if (this.fitsWithinBatch(bytes.length)) {
+      this.appendBytes(bytes, records)
+    } else if (bytes.length <= this.#maxBatchBytes) {
+      seal()
+      this.appendBytes(bytes, records)
+    } else {
+      let start = this.appendLines(bytes, 0)
+      while (start < bytes.length) {
+        seal()
+        start = this.appendLines(bytes, start)
+      }
+    }
   }
 
   /** True when `bytes` more fit in this batch without passing `maxBatchBytes`. */

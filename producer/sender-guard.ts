@@ -1,7 +1,8 @@
 import { debuglog } from 'node:util'
 import { SenderFailedError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { BatchSender, type SenderStart } from './sender.js'
+import type { SenderStart } from './early-hand-over.js'
+import { BatchSender } from './sender.js'
 import { sumStats, type SenderStats } from './sender-stats.js'
 
 const debug = debuglog('logfunnel')

@@ -1,4 +1,7 @@
+import { debuglog } from 'node:util'
 import type { OnFull } from '../shared/options.js'
+
+const debug = debuglog('logfunnel')
 
 /**
  * Room under `highWaterMark`, the `onFull` side of a BatchSender: who waits for it (`'block'`),
@@ -54,6 +57,19 @@ export class SenderRoom {
     if (!early && (this.#blockTimeoutMs === 0 || now - this.#waitingSince < this.#blockTimeoutMs)) return false
     this.#waitingSince = 0
     return true
+  }
+
+  /**
+   * Ends a wait that has expired (see expired(); `away`: at once): `spoolHeld()` moves what is
+   * held to the spool, and returns false when it could not (no spool): then records past the
+   * mark are dropped (overflow()). The waiters go on either way.
+   */
+  endExpired (now: number, away: boolean, spoolHeld: () => boolean): void {
+    if (!this.expired(now, away)) return
+    const spooled = spoolHeld()
+    if (!spooled) this.overflow()
+    debug('waited %d ms for room: %s', this.#blockTimeoutMs, spooled ? 'what is held went to the spool' : 'records past highWaterMark are dropped')
+    this.release()
   }
 
   /** After an expired wait with nothing moved to a spool: drop past the mark until freed. */

@@ -1,10 +1,11 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import type { LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { EarlyHandOver } from './early-spool.js'
+import { EarlyHandOver } from './early-hand-over.js'
 import { RingReader, type RingMemory } from './line-ring.js'
+import { stallAtExit } from './sender-faults.js'
 import { catchThreadFaults, GuardedSender } from './sender-guard.js'
-import { DESTROY_TIMEOUT_MS, markDestroyed, onDestroyRequest, publishPosition, type SenderRequest, type SenderReply } from './sender-requests.js'
+import { markDestroyed, onDestroyRequest, publishPosition, type SenderRequest, type SenderReply } from './sender-requests.js'
 import { toPlainError } from './thread-errors.js'
 import { MAX_TIMER_MS } from '../shared/units.js'
 
@@ -160,15 +161,9 @@ parent.on('message', (msg: SenderRequest) => {
   }
 })
 
-/**
- * Test hook (test/sender-fault.test.ts): LOGFUNNEL_TEST_SENDER_FAULT=stall-exit makes this thread
- * answer the exit request only after the logging thread stopped waiting, as a hung disk would.
- */
-const STALL_AT_EXIT = process.env.LOGFUNNEL_TEST_SENDER_FAULT === 'stall-exit'
-
 // At process exit the logging thread waits here: take every slot, spool what has no receipt.
 onDestroyRequest(control, () => {
-  if (STALL_AT_EXIT) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, DESTROY_TIMEOUT_MS + 1000)
+  stallAtExit()
   takeAllAndDestroy()
   reader.markGone()
   publishPosition(control, guard.current.spoolPosition)

@@ -4,9 +4,11 @@ import { debuglog } from 'node:util'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
-import { AFTER_EARLY_SEGMENT, type EarlyHandOver } from './early-spool.js'
+import { takeEarlyBatches, type EarlyHandOver, type SenderStart } from './early-hand-over.js'
+import { AFTER_EARLY_SEGMENT } from './early-spool.js'
 import { OpenBatch } from './open-batch.js'
 import { ReceiptWaiters, type Settled } from './receipt-waiters.js'
+import { faultAfterBatches } from './sender-faults.js'
 import { SenderRoom } from './sender-room.js'
 import type { SpoolPosition } from './sender-requests.js'
 import { dropNotice, newSenderStats, type SenderStats } from './sender-stats.js'
@@ -22,19 +24,6 @@ const debug = debuglog('logfunnel')
  * grows batches (fewer, larger frames for the writer); when idle, lines leave at once.
  */
 const EAGER_SEAL_BATCHES = 4
-
-/**
- * Test hook: LOGFUNNEL_TEST_SENDER_FAULT=<n> makes the first sender of a thread throw at the end of
- * a tick once it has sealed n batches, as a bug would (test/sender-fault.test.ts); unset in any real use.
- */
-const FAULT_AT_BATCH = Number(process.env.LOGFUNNEL_TEST_SENDER_FAULT ?? 0)
-let faultFired = false
-
-/** How a sender starts: the producer id its logging thread made, and the early phase that thread began (early-spool.ts). */
-export interface SenderStart {
-  producerId?: Buffer
-  early?: EarlyHandOver
-}
 
 /**
  * The producer side of the protocol: turns written text into batches of whole lines, sends
@@ -70,8 +59,6 @@ export class BatchSender extends EventEmitter {
   #room: SenderRoom
   #droppedUnreported = 0
   #closed = false
-  /** `maxBatchBytes`, lowered to the writer's `maxFrameBytes` when it says a batch was over it. */
-  #maxBatchBytes: number
   /** A wait for room ends once the writer is away (WriterLiveness), as at `blockTimeoutMs` (the transport target's). */
   endWaitWhenAway = false
   /** The early phase, until this sender takes its batches (#adoptEarly). */
@@ -83,7 +70,6 @@ export class BatchSender extends EventEmitter {
     this.#opts = opts
     this.id = start.producerId ?? randomBytes(PRODUCER_ID_BYTES)
     this.#early = start.early
-    this.#maxBatchBytes = opts.maxBatchBytes
     this.#open = new OpenBatch(opts.maxBatchBytes, Math.floor(opts.highWaterMark / opts.maxBatchBytes))
     this.#room = new SenderRoom(opts, () => this.#heldBytes())
     // A squatted socket directory is never connected to: the records are held.
@@ -129,12 +115,11 @@ export class BatchSender extends EventEmitter {
    * spool, records past `highWaterMark` are dropped and counted, as with 'drop'.
    */
   #checkBlocked (now: number, away = false): void {
-    if (this.#closed || !this.#room.expired(now, away)) return
-    this.#seal()
-    const spooled = this.#window.unreceipted > 0 && this.#spool.moveAll()
-    if (!spooled) this.#room.overflow()
-    debug('waited %d ms for room: %s', this.#opts.blockTimeoutMs, spooled ? 'what is held went to the spool' : 'records past highWaterMark are dropped')
-    this.#room.release()
+    if (this.#closed) return
+    this.#room.endExpired(now, away, () => {
+      this.#seal()
+      return this.#window.unreceipted > 0 && this.#spool.moveAll()
+    })
   }
 
   /** Counts a record the caller did not send for being over `maxFrameBytes`; emits `'reject'`. */
@@ -165,19 +150,7 @@ export class BatchSender extends EventEmitter {
       this.emit('drop', records)
       return
     }
-    if (this.#open.fitsWithinBatch(bytes.length)) {
-      this.#open.appendBytes(bytes, records)
-    } else if (bytes.length <= this.#maxBatchBytes) {
-      this.#seal()
-      this.#open.appendBytes(bytes, records)
-    } else {
-      // Larger than a batch (a transport's chunk, a ring slot over maxBatchBytes): full batches.
-      let start = this.#open.appendLines(bytes, 0)
-      while (start < bytes.length) {
-        this.#seal()
-        start = this.#open.appendLines(bytes, start)
-      }
-    }
+    this.#open.add(bytes, records, () => this.#seal())
     this.#stats.records += records
     if (this.#spool.pastMark(this.#heldBytes())) this.#moveHeld()
     this.#scheduleSeal()
@@ -276,8 +249,7 @@ export class BatchSender extends EventEmitter {
   }
 
   /**
-   * Puts everything without a receipt into
-   * the spool and closes the sockets at once. For process exit and abandoned closes: it never
+   * Puts everything without a receipt into the spool and closes the sockets at once. For process exit and abandoned closes: it never
    * waits. Returns false, and leaves the sender open, when there is no spool or it failed.
    */
   spoolAndDestroy (): boolean {
@@ -293,29 +265,14 @@ export class BatchSender extends EventEmitter {
     return ok
   }
 
-  /**
-   * Ends the early phase (early-spool.ts) and takes its batches as this producer's first ones:
-   * sent from memory, their segment removed once receipted (or, unread, left to the writer there).
-   * Before any batch of its own, and before anything that counts or spools what it holds.
-   */
+  /** Takes the early phase's batches (takeEarlyBatches): before any batch of its own, and before anything that counts or spools what it holds. */
   #adoptEarly (): void {
     const early = this.#early
     if (early === undefined) return
     this.#early = undefined
-    const { path, count, records, batches } = early.close()
-    if (count === 0) return
-    if (this.#window.unreceipted === 0) this.#link.liveness.waitFrom(performance.now())
-    for (let i = 0; i < count; i++) {
-      const batch = batches?.[i]
-      // Read back: held and sent as any batch. Unread: only in the spool (the records of each
-      // unknown: all counted with the first).
-      if (batch !== undefined) this.#window.seal(batch.payload, batch.records)
-      else this.#window.sealInSpool(i === 0 ? records : 0)
-      this.#stats.batches++
-    }
-    this.#stats.records += records
-    this.#spool.adoptEarly(path, count - 1, batches === undefined)
-    debug('took %d batches of the early phase', count)
+    const idle = this.#window.unreceipted === 0
+    if (takeEarlyBatches(early, this.#window, this.#spool, this.#stats) === 0) return
+    if (idle) this.#link.liveness.waitFrom(performance.now())
     void this.#pump()
   }
 
@@ -327,10 +284,7 @@ export class BatchSender extends EventEmitter {
   /** End of tick: seal now unless enough batches are already waiting for receipts. */
   #onTick (): void {
     this.#sealScheduled = false
-    if (this.#stats.batches >= FAULT_AT_BATCH && FAULT_AT_BATCH > 0 && !faultFired) {
-      faultFired = true
-      throw new Error(`test fault after batch ${FAULT_AT_BATCH}`)
-    }
+    faultAfterBatches(this.#stats.batches)
     if (this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
   }
 
@@ -360,9 +314,8 @@ export class BatchSender extends EventEmitter {
    * only while nothing is in the spool).
    */
   #onTooLarge (limit: number): void {
-    if (limit < this.#maxBatchBytes) {
+    if (limit < this.#open.maxBatchBytes) {
       debug('the writer takes batches of at most %d bytes: batching within it, what is held goes to the spool', limit)
-      this.#maxBatchBytes = limit
       this.#open.lower(limit)
     }
     if (this.#closed || this.#window.unreceipted === 0 || this.#spool.holding) return
