@@ -10,13 +10,15 @@ import { countLines, decodeHeader, encodeHeader, HEADER_BYTES, NEWLINE, type Bat
  * batch once and in order.
  *
  * A file starts with a preamble: "LFS" 0x01, a 4-byte big-endian length, then that many bytes
- * of JSON `{"endpoint":<endpointKey>,"pid":N,"start":<process start time or null>}`: the writer
- * ingests a file only for its own endpoint, and tells a live producer from a reused pid. Then a
- * series of entries: the 40-byte protocol header, a 4-byte big-endian payload length, the
- * payload (whole lines); the last entry may be open (OPEN_ENTRY_LENGTH). Files without a preamble (written before it existed) are read as
- * entries from byte 0. A producer writes `<id>-<pid>-<segment>.spool.tmp` and renames it to
- * `.spool` when complete; the writer reads only complete files, and a `.tmp` file only once
- * its process is gone (a producer that died while spooling).
+ * of JSON `{"endpoint":<endpointKey>,"pid":N,"start":<process start time or null>}`, with
+ * `"thread":{"tid":N,"start":...}` in a worker thread's early segment: the writer ingests a file
+ * only for its own endpoint, and tells a live producer from a reused pid. Then a series of
+ * entries: the 40-byte protocol header, a 4-byte big-endian payload length, the payload (whole
+ * lines); the last entry may be open (OPEN_ENTRY_LENGTH). Files without a preamble (written
+ * before it existed) are read as entries from byte 0. A producer writes
+ * `<id>-<pid>-<segment>.spool.tmp` and renames it to `.spool` when complete; the writer reads
+ * only complete files, and a `.tmp` file only once its process is gone (a producer that died
+ * while spooling), or the thread it names.
  */
 export const SPOOL_SUFFIX = '.spool'
 export const SPOOL_TMP_SUFFIX = '.spool.tmp'
