@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { exitCode, fixture, lineCount, spawnNode, tempDir, waitFor, type Child } from './helpers/children.js'
@@ -87,6 +87,31 @@ describe('worker threads terminated before their sender connected (early spool)'
     const stopped = await takenWhileAlive(host, writer, 12_000)
     expect(stopped.records).toBe(12_000)
     await expectAll(writer.file, 12, 1000)
+  })
+
+  it('4 threads terminated in the middle of logging (writer down, the early phase lasting, 1 KiB entries): each record whose log call returned is in the file once, in order, and nothing torn', async () => {
+    const dir = tempDir()
+    const host = spawnNode([fixture('terminate-mid-logging'), JSON.stringify({ endpoint: `ipc://${join(dir, 'w.sock')}`, threads: 4, maxAfterMs: 200, maxBatchBytes: 1024 })], { stdio: ['pipe', 'pipe', 'pipe'] })
+    const { logged } = await host.waitForLine((l) => l.event === 'terminated', 30_000) as { logged: number[] }
+    const writer = await startWriterChild(dir)
+    const least = logged.reduce((a, b) => a + b, 0)
+    await waitFor(() => existsSync(writer.file) && lineCount(writer.file) >= least && spoolFilesWaiting(writer.spoolDir).length === 0, TAKEN_DEADLINE_MS,
+      () => `${existsSync(writer.file) ? lineCount(writer.file) : 0} of at least ${least} lines; spool: ${spoolFilesWaiting(writer.spoolDir).join(', ')}\n${writer.child.describe()}`)
+    host.proc.stdin?.end()
+    expect(await exitCode(host), host.describe()).toBe(0)
+    const stopped = await writer.stop()
+    expect(stopped.spool).toMatchObject({ torn: 0, rejected: 0 })
+    const seqs = new Map<number, number[]>()
+    for (const line of readFileSync(writer.file, 'utf8').split('\n').filter((l) => l !== '')) {
+      const { w, seq } = JSON.parse(line) as { w: number, seq: number }
+      seqs.set(w, [...(seqs.get(w) ?? []), seq])
+    }
+    logged.forEach((n, w) => {
+      const got = seqs.get(w) ?? []
+      // The call in progress at the termination may have written its line before it returned.
+      expect([n, n + 1], `thread ${w}: ${got.length} records, ${n} calls returned`).toContain(got.length)
+      expect(got.every((seq, i) => seq === i), `thread ${w}: in order, none twice or missing`).toBe(true)
+    })
   })
 
   it('a pool of 4 threads, each terminated right after its task, 5 rounds: all 20,000 records in the file', async () => {
