@@ -28,6 +28,7 @@ import os
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 import weakref
@@ -94,11 +95,33 @@ def live_clients() -> List[Any]:
 
 def install_finalizer() -> None:
     """multiprocessing's children end in os._exit(): atexit does not run there, its finalizers
-    do, and a child clears the finalizers it inherited, so register in the process that sends."""
+    do, and a child clears the finalizers it inherited, so register in the process that sends.
+    Celery's prefork children (billiard's) end in os._exit() before those finalizers run; Celery
+    sends its ``worker_process_shutdown`` signal just before, in the child."""
     global _finalizer_pid
     if _finalizer_pid != os.getpid():
         _finalizer_pid = os.getpid()
         multiprocessing.util.Finalize(None, _close_all, exitpriority=100)
+        _connect_celery()
+
+
+def _connect_celery() -> None:
+    """Closes the producers at Celery's ``worker_process_shutdown`` (a prefork child replaced
+    after --max-tasks-per-child tasks or past worker_max_memory_per_child, or ended by the worker's
+    shutdown), where Celery is imported; once per process tree (the receiver is inherited by a
+    fork, and it closes only the producers of the process it runs in)."""
+    signals = sys.modules.get('celery.signals')
+    shutdown = getattr(signals, 'worker_process_shutdown', None)
+    if shutdown is None:
+        return
+    try:
+        shutdown.connect(_on_worker_process_shutdown, weak=False, dispatch_uid='logfunnel.exit')
+    except Exception as err:  # noqa: BLE001 - a Celery of another shape: the other exit paths remain
+        report(err)
+
+
+def _on_worker_process_shutdown(**_kwargs: Any) -> None:
+    _close_all()
 
 
 def install_signal_handlers() -> None:
