@@ -4,7 +4,7 @@ The broker is kombu's filesystem transport in CELERY_DIR (no daemon). Tasks log 
 logger (propagating to the root, where the handler is); Celery's and kombu's own loggers go to stderr only,
 so the file holds the tasks' records and nothing else.
 
-Environment: LOGFUNNEL_ENDPOINT, CELERY_DIR; CELERY_MAX_MEMORY_KB sets worker_max_memory_per_child.
+Environment: LOGFUNNEL_ENDPOINT, CELERY_DIR.
 """
 
 import logging
@@ -31,8 +31,6 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_ignore_result=True,
 )
-if os.environ.get('CELERY_MAX_MEMORY_KB'):
-    app.conf.worker_max_memory_per_child = int(os.environ['CELERY_MAX_MEMORY_KB'])
 
 
 @setup_logging.connect
