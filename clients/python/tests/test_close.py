@@ -30,18 +30,25 @@ print(json.dumps({'event': 'done', 'close_s': time.monotonic() - started, 'stats
 '''
 
 
-@pytest.mark.parametrize('close', ['handler.close()', 'logging.shutdown()'])
+@pytest.mark.parametrize('close', ['handler.close()', 'logging.shutdown()',
+                                   'try:\n    raise SystemExit(3)\nexcept SystemExit:\n    logging.shutdown()'],
+                         ids=['close', 'shutdown', 'shutdown-while-SystemExit-is-handled'])
 def test_no_writer_close_ends_once_everything_is_in_the_spool(writer_factory, run_code, close):
     """No writer: close() (and logging.shutdown(), which flushes first) returns once every record
     is in the spool, well before close_timeout (before, each waited all of it: 20 s, and 40 s for
     logging.shutdown()), and says once that no writer was reached (LOGFUNNEL_ERR_CONNECT); a
-    writer started later writes each record once, in order."""
+    writer started later writes each record once, in order. A close while the application
+    handles an exception (a Celery prefork child closes so, in billiard's ``finally`` while
+    SystemExit ends its work loop) reports the failure alone, not as raised while handling that
+    exception (before: "SystemExit: 3 ... During handling of the above exception, another
+    exception occurred")."""
     writer = writer_factory(start=False)
     p = run_code(CLOSE + close + DONE, writer.endpoint, str(N), str(DEADLINE), str(256 * 1024))
     done = p.wait_event('done', 3 * DEADLINE)
     assert done['close_s'] < DEADLINE / 3, done
     assert p.wait() == 0
     assert_unreached_reported(p.stderr, 1)
+    assert 'During handling of the above exception' not in p.stderr and 'SystemExit' not in p.stderr, p.stderr
     stats = done['stats']
     assert (stats['records'], stats['spooled_records'], stats['confirmed'], stats['lost']) == (N, N, 0, 0), stats
     writer.start()
