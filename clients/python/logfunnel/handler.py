@@ -301,7 +301,9 @@ class LogfunnelHandler(logging.Handler):
         record = logging.makeLogRecord({'name': 'logfunnel', 'levelno': logging.ERROR, 'levelname': 'ERROR',
                                         'msg': 'logfunnel: the error above says what happens to the records'})
         try:
-            raise err
+            # Only its own cause: not the exception the application may be handling meanwhile
+            # (a close in an except or finally block), which has nothing to do with it.
+            raise err from err.__cause__
         except LogfunnelError:
             self.handleError(record)
 
