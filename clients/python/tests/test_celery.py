@@ -78,7 +78,8 @@ def warm_stop(worker):
 def test_children_replaced_every_2_tasks(writer_factory, procs, tmp_path):
     """With the writer up throughout and --max-tasks-per-child 2: every record once. Each child
     ends in billiard's os._exit() after its second task, where neither atexit nor multiprocessing's
-    finalizers run (a child replaced past worker_max_memory_per_child ends the same way)."""
+    finalizers run, within milliseconds (the pool's SIGTERM cuts the second it sleeps there short;
+    a child replaced past worker_max_memory_per_child ends the same way)."""
     writer = writer_factory()
     send(procs, tmp_path, writer, TASKS, RECORDS)
     worker = start_worker(procs, tmp_path, writer, '--max-tasks-per-child', '2')
@@ -115,8 +116,9 @@ def logged(tmp_path):
 def test_shutdown_while_tasks_run(writer_factory, procs, tmp_path, shutdown):
     """The worker's shutdown while its 4 children run tasks (records 5 ms apart):
     warm (SIGTERM: the tasks run to their end), cold (SIGQUIT, with the writer stopped by SIGSTOP
-    from just before it until the worker has ended: the children spool at the SIGTERM of the
-    pool's terminate()). Every record logged is in the file once, none reported
+    from just before it until the worker has ended: the pool's SIGTERM makes billiard's handler
+    in each child raise SystemExit in its task, and the child, closing at worker_process_shutdown,
+    spools what has no receipt). Every record logged is in the file once, none reported
     lost; the worker ends with 0, no traceback."""
     writer = writer_factory()
     records = 200 if shutdown == 'warm' else 1000  # cold: cut short, however slow the machine
