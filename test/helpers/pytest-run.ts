@@ -15,7 +15,7 @@ import { PYTHON } from './programs.js'
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 export const PYTEST_TESTS = join(ROOT, 'clients', 'python', 'tests')
 /** The files of one of the two processes; the other runs the rest. */
-const FIRST_HALF = ['test_exit.py', 'test_package.py', 'test_pools.py']
+const FIRST_HALF = ['test_celery.py', 'test_exit.py', 'test_package.py', 'test_pools.py']
 
 export interface PytestRun {
   dir: string
