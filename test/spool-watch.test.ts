@@ -19,6 +19,9 @@ vi.mock('node:fs', async (importOriginal) => {
   return { ...fs, default: { ...fs, statSync }, statSync }
 })
 
+// Test files share one worker (isolate: false): another file may have loaded spool-watch.js with
+// the real node:fs already, so it is loaded anew here, with the mock above.
+vi.resetModules()
 const { SpoolWatch } = await import('../writer/spool-watch.js')
 
 const SPOOL_NAME = `${'ab'.repeat(16)}-${process.pid}-0000000000.spool`
