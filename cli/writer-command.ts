@@ -91,7 +91,10 @@ function parseValue (kind: FlagKind, raw: string, flag: string): string | number
     case 'mode':
       if (!/^0?[0-7]{3}$/.test(raw)) throw new UsageError(`${flag} must be an octal mode like 0600, got '${raw}'`)
       return parseInt(raw, 8)
-    case 'path': return resolve(raw)
+    case 'path':
+      // resolve('') is the working directory: `--file ""` (an unset shell variable) would write there.
+      if (raw === '') throw new UsageError(`${flag} must be a path, got ''`)
+      return resolve(raw)
     default: return raw
   }
 }

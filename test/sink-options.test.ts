@@ -60,7 +60,7 @@ describe('writer flags', () => {
     expect(parseWriterArgs(['-h'])).toBe('help')
   })
 
-  for (const args of [['--fsync', 'sometimes'], ['--rotate-size', '10X'], ['--rotate-gzip=yes'], ['--rotate-interval', '1w']]) {
+  for (const args of [['--fsync', 'sometimes'], ['--rotate-size', '10X'], ['--rotate-gzip=yes'], ['--rotate-interval', '1w'], ['--file', ''], ['--file='], ['--spool-dir', ''], ['--pid-file', '']]) {
     it(`rejects ${args.join(' ')} with LOGFUNNEL_ERR_USAGE`, () => {
       expect(() => parseWriterArgs(args)).toThrow(expect.objectContaining(USAGE))
     })
