@@ -3,9 +3,21 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
 import { exitCode, fixture, lineCount, spawnNode, stderrEvents, tempDir } from './helpers/children.js'
-import { startWriterChild } from './helpers/cluster.js'
+import { startWriterChild, type WriterChild } from './helpers/cluster.js'
 import { craftSpool, writeSpool } from './helpers/spool-files.js'
 import { spoolFilesWaiting } from './helpers/writer-cli.js'
+
+/** SIGTERMs the writer; its `stopped` summary and how long the stop took (it must exit 0). */
+async function sigtermStop (writer: WriterChild): Promise<{ summary: any, stopMs: number }> {
+  const stopped = writer.child.waitForLine((l) => l.event === 'stopped', 60_000)
+  const started = performance.now()
+  writer.child.proc.kill('SIGTERM')
+  const summary = await stopped
+  const stopMs = performance.now() - started
+  expect(await exitCode(writer.child), writer.child.describe()).toBe(0)
+  console.log(`stop took ${Math.round(stopMs)} ms`)
+  return { summary, stopMs }
+}
 
 /**
  * A writer's stop takes the spool files ready at that moment (or landing in its drain) before it
@@ -29,12 +41,7 @@ describe('a stop takes the spool files ready at that moment', () => {
     mkdirSync(staging, { mode: 0o700 })
     const names = Array.from({ length: FILES }, (_, f) => writeSpool(staging, { endpoint, records: RECORDS, perBatch: 100, tag: `f${f}-${'x'.repeat(40)}` }))
     for (const name of names) renameSync(join(staging, name), join(spoolDir, name))
-    const stopped = writer.child.waitForLine((l) => l.event === 'stopped', 60_000)
-    const started = performance.now()
-    writer.child.proc.kill('SIGTERM')
-    const summary = await stopped
-    console.log(`stop took ${Math.round(performance.now() - started)} ms`)
-    expect(await exitCode(writer.child), writer.child.describe()).toBe(0)
+    const { summary } = await sigtermStop(writer)
     expect(readdirSync(spoolDir)).toEqual([])
     expect(summary).toMatchObject({ records: FILES * RECORDS, duplicates: 0, unwrittenBytes: 0 })
     expect(summary.spool).toEqual({ files: FILES, entries: FILES * RECORDS / 100, torn: 0, rejected: 0, foreign: 0, leftAtStop: 0 })
@@ -77,13 +84,7 @@ describe('a stop takes the spool files ready at that moment', () => {
     const { name: tmpName } = await holder.waitForLine((l) => l.event === 'holding')
     const tmpBytes = readFileSync(join(spoolDir, tmpName))
     writeSpool(spoolDir, { endpoint, records: 1000, tag: 'complete' })
-    const stopped = writer.child.waitForLine((l) => l.event === 'stopped', 60_000)
-    const started = performance.now()
-    writer.child.proc.kill('SIGTERM')
-    const summary = await stopped
-    const stopMs = performance.now() - started
-    expect(await exitCode(writer.child), writer.child.describe()).toBe(0)
-    console.log(`stop took ${Math.round(stopMs)} ms`)
+    const { summary, stopMs } = await sigtermStop(writer)
     expect(stopMs, 'the stop waited for the live producer').toBeLessThan(5000)
     expect(readdirSync(spoolDir)).toEqual([tmpName])
     expect(readFileSync(join(spoolDir, tmpName)).equals(tmpBytes)).toBe(true)
@@ -105,13 +106,7 @@ describe('a stop takes the spool files ready at that moment', () => {
     mkdirSync(join(spoolDir, `${name}.torn`))
     writeFileSync(join(spoolDir, 'incoming'), spool.bytes.subarray(0, spool.bytes.length - 5), { mode: 0o600 })
     renameSync(join(spoolDir, 'incoming'), join(spoolDir, name))
-    const stopped = writer.child.waitForLine((l) => l.event === 'stopped', 60_000)
-    const started = performance.now()
-    writer.child.proc.kill('SIGTERM')
-    const summary = await stopped
-    const stopMs = performance.now() - started
-    expect(await exitCode(writer.child), writer.child.describe()).toBe(0)
-    console.log(`stop took ${Math.round(stopMs)} ms`)
+    const { summary, stopMs } = await sigtermStop(writer)
     expect(stopMs, 'the stop waited past its drain').toBeLessThan(10_000)
     expect(stderrEvents(writer.child, 'spool-error').length).toBeGreaterThan(0)
     expect(readdirSync(spoolDir).sort()).toEqual([name, `${name}.torn`])
