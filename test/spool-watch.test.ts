@@ -5,6 +5,8 @@ import { tempDir, waitFor } from './helpers/children.js'
 
 /** Runs once, in the middle of SpoolWatch's next statSync of `armed.path`. */
 let armed: { path: string, run: () => void } | undefined
+/** The next fs.watch of this path throws this error, once (as inotify does with no watches left). */
+let refuseWatch: { path: string, err: NodeJS.ErrnoException } | undefined
 
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>()
@@ -16,7 +18,15 @@ vi.mock('node:fs', async (importOriginal) => {
     }
     return (fs.statSync as (...args: unknown[]) => unknown)(path, ...rest)
   }) as typeof fs.statSync
-  return { ...fs, default: { ...fs, statSync }, statSync }
+  const watch = ((path: string, ...rest: unknown[]) => {
+    if (refuseWatch !== undefined && String(path) === refuseWatch.path) {
+      const { err } = refuseWatch
+      refuseWatch = undefined
+      throw err
+    }
+    return (fs.watch as (...args: unknown[]) => unknown)(path, ...rest)
+  }) as typeof fs.watch
+  return { ...fs, default: { ...fs, statSync, watch }, statSync, watch }
 })
 
 // Test files share one worker (isolate: false): another file may have loaded spool-watch.js with
@@ -31,6 +41,7 @@ describe('SpoolWatch', () => {
   afterEach(() => {
     watch?.close()
     armed = undefined
+    refuseWatch = undefined
   })
 
   // The spool directory is looked for, is not there, and is made (by a producer) before its
@@ -67,5 +78,22 @@ describe('SpoolWatch', () => {
     writeFileSync(join(dir, `${SPOOL_NAME}.incoming`), 'x')
     renameSync(join(dir, `${SPOOL_NAME}.incoming`), join(dir, SPOOL_NAME))
     await waitFor(() => landed > before, 2000, () => `landed ${landed - before} times after the rename`)
+  })
+
+  // inotify refuses a watch while the user's watches are used up (ENOSPC) and grants it once
+  // other programs let theirs go. Before, a directory that could not be watched once was never
+  // tried again while it was the same directory: the writer took segments only at its polls.
+  it('a watch refused once (no inotify watches left) is tried again at the next refresh: a segment renamed in is seen', async () => {
+    const dir = join(tempDir(), 'w.sock.spool')
+    mkdirSync(dir, { mode: 0o700 })
+    let landed = 0
+    watch = new SpoolWatch(dir, () => { landed++ })
+    refuseWatch = { path: dir, err: Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' }) }
+    watch.refresh()
+    expect(refuseWatch, 'the directory was not watched').toBe(undefined)
+    watch.refresh()
+    writeFileSync(join(dir, `${SPOOL_NAME}.incoming`), 'x')
+    renameSync(join(dir, `${SPOOL_NAME}.incoming`), join(dir, SPOOL_NAME))
+    await waitFor(() => landed > 0, 2000, () => `landed ${landed} times`)
   })
 })

@@ -12,8 +12,9 @@ const debug = debuglog('logfunnel')
  *
  * Only a hint: a watch can miss events or be refused (no inotify watches left, a filesystem
  * without them), so the ingester polls as well. Nothing here ever throws or emits 'error': a
- * failed watch is dropped (`NODE_DEBUG=logfunnel` says so) and `refresh()` tries a directory
- * again only once it is another one (made anew: another inode).
+ * failed watch is dropped (`NODE_DEBUG=logfunnel` says so) and tried again at the next
+ * `refresh()` (the ingester's next poll): inotify refuses a watch while the user's watches or
+ * instances are used up (ENOSPC, EMFILE), which ends when other programs let theirs go.
  */
 export class SpoolWatch {
   readonly #dir: string
@@ -21,8 +22,6 @@ export class SpoolWatch {
   #watcher: FSWatcher | undefined
   /** What #watcher watches: the directory or its parent, with its identity (device, inode, path). */
   #watched: string | undefined
-  /** The last directory that could not be watched: not tried again while it is the same one. */
-  #unwatchable: string | undefined
   #closed = false
 
   /** `landed` is called for each complete spool file renamed into `dir`, and when `dir` itself is made or goes. */
@@ -57,13 +56,12 @@ export class SpoolWatch {
       }
     }
     const id = `${st.dev}:${st.ino}:${path}`
-    if (this.#watched === id || this.#unwatchable === id) return path
+    if (this.#watched === id) return path
     this.#unwatch()
     let watcher: FSWatcher
     try {
       watcher = watch(path, { persistent: false }, (type, name) => this.#onEvent(path, type, name))
     } catch (err) {
-      this.#unwatchable = id
       debug('cannot watch %s, the spool is only polled: %o', path, err)
       return path
     }
