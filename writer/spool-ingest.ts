@@ -196,8 +196,12 @@ export class SpoolIngester extends EventEmitter {
       }
       return true
     }
+    // What is remembered about a file goes with it, whoever removed it (its producer hands a
+    // settled or stale `.spool.tmp` over itself): a writer that runs for months keeps no trail.
     const listed = new Set(names)
-    for (const name of this.#threads.keys()) if (!listed.has(name)) this.#threads.delete(name)
+    for (const known of [this.#threads, this.#settled, this.#reported, this.#gapReported, this.#staleReported]) {
+      for (const name of known.keys()) if (!listed.has(name)) known.delete(name)
+    }
     const files = names
       .map((name) => ({ name, parsed: parseSpoolName(name) }))
       .filter((f): f is { name: string, parsed: SpoolName } => f.parsed !== undefined && !this.#reported.has(f.name))
