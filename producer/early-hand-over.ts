@@ -89,9 +89,10 @@ export class EarlyHandOver {
 /**
  * Ends the early phase and takes its batches into a sender's `window` as its first ones:
  * read back, held and sent as any batch, their segment removed once receipted; unread, in the
- * spool only, left to the writer there (see WindowSpool.adoptEarly). Returns how many it took.
+ * spool only, left to the writer there (see WindowSpool.adoptEarly; `writerAway`: not connected
+ * `spoolAfterMs` after the start). Returns how many it took.
  */
-export function takeEarlyBatches (early: EarlyHandOver, window: SendWindow, spool: SpoolPolicy, stats: SenderStats): number {
+export function takeEarlyBatches (early: EarlyHandOver, window: SendWindow, spool: SpoolPolicy, stats: SenderStats, writerAway: boolean): number {
   const { path, count, records, batches } = early.close()
   if (count === 0) return 0
   for (let i = 0; i < count; i++) {
@@ -102,7 +103,7 @@ export function takeEarlyBatches (early: EarlyHandOver, window: SendWindow, spoo
     stats.batches++
   }
   stats.records += records
-  spool.adoptEarly(path, count - 1, batches === undefined)
+  spool.adoptEarly(path, count - 1, batches === undefined, writerAway)
   debug('took %d batches of the early phase', count)
   return count
 }

@@ -271,7 +271,7 @@ export class BatchSender extends EventEmitter {
     if (early === undefined) return
     this.#early = undefined
     const idle = this.#window.unreceipted === 0
-    if (takeEarlyBatches(early, this.#window, this.#spool, this.#stats) === 0) return
+    if (takeEarlyBatches(early, this.#window, this.#spool, this.#stats, this.#unconnected(performance.now())) === 0) return
     if (idle) this.#link.liveness.waitFrom(performance.now())
     void this.#pump()
   }
@@ -340,12 +340,17 @@ export class BatchSender extends EventEmitter {
   #checkProgress (): void {
     const now = performance.now()
     // Not connected within spoolAfterMs: the early phase ends, this sender's spool copies take over.
-    if (this.#early !== undefined && this.#opts.spoolAfterMs > 0 && this.#link.away && now - this.#startedAt >= this.#opts.spoolAfterMs) this.#adoptEarly()
+    if (this.#early !== undefined && this.#unconnected(now)) this.#adoptEarly()
     this.#checkBlocked(now)
     // Judged again after this turn's I/O is read: an answer may be waiting unread.
     if (this.#link.liveness.check(now, this.#window.unreceipted > 0)) setImmediate(() => this.#copyIfAway())
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')
+  }
+
+  /** No data connection `spoolAfterMs` (> 0) after the start: later batches follow the early ones into the spool; not for a connection still being made. */
+  #unconnected (now: number): boolean {
+    return this.#opts.spoolAfterMs > 0 && this.#link.away && now - this.#startedAt >= this.#opts.spoolAfterMs
   }
 
   #copyIfAway (): void {

@@ -9,7 +9,10 @@ import { WindowSpool, type SpoolCounters } from './window-spool.js'
  * the writer refuses a batch as too large, at exit. Copied there (kept in memory and sent too):
  * once the writer is judged away (`spoolAfterMs`), and when the transport's flush reaches its
  * deadline; after that each new batch is copied too while the writer is away (WriterLink.away),
- * and only sent once it is connected and heard from again. Nothing sent is left out: the next
+ * and only sent once it is connected and heard from again. The early phase's segment counts as
+ * such copies only when no data connection was made `spoolAfterMs` after the start (before, also
+ * when the phase ended while one was still being made, `spoolAfterMs: 0` too: every later batch
+ * was copied and the writer read each batch twice). Nothing sent is left out: the next
  * copy (the writer away again) or move (exit) takes every batch without a receipt not yet in the
  * spool. (Before, new batches were copied until the earlier copies had their receipt, with the
  * writer connected too, and the writer read each of them twice: counted in its `duplicates`.)
@@ -94,8 +97,8 @@ export class SpoolPolicy {
   }
 
   /** The early phase's batches through `last` are in the segment at `path` (see WindowSpool.adoptEarly). */
-  adoptEarly (path: string, last: number, moved: boolean): void {
-    this.#spool.adoptEarly(path, last, moved)
+  adoptEarly (path: string, last: number, moved: boolean, writerAway: boolean): void {
+    this.#spool.adoptEarly(path, last, moved, writerAway)
   }
 
   /** The writer has every batch through `seq`. */

@@ -27,8 +27,17 @@ export class WindowSpool {
   readonly #counters: SpoolCounters
   /** Highest sequence moved to the spool; while it is unreceipted, no later batch goes ahead of it (SpoolPolicy). */
   #movedThrough = -1
-  /** Highest sequence copied; while it is unreceipted, new batches are copied too. */
+  /** Highest sequence in the spool as a copy (copied, or the early segment's): not appended again. */
   #copiedThrough = -1
+  /**
+   * Highest sequence of the copies asked for (copyNew: the writer judged away, a flush's
+   * deadline; the early segment when the writer counted as away as the phase ended); while it
+   * is unreceipted, new batches are copied too. The early segment alone does not start that:
+   * a phase ended while the connection was still being made (a line in the ring, a flush) had
+   * every later batch copied and the early segment handed over, and the writer read each batch
+   * twice (`spoolAfterMs: 0` too).
+   */
+  #copyingThrough = -1
   /**
    * The early phase's segment (early-spool.ts), not handed over, and its last batch: removed
    * once that is receipted, handed over before this spool writes anything of its own.
@@ -45,15 +54,17 @@ export class WindowSpool {
   /**
    * The early phase's batches 0..`last` are in the segment at `path`: copies (the sender holds
    * them too), or, with `moved`, there only (they could not be read back), and then the writer
-   * gets the segment at once.
+   * gets the segment at once. With `writerAway` (not connected `spoolAfterMs` after the start)
+   * the copies go on with the batches that follow, as after copyNew().
    */
-  adoptEarly (path: string, last: number, moved: boolean): void {
+  adoptEarly (path: string, last: number, moved: boolean, writerAway: boolean): void {
     this.#early = { path, last }
     if (moved) {
       this.#movedThrough = last
       this.#handOverEarly()
     } else {
       this.#copiedThrough = last
+      if (writerAway) this.#copyingThrough = last
     }
   }
 
@@ -95,7 +106,7 @@ export class WindowSpool {
 
   /** True while copies from `firstSeq` on wait for their receipt: new batches are copied too. */
   copying (firstSeq: number): boolean {
-    return this.#copiedThrough >= firstSeq
+    return this.#copyingThrough >= firstSeq
   }
 
   #append (batch: WindowBatch & { payload: Buffer }, base: number): void {
@@ -143,6 +154,8 @@ export class WindowSpool {
     } catch (err) {
       this.#onError(err)
       return false
+    } finally {
+      this.#copyingThrough = this.#copiedThrough
     }
     return true
   }
