@@ -52,6 +52,24 @@ describe('WriterLiveness', () => {
     expect(live.check(at(850), true)).toBe(true)        // the PING of 750 unanswered for 100 ms
   })
 
+  it('one answer later than the wait allowed is enough (a stopped writer is noticed after spoolAfterMs); answers slow throughout widen the wait to 4 x their smoothed round trip', () => {
+    const { live, pings, at } = liveness()
+    live.waitFrom(at(0))
+    expect(live.check(at(50), true)).toBe(false)        // PING at 50
+    expect(live.check(at(100), true)).toBe(false)
+    expect(live.check(at(150), true)).toBe(true)        // unanswered for 100 ms: away, stopped or not run
+    live.pong(at(170))                                  // a 120 ms round trip
+    expect(live.allowedMs).toBe(480)
+    for (let t = 200; t < 2000; t += 150) {
+      expect(live.check(at(t), true), `at ${t} ms`).toBe(false)              // PING at t
+      expect(live.check(at(t + 50), true), `at ${t + 50} ms`).toBe(false)
+      expect(live.check(at(t + 100), true), `at ${t + 100} ms`).toBe(false)  // 100 ms unanswered: within 480
+      live.pong(at(t + 120))
+    }
+    expect(live.allowedMs).toBe(480)
+    expect(pings).toHaveLength(13)
+  })
+
   it('a PING resent after twice the wait allowed keeps the silence counted from the first one', () => {
     const { live, pings, at } = liveness()
     live.waitFrom(at(0))
