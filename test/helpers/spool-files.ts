@@ -103,14 +103,17 @@ export function readSpooled (dir: string): SpooledRecords {
     if (name.endsWith('.tmp')) found.tmpFiles++
     else found.files++
     let offset = buf.subarray(0, 4).equals(Buffer.from([0x4c, 0x46, 0x53, 0x01])) ? 8 + buf.readUInt32BE(4) : 0
-    // Entries: a 40-byte header, a 4-byte length, the payload; a torn tail ends the file.
+    // Entries: a 40-byte header, a 4-byte length, the payload; a torn tail ends the file. The
+    // last entry may be open (length 0xffffffff: a worker thread's early segment), its lines
+    // running to the file's last newline.
     while (offset + 44 <= buf.length) {
       const length = buf.readUInt32BE(offset + 40)
-      if (offset + 44 + length > buf.length) break
-      const payload = buf.subarray(offset + 44, offset + 44 + length).toString('utf8')
+      const end = length === 0xffffffff ? buf.lastIndexOf(10) + 1 : offset + 44 + length
+      if (end > buf.length || end < offset + 44) break
+      const payload = buf.subarray(offset + 44, end).toString('utf8')
       for (const line of payload.split('\n').filter(Boolean)) found.seqs.push(JSON.parse(line).seq)
       found.entries++
-      offset += 44 + length
+      offset = end
     }
   }
   return found
