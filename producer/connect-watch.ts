@@ -70,18 +70,28 @@ export async function diagnose (opts: ConnectWatchOptions): Promise<LogfunnelErr
     const err = await probe(ep)
     if (err !== undefined) return new ConnectError(ep, connectTimeoutMs, explain(err), { cause: err })
   }
-  return new HandshakeError(endpoint, connectTimeoutMs, curve
+  return new HandshakeError(endpoint, connectTimeoutMs, handshakeProblem(curve))
+}
+
+/** Why a connection accepted never completed its handshake, most likely. */
+export function handshakeProblem (curve: boolean): string {
+  return curve
     ? "the writer refused the CURVE handshake: check curveServerKey, and that curvePublicKey is in the writer's curveAllowedKeys"
-    : 'the writer may require CURVE (set curveServerKey and curveSecretKey), or the endpoint is not a logfunnel writer')
+    : 'the writer may require CURVE (set curveServerKey and curveSecretKey), or the endpoint is not a logfunnel writer'
 }
 
 function explain (err: NodeJS.ErrnoException): string {
-  switch (err.code) {
+  if (err.code === 'ETIMEDOUT') return `no connection within ${PROBE_TIMEOUT_MS} ms`
+  return explainRefusal(err.code) ?? err.message
+}
+
+/** A failed connect's OS error code in words; undefined for one not listed here. */
+export function explainRefusal (code: string | undefined): string | undefined {
+  switch (code) {
     case 'ENOENT': return 'no socket at that path (is the writer running?)'
     case 'EACCES': return "permission denied: this process's user may not use the socket or its directory (see the writer's socketMode)"
     case 'ECONNREFUSED': return 'connection refused (is the writer running?)'
-    case 'ETIMEDOUT': return `no connection within ${PROBE_TIMEOUT_MS} ms`
-    default: return err.message
+    default: return undefined
   }
 }
 

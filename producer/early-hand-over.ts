@@ -8,6 +8,7 @@ import type { SendWindow } from './send-window.js'
 import { EARLY_ENTRIES_INDEX, EARLY_RECORDS_INDEX, EARLY_STATE_INDEX, EARLY_WRITTEN_INDEX } from './sender-requests.js'
 import type { SenderStats } from './sender-stats.js'
 import type { SpoolPolicy } from './spool-policy.js'
+import type { WriterReach } from './writer-reach.js'
 
 const debug = debuglog('logfunnel')
 
@@ -24,10 +25,14 @@ const WRITTEN_RECHECK_MS = 10
  */
 const READ_FAULT = process.env.LOGFUNNEL_TEST_EARLY_READ_FAULT === '1'
 
-/** How a sender starts: the producer id its logging thread made, and the early phase that thread began. */
+/**
+ * How a sender starts: the producer id its logging thread made, the early phase that thread
+ * began, and where its connections keep what they saw of the writer (each sender of a thread the same).
+ */
 export interface SenderStart {
   producerId?: Buffer
   early?: EarlyHandOver
+  reach?: WriterReach
 }
 
 /** What the early phase left for the sender: `count` batches of `records` in all in `path`, read back (`batches`) unless the file could not be read. */

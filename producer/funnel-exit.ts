@@ -34,19 +34,24 @@ export function exitDeadlineMs (options: ResolvedProducerOptions): number {
 /**
  * 'exit' (also `process.exit()`), or a signal about to end the process: the ring is handed
  * over, then the sender thread spools what has no receipt while this thread waits (at most
- * DESTROY_TIMEOUT_MS). What could not be kept is said on stderr.
+ * DESTROY_TIMEOUT_MS). What could not be kept is said on stderr. Returns the records in the
+ * spool (0 when the sender thread did not answer in time).
  */
-export function spoolAtExit (thread: SenderThread): void {
+export function spoolAtExit (thread: SenderThread): number {
   thread.ring.publish()
-  const lost = destroySenderSync(thread.worker, thread.control)
+  const outcome = destroySenderSync(thread.worker, thread.control)
   // The process ends now: an exit handler's warning would never print. Written at once
   // (stderr is synchronous for files and pipes).
-  if (lost === false) {
+  if (outcome === false) {
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
       `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost\n`)
-  } else if (lost > 0) {
+    return 0
+  }
+  const { lost, spooled } = outcome
+  if (lost > 0) {
     // Before, silent: a spool directory it may not write, or a full disk, at process.exit().
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records without ` +
       'a receipt that could not be spooled (no spool, or it could not be written): lost\n')
   }
+  return spooled
 }

@@ -9,7 +9,7 @@ import { EarlySpool } from './early-spool.js'
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
-import { createControl, type SenderReply } from './sender-requests.js'
+import { createControl, readReach, type SenderReply } from './sender-requests.js'
 import { SenderCalls, withDeadline } from './sender-calls.js'
 import { exitDeadlineMs, isProcessExiting, spoolAtExit } from './funnel-exit.js'
 import { LateSpool } from './late-spool.js'
@@ -17,6 +17,7 @@ import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
 import { weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
+import { UnreachedReport } from './unreached-report.js'
 
 const debug = debuglog('logfunnel')
 
@@ -45,7 +46,8 @@ const THREAD_END_TIMEOUT_MS = 5000
  * Events: `'error'` (the sender thread failed; or LOGFUNNEL_ERR_CONNECT / _HANDSHAKE: no
  * writer answered within `connectTimeoutMs`, records are kept and sending goes on),
  * `'stats'` (SenderStats, once closed). Without an `'error'` listener, those become process
- * warnings.
+ * warnings. One that ends before that, records in the spool and no writer ever reached, reports
+ * it then, once (unreached-report.ts): `'error'`, else one line on stderr.
  */
 export class FunnelDestination extends EventEmitter {
   readonly options: ResolvedProducerOptions
@@ -76,10 +78,12 @@ export class FunnelDestination extends EventEmitter {
   #early: EarlySpool | undefined
   /** An early phase was begun: every sender thread (one restarted too) takes it over. */
   readonly #earlyBegun: boolean
+  readonly #unreached: UnreachedReport
 
   constructor (options: ResolvedProducerOptions) {
     super()
     this.options = options
+    this.#unreached = new UnreachedReport(options)
     this.#ringMemory = createRing(options.threadBufferBytes)
     this.#ring = new RingWriter(this.#ringMemory, {
       maxFrameBytes: options.maxFrameBytes,
@@ -178,10 +182,11 @@ export class FunnelDestination extends EventEmitter {
   /** 'exit' (also `process.exit()`), or a signal about to end the process: the spool (funnel-exit.ts). */
   #onExit (): void {
     if (this.#thread.exited) return
-    spoolAtExit(this.#thread)
+    const spooled = spoolAtExit(this.#thread)
     // A record logged after this (an 'exit' listener that runs after this one) has no sender:
     // write() reports it, once, instead of dropping it in the ring without a word.
     this.#closing ??= Promise.resolve()
+    this.#unreached.report(readReach(this.#thread.control), spooled, this)
   }
 
   /**
@@ -321,6 +326,7 @@ export class FunnelDestination extends EventEmitter {
       }
     }
     const stats = this.#stats
+    if (stats !== undefined) this.#unreached.report(readReach(this.#thread.control), stats.spooledRecords, this)
     // Records the sender thread never took from the ring (0 unless it ended early) are lost.
     const untaken = this.#ring.untaken
     const detail = stats !== undefined
@@ -356,7 +362,9 @@ export class FunnelDestination extends EventEmitter {
 
   #onMessage (msg: SenderReply): void {
     if (msg.code === 'error') {
-      this.#emitError(reviveError(msg.err))
+      const err = reviveError(msg.err)
+      this.#unreached.saw(err)
+      this.#emitError(err)
     } else if (msg.code === 'early-closed') {
       this.#early?.end()
       this.#early = undefined

@@ -4,6 +4,7 @@ import type { ResolvedProducerOptions } from '../shared/options.js'
 import type { SenderStart } from './early-hand-over.js'
 import { BatchSender } from './sender.js'
 import { sumStats, type SenderStats } from './sender-stats.js'
+import { WriterReach } from './writer-reach.js'
 
 const debug = debuglog('logfunnel')
 
@@ -28,12 +29,15 @@ export class GuardedSender {
   #retired: SenderStats | undefined
   #faults: number[] = []
   #broken = false
+  /** What every sender of this thread saw of the writer. */
+  readonly reach: WriterReach
 
   /** `first`: how the first sender starts (its id and early phase); those that replace it make their own id. */
   constructor (opts: ResolvedProducerOptions, setup: (sender: BatchSender) => void, report: (err: SenderFailedError) => void, first: SenderStart = {}) {
     this.#opts = opts
     this.#setup = setup
     this.#report = report
+    this.reach = first.reach ?? new WriterReach()
     this.#current = this.#start(first)
   }
 
@@ -54,7 +58,7 @@ export class GuardedSender {
   }
 
   #start (start: SenderStart = {}): BatchSender {
-    const sender = new BatchSender(this.#opts, start)
+    const sender = new BatchSender(this.#opts, { ...start, reach: this.reach })
     this.#setup(sender)
     return sender
   }

@@ -1,6 +1,7 @@
 import { parentPort, type Worker } from 'node:worker_threads'
 import type { SenderStats } from './sender-stats.js'
 import type { PlainError } from './thread-errors.js'
+import { reachFromWord, type ReachFacts } from './writer-reach.js'
 
 /**
  * What funnel()'s logging thread (funnel.ts) and its sender thread (sender-thread.ts) tell each
@@ -38,7 +39,11 @@ export const EARLY_STATE_INDEX = POSITION_INDEX + 1 + ID_WORDS + 2 + 2 + 1
 export const EARLY_WRITTEN_INDEX = EARLY_STATE_INDEX + 1
 export const EARLY_ENTRIES_INDEX = EARLY_WRITTEN_INDEX + 1
 export const EARLY_RECORDS_INDEX = EARLY_ENTRIES_INDEX + 1
-const WORDS = EARLY_RECORDS_INDEX + 1
+/** Records in the spool once the exit request was done. */
+const SPOOLED_INDEX = EARLY_RECORDS_INDEX + 1
+/** What the sender has seen of the writer (WriterReach.word). */
+const REACH_INDEX = SPOOLED_INDEX + 1
+const WORDS = REACH_INDEX + 1
 
 /**
  * How long a process exit waits for the sender thread to spool what has no receipt (up to
@@ -49,7 +54,8 @@ export const DESTROY_TIMEOUT_MS = Number(process.env.LOGFUNNEL_TEST_DESTROY_TIME
 
 /**
  * The words both threads share: 1 once the sender thread has closed its sockets, and the
- * records it could not spool then; where the producer stands as it ends; the early phase.
+ * records it could not spool then and those in the spool; where the producer stands as it
+ * ends; the early phase; whether the writer was ever reached.
  */
 export function createControl (): Int32Array {
   return new Int32Array(new SharedArrayBuffer(WORDS * Int32Array.BYTES_PER_ELEMENT))
@@ -97,27 +103,35 @@ function readUint53 (words: Int32Array, at: number): number {
   return (words[at] as number) * 0x100000000 + ((words[at + 1] as number) >>> 0)
 }
 
+/** How the exit request left the records: `lost`, could not be spooled; `spooled`, in the spool (the sender's spooledRecords). */
+export interface DestroyOutcome {
+  lost: number
+  spooled: number
+}
+
 /**
  * Logging thread, where it cannot wait asynchronously (a process 'exit' handler, or before
  * `worker.terminate()`): asks the sender thread to close its sockets and blocks until it has,
- * at most `timeoutMs`. Returns false on timeout, else the records it could not spool (lost).
+ * at most `timeoutMs`. Returns false on timeout, else how it left the records.
  */
-export function destroySenderSync (worker: Worker, control: Int32Array, timeoutMs = DESTROY_TIMEOUT_MS): false | number {
+export function destroySenderSync (worker: Worker, control: Int32Array, timeoutMs = DESTROY_TIMEOUT_MS): false | DestroyOutcome {
   if (Atomics.load(control, DESTROYED_INDEX) !== 1) {
     worker.postMessage({ code: DESTROY })
     if (Atomics.wait(control, DESTROYED_INDEX, 0, timeoutMs) === 'timed-out') return false
   }
-  return Atomics.load(control, LOST_INDEX)
+  return { lost: Atomics.load(control, LOST_INDEX), spooled: Atomics.load(control, SPOOLED_INDEX) }
 }
 
 /**
- * Sender thread: on the request, runs `destroy` (closing the sockets; it returns the records
- * it could not spool) and says so.
+ * Sender thread: on the request, runs `destroy` (closing the sockets; it says how it left the
+ * records) and says so.
  */
-export function onDestroyRequest (control: Int32Array, destroy: () => number): void {
+export function onDestroyRequest (control: Int32Array, destroy: () => DestroyOutcome): void {
   parentPort?.on('message', (msg: { code?: unknown } | null) => {
     if (msg?.code !== DESTROY) return
-    Atomics.store(control, LOST_INDEX, Math.min(destroy(), 0x7fffffff))
+    const { lost, spooled } = destroy()
+    Atomics.store(control, LOST_INDEX, Math.min(lost, 0x7fffffff))
+    Atomics.store(control, SPOOLED_INDEX, Math.min(spooled, 0x7fffffff))
     // Only once the closed sockets' pending sends and receives have settled on this thread's
     // loop: a promise of theirs settling during the thread's teardown aborts the process too.
     setImmediate(() => markDestroyed(control))
@@ -128,4 +142,14 @@ export function onDestroyRequest (control: Int32Array, destroy: () => number): v
 export function markDestroyed (control: Int32Array): void {
   Atomics.store(control, DESTROYED_INDEX, 1)
   Atomics.notify(control, DESTROYED_INDEX)
+}
+
+/** Sender thread: what it has seen of the writer (WriterReach.word), for the logging thread's report at the end. */
+export function publishReach (control: Int32Array, word: number): void {
+  Atomics.store(control, REACH_INDEX, word)
+}
+
+/** Logging thread: what the sender has seen of the writer, as it last published it. */
+export function readReach (control: Int32Array): ReachFacts {
+  return reachFromWord(Atomics.load(control, REACH_INDEX))
 }

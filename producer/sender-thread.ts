@@ -5,8 +5,9 @@ import { EarlyHandOver } from './early-hand-over.js'
 import { RingReader, type RingMemory } from './line-ring.js'
 import { stallAtExit } from './sender-faults.js'
 import { catchThreadFaults, GuardedSender } from './sender-guard.js'
-import { markDestroyed, onDestroyRequest, publishPosition, type SenderRequest, type SenderReply } from './sender-requests.js'
+import { markDestroyed, onDestroyRequest, publishPosition, publishReach, type SenderRequest, type SenderReply } from './sender-requests.js'
 import { toPlainError } from './thread-errors.js'
+import { WriterReach } from './writer-reach.js'
 import { MAX_TIMER_MS } from '../shared/units.js'
 
 /**
@@ -38,6 +39,8 @@ const reader = new RingReader(ring, port)
 const producerId = Buffer.from(id.buffer, id.byteOffset, id.byteLength)
 const start = {
   producerId,
+  // The logging thread reads it at close and exit, where it cannot wait for a message (unreached-report.ts).
+  reach: new WriterReach((word) => publishReach(control, word)),
   early: early && options.spoolDir !== undefined ? new EarlyHandOver(control, options.spoolDir, producerId, () => post({ code: 'early-closed' })) : undefined
 }
 const guard = new GuardedSender(options, (s) => {
@@ -167,7 +170,8 @@ onDestroyRequest(control, () => {
   takeAllAndDestroy()
   reader.markGone()
   publishPosition(control, guard.current.spoolPosition)
-  return guard.stats.abandoned
+  const stats = guard.stats
+  return { lost: stats.abandoned, spooled: stats.spooledRecords }
 })
 
 void pump()

@@ -73,7 +73,7 @@ export class BatchSender extends EventEmitter {
     this.#open = new OpenBatch(opts.maxBatchBytes, Math.floor(opts.highWaterMark / opts.maxBatchBytes))
     this.#room = new SenderRoom(opts, () => this.#heldBytes())
     // A squatted socket directory is never connected to: the records are held.
-    this.#link = new WriterLink(opts, this.id)
+    this.#link = new WriterLink(opts, this.id, start.reach)
     this.#spool = new SpoolPolicy(opts, this.id, this.#window, this.#open, this.#stats, () => this.#link.away, start.early === undefined ? 0 : AFTER_EARLY_SEGMENT)
     this.#link.on('receipt', (seq: number) => this.#onReceipt(seq))
     // The writer refused a batch that skipped ahead (those before it died with a previous

@@ -12,6 +12,7 @@ import { catchThreadFaults, GuardedSender } from './sender-guard.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
 import { toPlainError, withCodeInMessage } from './thread-errors.js'
 import { ERROR_EVENT, STATS_EVENT } from './transport-events.js'
+import { UnreachedReport } from './unreached-report.js'
 
 /**
  * thread-stream's end() gives up after 10 s of waiting for the worker; the worker's own close
@@ -35,7 +36,9 @@ const HOST_KEYS = ['$context', 'pinoWillSendConfig']
  *
  * `end()` never waits for receipts when there is a spool: what has none goes to the spool at
  * once (the writer ingests it), so a process exits without delay and without loss. Without a
- * spool it waits for receipts up to `closeTimeoutMs`.
+ * spool it waits for receipts up to `closeTimeoutMs`. When records went to the spool and no
+ * writer was ever reached, it says so on stderr, once (unreached-report.ts): at the process's
+ * exit the logging thread reads no more messages from this one.
  *
  * pino-abstract-transport is not used here on purpose: it parses each line (JSON or split2)
  * into objects, while logfunnel forwards the bytes untouched and batches whole chunks.
@@ -52,6 +55,7 @@ export class FunnelStream extends EventEmitter {
   #ending = false
   #finished = false
   #wakeTimer = wakeReaderPeriodically()
+  readonly #unreached: UnreachedReport
 
   constructor (opts: ProducerOptions) {
     super()
@@ -60,12 +64,16 @@ export class FunnelStream extends EventEmitter {
     this.#maxFrameBytes = resolved.maxFrameBytes
     this.#closeTimeoutMs = Math.min(resolved.closeTimeoutMs, END_DEADLINE_CAP_MS)
     this.#flushTimeoutMs = resolved.flushTimeoutMs
+    this.#unreached = new UnreachedReport(resolved)
     const rejected = once((err: Error) => warn(err))
     this.guard = new GuardedSender(resolved, (sender) => {
       // Its wait for room holds no log call (thread-stream buffers them) but the process's exit
       // (thread-stream waits for this thread to read all): with the writer away, it is needless.
       sender.endWaitWhenAway = true
-      sender.on('unreachable', (err: LogfunnelError) => report(err))
+      sender.on('unreachable', (err: LogfunnelError) => {
+        this.#unreached.saw(err)
+        report(err)
+      })
       sender.on('reject', rejected)
     }, (err) => {
       report(err)
@@ -171,6 +179,7 @@ export class FunnelStream extends EventEmitter {
       return
     }
     if (this.sender.spoolAndDestroy()) {
+      this.#unreached.report(this.guard.reach, this.guard.stats.spooledRecords)
       this.#finish()
       return
     }

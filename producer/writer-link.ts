@@ -4,6 +4,7 @@ import { decodeReceipt, decodeTooLargeFlag, GAP_FLAG } from '../shared/protocol.
 import { producerEndpointProblem } from '../shared/dir-check.js'
 import { ConnectWatch } from './connect-watch.js'
 import { WriterLiveness } from './writer-liveness.js'
+import { WriterReach } from './writer-reach.js'
 import { curveKeysOf } from './zmtp/curve-keys.js'
 import { PushSocket, SubSocket } from './zmtp/socket.js'
 
@@ -37,17 +38,23 @@ export class WriterLink extends EventEmitter {
   #judgedAway = false
   #lastGap = -Infinity
 
-  constructor (opts: ResolvedProducerOptions, producerId: Buffer) {
+  /** `reach`: where what the connections show of the writer is kept (a handshake, a refused connect). */
+  constructor (opts: ResolvedProducerOptions, producerId: Buffer, reach = new WriterReach()) {
     super()
     const curve = curveKeysOf(opts)
     this.#push = new PushSocket(opts.endpoint, { curve })
     this.#sub = new SubSocket(opts.receiptEndpoint, producerId, { curve })
     this.#sub.on('message', (frames: Buffer[]) => {
+      reach.markReached()
       this.#watch.heard()
       this.#judgedAway = false
       this.#onMessage(frames)
     })
-    this.#push.on('down', (_err: Error | undefined, handshaken: boolean) => { if (handshaken) this.#rewindSoon = true })
+    this.#push.on('down', (err: Error | undefined, handshaken: boolean) => {
+      reach.connectionEnded(err, handshaken)
+      if (handshaken) this.#rewindSoon = true
+    })
+    this.#sub.on('down', (err: Error | undefined, handshaken: boolean) => reach.connectionEnded(err, handshaken))
     this.checkMs = Math.max(5, Math.floor(opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4))
     this.liveness = new WriterLiveness(opts.spoolAfterMs, this.checkMs, () => this.#sub.ping())
     this.#sub.on('pong', () => {
@@ -55,10 +62,12 @@ export class WriterLink extends EventEmitter {
       this.liveness.pong(performance.now())
     })
     this.#sub.on('ready', () => {
+      reach.markReached()
       this.#judgedAway = false
       this.liveness.alive(performance.now())
     })
     this.#push.on('ready', () => {
+      reach.markReached()
       this.#judgedAway = false
       this.liveness.alive(performance.now())
       this.emit('connected')

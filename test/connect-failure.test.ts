@@ -1,7 +1,10 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
 import { canRunFixturesAs, exitCode, fixture, spawnNode, tempDir, type Child } from './helpers/children.js'
-import { startWriterChild } from './helpers/cluster.js'
+import { spawnProducer, startWriterChild } from './helpers/cluster.js'
+import { readSpooled } from './helpers/spool-files.js'
+import { connectLines, unreachedLine, unreachedMessage } from './helpers/unreached.js'
 
 const IS_ROOT = process.getuid?.() === 0
 const NOBODY = 65534
@@ -120,3 +123,112 @@ describe('the sender thread ends cleanly', () => {
     }
   })
 }, 120_000)
+
+/** Records logged by the producers below, which end long before connectTimeoutMs (10 s, the default). */
+const KEPT = 25
+const range = (from: number, n: number): number[] => Array.from({ length: n }, (_v, i) => from + i)
+
+interface End {
+  name: string
+  start: (endpoint: string) => Promise<Child>
+  /** Exit code, or the signal that ends it. */
+  exit: number | string
+  /** close() also reports its own outcome on stderr: LOGFUNNEL_ERR_CLOSE_TIMEOUT (writerAway), a process warning. */
+  closes?: boolean
+}
+
+const ENDS: End[] = [
+  { name: 'funnel(), process.exit() right after logging', start: async (endpoint) => spawnProducer({ endpoint, records: KEPT, exitAtOnce: true }), exit: 0 },
+  { name: 'transport, process.exit() right after logging', start: async (endpoint) => spawnProducer({ endpoint, records: KEPT, mode: 'transport', exitAtOnce: true }), exit: 0 },
+  { name: 'funnel(), close() without an \'error\' listener', start: async (endpoint) => spawnProducer({ endpoint, records: KEPT }), exit: 0, closes: true },
+  {
+    name: 'funnel(), SIGTERM (no handler of the application\'s)',
+    start: async (endpoint) => {
+      const child = spawnProducer({ endpoint, records: KEPT, holdUntilSignal: true })
+      await child.waitForLine((l) => l.event === 'logged')
+      child.proc.kill('SIGTERM')
+      return child
+    },
+    exit: 'SIGTERM'
+  },
+  ...(['itself', 'exit'] as const).map((end) => ({
+    name: `funnel() in a worker thread that ends ${end === 'itself' ? 'by itself' : 'by process.exit()'}`,
+    start: async (endpoint: string) => spawnNode([fixture('worker-logs-and-ends'), JSON.stringify({ endpoint, records: KEPT, end })]),
+    exit: 0
+  }))
+]
+
+describe('a producer that ends before connectTimeoutMs, no writer ever reached: said once as it ends (before, nothing was said)', () => {
+  for (const end of ENDS) {
+    it(`${end.name}: one LOGFUNNEL_ERR_CONNECT line on stderr naming the ${KEPT} records and the spool; a writer started later writes exactly those`, async () => {
+      const dir = tempDir()
+      const endpoint = `ipc://${join(dir, 'w.sock')}`
+      const spoolDir = join(dir, 'w.sock.spool')
+      const child = await end.start(endpoint)
+      expect(await exitCode(child), child.describe()).toBe(end.exit)
+      const said = connectLines(child.stderr())
+      expect(said, child.describe()).toHaveLength(1)
+      expect(said[0], child.describe()).toMatch(unreachedLine(endpoint, KEPT, spoolDir))
+      if (end.closes !== true) expect(child.stderr(), child.describe()).toBe(`${said[0] as string}\n`)
+      expect(readSpooled(spoolDir).seqs, child.describe()).toEqual(range(0, KEPT))
+
+      const writer = await startWriterChild(dir)
+      expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: KEPT, duplicates: 0 })
+      expect(await verifyFile(writer.file)).toMatchObject({ lines: KEPT, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
+    })
+  }
+
+  it("funnel() with an 'error' listener: the report is an 'error' event, not a line on stderr", async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const child = spawnUnreachable({ endpoint, records: KEPT, mode: 'funnel' })
+    await child.waitForLine((l) => l.event === 'done')
+    expect(await exitCode(child), child.describe()).toBe(0)
+    const reports = lines(child, 'unreachable')
+    expect(reports, child.describe()).toMatchObject([{ via: 'error', code: 'LOGFUNNEL_ERR_CONNECT', name: 'ConnectError' }])
+    expect(reports[0].message).toMatch(unreachedMessage(endpoint, KEPT, join(dir, 'w.sock.spool')))
+    expect(connectLines(child.stderr()), child.describe()).toEqual([])
+  })
+
+  it("transport, end(): one line on stderr (the thread's end is the process's: an event would not reach it), no 'logfunnel:error' event", async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const child = spawnUnreachable({ endpoint, records: KEPT, mode: 'transport' })
+    await child.waitForLine((l) => l.event === 'done')
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(lines(child, 'unreachable'), child.describe()).toEqual([])
+    const said = connectLines(child.stderr())
+    expect(said, child.describe()).toHaveLength(1)
+    expect(said[0]).toMatch(unreachedLine(endpoint, KEPT, join(dir, 'w.sock.spool')))
+  })
+}, 60_000)
+
+describe('a producer that reached its writer: nothing said as it ends', () => {
+  for (const mode of ['funnel', 'transport'] as const) {
+    it(`${mode}: the writer up, process.exit() right after logging: nothing on stderr, all ${KEPT} records in the file`, async () => {
+      const writer = await startWriterChild(tempDir())
+      const child = spawnProducer({ endpoint: writer.endpoint, records: KEPT, mode, exitAtOnce: true })
+      expect(await exitCode(child), child.describe()).toBe(0)
+      expect(child.stderr(), child.describe()).toBe('')
+      expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: KEPT })
+    })
+  }
+
+  it('funnel(): receipts from the writer, then it stops (its socket gone), 50 more records and process.exit(): they are in the spool, nothing on stderr', async () => {
+    const dir = tempDir()
+    const first = await startWriterChild(dir)
+    const child = spawnNode([fixture('producer-logs-across-writer-stop'), JSON.stringify({
+      endpoint: first.endpoint, producer: {}, payloadBytes: 10, before: 100, during: 50, after: 0, round: 1, pauseMs: 0, end: 'exit', deadlineMs: 10_000
+    })], { stdio: ['pipe', 'pipe', 'pipe'] })
+    await child.waitForLine((l) => l.event === 'receipted')
+    expect(await first.stop()).toMatchObject({ records: 100 })
+    child.proc.stdin?.write('go on\n')
+    await child.waitForLine((l) => l.event === 'logged-during')
+    child.proc.stdin?.write('go on\n')
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(child.stderr(), child.describe()).toBe('')
+    expect(readSpooled(first.spoolDir).seqs, child.describe()).toEqual(range(100, 50))
+    const second = await startWriterChild(dir, [], join(dir, 'second.log'))
+    expect(await second.stop({ spoolTaken: true })).toMatchObject({ records: 50, duplicates: 0 })
+  })
+}, 60_000)

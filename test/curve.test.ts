@@ -7,8 +7,10 @@ import { curvePublicKeyFor } from '../shared/curve-keys.js'
 import { resolveProducerOptions, resolveWriterOptions } from '../shared/options.js'
 import { verifyFile } from '../shared/verify.js'
 import { BIN, exitCode, fixture, ROOT, spawnNode, tempDir, type Child } from './helpers/children.js'
-import { runProducers } from './helpers/cluster.js'
+import { runProducers, spawnProducer } from './helpers/cluster.js'
 import { freePortPair } from './helpers/ports.js'
+import { readSpooled } from './helpers/spool-files.js'
+import { escapeRegExp } from './helpers/unreached.js'
 import { expectWriterRefusal, startWriterWith } from './helpers/writer-cli.js'
 
 const INVALID = { code: 'LOGFUNNEL_ERR_INVALID_OPTION' }
@@ -114,6 +116,25 @@ describe('a CURVE writer on 127.0.0.1 with an allow-list', () => {
     const denials = writer.child.stderr().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.event === 'denied')
     expect(denials).toEqual([{ event: 'denied', publicKey: unlisted!.publicKey, address: '127.0.0.1' }])
     expect(await verifyFile(join(dir, 'app.log'))).toMatchObject({ lines: 4000, producers: 2, ok: true })
+  })
+
+  it('a producer with a wrong server key that ends by itself before connectTimeoutMs: one LOGFUNNEL_ERR_HANDSHAKE line on stderr naming its records and the spool', async () => {
+    const dir = tempDir()
+    const [server, client, wrongServer] = Array.from({ length: 3 }, () => zmq.curveKeyPair())
+    const port = await freePortPair()
+    const endpoint = `tcp://127.0.0.1:${port}`
+    const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', endpoint, `--curve-allowed-keys=${client!.publicKey}`],
+      { LOGFUNNEL_CURVE_SECRET_KEY: server!.secretKey })
+    const spoolDir = join(dir, 'spool')
+    const producer = spawnProducer({ endpoint, records: 25, endOnItsOwn: true, producer: { spoolDir, curveServerKey: wrongServer!.publicKey, curveSecretKey: client!.secretKey } })
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    const said = producer.stderr().split('\n')
+    expect(said, producer.describe()).toHaveLength(2)
+    expect(said[0]).toMatch(new RegExp(`^${escapeRegExp(`logfunnel: LOGFUNNEL_ERR_HANDSHAKE: ${endpoint} accepts connections but no writer answered within `)}\\d+` +
+      escapeRegExp(" ms: the writer refused the CURVE handshake: check curveServerKey, and that curvePublicKey is in the writer's curveAllowedKeys; " +
+      `closed before connectTimeoutMs (10000 ms), with 25 records without a receipt in the spool (${spoolDir}), where a writer on this endpoint takes them`) + '$'))
+    expect(readSpooled(spoolDir).seqs).toEqual(Array.from({ length: 25 }, (_v, i) => i))
+    expect(await writer.stop()).toMatchObject({ records: 0 })
   })
 
   it('startWriter() hands the secret key to the writer in its environment, never on its command line', async () => {

@@ -5,6 +5,7 @@ import { PRODUCER_DEFAULTS } from '../shared/options.js'
 import { verifyFile } from '../shared/verify.js'
 import { exitCode, lineCount, fixture, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
+import { unreachedLine } from './helpers/unreached.js'
 
 /**
  * The shortest program people write: log, then nothing. No close(), no end(), no exit():
@@ -39,8 +40,12 @@ describe.each(['funnel', 'transport'] as const)('%s: a script that logs and just
     const producer = spawnProducer({ endpoint, records: RECORDS, mode, endOnItsOwn: true })
     await producer.waitForLine((l) => l.event === 'logged')
     expect(await exitCode(producer, EXIT_WRITER_DOWN_MS), producer.describe()).toBe(0)
-    // The expected outcome with the writer away: said nowhere (an explicit close() reports it).
-    expect(producer.stderr(), producer.describe()).toBe('')
+    // No writer was ever reached: said once, on stderr, with where the records are (before,
+    // nothing was said, and a script run with a wrong endpoint never learned it).
+    const said = producer.stderr().split('\n')
+    expect(said, producer.describe()).toHaveLength(2)
+    expect(said[0], producer.describe()).toMatch(unreachedLine(endpoint, RECORDS, join(dir, 'w.sock.spool')))
+    expect(said[1]).toBe('')
     expect(readdirSync(join(dir, 'w.sock.spool')).filter((f) => f.endsWith('.spool')).length, producer.describe()).toBeGreaterThan(0)
 
     const writer = await startWriterChild(dir)
