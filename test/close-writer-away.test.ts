@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
@@ -49,6 +49,30 @@ describe('close() and a writer that is away', () => {
     expect(await writer.stop()).toMatchObject({ records: RECORDS, duplicates: 0 })
     expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
     expect(seqsIn(writer.file)).toEqual(Array.from({ length: RECORDS }, (_v, i) => i))
+  })
+
+  it('the writer reached, then stopped (SIGSTOP), `await dest.close(); process.exit(0)` (the README\'s ending for a SIGTERM handler of its own): the report that the rest went to the spool is still said, once', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const half = RECORDS / 2
+    const go = join(dir, 'go')
+    // The first half receipted (flushed), then the writer stopped before the second half is logged.
+    const producer = spawnProducer({ endpoint: writer.endpoint, records: RECORDS, flushEvery: half, announceAfter: half, waitForFile: go, closeDeadlineMs: DEADLINE_MS, exitAfterClose: true })
+    await producer.waitForLine((l) => l.event === 'logging', 30_000)
+    writer.child.proc.kill('SIGSTOP')
+    writeFileSync(go, '')
+    const done = await producer.waitForLine((l) => l.event === 'done', 2 * DEADLINE_MS)
+    expect(await exitCode(producer), producer.describe()).toBe(0)
+    expect(done.closeError).toBe(null)
+    expect(done.stats).toMatchObject({ records: RECORDS, spooledRecords: half, abandoned: 0, spoolErrors: 0 })
+    // Before, the warning was due on the next tick, and process.exit() came first: nothing was said.
+    const said = producer.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT'))
+    expect(said, producer.describe()).toHaveLength(1)
+    expect(said[0]).toContain(`the writer does not answer: ${half} records without a receipt went to the spool in ${join(dir, 'w.sock.spool')}`)
+
+    writer.child.proc.kill('SIGCONT')
+    expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: RECORDS })
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
   })
 
   it("onFull 'drop', the writer stopped (SIGSTOP) throughout: close() ends by spooling, the drops' notice record with the rest; the file holds the records kept and one notice counting every drop", async () => {
