@@ -18,6 +18,7 @@ import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
 import { weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
 import { UnreachedReport } from './unreached-report.js'
+import { warnBeforeExit } from './process-warning.js'
 
 const debug = debuglog('logfunnel')
 
@@ -375,7 +376,7 @@ export class FunnelDestination extends EventEmitter {
 
   #emitError (err: Error | LogfunnelError): void {
     if (this.listenerCount('error') > 0) this.emit('error', err)
-    else process.emitWarning(err)
+    else warnBeforeExit(err)
   }
 }
 
