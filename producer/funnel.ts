@@ -88,7 +88,7 @@ export class FunnelDestination extends EventEmitter {
     this.#ringMemory = createRing(options.threadBufferBytes)
     this.#ring = new RingWriter(this.#ringMemory, {
       maxFrameBytes: options.maxFrameBytes,
-      onTooLarge: onlyOnce((bytes: number) => process.emitWarning(new RecordTooLargeError(bytes, options.maxFrameBytes)))
+      onTooLarge: onlyOnce((bytes: number) => warnBeforeExit(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
     this.#thread = { worker: undefined as unknown as Worker, control: createControl(), ring: this.#ring, exited: false }
     // Through a WeakRef: a closure here capturing `this` would put it in the context every closure

@@ -12,6 +12,7 @@ import { catchThreadFaults, GuardedSender } from './sender-guard.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
 import { toPlainError, withCodeInMessage } from './thread-errors.js'
 import { ERROR_EVENT, STATS_EVENT } from './transport-events.js'
+import { warnBeforeExit } from './process-warning.js'
 import { UnreachedReport } from './unreached-report.js'
 
 /**
@@ -214,7 +215,7 @@ function warnLost (err: Error & { code?: string, lost?: number }): void {
 function warn (err: Error & { code?: string }): void {
   // A cloned Error loses its code: keep it in the text.
   if (parentPort !== null) parentPort.postMessage({ code: 'WARNING', err: withCodeInMessage(err) })
-  else process.emitWarning(err)
+  else warnBeforeExit(err)
 }
 
 /**
@@ -223,7 +224,7 @@ function warn (err: Error & { code?: string }): void {
  */
 function report (err: LogfunnelError): void {
   if (parentPort === null) {
-    process.emitWarning(err)
+    warnBeforeExit(err)
     return
   }
   parentPort.postMessage({ code: 'EVENT', name: ERROR_EVENT, args: [toPlainError(err)] })

@@ -132,3 +132,21 @@ describe('process.exit(0) with a spool it cannot write', () => {
   }
 })
 
+
+/**
+ * A record over `maxFrameBytes` is refused with a process warning (RecordTooLargeError). Node
+ * prints a warning on the next tick, so a script that calls process.exit() right after logging
+ * ended before it was said: the record was dropped without a word.
+ */
+it('funnel(): a record over maxFrameBytes, then process.exit(0) at once: the LOGFUNNEL_ERR_RECORD_TOO_LARGE warning is on stderr once, the other records in the file', async () => {
+  const dir = tempDir()
+  const writer = await startWriterChild(dir)
+  // Records 0 and 2 of 100 bytes, record 1 of 4,000 against a maxFrameBytes of 1,024.
+  const producer = spawnProducer({ endpoint: writer.endpoint, records: 3, sizes: [100, 4000], exitAtOnce: true, producer: { maxFrameBytes: 1024 } })
+  expect(await exitCode(producer), producer.describe()).toBe(0)
+  expect(producer.stderr().match(/LOGFUNNEL_ERR_RECORD_TOO_LARGE/g) ?? [], producer.describe()).toHaveLength(1)
+  expect(producer.stderr(), producer.describe()).toMatch(/record of \d+ bytes exceeds maxFrameBytes \(1024 bytes\); it was not sent/)
+  await waitFor(() => lineCount(writer.file) >= 2, 30_000, () => `${lineCount(writer.file)} lines in the file`)
+  const summary = await writer.stop()
+  expect(summary).toMatchObject({ records: 2, duplicates: 0 })
+})
