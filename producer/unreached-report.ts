@@ -61,7 +61,7 @@ export function unreachedAtEnd (opts: ResolvedProducerOptions, reach: ReachFacts
   if (refused === undefined && !reach.handshakeFailed && elapsedMs < UNREACHED_AT_END_AFTER_MS) return undefined
   const ms = Math.round(elapsedMs)
   const kept = `${ms < opts.connectTimeoutMs ? `closed before connectTimeoutMs (${opts.connectTimeoutMs} ms)` : 'closed'}, ` +
-    `with ${spooled} records without a receipt in the spool (${opts.spoolDir ?? '?'}), where a writer on this endpoint takes them`
+    `with ${spooled} ${spooled === 1 ? 'record' : 'records'} without a receipt in the spool (${opts.spoolDir ?? '?'}), where a writer on this endpoint takes them`
   if (refused === undefined && reach.handshakeFailed) return new HandshakeError(opts.endpoint, ms, `${handshakeProblem(opts.curveSecretKey !== null)}; ${kept}`)
   return new ConnectError(opts.endpoint, ms, `${refusalText(refused)}; ${kept}`)
 }

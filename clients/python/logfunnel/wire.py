@@ -160,8 +160,9 @@ class HandshakeWatch:
         """The error for a close that ended before ``overdue()`` had one to give, the writer never
         reached and ``spooled`` records in the spool: the same diagnosis, over the time it had."""
         self.reported = True
-        kept = ('closed before connect_timeout (%d ms), with %d records without a receipt in the spool (%s), '
-                'where a writer on this endpoint takes them' % (self.timeout * 1000, spooled, spool_dir))
+        kept = ('closed before connect_timeout (%d ms), with %d %s without a receipt in the spool (%s), '
+                'where a writer on this endpoint takes them'
+                % (self.timeout * 1000, spooled, 'record' if spooled == 1 else 'records', spool_dir))
         if self.connected:
             return HandshakeError(self.endpoint, now - self.started,
                                   '%s; %s' % (self.failure or 'no ZMTP handshake completed', kept))
