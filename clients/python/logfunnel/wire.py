@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import os
 import struct
 import time
 from typing import Dict, List, Optional, Tuple
@@ -146,7 +147,7 @@ class HandshakeWatch:
         self.reported = True
         if self.connected:
             return HandshakeError(self.endpoint, self.timeout, self.failure or 'no ZMTP handshake completed')
-        return ConnectError(self.endpoint, self.timeout, 'nothing accepted the connection')
+        return ConnectError(self.endpoint, self.timeout, self.refusal())
 
     def evident(self, now: float) -> bool:
         """Whether a close now may say the writer was not reached: a connect refused with none
@@ -166,7 +167,19 @@ class HandshakeWatch:
         if self.connected:
             return HandshakeError(self.endpoint, now - self.started,
                                   '%s; %s' % (self.failure or 'no ZMTP handshake completed', kept))
-        return ConnectError(self.endpoint, now - self.started, 'nothing accepted the connection; %s' % kept)
+        return ConnectError(self.endpoint, now - self.started, '%s; %s' % (self.refusal(), kept))
+
+    def refusal(self) -> str:
+        """Why nothing accepted the connection, in the Node producer's words where it can be told
+        without libzmq's errno: an ipc socket that is not there, or not this user's to use."""
+        if self.endpoint.startswith('ipc://'):
+            path = self.endpoint[len('ipc://'):]
+            if not os.path.exists(path):
+                return 'no socket at that path (is the writer running?)'
+            if not os.access(path, os.W_OK):
+                return ("permission denied: this process's user may not use the socket or its directory "
+                        "(see the writer's socketMode)")
+        return 'nothing accepted the connection'
 
     def wait(self, now: float) -> float:
         """Seconds until the deadline while it matters, else infinity."""
