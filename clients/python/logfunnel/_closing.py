@@ -40,11 +40,17 @@ class Closer:
         (lost). A close that leaves records in the spool with the writer never reached reports
         LOGFUNNEL_ERR_CONNECT or _HANDSHAKE through ``on_error`` once, if connect_timeout has
         not done so yet."""
-        if self.pid != os.getpid() or self._closed:
+        # Not `_closed` (set as the sockets close): a close in progress in another thread (a dropped
+        # Client's closer) is waited for, reports and all. Before, the exit hooks found the producer
+        # closed and returned, and the interpreter ended that thread mid-report: no word.
+        if self.pid != os.getpid() or self._close_ended:
             return
         with self._close_lock:
-            if not self._closed:
-                self._close(timeout)
+            try:
+                if not self._closed:
+                    self._close(timeout)
+            finally:
+                self._close_ended = True
 
     def _close(self, timeout: Optional[float]) -> None:
         deadline = self.close_timeout if timeout is None else timeout

@@ -117,6 +117,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._thread: Optional[threading.Thread] = None
         self._closing = False
         self._closed = False
+        self._close_ended = False           # close() has returned (or raised): nothing of it is left to wait for
         self._exit_closed = False           # closed by the end of the process, not by close(): later lines go to the spool
         self._idle = False                  # the sender sleeps with nothing queued: wake it for the next line
         self._hurry = False                 # flush() or close() waits: cut what is queued at once

@@ -82,3 +82,43 @@ def test_dropped_handlers_spool_when_the_writer_is_away(writer_factory, run_code
     writer.wait_for_lines(total)
     summary = writer.stop()
     assert summary['records'] == total and count_lines(writer.file) == total and writer.spool_files() == []
+
+
+SLOW_REPORT = '''import logging, sys, threading
+import logfunnel
+from logfunnel import _closing
+reporting = threading.Event()
+report = _closing.Closer._report_unreached
+
+def slow_report(self):
+    # The dropped handler's close (a thread of its own) has closed its sockets and is about to
+    # report: the script ends now, while the report takes its time.
+    reporting.set()
+    threading.Event().wait(0.5)
+    report(self)
+
+_closing.Closer._report_unreached = slow_report
+log = logging.getLogger('req'); log.setLevel(logging.INFO); log.propagate = False
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], close_timeout=0.3)
+log.addHandler(h)
+for i in range(50):
+    log.info('record %d', i)
+log.removeHandler(h)
+del h
+assert reporting.wait(10)
+'''
+
+
+def test_the_end_of_the_script_waits_for_a_dropped_handlers_close_in_progress(writer_factory, run_code):
+    """A dropped handler is closed by a thread of its own; the script ends while that close is
+    reporting that no writer was reached. The exit hooks wait for it to end. Before, they found
+    the producer closed (its sockets were) and returned, and the interpreter ended the closing
+    thread mid-report: no word (test_dropped_handlers_spool_when_the_writer_is_away: 19 reports
+    of 20 now and then)."""
+    writer = writer_factory(start=False)
+    p = run_code(SLOW_REPORT, writer.endpoint)
+    assert p.wait() == 0
+    assert_unreached_reported(p.stderr, 1)
+    writer.start()
+    writer.wait_for_lines(50)
+    assert writer.stop()['records'] == 50
