@@ -178,28 +178,30 @@ describe('a producer that ends before connectTimeoutMs, no writer ever reached: 
     })
   }
 
-  it("funnel() with an 'error' listener: the report is an 'error' event, not a line on stderr", async () => {
+  /** Runs spawnUnreachable() with no writer at a fresh endpoint until it is done and exits 0. */
+  async function endUnreachable (mode: 'funnel' | 'transport'): Promise<{ child: Child, endpoint: string, spoolDir: string }> {
     const dir = tempDir()
     const endpoint = `ipc://${join(dir, 'w.sock')}`
-    const child = spawnUnreachable({ endpoint, records: KEPT, mode: 'funnel' })
+    const child = spawnUnreachable({ endpoint, records: KEPT, mode })
     await child.waitForLine((l) => l.event === 'done')
     expect(await exitCode(child), child.describe()).toBe(0)
+    return { child, endpoint, spoolDir: join(dir, 'w.sock.spool') }
+  }
+
+  it("funnel() with an 'error' listener: the report is an 'error' event, not a line on stderr", async () => {
+    const { child, endpoint, spoolDir } = await endUnreachable('funnel')
     const reports = lines(child, 'unreachable')
     expect(reports, child.describe()).toMatchObject([{ via: 'error', code: 'LOGFUNNEL_ERR_CONNECT', name: 'ConnectError' }])
-    expect(reports[0].message).toMatch(unreachedMessage(endpoint, KEPT, join(dir, 'w.sock.spool')))
+    expect(reports[0].message).toMatch(unreachedMessage(endpoint, KEPT, spoolDir))
     expect(connectLines(child.stderr()), child.describe()).toEqual([])
   })
 
   it("transport, end(): one line on stderr (the thread's end is the process's: an event would not reach it), no 'logfunnel:error' event", async () => {
-    const dir = tempDir()
-    const endpoint = `ipc://${join(dir, 'w.sock')}`
-    const child = spawnUnreachable({ endpoint, records: KEPT, mode: 'transport' })
-    await child.waitForLine((l) => l.event === 'done')
-    expect(await exitCode(child), child.describe()).toBe(0)
+    const { child, endpoint, spoolDir } = await endUnreachable('transport')
     expect(lines(child, 'unreachable'), child.describe()).toEqual([])
     const said = connectLines(child.stderr())
     expect(said, child.describe()).toHaveLength(1)
-    expect(said[0]).toMatch(unreachedLine(endpoint, KEPT, join(dir, 'w.sock.spool')))
+    expect(said[0]).toMatch(unreachedLine(endpoint, KEPT, spoolDir))
   })
 }, 60_000)
 
