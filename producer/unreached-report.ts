@@ -17,7 +17,8 @@ import { UNLISTED_REFUSAL, type ReachFacts } from './writer-reach.js'
  *
  * Only on evidence, as there: a connect refused (no socket at the path, connection refused,
  * permission denied), a connection that ended before its handshake, an ipc socket missing
- * now, or UNREACHED_AT_END_AFTER_MS without a handshake; a writer only slow to answer (a loaded
+ * now, or UNREACHED_AT_END_AFTER_MS without a handshake (LOGFUNNEL_ERR_HANDSHAKE when a
+ * connection was accepted: a stopped writer's socket still takes connections); a writer only slow to answer (a loaded
  * machine, a writer starting) is not reported. Never when a writer was reached at any time (the
  * spool is then a normal hand-over), nor when nothing went to the spool, nor after ConnectWatch
  * reported, nor with `connectTimeoutMs: 0`. Nothing here waits.
@@ -25,6 +26,9 @@ import { UNLISTED_REFUSAL, type ReachFacts } from './writer-reach.js'
 
 /** Without a refusal or a failed handshake, the writer counts as unreached this long after the producer's start (Python's UNREACHED_AT_CLOSE_AFTER). */
 const UNREACHED_AT_END_AFTER_MS = 1000
+
+/** Why a connection accepted and still open had no handshake (the Python client's words). */
+const NO_HANDSHAKE = 'no ZMTP handshake completed (a writer stopped or too busy to answer, or not a logfunnel writer)'
 
 /** What ConnectWatch, or the socket directory's check, reports while the producer runs. */
 const REPORTED_CODES = new Set(['LOGFUNNEL_ERR_CONNECT', 'LOGFUNNEL_ERR_HANDSHAKE', 'LOGFUNNEL_ERR_UNSAFE_ENDPOINT'])
@@ -63,6 +67,9 @@ export function unreachedAtEnd (opts: ResolvedProducerOptions, reach: ReachFacts
   const kept = `${ms < opts.connectTimeoutMs ? `closed before connectTimeoutMs (${opts.connectTimeoutMs} ms)` : 'closed'}, ` +
     `with ${spooled} ${spooled === 1 ? 'record' : 'records'} without a receipt in the spool (${opts.spoolDir ?? '?'}), where a writer on this endpoint takes them`
   if (refused === undefined && reach.handshakeFailed) return new HandshakeError(opts.endpoint, ms, `${handshakeProblem(opts.curveSecretKey !== null)}; ${kept}`)
+  // Accepted and never answered: something listens there (a stopped or overloaded writer's socket
+  // takes connections in the kernel), so not "nothing accepted the connection".
+  if (refused === undefined && reach.accepted) return new HandshakeError(opts.endpoint, ms, `${NO_HANDSHAKE}; ${kept}`)
   return new ConnectError(opts.endpoint, ms, `${refusalText(refused)}; ${kept}`)
 }
 

@@ -55,6 +55,8 @@ export class WriterLink extends EventEmitter {
       if (handshaken) this.#rewindSoon = true
     })
     this.#sub.on('down', (err: Error | undefined, handshaken: boolean) => reach.connectionEnded(err, handshaken))
+    this.#push.on('accepted', () => reach.markAccepted())
+    this.#sub.on('accepted', () => reach.markAccepted())
     this.checkMs = Math.max(5, Math.floor(opts.spoolAfterMs > 0 ? Math.min(opts.receiptTimeoutMs / 4, opts.spoolAfterMs / 2) : opts.receiptTimeoutMs / 4))
     this.liveness = new WriterLiveness(opts.spoolAfterMs, this.checkMs, () => this.#sub.ping())
     this.#sub.on('pong', () => {

@@ -11,6 +11,7 @@ const REFUSALS = ['ENOENT', 'EACCES', 'ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH
 const OTHER_REFUSAL = 15
 const REACHED_BIT = 1
 const HANDSHAKE_FAILED_BIT = 2
+const ACCEPTED_BIT = 4
 const REFUSAL_SHIFT = 4
 
 export interface ReachFacts {
@@ -20,12 +21,15 @@ export interface ReachFacts {
   refused: string | undefined
   /** A connection was accepted but ended before its handshake completed (CURVE refused, not a writer). */
   handshakeFailed: boolean
+  /** A connection was accepted at some time (something listens there, answered or not). */
+  accepted: boolean
 }
 
 export class WriterReach implements ReachFacts {
   reached = false
   refused: string | undefined
   handshakeFailed = false
+  accepted = false
   readonly #onChange: (word: number) => void
 
   /** `onChange`: called with the new word (see `word`) on each change. */
@@ -37,6 +41,13 @@ export class WriterReach implements ReachFacts {
   markReached (): void {
     if (this.reached) return
     this.reached = true
+    this.#onChange(this.word)
+  }
+
+  /** A connection was accepted: its handshake starts. */
+  markAccepted (): void {
+    if (this.accepted) return
+    this.accepted = true
     this.#onChange(this.word)
   }
 
@@ -52,7 +63,8 @@ export class WriterReach implements ReachFacts {
   /** The facts as one 32-bit word (an unlisted connect error is kept as "other"). */
   get word (): number {
     const refusal = this.refused === undefined ? 0 : REFUSALS.indexOf(this.refused) + 1 || OTHER_REFUSAL
-    return (this.reached ? REACHED_BIT : 0) | (this.handshakeFailed ? HANDSHAKE_FAILED_BIT : 0) | (refusal << REFUSAL_SHIFT)
+    return (this.reached ? REACHED_BIT : 0) | (this.handshakeFailed ? HANDSHAKE_FAILED_BIT : 0) | (this.accepted ? ACCEPTED_BIT : 0) |
+      (refusal << REFUSAL_SHIFT)
   }
 }
 
@@ -65,6 +77,7 @@ export function reachFromWord (word: number): ReachFacts {
   return {
     reached: (word & REACHED_BIT) !== 0,
     handshakeFailed: (word & HANDSHAKE_FAILED_BIT) !== 0,
+    accepted: (word & ACCEPTED_BIT) !== 0,
     refused: refusal === 0 ? undefined : REFUSALS[refusal - 1] ?? UNLISTED_REFUSAL
   }
 }

@@ -4,7 +4,7 @@ import { verifyFile } from '../shared/verify.js'
 import { canRunFixturesAs, exitCode, fixture, spawnNode, tempDir, type Child } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 import { readSpooled } from './helpers/spool-files.js'
-import { connectLines, unreachedLine, unreachedMessage } from './helpers/unreached.js'
+import { connectLines, escapeRegExp, unreachedLine, unreachedMessage } from './helpers/unreached.js'
 
 const IS_ROOT = process.getuid?.() === 0
 const NOBODY = 65534
@@ -194,6 +194,24 @@ describe('a producer that ends before connectTimeoutMs, no writer ever reached: 
     expect(reports, child.describe()).toMatchObject([{ via: 'error', code: 'LOGFUNNEL_ERR_CONNECT', name: 'ConnectError' }])
     expect(reports[0].message).toMatch(unreachedMessage(endpoint, KEPT, spoolDir))
     expect(connectLines(child.stderr()), child.describe()).toEqual([])
+  })
+
+  it('funnel(), the writer stopped (SIGSTOP: its socket still takes connections), the script ends by itself: LOGFUNNEL_ERR_HANDSHAKE, not "nothing accepted the connection"; the writer, resumed, writes every record', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    writer.child.proc.kill('SIGSTOP')
+    try {
+      // A pause past UNREACHED_AT_END_AFTER_MS (1 s): a writer that has not answered sooner is only slow, not reported.
+      const child = spawnProducer({ endpoint: writer.endpoint, records: KEPT, endOnItsOwn: true, pauseEvery: KEPT - 5, pauseMs: 1100 })
+      expect(await exitCode(child), child.describe()).toBe(0)
+      expect(child.stderr(), child.describe()).toMatch(new RegExp(`^logfunnel: LOGFUNNEL_ERR_HANDSHAKE: ${escapeRegExp(writer.endpoint)} accepts connections but no writer answered within \\d+ ms: ` +
+        'no ZMTP handshake completed \\(a writer stopped or too busy to answer, or not a logfunnel writer\\); ' +
+        `closed before connectTimeoutMs \\(10000 ms\\), with ${KEPT} records without a receipt in the spool \\(${escapeRegExp(writer.spoolDir)}\\), where a writer on this endpoint takes them\\n$`))
+    } finally {
+      writer.child.proc.kill('SIGCONT')
+    }
+    expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: KEPT, duplicates: 0 })
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: KEPT, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
   })
 
   it("transport, end(): one line on stderr (the thread's end is the process's: an event would not reach it), no 'logfunnel:error' event", async () => {

@@ -14,6 +14,8 @@ export type SocketType = 'PUSH' | 'SUB'
 const PEER_TYPES: Record<SocketType, readonly string[]> = { PUSH: ['PULL'], SUB: ['PUB', 'XPUB'] }
 
 export interface ConnectionHandlers {
+  /** The peer accepted the connection (the handshake starts). */
+  onConnect: () => void
   /** The handshake is done: messages may flow. */
   onReady: () => void
   /** A whole message from the writer (SUB). */
@@ -74,6 +76,7 @@ export class ZmtpConnection {
   }
 
   #onConnect (): void {
+    this.#handlers.onConnect()
     this.#socket.write(encodeGreeting(this.#curve === undefined ? 'NULL' : 'CURVE'))
     if (this.#curve === undefined) this.#socket.write(encodeCommand('READY', encodeProperties({ 'Socket-Type': this.#type })))
     else this.#socket.write(this.#curve.hello())

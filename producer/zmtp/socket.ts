@@ -24,7 +24,7 @@ export interface ZmtpSocketOptions {
 
 /**
  * A producer's ZeroMQ socket, one peer: connects, keeps reconnecting with backoff, and tells
- * when a connection is ready (`'ready'`), when it ended (`'down'`, with the reason) and when
+ * when a connection is accepted (`'accepted'`), when it is ready (`'ready'`), when it ended (`'down'`, with the reason) and when
  * the writer answered a heartbeat (`'pong'`).
  * Sockets and timers are unref'd: a producer waiting for its writer never holds its process.
  */
@@ -56,6 +56,7 @@ abstract class ZmtpSocket extends EventEmitter {
   #dial (): void {
     this.#timer = undefined
     const conn: ZmtpConnection = new ZmtpConnection(this.endpoint, this.#type, this.#opts.curve, {
+      onConnect: () => this.emit('accepted'),
       onReady: () => {
         this.#retryMs = RECONNECT_MIN_MS
         this.onReady(conn)

@@ -28,6 +28,8 @@ MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDS
 # connect, a failed handshake) or after this long without a handshake: on a loaded machine a
 # writer that is there can take longer than spool_after to complete one (HandshakeWatch.evident).
 UNREACHED_AT_CLOSE_AFTER = 1.0
+# Why a connection accepted and still open had no handshake (the Node producer's words).
+NO_HANDSHAKE = 'no ZMTP handshake completed (a writer stopped or too busy to answer, or not a logfunnel writer)'
 # The receipt connection's monitor (see _liveness): up once its handshake completes, down when it closes.
 RECEIPT_MONITOR_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 
@@ -146,7 +148,7 @@ class HandshakeWatch:
             return None
         self.reported = True
         if self.connected:
-            return HandshakeError(self.endpoint, self.timeout, self.failure or 'no ZMTP handshake completed')
+            return HandshakeError(self.endpoint, self.timeout, self.failure or NO_HANDSHAKE)
         return ConnectError(self.endpoint, self.timeout, self.refusal())
 
     def evident(self, now: float) -> bool:
@@ -166,7 +168,7 @@ class HandshakeWatch:
                 % (self.timeout * 1000, spooled, 'record' if spooled == 1 else 'records', spool_dir))
         if self.connected:
             return HandshakeError(self.endpoint, now - self.started,
-                                  '%s; %s' % (self.failure or 'no ZMTP handshake completed', kept))
+                                  '%s; %s' % (self.failure or NO_HANDSHAKE, kept))
         return ConnectError(self.endpoint, now - self.started, '%s; %s' % (self.refusal(), kept))
 
     def refusal(self) -> str:
