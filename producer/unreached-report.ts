@@ -17,8 +17,9 @@ import { UNLISTED_REFUSAL, type ReachFacts } from './writer-reach.js'
  *
  * Only on evidence, as there: a connect refused (no socket at the path, connection refused,
  * permission denied), a connection that ended before its handshake, an ipc socket missing
- * now, or UNREACHED_AT_END_AFTER_MS without a handshake (LOGFUNNEL_ERR_HANDSHAKE when a
- * connection was accepted: a stopped writer's socket still takes connections); a writer only slow to answer (a loaded
+ * now, or UNREACHED_AT_END_AFTER_MS without a handshake on a connection accepted
+ * (LOGFUNNEL_ERR_HANDSHAKE: a stopped writer's socket still takes connections) or on a tcp
+ * connect left unanswered (see silentTooLong); a writer only slow to answer (a loaded
  * machine, a writer starting) is not reported. Never when a writer was reached at any time (the
  * spool is then a normal hand-over), nor when nothing went to the spool, nor after ConnectWatch
  * reported, nor with `connectTimeoutMs: 0`. Nothing here waits.
@@ -62,7 +63,7 @@ export class UnreachedReport {
 export function unreachedAtEnd (opts: ResolvedProducerOptions, reach: ReachFacts, elapsedMs: number, spooled: number): LogfunnelError | undefined {
   if (opts.connectTimeoutMs === 0 || reach.reached || spooled === 0) return undefined
   const refused = reach.refused ?? missingSocket([opts.endpoint, opts.receiptEndpoint])
-  if (refused === undefined && !reach.handshakeFailed && elapsedMs < UNREACHED_AT_END_AFTER_MS) return undefined
+  if (refused === undefined && !reach.handshakeFailed && !silentTooLong(opts, reach, elapsedMs)) return undefined
   const ms = Math.round(elapsedMs)
   const kept = `${ms < opts.connectTimeoutMs ? `closed before connectTimeoutMs (${opts.connectTimeoutMs} ms)` : 'closed'}, ` +
     `with ${spooled} ${spooled === 1 ? 'record' : 'records'} without a receipt in the spool (${opts.spoolDir ?? '?'}), where a writer on this endpoint takes them`
@@ -71,6 +72,18 @@ export function unreachedAtEnd (opts: ResolvedProducerOptions, reach: ReachFacts
   // takes connections in the kernel), so not "nothing accepted the connection".
   if (refused === undefined && reach.accepted) return new HandshakeError(opts.endpoint, ms, `${NO_HANDSHAKE}; ${kept}`)
   return new ConnectError(opts.endpoint, ms, `${refusalText(refused)}; ${kept}`)
+}
+
+/**
+ * No refusal and no failed handshake: evidence only after UNREACHED_AT_END_AFTER_MS, and then
+ * only of a connection accepted and never answered, or of a tcp connect with no answer at all.
+ * An ipc connect is answered at once (accepted, or refused), so with neither seen the sender
+ * had not yet read its answer, or not yet dialed (a thread slow to start on a loaded machine):
+ * "nothing accepted the connection" would be said of a writer that is there.
+ */
+function silentTooLong (opts: ResolvedProducerOptions, reach: ReachFacts, elapsedMs: number): boolean {
+  if (elapsedMs < UNREACHED_AT_END_AFTER_MS) return false
+  return reach.accepted || (reach.dialed && parseEndpoint(opts.endpoint).transport !== 'ipc')
 }
 
 function refusalText (refused: string | undefined): string {

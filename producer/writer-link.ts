@@ -82,6 +82,7 @@ export class WriterLink extends EventEmitter {
     if (unsafe !== undefined) {
       setImmediate(() => this.emit('unreachable', unsafe))
     } else {
+      reach.markDialed()
       this.#push.connect()
       this.#sub.connect()
     }

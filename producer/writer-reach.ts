@@ -12,6 +12,7 @@ const OTHER_REFUSAL = 15
 const REACHED_BIT = 1
 const HANDSHAKE_FAILED_BIT = 2
 const ACCEPTED_BIT = 4
+const DIALED_BIT = 8
 const REFUSAL_SHIFT = 4
 
 export interface ReachFacts {
@@ -23,6 +24,8 @@ export interface ReachFacts {
   handshakeFailed: boolean
   /** A connection was accepted at some time (something listens there, answered or not). */
   accepted: boolean
+  /** A connect was started (a sender thread slow to start on a loaded machine may not have yet). */
+  dialed: boolean
 }
 
 export class WriterReach implements ReachFacts {
@@ -30,6 +33,7 @@ export class WriterReach implements ReachFacts {
   refused: string | undefined
   handshakeFailed = false
   accepted = false
+  dialed = false
   readonly #onChange: (word: number) => void
 
   /** `onChange`: called with the new word (see `word`) on each change. */
@@ -41,6 +45,13 @@ export class WriterReach implements ReachFacts {
   markReached (): void {
     if (this.reached) return
     this.reached = true
+    this.#onChange(this.word)
+  }
+
+  /** The first connect starts. */
+  markDialed (): void {
+    if (this.dialed) return
+    this.dialed = true
     this.#onChange(this.word)
   }
 
@@ -64,7 +75,7 @@ export class WriterReach implements ReachFacts {
   get word (): number {
     const refusal = this.refused === undefined ? 0 : REFUSALS.indexOf(this.refused) + 1 || OTHER_REFUSAL
     return (this.reached ? REACHED_BIT : 0) | (this.handshakeFailed ? HANDSHAKE_FAILED_BIT : 0) | (this.accepted ? ACCEPTED_BIT : 0) |
-      (refusal << REFUSAL_SHIFT)
+      (this.dialed ? DIALED_BIT : 0) | (refusal << REFUSAL_SHIFT)
   }
 }
 
@@ -78,6 +89,7 @@ export function reachFromWord (word: number): ReachFacts {
     reached: (word & REACHED_BIT) !== 0,
     handshakeFailed: (word & HANDSHAKE_FAILED_BIT) !== 0,
     accepted: (word & ACCEPTED_BIT) !== 0,
+    dialed: (word & DIALED_BIT) !== 0,
     refused: refusal === 0 ? undefined : REFUSALS[refusal - 1] ?? UNLISTED_REFUSAL
   }
 }

@@ -142,7 +142,7 @@ class Closer:
         CURVE key in a short-lived process would leave records in a spool no writer takes."""
         watch = self._handshake
         if watch is None or self._reached or self._unreached_reported or not self.stats['spooled_records'] \
-                or not watch.evident(time.monotonic()):
+                or not watch.says_unreached(time.monotonic()):
             return
         self._unreached_reported = True
         with _exit.spooling:  # a fatal signal meanwhile (Pool.terminate()) ends the process after it, not mid-report

@@ -159,6 +159,16 @@ class HandshakeWatch:
             return True
         return bool(self.failure) if self.connected else self.refused
 
+    def says_unreached(self, now: float) -> bool:
+        """Whether a close's report may say the writer was not reached: as ``evident()``, except
+        that over ipc a second of silence is no evidence. The kernel answers an ipc connect at once
+        (accepted, refused, or no socket there), so with neither answer seen libzmq's events were
+        not read yet, on a loaded machine, and "nothing accepted the connection" would be said of
+        a writer that is there (the Node producer's rule too)."""
+        if self.connected or self.refused or not self.endpoint.startswith('ipc://'):
+            return self.evident(now)
+        return not os.path.exists(self.endpoint[len('ipc://'):])
+
     def at_close(self, now: float, spooled: int, spool_dir: str) -> LogfunnelError:
         """The error for a close that ended before ``overdue()`` had one to give, the writer never
         reached and ``spooled`` records in the spool: the same diagnosis, over the time it had."""
