@@ -16,7 +16,7 @@ import { LateSpool } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
-import { weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
+import { orphanExited, orphanMessage, weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
 import { UnreachedReport } from './unreached-report.js'
 import { warnBeforeExit } from './process-warning.js'
 
@@ -28,6 +28,13 @@ const SENDER_RESTART_MS = 1000
 
 /** How long close() waits for the sender thread to end by itself before terminating it. */
 const THREAD_END_TIMEOUT_MS = 5000
+
+/**
+ * Destinations whose close is under way, held until it has ended: their thread's listeners and exit
+ * hooks hold them weakly, and while close() waits for the thread no timer does. Else one closed at
+ * 'beforeExit' with nothing else holding it was collected mid-close, its reports with it.
+ */
+const closing = new Set<FunnelDestination>()
 
 /**
  * A pino destination that hands lines to logfunnel's sender running in a worker thread.
@@ -132,20 +139,23 @@ export class FunnelDestination extends EventEmitter {
     // not keep a dropped destination alive (see orphan-senders.ts).
     const self = new WeakRef(this)
     const thread = this.#thread
+    // Once the destination is collected, the thread's reports are its orphan's (orphan-senders.ts).
     worker.on('message', (msg: SenderReply) => {
       const dest = self.deref()
       if (dest !== undefined) dest.#onMessage(msg)
+      else orphanMessage(thread, msg)
     })
     worker.on('error', (err: Error) => {
       const dest = self.deref()
-      if (dest === undefined) return
-      if (dest.#ring.senderStarted) dest.#emitError(err)
+      if (dest === undefined) warnBeforeExit(err)
+      else if (dest.#ring.senderStarted) dest.#emitError(err)
       else dest.#startFailed(err)
     })
     worker.on('exit', () => {
       thread.exited = true
       const dest = self.deref()
       if (dest !== undefined) dest.#onThreadExit()
+      else orphanExited(thread)
     })
     // Like pino.transport: the worker alone does not keep the process alive; a pending flush
     // or close() refs it. Only after the 'message' listener: a Worker's first one refs it again.
@@ -293,6 +303,15 @@ export class FunnelDestination extends EventEmitter {
 
   /** With `reportSpooled`, records that went to the spool are reported (the application's own close()). */
   async #close (deadlineMs: number, reportSpooled: boolean): Promise<void> {
+    closing.add(this)
+    try {
+      await this.#closeHeld(deadlineMs, reportSpooled)
+    } finally {
+      closing.delete(this)
+    }
+  }
+
+  async #closeHeld (deadlineMs: number, reportSpooled: boolean): Promise<void> {
     clearTimeout(this.#restart)
     this.#ring.end()
     const flush = { code: 'flush', through: this.#ring.published, spooledEnds: true } as const

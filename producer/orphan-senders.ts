@@ -1,8 +1,12 @@
 import type { Worker } from 'node:worker_threads'
+import { CloseTimeoutError } from '../shared/errors.js'
 import type { RingWriter } from './line-ring.js'
-import { destroySenderSync, type SenderRequest } from './sender-requests.js'
+import type { SenderReply, SenderRequest } from './sender-requests.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { onProcessEnd } from './exit-hooks.js'
+import { spoolAtExit } from './funnel-exit.js'
+import { reviveError } from './thread-errors.js'
+import { warnBeforeExit } from './process-warning.js'
 
 /** What a destination's sender thread needs of it once the destination is gone. */
 export interface SenderThread {
@@ -55,6 +59,39 @@ export const whenCollected = new FinalizationRegistry<SenderThread>((thread) => 
   spoolOnFatalSignal(thread, spoolOrphan)
 })
 
+/** A process exit: the orphan spools at once, and what it could not is said, as for a live destination. */
 function spoolOrphan (thread: SenderThread): void {
-  if (!thread.exited && orphans.has(thread)) destroySenderSync(thread.worker, thread.control)
+  if (!thread.exited && orphans.has(thread)) spoolAtExit(thread)
+}
+
+/**
+ * Records an orphan's sender thread could not keep at its close (no spool, or it could not be
+ * written), known from its reply to the close request; said once it has ended (orphanExited).
+ */
+const abandonedAtClose = new WeakMap<SenderThread, number>()
+
+/*
+ * What the sender thread of a collected destination reports (its failure to start, in funnel.ts,
+ * too), whether or not the collection has been noticed yet. Nobody can listen for a collected
+ * destination's 'error' any more: each is a process warning, said before an exit that follows at
+ * once. Before, each was dropped with the destination: a thread that could not start after its
+ * destination was collected lost every record its logger wrote without a word.
+ */
+
+/** A reply of an orphan's thread: its errors are said; its close's outcome is kept for orphanExited. */
+export function orphanMessage (thread: SenderThread, msg: SenderReply): void {
+  if (msg.code === 'error') warnBeforeExit(reviveError(msg.err))
+  else if (msg.code === 'done' && msg.stats !== undefined) abandonedAtClose.set(thread, msg.stats.abandoned)
+}
+
+/**
+ * An orphan's thread has ended: records it never took from the ring (it never started, or ended
+ * early), those the ring dropped meanwhile and those its close could not keep are lost: said once.
+ */
+export function orphanExited (thread: SenderThread): void {
+  const abandoned = abandonedAtClose.get(thread) ?? 0
+  const lost = thread.ring.lost + thread.ring.untaken + abandoned
+  if (lost === 0) return
+  const why = abandoned === lost ? 'no spool to keep them, or it could not be written' : 'the sender thread ended or never started'
+  warnBeforeExit(new CloseTimeoutError(0, { lost, why }))
 }

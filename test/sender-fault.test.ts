@@ -114,6 +114,63 @@ describe('funnel(): no sender thread could be made', () => {
   })
 })
 
+/** A script that logs 20,000 records through funnel() from a function, the logger dropped when it returns, then runs `after`. */
+function dropsItsLogger (preload: string, after: string, env: Record<string, string> = {}): Child {
+  const code = `
+    import pino from 'pino'
+    import { once } from 'node:events'
+    import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
+    function work () {
+      const log = pino(funnel({ endpoint: 'ipc://${join(tempDir(), 'none.sock')}', threadBufferBytes: 1024 * 1024 }))
+      for (let i = 0; i < 20000; i++) log.info({ i }, 'x'.repeat(200))
+    }
+    work()
+    // A later turn: a WeakRef made in this one keeps its target until it ends.
+    await new Promise((resolve) => setImmediate(resolve))
+    ${after}`
+  return spawnNode(['--expose-gc', '-r', join(ROOT, 'test', 'fixtures', preload), '--input-type=module', '-e', code], {
+    cwd: ROOT, env: { ...process.env, ...env, LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS: String(START_TIMEOUT_MS) }
+  })
+}
+
+/** The lines of `child`'s stderr that report the thread's failure or records lost. */
+function reports (child: Child): string[] {
+  return child.stderr().split('\n').filter((l) => l.includes('no thread could be made') || l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT'))
+}
+
+describe('funnel(): the sender thread fails after its destination has become garbage (sender-thread-fails-late.cjs: a full collection right before the failure is heard)', () => {
+  it('closed at the end of the work (close() past its deadline, waiting for the thread): the failure and the 20,000 records lost are reported', async () => {
+    const child = dropsItsLogger('sender-thread-fails-late.cjs', '')
+    expect(await exitCode(child, 20_000), child.describe()).toBe(0)
+    const said = reports(child)
+    expect(said, child.describe()).toHaveLength(2)
+    expect(said[0], child.describe()).toContain('Error: no thread could be made')
+    expect(said[1], child.describe()).toMatch(/LOGFUNNEL_ERR_CLOSE_TIMEOUT.*20000 records without a receipt are lost \(the sender thread ended or never started\)/)
+  })
+
+  it('collected before its end while the process goes on (a server): the failure and the 20,000 records lost are reported', async () => {
+    // The interval stands for a server's handles; the script ends once the loss is reported.
+    const child = dropsItsLogger('sender-thread-fails-late.cjs', `
+      gc()
+      const server = setInterval(() => {}, 60_000)
+      for (;;) if ((await once(process, 'warning'))[0].code === 'LOGFUNNEL_ERR_CLOSE_TIMEOUT') break
+      clearInterval(server)`)
+    expect(await exitCode(child, 20_000), child.describe()).toBe(0)
+    const said = reports(child)
+    expect(said, child.describe()).toHaveLength(2)
+    expect(said[0], child.describe()).toContain('Error: no thread could be made')
+    expect(said[1], child.describe()).toMatch(/LOGFUNNEL_ERR_CLOSE_TIMEOUT.*20000 records without a receipt are lost \(the sender thread ended or never started\)/)
+  })
+})
+
+describe('funnel(): a logger dropped and collected, its sender thread not answering at the process\'s end', () => {
+  it('the exit waits DESTROY_TIMEOUT_MS for it, then says that records may be lost', async () => {
+    const child = dropsItsLogger('sender-thread-never-answers.cjs', 'gc()', { LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS: String(DESTROY_TIMEOUT_MS) })
+    expect(await exitCode(child, 20_000), child.describe()).toBe(0)
+    expect(reports(child), child.describe()).toEqual([`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost`])
+  })
+})
+
 /**
  * A script (`--input-type=module -e`) under the preload that makes the first Worker fail: it logs
  * `records` through funnel() into a writer (`body` between the logging and close()), then prints
