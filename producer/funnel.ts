@@ -315,14 +315,15 @@ export class FunnelDestination extends EventEmitter {
     clearTimeout(this.#restart)
     this.#ring.end()
     const flush = { code: 'flush', through: this.#ring.published, spooledEnds: true } as const
+    let failed = false
     const flushed = this.#calls.request(flush).catch(async (err: unknown) => {
-      if (this.#ring.senderStarted) throw err
+      // Past the deadline close() has given the ring up: a thread started now would only be terminated.
+      if (this.#ring.senderStarted || failed) throw err
       // No sender has run (its start failed, before or while close() began): one more try now,
       // for what the ring holds.
       this.#startAgain()
       return await this.#calls.request(flush)
     })
-    let failed = false
     /** The writer is away and what has no receipt is in the spool: waiting on would not help. */
     let writerAway = false
     try {

@@ -139,9 +139,11 @@ function reports (child: Child): string[] {
 }
 
 describe('funnel(): the sender thread fails after its destination has become garbage (sender-thread-fails-late.cjs: a full collection right before the failure is heard)', () => {
-  it('closed at the end of the work (close() past its deadline, waiting for the thread): the failure and the 20,000 records lost are reported', async () => {
+  it('closed at the end of the work (close() past its deadline, waiting for the thread): the failure and the 20,000 records lost are reported, no thread started after the deadline', async () => {
     const child = dropsItsLogger('sender-thread-fails-late.cjs', '')
     expect(await exitCode(child, 20_000), child.describe()).toBe(0)
+    // The failure rejects close()'s first flush too, after its deadline: no new thread for it.
+    expect(child.stderr(), child.describe()).toContain('sender threads made: 1\n')
     const said = reports(child)
     expect(said, child.describe()).toHaveLength(2)
     expect(said[0], child.describe()).toContain('Error: no thread could be made')
