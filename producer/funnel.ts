@@ -347,7 +347,6 @@ export class FunnelDestination extends EventEmitter {
       }
     }
     const stats = this.#stats
-    if (stats !== undefined) this.#unreached.report(readReach(this.#thread.control), stats.spooledRecords, this)
     // Records the sender thread never took from the ring (0 unless it ended early) are lost.
     const untaken = this.#ring.untaken
     const detail = stats !== undefined
@@ -355,13 +354,19 @@ export class FunnelDestination extends EventEmitter {
       // The sender thread ended without a word, or never started (no thread could be made).
       : { lost: this.#ring.lost + untaken, why: 'the sender thread ended or never started' }
     // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
-    if (!failed && !writerAway && (stats === undefined || stats.abandoned + untaken === 0)) return
-    const err = new CloseTimeoutError(failed || writerAway ? deadlineMs : this.options.closeTimeoutMs, { ...detail, writerAway })
+    const err = failed || writerAway || (stats !== undefined && stats.abandoned + untaken > 0)
+      ? new CloseTimeoutError(failed || writerAway ? deadlineMs : this.options.closeTimeoutMs, { ...detail, writerAway })
+      : undefined
     // Every record is in the file or in the spool, where the writer ingests it: a shutdown while
     // the writer is away (restarting, not started yet) is no failure of the application's, and a
     // rejection there would end it with an error. Said once ('error' event, else a warning).
+    const spooledReport = err !== undefined && stats !== undefined && detail.lost === 0 && stats.spooledRecords > 0 && reportSpooled
+    // With no writer ever reached, that report (unreached-report.ts) also says how close() ended:
+    // one report for the one cause, not a second one after it.
+    const unreached = stats !== undefined && this.#unreached.report(readReach(this.#thread.control), stats.spooledRecords, this, spooledReport ? err.ending : undefined)
+    if (err === undefined) return
     if (stats !== undefined && detail.lost === 0) {
-      if (stats.spooledRecords > 0 && reportSpooled) this.#emitError(err)
+      if (spooledReport && !unreached) this.#emitError(err)
       else debug('%s', err.message)
       return
     }

@@ -49,24 +49,33 @@ export class UnreachedReport {
     if (REPORTED_CODES.has(err.code ?? '')) this.#made = true
   }
 
-  /** The producer has ended with `spooled` records in the spool: reports (reportAtEnd) the error owed, if one is, once. */
-  report (reach: ReachFacts, spooled: number, emitter?: EventEmitter): void {
-    if (this.#made) return
-    const err = unreachedAtEnd(this.#options, reach, performance.now() - this.#startedAt, spooled)
-    if (err === undefined) return
+  /**
+   * The producer has ended with `spooled` records in the spool: reports (reportAtEnd) the error
+   * owed, if one is, once; true when it did. `closeEnding`: how close() ended, when this report
+   * is to say it too (funnel.ts: its LOGFUNNEL_ERR_CLOSE_TIMEOUT is then not reported).
+   */
+  report (reach: ReachFacts, spooled: number, emitter?: EventEmitter, closeEnding?: string): boolean {
+    if (this.#made) return false
+    const err = unreachedAtEnd(this.#options, reach, performance.now() - this.#startedAt, spooled, closeEnding)
+    if (err === undefined) return false
     this.#made = true
     reportAtEnd(err, emitter)
+    return true
   }
 }
 
-/** The error for a producer that ends `elapsedMs` after its start, `spooled` records in the spool, with what it saw of the writer (see the module's comment). */
-export function unreachedAtEnd (opts: ResolvedProducerOptions, reach: ReachFacts, elapsedMs: number, spooled: number): LogfunnelError | undefined {
+/**
+ * The error for a producer that ends `elapsedMs` after its start, `spooled` records in the spool,
+ * with what it saw of the writer (see the module's comment); `closeEnding` closes its message.
+ */
+export function unreachedAtEnd (opts: ResolvedProducerOptions, reach: ReachFacts, elapsedMs: number, spooled: number, closeEnding?: string): LogfunnelError | undefined {
   if (opts.connectTimeoutMs === 0 || reach.reached || spooled === 0) return undefined
   const refused = reach.refused ?? missingSocket([opts.endpoint, opts.receiptEndpoint])
   if (refused === undefined && !reach.handshakeFailed && !silentTooLong(opts, reach, elapsedMs)) return undefined
   const ms = Math.round(elapsedMs)
   const kept = `${ms < opts.connectTimeoutMs ? `closed before connectTimeoutMs (${opts.connectTimeoutMs} ms)` : 'closed'}, ` +
-    `with ${spooled} ${spooled === 1 ? 'record' : 'records'} without a receipt in the spool (${opts.spoolDir ?? '?'}), where a writer on this endpoint takes them`
+    `with ${spooled} ${spooled === 1 ? 'record' : 'records'} without a receipt in the spool (${opts.spoolDir ?? '?'}), where a writer on this endpoint takes them` +
+    (closeEnding === undefined ? '' : `; ${closeEnding}`)
   if (refused === undefined && reach.handshakeFailed) return new HandshakeError(opts.endpoint, ms, `${handshakeProblem(opts.curveSecretKey !== null)}; ${kept}`)
   // Accepted and never answered: something listens there (a stopped or overloaded writer's socket
   // takes connections in the kernel), so not "nothing accepted the connection".

@@ -137,6 +137,8 @@ export class CloseTimeoutError extends LogfunnelError {
    * every record without a receipt was in the spool.
    */
   readonly writerAway: boolean
+  /** How close() ended, as the message begins: "close ended before its 10000 ms deadline: the writer does not answer". */
+  readonly ending: string
 
   constructor (deadlineMs: number, detail: CloseTimeoutDetail = {}) {
     const parts: string[] = []
@@ -152,6 +154,7 @@ export class CloseTimeoutError extends LogfunnelError {
     this.spoolDir = detail.spoolDir
     this.lost = detail.lost
     this.writerAway = detail.writerAway === true
+    this.ending = head
   }
 }
 

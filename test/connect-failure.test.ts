@@ -4,7 +4,7 @@ import { verifyFile } from '../shared/verify.js'
 import { canRunFixturesAs, exitCode, fixture, spawnNode, tempDir, type Child } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 import { readSpooled } from './helpers/spool-files.js'
-import { connectLines, escapeRegExp, unreachedLine, unreachedMessage } from './helpers/unreached.js'
+import { CLOSE_ENDED_WRITER_AWAY, connectLines, escapeRegExp, unreachedLine, unreachedMessage } from './helpers/unreached.js'
 
 const IS_ROOT = process.getuid?.() === 0
 const NOBODY = 65534
@@ -133,14 +133,14 @@ interface End {
   start: (endpoint: string) => Promise<Child>
   /** Exit code, or the signal that ends it. */
   exit: number | string
-  /** close() also reports its own outcome on stderr: LOGFUNNEL_ERR_CLOSE_TIMEOUT (writerAway), a process warning. */
-  closes?: boolean
+  /** close(): the report also says how it ended (and there is no LOGFUNNEL_ERR_CLOSE_TIMEOUT after it). */
+  closeEnding?: string
 }
 
 const ENDS: End[] = [
   { name: 'funnel(), process.exit() right after logging', start: async (endpoint) => spawnProducer({ endpoint, records: KEPT, exitAtOnce: true }), exit: 0 },
   { name: 'transport, process.exit() right after logging', start: async (endpoint) => spawnProducer({ endpoint, records: KEPT, mode: 'transport', exitAtOnce: true }), exit: 0 },
-  { name: 'funnel(), close() without an \'error\' listener', start: async (endpoint) => spawnProducer({ endpoint, records: KEPT }), exit: 0, closes: true },
+  { name: 'funnel(), close() without an \'error\' listener', start: async (endpoint) => spawnProducer({ endpoint, records: KEPT }), exit: 0, closeEnding: CLOSE_ENDED_WRITER_AWAY },
   {
     name: 'funnel(), SIGTERM (no handler of the application\'s)',
     start: async (endpoint) => {
@@ -168,8 +168,8 @@ describe('a producer that ends before connectTimeoutMs, no writer ever reached: 
       expect(await exitCode(child), child.describe()).toBe(end.exit)
       const said = connectLines(child.stderr())
       expect(said, child.describe()).toHaveLength(1)
-      expect(said[0], child.describe()).toMatch(unreachedLine(endpoint, KEPT, spoolDir))
-      if (end.closes !== true) expect(child.stderr(), child.describe()).toBe(`${said[0] as string}\n`)
+      expect(said[0], child.describe()).toMatch(unreachedLine(endpoint, KEPT, spoolDir, 10_000, end.closeEnding))
+      expect(child.stderr(), child.describe()).toBe(`${said[0] as string}\n`)
       expect(readSpooled(spoolDir).seqs, child.describe()).toEqual(range(0, KEPT))
 
       const writer = await startWriterChild(dir)
@@ -188,11 +188,13 @@ describe('a producer that ends before connectTimeoutMs, no writer ever reached: 
     return { child, endpoint, spoolDir: join(dir, 'w.sock.spool') }
   }
 
-  it("funnel() with an 'error' listener: the report is an 'error' event, not a line on stderr", async () => {
+  it("funnel() with an 'error' listener, close(): the report is one 'error' event, which says how close() ended too; not a line on stderr", async () => {
     const { child, endpoint, spoolDir } = await endUnreachable('funnel')
     const reports = lines(child, 'unreachable')
     expect(reports, child.describe()).toMatchObject([{ via: 'error', code: 'LOGFUNNEL_ERR_CONNECT', name: 'ConnectError' }])
-    expect(reports[0].message).toMatch(unreachedMessage(endpoint, KEPT, spoolDir))
+    expect(reports[0].message).toMatch(unreachedMessage(endpoint, KEPT, spoolDir, 10_000, CLOSE_ENDED_WRITER_AWAY))
+    // That one event says how close() ended too: no LOGFUNNEL_ERR_CLOSE_TIMEOUT event after it.
+    expect(lines(child, 'close-report'), child.describe()).toEqual([])
     expect(connectLines(child.stderr()), child.describe()).toEqual([])
   })
 
