@@ -52,16 +52,29 @@ export interface VerifyReport {
   unkeyed: number
   /** Lines without a sequence number whose time is earlier than the previous such line of the same producer. */
   timeBackwards: number
-  /** Records short of `expect` (per producer, a lost tail included) and `expectTotal`. */
+  /**
+   * Records short of `expect` (per producer, a lost tail included) or `expectTotal`, each counted
+   * once: with both, the larger of the two checks' counts (`checks` has each), as the total's
+   * deficit takes in the producers' (it is net: an extra record of one producer makes up for a
+   * missing one of another).
+   */
   missing: number
-  /** Records beyond `expect` (per producer) and `expectTotal`. */
+  /** Records beyond `expect` (per producer) or `expectTotal`, each counted once, as `missing`. */
   extra: number
+  /** With `expect` or `expectTotal`: what each check given found (a record can fail both). */
+  checks?: { expect?: ExpectCheck, expectTotal?: ExpectCheck }
   /** Numbered rotated files absent from the middle of the set (`app.log.1` and `.3`, no `.2`). */
   missingFiles: number
   /** No defect: `torn`, `gaps`, `duplicates`, `reordered`, `timeBackwards`, `missing`, `extra` and `missingFiles` are all 0. */
   ok: boolean
   /** Up to `MAX_EXAMPLES` descriptions of the first defects: line defects first, then gaps. */
   examples: string[]
+}
+
+/** What one of the count checks (`expect`, `expectTotal`) found. */
+export interface ExpectCheck {
+  missing: number
+  extra: number
 }
 
 interface ProducerState {
@@ -200,8 +213,7 @@ export class Verifier {
       if (examples.length < MAX_EXAMPLES) examples.push(text)
     }
     let gaps = 0
-    let missing = 0
-    let extra = 0
+    const byProducer: ExpectCheck = { missing: 0, extra: 0 }
     let keyed = 0
     for (const [producer, state] of this.#producers) {
       keyed += state.records
@@ -219,15 +231,21 @@ export class Verifier {
         : [Math.max(0, this.#expect - state.records), Math.max(0, state.records - this.#expect)]
       if (short > 0) example(`producer ${producer}: ${short} of ${this.#expect} expected records missing`)
       if (over > 0) example(`producer ${producer}: ${over} records beyond the ${this.#expect} expected`)
-      missing += short
-      extra += over
+      byProducer.missing += short
+      byProducer.extra += over
     }
+    const checks: NonNullable<VerifyReport['checks']> = {}
+    if (this.#expect !== undefined) checks.expect = byProducer
     if (this.#expectTotal !== undefined) {
-      if (keyed < this.#expectTotal) example(`${this.#expectTotal - keyed} of ${this.#expectTotal} expected records missing`)
-      if (keyed > this.#expectTotal) example(`${keyed - this.#expectTotal} records beyond the ${this.#expectTotal} expected`)
-      missing += Math.max(0, this.#expectTotal - keyed)
-      extra += Math.max(0, keyed - this.#expectTotal)
+      const total = { missing: Math.max(0, this.#expectTotal - keyed), extra: Math.max(0, keyed - this.#expectTotal) }
+      if (total.missing > 0) example(`in total: ${total.missing} of ${this.#expectTotal} expected records missing`)
+      if (total.extra > 0) example(`in total: ${total.extra} records beyond the ${this.#expectTotal} expected`)
+      checks.expectTotal = total
     }
+    // Both checks see the same lost record (its producer short, the total short): counted once.
+    const given = Object.values(checks)
+    const missing = Math.max(0, ...given.map((c) => c.missing))
+    const extra = Math.max(0, ...given.map((c) => c.extra))
     const defects = this.#torn + gaps + this.#duplicates + this.#reordered + this.#timeBackwards + missing + extra + this.#missingFiles
     return {
       lines: this.#lines,
@@ -242,7 +260,8 @@ export class Verifier {
       extra,
       missingFiles: this.#missingFiles,
       ok: defects === 0,
-      examples
+      examples,
+      ...(given.length > 0 ? { checks } : {})
     }
   }
 
@@ -380,6 +399,13 @@ export async function verifyFiles (paths: string[], opts: VerifyOptions = {}, mi
   return verifier.report()
 }
 
+/** With both count checks and records `what`: how many each found (" (--expect 2, --expect-total 2)"). */
+function byCheck (report: VerifyReport, what: keyof ExpectCheck): string {
+  const { expect, expectTotal } = report.checks ?? {}
+  if (expect === undefined || expectTotal === undefined || report[what] === 0) return ''
+  return ` (--expect ${expect[what]}, --expect-total ${expectTotal[what]})`
+}
+
 /**
  * A short human summary: one line of counts, then the examples indented.
  *
@@ -392,7 +418,8 @@ export async function verifyFiles (paths: string[], opts: VerifyOptions = {}, mi
 export function formatReport (report: VerifyReport): string {
   const counts = `${report.lines} lines, ${report.producers} producers, ${report.torn} torn, ` +
     `${report.gaps} gaps, ${report.duplicates} duplicates, ${report.reordered} reordered, ${report.unkeyed} unkeyed, ` +
-    `${report.timeBackwards} time backwards, ${report.missing} missing, ${report.extra} extra, ${report.missingFiles} missing files`
+    `${report.timeBackwards} time backwards, ${report.missing} missing${byCheck(report, 'missing')}, ` +
+    `${report.extra} extra${byCheck(report, 'extra')}, ${report.missingFiles} missing files`
   const head = `${report.ok ? 'ok' : 'DEFECTS'}: ${counts}`
   return [head, ...report.examples.map((example) => `  ${example}`)].join('\n')
 }

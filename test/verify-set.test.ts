@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { orderLogSet } from '../shared/log-set.js'
-import { verifyFiles } from '../shared/verify.js'
+import { formatReport, verifyFiles } from '../shared/verify.js'
 import { BIN, exitCode, once, spawnNode, tempDir } from './helpers/children.js'
 
 const PIDS = [101, 102]
@@ -137,8 +137,28 @@ describe('verify logs without a sequence counter', () => {
     const path = writeSet(dir, ['app.log'], lines)[0]!
     const run = await cli([path, '--expect', String(PER_PRODUCER), '--expect-total', String(TOTAL)])
     expect(run.code, run.describe).toBe(1)
-    // Counts are net: the extra record of 102 makes up for its lost one, in both checks.
-    expect(run.report).toMatchObject({ lines: TOTAL - 3 + 3, torn: 2, timeBackwards: 1, missing: 2 + 2, extra: 0, ok: false })
+    // Counts are net: the extra record of 102 makes up for its lost one, in both checks. Each
+    // check finds pid 101's 2 lost records; they are 2 missing, not 4 (before, the checks' sum).
+    expect(run.report).toMatchObject({
+      lines: TOTAL - 3 + 3, torn: 2, timeBackwards: 1, missing: 2, extra: 0, ok: false,
+      checks: { expect: { missing: 2, extra: 0 }, expectTotal: { missing: 2, extra: 0 } }
+    })
+    expect(run.report.examples.slice(-2)).toEqual([`producer 101: 2 of ${PER_PRODUCER} expected records missing`, `in total: 2 of ${TOTAL} expected records missing`])
+    expect(formatReport(run.report).split('\n')[0]).toContain('1 time backwards, 2 missing (--expect 2, --expect-total 2), 0 extra, 0 missing files')
+  })
+
+  it('a producer absent from the log: only --expect-total sees its records, counted once with those the producers present lack', async () => {
+    const dir = tempDir()
+    const lost = 5
+    // pid 103 wrote nothing that arrived; pid 102 lost its last 5 records.
+    const lines = records(false).filter((line) => { const r = JSON.parse(line); return !(r.pid === 102 && r.time >= T0 + PER_PRODUCER - lost) })
+    const path = writeSet(dir, ['app.log'], lines)[0]!
+    const run = await cli([path, '--expect', String(PER_PRODUCER), '--expect-total', String(TOTAL + PER_PRODUCER)])
+    expect(run.code, run.describe).toBe(1)
+    expect(run.report).toMatchObject({
+      lines: TOTAL - lost, missing: PER_PRODUCER + lost, extra: 0, ok: false,
+      checks: { expect: { missing: lost, extra: 0 }, expectTotal: { missing: PER_PRODUCER + lost, extra: 0 } }
+    })
   })
 
   it('--key picks the producer: worker threads share a pid but not a thread id', async () => {
