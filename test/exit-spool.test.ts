@@ -2,7 +2,7 @@ import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, lineCount, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, lineCount, ROOT, spawnNode, tempDir, waitFor } from './helpers/children.js'
 import { spawnProducer, startWriterChild } from './helpers/cluster.js'
 
 const RECORDS = 10_000
@@ -103,6 +103,48 @@ describe('transport: log.flush(cb) with no writer', () => {
     expect(await verifyFile(writer.file)).toMatchObject({ lines: 1000, producers: 1, gaps: 0, duplicates: 0, torn: 0 })
   })
 })
+
+/**
+ * funnel(): a script that logs, flushes (pino's `log.flush(cb)`, or `await dest.flush(ms)`) with
+ * no writer up, and ends. The flush rejects with LOGFUNNEL_ERR_FLUSH_TIMEOUT after its deadline;
+ * the script then has nothing left to do and must end by itself as it would without the flush
+ * (beforeExit: the records go to the spool). Before, the flush's request to the sender thread
+ * stayed pending past its deadline and kept the thread ref'd: the process lived on until the
+ * thread answered it, 14 s later with connectTimeoutMs 0, never with connectTimeoutMs equal to
+ * flushTimeoutMs (both 10 s by default: `log.flush(cb)` with no writer hung for good).
+ */
+describe.each([['log.flush(cb)', 500], ['await dest.flush(500)', 0]] as const)('funnel: %s with no writer (connectTimeoutMs %i)', (how, connectTimeoutMs) => {
+  it('rejects with LOGFUNNEL_ERR_FLUSH_TIMEOUT, then the script ends by itself (exit 0) with its 1000 records in the spool; a writer started later writes them once', async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const flush = how === 'log.flush(cb)'
+      ? 'await new Promise((resolve) => log.flush((err) => resolve(err)))'
+      : 'await dest.flush(500).then(() => undefined, (err) => err)'
+    const code = `
+      import pino from 'pino'
+      import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
+      const dest = funnel({ endpoint: ${JSON.stringify(endpoint)}, flushTimeoutMs: 500, connectTimeoutMs: ${connectTimeoutMs} })
+      dest.on('error', () => {})
+      let seq = 0
+      const log = pino({ mixin: () => ({ seq: seq++ }) }, dest)
+      for (let i = 0; i < 1000; i++) log.info({ i }, 'flushed with no writer')
+      const err = ${flush}
+      const flushedAt = performance.now()
+      console.log(JSON.stringify({ event: 'flushed', code: err?.code ?? null }))
+      process.on('exit', () => console.log(JSON.stringify({ event: 'exit', afterFlushMs: Math.round(performance.now() - flushedAt) })))`
+    const producer = spawnNode(['--input-type=module', '-e', code], { cwd: ROOT })
+    expect((await producer.waitForLine((l) => l.event === 'flushed', 30_000)).code).toBe('LOGFUNNEL_ERR_FLUSH_TIMEOUT')
+    // With the writer away, the beforeExit close ends once the records are in the spool (about
+    // spoolAfterMs); 5 s leaves room for a loaded machine, not for the thread's late answer.
+    expect(await exitCode(producer, 20_000), producer.describe()).toBe(0)
+    const exit = await producer.waitForLine((l) => l.event === 'exit', 1000)
+    expect(exit.afterFlushMs, producer.describe()).toBeLessThan(5000)
+    const writer = await startWriterChild(dir)
+    await waitFor(() => lineCount(writer.file) >= 1000, 30_000, () => `${lineCount(writer.file)} lines in the file`)
+    expect((await writer.stop()).records).toBe(1000)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: 1000, producers: 1, gaps: 0, duplicates: 0, torn: 0 })
+  })
+}, 60_000)
 
 describe('process.exit(0) with a spool it cannot write', () => {
   for (const [mode, writerState] of [['funnel', 'down'], ['funnel', 'up'], ['transport', 'down']] as const) {
