@@ -281,7 +281,7 @@ export class FunnelDestination extends EventEmitter {
   async #flush (deadlineMs: number): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError()
     this.#ring.publish()
-    await withDeadline(this.#calls.request({ code: 'flush', through: this.#ring.published }), deadlineMs, () => new FlushTimeoutError(deadlineMs))
+    await this.#calls.request({ code: 'flush', through: this.#ring.published }, { ms: deadlineMs, error: () => new FlushTimeoutError(deadlineMs) })
   }
 
   /**

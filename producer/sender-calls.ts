@@ -29,15 +29,20 @@ export class SenderCalls {
     this.#keepRef = keepRef
   }
 
-  /** Sends `msg` with a new id; resolves with the reply. Rejects with LOGFUNNEL_ERR_CLOSED when the thread has exited (or exits first). */
-  async request (msg: SenderCall): Promise<DoneReply> {
+  /**
+   * Sends `msg` with a new id; resolves with the reply. Rejects with LOGFUNNEL_ERR_CLOSED when the
+   * thread has exited (or exits first); with a `deadline`, with its error once it passes. The
+   * request then stops holding the worker's ref and a late reply is ignored: a flush that timed
+   * out must not keep the process alive until the thread answers it (with no writer, maybe never).
+   */
+  async request (msg: SenderCall, deadline?: { ms: number, error: () => Error }): Promise<DoneReply> {
     if (this.#thread.exited) throw new ClosedError()
     const id = ++this.#nextId
     const reply = new Promise<DoneReply>((resolve, reject) => this.#pending.set(id, { resolve, reject }))
     if (this.#pending.size === 1) this.#thread.worker.ref()
     this.post({ ...msg, id })
     try {
-      return await reply
+      return await (deadline === undefined ? reply : withDeadline(reply, deadline.ms, deadline.error))
     } finally {
       this.#pending.delete(id)
       if (this.#pending.size === 0 && !this.#thread.exited && !this.#keepRef()) this.#thread.worker.unref()
