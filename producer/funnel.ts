@@ -19,10 +19,10 @@ import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
 import { orphanExited, orphanMessage, weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
 import { UnreachedReport } from './unreached-report.js'
 import { warnBeforeExit } from './process-warning.js'
+import { senderThreadFile } from './sender-thread-file.js'
 
 const debug = debuglog('logfunnel')
 
-const SENDER_THREAD = new URL('./sender-thread.js', import.meta.url)
 /** A sender thread that failed to start is started again this long after. */
 const SENDER_RESTART_MS = 1000
 
@@ -87,9 +87,11 @@ export class FunnelDestination extends EventEmitter {
   /** An early phase was begun: every sender thread (one restarted too) takes it over. */
   readonly #earlyBegun: boolean
   readonly #unreached: UnreachedReport
+  readonly #senderFile: URL
 
   constructor (options: ResolvedProducerOptions) {
     super()
+    this.#senderFile = senderThreadFile(import.meta.url)
     this.options = options
     this.#unreached = new UnreachedReport(options)
     this.#ringMemory = createRing(options.threadBufferBytes)
@@ -126,7 +128,7 @@ export class FunnelDestination extends EventEmitter {
     const { port1, port2 } = new MessageChannel()
     port1.unref()
     this.#ring.setPort(port1)
-    const worker = new Worker(SENDER_THREAD, {
+    const worker = new Worker(this.#senderFile, {
       // None of the application's options: inherited, `--input-type` (`node --input-type=module -e`)
       // keeps a worker from starting from a file, and `-r`/`--import` preloads (agents, loaders)
       // have no business in the sender. An empty list is always valid; a filtered copy of the
@@ -407,7 +409,7 @@ export class FunnelDestination extends EventEmitter {
 
 /**
  * Creates a pino destination that sends to a logfunnel writer.
- * Throws LOGFUNNEL_ERR_INVALID_OPTION at once for a bad option.
+ * Throws at once: LOGFUNNEL_ERR_INVALID_OPTION for a bad option, _MISSING_DEPENDENCY without the sender thread's file (a bundle).
  *
  * @example
  * ```ts

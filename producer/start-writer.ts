@@ -8,8 +8,10 @@ import { SECRET_KEY_ENV } from '../shared/security-options.js'
 import { FLAG_OF_OPTION, flagValue } from '../shared/writer-flags.js'
 import { readJsonLines } from '../shared/json-lines.js'
 import type { StoppedLine } from '../shared/summary.js'
+import { moduleBase } from '../shared/module-base.js'
 
-const BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url))
+/** The CLI the writer runs: found when startWriter() is called, not as a (CommonJS) bundle loads (module-base.ts). */
+const bin = (): string => fileURLToPath(new URL('../cli/bin.js', moduleBase(import.meta.url)))
 
 /** The tail of the child's stderr kept for error messages; the writer prints a stats line every interval for as long as it runs. */
 const STDERR_TAIL_CHARS = 16 * 1024
@@ -61,7 +63,7 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   }
   // The writer ends with this process: it stops gracefully once the stdin pipe held here
   // reaches EOF, which happens however this process ends (exit, crash, SIGKILL).
-  const args = [BIN, 'writer', '--exit-with-parent']
+  const args = [bin(), 'writer', '--exit-with-parent']
   const env = { ...process.env }
   delete env[SECRET_KEY_ENV]
   for (const [key, flag] of Object.entries(FLAG_OF_OPTION)) {

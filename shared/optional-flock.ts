@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module'
 import { MissingDependencyError } from './errors.js'
+import { moduleBase } from './module-base.js'
 
-const require = createRequire(import.meta.url)
+const require = createRequire(moduleBase(import.meta.url))
 
 /** `flock(2)` as fs-ext offers it: `ex`/`sh` block, an `nb` suffix fails with EAGAIN, `un` releases. */
 export type FlockSync = (fd: number, flags: 'ex' | 'exnb' | 'sh' | 'shnb' | 'un') => void
