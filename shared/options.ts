@@ -114,7 +114,7 @@ export interface WriterOptions extends WriterSecurityOptions {
   drainTimeoutMs?: number
   /** On stop, the queue counts as drained after this long without a message. */
   drainIdleMs?: number
-  /** Where producers spool batches; default `<socket dir>/spool` for ipc, none for tcp. */
+  /** Where producers spool batches; default `<ipc path>.spool` (beside the socket: `writer.sock.spool`) for ipc, none for tcp. */
   spoolDir?: string
   /** How often the spool directory is scanned for files to ingest. */
   spoolPollMs?: number
@@ -275,7 +275,7 @@ export interface ProducerOptions extends ProducerSecurityOptions {
    */
   blockTimeoutMs?: number
   /** Where unreceipted batches go at exit, on a close deadline, or with `onFull: 'spool'`;
-   * default `<socket dir>/spool` for ipc, none for tcp (then they are lost at exit). */
+   * default `<ipc path>.spool` (beside the socket: `writer.sock.spool`) for ipc, none for tcp (then they are lost at exit). */
   spoolDir?: string
   /** A batch is sent once it reaches this many bytes, or at the end of the tick. */
   maxBatchBytes?: number
