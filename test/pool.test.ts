@@ -4,7 +4,8 @@ import { tempDir } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
 
 const PRODUCERS = 8
-const RECORDS = 20_000
+/** About 0.85 MB per producer: several batches of maxBatchBytes (256 KiB) each, 40,000 lines interleaved. */
+const RECORDS = 5000
 
 describe.each(['funnel', 'transport'] as const)(`%s: ${PRODUCERS} producers x ${RECORDS} records`, (mode) => {
   it(`writes exactly ${PRODUCERS * RECORDS} lines, each producer's seq 0..${RECORDS - 1} in order`, async () => {
