@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { EventEmitter, once } from 'node:events'
+import { EventEmitter } from 'node:events'
 import { debuglog } from 'node:util'
 import { isMainThread, MessageChannel, Worker } from 'node:worker_threads'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
@@ -11,6 +11,7 @@ import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
 import { createControl, readReach, type SenderReply } from './sender-requests.js'
 import { SenderCalls, withDeadline } from './sender-calls.js'
+import { closeError, closeSenderThread } from './funnel-close.js'
 import { exitDeadlineMs, isProcessExiting, spoolAtExit } from './funnel-exit.js'
 import { LateSpool } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
@@ -25,9 +26,6 @@ const debug = debuglog('logfunnel')
 
 /** A sender thread that failed to start is started again this long after. */
 const SENDER_RESTART_MS = 1000
-
-/** How long close() waits for the sender thread to end by itself before terminating it. */
-const THREAD_END_TIMEOUT_MS = 5000
 
 /**
  * Destinations whose close is under way, held until it has ended: their thread's listeners and exit
@@ -336,10 +334,10 @@ export class FunnelDestination extends EventEmitter {
       this.#calls.post({ code: 'abandon' })
     }
     whenCollected.unregister(this)
+    let silent = false
     if (!this.#thread.exited) {
-      this.#thread.worker.ref()
-      const stats = (await this.#calls.request({ code: 'close' }).catch(() => undefined))?.stats
-      await this.#threadEnded()
+      const { stats, timedOut } = await closeSenderThread(this.#thread, this.#calls, this.options.closeTimeoutMs)
+      silent = timedOut
       // Until here a process.exit() or a signal still spools first (#onExit).
       offProcessEnd(this)
       this.#unsignal()
@@ -349,43 +347,21 @@ export class FunnelDestination extends EventEmitter {
       }
     }
     const stats = this.#stats
-    // Records the sender thread never took from the ring (0 unless it ended early) are lost.
-    const untaken = this.#ring.untaken
-    const detail = stats !== undefined
-      ? { spooled: stats.spooledRecords, spoolDir: this.options.spoolDir, lost: stats.abandoned + untaken }
-      // The sender thread ended without a word, or never started (no thread could be made).
-      : { lost: this.#ring.lost + untaken, why: 'the sender thread ended or never started' }
-    // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
-    const err = failed || writerAway || (stats !== undefined && stats.abandoned + untaken > 0)
-      ? new CloseTimeoutError(failed || writerAway ? deadlineMs : this.options.closeTimeoutMs, { ...detail, writerAway })
-      : undefined
+    const { err, lost } = closeError({ stats, untaken: this.#ring.untaken, ringLost: this.#ring.lost, failed, writerAway, deadlineMs, silent }, this.options)
     // Every record is in the file or in the spool, where the writer ingests it: a shutdown while
     // the writer is away (restarting, not started yet) is no failure of the application's, and a
     // rejection there would end it with an error. Said once ('error' event, else a warning).
-    const spooledReport = err !== undefined && stats !== undefined && detail.lost === 0 && stats.spooledRecords > 0 && reportSpooled
+    const spooledReport = err !== undefined && stats !== undefined && lost === 0 && stats.spooledRecords > 0 && reportSpooled
     // With no writer ever reached, that report (unreached-report.ts) also says how close() ended:
     // one report for the one cause, not a second one after it.
     const unreached = stats !== undefined && this.#unreached.report(readReach(this.#thread.control), stats.spooledRecords, this, spooledReport ? err.ending : undefined)
     if (err === undefined) return
-    if (stats !== undefined && detail.lost === 0) {
+    if (stats !== undefined && lost === 0) {
       if (spooledReport && !unreached) this.#emitError(err)
       else debug('%s', err.message)
       return
     }
     throw err
-  }
-
-  /**
-   * Waits for the sender thread to end by itself (its sockets closed and settled), at most
-   * THREAD_END_TIMEOUT_MS, then terminates it.
-   */
-  async #threadEnded (): Promise<void> {
-    if (this.#thread.exited) return
-    await withDeadline(once(this.#thread.worker, 'exit'), THREAD_END_TIMEOUT_MS, () => new Error('the sender thread did not end in time'))
-      .catch(async (err: Error) => {
-        debug('%s: terminating it', err.message)
-        await this.#thread.worker.terminate()
-      })
   }
 
   #onMessage (msg: SenderReply): void {
