@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { UsageError } from '../shared/errors.js'
-import { formatReport, verifyFile } from '../shared/verify.js'
+import { verifyFile } from '../shared/verify.js'
+import { formatReport } from '../shared/verify-format.js'
 import { startWriter } from '../producer/start-writer.js'
 
 const WORKER = fileURLToPath(new URL('./demo-worker.js', import.meta.url))

@@ -3,7 +3,8 @@ import { LogfunnelError, UsageError } from '../shared/errors.js'
 import { listLogSet, orderLogSet, type LogSet } from '../shared/log-set.js'
 import { formatCheckpointReport, verifyCheckpoints } from '../shared/verify-checkpoints.js'
 import { readSealKey } from '../shared/seal-key.js'
-import { formatReport, verifyFiles, type VerifyOptions } from '../shared/verify.js'
+import { verifyFiles, type VerifyOptions } from '../shared/verify.js'
+import { formatReport } from '../shared/verify-format.js'
 
 const USAGE = `usage: logfunnel verify FILE... [options]
        logfunnel verify --dir DIR --base NAME [options]

@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { orderLogSet } from '../shared/log-set.js'
-import { formatReport, verifyFiles } from '../shared/verify.js'
+import { verifyFiles } from '../shared/verify.js'
+import { formatReport } from '../shared/verify-format.js'
 import { BIN, exitCode, once, spawnNode, tempDir } from './helpers/children.js'
 
 const PIDS = [101, 102]

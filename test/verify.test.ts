@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { formatReport, MAX_EXAMPLES, Verifier, verifyFile, type VerifyReport } from '../shared/verify.js'
+import { MAX_EXAMPLES, Verifier, verifyFile, type VerifyReport } from '../shared/verify.js'
+import { formatReport } from '../shared/verify-format.js'
 import { BIN, exitCode, once, spawnNode, tempDir } from './helpers/children.js'
 
 function rec (pid: number, seq: number, extra: Record<string, unknown> = {}): string {
