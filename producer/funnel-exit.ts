@@ -55,3 +55,21 @@ export function spoolAtExit (thread: SenderThread): number {
   }
   return spooled
 }
+
+/**
+ * 'exit' with no sender thread (it could not start, a new one not tried yet; or it ended): the
+ * records the ring holds, and those it dropped once full, are lost; said at once, as close()
+ * says it. Before, silent.
+ */
+export function ringLostAtExit (records: number): void {
+  if (records === 0) return
+  process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${records} records that no sender ` +
+    'thread took (it could not start, or it ended): lost\n')
+}
+
+/** A record logged in a process 'exit' listener after the destination ended its sending: lost, said at once (a warning would never print there). */
+export function closedAtExit (): void {
+  process.stderr.write("logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged in a process 'exit' listener, after " +
+    'the destination had ended its sending: it is lost (such records are counted in closedDrops and reported ' +
+    "this once). Log before the process exits, or end with await dest.close() after the last record\n")
+}

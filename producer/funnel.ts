@@ -12,7 +12,7 @@ import { once as onlyOnce } from './line-framing.js'
 import { createControl, readReach, type SenderReply } from './sender-requests.js'
 import { SenderCalls, withDeadline } from './sender-calls.js'
 import { closeError, closeSenderThread } from './funnel-close.js'
-import { exitDeadlineMs, isProcessExiting, spoolAtExit } from './funnel-exit.js'
+import { closedAtExit, exitDeadlineMs, isProcessExiting, ringLostAtExit, spoolAtExit } from './funnel-exit.js'
 import { LateSpool } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
@@ -192,7 +192,12 @@ export class FunnelDestination extends EventEmitter {
 
   /** 'exit' (also `process.exit()`), or a signal about to end the process: the spool (funnel-exit.ts). */
   #onExit (): void {
-    if (this.#thread.exited) return
+    if (this.#thread.exited) {
+      // No sender to spool what the ring holds (its thread could not start, or it ended).
+      if (this.#closing === undefined) ringLostAtExit(this.#ring.untaken + this.#ring.lost)
+      this.#closing ??= Promise.resolve()
+      return
+    }
     const spooled = spoolAtExit(this.#thread)
     // A record logged after this (an 'exit' listener that runs after this one) has no sender:
     // write() reports it, once, instead of dropping it in the ring without a word.
@@ -238,14 +243,8 @@ export class FunnelDestination extends EventEmitter {
     if (this.#closing !== undefined) {
       if (isProcessExiting() && !this.#closedByApp && (this.#late ??= new LateSpool(this.#thread.control, this.options)).append(line)) return true
       if (++this.#closedDrops === 1) {
-        // In an 'exit' listener a warning would never print: written at once.
-        if (isProcessExiting()) {
-          process.stderr.write("logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged in a process 'exit' listener, after " +
-            'the destination had ended its sending: it is lost (such records are counted in closedDrops and reported ' +
-            "this once). Log before the process exits, or end with await dest.close() after the last record\n")
-        } else {
-          this.#emitError(new ClosedError('a record was logged after close(): it is not sent; such records are counted in closedDrops and reported this once'))
-        }
+        if (isProcessExiting()) closedAtExit()
+        else this.#emitError(new ClosedError('a record was logged after close(): it is not sent; such records are counted in closedDrops and reported this once'))
       }
       return true
     }

@@ -114,6 +114,23 @@ describe('funnel(): no sender thread could be made', () => {
   })
 })
 
+describe('funnel(): no sender thread could be made, then process.exit()', () => {
+  it('the records the ring holds are reported lost at the exit (before, nothing said of them)', async () => {
+    const code = `
+      import pino from 'pino'
+      import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
+      const log = pino(funnel({ endpoint: 'ipc://${join(tempDir(), 'none.sock')}' }))
+      for (let i = 0; i < 1000; i++) log.info({ i }, 'x')
+      await new Promise((resolve) => setTimeout(resolve, 200)) // the thread has failed; a new one is tried only after 1 s
+      process.exit(0)`
+    const child = spawnNode(['-r', join(ROOT, 'test', 'fixtures', 'no-sender-thread.cjs'), '--input-type=module', '-e', code], { cwd: ROOT })
+    expect(await exitCode(child, 20_000), child.describe()).toBe(0)
+    expect(child.stderr(), child.describe()).toContain('no thread could be made')
+    const said = child.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT'))
+    expect(said, child.describe()).toEqual(['logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with 1000 records that no sender thread took (it could not start, or it ended): lost'])
+  })
+})
+
 /** A script that logs 20,000 records through funnel() from a function, the logger dropped when it returns, then runs `after`. */
 function dropsItsLogger (preload: string, after: string, env: Record<string, string> = {}): Child {
   const code = `
