@@ -333,10 +333,8 @@ export class FunnelDestination extends EventEmitter {
       this.#calls.post({ code: 'abandon' })
     }
     whenCollected.unregister(this)
-    let silent = false
     if (!this.#thread.exited) {
-      const { stats, timedOut } = await closeSenderThread(this.#thread, this.#calls, this.options.closeTimeoutMs)
-      silent = timedOut
+      const stats = await closeSenderThread(this.#thread, this.#calls)
       // Until here a process.exit() or a signal still spools first (#onExit).
       offProcessEnd(this)
       this.#unsignal()
@@ -346,7 +344,7 @@ export class FunnelDestination extends EventEmitter {
       }
     }
     const stats = this.#stats
-    const { err, lost } = closeError({ stats, untaken: this.#ring.untaken, ringLost: this.#ring.lost, failed, writerAway, deadlineMs, silent }, this.options)
+    const { err, lost } = closeError({ stats, untaken: this.#ring.untaken, ringLost: this.#ring.lost, failed, writerAway, deadlineMs }, this.options)
     // Every record is in the file or in the spool, where the writer ingests it: a shutdown while
     // the writer is away (restarting, not started yet) is no failure of the application's, and a
     // rejection there would end it with an error. Said once ('error' event, else a warning).
