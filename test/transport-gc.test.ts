@@ -97,7 +97,9 @@ describe('funnel() loggers made per request and dropped, no gc() called', () => 
     // Each destination weighs SENDER_THREAD_WEIGHT_BYTES in V8's count: a collection at least
     // every 64 MiB of them (V8's external memory limit), so at most a handful are left.
     expect(done.collected, app.describe()).toBeGreaterThanOrEqual(LOGGERS - 16)
-    await waitFor(() => lineCount(writer.file) >= LOGGERS * RECORDS, 30_000, () => `${lineCount(writer.file)} lines`)
+    // What a failure needs to tell lost records from records not taken yet: the app's output and the spool.
+    await waitFor(() => lineCount(writer.file) >= LOGGERS * RECORDS, 30_000,
+      () => `${lineCount(writer.file)} lines; spool files waiting: ${spoolFilesWaiting(writer.spoolDir).join(', ') || 'none'}\n${app.describe()}`)
     await writer.stop({ spoolTaken: true })
     expect(await verifyFile(writer.file, { producerKey: 'request', expect: RECORDS })).toMatchObject({ lines: LOGGERS * RECORDS, producers: LOGGERS, torn: 0, gaps: 0, duplicates: 0, missing: 0 })
   })
