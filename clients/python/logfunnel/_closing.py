@@ -56,16 +56,19 @@ class Closer:
         deadline = self.close_timeout if timeout is None else timeout
         lost, why = 0, ''
         ended = False
+        ending = None  # how the close ended, for its report of a writer never reached (Node's words)
         try:
             try:
                 away = self._wait_confirmed(deadline, 'close', spooled_ends=True)
             except CloseTimeout:
                 lost, why = self.abandon('close deadline'), 'close took longer than %.1f s' % deadline
+                ending = 'close took longer than %d ms' % (deadline * 1000)
             else:
                 # The writer is away and every line without a receipt is in the spool: the rest of
                 # the deadline would only hold the caller up (the move below writes nothing new).
                 if away:
                     lost, why = self.abandon('close, the writer away'), 'close, the writer away'
+                    ending = 'close ended before its %d ms deadline: the writer does not answer' % (deadline * 1000)
             ended = True
         except BaseException:
             # The wait ended by an exception of the caller's (KeyboardInterrupt: Ctrl-C; SystemExit
@@ -89,7 +92,8 @@ class Closer:
             self._seal_spool()
             self._report_dropped()
         if ended:
-            self._report_unreached()
+            # The application's close() says how it ended; the end of the process does not (as Node's).
+            self._report_unreached(None if self._exit_closed else ending)
         if lost:
             raise CloseTimeout('%s: %d records without a receipt could not be spooled' % (why, lost), lost)
 
@@ -135,7 +139,7 @@ class Closer:
         watch = self._handshake
         return watch is None or self._reached or watch.evident(time.monotonic())
 
-    def _report_unreached(self) -> None:
+    def _report_unreached(self, ending: Optional[str] = None) -> None:
         """After a close that left records in the spool: the writer never reached and not said
         yet (connect_timeout had not passed; the writer away, the close ended early), the
         connect or handshake failure is reported now, once. Said nowhere, a wrong endpoint or
@@ -146,7 +150,7 @@ class Closer:
             return
         self._unreached_reported = True
         with _exit.spooling:  # a fatal signal meanwhile (Pool.terminate()) ends the process after it, not mid-report
-            self._fail(watch.at_close(time.monotonic(), self.stats['spooled_records'], self.spool_dir or '?'))
+            self._fail(watch.at_close(time.monotonic(), self.stats['spooled_records'], self.spool_dir or '?', ending))
 
     def _wait_confirmed(self, timeout: float, what: str, spooled_ends: bool = False) -> bool:
         """Waits until every line so far has a receipt (False), or, with ``spooled_ends``, until

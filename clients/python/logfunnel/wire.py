@@ -169,13 +169,14 @@ class HandshakeWatch:
             return self.evident(now)
         return not os.path.exists(self.endpoint[len('ipc://'):])
 
-    def at_close(self, now: float, spooled: int, spool_dir: str) -> LogfunnelError:
+    def at_close(self, now: float, spooled: int, spool_dir: str, ending: Optional[str] = None) -> LogfunnelError:
         """The error for a close that ended before ``overdue()`` had one to give, the writer never
         reached and ``spooled`` records in the spool: the same diagnosis, over the time it had."""
         self.reported = True
         kept = ('closed before connect_timeout (%d ms), with %d %s without a receipt in the spool (%s), '
                 'where a writer on this endpoint takes them'
-                % (self.timeout * 1000, spooled, 'record' if spooled == 1 else 'records', spool_dir))
+                % (self.timeout * 1000, spooled, 'record' if spooled == 1 else 'records', spool_dir)
+                + ('' if ending is None else '; ' + ending))
         if self.connected:
             return HandshakeError(self.endpoint, now - self.started,
                                   '%s; %s' % (self.failure or NO_HANDSHAKE, kept))

@@ -224,6 +224,9 @@ def test_a_close_that_ends_before_connect_timeout_reports_the_unreached_writer(w
             listener.close()
     assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count(code) == 1, p.stderr
     assert 'closed before connect_timeout (30000 ms), with %d records without a receipt in the spool' % N in p.stderr, p.stderr
+    # close() says how it ended, in the same report, as the Node producer's does; the end of the process does not.
+    assert ('where a writer on this endpoint takes them; close ended before its 10000 ms deadline: the writer does not answer'
+            in p.stderr) == (end == 'close'), p.stderr
     if wrong == 'nothing-listens':
         # The Node producer's words: an ipc endpoint with no socket says so.
         assert 'no socket at that path (is the writer running?); closed before' in p.stderr, p.stderr

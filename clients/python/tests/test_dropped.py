@@ -90,12 +90,12 @@ from logfunnel import _closing
 reporting = threading.Event()
 report = _closing.Closer._report_unreached
 
-def slow_report(self):
+def slow_report(self, *args):
     # The dropped handler's close (a thread of its own) has closed its sockets and is about to
     # report: the script ends now, while the report takes its time.
     reporting.set()
     threading.Event().wait(0.5)
-    report(self)
+    report(self, *args)
 
 _closing.Closer._report_unreached = slow_report
 log = logging.getLogger('req'); log.setLevel(logging.INFO); log.propagate = False
