@@ -94,9 +94,11 @@ describe('funnel() loggers made per request and dropped, no gc() called', () => 
     const app = spawnNode([fixture('funnel-dropped'), writer.endpoint, String(LOGGERS), String(RECORDS)])
     expect(await exitCode(app, 120_000), app.describe()).toBe(0)
     const done = await app.waitForLine((l) => l.event === 'done')
-    // Each destination weighs SENDER_THREAD_WEIGHT_BYTES in V8's count: a collection at least
-    // every 64 MiB of them (V8's external memory limit), so at most a handful are left.
-    expect(done.collected, app.describe()).toBeGreaterThanOrEqual(LOGGERS - 16)
+    // Each destination weighs SENDER_THREAD_WEIGHT_BYTES in V8's count, so V8 collects them as it
+    // goes (without the weight, none of 300). How many are left at the end varies with V8's
+    // external memory limit, which grows with what is live: 45 to 78 of 80 collected in 45 runs
+    // here, on this code and on the code before it (a bound of 64 failed about 1 run in 8).
+    expect(done.collected, app.describe()).toBeGreaterThanOrEqual(LOGGERS / 2)
     // What a failure needs to tell lost records from records not taken yet: the app's output and the spool.
     await waitFor(() => lineCount(writer.file) >= LOGGERS * RECORDS, 30_000,
       () => `${lineCount(writer.file)} lines; spool files waiting: ${spoolFilesWaiting(writer.spoolDir).join(', ') || 'none'}\n${app.describe()}`)
