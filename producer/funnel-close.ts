@@ -26,21 +26,21 @@ export async function closeSenderThread (thread: SenderThread, calls: SenderCall
     debug('close: %s', err.message)
     return undefined
   })
-  await threadEnded(thread, THREAD_END_TIMEOUT_MS)
+  await threadEnded(thread)
   return reply?.stats
 }
 
-/** Waits `waitMs` at most for the thread to exit by itself (its sockets closed and settled), then terminates it. */
-async function threadEnded (thread: SenderThread, waitMs: number): Promise<void> {
+/** Waits THREAD_END_TIMEOUT_MS at most for the thread to exit by itself (its sockets closed and settled), then terminates it. */
+async function threadEnded (thread: SenderThread): Promise<void> {
   if (thread.exited) return
-  await withDeadline(once(thread.worker, 'exit'), waitMs, () => new Error('the sender thread did not end in time'))
+  await withDeadline(once(thread.worker, 'exit'), THREAD_END_TIMEOUT_MS, () => new Error('the sender thread did not end in time'))
     .catch(async (err: Error) => {
       debug('%s: terminating it', err.message)
       await thread.worker.terminate()
     })
 }
 
-/** What close() ended with: the sender's counters (undefined: it gave none), the ring's records it never took, and how the wait ended. */
+/** What close() ended with: the sender's counters (undefined: it gave none), the ring's records, and how its flush ended. */
 export interface CloseFacts {
   stats: SenderStats | undefined
   /** Records the sender thread never took from the ring (0 unless it ended early). */
