@@ -4,7 +4,9 @@ import { CloseTimeoutError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import type { SenderThread } from './orphan-senders.js'
 import { withDeadline, type SenderCalls } from './sender-calls.js'
+import { readBeat } from './sender-requests.js'
 import type { SenderStats } from './sender-stats.js'
+import type { Rescue } from './late-spool.js'
 
 const debug = debuglog('logfunnel')
 
@@ -12,22 +14,74 @@ const debug = debuglog('logfunnel')
 const THREAD_END_TIMEOUT_MS = 5000
 
 /**
+ * A sender thread that gives no sign of life this long while close() waits for its answer is
+ * stuck (a loop that never yields: a bug): close() ends it. A thread starved of CPU still beats
+ * (every BEAT_MS) many times in that span. (Test hook: a positive LOGFUNNEL_TEST_SILENT_THREAD_MS
+ * replaces it, so that test/sender-fault.test.ts need not wait 30 s.)
+ */
+export const SILENT_THREAD_MS = Number(process.env.LOGFUNNEL_TEST_SILENT_THREAD_MS) > 0 ? Number(process.env.LOGFUNNEL_TEST_SILENT_THREAD_MS) : 30_000
+const SILENCE_CHECK_MS = Math.min(1000, SILENT_THREAD_MS / 4)
+
+/** How the sender thread ended at close(). */
+export interface ThreadEnd {
+  /** Its counters; undefined when it ended without them. */
+  stats?: SenderStats
+  /** It gave no sign of life for SILENT_THREAD_MS and was terminated, holding this many records at its last sign. */
+  silentHolding?: number
+}
+
+/**
  * Ends funnel()'s sender thread at close(): asks it to close (it flushes within `closeTimeoutMs`,
  * closes its sockets and answers with its counters), then waits for it to exit, at most
- * THREAD_END_TIMEOUT_MS, and terminates it past that. The answer itself has no deadline: a
+ * THREAD_END_TIMEOUT_MS, and terminates it past that. The answer has no deadline of its own: a
  * thread starved of CPU on a saturated machine answers late, and one terminated then takes the
  * records it holds with it (a deadline of closeTimeoutMs + 5 s lost 47 of 50 producers' records
- * at a load average of 160). Resolves with the counters, undefined when the thread ended without
- * them.
+ * at a load average of 160). What ends the wait is the thread's silence: no sign of life
+ * (sender-requests.ts' beats) for SILENT_THREAD_MS. Before, a stuck thread held close(), and its
+ * process, for good.
  */
-export async function closeSenderThread (thread: SenderThread, calls: SenderCalls): Promise<SenderStats | undefined> {
+export async function closeSenderThread (thread: SenderThread, calls: SenderCalls): Promise<ThreadEnd> {
   thread.worker.ref()
-  const reply = await calls.request({ code: 'close' }).catch((err: Error) => {
-    debug('close: %s', err.message)
-    return undefined
+  const silence = watchSilence(thread.control)
+  try {
+    const reply = await Promise.race([
+      calls.request({ code: 'close' }).catch((err: Error) => {
+        debug('close: %s', err.message)
+        return undefined
+      }),
+      silence.silent
+    ])
+    if (reply === SILENT) {
+      debug('close: no sign of life from the sender thread for %d ms: terminating it', SILENT_THREAD_MS)
+      await thread.worker.terminate()
+      return { silentHolding: readBeat(thread.control).heldRecords }
+    }
+    await threadEnded(thread)
+    return { stats: reply?.stats }
+  } finally {
+    silence.stop()
+  }
+}
+
+const SILENT = Symbol('silent')
+
+/** Resolves `silent` once the thread's beat has not moved for SILENT_THREAD_MS. */
+function watchSilence (control: Int32Array): { silent: Promise<typeof SILENT>, stop: () => void } {
+  let timer: NodeJS.Timeout | undefined
+  const silent = new Promise<typeof SILENT>((resolve) => {
+    let beats = readBeat(control).beats
+    let since = performance.now()
+    timer = setInterval(() => {
+      const now = readBeat(control).beats
+      if (now !== beats) {
+        beats = now
+        since = performance.now()
+      } else if (performance.now() - since >= SILENT_THREAD_MS) {
+        resolve(SILENT)
+      }
+    }, SILENCE_CHECK_MS)
   })
-  await threadEnded(thread)
-  return reply?.stats
+  return { silent, stop: () => clearInterval(timer) }
 }
 
 /** Waits THREAD_END_TIMEOUT_MS at most for the thread to exit by itself (its sockets closed and settled), then terminates it. */
@@ -43,8 +97,10 @@ async function threadEnded (thread: SenderThread): Promise<void> {
 /** What close() ended with: the sender's counters (undefined: it gave none), the ring's records, and how its flush ended. */
 export interface CloseFacts {
   stats: SenderStats | undefined
-  /** Records the sender thread never took from the ring (0 unless it ended early). */
-  untaken: number
+  /** What the logging thread did with the records no sender took from the ring (rescueRing). */
+  rescue: Rescue | undefined
+  /** The thread gave no sign of life and was ended, holding this many records (ThreadEnd). */
+  silentHolding: number | undefined
   /** Records the ring dropped (no sender to take them). */
   ringLost: number
   /** close()'s flush failed or passed its deadline. */
@@ -56,13 +112,22 @@ export interface CloseFacts {
 
 /** The error close() reports (undefined: every record has a receipt), and how many records are lost. */
 export function closeError (facts: CloseFacts, options: ResolvedProducerOptions): { err: CloseTimeoutError | undefined, lost: number } {
-  const { stats, untaken, failed, writerAway, deadlineMs } = facts
+  const { stats, rescue, failed, writerAway, deadlineMs } = facts
+  const rescued = rescue?.spooled ?? 0
+  const unkept = rescue?.lost ?? 0
   const detail = stats !== undefined
-    ? { spooled: stats.spooledRecords, spoolDir: options.spoolDir, lost: stats.abandoned + untaken }
-    // The sender thread ended without a word, or never started (no thread could be made).
-    : { lost: facts.ringLost + untaken, why: 'the sender thread ended or never started' }
+    ? { spooled: stats.spooledRecords + rescued, spoolDir: options.spoolDir, lost: stats.abandoned + unkept }
+    // The sender thread ended without a word, never started (no thread could be made), or was ended for its silence.
+    : {
+        spooled: rescued,
+        spoolDir: options.spoolDir,
+        lost: facts.ringLost + unkept + (facts.silentHolding ?? 0),
+        why: facts.silentHolding !== undefined
+          ? `the sender thread gave no sign of life for ${SILENT_THREAD_MS} ms and was ended`
+          : 'the sender thread ended or never started'
+      }
   // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
-  const err = failed || writerAway || (stats !== undefined && stats.abandoned + untaken > 0)
+  const err = failed || writerAway || detail.lost > 0 || rescued > 0 || facts.silentHolding !== undefined
     ? new CloseTimeoutError(failed || writerAway ? deadlineMs : options.closeTimeoutMs, { ...detail, writerAway })
     : undefined
   return { err, lost: detail.lost }

@@ -1,4 +1,5 @@
 import type { ResolvedProducerOptions } from '../shared/options.js'
+import { rescueRing, type Rescue } from './late-spool.js'
 import type { SenderThread } from './orphan-senders.js'
 import { DESTROY_TIMEOUT_MS, destroySenderSync } from './sender-requests.js'
 
@@ -43,6 +44,7 @@ export function spoolAtExit (thread: SenderThread): number {
   // The process ends now: an exit handler's warning would never print. Written at once
   // (stderr is synchronous for files and pipes).
   if (outcome === false) {
+    if (!thread.ring.senderStarted) return rescueUnstarted(thread)
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
       `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost\n`)
     return 0
@@ -57,14 +59,33 @@ export function spoolAtExit (thread: SenderThread): number {
 }
 
 /**
- * 'exit' with no sender thread (it could not start, a new one not tried yet; or it ended): the
- * records the ring holds, and those it dropped once full, are lost; said at once, as close()
- * says it. Before, silent.
+ * The exit's request went unanswered by a sender thread that has not even started (a machine too
+ * loaded to start it, or a thread stuck before): nothing took from the ring, so this thread spools
+ * what it holds (rescueRing) and says what it could not keep. Returns the records in the spool.
  */
-export function ringLostAtExit (records: number): void {
-  if (records === 0) return
-  process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${records} records that no sender ` +
-    'thread took (it could not start, or it ended): lost\n')
+function rescueUnstarted (thread: SenderThread): number {
+  const rescue = rescueRing(thread.ring, thread.options)
+  const lost = rescue.lost + thread.ring.lost
+  if (lost > 0) {
+    process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended before its sender thread started ` +
+      `(no answer within ${DESTROY_TIMEOUT_MS} ms): ${lost} records lost` +
+      (rescue.spooled > 0 ? `; ${rescue.spooled} went to the spool, where the writer ingests them\n` : '\n'))
+  }
+  return rescue.spooled
+}
+
+/**
+ * 'exit' with no sender thread (it could not start, a new one not tried yet; or it ended): what
+ * the ring held went to the spool from this thread (`rescue`, rescueRing); what could not, and
+ * the records the ring dropped once full (`ringLost`), are lost: said at once, as close() says
+ * it. Before, all were lost, and before that silently.
+ */
+export function ringLostAtExit (rescue: Rescue | undefined, ringLost: number): void {
+  const lost = ringLost + (rescue?.lost ?? 0)
+  if (lost === 0) return
+  const spooled = rescue !== undefined && rescue.spooled > 0 ? `; ${rescue.spooled} went to the spool, where the writer ingests them` : ''
+  process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records that no sender ` +
+    `thread took (it could not start, or it ended): lost${spooled}\n`)
 }
 
 /** A record logged in a process 'exit' listener after the destination ended its sending: lost, said at once (a warning would never print there). */

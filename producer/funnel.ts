@@ -13,7 +13,7 @@ import { createControl, readReach, type SenderReply } from './sender-requests.js
 import { SenderCalls, withDeadline } from './sender-calls.js'
 import { closeError, closeSenderThread } from './funnel-close.js'
 import { closedAtExit, exitDeadlineMs, isProcessExiting, ringLostAtExit, spoolAtExit } from './funnel-exit.js'
-import { LateSpool } from './late-spool.js'
+import { LateSpool, rescueRing } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
@@ -97,7 +97,7 @@ export class FunnelDestination extends EventEmitter {
       maxFrameBytes: options.maxFrameBytes,
       onTooLarge: onlyOnce((bytes: number) => warnBeforeExit(new RecordTooLargeError(bytes, options.maxFrameBytes)))
     })
-    this.#thread = { worker: undefined as unknown as Worker, control: createControl(), ring: this.#ring, exited: false }
+    this.#thread = { options, worker: undefined as unknown as Worker, control: createControl(), ring: this.#ring, exited: false }
     // Through a WeakRef: a closure here capturing `this` would put it in the context every closure
     // of this constructor shares, the ring's among them, and the thread holds the ring.
     const self = new WeakRef(this)
@@ -193,8 +193,9 @@ export class FunnelDestination extends EventEmitter {
   /** 'exit' (also `process.exit()`), or a signal about to end the process: the spool (funnel-exit.ts). */
   #onExit (): void {
     if (this.#thread.exited) {
-      // No sender to spool what the ring holds (its thread could not start, or it ended).
-      if (this.#closing === undefined) ringLostAtExit(this.#ring.untaken + this.#ring.lost)
+      // No sender to spool what the ring holds (its thread could not start, or it ended): this
+      // thread does, and says what it could not keep.
+      if (this.#closing === undefined) ringLostAtExit(this.#ring.untaken > 0 ? rescueRing(this.#ring, this.options) : undefined, this.#ring.lost)
       this.#closing ??= Promise.resolve()
       return
     }
@@ -333,18 +334,22 @@ export class FunnelDestination extends EventEmitter {
       this.#calls.post({ code: 'abandon' })
     }
     whenCollected.unregister(this)
+    let silentHolding: number | undefined
     if (!this.#thread.exited) {
-      const stats = await closeSenderThread(this.#thread, this.#calls)
+      const end = await closeSenderThread(this.#thread, this.#calls)
+      silentHolding = end.silentHolding
       // Until here a process.exit() or a signal still spools first (#onExit).
       offProcessEnd(this)
       this.#unsignal()
-      if (stats !== undefined) {
-        this.#stats = { ...stats, tooLarge: stats.tooLarge + this.#ring.tooLarge, dropped: stats.dropped + this.#ring.lost }
+      if (end.stats !== undefined) {
+        this.#stats = { ...end.stats, tooLarge: end.stats.tooLarge + this.#ring.tooLarge, dropped: end.stats.dropped + this.#ring.lost }
         this.emit('stats', this.#stats)
       }
     }
     const stats = this.#stats
-    const { err, lost } = closeError({ stats, untaken: this.#ring.untaken, ringLost: this.#ring.lost, failed, writerAway, deadlineMs }, this.options)
+    // The thread is gone: what it never took from the ring goes to the spool from here.
+    const rescue = this.#ring.untaken > 0 ? rescueRing(this.#ring, this.options) : undefined
+    const { err, lost } = closeError({ stats, rescue, silentHolding, ringLost: this.#ring.lost, failed, writerAway, deadlineMs }, this.options)
     // Every record is in the file or in the spool, where the writer ingests it: a shutdown while
     // the writer is away (restarting, not started yet) is no failure of the application's, and a
     // rejection there would end it with an error. Said once ('error' event, else a warning).
@@ -353,6 +358,11 @@ export class FunnelDestination extends EventEmitter {
     // one report for the one cause, not a second one after it.
     const unreached = stats !== undefined && this.#unreached.report(readReach(this.#thread.control), stats.spooledRecords, this, spooledReport ? err.ending : undefined)
     if (err === undefined) return
+    if (stats === undefined && lost === 0) {
+      // No thread's counters, but every record is in the spool.
+      this.#emitError(err)
+      return
+    }
     if (stats !== undefined && lost === 0) {
       if (spooledReport && !unreached) this.#emitError(err)
       else debug('%s', err.message)

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { encodeHeader } from '../shared/protocol.js'
+import { encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import type { RingWriter } from './line-ring.js'
 import { readPosition, type SpoolPosition } from './sender-requests.js'
 import { SpoolWriter } from './spool-writer.js'
 
@@ -36,6 +38,69 @@ export class LateSpool {
     }
     position.nextSeq++
     return true
+  }
+}
+
+/** What rescueRing did with the lines no sender took. */
+export interface Rescue {
+  /** Records now in the spool, where the writer ingests them. */
+  spooled: number
+  /** Records that could not go there (no spool, an fs error, a line that travelled on the thread's port). */
+  lost: number
+  /** The error that stopped the spooling, if any. */
+  err?: unknown
+}
+
+/**
+ * The sender thread is gone for good (it never started, it failed, or close() ended it for giving
+ * no sign of life) and the ring still holds lines it never took: the logging thread writes them
+ * to the spool itself, in order, as the batches of a producer of their own (a new id, from
+ * sequence 0: where the gone thread's sequence stood is not known here), in one segment handed
+ * to the writer at once. Before, they were reported lost. Each batch holds whole lines, at most
+ * `maxFrameBytes`.
+ */
+export function rescueRing (ring: RingWriter, options: ResolvedProducerOptions): Rescue {
+  const spoolDir = options.spoolDir
+  const producerId = randomBytes(PRODUCER_ID_BYTES)
+  const spool = spoolDir === undefined ? undefined : new SpoolWriter(spoolDir, producerId.toString('hex'), options.endpoint)
+  const rescue: Rescue = { spooled: 0, lost: 0 }
+  let seq = 0
+  const take = (bytes: Buffer, records: number): void => {
+    if (spool === undefined || rescue.err !== undefined) {
+      rescue.lost += records
+      return
+    }
+    let done = 0
+    try {
+      for (const batch of wholeLinesUpTo(bytes, options.maxFrameBytes)) {
+        const lines = countNewlines(batch)
+        spool.append(encodeHeader({ records: lines, seq, base: 0, producerId }), batch)
+        done += lines
+        seq++
+      }
+    } catch (err) {
+      rescue.err = err
+      rescue.lost += records - done
+    }
+    rescue.spooled += done
+  }
+  rescue.lost += ring.takeUntaken(take)
+  try {
+    spool?.seal()
+  } catch (err) {
+    rescue.err ??= err
+  }
+  return rescue
+}
+
+/** `bytes` (whole lines, none over `max`) cut at line ends into pieces of at most `max` bytes. */
+function * wholeLinesUpTo (bytes: Buffer, max: number): Generator<Buffer> {
+  let start = 0
+  while (start < bytes.length) {
+    let end = Math.min(start + max, bytes.length)
+    if (end < bytes.length) end = bytes.lastIndexOf(10, end - 1) + 1
+    yield bytes.subarray(start, end)
+    start = end
   }
 }
 

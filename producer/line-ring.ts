@@ -256,6 +256,30 @@ export class RingWriter {
     return records
   }
 
+  /**
+   * Once no sender thread can take them any more (it is gone for good: exited or terminated):
+   * hands each line it never took to `take` in order (whole lines and their count; the bytes are
+   * only valid during the call) and frees their slots. Returns the records that cannot be handed
+   * over: lines larger than a slot, which travelled on the gone thread's port.
+   */
+  takeUntaken (take: (bytes: Buffer, records: number) => void): number {
+    this.publish()
+    let unreachable = 0
+    for (let k = Atomics.load(this.#state, CONSUMED); k !== this.#published; k = (k + 1) | 0) {
+      const meta = HEADER_WORDS + (k & this.#mask) * SLOT_WORDS
+      const bytes = Atomics.load(this.#state, meta)
+      const records = Atomics.load(this.#state, meta + 1)
+      if (bytes >= 0) {
+        const base = (k & this.#mask) * this.#slotBytes
+        take(this.#data.subarray(base, base + bytes), records)
+      } else {
+        unreachable += records
+      }
+      Atomics.store(this.#state, CONSUMED, (k + 1) | 0)
+    }
+    return unreachable
+  }
+
   /** The sender thread ended (or failed to start): the logging thread stops waiting for it. */
   readerGone (): void {
     Atomics.store(this.#state, GONE, 1)

@@ -1,5 +1,7 @@
 import type { Worker } from 'node:worker_threads'
 import { CloseTimeoutError } from '../shared/errors.js'
+import type { ResolvedProducerOptions } from '../shared/options.js'
+import { rescueRing } from './late-spool.js'
 import type { RingWriter } from './line-ring.js'
 import type { SenderReply, SenderRequest } from './sender-requests.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
@@ -10,6 +12,7 @@ import { warnBeforeExit } from './process-warning.js'
 
 /** What a destination's sender thread needs of it once the destination is gone. */
 export interface SenderThread {
+  options: ResolvedProducerOptions
   worker: Worker
   control: Int32Array
   ring: RingWriter
@@ -86,12 +89,16 @@ export function orphanMessage (thread: SenderThread, msg: SenderReply): void {
 
 /**
  * An orphan's thread has ended: records it never took from the ring (it never started, or ended
- * early), those the ring dropped meanwhile and those its close could not keep are lost: said once.
+ * early) go to the spool from here; those the ring dropped meanwhile, those that could not go
+ * there and those its close could not keep are lost: said once.
  */
 export function orphanExited (thread: SenderThread): void {
   const abandoned = abandonedAtClose.get(thread) ?? 0
-  const lost = thread.ring.lost + thread.ring.untaken + abandoned
-  if (lost === 0) return
-  const why = abandoned === lost ? 'no spool to keep them, or it could not be written' : 'the sender thread ended or never started'
-  warnBeforeExit(new CloseTimeoutError(0, { lost, why }))
+  // What it never took goes to the spool from here (late-spool.ts).
+  const rescue = thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined
+  const spooled = rescue?.spooled ?? 0
+  const lost = thread.ring.lost + (rescue?.lost ?? 0) + abandoned
+  if (lost === 0 && spooled === 0) return
+  const why = abandoned === lost && spooled === 0 ? 'no spool to keep them, or it could not be written' : 'the sender thread ended or never started'
+  warnBeforeExit(new CloseTimeoutError(0, { lost, spooled, spoolDir: thread.options.spoolDir, why }))
 }

@@ -22,3 +22,8 @@ export function faultAfterBatches (batches: number): void {
 export function stallAtExit (): void {
   if (FAULT === 'stall-exit') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, DESTROY_TIMEOUT_MS + 1000)
 }
+
+/** `stall-close`: the sender thread never answers the close request and never yields again, as a loop that never ends would. */
+export function stallAtClose (): void {
+  if (FAULT === 'stall-close') for (;;) {}
+}

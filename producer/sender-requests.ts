@@ -43,7 +43,14 @@ export const EARLY_RECORDS_INDEX = EARLY_ENTRIES_INDEX + 1
 const SPOOLED_INDEX = EARLY_RECORDS_INDEX + 1
 /** What the sender has seen of the writer (WriterReach.word). */
 const REACH_INDEX = SPOOLED_INDEX + 1
-const WORDS = REACH_INDEX + 1
+/** Counted up by the sender thread every BEAT_MS while its event loop runs (publishBeat). */
+const BEAT_INDEX = REACH_INDEX + 1
+/** The records its sender held in memory only (no receipt, not in the spool) at that beat. */
+const HELD_INDEX = BEAT_INDEX + 1
+const WORDS = HELD_INDEX + 1
+
+/** How often a running sender thread says it is alive. */
+export const BEAT_MS = 250
 
 /**
  * How long a process exit waits for the sender thread to spool what has no receipt (up to
@@ -152,4 +159,15 @@ export function publishReach (control: Int32Array, word: number): void {
 /** Logging thread: what the sender has seen of the writer, as it last published it. */
 export function readReach (control: Int32Array): ReachFacts {
   return reachFromWord(Atomics.load(control, REACH_INDEX))
+}
+
+/** Sender thread, every BEAT_MS: alive, and holding `heldRecords` records that only its memory keeps. */
+export function publishBeat (control: Int32Array, heldRecords: number): void {
+  Atomics.store(control, HELD_INDEX, Math.min(heldRecords, 0x7fffffff))
+  Atomics.add(control, BEAT_INDEX, 1)
+}
+
+/** Logging thread: the sender thread's beats so far, and what it held at the last one. */
+export function readBeat (control: Int32Array): { beats: number, heldRecords: number } {
+  return { beats: Atomics.load(control, BEAT_INDEX), heldRecords: Atomics.load(control, HELD_INDEX) }
 }

@@ -3,9 +3,9 @@ import type { LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { EarlyHandOver } from './early-hand-over.js'
 import { RingReader, type RingMemory } from './line-ring.js'
-import { stallAtExit } from './sender-faults.js'
+import { stallAtClose, stallAtExit } from './sender-faults.js'
 import { catchThreadFaults, GuardedSender } from './sender-guard.js'
-import { markDestroyed, onDestroyRequest, publishPosition, publishReach, type SenderRequest, type SenderReply } from './sender-requests.js'
+import { BEAT_MS, markDestroyed, onDestroyRequest, publishBeat, publishPosition, publishReach, type SenderRequest, type SenderReply } from './sender-requests.js'
 import { toPlainError } from './thread-errors.js'
 import { WriterReach } from './writer-reach.js'
 import { MAX_TIMER_MS } from '../shared/units.js'
@@ -64,6 +64,11 @@ let closed = false
 let flushes: Array<{ through: number, resolve: () => void }> = []
 
 process.on('exit', () => reader.markGone())
+
+// Signs of life for close(), which ends a thread that gives none for long (funnel-close.ts):
+// a loop stuck in this thread stops them, a thread that is merely starved of CPU does not.
+publishBeat(control, 0)
+setInterval(() => publishBeat(control, guard.current.heldRecords), BEAT_MS).unref()
 
 const take = (bytes: Buffer, records: number): void => guard.current.writeBytes(bytes, records)
 const more = (): boolean => exiting || !block || guard.current.hasRoom
@@ -153,6 +158,7 @@ parent.on('message', (msg: SenderRequest) => {
   } else if (msg.code === 'abandon') {
     takeAllAndDestroy()
   } else if (msg.code === 'close') {
+    stallAtClose()
     close().finally(() => {
       reader.markGone()
       publishPosition(control, guard.current.spoolPosition)

@@ -206,7 +206,7 @@ export class BatchSender extends EventEmitter {
     if (this.#closed) return
     this.#adoptEarly()
     this.#closed = true
-    this.#stats.abandoned = this.#heldRecords()
+    this.#stats.abandoned = this.heldRecords
     clearInterval(this.#timer)
     this.#link.close()
     this.#room.release()
@@ -391,7 +391,7 @@ export class BatchSender extends EventEmitter {
   }
 
   /** Records without a receipt that only this process holds (not in the spool). */
-  #heldRecords (): number {
+  get heldRecords (): number {
     return this.#open.records + this.#window.heldRecords()
   }
 

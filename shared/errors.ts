@@ -143,10 +143,10 @@ export class CloseTimeoutError extends LogfunnelError {
   constructor (deadlineMs: number, detail: CloseTimeoutDetail = {}) {
     const parts: string[] = []
     if (detail.spooled !== undefined && detail.spooled > 0) parts.push(`${detail.spooled} records without a receipt went to the spool in ${detail.spoolDir ?? '?'}, where the writer ingests them`)
-    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost (${detail.why ?? 'no spool to keep them, or it could not be written'})`)
+    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost${detail.why !== undefined ? '' : ' (no spool to keep them, or it could not be written)'}`)
     // With `why`, nothing was waited for: there was nobody to wait for.
     const head = detail.why !== undefined
-      ? 'close'
+      ? `close: ${detail.why}`
       : detail.writerAway === true ? `close ended before its ${deadlineMs} ms deadline: the writer does not answer` : `close took longer than ${deadlineMs} ms`
     super('LOGFUNNEL_ERR_CLOSE_TIMEOUT', `${head}${parts.length === 0 ? '' : ': ' + parts.join('; ')}`)
     this.name = 'CloseTimeoutError'
@@ -163,7 +163,7 @@ export interface CloseTimeoutDetail {
   spooled?: number
   spoolDir?: string
   lost?: number
-  /** Why `lost` are lost, when not for want of a spool. */
+  /** Why there was nothing to wait for (the sender thread is gone), when that is so. */
   why?: string
   /** close() ended before its deadline: the writer is away and the rest was in the spool. */
   writerAway?: boolean

@@ -8,6 +8,8 @@ import { startWriterChild, type ProducerParams } from './helpers/cluster.js'
 /** SENDER_START_TIMEOUT_MS and DESTROY_TIMEOUT_MS (10 s and 5 s) in these children, shortened by their test hooks. */
 const START_TIMEOUT_MS = 1000
 const DESTROY_TIMEOUT_MS = 500
+/** SILENT_THREAD_MS (30 s), shortened by its test hook. */
+const SILENT_THREAD_MS = 1000
 
 /**
  * An exception inside the sender (the test hook LOGFUNNEL_TEST_SENDER_FAULT) is reported with
@@ -94,12 +96,13 @@ describe('funnel(): the wall clock steps back an hour', () => {
 })
 
 describe('funnel(): no sender thread could be made', () => {
-  it('a script that logs 20,000 records synchronously into a 1 MiB ring does not hang: it stops waiting after SENDER_START_TIMEOUT_MS, ends by itself with exit 0, and reports the 20,000 lost with the thread\'s error', async () => {
+  it('a script that logs 20,000 records synchronously into a 1 MiB ring does not hang: it stops waiting after SENDER_START_TIMEOUT_MS, ends by itself with exit 0; what the ring holds goes to the spool from the logging thread, the rest is reported lost with the thread\'s error', async () => {
+    const dir = tempDir()
     const code = `
       import pino from 'pino'
       import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
-      const log = pino(funnel({ endpoint: 'ipc://${join(tempDir(), 'none.sock')}', threadBufferBytes: 1024 * 1024 }))
-      for (let i = 0; i < 20000; i++) log.info({ i }, 'x'.repeat(200))
+      const log = pino(funnel({ endpoint: 'ipc://${join(dir, 'w.sock')}', threadBufferBytes: 1024 * 1024 }))
+      for (let seq = 0; seq < 20000; seq++) log.info({ seq }, 'x'.repeat(200))
       console.log(JSON.stringify({ event: 'logged' }))`
     const started = performance.now()
     const child = spawnNode(['-r', join(ROOT, 'test', 'fixtures', 'no-sender-thread.cjs'), '--input-type=module', '-e', code], {
@@ -110,36 +113,59 @@ describe('funnel(): no sender thread could be made', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(START_TIMEOUT_MS)
     expect(await exitCode(child, 20_000), child.describe()).toBe(0)
     expect(child.stderr(), child.describe()).toContain('no thread could be made')
-    expect(child.stderr(), child.describe()).toMatch(/LOGFUNNEL_ERR_CLOSE_TIMEOUT.*20000 records without a receipt are lost \(the sender thread ended or never started\)/)
+    const { spooled, lost } = spooledAndLost(child, 'the sender thread ended or never started')
+    expect(spooled + lost, child.describe()).toBe(20_000)
+    await expectSpooledInFile(dir, spooled)
   })
 })
 
+/** The one CLOSE_TIMEOUT report of `child` that says `why`: the records it put in the spool and those it says are lost. */
+function spooledAndLost (child: Child, why: string): { spooled: number, lost: number } {
+  const said = reports(child).filter((l) => l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT'))
+  expect(said, child.describe()).toHaveLength(1)
+  const m = /close: ([^:]+): (\d+) records without a receipt went to the spool in [^,]+, where the writer ingests them(?:; (\d+) records without a receipt are lost)?$/.exec(said[0] as string)
+  expect(m?.[1], said[0]).toBe(why)
+  const spooled = Number(m?.[2])
+  // The ring holds ~1 MiB of lines: some went to the spool.
+  expect(spooled, said[0]).toBeGreaterThan(0)
+  return { spooled, lost: Number(m?.[3] ?? 0) }
+}
+
+/** A writer started on `dir`'s endpoint takes the spool: exactly `records` lines, each once and whole. */
+async function expectSpooledInFile (dir: string, records: number): Promise<void> {
+  const writer = await startWriterChild(dir)
+  await waitFor(() => lineCount(writer.file) >= records, 20_000, () => `${lineCount(writer.file)} of ${records} lines in the file`)
+  expect((await writer.stop()).records).toBe(records)
+  expect(await verifyFile(writer.file, { expectTotal: records })).toMatchObject({ ok: true, lines: records, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
+}
+
 describe('funnel(): no sender thread could be made, then process.exit()', () => {
-  it('the records the ring holds are reported lost at the exit (before, nothing said of them)', async () => {
+  it('the logging thread puts the 1,000 records the ring holds in the spool at the exit, and says nothing: a writer takes all 1,000 (before, reported lost)', async () => {
+    const dir = tempDir()
     const code = `
       import pino from 'pino'
       import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
-      const log = pino(funnel({ endpoint: 'ipc://${join(tempDir(), 'none.sock')}' }))
-      for (let i = 0; i < 1000; i++) log.info({ i }, 'x')
+      const log = pino(funnel({ endpoint: 'ipc://${join(dir, 'w.sock')}' }))
+      for (let seq = 0; seq < 1000; seq++) log.info({ seq }, 'x')
       await new Promise((resolve) => setTimeout(resolve, 200)) // the thread has failed; a new one is tried only after 1 s
       process.exit(0)`
     const child = spawnNode(['-r', join(ROOT, 'test', 'fixtures', 'no-sender-thread.cjs'), '--input-type=module', '-e', code], { cwd: ROOT })
     expect(await exitCode(child, 20_000), child.describe()).toBe(0)
     expect(child.stderr(), child.describe()).toContain('no thread could be made')
-    const said = child.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT'))
-    expect(said, child.describe()).toEqual(['logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with 1000 records that no sender thread took (it could not start, or it ended): lost'])
+    expect(child.stderr(), child.describe()).not.toContain('LOGFUNNEL_ERR_CLOSE_TIMEOUT')
+    await expectSpooledInFile(dir, 1000)
   })
 })
 
-/** A script that logs 20,000 records through funnel() from a function, the logger dropped when it returns, then runs `after`. */
-function dropsItsLogger (preload: string, after: string, env: Record<string, string> = {}): Child {
+/** A script that logs 20,000 records through funnel() (endpoint in `dir`) from a function, the logger dropped when it returns, then runs `after`. */
+function dropsItsLogger (dir: string, preload: string, after: string, env: Record<string, string> = {}): Child {
   const code = `
     import pino from 'pino'
     import { once } from 'node:events'
     import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
     function work () {
-      const log = pino(funnel({ endpoint: 'ipc://${join(tempDir(), 'none.sock')}', threadBufferBytes: 1024 * 1024 }))
-      for (let i = 0; i < 20000; i++) log.info({ i }, 'x'.repeat(200))
+      const log = pino(funnel({ endpoint: 'ipc://${join(dir, 'w.sock')}', threadBufferBytes: 1024 * 1024 }))
+      for (let seq = 0; seq < 20000; seq++) log.info({ seq }, 'x'.repeat(200))
     }
     work()
     // A later turn: a WeakRef made in this one keeps its target until it ends.
@@ -156,20 +182,24 @@ function reports (child: Child): string[] {
 }
 
 describe('funnel(): the sender thread fails after its destination has become garbage (sender-thread-fails-late.cjs: a full collection right before the failure is heard)', () => {
-  it('closed at the end of the work (close() past its deadline, waiting for the thread): the failure and the 20,000 records lost are reported, no thread started after the deadline', async () => {
-    const child = dropsItsLogger('sender-thread-fails-late.cjs', '')
+  it('closed at the end of the work (close() past its deadline, waiting for the thread): the failure is reported, what the ring held is in the spool and the rest reported lost, no thread started after the deadline', async () => {
+    const dir = tempDir()
+    const child = dropsItsLogger(dir, 'sender-thread-fails-late.cjs', '')
     expect(await exitCode(child, 20_000), child.describe()).toBe(0)
     // The failure rejects close()'s first flush too, after its deadline: no new thread for it.
     expect(child.stderr(), child.describe()).toContain('sender threads made: 1\n')
     const said = reports(child)
     expect(said, child.describe()).toHaveLength(2)
     expect(said[0], child.describe()).toContain('Error: no thread could be made')
-    expect(said[1], child.describe()).toMatch(/LOGFUNNEL_ERR_CLOSE_TIMEOUT.*20000 records without a receipt are lost \(the sender thread ended or never started\)/)
+    const { spooled, lost } = spooledAndLost(child, 'the sender thread ended or never started')
+    expect(spooled + lost, child.describe()).toBe(20_000)
+    await expectSpooledInFile(dir, spooled)
   })
 
-  it('collected before its end while the process goes on (a server): the failure and the 20,000 records lost are reported', async () => {
+  it('collected before its end while the process goes on (a server): the failure is reported, what the ring held is in the spool and the rest reported lost', async () => {
     // The interval stands for a server's handles; the script ends once the loss is reported.
-    const child = dropsItsLogger('sender-thread-fails-late.cjs', `
+    const dir = tempDir()
+    const child = dropsItsLogger(dir, 'sender-thread-fails-late.cjs', `
       gc()
       const server = setInterval(() => {}, 60_000)
       for (;;) if ((await once(process, 'warning'))[0].code === 'LOGFUNNEL_ERR_CLOSE_TIMEOUT') break
@@ -178,17 +208,70 @@ describe('funnel(): the sender thread fails after its destination has become gar
     const said = reports(child)
     expect(said, child.describe()).toHaveLength(2)
     expect(said[0], child.describe()).toContain('Error: no thread could be made')
-    expect(said[1], child.describe()).toMatch(/LOGFUNNEL_ERR_CLOSE_TIMEOUT.*20000 records without a receipt are lost \(the sender thread ended or never started\)/)
+    const { spooled, lost } = spooledAndLost(child, 'the sender thread ended or never started')
+    expect(spooled + lost, child.describe()).toBe(20_000)
+    await expectSpooledInFile(dir, spooled)
   })
 })
 
-describe('funnel(): a logger dropped and collected, its sender thread not answering at the process\'s end', () => {
-  it('the exit waits DESTROY_TIMEOUT_MS for it, then says that records may be lost', async () => {
-    const child = dropsItsLogger('sender-thread-never-answers.cjs', 'gc()', { LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS: String(DESTROY_TIMEOUT_MS) })
+describe('funnel(): a logger dropped and collected, its sender thread never started at the process\'s end (sender-thread-never-answers.cjs)', () => {
+  it('the exit waits DESTROY_TIMEOUT_MS for it, then the logging thread puts what the ring holds in the spool and says how many of the 20,000 records it could not keep', async () => {
+    const dir = tempDir()
+    const child = dropsItsLogger(dir, 'sender-thread-never-answers.cjs', 'gc()', { LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS: String(DESTROY_TIMEOUT_MS) })
     expect(await exitCode(child, 20_000), child.describe()).toBe(0)
-    expect(reports(child), child.describe()).toEqual([`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost`])
+    const said = reports(child)
+    expect(said, child.describe()).toHaveLength(1)
+    // Before, "records without a receipt may be lost", and all were.
+    const m = new RegExp(`^logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended before its sender thread started \\(no answer within ${DESTROY_TIMEOUT_MS} ms\\): (\\d+) records lost; (\\d+) went to the spool, where the writer ingests them$`).exec(said[0] as string)
+    expect(m, said[0]).not.toBe(null)
+    const [lost, spooled] = [Number(m?.[1]), Number(m?.[2])]
+    expect(spooled, said[0]).toBeGreaterThan(0)
+    expect(lost + spooled, said[0]).toBe(20_000)
+    await expectSpooledInFile(dir, spooled)
   })
 })
+
+describe('funnel(): close() with a sender thread that gives no sign of life', () => {
+  it('stuck in a loop at the close request (LOGFUNNEL_TEST_SENDER_FAULT=stall-close): close() ends it after SILENT_THREAD_MS and says so once; exit 0; every record, receipted before, in the file once', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const producer = producerWithFault({ endpoint: writer.endpoint, records: 1000 }, 'stall-close', { LOGFUNNEL_TEST_SILENT_THREAD_MS: String(SILENT_THREAD_MS) })
+    // Before, close() waited for the answer for good: the process never ended.
+    expect(await exitCode(producer, 20_000), producer.describe()).toBe(0)
+    const done = await producer.waitForLine((l) => l.event === 'done')
+    expect(done.closeError, producer.describe()).toBe(null)
+    expect(reports(producer), producer.describe()).toEqual([expect.stringMatching(new RegExp(`LOGFUNNEL_ERR_CLOSE_TIMEOUT\\] CloseTimeoutError: close: the sender thread gave no sign of life for ${SILENT_THREAD_MS} ms and was ended$`))])
+    await expectAllOnceOf(1000, writer)
+  })
+
+  it('one that never ran (sender-thread-never-answers.cjs): close() ends it after its deadline and SILENT_THREAD_MS, and the 1,000 records the ring holds go to the spool from the logging thread: all 1,000 in the file once', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const code = `
+      import pino from 'pino'
+      import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
+      const dest = funnel({ endpoint: ${JSON.stringify(writer.endpoint)}, closeTimeoutMs: 1000 })
+      const log = pino(dest)
+      for (let seq = 0; seq < 1000; seq++) log.info({ seq }, 'x')
+      await dest.close()
+      console.log(JSON.stringify({ event: 'closed' }))`
+    const child = spawnNode(['-r', join(ROOT, 'test', 'fixtures', 'sender-thread-never-answers.cjs'), '--input-type=module', '-e', code], {
+      cwd: ROOT, env: { ...process.env, LOGFUNNEL_TEST_SILENT_THREAD_MS: String(SILENT_THREAD_MS) }
+    })
+    expect(await exitCode(child, 20_000), child.describe()).toBe(0)
+    await child.waitForLine((l) => l.event === 'closed')
+    const { spooled, lost } = spooledAndLost(child, `the sender thread gave no sign of life for ${SILENT_THREAD_MS} ms and was ended`)
+    expect([spooled, lost], child.describe()).toEqual([1000, 0])
+    await expectAllOnceOf(1000, writer)
+  })
+})
+
+/** The writer's file holds exactly `records` lines, each once and whole; the writer stops. */
+async function expectAllOnceOf (records: number, writer: Awaited<ReturnType<typeof startWriterChild>>): Promise<void> {
+  await waitFor(() => lineCount(writer.file) >= records, 20_000, () => `${lineCount(writer.file)} of ${records} lines in the file`)
+  expect((await writer.stop()).records).toBe(records)
+  expect(await verifyFile(writer.file, { expectTotal: records })).toMatchObject({ ok: true, lines: records, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
+}
 
 /**
  * A script (`--input-type=module -e`) under the preload that makes the first Worker fail: it logs
