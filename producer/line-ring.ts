@@ -105,6 +105,8 @@ export class RingWriter {
   readonly #createdAt = performance.now()
   /** Lines rejected for being larger than `maxFrameBytes`. */
   tooLarge = 0
+  /** Lines too large for a slot, by the count of their slot, until a sender thread has taken them. */
+  readonly #oversize = new Map<number, ArrayBuffer>()
 
   constructor (ring: RingMemory, opts: RingWriterOptions) {
     this.#state = new Int32Array(ring.state)
@@ -114,9 +116,16 @@ export class RingWriter {
     this.#opts = opts
   }
 
-  /** The channel to the sender thread (for lines too large for a slot); a new one with each thread. */
+  /**
+   * The channel to the sender thread (for lines too large for a slot); a new one with each thread.
+   * Lines too large for a slot that no thread has taken yet are posted on it again: those posted
+   * to a thread that could not start (or ended) went with it. Before, the new thread found its
+   * port empty at such a slot and failed on it again and again, until sending stopped.
+   */
   setPort (port: MessagePort): void {
     this.#port = port
+    this.#pruneOversize()
+    for (const line of this.#oversize.values()) port.postMessage(line)
   }
 
   /** True once a sender thread has run on this ring. */
@@ -210,8 +219,21 @@ export class RingWriter {
     }
     const copy = new ArrayBuffer(bytes)
     Buffer.from(copy).write(line)
-    this.#port?.postMessage(copy, [copy])
+    this.#pruneOversize()
+    this.#oversize.set(this.#published, copy)
+    // Copied by the post, not transferred: kept here until taken.
+    this.#port?.postMessage(copy)
     this.#publishSlot(-bytes, 1)
+  }
+
+  /** Forgets the lines too large for a slot whose slots a sender thread has taken. */
+  #pruneOversize (): void {
+    if (this.#oversize.size === 0) return
+    const consumed = Atomics.load(this.#state, CONSUMED)
+    for (const k of this.#oversize.keys()) {
+      if (((k - consumed) | 0) >= 0) break
+      this.#oversize.delete(k)
+    }
   }
 
   #publishSlot (bytes: number, records: number): void {
@@ -224,6 +246,7 @@ export class RingWriter {
     this.#base = -1
     this.#used = 0
     this.#records = 0
+    this.#pruneOversize()
   }
 
   /** Makes sure a slot is being filled: false only when the sender thread is gone. */
@@ -269,14 +292,18 @@ export class RingWriter {
       const meta = HEADER_WORDS + (k & this.#mask) * SLOT_WORDS
       const bytes = Atomics.load(this.#state, meta)
       const records = Atomics.load(this.#state, meta + 1)
+      const oversize = this.#oversize.get(k)
       if (bytes >= 0) {
         const base = (k & this.#mask) * this.#slotBytes
         take(this.#data.subarray(base, base + bytes), records)
+      } else if (oversize !== undefined) {
+        take(Buffer.from(oversize), records)
       } else {
         unreachable += records
       }
       Atomics.store(this.#state, CONSUMED, (k + 1) | 0)
     }
+    this.#oversize.clear()
     return unreachable
   }
 
@@ -299,6 +326,8 @@ export class RingReader {
   readonly #mask: number
   readonly #port: MessagePort
   #consumed = 0
+  /** The line too large for a slot taken from the port for the slot at #consumed, until that slot is freed. */
+  #posted: Buffer | undefined
 
   constructor (ring: RingMemory, port: MessagePort) {
     this.#state = new Int32Array(ring.state)
@@ -336,9 +365,11 @@ export class RingReader {
         const base = (this.#consumed & this.#mask) * this.#slotBytes
         take(this.#data.subarray(base, base + bytes), records)
       } else {
-        // Posted before its slot was published, so it is already on the port.
-        const posted = receiveMessageOnPort(this.#port)?.message as ArrayBuffer
-        take(Buffer.from(posted), records)
+        // Posted before its slot was published, so it is already on the port. Kept until the slot
+        // is freed: a take that throws (a sender's fault) meets this slot again.
+        this.#posted ??= Buffer.from(receiveMessageOnPort(this.#port)?.message as ArrayBuffer)
+        take(this.#posted, records)
+        this.#posted = undefined
       }
       this.#consumed = (this.#consumed + 1) | 0
       Atomics.store(this.#state, CONSUMED, this.#consumed)

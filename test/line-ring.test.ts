@@ -111,4 +111,52 @@ describe('line ring (funnel() logging thread -> sender thread)', () => {
     writer.write('short\n')
     expect(writer.lost).toBe(2)
   })
+
+  it('a line too large for a slot, posted to a thread that is gone, is posted again to the next one: its reader takes it in its place', () => {
+    const ring = createRing(RING_BYTES)
+    const first = new MessageChannel()
+    const second = new MessageChannel()
+    ports.push(first, second)
+    const writer = new RingWriter(ring, { maxFrameBytes: 1024 * 1024, onTooLarge: () => {} })
+    writer.setPort(first.port1)
+    const big = `${'b'.repeat(2 * SLOT_BYTES)}\n`
+    writer.write('one\n')
+    writer.write(big)
+    writer.write('two\n')
+    writer.publish()
+    // The thread that had first.port2 never ran: a new one gets a new channel.
+    writer.setPort(second.port1)
+    const reader = new RingReader(ring, second.port2)
+    const taken: string[] = []
+    reader.takeAll((bytes) => taken.push(bytes.toString()), () => true)
+    expect(taken).toEqual(['one\n', big, 'two\n'])
+  })
+
+  it('a take that throws at a line too large for a slot (a sender fault) meets the same line again', () => {
+    const { writer, reader } = ringPair()
+    const big = `${'b'.repeat(2 * SLOT_BYTES)}\n`
+    writer.write(big)
+    writer.write(`${'c'.repeat(2 * SLOT_BYTES)}\n`)
+    writer.publish()
+    expect(() => reader.takeAll(() => { throw new Error('fault') }, () => true)).toThrow('fault')
+    const taken: string[] = []
+    reader.takeAll((bytes) => taken.push(bytes.toString()), () => true)
+    expect(taken.map((t) => [t[0], t.length])).toEqual([['b', big.length], ['c', big.length]])
+  })
+
+  it('takeUntaken hands the lines no reader took to the logging thread, lines too large for a slot too', () => {
+    const { writer, reader } = ringPair()
+    const big = `${'b'.repeat(2 * SLOT_BYTES)}\n`
+    writer.write('one\n')
+    writer.publish()
+    reader.takeAll(() => {}, () => true)
+    writer.write('two\n')
+    writer.write(big)
+    writer.write('three\n')
+    reader.markGone()
+    const taken: Array<[string, number]> = []
+    expect(writer.takeUntaken((bytes, records) => taken.push([bytes.toString(), records]))).toBe(0)
+    expect(taken).toEqual([['two\n', 1], [big, 1], ['three\n', 1]])
+    expect(writer.untaken).toBe(0)
+  })
 })

@@ -310,6 +310,17 @@ describe('funnel(): the sender thread fails to start once', () => {
     expect(child.stderr().split('\n').filter((l) => l.includes('no thread could be made')), child.describe()).toHaveLength(1)
   })
 
+  it('a 300 KiB line (too large for a ring slot: it travels on the thread\'s port) logged before the new thread starts reaches the file whole, with all 2,000 records once', async () => {
+    // Before, it had gone with the thread that never started: the new one found its port empty at
+    // that slot, failed on it six times, and stopped sending.
+    const child = await failedStartThenClose(1000, `
+      log.info({ seq: 1000 }, 'y'.repeat(300 * 1024))
+      await new Promise((resolve) => setTimeout(resolve, 1500))  // past SENDER_RESTART_MS: the new thread runs
+      for (let seq = 1001; seq < 2000; seq++) log.info({ seq }, 'after')`)
+    expect(child.stdout()).toContain('"records":2000')
+    expect(child.stderr(), child.describe()).not.toContain('LOGFUNNEL_ERR_SENDER_FAILED')
+  })
+
   it('close() right after the failed start tries once more at once: all 1,000 records arrive', async () => {
     const child = await failedStartThenClose(1000, "await once(process, 'warning')  // the failed start, reported")
     expect(child.stdout()).toContain('"records":1000')
