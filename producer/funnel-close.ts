@@ -103,6 +103,8 @@ export interface CloseFacts {
   silentHolding: number | undefined
   /** Records the ring dropped (no sender to take them). */
   ringLost: number
+  /** The sender had stopped taking records (it failed too often): close()'s flush could not be met. */
+  stopped: boolean
   /** close()'s flush failed or passed its deadline. */
   failed: boolean
   /** The writer is away and what has no receipt is in the spool. */
@@ -116,7 +118,13 @@ export function closeError (facts: CloseFacts, options: ResolvedProducerOptions)
   const rescued = rescue?.spooled ?? 0
   const unkept = rescue?.lost ?? 0
   const detail = stats !== undefined
-    ? { spooled: stats.spooledRecords + rescued, spoolDir: options.spoolDir, lost: stats.abandoned + unkept }
+    ? {
+        spooled: stats.spooledRecords + rescued,
+        spoolDir: options.spoolDir,
+        // The ring drops only with no sender to take from it: one that failed too often stopped taking.
+        lost: stats.abandoned + unkept + facts.ringLost,
+        why: facts.stopped || facts.ringLost > 0 ? 'the sender stopped taking records (it failed too often)' : undefined
+      }
     // The sender thread ended without a word, never started (no thread could be made), or was ended for its silence.
     : {
         spooled: rescued,
@@ -127,7 +135,7 @@ export function closeError (facts: CloseFacts, options: ResolvedProducerOptions)
           : 'the sender thread ended or never started'
       }
   // Without a spool the sender waits for receipts up to its own closeTimeoutMs, then gives up.
-  const err = failed || writerAway || detail.lost > 0 || rescued > 0 || facts.silentHolding !== undefined
+  const err = failed || writerAway || detail.lost > 0 || rescued > 0 || facts.silentHolding !== undefined || facts.stopped
     ? new CloseTimeoutError(failed || writerAway ? deadlineMs : options.closeTimeoutMs, { ...detail, writerAway })
     : undefined
   return { err, lost: detail.lost }

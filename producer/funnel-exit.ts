@@ -55,6 +55,9 @@ export function spoolAtExit (thread: SenderThread): number {
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records without ` +
       'a receipt that could not be spooled (no spool, or it could not be written): lost\n')
   }
+  // A sender that failed too often stopped taking from the ring: what it left goes to the spool
+  // from here, and what the ring dropped since is said (before, silent).
+  if (thread.ring.untaken > 0 || thread.ring.lost > 0) return spooled + ringLostAtExit(thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined, thread.ring.lost)
   return spooled
 }
 
@@ -80,12 +83,14 @@ function rescueUnstarted (thread: SenderThread): number {
  * the records the ring dropped once full (`ringLost`), are lost: said at once, as close() says
  * it. Before, all were lost, and before that silently.
  */
-export function ringLostAtExit (rescue: Rescue | undefined, ringLost: number): void {
+export function ringLostAtExit (rescue: Rescue | undefined, ringLost: number): number {
   const lost = ringLost + (rescue?.lost ?? 0)
-  if (lost === 0) return
-  const spooled = rescue !== undefined && rescue.spooled > 0 ? `; ${rescue.spooled} went to the spool, where the writer ingests them` : ''
+  const rescued = rescue?.spooled ?? 0
+  if (lost === 0) return rescued
+  const spooled = rescued > 0 ? `; ${rescued} went to the spool, where the writer ingests them` : ''
   process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records that no sender ` +
-    `thread took (it could not start, or it ended): lost${spooled}\n`)
+    `thread took (it could not start, it ended, or it failed too often): lost${spooled}\n`)
+  return rescued
 }
 
 /** A record logged in a process 'exit' listener after the destination ended its sending: lost, said at once (a warning would never print there). */

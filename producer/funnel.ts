@@ -9,7 +9,7 @@ import { EarlySpool } from './early-spool.js'
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
-import { createControl, readReach, type SenderReply } from './sender-requests.js'
+import { createControl, readReach, SENDER_STOPPED, type SenderReply } from './sender-requests.js'
 import { SenderCalls, withDeadline } from './sender-calls.js'
 import { closeError, closeSenderThread } from './funnel-close.js'
 import { closedAtExit, exitDeadlineMs, isProcessExiting, ringLostAtExit, spoolAtExit } from './funnel-exit.js'
@@ -326,10 +326,13 @@ export class FunnelDestination extends EventEmitter {
     })
     /** The writer is away and what has no receipt is in the spool: waiting on would not help. */
     let writerAway = false
+    /** The sender had stopped taking records: it failed too often. */
+    let stopped = false
     try {
       writerAway = (await withDeadline(flushed, deadlineMs, () => new CloseTimeoutError(deadlineMs))).spooled === true
     } catch (err) {
       failed = true
+      stopped = (err as Error).message === SENDER_STOPPED
       debug('close: %s', (err as Error).message)
       this.#calls.post({ code: 'abandon' })
     }
@@ -349,7 +352,7 @@ export class FunnelDestination extends EventEmitter {
     const stats = this.#stats
     // The thread is gone: what it never took from the ring goes to the spool from here.
     const rescue = this.#ring.untaken > 0 ? rescueRing(this.#ring, this.options) : undefined
-    const { err, lost } = closeError({ stats, rescue, silentHolding, ringLost: this.#ring.lost, failed, writerAway, deadlineMs }, this.options)
+    const { err, lost } = closeError({ stats, rescue, silentHolding, ringLost: this.#ring.lost, stopped, failed, writerAway, deadlineMs }, this.options)
     // Every record is in the file or in the spool, where the writer ingests it: a shutdown while
     // the writer is away (restarting, not started yet) is no failure of the application's, and a
     // rejection there would end it with an error. Said once ('error' event, else a warning).

@@ -12,6 +12,8 @@ let faultFired = false
 
 /** Throws once, as a bug would, when the hook is set and `batches` have been sealed (see FAULT_AT_BATCH). */
 export function faultAfterBatches (batches: number): void {
+  // `always`: every sender throws at its first batch, as a bug that keeps coming back would.
+  if (FAULT === 'always' && batches >= 1) throw new Error('test fault, always')
   if (FAULT_AT_BATCH > 0 && batches >= FAULT_AT_BATCH && !faultFired) {
     faultFired = true
     throw new Error(`test fault after batch ${FAULT_AT_BATCH}`)

@@ -53,8 +53,10 @@ export class GuardedSender {
 
   /** The counters of every sender of this thread together. */
   get stats (): SenderStats {
-    const now = this.#current.stats
-    return this.#retired === undefined ? now : sumStats(this.#retired, now)
+    if (this.#retired === undefined) return this.#current.stats
+    // Once broken, the current sender is the last one that failed, already counted in #retired
+    // (before, its records were counted twice: 200 more spooled than the spool held).
+    return this.#broken ? this.#retired : sumStats(this.#retired, this.#current.stats)
   }
 
   #start (start: SenderStart = {}): BatchSender {

@@ -26,6 +26,9 @@ export type SenderReply =
   | { code: 'early-closed' }
   | DoneReply
 
+/** The error message of a flush the sender thread can no longer meet: it failed too often and stopped taking records. */
+export const SENDER_STOPPED = 'the sender stopped after repeated failures'
+
 /** Asks the sender thread to close its sockets at once: the process is exiting. */
 const DESTROY = 'logfunnel:destroy'
 const DESTROYED_INDEX = 0

@@ -1,11 +1,11 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
-import type { LogfunnelError } from '../shared/errors.js'
+import { ClosedError, type LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { EarlyHandOver } from './early-hand-over.js'
 import { RingReader, type RingMemory } from './line-ring.js'
 import { stallAtClose, stallAtExit } from './sender-faults.js'
 import { catchThreadFaults, GuardedSender } from './sender-guard.js'
-import { BEAT_MS, markDestroyed, onDestroyRequest, publishBeat, publishPosition, publishReach, type SenderRequest, type SenderReply } from './sender-requests.js'
+import { BEAT_MS, SENDER_STOPPED, markDestroyed, onDestroyRequest, publishBeat, publishPosition, publishReach, type SenderRequest, type SenderReply } from './sender-requests.js'
 import { toPlainError } from './thread-errors.js'
 import { WriterReach } from './writer-reach.js'
 import { MAX_TIMER_MS } from '../shared/units.js'
@@ -48,9 +48,12 @@ const guard = new GuardedSender(options, (s) => {
 }, (err) => {
   post({ code: 'error', err: toPlainError(err) })
   if (guard.broken) {
-    // A failure that keeps coming back: stop taking records; the logging thread counts them lost.
+    // A failure that keeps coming back: stop taking records; the logging thread counts them lost,
+    // and a flush can no longer be met (before, close() waited out its deadline for it).
     closed = true
     reader.markGone()
+    for (const f of flushes) f.reject(new ClosedError(SENDER_STOPPED))
+    flushes = []
   } else {
     void pump()
   }
@@ -61,7 +64,8 @@ const block = options.onFull === 'block'
 let exiting = false
 /** The sender's sockets are closed: nothing more is taken. */
 let closed = false
-let flushes: Array<{ through: number, resolve: () => void }> = []
+let flushes: Array<{ through: number, resolve: () => void, reject: (err: Error) => void }> = []
+
 
 process.on('exit', () => reader.markGone())
 
@@ -116,7 +120,8 @@ async function pump (): Promise<void> {
 
 async function reachRing (through: number): Promise<void> {
   if (reader.reached(through)) return
-  await new Promise<void>((resolve) => flushes.push({ through, resolve }))
+  if (guard.broken) throw new ClosedError(SENDER_STOPPED)
+  await new Promise<void>((resolve, reject) => flushes.push({ through, resolve, reject }))
 }
 
 /**

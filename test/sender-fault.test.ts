@@ -43,6 +43,54 @@ describe.each(['funnel', 'transport'] as const)('%s: an exception inside the sen
   })
 })
 
+describe('funnel(): a sender failure that keeps coming back (LOGFUNNEL_TEST_SENDER_FAULT=always: every sender throws at its first batch)', () => {
+  /** 20,000 records in batches of 4 KiB with pauses: the sixth failure within a minute stops sending. */
+  const failing = (endpoint: string, extra: Partial<ProducerParams> = {}): Child =>
+    producerWithFault({ endpoint, records: 20_000, pauseEvery: 200, pauseMs: 5, producer: { maxBatchBytes: 4096 }, ...extra }, 'always')
+
+  /** The file holds exactly `records` lines, none twice or torn (the failed senders' spool files may come in any order). */
+  async function expectInFile (writer: Awaited<ReturnType<typeof startWriterChild>>, records: number): Promise<void> {
+    await waitFor(() => lineCount(writer.file) >= records, 20_000, () => `${lineCount(writer.file)} of ${records} lines in the file`)
+    expect((await writer.stop()).records).toBe(records)
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: records, duplicates: 0, torn: 0 })
+  }
+
+  it('close() ends at once, not at its deadline; its report counts what went to the spool (the file holds exactly that) and what is lost, 20,000 in all', async () => {
+    const writer = await startWriterChild(tempDir())
+    // A deadline longer than the child's own: waiting it out fails the test.
+    const producer = failing(writer.endpoint, { closeDeadlineMs: 60_000 })
+    expect(await exitCode(producer, 30_000), producer.describe()).toBe(0)
+    const done = await producer.waitForLine((l) => l.event === 'done')
+    // Rejected when records are lost (those logged after the sender stopped); else a warning says it.
+    const message: string = done.closeMessage ?? /CloseTimeoutError: (.*)$/m.exec(producer.stderr())?.[1] ?? ''
+    const m = /^close: the sender stopped taking records \(it failed too often\): (\d+) records without a receipt went to the spool in [^,]+, where the writer ingests them(?:; (\d+) records without a receipt are lost)?$/.exec(message)
+    expect(m, producer.describe()).not.toBe(null)
+    const [spooled, lost] = [Number(m?.[1]), Number(m?.[2] ?? 0)]
+    expect(done.closeError, producer.describe()).toBe(lost > 0 ? 'LOGFUNNEL_ERR_CLOSE_TIMEOUT' : null)
+    // Before, the broken sender's stats counted its last failed sender twice.
+    expect(spooled + lost, message).toBe(20_000)
+    expect(done.stats.spooledRecords + done.stats.dropped, producer.describe()).toBeLessThanOrEqual(20_000)
+    await expectInFile(writer, spooled)
+  })
+
+  it('process.exit(): what the ring still held goes to the spool, and what was lost is said with its count (before, nothing)', async () => {
+    const writer = await startWriterChild(tempDir())
+    const producer = failing(writer.endpoint, { exitAtOnce: true })
+    expect(await exitCode(producer, 30_000), producer.describe()).toBe(0)
+    // Records logged after the sender stopped are lost, and said; on a machine slow enough that all
+    // were logged before, none is, and nothing is said.
+    const said = producer.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT'))
+    expect(said.length, producer.describe()).toBeLessThanOrEqual(1)
+    let lost = 0
+    for (const line of said) {
+      const m = /^logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with (\d+) records that no sender thread took \(it could not start, it ended, or it failed too often\): lost(?:; \d+ went to the spool, where the writer ingests them)?$/.exec(line)
+      expect(m, line).not.toBe(null)
+      lost = Number(m?.[1])
+    }
+    await expectInFile(writer, 20_000 - lost)
+  })
+})
+
 describe('transport: end() fails and thread-stream terminates the worker, sockets open', () => {
   it(`a script that logs and just ends exits 0; the ${RECORDS} records reach the file from the spool`, async () => {
     const dir = tempDir()
