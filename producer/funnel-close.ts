@@ -4,7 +4,7 @@ import { CloseTimeoutError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import type { SenderThread } from './orphan-senders.js'
 import { withDeadline, type SenderCalls } from './sender-calls.js'
-import { readBeat } from './sender-requests.js'
+import { BeatWatch, readBeat } from './sender-requests.js'
 import type { SenderStats } from './sender-stats.js'
 import type { Rescue } from './late-spool.js'
 
@@ -68,17 +68,10 @@ const SILENT = Symbol('silent')
 /** Resolves `silent` once the thread's beat has not moved for SILENT_THREAD_MS. */
 function watchSilence (control: Int32Array): { silent: Promise<typeof SILENT>, stop: () => void } {
   let timer: NodeJS.Timeout | undefined
+  const watch = new BeatWatch(control)
   const silent = new Promise<typeof SILENT>((resolve) => {
-    let beats = readBeat(control).beats
-    let since = performance.now()
     timer = setInterval(() => {
-      const now = readBeat(control).beats
-      if (now !== beats) {
-        beats = now
-        since = performance.now()
-      } else if (performance.now() - since >= SILENT_THREAD_MS) {
-        resolve(SILENT)
-      }
+      if (watch.silentFor(SILENT_THREAD_MS)) resolve(SILENT)
     }, SILENCE_CHECK_MS)
   })
   return { silent, stop: () => clearInterval(timer) }

@@ -1,7 +1,7 @@
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { rescueRing, type Rescue } from './late-spool.js'
 import type { SenderThread } from './orphan-senders.js'
-import { DESTROY_TIMEOUT_MS, destroySenderSync } from './sender-requests.js'
+import { DESTROY_TIMEOUT_MS, destroySenderSync, readBeat } from './sender-requests.js'
 
 /**
  * How a funnel() destination (funnel.ts) ends with its process: when the program's work is done
@@ -40,14 +40,21 @@ export function exitDeadlineMs (options: ResolvedProducerOptions): number {
  */
 export function spoolAtExit (thread: SenderThread): number {
   thread.ring.publish()
+  const beats = readBeat(thread.control).beats
   const outcome = destroySenderSync(thread.worker, thread.control)
   // The process ends now: an exit handler's warning would never print. Written at once
   // (stderr is synchronous for files and pipes).
   if (outcome === false) {
     if (!thread.ring.senderStarted) return rescueUnstarted(thread)
+    // Not a sign of life through the whole wait: the thread is stuck (a hung disk, a loop) and
+    // takes nothing more from the ring, whose lines then go to the spool from here.
+    const rescue = readBeat(thread.control).beats === beats && thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined
+    const rescued = rescue !== undefined && rescue.spooled > 0 ? `; ${rescue.spooled} it had not taken went to the spool, where the writer ingests them` : ''
+    const dropped = thread.ring.lost + (rescue?.lost ?? 0)
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
-      `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost\n`)
-    return 0
+      `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost${rescued}` +
+      `${dropped > 0 ? `; ${dropped} that no sender thread took are lost` : ''}\n`)
+    return rescue?.spooled ?? 0
   }
   const { lost, spooled } = outcome
   if (lost > 0) {

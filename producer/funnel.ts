@@ -9,9 +9,9 @@ import { EarlySpool } from './early-spool.js'
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
-import { createControl, readReach, SENDER_STOPPED, type SenderReply } from './sender-requests.js'
+import { BeatWatch, createControl, readReach, SENDER_STOPPED, type SenderReply } from './sender-requests.js'
 import { SenderCalls, withDeadline } from './sender-calls.js'
-import { closeError, closeSenderThread } from './funnel-close.js'
+import { closeError, closeSenderThread, SILENT_THREAD_MS } from './funnel-close.js'
 import { closedAtExit, exitDeadlineMs, isProcessExiting, ringLostAtExit, spoolAtExit } from './funnel-exit.js'
 import { LateSpool, rescueRing } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
@@ -93,11 +93,15 @@ export class FunnelDestination extends EventEmitter {
     this.options = options
     this.#unreached = new UnreachedReport(options)
     this.#ringMemory = createRing(options.threadBufferBytes)
+    const control = createControl()
+    const beats = new BeatWatch(control)
     this.#ring = new RingWriter(this.#ringMemory, {
       maxFrameBytes: options.maxFrameBytes,
-      onTooLarge: onlyOnce((bytes: number) => warnBeforeExit(new RecordTooLargeError(bytes, options.maxFrameBytes)))
+      onTooLarge: onlyOnce((bytes: number) => warnBeforeExit(new RecordTooLargeError(bytes, options.maxFrameBytes))),
+      // A full ring and a sender thread stuck for SILENT_THREAD_MS: the log call stops waiting (before, for good).
+      stuck: () => beats.silentFor(SILENT_THREAD_MS)
     })
-    this.#thread = { options, worker: undefined as unknown as Worker, control: createControl(), ring: this.#ring, exited: false }
+    this.#thread = { options, worker: undefined as unknown as Worker, control, ring: this.#ring, exited: false }
     // Through a WeakRef: a closure here capturing `this` would put it in the context every closure
     // of this constructor shares, the ring's among them, and the thread holds the ring.
     const self = new WeakRef(this)

@@ -75,6 +75,12 @@ export interface RingWriterOptions {
   maxFrameBytes: number
   /** Called for a line over `maxFrameBytes`, which is not sent. */
   onTooLarge: (bytes: number) => void
+  /**
+   * True while the sender thread, started, gives no sign of life (a loop that never yields):
+   * asked once per BLOCKED_RECHECK_MS while the ring is full; the logging thread then drops (and
+   * counts) instead of waiting for it for good.
+   */
+  stuck?: () => boolean
 }
 
 /**
@@ -259,6 +265,7 @@ export class RingWriter {
       const unstarted = Atomics.load(this.#state, STARTED) === 0
       const waited = performance.now() - this.#createdAt
       if (unstarted && waited >= SENDER_START_TIMEOUT_MS) return false
+      if (!unstarted && this.#opts.stuck?.() === true) return false
       Atomics.wait(this.#state, CONSUMED, consumed, unstarted ? Math.min(BLOCKED_RECHECK_MS, SENDER_START_TIMEOUT_MS - waited) : BLOCKED_RECHECK_MS)
     }
     this.#slot = this.#published & this.#mask

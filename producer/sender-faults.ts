@@ -29,3 +29,8 @@ export function stallAtExit (): void {
 export function stallAtClose (): void {
   if (FAULT === 'stall-close') for (;;) {}
 }
+
+/** `stuck`: the sender thread never yields again once it is about to take its first slot, as a loop that never ends would. */
+export function stuckAtTake (): void {
+  if (FAULT === 'stuck') for (;;) {}
+}

@@ -174,3 +174,27 @@ export function publishBeat (control: Int32Array, heldRecords: number): void {
 export function readBeat (control: Int32Array): { beats: number, heldRecords: number } {
   return { beats: Atomics.load(control, BEAT_INDEX), heldRecords: Atomics.load(control, HELD_INDEX) }
 }
+
+/** Logging thread: tells a sender thread that gives no sign of life (no beat) for a while. */
+export class BeatWatch {
+  readonly #control: Int32Array
+  #beats: number
+  #since = performance.now()
+
+  constructor (control: Int32Array) {
+    this.#control = control
+    this.#beats = readBeat(control).beats
+  }
+
+  /** True once no beat has come for `ms`, counted from the last beat this watch saw (or its making). */
+  silentFor (ms: number): boolean {
+    const beats = readBeat(this.#control).beats
+    const now = performance.now()
+    if (beats !== this.#beats) {
+      this.#beats = beats
+      this.#since = now
+      return false
+    }
+    return now - this.#since >= ms
+  }
+}

@@ -3,7 +3,7 @@ import { ClosedError, type LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { EarlyHandOver } from './early-hand-over.js'
 import { RingReader, type RingMemory } from './line-ring.js'
-import { stallAtClose, stallAtExit } from './sender-faults.js'
+import { stallAtClose, stallAtExit, stuckAtTake } from './sender-faults.js'
 import { catchThreadFaults, GuardedSender } from './sender-guard.js'
 import { BEAT_MS, SENDER_STOPPED, markDestroyed, onDestroyRequest, publishBeat, publishPosition, publishReach, type SenderRequest, type SenderReply } from './sender-requests.js'
 import { toPlainError } from './thread-errors.js'
@@ -74,7 +74,10 @@ process.on('exit', () => reader.markGone())
 publishBeat(control, 0)
 setInterval(() => publishBeat(control, guard.current.heldRecords), BEAT_MS).unref()
 
-const take = (bytes: Buffer, records: number): void => guard.current.writeBytes(bytes, records)
+const take = (bytes: Buffer, records: number): void => {
+  stuckAtTake()
+  guard.current.writeBytes(bytes, records)
+}
 const more = (): boolean => exiting || !block || guard.current.hasRoom
 let pumping = false
 

@@ -292,6 +292,36 @@ describe('funnel(): close() with a sender thread that gives no sign of life', ()
     await expectAllOnceOf(1000, writer)
   })
 
+  it('stuck before it takes its first slot (LOGFUNNEL_TEST_SENDER_FAULT=stuck), the ring full: log calls stop waiting after SILENT_THREAD_MS and drop; close() ends it; the ring\'s lines go to the spool; spooled + lost = 20,000, the file holds the spooled', async () => {
+    const writer = await startWriterChild(tempDir())
+    // 64 KiB of ring: full after ~350 records. Before, the log call waited for the thread for good.
+    const producer = producerWithFault({ endpoint: writer.endpoint, records: 20_000, closeDeadlineMs: 1000, producer: { threadBufferBytes: 64 * 1024 } }, 'stuck',
+      { LOGFUNNEL_TEST_SILENT_THREAD_MS: String(SILENT_THREAD_MS) })
+    expect(await exitCode(producer, 30_000), producer.describe()).toBe(0)
+    const done = await producer.waitForLine((l) => l.event === 'done')
+    expect(done.closeError, producer.describe()).toBe('LOGFUNNEL_ERR_CLOSE_TIMEOUT')
+    const m = new RegExp(`^close: the sender thread gave no sign of life for ${SILENT_THREAD_MS} ms and was ended: (\\d+) records without a receipt went to the spool in [^,]+, where the writer ingests them; (\\d+) records without a receipt are lost$`).exec(done.closeMessage)
+    expect(m, done.closeMessage).not.toBe(null)
+    const [spooled, lost] = [Number(m?.[1]), Number(m?.[2])]
+    expect(spooled + lost, done.closeMessage).toBe(20_000)
+    expect(spooled, done.closeMessage).toBeGreaterThan(0)
+    await expectAllOnceOf(spooled, writer)
+  })
+
+  it('stuck the same way, then process.exit(): the exit waits DESTROY_TIMEOUT_MS, then the ring\'s lines go to the spool from the logging thread; spooled + lost = 20,000, said on stderr, the file holds the spooled', async () => {
+    const writer = await startWriterChild(tempDir())
+    const producer = producerWithFault({ endpoint: writer.endpoint, records: 20_000, exitAtOnce: true, producer: { threadBufferBytes: 64 * 1024 } }, 'stuck',
+      { LOGFUNNEL_TEST_SILENT_THREAD_MS: String(SILENT_THREAD_MS), LOGFUNNEL_TEST_DESTROY_TIMEOUT_MS: String(DESTROY_TIMEOUT_MS) })
+    expect(await exitCode(producer, 30_000), producer.describe()).toBe(0)
+    const said = reports(producer)
+    expect(said, producer.describe()).toHaveLength(1)
+    const m = new RegExp(`^logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost; (\\d+) it had not taken went to the spool, where the writer ingests them; (\\d+) that no sender thread took are lost$`).exec(said[0] as string)
+    expect(m, said[0]).not.toBe(null)
+    const [spooled, lost] = [Number(m?.[1]), Number(m?.[2])]
+    expect(spooled + lost, said[0]).toBe(20_000)
+    await expectAllOnceOf(spooled, writer)
+  })
+
   it('one that never ran (sender-thread-never-answers.cjs): close() ends it after its deadline and SILENT_THREAD_MS, and the 1,000 records the ring holds go to the spool from the logging thread: all 1,000 in the file once', async () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir)
