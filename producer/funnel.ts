@@ -4,6 +4,7 @@ import { debuglog } from 'node:util'
 import { isMainThread, MessageChannel, Worker } from 'node:worker_threads'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
+import { deadline } from '../shared/option-values.js'
 import { PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { EarlySpool } from './early-spool.js'
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
@@ -263,7 +264,8 @@ export class FunnelDestination extends EventEmitter {
 
   /**
    * Resolves once every record written so far has a receipt from the writer.
-   * Rejects with LOGFUNNEL_ERR_FLUSH_TIMEOUT after `deadlineMs` (default `flushTimeoutMs`).
+   * Rejects with LOGFUNNEL_ERR_FLUSH_TIMEOUT after `deadlineMs` (1 to 3600000, default
+   * `flushTimeoutMs`; another value rejects with LOGFUNNEL_ERR_INVALID_OPTION).
    *
    * `logger.flush(cb)` passes a callback instead of a deadline: it is called with the outcome.
    *
@@ -279,10 +281,11 @@ export class FunnelDestination extends EventEmitter {
       this.#flush(this.options.flushTimeoutMs).then(() => arg(), arg)
       return undefined
     }
-    return this.#flush(arg ?? this.options.flushTimeoutMs)
+    return this.#flush(arg)
   }
 
-  async #flush (deadlineMs: number): Promise<void> {
+  async #flush (deadlineArg: unknown): Promise<void> {
+    const deadlineMs = deadline(deadlineArg, 'flush() deadlineMs', this.options.flushTimeoutMs)
     if (this.#closing !== undefined) throw new ClosedError()
     this.#ring.publish()
     await this.#calls.request({ code: 'flush', through: this.#ring.published }, { ms: deadlineMs, error: () => new FlushTimeoutError(deadlineMs) })
@@ -299,7 +302,9 @@ export class FunnelDestination extends EventEmitter {
    * spool) and every record without a receipt is in the spool, close() ends then, without
    * waiting out `deadlineMs`, and reports the same way (the error's `writerAway` is true).
    */
-  async close (deadlineMs = this.options.closeTimeoutMs): Promise<void> {
+  async close (deadlineArg?: number): Promise<void> {
+    // Checked first: a bad deadline (past 2^31 - 1 ms, 0, a string) made the close time out at once.
+    const deadlineMs = deadline(deadlineArg, 'close() deadlineMs', this.options.closeTimeoutMs)
     if (this.#closing === undefined) this.#closedByApp = true
     this.#closing ??= this.#close(deadlineMs, true)
     await this.#closing

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { InvalidOptionError, WriterStartError, WriterStopError } from '../shared/errors.js'
-import { checkKnownKeys } from '../shared/option-values.js'
+import { WriterStartError, WriterStopError } from '../shared/errors.js'
+import { checkKnownKeys, checkObject, deadline } from '../shared/option-values.js'
 import { resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOptions } from '../shared/options.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
 import { FLAG_OF_OPTION, flagValue } from '../shared/writer-flags.js'
@@ -18,7 +18,7 @@ const STDERR_TAIL_CHARS = 16 * 1024
 
 /** startWriter()'s options: the writer's, and how long to wait for it to be ready. */
 export interface StartWriterOptions extends WriterOptions {
-  /** Deadline for the ready line, in ms (default 10000); past it LOGFUNNEL_ERR_WRITER_START. */
+  /** Deadline for the ready line, in ms, 1 to 3600000 (default 10000); past it LOGFUNNEL_ERR_WRITER_START. */
   startTimeoutMs?: number
 }
 
@@ -34,7 +34,8 @@ export interface RunningWriter {
   pid: number
   /**
    * SIGTERM, then waits for the summary and the exit. Rejects with LOGFUNNEL_ERR_WRITER_STOP
-   * after `deadlineMs` (the child is then killed), and at once when the writer exits without a
+   * after `deadlineMs` (1 to 3600000, default 30000; another value rejects with
+   * LOGFUNNEL_ERR_INVALID_OPTION and signals nothing) (the child is then killed), and at once when the writer exits without a
    * summary (it had already died, e.g. by SIGKILL). Calling it again returns the first call's
    * outcome.
    */
@@ -55,12 +56,11 @@ export interface RunningWriter {
  */
 export async function startWriter (opts: StartWriterOptions = {}): Promise<RunningWriter> {
   // Bad options fail here, in the API's terms, before a process is spawned.
+  checkObject(opts, 'startWriter() options')
   checkKnownKeys(opts, [...WRITER_OPTION_KEYS, 'startTimeoutMs'], 'startWriter()')
   const { startTimeoutMs: _startTimeoutMs, ...writerOptions } = opts
   resolveWriterOptions(writerOptions)
-  if (opts.startTimeoutMs !== undefined && !(Number.isInteger(opts.startTimeoutMs) && opts.startTimeoutMs > 0)) {
-    throw new InvalidOptionError(`startTimeoutMs must be a positive integer (ms), got ${String(opts.startTimeoutMs)}`)
-  }
+  const startTimeoutMs = deadline(opts.startTimeoutMs, 'startTimeoutMs', 10_000)
   // The writer ends with this process: it stops gracefully once the stdin pipe held here
   // reaches EOF, which happens however this process ends (exit, crash, SIGKILL).
   const args = [bin(), 'writer', '--exit-with-parent']
@@ -86,7 +86,6 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
   const closed = once(child, 'close').then(([code, signal]) => code === null ? `signal ${String(signal)}` : `code ${String(code)}`)
   closed.catch(() => {})
 
-  const startTimeoutMs = opts.startTimeoutMs ?? 10_000
   let timer: NodeJS.Timeout | undefined
   const ready = await Promise.race([
     lines.next('ready'),
@@ -110,9 +109,11 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
     ...(ready.curvePublicKey === undefined ? {} : { curvePublicKey: ready.curvePublicKey }),
     file: ready.file,
     pid: ready.pid,
-    stop: async (deadlineMs = 30_000) => {
+    stop: async (deadlineMs?: number) => {
+      // A bad deadline is refused before the SIGTERM: a timer firing at once would SIGKILL the writer mid-drain.
+      const ms = deadline(deadlineMs, 'stop() deadlineMs', 30_000)
       // The writer stops once: a second call (or one made meanwhile) gets the first one's outcome.
-      stopping ??= stopChild(child, lines, closed, handles, deadlineMs, () => stderr.trim())
+      stopping ??= stopChild(child, lines, closed, handles, ms, () => stderr.trim())
       return await stopping
     }
   }

@@ -84,3 +84,19 @@ export function int (opts: object, key: string, fallback: number, min: number, m
   }
   return value
 }
+
+/** The longest deadline a method (flush, close, stop) or startWriter() takes: an hour, as `flushTimeoutMs` and `closeTimeoutMs`. */
+export const MAX_DEADLINE_MS = 3_600_000
+
+/**
+ * A deadline argument in ms, `fallback` when undefined: an integer from 1 to MAX_DEADLINE_MS.
+ * Anything else would reach setTimeout, which fires at once for a value past 2^31 - 1, below 1,
+ * or not a number.
+ */
+export function deadline (value: unknown, what: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_DEADLINE_MS) {
+    throw new InvalidOptionError(`${what} must be an integer number of ms between 1 and ${MAX_DEADLINE_MS}, got ${String(value)}`)
+  }
+  return value
+}

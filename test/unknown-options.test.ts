@@ -19,7 +19,7 @@ describe('unknown and bad options are rejected in the API\'s own terms', () => {
     await expect(startWriter({ rotateSize: '100M' } as never)).rejects.toMatchObject({ code: INVALID, message: expect.stringMatching(/^unknown startWriter\(\) option 'rotateSize' \(did you mean 'rotateSizeBytes'\?\)/) })
     await expect(startWriter({ fsync: 'always' } as never)).rejects.toMatchObject({ code: INVALID, message: expect.stringMatching(/^fsync must be 'off', 'batch' or an integer/) })
     // Before, accepted: the start then failed with "not ready within -1 ms".
-    await expect(startWriter({ startTimeoutMs: -1 })).rejects.toMatchObject({ code: INVALID, message: 'startTimeoutMs must be a positive integer (ms), got -1' })
+    await expect(startWriter({ startTimeoutMs: -1 })).rejects.toMatchObject({ code: INVALID, message: 'startTimeoutMs must be an integer number of ms between 1 and 3600000, got -1' })
   })
 
   it('the transport target with { destination } fails with the code and the key', async () => {
