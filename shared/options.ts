@@ -118,7 +118,7 @@ export interface WriterOptions extends WriterSecurityOptions {
   spoolDir?: string
   /** How often the spool directory is scanned for files to ingest. */
   spoolPollMs?: number
-  /** Where the last sequence written per producer is kept across restarts; default `.<file name>.logfunnel-state.json` beside the file. */
+  /** Where the last sequence written per producer is kept across restarts; default `.<file name>.logfunnel-state.json` beside the file; parent directories are created. */
   stateFile?: string
   /** How often that state is saved (after an fsync of what it covers). */
   statePersistMs?: number

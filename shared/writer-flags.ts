@@ -17,7 +17,7 @@ export const WRITER_FLAGS = {
   'drain-idle-ms': { option: 'drainIdleMs', kind: 'int', help: `on stop, quiet time that ends the drain (default ${WRITER_DEFAULTS.drainIdleMs})` },
   'spool-dir': { option: 'spoolDir', kind: 'path', help: 'spool directory to ingest (default <ipc path>.spool for ipc, none for tcp)' },
   'spool-poll-ms': { option: 'spoolPollMs', kind: 'int', help: `how often the spool directory is scanned besides watching it (default ${WRITER_DEFAULTS.spoolPollMs})` },
-  'state-file': { option: 'stateFile', kind: 'path', help: 'last sequence written per producer, kept across restarts (default .<file name>.logfunnel-state.json beside the file)' },
+  'state-file': { option: 'stateFile', kind: 'path', help: 'last sequence written per producer, kept across restarts (default .<file name>.logfunnel-state.json beside the file; directories are created)' },
   'state-persist-ms': { option: 'statePersistMs', kind: 'int', help: `how often that state is saved (default ${WRITER_DEFAULTS.statePersistMs})` },
   'rotate-size': { option: 'rotateSizeBytes', kind: 'size', help: 'rotate before the file passes this size: bytes, or 512K, 100M, 2G (default off)' },
   'rotate-interval': { option: 'rotateIntervalMs', kind: 'duration', help: 'rotate at every multiple of this since the epoch (UTC): 30s, 15m, 6h, 1d (default off)' },

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { encodeHeader } from '../shared/protocol.js'
 import { lineCount, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { expectWriterRefusal } from './helpers/writer-cli.js'
 import { rawPush } from './helpers/raw-push.js'
 
 /** What a tool globbing the log's rotated files (`app.log.*`, `app.log*`) picks up. */
@@ -40,5 +41,27 @@ describe('the state file is not picked up by globs over the log\'s rotated files
     expect(globbed(dir)).toEqual(['app.log'])
     expect(JSON.parse(readFileSync(join(dir, '.app.log.logfunnel-state.json'), 'utf8')).producers[producerId.toString('hex')].next).toBe(7)
     expect(stderrEvents(writer.child, 'state-migrated')).toEqual([{ event: 'state-migrated', from: old, to: join(dir, '.app.log.logfunnel-state.json') }])
+  })
+  // Before, a --state-file in a directory that did not exist left the writer running with a
+  // state-not-saved line on stderr every statePersistMs (1 s), for good, and no state saved:
+  // its restart wrote again the batches its producers resent.
+  it('--state-file in a directory that does not exist: the directory is created at start, as the log file\'s is, and the state saved', async () => {
+    const dir = tempDir()
+    const stateFile = join(dir, 'state', 'app', 'app.state.json')
+    const writer = await startWriterChild(dir, ['--state-file', stateFile])
+    await runProducers(1, { endpoint: writer.endpoint, records: 100 })
+    const summary = await writer.stop()
+    expect(summary).toMatchObject({ records: 100, producers: 1 })
+    expect(stderrEvents(writer.child, 'state-not-saved')).toEqual([])
+    // The one producer's next batch is the one after all it sent.
+    const saved = Object.values(JSON.parse(readFileSync(stateFile, 'utf8')).producers) as Array<{ next: number }>
+    expect(saved.map((p) => p.next)).toEqual([summary.batches])
+  })
+
+  it('--state-file whose directory cannot be made (a file is in the way): exit 1 with LOGFUNNEL_ERR_FILE before the ready line', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'plain'), '')
+    const child = await expectWriterRefusal(['--file', join(dir, 'app.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`, '--state-file', join(dir, 'plain', 'app.state.json')], 1, 'LOGFUNNEL_ERR_FILE')
+    expect(child.stderr()).toContain(join(dir, 'plain'))
   })
 }, 60_000)

@@ -1,3 +1,6 @@
+import { dirname } from 'node:path'
+import { LogfunnelError } from '../shared/errors.js'
+import { makeDirs } from '../shared/make-dirs.js'
 import { saveProducerStates } from './producer-state.js'
 import type { ProducerTable } from './producer-table.js'
 
@@ -58,5 +61,19 @@ export class StateKeeper {
     saveProducerStates(this.#file, snapshot.states, this.mode)
     this.maxSaveMs = Math.max(this.maxSaveMs, performance.now() - started)
     this.#producers.saved(snapshot)
+  }
+}
+
+/**
+ * Creates the state file's directory at start, as the log file's is. Without it, a state file
+ * in a directory that did not exist was never saved, and said so on stderr every
+ * `statePersistMs` for as long as the writer ran. Rejects with LOGFUNNEL_ERR_FILE.
+ */
+export async function makeStateDir (stateFile: string): Promise<void> {
+  const dir = dirname(stateFile)
+  try {
+    await makeDirs(dir)
+  } catch (err) {
+    throw new LogfunnelError('LOGFUNNEL_ERR_FILE', `cannot create the state file's directory ${dir}: ${(err as Error).message}`, { cause: err })
   }
 }

@@ -14,7 +14,7 @@ import { checkExposure, prepareEndpointDirs, removeSocketFile } from './endpoint
 import { FileSink } from './sink/file-sink.js'
 import { defaultStateFile, MAX_FRAME_BYTES } from '../shared/options.js'
 import { loadProducerStates, migrateLegacyState } from './producer-state.js'
-import { StateKeeper } from './state-keeper.js'
+import { makeStateDir, StateKeeper } from './state-keeper.js'
 import { sleep, StopRequest } from './cancellable-waits.js'
 import { InputNotices } from './input-notices.js'
 import { checkMessage } from './message-check.js'
@@ -120,6 +120,7 @@ export class Writer extends EventEmitter {
         const migrated = migrateLegacyState(`${file}.state.json`, stateFile)
         if (migrated !== undefined) this.emit('warning', { event: 'state-migrated', from: migrated, to: stateFile })
       }
+      await makeStateDir(stateFile)
       const loaded = loadProducerStates(stateFile)
       this.#producers.restore(loaded.states)
       if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
