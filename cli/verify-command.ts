@@ -3,7 +3,7 @@ import { LogfunnelError, UsageError } from '../shared/errors.js'
 import { listLogSet, orderLogSet, type LogSet } from '../shared/log-set.js'
 import { formatCheckpointReport, verifyCheckpoints } from '../shared/verify-checkpoints.js'
 import { readSealKey } from '../shared/seal-key.js'
-import { verifyFiles, type VerifyOptions } from '../shared/verify.js'
+import { verifyFiles, type VerifyOptions, type VerifyReport } from '../shared/verify.js'
 import { formatReport } from '../shared/verify-format.js'
 
 const USAGE = `usage: logfunnel verify FILE... [options]
@@ -117,6 +117,23 @@ export async function main (argv: string[]): Promise<number> {
     process.stderr.write(`logfunnel: ${err.code}: ${err.message}\n`)
     return 2
   }
+  checkSomethingChecked(report, values.key ?? values['producer-key'], values['seq-key'])
   process.stdout.write(values.json === true ? `${JSON.stringify(report)}\n` : `${formatReport(report)}\n`)
   return report.ok ? 0 : 1
+}
+
+/**
+ * A `--key` or `--seq-key` given and found in no line is a misspelt field name: every line then
+ * counts as unkeyed, which is no defect, and the report said `ok` having checked no sequence.
+ * Throws `LOGFUNNEL_ERR_USAGE`. With the default keys a log without `seq` is checked by time.
+ */
+function checkSomethingChecked (report: VerifyReport, key: string | undefined, seqKey: string | undefined): void {
+  const complete = report.lines - report.torn
+  if (complete === 0) return
+  if (key !== undefined && report.producers === 0) {
+    throw new UsageError(`no line has the field '${key}' (--key): no producer's records were checked, only that the ${complete} lines are JSON`)
+  }
+  if (seqKey !== undefined && report.unkeyed === complete) {
+    throw new UsageError(`no line with the producer key '${key ?? 'pid'}' has the field '${seqKey}' (--seq-key): no sequence was checked in the ${complete} lines`)
+  }
 }

@@ -244,6 +244,31 @@ describe('logfunnel verify (CLI)', () => {
     })
   }
 
+  // Before, a misspelt --key or --seq-key passed: every line counted as unkeyed, none as a
+  // defect, 'ok: ...' and exit 0, with no producer's sequence checked at all.
+  const NOTHING_CHECKED: Array<[string, string[], string]> = [
+    ['--key naming a field no line has', ['--key', 'worker'], "no line has the field 'worker' (--key): no producer's records were checked, only that the 7 lines are JSON\n"],
+    ['--producer-key naming a field no line has', ['--producer-key', 'worker'], "no line has the field 'worker' (--key): no producer's records were checked, only that the 7 lines are JSON\n"],
+    ['--seq-key naming a field no record has', ['--seq-key', 'n'], "no line with the producer key 'pid' has the field 'n' (--seq-key): no sequence was checked in the 7 lines\n"]
+  ]
+  for (const [name, flags, message] of NOTHING_CHECKED) {
+    it(`exits 2 with LOGFUNNEL_ERR_USAGE on ${name}: nothing was checked`, async () => {
+      const run = await cli([writeLog([...cleanLines([1, 2], 3), NOTICE]), ...flags])
+      expect(run.code, run.describe).toBe(2)
+      expect(run.stderr).toBe(`logfunnel: LOGFUNNEL_ERR_USAGE: ${message}`)
+      expect(run.stdout).toBe('')
+    })
+  }
+
+  it('a log without seq, checked by time as documented, still passes with the default keys and with --key given', async () => {
+    const lines = [1, 2, 3].map((n) => JSON.stringify({ level: 30, time: 1700000000000 + n, pid: 7, msg: 'plain' }))
+    for (const flags of [[], ['--key', 'pid']]) {
+      const run = await cli([writeLog(lines), '--json', ...flags])
+      expect(run.code, run.describe).toBe(0)
+      expect(JSON.parse(run.stdout)).toEqual(report({ lines: 3, producers: 1, unkeyed: 3 }))
+    }
+  })
+
   it('exits 2 with LOGFUNNEL_ERR_FILE on a missing file', async () => {
     const run = await cli([join(tempDir(), 'missing.log')])
     expect(run.code, run.describe).toBe(2)
