@@ -91,6 +91,18 @@ describe('Prometheus metrics (--metrics-port)', () => {
     await expect(fetch(url)).rejects.toThrow()
   })
 
+  // Its help said '(page cache, not fsync)'; the sink ends a batch's clock at its 'written'
+  // event, which under fsync 'batch' follows the fsync (docs/operations.md says so too).
+  it('the latency histogram\'s HELP says what its clock covers: the fsync under fsync batch, the page cache otherwise', async () => {
+    const port = await loopbackPort(false)
+    const writer = await startWriterChild(tempDir(), ['--metrics-port', String(port)])
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+    await writer.stop()
+    expect(text.split('\n').filter((l) => l.startsWith('# HELP logfunnel_write_latency_seconds '))).toEqual([
+      '# HELP logfunnel_write_latency_seconds Time from handing a batch to the file sink until its bytes count as written: fsynced under fsync batch (the default), in the page cache under fsync off or an interval'
+    ])
+  })
+
   it.runIf(existsSync('/usr/bin/prlimit'))('the counters never decrease: at a stop that gives the file up (prlimit --fsize: EFBIG), records and bytes keep what was given up; the queue gauge drops it', async () => {
     const port = await loopbackPort(false)
     const dir = tempDir()

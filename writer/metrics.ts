@@ -98,7 +98,7 @@ export class MetricsServer {
     })
     const latency = new Histogram({
       name: 'logfunnel_write_latency_seconds',
-      help: 'Time from handing a batch to the file sink to its bytes being written (page cache, not fsync)',
+      help: 'Time from handing a batch to the file sink until its bytes count as written: fsynced under fsync batch (the default), in the page cache under fsync off or an interval',
       buckets: LATENCY_BUCKETS_SECONDS,
       registers
     })
