@@ -296,6 +296,23 @@ class LogfunnelHandler(logging.Handler):
         for pid, next_seq in seqs.items():
             left[pid] = max(left.get(pid, 0), next_seq)
 
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        """logging's report of an error in this handler. One of logfunnel's own (LogfunnelError: a
+        writer not reached, a sender that could not start) is one line written at once, with its
+        stable code, as Node's producers say it: ``logfunnel: LOGFUNNEL_ERR_CONNECT: ...``. Before,
+        each was logging's 40-line report (traceback and call stack) written line by line, and a
+        pool's workers reporting at the same moment interleaved their lines. Any other error (a
+        record that cannot be formatted) is reported as logging reports it. Both follow
+        ``logging.raiseExceptions``; a subclass may override this, as with any handler."""
+        err = sys.exc_info()[1]
+        if not isinstance(err, LogfunnelError):
+            super().handleError(record)
+        elif logging.raiseExceptions and sys.stderr:
+            try:
+                sys.stderr.write('logfunnel: %s\n' % err)
+            except (OSError, ValueError):  # a closed or broken stderr: nothing to tell
+                pass
+
     def _client_error(self, err: LogfunnelError) -> None:
         """Reports a client error through logging's handleError path (stderr by default)."""
         record = logging.makeLogRecord({'name': 'logfunnel', 'levelno': logging.ERROR, 'levelname': 'ERROR',

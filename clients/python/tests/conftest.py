@@ -257,3 +257,11 @@ def pytest_runtest_logreport(report: Any) -> None:
     with open(path, 'a', encoding='utf-8') as f:
         f.write(json.dumps({'id': report.nodeid, 'when': report.when, 'outcome': report.outcome,
                             'detail': str(report.longrepr) if report.failed else ''}) + '\n')
+
+
+def assert_reported_once(stderr: str, code: str) -> None:
+    """``stderr`` holds one report of logfunnel's (LogfunnelHandler.handleError's one line, or a
+    Client's), with ``code``, and no report of logging's own."""
+    said = [line for line in stderr.splitlines() if line.startswith('logfunnel: ')]
+    assert len(said) == 1 and said[0].startswith('logfunnel: %s: ' % code), stderr
+    assert '--- Logging error ---' not in stderr, stderr

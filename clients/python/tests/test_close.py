@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from conftest import assert_clean, assert_unreached_reported, count_lines, verify
+from conftest import assert_clean, assert_reported_once, assert_unreached_reported, count_lines, verify
 
 N = 2000
 # Large, so that "well before the deadline" holds on a loaded machine too.
@@ -203,7 +203,7 @@ def test_a_writer_there_but_not_answering_gets_a_second_before_a_close_reports_i
     finally:
         os.kill(pid, signal.SIGCONT)
     assert 1.0 <= done['close_s'] < DEADLINE / 3, done
-    assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count('LOGFUNNEL_ERR_HANDSHAKE') == 1, p.stderr
+    assert_reported_once(p.stderr, 'LOGFUNNEL_ERR_HANDSHAKE')
     stats = done['stats']
     assert (stats['records'], stats['confirmed'], stats['spooled_records'], stats['lost']) == (N, 0, N, 0), stats
     writer.wait_for_lines(N)

@@ -11,7 +11,7 @@ import time
 import pytest
 import zmq
 
-from conftest import BIN, NODE, Writer, assert_clean, verify
+from conftest import BIN, NODE, Writer, assert_clean, assert_reported_once, verify
 
 N = 1000
 
@@ -88,7 +88,7 @@ def assert_reported_once_and_all_written(p, writer, code):
     """The producer exits 0 having reported ``code`` once through handleError; all N records are in the file."""
     p.wait_event('done')
     assert p.wait() == 0
-    assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count(code) == 1, p.stderr
+    assert_reported_once(p.stderr, code)
     writer.wait_for_lines(N)
     assert writer.stop()['records'] == N
     assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
@@ -102,7 +102,7 @@ def test_connect_failure_reported_once_records_kept(writer_factory, run_code):
     code = DICT.replace("logging.shutdown()", "import os, time\nwhile not os.path.exists(sys.argv[2]): time.sleep(0.02)\nlogging.shutdown()")
     p = run_code(code, json.dumps({'endpoint': writer.endpoint, 'seq_key': 'seq', 'connect_timeout': 0.3, 'close_timeout': 20}), flag)
     deadline = time.monotonic() + 10
-    while 'ConnectError: LOGFUNNEL_ERR_CONNECT' not in p.stderr:
+    while 'logfunnel: LOGFUNNEL_ERR_CONNECT' not in p.stderr:
         assert time.monotonic() < deadline and p.proc.poll() is None, p.stderr
         time.sleep(0.02)
     writer.start()
@@ -222,7 +222,7 @@ def test_a_close_that_ends_before_connect_timeout_reports_the_unreached_writer(w
         if listener is not None:
             listener.shutdown(socket.SHUT_RDWR)  # wakes answer_http's accept(), so the port is free for the writer
             listener.close()
-    assert p.stderr.count('--- Logging error ---') == 1 and p.stderr.count(code) == 1, p.stderr
+    assert_reported_once(p.stderr, code)
     assert 'closed before connect_timeout (30000 ms), with %d records without a receipt in the spool' % N in p.stderr, p.stderr
     # close() says how it ended, in the same report, as the Node producer's does; the end of the process does not.
     assert ('where a writer on this endpoint takes them; close ended before its 10000 ms deadline: the writer does not answer'
