@@ -133,3 +133,23 @@ export function closeError (facts: CloseFacts, options: ResolvedProducerOptions)
     : undefined
   return { err, lost: detail.lost }
 }
+
+/**
+ * How close() ends once closeError has judged it. Every record in the file or in the spool, where
+ * the writer ingests it: a shutdown while the writer is away (restarting, not started yet) is no
+ * failure of the application's, and a rejection there would end it with an error, so it is said
+ * once (`say.error`: the 'error' event, else a warning). With no writer ever reached, that report
+ * (`say.unreached`, unreached-report.ts) also says how close() ended: one report for the one
+ * cause, not a second one after it. Records lost: thrown.
+ */
+export function endClose (judged: { err: CloseTimeoutError | undefined, lost: number }, stats: SenderStats | undefined, reportSpooled: boolean,
+  say: { unreached: (ending: string | undefined) => boolean, error: (err: Error) => void }): void {
+  const { err, lost } = judged
+  const spooledReport = err !== undefined && stats !== undefined && lost === 0 && stats.spooledRecords > 0 && reportSpooled
+  const unreached = say.unreached(spooledReport ? err.ending : undefined)
+  if (err === undefined) return
+  if (lost > 0) throw err
+  // No thread's counters (it was ended, or none ran), yet every record is in the spool: said.
+  if (stats === undefined || (spooledReport && !unreached)) say.error(err)
+  else debug('%s', err.message)
+}

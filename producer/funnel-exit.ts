@@ -1,5 +1,5 @@
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { rescueRing, type Rescue } from './late-spool.js'
+import { rescueRing } from './late-spool.js'
 import type { SenderThread } from './orphan-senders.js'
 import { DESTROY_TIMEOUT_MS, destroySenderSync, readBeat } from './sender-requests.js'
 
@@ -45,7 +45,8 @@ export function spoolAtExit (thread: SenderThread): number {
   // The process ends now: an exit handler's warning would never print. Written at once
   // (stderr is synchronous for files and pipes).
   if (outcome === false) {
-    if (!thread.ring.senderStarted) return rescueUnstarted(thread)
+    // One that never started took nothing from the ring (a machine too loaded to start it, a thread stuck before).
+    if (!thread.ring.senderStarted) return ringAtExit(thread)
     // Not a sign of life through the whole wait: the thread is stuck (a hung disk, a loop) and
     // takes nothing more from the ring, whose lines then go to the spool from here.
     const rescue = readBeat(thread.control).beats === beats && thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined
@@ -64,39 +65,24 @@ export function spoolAtExit (thread: SenderThread): number {
   }
   // A sender that failed too often stopped taking from the ring: what it left goes to the spool
   // from here, and what the ring dropped since is said (before, silent).
-  if (thread.ring.untaken > 0 || thread.ring.lost > 0) return spooled + ringLostAtExit(thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined, thread.ring.lost)
-  return spooled
+  return spooled + ringAtExit(thread)
 }
 
 /**
- * The exit's request went unanswered by a sender thread that has not even started (a machine too
- * loaded to start it, or a thread stuck before): nothing took from the ring, so this thread spools
- * what it holds (rescueRing) and says what it could not keep. Returns the records in the spool.
+ * 'exit' with no sender thread taking from the ring (it could not start, a new one not tried yet,
+ * or it never answered; it ended; it failed too often): what the ring holds goes to the spool from this thread
+ * (rescueRing); what could not, and the records the ring dropped once full, are lost: said at
+ * once, as close() says it. Before, all were lost, and before that silently. Returns the records
+ * spooled.
  */
-function rescueUnstarted (thread: SenderThread): number {
-  const rescue = rescueRing(thread.ring, thread.options)
-  const lost = rescue.lost + thread.ring.lost
-  if (lost > 0) {
-    process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended before its sender thread started ` +
-      `(no answer within ${DESTROY_TIMEOUT_MS} ms): ${lost} records lost` +
-      (rescue.spooled > 0 ? `; ${rescue.spooled} went to the spool, where the writer ingests them\n` : '\n'))
-  }
-  return rescue.spooled
-}
-
-/**
- * 'exit' with no sender thread (it could not start, a new one not tried yet; or it ended): what
- * the ring held went to the spool from this thread (`rescue`, rescueRing); what could not, and
- * the records the ring dropped once full (`ringLost`), are lost: said at once, as close() says
- * it. Before, all were lost, and before that silently.
- */
-export function ringLostAtExit (rescue: Rescue | undefined, ringLost: number): number {
-  const lost = ringLost + (rescue?.lost ?? 0)
+export function ringAtExit (thread: SenderThread): number {
+  const rescue = thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined
+  const lost = thread.ring.lost + (rescue?.lost ?? 0)
   const rescued = rescue?.spooled ?? 0
   if (lost === 0) return rescued
   const spooled = rescued > 0 ? `; ${rescued} went to the spool, where the writer ingests them` : ''
   process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records that no sender ` +
-    `thread took (it could not start, it ended, or it failed too often): lost${spooled}\n`)
+    `thread took (it never started, it ended, or it failed too often): lost${spooled}\n`)
   return rescued
 }
 

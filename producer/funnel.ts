@@ -12,8 +12,8 @@ import type { SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
 import { BeatWatch, createControl, readReach, SENDER_STOPPED, type SenderReply } from './sender-requests.js'
 import { SenderCalls, withDeadline } from './sender-calls.js'
-import { closeError, closeSenderThread, SILENT_THREAD_MS } from './funnel-close.js'
-import { closedAtExit, exitDeadlineMs, isProcessExiting, ringLostAtExit, spoolAtExit } from './funnel-exit.js'
+import { closeError, closeSenderThread, endClose, SILENT_THREAD_MS } from './funnel-close.js'
+import { closedAtExit, exitDeadlineMs, isProcessExiting, ringAtExit, spoolAtExit } from './funnel-exit.js'
 import { LateSpool, rescueRing } from './late-spool.js'
 import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
@@ -200,7 +200,7 @@ export class FunnelDestination extends EventEmitter {
     if (this.#thread.exited) {
       // No sender to spool what the ring holds (its thread could not start, or it ended): this
       // thread does, and says what it could not keep.
-      if (this.#closing === undefined) ringLostAtExit(this.#ring.untaken > 0 ? rescueRing(this.#ring, this.options) : undefined, this.#ring.lost)
+      if (this.#closing === undefined) ringAtExit(this.#thread)
       this.#closing ??= Promise.resolve()
       return
     }
@@ -361,26 +361,11 @@ export class FunnelDestination extends EventEmitter {
     const stats = this.#stats
     // The thread is gone: what it never took from the ring goes to the spool from here.
     const rescue = this.#ring.untaken > 0 ? rescueRing(this.#ring, this.options) : undefined
-    const { err, lost } = closeError({ stats, rescue, silentHolding, ringLost: this.#ring.lost, stopped, failed, writerAway, deadlineMs }, this.options)
-    // Every record is in the file or in the spool, where the writer ingests it: a shutdown while
-    // the writer is away (restarting, not started yet) is no failure of the application's, and a
-    // rejection there would end it with an error. Said once ('error' event, else a warning).
-    const spooledReport = err !== undefined && stats !== undefined && lost === 0 && stats.spooledRecords > 0 && reportSpooled
-    // With no writer ever reached, that report (unreached-report.ts) also says how close() ended:
-    // one report for the one cause, not a second one after it.
-    const unreached = stats !== undefined && this.#unreached.report(readReach(this.#thread.control), stats.spooledRecords, this, spooledReport ? err.ending : undefined)
-    if (err === undefined) return
-    if (stats === undefined && lost === 0) {
-      // No thread's counters, but every record is in the spool.
-      this.#emitError(err)
-      return
-    }
-    if (stats !== undefined && lost === 0) {
-      if (spooledReport && !unreached) this.#emitError(err)
-      else debug('%s', err.message)
-      return
-    }
-    throw err
+    const judged = closeError({ stats, rescue, silentHolding, ringLost: this.#ring.lost, stopped, failed, writerAway, deadlineMs }, this.options)
+    endClose(judged, stats, reportSpooled, {
+      unreached: (ending) => stats !== undefined && this.#unreached.report(readReach(this.#thread.control), stats.spooledRecords, this, ending),
+      error: (err) => this.#emitError(err)
+    })
   }
 
   #onMessage (msg: SenderReply): void {
