@@ -26,6 +26,9 @@ options:
   --time-key NAME        record field holding the time (default: time; ms or ISO string)
   --expect N             records each producer should have written: a lost tail counts
   --expect-total N       records (lines with the --key field) the whole set should hold
+  --from-first           check each producer's sequence from its lowest number in the
+                         file(s), not from 0: for a file or set whose older files were
+                         rotated away (--rotate-keep, logrotate's rotate N); not with --expect
   --checkpoints          check the writer's checkpoint lines instead (hash chain: edited,
                          inserted, removed lines; truncated, missing, reordered, doubled
                          files; producers' batch ranges; the unproven tail after the last one)
@@ -72,6 +75,7 @@ export async function main (argv: string[]): Promise<number> {
         'time-key': { type: 'string' },
         expect: { type: 'string' },
         'expect-total': { type: 'string' },
+        'from-first': { type: 'boolean' },
         dir: { type: 'string' },
         base: { type: 'string' },
         help: { type: 'boolean', short: 'h' }
@@ -97,8 +101,10 @@ export async function main (argv: string[]): Promise<number> {
     seqKey: values['seq-key'],
     timeKey: values['time-key'],
     expect: count(values.expect, '--expect'),
-    expectTotal: count(values['expect-total'], '--expect-total')
+    expectTotal: count(values['expect-total'], '--expect-total'),
+    fromFirst: values['from-first'] === true
   }
+  if (opts.fromFirst === true && opts.expect !== undefined) throw new UsageError('--from-first and --expect do not go together: --expect counts each producer\'s records from seq 0')
   let report
   try {
     const set: LogSet = fromDir ? await listLogSet(values.dir!, values.base!) : orderLogSet(positionals)

@@ -28,18 +28,16 @@ export class SeqSet {
     return true
   }
 
-  /** The lowest number in `[0, end)` not in the set, or -1. Stops at the first absent page. */
-  firstMissing (end: number): number {
-    for (let index = 0; index * PAGE_BITS < end; index++) {
+  /** The lowest number in `[from, end)` not in the set, or -1. Stops at the first absent page. */
+  firstMissing (end: number, from = 0): number {
+    for (let index = Math.floor(from / PAGE_BITS); index * PAGE_BITS < end; index++) {
       const page = this.#pages.get(index)
-      if (page === undefined) return index * PAGE_BITS
+      if (page === undefined) return Math.max(index * PAGE_BITS, from)
       for (let i = 0; i < PAGE_BYTES; i++) {
         if (page[i] === 0xff) continue
         for (let bit = 0; bit < 8; bit++) {
-          if ((page[i] & (1 << bit)) === 0) {
-            const seq = index * PAGE_BITS + i * 8 + bit
-            return seq < end ? seq : -1
-          }
+          const seq = index * PAGE_BITS + i * 8 + bit
+          if (seq >= from && (page[i] & (1 << bit)) === 0) return seq < end ? seq : -1
         }
       }
     }

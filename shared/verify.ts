@@ -4,6 +4,7 @@ import { createGunzip } from 'node:zlib'
 import { InvalidOptionError, LogfunnelError } from './errors.js'
 import { MAX_FRAME_BYTES } from './options.js'
 import { SeqSet } from './seq-set.js'
+import type { ExpectCheck, VerifyOptions, VerifyReport } from './verify-types.js'
 
 /** Most defect descriptions a report carries; the counters still count every defect. */
 export const MAX_EXAMPLES = 10
@@ -18,68 +19,13 @@ export const MAX_LINE_BYTES = MAX_FRAME_BYTES
 const READ_CHUNK_BYTES = 1024 * 1024
 const NEWLINE = 0x0a
 
-export interface VerifyOptions {
-  /**
-   * Record field naming the producer (pino's `pid` by default; the CLI's `--key`). A pid is
-   * not unique when several loggers share a process (worker threads): give each its own field.
-   */
-  producerKey?: string
-  /** Record field holding the producer's sequence number 0, 1, 2, ... */
-  seqKey?: string
-  /** Record field holding the time (pino's `time`: ms since the epoch, or an ISO string). */
-  timeKey?: string
-  /** Records each producer should have written; fewer count as `missing`, more as `extra`. */
-  expect?: number
-  /** Records (lines with the producer key) the whole log should hold; fewer are `missing`, more `extra`. */
-  expectTotal?: number
-}
-
-/** What `verify` found in a log file. Only `torn`, `gaps`, `duplicates` and `reordered` are defects. */
-export interface VerifyReport {
-  /** Lines read, torn ones included. */
-  lines: number
-  /** Distinct values of the producer key. */
-  producers: number
-  /** Lines that are not one complete JSON object, and a final line without its newline. */
-  torn: number
-  /** Sequence numbers in `[0, max]` of a producer that never appeared: lost records. */
-  gaps: number
-  /** Lines repeating a sequence number their producer already wrote. */
-  duplicates: number
-  /** Lines whose sequence number is lower than one their producer wrote before them. */
-  reordered: number
-  /** Complete JSON lines without a producer key or sequence number, e.g. a drop notice. */
-  unkeyed: number
-  /** Lines without a sequence number whose time is earlier than the previous such line of the same producer. */
-  timeBackwards: number
-  /**
-   * Records short of `expect` (per producer, a lost tail included) or `expectTotal`, each counted
-   * once: with both, the larger of the two checks' counts (`checks` has each), as the total's
-   * deficit takes in the producers' (it is net: an extra record of one producer makes up for a
-   * missing one of another).
-   */
-  missing: number
-  /** Records beyond `expect` (per producer) or `expectTotal`, each counted once, as `missing`. */
-  extra: number
-  /** With `expect` or `expectTotal`: what each check given found (a record can fail both). */
-  checks?: { expect?: ExpectCheck, expectTotal?: ExpectCheck }
-  /** Numbered rotated files absent from the middle of the set (`app.log.1` and `.3`, no `.2`). */
-  missingFiles: number
-  /** No defect: `torn`, `gaps`, `duplicates`, `reordered`, `timeBackwards`, `missing`, `extra` and `missingFiles` are all 0. */
-  ok: boolean
-  /** Up to `MAX_EXAMPLES` descriptions of the first defects: line defects first, then gaps. */
-  examples: string[]
-}
-
-/** What one of the count checks (`expect`, `expectTotal`) found. */
-export interface ExpectCheck {
-  missing: number
-  extra: number
-}
+export type { ExpectCheck, VerifyOptions, VerifyReport } from './verify-types.js'
 
 interface ProducerState {
   seen: SeqSet
   max: number
+  /** The lowest sequence number seen. */
+  min: number
   /** Lines with the producer key, with or without a sequence number. */
   records: number
   /** Sequence numbers at or past `expect`: records the producer should not have written. */
@@ -109,6 +55,7 @@ export class Verifier {
   readonly #timeKey: string
   readonly #expect: number | undefined
   readonly #expectTotal: number | undefined
+  readonly #fromFirst: boolean
   readonly #producers = new Map<string, ProducerState>()
   readonly #examples: string[] = []
   #file = ''
@@ -120,7 +67,7 @@ export class Verifier {
   #timeBackwards = 0
   #missingFiles = 0
 
-  constructor ({ producerKey = 'pid', seqKey = 'seq', timeKey = 'time', expect, expectTotal }: VerifyOptions = {}) {
+  constructor ({ producerKey = 'pid', seqKey = 'seq', timeKey = 'time', expect, expectTotal, fromFirst = false }: VerifyOptions = {}) {
     for (const [name, key] of [['producerKey', producerKey], ['seqKey', seqKey], ['timeKey', timeKey]] as const) {
       if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError(`${name} must be a non-empty string`)
     }
@@ -134,6 +81,8 @@ export class Verifier {
     this.#timeKey = timeKey
     this.#expect = expect
     this.#expectTotal = expectTotal
+    if (fromFirst && expect !== undefined) throw new InvalidOptionError('fromFirst and expect do not go together: expect counts each producer\'s records from seq 0')
+    this.#fromFirst = fromFirst
   }
 
   /** Names the file the next lines come from, for examples; line numbers then count within it. */
@@ -174,7 +123,7 @@ export class Verifier {
     const producer = String(producerValue)
     let state = this.#producers.get(producer)
     if (state === undefined) {
-      state = { seen: new SeqSet(), max: -1, records: 0, pastExpect: 0, lastTime: -Infinity }
+      state = { seen: new SeqSet(), max: -1, min: Infinity, records: 0, pastExpect: 0, lastTime: -Infinity }
       this.#producers.set(producer, state)
     }
     state.records++
@@ -198,6 +147,7 @@ export class Verifier {
       return
     }
     if (this.#expect !== undefined && seq >= this.#expect) state.pastExpect++
+    if (seq < state.min) state.min = seq
     if (seq < state.max) {
       this.#reordered++
       this.#example(`producer ${producer}: seq ${seq} at ${at} after seq ${state.max}`)
@@ -218,10 +168,11 @@ export class Verifier {
     for (const [producer, state] of this.#producers) {
       keyed += state.records
       const { seen, max } = state
-      const absent = max + 1 - seen.size
+      const from = this.#fromFirst && seen.size > 0 ? state.min : 0
+      const absent = max + 1 - from - seen.size
       if (absent > 0) {
         gaps += absent
-        example(`producer ${producer}: ${absent} missing, first ${seen.firstMissing(max + 1)}`)
+        example(`producer ${producer}: ${absent} missing, first ${seen.firstMissing(max + 1, from)}`)
       }
       if (this.#expect === undefined) continue
       // With a sequence, the count is the distinct numbers below `expect` (gaps are counted

@@ -1,7 +1,8 @@
 import { readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { Verifier, type VerifyReport } from '../shared/verify.js'
+import { listLogSet } from '../shared/log-set.js'
+import { Verifier, verifyFiles, type VerifyReport } from '../shared/verify.js'
 import { listRotated } from '../writer/sink/rotation.js'
 import { tempDir, waitFor } from './helpers/children.js'
 import { runProducers, startWriterChild } from './helpers/cluster.js'
@@ -66,6 +67,13 @@ describe('--rotate-keep 3', () => {
     expect(report).toMatchObject({ torn: 0, duplicates: 0, reordered: 0, unterminated: 0 })
     // Only the oldest records are gone: each producer's last record is there.
     expect(report.lines).toBeGreaterThan(0)
+    // verify --from-first reads such a set from each producer's first record in it; from seq 0
+    // it counts the records rotated away as lost.
+    const set = await listLogSet(dir, 'app.log')
+    const fromFirst = await verifyFiles(set.files, { fromFirst: true })
+    expect(fromFirst).toMatchObject({ ok: true, lines: report.lines, gaps: 0 })
+    // Each producer left in the set runs to its seq 2999: its lines are 3000 less its first seq.
+    expect((await verifyFiles(set.files)).gaps).toBe(fromFirst.producers * 3000 - fromFirst.lines)
   })
 })
 

@@ -141,6 +141,21 @@ describe('Verifier', () => {
     expect(verifier.report()).toEqual(report({ lines: 9998, producers: 1, gaps: 2, examples: ['producer 5: 2 missing, first 4096'] }))
   })
 
+  it('fromFirst checks each producer from its lowest seq in the log (older files rotated away), across bitset pages', () => {
+    const add = (verifier: Verifier): void => {
+      let line = 0
+      for (let seq = 100; seq < 200; seq++) if (seq !== 150) verifier.add(rec(1, seq), ++line)
+      for (let seq = 4000; seq < 8300; seq++) if (seq !== 4100) verifier.add(rec(2, seq), ++line)
+    }
+    const fromFirst = new Verifier({ fromFirst: true })
+    add(fromFirst)
+    expect(fromFirst.report()).toMatchObject({ lines: 4398, producers: 2, gaps: 2, examples: ['producer 1: 1 missing, first 150', 'producer 2: 1 missing, first 4100'] })
+    const fromZero = new Verifier()
+    add(fromZero)
+    expect(fromZero.report()).toMatchObject({ gaps: 101 + 4001, examples: ['producer 1: 101 missing, first 0', 'producer 2: 4001 missing, first 0'] })
+    expect(() => new Verifier({ fromFirst: true, expect: 10 })).toThrow(/fromFirst and expect do not go together/)
+  })
+
   it('counts a far jump in seq as lost records without allocating for them', () => {
     const verifier = new Verifier()
     verifier.add(rec(5, 0), 1)
@@ -223,7 +238,7 @@ describe('logfunnel verify (CLI)', () => {
   it('prints usage with every option for --help and exits 0', async () => {
     const run = await cli(['--help'])
     expect(run.code, run.describe).toBe(0)
-    for (const option of ['--json', '--key', '--producer-key', '--seq-key', '--time-key', '--expect', '--expect-total', '--dir', '--base', '--help']) expect(run.stdout).toContain(option)
+    for (const option of ['--json', '--key', '--producer-key', '--seq-key', '--time-key', '--expect', '--expect-total', '--from-first', '--dir', '--base', '--help']) expect(run.stdout).toContain(option)
   })
 
   const USAGE_ERRORS: Array<[string, (file: string) => string[]]> = [
@@ -232,6 +247,7 @@ describe('logfunnel verify (CLI)', () => {
     ['FILE and --dir', (file) => [file, '--dir', '/tmp', '--base', 'app.log']],
     ['--dir without --base', () => ['--dir', '/tmp']],
     ['a negative --expect', (file) => [file, '--expect', '-1']],
+    ['--from-first with --expect', (file) => [file, '--from-first', '--expect', '2']],
     ['--seq-key without a value', (file) => [file, '--seq-key']],
     ['an empty --producer-key', (file) => [file, '--producer-key', '']]
   ]
