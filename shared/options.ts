@@ -364,10 +364,10 @@ export function resolveProducerOptions (opts: ProducerOptions = {}): ResolvedPro
     ...resolveProducerSecurity(opts)
   }
   if (resolved.maxBatchBytes > resolved.maxFrameBytes) {
-    throw new InvalidOptionError('maxBatchBytes must not exceed maxFrameBytes')
+    throw new InvalidOptionError(`maxBatchBytes (${resolved.maxBatchBytes}) must not exceed maxFrameBytes (${resolved.maxFrameBytes}, the writer's limit): a batch is one frame`)
   }
   if (resolved.highWaterMark < resolved.maxFrameBytes) {
-    throw new InvalidOptionError('highWaterMark must be at least maxFrameBytes, so that the largest record fits')
+    throw new InvalidOptionError(`highWaterMark (${resolved.highWaterMark}) must be at least maxFrameBytes (${resolved.maxFrameBytes}), so that the largest record fits`)
   }
   return resolved
 }

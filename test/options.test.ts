@@ -44,6 +44,10 @@ describe('producer options', () => {
       expect(() => resolveProducerOptions(opts)).toThrow(expect.objectContaining(INVALID))
     })
   }
+  it('names both values when two options disagree', () => {
+    expect(() => resolveProducerOptions({ maxFrameBytes: 4096, maxBatchBytes: 8192 })).toThrow("maxBatchBytes (8192) must not exceed maxFrameBytes (4096, the writer's limit): a batch is one frame")
+    expect(() => resolveProducerOptions({ highWaterMark: 2048, maxFrameBytes: 4096, maxBatchBytes: 1024 })).toThrow('highWaterMark (2048) must be at least maxFrameBytes (4096), so that the largest record fits')
+  })
 })
 
 describe('endpoints', () => {
