@@ -1,7 +1,7 @@
 import { fstatSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { UsageError } from '../shared/errors.js'
+import { InvalidOptionError, UsageError } from '../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../shared/options.js'
 import { WRITER_FLAGS, type FlagKind } from '../shared/writer-flags.js'
 import { parseDuration, parseSize } from '../shared/units.js'
@@ -99,6 +99,20 @@ function parseValue (kind: FlagKind, raw: string, flag: string): string | number
   }
 }
 
+/**
+ * Runs `make`; an option it refuses is named by its flag too: `maxFrameBytes (--max-frame-bytes)
+ * must be ...`. Before, only the API's name, which is not what an operator typed.
+ */
+function withFlagNames<T> (make: () => T): T {
+  try {
+    return make()
+  } catch (err) {
+    if (!(err instanceof InvalidOptionError)) throw err
+    const named = Object.entries(WRITER_FLAGS).find(([, f]) => err.message.startsWith(`${f.option} `))
+    throw named === undefined ? err : new InvalidOptionError(`${named[1].option} (--${named[0]})${err.message.slice(named[1].option.length)}`)
+  }
+}
+
 function readFlagFile (flag: string, path: string): string {
   try {
     return readFileSync(path, 'utf8')
@@ -138,7 +152,7 @@ export async function runWriter (argv: string[], hooks: WriterHooks = {}): Promi
   // writer down: it goes on writing the file, and says nothing more there.
   const out = quietOnError(process.stdout)
   const err = quietOnError(process.stderr)
-  const writer = new Writer({ ...parsed.options, file: resolve(parsed.options.file ?? WRITER_DEFAULTS.file) }, hooks)
+  const writer = withFlagNames(() => new Writer({ ...parsed.options, file: resolve(parsed.options.file ?? WRITER_DEFAULTS.file) }, hooks))
   writer.on('error', (e: Error & { code?: string, op?: string, fsCode?: string, retryInMs?: number }) => {
     const { code, message, op, fsCode, retryInMs } = e
     err(JSON.stringify({ event: 'error', code, message, op, fsCode, retryInMs }))

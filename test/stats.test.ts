@@ -113,7 +113,7 @@ describe('writer stats lines on stderr', () => {
     it(`--stats-interval-ms ${ms} is refused (a flood of stderr): exit 1, LOGFUNNEL_ERR_INVALID_OPTION naming the 100 ms minimum, no ready line`, async () => {
       const dir = tempDir()
       const child = await expectWriterRefusal(['--file', join(dir, 'app.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`, '--stats-interval-ms', ms], 1, 'LOGFUNNEL_ERR_INVALID_OPTION')
-      expect(child.stderr()).toBe(`logfunnel: LOGFUNNEL_ERR_INVALID_OPTION: statsIntervalMs must be 0 (off) or an integer between 100 ms and 1 day, got ${ms}\n`)
+      expect(child.stderr()).toBe(`logfunnel: LOGFUNNEL_ERR_INVALID_OPTION: statsIntervalMs (--stats-interval-ms) must be 0 (off) or an integer between 100 ms and 1 day, got ${ms}\n`)
     })
   }
 }, 60_000)
