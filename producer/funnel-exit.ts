@@ -2,6 +2,7 @@ import type { ResolvedProducerOptions } from '../shared/options.js'
 import { rescueRing } from './late-spool.js'
 import type { SenderThread } from './orphan-senders.js'
 import { DESTROY_TIMEOUT_MS, destroySenderSync, readBeat } from './sender-requests.js'
+import { sayOnStderr } from './stdio-lines.js'
 
 /**
  * How a funnel() destination (funnel.ts) ends with its process: when the program's work is done
@@ -42,8 +43,7 @@ export function spoolAtExit (thread: SenderThread): number {
   thread.ring.publish()
   const beats = readBeat(thread.control).beats
   const outcome = destroySenderSync(thread.worker, thread.control)
-  // The process ends now: an exit handler's warning would never print. Written at once
-  // (stderr is synchronous for files and pipes).
+  // The process ends now: an exit handler's warning would never print. Written at once.
   if (outcome === false) {
     // One that never started took nothing from the ring (a machine too loaded to start it, a thread stuck before).
     if (!thread.ring.senderStarted) return ringAtExit(thread)
@@ -52,7 +52,7 @@ export function spoolAtExit (thread: SenderThread): number {
     const rescue = readBeat(thread.control).beats === beats && thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined
     const rescued = rescue !== undefined && rescue.spooled > 0 ? `; ${rescue.spooled} it had not taken went to the spool, where the writer ingests them` : ''
     const dropped = thread.ring.lost + (rescue?.lost ?? 0)
-    process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
+    sayOnStderr(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended while the sender thread ` +
       `had not spooled within ${DESTROY_TIMEOUT_MS} ms: records without a receipt may be lost${rescued}` +
       `${dropped > 0 ? `; ${dropped} that no sender thread took are lost` : ''}\n`)
     return rescue?.spooled ?? 0
@@ -60,7 +60,7 @@ export function spoolAtExit (thread: SenderThread): number {
   const { lost, spooled } = outcome
   if (lost > 0) {
     // Before, silent: a spool directory it may not write, or a full disk, at process.exit().
-    process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records without ` +
+    sayOnStderr(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records without ` +
       'a receipt that could not be spooled (no spool, or it could not be written): lost\n')
   }
   // A sender that failed too often stopped taking from the ring: what it left goes to the spool
@@ -81,14 +81,14 @@ export function ringAtExit (thread: SenderThread): number {
   const rescued = rescue?.spooled ?? 0
   if (lost === 0) return rescued
   const spooled = rescued > 0 ? `; ${rescued} went to the spool, where the writer ingests them` : ''
-  process.stderr.write(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records that no sender ` +
+  sayOnStderr(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records that no sender ` +
     `thread took (it never started, it ended, or it failed too often): lost${spooled}\n`)
   return rescued
 }
 
 /** A record logged in a process 'exit' listener after the destination ended its sending: lost, said at once (a warning would never print there). */
 export function closedAtExit (): void {
-  process.stderr.write("logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged in a process 'exit' listener, after " +
+  sayOnStderr("logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged in a process 'exit' listener, after " +
     'the destination had ended its sending: it is lost (such records are counted in closedDrops and reported ' +
     "this once). Log before the process exits, or end with await dest.close() after the last record\n")
 }

@@ -22,6 +22,7 @@ import { orphanExited, orphanMessage, weighForCollector, whenCollected, type Sen
 import { UnreachedReport } from './unreached-report.js'
 import { warnBeforeExit } from './process-warning.js'
 import { senderThreadFile } from './sender-thread-file.js'
+import { OWN_STDIO } from './stdio-lines.js'
 
 const debug = debuglog('logfunnel')
 
@@ -138,7 +139,8 @@ export class FunnelDestination extends EventEmitter {
       // parent's is not (V8 flags such as --max-old-space-size are refused when listed).
       execArgv: [],
       workerData: { options: this.options, ring: this.#ringMemory, port: port2, control: this.#thread.control, producerId: this.#producerId, early: this.#earlyBegun },
-      transferList: [port2]
+      transferList: [port2],
+      ...OWN_STDIO // not piped into process.stdout/stderr: a broken stderr ended the process (stdio-lines.ts)
     })
     // The listeners reach the destination through a WeakRef: a running thread's listeners must
     // not keep a dropped destination alive (see orphan-senders.ts).

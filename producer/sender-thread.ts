@@ -9,6 +9,7 @@ import { BEAT_MS, SENDER_STOPPED, markDestroyed, onDestroyRequest, publishBeat, 
 import { toPlainError } from './thread-errors.js'
 import { WriterReach } from './writer-reach.js'
 import { MAX_TIMER_MS } from '../shared/units.js'
+import { writeStdioToFds } from './stdio-lines.js'
 
 /**
  * funnel()'s sender thread: takes whole lines from the ring (line-ring.ts) into a BatchSender.
@@ -33,6 +34,7 @@ interface SenderThreadData {
   early: boolean
 }
 
+writeStdioToFds()
 const { options, ring, port, control, producerId: id, early } = workerData as SenderThreadData
 const parent = parentPort as NonNullable<typeof parentPort>
 const reader = new RingReader(ring, port)

@@ -1,10 +1,10 @@
-import { statSync, writeSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import type { EventEmitter } from 'node:events'
-import { isMainThread } from 'node:worker_threads'
 import { parseEndpoint } from '../shared/endpoint.js'
 import { ConnectError, HandshakeError, type LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { explainRefusal, handshakeProblem } from './connect-watch.js'
+import { sayOnStderr } from './stdio-lines.js'
 import { UNLISTED_REFUSAL, type ReachFacts } from './writer-reach.js'
 
 /**
@@ -127,10 +127,7 @@ export function reportAtEnd (err: LogfunnelError, emitter?: EventEmitter): void 
       return
     } catch {}
   }
-  const line = `logfunnel: ${err.code}: ${err.message}\n`
-  try {
-    // A worker thread's process.stderr goes through its parent thread's loop: not at its exit.
-    if (isMainThread) process.stderr.write(line)
-    else writeSync(2, line)
-  } catch {}
+  // Straight to fd 2: a worker thread's process.stderr goes through its parent thread's loop
+  // (not at its exit), and a broken stderr must not end the process (stdio-lines.ts).
+  sayOnStderr(`logfunnel: ${err.code}: ${err.message}\n`)
 }

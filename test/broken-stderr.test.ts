@@ -43,7 +43,11 @@ describe.each<Broken>(['dead pipe', '/dev/full'])('funnel() with stderr a %s', (
     const dir = tempDir()
     const producer = spawnBroken({ endpoint: `ipc://${join(dir, 'w.sock')}`, records: RECORDS, endOnItsOwn: true }, broken)
     await producer.waitForLine((l) => l.event === 'logged', 30_000)
+    const logged = performance.now()
     expect(await exitCode(producer), producer.describe()).toBe(0)
+    // It ends after `linger` (1 s), not held by its sender thread (whose stdio, read by the
+    // process, would keep it open until the thread's connectTimeoutMs, 10 s): a bound with room.
+    expect(performance.now() - logged, producer.describe()).toBeLessThan(6000)
 
     const writer = await startWriterChild(dir)
     await waitFor(() => lineCount(writer.file) >= RECORDS, 15_000, () => `${lineCount(writer.file)} of ${RECORDS} lines in the file`)
