@@ -6,13 +6,12 @@ under the producer's lock."""
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from typing import Optional
 
 from . import exit as _exit
-from .errors import CloseTimeout
+from .errors import CloseTimeout, say
 from .spool import SEGMENT_MAX_AGE
 
 # At the end of the process receipts are awaited at least this long (s), as Node's producers do.
@@ -125,10 +124,10 @@ class Closer:
     def _report_dropped(self) -> None:
         if self.stats['dropped']:
             why = '' if self.on_full == 'drop' else ' (no room, and no spool to take what is held)'
-            sys.stderr.write("logfunnel: on_full %r: %d records dropped past high_water_mark%s\n"
+            say("logfunnel: on_full %r: %d records dropped past high_water_mark%s\n"
                              % (self.on_full, self.stats['dropped'], why))
         if self._broken_drops:
-            sys.stderr.write('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
+            say('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
                              '(it failed too often)\n' % self._broken_drops)
 
     def _unreached_known(self) -> bool:

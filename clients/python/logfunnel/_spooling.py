@@ -6,11 +6,10 @@ producer's state (batches without a receipt, the spool writer) with the producer
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from . import exit as _exit
-from .errors import LogfunnelError, report
+from .errors import LogfunnelError, report, say
 from .spool import SEGMENT_MAX_AGE, SpoolWriter
 from .wire import HEADER, PROTOCOL_VERSION
 
@@ -45,7 +44,7 @@ class SpoolKeeper:
             finally:
                 if lost:
                     self.stats['lost'] += lost
-                    sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %s: %d records without a receipt lost '
+                    say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %s: %d records without a receipt lost '
                                      '(%s)\n' % (why, lost, cause))
                 self._changed.notify_all()
         self._wake()
@@ -76,7 +75,7 @@ class SpoolKeeper:
                     self._seal_spool()
                 return True
         self.stats['lost'] += 1
-        sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record logged while the client closed was lost '
+        say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record logged while the client closed was lost '
                          '(the spool could not be written)\n')
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -78,4 +79,31 @@ class SenderFailed(LogfunnelError):
 
 def report(err: BaseException) -> None:
     """One line on stderr: what a thread or exit hook cannot raise to anybody."""
-    sys.stderr.write('logfunnel: %s\n' % (err if isinstance(err, LogfunnelError) else '%s: %s' % (type(err).__name__, err)))
+    say('logfunnel: %s\n' % (err if isinstance(err, LogfunnelError) else '%s: %s' % (type(err).__name__, err)))
+
+
+def say(text: str) -> None:
+    """Writes ``text`` (whole lines) to stderr; never raises. A daemon's or a service's stderr may
+    be None (pythonw, or set so), a pipe whose reader has exited or /dev/full: the program without
+    logfunnel goes on there, so a report must not raise into a close() or a log call. The
+    interpreter's own stderr is written at its descriptor (after what it holds is flushed): a line
+    that cannot be written does not stay in its buffer, whose failed flush at the exit would end
+    the program with status 120. Another stream (Celery's redirect, a capture) gets the text."""
+    stream = sys.stderr
+    if stream is None:  # nowhere to say it
+        return
+    try:
+        if stream is not sys.__stderr__:
+            stream.write(text)
+            stream.flush()
+            return
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - what it held is not ours to report
+            pass
+        data = text.encode(stream.encoding or 'utf-8', 'backslashreplace')
+        fd = stream.fileno()
+        while data:
+            data = data[os.write(fd, data):]
+    except Exception:  # noqa: BLE001 - EPIPE, ENOSPC, EBADF, a closed stream: nobody to tell
+        pass

@@ -17,7 +17,7 @@ from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
 
 from . import exit as _exit
 from .client import Client
-from .errors import Closed, CloseTimeout, LogfunnelError, report
+from .errors import Closed, CloseTimeout, LogfunnelError, report, say
 
 # Python level -> pino level number (pino: trace 10, debug 20, info 30, warn 40, error 50, fatal 60).
 PINO_LEVELS = ((logging.CRITICAL, 60), (logging.ERROR, 50), (logging.WARNING, 40), (logging.INFO, 30), (logging.DEBUG, 20))
@@ -232,7 +232,7 @@ class LogfunnelHandler(logging.Handler):
             # handler while daemon threads may still log. Said once, not once per record.
             self.closed_drops += 1
             if self.closed_drops == 1:
-                sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged through a closed LogfunnelHandler '
+                say('logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged through a closed LogfunnelHandler '
                                  '(after close() or logging.shutdown(), as daemon threads do at exit); such records '
                                  'are not sent, counted in closed_drops, and reported this once\n')
         except Exception:  # noqa: BLE001 - logging's contract: report, never raise into the caller
@@ -307,11 +307,8 @@ class LogfunnelHandler(logging.Handler):
         err = sys.exc_info()[1]
         if not isinstance(err, LogfunnelError):
             super().handleError(record)
-        elif logging.raiseExceptions and sys.stderr:
-            try:
-                sys.stderr.write('logfunnel: %s\n' % err)
-            except (OSError, ValueError):  # a closed or broken stderr: nothing to tell
-                pass
+        elif logging.raiseExceptions:
+            say('logfunnel: %s\n' % err)  # sys.stderr None, closed or broken: nothing said, nothing raised
 
     def _client_error(self, err: LogfunnelError) -> None:
         """Reports a client error through logging's handleError path (stderr by default)."""
@@ -333,7 +330,7 @@ def _send_all_deferred() -> None:
         try:
             handler._send_deferred()
         except BaseException as err:
-            sys.stderr.write('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %d records logged from a signal handler during an '
+            say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %d records logged from a signal handler during an '
                              'emit lost at the end of the process (%s: %s)\n'
                              % (len(handler._deferred), type(err).__name__, err))
             if not isinstance(err, Exception):
