@@ -15,6 +15,12 @@ export interface WindowBatch {
   payload: Buffer | undefined
   /** Times it was sent (more than once after a rewind). */
   sends: number
+  /**
+   * A copy is in the spool (the writer was away): its receipt may come from there while a send
+   * of it still waits for the data connection and holds its payload, so the payload is never
+   * reused for another batch (see BatchSender's receipts).
+   */
+  copied?: boolean
 }
 
 export class SendWindow {

@@ -327,7 +327,8 @@ export class BatchSender extends EventEmitter {
     const freed = this.#window.receipt(seq)
     if (freed === undefined) return
     this.#spool.receipted(seq)
-    for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1)
+    // A copy's receipt may come while its one send still waits (WindowBatch.copied): not reused.
+    for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1 && batch.copied !== true)
     this.#stats.receipted = seq
     this.#lastProgress = performance.now()
     this.#link.liveness.waitFrom(this.#lastProgress)

@@ -148,6 +148,7 @@ export class WindowSpool {
       for (const batch of window.batches) {
         if (batch.seq <= this.#copiedThrough || batch.payload === undefined) continue
         this.#append(batch as WindowBatch & { payload: Buffer }, base)
+        batch.copied = true
         this.#copiedThrough = batch.seq
         this.#counters.spoolCopies++
       }
