@@ -35,6 +35,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .errors import report
+from .spool import fd_identity
 
 # The signals whose default action ends the process, as the Node producer's (signal-exit's list
 # on Linux), without SIGABRT, SIGTRAP and SIGSYS (abort(), a debugger and seccomp raise those, and
@@ -64,6 +65,7 @@ _finalizer_pid = -1
 _begun: Set[int] = set()           # fatal signals whose handler has begun in this process
 _watcher_pid = -1
 _wakeup: Optional[Tuple[socket.socket, socket.socket]] = None  # (reader, writer) of our wakeup fd
+_wakeup_ids: Tuple[Optional[Tuple[int, int]], ...] = ()  # what their descriptors are (fd_identity)
 
 
 def register(client: Any) -> None:
@@ -148,7 +150,7 @@ def install_signal_handlers() -> None:
 def _watch_signals() -> None:
     """Starts the thread that makes sure our handler runs (see the module's docstring); main
     thread only. Without a free wakeup fd, a descriptor or a thread it does nothing."""
-    global _watcher_pid, _wakeup
+    global _watcher_pid, _wakeup, _wakeup_ids
     if _watcher_pid == os.getpid() or not hasattr(socket, 'SO_PASSCRED'):
         return
     _watcher_pid = os.getpid()
@@ -178,10 +180,20 @@ def _watch_signals() -> None:
         reader.close()
         writer.close()
         return
-    _wakeup = (reader, writer)
+    ids, _wakeup, _wakeup_ids = _wakeup_ids, (reader, writer), (fd_identity(reader.fileno()), fd_identity(writer.fileno()))
     if inherited is not None:  # the parent's, after a fork: the parent keeps its own
-        for sock in inherited:
+        _let_go(inherited, ids)
+
+
+def _let_go(sockets: Tuple[socket.socket, ...], ids: Tuple[Optional[Tuple[int, int]], ...]) -> None:
+    """Closes the inherited wakeup sockets whose descriptors are still theirs; the others are
+    let go without a close: the numbers are something else now (a daemon's os.closerange, then
+    its own files), and closing them by number closed the daemon's files."""
+    for sock, ident in zip(sockets, ids):
+        if ident is not None and fd_identity(sock.fileno()) == ident:
             sock.close()
+        else:
+            sock.detach()
 
 
 def _watch(reader: socket.socket, pid: int) -> None:
@@ -298,8 +310,31 @@ def _forked() -> None:
                 signal.signal(signum, signal.SIG_DFL)
         except (ValueError, OSError):
             pass
+    _drop_inherited_wakeup()
     for client in list(_clients):
         client.reset()
+
+
+def _drop_inherited_wakeup() -> None:
+    """A forked child: the parent's wakeup socket pair serves the parent's watcher thread, which
+    is not here. Our wakeup fd is cleared and the child's copies closed now, while their numbers
+    are still theirs: a daemon closes every descriptor (os.closerange) and opens its own files on
+    the lowest numbers, which a signal's byte would be written into, and which the child's first
+    send closed by number (its watcher of its own replaces the parent's). A wakeup fd the
+    application set after ours stays; where ours cannot be cleared (a fork outside the main
+    thread), the copies stay until then, and are let go by what they are (_let_go)."""
+    global _wakeup, _wakeup_ids
+    inherited = _wakeup
+    if inherited is None:
+        return
+    try:
+        current = signal.set_wakeup_fd(-1)
+    except (ValueError, OSError):
+        return
+    if current != inherited[1].fileno():
+        signal.set_wakeup_fd(current)  # the application's
+    ids, _wakeup, _wakeup_ids = _wakeup_ids, None, ()
+    _let_go(inherited, ids)
 
 
 atexit.register(_close_all)
