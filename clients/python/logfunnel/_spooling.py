@@ -97,8 +97,7 @@ class SpoolKeeper:
             try:
                 self._spool.seal()
             except OSError as err:
-                self.stats['spool_errors'] += 1
-                report(err)
+                self._spool_failed(err)
 
     def _spool_held(self) -> bool:
         """Moves every batch held without a receipt to the spool, oldest first (lock held), so
@@ -122,12 +121,21 @@ class SpoolKeeper:
                     self.stats['spooled'] += 1
                     self.stats['spooled_records'] += count
             except (OSError, LogfunnelError) as err:
-                self.stats['spool_errors'] += 1
-                report(err)
+                self._spool_failed(err)
                 return False
             finally:
                 self._changed.notify_all()
             return True
+
+    def _spool_failed(self, err: BaseException) -> None:
+        """A spool write failed: counted; said on stderr unless it is the same failure as the last
+        one said (while the writer is away each new batch is copied, and a refused or full spool
+        said so once per batch: 8 lines in a second)."""
+        self.stats['spool_errors'] += 1
+        said = str(err)
+        if said != self._spool_error_said:
+            self._spool_error_said = said
+            report(err)
 
     def _spool_batch(self, seq: int, count: int, payload: bytes, base: int) -> None:
         """Appends one batch to this producer's spool, opening its writer on first use (lock held)."""
@@ -155,8 +163,7 @@ class SpoolKeeper:
                         self._copied_through = seq
                         self.stats['spool_copies'] += 1
                 except (OSError, LogfunnelError) as err:
-                    self.stats['spool_errors'] += 1
-                    report(err)
+                    self._spool_failed(err)
                     return
         elif self._writer_away:
             return

@@ -16,6 +16,7 @@ import time
 from typing import List, Optional, Tuple
 
 from .endpoint import parse_endpoint
+from .errors import LogfunnelError
 
 SPOOL_SUFFIX = '.spool'
 SPOOL_TMP_SUFFIX = '.spool.tmp'
@@ -56,8 +57,11 @@ def fd_identity(fd: int) -> Optional[Tuple[int, int]]:
     return st.st_dev, st.st_ino
 
 
-class SpoolError(Exception):
-    """The spool directory is not safe to write (another user's, or writable by others)."""
+class SpoolError(LogfunnelError):
+    """The spool directory is not safe to write (another user's, or writable by others). A
+    LogfunnelError, so the spool's error handling takes it as it takes an OSError: what cannot be
+    kept is counted and reported, never raised into the application (before, the sender thread
+    failed over it until it gave up, and close() raised it)."""
 
     code = 'LOGFUNNEL_ERR_UNSAFE_ENDPOINT'
 

@@ -3,7 +3,8 @@ as another user than the writer's, facing its spool): the records it cannot keep
 as lost, with the reason, and nothing raises into the application. Before, the refusal
 (SpoolError, not an OSError) escaped the spool's error handling: the sender thread failed five
 times over with LOGFUNNEL_ERR_SENDER_FAILED ('it starts again'), died with an uncaught exception,
-and close() raised the SpoolError into the application."""
+and close() raised the SpoolError into the application. A spool failure is said once while it
+repeats, not once per batch copied."""
 
 import json
 import os
@@ -35,5 +36,6 @@ def test_a_refused_spool_directory_is_reported_and_raises_nothing(run_code, tmp_
     assert done['stats']['lost'] == 100 and done['stats']['spooled_records'] == 0, done
     assert 'Exception in thread' not in p.stderr and 'LOGFUNNEL_ERR_SENDER_FAILED' not in p.stderr, p.stderr
     said = [line for line in p.stderr.splitlines() if 'LOGFUNNEL_ERR_UNSAFE_ENDPOINT' in line]
-    assert said and all(str(spool) in line for line in said), p.stderr
+    # Said once, not once per batch copied while the writer is away (8 lines in that second before).
+    assert len(said) == 1 and str(spool) in said[0], p.stderr
     assert os.listdir(str(spool)) == []
