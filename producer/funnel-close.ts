@@ -116,6 +116,7 @@ export function closeError (facts: CloseFacts, options: ResolvedProducerOptions)
         spoolDir: options.spoolDir,
         // The ring drops only with no sender to take from it: one that failed too often stopped taking.
         lost: stats.abandoned + unkept + facts.ringLost,
+        spoolError: stats.lastSpoolError,
         why: facts.stopped || facts.ringLost > 0 ? 'the sender stopped taking records (it failed too often)' : undefined
       }
     // The sender thread ended without a word, never started (no thread could be made), or was ended for its silence.

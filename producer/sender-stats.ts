@@ -26,18 +26,20 @@ export interface SenderStats {
   spoolErrors: number
   /** Batches copied to the spool while the writer did not answer (`spoolAfterMs`); kept in memory too. */
   spoolCopies: number
+  /** The last spool write that failed, its message (`EACCES: permission denied, open '...'`); null when none did. */
+  lastSpoolError: string | null
 }
 
 /** Every counter at its start. */
 export function newSenderStats (): SenderStats {
-  return { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0, spoolCopies: 0 }
+  return { records: 0, batches: 0, receipted: -1, resends: 0, dropped: 0, tooLarge: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, spoolErrors: 0, spoolCopies: 0, lastSpoolError: null }
 }
 
-/** Counters of two senders together; `receipted` and `heldBytes` are the later one's. */
+/** Counters of two senders together; `receipted`, `heldBytes` and `lastSpoolError` (if any) are the later one's. */
 export function sumStats (a: SenderStats, b: SenderStats): SenderStats {
-  const sum = { ...b }
+  const sum = { ...b, lastSpoolError: b.lastSpoolError ?? a.lastSpoolError }
   for (const key of Object.keys(sum) as Array<keyof SenderStats>) {
-    if (key !== 'receipted' && key !== 'heldBytes') sum[key] += a[key]
+    if (key !== 'receipted' && key !== 'heldBytes' && key !== 'lastSpoolError') sum[key] += a[key]
   }
   return sum
 }

@@ -195,7 +195,7 @@ export class BatchSender extends EventEmitter {
       await this.flush(deadlineMs)
     } catch (err) {
       this.destroy()
-      throw new CloseTimeoutError(deadlineMs, { lost: this.#stats.abandoned })
+      throw new CloseTimeoutError(deadlineMs, { lost: this.#stats.abandoned, spoolError: this.#stats.lastSpoolError })
     } finally {
       this.destroy()
     }

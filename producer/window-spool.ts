@@ -13,6 +13,7 @@ export interface SpoolCounters {
   spooledRecords: number
   spoolErrors: number
   spoolCopies: number
+  lastSpoolError: string | null
 }
 
 /**
@@ -173,6 +174,14 @@ export class WindowSpool {
 
   #onError (err: unknown): void {
     this.#counters.spoolErrors++
+    this.#counters.lastSpoolError = failureText(err)
     debug('spool write failed: %o', err)
   }
+}
+
+/** A failure as said: its code first (`EACCES: permission denied, open '...'`, `LOGFUNNEL_ERR_UNSAFE_ENDPOINT: refusing ...`). */
+function failureText (err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  const code = (err as NodeJS.ErrnoException).code
+  return code === undefined || err.message.startsWith(code) ? err.message : `${code}: ${err.message}`
 }

@@ -143,7 +143,7 @@ export class CloseTimeoutError extends LogfunnelError {
   constructor (deadlineMs: number, detail: CloseTimeoutDetail = {}) {
     const parts: string[] = []
     if (detail.spooled !== undefined && detail.spooled > 0) parts.push(`${detail.spooled} records without a receipt went to the spool in ${detail.spoolDir ?? '?'}, where the writer ingests them`)
-    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost${detail.why !== undefined ? '' : ' (no spool to keep them, or it could not be written)'}`)
+    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost${detail.why !== undefined ? '' : ` (${lostWhy(detail.spoolError)})`}`)
     // With `why`, nothing was waited for: there was nobody to wait for.
     const head = detail.why !== undefined
       ? `close: ${detail.why}`
@@ -165,8 +165,15 @@ export interface CloseTimeoutDetail {
   lost?: number
   /** Why there was nothing to wait for (the sender thread is gone), when that is so. */
   why?: string
+  /** The spool's last failure (SenderStats' `lastSpoolError`): said as why `lost` are lost. */
+  spoolError?: string | null
   /** close() ended before its deadline: the writer is away and the rest was in the spool. */
   writerAway?: boolean
+}
+
+/** Why records without a receipt are lost when nothing else is said: the spool's failure, if it had one. */
+function lostWhy (spoolError: string | null | undefined): string {
+  return spoolError === undefined || spoolError === null ? 'no spool to keep them, or it could not be written' : `the spool could not be written: ${spoolError}`
 }
 
 /** The destination was used after `close()`. */
