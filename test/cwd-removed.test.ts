@@ -1,0 +1,30 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { exitCode, fixture, spawnNode, tempDir } from './helpers/children.js'
+import { startWriterChild } from './helpers/cluster.js'
+
+/**
+ * funnel() made in a process whose working directory was removed: Node's worker threads read it
+ * as they start (Node 20), so no sender thread can start; the logging thread spools the records
+ * at close(). The report of the failed start must say so in those terms. Before, it was Node's
+ * own words as a warning, '[ENOENT] Error: ENOENT: no such file or directory, uv_cwd', which
+ * names neither the sender thread nor what to do.
+ */
+describe('funnel() with the working directory removed', () => {
+  it('reports once that its sender thread cannot start and why; close() puts the 100 records in the spool, which a writer takes; exit 0', async () => {
+    const dir = tempDir()
+    const child = spawnNode([fixture('cwd-removed'), `ipc://${join(dir, 'w.sock')}`, join(dir, 'gone')])
+    const done = await child.waitForLine((l) => l.event === 'done', 30_000)
+    expect(await exitCode(child), child.describe()).toBe(0)
+    const startFailures = done.errors.filter((e: string) => e.startsWith('LOGFUNNEL_ERR_SENDER_FAILED'))
+    expect(startFailures, child.describe()).toHaveLength(1)
+    expect(startFailures[0]).toMatch(/^LOGFUNNEL_ERR_SENDER_FAILED: the sender thread cannot start: the working directory of the process was removed/)
+    // The logging thread spools what no sender thread took (close()'s report, an 'error' event).
+    expect(done.closeError).toBe(null)
+    expect(done.errors.filter((e: string) => !e.startsWith('LOGFUNNEL_ERR_SENDER_FAILED'))).toEqual([expect.stringMatching(/^LOGFUNNEL_ERR_CLOSE_TIMEOUT: .*100 records without a receipt went to the spool/)])
+    const writer = await startWriterChild(dir)
+    expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: 100 })
+    expect(await verifyFile(writer.file)).toMatchObject({ lines: 100, producers: 1, gaps: 0, duplicates: 0, torn: 0, ok: true })
+  })
+})
