@@ -15,7 +15,7 @@ import { SenderCalls, withDeadline } from './sender-calls.js'
 import { closeError, closeSenderThread, endClose, SILENT_THREAD_MS } from './funnel-close.js'
 import { closedAtExit, exitDeadlineMs, isProcessExiting, ringAtExit, spoolAtExit } from './funnel-exit.js'
 import { LateSpool, rescueRing } from './late-spool.js'
-import { reviveError } from './thread-errors.js'
+import { explainStartFailure, reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
 import { orphanExited, orphanMessage, weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
@@ -194,7 +194,7 @@ export class FunnelDestination extends EventEmitter {
 
   /** A sender thread that could not start: only the first such failure is reported. */
   #startFailed (err: Error): void {
-    if (this.#startFailures++ === 0) this.#emitError(err)
+    if (this.#startFailures++ === 0) this.#emitError(explainStartFailure(err))
   }
 
   /** 'exit' (also `process.exit()`), or a signal about to end the process: the spool (funnel-exit.ts). */

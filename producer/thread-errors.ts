@@ -28,3 +28,18 @@ export function reviveError (plain: PlainError): LogfunnelError {
 export function withCodeInMessage (err: Error & { code?: string }): Error {
   return new Error(err.code === undefined ? err.message : `${err.code}: ${err.message}`)
 }
+
+/**
+ * Why a sender thread could not start, in logfunnel's terms where Node's own words say nothing
+ * of it: a process whose working directory was removed (a release directory deleted under a
+ * running service) starts no worker thread at all on Node 20, which reads the cwd as a thread
+ * starts ('ENOENT: no such file or directory, uv_cwd'). Other causes keep Node's error.
+ */
+export function explainStartFailure (err: Error): Error {
+  const { code, syscall } = err as NodeJS.ErrnoException
+  if (code !== 'ENOENT' || syscall !== 'uv_cwd') return err
+  return new LogfunnelError('LOGFUNNEL_ERR_SENDER_FAILED', 'the sender thread cannot start: the working directory of the ' +
+    'process was removed (Node reads it as a worker thread starts, and no thread will start while it is gone); the ' +
+    'records logged are held, and go to the spool from the logging thread at close() or the end of the process. Start ' +
+    'the process in a directory that stays, or process.chdir() to one before funnel()', { cause: err })
+}
