@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, fixture, spawnNode, tempDir } from './helpers/children.js'
+import { BIN, exitCode, fixture, spawnCommand, spawnNode, tempDir } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 
 /**
@@ -26,5 +26,17 @@ describe('funnel() with the working directory removed', () => {
     const writer = await startWriterChild(dir)
     expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: 100 })
     expect(await verifyFile(writer.file)).toMatchObject({ lines: 100, producers: 1, gaps: 0, duplicates: 0, torn: 0, ok: true })
+  })
+})
+
+describe('logfunnel writer with the working directory removed', () => {
+  it('a relative --file: exit 1, LOGFUNNEL_ERR_FILE saying the working directory was removed (not LOGFUNNEL_ERR_INTERNAL, "a bug")', async () => {
+    const dir = tempDir()
+    const gone = join(dir, 'gone')
+    const child = spawnCommand('/bin/sh', ['-c', 'mkdir "$1" && cd "$1" && rmdir "$1" && exec "$2" "$3" writer --file rel.log --endpoint "$4"',
+      'sh', gone, process.execPath, BIN, `ipc://${join(dir, 'w.sock')}`])
+    expect(await exitCode(child), child.describe()).toBe(1)
+    expect(child.stderr(), child.describe()).toMatch(/^logfunnel: LOGFUNNEL_ERR_FILE: a relative path cannot be resolved: the working directory of the process was removed/)
+    expect(child.stdout()).toBe('')
   })
 })
