@@ -72,8 +72,12 @@ async function run (): Promise<number> {
 run().then((code) => {
   process.exitCode = code
 }, (err: unknown) => {
-  const code = err instanceof LogfunnelError ? err.code : 'LOGFUNNEL_ERR_INTERNAL'
-  const message = err instanceof Error ? err.message : String(err)
+  const cwdGone = (err as NodeJS.ErrnoException | undefined)?.syscall === 'uv_cwd'
+  const code = err instanceof LogfunnelError ? err.code : cwdGone ? 'LOGFUNNEL_ERR_FILE' : 'LOGFUNNEL_ERR_INTERNAL'
+  // A relative path (--file, --state-file ...) resolved in a working directory removed under the process.
+  const message = cwdGone
+    ? 'a relative path cannot be resolved: the working directory of the process was removed; give absolute paths, or start in a directory that exists'
+    : err instanceof Error ? err.message : String(err)
   process.stderr.write(`logfunnel: ${code}: ${message}\n`)
   process.exitCode = err instanceof LogfunnelError && err.code === 'LOGFUNNEL_ERR_USAGE' ? 2 : 1
 })
