@@ -110,13 +110,14 @@ export function closeError (facts: CloseFacts, options: ResolvedProducerOptions)
   const { stats, rescue, failed, writerAway, deadlineMs } = facts
   const rescued = rescue?.spooled ?? 0
   const unkept = rescue?.lost ?? 0
+  const rescueError = rescue?.err === undefined ? undefined : (rescue.err as Error).message
   const detail = stats !== undefined
     ? {
         spooled: stats.spooledRecords + rescued,
         spoolDir: options.spoolDir,
         // The ring drops only with no sender to take from it: one that failed too often stopped taking.
         lost: stats.abandoned + unkept + facts.ringLost,
-        spoolError: stats.lastSpoolError,
+        spoolError: stats.lastSpoolError ?? rescueError,
         why: facts.stopped || facts.ringLost > 0 ? 'the sender stopped taking records (it failed too often)' : undefined
       }
     // The sender thread ended without a word, never started (no thread could be made), or was ended for its silence.
@@ -124,6 +125,7 @@ export function closeError (facts: CloseFacts, options: ResolvedProducerOptions)
         spooled: rescued,
         spoolDir: options.spoolDir,
         lost: facts.ringLost + unkept + (facts.silentHolding ?? 0),
+        spoolError: rescueError,
         why: facts.silentHolding !== undefined
           ? `the sender thread gave no sign of life for ${SILENT_THREAD_MS} ms and was ended`
           : 'the sender thread ended or never started'

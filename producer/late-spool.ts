@@ -84,7 +84,9 @@ export function rescueRing (ring: RingWriter, options: ResolvedProducerOptions):
     }
     rescue.spooled += done
   }
-  rescue.lost += ring.takeUntaken(take)
+  // Not `rescue.lost += ring.takeUntaken(take)`: that reads rescue.lost before `take` adds to it.
+  const unreachable = ring.takeUntaken(take)
+  rescue.lost += unreachable
   try {
     spool?.seal()
   } catch (err) {

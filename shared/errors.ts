@@ -143,7 +143,9 @@ export class CloseTimeoutError extends LogfunnelError {
   constructor (deadlineMs: number, detail: CloseTimeoutDetail = {}) {
     const parts: string[] = []
     if (detail.spooled !== undefined && detail.spooled > 0) parts.push(`${detail.spooled} records without a receipt went to the spool in ${detail.spoolDir ?? '?'}, where the writer ingests them`)
-    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost${detail.why !== undefined ? '' : ` (${lostWhy(detail.spoolError)})`}`)
+    // With `why` the head says why there was nothing to wait for; a spool that failed is said still.
+    const quiet = detail.why !== undefined && (detail.spoolError === undefined || detail.spoolError === null)
+    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost${quiet ? '' : ` (${lostWhy(detail.spoolError)})`}`)
     // With `why`, nothing was waited for: there was nobody to wait for.
     const head = detail.why !== undefined
       ? `close: ${detail.why}`

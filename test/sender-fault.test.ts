@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
@@ -186,6 +187,25 @@ async function expectSpooledInFile (dir: string, records: number): Promise<void>
   expect((await writer.stop()).records).toBe(records)
   expect(await verifyFile(writer.file, { expectTotal: records })).toMatchObject({ ok: true, lines: records, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
 }
+
+describe('funnel(): no sender thread could be made, and the spool cannot be written either', () => {
+  it('close() rejects with the 1,000 records lost and says why the spool failed (before, only that they were lost)', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'not-a-dir'), '')
+    const code = `
+      import pino from 'pino'
+      import { funnel } from ${JSON.stringify(join(ROOT, 'dist', 'producer', 'index.js'))}
+      const dest = funnel({ endpoint: 'ipc://${join(dir, 'w.sock')}', spoolDir: '${join(dir, 'not-a-dir', 'spool')}' })
+      const log = pino(dest)
+      for (let seq = 0; seq < 1000; seq++) log.info({ seq }, 'x')
+      await dest.close().catch((err) => console.log(JSON.stringify({ event: 'closed', code: err.code, message: err.message })))`
+    const child = spawnNode(['-r', join(ROOT, 'test', 'fixtures', 'no-sender-thread.cjs'), '--input-type=module', '-e', code], { cwd: ROOT })
+    expect(await exitCode(child, 20_000), child.describe()).toBe(0)
+    const closed = await child.waitForLine((l) => l.event === 'closed')
+    expect(closed.code).toBe('LOGFUNNEL_ERR_CLOSE_TIMEOUT')
+    expect(closed.message).toMatch(/^close: the sender thread ended or never started: 1000 records without a receipt are lost \(the spool could not be written: ENOTDIR: not a directory/)
+  })
+})
 
 describe('funnel(): no sender thread could be made, then process.exit()', () => {
   it('the logging thread puts the 1,000 records the ring holds in the spool at the exit, and says nothing: a writer takes all 1,000 (before, reported lost)', async () => {
