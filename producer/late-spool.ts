@@ -101,6 +101,8 @@ function * wholeLinesUpTo (bytes: Buffer, max: number): Generator<Buffer> {
   while (start < bytes.length) {
     let end = Math.min(start + max, bytes.length)
     if (end < bytes.length) end = bytes.lastIndexOf(10, end - 1) + 1
+    // A line over `max` (the ring refuses them, so never): on its own, never a loop without end.
+    if (end <= start) end = bytes.indexOf(10, start) + 1 || bytes.length
     yield bytes.subarray(start, end)
     start = end
   }
