@@ -53,6 +53,7 @@ class Closer:
 
     def _close(self, timeout: Optional[float]) -> None:
         deadline = self.close_timeout if timeout is None else timeout
+        spooled_before, lost_before = self.stats['spooled_records'], self.stats['lost']
         lost, why = 0, ''
         ended = False
         ending = None  # how the close ended, for its report of a writer never reached (Node's words)
@@ -83,11 +84,12 @@ class Closer:
                 self._changed.notify_all()  # a sender pausing before a new session
             if self._thread is not None:
                 self._wake()
-                self._thread.join()
                 # Closed here, not by the thread: a sender that gave up has ended, and a wake-up
-                # written meanwhile must not reach a descriptor that reused the number.
-                with self._lock:
-                    self._close_wake_pipe()
+                # written meanwhile must not reach a descriptor that reused the number. A thread
+                # blocked for good in a call keeps its pipe (it may still write it).
+                if self._join_sender(spooled_before, lost_before):
+                    with self._lock:
+                        self._close_wake_pipe()
             self._seal_spool()
             self._report_dropped()
         if ended:

@@ -14,7 +14,7 @@ import zmq
 
 from ._inherited import close_connections_to, writer_peers
 from ._liveness import WriterLiveness, heartbeat_ms
-from .errors import LogfunnelError, SenderFailed, report
+from .errors import LogfunnelError, SenderFailed, SenderStalled, report
 from .exit import ASYNC_SIGNALS
 from .spool import SEGMENT_MAX_AGE, fd_identity
 from .wire import GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, HandshakeWatch, decode_receipt, open_sockets, too_large_limit
@@ -38,6 +38,14 @@ RESTART_MAX_DELAY = 2.0
 # a fault).
 NO_FD_ERRNOS = (errno.EMFILE, errno.ENFILE)
 NO_FD_MAX_DELAY = 1.0
+# A sender thread with no sign of life for this long (s) past the time its next one was due is
+# blocked for good in a call (a bug, a library that hangs): close() and a log call waiting for
+# room (on_full 'block') go on without it, as Node's producers do after 30 s without a beat. It
+# shows life at each turn of its loop, each session and each pause, and says how long it means to
+# wait in between, so a thread merely slow (or idle in a long poll) is never given up on.
+STALL = 30.0
+# close() waits for the thread to end in slices of this long (s), judging its signs of life.
+JOIN_SLICE = 0.25
 
 
 class SenderThread:
@@ -51,6 +59,7 @@ class SenderThread:
         faults: List[float] = []
         starved = 0  # sessions in a row that found no free descriptor
         while True:
+            self._beat()
             opened = self._sessions
             try:
                 self._session()
@@ -96,6 +105,7 @@ class SenderThread:
         """Waits before a new session (a fault of the environment, such as no free file
         descriptor, may pass); close() and abandon() end the wait."""
         deadline = time.monotonic() + seconds
+        self._beat(deadline)
         with self._lock:
             while not self._closing and time.monotonic() < deadline:
                 self._changed.wait(deadline - time.monotonic())
@@ -124,6 +134,7 @@ class SenderThread:
         held = False        # batches wait for receipts
         try:
             while True:
+                self._beat()
                 with self._lock:
                     if self._closing:
                         return
@@ -191,6 +202,7 @@ class SenderThread:
                 if self._spool is not None and self._spool.open:
                     wait = min(wait, SEGMENT_MAX_AGE)
                 wait = min(wait, handshake.wait(now), copy_wait)
+                self._beat(now + wait)
                 events = dict(poller.poll(int(wait * 1000) + 1))
                 if self._wake_r in events:
                     os.read(self._wake_r, 4096)
@@ -219,6 +231,7 @@ class SenderThread:
                         sent_through, last_rewind = -1, time.monotonic()
                         self.stats['resends'] += 1
         finally:
+            self._beat()
             try:
                 handshake.read(monitor)  # what the connection came to, for a close that reports it (_report_unreached)
             except zmq.ZMQError:
@@ -228,6 +241,29 @@ class SenderThread:
             for sock in (monitor, receipts, push, sub):
                 sock.close(0)
             ctx.term()
+
+    def _beat(self, due: float = 0.0) -> None:
+        """The sender thread shows life: now, and next by ``due`` (a wait it means to make)."""
+        self._beat_due = max(time.monotonic(), due)
+
+    def _stalled(self, since: float) -> bool:
+        """True when the sender thread has shown no life for STALL s past when it was due (or
+        past ``since``, when the caller began to wait for it): blocked for good in a call."""
+        return time.monotonic() - max(self._beat_due, since) >= STALL
+
+    def _join_sender(self, spooled: int, lost: int) -> bool:
+        """close(): waits for the sender thread to end; True once it has. One with no sign of
+        life for STALL s (see _stalled) is left where it is blocked, reported with what the close
+        did with its records (``spooled`` and ``lost`` before the close); False."""
+        thread = self._thread
+        since = time.monotonic()
+        while thread is not None and thread.is_alive():
+            thread.join(JOIN_SLICE)
+            if thread.is_alive() and self._stalled(since):
+                self._fail(SenderStalled(STALL, 'close() goes on without it',
+                                         self.stats['spooled_records'] - spooled, self.stats['lost'] - lost))
+                return False
+        return True
 
     def _heard(self, liveness: WriterLiveness) -> None:
         """The writer answered: it no longer counts as away."""

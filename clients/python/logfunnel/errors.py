@@ -77,6 +77,17 @@ class SenderFailed(LogfunnelError):
         self.__cause__ = cause
 
 
+class SenderStalled(SenderFailed):
+    """The sender thread gave no sign of life for ``seconds`` s (blocked for good in a call: a
+    bug, a library that hangs): ``what`` goes on without it; ``spooled`` records without a
+    receipt went to the spool, ``lost`` could not be kept."""
+
+    def __init__(self, seconds: float, what: str, spooled: int, lost: int) -> None:
+        LogfunnelError.__init__(self, 'the sender thread gave no sign of life for %g s (blocked in a call that does not '
+                                      'return): %s: %d records without a receipt went to the spool, %d lost'
+                                % (seconds, what, spooled, lost))
+
+
 def report(err: BaseException) -> None:
     """One line on stderr: what a thread or exit hook cannot raise to anybody."""
     say('logfunnel: %s\n' % (err if isinstance(err, LogfunnelError) else '%s: %s' % (type(err).__name__, err)))
