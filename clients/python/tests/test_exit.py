@@ -30,7 +30,7 @@ def test_a_burst_then_the_end_of_the_script(writer_factory, run_code):
     assert verify(writer.file, '--expect', str(n))['lines'] == n
 
 
-FAULTS = '''import json, logging, sys, time
+FAULTS = '''import json, logging, os, signal, sys, time
 import logfunnel, logfunnel._sender as sender
 endpoint, n, fail_at = sys.argv[1], int(sys.argv[2]), [int(x) for x in sys.argv[3].split(',')]
 sends = 0
@@ -52,7 +52,9 @@ if sys.argv[4] == 'until-broken':
     sender.RESTART_DELAY = 0.005  # the pauses between sessions are not what this case is about
 open_sockets = sender.open_sockets
 sender.open_sockets = lambda *a: (lambda push, *rest: (FaultyPush(push), *rest))(*open_sockets(*a))
-client = logfunnel.Client(endpoint, max_batch_bytes=4096, batch_delay=0)
+ending = sys.argv[5] if len(sys.argv) > 5 else 'close'  # close, sigterm, or close-no-spool
+kept = {'spool_dir': os.path.join(sys.argv[6], 'spool')} if ending == 'close-no-spool' else {}  # under a regular file
+client = logfunnel.Client(endpoint, max_batch_bytes=4096, batch_delay=0, **kept)
 for i in range(n // 2):
     client.send(json.dumps({'seq': i, 'msg': 'y' * 100}))
 if sys.argv[4] == 'until-broken':  # the second half only once the sender has given up
@@ -60,8 +62,17 @@ if sys.argv[4] == 'until-broken':  # the second half only once the sender has gi
         time.sleep(0.01)
 for i in range(n // 2, n):
     client.send(json.dumps({'seq': i, 'msg': 'y' * 100}))
-client.close()
-print(json.dumps({'event': 'done', 'stats': client.stats}), flush=True)
+if ending == 'sigterm':  # a service manager's stop, with no close()
+    print(json.dumps({'event': 'ending', 'stats': client.stats}), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+began = time.monotonic()
+try:
+    client.close()
+    raised = None
+except logfunnel.LogfunnelError as err:
+    raised = str(err)
+print(json.dumps({'event': 'done', 'stats': client.stats, 'seconds': time.monotonic() - began, 'raised': raised}), flush=True)
 '''
 
 
@@ -102,6 +113,25 @@ def test_a_sender_that_keeps_failing_spools_and_gives_up(writer_factory, run_cod
     writer.wait_for_lines(kept)
     summary = writer.stop()
     assert summary['records'] == kept and count_lines(writer.file) == kept
+
+
+def test_a_sender_that_gave_up_before_a_fatal_signal_says_what_it_dropped(writer_factory, run_code):
+    # The sender gives up (the first half spooled), the second half is dropped and counted, then
+    # SIGTERM ends the process (no close()): the end spools what is held and the process ends by
+    # the signal. The 1000 records dropped were said nowhere (close() and the interpreter's exit
+    # say them; the signal's end did not): silent loss. Now the signal's end says them too.
+    writer = writer_factory()
+    n = 2_000
+    p = run_code(FAULTS, writer.endpoint, str(n), ','.join(str(k) for k in range(2, 200)), 'until-broken', 'sigterm')
+    ending = p.wait_event('ending')
+    assert p.wait() == -15
+    stats = ending['stats']
+    assert stats['lost'] == n // 2 and stats['confirmed'] + stats['spooled_records'] == n // 2, stats
+    assert p.stderr.count('too many failures') == 1, p.stderr
+    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them' % (n // 2)) == 1, p.stderr
+    writer.wait_for_lines(n // 2)
+    summary = writer.stop(spool_taken=True)
+    assert summary['records'] == n // 2 and count_lines(writer.file) == n // 2
 
 
 NO_THREAD = '''import json, logging, sys, threading, time
