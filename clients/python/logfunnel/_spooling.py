@@ -21,7 +21,8 @@ class SpoolKeeper:
         """Stops sending and moves every record held without a receipt to the spool, without
         waiting (exit paths). Returns the number of records lost (no spool, or it failed); those
         are reported on stderr. ``at_exit``: the process ends (a fatal signal), so lines sent
-        from now on follow into the spool."""
+        from now on follow into the spool, and the records dropped so far are said (as close()
+        says them)."""
         with self._lock, _exit.spooling:
             if self._closing or self.pid != os.getpid():
                 return 0
@@ -46,6 +47,10 @@ class SpoolKeeper:
                     self.stats['lost'] += lost
                     say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %s: %d records without a receipt lost '
                                      '(%s)\n' % (why, lost, cause))
+                if at_exit:
+                    # The process ends by a fatal signal: no close() follows to say what was dropped
+                    # (on_full 'drop', a sender that gave up); said here, or it went unsaid.
+                    self._report_dropped()
                 self._changed.notify_all()
         self._wake()
         return lost
