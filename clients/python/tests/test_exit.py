@@ -134,6 +134,30 @@ def test_a_sender_that_gave_up_before_a_fatal_signal_says_what_it_dropped(writer
     assert summary['records'] == n // 2 and count_lines(writer.file) == n // 2
 
 
+def test_a_sender_that_gave_up_with_no_spool_ends_close_at_once_and_says_why(writer_factory, run_code, tmp_path):
+    # The sender gives up and its spool cannot be written (its directory is under a regular file):
+    # close() ends at once and raises for the 1000 records it holds, but its report said 'close
+    # took longer than 10.0 s' and 'close deadline', a deadline it never waited for. Now it says
+    # that the sender gave up; the counts add up to the 2000 logged, none in the file.
+    writer = writer_factory()
+    n = 2_000
+    (tmp_path / 'a-file').write_text('')
+    p = run_code(FAULTS, writer.endpoint, str(n), ','.join(str(k) for k in range(2, 200)), 'until-broken',
+                 'close-no-spool', str(tmp_path / 'a-file'))
+    done = p.wait_event('done')
+    assert p.wait() == 0
+    stats = done['stats']
+    assert done['seconds'] < 2, done
+    assert stats['lost'] == n and stats['spooled_records'] == 0 and stats['confirmed'] == 0, done
+    assert done['raised'] == ('LOGFUNNEL_ERR_CLOSE_TIMEOUT: close, the sender gave up (it failed too often): '
+                              '%d records without a receipt could not be spooled' % (n // 2)), done
+    assert ('LOGFUNNEL_ERR_CLOSE_TIMEOUT: close, the sender gave up (it failed too often): %d records without '
+            'a receipt lost' % (n // 2)) in p.stderr, p.stderr
+    assert 'took longer than' not in p.stderr and 'deadline' not in p.stderr, p.stderr
+    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them' % (n // 2)) == 1, p.stderr
+    assert writer.stop()['records'] == 0 and count_lines(writer.file) == 0
+
+
 NO_THREAD = '''import json, logging, sys, threading, time
 start = threading.Thread.start
 def refuse(thread):
