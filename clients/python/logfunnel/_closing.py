@@ -61,8 +61,13 @@ class Closer:
             try:
                 away = self._wait_confirmed(deadline, 'close', spooled_ends=True)
             except CloseTimeout:
-                lost, why = self.abandon('close deadline'), 'close took longer than %.1f s' % deadline
-                ending = 'close took longer than %d ms' % (deadline * 1000)
+                if self._broken:  # nothing was waited for: the sender gave up (_wait_confirmed ends at once)
+                    why = 'close, the sender gave up (it failed too often)'
+                    lost = self.abandon(why)
+                    ending = 'close ended before its %d ms deadline: the sender gave up' % (deadline * 1000)
+                else:
+                    lost, why = self.abandon('close deadline'), 'close took longer than %.1f s' % deadline
+                    ending = 'close took longer than %d ms' % (deadline * 1000)
             else:
                 # The writer is away and every line without a receipt is in the spool: the rest of
                 # the deadline would only hold the caller up (the move below writes nothing new).
