@@ -29,9 +29,12 @@ class HookedPush:
 sender.STALL = 2.0  # the test's "no sign of life for good" (30 s by default)
 open_sockets = sender.open_sockets
 sender.open_sockets = lambda *a: (lambda push, *rest: (HookedPush(push), *rest))(*open_sockets(*a))
-client = logfunnel.Client(endpoint, max_batch_bytes=4096, batch_delay=0, close_timeout=float(sys.argv[5]))
+room = {'on_full': 'block', 'block_timeout': 0, 'max_frame_bytes': 65536, 'high_water_mark': 65536} if how == 'stuck-block' else {}
+client = logfunnel.Client(endpoint, max_batch_bytes=4096, batch_delay=0, close_timeout=float(sys.argv[5]), **room)
+began = time.monotonic()
 for i in range(n):
     client.send(json.dumps({'pid': os.getpid(), 'seq': i, 'msg': 'y' * 100}))
+logged = time.monotonic() - began
 while not calls:  # the sender is in its first send
     time.sleep(0.01)
 began = time.monotonic()
@@ -39,7 +42,7 @@ if how == 'stuck-at-exit':
     print(json.dumps({'event': 'ending'}), flush=True)
     sys.exit(0)
 client.close()
-print(json.dumps({'event': 'done', 'seconds': time.monotonic() - began, 'stats': client.stats}), flush=True)
+print(json.dumps({'event': 'done', 'seconds': time.monotonic() - began, 'logged': logged, 'stats': client.stats}), flush=True)
 '''
 
 
@@ -76,6 +79,28 @@ def test_the_end_of_the_process_does_not_wait_for_good_on_a_stuck_sender(writer_
     assert time.monotonic() - ending < 20
     assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED: the sender thread gave no sign of life for 2 s') == 1, p.stderr
     assert ('%d records without a receipt went to the spool' % n) in p.stderr, p.stderr
+    writer.wait_for_lines(n)
+    assert writer.stop(spool_taken=True)['records'] == n
+    assert_clean(verify(writer.file, '--expect', str(n)), n, 1)
+
+
+def test_a_log_call_blocked_for_room_does_not_wait_for_good_on_a_stuck_sender(writer_factory, run_code):
+    # on_full 'block' with block_timeout 0 (however long it takes): past high_water_mark (64 KiB,
+    # the 2000 records are 270 KiB) a log call waits for receipts from a sender blocked for good
+    # in its first send, and it waited for good: the program hung. Now, after STALL s with no
+    # sign of life, the call moves what is held to the spool and logging goes on; close() then
+    # spools the rest and goes on without the thread. Every record reaches the file.
+    writer = writer_factory()
+    n = 2000
+    p = run_code(STUCK, writer.endpoint, str(n), 'stuck-block', '0', '1')
+    done = p.wait_event('done', 60)
+    assert p.wait() == 0
+    stats = done['stats']
+    assert 2 <= done['logged'] < 20, done
+    assert stats['spooled_records'] == n and stats['confirmed'] == 0 and stats['lost'] == 0 and stats['dropped'] == 0, done
+    assert p.stderr.count("the sender thread gave no sign of life for 2 s (blocked in a call that does not return): "
+                          "a log call waiting for room (on_full 'block') goes on without it: ") == 1, p.stderr
+    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED: the sender thread gave no sign of life for 2 s') == 2, p.stderr
     writer.wait_for_lines(n)
     assert writer.stop(spool_taken=True)['records'] == n
     assert_clean(verify(writer.file, '--expect', str(n)), n, 1)
