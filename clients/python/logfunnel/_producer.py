@@ -14,7 +14,7 @@ import zmq
 
 from . import exit as _exit
 from ._closing import Closer
-from ._sender import Batch, SenderThread
+from ._sender import JOIN_SLICE, Batch, SenderThread
 from ._spooling import SpoolKeeper
 from .endpoint import default_endpoint, receipt_endpoint_for
 from .errors import Closed, LogfunnelError, SenderFailed, report
@@ -206,13 +206,25 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
             return False
         if self._thread is None:  # no sender (it could not start): nothing makes room by waiting
             return self._spool_or_overflow()
-        deadline = None if self.block_timeout == 0 else time.monotonic() + self.block_timeout
+        since = time.monotonic()
+        deadline = None if self.block_timeout == 0 else since + self.block_timeout
         while self._held_bytes + size > self.high_water_mark:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return self._spool_or_overflow()
-            self._changed.wait(left)
+            if self._stalled(since):  # blocked for good in a call: no room will come (block_timeout 0 or over STALL)
+                return self._stalled_for_room()
+            self._changed.wait(JOIN_SLICE if left is None else min(left, JOIN_SLICE))
         return True
+
+    def _stalled_for_room(self) -> bool:
+        """A log call waiting for room finds the sender thread with no sign of life for STALL s
+        (lock held): as at block_timeout, what is held goes to the spool (or, with none, records
+        past high_water_mark are dropped and counted), said once with the count."""
+        spooled, lost = self.stats['spooled_records'], self.stats['lost']
+        room = self._spool_or_overflow()
+        self._say_stalled("a log call waiting for room (on_full 'block') goes on without it", spooled, lost)
+        return room
 
     @property
     def broken(self) -> bool:

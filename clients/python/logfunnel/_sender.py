@@ -260,10 +260,14 @@ class SenderThread:
         while thread is not None and thread.is_alive():
             thread.join(JOIN_SLICE)
             if thread.is_alive() and self._stalled(since):
-                self._fail(SenderStalled(STALL, 'close() goes on without it',
-                                         self.stats['spooled_records'] - spooled, self.stats['lost'] - lost))
+                self._say_stalled('close() goes on without it', spooled, lost)
                 return False
         return True
+
+    def _say_stalled(self, what: str, spooled: int, lost: int) -> None:
+        """Reports that ``what`` gave up on a stalled sender thread, with the records spooled and
+        lost since the counts were ``spooled`` and ``lost``."""
+        self._fail(SenderStalled(STALL, what, self.stats['spooled_records'] - spooled, self.stats['lost'] - lost))
 
     def _heard(self, liveness: WriterLiveness) -> None:
         """The writer answered: it no longer counts as away."""
