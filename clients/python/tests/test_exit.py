@@ -138,11 +138,13 @@ def test_a_sender_that_gave_up_with_no_spool_ends_close_at_once_and_says_why(wri
     # The sender gives up and its spool cannot be written (its directory is under a regular file):
     # close() ends at once and raises for the 1000 records it holds, but its report said 'close
     # took longer than 10.0 s' and 'close deadline', a deadline it never waited for. Now it says
-    # that the sender gave up; the counts add up to the 2000 logged, none in the file.
+    # that the sender gave up; the counts add up to the 2000 logged, none in the file. Every send
+    # fails, the first too: a first batch sent whose receipt the give-up outran reached the file
+    # while counted lost (33 of them in one CI run).
     writer = writer_factory()
     n = 2_000
     (tmp_path / 'a-file').write_text('')
-    p = run_code(FAULTS, writer.endpoint, str(n), ','.join(str(k) for k in range(2, 200)), 'until-broken',
+    p = run_code(FAULTS, writer.endpoint, str(n), ','.join(str(k) for k in range(1, 200)), 'until-broken',
                  'close-no-spool', str(tmp_path / 'a-file'))
     done = p.wait_event('done')
     assert p.wait() == 0

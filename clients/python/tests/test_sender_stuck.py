@@ -46,6 +46,16 @@ print(json.dumps({'event': 'done', 'seconds': time.monotonic() - began, 'logged'
 '''
 
 
+def assert_given_up_and_all_in_file(p, writer, n):
+    """``p`` said once that it went on without its stuck sender, with the ``n`` records it spooled,
+    and the writer took every one from the spool."""
+    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED: the sender thread gave no sign of life for 2 s') == 1, p.stderr
+    assert ('%d records without a receipt went to the spool' % n) in p.stderr, p.stderr
+    writer.wait_for_lines(n)
+    assert writer.stop(spool_taken=True)['records'] == n
+    assert_clean(verify(writer.file, '--expect', str(n)), n, 1)
+
+
 def test_close_does_not_wait_for_good_on_a_stuck_sender(writer_factory, run_code):
     # close() waits its deadline (1 s) for receipts, moves what has none to the spool, then
     # waited for the sender thread to end with no bound: blocked in its first send, it never
@@ -59,11 +69,7 @@ def test_close_does_not_wait_for_good_on_a_stuck_sender(writer_factory, run_code
     stats = done['stats']
     assert stats['spooled_records'] == n and stats['confirmed'] == 0 and stats['lost'] == 0, done
     assert 2 <= done['seconds'] < 20, done
-    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED: the sender thread gave no sign of life for 2 s') == 1, p.stderr
-    assert ('%d records without a receipt went to the spool' % n) in p.stderr, p.stderr
-    writer.wait_for_lines(n)
-    assert writer.stop(spool_taken=True)['records'] == n
-    assert_clean(verify(writer.file, '--expect', str(n)), n, 1)
+    assert_given_up_and_all_in_file(p, writer, n)
 
 
 def test_the_end_of_the_process_does_not_wait_for_good_on_a_stuck_sender(writer_factory, run_code):
@@ -77,11 +83,7 @@ def test_the_end_of_the_process_does_not_wait_for_good_on_a_stuck_sender(writer_
     ending = time.monotonic()
     assert p.wait(60) == 0
     assert time.monotonic() - ending < 20
-    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED: the sender thread gave no sign of life for 2 s') == 1, p.stderr
-    assert ('%d records without a receipt went to the spool' % n) in p.stderr, p.stderr
-    writer.wait_for_lines(n)
-    assert writer.stop(spool_taken=True)['records'] == n
-    assert_clean(verify(writer.file, '--expect', str(n)), n, 1)
+    assert_given_up_and_all_in_file(p, writer, n)
 
 
 def test_a_log_call_blocked_for_room_does_not_wait_for_good_on_a_stuck_sender(writer_factory, run_code):
