@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { debuglog } from 'node:util'
-import { isMainThread, MessageChannel, Worker } from 'node:worker_threads'
+import { isMainThread, MessageChannel, type Worker } from 'node:worker_threads'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import { deadline } from '../shared/option-values.js'
@@ -21,8 +21,7 @@ import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
 import { orphanExited, orphanMessage, weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
 import { UnreachedReport } from './unreached-report.js'
 import { warnBeforeExit } from './process-warning.js'
-import { senderThreadFile } from './sender-thread-file.js'
-import { OWN_STDIO } from './stdio-lines.js'
+import { senderThreadFile, spawnSenderThread } from './sender-thread-file.js'
 
 const debug = debuglog('logfunnel')
 
@@ -132,16 +131,8 @@ export class FunnelDestination extends EventEmitter {
     const { port1, port2 } = new MessageChannel()
     port1.unref()
     this.#ring.setPort(port1)
-    const worker = new Worker(this.#senderFile, {
-      // None of the application's options: inherited, `--input-type` (`node --input-type=module -e`)
-      // keeps a worker from starting from a file, and `-r`/`--import` preloads (agents, loaders)
-      // have no business in the sender. An empty list is always valid; a filtered copy of the
-      // parent's is not (V8 flags such as --max-old-space-size are refused when listed).
-      execArgv: [],
-      workerData: { options: this.options, ring: this.#ringMemory, port: port2, control: this.#thread.control, producerId: this.#producerId, early: this.#earlyBegun },
-      transferList: [port2],
-      ...OWN_STDIO // not piped into process.stdout/stderr: a broken stderr ended the process (stdio-lines.ts)
-    })
+    const worker = spawnSenderThread(this.#senderFile, port2,
+      { options: this.options, ring: this.#ringMemory, port: port2, control: this.#thread.control, producerId: this.#producerId, early: this.#earlyBegun })
     // The listeners reach the destination through a WeakRef: a running thread's listeners must
     // not keep a dropped destination alive (see orphan-senders.ts).
     const self = new WeakRef(this)

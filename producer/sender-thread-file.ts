@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { Worker, type MessagePort } from 'node:worker_threads'
 import { LogfunnelError } from '../shared/errors.js'
 import { moduleBase } from '../shared/module-base.js'
+import { OWN_STDIO } from './stdio-lines.js'
 
 /**
  * The key of `globalThis.__bundlerPathsOverrides` naming the sender thread's file: pino's own
@@ -30,4 +32,18 @@ export function senderThreadFile (importMetaUrl: string | undefined): URL {
     'In an application bundled into one file, emit node_modules/logfunnel/dist/producer/sender-thread.js as an entry point of its own ' +
     `named sender-thread.js beside the bundle, or set globalThis.__bundlerPathsOverrides['${SENDER_THREAD_KEY}'] to its path, ` +
     'or leave logfunnel out of the bundle (external); see docs/producer.md#bundlers')
+}
+
+/** Starts the sender thread from `file`, handing it `port` (also in `workerData`). */
+export function spawnSenderThread (file: URL, port: MessagePort, workerData: object): Worker {
+  return new Worker(file, {
+    // None of the application's options: inherited, `--input-type` (`node --input-type=module -e`)
+    // keeps a worker from starting from a file, and `-r`/`--import` preloads (agents, loaders)
+    // have no business in the sender. An empty list is always valid; a filtered copy of the
+    // parent's is not (V8 flags such as --max-old-space-size are refused when listed).
+    execArgv: [],
+    workerData,
+    transferList: [port],
+    ...OWN_STDIO // not piped into process.stdout/stderr: a broken stderr ended the process (stdio-lines.ts)
+  })
 }
