@@ -135,7 +135,7 @@ class Closer:
                              % (self.on_full, self.stats['dropped'], why))
         if self._broken_drops:
             say('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: %d records dropped with no sender to take them '
-                             '(it failed too often)\n' % self._broken_drops)
+                '(it failed too often)\n' % self._broken_drops)
 
     def _unreached_known(self) -> bool:
         """A writer never reached may still answer, or show why not (HandshakeWatch.evident):

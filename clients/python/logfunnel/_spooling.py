@@ -46,7 +46,7 @@ class SpoolKeeper:
                 if lost:
                     self.stats['lost'] += lost
                     say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %s: %d records without a receipt lost '
-                                     '(%s)\n' % (why, lost, cause))
+                        '(%s)\n' % (why, lost, cause))
                 if at_exit:
                     # The process ends by a fatal signal: no close() follows to say what was dropped
                     # (on_full 'drop', a sender that gave up); said here, or it went unsaid.
@@ -81,7 +81,7 @@ class SpoolKeeper:
                 return True
         self.stats['lost'] += 1
         say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record logged while the client closed was lost '
-                         '(the spool could not be written)\n')
+            '(the spool could not be written)\n')
         return True
 
     def _spool_or_overflow(self) -> bool:

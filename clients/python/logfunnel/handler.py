@@ -233,8 +233,8 @@ class LogfunnelHandler(logging.Handler):
             self.closed_drops += 1
             if self.closed_drops == 1:
                 say('logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged through a closed LogfunnelHandler '
-                                 '(after close() or logging.shutdown(), as daemon threads do at exit); such records '
-                                 'are not sent, counted in closed_drops, and reported this once\n')
+                    '(after close() or logging.shutdown(), as daemon threads do at exit); such records '
+                    'are not sent, counted in closed_drops, and reported this once\n')
         except Exception:  # noqa: BLE001 - logging's contract: report, never raise into the caller
             self.handleError(record)
         finally:
@@ -308,7 +308,7 @@ class LogfunnelHandler(logging.Handler):
         if not isinstance(err, LogfunnelError):
             super().handleError(record)
         elif logging.raiseExceptions:
-            say('logfunnel: %s\n' % err)  # sys.stderr None, closed or broken: nothing said, nothing raised
+            report(err)  # one line; sys.stderr None, closed or broken: nothing said, nothing raised
 
     def _client_error(self, err: LogfunnelError) -> None:
         """Reports a client error through logging's handleError path (stderr by default)."""
@@ -331,8 +331,8 @@ def _send_all_deferred() -> None:
             handler._send_deferred()
         except BaseException as err:
             say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %d records logged from a signal handler during an '
-                             'emit lost at the end of the process (%s: %s)\n'
-                             % (len(handler._deferred), type(err).__name__, err))
+                'emit lost at the end of the process (%s: %s)\n'
+                % (len(handler._deferred), type(err).__name__, err))
             if not isinstance(err, Exception):
                 raise
 
