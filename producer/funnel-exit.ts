@@ -1,5 +1,5 @@
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { rescueRing } from './late-spool.js'
+import { rescueRest, rescueRing } from './late-spool.js'
 import type { SenderThread } from './orphan-senders.js'
 import { DESTROY_TIMEOUT_MS, destroySenderSync, readBeat } from './sender-requests.js'
 import { sayOnStderr } from './stdio-lines.js'
@@ -76,7 +76,7 @@ export function spoolAtExit (thread: SenderThread): number {
  * spooled.
  */
 export function ringAtExit (thread: SenderThread): number {
-  const rescue = thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined
+  const rescue = rescueRest(thread)
   const lost = thread.ring.lost + (rescue?.lost ?? 0)
   const rescued = rescue?.spooled ?? 0
   if (lost === 0) return rescued

@@ -14,7 +14,7 @@ import { BeatWatch, createControl, readReach, SENDER_STOPPED, type SenderReply }
 import { SenderCalls, withDeadline } from './sender-calls.js'
 import { closeError, closeSenderThread, endClose, SILENT_THREAD_MS } from './funnel-close.js'
 import { closedAtExit, exitDeadlineMs, isProcessExiting, ringAtExit, spoolAtExit } from './funnel-exit.js'
-import { LateSpool, rescueRing } from './late-spool.js'
+import { LateSpool, rescueRest, spillRing } from './late-spool.js'
 import { explainStartFailure, reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
@@ -63,6 +63,8 @@ export class FunnelDestination extends EventEmitter {
   readonly #ringMemory: RingMemory
   /** Times the sender thread failed to start (only the first is reported). */
   #startFailures = 0
+  /** Why the sender thread could not start, the first time: what a flush() with no thread rejects with. */
+  #startError: Error | undefined
   /** A start of the sender thread again, after one that failed. */
   #restart: NodeJS.Timeout | undefined
   #ring: RingWriter
@@ -100,9 +102,12 @@ export class FunnelDestination extends EventEmitter {
       maxFrameBytes: options.maxFrameBytes,
       onTooLarge: onlyOnce((bytes: number) => warnBeforeExit(new RecordTooLargeError(bytes, options.maxFrameBytes))),
       // A full ring and a sender thread stuck for SILENT_THREAD_MS: the log call stops waiting (before, for good).
-      stuck: () => beats.silentFor(SILENT_THREAD_MS)
+      stuck: () => beats.silentFor(SILENT_THREAD_MS),
+      // Full, with no sender thread and none starting: the ring goes to the spool from here.
+      spill: () => thread.exited && spillRing(thread)
     })
-    this.#thread = { options, worker: undefined as unknown as Worker, control, ring: this.#ring, exited: false }
+    const thread: SenderThread = { options, worker: undefined as unknown as Worker, control, ring: this.#ring, exited: false }
+    this.#thread = thread
     // Through a WeakRef: a closure here capturing `this` would put it in the context every closure
     // of this constructor shares, the ring's among them, and the thread holds the ring.
     const self = new WeakRef(this)
@@ -113,7 +118,19 @@ export class FunnelDestination extends EventEmitter {
     // The main thread's exits and signals spool through its exit hooks; a worker's terminate runs nothing.
     if (!isMainThread && options.spoolDir !== undefined) this.#early = new EarlySpool(this.#thread.control, { ...options, spoolDir: options.spoolDir }, this.#producerId)
     this.#earlyBegun = this.#early !== undefined
-    this.#thread.worker = this.#startSender()
+    try {
+      this.#thread.worker = this.#startSender()
+    } catch (err) {
+      // Refused at once (Node's permission model without --allow-worker): no thread will ever
+      // start, so none is tried again; the ring spills to the spool. Before, funnel() threw it.
+      this.#thread.exited = true
+      this.#ring.readerGone()
+      this.#startFailures = 1
+      this.#startError = explainStartFailure(err as Error)
+      // Reported on the next tick, to an 'error' listener added right after funnel() (not `this`
+      // in a closure here: see `self` above).
+      process.nextTick((dest: FunnelDestination, e: Error) => dest.#emitError(e), this, this.#startError)
+    }
     whenCollected.register(this, this.#thread, this)
     weighForCollector(this)
     onProcessEnd('beforeExit', this, (dest) => dest.#onBeforeExit())
@@ -185,7 +202,9 @@ export class FunnelDestination extends EventEmitter {
 
   /** A sender thread that could not start: only the first such failure is reported. */
   #startFailed (err: Error): void {
-    if (this.#startFailures++ === 0) this.#emitError(explainStartFailure(err))
+    if (this.#startFailures++ > 0) return
+    this.#startError = explainStartFailure(err)
+    this.#emitError(this.#startError)
   }
 
   /** 'exit' (also `process.exit()`), or a signal about to end the process: the spool (funnel-exit.ts). */
@@ -280,6 +299,8 @@ export class FunnelDestination extends EventEmitter {
   async #flush (deadlineArg: unknown): Promise<void> {
     const deadlineMs = deadline(deadlineArg, 'flush() deadlineMs', this.options.flushTimeoutMs)
     if (this.#closing !== undefined) throw new ClosedError()
+    // No sender thread has run and none runs now: no receipt can come. (Before, LOGFUNNEL_ERR_CLOSED.)
+    if (this.#thread.exited && this.#startError !== undefined && !this.#ring.senderStarted) throw this.#startError
     this.#ring.publish()
     await this.#calls.request({ code: 'flush', through: this.#ring.published }, { ms: deadlineMs, error: () => new FlushTimeoutError(deadlineMs) })
   }
@@ -353,7 +374,7 @@ export class FunnelDestination extends EventEmitter {
     }
     const stats = this.#stats
     // The thread is gone: what it never took from the ring goes to the spool from here.
-    const rescue = this.#ring.untaken > 0 ? rescueRing(this.#ring, this.options) : undefined
+    const rescue = rescueRest(this.#thread)
     const judged = closeError({ stats, rescue, silentHolding, ringLost: this.#ring.lost, stopped, failed, writerAway, deadlineMs }, this.options)
     endClose(judged, stats, reportSpooled, {
       unreached: (ending) => stats !== undefined && this.#unreached.report(readReach(this.#thread.control), stats.spooledRecords, this, ending),

@@ -4,6 +4,7 @@ import { encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import type { RingWriter } from './line-ring.js'
 import { readPosition, type SpoolPosition } from './sender-requests.js'
 import { SpoolWriter } from './spool-writer.js'
+import type { SenderThread } from './orphan-senders.js'
 
 /**
  * Lines a funnel() destination gets in a process 'exit' listener, after its sender ended (it
@@ -56,15 +57,15 @@ export interface Rescue {
  * no sign of life) and the ring still holds lines it never took: the logging thread writes them
  * to the spool itself, in order, as the batches of a producer of their own (a new id, from
  * sequence 0: where the gone thread's sequence stood is not known here), in one segment handed
- * to the writer at once. Before, they were reported lost. Each batch holds whole lines, at most
+ * to the writer at once; with `spill`, as that producer's next batches and segment. Before, they were reported lost. Each batch holds whole lines, at most
  * `maxFrameBytes`.
  */
-export function rescueRing (ring: RingWriter, options: ResolvedProducerOptions): Rescue {
+export function rescueRing (ring: RingWriter, options: ResolvedProducerOptions, spill?: RingSpill): Rescue {
   const spoolDir = options.spoolDir
-  const producerId = randomBytes(PRODUCER_ID_BYTES)
-  const spool = spoolDir === undefined ? undefined : new SpoolWriter(spoolDir, producerId.toString('hex'), options.endpoint)
+  const producerId = spill?.producerId ?? randomBytes(PRODUCER_ID_BYTES)
+  const spool = spill?.spool ?? (spoolDir === undefined ? undefined : new SpoolWriter(spoolDir, producerId.toString('hex'), options.endpoint))
   const rescue: Rescue = { spooled: 0, lost: 0 }
-  let seq = 0
+  let seq = spill?.seq ?? 0
   const take = (bytes: Buffer, records: number): void => {
     if (spool === undefined || rescue.err !== undefined) {
       rescue.lost += records
@@ -87,12 +88,59 @@ export function rescueRing (ring: RingWriter, options: ResolvedProducerOptions):
   // Not `rescue.lost += ring.takeUntaken(take)`: that reads rescue.lost before `take` adds to it.
   const unreachable = ring.takeUntaken(take)
   rescue.lost += unreachable
+  if (spill !== undefined) spill.seq = seq
   try {
     spool?.seal()
   } catch (err) {
     rescue.err ??= err
   }
   return rescue
+}
+
+/**
+ * A destination's spills (spillRing): one producer of their own, its batches numbered on from
+ * spill to spill and its segments too, so that the writer takes them in order; the lines left at
+ * the end follow them (rescueRest).
+ */
+export interface RingSpill {
+  producerId: Buffer
+  /** The next batch's sequence number. */
+  seq: number
+  spool: SpoolWriter
+  /** Records spilled so far. */
+  spooled: number
+  /** The first error that kept a spill from the spool. */
+  err?: unknown
+}
+
+/**
+ * The ring is full and no sender thread can take from it (RingWriter's `spill`): its lines go to
+ * the spool now, from this thread, and its slots are free for the next ones. Lines that could
+ * not go there are counted in the ring's `lost`. False without a spool: the ring keeps its lines
+ * for a sender thread that may yet start, and drops what does not fit.
+ */
+export function spillRing (thread: SenderThread): boolean {
+  const { ring, options } = thread
+  if (options.spoolDir === undefined) return false
+  const producerId = randomBytes(PRODUCER_ID_BYTES)
+  thread.spill ??= { producerId, seq: 0, spool: new SpoolWriter(options.spoolDir, producerId.toString('hex'), options.endpoint), spooled: 0 }
+  const rescue = rescueRing(ring, options, thread.spill)
+  thread.spill.spooled += rescue.spooled
+  thread.spill.err ??= rescue.err
+  ring.lost += rescue.lost
+  return true
+}
+
+/**
+ * What the logging thread does with the ring once no sender thread will take from it again
+ * (close(), the exit, a collected destination): rescueRing for the lines left, after those the
+ * ring spilled before (spillRing) and counted with them.
+ */
+export function rescueRest (thread: SenderThread): Rescue | undefined {
+  const { ring, options, spill } = thread
+  const rescue = ring.untaken > 0 ? rescueRing(ring, options, spill) : undefined
+  if (spill === undefined || spill.spooled === 0) return rescue
+  return { spooled: spill.spooled + (rescue?.spooled ?? 0), lost: rescue?.lost ?? 0, err: rescue?.err ?? spill.err }
 }
 
 /** `bytes` (whole lines, none over `max`) cut at line ends into pieces of at most `max` bytes. */

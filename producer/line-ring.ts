@@ -81,6 +81,15 @@ export interface RingWriterOptions {
    * counts) instead of waiting for it for good.
    */
   stuck?: () => boolean
+  /**
+   * Called when every slot is taken and no sender thread can take them (it could not start and
+   * none is being started, or it ended): writes what the ring holds to the spool from this
+   * thread (late-spool.ts) and returns true once the slots are free again; false leaves them
+   * (no spool, or a thread is starting), and what does not fit is dropped and counted. Before,
+   * a process whose sender thread could never start (Node's permission model without
+   * `--allow-worker`, a removed working directory) dropped every line past the ring's size.
+   */
+  spill?: () => boolean
 }
 
 /**
@@ -261,10 +270,12 @@ export class RingWriter {
     for (;;) {
       const consumed = Atomics.load(this.#state, CONSUMED)
       if (((this.#published - consumed) | 0) <= this.#mask) break
-      if (Atomics.load(this.#state, GONE) === 1) return false
       const unstarted = Atomics.load(this.#state, STARTED) === 0
       const waited = performance.now() - this.#createdAt
-      if (unstarted && waited >= SENDER_START_TIMEOUT_MS) return false
+      if (Atomics.load(this.#state, GONE) === 1 || (unstarted && waited >= SENDER_START_TIMEOUT_MS)) {
+        if (this.#opts.spill?.() === true) continue
+        return false
+      }
       if (!unstarted && this.#opts.stuck?.() === true) return false
       Atomics.wait(this.#state, CONSUMED, consumed, unstarted ? Math.min(BLOCKED_RECHECK_MS, SENDER_START_TIMEOUT_MS - waited) : BLOCKED_RECHECK_MS)
     }

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads'
 import { CloseTimeoutError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { rescueRing } from './late-spool.js'
+import { rescueRest, type RingSpill } from './late-spool.js'
 import type { RingWriter } from './line-ring.js'
 import type { SenderReply, SenderRequest } from './sender-requests.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
@@ -17,6 +17,8 @@ export interface SenderThread {
   control: Int32Array
   ring: RingWriter
   exited: boolean
+  /** What the ring spilled to the spool while no sender thread could take from it (late-spool.ts). */
+  spill?: RingSpill
 }
 
 /**
@@ -52,7 +54,9 @@ export function weighForCollector (dest: object): void {
 
 /** Register a destination with its thread; unregister it (by the destination) when it closes. */
 export const whenCollected = new FinalizationRegistry<SenderThread>((thread) => {
-  if (thread.exited) return
+  // No thread to close (it could not start, or it ended): what the ring holds goes to the spool
+  // now. Before, it was lost without a word.
+  if (thread.exited) return orphanExited(thread)
   orphans.add(thread)
   thread.worker.once('exit', () => orphans.delete(thread))
   thread.ring.end()
@@ -95,7 +99,7 @@ export function orphanMessage (thread: SenderThread, msg: SenderReply): void {
 export function orphanExited (thread: SenderThread): void {
   const abandoned = abandonedAtClose.get(thread) ?? 0
   // What it never took goes to the spool from here (late-spool.ts).
-  const rescue = thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined
+  const rescue = rescueRest(thread)
   const spooled = rescue?.spooled ?? 0
   const lost = thread.ring.lost + (rescue?.lost ?? 0) + abandoned
   if (lost === 0 && spooled === 0) return

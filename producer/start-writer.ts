@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { WriterStartError, WriterStopError } from '../shared/errors.js'
@@ -74,7 +74,7 @@ export async function startWriter (opts: StartWriterOptions = {}): Promise<Runni
     // --flag=value: a value may start with '-' (a Z85 key can), which a separate argument would make ambiguous
     else args.push(`${flag}=${flagValue(key as keyof WriterOptions, value)}`)
   }
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env })
+  const child = spawnWriter(args, env)
   child.stdin.on('error', () => {})
   let stderr = ''
   child.stderr.setEncoding('utf8')
@@ -178,5 +178,21 @@ function jsonLines (stream: NodeJS.ReadableStream): JsonLines {
   return {
     next: async (event) => take(event) ?? await new Promise((resolve) => waiting.set(event, resolve)),
     take
+  }
+}
+
+/**
+ * The writer's process. Node's permission model without --allow-child-process refuses it
+ * (ERR_ACCESS_DENIED, thrown at once): said in the writer's terms. Before, Node's bare
+ * "Access to this API has been restricted".
+ */
+function spawnWriter (args: string[], env: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
+  try {
+    return spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_ACCESS_DENIED') throw err
+    throw new WriterStartError('the writer process cannot start: Node\'s permission model (--experimental-permission, ' +
+      '--permission) allows this process no child processes. Run node with --allow-child-process, or start the writer ' +
+      'on its own (logfunnel writer) and give the producers its endpoint', { cause: err })
   }
 }

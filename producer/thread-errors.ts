@@ -33,13 +33,22 @@ export function withCodeInMessage (err: Error & { code?: string }): Error {
  * Why a sender thread could not start, in logfunnel's terms where Node's own words say nothing
  * of it: a process whose working directory was removed (a release directory deleted under a
  * running service) starts no worker thread at all on Node 20, which reads the cwd as a thread
- * starts ('ENOENT: no such file or directory, uv_cwd'). Other causes keep Node's error.
+ * starts ('ENOENT: no such file or directory, uv_cwd'); Node's permission model without
+ * `--allow-worker` refuses every thread (ERR_ACCESS_DENIED). Other causes keep Node's error.
  */
 export function explainStartFailure (err: Error): Error {
   const { code, syscall } = err as NodeJS.ErrnoException
+  if (code === 'ERR_ACCESS_DENIED') {
+    return new LogfunnelError('LOGFUNNEL_ERR_SENDER_FAILED', 'the sender thread cannot start: Node\'s permission model ' +
+      '(--experimental-permission, --permission) allows this process no worker threads. Run node with --allow-worker. ' +
+      'Until then the records logged go to the spool from the logging thread, each time its buffer fills and at close() ' +
+      'or the end of the process (the spool directory needs --allow-fs-write), and the writer takes them from there',
+    { cause: err })
+  }
   if (code !== 'ENOENT' || syscall !== 'uv_cwd') return err
   return new LogfunnelError('LOGFUNNEL_ERR_SENDER_FAILED', 'the sender thread cannot start: the working directory of the ' +
     'process was removed (Node reads it as a worker thread starts, and no thread will start while it is gone); the ' +
-    'records logged are held, and go to the spool from the logging thread at close() or the end of the process. Start ' +
+    'records logged are held, and go to the spool from the logging thread each time its buffer fills and at close() or ' +
+    'the end of the process. Start ' +
     'the process in a directory that stays, or process.chdir() to one before funnel()', { cause: err })
 }

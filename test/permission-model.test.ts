@@ -1,0 +1,45 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { exitCode, fixture, spawnNode, tempDir } from './helpers/children.js'
+import { startWriterChild } from './helpers/cluster.js'
+
+/**
+ * funnel() under Node's permission model without --allow-worker: no worker thread may start, and
+ * `new Worker()` throws ERR_ACCESS_DENIED at once. Before, funnel() threw it: the application
+ * ended at its first logger (exit 1). Now the destination says once why no sender thread runs, and
+ * the logging thread writes the ring to the spool each time it fills and at the end, where the
+ * writer takes it.
+ */
+const RECORDS = 20_000
+const PERMISSION = ['--experimental-permission', '--allow-fs-read=*']
+const SENDER_FAILED = /^LOGFUNNEL_ERR_SENDER_FAILED: the sender thread cannot start: Node's permission model .* Run node with --allow-worker/
+
+describe('funnel() under the permission model, no --allow-worker', () => {
+  it('does not throw; says why once; a flush rejects with that error; the 20,000 records (5 MB through a 1 MiB ring) reach the file through the spool, each once and in order; exit 0', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const child = spawnNode([...PERMISSION, `--allow-fs-write=${dir}`, fixture('permission-model'), writer.endpoint, writer.spoolDir, String(RECORDS)])
+    const logged = await child.waitForLine((l) => l.event === 'logged', 60_000)
+    expect(logged.flush).toBe('LOGFUNNEL_ERR_SENDER_FAILED')
+    const { errors } = await child.waitForLine((l) => l.event === 'exit', 60_000)
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(errors, child.describe()).toHaveLength(2)
+    expect(errors[0]).toMatch(SENDER_FAILED)
+    // The end of the work closes the destination: every record is in the spool, none lost.
+    expect(errors[1]).toBe(`LOGFUNNEL_ERR_CLOSE_TIMEOUT: close: the sender thread ended or never started: ${RECORDS} records without a receipt went to the spool in ${writer.spoolDir}, where the writer ingests them`)
+    expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: RECORDS })
+    const report = await verifyFile(writer.file, { expectTotal: RECORDS })
+    expect(report).toMatchObject({ ok: true, lines: RECORDS, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
+  })
+
+  it('with no spool it may write either (no --allow-fs-write): exit 0, the 20,000 records said lost with the reason', async () => {
+    const dir = tempDir()
+    const child = spawnNode([...PERMISSION, fixture('permission-model'), `ipc://${join(dir, 'w.sock')}`, join(dir, 'spool'), String(RECORDS)])
+    const { errors } = await child.waitForLine((l) => l.event === 'exit', 60_000)
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(errors, child.describe()).toHaveLength(2)
+    expect(errors[0]).toMatch(SENDER_FAILED)
+    expect(errors[1]).toBe(`LOGFUNNEL_ERR_CLOSE_TIMEOUT: close: the sender thread ended or never started: ${RECORDS} records without a receipt are lost (the spool could not be written: Access to this API has been restricted)`)
+  })
+})
