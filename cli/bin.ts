@@ -22,6 +22,13 @@ async function loadBench (): Promise<{ main: (argv: string[]) => Promise<number>
   return await import(path.href) as { main: (argv: string[]) => Promise<number> }
 }
 
+/**
+ * Commands that load ZeroMQ's native addon, which Node's permission model refuses (and Node 20's
+ * refuses fsync too). Before, the writer printed LOGFUNNEL_ERR_INTERNAL ("No compatible zeromq.js
+ * addon found") and then crashed with the same error's stack trace.
+ */
+const NATIVE_COMMANDS = new Set(['writer', 'keygen', 'demo'])
+
 function usage (): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
   return `usage: logfunnel <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nlogfunnel <command> --help shows the options of a command; logfunnel --version the version.\n`
@@ -60,6 +67,11 @@ async function run (): Promise<number> {
   if (command === undefined) {
     process.stderr.write(`logfunnel: LOGFUNNEL_ERR_USAGE: unknown command '${name}'\n${usage()}`)
     return 2
+  }
+  if (NATIVE_COMMANDS.has(name) && (process as { permission?: unknown }).permission !== undefined) {
+    throw new UsageError(`logfunnel ${name} cannot run under Node's permission model (--experimental-permission, --permission): ` +
+      'it loads ZeroMQ\'s native addon, and the writer fsyncs its file, both of which the model refuses (Node 20 allows no fsync ' +
+      'at all). Run it without those flags; producers (funnel(), the Python client) work under the model')
   }
   if (name === 'writer') {
     holdSignals()

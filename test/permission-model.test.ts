@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
-import { exitCode, fixture, spawnNode, tempDir } from './helpers/children.js'
+import { BIN, exitCode, fixture, spawnNode, tempDir } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 
 /**
@@ -41,5 +41,17 @@ describe('funnel() under the permission model, no --allow-worker', () => {
     expect(errors, child.describe()).toHaveLength(2)
     expect(errors[0]).toMatch(SENDER_FAILED)
     expect(errors[1]).toBe(`LOGFUNNEL_ERR_CLOSE_TIMEOUT: close: the sender thread ended or never started: ${RECORDS} records without a receipt are lost (the spool could not be written: Access to this API has been restricted)`)
+  })
+})
+
+describe('logfunnel writer under the permission model', () => {
+  it('exit 2 at once with LOGFUNNEL_ERR_USAGE saying why (ZeroMQ\'s native addon, fsync); before, LOGFUNNEL_ERR_INTERNAL and then a crash with a stack trace', async () => {
+    const dir = tempDir()
+    const child = spawnNode([...PERMISSION, `--allow-fs-write=${dir}`, BIN, 'writer', '--file', join(dir, 'app.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`])
+    expect(await exitCode(child), child.describe()).toBe(2)
+    expect(child.stdout()).toBe('')
+    const said = child.stderr().split('\n').filter((l) => l.startsWith('logfunnel:'))
+    expect(said, child.describe()).toEqual([expect.stringMatching(/^logfunnel: LOGFUNNEL_ERR_USAGE: logfunnel writer cannot run under Node's permission model .* native addon/)])
+    expect(child.stderr()).not.toMatch(/\n\s+at /)
   })
 })
