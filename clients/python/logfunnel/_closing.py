@@ -12,6 +12,7 @@ from typing import Optional
 
 from . import exit as _exit
 from .errors import CloseTimeout, say
+from ._waits import wait_holding
 from .spool import SEGMENT_MAX_AGE
 
 # At the end of the process receipts are awaited at least this long (s), as Node's producers do.
@@ -180,6 +181,6 @@ class Closer:
                     held = self._held_records()
                     why = 'the sender gave up' if self._broken else '%s took longer than %.1f s' % (what, timeout)
                     raise CloseTimeout('%s: %d records without a receipt' % (why, held), held)
-                self._changed.wait(min(left, SEGMENT_MAX_AGE))
+                wait_holding(self._changed, self._lock, min(left, SEGMENT_MAX_AGE))
                 self._seal_old_segment()
         return False

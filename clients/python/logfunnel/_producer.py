@@ -16,6 +16,7 @@ from . import exit as _exit
 from ._closing import Closer
 from ._sender import JOIN_SLICE, Batch, SenderThread
 from ._spooling import SpoolKeeper
+from ._waits import wait_holding
 from .endpoint import default_endpoint, receipt_endpoint_for
 from .errors import Closed, LogfunnelError, SenderFailed, report
 from .spool import SpoolWriter, default_spool_dir
@@ -214,7 +215,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
                 return self._spool_or_overflow()
             if self._stalled(since):  # blocked for good in a call: no room will come (block_timeout 0 or over STALL)
                 return self._stalled_for_room()
-            self._changed.wait(JOIN_SLICE if left is None else min(left, JOIN_SLICE))
+            wait_holding(self._changed, self._lock, JOIN_SLICE if left is None else min(left, JOIN_SLICE))
         return True
 
     def _stalled_for_room(self) -> bool:

@@ -309,6 +309,49 @@ def test_ctrl_c_while_close_waits_for_receipts_spools_them(writer_factory, run_c
     assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
 
 
+# The Ctrl-C lands in Condition.wait()'s window: right after the wait released the handler's lock,
+# before its try block that takes it back (a signal handler runs between any two bytecodes).
+IN_THE_WINDOW = INTERRUPTED.replace("if sys.argv[3] == 'close':", '''import threading
+changed = h.client._changed
+release_save = changed._release_save
+def release_then_interrupt():
+    state = release_save()
+    if threading.current_thread() is threading.main_thread() and changed_armed:
+        raise KeyboardInterrupt
+    return state
+changed._release_save = release_then_interrupt
+announced_before = _producer._Producer._wait_confirmed
+def armed(self, timeout, what, **kwargs):
+    global changed_armed
+    changed_armed = what == 'close'
+    return announced_before(self, timeout, what, **kwargs)
+changed_armed = False
+_producer._Producer._wait_confirmed = armed
+if sys.argv[3] == 'close':''')
+
+
+@pytest.mark.parametrize('where', ['close', 'exit'])
+def test_ctrl_c_in_the_wait_s_unlocked_window_is_a_keyboard_interrupt_and_spools(writer_factory, run_code, where):
+    """A KeyboardInterrupt raised just after Condition.wait() released the lock, before it takes
+    it back: close() and the exit hook end as for any Ctrl-C (the KeyboardInterrupt said, the
+    records spooled and taken by the writer). Before, the ``with`` around the wait failed with
+    'RuntimeError: cannot release un-acquired lock' in its place (seen in a full run under load)."""
+    writer = writer_factory()
+    os.kill(writer.proc.proc.pid, signal.SIGSTOP)
+    try:
+        p = run_code(IN_THE_WINDOW, writer.endpoint, str(N), where)
+        code = p.wait()
+    finally:
+        os.kill(writer.proc.proc.pid, signal.SIGCONT)
+    assert code != 0 if where == 'close' else code in (0, 1, -signal.SIGINT)
+    assert 'KeyboardInterrupt' in p.stderr, p.stderr
+    assert 'un-acquired' not in p.stderr, p.stderr
+    writer.wait_for_lines(N)
+    summary = writer.stop()
+    assert summary['records'] == N
+    assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
 DROPPED = '''import sys, json, gc
 from logfunnel import Client
 c = Client(sys.argv[1])
