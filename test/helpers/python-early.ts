@@ -15,7 +15,7 @@ declare module 'vitest' {
 
 /**
  * Global setup: under `npm test` (the whole suite), the Python suite starts at once, beside the
- * Node test files, which run one at a time; test/python.test.ts then reports its outcomes. A
+ * Node test files, two at a time; test/python.test.ts then reports its outcomes. A
  * `vitest run` of chosen files starts nothing here: test/python.test.ts runs pytest itself.
  */
 export default function setup (project: TestProject): (() => Promise<void>) | undefined {
@@ -25,7 +25,7 @@ export default function setup (project: TestProject): (() => Promise<void>) | un
     return undefined
   }
   const dir = mkdtempSync(join(tmpdir(), 'logfunnel-pytest-'))
-  // One process: it runs beside the Node files, which want the other core.
+  // One process: it runs beside the Node files, which keep both cores busy.
   const run = startPytest(dir, 1)
   project.provide('pytestRun', { dir, groups: run.groups })
   return async () => {
