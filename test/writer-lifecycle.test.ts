@@ -167,7 +167,8 @@ describe('the writer command', () => {
       writeFileSync(allowFile, `${client.publicKey}\n`)
       const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', endpoint, ...(curve ? ['--curve-allowed-keys-file', allowFile] : [])],
         curve ? { LOGFUNNEL_CURVE_SECRET_KEY: server.secretKey } : undefined)
-      expect(socketsIn(sockDir)).toEqual(['w.sock', 'w.sock.receipts'])
+      // The .lock files: the endpoint locks seen from other network namespaces (lock-across-netns.test.ts).
+      expect(socketsIn(sockDir)).toEqual(['w.sock', 'w.sock.lock', 'w.sock.receipts', 'w.sock.receipts.lock'])
       await runProducers(1, { endpoint, records: 100, producer: curve ? { curveServerKey: server.publicKey, curveSecretKey: client.secretKey } : {} })
       expect((await writer.stop({ spoolTaken: true })).records).toBe(100)
       expect(socketsIn(sockDir), `curve: ${String(curve)}`).toEqual([])

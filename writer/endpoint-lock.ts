@@ -3,6 +3,7 @@ import { lookup } from 'node:dns/promises'
 import { closeSync, openSync, realpathSync, unlinkSync } from 'node:fs'
 import { connect, createServer, isIP, type Server } from 'node:net'
 import { basename, dirname, join } from 'node:path'
+import { debuglog } from 'node:util'
 import { lockPathFor, parseEndpoint } from '../shared/endpoint.js'
 import { EndpointInUseError, FileError, FileInUseError } from '../shared/errors.js'
 import { makeDirs } from '../shared/make-dirs.js'
@@ -19,8 +20,11 @@ import { hasFlock, loadFlock } from '../shared/optional-flock.js'
  *
  * - Linux: a unix socket in the abstract namespace, named after the lock path (its directory
  *   resolved). bind(2) is atomic and the name vanishes with the process. The namespace is per
- *   network namespace: two writers in two containers with their own network namespaces do not
- *   see each other's lock (give each container its own socket directory).
+ *   network namespace, so for what is named by a path (the log file, an ipc endpoint) the
+ *   writer also binds a socket file at the lock path, which any process that sees the file
+ *   can connect to: two writers in two containers (two network namespaces) sharing a log
+ *   volume are refused too. That second lock is replaced when stale, as on macOS below, and
+ *   skipped when the file system cannot hold it (a path too long for a socket, EPERM).
  * - Elsewhere (macOS): flock(2) on the lock file through fs-ext when it is installed; without
  *   it, a unix socket file at the lock path. A socket file left by a dead writer refuses
  *   connections and is replaced; two writers that start on the same stale file within the
@@ -41,7 +45,7 @@ export class EndpointLock {
   }
 
   static async acquire (endpoint: string, path: string): Promise<EndpointLock> {
-    return await lock(path, (cause) => new EndpointInUseError(endpoint, path, { cause }))
+    return await lock(path, (cause) => new EndpointInUseError(endpoint, path, { cause }), parseEndpoint(endpoint).transport === 'ipc')
   }
 
   /** The lock of the log file `file`: `.<name>.logfunnel-lock` beside it, or beside the file a symlink there names (its directory is made first). */
@@ -50,7 +54,7 @@ export class EndpointLock {
     // A log path that is a symlink (the writer follows it) locks the file it names.
     const target = resolvedOrAsIs(file)
     const path = join(dirname(target), `.${basename(target)}.logfunnel-lock`)
-    return await lock(path, (cause) => new FileInUseError(file, path, { cause }))
+    return await lock(path, (cause) => new FileInUseError(file, path, { cause }), true)
   }
 
   release (): void {
@@ -85,6 +89,8 @@ export async function acquireWriterLocks (endpoint: string, receiptEndpoint: str
 
 type InUse = (cause: unknown) => Error
 
+const debug = debuglog('logfunnel')
+
 /**
  * A tcp endpoint with its host name replaced by the address the bind takes (dns.lookup's first,
  * as net.Server.listen() does), so that `tcp://localhost:P` and `tcp://127.0.0.1:P` are one lock.
@@ -111,8 +117,24 @@ function resolvedOrAsIs (file: string): string {
   }
 }
 
-async function lock (path: string, inUse: InUse): Promise<EndpointLock> {
-  if (process.platform === 'linux') return await abstractSocketLock(path, inUse)
+/** `byPath`: what the lock guards is named by a path (seen from other network namespaces too). */
+async function lock (path: string, inUse: InUse, byPath: boolean): Promise<EndpointLock> {
+  if (process.platform === 'linux') {
+    const abstract = await abstractSocketLock(path, inUse)
+    if (!byPath) return abstract
+    const file = await socketFileLock(path, inUse).catch((err: unknown) => {
+      if (!(err instanceof FileError)) {
+        abstract.release()
+        throw err
+      }
+      debug('no socket file lock at %s (the abstract one alone holds): %o', path, err)
+      return undefined
+    })
+    return new EndpointLock(path, () => {
+      file?.release()
+      abstract.release()
+    })
+  }
   if (hasFlock()) return flockLock(path, inUse)
   return await socketFileLock(path, inUse)
 }
