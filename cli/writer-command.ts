@@ -181,7 +181,7 @@ export async function runWriter (argv: string[], hooks: WriterHooks = {}): Promi
     if (parsed.exitWithParent) watchParent(() => stop('parent gone'))
   })
   process.on('SIGHUP', () => writer.reopen())
-  for (const event of ['resumed', 'recovered']) {
+  for (const event of ['resumed', 'recovered', 'moved']) {
     writer.on(event, (info: object) => err(JSON.stringify({ event, ...info })))
   }
   const starting = writer.start()

@@ -48,7 +48,8 @@ export interface WriterHooks {
  * Never throws on what a producer sends: a bad message is counted under its reason and skipped.
  * Events: `'error'` (FileError) each time a file operation fails (the sink retries with
  * backoff; listen for it, or the first fault throws); `'resumed'` when it succeeds again; `'recovered'` when a torn tail was moved aside
- * at start; `'rotated'` after each rotation; `'denied'` ({ publicKey, address }) when a CURVE
+ * at start; `'rotated'` after each rotation; `'moved'` ({ file, newFile, reopenInMs }) when the file
+ * was renamed away without a SIGHUP (it is reopened); `'denied'` ({ publicKey, address }) when a CURVE
  * handshake is refused; `'warning'` (a JSON-ready object: spool and state problems);
  * `'stats'` (StatsLine) every `statsIntervalMs` and once at stop. With `metricsPort` set,
  * serves Prometheus `/metrics`.
@@ -110,7 +111,7 @@ export class Writer extends EventEmitter {
     try {
       await this.#telemetry.listen()
       this.#sink = new FileSink(file, this.options)
-      for (const event of ['error', 'resumed', 'recovered', 'rotated']) {
+      for (const event of ['error', 'resumed', 'recovered', 'rotated', 'moved']) {
         this.#sink.on(event, (arg: unknown) => this.emit(event, arg))
       }
       await this.#sink.ready()

@@ -1,3 +1,4 @@
+import { dirname } from 'node:path'
 import type { SinkFs, SinkStat } from './sink-fs.js'
 import type { Chunk } from './write-queue.js'
 
@@ -7,7 +8,9 @@ import type { Chunk } from './write-queue.js'
  * an fsync, both started after those chunks' writes returned, so they cover them; the sink
  * writes the next chunks meanwhile. A failed first attempt is kept in `statError`/`syncError`
  * for the sink to report and retry; `settled` turns true, and `onSettled` is called, once both
- * have returned.
+ * have returned. With the file's path, it also stats the path and its directory (`path`: null
+ * when nothing is there; `dir`: undefined when its stat failed), so the sink sees the file renamed or its file system
+ * unmounted under it.
  */
 export interface CommitRound {
   readonly chunks: Chunk[]
@@ -20,18 +23,29 @@ export interface CommitRound {
   stat: SinkStat | undefined
   statError: unknown
   syncError: unknown
+  /** null: nothing at the path (ENOENT, ENOTDIR); undefined: not known (not asked, or another error). */
+  path: SinkStat | null | undefined
+  dir: SinkStat | undefined
 }
 
 /** Starts the round for `chunks` (written to `fd`, oldest first, at least one). */
-export function startCommitRound (fs: SinkFs, fd: number, chunks: Chunk[], sync: boolean, onSettled: () => void): CommitRound {
+export function startCommitRound (fs: SinkFs, fd: number, chunks: Chunk[], sync: boolean, onSettled: () => void, file?: string): CommitRound {
   let bytes = 0
   for (const chunk of chunks) bytes += chunk.bytes
   const end = (chunks[chunks.length - 1] as Chunk).end
   let settle: () => void = () => {}
-  const round: CommitRound = { chunks, end, bytes, sync, settled: false, done: new Promise((resolve) => { settle = resolve }), stat: undefined, statError: undefined, syncError: undefined }
+  const round: CommitRound = { chunks, end, bytes, sync, settled: false, done: new Promise((resolve) => { settle = resolve }), stat: undefined, statError: undefined, syncError: undefined, path: undefined, dir: undefined }
   const stat = fs.fstat(fd).then((st) => { round.stat = st }, (err: unknown) => { round.statError = err ?? new Error('fstat failed') })
   const synced = sync ? fs.fsync(fd).catch((err: unknown) => { round.syncError = err ?? new Error('fsync failed') }) : undefined
-  void Promise.all([stat, synced]).then(() => {
+  const where = file === undefined
+    ? undefined
+    : Promise.all([
+      fs.stat(file).then((st) => { round.path = st }, (err: NodeJS.ErrnoException | undefined) => {
+        if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') round.path = null
+      }),
+      fs.stat(dirname(file)).then((st) => { round.dir = st }, () => {})
+    ])
+  void Promise.all([stat, synced, where]).then(() => {
     round.settled = true
     settle()
     onSettled()

@@ -22,6 +22,13 @@ export type { FileSinkOptions, SinkStats } from './sink-options.js'
 const debug = debuglog('logfunnel')
 
 /**
+ * How long the path may name nothing after the open file was renamed away before the sink makes
+ * a new file there: logrotate's `create` makes one right after its rename, and must find the
+ * name free. A new file found at the path is reopened at once.
+ */
+export const MOVED_GRACE_MS = 1000
+
+/**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
  * file (the basis of receipts). Batches are queued whole and written whole, one write(v) at a
  * time; only between writes does the sink rotate or reopen, so a line never spans two files.
@@ -37,7 +44,8 @@ const debug = debuglog('logfunnel')
  * Events: `'written'` (total bytes written, and fsynced under `fsync: 'batch'`);
  * `'error'` (FileError, with `retryInMs` while retrying: a listener is required);
  * `'resumed'` once a failing operation succeeds; `'recovered'` (a torn tail was moved aside at
- * start); `'rotated'` ({ file, rotatedTo }); `'fsync'` after each fsync(2) of the file.
+ * start); `'rotated'` ({ file, rotatedTo }); `'fsync'` after each fsync(2) of the file;
+ * `'moved'` ({ file, newFile, reopenInMs }) once the open file was renamed away (see #followPath).
  *
  * @example
  * ```ts
@@ -77,6 +85,8 @@ export class FileSink extends EventEmitter {
   #givenUpRecords = 0
   /** Bytes `end()` gave up on: no longer pending (the writer counts them as unwritten). */
   #givenUpBytes = 0
+  /** Since when (ms since the epoch) the path has not named the open file; undefined while it does. */
+  #movedSince: number | undefined
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -233,6 +243,7 @@ export class FileSink extends EventEmitter {
     try {
       const st = await this.#fs.fstat(fd)
       this.#fd = fd
+      this.#movedSince = undefined
       this.#size = st.size
       return st
     } catch (err) {
@@ -267,7 +278,7 @@ export class FileSink extends EventEmitter {
   #startRound (): void {
     const chunks = this.#unconfirmed
     this.#unconfirmed = []
-    this.#round = startCommitRound(this.#fs, this.#fd as number, chunks, this.#schedule.afterWrite(), () => this.#timers.wakeUp())
+    this.#round = startCommitRound(this.#fs, this.#fd as number, chunks, this.#schedule.afterWrite(), () => this.#timers.wakeUp(), this.file)
   }
 
   /**
@@ -282,9 +293,12 @@ export class FileSink extends EventEmitter {
     const st = round.statError === undefined
       ? round.stat as SinkStat
       : await this.#retry.attempt('fstat', async () => await this.#fs.fstat(fd), round.statError)
-    if (st.nlink === 0) {
-      // Writes to an unlinked file succeed and vanish: write the batches again into a new file.
-      this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error('the file was removed while open; recreating it'), { code: 'ENOENT' }) }))
+    const unmounted = isUnmounted(st, round)
+    if (st.nlink === 0 || unmounted) {
+      // Writes to an unlinked file succeed and vanish, and so do those to a file whose file
+      // system was unmounted under it (umount -l): write the batches again into a new file.
+      const why = unmounted ? 'the file system of the file was unmounted while it was open' : 'the file was removed while open'
+      this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error(`${why}; recreating it`), { code: 'ENOENT' }) }))
       await this.#fs.close(fd).catch(() => {})
       this.#fd = undefined
       this.#round = undefined
@@ -297,6 +311,25 @@ export class FileSink extends EventEmitter {
     this.#written = round.end
     this.emit('written', round.end)
     if (this.#unconfirmed.length > 0) this.#startRound()
+    this.#followPath(st, round.path)
+  }
+
+  /**
+   * The open file renamed away without a SIGHUP (an operator's `mv`, logrotate without a
+   * `postrotate`): what was written is in the renamed file; the next writes go to the path,
+   * reopened at once when a new file is there, else at the first commit round after
+   * MOVED_GRACE_MS. Said once per move (event `'moved'`).
+   */
+  #followPath (st: SinkStat, path: SinkStat | null | undefined): void {
+    if (path === undefined || (path !== null && path.dev === st.dev && path.ino === st.ino)) {
+      this.#movedSince = undefined
+      return
+    }
+    const now = Date.now()
+    const reopenInMs = path === null ? Math.max(0, (this.#movedSince ?? now) + MOVED_GRACE_MS - now) : 0
+    if (this.#movedSince === undefined) this.emit('moved', { file: this.file, newFile: path !== null, reopenInMs })
+    this.#movedSince ??= now
+    if (reopenInMs === 0 && this.#switches.pending === undefined) this.#switches.request(false)
   }
 
   /** Ends rounds until every written chunk is confirmed (or the file was found removed). */
@@ -386,4 +419,15 @@ export class FileSink extends EventEmitter {
     }
     await this.#fs.close(fd).catch(() => {})
   }
+}
+
+/**
+ * The open file's file system is no longer the one at its directory's path (unmounted, perhaps
+ * another mounted in its place) and the path does not name the file: its bytes are out of reach.
+ */
+function isUnmounted (st: SinkStat, round: CommitRound): boolean {
+  const { path, dir } = round
+  if (path === undefined || dir === undefined) return false
+  if (path !== null && path.dev === st.dev && path.ino === st.ino) return false
+  return dir.dev !== st.dev
 }

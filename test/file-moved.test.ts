@@ -1,0 +1,121 @@
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { verifyFile, verifyFiles } from '../shared/verify.js'
+import { exitCode, lineCount, stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { spawnProducer, startWriterChild, type ProducerParams } from './helpers/cluster.js'
+
+/**
+ * The log file moved away under a running writer without a SIGHUP. Before, a rename (an
+ * operator's `mv`, logrotate without `postrotate`) left the writer in the renamed file for good,
+ * saying nothing, and a file system unmounted under it (`umount -l`, another mounted in its
+ * place) took every later record with it, all receipted: the path held nothing.
+ */
+
+const PRODUCERS = 2
+const RECORDS = 4000
+const HALF = 2000
+
+/**
+ * Runs the producers in two halves: the first is in the file before `between()` runs, the
+ * second (paced to last about 2 s, past the writer's MOVED_GRACE_MS) is logged after it.
+ */
+async function logAround (endpoint: string, file: string, dir: string, between: () => void): Promise<void> {
+  const go = join(dir, 'go')
+  const params: ProducerParams = { endpoint, records: RECORDS, announceAfter: HALF, waitForFile: go, pauseEvery: 50, pauseMs: 50 }
+  const producers = Array.from({ length: PRODUCERS }, () => spawnProducer(params))
+  await Promise.all(producers.map(async (p) => await p.waitForLine((l) => l.event === 'logging', 60_000)))
+  await waitFor(() => lineCount(file) === PRODUCERS * HALF, 30_000, () => `${lineCount(file)} lines in ${file}`)
+  between()
+  writeFileSync(go, '')
+  for (const p of producers) {
+    expect(await exitCode(p, 60_000), p.describe()).toBe(0)
+    expect((await p.waitForLine((l) => l.event === 'done')).closeError ?? null, p.describe()).toBe(null)
+  }
+}
+
+describe('the log file renamed away without a SIGHUP', () => {
+  it('the writer says so (moved), makes a new file at the path after 1 s; the two files hold every record once', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const renamed = `${writer.file}.old`
+    await logAround(writer.endpoint, writer.file, dir, () => renameSync(writer.file, renamed))
+    const summary = await writer.stop({ spoolTaken: true })
+
+    expect(stderrEvents(writer.child, 'moved')).toEqual([{ event: 'moved', file: writer.file, newFile: false, reopenInMs: 1000 }])
+    expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, fileErrors: 0 })
+    expect(lineCount(writer.file)).toBeGreaterThan(0)
+    expect(await verifyFiles([renamed, writer.file])).toMatchObject({ lines: PRODUCERS * RECORDS, producers: PRODUCERS, ok: true })
+  })
+
+  it('a new file made at the path (logrotate create, no postrotate) is reopened at once', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const renamed = `${writer.file}.1`
+    await logAround(writer.endpoint, writer.file, dir, () => {
+      renameSync(writer.file, renamed)
+      writeFileSync(writer.file, '')
+    })
+    const summary = await writer.stop({ spoolTaken: true })
+
+    expect(stderrEvents(writer.child, 'moved')).toEqual([{ event: 'moved', file: writer.file, newFile: true, reopenInMs: 0 }])
+    expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, fileErrors: 0 })
+    expect(lineCount(writer.file)).toBeGreaterThan(0)
+    expect(await verifyFiles([renamed, writer.file])).toMatchObject({ lines: PRODUCERS * RECORDS, producers: PRODUCERS, ok: true })
+  })
+}, 120_000)
+
+/** Whether this machine lets the test mount a tmpfs (root with CAP_SYS_ADMIN); else why not. */
+function probeMount (): string | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'lf-mount-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { stdio: 'pipe' })
+    execFileSync('umount', [dir], { stdio: 'pipe' })
+    return undefined
+  } catch (err) {
+    return `cannot mount a tmpfs here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`
+  } finally {
+    rmdirSync(dir)
+  }
+}
+
+const cannotMount = probeMount()
+if (cannotMount !== undefined) console.log(`skipping the unmount test: ${cannotMount}`)
+
+describe('the file system of the log file unmounted under the writer (umount -l, a new tmpfs in its place)', () => {
+  it.skipIf(cannotMount !== undefined)('the writer reports it and recreates the file on the new one: every record logged after, in order', async () => {
+    const dir = tempDir()
+    const logs = join(dir, 'logs')
+    mkdirSync(logs)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'tmpfs', logs])
+    try {
+      const writer = await startWriterChild(dir, [], join(logs, 'app.log'))
+      await logAround(writer.endpoint, writer.file, dir, () => {
+        execFileSync('umount', ['-l', logs])
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'tmpfs', logs])
+      })
+      const summary = await writer.stop({ spoolTaken: true })
+
+      expect(stderrEvents(writer.child, 'error').map((e) => [e.code, e.op, e.fsCode, e.retryInMs])).toEqual([['LOGFUNNEL_ERR_FILE', 'write', 'ENOENT', 0]])
+      expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, fileErrors: 1 })
+      // The first halves went with the old file system; each producer's second half, and
+      // anything of the first not yet confirmed there, is in the new file without a gap.
+      const runs = new Map<number, { min: number, max: number, count: number }>()
+      for (const line of readFileSync(writer.file, 'utf8').split('\n').slice(0, -1)) {
+        const { pid, seq } = JSON.parse(line) as { pid: number, seq: number }
+        const run = runs.get(pid) ?? { min: seq, max: seq, count: 0 }
+        runs.set(pid, { min: Math.min(run.min, seq), max: Math.max(run.max, seq), count: run.count + 1 })
+      }
+      expect(runs.size).toBe(PRODUCERS)
+      for (const run of runs.values()) {
+        expect(run.min).toBeLessThanOrEqual(HALF)
+        expect(run).toMatchObject({ max: RECORDS - 1, count: run.max - run.min + 1 })
+      }
+      expect(await verifyFile(writer.file, { fromFirst: true })).toMatchObject({ torn: 0, duplicates: 0, reordered: 0, gaps: 0 })
+    } finally {
+      execFileSync('umount', ['-l', logs])
+    }
+  })
+}, 120_000)
