@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile, verifyFiles } from '../shared/verify.js'
+import { FileSink } from '../writer/sink/file-sink.js'
+import { nodeSinkFs } from '../writer/sink/sink-fs.js'
 import { exitCode, lineCount, stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { batches, FaultyFs } from './helpers/faulty-fs.js'
 import { spawnProducer, startWriterChild, type ProducerParams } from './helpers/cluster.js'
 
 /**
@@ -66,6 +69,28 @@ describe('the log file renamed away without a SIGHUP', () => {
     expect(await verifyFiles([renamed, writer.file])).toMatchObject({ lines: PRODUCERS * RECORDS, producers: PRODUCERS, ok: true })
   })
 }, 120_000)
+
+describe('a file system whose stat(path) and fstat(fd) disagree on the file', () => {
+  it('gets no path checks: no moved event, no reopen, every batch written once', async () => {
+    const fs = new FaultyFs()
+    // As overlayfs before Linux 4.19: the path's device is not the descriptor's.
+    fs.stat = async (path: string) => ({ ...await nodeSinkFs.stat(path), dev: -1 })
+    const file = join(tempDir(), 'logs', 'app.log')
+    const sink = new FileSink(file, { fs })
+    const moved: unknown[] = []
+    const errors: unknown[] = []
+    sink.on('moved', (info: unknown) => moved.push(info))
+    sink.on('error', (err: unknown) => errors.push(err))
+    await sink.ready()
+    const lines = batches(200, 100)
+    for (const line of lines) sink.append(line)
+    await sink.flushed()
+    expect(await sink.end()).toBe(0)
+
+    expect({ moved, errors, opens: fs.calls.open }).toEqual({ moved: [], errors: [], opens: 1 })
+    expect(readFileSync(file)).toEqual(Buffer.concat(lines))
+  })
+})
 
 /** Whether this machine lets the test mount a tmpfs (root with CAP_SYS_ADMIN); else why not. */
 function probeMount (): string | undefined {

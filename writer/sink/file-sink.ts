@@ -87,6 +87,13 @@ export class FileSink extends EventEmitter {
   #givenUpBytes = 0
   /** Since when (ms since the epoch) the path has not named the open file; undefined while it does. */
   #movedSince: number | undefined
+  /**
+   * Which path checks hold for the open file, as seen at its open: `moved` when stat(path) named
+   * it then (a file system whose stat and fstat disagree gets no checks, rather than a reopen
+   * at every write), `unmounted` when it also shared its directory's device (not so for a
+   * symlink to another volume).
+   */
+  #pathChecks = { moved: false, unmounted: false }
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -242,6 +249,9 @@ export class FileSink extends EventEmitter {
     const fd = await this.#fs.open(this.file)
     try {
       const st = await this.#fs.fstat(fd)
+      const [path, dir] = await Promise.all([this.#fs.stat(this.file).catch(() => undefined), this.#fs.stat(dirname(this.file)).catch(() => undefined)])
+      const named = path !== undefined && path.dev === st.dev && path.ino === st.ino
+      this.#pathChecks = { moved: named, unmounted: named && dir?.dev === st.dev }
       this.#fd = fd
       this.#movedSince = undefined
       this.#size = st.size
@@ -293,7 +303,7 @@ export class FileSink extends EventEmitter {
     const st = round.statError === undefined
       ? round.stat as SinkStat
       : await this.#retry.attempt('fstat', async () => await this.#fs.fstat(fd), round.statError)
-    const unmounted = isUnmounted(st, round)
+    const unmounted = this.#pathChecks.unmounted && isUnmounted(st, round)
     if (st.nlink === 0 || unmounted) {
       // Writes to an unlinked file succeed and vanish, and so do those to a file whose file
       // system was unmounted under it (umount -l): write the batches again into a new file.
@@ -321,7 +331,7 @@ export class FileSink extends EventEmitter {
    * MOVED_GRACE_MS. Said once per move (event `'moved'`).
    */
   #followPath (st: SinkStat, path: SinkStat | null | undefined): void {
-    if (path === undefined || (path !== null && path.dev === st.dev && path.ino === st.ino)) {
+    if (!this.#pathChecks.moved || path === undefined || (path !== null && path.dev === st.dev && path.ino === st.ino)) {
       this.#movedSince = undefined
       return
     }
