@@ -23,9 +23,10 @@ const HALF = 2000
 
 /**
  * Runs the producers in two halves: the first is in the file before `between()` runs, the
- * second (paced to last about 2 s, past the writer's MOVED_GRACE_MS) is logged after it.
+ * second (paced to last about 2 s, past the writer's MOVED_GRACE_MS) is logged after it, while
+ * `whileLogging()` runs.
  */
-async function logAround (endpoint: string, file: string, dir: string, between: () => void): Promise<void> {
+async function logAround (endpoint: string, file: string, dir: string, between: () => void, whileLogging?: () => Promise<void>): Promise<void> {
   const go = join(dir, 'go')
   const params: ProducerParams = { endpoint, records: RECORDS, announceAfter: HALF, waitForFile: go, pauseEvery: 50, pauseMs: 50 }
   const producers = Array.from({ length: PRODUCERS }, () => spawnProducer(params))
@@ -33,10 +34,22 @@ async function logAround (endpoint: string, file: string, dir: string, between: 
   await waitFor(() => lineCount(file) === PRODUCERS * HALF, 30_000, () => `${lineCount(file)} lines in ${file}`)
   between()
   writeFileSync(go, '')
+  await whileLogging?.()
   for (const p of producers) {
     expect(await exitCode(p, 60_000), p.describe()).toBe(0)
     expect((await p.waitForLine((l) => l.event === 'done')).closeError ?? null, p.describe()).toBe(null)
   }
+}
+
+/** Per producer (pid): the lowest and highest seq in `file`, and how many lines. */
+function seqRuns (file: string): Map<number, { min: number, max: number, count: number }> {
+  const runs = new Map<number, { min: number, max: number, count: number }>()
+  for (const line of readFileSync(file, 'utf8').split('\n').slice(0, -1)) {
+    const { pid, seq } = JSON.parse(line) as { pid: number, seq: number }
+    const run = runs.get(pid) ?? { min: seq, max: seq, count: 0 }
+    runs.set(pid, { min: Math.min(run.min, seq), max: Math.max(run.max, seq), count: run.count + 1 })
+  }
+  return runs
 }
 
 describe('the log file renamed away without a SIGHUP', () => {
@@ -127,18 +140,53 @@ describe('the file system of the log file unmounted under the writer (umount -l,
       expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, fileErrors: 1 })
       // The first halves went with the old file system; each producer's second half, and
       // anything of the first not yet confirmed there, is in the new file without a gap.
-      const runs = new Map<number, { min: number, max: number, count: number }>()
-      for (const line of readFileSync(writer.file, 'utf8').split('\n').slice(0, -1)) {
-        const { pid, seq } = JSON.parse(line) as { pid: number, seq: number }
-        const run = runs.get(pid) ?? { min: seq, max: seq, count: 0 }
-        runs.set(pid, { min: Math.min(run.min, seq), max: Math.max(run.max, seq), count: run.count + 1 })
-      }
+      const runs = seqRuns(writer.file)
       expect(runs.size).toBe(PRODUCERS)
       for (const run of runs.values()) {
         expect(run.min).toBeLessThanOrEqual(HALF)
         expect(run).toMatchObject({ max: RECORDS - 1, count: run.max - run.min + 1 })
       }
       expect(await verifyFile(writer.file, { fromFirst: true })).toMatchObject({ torn: 0, duplicates: 0, reordered: 0, gaps: 0 })
+    } finally {
+      execFileSync('umount', ['-l', logs])
+    }
+  })
+}, 120_000)
+
+describe('a file system that fails every write, unmounted and replaced under the writer', () => {
+  it.skipIf(cannotMount !== undefined)('the writer leaves the failing descriptor for a file on the new one: every batch it held is written there, in order', async () => {
+    const dir = tempDir()
+    const logs = join(dir, 'logs')
+    mkdirSync(logs)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'tmpfs', logs])
+    try {
+      const writer = await startWriterChild(dir, [], join(logs, 'app.log'))
+      await logAround(writer.endpoint, writer.file, dir, () => {
+        // Fill what is left: every later write fails with ENOSPC, retried on the open descriptor.
+        try {
+          writeFileSync(join(logs, 'filler'), Buffer.alloc(16 * 1024 * 1024))
+        } catch (err) {
+          expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC')
+        }
+      }, async () => {
+        await waitFor(() => stderrEvents(writer.child, 'error').length >= 2, 30_000, () => writer.child.describe())
+        // Before, the writer retried on the descriptor of the old file system for good.
+        execFileSync('umount', ['-l', logs])
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'tmpfs', logs])
+      })
+      const summary = await writer.stop({ spoolTaken: true })
+
+      const errors = stderrEvents(writer.child, 'error')
+      expect(errors.slice(0, -1).every((e) => e.fsCode === 'ENOSPC' && e.op === 'write'), writer.child.describe()).toBe(true)
+      expect(errors.at(-1)).toMatchObject({ code: 'LOGFUNNEL_ERR_FILE', op: 'write', fsCode: 'ENOENT', retryInMs: 0 })
+      expect(stderrEvents(writer.child, 'resumed')).toHaveLength(1)
+      expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, unwrittenBytes: 0 })
+      const runs = seqRuns(writer.file)
+      expect(runs.size).toBe(PRODUCERS)
+      for (const run of runs.values()) {
+        expect(run.min).toBeLessThanOrEqual(HALF)
+        expect(run).toMatchObject({ max: RECORDS - 1, count: run.max - run.min + 1 })
+      }
     } finally {
       execFileSync('umount', ['-l', logs])
     }

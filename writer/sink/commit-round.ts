@@ -1,4 +1,4 @@
-import { dirname } from 'node:path'
+import { statPath } from './path-watch.js'
 import type { SinkFs, SinkStat } from './sink-fs.js'
 import type { Chunk } from './write-queue.js'
 
@@ -39,12 +39,10 @@ export function startCommitRound (fs: SinkFs, fd: number, chunks: Chunk[], sync:
   const synced = sync ? fs.fsync(fd).catch((err: unknown) => { round.syncError = err ?? new Error('fsync failed') }) : undefined
   const where = file === undefined
     ? undefined
-    : Promise.all([
-      fs.stat(file).then((st) => { round.path = st }, (err: NodeJS.ErrnoException | undefined) => {
-        if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') round.path = null
-      }),
-      fs.stat(dirname(file)).then((st) => { round.dir = st }, () => {})
-    ])
+    : statPath(fs, file).then(({ path, dir }) => {
+      round.path = path
+      round.dir = dir
+    })
   void Promise.all([stat, synced, where]).then(() => {
     round.settled = true
     settle()

@@ -8,6 +8,9 @@ export const RETRY_MAX_MS = 5000
 /** Unwinds the sink's write loop once `end()`'s deadline gave up on a failing file; never leaves the sink. */
 export class Abandoned extends Error {}
 
+/** Ends the retries of an operation whose file is out of reach for good (`attempt()`'s `gone`); never leaves the sink. */
+export class OutOfReach extends Error {}
+
 /**
  * Runs the file sink's operations until they succeed: each failure is reported (a FileError
  * with `op` and `retryInMs`), then retried after a backoff, until the fault ends or the sink
@@ -41,9 +44,10 @@ export class FaultRetry {
 
   /**
    * Runs `fn` until it succeeds. `firstError`: the operation already failed once (in a commit
-   * round), so the first call waits the backoff.
+   * round), so the first call waits the backoff. `gone`, asked after each backoff: the file is
+   * out of reach for good (throws OutOfReach: the caller moves to a new file).
    */
-  async attempt<T> (op: string, fn: () => Promise<T>, firstError?: unknown): Promise<T> {
+  async attempt<T> (op: string, fn: () => Promise<T>, firstError?: unknown, gone?: () => Promise<boolean>): Promise<T> {
     let delayMs = RETRY_FIRST_MS
     let failed = firstError
     for (;;) {
@@ -62,6 +66,7 @@ export class FaultRetry {
         this.#report(new FileError(this.#file, { cause: err, op, retryInMs: delayMs }))
         await this.#timers.sleep(delayMs)
         if (this.#abandoned) throw new Abandoned()
+        if (gone !== undefined && await gone()) throw new OutOfReach()
         delayMs = Math.min(delayMs * 2, RETRY_MAX_MS)
       }
     }

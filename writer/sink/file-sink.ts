@@ -4,12 +4,13 @@ import { debuglog } from 'node:util'
 import { FileError } from '../../shared/errors.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../../shared/options.js'
 import { startCommitRound, type CommitRound } from './commit-round.js'
-import { Abandoned, FaultRetry } from './fault-retry.js'
+import { Abandoned, FaultRetry, OutOfReach } from './fault-retry.js'
 import { SwitchPlan, type FileSwitch } from './file-switch.js'
 import { FlushWaiters } from './flush-waiters.js'
 import { FsyncSchedule } from './fsync-policy.js'
 import { planGiveUp } from './give-up.js'
 import { LoopTimers } from './loop-timers.js'
+import { checksAtOpen, isUnmounted, names, outOfReach, type PathChecks } from './path-watch.js'
 import { recoverTornTail } from './recovery.js'
 import { RotationArchiver } from './rotation.js'
 import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
@@ -87,13 +88,8 @@ export class FileSink extends EventEmitter {
   #givenUpBytes = 0
   /** Since when (ms since the epoch) the path has not named the open file; undefined while it does. */
   #movedSince: number | undefined
-  /**
-   * Which path checks hold for the open file, as seen at its open: `moved` when stat(path) named
-   * it then (a file system whose stat and fstat disagree gets no checks, rather than a reopen
-   * at every write), `unmounted` when it also shared its directory's device (not so for a
-   * symlink to another volume).
-   */
-  #pathChecks = { moved: false, unmounted: false }
+  /** Which path checks hold for the open file (path-watch.ts), decided at its open. */
+  #pathChecks: PathChecks = { moved: false, unmounted: false }
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -249,9 +245,7 @@ export class FileSink extends EventEmitter {
     const fd = await this.#fs.open(this.file)
     try {
       const st = await this.#fs.fstat(fd)
-      const [path, dir] = await Promise.all([this.#fs.stat(this.file).catch(() => undefined), this.#fs.stat(dirname(this.file)).catch(() => undefined)])
-      const named = path !== undefined && path.dev === st.dev && path.ino === st.ino
-      this.#pathChecks = { moved: named, unmounted: named && dir?.dev === st.dev }
+      this.#pathChecks = await checksAtOpen(this.#fs, this.file, st)
       this.#fd = fd
       this.#movedSince = undefined
       this.#size = st.size
@@ -263,7 +257,13 @@ export class FileSink extends EventEmitter {
   }
 
   async #writeChunk (chunk: Chunk): Promise<void> {
-    await this.#writeOut(chunk)
+    try {
+      await this.#writeOut(chunk, this.#goneCheck())
+    } catch (err) {
+      if (!(err instanceof OutOfReach)) throw err
+      await this.#leave(chunk)
+      return
+    }
     this.#checkpointer?.update(chunk.bufs, chunk.end)
     this.#checkpointsOnly = false
     this.#chunk = undefined
@@ -272,13 +272,13 @@ export class FileSink extends EventEmitter {
   }
 
   /** Writes the rest of the chunk, retrying failures with backoff; `#size` follows. */
-  async #writeOut (chunk: Chunk): Promise<void> {
+  async #writeOut (chunk: Chunk, gone?: () => Promise<boolean>): Promise<void> {
     while (chunk.done < chunk.bytes) {
       const n = await this.#retry.attempt('write', async () => {
         const n = await writeSome(this.#fs, this.#fd as number, chunk)
         if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
         return n
-      })
+      }, undefined, gone)
       chunk.done += n
       this.#size += n
     }
@@ -300,22 +300,18 @@ export class FileSink extends EventEmitter {
     const round = this.#round as CommitRound
     await round.done
     const fd = this.#fd as number
-    const st = round.statError === undefined
-      ? round.stat as SinkStat
-      : await this.#retry.attempt('fstat', async () => await this.#fs.fstat(fd), round.statError)
-    const unmounted = this.#pathChecks.unmounted && isUnmounted(st, round)
-    if (st.nlink === 0 || unmounted) {
-      // Writes to an unlinked file succeed and vanish, and so do those to a file whose file
-      // system was unmounted under it (umount -l): write the batches again into a new file.
-      const why = unmounted ? 'the file system of the file was unmounted while it was open' : 'the file was removed while open'
-      this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error(`${why}; recreating it`), { code: 'ENOENT' }) }))
-      await this.#fs.close(fd).catch(() => {})
-      this.#fd = undefined
-      this.#round = undefined
-      this.#chunk = mergeChunks([...round.chunks, ...this.#unconfirmed.splice(0)])
+    let st: SinkStat
+    try {
+      st = round.statError === undefined
+        ? round.stat as SinkStat
+        : await this.#retry.attempt('fstat', async () => await this.#fs.fstat(fd), round.statError, this.#goneCheck())
+      if (st.nlink === 0 || (this.#pathChecks.unmounted && isUnmounted(st, round))) throw new OutOfReach()
+      if (round.syncError !== undefined) await this.#retry.attempt('fsync', async () => await this.#fs.fsync(fd), round.syncError, this.#goneCheck())
+    } catch (err) {
+      if (!(err instanceof OutOfReach)) throw err
+      await this.#leave()
       return
     }
-    if (round.syncError !== undefined) await this.#retry.attempt('fsync', async () => await this.#fs.fsync(fd), round.syncError)
     this.#round = undefined
     if (round.sync) this.#synced()
     this.#written = round.end
@@ -331,7 +327,7 @@ export class FileSink extends EventEmitter {
    * MOVED_GRACE_MS. Said once per move (event `'moved'`).
    */
   #followPath (st: SinkStat, path: SinkStat | null | undefined): void {
-    if (!this.#pathChecks.moved || path === undefined || (path !== null && path.dev === st.dev && path.ino === st.ino)) {
+    if (!this.#pathChecks.moved || path === undefined || names(path, st)) {
       this.#movedSince = undefined
       return
     }
@@ -350,8 +346,39 @@ export class FileSink extends EventEmitter {
   async #fsync (): Promise<void> {
     await this.#confirmAll()
     if (this.#fd === undefined) return
-    await this.#retry.attempt('fsync', async () => await this.#fs.fsync(this.#fd as number))
+    try {
+      await this.#retry.attempt('fsync', async () => await this.#fs.fsync(this.#fd as number), undefined, this.#goneCheck())
+    } catch (err) {
+      if (!(err instanceof OutOfReach)) throw err
+      await this.#leave()
+      return
+    }
     this.#synced()
+  }
+
+  /** For a failing operation on the open file: whether it is out of reach for good (path-watch.ts). */
+  #goneCheck (): () => Promise<boolean> {
+    const fd = this.#fd as number
+    return async () => await outOfReach(this.#fs, this.file, fd, this.#pathChecks)
+  }
+
+  /**
+   * Leaves a file out of reach (removed, or its file system unmounted: writes to it succeed and
+   * vanish, or fail for good): closes it, and everything written since the last confirmed round
+   * (with `failing`, the chunk whose write kept failing) is written again into a new file.
+   */
+  async #leave (failing?: Chunk): Promise<void> {
+    const fd = this.#fd as number
+    const round = this.#round
+    if (round !== undefined) await round.done
+    const st = await this.#fs.fstat(fd).catch(() => undefined)
+    const why = st?.nlink === 0 ? 'the file was removed while open' : 'the file system of the file was unmounted while it was open'
+    this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error(`${why}; recreating it`), { code: 'ENOENT' }) }))
+    await this.#fs.close(fd).catch(() => {})
+    this.#fd = undefined
+    this.#round = undefined
+    const chunks = [...(round?.chunks ?? []), ...this.#unconfirmed.splice(0), ...(failing === undefined ? [] : [failing])]
+    this.#chunk = chunks.length > 0 ? mergeChunks(chunks) : undefined
   }
 
   #synced (): void {
@@ -431,13 +458,3 @@ export class FileSink extends EventEmitter {
   }
 }
 
-/**
- * The open file's file system is no longer the one at its directory's path (unmounted, perhaps
- * another mounted in its place) and the path does not name the file: its bytes are out of reach.
- */
-function isUnmounted (st: SinkStat, round: CommitRound): boolean {
-  const { path, dir } = round
-  if (path === undefined || dir === undefined) return false
-  if (path !== null && path.dev === st.dev && path.ino === st.ino) return false
-  return dir.dev !== st.dev
-}
