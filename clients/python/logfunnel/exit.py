@@ -64,7 +64,11 @@ _installed_pid = -1
 _finalizer_pid = -1
 _begun: Set[int] = set()           # fatal signals whose handler has begun in this process
 _watcher_pid = -1
-_wakeup: Optional[Tuple[socket.socket, socket.socket]] = None  # (reader, writer) of our wakeup fd
+# (reader, writer's descriptor) of our wakeup fd. The writer is kept as a bare descriptor: Python
+# writes each caught signal to it until the process ends, and a socket object for it, collected
+# at the interpreter's teardown, said 'ResourceWarning: unclosed <socket.socket fd=4 ...>' at the
+# end of every process that logged (python3 -X dev, -W error).
+_wakeup: Optional[Tuple[socket.socket, int]] = None
 _wakeup_ids: Tuple[Optional[Tuple[int, int]], ...] = ()  # what their descriptors are (fd_identity)
 
 
@@ -167,7 +171,7 @@ def _watch_signals() -> None:
         writer.close()
         return
     inherited = _wakeup
-    if old != -1 and (inherited is None or old != inherited[1].fileno()):
+    if old != -1 and (inherited is None or old != inherited[1]):
         signal.set_wakeup_fd(old)  # the application's
         reader.close()
         writer.close()
@@ -180,20 +184,23 @@ def _watch_signals() -> None:
         reader.close()
         writer.close()
         return
-    ids, _wakeup, _wakeup_ids = _wakeup_ids, (reader, writer), (fd_identity(reader.fileno()), fd_identity(writer.fileno()))
+    ids, _wakeup_ids = _wakeup_ids, (fd_identity(reader.fileno()), fd_identity(writer.fileno()))
+    _wakeup = (reader, writer.detach())
     if inherited is not None:  # the parent's, after a fork: the parent keeps its own
         _let_go(inherited, ids)
 
 
-def _let_go(sockets: Tuple[socket.socket, ...], ids: Tuple[Optional[Tuple[int, int]], ...]) -> None:
+def _let_go(wakeup: Tuple[socket.socket, int], ids: Tuple[Optional[Tuple[int, int]], ...]) -> None:
     """Closes the inherited wakeup sockets whose descriptors are still theirs; the others are
     let go without a close: the numbers are something else now (a daemon's os.closerange, then
     its own files), and closing them by number closed the daemon's files."""
-    for sock, ident in zip(sockets, ids):
-        if ident is not None and fd_identity(sock.fileno()) == ident:
-            sock.close()
-        else:
-            sock.detach()
+    reader, writer = wakeup
+    if ids[0] is not None and fd_identity(reader.fileno()) == ids[0]:
+        reader.close()
+    else:
+        reader.detach()
+    if ids[1] is not None and fd_identity(writer) == ids[1]:
+        os.close(writer)
 
 
 def _watch(reader: socket.socket, pid: int) -> None:
@@ -331,7 +338,7 @@ def _drop_inherited_wakeup() -> None:
         current = signal.set_wakeup_fd(-1)
     except (ValueError, OSError):
         return
-    if current != inherited[1].fileno():
+    if current != inherited[1]:
         signal.set_wakeup_fd(current)  # the application's
     ids, _wakeup, _wakeup_ids = _wakeup_ids, None, ()
     _let_go(inherited, ids)
