@@ -175,6 +175,14 @@ class Closer:
             return False
         deadline = time.monotonic() + timeout
         with self._lock:
+            if self._closed:
+                # The sender has ended: nothing will be confirmed any more. Before, the flush that
+                # logging.shutdown() makes after the exit hook closed the handler waited out
+                # close_timeout (10 s more at exit) for records that close could not keep.
+                held = self._held_records()
+                if held:
+                    raise CloseTimeout('%s after close: %d records without a receipt' % (what, held), held)
+                return False
             self._hurry = True
             self._wake()
             while self._queued or self._unacked:

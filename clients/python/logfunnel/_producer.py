@@ -110,6 +110,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._receipted = -1                # highest seq the writer confirmed
         self._spooled_through = -1          # highest seq moved to the spool
         self._spool_error_said: Optional[str] = None  # the last spool failure said on stderr (_spool_failed)
+        self._late_lost = 0                 # records logged after the close that the spool could not take (_spool_late)
         self._copied_through = -1           # highest seq copied to the spool while the writer was away (kept in memory too)
         self._writer_away = False           # the sender found the writer away (spool_after) and copied what it held
         self._reached = False               # a handshake with the writer completed, on either connection

@@ -80,8 +80,11 @@ class SpoolKeeper:
                     self._seal_spool()
                 return True
         self.stats['lost'] += 1
-        say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record logged while the client closed was lost '
-            '(the spool could not be written)\n')
+        self._late_lost += 1
+        if self._late_lost == 1:
+            # Once, not once per record: a thread logging on at the exit said it hundreds of times.
+            say("logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record logged while the client closed was lost "
+                "(the spool could not be written); later ones are counted in stats['lost'], not said again\n")
         return True
 
     def _spool_or_overflow(self) -> bool:
