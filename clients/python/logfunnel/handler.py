@@ -37,31 +37,54 @@ def pino_level(levelno: int) -> int:
 def _fallback(value: Any) -> Any:
     if isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
-    return repr(value)
+    return _text(value)
 
 
-def _finite(value: Any, path: Set[int]) -> Any:
-    """``value`` with NaN and the infinities as None, in dicts, lists and tuples at any depth: JSON
-    has no such numbers, and pino (JSON.stringify) writes them as null. ``path``: the ids of the
-    containers being copied, so a circular value is left as it is, for json to report."""
+def _text(value: Any) -> str:
+    """``repr(value)``; one that raises is named by its type, so the record is kept."""
+    try:
+        return repr(value)
+    except Exception as err:  # noqa: BLE001 - any __repr__ of the application's
+        return '<%s object: repr() raised %s>' % (type(value).__name__, type(err).__name__)
+
+
+def _jsonable(value: Any, path: Set[int]) -> Any:
+    """``value`` as JSON can write it, in dicts, lists and tuples at any depth: NaN and the
+    infinities as None (JSON has no such numbers, and pino, JSON.stringify, writes them as null);
+    a container inside itself as '[Circular]' (pino's safe-stable-stringify writes that); a dict
+    key JSON has no spelling for (a tuple, an object) as its text. ``path``: the ids of the
+    containers being copied. Before, a circular value or such a key made the record refused
+    (handleError), where a FileHandler keeps it."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if not isinstance(value, (dict, list, tuple)) or id(value) in path:
+    if not isinstance(value, (dict, list, tuple)):
         return value
+    if id(value) in path:
+        return '[Circular]'
     path.add(id(value))
     try:
         if isinstance(value, dict):
-            return {_finite_key(key): _finite(item, path) for key, item in value.items()}
-        return [_finite(item, path) for item in value]
+            return {_key(key): _jsonable(item, path) for key, item in value.items()}
+        return [_jsonable(item, path) for item in value]
     finally:
         path.discard(id(value))
 
 
-def _finite_key(key: Any) -> Any:
+def _key(key: Any) -> Any:
     # A key is written as a string; a non-finite float key as JavaScript spells it (String(NaN)).
     if isinstance(key, float) and not math.isfinite(key):
         return 'NaN' if key != key else 'Infinity' if key > 0 else '-Infinity'
-    return key
+    if key is None or isinstance(key, (str, int, float)):
+        return key
+    return _fallback(key)
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``str(exc)``; one whose __str__ raises is said as the traceback module says it."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - any __str__ of the application's
+        return '<exception str() failed>'
 
 
 def _report_to(ref: 'weakref.ref[LogfunnelHandler]') -> Callable[[LogfunnelError], None]:
@@ -87,7 +110,9 @@ _left_seqs: Dict[Tuple[str, str], Dict[int, int]] = {}
 class LogfunnelHandler(logging.Handler):
     """A logging.Handler writing one JSON object per record, with pino's fields: ``level``
     (pino's number), ``time`` (ms since the epoch), ``pid``, ``hostname``, ``name`` (the logger),
-    ``msg``, then the ``extra=`` fields, and ``err`` ({type, message, stack}) with exc_info.
+    ``msg``, then the ``extra=`` fields, ``err`` ({type, message, stack}) with exc_info, and
+    ``stack_info`` with stack_info=True. Values JSON cannot write are written as text (a
+    circular one as '[Circular]'): the record is kept.
 
     ``seq_key='seq'`` adds a counter 0, 1, 2, ... per ``pid`` written (the record's process: a
     QueueListener's records keep their worker's), so that ``logfunnel verify`` can prove nothing
@@ -141,7 +166,7 @@ class LogfunnelHandler(logging.Handler):
 
     def _format(self, record: logging.LogRecord, pid: int, seq: int) -> str:
         # A subset test walks the record's keys without building a set (the difference did).
-        if record.exc_info or not record.__dict__.keys() <= _RECORD_ATTRS:
+        if record.exc_info or record.stack_info or not record.__dict__.keys() <= _RECORD_ATTRS:
             return self._format_object(record, pid, seq)
         # The common record (no extra fields, no exception) from cached text: the same line as
         # _format_object's, at a fraction of its cost (json's dict walk is most of a record's work).
@@ -176,14 +201,16 @@ class LogfunnelHandler(logging.Handler):
             if key not in _RECORD_ATTRS and key not in obj:
                 obj[key] = value
         if record.exc_info and record.exc_info[0] is not None:
-            obj['err'] = {'type': record.exc_info[0].__name__, 'message': str(record.exc_info[1]),
+            obj['err'] = {'type': record.exc_info[0].__name__, 'message': _exception_text(record.exc_info[1]),
                           'stack': ''.join(traceback.format_exception(*record.exc_info))}
+        if record.stack_info:  # stack_info=True: the call stack, as logging's Formatter writes it
+            obj['stack_info'] = record.stack_info
         obj['msg'] = record.getMessage()
         try:
             return self._encode(obj)
-        except ValueError:  # NaN or an infinity (allow_nan=False); a circular value raises again
+        except (ValueError, TypeError):  # NaN or an infinity (allow_nan=False), a circular value, a key JSON cannot write
             pass
-        return self._encode(_finite(obj, set()))
+        return self._encode(_jsonable(obj, set()))
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._emitting:

@@ -95,3 +95,65 @@ def test_nan_and_infinities_are_written_as_null(writer_factory, run_code):
     assert (records[1]['ratio'], records[1]['rate'], records[1]['floor']) == (None, None, None)
     assert records[2]['stats'] == {'mean': None, 'series': [1.5, None, [2, None]], 'NaN': 'key', 'Infinity': 'up'}
     assert records[3]['msg'] == 'after'
+
+
+AWKWARD = '''import logging, sys, traceback
+import logfunnel
+log = logging.getLogger('awkward'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
+
+class Point:
+    def __repr__(self):
+        return 'Point(1, 2)'
+
+class Broken:
+    def __repr__(self):
+        raise RuntimeError('no repr')
+
+class Unsayable(Exception):
+    def __str__(self):
+        raise RuntimeError('no str')
+
+loop = {'name': 'loop'}; loop['self'] = loop
+chain = [1]; chain.append(chain)
+shared = [1]
+log.info('circular', extra={'loop': loop, 'chain': chain, 'shared': [shared, shared]})
+log.info('keys', extra={'by_pair': {(1, 2): 'a'}, 'by_object': {Point(): 'b'}})
+log.info('broken repr', extra={'thing': Broken()})
+try:
+    raise Unsayable()
+except Unsayable:
+    log.exception('unsayable')
+log.info('where', stack_info=True)
+log.info('%d', 'x')             # refused, as by any handler: the message cannot be formatted
+log.info('%s and %s', 'one')    # refused too
+log.info('after')
+'''
+
+
+def test_values_json_cannot_write_keep_their_record(writer_factory, run_code):
+    # Before, a circular value, a dict key that is not a str, int, float, bool or None, or a
+    # value whose repr() raised made the record refused (handleError's report, the record lost,
+    # where a FileHandler writes it), and stack_info=True's stack was not written at all.
+    writer = writer_factory()
+    p = run_code(AWKWARD, writer.endpoint)
+    assert p.wait() == 0
+    reports = p.stderr.count('--- Logging error ---')
+    assert reports == 2, p.stderr  # the two messages that cannot be formatted, and nothing else
+    assert 'TypeError: %d format: a real number is required, not str' in p.stderr
+    assert 'TypeError: not enough arguments for format string' in p.stderr
+    writer.wait_for_lines(6)
+    writer.stop()
+    assert_clean(verify(writer.file, '--key', 'pid', '--expect', '6'), 6, 1)
+    with open(writer.file, encoding='utf-8') as f:
+        records = [json.loads(line) for line in f]
+    assert [r['msg'] for r in records] == ['circular', 'keys', 'broken repr', 'unsayable', 'where', 'after']
+    assert records[0]['loop'] == {'name': 'loop', 'self': '[Circular]'}  # pino's safe-stable-stringify's word
+    assert records[0]['chain'] == [1, '[Circular]']
+    assert records[0]['shared'] == [[1], [1]]  # twice is not circular
+    assert records[1]['by_pair'] == {'(1, 2)': 'a'} and records[1]['by_object'] == {'Point(1, 2)': 'b'}
+    assert records[2]['thing'] == '<Broken object: repr() raised RuntimeError>'
+    assert records[3]['err']['type'] == 'Unsayable' and records[3]['err']['message'] == '<exception str() failed>'
+    assert records[3]['err']['stack'].endswith('\nUnsayable: <exception str() failed>\n')
+    stack = records[4]['stack_info']
+    assert stack.startswith('Stack (most recent call last):\n  File "<string>", line ') and stack.endswith(', in <module>'), stack
