@@ -253,6 +253,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._producer_id = os.urandom(16)
         _exit.install_finalizer()
         _exit.install_signal_handlers()
+        _exit.watch_main_thread()
         thread = threading.Thread(target=self._run, name='logfunnel-sender', daemon=True)
         try:
             thread.start()

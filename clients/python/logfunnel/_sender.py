@@ -287,9 +287,13 @@ class SenderThread:
 
     def _open_wake_pipe(self) -> None:
         """The pipe that wakes the sender thread (lock held); OSError when no descriptor is free."""
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
-        self._wake_pipe = fd_identity(self._wake_r)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        # Which pipe it is, before the descriptors are the producer's: a fork from another thread
+        # in between (os.fork() in a worker thread as the first record starts the sender) left
+        # the child with descriptors and no identity, and its reset raised AttributeError.
+        self._wake_pipe = fd_identity(wake_r)
+        self._wake_r, self._wake_w = wake_r, wake_w
 
     def _close_wake_pipe(self) -> None:
         os.close(self._wake_r)
@@ -301,7 +305,7 @@ class SenderThread:
         starts a sender of its own, with a pipe of its own); each end is closed if it is still
         that pipe (not a number the parent closed and reused just before the fork)."""
         for fd in (getattr(self, '_wake_r', -1), getattr(self, '_wake_w', -1)):
-            if fd >= 0 and fd_identity(fd) == self._wake_pipe:
+            if fd >= 0 and fd_identity(fd) == getattr(self, '_wake_pipe', None):
                 os.close(fd)
         self._wake_r = self._wake_w = -1
 

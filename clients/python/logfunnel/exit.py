@@ -64,6 +64,7 @@ _installed_pid = -1
 _finalizer_pid = -1
 _begun: Set[int] = set()           # fatal signals whose handler has begun in this process
 _watcher_pid = -1
+_main_watch_pid = -1              # the process whose main thread a thread of ours waits for (watch_main_thread)
 # (reader, writer's descriptor) of our wakeup fd. The writer is kept as a bare descriptor: Python
 # writes each caught signal to it until the process ends, and a socket object for it, collected
 # at the interpreter's teardown, said 'ResourceWarning: unclosed <socket.socket fd=4 ...>' at the
@@ -149,6 +150,46 @@ def install_signal_handlers() -> None:
             pass
     if ours:
         _watch_signals()
+
+
+def watch_main_thread() -> None:
+    """In a child forked from a thread other than the main one (os.fork() in a worker thread),
+    that thread is the child's main thread, and when it ends (it returns, or sys.exit() raises
+    SystemExit in it) the interpreter does not finalize: the process ends once its last thread
+    has (with a FileHandler, at once). Ours (the sender, its ZeroMQ I/O threads, the signal
+    watcher) kept it alive for ever, SIGTERM included (no main thread runs a Python handler). So
+    a thread of ours waits for that thread and for the application's other threads, then ends
+    the process as the end of the interpreter would have: receipts for linger, the rest to the
+    spool, then os._exit(0), the status of a process whose last thread ended. Once per process;
+    nothing in a process whose main thread is the interpreter's own."""
+    global _main_watch_pid
+    if _main_watch_pid == os.getpid():
+        return
+    _main_watch_pid = os.getpid()
+    main = threading.main_thread()
+    if type(main).__name__ == '_MainThread':  # the interpreter's, or a fork from a thread threading did not start
+        return
+    try:
+        threading.Thread(target=_end_after, args=(main,), name='logfunnel-orphan', daemon=True).start()
+    except RuntimeError:
+        pass
+
+
+def _end_after(main: threading.Thread) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
+    main.join()
+    me = threading.current_thread()
+    while True:
+        others = [t for t in threading.enumerate() if t is not me and not t.name.startswith('logfunnel-')
+                  and type(t).__name__ != '_DummyThread']  # a thread threading did not start cannot be joined
+        if not others:
+            break
+        for thread in others:
+            thread.join()
+    try:
+        _close_all()
+    finally:
+        os._exit(0)
 
 
 def _watch_signals() -> None:

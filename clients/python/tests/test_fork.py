@@ -213,3 +213,129 @@ def test_only_connections_to_the_writers_endpoints_are_closed_in_a_child(host):
             c.detach() if fd_identity(c.fileno()) is None else c.close()
         for s in servers:
             s.close()
+
+
+# os.fork() from a worker thread while other threads log; the child logs, then its main thread
+# (the one that forked) ends by sys.exit(), with or without a thread of the child's own still
+# logging. The parent says how each child ended, and when.
+FORK_FROM_A_THREAD = '''import json, logging, os, sys, threading, time
+import logfunnel
+endpoint, n, children = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(',')
+log = logging.getLogger('threads'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq'))
+stop, busy = threading.Event(), [0]
+
+def logging_on():
+    while not stop.is_set():
+        log.info('parent thread %d', busy[0])
+        busy[0] += 1
+busy_thread = threading.Thread(target=logging_on)
+busy_thread.start()
+ended = []
+
+def forker(kind):
+    pid = os.fork()
+    if pid == 0:
+        if kind == 'with-a-thread':  # a thread of the child's own, logging on after the main thread ended
+            def more():
+                time.sleep(0.5)
+                for i in range(n):
+                    log.info('child thread %d', i)
+            threading.Thread(target=more).start()
+        for i in range(n):
+            log.info('child %d', i)
+        sys.exit(3)  # SystemExit in a thread: the thread ends, not the process
+    began = time.monotonic()
+    while time.monotonic() - began < 30:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            ended.append({'kind': kind, 'status': os.waitstatus_to_exitcode(status), 'seconds': time.monotonic() - began})
+            return
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    ended.append({'kind': kind, 'status': None, 'seconds': None})
+
+for kind in children:
+    t = threading.Thread(target=forker, args=(kind,))
+    t.start()
+    t.join()
+stop.set()
+busy_thread.join()
+log.info('parent end')
+print(json.dumps({'event': 'end', 'children': ended, 'parent': busy[0] + 1}), flush=True)
+'''
+
+
+def test_a_child_forked_from_a_thread_ends_when_its_threads_do(writer_factory, run_code):
+    # Before, the child lived on after its main thread (the thread that forked) ended: the
+    # interpreter does not finalize then, and the process ends with its last thread, which the
+    # handler's threads (the sender, ZeroMQ's, the signal watcher) never were; SIGTERM did not
+    # end it either. With a FileHandler, such a child ends at once.
+    writer = writer_factory()
+    n = 1000
+    p = run_code(FORK_FROM_A_THREAD, writer.endpoint, str(n), 'alone,with-a-thread')
+    end = p.wait_event('end', 90)
+    assert p.wait() == 0, p.stderr
+    assert p.stderr == ''
+    alone, with_thread = end['children']
+    # exit status 0: that of a process whose last thread ended (SystemExit in a thread ends only it)
+    assert alone['status'] == 0 and alone['seconds'] < 10, end
+    assert with_thread['status'] == 0 and 0.5 <= with_thread['seconds'] < 10, end  # waits for the child's own thread
+    lines = end['parent'] + n + 2 * n
+    writer.wait_for_lines(lines)
+    writer.stop(spool_taken=True)
+    assert_clean(verify(writer.file), lines, 3)
+
+
+# A fork at the worst moment of the first record: while it starts the sender, between the
+# making of its wake-up pipe and the noting of which pipe it is (another thread forking then).
+FORK_WHILE_THE_SENDER_STARTS = '''import json, logging, os, sys, threading
+import logfunnel, logfunnel._sender as sender
+endpoint, n = sys.argv[1], int(sys.argv[2])
+log = logging.getLogger('race'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq'))
+identity, go, forked, children = sender.fd_identity, threading.Event(), threading.Event(), []
+
+def wait_for_the_fork_then_identity(fd):  # the first record's thread, its wake-up pipe just made
+    if not forked.is_set():
+        go.set()
+        forked.wait(30)
+    return identity(fd)
+sender.fd_identity = wait_for_the_fork_then_identity
+
+def forker():
+    go.wait(30)
+    pid = os.fork()
+    if pid == 0:
+        forked.set()  # the child's own sender starts without waiting
+        for i in range(n):
+            log.info('child %d', i)
+        logging.shutdown()  # a bare fork's child ends in os._exit(): no exit hook runs
+        os._exit(0)
+    children.append(pid)
+    forked.set()
+t = threading.Thread(target=forker)
+t.start()
+log.info('parent, first record')
+t.join()
+status = os.waitstatus_to_exitcode(os.waitpid(children[0], 0)[1])
+log.info('parent, after the child')
+print(json.dumps({'event': 'end', 'status': status}), flush=True)
+'''
+
+
+def test_a_fork_while_the_first_record_starts_the_sender(writer_factory, run_code):
+    # Before, the child's reset raised AttributeError ('_Producer' object has no attribute
+    # '_wake_pipe'; 'Exception ignored in: <function _forked ...>'), leaving the child with the
+    # parent's producer state: its records were never sent.
+    writer = writer_factory()
+    n = 500
+    p = run_code(FORK_WHILE_THE_SENDER_STARTS, writer.endpoint, str(n))
+    end = p.wait_event('end', 60)
+    assert p.wait() == 0, p.stderr
+    assert p.stderr == ''
+    assert end['status'] == 0, end
+    writer.wait_for_lines(n + 2)
+    writer.stop(spool_taken=True)
+    assert_clean(verify(writer.file), n + 2, 2)
