@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Optional, Tuple
 
 
@@ -19,9 +18,13 @@ def parse_endpoint(endpoint: str) -> Tuple[str, str, Optional[int]]:
 
 
 def default_endpoint() -> str:
-    """The writer's default endpoint: ipc://<tmpdir>/logfunnel-<uid>/writer.sock (as Node's os.tmpdir())."""
-    tmp = os.environ.get('TMPDIR') or tempfile.gettempdir()
-    return 'ipc://%s/logfunnel-%d/writer.sock' % (tmp.rstrip('/') or '/tmp', os.getuid())
+    """The writer's default endpoint: ipc://<tmpdir>/logfunnel-<uid>/writer.sock, <tmpdir> as
+    Node's os.tmpdir() finds it (TMPDIR, TMP, TEMP, else /tmp), joined as Node's path.join
+    does (normalised). tempfile.gettempdir() reads TEMP before TMP and skips a directory it
+    cannot write: with TMP and TEMP both set, or /tmp closed to this user, it named another
+    socket than the writer's."""
+    tmp = os.environ.get('TMPDIR') or os.environ.get('TMP') or os.environ.get('TEMP') or '/tmp'
+    return 'ipc://%s' % os.path.normpath(os.path.join(tmp, 'logfunnel-%d' % os.getuid(), 'writer.sock'))
 
 
 def receipt_endpoint_for(endpoint: str) -> str:

@@ -3,6 +3,7 @@ handshake failures reported once through logging's handleError, records kept."""
 
 import json
 import os
+import signal
 import socket
 import threading
 import subprocess
@@ -11,7 +12,7 @@ import time
 import pytest
 import zmq
 
-from conftest import BIN, NODE, Writer, assert_clean, assert_reported_once, verify
+from conftest import BIN, NODE, PYTHON, Proc, Writer, assert_clean, assert_reported_once, verify
 
 N = 1000
 
@@ -260,3 +261,36 @@ def test_a_second_of_silence_over_ipc_is_no_evidence_of_an_unreached_writer(tmp_
     young = HandshakeWatch('ipc://%s' % sock, 10.0, False)
     young.connected = True
     assert not young.says_unreached(time.monotonic())
+
+
+DEFAULT_ENDPOINT = '''import json, logging
+import logfunnel
+h = logfunnel.LogfunnelHandler(seq_key='seq')
+log = logging.getLogger('default'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+for i in range(100):
+    log.info('record %d', i)
+h.close()
+print(json.dumps({'event': 'done', 'endpoint': h.client.endpoint, 'stats': h.client.stats}), flush=True)
+'''
+
+
+def test_the_default_endpoint_is_the_writers_with_tmp_and_temp_set(procs, tmp_path):
+    # Node's os.tmpdir() reads TMPDIR, TMP, then TEMP; the package used tempfile.gettempdir(),
+    # which reads TEMP before TMP: with both set (and no TMPDIR), it made another socket's name
+    # than the writer's, and its records went to the spool of a writer that was never there.
+    env = {'TMPDIR': '', 'TMP': str(tmp_path / 'tmp') + '/', 'TEMP': str(tmp_path / 'temp')}
+    for name in ('tmp', 'temp'):
+        (tmp_path / name).mkdir()
+    writer = Proc([NODE, BIN, 'writer', '--file', str(tmp_path / 'app.log'), '--stats-interval-ms', '0'], env=env)
+    procs.append(writer)
+    writer.wait_event('ready')
+    p = Proc([PYTHON, '-c', DEFAULT_ENDPOINT], cwd=str(tmp_path), env=env)
+    procs.append(p)
+    done = p.wait_event('done')
+    assert p.wait() == 0 and p.stderr == '', p.stderr
+    assert done['endpoint'] == 'ipc://%s/logfunnel-%d/writer.sock' % (tmp_path / 'tmp', os.getuid()), done
+    assert done['stats']['confirmed'] == 100 and done['stats']['spooled_records'] == 0, done
+    writer.proc.send_signal(signal.SIGTERM)
+    assert writer.wait_event('stopped')['records'] == 100
+    assert writer.wait() == 0
+    assert_clean(verify(str(tmp_path / 'app.log'), '--expect', '100'), 100, 1)
