@@ -3,10 +3,12 @@ handshake failures reported once through logging's handleError, records kept."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import threading
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -278,19 +280,25 @@ def test_the_default_endpoint_is_the_writers_with_tmp_and_temp_set(procs, tmp_pa
     # Node's os.tmpdir() reads TMPDIR, TMP, then TEMP; the package used tempfile.gettempdir(),
     # which reads TEMP before TMP: with both set (and no TMPDIR), it made another socket's name
     # than the writer's, and its records went to the spool of a writer that was never there.
-    env = {'TMPDIR': '', 'TMP': str(tmp_path / 'tmp') + '/', 'TEMP': str(tmp_path / 'temp')}
-    for name in ('tmp', 'temp'):
-        (tmp_path / name).mkdir()
-    writer = Proc([NODE, BIN, 'writer', '--file', str(tmp_path / 'app.log'), '--stats-interval-ms', '0'], env=env)
-    procs.append(writer)
-    writer.wait_event('ready')
-    p = Proc([PYTHON, '-c', DEFAULT_ENDPOINT], cwd=str(tmp_path), env=env)
-    procs.append(p)
-    done = p.wait_event('done')
-    assert p.wait() == 0 and p.stderr == '', p.stderr
-    assert done['endpoint'] == 'ipc://%s/logfunnel-%d/writer.sock' % (tmp_path / 'tmp', os.getuid()), done
-    assert done['stats']['confirmed'] == 100 and done['stats']['spooled_records'] == 0, done
-    writer.proc.send_signal(signal.SIGTERM)
-    assert writer.wait_event('stopped')['records'] == 100
-    assert writer.wait() == 0
+    short = tempfile.mkdtemp(prefix='lf-', dir='/tmp')  # tmp_path's is too long for a socket's path
+    try:
+        env = {'TMPDIR': '', 'TMP': os.path.join(short, 'tmp') + '/', 'TEMP': os.path.join(short, 'temp')}
+        for name in ('tmp', 'temp'):
+            os.mkdir(os.path.join(short, name))
+        writer = Proc([NODE, BIN, 'writer', '--file', str(tmp_path / 'app.log'), '--stats-interval-ms', '0'], env=env)
+        procs.append(writer)
+        writer.wait_event('ready')
+        p = Proc([PYTHON, '-c', DEFAULT_ENDPOINT], cwd=str(tmp_path), env=env)
+        procs.append(p)
+        done = p.wait_event('done')
+        assert p.wait() == 0 and p.stderr == '', p.stderr
+        assert done['endpoint'] == 'ipc://%s/tmp/logfunnel-%d/writer.sock' % (short, os.getuid()), done
+        assert done['stats']['confirmed'] == 100 and done['stats']['spooled_records'] == 0, done
+        writer.proc.send_signal(signal.SIGTERM)
+        assert writer.wait_event('stopped')['records'] == 100
+        assert writer.wait() == 0
+    finally:
+        for proc in procs:
+            proc.kill()
+        shutil.rmtree(short, ignore_errors=True)
     assert_clean(verify(str(tmp_path / 'app.log'), '--expect', '100'), 100, 1)
