@@ -45,12 +45,23 @@ class Closer:
         # closed and returned, and the interpreter ended that thread mid-report: no word.
         if self.pid != os.getpid() or self._close_ended:
             return
-        with self._close_lock:
-            try:
-                if not self._closed:
-                    self._close(timeout)
-            finally:
-                self._close_ended = True
+        me = threading.get_ident()
+        if me in self._close_callers:
+            # Re-entered in the thread whose close this is: a signal handler ran inside it (an
+            # application's SIGTERM handler calling logging.shutdown(), as the README advises).
+            # Waiting for that close waited for ever: it resumes only once this returns. It
+            # finishes the work, and spools what is held should the handler raise (sys.exit()).
+            return
+        self._close_callers.add(me)
+        try:
+            with self._close_lock:
+                try:
+                    if not self._closed:
+                        self._close(timeout)
+                finally:
+                    self._close_ended = True
+        finally:
+            self._close_callers.discard(me)
 
     def _close(self, timeout: Optional[float]) -> None:
         deadline = self.close_timeout if timeout is None else timeout

@@ -8,7 +8,7 @@ import os
 import re
 import threading
 import time
-from typing import Callable, Deque, Dict, List, Optional, Union
+from typing import Callable, Deque, Dict, List, Optional, Set, Union
 
 import zmq
 
@@ -121,6 +121,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._closing = False
         self._closed = False
         self._close_ended = False           # close() has returned (or raised): nothing of it is left to wait for
+        self._close_callers: Set[int] = set()  # threads inside close(): one re-entered there returns at once
         self._exit_closed = False           # closed by the end of the process, not by close(): later lines go to the spool
         self._idle = False                  # the sender sleeps with nothing queued: wake it for the next line
         self._hurry = False                 # flush() or close() waits: cut what is queued at once

@@ -210,3 +210,58 @@ def test_a_writer_there_but_not_answering_gets_a_second_before_a_close_reports_i
     summary = writer.stop()
     assert summary['records'] == N and count_lines(writer.file) == N, summary
     assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
+
+
+# The application's SIGTERM handler calls logging.shutdown() (as the README advises for an
+# application that has its own), and SIGTERM comes while the main thread is inside close(),
+# waiting for the receipts of a writer that has stopped answering (spool_after 2 s: not judged
+# away yet). The handler then ends the process by sys.exit(0).
+CLOSE_IN_A_SIGNAL_HANDLER = '''import json, logging, os, signal, sys, threading
+import logfunnel
+endpoint, n, writer_pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+log = logging.getLogger('term'); log.setLevel(logging.INFO); log.propagate = False
+handler = logfunnel.LogfunnelHandler(endpoint, seq_key='seq', spool_after=2)
+log.addHandler(handler)
+
+def on_term(signum, frame):
+    inside = []
+    while frame is not None:
+        inside.append(frame.f_code.co_name)
+        frame = frame.f_back
+    print(json.dumps({'event': 'term', 'inside_close': '_close' in inside}), flush=True)
+    logging.shutdown()
+    print(json.dumps({'event': 'shut down', 'stats': handler.client.stats}), flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+for i in range(n):
+    log.info('before %d', i)
+handler.flush()
+os.kill(writer_pid, signal.SIGSTOP)  # still connected, no longer answering
+for i in range(n):
+    log.info('after %d', i)
+threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+handler.close()
+'''
+
+
+def test_logging_shutdown_from_a_signal_handler_inside_close(writer_factory, run_code):
+    # Before, the handler's close waited for the close it had interrupted, in the same thread:
+    # for ever (the process ignored SIGTERM from then on too; only SIGKILL ended it). A
+    # FileHandler's close is re-entrant there.
+    writer = writer_factory()
+    pid = writer.proc.proc.pid
+    n = 100
+    try:
+        p = run_code(CLOSE_IN_A_SIGNAL_HANDLER, writer.endpoint, str(n), str(pid))
+        term = p.wait_event('term', 30)
+        assert term['inside_close'], term  # the signal came while close() waited
+        shut = p.wait_event('shut down', 30)
+        assert p.wait(30) == 0, p.stderr
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert shut['stats']['confirmed'] == n, shut
+    # the rest: in the spool (the close the handler interrupted spools them as the handler's
+    # sys.exit() goes through it), or confirmed once the writer is back
+    writer.wait_for_lines(2 * n)
+    writer.stop(spool_taken=True)
+    assert_clean(verify(writer.file, '--expect', str(2 * n)), 2 * n, 1)
