@@ -82,7 +82,7 @@ describe('kill -9 of the writer while it writes 900 KiB records', () => {
     await runProducers(1, { endpoint: next.endpoint, records: 100 })
     await next.stop()
     const report = await verifyFile(next.file)
-    expect(report).toMatchObject({ torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
+    expect(report, JSON.stringify(report)).toMatchObject({ torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
   })
 })
 
