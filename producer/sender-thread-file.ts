@@ -42,8 +42,19 @@ export function spawnSenderThread (file: URL, port: MessagePort, workerData: obj
     // have no business in the sender. An empty list is always valid; a filtered copy of the
     // parent's is not (V8 flags such as --max-old-space-size are refused when listed).
     execArgv: [],
+    // NODE_OPTIONS is parsed again for a worker, from its env: its `--require`/`--import` ran in
+    // the sender too, and a preload that sets up a funnel() logger started a sender thread in
+    // every sender thread, without end (47 threads in the first second, by hand).
+    env: withoutNodeOptions(process.env),
     workerData,
     transferList: [port],
     ...OWN_STDIO // not piped into process.stdout/stderr: a broken stderr ended the process (stdio-lines.ts)
   })
+}
+
+/** The environment for the sender thread: the process's, without NODE_OPTIONS (see spawnSenderThread). */
+function withoutNodeOptions (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env }
+  delete copy.NODE_OPTIONS
+  return copy
 }
