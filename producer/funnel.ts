@@ -9,7 +9,7 @@ import { PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { EarlySpool } from './early-spool.js'
 import { createRing, RingWriter, type RingMemory } from './line-ring.js'
 import type { SenderStats } from './sender-stats.js'
-import { once as onlyOnce } from './line-framing.js'
+import { chunkText, once as onlyOnce } from './line-framing.js'
 import { BeatWatch, createControl, readReach, SENDER_STOPPED, type SenderReply } from './sender-requests.js'
 import { SenderCalls, withDeadline } from './sender-calls.js'
 import { closeError, closeSenderThread, endClose, SILENT_THREAD_MS } from './funnel-close.js'
@@ -255,9 +255,11 @@ export class FunnelDestination extends EventEmitter {
    * pino's destination contract. After `close()` a record is dropped and counted in
    * `closedDrops`, never thrown: a request still in flight during a graceful shutdown must not
    * take its process down for logging. The first one is reported ('error' event, else a
-   * process warning) with LOGFUNNEL_ERR_CLOSED.
+   * process warning) with LOGFUNNEL_ERR_CLOSED. A Buffer is taken as UTF-8 text; any other type
+   * throws ERR_INVALID_ARG_TYPE at the call (line-framing.ts chunkText).
    */
-  write (line: string): boolean {
+  write (chunk: string | Uint8Array): boolean {
+    const line = chunkText(chunk)
     if (this.#closing !== undefined) {
       if (isProcessExiting() && !this.#closedByApp && (this.#late ??= new LateSpool(this.#thread.control, this.options)).append(line)) return true
       if (++this.#closedDrops === 1) {
@@ -322,6 +324,15 @@ export class FunnelDestination extends EventEmitter {
     if (this.#closing === undefined) this.#closedByApp = true
     this.#closing ??= this.#close(deadlineMs, true)
     await this.#closing
+  }
+
+  /**
+   * A stream's end(), which `pino.multistream()`'s end() calls on each of its streams (before, it
+   * threw "stream.end is not a function"): close() with its default deadline, not awaited; a
+   * rejection is reported as close()'s other reports are ('error' event, else a process warning).
+   */
+  end (): void {
+    this.close().catch((err: Error) => this.#emitError(err))
   }
 
   /** With `reportSpooled`, records that went to the spool are reported (the application's own close()). */

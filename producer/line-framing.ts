@@ -90,6 +90,20 @@ export function splitTooLarge (bytes: Buffer, maxFrameBytes: number, accept: (ru
   if (records > 0) accept(bytes.subarray(from), records)
 }
 
+/**
+ * What a destination's write() was given, as text. pino writes strings; sonic-boom (pino's own
+ * destination) also takes a Buffer (it writes `'' + data`), so a Buffer or Uint8Array is decoded
+ * as UTF-8 here. Anything else throws at the call, as a Node stream's write() does, before
+ * anything is kept; before, a Buffer threw "chunk.charCodeAt is not a function" from deep in the
+ * ring and the record was lost.
+ */
+export function chunkText (chunk: unknown): string {
+  if (typeof chunk === 'string') return chunk
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8')
+  const received = chunk === null ? 'null' : typeof chunk
+  throw Object.assign(new TypeError(`write() takes a string (a line of JSON ending in \\n) or a Buffer, not ${received}`), { code: 'ERR_INVALID_ARG_TYPE' })
+}
+
 export { countLines }
 
 /** Calls `fn` the first time only: one warning for a kind of problem, not one per record. */
