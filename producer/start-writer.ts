@@ -19,7 +19,7 @@ const STDERR_TAIL_CHARS = 16 * 1024
 /** startWriter()'s options: the writer's, and how long to wait for it to be ready. */
 export interface StartWriterOptions extends WriterOptions {
   /** Deadline for the ready line, in ms, 1 to 3600000 (default 10000); past it LOGFUNNEL_ERR_WRITER_START. */
-  startTimeoutMs?: number
+  startTimeoutMs?: number | undefined
 }
 
 /** The writer's `{"event":"stopped",...}` line. */

@@ -6,6 +6,13 @@ import { InvalidOptionError } from './errors.js'
  */
 
 /**
+ * Options once resolved: every key present, none undefined. Not `Required<T>`: the options types
+ * allow `undefined` (`endpoint: process.env.X` under `exactOptionalPropertyTypes`), and with that
+ * setting `Required<T>` keeps it.
+ */
+export type Resolved<T> = { [K in keyof T]-?: Exclude<T[K], undefined> }
+
+/**
  * Throws LOGFUNNEL_ERR_INVALID_OPTION for a key that is not an option, naming the closest one:
  * a misspelt option silently ignored is a setting the user believes in and does not have.
  */

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from './errors.js'
-import { bool, checkKnownKeys, checkObject, int, intOrOff, path } from './option-values.js'
+import { bool, checkKnownKeys, checkObject, int, intOrOff, path, type Resolved } from './option-values.js'
 import { defaultEndpoint, parseEndpoint, receiptEndpointFor } from './endpoint.js'
 import { defaultSpoolDir } from './spool.js'
 import { basename, dirname, join } from 'node:path'
@@ -97,61 +97,61 @@ export const OPTION_BOUNDS = Object.freeze({
  */
 export interface WriterOptions extends WriterSecurityOptions {
   /** Log file path; parent directories are created. */
-  file?: string
+  file?: string | undefined
   /** Data endpoint the writer binds (PULL). */
-  endpoint?: string
+  endpoint?: string | undefined
   /** Receipt endpoint the writer binds (PUB); derived from `endpoint` when not set. */
-  receiptEndpoint?: string
+  receiptEndpoint?: string | undefined
   /** Largest payload accepted, in bytes. */
-  maxFrameBytes?: number
+  maxFrameBytes?: number | undefined
   /**
    * Messages received and not yet handled before the writer stops reading: in all without CURVE
    * (the writer's own reader, writer/zmtp-pull.ts; each connection's share at least one), per
    * producer connection with CURVE (ZMQ_RCVHWM).
    */
-  receiveHighWaterMark?: number
+  receiveHighWaterMark?: number | undefined
   /** On stop, how long to keep draining queued messages before closing. */
-  drainTimeoutMs?: number
+  drainTimeoutMs?: number | undefined
   /** On stop, the queue counts as drained after this long without a message. */
-  drainIdleMs?: number
+  drainIdleMs?: number | undefined
   /** Where producers spool batches; default `<ipc path>.spool` (beside the socket: `writer.sock.spool`) for ipc, none for tcp. */
-  spoolDir?: string
+  spoolDir?: string | undefined
   /** How often the spool directory is scanned for files to ingest. */
-  spoolPollMs?: number
+  spoolPollMs?: number | undefined
   /** Where the last sequence written per producer is kept across restarts; default `.<file name>.logfunnel-state.json` beside the file; parent directories are created. */
-  stateFile?: string
+  stateFile?: string | undefined
   /** How often that state is saved (after an fsync of what it covers). */
-  statePersistMs?: number
+  statePersistMs?: number | undefined
   /** Rotate the file before a write would take it past this many bytes; 0: no size rotation. */
-  rotateSizeBytes?: number
+  rotateSizeBytes?: number | undefined
   /** Rotate at every multiple of this many milliseconds since the Unix epoch (UTC); 0: never. */
-  rotateIntervalMs?: number
+  rotateIntervalMs?: number | undefined
   /** Rotated files kept (oldest deleted first); 0: keep all. */
-  rotateKeep?: number
+  rotateKeep?: number | undefined
   /** Compress rotated files with gzip (`<name>.gz`), in the background. */
-  rotateGzip?: boolean
+  rotateGzip?: boolean | undefined
   /** Write checkpoint lines (hash chain over the bytes written) at start, rotation and stop. */
-  checkpoints?: boolean
+  checkpoints?: boolean | undefined
   /** With checkpoints: one more every this many ms while bytes were written since the last; 0 for none. */
-  checkpointIntervalMs?: number
+  checkpointIntervalMs?: number | undefined
   /** With checkpoints: one more once this many bytes were written since the last; 0 for none. */
-  checkpointSizeBytes?: number
+  checkpointSizeBytes?: number | undefined
   /** With checkpoints: file of the sealing key (`logfunnel keygen --seal`); each checkpoint gets a MAC and the key evolves. */
-  sealKeyFile?: string
+  sealKeyFile?: string | undefined
   /** When to fsync: `'off'`, `'batch'` (after every write; receipts wait for it) or at most every N ms. */
-  fsync?: FsyncPolicy
+  fsync?: FsyncPolicy | undefined
   /** Interval of the `'stats'` event (a JSON line on the CLI's stderr), 100 ms to a day; 0 turns the periodic line off. */
-  statsIntervalMs?: number
+  statsIntervalMs?: number | undefined
   /** TCP port of the Prometheus `/metrics` HTTP endpoint; 0 (the default) serves none. */
-  metricsPort?: number
+  metricsPort?: number | undefined
   /** Address the metrics endpoint binds; loopback unless set. */
-  metricsHost?: string
+  metricsHost?: string | undefined
   /** The CLI writes its pid here once ready (temp file + rename) and removes it at stop, for logrotate's `postrotate`. */
-  pidFile?: string
+  pidFile?: string | undefined
 }
 
 /** WriterOptions with every default filled in (resolveWriterOptions). */
-export type ResolvedWriterOptions = Required<Omit<WriterOptions, 'spoolDir' | 'pidFile' | 'sealKeyFile'>> & { spoolDir: string | undefined, pidFile: string | undefined, sealKeyFile: string | undefined }
+export type ResolvedWriterOptions = Resolved<Omit<WriterOptions, 'spoolDir' | 'pidFile' | 'sealKeyFile'>> & { spoolDir: string | undefined, pidFile: string | undefined, sealKeyFile: string | undefined }
 
 /** The writer's defaults (README.md's writer table shows them). */
 export const WRITER_DEFAULTS = Object.freeze({
@@ -254,17 +254,17 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
  */
 export interface ProducerOptions extends ProducerSecurityOptions {
   /** The writer's data endpoint (PUSH connects here). */
-  endpoint?: string
+  endpoint?: string | undefined
   /** The writer's receipt endpoint (SUB connects here); derived from `endpoint` when not set. */
-  receiptEndpoint?: string
+  receiptEndpoint?: string | undefined
   /** Bytes of records held (queued or sent without a receipt) before `onFull` applies. */
-  highWaterMark?: number
+  highWaterMark?: number | undefined
   /**
    * Past `highWaterMark`: `'block'` waits for room (at most `blockTimeoutMs`), `'drop'` drops
    * and counts the record, `'spool'` moves the batches to the spool directory for the writer
    * to ingest.
    */
-  onFull?: OnFull
+  onFull?: OnFull | undefined
   /**
    * With `onFull: 'block'`, how long the log calls wait for room. Then what is held goes to the
    * spool and logging goes on, as with `'spool'`; with no spool (a tcp endpoint without
@@ -273,42 +273,42 @@ export interface ProducerOptions extends ProducerSecurityOptions {
    * there, so a service manager's SIGTERM waits this long at most. 0: wait for the writer
    * however long it takes.
    */
-  blockTimeoutMs?: number
+  blockTimeoutMs?: number | undefined
   /** Where unreceipted batches go at exit, on a close deadline, or with `onFull: 'spool'`;
    * default `<ipc path>.spool` (beside the socket: `writer.sock.spool`) for ipc, none for tcp (then they are lost at exit). */
-  spoolDir?: string
+  spoolDir?: string | undefined
   /** A batch is sent once it reaches this many bytes, or at the end of the tick. */
-  maxBatchBytes?: number
+  maxBatchBytes?: number | undefined
   /** The writer's `maxFrameBytes`; a record larger than this is rejected locally. */
-  maxFrameBytes?: number
+  maxFrameBytes?: number | undefined
   /** With batches sent but no receipt progress for this long, resend from the first unreceipted batch. */
-  receiptTimeoutMs?: number
+  receiptTimeoutMs?: number | undefined
   /** Default deadline of `flush()`. */
-  flushTimeoutMs?: number
+  flushTimeoutMs?: number | undefined
   /** Default deadline of `close()`. */
-  closeTimeoutMs?: number
+  closeTimeoutMs?: number | undefined
   /** When the program's work ends without `close()`, how long receipts are awaited before the rest goes to the spool. */
-  linger?: number
+  linger?: number | undefined
   /**
    * No effect: producers speak ZMTP themselves and a send waits while the socket's buffer is
    * full. Accepted so that configurations written for libzmq's ZMQ_SNDHWM keep working.
    */
-  sendHighWaterMark?: number
+  sendHighWaterMark?: number | undefined
   /** Size of the shared buffer between the logging thread and the sending thread. */
-  threadBufferBytes?: number
+  threadBufferBytes?: number | undefined
   /** With no answer from the writer this long after start, report LOGFUNNEL_ERR_CONNECT or _HANDSHAKE (0: never). */
-  connectTimeoutMs?: number
+  connectTimeoutMs?: number | undefined
   /**
    * With batches waiting and no receipt for this long (the writer stopped, restarting or
    * absent), each batch without a receipt is also copied to the spool, and so is every batch
    * sealed until receipts come again: a producer killed meanwhile loses nothing it had batched.
    * The copies stay in memory too (`onFull` applies as before). 0: never.
    */
-  spoolAfterMs?: number
+  spoolAfterMs?: number | undefined
 }
 
 /** ProducerOptions with every default filled in (resolveProducerOptions). */
-export type ResolvedProducerOptions = Required<Omit<ProducerOptions, 'spoolDir'>> & { spoolDir: string | undefined }
+export type ResolvedProducerOptions = Resolved<Omit<ProducerOptions, 'spoolDir'>> & { spoolDir: string | undefined }
 
 /** A producer's defaults (README.md's producer table shows them). */
 export const PRODUCER_DEFAULTS = Object.freeze({

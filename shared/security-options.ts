@@ -1,5 +1,6 @@
 import { curvePublicKeyFor, decodeCurveKey } from './curve-keys.js'
 import { InvalidOptionError } from './errors.js'
+import type { Resolved } from './option-values.js'
 
 /** Who may use the writer's endpoints: ipc socket file mode, CURVE keys and allow-list. */
 export interface WriterSecurityOptions {
@@ -7,21 +8,21 @@ export interface WriterSecurityOptions {
    * Mode of the ipc socket files (data and receipts), set right after bind: 0o600 (only the
    * writer's user), or 0o660 to let the file's group connect. Never bits for others.
    */
-  socketMode?: number
+  socketMode?: number | undefined
   /** The writer's CURVE secret key (Z85, from `logfunnel keygen`); turns CURVE on for both sockets. */
-  curveSecretKey?: string | null
+  curveSecretKey?: string | null | undefined
   /** Z85 public keys of the producers allowed in when CURVE is on; every other key is refused. */
-  curveAllowedKeys?: readonly string[]
+  curveAllowedKeys?: readonly string[] | undefined
 }
 
 /** A producer's CURVE keys: all or nothing (`curvePublicKey` is derived when left out). */
 export interface ProducerSecurityOptions {
   /** The writer's CURVE public key (ZMQ_CURVE_SERVERKEY). */
-  curveServerKey?: string | null
+  curveServerKey?: string | null | undefined
   /** This producer's CURVE public key (ZMQ_CURVE_PUBLICKEY); must be in the writer's `curveAllowedKeys`. */
-  curvePublicKey?: string | null
+  curvePublicKey?: string | null | undefined
   /** This producer's CURVE secret key (ZMQ_CURVE_SECRETKEY). */
-  curveSecretKey?: string | null
+  curveSecretKey?: string | null | undefined
 }
 
 /**
@@ -40,7 +41,7 @@ export const WRITER_SECURITY_DEFAULTS = Object.freeze({
 const SOCKET_MODE_ALLOWED = 0o660
 const SOCKET_MODE_REQUIRED = 0o600
 
-export function resolveWriterSecurity (opts: WriterSecurityOptions): Required<WriterSecurityOptions> {
+export function resolveWriterSecurity (opts: WriterSecurityOptions): Resolved<WriterSecurityOptions> {
   const socketMode = opts.socketMode ?? WRITER_SECURITY_DEFAULTS.socketMode
   if (typeof socketMode !== 'number' || !Number.isInteger(socketMode) ||
       (socketMode & ~SOCKET_MODE_ALLOWED) !== 0 || (socketMode & SOCKET_MODE_REQUIRED) !== SOCKET_MODE_REQUIRED) {
@@ -62,7 +63,7 @@ export function resolveWriterSecurity (opts: WriterSecurityOptions): Required<Wr
   return { socketMode, curveSecretKey, curveAllowedKeys: Object.freeze([...new Set(keys as string[])]) }
 }
 
-export function resolveProducerSecurity (opts: ProducerSecurityOptions): Required<ProducerSecurityOptions> {
+export function resolveProducerSecurity (opts: ProducerSecurityOptions): Resolved<ProducerSecurityOptions> {
   const curveServerKey = opts.curveServerKey ?? null
   const curveSecretKey = opts.curveSecretKey ?? null
   let curvePublicKey = opts.curvePublicKey ?? null

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { dirname } from 'node:path'
 import { debuglog } from 'node:util'
 import { FileError } from '../../shared/errors.js'
+import type { Resolved } from '../../shared/option-values.js'
 import { WRITER_DEFAULTS, type WriterOptions } from '../../shared/options.js'
 import { startCommitRound, type CommitRound } from './commit-round.js'
 import { Abandoned, FaultRetry, OutOfReach } from './fault-retry.js'
@@ -60,7 +61,7 @@ export const MOVED_GRACE_MS = 1000
  */
 export class FileSink extends EventEmitter {
   readonly file: string
-  readonly #options: Required<Pick<WriterOptions, Exclude<SinkOptionKeys, CheckpointKeys>>>
+  readonly #options: Resolved<Pick<WriterOptions, Exclude<SinkOptionKeys, CheckpointKeys>>>
   readonly #fs: SinkFs
   readonly #schedule: FsyncSchedule
   readonly #archiver: RotationArchiver | undefined
