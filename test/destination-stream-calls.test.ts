@@ -35,9 +35,11 @@ describe('a funnel() destination called as a stream', () => {
     const child = spawnNode(['--input-type=module', '-e', code], { cwd: ROOT })
     const ended = await child.waitForLine((l) => l.event === 'ended', 30_000)
     expect(ended, child.describe()).toEqual({ event: 'ended', thrown: { code: 'ERR_INVALID_ARG_TYPE', name: 'TypeError' }, endError: null, writable: false })
-    // end() began the close: the process ends by itself, with nothing reported on stderr.
+    // end() began the close: the process ends by itself, with nothing reported on stderr but,
+    // on a machine so loaded that the writer was judged away, close()'s own report of the spool.
     expect(await exitCode(child, 30_000), child.describe()).toBe(0)
-    expect(child.stderr(), child.describe()).toBe('')
+    const said = child.stderr().split('\n').filter((l) => l !== '' && !l.includes('LOGFUNNEL_ERR_CLOSE_TIMEOUT') && !l.includes('--trace-warnings'))
+    expect(said, child.describe()).toEqual([])
     await waitFor(() => lineCount(writer.file) >= 1100, 15_000, () => `${lineCount(writer.file)} of 1100 lines in the file\n${child.describe()}`)
     expect((await writer.stop({ spoolTaken: true })).records).toBe(1100)
     expect(await verifyFile(writer.file)).toMatchObject({ lines: 1100, producers: 1, torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
