@@ -131,11 +131,13 @@ describe('funnel(): the wall clock steps back an hour', () => {
       sizes: [1000],
       producer: { highWaterMark: 1024 * 1024, maxFrameBytes: 1024 * 1024, threadBufferBytes: 64 * 1024, blockTimeoutMs: 2000, closeTimeoutMs: 1000 }
     }
-    // NODE_OPTIONS, not -r: the sender thread gets no execArgv of the application's.
-    const clockBack = `--require ${join(ROOT, 'test', 'fixtures', 'clock-back.cjs')}`
-    const child = spawnNode([fixture('producer-logs'), JSON.stringify(params)], { env: { ...process.env, NODE_OPTIONS: clockBack, CLOCK_BACK_AFTER_MS: '1000' } })
+    // The sender thread runs neither -r nor NODE_OPTIONS preloads: clock-back.cjs gives it a file
+    // of its own (clock-back-sender.mjs), which says so on stderr.
+    const clockBack = join(ROOT, 'test', 'fixtures', 'clock-back.cjs')
+    const child = spawnNode(['-r', clockBack, fixture('producer-logs'), JSON.stringify(params)], { env: { ...process.env, CLOCK_BACK_AFTER_MS: '1000' } })
     const done = await child.waitForLine((l) => l.event === 'done', 20_000)
     expect(await exitCode(child), child.describe()).toBe(0)
+    expect(child.stderr(), child.describe()).toContain('clock-back: in the sender thread\n')
     expect(done.stats).toMatchObject({ records: 5000, dropped: 0, spooledRecords: 5000 })
     const writer = await startWriterChild(dir)
     await waitFor(() => lineCount(writer.file) >= 5000, 20_000, () => `${lineCount(writer.file)} of 5000 lines in the file`)
