@@ -1,3 +1,4 @@
+import { isMainThread } from 'node:worker_threads'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { rescueRest, rescueRing } from './late-spool.js'
 import type { SenderThread } from './orphan-senders.js'
@@ -39,8 +40,15 @@ export function exitDeadlineMs (options: ResolvedProducerOptions): number {
  * DESTROY_TIMEOUT_MS). What could not be kept is said on stderr. Returns the records in the
  * spool (0 when the sender thread did not answer in time).
  */
-export function spoolAtExit (thread: SenderThread): number {
+export function spoolAtExit (thread: SenderThread, atSignal = false): number {
   thread.ring.publish()
+  // At a signal, a sender thread still starting (loading its modules: 0.1 to 0.5 s, longer with
+  // several destinations or a loaded machine) would hold the end that long: the ring goes to the
+  // spool from here at once. Before, test runners' workers (vitest's forks, jest-worker), which
+  // get SIGKILL 0.5 s after their SIGTERM, lost every record. Not at process.exit(): records logged
+  // in a later 'exit' listener follow where the sender says it stood (LateSpool). Main thread
+  // only (signals are handled there).
+  if (atSignal && isMainThread && thread.options.spoolDir !== undefined && thread.ring.claimUnstarted()) return ringAtExit(thread)
   const beats = readBeat(thread.control).beats
   const outcome = destroySenderSync(thread.worker, thread.control)
   // The process ends now: an exit handler's warning would never print. Written at once.

@@ -18,7 +18,7 @@ import { LateSpool, rescueRest, spillRing } from './late-spool.js'
 import { explainStartFailure, reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
-import { orphanExited, orphanMessage, weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
+import { orphanExited, orphanMessage, trackThread, untrackThread, weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
 import { UnreachedReport } from './unreached-report.js'
 import { warnBeforeExit } from './process-warning.js'
 import { senderThreadFile, spawnSenderThread } from './sender-thread-file.js'
@@ -132,10 +132,11 @@ export class FunnelDestination extends EventEmitter {
       process.nextTick((dest: FunnelDestination, e: Error) => dest.#emitError(e), this, this.#startError)
     }
     whenCollected.register(this, this.#thread, this)
+    trackThread(this.#thread, this)
     weighForCollector(this)
     onProcessEnd('beforeExit', this, (dest) => dest.#onBeforeExit())
     onProcessEnd('exit', this, (dest) => dest.#onExit())
-    this.#unsignal = spoolOnFatalSignal(this, (dest) => dest.#onExit())
+    this.#unsignal = spoolOnFatalSignal(this, (dest) => dest.#onExit(true))
   }
 
   /**
@@ -208,7 +209,7 @@ export class FunnelDestination extends EventEmitter {
   }
 
   /** 'exit' (also `process.exit()`), or a signal about to end the process: the spool (funnel-exit.ts). */
-  #onExit (): void {
+  #onExit (atSignal = false): void {
     if (this.#thread.exited) {
       // No sender to spool what the ring holds (its thread could not start, or it ended): this
       // thread does, and says what it could not keep.
@@ -216,7 +217,7 @@ export class FunnelDestination extends EventEmitter {
       this.#closing ??= Promise.resolve()
       return
     }
-    const spooled = spoolAtExit(this.#thread)
+    const spooled = spoolAtExit(this.#thread, atSignal)
     // A record logged after this (an 'exit' listener that runs after this one) has no sender:
     // write() reports it, once, instead of dropping it in the ring without a word.
     this.#closing ??= Promise.resolve()
@@ -371,6 +372,7 @@ export class FunnelDestination extends EventEmitter {
       this.#calls.post({ code: 'abandon' })
     }
     whenCollected.unregister(this)
+    untrackThread(this.#thread)
     let silentHolding: number | undefined
     if (!this.#thread.exited) {
       const end = await closeSenderThread(this.#thread, this.#calls)

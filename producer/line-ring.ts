@@ -28,8 +28,9 @@ const GONE = 2
  * flag, so one of them always sees the other (no lost wake-up).
  */
 const SLEEPING = 3
-/** 1 once the sender thread runs. */
+/** 1 once the sender thread runs; CLAIMED once the logging thread took the ring first (claimUnstarted). */
 const STARTED = 4
+const CLAIMED = 2
 const HEADER_WORDS = 5
 /** Per slot: bytes (negative: a line too large for a slot, sent on the port), records. */
 const SLOT_WORDS = 2
@@ -146,6 +147,15 @@ export class RingWriter {
   /** True once a sender thread has run on this ring. */
   get senderStarted (): boolean {
     return Atomics.load(this.#state, STARTED) === 1
+  }
+
+  /**
+   * At the process's end, before any sender thread has started: the ring is this thread's to
+   * spool (rescueRing), and a thread that starts after takes nothing from it. False when one has
+   * started (then it takes the ring, as usual).
+   */
+  claimUnstarted (): boolean {
+    return Atomics.compareExchange(this.#state, STARTED, 0, CLAIMED) === 0
   }
 
   /** The count of slots published so far (a flush waits until the reader has freed them). */
@@ -346,6 +356,8 @@ export class RingReader {
   #consumed = 0
   /** The line too large for a slot taken from the port for the slot at #consumed, until that slot is freed. */
   #posted: Buffer | undefined
+  /** The logging thread took the ring at the process's end before this thread started: nothing is taken. */
+  readonly #claimed: boolean
 
   constructor (ring: RingMemory, port: MessagePort) {
     this.#state = new Int32Array(ring.state)
@@ -356,8 +368,9 @@ export class RingReader {
     // Made in the sender thread as it starts (again, after a thread that could not start): it
     // takes the ring from where it stands, and the logging thread may wait for it from now on.
     this.#consumed = Atomics.load(this.#state, CONSUMED)
+    this.#claimed = Atomics.compareExchange(this.#state, STARTED, 0, 1) === CLAIMED
+    if (this.#claimed) return
     Atomics.store(this.#state, GONE, 0)
-    Atomics.store(this.#state, STARTED, 1)
     Atomics.notify(this.#state, CONSUMED)
   }
 
@@ -367,7 +380,7 @@ export class RingReader {
   }
 
   get hasPublished (): boolean {
-    return Atomics.load(this.#state, PUBLISHED) !== this.#consumed
+    return !this.#claimed && Atomics.load(this.#state, PUBLISHED) !== this.#consumed
   }
 
   /**
@@ -375,7 +388,7 @@ export class RingReader {
    * only valid during the call) and frees it, while `more()` says so.
    */
   takeAll (take: (bytes: Buffer, records: number) => void, more: () => boolean): void {
-    while (Atomics.load(this.#state, PUBLISHED) !== this.#consumed && more()) {
+    while (!this.#claimed && Atomics.load(this.#state, PUBLISHED) !== this.#consumed && more()) {
       const meta = HEADER_WORDS + (this.#consumed & this.#mask) * SLOT_WORDS
       const bytes = Atomics.load(this.#state, meta)
       const records = Atomics.load(this.#state, meta + 1)

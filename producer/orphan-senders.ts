@@ -6,7 +6,7 @@ import type { RingWriter } from './line-ring.js'
 import type { SenderReply, SenderRequest } from './sender-requests.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { onProcessEnd } from './exit-hooks.js'
-import { spoolAtExit } from './funnel-exit.js'
+import { ringAtExit, spoolAtExit } from './funnel-exit.js'
 import { reviveError } from './thread-errors.js'
 import { warnBeforeExit } from './process-warning.js'
 
@@ -19,6 +19,8 @@ export interface SenderThread {
   exited: boolean
   /** What the ring spilled to the spool while no sender thread could take from it (late-spool.ts). */
   spill?: RingSpill
+  /** Its destination, held weakly (trackThread). */
+  owner?: WeakRef<object>
 }
 
 /**
@@ -54,6 +56,7 @@ export function weighForCollector (dest: object): void {
 
 /** Register a destination with its thread; unregister it (by the destination) when it closes. */
 export const whenCollected = new FinalizationRegistry<SenderThread>((thread) => {
+  tracked.delete(thread)
   // No thread to close (it could not start, or it ended): what the ring holds goes to the spool
   // now. Before, it was lost without a word.
   if (thread.exited) return orphanExited(thread)
@@ -62,13 +65,52 @@ export const whenCollected = new FinalizationRegistry<SenderThread>((thread) => 
   thread.ring.end()
   const close: SenderRequest = { code: 'close', id: 0 }
   thread.worker.postMessage(close)
-  onProcessEnd('exit', thread, spoolOrphan)
-  spoolOnFatalSignal(thread, spoolOrphan)
+  onProcessEnd('exit', thread, (t) => spoolOrphan(t, false))
+  spoolOnFatalSignal(thread, (t) => spoolOrphan(t, true))
 })
 
 /** A process exit: the orphan spools at once, and what it could not is said, as for a live destination. */
-function spoolOrphan (thread: SenderThread): void {
-  if (!thread.exited && orphans.has(thread)) spoolAtExit(thread)
+/**
+ * Every destination's thread until the destination closes or its collection is handled above.
+ * A FinalizationRegistry callback runs as a task of its own, some time after the collection; a
+ * destination collected and not yet handled has neither its own exit and signal hooks (they hold
+ * it weakly) nor its orphan's: at the process's end its thread is found here instead. Before, its
+ * records were lost without a word when no other destination's wait gave its thread the time to
+ * send them (loggers made per test or per job, then dropped: a SIGTERM 0.1 s later).
+ */
+const tracked = new Set<SenderThread>()
+/** The target of the hooks below, never collected; they are installed once. */
+const SWEEP = {}
+let sweepInstalled = false
+
+/** Tracks a destination's thread (the destination held weakly) until untrackThread or its collection. */
+export function trackThread (thread: SenderThread, dest: object): void {
+  thread.owner = new WeakRef(dest)
+  if (!sweepInstalled) {
+    sweepInstalled = true
+    onProcessEnd('exit', SWEEP, () => spoolCollected(false))
+    spoolOnFatalSignal(SWEEP, () => spoolCollected(true))
+  }
+  tracked.add(thread)
+}
+
+/** The destination closed: its thread is ended, and its own close() said how. */
+export function untrackThread (thread: SenderThread): void {
+  tracked.delete(thread)
+}
+
+/** At the exit or a fatal signal: the threads of destinations collected and not yet handled. */
+function spoolCollected (atSignal: boolean): void {
+  for (const thread of tracked) {
+    if (thread.owner?.deref() !== undefined) continue
+    tracked.delete(thread)
+    if (thread.exited) ringAtExit(thread)
+    else spoolAtExit(thread, atSignal)
+  }
+}
+
+function spoolOrphan (thread: SenderThread, atSignal: boolean): void {
+  if (!thread.exited && orphans.has(thread)) spoolAtExit(thread, atSignal)
 }
 
 /**
