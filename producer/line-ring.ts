@@ -368,9 +368,10 @@ export class RingReader {
     // Made in the sender thread as it starts (again, after a thread that could not start): it
     // takes the ring from where it stands, and the logging thread may wait for it from now on.
     this.#consumed = Atomics.load(this.#state, CONSUMED)
-    this.#claimed = Atomics.compareExchange(this.#state, STARTED, 0, 1) === CLAIMED
-    if (this.#claimed) return
+    // GONE cleared before STARTED is set: a logging thread that saw this thread started and the
+    // failed one's GONE still set would take it for gone (and spool the ring from its close()).
     Atomics.store(this.#state, GONE, 0)
+    this.#claimed = Atomics.compareExchange(this.#state, STARTED, 0, 1) === CLAIMED
     Atomics.notify(this.#state, CONSUMED)
   }
 
