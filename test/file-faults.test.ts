@@ -1,27 +1,12 @@
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
 import { stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { cannotMountTmpfs, mountTmpfs, unmountLazily } from './helpers/tmpfs.js'
 import { runProducers, spawnProducer, startWriterChild } from './helpers/cluster.js'
 
-/** Whether this machine lets the test mount a tmpfs (root with CAP_SYS_ADMIN); else why not. */
-function probeMount (): string | undefined {
-  const dir = mkdtempSync(join(tmpdir(), 'lf-mount-'))
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { stdio: 'pipe' })
-    execFileSync('umount', [dir], { stdio: 'pipe' })
-    return undefined
-  } catch (err) {
-    return `cannot mount a tmpfs here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`
-  } finally {
-    rmdirSync(dir)
-  }
-}
-
-const cannotMount = probeMount()
+const cannotMount = cannotMountTmpfs()
 if (cannotMount !== undefined) console.log(`skipping the full-disk test: ${cannotMount}`)
 
 const MiB = 1024 * 1024
@@ -29,7 +14,7 @@ const MiB = 1024 * 1024
 describe('the disk fills up (a real 16 MiB tmpfs, ENOSPC)', () => {
   it.skipIf(cannotMount !== undefined)('the writer reports the error with backoff, holds the data, and writes it all once there is room', async () => {
     const dir = tempDir()
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=16m', 'tmpfs', dir])
+    mountTmpfs(dir, '16m', '0700')
     try {
       const filler = join(dir, 'filler')
       writeFileSync(filler, Buffer.alloc(16 * MiB - 512 * 1024))
@@ -55,7 +40,7 @@ describe('the disk fills up (a real 16 MiB tmpfs, ENOSPC)', () => {
       expect(summary).toMatchObject({ records: 60_000, unwrittenBytes: 0, lastFileError: { op: 'write', fsCode: 'ENOSPC' } })
       expect(summary.fileErrors).toBe(stderrEvents(writer.child, 'error').length)
     } finally {
-      execFileSync('umount', ['-l', dir])
+      unmountLazily(dir)
     }
   })
 })
@@ -63,7 +48,7 @@ describe('the disk fills up (a real 16 MiB tmpfs, ENOSPC)', () => {
 describe('SIGTERM while the disk stays full', () => {
   it.skipIf(cannotMount !== undefined)('exits 0 after the drain timeouts; the file has whole lines and unwrittenBytes says what is missing', async () => {
     const dir = tempDir()
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=4m', 'tmpfs', dir])
+    mountTmpfs(dir, '4m', '0700')
     try {
       writeFileSync(join(dir, 'filler'), Buffer.alloc(4 * MiB - 256 * 1024))
       const writer = await startWriterChild(dir, ['--drain-timeout-ms', '500', '--drain-idle-ms', '100', '--stats-interval-ms', '100'])
@@ -83,7 +68,7 @@ describe('SIGTERM while the disk stays full', () => {
       const report = await verifyFile(writer.file)
       expect(report).toMatchObject({ lines: summary.records, torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
     } finally {
-      execFileSync('umount', ['-l', dir])
+      unmountLazily(dir)
     }
   })
 })

@@ -1,14 +1,13 @@
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile, verifyFiles } from '../shared/verify.js'
 import { FileSink } from '../writer/sink/file-sink.js'
 import { nodeSinkFs } from '../writer/sink/sink-fs.js'
 import { exitCode, lineCount, stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { cannotMountTmpfs, mountTmpfs, unmountLazily } from './helpers/tmpfs.js'
 import { batches, FaultyFs } from './helpers/faulty-fs.js'
-import { spawnProducer, startWriterChild, type ProducerParams } from './helpers/cluster.js'
+import { spawnProducer, startWriterChild, type ProducerParams, type WriterChild } from './helpers/cluster.js'
 
 /**
  * The log file moved away under a running writer without a SIGHUP. Before, a rename (an
@@ -105,62 +104,29 @@ describe('a file system whose stat(path) and fstat(fd) disagree on the file', ()
   })
 })
 
-/** Whether this machine lets the test mount a tmpfs (root with CAP_SYS_ADMIN); else why not. */
-function probeMount (): string | undefined {
-  const dir = mkdtempSync(join(tmpdir(), 'lf-mount-'))
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { stdio: 'pipe' })
-    execFileSync('umount', [dir], { stdio: 'pipe' })
-    return undefined
-  } catch (err) {
-    return `cannot mount a tmpfs here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`
-  } finally {
-    rmdirSync(dir)
-  }
-}
-
-const cannotMount = probeMount()
+const cannotMount = cannotMountTmpfs()
 if (cannotMount !== undefined) console.log(`skipping the unmount test: ${cannotMount}`)
 
 describe('the file system of the log file unmounted under the writer (umount -l, a new tmpfs in its place)', () => {
   it.skipIf(cannotMount !== undefined)('the writer reports it and recreates the file on the new one: every record logged after, in order', async () => {
-    const dir = tempDir()
-    const logs = join(dir, 'logs')
-    mkdirSync(logs)
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'tmpfs', logs])
-    try {
-      const writer = await startWriterChild(dir, [], join(logs, 'app.log'))
+    await onTmpfs(async (writer, logs, dir) => {
       await logAround(writer.endpoint, writer.file, dir, () => {
-        execFileSync('umount', ['-l', logs])
-        execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'tmpfs', logs])
+        unmountLazily(logs)
+        mountTmpfs(logs, '16m')
       })
       const summary = await writer.stop({ spoolTaken: true })
 
       expect(stderrEvents(writer.child, 'error').map((e) => [e.code, e.op, e.fsCode, e.retryInMs])).toEqual([['LOGFUNNEL_ERR_FILE', 'write', 'ENOENT', 0]])
       expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, fileErrors: 1 })
-      // The first halves went with the old file system; each producer's second half, and
-      // anything of the first not yet confirmed there, is in the new file without a gap.
-      const runs = seqRuns(writer.file)
-      expect(runs.size).toBe(PRODUCERS)
-      for (const run of runs.values()) {
-        expect(run.min).toBeLessThanOrEqual(HALF)
-        expect(run).toMatchObject({ max: RECORDS - 1, count: run.max - run.min + 1 })
-      }
+      expectTailsWhole(writer.file)
       expect(await verifyFile(writer.file, { fromFirst: true })).toMatchObject({ torn: 0, duplicates: 0, reordered: 0, gaps: 0 })
-    } finally {
-      execFileSync('umount', ['-l', logs])
-    }
+    })
   })
 }, 120_000)
 
 describe('a file system that fails every write, unmounted and replaced under the writer', () => {
   it.skipIf(cannotMount !== undefined)('the writer leaves the failing descriptor for a file on the new one: every batch it held is written there, in order', async () => {
-    const dir = tempDir()
-    const logs = join(dir, 'logs')
-    mkdirSync(logs)
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'tmpfs', logs])
-    try {
-      const writer = await startWriterChild(dir, [], join(logs, 'app.log'))
+    await onTmpfs(async (writer, logs, dir) => {
       await logAround(writer.endpoint, writer.file, dir, () => {
         // Fill what is left: every later write fails with ENOSPC, retried on the open descriptor.
         try {
@@ -171,8 +137,8 @@ describe('a file system that fails every write, unmounted and replaced under the
       }, async () => {
         await waitFor(() => stderrEvents(writer.child, 'error').length >= 2, 30_000, () => writer.child.describe())
         // Before, the writer retried on the descriptor of the old file system for good.
-        execFileSync('umount', ['-l', logs])
-        execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'tmpfs', logs])
+        unmountLazily(logs)
+        mountTmpfs(logs, '16m')
       })
       const summary = await writer.stop({ spoolTaken: true })
 
@@ -181,14 +147,33 @@ describe('a file system that fails every write, unmounted and replaced under the
       expect(errors.at(-1)).toMatchObject({ code: 'LOGFUNNEL_ERR_FILE', op: 'write', fsCode: 'ENOENT', retryInMs: 0 })
       expect(stderrEvents(writer.child, 'resumed')).toHaveLength(1)
       expect(summary).toMatchObject({ records: PRODUCERS * RECORDS, unwrittenBytes: 0 })
-      const runs = seqRuns(writer.file)
-      expect(runs.size).toBe(PRODUCERS)
-      for (const run of runs.values()) {
-        expect(run.min).toBeLessThanOrEqual(HALF)
-        expect(run).toMatchObject({ max: RECORDS - 1, count: run.max - run.min + 1 })
-      }
-    } finally {
-      execFileSync('umount', ['-l', logs])
-    }
+      expectTailsWhole(writer.file)
+    })
   })
 }, 120_000)
+
+/** A writer on a 16 MiB tmpfs mounted at `<dir>/logs`, unmounted after `run`, pass or fail. */
+async function onTmpfs (run: (writer: WriterChild, logs: string, dir: string) => Promise<void>): Promise<void> {
+  const dir = tempDir()
+  const logs = join(dir, 'logs')
+  mkdirSync(logs)
+  mountTmpfs(logs, '16m')
+  try {
+    await run(await startWriterChild(dir, [], join(logs, 'app.log')), logs, dir)
+  } finally {
+    unmountLazily(logs)
+  }
+}
+
+/**
+ * The first halves went with the old file system; each producer's second half, and anything of
+ * the first not yet confirmed there, is in the new file without a gap.
+ */
+function expectTailsWhole (file: string): void {
+  const runs = seqRuns(file)
+  expect(runs.size).toBe(PRODUCERS)
+  for (const run of runs.values()) {
+    expect(run.min).toBeLessThanOrEqual(HALF)
+    expect(run).toMatchObject({ max: RECORDS - 1, count: run.max - run.min + 1 })
+  }
+}
