@@ -2,11 +2,12 @@ import { once } from 'node:events'
 import { debuglog } from 'node:util'
 import { CloseTimeoutError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import type { SenderThread } from './orphan-senders.js'
+import type { SenderThread } from './sender-thread-handle.js'
 import { withDeadline, type SenderCalls } from './sender-calls.js'
-import { BeatWatch, readBeat } from './sender-requests.js'
+import { BeatWatch, readBeat, SENDER_STOPPED } from './sender-requests.js'
 import type { SenderStats } from './sender-stats.js'
 import type { Rescue } from './late-spool.js'
+import type { RingWriter } from './line-ring.js'
 
 const debug = debuglog('logfunnel')
 
@@ -21,6 +22,41 @@ const THREAD_END_TIMEOUT_MS = 5000
  */
 export const SILENT_THREAD_MS = Number(process.env.LOGFUNNEL_TEST_SILENT_THREAD_MS) > 0 ? Number(process.env.LOGFUNNEL_TEST_SILENT_THREAD_MS) : 30_000
 const SILENCE_CHECK_MS = Math.min(1000, SILENT_THREAD_MS / 4)
+
+/** How close()'s flush ended (flushForClose). */
+export interface CloseFlush {
+  /** It failed or passed its deadline: the sender was told to abandon what it holds. */
+  failed: boolean
+  /** The sender had stopped taking records: it failed too often. */
+  stopped: boolean
+  /** The writer is away and what has no receipt is in the spool: waiting on would not help. */
+  writerAway: boolean
+}
+
+/**
+ * close()'s flush of everything the ring holds, within `deadlineMs`. With no sender thread run
+ * yet (its start failed, before or while close() began), one more is started for what the ring
+ * holds (`startAgain`); past the deadline the ring is given up, and a thread started then would
+ * only be terminated.
+ */
+export async function flushForClose (ring: RingWriter, calls: SenderCalls, deadlineMs: number, startAgain: () => void): Promise<CloseFlush> {
+  const flush = { code: 'flush', through: ring.published, spooledEnds: true } as const
+  let failed = false
+  const flushed = calls.request(flush).catch(async (err: unknown) => {
+    if (ring.senderStarted || failed) throw err
+    startAgain()
+    return await calls.request(flush)
+  })
+  try {
+    const writerAway = (await withDeadline(flushed, deadlineMs, () => new CloseTimeoutError(deadlineMs))).spooled === true
+    return { failed, stopped: false, writerAway }
+  } catch (err) {
+    failed = true
+    debug('close: %s', (err as Error).message)
+    calls.post({ code: 'abandon' })
+    return { failed, stopped: (err as Error).message === SENDER_STOPPED, writerAway: false }
+  }
+}
 
 /** How the sender thread ended at close(). */
 export interface ThreadEnd {

@@ -1,7 +1,7 @@
 import { isMainThread } from 'node:worker_threads'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { rescueRest, rescueRing } from './late-spool.js'
-import type { SenderThread } from './orphan-senders.js'
+import type { SenderThread } from './sender-thread-handle.js'
 import { DESTROY_TIMEOUT_MS, destroySenderSync, readBeat } from './sender-requests.js'
 import { sayOnStderr } from './stdio-lines.js'
 

@@ -1,29 +1,28 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { debuglog } from 'node:util'
 import { isMainThread, MessageChannel, type Worker } from 'node:worker_threads'
-import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
+import { ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import { deadline } from '../shared/option-values.js'
 import { PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { EarlySpool } from './early-spool.js'
-import { createRing, RingWriter, type RingMemory } from './line-ring.js'
+import { RingWriter } from './line-ring.js'
+import { createRing, type RingMemory } from './ring-layout.js'
 import type { SenderStats } from './sender-stats.js'
 import { chunkText, once as onlyOnce } from './line-framing.js'
-import { BeatWatch, createControl, readReach, SENDER_STOPPED, type SenderReply } from './sender-requests.js'
-import { SenderCalls, withDeadline } from './sender-calls.js'
-import { closeError, closeSenderThread, endClose, SILENT_THREAD_MS } from './funnel-close.js'
+import { BeatWatch, createControl, readReach, type SenderReply } from './sender-requests.js'
+import { SenderCalls } from './sender-calls.js'
+import { closeError, closeSenderThread, endClose, flushForClose, SILENT_THREAD_MS } from './funnel-close.js'
 import { closedAtExit, exitDeadlineMs, isProcessExiting, ringAtExit, spoolAtExit } from './funnel-exit.js'
 import { LateSpool, rescueRest, spillRing } from './late-spool.js'
 import { explainStartFailure, reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
-import { orphanExited, orphanMessage, trackThread, untrackThread, weighForCollector, whenCollected, type SenderThread } from './orphan-senders.js'
+import { orphanExited, orphanMessage, trackThread, untrackThread, weighForCollector, whenCollected } from './orphan-senders.js'
+import type { SenderThread } from './sender-thread-handle.js'
 import { UnreachedReport } from './unreached-report.js'
 import { warnBeforeExit } from './process-warning.js'
 import { senderThreadFile, spawnSenderThread } from './sender-thread-file.js'
-
-const debug = debuglog('logfunnel')
 
 /** A sender thread that failed to start is started again this long after. */
 const SENDER_RESTART_MS = 1000
@@ -349,28 +348,7 @@ export class FunnelDestination extends EventEmitter {
   async #closeHeld (deadlineMs: number, reportSpooled: boolean): Promise<void> {
     clearTimeout(this.#restart)
     this.#ring.end()
-    const flush = { code: 'flush', through: this.#ring.published, spooledEnds: true } as const
-    let failed = false
-    const flushed = this.#calls.request(flush).catch(async (err: unknown) => {
-      // Past the deadline close() has given the ring up: a thread started now would only be terminated.
-      if (this.#ring.senderStarted || failed) throw err
-      // No sender has run (its start failed, before or while close() began): one more try now,
-      // for what the ring holds.
-      this.#startAgain()
-      return await this.#calls.request(flush)
-    })
-    /** The writer is away and what has no receipt is in the spool: waiting on would not help. */
-    let writerAway = false
-    /** The sender had stopped taking records: it failed too often. */
-    let stopped = false
-    try {
-      writerAway = (await withDeadline(flushed, deadlineMs, () => new CloseTimeoutError(deadlineMs))).spooled === true
-    } catch (err) {
-      failed = true
-      stopped = (err as Error).message === SENDER_STOPPED
-      debug('close: %s', (err as Error).message)
-      this.#calls.post({ code: 'abandon' })
-    }
+    const { failed, stopped, writerAway } = await flushForClose(this.#ring, this.#calls, deadlineMs, () => this.#startAgain())
     whenCollected.unregister(this)
     untrackThread(this.#thread)
     let silentHolding: number | undefined

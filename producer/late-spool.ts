@@ -4,7 +4,7 @@ import { encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import type { RingWriter } from './line-ring.js'
 import { readPosition, type SpoolPosition } from './sender-requests.js'
 import { SpoolWriter } from './spool-writer.js'
-import type { SenderThread } from './orphan-senders.js'
+import type { RingSpill, SenderThread } from './sender-thread-handle.js'
 
 /**
  * Lines a funnel() destination gets in a process 'exit' listener, after its sender ended (it
@@ -95,22 +95,6 @@ export function rescueRing (ring: RingWriter, options: ResolvedProducerOptions, 
     rescue.err ??= err
   }
   return rescue
-}
-
-/**
- * A destination's spills (spillRing): one producer of their own, its batches numbered on from
- * spill to spill and its segments too, so that the writer takes them in order; the lines left at
- * the end follow them (rescueRest).
- */
-export interface RingSpill {
-  producerId: Buffer
-  /** The next batch's sequence number. */
-  seq: number
-  spool: SpoolWriter
-  /** Records spilled so far. */
-  spooled: number
-  /** The first error that kept a spill from the spool. */
-  err?: unknown
 }
 
 /**

@@ -1,43 +1,9 @@
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads'
+import type { MessagePort } from 'node:worker_threads'
 import { countLines, LineFramer, surelyWithin } from './line-framing.js'
+import { CLAIMED, CONSUMED, GONE, HEADER_WORDS, PUBLISHED, type RingMemory, SLEEPING, SLOT_WORDS, slotCount, STARTED } from './ring-layout.js'
 
-/**
- * The hand-over between funnel()'s logging thread and its sender thread: a ring of fixed-size
- * slots in shared memory, one writer (the logging thread) and one reader (the sender thread).
- *
- * The logging thread encodes each line straight into the slot it is filling (one UTF-8 encode
- * per record, no per-record message or wake-up) and publishes the slot when it is full or at
- * the end of the tick; the sender thread copies published slots into its batches and frees
- * them. Both threads run at once: the logging thread only waits when every slot is taken.
- *
- * Counters are Int32 and wrap; the slot count is a power of two so `count & mask` stays the
- * slot index across the wrap, and distances are taken as `(a - b) | 0`.
- */
+/** The logging thread's side of the ring (ring-layout.ts); the sender thread's is ring-reader.ts. */
 
-/** Slots published by the logging thread. */
-const PUBLISHED = 0
-/** Slots freed by the sender thread. */
-const CONSUMED = 1
-/** 1 once the sender thread is gone: the logging thread must not wait for it any more. */
-const GONE = 2
-/**
- * 1 while the sender thread waits for a slot. Waking a thread from Atomics.waitAsync costs
- * microseconds (measured here: ~17 us per notify against ~0.2 us per record), so the logging
- * thread notifies only then. Both sides use sequentially consistent Atomics: the reader sets
- * the flag before its wait re-checks PUBLISHED, the writer stores PUBLISHED before it reads the
- * flag, so one of them always sees the other (no lost wake-up).
- */
-const SLEEPING = 3
-/** 1 once the sender thread runs; CLAIMED once the logging thread took the ring first (claimUnstarted). */
-const STARTED = 4
-const CLAIMED = 2
-const HEADER_WORDS = 5
-/** Per slot: bytes (negative: a line too large for a slot, sent on the port), records. */
-const SLOT_WORDS = 2
-
-/** A slot's size: large enough to make the per-slot cost vanish, small enough to keep many. */
-const MAX_SLOT_BYTES = 256 * 1024
-const MIN_SLOTS = 4
 /** The logging thread re-checks for a vanished sender thread this often while it waits. */
 const BLOCKED_RECHECK_MS = 1000
 /**
@@ -48,28 +14,6 @@ const BLOCKED_RECHECK_MS = 1000
  * LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS replaces it, so that test/sender-fault.test.ts need not wait 10 s.)
  */
 export const SENDER_START_TIMEOUT_MS = Number(process.env.LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS) > 0 ? Number(process.env.LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS) : 10_000
-
-/** The shared memory of one ring; sent to the sender thread in workerData. */
-export interface RingMemory {
-  state: SharedArrayBuffer
-  data: SharedArrayBuffer
-  slotBytes: number
-}
-
-/** A ring of about `totalBytes` (at least MIN_SLOTS slots, a power of two). */
-export function createRing (totalBytes: number): RingMemory {
-  const slotBytes = Math.min(MAX_SLOT_BYTES, Math.floor(totalBytes / MIN_SLOTS))
-  const slots = 2 ** Math.floor(Math.log2(Math.max(MIN_SLOTS, Math.floor(totalBytes / slotBytes))))
-  return {
-    state: new SharedArrayBuffer((HEADER_WORDS + slots * SLOT_WORDS) * Int32Array.BYTES_PER_ELEMENT),
-    data: new SharedArrayBuffer(slots * slotBytes),
-    slotBytes
-  }
-}
-
-function slotCount (ring: RingMemory): number {
-  return ring.data.byteLength / ring.slotBytes
-}
 
 /** What the logging thread needs to know about limits. */
 export interface RingWriterOptions {
@@ -338,88 +282,5 @@ export class RingWriter {
   /** The sender thread ended (or failed to start): the logging thread stops waiting for it. */
   readerGone (): void {
     Atomics.store(this.#state, GONE, 1)
-  }
-}
-
-/** Node 20 has Atomics.waitAsync (V8 11); TypeScript's lib declares it from es2024 on. */
-interface AtomicsWithWaitAsync {
-  waitAsync: (array: Int32Array, index: number, value: number, timeoutMs: number) => { async: boolean, value: Promise<string> | string }
-}
-
-/** Sender-thread side of the ring. */
-export class RingReader {
-  readonly #state: Int32Array
-  readonly #data: Buffer
-  readonly #slotBytes: number
-  readonly #mask: number
-  readonly #port: MessagePort
-  #consumed = 0
-  /** The line too large for a slot taken from the port for the slot at #consumed, until that slot is freed. */
-  #posted: Buffer | undefined
-  /** The logging thread took the ring at the process's end before this thread started: nothing is taken. */
-  readonly #claimed: boolean
-
-  constructor (ring: RingMemory, port: MessagePort) {
-    this.#state = new Int32Array(ring.state)
-    this.#data = Buffer.from(ring.data)
-    this.#slotBytes = ring.slotBytes
-    this.#mask = slotCount(ring) - 1
-    this.#port = port
-    // Made in the sender thread as it starts (again, after a thread that could not start): it
-    // takes the ring from where it stands, and the logging thread may wait for it from now on.
-    this.#consumed = Atomics.load(this.#state, CONSUMED)
-    // GONE cleared before STARTED is set: a logging thread that saw this thread started and the
-    // failed one's GONE still set would take it for gone (and spool the ring from its close()).
-    Atomics.store(this.#state, GONE, 0)
-    this.#claimed = Atomics.compareExchange(this.#state, STARTED, 0, 1) === CLAIMED
-    Atomics.notify(this.#state, CONSUMED)
-  }
-
-  /** True once every slot up to the count `published` has been taken. */
-  reached (published: number): boolean {
-    return ((this.#consumed - published) | 0) >= 0
-  }
-
-  get hasPublished (): boolean {
-    return !this.#claimed && Atomics.load(this.#state, PUBLISHED) !== this.#consumed
-  }
-
-  /**
-   * Hands each published slot to `take` (bytes of whole lines and their count; the bytes are
-   * only valid during the call) and frees it, while `more()` says so.
-   */
-  takeAll (take: (bytes: Buffer, records: number) => void, more: () => boolean): void {
-    while (!this.#claimed && Atomics.load(this.#state, PUBLISHED) !== this.#consumed && more()) {
-      const meta = HEADER_WORDS + (this.#consumed & this.#mask) * SLOT_WORDS
-      const bytes = Atomics.load(this.#state, meta)
-      const records = Atomics.load(this.#state, meta + 1)
-      if (bytes >= 0) {
-        const base = (this.#consumed & this.#mask) * this.#slotBytes
-        take(this.#data.subarray(base, base + bytes), records)
-      } else {
-        // Posted before its slot was published, so it is already on the port. Kept until the slot
-        // is freed: a take that throws (a sender's fault) meets this slot again.
-        this.#posted ??= Buffer.from(receiveMessageOnPort(this.#port)?.message as ArrayBuffer)
-        take(this.#posted, records)
-        this.#posted = undefined
-      }
-      this.#consumed = (this.#consumed + 1) | 0
-      Atomics.store(this.#state, CONSUMED, this.#consumed)
-      Atomics.notify(this.#state, CONSUMED)
-    }
-  }
-
-  /** Resolves when a slot is published, or after `timeoutMs` (a missed wake-up costs no more). */
-  async waitForPublished (timeoutMs: number): Promise<void> {
-    Atomics.store(this.#state, SLEEPING, 1)
-    const waited = (Atomics as unknown as AtomicsWithWaitAsync).waitAsync(this.#state, PUBLISHED, this.#consumed, timeoutMs)
-    if (waited.async) await waited.value
-    Atomics.store(this.#state, SLEEPING, 0)
-  }
-
-  /** Tells the logging thread not to wait for this side any more. */
-  markGone (): void {
-    Atomics.store(this.#state, GONE, 1)
-    Atomics.notify(this.#state, CONSUMED)
   }
 }

@@ -1,27 +1,12 @@
-import type { Worker } from 'node:worker_threads'
 import { CloseTimeoutError } from '../shared/errors.js'
-import type { ResolvedProducerOptions } from '../shared/options.js'
-import { rescueRest, type RingSpill } from './late-spool.js'
-import type { RingWriter } from './line-ring.js'
+import { rescueRest } from './late-spool.js'
+import type { SenderThread } from './sender-thread-handle.js'
 import type { SenderReply, SenderRequest } from './sender-requests.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { onProcessEnd } from './exit-hooks.js'
 import { ringAtExit, spoolAtExit } from './funnel-exit.js'
 import { reviveError } from './thread-errors.js'
 import { warnBeforeExit } from './process-warning.js'
-
-/** What a destination's sender thread needs of it once the destination is gone. */
-export interface SenderThread {
-  options: ResolvedProducerOptions
-  worker: Worker
-  control: Int32Array
-  ring: RingWriter
-  exited: boolean
-  /** What the ring spilled to the spool while no sender thread could take from it (late-spool.ts). */
-  spill?: RingSpill
-  /** Its destination, held weakly (trackThread). */
-  owner?: WeakRef<object>
-}
 
 /**
  * Sender threads whose destination was garbage-collected without close() (a logger made per

@@ -1,6 +1,6 @@
 import { ClosedError } from '../shared/errors.js'
 import type { DoneReply, SenderRequest } from './sender-requests.js'
-import type { SenderThread } from './orphan-senders.js'
+import type { SenderThread } from './sender-thread-handle.js'
 import { reviveError } from './thread-errors.js'
 
 /** A request that gets a reply: its message without the id. */

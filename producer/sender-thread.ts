@@ -2,7 +2,8 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { ClosedError, type LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { EarlyHandOver } from './early-hand-over.js'
-import { RingReader, type RingMemory } from './line-ring.js'
+import type { RingMemory } from './ring-layout.js'
+import { RingReader } from './ring-reader.js'
 import { stallAtClose, stallAtExit, stuckAtTake } from './sender-faults.js'
 import { catchThreadFaults, GuardedSender } from './sender-guard.js'
 import { BEAT_MS, SENDER_STOPPED, markDestroyed, onDestroyRequest, publishBeat, publishPosition, publishReach, type SenderRequest, type SenderReply } from './sender-requests.js'
@@ -12,7 +13,7 @@ import { MAX_TIMER_MS } from '../shared/units.js'
 import { writeStdioToFds } from './stdio-lines.js'
 
 /**
- * funnel()'s sender thread: takes whole lines from the ring (line-ring.ts) into a BatchSender.
+ * funnel()'s sender thread: takes whole lines from the ring (ring-reader.ts) into a BatchSender.
  * With `onFull: 'block'` it stops taking slots while the sender holds `highWaterMark` bytes
  * without a receipt, so the ring fills and the logging thread waits: memory stays bounded.
  *

@@ -1,6 +1,8 @@
 import { MessageChannel } from 'node:worker_threads'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createRing, RingReader, RingWriter, type RingMemory } from '../producer/line-ring.js'
+import { RingWriter } from '../producer/line-ring.js'
+import { createRing, type RingMemory } from '../producer/ring-layout.js'
+import { RingReader } from '../producer/ring-reader.js'
 
 /** 64 KiB: four slots of 16 KiB. */
 const RING_BYTES = 64 * 1024
