@@ -102,7 +102,8 @@ function checkSeals (order: FoundCheckpoint[], key: SealKey, defects: Checkpoint
  * Checks the writer's checkpoint lines over files given in any order (.gz gunzipped): the bytes
  * between checkpoints hash to what the later one recorded, the chain has no hole, producers'
  * batch ranges run on, seals (with a key) are good, and the set ends at a stop checkpoint or
- * the bytes after the last one are reported as unproven (a crash's tail is not a defect).
+ * the bytes after the last one are reported as unproven (a crash's tail is not a defect),
+ * unless that one is a stop checkpoint: bytes after it are `trailing`.
  */
 export async function verifyCheckpoints (paths: string[], opts: CheckpointVerifyOptions = {}): Promise<CheckpointReport> {
   const scanned: ScannedFile[] = []
@@ -135,7 +136,10 @@ export async function verifyCheckpoints (paths: string[], opts: CheckpointVerify
   const truncated = new Set<string>()
   for (const s of scanned) {
     const last = lastOf.get(s.file)
-    if (last === undefined || s.file === lastFile) continue
+    if (last === undefined) continue
+    // The set's last file may end in a live writer's (or a crash's) unproven tail, but not after
+    // a stop: a writer that starts again writes its start checkpoint before any record.
+    if (s.file === lastFile && last.rec.at !== 'stop') continue
     if (last.rec.at !== 'rotate-out' && last.rec.at !== 'stop') {
       truncated.add(s.file)
       defects.push(at(last, 'truncated', `the file ends ${s.length - last.end} bytes after checkpoint ${last.rec.n}, not at a closing checkpoint: cut short`, last.end, s.length))
@@ -174,7 +178,7 @@ export async function verifyCheckpoints (paths: string[], opts: CheckpointVerify
   const sealed = opts.sealKey === undefined ? 0 : checkSeals(order, opts.sealKey, defects)
   const tail = order.at(-1)
   const tailFile = scanned.find((s) => s.file === tail?.file)
-  const unprovenBytes = tail === undefined ? scanned.reduce((a, s) => a + s.length, 0) : (tailFile as ScannedFile).length - tail.end
+  const unprovenBytes = tail === undefined ? scanned.reduce((a, s) => a + s.length, 0) : tail.rec.at === 'stop' ? 0 : (tailFile as ScannedFile).length - tail.end
   return {
     ok: defects.length === 0,
     files: paths.length,

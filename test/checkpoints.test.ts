@@ -116,6 +116,18 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
 
     expect(only(await verifyCheckpoints([...files, victim]))).toMatchObject({ kind: 'doubled', file: victim })
 
+    // A line added to the current file after the writer's stop checkpoint: no writer wrote it (a
+    // writer that starts again writes its start checkpoint first), so it is not an unproven tail.
+    const current = join(dir, 'app.log')
+    const stopped = readLog(current)
+    const forged = '{"level":30,"time":1,"pid":1,"seq":0,"msg":"added"}\n'
+    writeLog(current, stopped + forged)
+    const added = await verifyCli(files)
+    expect(added.code).toBe(1)
+    expect(only(added.report)).toMatchObject({ kind: 'trailing', file: current, from: Buffer.byteLength(stopped), to: Buffer.byteLength(stopped + forged) })
+    expect(added.report).toMatchObject({ final: true, unprovenBytes: 0 })
+    writeLog(current, stopped)
+
     // Two rotated files' names swapped: the chain puts them the other way round.
     const other = gz[30] as string
     renameSync(victim, `${victim}.swap`)
