@@ -1,4 +1,4 @@
-import { renameSync } from 'node:fs'
+import { renameSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { chainHash, newHasher, preferredAlg } from '../shared/checkpoint-format.js'
@@ -180,6 +180,22 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
     const both = await verifyCli([live, moved])
     expect(both.code, JSON.stringify(both.report.defects)).toBe(0)
     expect(both.report).toMatchObject({ ok: true, files: 2, checkpoints: 4, defects: [], final: true })
+  })
+
+  it('logrotate\'s create without a SIGHUP, the writer idle until its stop: the new file is empty, and no defect', async () => {
+    const dir = tempDir()
+    const live = join(dir, 'app.log')
+    const writer = await startWriterChild(dir, ['--checkpoints'])
+    await runProducers(2, { endpoint: writer.endpoint, records: 200 })
+    // Nothing written after the rename: the writer never looks at the path again, and its stop
+    // checkpoint ends the renamed file.
+    renameSync(live, `${live}.1`)
+    writeFileSync(live, '')
+    await writer.stop()
+    const set = await verifyCli([live, `${live}.1`])
+    expect(set.code, JSON.stringify(set.report.defects)).toBe(0)
+    expect(set.report).toMatchObject({ ok: true, files: 2, checkpoints: 2, defects: [], final: true, unprovenBytes: 0 })
+    expect(readLog(live)).toBe('')
   })
 
   it('a chain begun by a writer that hashed with sha256 (lines without alg) is continued with BLAKE3 and verifies; an edit in either part is found', async () => {
