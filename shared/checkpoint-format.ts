@@ -90,9 +90,12 @@ export interface ProducerRange {
   records: number
 }
 
+/** The bytes every checkpoint line holds. */
+export const CHECKPOINT_MARK_TEXT = '"logfunnel":"checkpoint"'
+
 /** True when a line looks like a checkpoint (cheap test before JSON.parse). */
 export function isCheckpointLine (line: Buffer | string): boolean {
-  return line.includes('"logfunnel":"checkpoint"')
+  return line.includes(CHECKPOINT_MARK_TEXT)
 }
 
 /** Hex hash of one checkpoint line including its newline, by its own `alg`: the next checkpoint's `prev`. */

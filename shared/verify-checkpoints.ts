@@ -1,5 +1,5 @@
 import { SealKeyChain, sealMac, splitMac, type SealKey } from './seal-key.js'
-import { fileContent, scanCheckpoints, type FoundCheckpoint, type ScannedFile } from './checkpoint-scan.js'
+import { scanCheckpoints, type FoundCheckpoint, type ScannedFile } from './checkpoint-scan.js'
 
 /**
  * Stable defect codes of `verify --checkpoints`: edited, deleted, inserted (lines between two
@@ -107,7 +107,7 @@ function checkSeals (order: FoundCheckpoint[], key: SealKey, defects: Checkpoint
  */
 export async function verifyCheckpoints (paths: string[], opts: CheckpointVerifyOptions = {}): Promise<CheckpointReport> {
   const scanned: ScannedFile[] = []
-  for (const path of paths) scanned.push(scanCheckpoints(path, await fileContent(path)))
+  for (const path of paths) scanned.push(await scanCheckpoints(path))
   const defects: CheckpointDefect[] = []
   const unique = new Map<string, FoundCheckpoint>()
   for (const s of scanned) {

@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs'
 import { basename } from 'node:path'
-import { createGunzip } from 'node:zlib'
-import { InvalidOptionError, LogfunnelError } from './errors.js'
+import { InvalidOptionError } from './errors.js'
+import { readChunks } from './read-chunks.js'
 import { MAX_FRAME_BYTES } from './options.js'
 import { SeqSet } from './seq-set.js'
 import type { ExpectCheck, VerifyOptions, VerifyReport } from './verify-types.js'
@@ -15,8 +14,6 @@ export const MAX_EXAMPLES = 10
  */
 export const MAX_LINE_BYTES = MAX_FRAME_BYTES
 
-/** Read size of `verifyFile`: large reads keep a file of several hundred MB to few chunks. */
-const READ_CHUNK_BYTES = 1024 * 1024
 const NEWLINE = 0x0a
 
 export type { ExpectCheck, VerifyOptions, VerifyReport } from './verify-types.js'
@@ -243,28 +240,6 @@ function timeOf (value: unknown): number | undefined {
 
 function isSeq (value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
-}
-
-/**
- * Chunks of the file, gunzipped when its name ends in `.gz`; a read failure (a corrupt or
- * truncated gzip member included) becomes `LOGFUNNEL_ERR_FILE`, the consumer's own errors do not.
- */
-async function * readChunks (path: string): AsyncGenerator<Buffer> {
-  const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })
-  let stream: NodeJS.ReadableStream = source
-  if (path.endsWith('.gz')) {
-    const gunzip = createGunzip({ chunkSize: READ_CHUNK_BYTES })
-    source.on('error', (err) => gunzip.destroy(err))
-    stream = source.pipe(gunzip)
-  }
-  try {
-    for await (const chunk of stream) yield chunk as Buffer
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err)
-    throw new LogfunnelError('LOGFUNNEL_ERR_FILE', `cannot read log file ${path}: ${reason}`, { cause: err })
-  } finally {
-    source.destroy()
-  }
 }
 
 /** Streams one file's lines into `verifier`; a last line without its newline is torn. */
