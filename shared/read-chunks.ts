@@ -12,7 +12,9 @@ export const READ_CHUNK_BYTES = 1024 * 1024
  */
 export async function * readChunks (path: string, start = 0): AsyncGenerator<Buffer> {
   const gz = path.endsWith('.gz')
-  const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, start: gz ? 0 : start })
+  // No `start` unless needed: with one, the stream reads by position, which a pipe
+  // (`verify /dev/stdin`, a shell's `<(...)`) refuses with ESPIPE.
+  const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, ...(gz || start === 0 ? {} : { start }) })
   let stream: NodeJS.ReadableStream = source
   if (gz) {
     const gunzip = createGunzip({ chunkSize: READ_CHUNK_BYTES })

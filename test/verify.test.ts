@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { MAX_EXAMPLES, Verifier, verifyFile, type VerifyReport } from '../shared/verify.js'
 import { formatReport } from '../shared/verify-format.js'
-import { BIN, exitCode, once, spawnNode, tempDir } from './helpers/children.js'
+import { BIN, exitCode, once, spawnCommand, spawnNode, tempDir } from './helpers/children.js'
 
 function rec (pid: number, seq: number, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ level: 30, time: 1700000000000, pid, seq, msg: 'hello', ...extra })
@@ -226,6 +226,17 @@ describe('logfunnel verify (CLI)', () => {
       duplicates: 1,
       examples: ['line 3: torn (not one JSON object)', 'producer 1: seq 2 duplicated at line 4', 'producer 1: 1 missing, first 1']
     }))
+  })
+
+  it('reads a pipe: cat app.log | logfunnel verify /dev/stdin', async () => {
+    const path = writeLog(cleanLines([11, 12], 500))
+    const child = spawnCommand('sh', ['-c', `cat "$1" | "$2" "$3" verify --json /dev/stdin`, 'sh', path, process.execPath, BIN])
+    const closed = once(child.proc, 'close')
+    const code = await exitCode(child)
+    await closed
+    // Read without a position: with one, Node reads by pread(2), which a pipe refuses (ESPIPE).
+    expect(code, child.describe()).toBe(0)
+    expect(JSON.parse(child.stdout())).toEqual(report({ lines: 1000, producers: 2 }))
   })
 
   it('uses --producer-key and --seq-key', async () => {
