@@ -63,6 +63,37 @@ describe('sealed checkpoints', () => {
     expect((await verifyCli(files)).code).toBe(0)
   })
 
+  it('a writer restarted with another chain\'s key (a fresh keygen --seal) refuses to start, exit 1; with the chain\'s key it continues and the set verifies', async () => {
+    const dir = tempDir()
+    const initial = join(dir, 'initial.key')
+    const onMachine = join(dir, 'writer.key')
+    const other = join(dir, 'other.key')
+    await keygen(initial)
+    await keygen(other)
+    copyFileSync(initial, onMachine)
+    const args = ['--checkpoints', '--checkpoint-size', '4K']
+    const writer = await startWriterChild(dir, [...args, '--seal-key-file', onMachine])
+    await runProducers(1, { endpoint: writer.endpoint, records: 200, sizes: [200] })
+    await writer.stop()
+    const file = join(dir, 'app.log')
+    const written = readFileSync(file, 'utf8')
+    const otherKey = readFileSync(other, 'utf8')
+    // Before, it started, evolved the other key to the chain's index and sealed on with it: every
+    // later checkpoint failed verification (seal-mac) with the chain's initial key.
+    const refused = spawnNode([BIN, 'writer', '--file', file, '--endpoint', `ipc://${join(dir, 'w.sock')}`, ...args, '--seal-key-file', other])
+    expect(await exitCode(refused), refused.describe()).toBe(1)
+    expect(refused.stderr()).toMatch(/^logfunnel: LOGFUNNEL_ERR_INVALID_OPTION: sealKeyFile .* another chain's key/)
+    expect(refused.stdout()).not.toContain('"event":"ready"')
+    expect(readFileSync(file, 'utf8')).toBe(written)
+    expect(readFileSync(other, 'utf8')).toBe(otherKey)
+
+    const again = await startWriterChild(dir, [...args, '--seal-key-file', onMachine])
+    await again.stop()
+    const set = await verifyCli(['--seal-key-file', initial, file])
+    expect(set.code, JSON.stringify(set.report.defects)).toBe(0)
+    expect(set.report).toMatchObject({ ok: true, final: true, sealed: set.report.checkpoints })
+  })
+
   it('after kill -9 the tail is reported unproven, not as a defect; a restart continues the chain over it', async () => {
     const dir = tempDir()
     const args = ['--checkpoints', '--checkpoint-size', '64K']

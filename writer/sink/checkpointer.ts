@@ -103,7 +103,7 @@ export class Checkpointer {
     this.#n = found.rec.n + 1
     this.#prev = chainHash(found.line, algOf(found.rec) ?? this.#alg)
     if (found.rest.length > 0) this.update([found.rest], -1)
-    if (found.rec.seal !== undefined) await this.#keeper?.evolvePast(found.rec.seal)
+    if (found.rec.seal !== undefined) await this.#keeper?.resumeAfter(found.rec.seal, found.line.toString())
   }
 
   #lastInSideFile (): { rec: CheckpointRecord, line: Buffer, rest: Buffer } | undefined {

@@ -1,6 +1,7 @@
 import { open, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { evolve, readSealKey, sealKeyText, withMac, type SealKey } from '../../shared/seal-key.js'
+import { InvalidOptionError } from '../../shared/errors.js'
+import { evolve, readSealKey, sealKeyText, sealMac, splitMac, withMac, type SealKey } from '../../shared/seal-key.js'
 
 /**
  * The writer's one current sealing key. After each sealed checkpoint the next key replaces it
@@ -24,6 +25,26 @@ export class SealKeeper {
   /** Seals a checkpoint body with the current key: the text to write, with `mac`. */
   seal (body: string): string {
     return withMac(this.#key, body)
+  }
+
+  /**
+   * At a restart, before sealing on after the chain's last checkpoint `line`, sealed with key
+   * `used`: a key file at or before that index must be the key that sealed it. Another chain's key
+   * (a fresh `keygen --seal`, another machine's file) would seal every checkpoint from here on
+   * with MACs that the chain's initial key rejects, while the writer said nothing. A key already
+   * past `used` cannot be checked: the one that sealed `line` is gone, as it should be.
+   * Throws LOGFUNNEL_ERR_INVALID_OPTION; evolves the key past `used` otherwise.
+   */
+  async resumeAfter (used: number, line: string): Promise<void> {
+    if (this.#key.i <= used) {
+      let k = this.#key
+      while (k.i < used) k = evolve(k)
+      const parts = splitMac(line)
+      if (parts === undefined || sealMac(k, parts.body) !== parts.mac) {
+        throw new InvalidOptionError(`sealKeyFile ${this.#file} (key ${this.#key.i}) did not seal the chain's last checkpoint (sealed with key ${used}): it is another chain's key. Give the writer this chain's key file, or start a new chain: move the log file and its .<file name>.logfunnel-chain away`)
+      }
+    }
+    await this.evolvePast(used)
   }
 
   /**
