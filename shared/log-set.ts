@@ -48,11 +48,30 @@ function compare (a: Member, b: Member): number {
 }
 
 /**
+ * The writer's own files beside a set, which a glob such as `app.log*` picks up: crash
+ * recovery's fragments (`app.log.torn`, `app.log.torn.<hex>`: lines that never had a receipt, so
+ * their producers sent them again) and a gzip in progress (`<rotated>.gz.tmp`, its original still
+ * there, or its `.gz` already renamed).
+ */
+const ASIDE = /^(.+)\.(?:torn(?:\.[0-9a-f]+)?|gz\.tmp)$/
+
+/** `paths` without the writer's side files of a file also given (see ASIDE). */
+function withoutAside (paths: string[]): string[] {
+  const given = new Set(paths)
+  return paths.filter((path) => {
+    const of = ASIDE.exec(path)?.[1]
+    return of === undefined || !(given.has(of) || given.has(`${of}.gz`))
+  })
+}
+
+/**
  * Orders the files of one rotated set oldest first, the current file last: logrotate's
  * numbered names from the highest number down (`app.log.3.gz`, `app.log.2`, `app.log.1`), its
  * `dateext` names and the writer's own UTC-stamped names by their stamp, `.gz` or not. Files that
  * are not one set (in different directories, or no common base name) keep the order given.
- * Numbers absent between 1 and the highest number present are reported in `missing`.
+ * Numbers absent between 1 and the highest number present are reported in `missing`. The
+ * writer's side files of a file also given (`app.log.torn`, `<rotated>.gz.tmp`) are left out:
+ * `app.log*` picks them up.
  *
  * @example
  * ```ts
@@ -60,7 +79,8 @@ function compare (a: Member, b: Member): number {
  * // { files: ['app.log.2.gz', 'app.log.1', 'app.log'], missing: [] }
  * ```
  */
-export function orderLogSet (paths: string[]): LogSet {
+export function orderLogSet (given: string[]): LogSet {
+  const paths = withoutAside(given)
   if (paths.length < 2 || new Set(paths.map((path) => dirname(path))).size > 1) return { files: [...paths], missing: [] }
   const candidates = paths.map(classify)
   // The base every file can be read against: the current file's name, else the shortest one.

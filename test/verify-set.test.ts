@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
@@ -65,6 +65,23 @@ describe('verify a rotated set as one log', () => {
       expect(run.report).toMatchObject(CLEAN)
     })
   }
+
+  it('app.log* with the writer\'s side files in it (a crash\'s app.log.torn, a gzip in progress): they are left out, the set is clean', async () => {
+    const dir = tempDir()
+    const names = ['app.log.20240501T120000.123Z.gz', 'app.log.20240501T120001.000Z', 'app.log']
+    writeSet(dir, names, records())
+    writeFileSync(join(dir, 'app.log.torn'), '{"level":30,"pid":101,"se\n')
+    writeFileSync(join(dir, 'app.log.torn.0a1b2c3d4e5f'), '{"level":30,"pid":102,"se\n')
+    writeFileSync(join(dir, 'app.log.20240501T120001.000Z.gz.tmp'), gzipSync('{"level":30,"pid":101,"seq":0}\n').subarray(0, 12))
+    const globbed = readdirSync(dir).filter((n) => n.startsWith('app.log')).sort().map((n) => join(dir, n))
+    expect(globbed).toHaveLength(6)
+    // Before, the three files had no base in common with the set, so it was read in the order
+    // given, app.log first: torn lines, and records reordered.
+    expect(orderLogSet(globbed).files).toEqual(names.map((n) => join(dir, n)))
+    const run = await cli(['--expect', String(PER_PRODUCER), ...globbed])
+    expect(run.code, run.describe).toBe(0)
+    expect(run.report).toMatchObject(CLEAN)
+  })
 
   it('--dir --base finds the set and skips other files in the directory', async () => {
     const dir = tempDir()
