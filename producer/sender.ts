@@ -345,6 +345,12 @@ export class BatchSender extends EventEmitter {
     this.#checkBlocked(now)
     // Judged again after this turn's I/O is read: an answer may be waiting unread.
     if (this.#link.liveness.check(now, this.#window.unreceipted > 0)) setImmediate(() => this.#copyIfAway())
+    // A tcp connection the network dropped silently: dialed again (its 'reconnected' resends).
+    if (this.#window.unreceipted > 0 && this.#link.redialIfSilent(now, this.#opts.receiptTimeoutMs)) {
+      debug('the writer answered no heartbeat for %d ms: dialing again', this.#opts.receiptTimeoutMs)
+      this.#lastProgress = now
+      return
+    }
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
     this.#rewind('receipt timeout')
   }

@@ -34,6 +34,7 @@ export class WriterLink extends EventEmitter {
   readonly #push: PushSocket
   readonly #sub: SubSocket
   readonly #watch: ConnectWatch
+  readonly #tcp: boolean
   #rewindSoon = false
   #judgedAway = false
   #lastGap = -Infinity
@@ -42,6 +43,7 @@ export class WriterLink extends EventEmitter {
   constructor (opts: ResolvedProducerOptions, producerId: Buffer, reach = new WriterReach()) {
     super()
     const curve = curveKeysOf(opts)
+    this.#tcp = opts.endpoint.startsWith('tcp://')
     this.#push = new PushSocket(opts.endpoint, { curve })
     this.#sub = new SubSocket(opts.receiptEndpoint, producerId, { curve })
     this.#sub.on('message', (frames: Buffer[]) => {
@@ -112,6 +114,26 @@ export class WriterLink extends EventEmitter {
   /** The sender judged the writer away by `liveness.away()`: it counts as away until heard from. */
   judgedAway (): void {
     this.#judgedAway = true
+  }
+
+  /**
+   * Over tcp, a writer silent for `silentMs` (its PINGs unanswered, while batches wait: see
+   * WriterLiveness) may be behind a connection the network dropped without a word: a NAT or
+   * firewall entry expired, a load balancer failed over, a partition. Such a connection never
+   * ends by itself while the kernel gets no RST (Linux gives up on unacknowledged data after
+   * about 15 minutes, `tcp_retries2`), and a new one may work at once; so both are dropped and
+   * dialed again (libzmq's ZMQ_HEARTBEAT_TIMEOUT does the same), and the sender resends what has
+   * no receipt on the new one (the writer skips what it has). True when it did. Over ipc the
+   * kernel holds both ends: a silent writer is stopped or hung, and a new connection would not
+   * help.
+   */
+  redialIfSilent (now: number, silentMs: number): boolean {
+    if (!this.#tcp || this.liveness.silentMs(now) < silentMs) return false
+    this.liveness.redialed()
+    const why = `the writer answered no heartbeat for ${silentMs} ms: connection dropped, dialing again`
+    this.#push.redial(why)
+    this.#sub.redial(why)
+    return true
   }
 
   /** Writes a message on the data connection (see PushSocket.send); rejects once closed. */

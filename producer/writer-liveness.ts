@@ -88,6 +88,17 @@ export class WriterLiveness {
     return Math.max(this.#afterMs, RTO_FACTOR * this.#rttMs)
   }
 
+  /** How long the oldest PING still unanswered has gone unanswered (0: none outstanding). */
+  silentMs (now: number): number {
+    return this.#unansweredSince === 0 ? 0 : now - this.#unansweredSince
+  }
+
+  /** The connections were made again: PINGs on the old one are answered by nobody; ask afresh. */
+  redialed (): void {
+    this.#pingSentAt = 0
+    this.#unansweredSince = 0
+  }
+
   /** When the writer last answered (`performance.now()` ms; 0: never). */
   get lastAnswer (): number {
     return this.#lastAnswer

@@ -216,6 +216,11 @@ export class ZmtpConnection {
     this.#socket.destroy()
   }
 
+  /** Closes at once and reports it (`onClose` with `err`), as if the peer had: the socket dials again. */
+  abort (err: Error): void {
+    this.#fail(err)
+  }
+
   /** The first end of the connection, whatever caused it, is reported once. */
   #fail (err: Error | undefined): void {
     if (this.#ended) return

@@ -89,6 +89,11 @@ abstract class ZmtpSocket extends EventEmitter {
     this.connection?.ping()
   }
 
+  /** Drops the connection (made or being made) and dials again, as after a connection lost. */
+  redial (why: string): void {
+    this.connection?.abort(new Error(why))
+  }
+
   protected onReady (_conn: ZmtpConnection): void {}
   protected onMessage (_frames: Buffer[]): void {}
   protected onDrain (): void {}
