@@ -1,0 +1,50 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { verifyFile } from '../shared/verify.js'
+import { exitCode, lineCount, tempDir, waitFor } from './helpers/children.js'
+import { spawnProducer } from './helpers/cluster.js'
+import { freePortPair } from './helpers/ports.js'
+import { TcpProxy } from './helpers/tcp-proxy.js'
+import { startWriterWith } from './helpers/writer-cli.js'
+
+const proxies: TcpProxy[] = []
+afterEach(async () => {
+  await Promise.all(proxies.splice(0).map(async (proxy) => await proxy.close()))
+})
+
+describe('a tcp connection the network drops without a word (a NAT or firewall entry gone)', () => {
+  for (const mode of ['funnel', 'transport'] as const) {
+    it(`${mode}: the producer dials again once the writer answers no heartbeat for receiptTimeoutMs, and resends: every record written once`, async () => {
+      const dir = tempDir()
+      const writerPort = await freePortPair()
+      const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', `tcp://127.0.0.1:${writerPort}`])
+      const proxy = await TcpProxy.start(await freePortPair(), writerPort)
+      proxies.push(proxy)
+      const blackholed = join(dir, 'blackholed')
+      const producer = spawnProducer({
+        endpoint: `tcp://127.0.0.1:${proxy.port}`, records: 20_000, mode, announceAfter: 5000, waitForFile: blackholed,
+        // No spool (tcp without spoolDir): what has no receipt lives only in the producer.
+        closeDeadlineMs: 20_000, producer: { receiptTimeoutMs: 1000 }
+      })
+      await producer.waitForLine((l) => l.event === 'logging', 30_000)
+      // Its two connections carry batches and receipts: the first 5,000 records are in the file.
+      const file = join(dir, 'app.log')
+      await waitFor(() => proxy.open === 2 && lineCount(file) === 5000, 30_000,
+        () => `connections forwarded: ${proxy.open}, lines: ${lineCount(file)}\n${producer.describe()}`)
+      proxy.blackhole()
+      // The other 15,000 records are logged into the black hole.
+      writeFileSync(blackholed, '')
+      const done = await producer.waitForLine((l) => l.event === 'done', 60_000)
+      expect(await exitCode(producer), producer.describe()).toBe(0)
+      // Before, close() ended at its deadline: LOGFUNNEL_ERR_CLOSE_TIMEOUT, every record logged after the black hole lost.
+      expect(done.closeError ?? null, producer.describe()).toBe(null)
+      if (mode === 'funnel') expect(done.stats, producer.describe()).toMatchObject({ records: 20_000, heldBytes: 0, abandoned: 0, dropped: 0 })
+      // A second connection on each port: the dial after the black hole.
+      expect(proxy.accepted[0]).toBeGreaterThanOrEqual(2)
+      expect(proxy.accepted[1]).toBeGreaterThanOrEqual(2)
+      expect(await writer.stop()).toMatchObject({ records: 20_000, producers: 1, rejected: {} })
+      expect(await verifyFile(file)).toMatchObject({ lines: 20_000, producers: 1, duplicates: 0, gaps: 0, ok: true })
+    })
+  }
+})
