@@ -7,6 +7,7 @@ import bisect
 import itertools
 import json
 import os
+import socket
 import struct
 import time
 from typing import Dict, List, Optional, Tuple
@@ -21,6 +22,8 @@ HEADER = struct.Struct('>2sBBIQQ16s')  # magic, version, flags, count, seq, base
 WELCOME = b'\xff' * 8                  # receipt "nothing of yours written yet"
 GAP_FLAG = b'G'                        # third receipt frame: a batch of yours skipped ahead
 TOO_LARGE_FLAG = struct.Struct('>cI')  # third receipt frame b'L' + the writer's max_frame_bytes: a batch was over it
+# A plain connect's wait when telling why nothing accepted a tcp connection (s; the Node producer's PROBE_TIMEOUT_MS).
+PROBE_TIMEOUT = 2.0
 GAP_REWIND_INTERVAL = 0.25             # as the Node producer: batches in flight are refused in turn
 MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
                   | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_CONNECT_RETRIED)
@@ -192,6 +195,18 @@ class HandshakeWatch:
             if not os.access(path, os.W_OK):
                 return ("permission denied: this process's user may not use the socket or its directory "
                         "(see the writer's socketMode)")
+        elif self.endpoint.startswith('tcp://'):
+            # libzmq's events carry no errno: a plain connect tells, as the Node producer's probe does.
+            host, _, port = self.endpoint[len('tcp://'):].rpartition(':')
+            host = host.strip('[]')
+            try:
+                socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT).close()
+            except socket.gaierror:
+                return 'getaddrinfo ENOTFOUND %s' % host
+            except ConnectionRefusedError:
+                return 'connection refused (is the writer running?)'
+            except (OSError, ValueError):
+                pass
         return 'nothing accepted the connection'
 
     def wait(self, now: float) -> float:

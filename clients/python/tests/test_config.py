@@ -302,3 +302,24 @@ def test_the_default_endpoint_is_the_writers_with_tmp_and_temp_set(procs, tmp_pa
             proc.kill()
         shutil.rmtree(short, ignore_errors=True)
     assert_clean(verify(str(tmp_path / 'app.log'), '--expect', '100'), 100, 1)
+
+
+@pytest.mark.parametrize('wrong', ['refused', 'unresolvable'])
+def test_a_tcp_endpoint_nothing_accepts_says_why_as_the_node_producer_does(run_code, tmp_path, wrong):
+    """A tcp endpoint whose port nothing listens on, or whose host name does not resolve: the
+    LOGFUNNEL_ERR_CONNECT report after connect_timeout gives the reason in the Node producer's
+    words (its plain connect's), where it said "nothing accepted the connection" for both."""
+    first, second = tcp_port_pair()
+    port = first.getsockname()[1]
+    first.close()
+    second.close()
+    host = '127.0.0.1' if wrong == 'refused' else 'no-such-host.invalid'
+    opts = {'endpoint': 'tcp://%s:%d' % (host, port), 'connect_timeout': 1.0, 'close_timeout': 30.0,
+            'spool_dir': str(tmp_path / 'spool')}
+    # The report comes from the sender after connect_timeout; the close that follows ends once the records are in the spool.
+    p = run_code(UNREACHED.replace("if sys.argv[2] == 'close':", "time.sleep(3)\nif sys.argv[2] == 'close':"), json.dumps(opts), 'close')
+    p.wait_event('closed', CONNECT_TIMEOUT)
+    assert p.wait(CONNECT_TIMEOUT) == 0
+    assert_reported_once(p.stderr, 'LOGFUNNEL_ERR_CONNECT')
+    reason = 'connection refused (is the writer running?)' if wrong == 'refused' else 'getaddrinfo ENOTFOUND no-such-host.invalid'
+    assert 'no writer answered at tcp://%s:%d within 1000 ms: %s' % (host, port, reason) in p.stderr, p.stderr
