@@ -54,6 +54,8 @@ export class BatchSender extends EventEmitter {
   // Durations (receipt timeouts, the writer's silence, a 'block' wait) use the monotonic clock:
   // a wall clock stepped back (a VM restored, NTP at boot) must not stop them.
   #lastProgress = performance.now()
+  /** Receipt timeouts in a row with no receipt between them (see #checkProgress). */
+  #stalledRewinds = 0
   #timer: NodeJS.Timeout
   readonly #waiters = new ReceiptWaiters()
   #room: SenderRoom
@@ -331,6 +333,7 @@ export class BatchSender extends EventEmitter {
     for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1 && batch.copied !== true)
     this.#stats.receipted = seq
     this.#lastProgress = performance.now()
+    this.#stalledRewinds = 0
     this.#link.liveness.waitFrom(this.#lastProgress)
     this.#waiters.receipted(seq)
     if (this.#open.records > 0 && this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
@@ -352,6 +355,14 @@ export class BatchSender extends EventEmitter {
       return
     }
     if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
+    // A second timeout in a row while the writer answers heartbeats: over tcp its data connection
+    // alone may be dead (the network dropped it without a word); a new one takes the resend.
+    if (++this.#stalledRewinds >= 2 && this.#link.redialData()) {
+      debug('no receipt for %d receipt timeouts: the data connection is dialed again', this.#stalledRewinds)
+      this.#stalledRewinds = 0
+      this.#lastProgress = now
+      return
+    }
     this.#rewind('receipt timeout')
   }
 

@@ -136,6 +136,17 @@ export class WriterLink extends EventEmitter {
     return true
   }
 
+  /**
+   * Over tcp, the data connection alone dropped and dialed again (as `redialIfSilent()` does
+   * both): batches get no receipt while the writer answers heartbeats on the receipt connection.
+   * True when it did.
+   */
+  redialData (): boolean {
+    if (!this.#tcp) return false
+    this.#push.redial('no receipt for two receipt timeouts in a row: data connection dropped, dialing again')
+    return true
+  }
+
   /** Writes a message on the data connection (see PushSocket.send); rejects once closed. */
   async send (frames: readonly Buffer[]): Promise<void> {
     await this.#push.send(frames)

@@ -14,8 +14,14 @@ afterEach(async () => {
 })
 
 describe('a tcp connection the network drops without a word (a NAT or firewall entry gone)', () => {
-  for (const mode of ['funnel', 'transport'] as const) {
-    it(`${mode}: the producer dials again once the writer answers no heartbeat for receiptTimeoutMs, and resends: every record written once`, async () => {
+  const cases = [
+    { mode: 'funnel', dropped: 'both connections', offsets: [0, 1] },
+    { mode: 'transport', dropped: 'both connections', offsets: [0, 1] },
+    // The writer goes on answering heartbeats on the receipt connection.
+    { mode: 'funnel', dropped: 'the data connection', offsets: [0] }
+  ] as const
+  for (const { mode, dropped, offsets } of cases) {
+    it(`${mode}, ${dropped}: the producer dials again (no heartbeat answered for receiptTimeoutMs, or no receipt for two in a row) and resends: every record written once`, async () => {
       const dir = tempDir()
       const writerPort = await freePortPair()
       const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', `tcp://127.0.0.1:${writerPort}`])
@@ -32,7 +38,7 @@ describe('a tcp connection the network drops without a word (a NAT or firewall e
       const file = join(dir, 'app.log')
       await waitFor(() => proxy.open === 2 && lineCount(file) === 5000, 30_000,
         () => `connections forwarded: ${proxy.open}, lines: ${lineCount(file)}\n${producer.describe()}`)
-      proxy.blackhole()
+      proxy.blackhole([...offsets])
       // The other 15,000 records are logged into the black hole.
       writeFileSync(blackholed, '')
       const done = await producer.waitForLine((l) => l.event === 'done', 60_000)
@@ -40,9 +46,8 @@ describe('a tcp connection the network drops without a word (a NAT or firewall e
       // Before, close() ended at its deadline: LOGFUNNEL_ERR_CLOSE_TIMEOUT, every record logged after the black hole lost.
       expect(done.closeError ?? null, producer.describe()).toBe(null)
       if (mode === 'funnel') expect(done.stats, producer.describe()).toMatchObject({ records: 20_000, heldBytes: 0, abandoned: 0, dropped: 0 })
-      // A second connection on each port: the dial after the black hole.
-      expect(proxy.accepted[0]).toBeGreaterThanOrEqual(2)
-      expect(proxy.accepted[1]).toBeGreaterThanOrEqual(2)
+      // A second connection on each port black-holed: the dial after the black hole.
+      for (const offset of offsets) expect(proxy.accepted[offset]).toBeGreaterThanOrEqual(2)
       expect(await writer.stop()).toMatchObject({ records: 20_000, producers: 1, rejected: {} })
       expect(await verifyFile(file)).toMatchObject({ lines: 20_000, producers: 1, duplicates: 0, gaps: 0, ok: true })
     })

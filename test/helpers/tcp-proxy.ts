@@ -10,7 +10,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
  */
 export class TcpProxy {
   readonly #servers: Server[] = []
-  readonly #pairs = new Set<[Socket, Socket]>()
+  readonly #pairs = new Map<[Socket, Socket], number>()
   /** Every socket, forwarded or black-holed, for close(). */
   readonly #sockets = new Set<Socket>()
   /** Connections accepted, per port offset (0: data, 1: receipts). */
@@ -25,7 +25,7 @@ export class TcpProxy {
         proxy.accepted[offset]!++
         const upstream = connect(target + offset, host)
         const pair: [Socket, Socket] = [client, upstream]
-        proxy.#pairs.add(pair)
+        proxy.#pairs.set(pair, offset)
         for (const socket of pair) {
           proxy.#sockets.add(socket)
           socket.on('close', () => proxy.#sockets.delete(socket))
@@ -51,9 +51,10 @@ export class TcpProxy {
     return this.#pairs.size
   }
 
-  /** Stops forwarding on every open connection, and leaves them open. */
-  blackhole (): void {
-    for (const pair of this.#pairs) {
+  /** Stops forwarding on every open connection to the ports at `offsets` (0: data, 1: receipts), and leaves them open. */
+  blackhole (offsets = [0, 1]): void {
+    for (const [pair, offset] of this.#pairs) {
+      if (!offsets.includes(offset)) continue
       this.#pairs.delete(pair)
       for (const socket of pair) {
         socket.unpipe()
