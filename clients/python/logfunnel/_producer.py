@@ -133,7 +133,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._producer_id = b''
         self._sessions = 0                  # sender sessions that opened their sockets
         self._beat_due = 0.0                # the sender thread shows life again by then (_beat)
-        self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'confirmed': 0, 'dropped': 0,
+        self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'redials': 0, 'confirmed': 0, 'dropped': 0,
                                       'spooled': 0, 'spooled_records': 0, 'lost': 0, 'spool_errors': 0, 'spool_copies': 0}
 
     def send(self, line: Union[str, bytes]) -> None:

@@ -132,6 +132,13 @@ class SenderThread:
         handshake = self._handshake = HandshakeWatch(self.endpoint, self.connect_timeout, self._curve is not None)
         liveness = WriterLiveness(self.spool_after, progress_at)
         held = False        # batches wait for receipts
+        # Receipt timeouts in a row with no receipt between them. Over tcp a second one re-dials
+        # the data connection: one the network dropped without a word (a NAT or firewall entry
+        # gone, a partition) is never ended by the kernel for about 15 minutes, and every resend
+        # went into it (a producer behind a proxy that stopped forwarding lost 86,480 of 100,000).
+        # The receipt connection needs none: libzmq's heartbeat on it re-dials a dead one.
+        timeouts = 0
+        redial = self.endpoint.startswith('tcp://')
         try:
             while True:
                 self._beat()
@@ -183,6 +190,12 @@ class SenderThread:
                 elif now - progress_at >= self.receipt_timeout:
                     sent_through, progress_at = -1, now
                     self.stats['resends'] += 1
+                    timeouts += 1
+                    if redial and timeouts >= 2:
+                        timeouts = 0
+                        push.disconnect(self.endpoint)  # drops what libzmq still queued for it: resent below
+                        push.connect(self.endpoint)
+                        self.stats['redials'] += 1
                 overdue = handshake.overdue(now)
                 if overdue is not None:
                     self._unreached_reported = True
@@ -222,6 +235,7 @@ class SenderThread:
                     self._heard(liveness)
                     acked, gap = self._receipt(frames)
                     if acked:
+                        timeouts = 0
                         progress_at = time.monotonic()
                         liveness.wait_from(progress_at)
                     limit = too_large_limit(frames, self._producer_id)
