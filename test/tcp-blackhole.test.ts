@@ -14,6 +14,17 @@ afterEach(async () => {
   await Promise.all(proxies.splice(0).map(async (proxy) => await proxy.close()))
 })
 
+/** A writer on tcp behind a TcpProxy; `blackholed`: the file whose creation lets a producer log on. */
+async function writerBehindProxy (): Promise<{ writer: Awaited<ReturnType<typeof startWriterWith>>, proxy: TcpProxy, blackholed: string, file: string }> {
+  const dir = tempDir()
+  const file = join(dir, 'app.log')
+  const writerPort = await freePortPair()
+  const writer = await startWriterWith(['--file', file, '--endpoint', `tcp://127.0.0.1:${writerPort}`])
+  const proxy = await TcpProxy.start(await freePortPair(), writerPort)
+  proxies.push(proxy)
+  return { writer, proxy, blackholed: join(dir, 'blackholed'), file }
+}
+
 describe('a tcp connection the network drops without a word (a NAT or firewall entry gone)', () => {
   const cases = [
     { mode: 'funnel', dropped: 'both connections', offsets: [0, 1] },
@@ -23,12 +34,7 @@ describe('a tcp connection the network drops without a word (a NAT or firewall e
   ] as const
   for (const { mode, dropped, offsets } of cases) {
     it(`${mode}, ${dropped}: the producer dials again (no heartbeat answered for receiptTimeoutMs, or no receipt for two in a row) and resends: every record written once`, async () => {
-      const dir = tempDir()
-      const writerPort = await freePortPair()
-      const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', `tcp://127.0.0.1:${writerPort}`])
-      const proxy = await TcpProxy.start(await freePortPair(), writerPort)
-      proxies.push(proxy)
-      const blackholed = join(dir, 'blackholed')
+      const { writer, proxy, blackholed, file } = await writerBehindProxy()
       const producer = spawnProducer({
         endpoint: `tcp://127.0.0.1:${proxy.port}`, records: 20_000, mode, announceAfter: 5000, waitForFile: blackholed,
         // No spool (tcp without spoolDir): what has no receipt lives only in the producer.
@@ -36,7 +42,6 @@ describe('a tcp connection the network drops without a word (a NAT or firewall e
       })
       await producer.waitForLine((l) => l.event === 'logging', 30_000)
       // Its two connections carry batches and receipts: the first 5,000 records are in the file.
-      const file = join(dir, 'app.log')
       await waitFor(() => proxy.open === 2 && lineCount(file) === 5000, 30_000,
         () => `connections forwarded: ${proxy.open}, lines: ${lineCount(file)}\n${producer.describe()}`)
       proxy.blackhole([...offsets])
@@ -80,16 +85,10 @@ print(json.dumps({'event': 'done', 'stats': h.client.stats, 'errors': errors}), 
 
 describe('a tcp connection the network drops without a word, a Python producer', () => {
   it('the data connection: after two receipt timeouts in a row the producer dials it again and resends: 20,000 of 20,000 written once (before: 86,480 of 100,000 lost)', async () => {
-    const dir = tempDir()
-    const writerPort = await freePortPair()
-    const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', `tcp://127.0.0.1:${writerPort}`])
-    const proxy = await TcpProxy.start(await freePortPair(), writerPort)
-    proxies.push(proxy)
-    const blackholed = join(dir, 'blackholed')
+    const { writer, proxy, blackholed, file } = await writerBehindProxy()
     const producer = spawnCommand(PYTHON, ['-c', PYTHON_PRODUCER, `tcp://127.0.0.1:${proxy.port}`, blackholed],
       { env: { ...process.env, PYTHONPATH: join(ROOT, 'clients', 'python') } })
     await producer.waitForLine((l) => l.event === 'logging', 30_000)
-    const file = join(dir, 'app.log')
     await waitFor(() => proxy.open === 2 && lineCount(file) === 5000, 30_000,
       () => `connections forwarded: ${proxy.open}, lines: ${lineCount(file)}\n${producer.describe()}`)
     // The receipt connection goes on (libzmq's heartbeat on it would re-dial a dead one by itself).
