@@ -11,7 +11,7 @@ import { FlushWaiters } from './flush-waiters.js'
 import { FsyncSchedule } from './fsync-policy.js'
 import { planGiveUp } from './give-up.js'
 import { LoopTimers } from './loop-timers.js'
-import { checksAtOpen, isUnmounted, names, outOfReach, type PathChecks } from './path-watch.js'
+import { isUnmounted, PathWatch } from './path-watch.js'
 import { recoverTornTail } from './recovery.js'
 import { RotationArchiver } from './rotation.js'
 import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
@@ -23,12 +23,6 @@ export type { FileSinkOptions, SinkStats } from './sink-options.js'
 
 const debug = debuglog('logfunnel')
 
-/**
- * How long the path may name nothing after the open file was renamed away before the sink makes
- * a new file there: logrotate's `create` makes one right after its rename, and must find the
- * name free. A new file found at the path is reopened at once.
- */
-export const MOVED_GRACE_MS = 1000
 
 /**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
@@ -47,7 +41,7 @@ export const MOVED_GRACE_MS = 1000
  * `'error'` (FileError, with `retryInMs` while retrying: a listener is required);
  * `'resumed'` once a failing operation succeeds; `'recovered'` (a torn tail was moved aside at
  * start); `'rotated'` ({ file, rotatedTo }); `'fsync'` after each fsync(2) of the file;
- * `'moved'` ({ file, newFile, reopenInMs }) once the open file was renamed away (see #followPath).
+ * `'moved'` ({ file, newFile, reopenInMs }) once the open file was renamed away (path-watch.ts PathWatch).
  *
  * @example
  * ```ts
@@ -87,10 +81,8 @@ export class FileSink extends EventEmitter {
   #givenUpRecords = 0
   /** Bytes `end()` gave up on: no longer pending (the writer counts them as unwritten). */
   #givenUpBytes = 0
-  /** Since when (ms since the epoch) the path has not named the open file; undefined while it does. */
-  #movedSince: number | undefined
-  /** Which path checks hold for the open file (path-watch.ts), decided at its open. */
-  #pathChecks: PathChecks = { moved: false, unmounted: false }
+  /** The open file's path: its checks and moves (path-watch.ts). */
+  readonly #path: PathWatch
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
@@ -103,6 +95,7 @@ export class FileSink extends EventEmitter {
       fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
     }
     this.#fs = opts.fs ?? nodeSinkFs
+    this.#path = new PathWatch(this.#fs, file)
     this.#checkpointer = opts.checkpoints === true
       ? new Checkpointer(file, { sealKeyFile: opts.sealKeyFile, intervalMs: opts.checkpointIntervalMs ?? 0, sizeBytes: opts.checkpointSizeBytes ?? 0 })
       : undefined
@@ -246,9 +239,8 @@ export class FileSink extends EventEmitter {
     const fd = await this.#fs.open(this.file)
     try {
       const st = await this.#fs.fstat(fd)
-      this.#pathChecks = await checksAtOpen(this.#fs, this.file, st)
+      await this.#path.opened(st)
       this.#fd = fd
-      this.#movedSince = undefined
       this.#size = st.size
       return st
     } catch (err) {
@@ -306,7 +298,7 @@ export class FileSink extends EventEmitter {
       st = round.statError === undefined
         ? round.stat as SinkStat
         : await this.#retry.attempt('fstat', async () => await this.#fs.fstat(fd), round.statError, this.#goneCheck())
-      if (st.nlink === 0 || (this.#pathChecks.unmounted && isUnmounted(st, round))) throw new OutOfReach()
+      if (st.nlink === 0 || (this.#path.checks.unmounted && isUnmounted(st, round))) throw new OutOfReach()
       if (round.syncError !== undefined) await this.#retry.attempt('fsync', async () => await this.#fs.fsync(fd), round.syncError, this.#goneCheck())
     } catch (err) {
       if (!(err instanceof OutOfReach)) throw err
@@ -318,25 +310,9 @@ export class FileSink extends EventEmitter {
     this.#written = round.end
     this.emit('written', round.end)
     if (this.#unconfirmed.length > 0) this.#startRound()
-    this.#followPath(st, round.path)
-  }
-
-  /**
-   * The open file renamed away without a SIGHUP (an operator's `mv`, logrotate without a
-   * `postrotate`): what was written is in the renamed file; the next writes go to the path,
-   * reopened at once when a new file is there, else at the first commit round after
-   * MOVED_GRACE_MS. Said once per move (event `'moved'`).
-   */
-  #followPath (st: SinkStat, path: SinkStat | null | undefined): void {
-    if (!this.#pathChecks.moved || path === undefined || names(path, st)) {
-      this.#movedSince = undefined
-      return
-    }
-    const now = Date.now()
-    const reopenInMs = path === null ? Math.max(0, (this.#movedSince ?? now) + MOVED_GRACE_MS - now) : 0
-    if (this.#movedSince === undefined) this.emit('moved', { file: this.file, newFile: path !== null, reopenInMs })
-    this.#movedSince ??= now
-    if (reopenInMs === 0 && this.#switches.pending === undefined) this.#switches.request(false)
+    const { moved, reopen } = this.#path.follow(st, round.path)
+    if (moved !== undefined) this.emit('moved', { file: this.file, ...moved })
+    if (reopen && this.#switches.pending === undefined) this.#switches.request(false)
   }
 
   /** Ends rounds until every written chunk is confirmed (or the file was found removed). */
@@ -359,8 +335,7 @@ export class FileSink extends EventEmitter {
 
   /** For a failing operation on the open file: whether it is out of reach for good (path-watch.ts). */
   #goneCheck (): () => Promise<boolean> {
-    const fd = this.#fd as number
-    return async () => await outOfReach(this.#fs, this.file, fd, this.#pathChecks)
+    return this.#path.goneCheck(this.#fd as number)
   }
 
   /**

@@ -66,3 +66,58 @@ export async function outOfReach (fs: SinkFs, file: string, fd: number, checks: 
   if (st.nlink === 0) return true
   return checks.unmounted && isUnmounted(st, await statPath(fs, file))
 }
+
+/**
+ * How long the path may name nothing after the open file was renamed away before the sink makes
+ * a new file there: logrotate's `create` makes one right after its rename, and must find the
+ * name free. A new file found at the path is reopened at once.
+ */
+export const MOVED_GRACE_MS = 1000
+
+/** A move of the open file, said once per move (FileSink's `'moved'` event). */
+export interface Moved {
+  newFile: boolean
+  reopenInMs: number
+}
+
+/**
+ * The open file's path, watched: which checks hold (decided at its open) and since when the path
+ * has not named the file. The file renamed away without a SIGHUP (an operator's `mv`, logrotate
+ * without a `postrotate`): what was written is in the renamed file; the next writes go to the
+ * path, reopened at once when a new file is there, else at the first commit round after
+ * MOVED_GRACE_MS.
+ */
+export class PathWatch {
+  checks: PathChecks = { moved: false, unmounted: false }
+  /** Since when (ms since the epoch) the path has not named the open file; undefined while it does. */
+  #movedSince: number | undefined
+
+  constructor (readonly fs: SinkFs, readonly file: string) {}
+
+  /** A file was opened at the path (`st`: its fstat). */
+  async opened (st: SinkStat): Promise<void> {
+    this.checks = await checksAtOpen(this.fs, this.file, st)
+    this.#movedSince = undefined
+  }
+
+  /**
+   * After a commit round (`st`: the open file, `path`: what the path named then): `moved` the
+   * first time the path no longer names the file, and whether to reopen now.
+   */
+  follow (st: SinkStat, path: SinkStat | null | undefined): { moved?: Moved, reopen: boolean } {
+    if (!this.checks.moved || path === undefined || names(path, st)) {
+      this.#movedSince = undefined
+      return { reopen: false }
+    }
+    const now = Date.now()
+    const reopenInMs = path === null ? Math.max(0, (this.#movedSince ?? now) + MOVED_GRACE_MS - now) : 0
+    const moved = this.#movedSince === undefined ? { newFile: path !== null, reopenInMs } : undefined
+    this.#movedSince ??= now
+    return { moved, reopen: reopenInMs === 0 }
+  }
+
+  /** For an operation on `fd` that keeps failing: a check whether the file is out of reach for good. */
+  goneCheck (fd: number): () => Promise<boolean> {
+    return async () => await outOfReach(this.fs, this.file, fd, this.checks)
+  }
+}
