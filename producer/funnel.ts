@@ -124,11 +124,7 @@ export class FunnelDestination extends EventEmitter {
       // start, so none is tried again; the ring spills to the spool. Before, funnel() threw it.
       this.#thread.exited = true
       this.#ring.readerGone()
-      this.#startFailures = 1
-      this.#startError = explainStartFailure(err as Error)
-      // Reported on the next tick, to an 'error' listener added right after funnel() (not `this`
-      // in a closure here: see `self` above).
-      process.nextTick((dest: FunnelDestination, e: Error) => dest.#emitError(e), this, this.#startError)
+      this.#startFailed(err as Error, true)
     }
     whenCollected.register(this, this.#thread, this)
     trackThread(this.#thread, this)
@@ -200,11 +196,16 @@ export class FunnelDestination extends EventEmitter {
     }
   }
 
-  /** A sender thread that could not start: only the first such failure is reported. */
-  #startFailed (err: Error): void {
+  /**
+   * A sender thread that could not start: only the first such failure is reported; with
+   * `nextTick` (refused in the constructor), on the next tick, to an 'error' listener added right
+   * after funnel() (not `this` in a closure: see the constructor's `self`).
+   */
+  #startFailed (err: Error, nextTick = false): void {
     if (this.#startFailures++ > 0) return
     this.#startError = explainStartFailure(err)
-    this.#emitError(this.#startError)
+    if (nextTick) process.nextTick((dest: FunnelDestination, e: Error) => dest.#emitError(e), this, this.#startError)
+    else this.#emitError(this.#startError)
   }
 
   /** 'exit' (also `process.exit()`), or a signal about to end the process: the spool (funnel-exit.ts). */

@@ -106,13 +106,18 @@ export function rescueRing (ring: RingWriter, options: ResolvedProducerOptions, 
 export function spillRing (thread: SenderThread): boolean {
   const { ring, options } = thread
   if (options.spoolDir === undefined) return false
-  const producerId = randomBytes(PRODUCER_ID_BYTES)
-  thread.spill ??= { producerId, seq: 0, spool: new SpoolWriter(options.spoolDir, producerId.toString('hex'), options.endpoint), spooled: 0 }
+  thread.spill ??= newSpill(options.spoolDir, options.endpoint)
   const rescue = rescueRing(ring, options, thread.spill)
   thread.spill.spooled += rescue.spooled
   thread.spill.err ??= rescue.err
   ring.lost += rescue.lost
   return true
+}
+
+/** The first spill's state: a producer of its own, from sequence 0. */
+function newSpill (spoolDir: string, endpoint: string): RingSpill {
+  const producerId = randomBytes(PRODUCER_ID_BYTES)
+  return { producerId, seq: 0, spool: new SpoolWriter(spoolDir, producerId.toString('hex'), endpoint), spooled: 0 }
 }
 
 /**
