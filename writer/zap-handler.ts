@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import { debuglog } from 'node:util'
 import * as zmq from 'zeromq'
 import { CURVE_KEY_BYTES, decodeCurveKey, z85Encode } from '../shared/curve-keys.js'
@@ -11,6 +12,9 @@ const ZAP_ENDPOINT = 'inproc://zeromq.zap.01'
 const ZAP_VERSION = '1.0'
 const STATUS_OK = '200'
 const STATUS_DENIED = '400'
+/** How long a new handler waits for the address a closed one still holds, and how often it tries. */
+const REBIND_TIMEOUT_MS = 2000
+const REBIND_POLL_MS = 5
 
 /** A refused handshake: the client's public key (Z85) and its address. */
 export interface ZapDenial {
@@ -29,6 +33,8 @@ const domains = new Map<string, Domain>()
 let router: zmq.Router | undefined
 let routerReady: Promise<void> | undefined
 let nextDomain = 0
+/** Whether a handler of this process was closed: its address may be in use for a moment after. */
+let routerClosed = false
 
 /** A ZAP domain registered for one writer; set it as `zapDomain` on its sockets. */
 export interface ZapRegistration {
@@ -66,30 +72,43 @@ export async function registerZapDomain (allowedKeys: readonly string[], onDenie
       if (released) return
       released = true
       domains.delete(domain)
-      if (domains.size === 0) await stopRouter()
+      if (domains.size === 0) stopRouter()
     }
   }
 }
 
 async function startRouter (): Promise<void> {
-  const socket = new zmq.Router({ linger: 0 })
-  try {
-    await socket.bind(ZAP_ENDPOINT)
-  } catch (err) {
-    socket.close()
-    throw new BindError(ZAP_ENDPOINT, { cause: err })
+  const deadline = Date.now() + REBIND_TIMEOUT_MS
+  for (;;) {
+    const socket = new zmq.Router({ linger: 0 })
+    try {
+      await socket.bind(ZAP_ENDPOINT)
+      router = socket
+      void serve(socket)
+      return
+    } catch (err) {
+      socket.close()
+      // The handler closed last in this process may still hold the address: libzmq releases it
+      // when its reaper ends the socket, a moment after close().
+      const closedBefore = routerClosed && (err as { code?: string }).code === 'EADDRINUSE'
+      if (!closedBefore || Date.now() >= deadline) throw new BindError(ZAP_ENDPOINT, { cause: err })
+      await delay(REBIND_POLL_MS)
+    }
   }
-  router = socket
-  void serve(socket)
 }
 
-async function stopRouter (): Promise<void> {
+/**
+ * Closes the handler. Never `unbind()` first: zeromq.js unbinds on a libuv pool thread, and a
+ * libzmq socket is not thread-safe, so an unbind racing the main thread's read of the next
+ * request aborted the writer at its stop (CURVE handshakes arriving meanwhile: libzmq assertions
+ * in pipe.cpp and socket_base.cpp, or a segfault).
+ */
+function stopRouter (): void {
   const socket = router
   router = undefined
   routerReady = undefined
   if (socket === undefined) return
-  // Unbind first: inproc addresses are released at once, while close completes later.
-  await socket.unbind(ZAP_ENDPOINT).catch(() => {})
+  routerClosed = true
   socket.close()
 }
 
