@@ -11,12 +11,15 @@ import time
 from typing import Optional
 
 from . import exit as _exit
-from .errors import CloseTimeout, say
+from .errors import CloseTimeout, lost_text, say
 from ._waits import wait_holding
 from .spool import SEGMENT_MAX_AGE
 
 # At the end of the process receipts are awaited at least this long (s), as Node's producers do.
 MIN_EXIT_LINGER = 0.1
+# How a close's wait ended (_wait_confirmed): every line has a receipt; the writer is away and
+# every line without one is in the spool; this process may not use the endpoint (permission denied).
+CONFIRMED, AWAY, UNUSABLE = 'confirmed', 'away', 'unusable'
 
 
 class Closer:
@@ -68,24 +71,32 @@ class Closer:
         spooled_before, lost_before = self.stats['spooled_records'], self.stats['lost']
         lost, why = 0, ''
         ended = False
-        ending = None  # how the close ended, for its report of a writer never reached (Node's words)
+        away = False
+        ending = None  # how the close ended, for its report (Node's words)
         try:
             try:
-                away = self._wait_confirmed(deadline, 'close', spooled_ends=True)
+                outcome = self._wait_confirmed(deadline, 'close', spooled_ends=True)
             except CloseTimeout:
                 if self._broken:  # nothing was waited for: the sender gave up (_wait_confirmed ends at once)
                     why = 'close, the sender gave up (it failed too often)'
-                    lost = self.abandon(why)
+                    lost = self.abandon(why, quiet=True)
                     ending = 'close ended before its %d ms deadline: the sender gave up' % (deadline * 1000)
                 else:
-                    lost, why = self.abandon('close deadline'), 'close took longer than %.1f s' % deadline
+                    lost, why = self.abandon('close deadline', quiet=True), 'close took longer than %.1f s' % deadline
                     ending = 'close took longer than %d ms' % (deadline * 1000)
             else:
-                # The writer is away and every line without a receipt is in the spool: the rest of
-                # the deadline would only hold the caller up (the move below writes nothing new).
-                if away:
-                    lost, why = self.abandon('close, the writer away'), 'close, the writer away'
+                # The writer is away and every line without a receipt is in the spool, or this
+                # process may not use the endpoint at all (permission denied): the rest of the
+                # deadline would only hold the caller up.
+                if outcome == AWAY:
+                    away = True
+                    lost, why = self.abandon('close, the writer away', quiet=True), 'close, the writer away'
                     ending = 'close ended before its %d ms deadline: the writer does not answer' % (deadline * 1000)
+                elif outcome == UNUSABLE:
+                    why = 'close, the endpoint refused to this process'
+                    lost = self.abandon(why, quiet=True)
+                    ending = ('close ended before its %d ms deadline: this process may not use the endpoint'
+                              % (deadline * 1000))
             ended = True
         except BaseException:
             # The wait ended by an exception of the caller's (KeyboardInterrupt: Ctrl-C; SystemExit
@@ -99,12 +110,14 @@ class Closer:
                 self._closing = True
                 self._closed = True
                 self._changed.notify_all()  # a sender pausing before a new session
+            joined = True
             if self._thread is not None:
                 self._wake()
                 # Closed here, not by the thread: a sender that gave up has ended, and a wake-up
                 # written meanwhile must not reach a descriptor that reused the number. A thread
                 # blocked for good in a call keeps its pipe (it may still write it).
-                if self._join_sender(spooled_before, lost_before):
+                joined = self._join_sender(spooled_before, lost_before)
+                if joined:
                     with self._lock:
                         self._close_wake_pipe()
             # Under the lock: a daemon thread logging meanwhile appends to the open segment
@@ -113,12 +126,28 @@ class Closer:
             # or, reused by then, another file.
             with self._lock:
                 self._seal_spool()
+                if lost and joined:
+                    # The sender read the receipts that came meanwhile as it ended: those records
+                    # are confirmed, not lost (before, they were counted lost all the same).
+                    lost = min(lost, self._held_records())
+                sent = self._sent_held() if lost else 0
             self._report_dropped()
-        if ended:
-            # The application's close() says how it ended; the end of the process does not (as Node's).
-            self._report_unreached(None if self._exit_closed else ending)
         if lost:
-            raise CloseTimeout('%s: %d records without a receipt could not be spooled' % (why, lost), lost)
+            self.stats['lost'] += lost
+            self.stats['sent_unconfirmed'] += sent
+        # One report for the close: with no writer ever reached, LOGFUNNEL_ERR_CONNECT (or
+        # _HANDSHAKE) says it all; else what was lost, or, for the application's close() only (the
+        # end of the process says nothing, as Node's), what went to the spool.
+        unreached = ended and self._report_unreached(None if self._exit_closed else ending, lost, sent)
+        text = lost_text(why, lost, sent, self._lost_cause()) if lost else ''
+        if lost and not unreached:
+            self._fail(CloseTimeout(text, lost, lost=lost))
+        elif (ended and ending is not None and not unreached and not self._exit_closed and not self._broken
+              and self.stats['spooled_records']):
+            with _exit.spooling:
+                self._fail(CloseTimeout.spooled_at_close(ending, self.stats['spooled_records'], self.spool_dir, away))
+        if lost:
+            raise CloseTimeout(text, lost, lost=lost)
 
     def close_or_report(self, at_exit: bool = False) -> None:
         """close(), writing a CloseTimeout to stderr instead of raising it (for exit hooks). At the
@@ -162,28 +191,32 @@ class Closer:
         watch = self._handshake
         return watch is None or self._reached or watch.evident(time.monotonic())
 
-    def _report_unreached(self, ending: Optional[str] = None) -> None:
+    def _report_unreached(self, ending: Optional[str] = None, lost: int = 0, sent: int = 0) -> bool:
         """After a close that left records in the spool: the writer never reached and not said
         yet (connect_timeout had not passed; the writer away, the close ended early), the
         connect or handshake failure is reported now, once. Said nowhere, a wrong endpoint or
         CURVE key in a short-lived process would leave records in a spool no writer takes."""
         watch = self._handshake
-        if watch is None or self._reached or self._unreached_reported or not self.stats['spooled_records'] \
+        if watch is None or self._reached or self._unreached_reported or not (self.stats['spooled_records'] or lost) \
                 or not watch.says_unreached(time.monotonic()):
-            return
+            return False
         self._unreached_reported = True
+        lost_said = lost_text('', lost, sent, self._lost_cause())[2:] if lost else None
         with _exit.spooling:  # a fatal signal meanwhile (Pool.terminate()) ends the process after it, not mid-report
-            self._fail(watch.at_close(time.monotonic(), self.stats['spooled_records'], self.spool_dir or '?', ending))
+            self._fail(watch.at_close(time.monotonic(), self.stats['spooled_records'], self.spool_dir or '?', ending,
+                                      lost_said))
+        return True
 
-    def _wait_confirmed(self, timeout: float, what: str, spooled_ends: bool = False) -> bool:
-        """Waits until every line so far has a receipt (False), or, with ``spooled_ends``, until
-        the writer is away and every line without one is in the spool (True); CloseTimeout after
-        ``timeout`` s."""
+    def _wait_confirmed(self, timeout: float, what: str, spooled_ends: bool = False) -> str:
+        """Waits until every line so far has a receipt (CONFIRMED), or, with ``spooled_ends``,
+        until the writer is away and every line without one is in the spool (AWAY), or this
+        process may not use the endpoint (UNUSABLE: no writer there will ever take them from this
+        process; HandshakeWatch.forbidden); CloseTimeout after ``timeout`` s."""
         if self._thread is None:
             held = self._held_records()
             if held:  # the sender never started: nothing will confirm them
                 raise CloseTimeout('the sender never started: %d records without a receipt' % held, held)
-            return False
+            return CONFIRMED
         deadline = time.monotonic() + timeout
         with self._lock:
             if self._closed:
@@ -193,13 +226,17 @@ class Closer:
                 held = self._held_records()
                 if held:
                     raise CloseTimeout('%s after close: %d records without a receipt' % (what, held), held)
-                return False
+                return CONFIRMED
             self._hurry = True
             self._wake()
             while self._queued or self._unacked:
                 if spooled_ends and self._writer_away and not self._queued and self._unacked[-1][0] <= self._copied_through \
                         and self._unreached_known():
-                    return True
+                    return AWAY
+                # Before, such a close waited out its whole deadline (10 s by default) for a
+                # connection libzmq retries for ever, with no spool to keep the records either.
+                if spooled_ends and not self._reached and self._handshake is not None and self._handshake.forbidden():
+                    return UNUSABLE
                 left = deadline - time.monotonic()
                 if left <= 0 or self._broken:  # broken: nothing will be confirmed any more
                     held = self._held_records()
@@ -207,4 +244,4 @@ class Closer:
                     raise CloseTimeout('%s: %d records without a receipt' % (why, held), held)
                 wait_holding(self._changed, self._lock, min(left, SEGMENT_MAX_AGE))
                 self._seal_old_segment()
-        return False
+        return CONFIRMED

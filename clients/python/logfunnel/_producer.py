@@ -18,7 +18,7 @@ from ._sender import JOIN_SLICE, Batch, SenderThread
 from ._spooling import SpoolKeeper
 from ._waits import wait_holding
 from .endpoint import default_endpoint, receipt_endpoint_for
-from .errors import Closed, LogfunnelError, SenderFailed, report
+from .errors import Closed, LogfunnelError, RecordTooLarge, SenderFailed, report
 from .spool import SpoolWriter, default_spool_dir
 from .wire import Curve, HandshakeWatch, cut_batches, load_curve_keys
 
@@ -109,7 +109,8 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._next_seq = 0
         self._receipted = -1                # highest seq the writer confirmed
         self._spooled_through = -1          # highest seq moved to the spool
-        self._spool_error_said: Optional[str] = None  # the last spool failure said on stderr (_spool_failed)
+        self._last_spool_error: Optional[str] = None  # the last spool failure, said with the records it lost (_spool_failed)
+        self._sent_max = -1                 # highest seq ever handed to the data socket
         self._late_lost = 0                 # records logged after the close that the spool could not take (_spool_late)
         self._copied_through = -1           # highest seq copied to the spool while the writer was away (kept in memory too)
         self._writer_away = False           # the sender found the writer away (spool_after) and copied what it held
@@ -134,12 +135,14 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._sessions = 0                  # sender sessions that opened their sockets
         self._beat_due = 0.0                # the sender thread shows life again by then (_beat)
         self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'redials': 0, 'confirmed': 0, 'dropped': 0,
-                                      'spooled': 0, 'spooled_records': 0, 'lost': 0, 'spool_errors': 0, 'spool_copies': 0}
+                                      'spooled': 0, 'spooled_records': 0, 'lost': 0, 'spool_errors': 0, 'spool_copies': 0,
+                                      'too_large': 0, 'sent_unconfirmed': 0}
 
     def send(self, line: Union[str, bytes]) -> None:
         """Queues one line (str or bytes, without newline). Raises ValueError for a line with a
-        newline, bytes that are not UTF-8 (the writer would refuse the whole batch with it) or a
-        line over max_frame_bytes; Closed (a RuntimeError) after close(). Lone surrogates in a
+        newline or bytes that are not UTF-8 (the writer would refuse the whole batch with it),
+        RecordTooLarge (a ValueError, LOGFUNNEL_ERR_RECORD_TOO_LARGE, counted in
+        ``stats['too_large']``) for a line over max_frame_bytes; Closed (a RuntimeError) after close(). Lone surrogates in a
         str (``os.fsdecode`` of a file name that is not UTF-8) are written as JSON escapes
         (``\\udcff``), so the record and, in a JSON line, the exact text are kept."""
         if type(line) is str:
@@ -157,7 +160,8 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         if data.find(b'\n') != size - 1:
             raise ValueError('a line must not contain a newline')
         if size > self.max_frame_bytes:
-            raise ValueError('line of %d bytes exceeds max_frame_bytes (%d)' % (size, self.max_frame_bytes))
+            self.stats['too_large'] += 1
+            raise RecordTooLarge(size, self.max_frame_bytes)
         with self._lock:
             if self._closing:
                 if self._exit_closed and self._spool_late(data):

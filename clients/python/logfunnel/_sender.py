@@ -183,6 +183,7 @@ class SenderThread:
                         blocked = True
                         break  # libzmq's queue is full (or no writer yet): retried on the next turn
                     sent_through = seq
+                    self._sent_max = max(self._sent_max, seq)
                     self.stats['batches'] += 1
                 now = time.monotonic()
                 if not waiting:
@@ -248,7 +249,11 @@ class SenderThread:
             self._beat()
             try:
                 handshake.read(monitor)  # what the connection came to, for a close that reports it (_report_unreached)
-            except zmq.ZMQError:
+                # Receipts that came while close() gave up: their records are confirmed, not
+                # counted lost (before, a batch receipted just before the deadline was).
+                while True:
+                    self._receipt(sub.recv_multipart(flags=zmq.NOBLOCK))
+            except zmq.ZMQError:  # zmq.Again included: none left
                 pass
             push.disable_monitor()
             sub.disable_monitor()

@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import time
 
+from typing import Optional
+
 from . import exit as _exit
-from .errors import LogfunnelError, report, say
+from .errors import CloseTimeout, LogfunnelError, failure_text, lost_text, say
 from .spool import SEGMENT_MAX_AGE, SpoolWriter
 from .wire import HEADER, PROTOCOL_VERSION
 
@@ -17,18 +19,19 @@ from .wire import HEADER, PROTOCOL_VERSION
 class SpoolKeeper:
     """The spool side of a ``_Producer`` (see the module's docstring)."""
 
-    def abandon(self, why: str, at_exit: bool = False) -> int:
+    def abandon(self, why: str, at_exit: bool = False, quiet: bool = False) -> int:
         """Stops sending and moves every record held without a receipt to the spool, without
-        waiting (exit paths). Returns the number of records lost (no spool, or it failed); those
-        are reported on stderr. ``at_exit``: the process ends (a fatal signal), so lines sent
-        from now on follow into the spool, and the records dropped so far are said (as close()
-        says them)."""
+        waiting (exit paths). Returns the number of records not kept (no spool, or it failed);
+        those are counted in ``stats['lost']`` and reported on stderr, unless ``quiet`` (close(),
+        which counts and reports them itself once the sender has read the receipts that came
+        meanwhile). ``at_exit``: the process ends (a fatal signal), so lines sent from now on
+        follow into the spool, and the records dropped so far are said (as close() says them)."""
         with self._lock, _exit.spooling:
             if self._closing or self.pid != os.getpid():
                 return 0
             self._exit_closed = self._exit_closed or at_exit
             self._closing = True
-            lost, cause = 0, 'no spool, or it could not be written'
+            lost, cause = 0, None
             try:
                 self._batch_queued()
                 # Counted after the attempt: a spool that fills up midway keeps what it took.
@@ -40,13 +43,11 @@ class SpoolKeeper:
                 # Not the spool's OSError (_spool_held counts and reports that): a bug, or an
                 # exception of a signal handler of the application's. Raised on, to the caller;
                 # what is still held is lost with the process, said here with its count.
-                lost, cause = self._held_records(), '%s: %s' % (type(err).__name__, err)
+                lost, cause, quiet = self._held_records(), '%s: %s' % (type(err).__name__, err), False
                 raise
             finally:
-                if lost:
-                    self.stats['lost'] += lost
-                    say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %s: %d records without a receipt lost '
-                        '(%s)\n' % (why, lost, cause))
+                if lost and not quiet:
+                    self._say_lost(why, lost, self._sent_held(), cause)
                 if at_exit:
                     # The process ends by a fatal signal: no close() follows to say what was dropped
                     # (on_full 'drop', a sender that gave up); said here, or it went unsaid.
@@ -54,6 +55,27 @@ class SpoolKeeper:
                 self._changed.notify_all()
         self._wake()
         return lost
+
+    def _sent_held(self) -> int:
+        """Records held without a receipt whose batch was sent (lock held): the writer may have
+        them (in a socket's buffers, or written with the receipt on its way) and write them yet."""
+        return sum(count for seq, count, _payload in self._unacked if seq <= self._sent_max)
+
+    def _say_lost(self, why: str, lost: int, sent: int, cause: Optional[str] = None) -> None:
+        """Counts ``lost`` records without a receipt that the spool could not keep (``sent`` of
+        them were sent) and reports them once, through ``on_error`` (a LogfunnelHandler's
+        handleError): LOGFUNNEL_ERR_CLOSE_TIMEOUT with the count and the spool's failure."""
+        self.stats['lost'] += lost
+        self.stats['sent_unconfirmed'] += sent
+        self._fail(CloseTimeout(lost_text(why, lost, sent, cause or self._lost_cause()), lost, lost=lost))
+
+    def _lost_cause(self) -> str:
+        """Why records could not be kept, in the words of Node's producers."""
+        if self.spool_dir is None:
+            return 'no spool to keep them (a tcp endpoint without spool_dir)'
+        if self._last_spool_error is None:
+            return 'no spool to keep them, or it could not be written'
+        return 'the spool could not be written: %s' % self._last_spool_error
 
     def _spool_late(self, data: bytes) -> bool:
         """A line for a producer that no longer sends (lock held): its log call waited for room
@@ -84,7 +106,7 @@ class SpoolKeeper:
         if self._late_lost == 1:
             # Once, not once per record: a thread logging on at the exit said it hundreds of times.
             say("logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: a record logged while the client closed was lost "
-                "(the spool could not be written); later ones are counted in stats['lost'], not said again\n")
+                "(%s); later ones are counted in stats['lost'], not said again\n" % self._lost_cause())
         return True
 
     def _spool_or_overflow(self) -> bool:
@@ -136,14 +158,16 @@ class SpoolKeeper:
             return True
 
     def _spool_failed(self, err: BaseException) -> None:
-        """A spool write failed: counted; said on stderr unless it is the same failure as the last
-        one said (while the writer is away each new batch is copied, and a refused or full spool
-        said so once per batch: 8 lines in a second)."""
+        """A spool write failed: counted, and kept as the reason said with the records it could
+        not keep, once, when they are given up (close, the exit, a fatal signal), as Node's
+        producers do. Nothing is lost yet (they are held, and go to the writer if it comes back).
+        Before, each new failure was a line of its own on stderr without a code or a path
+        ('logfunnel: OSError: [Errno 28] No space left on device'), beside the loss report."""
         self.stats['spool_errors'] += 1
-        said = str(err)
-        if said != self._spool_error_said:
-            self._spool_error_said = said
-            report(err)
+        text = failure_text(err)
+        if isinstance(err, OSError) and err.filename is None:  # a write's error names no file
+            text += ' (spool directory %s)' % self.spool_dir
+        self._last_spool_error = text
 
     def _spool_batch(self, seq: int, count: int, payload: bytes, base: int) -> None:
         """Appends one batch to this producer's spool, opening its writer on first use (lock held)."""

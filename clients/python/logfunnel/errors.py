@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
+from typing import Optional
 
 
 class LogfunnelError(Exception):
@@ -16,13 +18,41 @@ class LogfunnelError(Exception):
 
 
 class CloseTimeout(LogfunnelError):
-    """close() or flush() passed its deadline; ``unconfirmed`` records have no receipt."""
+    """close() or flush() passed its deadline; ``unconfirmed`` records have no receipt. A close
+    that ended with records in the spool says so with the fields of Node's CloseTimeoutError:
+    ``spooled`` (in ``spool_dir``), ``lost``, ``writer_away`` (it ended before its deadline: the
+    writer does not answer) and ``ending`` (how it ended, as the message begins)."""
 
     code = 'LOGFUNNEL_ERR_CLOSE_TIMEOUT'
 
-    def __init__(self, message: str, unconfirmed: int) -> None:
+    def __init__(self, message: str, unconfirmed: int, spooled: int = 0, spool_dir: Optional[str] = None,
+                 lost: int = 0, writer_away: bool = False, ending: str = '') -> None:
         super().__init__(message)
         self.unconfirmed = unconfirmed
+        self.spooled = spooled
+        self.spool_dir = spool_dir
+        self.lost = lost
+        self.writer_away = writer_away
+        self.ending = ending
+
+    @classmethod
+    def spooled_at_close(cls, ending: str, spooled: int, spool_dir: Optional[str], writer_away: bool) -> 'CloseTimeout':
+        """The report of a close that ended with every record without a receipt in the spool, in
+        the Node producer's words: "close ended before its 10000 ms deadline: the writer does not
+        answer: 100 records without a receipt went to the spool in DIR, where the writer ingests them"."""
+        return cls('%s: %d records without a receipt went to the spool in %s, where the writer ingests them'
+                   % (ending, spooled, spool_dir or '?'), 0, spooled, spool_dir, 0, writer_away, ending)
+
+
+class RecordTooLarge(LogfunnelError, ValueError):
+    """A record over max_frame_bytes, refused by the producer (a ``ValueError`` too, as before it
+    had a code); the records around it are kept. Node's producers refuse such a record the same way."""
+
+    code = 'LOGFUNNEL_ERR_RECORD_TOO_LARGE'
+
+    def __init__(self, size: int, max_frame_bytes: int) -> None:
+        super().__init__('record of %d bytes exceeds max_frame_bytes (%d bytes); it was not sent' % (size, max_frame_bytes))
+        self.size = size
 
 
 class Closed(LogfunnelError, RuntimeError):
@@ -86,6 +116,28 @@ class SenderStalled(SenderFailed):
         LogfunnelError.__init__(self, 'the sender thread gave no sign of life for %g s (blocked in a call that does not '
                                       'return): %s: %d records without a receipt went to the spool, %d lost'
                                 % (seconds, what, spooled, lost))
+
+
+def failure_text(err: BaseException) -> str:
+    """A spool failure as Node's producers say it, its code first: "ENOSPC: No space left on
+    device: '/run/app/writer.sock.spool/...'", "LOGFUNNEL_ERR_UNSAFE_ENDPOINT: spool directory ..."."""
+    if isinstance(err, LogfunnelError):
+        return str(err)
+    if isinstance(err, OSError) and err.errno is not None:
+        text = '%s: %s' % (errno.errorcode.get(err.errno, 'E%d' % err.errno), err.strerror)
+        return text if err.filename is None else "%s: '%s'" % (text, err.filename)
+    return '%s: %s' % (type(err).__name__, err)
+
+
+def lost_text(why: str, lost: int, sent: int, cause: str) -> str:
+    """How records without a receipt that could not be kept are said. Those whose batch was sent
+    may still reach the file (a writer stopped or slow holds them in its socket's buffers, and
+    writes them when it goes on): "may be lost", not "lost" (before, 100 of 100 said lost were
+    written once the writer went on)."""
+    if sent == 0:
+        return '%s: %d records without a receipt lost, never sent (%s)' % (why, lost, cause)
+    return ('%s: %d records without a receipt may be lost: not confirmed, not kept (%s); %d of them were sent, '
+            'and the writer writes them if it has them' % (why, lost, cause, sent))
 
 
 def report(err: BaseException) -> None:

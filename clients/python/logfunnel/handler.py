@@ -17,7 +17,7 @@ from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
 
 from . import exit as _exit
 from .client import Client
-from .errors import Closed, CloseTimeout, LogfunnelError, report, say
+from .errors import Closed, CloseTimeout, LogfunnelError, RecordTooLarge, report, say
 
 # Python level -> pino level number (pino: trace 10, debug 20, info 30, warn 40, error 50, fatal 60).
 PINO_LEVELS = ((logging.CRITICAL, 60), (logging.ERROR, 50), (logging.WARNING, 40), (logging.INFO, 30), (logging.DEBUG, 20))
@@ -262,6 +262,12 @@ class LogfunnelHandler(logging.Handler):
                 say('logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged through a closed LogfunnelHandler '
                     '(after close() or logging.shutdown(), as daemon threads do at exit); such records '
                     'are not sent, counted in closed_drops, and reported this once\n')
+        except RecordTooLarge:
+            # Said once, as Node's producers say it (a process warning, once); each one is counted
+            # in the client's stats['too_large']. Before, each was logging's 40-line report of a
+            # bare ValueError, without a code.
+            if self.client.stats['too_large'] == 1:
+                self.handleError(record)
         except Exception:  # noqa: BLE001 - logging's contract: report, never raise into the caller
             self.handleError(record)
         finally:

@@ -110,6 +110,18 @@ def decode_receipt(frames: List[bytes], producer_id: bytes) -> Tuple[Optional[in
     return written, gap
 
 
+def _ipc_forbidden(path: str) -> bool:
+    """The socket at ``path`` is there but not this user's to connect to (EACCES: no write
+    permission on it, or no search permission on a directory above it)."""
+    try:
+        os.stat(path)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return not os.access(path, os.W_OK)
+
+
 class HandshakeWatch:
     """Follows the PUSH socket's monitor until a ZMTP handshake completes; past ``timeout`` s
     without one, ``overdue()`` gives the error to report, once: LOGFUNNEL_ERR_CONNECT when
@@ -160,7 +172,7 @@ class HandshakeWatch:
         there yet (a loaded machine, a writer starting) says nothing."""
         if now - self.started >= UNREACHED_AT_CLOSE_AFTER:
             return True
-        return bool(self.failure) if self.connected else self.refused
+        return bool(self.failure) if self.connected else self.refused or self.forbidden()
 
     def says_unreached(self, now: float) -> bool:
         """Whether a close's report may say the writer was not reached: as ``evident()``, except
@@ -170,31 +182,41 @@ class HandshakeWatch:
         a writer that is there (the Node producer's rule too)."""
         if self.connected or self.refused or not self.endpoint.startswith('ipc://'):
             return self.evident(now)
-        return not os.path.exists(self.endpoint[len('ipc://'):])
+        path = self.endpoint[len('ipc://'):]
+        return not os.path.exists(path) or _ipc_forbidden(path)
 
-    def at_close(self, now: float, spooled: int, spool_dir: str, ending: Optional[str] = None) -> LogfunnelError:
+    def at_close(self, now: float, spooled: int, spool_dir: str, ending: Optional[str] = None,
+                 lost: Optional[str] = None) -> LogfunnelError:
         """The error for a close that ended before ``overdue()`` had one to give, the writer never
-        reached and ``spooled`` records in the spool: the same diagnosis, over the time it had."""
+        reached and ``spooled`` records in the spool (``lost``: what it says of those the spool
+        could not keep): the same diagnosis, over the time it had."""
         self.reported = True
-        kept = ('closed before connect_timeout (%d ms), with %d %s without a receipt in the spool (%s), '
-                'where a writer on this endpoint takes them'
-                % (self.timeout * 1000, spooled, 'record' if spooled == 1 else 'records', spool_dir)
-                + ('' if ending is None else '; ' + ending))
+        kept = 'closed before connect_timeout (%d ms)' % (self.timeout * 1000)
+        if spooled:
+            kept += (', with %d %s without a receipt in the spool (%s), where a writer on this endpoint takes them'
+                     % (spooled, 'record' if spooled == 1 else 'records', spool_dir))
+        kept += ('' if lost is None else '; ' + lost) + ('' if ending is None else '; ' + ending)
         if self.connected:
             return HandshakeError(self.endpoint, now - self.started,
                                   '%s; %s' % (self.failure or NO_HANDSHAKE, kept))
         return ConnectError(self.endpoint, now - self.started, '%s; %s' % (self.refusal(), kept))
+
+    def forbidden(self) -> bool:
+        """Whether this process may not use the ipc endpoint (a connect would be refused for want
+        of permission, however long it is retried): nothing connected, and the socket or its
+        directory not this user's to use."""
+        return not self.connected and self.endpoint.startswith('ipc://') and _ipc_forbidden(self.endpoint[len('ipc://'):])
 
     def refusal(self) -> str:
         """Why nothing accepted the connection, in the Node producer's words where it can be told
         without libzmq's errno: an ipc socket that is not there, or not this user's to use."""
         if self.endpoint.startswith('ipc://'):
             path = self.endpoint[len('ipc://'):]
-            if not os.path.exists(path):
-                return 'no socket at that path (is the writer running?)'
-            if not os.access(path, os.W_OK):
+            if _ipc_forbidden(path):
                 return ("permission denied: this process's user may not use the socket or its directory "
                         "(see the writer's socketMode)")
+            if not os.path.exists(path):
+                return 'no socket at that path (is the writer running?)'
         elif self.endpoint.startswith('tcp://'):
             # libzmq's events carry no errno: a plain connect tells, as the Node producer's probe does.
             host, _, port = self.endpoint[len('tcp://'):].rpartition(':')
