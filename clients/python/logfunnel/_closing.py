@@ -82,15 +82,16 @@ class Closer:
                     lost = self.abandon(why, quiet=True)
                     ending = 'close ended before its %d ms deadline: the sender gave up' % (deadline * 1000)
                 else:
-                    lost, why = self.abandon('close deadline', quiet=True), 'close took longer than %.1f s' % deadline
+                    why = 'close deadline'
+                    lost = self.abandon(why, quiet=True)
                     ending = 'close took longer than %d ms' % (deadline * 1000)
             else:
                 # The writer is away and every line without a receipt is in the spool, or this
                 # process may not use the endpoint at all (permission denied): the rest of the
                 # deadline would only hold the caller up.
                 if outcome == AWAY:
-                    away = True
-                    lost, why = self.abandon('close, the writer away', quiet=True), 'close, the writer away'
+                    away, why = True, 'close, the writer away'
+                    lost = self.abandon(why, quiet=True)
                     ending = 'close ended before its %d ms deadline: the writer does not answer' % (deadline * 1000)
                 elif outcome == UNUSABLE:
                     why = 'close, the endpoint refused to this process'
@@ -135,12 +136,13 @@ class Closer:
         if lost:
             self.stats['lost'] += lost
             self.stats['sent_unconfirmed'] += sent
-        # One report for the close: with no writer ever reached, LOGFUNNEL_ERR_CONNECT (or
-        # _HANDSHAKE) says it all; else what was lost, or, for the application's close() only (the
-        # end of the process says nothing, as Node's), what went to the spool.
-        unreached = ended and self._report_unreached(None if self._exit_closed else ending, lost, sent)
+        # With no writer ever reached, LOGFUNNEL_ERR_CONNECT (or _HANDSHAKE) says why, and how the
+        # close ended; records lost are said with LOGFUNNEL_ERR_CLOSE_TIMEOUT, as Node's close()
+        # rejects with it; records in the spool, for the application's close() only (the end of
+        # the process says nothing, as Node's), by the one or the other.
+        unreached = ended and self._report_unreached(None if self._exit_closed else ending, lost)
         text = lost_text(why, lost, sent, self._lost_cause()) if lost else ''
-        if lost and not unreached:
+        if lost:
             self._fail(CloseTimeout(text, lost, lost=lost))
         elif (ended and ending is not None and not unreached and not self._exit_closed and not self._broken
               and self.stats['spooled_records']):
@@ -191,7 +193,7 @@ class Closer:
         watch = self._handshake
         return watch is None or self._reached or watch.evident(time.monotonic())
 
-    def _report_unreached(self, ending: Optional[str] = None, lost: int = 0, sent: int = 0) -> bool:
+    def _report_unreached(self, ending: Optional[str] = None, lost: int = 0) -> bool:
         """After a close that left records in the spool: the writer never reached and not said
         yet (connect_timeout had not passed; the writer away, the close ended early), the
         connect or handshake failure is reported now, once. Said nowhere, a wrong endpoint or
@@ -201,10 +203,8 @@ class Closer:
                 or not watch.says_unreached(time.monotonic()):
             return False
         self._unreached_reported = True
-        lost_said = lost_text('', lost, sent, self._lost_cause())[2:] if lost else None
         with _exit.spooling:  # a fatal signal meanwhile (Pool.terminate()) ends the process after it, not mid-report
-            self._fail(watch.at_close(time.monotonic(), self.stats['spooled_records'], self.spool_dir or '?', ending,
-                                      lost_said))
+            self._fail(watch.at_close(time.monotonic(), self.stats['spooled_records'], self.spool_dir or '?', ending))
         return True
 
     def _wait_confirmed(self, timeout: float, what: str, spooled_ends: bool = False) -> str:

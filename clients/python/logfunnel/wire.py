@@ -185,17 +185,16 @@ class HandshakeWatch:
         path = self.endpoint[len('ipc://'):]
         return not os.path.exists(path) or _ipc_forbidden(path)
 
-    def at_close(self, now: float, spooled: int, spool_dir: str, ending: Optional[str] = None,
-                 lost: Optional[str] = None) -> LogfunnelError:
+    def at_close(self, now: float, spooled: int, spool_dir: str, ending: Optional[str] = None) -> LogfunnelError:
         """The error for a close that ended before ``overdue()`` had one to give, the writer never
-        reached and ``spooled`` records in the spool (``lost``: what it says of those the spool
-        could not keep): the same diagnosis, over the time it had."""
+        reached and ``spooled`` records in the spool (or records lost: LOGFUNNEL_ERR_CLOSE_TIMEOUT
+        says those): the same diagnosis, over the time it had."""
         self.reported = True
         kept = 'closed before connect_timeout (%d ms)' % (self.timeout * 1000)
         if spooled:
             kept += (', with %d %s without a receipt in the spool (%s), where a writer on this endpoint takes them'
                      % (spooled, 'record' if spooled == 1 else 'records', spool_dir))
-        kept += ('' if lost is None else '; ' + lost) + ('' if ending is None else '; ' + ending)
+        kept += '' if ending is None else '; ' + ending
         if self.connected:
             return HandshakeError(self.endpoint, now - self.started,
                                   '%s; %s' % (self.failure or NO_HANDSHAKE, kept))

@@ -154,14 +154,18 @@ def test_a_stopped_writer_counts_as_away_close_ends_once_everything_is_in_the_sp
     judge it (a heartbeat unanswered for spool_after while batches wait), the writer is away, so
     close() ends once every record without a receipt is in the spool instead of waiting out
     close_timeout (before: all of it, 20 s; 40 s for logging.shutdown(), which flushes first).
-    Resumed, the writer takes the spool and what was in its socket: each record once, in order."""
+    Resumed, the writer takes the spool and what was in its socket: each record once, in order.
+    The close says so, once, as Node's close() does (before, nothing: tests/test_close_reports.py)."""
     writer = writer_factory()
     pid = writer.proc.proc.pid
     try:
         p = run_code(STOPPED + close + DONE, writer.endpoint, str(N), str(DEADLINE), str(pid))
         done = p.wait_event('done', 3 * DEADLINE)
         assert done['close_s'] < DEADLINE / 3, done
-        assert p.wait() == 0 and p.stderr == '', p.stderr
+        assert p.wait() == 0, p.stderr
+        assert p.stderr == ('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close ended before its %d ms deadline: the writer '
+                            'does not answer: %d records without a receipt went to the spool in %s.spool, where the '
+                            'writer ingests them\n' % (DEADLINE * 1000, N - 1, writer.endpoint[len('ipc://'):])), p.stderr
     finally:
         os.kill(pid, signal.SIGCONT)
     stats = done['stats']

@@ -151,8 +151,9 @@ def test_a_sender_that_gave_up_with_no_spool_ends_close_at_once_and_says_why(wri
     stats = done['stats']
     assert done['seconds'] < 2, done
     assert stats['lost'] == n and stats['spooled_records'] == 0 and stats['confirmed'] == 0, done
-    assert done['raised'] == ('LOGFUNNEL_ERR_CLOSE_TIMEOUT: close, the sender gave up (it failed too often): '
-                              '%d records without a receipt could not be spooled' % (n // 2)), done
+    assert done['raised'] == ("LOGFUNNEL_ERR_CLOSE_TIMEOUT: close, the sender gave up (it failed too often): "
+                              "%d records without a receipt lost, never sent (the spool could not be written: ENOTDIR: "
+                              "Not a directory: '%s')" % (n // 2, tmp_path / 'a-file' / 'spool')), done
     assert ('LOGFUNNEL_ERR_CLOSE_TIMEOUT: close, the sender gave up (it failed too often): %d records without '
             'a receipt lost' % (n // 2)) in p.stderr, p.stderr
     assert 'took longer than' not in p.stderr and 'deadline' not in p.stderr, p.stderr

@@ -171,7 +171,8 @@ def test_nothing_is_lost_silently_without_a_spool(tmp_path, run_code):
     """tcp without spool_dir: what close's deadline leaves is reported on stderr with its count."""
     p = run_code(LOG + 'h.close()\n', 'tcp://127.0.0.1:9', json.dumps({'close_timeout': 0.2}), '100')
     assert p.wait() == 0
-    assert 'close deadline: 100 records without a receipt lost' in p.stderr
+    assert ('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close deadline: 100 records without a receipt lost, never sent '
+            '(no spool to keep them (a tcp endpoint without spool_dir))\n') in p.stderr, p.stderr
     assert count_lines(str(tmp_path / 'app.log')) == 0
 
 

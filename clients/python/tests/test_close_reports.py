@@ -1,0 +1,179 @@
+"""What close() says when it ends without every receipt, in the Node producer's words and codes,
+once, through logging's handleError (one line on stderr):
+
+- the writer away (stopped: it answers nothing) and every record in the spool:
+  LOGFUNNEL_ERR_CLOSE_TIMEOUT "close ended before its N ms deadline: the writer does not answer:
+  M records without a receipt went to the spool in DIR, where the writer ingests them" (before,
+  nothing was said);
+- a spool directory that is full (ENOSPC, a real tmpfs): LOGFUNNEL_ERR_CLOSE_TIMEOUT with the
+  count and the spool's failure, the records sent before it said "may be lost" (the stopped writer
+  writes them once it goes on); before, a bare "logfunnel: OSError: [Errno 28] No space left on
+  device" line beside a report that called them lost;
+- an ipc endpoint this process may not use (permission denied): LOGFUNNEL_ERR_CONNECT with the
+  reason and the count, at once (before, close() waited out close_timeout for a connection that
+  libzmq retries for ever)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import PYTHON, Proc, assert_clean, count_lines, verify
+
+N = 100
+DEADLINE = 10.0
+
+STOPPED = '''import json, logging, os, signal, sys, time
+import logfunnel
+opts = json.loads(sys.argv[3])
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', **opts)
+log = logging.getLogger('app'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+log.info('confirmed')
+h.flush()
+os.kill(int(sys.argv[2]), signal.SIGSTOP)
+for i in range(%d):
+    log.info('record %%d', i)
+started = time.monotonic()
+h.close()
+print(json.dumps({'event': 'done', 'close_s': time.monotonic() - started, 'stats': h.client.stats}), flush=True)
+''' % N
+
+
+def test_writer_away_close_reports_the_records_it_spooled(writer_factory, run_code, tmp_path):
+    writer = writer_factory()
+    p = run_code(STOPPED, writer.endpoint, str(writer.proc.proc.pid), json.dumps({'close_timeout': DEADLINE}))
+    try:
+        done = p.wait_event('done', 3 * DEADLINE)
+    finally:
+        writer.proc.proc.send_signal(signal.SIGCONT)
+    assert p.wait() == 0, p.stderr
+    assert done['close_s'] < DEADLINE / 2, done
+    stats = done['stats']
+    assert (stats['records'], stats['confirmed'], stats['spooled_records'], stats['lost']) == (N + 1, 1, N, 0), stats
+    spool = os.path.join(str(tmp_path), 'w.sock.spool')
+    assert p.stderr == ('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close ended before its 10000 ms deadline: the writer '
+                        'does not answer: %d records without a receipt went to the spool in %s, where the writer '
+                        'ingests them\n' % (N, spool)), p.stderr
+    writer.wait_for_lines(N + 1)
+    summary = writer.stop(spool_taken=True)
+    assert summary['records'] == N + 1 and count_lines(writer.file) == N + 1
+    assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(N + 1)), N + 1, 1)
+
+
+def _cannot_mount() -> str:
+    if os.geteuid() != 0 or shutil.which('mount') is None:
+        return 'mounting a tmpfs needs root'
+    probe = tempfile.mkdtemp(prefix='lf-mount-')
+    try:
+        done = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], capture_output=True)
+        if done.returncode != 0:
+            return 'cannot mount a tmpfs here: %s' % done.stderr.decode(errors='replace').strip()
+        subprocess.run(['umount', probe], check=True)
+        return ''
+    finally:
+        os.rmdir(probe)
+
+
+@pytest.fixture
+def full_spool(tmp_path):
+    """A spool directory on a 64 KiB tmpfs filled to the last byte."""
+    why = _cannot_mount()
+    if why:
+        pytest.skip(why)
+    mount = tmp_path / 'full'
+    mount.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', str(mount)], check=True)
+    try:
+        spool = mount / 'spool'
+        spool.mkdir(mode=0o700)
+        fd = os.open(str(mount / 'filler'), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b'\0' * 512):
+                pass
+        except OSError:  # ENOSPC: full to the last block
+            pass
+        finally:
+            os.close(fd)
+        yield str(spool)
+    finally:
+        subprocess.run(['umount', '-l', str(mount)], check=True)
+
+
+def test_a_full_spool_is_said_once_with_the_code_the_reason_and_the_count(writer_factory, run_code, full_spool):
+    writer = writer_factory()
+    p = run_code(STOPPED, writer.endpoint, str(writer.proc.proc.pid),
+                 json.dumps({'close_timeout': 1.0, 'spool_dir': full_spool}))
+    try:
+        done = p.wait_event('done', 30)
+    finally:
+        writer.proc.proc.send_signal(signal.SIGCONT)
+    assert p.wait() == 0, p.stderr
+    stats = done['stats']
+    assert (stats['records'], stats['confirmed'], stats['spooled_records']) == (N + 1, 1, 0), stats
+    assert (stats['lost'], stats['sent_unconfirmed']) == (N, N) and stats['spool_errors'] >= 1, stats
+    assert p.stderr == ('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close deadline: %d records without a '
+                        'receipt may be lost: not confirmed, not kept (the spool could not be written: ENOSPC: No '
+                        'space left on device (spool directory %s)); %d of them were sent, and the writer writes '
+                        'them if it has them\n' % (N, full_spool, N)), p.stderr
+    # They were sent: the stopped writer held them in its socket, and writes them as it goes on.
+    writer.wait_for_lines(N + 1)
+    summary = writer.stop()
+    assert summary['records'] == N + 1 and count_lines(writer.file) == N + 1
+    assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(N + 1)), N + 1, 1)
+
+
+FORBIDDEN = '''import json, logging, sys, time
+import logfunnel
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], spool_dir=sys.argv[2], seq_key='seq', close_timeout=%r)
+log = logging.getLogger('app'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+for i in range(%d):
+    log.info('record %%d', i)
+started = time.monotonic()
+h.close()
+print(json.dumps({'event': 'done', 'close_s': time.monotonic() - started, 'stats': h.client.stats}), flush=True)
+''' % (DEADLINE, N)
+
+
+def test_an_endpoint_this_process_may_not_use_ends_close_at_once(procs):
+    """A socket this process's user may not connect to (another user's, mode 0600), and a spool
+    it may not use either (writable by others: refused): close() ends at once, and says why with
+    LOGFUNNEL_ERR_CONNECT, then the records lost with LOGFUNNEL_ERR_CLOSE_TIMEOUT, one line each.
+    As root the child runs as nobody (root passes every permission check)."""
+    top = tempfile.mkdtemp(prefix='lf-forbidden-')
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.chmod(top, 0o755)
+        path = os.path.join(top, 'w.sock')
+        listener.bind(path)
+        listener.listen()
+        os.chmod(path, 0o600 if os.geteuid() == 0 else 0)
+        spool = os.path.join(top, 'spool')
+        os.mkdir(spool)
+        os.chmod(spool, 0o777)
+        as_user = ['runuser', '-u', 'nobody', '--'] if os.geteuid() == 0 else []
+        p = Proc([*as_user, PYTHON, '-c', FORBIDDEN, 'ipc://' + path, spool], cwd=top)
+        procs.append(p)
+        done = p.wait_event('done', 3 * DEADLINE)
+        assert p.wait() == 0, p.stderr
+        assert done['close_s'] < DEADLINE / 5, done
+        stats = done['stats']
+        assert (stats['records'], stats['spooled_records'], stats['lost'], stats['sent_unconfirmed']) == (N, 0, N, 0), stats
+        said = p.stderr.splitlines()
+        assert len(said) == 2, p.stderr
+        assert said[0].startswith('logfunnel: LOGFUNNEL_ERR_CONNECT: no writer answered at ipc://%s within ' % path), said
+        assert said[0].endswith(
+            " ms: permission denied: this process's user may not use the socket or its directory (see the writer's "
+            "socketMode); closed before connect_timeout (10000 ms); close ended before its 10000 ms deadline: this "
+            "process may not use the endpoint"), said
+        assert said[1] == (
+            'logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close, the endpoint refused to this process: %d records without a '
+            'receipt lost, never sent (the spool could not be written: LOGFUNNEL_ERR_UNSAFE_ENDPOINT: spool directory '
+            '%s is not a directory of this user, closed to others)' % (N, spool)), said
+    finally:
+        listener.close()
+        shutil.rmtree(top)
