@@ -69,7 +69,7 @@ export function spoolAtExit (thread: SenderThread, atSignal = false): number {
   if (lost > 0) {
     // Before, silent: a spool directory it may not write, or a full disk, at process.exit().
     sayOnStderr(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records without ` +
-      'a receipt that could not be spooled (no spool, or it could not be written): lost\n')
+      'a receipt that could not be spooled (no spool, or it could not be written): they may be lost\n')
   }
   // A sender that failed too often stopped taking from the ring: what it left goes to the spool
   // from here, and what the ring dropped since is said (before, silent).

@@ -130,7 +130,10 @@ export class CloseTimeoutError extends LogfunnelError {
   readonly spooled: number | undefined
   /** The spool directory they went to. */
   readonly spoolDir: string | undefined
-  /** Records without a receipt that are lost (no spool, or it could not be written). */
+  /**
+   * Records without a receipt not kept (no spool, or it could not be written): lost, except those
+   * already sent, which a writer that is only slow or stopped may still write ("may be lost").
+   */
   readonly lost: number | undefined
   /**
    * True when close() ended before its deadline: the writer did not answer (`spoolAfterMs`) and
@@ -145,7 +148,11 @@ export class CloseTimeoutError extends LogfunnelError {
     if (detail.spooled !== undefined && detail.spooled > 0) parts.push(`${detail.spooled} records without a receipt went to the spool in ${detail.spoolDir ?? '?'}, where the writer ingests them`)
     // With `why` the head says why there was nothing to wait for; a spool that failed is said still.
     const quiet = detail.why !== undefined && (detail.spoolError === undefined || detail.spoolError === null)
-    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt are lost${quiet ? '' : ` (${lostWhy(detail.spoolError)})`}`)
+    // With `why` the sender held none of them (it had stopped taking, or ended): they never left
+    // this process. Without, some were sent, and a writer that is only slow or stopped still
+    // writes those it holds in its socket (before, "are lost": 100 of 100 said so were written).
+    const lostSaid = detail.why !== undefined ? 'are lost' : 'may be lost'
+    if (detail.lost !== undefined && detail.lost > 0) parts.push(`${detail.lost} records without a receipt ${lostSaid}${quiet ? '' : ` (${lostWhy(detail.spoolError)})`}`)
     // With `why`, nothing was waited for: there was nobody to wait for.
     const head = detail.why !== undefined
       ? `close: ${detail.why}`

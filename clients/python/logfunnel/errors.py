@@ -136,8 +136,8 @@ def lost_text(why: str, lost: int, sent: int, cause: str) -> str:
     written once the writer went on)."""
     if sent == 0:
         return '%s: %d records without a receipt lost, never sent (%s)' % (why, lost, cause)
-    return ('%s: %d records without a receipt may be lost: not confirmed, not kept (%s); %d of them were sent, '
-            'and the writer writes them if it has them' % (why, lost, cause, sent))
+    return ('%s: %d records without a receipt may be lost (%s): %d of them were sent, and the writer writes '
+            'them if it has them' % (why, lost, cause, sent))
 
 
 def report(err: BaseException) -> None:

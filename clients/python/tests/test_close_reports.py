@@ -117,8 +117,8 @@ def test_a_full_spool_is_said_once_with_the_code_the_reason_and_the_count(writer
     assert (stats['records'], stats['confirmed'], stats['spooled_records']) == (N + 1, 1, 0), stats
     assert (stats['lost'], stats['sent_unconfirmed']) == (N, N) and stats['spool_errors'] >= 1, stats
     assert p.stderr == ('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close deadline: %d records without a '
-                        'receipt may be lost: not confirmed, not kept (the spool could not be written: ENOSPC: No '
-                        'space left on device (spool directory %s)); %d of them were sent, and the writer writes '
+                        'receipt may be lost (the spool could not be written: ENOSPC: No space left on device '
+                        '(spool directory %s)): %d of them were sent, and the writer writes '
                         'them if it has them\n' % (N, full_spool, N)), p.stderr
     # They were sent: the stopped writer held them in its socket, and writes them as it goes on.
     writer.wait_for_lines(N + 1)
