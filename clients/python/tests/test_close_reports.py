@@ -177,3 +177,53 @@ def test_an_endpoint_this_process_may_not_use_ends_close_at_once(procs):
     finally:
         listener.close()
         shutil.rmtree(top)
+
+
+RECEIPT_AS_CLOSE_GIVES_UP = '''import json, logging, sys, threading, time
+import logfunnel
+from logfunnel._producer import _Producer
+from logfunnel.wire import decode_receipt
+held = threading.Event()
+applied = _Producer._receipt
+
+def late_receipt(self, frames):
+    # The first receipt is read, and applied, only once close() has given up: as when it comes
+    # in the last moment of the deadline.
+    if not held.is_set() and decode_receipt(frames, self._producer_id)[0] is not None:
+        held.set()
+        deadline = time.monotonic() + 30
+        while not self._closing and time.monotonic() < deadline:
+            time.sleep(0.005)
+    return applied(self, frames)
+
+_Producer._receipt = late_receipt
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], spool_dir=sys.argv[2], seq_key='seq', close_timeout=0.3)
+log = logging.getLogger('app'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+log.info('first')
+held.wait(30)  # its receipt came: the sender holds it, and sends nothing more meanwhile
+for i in range(%d):
+    log.info('record %%d', i)
+h.close()
+print(json.dumps({'event': 'done', 'stats': h.client.stats}), flush=True)
+''' % (N - 1)
+
+
+def test_a_batch_receipted_as_close_gives_up_is_not_counted_lost(writer_factory, run_code, tmp_path):
+    """The first batch's receipt comes as close() gives up at its deadline, with no spool to
+    keep the rest: that record is in the file and counted confirmed, the 99 never sent are
+    lost, and said so. Before, the close counted all 100 lost as it gave up, the one in the
+    file too."""
+    writer = writer_factory()
+    (tmp_path / 'a-file').write_text('')
+    spool = str(tmp_path / 'a-file' / 'spool')
+    p = run_code(RECEIPT_AS_CLOSE_GIVES_UP, writer.endpoint, spool)
+    done = p.wait_event('done', 60)
+    assert p.wait() == 0, p.stderr
+    stats = done['stats']
+    assert (stats['records'], stats['batches'], stats['confirmed']) == (N, 1, 1), stats
+    assert (stats['lost'], stats['sent_unconfirmed'], stats['spooled_records']) == (N - 1, 0, 0), stats
+    assert p.stderr == ("logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close deadline: %d records without a receipt lost, "
+                        "never sent (the spool could not be written: ENOTDIR: Not a directory: '%s')\n"
+                        % (N - 1, spool)), p.stderr
+    summary = writer.stop()
+    assert summary['records'] == 1 and count_lines(writer.file) == 1
