@@ -161,7 +161,7 @@ class Closer:
         try:
             self.close(max(self.linger, MIN_EXIT_LINGER) if at_exit and self.spool_dir is not None else None)
         except CloseTimeout:
-            pass  # abandon() reported it
+            pass  # reported already (_close, through on_error)
 
     def release(self) -> None:
         """Its Client was collected without close(): close in a thread of its own (the collector

@@ -59,7 +59,7 @@ class SpoolKeeper:
     def _sent_held(self) -> int:
         """Records held without a receipt whose batch was sent (lock held): the writer may have
         them (in a socket's buffers, or written with the receipt on its way) and write them yet.
-        None before a writer was ever reached: libzmq queued them for a connection never made."""
+        0 before a writer was ever reached: libzmq queued them for a connection never made."""
         if not self._reached:
             return 0
         return sum(count for seq, count, _payload in self._unacked if seq <= self._sent_max)
