@@ -178,7 +178,9 @@ class Closer:
 
     def _report_dropped(self) -> None:
         if self.stats['dropped']:
-            why = '' if self.on_full == 'drop' else ' (no room, and no spool to take what is held)'
+            why = '' if self.on_full == 'drop' else ' (no room, and %s)' % (
+                'no spool to take what is held' if self._last_spool_error is None
+                else 'the spool could not be written: %s' % self._last_spool_error)
             say("logfunnel: on_full %r: %d records dropped past high_water_mark%s\n"
                              % (self.on_full, self.stats['dropped'], why))
         if self._broken_drops:
