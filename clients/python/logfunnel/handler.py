@@ -336,11 +336,13 @@ class LogfunnelHandler(logging.Handler):
         each was logging's 40-line report (traceback and call stack) written line by line, and a
         pool's workers reporting at the same moment interleaved their lines. Any other error (a
         record that cannot be formatted) is reported as logging reports it. Both follow
-        ``logging.raiseExceptions``; a subclass may override this, as with any handler."""
+        ``logging.raiseExceptions``, except a report of records lost (LOGFUNNEL_ERR_CLOSE_TIMEOUT
+        with ``lost``), said in any case; a subclass may override this, as with any handler."""
         err = sys.exc_info()[1]
         if not isinstance(err, LogfunnelError):
             super().handleError(record)
-        elif logging.raiseExceptions:
+        elif logging.raiseExceptions or (isinstance(err, CloseTimeout) and err.lost):
+            # Records lost are said whatever raiseExceptions says, as before they came this way.
             report(err)  # one line; sys.stderr None, closed or broken: nothing said, nothing raised
 
     def _client_error(self, err: LogfunnelError) -> None:

@@ -227,3 +227,16 @@ def test_a_batch_receipted_as_close_gives_up_is_not_counted_lost(writer_factory,
                         % (N - 1, spool)), p.stderr
     summary = writer.stop()
     assert summary['records'] == 1 and count_lines(writer.file) == 1
+
+
+def test_records_lost_are_said_with_raise_exceptions_off(run_code):
+    """logging.raiseExceptions = False silences handleError's reports (a connect failure), not a
+    report of records lost: that one is said as it was before it came through handleError."""
+    code = ('import logging, sys\nlogging.raiseExceptions = False\nimport logfunnel\n'
+            "h = logfunnel.LogfunnelHandler(sys.argv[1], close_timeout=0.3)\n"
+            "log = logging.getLogger('app'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)\n"
+            "for i in range(10):\n    log.info('record %d', i)\nh.close()\n")
+    p = run_code(code, 'tcp://127.0.0.1:9')
+    assert p.wait() == 0, p.stderr
+    assert p.stderr == ('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close deadline: 10 records without a receipt lost, never '
+                        'sent (no spool to keep them (a tcp endpoint without spool_dir))\n'), p.stderr
