@@ -33,6 +33,9 @@ MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDS
 UNREACHED_AT_CLOSE_AFTER = 1.0
 # Why a connection accepted and still open had no handshake (the Node producer's words).
 NO_HANDSHAKE = 'no ZMTP handshake completed (a writer stopped or too busy to answer, or not a logfunnel writer)'
+# The writer refused this producer's CURVE key (the Node producer's words).
+CURVE_DENIED = ("the writer refused the CURVE handshake: check curve_server_key, and that this producer's public key "
+                "is in the writer's curveAllowedKeys")
 # The receipt connection's monitor (see _liveness): up once its handshake completes, down when it closes.
 RECEIPT_MONITOR_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 
@@ -134,6 +137,7 @@ class HandshakeWatch:
         self.started = time.monotonic()
         self.connected = self.handshaken = self.reported = False
         self.refused = False            # a connect attempt failed (libzmq retries it): nothing listens
+        self.denied = False             # the writer refused this producer's CURVE key (ZAP: not in its allowed keys)
         self.failure = ''
         self.up = False                 # a handshake completed and its connection is still open
 
@@ -155,7 +159,11 @@ class HandshakeWatch:
                 if not self.handshaken and not self.failure:
                     self.failure = 'the connection closed before a ZMTP handshake (%s)' % ('CURVE keys?' if self.curve else 'not a writer?')
             else:
-                self.failure = 'handshake failed (event %d, %s)' % (event['event'], 'CURVE keys?' if self.curve else 'not a writer?')
+                if event['event'] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:  # the writer's ZAP said no
+                    self.denied = True
+                    self.failure = CURVE_DENIED
+                elif not self.denied:
+                    self.failure = 'handshake failed (event %d, %s)' % (event['event'], 'CURVE keys?' if self.curve else 'not a writer?')
 
     def overdue(self, now: float) -> Optional[LogfunnelError]:
         """The error to report now, once; None before the deadline, after a handshake, or once reported."""
@@ -201,9 +209,13 @@ class HandshakeWatch:
         return ConnectError(self.endpoint, now - self.started, '%s; %s' % (self.refusal(), kept))
 
     def forbidden(self) -> bool:
-        """Whether this process may not use the ipc endpoint (a connect would be refused for want
-        of permission, however long it is retried): nothing connected, and the socket or its
-        directory not this user's to use."""
+        """Whether this process may not use the endpoint, however long it is retried: the ipc
+        socket or its directory is not this user's to use (nothing connected), or the writer
+        refused this producer's CURVE key (no handshake ever completed)."""
+        if self.handshaken:
+            return False
+        if self.denied:
+            return True
         return not self.connected and self.endpoint.startswith('ipc://') and _ipc_forbidden(self.endpoint[len('ipc://'):])
 
     def refusal(self) -> str:

@@ -23,7 +23,7 @@ import tempfile
 
 import pytest
 
-from conftest import PYTHON, Proc, assert_clean, count_lines, verify
+from conftest import BIN, NODE, PYTHON, Proc, assert_clean, count_lines, verify
 
 N = 100
 DEADLINE = 10.0
@@ -240,3 +240,49 @@ def test_records_lost_are_said_with_raise_exceptions_off(run_code):
     assert p.wait() == 0, p.stderr
     assert p.stderr == ('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close deadline: 10 records without a receipt lost, never '
                         'sent (no spool to keep them (a tcp endpoint without spool_dir))\n'), p.stderr
+
+
+DENIED = '''import json, logging, sys, time
+import logfunnel
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], curve_server_key=sys.argv[2], curve_key_file=sys.argv[3],
+                               spool_dir=sys.argv[4], close_timeout=%r)
+log = logging.getLogger('app'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+for i in range(%d):
+    log.info('record %%d', i)
+started = time.monotonic()
+h.close()
+print(json.dumps({'event': 'done', 'close_s': time.monotonic() - started, 'stats': h.client.stats}), flush=True)
+''' % (DEADLINE, N)
+
+
+def test_a_curve_key_the_writer_refuses_ends_close_at_once(writer_factory, run_code, tmp_path):
+    """The writer refuses this producer's CURVE key (not in its allowed keys), with no spool to
+    keep the records: close() ends at once, LOGFUNNEL_ERR_HANDSHAKE in the Node producer's words,
+    then the records lost. Before, it waited out close_timeout (10 s) for a handshake the writer
+    refuses each time, and said 'handshake failed (event 16384, CURVE keys?)'."""
+    keys = {}
+    for name in ('server', 'client', 'other'):
+        out = subprocess.run([NODE, BIN, 'keygen'], capture_output=True, check=True, timeout=30).stdout
+        (tmp_path / ('%s.json' % name)).write_bytes(out)
+        keys[name] = json.loads(out)
+    writer = writer_factory(['--curve-secret-key-file', str(tmp_path / 'server.json'),
+                             '--curve-allowed-keys=' + keys['client']['publicKey']])
+    (tmp_path / 'a-file').write_text('')
+    spool = str(tmp_path / 'a-file' / 'spool')
+    p = run_code(DENIED, writer.endpoint, keys['server']['publicKey'], str(tmp_path / 'other.json'), spool)
+    done = p.wait_event('done', 3 * DEADLINE)
+    assert p.wait() == 0, p.stderr
+    assert done['close_s'] < DEADLINE / 5, done
+    stats = done['stats']
+    assert (stats['records'], stats['confirmed'], stats['lost'], stats['sent_unconfirmed']) == (N, 0, N, 0), stats
+    said = p.stderr.splitlines()
+    assert len(said) == 2, p.stderr
+    assert said[0].startswith('logfunnel: LOGFUNNEL_ERR_HANDSHAKE: %s accepts connections but no writer answered within '
+                              % writer.endpoint), said
+    assert said[0].endswith(" ms: the writer refused the CURVE handshake: check curve_server_key, and that this producer's "
+                            "public key is in the writer's curveAllowedKeys; closed before connect_timeout (10000 ms); "
+                            "close ended before its 10000 ms deadline: this process may not use the endpoint"), said
+    assert said[1] == ("logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close, the endpoint refused to this process: %d records "
+                       "without a receipt lost, never sent (the spool could not be written: ENOTDIR: Not a directory: "
+                       "'%s')" % (N, spool)), said
+    assert writer.stop()['records'] == 0
