@@ -3,6 +3,7 @@ import type { ResolvedProducerOptions } from '../shared/options.js'
 import { rescueRest, rescueRing } from './late-spool.js'
 import type { SenderThread } from './sender-thread-handle.js'
 import { DESTROY_TIMEOUT_MS, destroySenderSync, readBeat } from './sender-requests.js'
+import { refusedAtExit } from './refused-threads.js'
 import { sayOnStderr } from './stdio-lines.js'
 
 /**
@@ -87,6 +88,11 @@ export function ringAtExit (thread: SenderThread): number {
   const rescue = rescueRest(thread)
   const lost = thread.ring.lost + (rescue?.lost ?? 0)
   const rescued = rescue?.spooled ?? 0
+  // One of many refused as the first was: counted, said in one line at the exit.
+  if (thread.refused === 'later') {
+    refusedAtExit(rescued, lost)
+    return rescued
+  }
   if (lost === 0) return rescued
   const spooled = rescued > 0 ? `; ${rescued} went to the spool, where the writer ingests them` : ''
   sayOnStderr(`logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: the process ended with ${lost} records that no sender ` +

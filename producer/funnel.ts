@@ -22,6 +22,7 @@ import { orphanExited, orphanMessage, trackThread, untrackThread, weighForCollec
 import type { SenderThread } from './sender-thread-handle.js'
 import { UnreachedReport } from './unreached-report.js'
 import { warnBeforeExit } from './process-warning.js'
+import { refusedReport, refusedStart } from './refused-threads.js'
 import { senderThreadFile, spawnSenderThread } from './sender-thread-file.js'
 
 /** A sender thread that failed to start is started again this long after. */
@@ -124,6 +125,7 @@ export class FunnelDestination extends EventEmitter {
       // start, so none is tried again; the ring spills to the spool. Before, funnel() threw it.
       this.#thread.exited = true
       this.#ring.readerGone()
+      this.#thread.refused = refusedStart() ? 'first' : 'later'
       this.#startFailed(err as Error, true)
     }
     whenCollected.register(this, this.#thread, this)
@@ -389,7 +391,8 @@ export class FunnelDestination extends EventEmitter {
 
   #emitError (err: Error | LogfunnelError): void {
     if (this.listenerCount('error') > 0) this.emit('error', err)
-    else warnBeforeExit(err)
+    // A later one refused as the first was: its warnings are counted, said once at the exit.
+    else if (this.#thread.refused !== 'later' || refusedReport(err)) warnBeforeExit(err)
   }
 }
 

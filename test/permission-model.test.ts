@@ -55,3 +55,42 @@ describe('logfunnel writer under the permission model', () => {
     expect(child.stderr()).not.toMatch(/\n\s+at /)
   })
 })
+
+describe('a logger per request under the permission model, no --allow-worker', () => {
+  const REQUESTS = 50
+  const EACH = 20
+  const TOTAL = REQUESTS * EACH
+  // Every LOGFUNNEL_ line on stderr, Node's warning prefix cut off.
+  const said = (stderr: string): string[] => stderr.split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_')).map((l) => l.replace(/^\(node:\d+\) /, ''))
+
+  for (const mode of ['close', 'end'] as const) {
+    it(`${REQUESTS} funnel() destinations (${mode === 'close' ? 'each closed' : 'none closed, the process just ends'}): the refusal and the spooling said once, one line at the exit counts the other ${REQUESTS - 1}; before, two warnings per destination; the ${TOTAL} records reach the file once`, async () => {
+      const dir = tempDir()
+      const writer = await startWriterChild(dir)
+      const child = spawnNode([...PERMISSION, `--allow-fs-write=${dir}`, fixture('logger-per-request-refused'), writer.endpoint, writer.spoolDir, String(REQUESTS), String(EACH), mode])
+      expect(await exitCode(child), child.describe()).toBe(0)
+      const lines = said(child.stderr())
+      const closeLine = `[LOGFUNNEL_ERR_CLOSE_TIMEOUT] CloseTimeoutError: close: the sender thread ended or never started: ${EACH} records without a receipt went to the spool in ${writer.spoolDir}, where the writer ingests them`
+      // Dropped, the first destination may be collected before the end of the work closes it: then its close says nothing.
+      const closes = lines.filter((l) => l === closeLine).length
+      expect(closes, child.describe()).toBe(mode === 'close' ? 1 : closes > 0 ? 1 : 0)
+      expect(lines, child.describe()).toHaveLength(2 + closes)
+      expect(lines.filter((l) => /^\[LOGFUNNEL_ERR_SENDER_FAILED\] LogfunnelError: the sender thread cannot start: Node's permission model /.test(l))).toHaveLength(1)
+      expect(lines[lines.length - 1]).toBe(`[LOGFUNNEL_ERR_SENDER_FAILED] LogfunnelError: ${REQUESTS - 1} more funnel() destinations could not start a sender thread either (said once per process); ${TOTAL - EACH} records without a receipt went to the spool from the logging thread, where the writer ingests them`)
+      expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: TOTAL })
+      expect(await verifyFile(writer.file, { producerKey: 'req', seqKey: 'seq', expect: EACH, expectTotal: TOTAL })).toMatchObject({ ok: true, lines: TOTAL, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
+    })
+  }
+
+  it(`with no spool it may write: the refusal said once, the ${REQUESTS} closes reject (records lost), and one line counts the other ${REQUESTS - 1} destinations`, async () => {
+    const dir = tempDir()
+    const child = spawnNode([...PERMISSION, fixture('logger-per-request-refused'), `ipc://${join(dir, 'w.sock')}`, join(dir, 'spool'), String(REQUESTS), String(EACH), 'close'])
+    expect(await exitCode(child), child.describe()).toBe(0)
+    const rejected = child.stdout().split('\n').filter((l) => l.includes('close-rejected'))
+    expect(rejected).toHaveLength(REQUESTS)
+    expect(said(child.stderr()), child.describe()).toEqual([
+      expect.stringMatching(/^\[LOGFUNNEL_ERR_SENDER_FAILED\] LogfunnelError: the sender thread cannot start: Node's permission model /),
+      `[LOGFUNNEL_ERR_SENDER_FAILED] LogfunnelError: ${REQUESTS - 1} more funnel() destinations could not start a sender thread either (said once per process)`
+    ])
+  })
+})

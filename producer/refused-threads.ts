@@ -1,0 +1,62 @@
+import { CloseTimeoutError, LogfunnelError } from '../shared/errors.js'
+
+/**
+ * Destinations whose sender thread the process refuses at once (Node's permission model without
+ * `--allow-worker`: every `new Worker()` throws ERR_ACCESS_DENIED), said once per process. The
+ * cause belongs to the process, not to a destination: with a logger per request, a job or a
+ * test, each new destination said it again, with its close's "went to the spool" after it, two
+ * warnings per request on stderr (200 lines for 100 requests). Now the first destination's
+ * warnings are said as before; a later one's, where it has no 'error' listener, are counted
+ * instead, and one line at the process's exit says how many destinations and records they were.
+ * A destination with an 'error' listener still gets each of its own events.
+ */
+const tally = { destinations: 0, spooled: 0, lost: 0 }
+let firstSaid = false
+let exitHooked = false
+
+/** A destination's sender thread was refused: true for the process's first, whose reports are said as any destination's. */
+export function refusedStart (): boolean {
+  if (!firstSaid) {
+    firstSaid = true
+    return true
+  }
+  // Now, so that it runs after the destinations' own exit hooks (exit-hooks.ts, installed by the first).
+  if (!exitHooked) {
+    exitHooked = true
+    process.on('exit', sayTally)
+  }
+  return false
+}
+
+/** What became of the records a later refused destination's ring held at the exit: counted for the exit's line. */
+export function refusedAtExit (spooled: number, lost: number): void {
+  tally.spooled += spooled
+  tally.lost += lost
+}
+
+/**
+ * A report of a later refused destination that has no 'error' listener: counted for the line at
+ * the exit instead of said (false), when it is why its thread did not start or what became of
+ * its records at close; anything else is said (true).
+ */
+export function refusedReport (err: Error): boolean {
+  if (err instanceof CloseTimeoutError) {
+    tally.spooled += err.spooled ?? 0
+    tally.lost += err.lost ?? 0
+  } else if ((err as LogfunnelError).code === 'LOGFUNNEL_ERR_SENDER_FAILED') {
+    tally.destinations++
+  } else {
+    return true
+  }
+  return false
+}
+
+/** The process's later refused destinations, what became of their records: one warning, in 'exit' (a later tick never comes). */
+function sayTally (): void {
+  const { destinations, spooled, lost } = tally
+  if (destinations === 0) return
+  const parts = [`${destinations} more funnel() destinations could not start a sender thread either (said once per process)`]
+  if (spooled > 0) parts.push(`${spooled} records without a receipt went to the spool from the logging thread, where the writer ingests them`)
+  if (lost > 0) parts.push(`${lost} records are lost (no spool, or it could not be written)`)
+  process.emit('warning', new LogfunnelError('LOGFUNNEL_ERR_SENDER_FAILED', parts.join('; ')))
+}
