@@ -3,7 +3,7 @@ import type { ResolvedProducerOptions } from '../shared/options.js'
 import { rescueRest, rescueRing } from './late-spool.js'
 import type { SenderThread } from './sender-thread-handle.js'
 import { DESTROY_TIMEOUT_MS, destroySenderSync, readBeat } from './sender-requests.js'
-import { refusedAtExit } from './refused-threads.js'
+import { refusedRecords } from './refused-threads.js'
 import { sayOnStderr } from './stdio-lines.js'
 
 /**
@@ -90,7 +90,7 @@ export function ringAtExit (thread: SenderThread): number {
   const rescued = rescue?.spooled ?? 0
   // One of many refused as the first was: counted, said in one line at the exit.
   if (thread.refused === 'later') {
-    refusedAtExit(rescued, lost)
+    refusedRecords(rescued, lost)
     return rescued
   }
   if (lost === 0) return rescued

@@ -4,6 +4,7 @@ import type { SenderThread } from './sender-thread-handle.js'
 import type { SenderReply, SenderRequest } from './sender-requests.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { onProcessEnd } from './exit-hooks.js'
+import { refusedRecords } from './refused-threads.js'
 import { ringAtExit, spoolAtExit } from './funnel-exit.js'
 import { reviveError } from './thread-errors.js'
 import { warnBeforeExit } from './process-warning.js'
@@ -129,6 +130,8 @@ export function orphanExited (thread: SenderThread): void {
   const rescue = rescueRest(thread)
   const spooled = rescue?.spooled ?? 0
   const lost = thread.ring.lost + (rescue?.lost ?? 0) + abandoned
+  // One of many refused as the first was: counted, said in one line at the exit.
+  if (thread.refused === 'later') return refusedRecords(spooled, lost)
   if (lost === 0 && spooled === 0) return
   const why = abandoned === lost && spooled === 0 ? 'no spool to keep them, or it could not be written' : 'the sender thread ended or never started'
   warnBeforeExit(new CloseTimeoutError(0, { lost, spooled, spoolDir: thread.options.spoolDir, why }))

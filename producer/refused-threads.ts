@@ -28,8 +28,8 @@ export function refusedStart (): boolean {
   return false
 }
 
-/** What became of the records a later refused destination's ring held at the exit: counted for the exit's line. */
-export function refusedAtExit (spooled: number, lost: number): void {
+/** What became of the records a later refused destination's ring held (at the exit, or at its collection): counted for the exit's line. */
+export function refusedRecords (spooled: number, lost: number): void {
   tally.spooled += spooled
   tally.lost += lost
 }
