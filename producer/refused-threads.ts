@@ -1,4 +1,6 @@
+import { onExit } from 'signal-exit'
 import { CloseTimeoutError, LogfunnelError } from '../shared/errors.js'
+import { sayOnStderr } from './stdio-lines.js'
 
 /**
  * Destinations whose sender thread the process refuses at once (Node's permission model without
@@ -20,10 +22,15 @@ export function refusedStart (): boolean {
     firstSaid = true
     return true
   }
-  // Now, so that it runs after the destinations' own exit hooks (exit-hooks.ts, installed by the first).
+  // Now, so that they run after the destinations' own exit and signal hooks (exit-hooks.ts,
+  // signal-spool.ts: installed by the first destination). A signal that ends the process ends it
+  // without 'exit', and with no later tick for a warning: the line is written to stderr at once.
   if (!exitHooked) {
     exitHooked = true
-    process.on('exit', sayTally)
+    process.on('exit', () => sayTally(false))
+    onExit((_code, signal) => {
+      if (signal !== null) sayTally(true)
+    }, { alwaysLast: true })
   }
   return false
 }
@@ -51,12 +58,14 @@ export function refusedReport (err: Error): boolean {
   return false
 }
 
-/** The process's later refused destinations, what became of their records: one warning, in 'exit' (a later tick never comes). */
-function sayTally (): void {
+/** The process's later refused destinations, what became of their records: one warning, in 'exit' (a later tick never comes), or on stderr at a signal. */
+function sayTally (atSignal: boolean): void {
   const { destinations, spooled, lost } = tally
   if (destinations === 0) return
+  tally.destinations = 0
   const parts = [`${destinations} more funnel() destinations could not start a sender thread either (said once per process)`]
   if (spooled > 0) parts.push(`${spooled} records without a receipt went to the spool from the logging thread, where the writer ingests them`)
   if (lost > 0) parts.push(`${lost} records are lost (no spool, or it could not be written)`)
-  process.emit('warning', new LogfunnelError('LOGFUNNEL_ERR_SENDER_FAILED', parts.join('; ')))
+  if (atSignal) sayOnStderr(`logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: ${parts.join('; ')}\n`)
+  else process.emit('warning', new LogfunnelError('LOGFUNNEL_ERR_SENDER_FAILED', parts.join('; ')))
 }

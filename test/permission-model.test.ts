@@ -82,6 +82,19 @@ describe('a logger per request under the permission model, no --allow-worker', (
     })
   }
 
+  it(`${REQUESTS} funnel() destinations, then a SIGTERM with no handler of the application's: the count is written on stderr at the signal (no 'exit' comes); the ${TOTAL} records reach the file once`, async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const child = spawnNode([...PERMISSION, `--allow-fs-write=${dir}`, fixture('logger-per-request-refused'), writer.endpoint, writer.spoolDir, String(REQUESTS), String(EACH), 'signal'])
+    expect(await exitCode(child), child.describe()).toBe('SIGTERM')
+    expect(said(child.stderr()), child.describe()).toEqual([
+      expect.stringMatching(/^\[LOGFUNNEL_ERR_SENDER_FAILED\] LogfunnelError: the sender thread cannot start: Node's permission model /),
+      `logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: ${REQUESTS - 1} more funnel() destinations could not start a sender thread either (said once per process); ${TOTAL - EACH} records without a receipt went to the spool from the logging thread, where the writer ingests them`
+    ])
+    expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: TOTAL })
+    expect(await verifyFile(writer.file, { producerKey: 'req', seqKey: 'seq', expect: EACH, expectTotal: TOTAL })).toMatchObject({ ok: true, lines: TOTAL, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
+  })
+
   it(`with no spool it may write: the refusal said once, the ${REQUESTS} closes reject (records lost), and one line counts the other ${REQUESTS - 1} destinations`, async () => {
     const dir = tempDir()
     const child = spawnNode([...PERMISSION, fixture('logger-per-request-refused'), `ipc://${join(dir, 'w.sock')}`, join(dir, 'spool'), String(REQUESTS), String(EACH), 'close'])
