@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { WriterStartError, WriterStopError } from '../shared/errors.js'
+import { LogfunnelError, WriterStartError, WriterStopError } from '../shared/errors.js'
 import { checkKnownKeys, checkObject, deadline } from '../shared/option-values.js'
 import { resolveWriterOptions, WRITER_OPTION_KEYS, type WriterOptions } from '../shared/options.js'
 import { SECRET_KEY_ENV } from '../shared/security-options.js'
@@ -10,8 +11,32 @@ import { readJsonLines } from '../shared/json-lines.js'
 import type { StoppedLine } from '../shared/summary.js'
 import { moduleBase } from '../shared/module-base.js'
 
-/** The CLI the writer runs: found when startWriter() is called, not as a (CommonJS) bundle loads (module-base.ts). */
-const bin = (): string => fileURLToPath(new URL('../cli/bin.js', moduleBase(import.meta.url)))
+/** The key of `globalThis.__bundlerPathsOverrides` naming the CLI startWriter() runs (pino's convention for bundles, as for the sender thread). */
+export const WRITER_CLI_KEY = 'logfunnel-cli'
+
+/**
+ * The CLI the writer runs: where `globalThis.__bundlerPathsOverrides` says, else `../cli/bin.js`
+ * from this module; found when startWriter() is called, not as a (CommonJS) bundle loads
+ * (module-base.ts). Throws LOGFUNNEL_ERR_MISSING_DEPENDENCY when there is no such file: in an
+ * application bundled into one file that is a path beside the bundle's directory. Before, the
+ * child node failed with `Cannot find module '/srv/cli/bin.js'`, which startWriter() passed on as
+ * LOGFUNNEL_ERR_WRITER_START "writer exited with code 1 before it was ready", naming neither the
+ * bundle nor what to do.
+ */
+function bin (): string {
+  const overrides = (globalThis as { __bundlerPathsOverrides?: Record<string, unknown> }).__bundlerPathsOverrides
+  const override = overrides?.[WRITER_CLI_KEY]
+  const file = typeof override === 'string'
+    ? (override.startsWith('file:') ? fileURLToPath(override) : override)
+    : fileURLToPath(new URL('../cli/bin.js', moduleBase(import.meta.url)))
+  if (existsSync(file)) return file
+  const where = typeof override === 'string' ? `globalThis.__bundlerPathsOverrides['${WRITER_CLI_KEY}'] names` : 'it looks for the writer\'s CLI at'
+  throw new LogfunnelError('LOGFUNNEL_ERR_MISSING_DEPENDENCY',
+    `startWriter() cannot start the writer: ${where} ${file}, and there is no such file. The writer runs logfunnel's CLI ` +
+    'from the installed package (it needs ZeroMQ\'s native addon), which a bundle does not hold: install logfunnel beside ' +
+    `the bundle and set globalThis.__bundlerPathsOverrides['${WRITER_CLI_KEY}'] to node_modules/logfunnel/dist/cli/bin.js, ` +
+    'or leave logfunnel out of the bundle (external), or start the writer on its own (logfunnel writer); see docs/producer.md#bundlers')
+}
 
 /** The tail of the child's stderr kept for error messages; the writer prints a stats line every interval for as long as it runs. */
 const STDERR_TAIL_CHARS = 16 * 1024
@@ -45,7 +70,9 @@ export interface RunningWriter {
 /**
  * Spawns `logfunnel writer` as a child process and resolves once it is bound and ready; for a
  * pool parent or a `node:cluster` primary. Rejects with LOGFUNNEL_ERR_WRITER_START (with the
- * child's stderr) when it exits first or is not ready within `startTimeoutMs` (default 10 s).
+ * child's stderr) when it exits first or is not ready within `startTimeoutMs` (default 10 s), and
+ * with LOGFUNNEL_ERR_MISSING_DEPENDENCY, spawning nothing, when the CLI's file is not there (a
+ * bundle: see `__bundlerPathsOverrides['logfunnel-cli']`).
  *
  * @example
  * ```ts
