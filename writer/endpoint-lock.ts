@@ -25,6 +25,7 @@ import { hasFlock, loadFlock } from '../shared/optional-flock.js'
  *   can connect to: two writers in two containers (two network namespaces) sharing a log
  *   volume are refused too. That second lock is replaced when stale, as on macOS below, and
  *   skipped when the file system cannot hold it (a path too long for a socket, EPERM).
+ *   Node before 20.8 cannot bind an abstract name (abstractSocketsWork): there, as elsewhere.
  * - Elsewhere (macOS): flock(2) on the lock file through fs-ext when it is installed; without
  *   it, a unix socket file at the lock path. A socket file left by a dead writer refuses
  *   connections and is replaced; two writers that start on the same stale file within the
@@ -119,7 +120,7 @@ function resolvedOrAsIs (file: string): string {
 
 /** `byPath`: what the lock guards is named by a path (seen from other network namespaces too). */
 async function lock (path: string, inUse: InUse, byPath: boolean): Promise<EndpointLock> {
-  if (process.platform === 'linux') {
+  if (process.platform === 'linux' && await abstractSocketsWork()) {
     const abstract = await abstractSocketLock(path, inUse)
     if (!byPath) return abstract
     const file = await socketFileLock(path, inUse).catch((err: unknown) => {
@@ -137,6 +138,34 @@ async function lock (path: string, inUse: InUse, byPath: boolean): Promise<Endpo
   }
   if (hasFlock()) return flockLock(path, inUse)
   return await socketFileLock(path, inUse)
+}
+
+let abstractProbe: Promise<boolean> | undefined
+
+/**
+ * Whether this Node binds abstract socket names as given. Node before 20.8 (nodejs/node#49667,
+ * libuv's uv_pipe_bind2) passed the name through strlen(), so every `\0name` bound the same
+ * empty name: a writer's second lock (its receipt endpoint's) found it taken, and the writer
+ * never started on Node 20.0 to 20.7 (LOGFUNNEL_ERR_ENDPOINT_IN_USE naming its own receipt
+ * endpoint), nor did a second writer on another endpoint anywhere on the host. Probed once, by
+ * binding two names: where both cannot be held, the locks are socket files (or flock) as on macOS.
+ */
+async function abstractSocketsWork (): Promise<boolean> {
+  abstractProbe ??= (async () => {
+    const name = `\0logfunnel-probe-${process.pid}-${createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 16)}`
+    const held: Server[] = []
+    try {
+      held.push(await listen(`${name}-a`))
+      held.push(await listen(`${name}-b`))
+      return true
+    } catch (err) {
+      debug('abstract socket names are not bound as given (Node before 20.8?): the locks are socket files: %o', err)
+      return false
+    } finally {
+      for (const server of held) server.close()
+    }
+  })()
+  return await abstractProbe
 }
 
 async function abstractSocketLock (path: string, inUse: InUse): Promise<EndpointLock> {

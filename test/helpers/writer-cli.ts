@@ -87,9 +87,9 @@ export async function startWriterWith (args: string[], env?: NodeJS.ProcessEnv, 
   }
 }
 
-/** Runs `logfunnel writer <args>` expecting a refusal: exit `code`, one stderr line with `errorCode`, nothing on stdout. */
-export async function expectWriterRefusal (args: string[], code: number, errorCode: string): Promise<Child> {
-  const child = spawnNode([BIN, 'writer', ...args])
+/** Runs `logfunnel writer <args>` (with `env` added) expecting a refusal: exit `code`, one stderr line with `errorCode`, nothing on stdout. */
+export async function expectWriterRefusal (args: string[], code: number, errorCode: string, env?: NodeJS.ProcessEnv): Promise<Child> {
+  const child = spawnNode([BIN, 'writer', ...args], env === undefined ? {} : { env: { ...process.env, ...env } })
   expect(await exitCode(child), child.describe()).toBe(code)
   expect(child.stderr(), child.describe()).toMatch(new RegExp(`^logfunnel: ${errorCode}: `))
   expect(child.stdout()).toBe('')
