@@ -89,7 +89,7 @@ export function ringAtExit (thread: SenderThread): number {
   const lost = thread.ring.lost + (rescue?.lost ?? 0)
   const rescued = rescue?.spooled ?? 0
   // One of many refused as the first was: counted, said in one line at the exit.
-  if (thread.refused === 'later') {
+  if (thread.refused === 'later' && !thread.ring.senderStarted) {
     refusedRecords(rescued, lost)
     return rescued
   }

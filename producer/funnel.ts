@@ -125,7 +125,6 @@ export class FunnelDestination extends EventEmitter {
       // start, so none is tried again; the ring spills to the spool. Before, funnel() threw it.
       this.#thread.exited = true
       this.#ring.readerGone()
-      this.#thread.refused = refusedStart() ? 'first' : 'later'
       this.#startFailed(err as Error, true)
     }
     whenCollected.register(this, this.#thread, this)
@@ -206,6 +205,8 @@ export class FunnelDestination extends EventEmitter {
   #startFailed (err: Error, nextTick = false): void {
     if (this.#startFailures++ > 0) return
     this.#startError = explainStartFailure(err)
+    // A cause of the process's (the permission model, a removed working directory): said once per process.
+    if (this.#startError !== err) this.#thread.refused = refusedStart() ? 'first' : 'later'
     if (nextTick) process.nextTick((dest: FunnelDestination, e: Error) => dest.#emitError(e), this, this.#startError)
     else this.#emitError(this.#startError)
   }
@@ -391,8 +392,9 @@ export class FunnelDestination extends EventEmitter {
 
   #emitError (err: Error | LogfunnelError): void {
     if (this.listenerCount('error') > 0) this.emit('error', err)
-    // A later one refused as the first was: its warnings are counted, said once at the exit.
-    else if (this.#thread.refused !== 'later' || refusedReport(err)) warnBeforeExit(err)
+    // A later one refused as the first was: its warnings are counted, said once at the exit
+    // (unless a thread of its started after all: the working directory is back).
+    else if (this.#thread.refused !== 'later' || this.#ring.senderStarted || refusedReport(err)) warnBeforeExit(err)
   }
 }
 

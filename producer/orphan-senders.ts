@@ -131,7 +131,7 @@ export function orphanExited (thread: SenderThread): void {
   const spooled = rescue?.spooled ?? 0
   const lost = thread.ring.lost + (rescue?.lost ?? 0) + abandoned
   // One of many refused as the first was: counted, said in one line at the exit.
-  if (thread.refused === 'later') return refusedRecords(spooled, lost)
+  if (thread.refused === 'later' && !thread.ring.senderStarted) return refusedRecords(spooled, lost)
   if (lost === 0 && spooled === 0) return
   const why = abandoned === lost && spooled === 0 ? 'no spool to keep them, or it could not be written' : 'the sender thread ended or never started'
   warnBeforeExit(new CloseTimeoutError(0, { lost, spooled, spoolDir: thread.options.spoolDir, why }))

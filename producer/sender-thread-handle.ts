@@ -20,7 +20,7 @@ export interface SenderThread {
   spill?: RingSpill
   /** Its destination, held weakly (trackThread). */
   owner?: WeakRef<object>
-  /** Refused at once (the permission model): the process's first such, or a later one, whose reports are counted (refused-threads.ts). */
+  /** Refused for a cause of the process's (the permission model, a removed working directory): the process's first such, or a later one, whose reports are counted (refused-threads.ts). */
   refused?: 'first' | 'later'
 }
 

@@ -29,6 +29,23 @@ describe('funnel() with the working directory removed', () => {
   })
 })
 
+describe('a logger per request with the working directory removed', () => {
+  it('20 funnel() destinations, each closed: the failed start and the spooling said once, one line at the exit counts the other 19 (before, two warnings per destination); the 200 records reach the file once', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const child = spawnNode([fixture('logger-per-request-refused'), writer.endpoint, writer.spoolDir, '20', '10', 'close', join(dir, 'gone')])
+    expect(await exitCode(child), child.describe()).toBe(0)
+    const said = child.stderr().split('\n').filter((l) => l.includes('LOGFUNNEL_ERR_')).map((l) => l.replace(/^\(node:\d+\) /, ''))
+    // The failed start is said as the thread's 'error' comes, the first close's report as that close ends: either first.
+    expect(said, child.describe()).toHaveLength(3)
+    expect(said.filter((l) => /^\[LOGFUNNEL_ERR_SENDER_FAILED\] LogfunnelError: the sender thread cannot start: the working directory of the process was removed/.test(l))).toHaveLength(1)
+    expect(said).toContain(`[LOGFUNNEL_ERR_CLOSE_TIMEOUT] CloseTimeoutError: close: the sender thread ended or never started: 10 records without a receipt went to the spool in ${writer.spoolDir}, where the writer ingests them`)
+    expect(said[2]).toBe('[LOGFUNNEL_ERR_SENDER_FAILED] LogfunnelError: 19 more funnel() destinations could not start a sender thread either (said once per process); 190 records without a receipt went to the spool from the logging thread, where the writer ingests them')
+    expect(await writer.stop({ spoolTaken: true })).toMatchObject({ records: 200 })
+    expect(await verifyFile(writer.file, { producerKey: 'req', seqKey: 'seq', expect: 10, expectTotal: 200 })).toMatchObject({ ok: true, lines: 200, gaps: 0, duplicates: 0, torn: 0, reordered: 0 })
+  })
+})
+
 describe('logfunnel writer with the working directory removed', () => {
   it('a relative --file: exit 1, LOGFUNNEL_ERR_FILE saying the working directory was removed (not LOGFUNNEL_ERR_INTERNAL, "a bug")', async () => {
     const dir = tempDir()
