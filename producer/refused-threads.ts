@@ -6,9 +6,9 @@ import { sayOnStderr } from './stdio-lines.js'
  * Destinations whose sender thread cannot start for a cause of the process's (Node's permission
  * model without `--allow-worker`: every `new Worker()` throws ERR_ACCESS_DENIED; a removed working
  * directory: every thread fails as it starts), said once per process. The cause belongs to the
- * process, not to a destination: with a logger per request, a job or a
- * test, each new destination said it again, with its close's "went to the spool" after it, two
- * warnings per request on stderr (200 lines for 100 requests). Now the first destination's
+ * process, not to a destination: with a logger per request, a job or a test, each new
+ * destination said it again, with its close's "went to the spool" after it, two
+ * warnings per request on stderr (40 lines for 20 requests). Now the first destination's
  * warnings are said as before; a later one's, where it has no 'error' listener, are counted
  * instead, and one line at the process's exit says how many destinations and records they were.
  * A destination with an 'error' listener still gets each of its own events.
