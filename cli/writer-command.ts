@@ -10,7 +10,7 @@ import { SECRET_KEY_ENV } from '../shared/security-options.js'
 import type { ZapDenial } from '../writer/zap-handler.js'
 import type { StatsLine } from '../writer/stats.js'
 import { Writer, type WriterHooks } from '../writer/writer.js'
-import { removePidFile, writePidFile } from '../writer/pid-file.js'
+import { checkPidFileDir, removePidFile, writePidFile } from '../writer/pid-file.js'
 import { releaseSignals } from './early-signals.js'
 
 /** Flags of the command itself, not of the Writer: the process's lifetime. */
@@ -150,6 +150,8 @@ export async function runWriter (argv: string[], hooks: WriterHooks = {}): Promi
   }
   // A reader of stdout/stderr that went away (a dead parent, a closed pipe) must not take the
   // writer down: it goes on writing the file, and says nothing more there.
+  // Refused before anything is bound or opened, as a bad flag is.
+  if (parsed.options.pidFile !== undefined) checkPidFileDir(parsed.options.pidFile)
   const out = quietOnError(process.stdout)
   const err = quietOnError(process.stderr)
   const writer = withFlagNames(() => new Writer({ ...parsed.options, file: resolve(parsed.options.file ?? WRITER_DEFAULTS.file) }, hooks))

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { resolveWriterOptions } from '../shared/options.js'
 import { BIN, exitCode, ROOT, spawnNode, tempDir } from './helpers/children.js'
-import { startWriterWith } from './helpers/writer-cli.js'
+import { expectWriterRefusal, startWriterWith } from './helpers/writer-cli.js'
 
 describe('--pid-file', () => {
   it('holds the pid once the writer is ready, with no temp file beside it, and is removed at stop', async () => {
@@ -18,13 +18,13 @@ describe('--pid-file', () => {
     expect(existsSync(pidFile)).toBe(false)
   })
 
-  it('stops again (exit 1, LOGFUNNEL_ERR_FILE, no ready line) when the pid file cannot be written', async () => {
+  it('is refused at start (exit 1, LOGFUNNEL_ERR_FILE, one stderr line, nothing bound or written) when its directory does not exist', async () => {
+    // Before, the writer started, found the directory missing once ready, stopped again and
+    // printed its final stats line before the error.
     const dir = tempDir()
-    const child = spawnNode([BIN, 'writer', '--file', join(dir, 'app.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`, '--pid-file', join(dir, 'missing', 'app.pid')])
-    expect(await exitCode(child), child.describe()).toBe(1)
-    expect(child.stderr().trim().split('\n').at(-1), child.describe()).toMatch(/^logfunnel: LOGFUNNEL_ERR_FILE: cannot write pid file /)
-    expect(child.stdout()).toBe('')
-    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([])
+    const child = await expectWriterRefusal(['--file', join(dir, 'app.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`, '--pid-file', join(dir, 'missing', 'app.pid')], 1, 'LOGFUNNEL_ERR_FILE')
+    expect(child.stderr()).toBe(`logfunnel: LOGFUNNEL_ERR_FILE: cannot write pid file ${join(dir, 'missing', 'app.pid')}: its directory ${join(dir, 'missing')} does not exist\n`)
+    expect(readdirSync(dir)).toEqual([])
   })
 
   it('is passed through by startWriter({ pidFile })', async () => {
