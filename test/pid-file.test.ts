@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { resolveWriterOptions } from '../shared/options.js'
-import { BIN, exitCode, ROOT, spawnNode, tempDir } from './helpers/children.js'
+import { exitCode, ROOT, spawnNode, tempDir } from './helpers/children.js'
 import { expectWriterRefusal, startWriterWith } from './helpers/writer-cli.js'
 
 describe('--pid-file', () => {
