@@ -1,6 +1,6 @@
 import { algOf, chainHash, CHECKPOINT_MARK_TEXT, newHasher, preferredAlg, type CheckpointAlg, type CheckpointRecord } from './checkpoint-format.js'
 import { MAX_FRAME_BYTES } from './options.js'
-import { readChunks } from './read-chunks.js'
+import { readChunks, type HeldFile } from './read-chunks.js'
 
 /** A checkpoint line found in a file, with the bytes it vouches for as they are now. */
 export interface FoundCheckpoint {
@@ -44,7 +44,7 @@ function lines (buf: Buffer): number {
 }
 
 /** Hash (by `alg`) of the bytes [from, to) of a file's content, read again. */
-async function hashRange (path: string, from: number, to: number, alg: CheckpointAlg): Promise<string> {
+async function hashRange (path: string | HeldFile, from: number, to: number, alg: CheckpointAlg): Promise<string> {
   const h = newHasher(alg)
   let left = to - from
   if (left > 0) {
@@ -65,7 +65,8 @@ async function hashRange (path: string, from: number, to: number, alg: Checkpoin
  * of another `alg` (a sha256 chain continued with BLAKE3) has its segment read again.
  * Rejects with LOGFUNNEL_ERR_FILE when the file cannot be read.
  */
-export async function scanCheckpoints (file: string): Promise<ScannedFile> {
+export async function scanCheckpoints (source: string | HeldFile): Promise<ScannedFile> {
+  const file = typeof source === 'string' ? source : source.path
   const found: FoundCheckpoint[] = []
   const broken: ScannedFile['broken'] = []
   let alg = preferredAlg()
@@ -90,14 +91,14 @@ export async function scanCheckpoints (file: string): Promise<ScannedFile> {
       feed(line)
       return
     }
-    const segHash = lineAlg === alg ? seg.digest() : await hashRange(file, segFrom, start, lineAlg)
+    const segHash = lineAlg === alg ? seg.digest() : await hashRange(source, segFrom, start, lineAlg)
     found.push({ file, rec, text: line.toString(), lineHash: chainHash(line, lineAlg), start, end: start + line.length, segFrom, segHash, segRecords })
     alg = lineAlg
     seg = newHasher(alg)
     segFrom = start + line.length
     segRecords = 0
   }
-  for await (const chunk of readChunks(file)) {
+  for await (const chunk of readChunks(source)) {
     let buf = carry === undefined ? chunk : Buffer.concat([carry, chunk])
     carry = undefined
     if (skipping) {

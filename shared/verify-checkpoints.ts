@@ -1,4 +1,5 @@
 import { SealKeyChain, sealMac, splitMac, type SealKey } from './seal-key.js'
+import { holdFiles, releaseFiles } from './read-chunks.js'
 import { scanCheckpoints, type FoundCheckpoint, type ScannedFile } from './checkpoint-scan.js'
 
 /**
@@ -107,7 +108,13 @@ function checkSeals (order: FoundCheckpoint[], key: SealKey, defects: Checkpoint
  */
 export async function verifyCheckpoints (paths: string[], opts: CheckpointVerifyOptions = {}): Promise<CheckpointReport> {
   const scanned: ScannedFile[] = []
-  for (const path of paths) scanned.push(await scanCheckpoints(path))
+  // Every file opened before any is read, as plain verify does (a set still being rotated).
+  const held = holdFiles(paths)
+  try {
+    for (const file of held) scanned.push(await scanCheckpoints(file))
+  } finally {
+    releaseFiles(held)
+  }
   const defects: CheckpointDefect[] = []
   const unique = new Map<string, FoundCheckpoint>()
   for (const s of scanned) {

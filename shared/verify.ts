@@ -1,6 +1,6 @@
 import { basename } from 'node:path'
 import { InvalidOptionError } from './errors.js'
-import { readChunks } from './read-chunks.js'
+import { holdFiles, readChunks, releaseFiles, type HeldFile } from './read-chunks.js'
 import { MAX_FRAME_BYTES } from './options.js'
 import { SeqSet } from './seq-set.js'
 import type { ExpectCheck, VerifyOptions, VerifyReport } from './verify-types.js'
@@ -243,7 +243,7 @@ function isSeq (value: unknown): value is number {
 }
 
 /** Streams one file's lines into `verifier`; a last line without its newline is torn. */
-async function feedFile (verifier: Verifier, path: string): Promise<void> {
+async function feedFile (verifier: Verifier, file: HeldFile): Promise<void> {
   let parts: Buffer[] = []
   let partBytes = 0
   let oversized = false
@@ -260,7 +260,7 @@ async function feedFile (verifier: Verifier, path: string): Promise<void> {
     oversized = false
     return line
   }
-  for await (const chunk of readChunks(path)) {
+  for await (const chunk of readChunks(file)) {
     let start = 0
     let nl = chunk.indexOf(NEWLINE, start)
     while (nl !== -1) {
@@ -318,9 +318,15 @@ export async function verifyFile (path: string, opts: VerifyOptions = {}): Promi
 export async function verifyFiles (paths: string[], opts: VerifyOptions = {}, missingFiles: string[] = []): Promise<VerifyReport> {
   const verifier = new Verifier(opts)
   verifier.addMissingFiles(missingFiles.length, missingFiles.map((path) => basename(path)))
-  for (const path of paths) {
-    if (paths.length > 1) verifier.startFile(basename(path))
-    await feedFile(verifier, path)
+  // Every file opened before any is read: a set still being rotated is read as it was then.
+  const held = holdFiles(paths)
+  try {
+    for (const file of held) {
+      if (paths.length > 1) verifier.startFile(basename(file.path))
+      await feedFile(verifier, file)
+    }
+  } finally {
+    releaseFiles(held)
   }
   return verifier.report()
 }
