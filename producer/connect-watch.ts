@@ -77,7 +77,7 @@ export async function diagnose (opts: ConnectWatchOptions): Promise<LogfunnelErr
 export function handshakeProblem (curve: boolean): string {
   return curve
     ? "the writer refused the CURVE handshake: check curveServerKey, and that curvePublicKey is in the writer's curveAllowedKeys"
-    : 'the writer may require CURVE (set curveServerKey and curveSecretKey), or the endpoint is not a logfunnel writer'
+    : 'the writer closed the connection before its handshake: it is out of descriptors (it then says connections-refused on its stderr), it requires CURVE (set curveServerKey and curveSecretKey), or the endpoint is not a logfunnel writer'
 }
 
 function explain (err: NodeJS.ErrnoException): string {

@@ -41,6 +41,11 @@ export interface WriterSummary {
   conflicts: number
   /** The longest save of the producer state so far (ms). */
   stateSaveMaxMs: number
+  /**
+   * Data connections closed unread for want of descriptors: past the cap the writer keeps under
+   * its descriptor limit, or accept(2) failing with EMFILE/ENFILE (see `connections-refused`).
+   */
+  refusedConnections: number
 }
 
 /** The `{"event":"stopped",...}` line of `logfunnel writer`. */

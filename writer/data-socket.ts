@@ -5,6 +5,7 @@ import { HEADER_BYTES } from '../shared/protocol.js'
 import { restrictSocketFile } from './endpoint-security.js'
 import type { CurveServer } from './zap-handler.js'
 import { ZmtpPull } from './zmtp-pull.js'
+import { dataConnectionCap } from './descriptor-limit.js'
 
 /**
  * Reused memory for received bodies (FrameRing): room for the write queue, the write and the
@@ -26,7 +27,7 @@ export async function openDataSocket (options: ResolvedWriterOptions, curve: Cur
   const { endpoint, maxFrameBytes, receiveHighWaterMark, socketMode } = options
   const maxMessageBytes = maxFrameBytes * MAX_MESSAGE_SIZE_FACTOR + HEADER_BYTES
   if (options.curveSecretKey === null) {
-    const pull = new ZmtpPull({ maxMessageBytes, highWaterMark: receiveHighWaterMark, ringBytes: RING_BYTES })
+    const pull = new ZmtpPull({ maxMessageBytes, highWaterMark: receiveHighWaterMark, ringBytes: RING_BYTES, maxConnections: () => dataConnectionCap() })
     await bound(endpoint, socketMode, async () => await pull.bind(endpoint), () => pull.close())
     return pull
   }

@@ -17,6 +17,7 @@ import { loadProducerStates, migrateLegacyState } from './producer-state.js'
 import { makeStateDir, StateKeeper } from './state-keeper.js'
 import { sleep, StopRequest } from './cancellable-waits.js'
 import { InputNotices } from './input-notices.js'
+import { ConnectionRefusals, type RefusalReason } from './connection-refusals.js'
 import { checkMessage } from './message-check.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
@@ -78,6 +79,7 @@ export class Writer extends EventEmitter {
   #summary = { records: 0, bytes: 0, batches: 0, duplicates: 0, rejected: {} as WriterSummary['rejected'], unwrittenBytes: 0, denied: 0, conflicts: 0 }
   readonly #stop = new StopRequest()
   readonly #notices: InputNotices
+  readonly #refusals: ConnectionRefusals
   #stats = new WriterStats()
   #telemetry: Telemetry
   #loop: Promise<void> | undefined
@@ -90,6 +92,7 @@ export class Writer extends EventEmitter {
     this.#hooks = hooks
     checkExposure(this.options)
     this.#notices = new InputNotices(this.options.maxFrameBytes, (event) => this.emit('warning', event))
+    this.#refusals = new ConnectionRefusals((event) => this.emit('warning', event))
     this.#state = new StateKeeper(this.#producers, this.options.stateFile, () => {
       const receipts = this.#receipts
       if (receipts !== undefined) this.#producers.prune(Date.now(), (key) => receipts.forget(key))
@@ -133,6 +136,7 @@ export class Writer extends EventEmitter {
         const ring = pull.ring
         this.#sink.on('written', (end: number) => ring.release(end))
         pull.events.on('oversize', (frames: Buffer[], bytes: number) => this.#onOversize(frames, bytes))
+        pull.events.on('refused', (reason: RefusalReason, open: number) => this.#refusals.refused(reason, open))
       }
       pub = new zmq.XPublisher({ linger: 0, ...this.#curve.socketOptions })
       await bind(pub, receiptEndpoint, socketMode)
@@ -183,7 +187,7 @@ export class Writer extends EventEmitter {
     const { records, bytes, batches, duplicates, rejected, unwrittenBytes, denied, conflicts } = this.#summary
     const sink = this.#sink?.stats ?? { fsyncs: 0, rotations: 0, fileErrors: 0, lastFileError: null }
     const spool = this.#ingester === undefined ? { files: 0, entries: 0, torn: 0, rejected: 0, foreign: 0, leftAtStop: 0 } : { ...this.#ingester.counts }
-    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied, conflicts, stateSaveMaxMs: Math.ceil(this.#state.maxSaveMs) }
+    return { records, bytes, batches, duplicates, producers: this.#producers.size, rejected: { ...rejected }, spool, ...sink, unwrittenBytes, denied, conflicts, stateSaveMaxMs: Math.ceil(this.#state.maxSaveMs), refusedConnections: this.#refusals.total }
   }
 
   /**

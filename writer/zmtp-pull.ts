@@ -44,7 +44,9 @@ const RESERVED_FLAGS = ~(FLAG_MORE | FLAG_LONG | FLAG_COMMAND) & 0xff
  * ceil(highWaterMark / connections), at least one; a connection holding its share stops reading
  * until half of it is taken (its producer's sends then wait in its socket). One read can hold
  * more messages than the share (one read buffer's worth). Events on `events`: `'accept'` and
- * `'disconnect'`, per connection; `'oversize'` (frames, bytes) per message over the limit.
+ * `'disconnect'`, per connection; `'oversize'` (frames, bytes) per message over the limit;
+ * `'refused'` (`'limit'`, `'EMFILE'` or `'ENFILE'`, and the connections open) per connection
+ * closed unread: past `maxConnections`, or for want of a descriptor to accept it.
  */
 export class ZmtpPull {
   readonly events = new EventEmitter()
@@ -59,10 +61,19 @@ export class ZmtpPull {
   readonly #connections = new Set<Connection>()
   readonly #maxMessageBytes: number
   readonly #highWaterMark: number
+  readonly #maxConnections: () => number
+  /** The last answer of `#maxConnections`. */
+  #cap = 0
 
-  constructor (opts: { maxMessageBytes: number, highWaterMark: number, ringBytes: number }) {
+  /**
+   * `maxConnections`: the open connections allowed, asked at each accept past the last answer
+   * (descriptor-limit.ts: it follows the process's descriptor limit); a connection past it is
+   * closed at once and reported as `'refused'`.
+   */
+  constructor (opts: { maxMessageBytes: number, highWaterMark: number, ringBytes: number, maxConnections?: () => number }) {
     this.#maxMessageBytes = opts.maxMessageBytes
     this.#highWaterMark = opts.highWaterMark
+    this.#maxConnections = opts.maxConnections ?? (() => Infinity)
     this.ring = new FrameRing(opts.ringBytes)
   }
 
@@ -75,7 +86,11 @@ export class ZmtpPull {
       server.once('error', reject)
       const listening = (): void => {
         server.off('error', reject)
-        server.on('error', (err) => debug('data socket: %o', err))
+        server.on('error', (err: NodeJS.ErrnoException) => {
+          // An accept that failed for want of a descriptor: libuv closed the connection at once.
+          if (err.code === 'EMFILE' || err.code === 'ENFILE') this.events.emit('refused', err.code, this.#connections.size)
+          else debug('data socket: %o', err)
+        })
         resolve()
       }
       if (parsed.transport === 'ipc') {
@@ -148,6 +163,13 @@ export class ZmtpPull {
   #accept (accepted: net.Socket): void {
     if (this.closed) {
       accepted.destroy()
+      return
+    }
+    if (this.#connections.size >= this.#cap && this.#connections.size >= (this.#cap = this.#maxConnections())) {
+      // Closed before its greeting: its producer dials again (every 100 ms, libzmq's
+      // ZMQ_RECONNECT_IVL) and keeps its records meanwhile.
+      accepted.destroy()
+      this.events.emit('refused', 'limit', this.#connections.size)
       return
     }
     const peer = new PeerReader(this.#maxMessageBytes, this.ring, (msg) => this.#deliver(conn, msg), (frames, bytes) => this.events.emit('oversize', frames, bytes))

@@ -157,7 +157,9 @@ class HandshakeWatch:
             elif event['event'] == zmq.EVENT_DISCONNECTED:
                 self.up = False
                 if not self.handshaken and not self.failure:
-                    self.failure = 'the connection closed before a ZMTP handshake (%s)' % ('CURVE keys?' if self.curve else 'not a writer?')
+                    self.failure = 'the connection closed before a ZMTP handshake (%s)' % (
+                        'CURVE keys?' if self.curve
+                        else 'the writer out of descriptors, saying connections-refused on its stderr? CURVE required? not a writer?')
             else:
                 if event['event'] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:  # the writer's ZAP said no
                     self.denied = True

@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs'
+
+/**
+ * Descriptors the writer keeps free of connections, for its own files: the log file and its
+ * rotation (old and new file, the gzip's two), the state file's temp file, spool files and their
+ * directory scans, lock sockets, the metrics server, libzmq's and Node's own. 64 leaves room
+ * for all of them at once with a margin (the writer uses about 30 when idle).
+ */
+export const DESCRIPTORS_FOR_FILES = 64
+/** The cap never goes below this: a writer with a tiny limit still takes some producers. */
+const MIN_CONNECTIONS = 8
+
+/**
+ * The process's soft limit on open descriptors (RLIMIT_NOFILE), from `/proc/self/limits`
+ * (Node has no getrlimit); undefined where that cannot be read (not Linux) or it is unlimited.
+ * Read at each call: `prlimit` can change it while the writer runs.
+ */
+export function openFilesLimit (): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'latin1').split('\n').find((l) => l.startsWith('Max open files'))
+    const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0]
+    return soft === undefined || !/^\d+$/.test(soft) ? undefined : Number(soft)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Data connections the writer accepts at most under descriptor limit `limit`: half of what is
+ * left past DESCRIPTORS_FOR_FILES, since each producer also holds a receipt connection (libzmq's,
+ * which cannot be capped). Infinity when the limit is unknown.
+ */
+export function dataConnectionCap (limit = openFilesLimit()): number {
+  if (limit === undefined) return Infinity
+  return Math.max(MIN_CONNECTIONS, Math.floor((limit - DESCRIPTORS_FOR_FILES) / 2))
+}
