@@ -47,10 +47,11 @@ function usage (): string {
  * when no flag gives it; throws UsageError.
  */
 export function parseWriterArgs (argv: string[], env: NodeJS.ProcessEnv = {}): WriterArgs | 'help' {
-  const options: Record<string, { type: 'string' | 'boolean', short?: string }> = { help: { type: 'boolean', short: 'h' } }
-  for (const [flag, f] of Object.entries(WRITER_FLAGS)) options[flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string' }
+  const options: Record<string, { type: 'string' | 'boolean', short?: string, multiple?: boolean }> = { help: { type: 'boolean', short: 'h' } }
+  // A list flag may be given more than once (--spool-endpoint A --spool-endpoint B): each adds to it.
+  for (const [flag, f] of Object.entries(WRITER_FLAGS)) options[flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string', ...(f.kind === 'list' ? { multiple: true } : {}) }
   for (const flag of Object.keys(PROCESS_FLAGS)) options[flag] = { type: 'boolean' }
-  let values: Record<string, string | boolean | undefined>
+  let values: Record<string, string | boolean | Array<string | boolean> | undefined>
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values
   } catch (err) {
@@ -59,7 +60,8 @@ export function parseWriterArgs (argv: string[], env: NodeJS.ProcessEnv = {}): W
   if (values.help === true) return 'help'
   const opts: Record<string, string | number | boolean | string[]> = {}
   for (const [flag, f] of Object.entries(WRITER_FLAGS)) {
-    const raw = values[flag]
+    const given = values[flag]
+    const raw = Array.isArray(given) ? given.join(',') : given
     if (raw === true) opts[f.option] = true
     if (typeof raw !== 'string') continue
     if (f.kind === 'list' || f.kind === 'list-file') {

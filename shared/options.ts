@@ -118,6 +118,13 @@ export interface WriterOptions extends WriterSecurityOptions {
   spoolDir?: string | undefined
   /** How often the spool directory is scanned for files to ingest. */
   spoolPollMs?: number | undefined
+  /**
+   * More endpoints whose spool files this writer takes, besides its own: the address its tcp
+   * producers dial when it is not the one it binds (NAT, `docker -p 5555:7000`, a port forward).
+   * A spool file records the endpoint its producer was given (for tcp, its port), and the writer
+   * otherwise leaves a file of another as `spool-foreign`.
+   */
+  spoolEndpoints?: readonly string[] | undefined
   /** Where the last sequence written per producer is kept across restarts; default `.<file name>.logfunnel-state.json` beside the file; parent directories are created. */
   stateFile?: string | undefined
   /** How often that state is saved (after an fsync of what it covers). */
@@ -178,7 +185,7 @@ export const WRITER_DEFAULTS = Object.freeze({
 /** Every writer option, so an unknown key is caught (the Record type makes the list complete). */
 const WRITER_KEYS: Record<keyof WriterOptions, true> = {
   file: true, endpoint: true, receiptEndpoint: true, maxFrameBytes: true, receiveHighWaterMark: true, drainTimeoutMs: true, drainIdleMs: true,
-  spoolDir: true, spoolPollMs: true, stateFile: true, statePersistMs: true, rotateSizeBytes: true, rotateIntervalMs: true, rotateKeep: true, rotateGzip: true, checkpoints: true,
+  spoolDir: true, spoolPollMs: true, spoolEndpoints: true, stateFile: true, statePersistMs: true, rotateSizeBytes: true, rotateIntervalMs: true, rotateKeep: true, rotateGzip: true, checkpoints: true,
   checkpointIntervalMs: true, checkpointSizeBytes: true, sealKeyFile: true,
   fsync: true, statsIntervalMs: true, metricsPort: true, metricsHost: true, socketMode: true, curveSecretKey: true, curveAllowedKeys: true, pidFile: true
 }
@@ -194,6 +201,16 @@ const PRODUCER_KEYS: Record<keyof ProducerOptions, true> = {
 export const WRITER_OPTION_KEYS: readonly string[] = Object.freeze(Object.keys(WRITER_KEYS))
 /** Names of the producer options. */
 export const PRODUCER_OPTION_KEYS: readonly string[] = Object.freeze(Object.keys(PRODUCER_KEYS))
+
+function spoolEndpoints (value: unknown): readonly string[] {
+  if (value === undefined) return Object.freeze([])
+  if (!Array.isArray(value)) throw new InvalidOptionError('spoolEndpoints must be an array of endpoints (tcp://host:port or ipc://path)')
+  value.forEach((e: unknown, i) => {
+    if (typeof e !== 'string') throw new InvalidOptionError(`spoolEndpoints[${i}] must be an endpoint string, got ${typeof e}`)
+    parseEndpoint(e, `spoolEndpoints[${i}]`)
+  })
+  return Object.freeze([...value as string[]])
+}
 
 /** Checks writer options and fills in the defaults; throws LOGFUNNEL_ERR_INVALID_OPTION naming the option. */
 export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterOptions {
@@ -218,6 +235,7 @@ export function resolveWriterOptions (opts: WriterOptions = {}): ResolvedWriterO
     drainIdleMs: int(opts, 'drainIdleMs', WRITER_DEFAULTS.drainIdleMs, ...OPTION_BOUNDS.drainIdleMs),
     spoolDir: path(opts, 'spoolDir') ?? defaultSpoolDir(endpoint),
     spoolPollMs: int(opts, 'spoolPollMs', WRITER_DEFAULTS.spoolPollMs, ...OPTION_BOUNDS.spoolPollMs),
+    spoolEndpoints: spoolEndpoints(opts.spoolEndpoints),
     stateFile: path(opts, 'stateFile') ?? defaultStateFile(file),
     statePersistMs: int(opts, 'statePersistMs', WRITER_DEFAULTS.statePersistMs, ...OPTION_BOUNDS.statePersistMs),
     rotateSizeBytes: intOrOff(opts, 'rotateSizeBytes', WRITER_DEFAULTS.rotateSizeBytes, MIN_ROTATE_SIZE_BYTES, Number.MAX_SAFE_INTEGER, '1 KiB and 2^53 - 1'),

@@ -16,6 +16,7 @@ export const WRITER_FLAGS = {
   'drain-timeout-ms': { option: 'drainTimeoutMs', kind: 'int', help: `on stop, longest drain of queued messages and ready spool files (default ${WRITER_DEFAULTS.drainTimeoutMs})` },
   'drain-idle-ms': { option: 'drainIdleMs', kind: 'int', help: `on stop, quiet time that ends the drain (default ${WRITER_DEFAULTS.drainIdleMs})` },
   'spool-dir': { option: 'spoolDir', kind: 'path', help: 'spool directory to ingest (default <ipc path>.spool for ipc, none for tcp)' },
+  'spool-endpoint': { option: 'spoolEndpoints', kind: 'list', help: 'also take spool files of this endpoint (comma-separated, repeatable): the one tcp producers dial when NAT, docker -p or a port forward puts them on another port' },
   'spool-poll-ms': { option: 'spoolPollMs', kind: 'int', help: `how often the spool directory is scanned besides watching it (default ${WRITER_DEFAULTS.spoolPollMs})` },
   'state-file': { option: 'stateFile', kind: 'path', help: 'last sequence written per producer, kept across restarts (default .<file name>.logfunnel-state.json beside the file; directories are created)' },
   'state-persist-ms': { option: 'statePersistMs', kind: 'int', help: `how often that state is saved (default ${WRITER_DEFAULTS.statePersistMs})` },

@@ -55,8 +55,11 @@ export interface SpoolIngesterOptions {
   dir: string
   /** How often the directory is scanned when nothing wakes the ingester (see SpoolIngester). */
   pollMs: number
-  /** `endpointKey()` of the writer's endpoint: files recorded for another endpoint are left alone. */
-  endpointKey: string
+  /**
+   * `endpointKey()` of the writer's endpoint and of its `spoolEndpoints`: files recorded for
+   * another endpoint are left alone.
+   */
+  endpointKeys: ReadonlySet<string>
   /** Mode of the `.torn` files it creates (never wider than the log file's). */
   tornMode: number
 }
@@ -323,10 +326,10 @@ export class SpoolIngester extends EventEmitter {
         settled = true
       }
     }
-    if (typeof preamble === 'object' && preamble.preamble.endpoint !== this.#opts.endpointKey) {
+    if (typeof preamble === 'object' && !this.#opts.endpointKeys.has(preamble.preamble.endpoint)) {
       this.#reported.add(name)
       this.counts.foreign++
-      this.emit('foreign', { file: path, endpoint: preamble.preamble.endpoint })
+      this.emit('foreign', { file: path, endpoint: preamble.preamble.endpoint, hint: foreignHint(preamble.preamble.endpoint) })
       return
     }
     const parsed = parseSpool(buf, MAX_FRAME_BYTES, typeof preamble === 'object' ? preamble.bytes : 0)
@@ -387,4 +390,16 @@ export class SpoolIngester extends EventEmitter {
     this.#staleReported.delete(name)
     debug('ingested spool file %s: %d entries', name, parsed.entries.length)
   }
+}
+
+/**
+ * What to do about a file of another endpoint: for tcp, most often this writer's own producers
+ * dialing it through another port (NAT, `docker -p`, a port forward), whose files would otherwise
+ * stay for good.
+ */
+function foreignHint (key: string): string {
+  const port = /^tcp:(\d+)$/.exec(key)?.[1]
+  const endpoint = port === undefined ? key : `tcp://*:${port}`
+  return `recorded for ${endpoint}; if its producers reach this writer through that address (NAT, docker -p, a port forward), ` +
+    `start the writer with --spool-endpoint ${endpoint} (spoolEndpoints) to take it; else the writer of that endpoint takes it`
 }

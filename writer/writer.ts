@@ -162,7 +162,7 @@ export class Writer extends EventEmitter {
     })
     if (spoolDir !== undefined) {
       const sink = this.#sink
-      this.#ingester = new SpoolIngester({ dir: spoolDir, pollMs: spoolPollMs, endpointKey: endpointKey(endpoint), tornMode: this.#state.mode & 0o600 }, {
+      this.#ingester = new SpoolIngester({ dir: spoolDir, pollMs: spoolPollMs, endpointKeys: new Set([endpoint, ...this.options.spoolEndpoints].map(endpointKey)), tornMode: this.#state.mode & 0o600 }, {
         handle: (frames, entry) => this.#handle(frames, entry),
         sync: async () => await this.#persistWritten(),
         backpressure: async () => await sink.waitBelow(WRITE_QUEUE_BYTES)
