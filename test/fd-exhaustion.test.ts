@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readdirSync, renameSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { get, type IncomingMessage } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { lineCount, tempDir, waitFor } from './helpers/children.js'
-import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { exitCode, lineCount, stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { runProducers, spawnProducer, startWriterChild } from './helpers/cluster.js'
 import { waitSpoolTaken } from './helpers/writer-cli.js'
 import { freePortPair } from './helpers/ports.js'
 
@@ -85,5 +86,31 @@ describe('the reserve descriptor (issue 13, point 5)', () => {
     const summary = await writer.stop({ spoolTaken: true })
     expect(summary).toMatchObject({ records: 200, fileErrors: 0 })
     expect([lineCount(`${writer.file}.1`), lineCount(writer.file)]).toEqual([100, 100])
+  })
+
+  it('with no descriptor left, the state file is still saved while the writer runs', async () => {
+    const dir = tempDir()
+    const stateFile = join(dir, '.app.log.logfunnel-state.json')
+    const writer = await startWriterChild(dir, ['--state-persist-ms', '200'])
+    const pid = writer.child.proc.pid as number
+    const go = join(dir, 'go')
+    const producer = spawnProducer({ endpoint: writer.endpoint, records: 200, announceAfter: 100, waitForFile: go, holdUntilSignal: true })
+    await producer.waitForLine((l) => l.event === 'logging')
+    await waitFor(() => lineCount(writer.file) === 100 && existsSync(stateFile), 20_000, () => `${lineCount(writer.file)} lines, state file ${existsSync(stateFile) ? 'saved' : 'not saved'}`)
+    const first = readFileSync(stateFile, 'utf8')
+    const used = new Set(readdirSync(`/proc/${pid}/fd`).map(Number))
+    let lowestFree = 0
+    while (used.has(lowestFree)) lowestFree++
+    expect(spawnSync('prlimit', ['--pid', String(pid), `--nofile=${lowestFree}:`]).status).toBe(0)
+    writeFileSync(go, '')
+    await waitFor(() => lineCount(writer.file) === 200, 20_000, () => `${lineCount(writer.file)} lines`)
+    // Before, each save failed: {"event":"state-not-saved","message":"EMFILE: too many open files, ..."}.
+    await waitFor(() => readFileSync(stateFile, 'utf8') !== first || stderrEvents(writer.child, 'state-not-saved').length > 0, 20_000, () => writer.child.stderr())
+    expect(stderrEvents(writer.child, 'state-not-saved'), writer.child.stderr()).toEqual([])
+    expect(spawnSync('prlimit', ['--pid', String(pid), `--nofile=${FD_LIMIT * 4}:`]).status).toBe(0)
+    producer.proc.kill('SIGTERM')
+    expect(await exitCode(producer), producer.describe()).toBe('SIGTERM')
+    const summary = await writer.stop({ spoolTaken: true })
+    expect(summary).toMatchObject({ records: 200, duplicates: 0 })
   })
 }, 60_000)

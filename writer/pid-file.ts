@@ -1,6 +1,7 @@
 import { accessSync, constants, rmSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { LogfunnelError } from '../shared/errors.js'
+import { withReserveSync } from './fd-reserve.js'
 import { replaceFileSync } from './side-files.js'
 
 /**
@@ -16,7 +17,7 @@ import { replaceFileSync } from './side-files.js'
 export function writePidFile (path: string, pid: number): void {
   try {
     // A fresh, exclusively created temp name: never written through a symlink planted beside it.
-    replaceFileSync(path, `${pid}\n`, 0o644)
+    withReserveSync(() => replaceFileSync(path, `${pid}\n`, 0o644))
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
     throw new LogfunnelError('LOGFUNNEL_ERR_FILE', `cannot write pid file ${path}: ${reason}`, { cause: err })

@@ -1,6 +1,7 @@
 import { dirname } from 'node:path'
 import { LogfunnelError } from '../shared/errors.js'
 import { makeDirs } from '../shared/make-dirs.js'
+import { withReserveSync } from './fd-reserve.js'
 import { saveProducerStates } from './producer-state.js'
 import type { ProducerTable } from './producer-table.js'
 
@@ -58,7 +59,7 @@ export class StateKeeper {
   #save (snapshot: ReturnType<ProducerTable['snapshot']>, force: boolean): void {
     if (!force && !this.#producers.isNew(snapshot)) return
     const started = performance.now()
-    saveProducerStates(this.#file, snapshot.states, this.mode)
+    withReserveSync(() => saveProducerStates(this.#file, snapshot.states, this.mode))
     this.maxSaveMs = Math.max(this.maxSaveMs, performance.now() - started)
     this.#producers.saved(snapshot)
   }

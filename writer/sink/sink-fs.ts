@@ -1,5 +1,6 @@
 import * as fs from 'node:fs'
 import { makeDirs } from '../../shared/make-dirs.js'
+import { withReserve } from '../fd-reserve.js'
 
 /** What `SinkFs.fstat`/`stat` report: enough to see rotation, removal and the file's size. */
 export interface SinkStat {
@@ -56,43 +57,13 @@ function toStat (st: fs.Stats): SinkStat {
   return { size: st.size, nlink: st.nlink, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs }
 }
 
-/**
- * A descriptor held in reserve (on /dev/null) for the log file: when the process runs out of
- * descriptors (EMFILE: connections from other local users, issue 13 point 5), an open of the
- * log file (SIGHUP, rotation, a removed file) closes the reserve and tries again, so the file
- * stays writable. Taken again after each open.
- */
-let reserveFd = -1
-
-function holdReserve (): void {
-  if (reserveFd !== -1) return
-  try {
-    reserveFd = fs.openSync('/dev/null', 'r')
-  } catch {}
-}
-
 async function openLog (path: string): Promise<number> {
   return await call<number>((cb) => fs.open(path, 'a', 0o644, cb))
 }
 
 /** `SinkFs` over node's callback `fs` (no FileHandle objects: descriptors stay plain numbers). */
 export const nodeSinkFs: VectorSinkFs = Object.freeze({
-  open: async (path: string) => {
-    holdReserve()
-    try {
-      return await openLog(path)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if ((code !== 'EMFILE' && code !== 'ENFILE') || reserveFd === -1) throw err
-      fs.closeSync(reserveFd)
-      reserveFd = -1
-      try {
-        return await openLog(path)
-      } finally {
-        holdReserve()
-      }
-    }
-  },
+  open: async (path: string) => await withReserve(async () => await openLog(path)),
   write: async (fd: number, buf: Buffer, offset: number, length: number) =>
     await call<number>((cb) => fs.write(fd, buf, offset, length, null, (err, n) => cb(err, n))),
   writev: async (fd: number, bufs: Buffer[]) =>
