@@ -185,6 +185,9 @@ export async function runWriter (argv: string[], hooks: WriterHooks = {}): Promi
     if (parsed.exitWithParent) watchParent(() => stop('parent gone'))
   })
   process.on('SIGHUP', () => writer.reopen())
+  // Node's default for SIGUSR1 opens its inspector on 127.0.0.1:9229, where any local user can
+  // run code as the writer: a logrotate postrotate copied from nginx's (kill -USR1) did that.
+  process.on('SIGUSR1', () => err(JSON.stringify({ event: 'signal-ignored', signal: 'SIGUSR1', hint: 'SIGHUP reopens the file; the inspector is not opened by a signal here (start node with --inspect to debug)' })))
   for (const event of ['resumed', 'recovered', 'moved']) {
     writer.on(event, (info: object) => err(JSON.stringify({ event, ...info })))
   }
@@ -213,14 +216,40 @@ export async function runWriter (argv: string[], hooks: WriterHooks = {}): Promi
   const summary = await writer.stop()
   if (pidFile !== undefined) removePidFile(pidFile)
   out(JSON.stringify({ event: 'stopped', reason: stopReason, ...summary }))
+  // Lines a reader has not taken (a full pipe nobody reads) would keep the process alive for
+  // ever: Node ends only once they are written. The file is done; they get STDIO_DRAIN_MS.
+  if (!await stdioDrained(STDIO_DRAIN_MS)) process.exit(0)
   return 0
 }
 
-/** A line writer for stdout/stderr that ignores EPIPE/EBADF and anything after them. */
+/**
+ * How long a stopped writer waits for stdout and stderr to take what it printed. Before, with
+ * stderr a pipe nobody read (4 KiB of stats lines), the writer printed its stopped line and
+ * never exited: a service manager waited its stop timeout, then SIGKILLed it.
+ */
+const STDIO_DRAIN_MS = 1000
+
+async function stdioDrained (deadlineMs: number): Promise<boolean> {
+  const pending = (): boolean => [process.stdout, process.stderr].some((s) => !s.destroyed && s.writableLength > 0)
+  const until = performance.now() + deadlineMs
+  while (pending() && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
+  return !pending()
+}
+
+/**
+ * Bytes of stdout/stderr lines waiting for their reader past which further lines are dropped: a
+ * reader that stopped reading (a full pipe) must not make the writer hold every stats line.
+ */
+const MAX_PENDING_STDIO_BYTES = 1024 * 1024
+
+/**
+ * A line writer for stdout/stderr that ignores EPIPE/EBADF and anything after them, and drops
+ * lines while MAX_PENDING_STDIO_BYTES wait for a reader that does not read.
+ */
 function quietOnError (stream: NodeJS.WriteStream): (line: string) => void {
   stream.on('error', () => {})
   return (line) => {
-    if (stream.destroyed || !stream.writable) return
+    if (stream.destroyed || !stream.writable || stream.writableLength > MAX_PENDING_STDIO_BYTES) return
     try {
       stream.write(line + '\n')
     } catch {}
