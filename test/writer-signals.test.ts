@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { stderrEvents, tempDir, waitFor } from './helpers/children.js'
+import { exitCode, stderrEvents, tempDir, waitFor } from './helpers/children.js'
 import { runProducers } from './helpers/cluster.js'
 import { startWriterWith } from './helpers/writer-cli.js'
 
@@ -39,5 +39,22 @@ describe('signals a service manager or a copied logrotate config may send', () =
     expect(listeningPorts(pid)).toEqual([])
     await runProducers(1, { endpoint, records: 100 })
     expect(await writer.stop({ spoolTaken: true })).toMatchObject({ reason: 'SIGTERM', records: 100 })
+  })
+
+  it('a SIGTERM storm (one every ms until it exits): one stopped line, exit 0 (5 runs)', async () => {
+    for (let run = 0; run < 5; run++) {
+      const dir = tempDir()
+      const writer = await startWriterWith(['--file', join(dir, 'app.log'), '--endpoint', `ipc://${join(dir, 'w.sock')}`])
+      const proc = writer.child.proc
+      // Before, a signal that came while Node tore the process down, after the stopped line, found
+      // the default action back and killed it: exit status 143 for a clean stop.
+      const storm = setInterval(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM') }, 1)
+      try {
+        expect(await exitCode(writer.child), writer.child.describe()).toBe(0)
+      } finally {
+        clearInterval(storm)
+      }
+      expect(writer.child.stdout().split('\n').filter((l) => l.includes('"event":"stopped"'))).toHaveLength(1)
+    }
   })
 })
