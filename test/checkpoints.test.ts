@@ -72,8 +72,11 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
     const dir = tempDir()
     const files = await writeSet(dir)
     const gz = files.filter((f) => f.endsWith('.gz'))
-    // About 100 on a quiet machine; under load batches grow and files fill in fewer writes (40 seen).
-    expect(gz.length).toBeGreaterThanOrEqual(35) // gz[30] is used below
+    // About 100 on a quiet machine; under load batches grow and files fill in fewer writes (fewer
+    // than 35 seen at a load average of 10): the files tampered with are taken by their place in
+    // the set: the victim (and the one after it) a third of the way in, the other two thirds in.
+    expect(gz.length).toBeGreaterThanOrEqual(8)
+    const [at, otherAt] = [Math.floor(gz.length / 3), Math.floor(gz.length * 2 / 3)]
 
     const clean = await verifyCli([...files].reverse())
     expect(clean.code, JSON.stringify(clean.report.defects)).toBe(0)
@@ -89,7 +92,7 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
     const perProducer = checkpoints.flatMap((c) => Object.values(c.producers) as any[]).reduce((a, r) => a + r.records, 0)
     expect(perProducer).toBe(4 * RECORDS)
 
-    const victim = gz[20] as string
+    const victim = gz[at] as string
     const saved = readLog(victim)
     const located = (d: any, kind: string, off: number): void => {
       expect(d).toMatchObject({ kind, file: victim })
@@ -112,7 +115,7 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
 
     const holed = await verifyCli(files.filter((f) => f !== victim))
     expect(holed.code).toBe(1)
-    expect(only(holed.report)).toMatchObject({ kind: 'missing-file', file: gz[21] })
+    expect(only(holed.report)).toMatchObject({ kind: 'missing-file', file: gz[at + 1] })
 
     expect(only(await verifyCheckpoints([...files, victim]))).toMatchObject({ kind: 'doubled', file: victim })
 
@@ -129,7 +132,7 @@ describe('checkpoints over a rotated set written by a restarted writer', () => {
     writeLog(current, stopped)
 
     // Two rotated files' names swapped: the chain puts them the other way round.
-    const other = gz[30] as string
+    const other = gz[otherAt] as string
     renameSync(victim, `${victim}.swap`)
     renameSync(other, victim)
     renameSync(`${victim}.swap`, other)
