@@ -7,6 +7,7 @@ import { encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { takeEarlyBatches, type EarlyHandOver, type SenderStart } from './early-hand-over.js'
 import { AFTER_EARLY_SEGMENT } from './early-spool.js'
 import { OpenBatch } from './open-batch.js'
+import { ReceiptTimeout } from './receipt-timeout.js'
 import { ReceiptWaiters, type Settled } from './receipt-waiters.js'
 import { faultAfterBatches } from './sender-faults.js'
 import { SenderRoom } from './sender-room.js'
@@ -51,11 +52,7 @@ export class BatchSender extends EventEmitter {
   /** Sealed batches without a receipt: the go-back-N window. */
   #window = new SendWindow()
   #sending = false
-  // Durations (receipt timeouts, the writer's silence, a 'block' wait) use the monotonic clock:
-  // a wall clock stepped back (a VM restored, NTP at boot) must not stop them.
-  #lastProgress = performance.now()
-  /** Receipt timeouts in a row with no receipt between them (see #checkProgress). */
-  #stalledRewinds = 0
+  readonly #receiptTimeout: ReceiptTimeout
   #timer: NodeJS.Timeout
   readonly #waiters = new ReceiptWaiters()
   #room: SenderRoom
@@ -76,6 +73,7 @@ export class BatchSender extends EventEmitter {
     this.#room = new SenderRoom(opts, () => this.#heldBytes())
     // A squatted socket directory is never connected to: the records are held.
     this.#link = new WriterLink(opts, this.id, start.reach)
+    this.#receiptTimeout = new ReceiptTimeout(opts.receiptTimeoutMs, this.#link, this.#window)
     this.#spool = new SpoolPolicy(opts, this.id, this.#window, this.#open, this.#stats, () => this.#link.away, start.early === undefined ? 0 : AFTER_EARLY_SEGMENT)
     this.#link.on('receipt', (seq: number) => this.#onReceipt(seq))
     // The writer refused a batch that skipped ahead (those before it died with a previous
@@ -332,9 +330,7 @@ export class BatchSender extends EventEmitter {
     // A copy's receipt may come while its one send still waits (WindowBatch.copied): not reused.
     for (const batch of freed) if (batch.payload !== undefined) this.#open.release(batch.payload, batch.sends === 1 && batch.copied !== true)
     this.#stats.receipted = seq
-    this.#lastProgress = performance.now()
-    this.#stalledRewinds = 0
-    this.#link.liveness.waitFrom(this.#lastProgress)
+    this.#link.liveness.waitFrom(this.#receiptTimeout.receipted())
     this.#waiters.receipted(seq)
     if (this.#open.records > 0 && this.#window.unreceipted < EAGER_SEAL_BATCHES) this.#sealAndSend()
     void this.#pump()
@@ -348,22 +344,7 @@ export class BatchSender extends EventEmitter {
     this.#checkBlocked(now)
     // Judged again after this turn's I/O is read: an answer may be waiting unread.
     if (this.#link.liveness.check(now, this.#window.unreceipted > 0)) setImmediate(() => this.#copyIfAway())
-    // A tcp connection the network dropped silently: dialed again (its 'reconnected' resends).
-    if (this.#window.unreceipted > 0 && this.#link.redialIfSilent(now, this.#opts.receiptTimeoutMs)) {
-      debug('the writer answered no heartbeat for %d ms: dialing again', this.#opts.receiptTimeoutMs)
-      this.#lastProgress = now
-      return
-    }
-    if (!this.#window.inFlight || now - this.#lastProgress < this.#opts.receiptTimeoutMs) return
-    // A second timeout in a row while the writer answers heartbeats: over tcp its data connection
-    // alone may be dead (the network dropped it without a word); a new one takes the resend.
-    if (++this.#stalledRewinds >= 2 && this.#link.redialData()) {
-      debug('no receipt for %d receipt timeouts: the data connection is dialed again', this.#stalledRewinds)
-      this.#stalledRewinds = 0
-      this.#lastProgress = now
-      return
-    }
-    this.#rewind('receipt timeout')
+    if (this.#receiptTimeout.expired(now)) this.#rewind('receipt timeout')
   }
 
   /** No data connection `spoolAfterMs` (> 0) after the start: later batches follow the early ones into the spool; not for a connection still being made. */
@@ -390,7 +371,7 @@ export class BatchSender extends EventEmitter {
     if (this.#closed || !this.#window.rewind()) return
     debug('%s: resending from batch %d', why, this.#window.firstSeq)
     this.#stats.resends++
-    this.#lastProgress = performance.now()
+    this.#receiptTimeout.rewound()
     void this.#pump()
   }
 
