@@ -1,9 +1,6 @@
 import { EventEmitter } from 'node:events'
-import { dirname } from 'node:path'
 import { debuglog } from 'node:util'
 import { FileError } from '../../shared/errors.js'
-import type { Resolved } from '../../shared/option-values.js'
-import { WRITER_DEFAULTS, type WriterOptions } from '../../shared/options.js'
 import { startCommitRound, type CommitRound } from './commit-round.js'
 import { Abandoned, FaultRetry, OutOfReach } from './fault-retry.js'
 import { SwitchPlan, type FileSwitch } from './file-switch.js'
@@ -11,18 +8,18 @@ import { FlushWaiters } from './flush-waiters.js'
 import { FsyncSchedule } from './fsync-policy.js'
 import { planGiveUp } from './give-up.js'
 import { LoopTimers } from './loop-timers.js'
+import { LogFile } from './log-file.js'
 import { isUnmounted, PathWatch } from './path-watch.js'
 import { recoverTornTail } from './recovery.js'
 import { RotationArchiver } from './rotation.js'
 import { nodeSinkFs, type SinkFs, type SinkStat } from './sink-fs.js'
-import type { CheckpointKeys, FileSinkOptions, SinkOptionKeys, SinkStats } from './sink-options.js'
+import { resolveSinkOptions, type FileSinkOptions, type ResolvedSinkOptions, type SinkStats } from './sink-options.js'
 import { Checkpointer, countLines } from './checkpointer.js'
-import { mergeChunks, WriteQueue, writeSome, type Chunk } from './write-queue.js'
+import { mergeChunks, WriteQueue, type Chunk } from './write-queue.js'
 
 export type { FileSinkOptions, SinkStats } from './sink-options.js'
 
 const debug = debuglog('logfunnel')
-
 
 /**
  * The writer's file output, with byte accounting so the writer knows when a batch is in the
@@ -55,7 +52,7 @@ const debug = debuglog('logfunnel')
  */
 export class FileSink extends EventEmitter {
   readonly file: string
-  readonly #options: Resolved<Pick<WriterOptions, Exclude<SinkOptionKeys, CheckpointKeys>>>
+  readonly #options: ResolvedSinkOptions
   readonly #fs: SinkFs
   readonly #schedule: FsyncSchedule
   readonly #archiver: RotationArchiver | undefined
@@ -66,8 +63,6 @@ export class FileSink extends EventEmitter {
   /** Chunks written since the round in flight started, oldest first. */
   #unconfirmed: Chunk[] = []
   #round: CommitRound | undefined
-  #fd: number | undefined
-  #size = 0
   #written = 0
   readonly #switches: SwitchPlan
   #ending = false
@@ -83,23 +78,20 @@ export class FileSink extends EventEmitter {
   #givenUpBytes = 0
   /** The open file's path: its checks and moves (path-watch.ts). */
   readonly #path: PathWatch
+  /** The file open now: its descriptor and size (log-file.ts). */
+  readonly #log: LogFile
 
   constructor (file: string, opts: FileSinkOptions = {}) {
     super()
     this.file = file
-    this.#options = {
-      rotateSizeBytes: opts.rotateSizeBytes ?? WRITER_DEFAULTS.rotateSizeBytes,
-      rotateIntervalMs: opts.rotateIntervalMs ?? WRITER_DEFAULTS.rotateIntervalMs,
-      rotateKeep: opts.rotateKeep ?? WRITER_DEFAULTS.rotateKeep,
-      rotateGzip: opts.rotateGzip ?? WRITER_DEFAULTS.rotateGzip,
-      fsync: opts.fsync ?? WRITER_DEFAULTS.fsync
-    }
+    this.#options = resolveSinkOptions(opts)
     this.#fs = opts.fs ?? nodeSinkFs
     this.#path = new PathWatch(this.#fs, file)
     this.#checkpointer = opts.checkpoints === true
       ? new Checkpointer(file, { sealKeyFile: opts.sealKeyFile, intervalMs: opts.checkpointIntervalMs ?? 0, sizeBytes: opts.checkpointSizeBytes ?? 0 })
       : undefined
     this.#retry = new FaultRetry(file, this.#timers, (err) => this.#report(err), (failures) => this.emit('resumed', { event: 'resumed', file, failures }))
+    this.#log = new LogFile(this.#fs, file, this.#path, this.#retry)
     this.#schedule = new FsyncSchedule(this.#options.fsync, () => this.#timers.wakeUp())
     this.#switches = new SwitchPlan(this.#options.rotateSizeBytes, this.#options.rotateIntervalMs, this.#timers)
     const { rotateSizeBytes, rotateIntervalMs, rotateGzip, rotateKeep } = this.#options
@@ -119,7 +111,7 @@ export class FileSink extends EventEmitter {
     if (recovery !== undefined) this.emit('recovered', recovery)
     let st: SinkStat
     try {
-      st = await this.#open()
+      st = await this.#log.open()
     } catch (err) {
       throw new FileError(this.file, { cause: err, op: 'open' })
     }
@@ -208,13 +200,13 @@ export class FileSink extends EventEmitter {
   async #run (): Promise<void> {
     try {
       for (;;) {
-        if (this.#fd === undefined) await this.#retry.attempt('open', async () => await this.#open())
+        if (this.#log.fd === undefined) await this.#retry.attempt('open', async () => await this.#log.open())
         else if (this.#chunk !== undefined) await this.#writeChunk(this.#chunk)
         else if (this.#round?.settled === true) await this.#finishRound()
         else if (this.#flushWaiters.due(this.#written)) this.#flushWaiters.settle(this.#written)
         else if (this.#checkpointer?.due(Date.now()) === true) await this.#checkpoint('interval')
-        else if (this.#switches.check(Date.now(), this.#size, this.#size === 0 || this.#checkpointsOnly, this.#queue.next?.length) && Date.now() >= (this.#switches.pending as FileSwitch).notBefore) await this.#switchFile()
-        else if (this.#queue.next !== undefined) this.#chunk = this.#queue.take(this.#options.rotateSizeBytes > 0 ? this.#options.rotateSizeBytes - this.#size : Infinity)
+        else if (this.#switches.check(Date.now(), this.#log.size, this.#log.size === 0 || this.#checkpointsOnly, this.#queue.next?.length) && Date.now() >= (this.#switches.pending as FileSwitch).notBefore) await this.#switchFile()
+        else if (this.#queue.next !== undefined) this.#chunk = this.#queue.take(this.#options.rotateSizeBytes > 0 ? this.#options.rotateSizeBytes - this.#log.size : Infinity)
         else if (this.#round !== undefined) await this.#timers.idle()
         else if (this.#schedule.due) await this.#fsync()
         else if (this.#ending) break
@@ -222,7 +214,7 @@ export class FileSink extends EventEmitter {
       }
       await this.#checkpoint('stop')
       await this.#fsync()
-      await this.#fs.close(this.#fd as number).catch((err: unknown) => debug('closing the log file failed: %o', err))
+      await this.#fs.close(this.#log.fd as number).catch((err: unknown) => debug('closing the log file failed: %o', err))
     } catch (err) {
       if (!(err instanceof Abandoned)) throw err
       await this.#giveUp()
@@ -233,25 +225,9 @@ export class FileSink extends EventEmitter {
     }
   }
 
-  /** Opens the file for appending (creating its directory); the old descriptor is the caller's. */
-  async #open (): Promise<SinkStat> {
-    await this.#fs.mkdir(dirname(this.file))
-    const fd = await this.#fs.open(this.file)
-    try {
-      const st = await this.#fs.fstat(fd)
-      await this.#path.opened(st)
-      this.#fd = fd
-      this.#size = st.size
-      return st
-    } catch (err) {
-      await this.#fs.close(fd).catch(() => {})
-      throw err
-    }
-  }
-
   async #writeChunk (chunk: Chunk): Promise<void> {
     try {
-      await this.#writeOut(chunk, this.#goneCheck())
+      await this.#log.writeOut(chunk, this.#log.goneCheck())
     } catch (err) {
       if (!(err instanceof OutOfReach)) throw err
       await this.#leave(chunk)
@@ -264,24 +240,11 @@ export class FileSink extends EventEmitter {
     if (this.#round === undefined) this.#startRound()
   }
 
-  /** Writes the rest of the chunk, retrying failures with backoff; `#size` follows. */
-  async #writeOut (chunk: Chunk, gone?: () => Promise<boolean>): Promise<void> {
-    while (chunk.done < chunk.bytes) {
-      const n = await this.#retry.attempt('write', async () => {
-        const n = await writeSome(this.#fs, this.#fd as number, chunk)
-        if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
-        return n
-      }, undefined, gone)
-      chunk.done += n
-      this.#size += n
-    }
-  }
-
   /** Group commit: one round covers every chunk written since the last; the loop wakes when it settles. */
   #startRound (): void {
     const chunks = this.#unconfirmed
     this.#unconfirmed = []
-    this.#round = startCommitRound(this.#fs, this.#fd as number, chunks, this.#schedule.afterWrite(), () => this.#timers.wakeUp(), this.file)
+    this.#round = startCommitRound(this.#fs, this.#log.fd as number, chunks, this.#schedule.afterWrite(), () => this.#timers.wakeUp(), this.file)
   }
 
   /**
@@ -292,14 +255,14 @@ export class FileSink extends EventEmitter {
   async #finishRound (): Promise<void> {
     const round = this.#round as CommitRound
     await round.done
-    const fd = this.#fd as number
+    const fd = this.#log.fd as number
     let st: SinkStat
     try {
       st = round.statError === undefined
         ? round.stat as SinkStat
-        : await this.#retry.attempt('fstat', async () => await this.#fs.fstat(fd), round.statError, this.#goneCheck())
+        : await this.#retry.attempt('fstat', async () => await this.#fs.fstat(fd), round.statError, this.#log.goneCheck())
       if (st.nlink === 0 || (this.#path.checks.unmounted && isUnmounted(st, round))) throw new OutOfReach()
-      if (round.syncError !== undefined) await this.#retry.attempt('fsync', async () => await this.#fs.fsync(fd), round.syncError, this.#goneCheck())
+      if (round.syncError !== undefined) await this.#retry.attempt('fsync', async () => await this.#fs.fsync(fd), round.syncError, this.#log.goneCheck())
     } catch (err) {
       if (!(err instanceof OutOfReach)) throw err
       await this.#leave()
@@ -322,9 +285,9 @@ export class FileSink extends EventEmitter {
 
   async #fsync (): Promise<void> {
     await this.#confirmAll()
-    if (this.#fd === undefined) return
+    if (this.#log.fd === undefined) return
     try {
-      await this.#retry.attempt('fsync', async () => await this.#fs.fsync(this.#fd as number), undefined, this.#goneCheck())
+      await this.#retry.attempt('fsync', async () => await this.#fs.fsync(this.#log.fd as number), undefined, this.#log.goneCheck())
     } catch (err) {
       if (!(err instanceof OutOfReach)) throw err
       await this.#leave()
@@ -333,25 +296,20 @@ export class FileSink extends EventEmitter {
     this.#synced()
   }
 
-  /** For a failing operation on the open file: whether it is out of reach for good (path-watch.ts). */
-  #goneCheck (): () => Promise<boolean> {
-    return this.#path.goneCheck(this.#fd as number)
-  }
-
   /**
    * Leaves a file out of reach (removed, or its file system unmounted: writes to it succeed and
    * vanish, or fail for good): closes it, and everything written since the last confirmed round
    * (with `failing`, the chunk whose write kept failing) is written again into a new file.
    */
   async #leave (failing?: Chunk): Promise<void> {
-    const fd = this.#fd as number
+    const fd = this.#log.fd as number
     const round = this.#round
     if (round !== undefined) await round.done
     const st = await this.#fs.fstat(fd).catch(() => undefined)
     const why = st?.nlink === 0 ? 'the file was removed while open' : 'the file system of the file was unmounted while it was open'
     this.#report(new FileError(this.file, { op: 'write', retryInMs: 0, cause: Object.assign(new Error(`${why}; recreating it`), { code: 'ENOENT' }) }))
     await this.#fs.close(fd).catch(() => {})
-    this.#fd = undefined
+    this.#log.fd = undefined
     this.#round = undefined
     const chunks = [...(round?.chunks ?? []), ...this.#unconfirmed.splice(0), ...(failing === undefined ? [] : [failing])]
     this.#chunk = chunks.length > 0 ? mergeChunks(chunks) : undefined
@@ -369,15 +327,15 @@ export class FileSink extends EventEmitter {
    */
   async #switchFile (): Promise<void> {
     await this.#confirmAll()
-    if (this.#fd === undefined) return
+    if (this.#log.fd === undefined) return
     const sw = this.#switches.pending as FileSwitch
-    const old = this.#fd as number
+    const old = this.#log.fd as number
     if (sw.rotatedTo === undefined) await this.#checkpoint('rotate-out')
     try {
       await this.#switches.rename(this.#fs, this.file, old)
-      await this.#open()
+      await this.#log.open()
     } catch (err) {
-      this.#fd = old
+      this.#log.fd = old
       const retryInMs = sw.failed(Date.now())
       this.#report(new FileError(this.file, { cause: err, op: sw.rotate ? 'rotate' : 'reopen', retryInMs }))
       this.#timers.at(sw.notBefore)
@@ -397,10 +355,10 @@ export class FileSink extends EventEmitter {
 
   /** Writes a checkpoint line of the sink's own (not counted in the receipt offsets). */
   async #checkpoint (at: string): Promise<void> {
-    if (this.#checkpointer === undefined || this.#fd === undefined) return
+    if (this.#checkpointer === undefined || this.#log.fd === undefined) return
     const line = this.#checkpointer.next(at)
-    if (this.#size === 0) this.#checkpointsOnly = true
-    await this.#writeOut({ bufs: [line], bytes: line.length, done: 0, end: 0 })
+    if (this.#log.size === 0) this.#checkpointsOnly = true
+    await this.#log.writeOut({ bufs: [line], bytes: line.length, done: 0, end: 0 })
     const nextAt = await this.#checkpointer.written(Date.now())
     if (nextAt !== undefined) this.#timers.at(nextAt)
   }
@@ -416,7 +374,7 @@ export class FileSink extends EventEmitter {
    * chunk, and written ones not confirmed), close it.
    */
   async #giveUp (): Promise<void> {
-    const fd = this.#fd
+    const fd = this.#log.fd
     const plan = planGiveUp(this.#chunk, this.#unconfirmed, fd === undefined ? undefined : this.#round)
     this.#givenUpRecords = plan.records
     if (fd === undefined) return
@@ -428,7 +386,7 @@ export class FileSink extends EventEmitter {
       this.emit('written', round.end)
     }
     if (plan.cutBytes > 0) {
-      await this.#fs.ftruncate(fd, this.#size - plan.cutBytes).catch((err: unknown) => debug('cannot cut the partial batch: %o', err))
+      await this.#fs.ftruncate(fd, this.#log.size - plan.cutBytes).catch((err: unknown) => debug('cannot cut the partial batch: %o', err))
     }
     await this.#fs.close(fd).catch(() => {})
   }
