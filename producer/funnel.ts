@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { isMainThread, MessageChannel, type Worker } from 'node:worker_threads'
+import { isMainThread, type Worker } from 'node:worker_threads'
 import { ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from '../shared/options.js'
 import { deadline } from '../shared/option-values.js'
@@ -15,15 +15,16 @@ import { SenderCalls } from './sender-calls.js'
 import { closeError, closeSenderThread, endClose, flushForClose, SILENT_THREAD_MS } from './funnel-close.js'
 import { closedAtExit, exitDeadlineMs, isProcessExiting, ringAtExit, spoolAtExit } from './funnel-exit.js'
 import { LateSpool, rescueRest, spillRing } from './late-spool.js'
-import { explainStartFailure, reviveError } from './thread-errors.js'
+import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
-import { orphanExited, orphanMessage, trackThread, untrackThread, weighForCollector, whenCollected } from './orphan-senders.js'
+import { trackThread, untrackThread, weighForCollector, whenCollected } from './orphan-senders.js'
 import type { SenderThread } from './sender-thread-handle.js'
 import { UnreachedReport } from './unreached-report.js'
 import { warnBeforeExit } from './process-warning.js'
-import { refusedReport, refusedStart } from './refused-threads.js'
-import { senderThreadFile, spawnSenderThread } from './sender-thread-file.js'
+import { refusedReport } from './refused-threads.js'
+import { senderThreadFile } from './sender-thread-file.js'
+import { startSenderThread, StartFailures, type SenderThreadEvents } from './sender-thread-start.js'
 
 /** A sender thread that failed to start is started again this long after. */
 const SENDER_RESTART_MS = 1000
@@ -61,10 +62,8 @@ export class FunnelDestination extends EventEmitter {
   /** The sender thread; a holder of its own, so that the destination can be collected (orphan-senders.ts). */
   readonly #thread: SenderThread
   readonly #ringMemory: RingMemory
-  /** Times the sender thread failed to start (only the first is reported). */
-  #startFailures = 0
-  /** Why the sender thread could not start, the first time: what a flush() with no thread rejects with. */
-  #startError: Error | undefined
+  /** Times the sender thread failed to start, and why the first time (only that one is reported). */
+  readonly #startFailures = new StartFailures()
   /** A start of the sender thread again, after one that failed. */
   #restart: NodeJS.Timeout | undefined
   #ring: RingWriter
@@ -142,37 +141,19 @@ export class FunnelDestination extends EventEmitter {
    * SENDER_START_TIMEOUT_MS). Only the first failure to start is reported.
    */
   #startSender (): Worker {
-    const { port1, port2 } = new MessageChannel()
-    port1.unref()
-    this.#ring.setPort(port1)
-    const worker = spawnSenderThread(this.#senderFile, port2,
-      { options: this.options, ring: this.#ringMemory, port: port2, control: this.#thread.control, producerId: this.#producerId, early: this.#earlyBegun })
-    // The listeners reach the destination through a WeakRef: a running thread's listeners must
-    // not keep a dropped destination alive (see orphan-senders.ts).
-    const self = new WeakRef(this)
-    const thread = this.#thread
-    // Once the destination is collected, the thread's reports are its orphan's (orphan-senders.ts).
-    worker.on('message', (msg: SenderReply) => {
-      const dest = self.deref()
-      if (dest !== undefined) dest.#onMessage(msg)
-      else orphanMessage(thread, msg)
-    })
-    worker.on('error', (err: Error) => {
-      const dest = self.deref()
-      if (dest === undefined) warnBeforeExit(err)
-      else if (dest.#ring.senderStarted) dest.#emitError(err)
+    return startSenderThread(this.#senderFile, this.#thread,
+      { options: this.options, ring: this.#ringMemory, control: this.#thread.control, producerId: this.#producerId, early: this.#earlyBegun },
+      new WeakRef(this), FunnelDestination.#threadEvents)
+  }
+
+  /** The sender thread's events (sender-thread-start.ts); each gets the destination, so none holds it. */
+  static readonly #threadEvents: SenderThreadEvents<FunnelDestination> = {
+    message: (dest, msg) => dest.#onMessage(msg),
+    error: (dest, err) => {
+      if (dest.#ring.senderStarted) dest.#emitError(err)
       else dest.#startFailed(err)
-    })
-    worker.on('exit', () => {
-      thread.exited = true
-      const dest = self.deref()
-      if (dest !== undefined) dest.#onThreadExit()
-      else orphanExited(thread)
-    })
-    // Like pino.transport: the worker alone does not keep the process alive; a pending flush
-    // or close() refs it. Only after the 'message' listener: a Worker's first one refs it again.
-    worker.unref()
-    return worker
+    },
+    exit: (dest) => dest.#onThreadExit()
   }
 
   #onThreadExit (): void {
@@ -203,12 +184,10 @@ export class FunnelDestination extends EventEmitter {
    * after funnel() (not `this` in a closure: see the constructor's `self`).
    */
   #startFailed (err: Error, nextTick = false): void {
-    if (this.#startFailures++ > 0) return
-    this.#startError = explainStartFailure(err)
-    // A cause of the process's (the permission model, a removed working directory): said once per process.
-    if (this.#startError !== err) this.#thread.refused = refusedStart() ? 'first' : 'later'
-    if (nextTick) process.nextTick((dest: FunnelDestination, e: Error) => dest.#emitError(e), this, this.#startError)
-    else this.#emitError(this.#startError)
+    const report = this.#startFailures.first(err, this.#thread)
+    if (report === undefined) return
+    if (nextTick) process.nextTick((dest: FunnelDestination, e: Error) => dest.#emitError(e), this, report)
+    else this.#emitError(report)
   }
 
   /** 'exit' (also `process.exit()`), or a signal about to end the process: the spool (funnel-exit.ts). */
@@ -306,7 +285,8 @@ export class FunnelDestination extends EventEmitter {
     const deadlineMs = deadline(deadlineArg, 'flush() deadlineMs', this.options.flushTimeoutMs)
     if (this.#closing !== undefined) throw new ClosedError()
     // No sender thread has run and none runs now: no receipt can come. (Before, LOGFUNNEL_ERR_CLOSED.)
-    if (this.#thread.exited && this.#startError !== undefined && !this.#ring.senderStarted) throw this.#startError
+    const startError = this.#startFailures.error
+    if (this.#thread.exited && startError !== undefined && !this.#ring.senderStarted) throw startError
     this.#ring.publish()
     await this.#calls.request({ code: 'flush', through: this.#ring.published }, { ms: deadlineMs, error: () => new FlushTimeoutError(deadlineMs) })
   }
