@@ -11,7 +11,7 @@ const BLOCKED_RECHECK_MS = 1000
  * could be made: a pids limit, memory): the logging thread then stops waiting for it with every
  * slot taken, and drops (and counts) what does not fit, instead of blocking its process for good.
  * A thread that starts later takes the ring over as usual. (Test hook: a positive
- * LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS replaces it, so that test/sender-fault.test.ts need not wait 10 s.)
+ * LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS replaces it, so that test/sender-thread-start.test.ts need not wait 10 s.)
  */
 export const SENDER_START_TIMEOUT_MS = Number(process.env.LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS) > 0 ? Number(process.env.LOGFUNNEL_TEST_SENDER_START_TIMEOUT_MS) : 10_000
 
