@@ -107,6 +107,16 @@ function dropsItsLogger (dir: string, preload: string, after: string, env: Recor
   })
 }
 
+/** The thread's failure said, then one report: what the ring held went to the spool, the rest of the 20,000 is lost; a writer takes the spooled. */
+async function expectFailureThenSpooled (child: Child, dir: string): Promise<void> {
+  const said = reports(child)
+  expect(said, child.describe()).toHaveLength(2)
+  expect(said[0], child.describe()).toContain('Error: no thread could be made')
+  const { spooled, lost } = spooledAndLost(child, 'the sender thread ended or never started')
+  expect(spooled + lost, child.describe()).toBe(20_000)
+  await expectSpooledInFile(dir, spooled)
+}
+
 describe('funnel(): the sender thread fails after its destination has become garbage (sender-thread-fails-late.cjs: a full collection right before the failure is heard)', () => {
   it('closed at the end of the work (close() past its deadline, waiting for the thread): the failure is reported, what the ring held is in the spool and the rest reported lost, no thread started after the deadline', async () => {
     const dir = tempDir()
@@ -114,12 +124,7 @@ describe('funnel(): the sender thread fails after its destination has become gar
     expect(await exitCode(child, 20_000), child.describe()).toBe(0)
     // The failure rejects close()'s first flush too, after its deadline: no new thread for it.
     expect(child.stderr(), child.describe()).toContain('sender threads made: 1\n')
-    const said = reports(child)
-    expect(said, child.describe()).toHaveLength(2)
-    expect(said[0], child.describe()).toContain('Error: no thread could be made')
-    const { spooled, lost } = spooledAndLost(child, 'the sender thread ended or never started')
-    expect(spooled + lost, child.describe()).toBe(20_000)
-    await expectSpooledInFile(dir, spooled)
+    await expectFailureThenSpooled(child, dir)
   })
 
   it('collected before its end while the process goes on (a server): the failure is reported, what the ring held is in the spool and the rest reported lost', async () => {
@@ -131,12 +136,7 @@ describe('funnel(): the sender thread fails after its destination has become gar
       for (;;) if ((await once(process, 'warning'))[0].code === 'LOGFUNNEL_ERR_CLOSE_TIMEOUT') break
       clearInterval(server)`)
     expect(await exitCode(child, 20_000), child.describe()).toBe(0)
-    const said = reports(child)
-    expect(said, child.describe()).toHaveLength(2)
-    expect(said[0], child.describe()).toContain('Error: no thread could be made')
-    const { spooled, lost } = spooledAndLost(child, 'the sender thread ended or never started')
-    expect(spooled + lost, child.describe()).toBe(20_000)
-    await expectSpooledInFile(dir, spooled)
+    await expectFailureThenSpooled(child, dir)
   })
 })
 
