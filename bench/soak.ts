@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     minutes: { type: 'string', default: '9' },
     rate: { type: 'string', default: '1000' },
     'destination-every-ms': { type: 'string', default: '500' },
+    'writer-restart-ms': { type: 'string', default: '60000' },
     dir: { type: 'string' }
   }
 })
@@ -38,7 +39,7 @@ const RATE = Number(args.rate)
 const DESTINATION_EVERY_MS = Number(args['destination-every-ms'])
 const SAMPLE_MS = 5000
 const PRODUCER_RESTART_MS = 20_000
-const WRITER_RESTART_MS = 60_000
+const WRITER_RESTART_MS = Number(args['writer-restart-ms'])
 const HUP_MS = 15_000
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -47,6 +48,7 @@ const dir = args.dir ?? mkdtempSync(join(tmpdir(), 'logfunnel-soak-'))
 const logDir = join(dir, 'logs')
 const keptDir = join(dir, 'kept')
 mkdirSync(keptDir, { recursive: true })
+mkdirSync(join(dir, 'reports'), { recursive: true })
 const file = join(logDir, 'app.log')
 const endpoint = `ipc://${dir}/w.sock`
 const spoolDir = `${dir}/w.sock.spool`
@@ -67,7 +69,11 @@ const writerEvents: string[] = []
 async function startWriter (): Promise<Writer> {
   const child = spawn(process.execPath, [bin, 'writer', '--file', file, '--endpoint', endpoint,
     '--rotate-size', '8M', '--rotate-gzip', '--rotate-keep', '20', '--checkpoints', '--checkpoint-interval', '5s',
-    '--stats-interval-ms', '1000', '--metrics-port', String(metricsPort)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    '--stats-interval-ms', '1000', '--metrics-port', String(metricsPort)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // A writer that does not stop is asked for a diagnostic report (JS stack, handles) before SIGKILL.
+    env: { ...process.env, NODE_OPTIONS: `--report-on-signal --report-signal=SIGUSR2 --report-directory=${dir}/reports` }
+  })
   let stoppedLine = ''
   const stdout = createInterface({ input: child.stdout! })
   const ready = new Promise<number>((resolve, reject) => {
@@ -94,7 +100,20 @@ async function startWriter (): Promise<Writer> {
 async function stopWriter (w: Writer): Promise<string> {
   w.child.kill('SIGTERM')
   const result = await Promise.race([w.stopped, delay(30_000).then(() => 'TIMEOUT')])
-  if (result === 'TIMEOUT') { w.child.kill('SIGKILL'); throw new Error('writer did not stop within 30 s of SIGTERM') }
+  if (result === 'TIMEOUT') {
+    const tasks = readdirSync(`/proc/${w.pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${w.pid}/task/${tid}/stat`, 'utf8')
+      let wchan = ''
+      try { wchan = readFileSync(`/proc/${w.pid}/task/${tid}/wchan`, 'utf8') } catch {}
+      return `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}:${stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)}:${wchan}`
+    })
+    log(`writer ${w.pid} still running 30 s after SIGTERM; threads ${tasks.join(' ')}; asking for a report (SIGUSR2)`)
+    w.child.kill('SIGUSR2')
+    await delay(5000)
+    w.child.kill('SIGKILL')
+    await w.stopped
+    return 'TIMEOUT (killed)'
+  }
   if (!result.startsWith('exit 0 ')) log(`writer stop: ${result}`)
   return result
 }
@@ -259,7 +278,7 @@ async function main (): Promise<void> {
   const spoolDeadline = Date.now() + 60_000
   while (spoolState().files > 0 && Date.now() < spoolDeadline) await delay(200)
   const spoolLeftBeforeStop = spoolState()
-  const stoppedLine = await stopWriter(writer!)
+  const stoppedLine = writer === undefined ? 'no writer' : await stopWriter(writer)
   writer = undefined
   keepRotated()
   clearInterval(keeper)
