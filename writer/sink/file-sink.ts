@@ -177,7 +177,8 @@ export class FileSink extends EventEmitter {
   }
 
   /**
-   * Writes what is queued, fsyncs and closes; waits for background gzip. After `deadlineMs` a
+   * Writes what is queued, fsyncs and closes; waits for background gzip at most `deadlineMs`
+   * more (the rotated files left uncompressed are gzipped at the next start). After `deadlineMs` a
    * failing file is given up: the unwritten bytes are dropped (a partly written batch is cut
    * off the file) and their count is the result, 0 when everything was written; they are no
    * longer in `pendingBytes`.
@@ -193,7 +194,9 @@ export class FileSink extends EventEmitter {
     clearTimeout(deadline)
     this.#timers.clear()
     this.#schedule.cancel()
-    await this.#archiver?.idle()
+    // Background gzip gets the same deadline; what it has not done is redone at the next start.
+    if (Number.isFinite(deadlineMs)) await this.#archiver?.stop(deadlineMs)
+    else await this.#archiver?.idle()
     return this.#givenUpBytes + this.pendingBytes
   }
 
