@@ -325,7 +325,7 @@ async function main (): Promise<void> {
   writeFileSync(join(dir, 'reports.json'), JSON.stringify({ reports, mismatches, producerProblems, writerEvents }))
 }
 
-main().catch((err: unknown) => {
+main().then(() => process.exit(), (err: unknown) => {
   console.error(err)
   for (const slot of slots) slot.child?.kill('SIGKILL')
   writer?.child.kill('SIGKILL')
