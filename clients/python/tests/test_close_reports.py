@@ -28,6 +28,15 @@ from conftest import BIN, NODE, PYTHON, Proc, assert_clean, count_lines, verify
 N = 100
 DEADLINE = 10.0
 
+# The end of the scripts below: N records logged through `h` (on logger `log`), then close()
+# timed, its stats printed.
+LOG_AND_CLOSE = '''for i in range(%d):
+    log.info('record %%d', i)
+started = time.monotonic()
+h.close()
+print(json.dumps({'event': 'done', 'close_s': time.monotonic() - started, 'stats': h.client.stats}), flush=True)
+''' % N
+
 STOPPED = '''import json, logging, os, signal, sys, time
 import logfunnel
 opts = json.loads(sys.argv[3])
@@ -36,12 +45,7 @@ log = logging.getLogger('app'); log.setLevel(logging.INFO); log.propagate = Fals
 log.info('confirmed')
 h.flush()
 os.kill(int(sys.argv[2]), signal.SIGSTOP)
-for i in range(%d):
-    log.info('record %%d', i)
-started = time.monotonic()
-h.close()
-print(json.dumps({'event': 'done', 'close_s': time.monotonic() - started, 'stats': h.client.stats}), flush=True)
-''' % N
+''' + LOG_AND_CLOSE
 
 
 def test_writer_away_close_reports_the_records_it_spooled(writer_factory, run_code, tmp_path):
@@ -131,12 +135,7 @@ FORBIDDEN = '''import json, logging, sys, time
 import logfunnel
 h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], spool_dir=sys.argv[2], seq_key='seq', close_timeout=%r)
 log = logging.getLogger('app'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
-for i in range(%d):
-    log.info('record %%d', i)
-started = time.monotonic()
-h.close()
-print(json.dumps({'event': 'done', 'close_s': time.monotonic() - started, 'stats': h.client.stats}), flush=True)
-''' % (DEADLINE, N)
+''' % DEADLINE + LOG_AND_CLOSE
 
 
 def test_an_endpoint_this_process_may_not_use_ends_close_at_once(procs):
@@ -247,12 +246,7 @@ import logfunnel
 h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], curve_server_key=sys.argv[2], curve_key_file=sys.argv[3],
                                spool_dir=sys.argv[4], close_timeout=%r)
 log = logging.getLogger('app'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
-for i in range(%d):
-    log.info('record %%d', i)
-started = time.monotonic()
-h.close()
-print(json.dumps({'event': 'done', 'close_s': time.monotonic() - started, 'stats': h.client.stats}), flush=True)
-''' % (DEADLINE, N)
+''' % DEADLINE + LOG_AND_CLOSE
 
 
 def test_a_curve_key_the_writer_refuses_ends_close_at_once(writer_factory, run_code, tmp_path):
