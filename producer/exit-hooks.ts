@@ -11,14 +11,21 @@
  */
 export type ExitEvent = 'beforeExit' | 'exit'
 
+/** A hook holds its target weakly; its function is kept in `fns`, keyed by the target. */
 interface Hook {
   ref: WeakRef<object>
-  fn: (target: any) => void
 }
 
 const hooks: Record<ExitEvent, Set<Hook>> = { beforeExit: new Set(), exit: new Set() }
 /** Each target's hooks, found again by the target (unregister) or once it is collected. */
 const byTarget = new WeakMap<object, Hook[]>()
+/**
+ * Each hook's function, an entry of its target's (a WeakMap's value holds its key only while the
+ * key lives elsewhere): a function that holds its target, even through the context V8 gives all
+ * closures of one scope, cannot keep it alive. Held by the hook itself, an orphan sender's
+ * function did: its thread, 4 MiB ring and Worker stayed for the process's life.
+ */
+const fns = new WeakMap<object, Map<Hook, (target: any) => void>>()
 const registry = new FinalizationRegistry<Hook[]>((gone) => {
   for (const hook of gone) {
     hooks.beforeExit.delete(hook)
@@ -33,28 +40,31 @@ function run (event: ExitEvent): void {
   hooks[event].clear()
   for (const hook of due) {
     const target = hook.ref.deref()
-    if (target !== undefined) hook.fn(target)
+    if (target !== undefined) fns.get(target)?.get(hook)?.(target)
   }
 }
 
 /**
  * Calls `fn(target)` once at the process's next `event`, unless `target` was collected or
- * unregistered by then. `fn` must not hold `target` (it is passed in).
+ * unregistered by then. `fn` may hold `target`: it is kept only as long as the target lives.
  */
 export function onProcessEnd<T extends object> (event: ExitEvent, target: T, fn: (target: T) => void): void {
   if (!installed.has(event)) {
     installed.add(event)
     process.on(event, () => run(event))
   }
-  const hook: Hook = { ref: new WeakRef(target), fn }
+  const hook: Hook = { ref: new WeakRef(target) }
   hooks[event].add(hook)
-  const own = byTarget.get(target)
-  if (own !== undefined) {
-    own.push(hook)
+  const own = fns.get(target) ?? new Map<Hook, (target: any) => void>()
+  own.set(hook, fn)
+  fns.set(target, own)
+  const list = byTarget.get(target)
+  if (list !== undefined) {
+    list.push(hook)
   } else {
-    const list = [hook]
-    byTarget.set(target, list)
-    registry.register(target, list, target)
+    const first = [hook]
+    byTarget.set(target, first)
+    registry.register(target, first, target)
   }
 }
 
@@ -63,6 +73,7 @@ export function offProcessEnd (target: object): void {
   const own = byTarget.get(target)
   if (own === undefined) return
   byTarget.delete(target)
+  fns.delete(target)
   registry.unregister(target)
   for (const hook of own) {
     hooks.beforeExit.delete(hook)
