@@ -1,10 +1,10 @@
 import { statSync } from 'node:fs'
-import type { EventEmitter } from 'node:events'
 import { parseEndpoint } from '../shared/endpoint.js'
 import { ConnectError, HandshakeError, type LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { explainRefusal, handshakeProblem } from './connect-watch.js'
 import { sayOnStderr } from './stdio-lines.js'
+import type { ChannelUser } from './channel-users.js'
 import { UNLISTED_REFUSAL, type ReachFacts } from './writer-reach.js'
 
 /**
@@ -54,7 +54,7 @@ export class UnreachedReport {
    * owed, if one is, once; true when it did. `closeEnding`: how close() ended, when this report
    * is to say it too (funnel.ts: its LOGFUNNEL_ERR_CLOSE_TIMEOUT is then not reported).
    */
-  report (reach: ReachFacts, spooled: number, emitter?: EventEmitter, closeEnding?: string): boolean {
+  report (reach: ReachFacts, spooled: number, emitter?: ChannelUser, closeEnding?: string): boolean {
     if (this.#made) return false
     const err = unreachedAtEnd(this.#options, reach, performance.now() - this.#startedAt, spooled, closeEnding)
     if (err === undefined) return false
@@ -120,7 +120,7 @@ function missingSocket (endpoints: string[]): string | undefined {
  * ConnectWatch's report goes), else as one line on stderr, written at once: a process warning
  * would print on a later tick, which a process ending now never reaches. Never throws.
  */
-export function reportAtEnd (err: LogfunnelError, emitter?: EventEmitter): void {
+export function reportAtEnd (err: LogfunnelError, emitter?: ChannelUser): void {
   if (emitter !== undefined && emitter.listenerCount('error') > 0) {
     try {
       emitter.emit('error', err)

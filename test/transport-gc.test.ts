@@ -39,27 +39,34 @@ describe('transport loggers created in a function and dropped, gc() between them
 })
 
 /**
- * funnel() loggers made per request and dropped without close(): once collected, each one's
- * sender thread closes (what has no receipt goes to the spool) and ends. Before, every dropped
- * logger kept its thread, ~10 MB and 7 descriptors, until the process ended.
+ * funnel() loggers made per request and dropped without close(). Made with the same options they
+ * share one sender thread (funnel.ts); before, each had its own: 500 made at ~16 a second took
+ * a process to 452 threads and 6.8 GB resident. Made with options of their own (`distinct`), each
+ * has its thread, and once collected each one closes (what has no receipt goes to the spool) and
+ * ends; before, every dropped logger kept its thread, ~10 MB and 7 descriptors, until the process
+ * ended, and its ring (4 MiB) until a later fix.
  */
 describe('funnel() loggers made per request and dropped without close()', () => {
   const LOGGERS = 40
-  it(`${LOGGERS} dropped loggers: collected, their threads end, the process exits 0 by itself, every record in the file once`, async () => {
-    const dir = tempDir()
-    const writer = await startWriterChild(dir)
-    const app = spawnNode(['--expose-gc', fixture('funnel-gc'), writer.endpoint, String(LOGGERS), String(RECORDS)])
-    expect(await exitCode(app, 90_000), app.describe()).toBe(0)
-    const done = await app.waitForLine((l) => l.event === 'done')
-    expect(done.peakThreads, app.describe()).toBeGreaterThan(done.threadsBefore + 2)
-    expect(done.threadsAfter, app.describe()).toBeLessThanOrEqual(done.threadsBefore + 2)
-    // Nor their rings (4 MiB each by default): the orphans' exit hooks held them, with their
-    // Workers, for the process's life (176 MB of 40 rings after gc(); 12.6 MB now).
-    expect(done.arrayBuffers, app.describe()).toBeLessThan(40 * 1024 * 1024)
-    await waitFor(() => lineCount(writer.file) >= LOGGERS * RECORDS, 20_000, () => `${lineCount(writer.file)} lines`)
-    await writer.stop()
-    expect(await verifyFile(writer.file, { producerKey: 'request', expect: RECORDS })).toMatchObject({ lines: LOGGERS * RECORDS, producers: LOGGERS, torn: 0, gaps: 0, duplicates: 0, missing: 0 })
-  })
+  for (const distinct of [false, true]) {
+    const how = distinct ? 'each with options of its own' : 'the same options'
+    it(`${LOGGERS} dropped loggers, ${how}: ${distinct ? 'a thread each' : 'one sender thread for all'}, collected, the threads end, the process exits 0 by itself, every record in the file once`, async () => {
+      const dir = tempDir()
+      const writer = await startWriterChild(dir)
+      const app = spawnNode(['--expose-gc', fixture('funnel-gc'), writer.endpoint, String(LOGGERS), String(RECORDS), distinct ? 'distinct' : 'same'])
+      expect(await exitCode(app, 90_000), app.describe()).toBe(0)
+      const done = await app.waitForLine((l) => l.event === 'done')
+      if (distinct) expect(done.peakThreads, app.describe()).toBeGreaterThan(done.threadsBefore + 2)
+      else expect(done.peakThreads, app.describe()).toBe(done.threadsBefore + 1)
+      expect(done.threadsAfter, app.describe()).toBe(done.threadsBefore)
+      // Nor their rings (4 MiB each by default): the orphans' exit hooks held them, with their
+      // Workers, for the process's life (176 MB of 40 rings after gc(); 12.6 MB now).
+      expect(done.arrayBuffers, app.describe()).toBeLessThan(40 * 1024 * 1024)
+      await waitFor(() => lineCount(writer.file) >= LOGGERS * RECORDS, 20_000, () => `${lineCount(writer.file)} lines`)
+      await writer.stop({ spoolTaken: true })
+      expect(await verifyFile(writer.file, { producerKey: 'request', expect: RECORDS })).toMatchObject({ lines: LOGGERS * RECORDS, producers: LOGGERS, torn: 0, gaps: 0, duplicates: 0, missing: 0 })
+    })
+  }
 })
 
 /**
@@ -84,28 +91,34 @@ describe('funnel(): a destination collected while others live', () => {
 })
 
 /**
- * funnel() loggers dropped as above, without gc(), as a server runs: V8 collects by its own measure, which sees neither a
- * SharedArrayBuffer (the ring) nor a worker's isolate, so a dropped destination looked like a
- * few hundred bytes. Before, none was ever collected in a process whose heap did not grow: 300
- * requests left 311 threads, 2,105 descriptors and 3.4 GB resident, and the exit took 40 s.
+ * funnel() loggers dropped as above, without gc(), as a server runs. With the same options they
+ * share one sender thread, collected or not. With options of their own, V8 collects by its own
+ * measure, which sees neither a SharedArrayBuffer (the ring) nor a worker's isolate, so a dropped
+ * destination looked like a few hundred bytes: before its weight, none was ever collected in a
+ * process whose heap did not grow (300 requests left 311 threads, 2,105 descriptors and 3.4 GB
+ * resident, and the exit took 40 s).
  */
 describe('funnel() loggers made per request and dropped, no gc() called', () => {
   const LOGGERS = 80
-  it(`${LOGGERS} dropped loggers: V8 collects them by itself, the process exits 0 by itself, every record in the file once`, async () => {
-    const dir = tempDir()
-    const writer = await startWriterChild(dir)
-    const app = spawnNode([fixture('funnel-dropped'), writer.endpoint, String(LOGGERS), String(RECORDS)])
-    expect(await exitCode(app, 120_000), app.describe()).toBe(0)
-    const done = await app.waitForLine((l) => l.event === 'done')
-    // Each destination weighs SENDER_THREAD_WEIGHT_BYTES in V8's count, so V8 collects them as it
-    // goes (without the weight, none of 300). How many are left at the end varies with V8's
-    // external memory limit, which grows with what is live: 45 to 78 of 80 collected in 45 runs
-    // here, on this code and on the code before it (a bound of 64 failed about 1 run in 8).
-    expect(done.collected, app.describe()).toBeGreaterThanOrEqual(LOGGERS / 2)
-    // What a failure needs to tell lost records from records not taken yet: the app's output and the spool.
-    await waitFor(() => lineCount(writer.file) >= LOGGERS * RECORDS, 30_000,
-      () => `${lineCount(writer.file)} lines; spool files waiting: ${spoolFilesWaiting(writer.spoolDir).join(', ') || 'none'}\n${app.describe()}`)
-    await writer.stop({ spoolTaken: true })
-    expect(await verifyFile(writer.file, { producerKey: 'request', expect: RECORDS })).toMatchObject({ lines: LOGGERS * RECORDS, producers: LOGGERS, torn: 0, gaps: 0, duplicates: 0, missing: 0 })
-  })
+  for (const distinct of [false, true]) {
+    const how = distinct ? 'each with options of its own' : 'the same options'
+    it(`${LOGGERS} dropped loggers, ${how}: ${distinct ? 'V8 collects them by itself' : 'one sender thread for all'}, the process exits 0 by itself, every record in the file once`, async () => {
+      const dir = tempDir()
+      const writer = await startWriterChild(dir)
+      const app = spawnNode([fixture('funnel-dropped'), writer.endpoint, String(LOGGERS), String(RECORDS), distinct ? 'distinct' : 'same'])
+      expect(await exitCode(app, 120_000), app.describe()).toBe(0)
+      const done = await app.waitForLine((l) => l.event === 'done')
+      // Each channel weighs SENDER_THREAD_WEIGHT_BYTES in V8's count, so V8 collects them as it
+      // goes (without the weight, none of 300). How many are left at the end varies with V8's
+      // external memory limit, which grows with what is live: 45 to 78 of 80 collected in 45 runs
+      // here (a bound of 64 failed about 1 run in 8).
+      if (distinct) expect(done.collected, app.describe()).toBeGreaterThanOrEqual(LOGGERS / 2)
+      else expect(done.peakThreads, app.describe()).toBe(done.threadsBefore + 1)
+      // What a failure needs to tell lost records from records not taken yet: the app's output and the spool.
+      await waitFor(() => lineCount(writer.file) >= LOGGERS * RECORDS, 30_000,
+        () => `${lineCount(writer.file)} lines; spool files waiting: ${spoolFilesWaiting(writer.spoolDir).join(', ') || 'none'}\n${app.describe()}`)
+      await writer.stop({ spoolTaken: true })
+      expect(await verifyFile(writer.file, { producerKey: 'request', expect: RECORDS })).toMatchObject({ lines: LOGGERS * RECORDS, producers: LOGGERS, torn: 0, gaps: 0, duplicates: 0, missing: 0 })
+    })
+  }
 })
