@@ -12,6 +12,7 @@ from typing import List, Tuple
 
 import zmq
 
+from ._context import shared_context
 from ._inherited import close_connections_to, writer_peers
 from ._liveness import WriterLiveness, heartbeat_ms
 from .errors import LogfunnelError, SenderFailed, SenderStalled, report
@@ -114,14 +115,9 @@ class SenderThread:
         """One run of the sender: its sockets, until close(). Raises what a fault raises."""
         # Before connecting: what a child forked while the connections are open closes (reset()).
         self._writer_peers = writer_peers(self.endpoint, self.receipt_endpoint)
-        ctx = zmq.Context()
-        try:
-            push, sub, monitor, receipts = open_sockets(ctx, self.endpoint, self.receipt_endpoint, self._producer_id,
-                                                        self._curve, self.send_high_water_mark,
-                                                        heartbeat_ms(self.spool_after, self.receipt_timeout))
-        except BaseException:
-            ctx.destroy(linger=0)
-            raise
+        push, sub, monitor, receipts = open_sockets(shared_context(), self.endpoint, self.receipt_endpoint,
+                                                    self._producer_id, self._curve, self.send_high_water_mark,
+                                                    heartbeat_ms(self.spool_after, self.receipt_timeout))
         self._sessions += 1
         poller = zmq.Poller()
         for sock in (sub, monitor, receipts, self._wake_r):
@@ -259,7 +255,6 @@ class SenderThread:
             sub.disable_monitor()
             for sock in (monitor, receipts, push, sub):
                 sock.close(0)
-            ctx.term()
 
     def _beat(self, due: float = 0.0) -> None:
         """The sender thread shows life: now, and next by ``due`` (a wait it means to make)."""

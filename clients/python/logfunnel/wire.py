@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
+from ._context import monitor_address
 from .errors import ConnectError, HandshakeError, LogfunnelError
 
 PROTOCOL_VERSION = 1
@@ -57,23 +58,34 @@ def open_sockets(ctx: zmq.Context, endpoint: str, receipt_endpoint: str, produce
     """PUSH to the writer, SUB to this producer's receipts, and each one's monitor.
     ``heartbeat``: (ZMQ_HEARTBEAT_IVL, ZMQ_HEARTBEAT_TIMEOUT) in ms for the SUB socket (see
     _liveness), or None."""
-    push = ctx.socket(zmq.PUSH)
-    sub = ctx.socket(zmq.SUB)
-    for sock in (push, sub):
-        sock.setsockopt(zmq.LINGER, 0)
-        if curve is not None:
-            sock.curve_serverkey = curve[0].encode()
-            sock.curve_publickey = curve[1].encode()
-            sock.curve_secretkey = curve[2].encode()
-    push.setsockopt(zmq.SNDHWM, send_high_water_mark)
-    if heartbeat is not None:
-        sub.setsockopt(zmq.HEARTBEAT_IVL, heartbeat[0])
-        sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat[1])
-    monitor = push.get_monitor_socket(MONITOR_EVENTS)
-    receipts = sub.get_monitor_socket(RECEIPT_MONITOR_EVENTS)
-    push.connect(endpoint)
-    sub.setsockopt(zmq.SUBSCRIBE, producer_id)
-    sub.connect(receipt_endpoint)
+    made: List[zmq.Socket] = []
+    try:
+        push = ctx.socket(zmq.PUSH)
+        made.append(push)
+        sub = ctx.socket(zmq.SUB)
+        made.append(sub)
+        for sock in (push, sub):
+            sock.setsockopt(zmq.LINGER, 0)
+            if curve is not None:
+                sock.curve_serverkey = curve[0].encode()
+                sock.curve_publickey = curve[1].encode()
+                sock.curve_secretkey = curve[2].encode()
+        push.setsockopt(zmq.SNDHWM, send_high_water_mark)
+        if heartbeat is not None:
+            sub.setsockopt(zmq.HEARTBEAT_IVL, heartbeat[0])
+            sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat[1])
+        monitor = push.get_monitor_socket(MONITOR_EVENTS, monitor_address())
+        made.append(monitor)
+        receipts = sub.get_monitor_socket(RECEIPT_MONITOR_EVENTS, monitor_address())
+        made.append(receipts)
+        push.connect(endpoint)
+        sub.setsockopt(zmq.SUBSCRIBE, producer_id)
+        sub.connect(receipt_endpoint)
+    except BaseException:
+        # The context is the process's (shared_context): only this producer's sockets go.
+        for sock in made:
+            sock.close(0)
+        raise
     return push, sub, monitor, receipts
 
 
