@@ -1,0 +1,124 @@
+"""One ZeroMQ context per process: a handler made near the descriptor limit no longer aborts the
+process, and many handlers alive at once cost one thread each, not three."""
+
+import pytest
+
+from conftest import assert_clean, count_lines, verify
+
+AT_THE_LIMIT = '''import json, logging, os, resource, sys, time
+import logfunnel, logfunnel._sender as sender
+endpoint, case, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+tries = []  # what each session raised
+session = sender.SenderThread._session
+
+def counted(self):
+    try:
+        return session(self)
+    except Exception as err:
+        tries.append(getattr(err, 'errno', None))
+        raise
+
+sender.SenderThread._session = counted
+log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False
+if case == 'a later handler':
+    first = logfunnel.LogfunnelHandler(endpoint=endpoint)
+    log.addHandler(first)
+    for i in range(n):
+        log.info('before %d', i, extra={'handler': 'first', 'seq': i})
+    first.flush()  # its session (and, now, the process's context) is up
+    log.removeHandler(first)
+h = logfunnel.LogfunnelHandler(endpoint=endpoint)  # made here: its signal watcher takes no descriptor below
+log.addHandler(h)
+hog = []
+try:
+    while True:
+        hog.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+# Four free: the sender's wake-up pipe takes two, its session finds two. A context started there
+# took its term mailbox and the reaper's, and libzmq aborted on the reaper's epoll descriptor.
+for _ in range(4):
+    os.close(hog.pop())
+for i in range(n):
+    log.info('at the limit %d', i, extra={'handler': 'edge', 'seq': i})
+deadline = time.monotonic() + 30
+while not tries and time.monotonic() < deadline:
+    time.sleep(0.01)
+tried = list(tries)
+for fd in hog:
+    os.close(fd)  # the application frees its descriptors
+h.flush()
+print(json.dumps({'event': 'done', 'tried': tried, 'stats': h.client.stats}), flush=True)
+'''
+
+
+@pytest.mark.parametrize('case', ['the first handler', 'a later handler'])
+def test_a_handler_started_at_the_descriptor_limit_waits_instead_of_aborting(writer_factory, run_code, case):
+    # Before: the session's new context aborted the process (status -6, SIGABRT: 'Too many open
+    # files (src/epoll.cpp:65)'), and every record it held was lost. Now the session fails with
+    # EMFILE (the shared context's start, or a socket of this producer's), reported once, and is
+    # tried again until the descriptors are back; then every record reaches the file.
+    writer = writer_factory()
+    n = 100
+    p = run_code(AT_THE_LIMIT, writer.endpoint, case, str(n))
+    done = p.wait_event('done')
+    assert p.wait() == 0, p.stderr
+    assert done['tried'][:1] == [24] and done['stats']['confirmed'] == n and done['stats']['lost'] == 0, done
+    assert p.stderr.count('LOGFUNNEL_ERR_SENDER_FAILED') == 1, p.stderr
+    assert 'the sender failed (ZMQError: Too many open files): no free descriptor for its ZeroMQ context and sockets' in p.stderr
+    total = 2 * n if case == 'a later handler' else n
+    writer.wait_for_lines(total)
+    assert writer.stop()['records'] == total and count_lines(writer.file) == total
+    assert_clean(verify(writer.file, '--key', 'handler', '--expect', str(n)), total, total // n)
+
+
+ALIVE = '''import json, logging, os, resource, sys, time
+import logfunnel
+endpoint, n = sys.argv[1], int(sys.argv[2])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+
+def state():
+    with open('/proc/self/status') as f:
+        threads = next(int(line.split()[1]) for line in f if line.startswith('Threads:'))
+    return {'threads': threads, 'fds': len(os.listdir('/proc/self/fd'))}
+
+base = state()
+handlers = [logfunnel.LogfunnelHandler(endpoint=endpoint) for _ in range(n)]
+for k, h in enumerate(handlers):
+    log = logging.getLogger('alive.%d' % k); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+    for i in range(10):
+        log.info('record %d', i, extra={'handler': k, 'seq': i})
+for h in handlers:
+    h.flush()  # every session up, every record confirmed
+alive = state()
+for h in handlers:
+    h.close()
+# libzmq's reaper closes the sockets' descriptors after close() returns
+settled, deadline = state(), time.monotonic() + 30
+while settled != {'threads': base['threads'] + 3, 'fds': base['fds'] + 7} and time.monotonic() < deadline:
+    time.sleep(0.02)
+    settled = state()
+print(json.dumps({'event': 'done', 'base': base, 'alive': alive, 'closed': settled}), flush=True)
+'''
+
+
+def test_handlers_alive_at_once_cost_a_thread_each(writer_factory, run_code):
+    # 60 handlers alive at once, one session each. Before: three threads each (the sender, and
+    # its own context's libzmq I/O thread and reaper) and 15 descriptors (182 threads and 908
+    # descriptors in all, from 1 and 6). Now the sender's thread and 10 descriptors (its
+    # wake-up pipe, six socket mailboxes, two connections), and once per process the signal
+    # watcher (a thread, two descriptors) and the context (two threads, five descriptors): 64
+    # threads and 613 descriptors.
+    writer = writer_factory()
+    n = 60
+    p = run_code(ALIVE, writer.endpoint, str(n))
+    done = p.wait_event('done')
+    assert p.wait() == 0 and p.stderr == ''
+    base = done['base']
+    assert done['alive'] == {'threads': base['threads'] + 3 + n, 'fds': base['fds'] + 7 + 10 * n}, done
+    assert done['closed'] == {'threads': base['threads'] + 3, 'fds': base['fds'] + 7}, done
+    writer.wait_for_lines(10 * n)
+    assert writer.stop()['records'] == 10 * n
+    assert_clean(verify(writer.file, '--key', 'handler', '--expect', '10'), 10 * n, n)
