@@ -11,7 +11,6 @@ sender waits out (``_sender.NO_FD_ERRNOS``)."""
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import itertools
 import os
@@ -32,7 +31,10 @@ START_DESCRIPTORS = 6
 # 12 bytes a socket (98 KiB).
 MAX_SOCKETS = 8192
 
-_context: Optional[Tuple[int, zmq.Context]] = None  # (pid, context): a forked child makes its own
+# (pid, context): a forked child makes its own. Never terminated by us: each pyzmq socket holds
+# its context, so it is collected (and terminated by pyzmq) only once no socket of it is left.
+_context: Optional[Tuple[int, zmq.Context]] = None
+_inherited: List[zmq.Context] = []  # the contexts of the processes this one was forked from
 _lock = threading.Lock()
 _monitor_ids = itertools.count()
 
@@ -56,13 +58,16 @@ def _make() -> zmq.Context:
         return current[1]
     _reserve_start_descriptors()
     ctx = zmq.Context()
-    ctx.set(zmq.MAX_SOCKETS, MAX_SOCKETS)
-    ctx.socket(zmq.PAIR).close(0)  # starts the reaper and the I/O thread now, with the descriptors just checked
-    # Never terminated: zmq_ctx_term waits for every socket to close, and at the interpreter's
-    # teardown (module globals cleared, the context collected) a socket still open in a daemon
-    # thread (a sender blocked for good, _sender.STALL) would hang the exit. A reference that is
-    # never given back keeps it for the process's life; the OS frees it at the end.
-    ctypes.pythonapi.Py_IncRef(ctypes.py_object(ctx))
+    try:
+        ctx.set(zmq.MAX_SOCKETS, MAX_SOCKETS)
+        ctx.socket(zmq.PAIR).close(0)  # starts the reaper and the I/O thread now, with the descriptors just checked
+    except BaseException:
+        ctx.term()  # no socket open: returns at once (collected unterminated, pyzmq warns)
+        raise
+    if current is not None:
+        # The parent's, in a forked child: kept, not collected here, where pyzmq would say
+        # 'ResourceWarning: Unclosed context' (python3 -X dev) of a context the child cannot end.
+        _inherited.append(current[1])
     _context = (pid, ctx)
     return ctx
 

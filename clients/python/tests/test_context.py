@@ -3,7 +3,7 @@ process, and many handlers alive at once cost one thread each, not three."""
 
 import pytest
 
-from conftest import assert_clean, count_lines, verify
+from conftest import PYTHON, Proc, assert_clean, count_lines, verify
 
 AT_THE_LIMIT = '''import json, logging, os, resource, sys, time
 import logfunnel, logfunnel._sender as sender
@@ -122,3 +122,35 @@ def test_handlers_alive_at_once_cost_a_thread_each(writer_factory, run_code):
     writer.wait_for_lines(10 * n)
     assert writer.stop()['records'] == 10 * n
     assert_clean(verify(writer.file, '--key', 'handler', '--expect', '10'), 10 * n, n)
+
+
+FORKED = '''import gc, logging, os, sys
+import logfunnel
+log = logging.getLogger('forked'); log.setLevel(logging.INFO); log.propagate = False
+h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq')
+log.addHandler(h)
+log.info('parent')
+h.close()
+log.removeHandler(h)
+del h
+gc.collect()  # nothing of the parent's producer is left: only the process's context holds its own
+pid = os.fork()
+if pid == 0:
+    log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
+    log.info('child')
+    sys.exit(0)
+assert os.waitpid(pid, 0)[1] == 0
+'''
+
+
+def test_a_forked_child_makes_its_own_context_and_says_nothing(writer_factory, procs, tmp_path):
+    # The child makes a context of its own with its first record and keeps the parent's (which it
+    # cannot end): collected, pyzmq said 'ResourceWarning: Unclosed context' in the child
+    # (python3 -X dev -W error: 'Exception ignored in: <function Context.__del__ ...>').
+    writer = writer_factory()
+    p = Proc([PYTHON, '-X', 'dev', '-W', 'error', '-c', FORKED, writer.endpoint], cwd=str(tmp_path))
+    procs.append(p)
+    assert p.wait() == 0 and p.stderr == ''
+    writer.wait_for_lines(2)
+    assert writer.stop()['records'] == 2
+    assert_clean(verify(writer.file, '--expect', '1'), 2, 2)
