@@ -32,6 +32,8 @@ MONITOR_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDS
 # connect, a failed handshake) or after this long without a handshake: on a loaded machine a
 # writer that is there can take longer than spool_after to complete one (HandshakeWatch.evident).
 UNREACHED_AT_CLOSE_AFTER = 1.0
+# How often a close asks again whether a refused ipc connect met a full backlog (s; HandshakeWatch.backlog_full).
+BACKLOG_PROBE_INTERVAL = 0.25
 # Why a connection accepted and still open had no handshake (the Node producer's words).
 NO_HANDSHAKE = 'no ZMTP handshake completed (a writer stopped or too busy to answer, or not a logfunnel writer)'
 # The writer refused this producer's CURVE key (the Node producer's words).
@@ -137,6 +139,22 @@ def _ipc_forbidden(path: str) -> bool:
     return not os.access(path, os.W_OK)
 
 
+def _ipc_backlog_full(path: str) -> bool:
+    """A plain non-blocking connect to ``path`` is refused with EAGAIN: a listener is there, with
+    as many connections waiting as its backlog holds. One that succeeds is closed at once."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.setblocking(False)
+        probe.connect(path)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return False
+
+
 class HandshakeWatch:
     """Follows the PUSH socket's monitor until a ZMTP handshake completes; past ``timeout`` s
     without one, ``overdue()`` gives the error to report, once: LOGFUNNEL_ERR_CONNECT when
@@ -152,6 +170,7 @@ class HandshakeWatch:
         self.denied = False             # the writer refused this producer's CURVE key (ZAP: not in its allowed keys)
         self.failure = ''
         self.up = False                 # a handshake completed and its connection is still open
+        self._backlog_probed: Optional[Tuple[float, bool]] = None  # (when, backlog_full()'s answer)
 
     def read(self, monitor: zmq.Socket) -> None:
         """Takes every event the monitor holds."""
@@ -202,10 +221,29 @@ class HandshakeWatch:
         (accepted, refused, or no socket there), so with neither answer seen libzmq's events were
         not read yet, on a loaded machine, and "nothing accepted the connection" would be said of
         a writer that is there (the Node producer's rule too)."""
-        if self.connected or self.refused or not self.endpoint.startswith('ipc://'):
+        if not self.endpoint.startswith('ipc://'):
+            return self.evident(now)
+        if self.refused and not self.connected and self.backlog_full(now):
+            # A writer that is there, with more connections waiting than it takes (ipc refuses
+            # them at once: EAGAIN), as under a burst of new producers: said, as of a connection
+            # accepted and never answered, after a second only. Before, "nothing accepted the
+            # connection" was said of a running writer (2 of 2,000 handlers made per request in a
+            # gunicorn worker), whose records reached the file through the spool.
+            return now - self.started >= UNREACHED_AT_CLOSE_AFTER
+        if self.connected or self.refused:
             return self.evident(now)
         path = self.endpoint[len('ipc://'):]
         return not os.path.exists(path) or _ipc_forbidden(path)
+
+    def backlog_full(self, now: float) -> bool:
+        """Over ipc, whether a listener holds the socket with its backlog full: a plain connect
+        is refused with EAGAIN (a socket nothing listens on refuses with ECONNREFUSED). Asked
+        again at most every BACKLOG_PROBE_INTERVAL s."""
+        if self._backlog_probed is not None and now - self._backlog_probed[0] < BACKLOG_PROBE_INTERVAL:
+            return self._backlog_probed[1]
+        full = _ipc_backlog_full(self.endpoint[len('ipc://'):])
+        self._backlog_probed = (now, full)
+        return full
 
     def at_close(self, now: float, spooled: int, spool_dir: str, ending: Optional[str] = None) -> LogfunnelError:
         """The error for a close that ended before ``overdue()`` had one to give, the writer never
@@ -242,6 +280,9 @@ class HandshakeWatch:
                         "(see the writer's socketMode)")
             if not os.path.exists(path):
                 return 'no socket at that path (is the writer running?)'
+            if self.refused and self.backlog_full(time.monotonic()):
+                return ('the socket takes no more connections (its backlog is full: a writer stopped, '
+                        'or too busy to accept them)')
         elif self.endpoint.startswith('tcp://'):
             # libzmq's events carry no errno: a plain connect tells, as the Node producer's probe does.
             host, _, port = self.endpoint[len('tcp://'):].rpartition(':')
