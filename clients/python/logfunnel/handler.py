@@ -16,6 +16,7 @@ from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) 
 from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
 
 from . import exit as _exit
+from ._sharing import sharers_of, shared_client
 from .client import Client
 from .errors import Closed, CloseTimeout, LogfunnelError, RecordTooLarge, report, say
 
@@ -128,9 +129,14 @@ class LogfunnelHandler(logging.Handler):
     def __init__(self, endpoint: Optional[str] = None, level: int = logging.NOTSET, seq_key: Optional[str] = None,
                  client: Optional[Client] = None, **client_options: Any) -> None:
         super().__init__(level)
-        # Weakly: the client's sender thread holds on_error, and must not keep this handler alive.
-        client_options.setdefault('on_error', _report_to(weakref.ref(self)))
-        self.client = client or Client(endpoint, **client_options)
+        self._left = False  # closed while other handlers still share its client
+        shared = None if client is not None or 'on_error' in client_options else shared_client(self, endpoint, client_options)
+        if shared is not None:
+            self.client = shared
+        else:
+            # Weakly: the client's sender thread holds on_error, and must not keep this handler alive.
+            client_options.setdefault('on_error', _report_to(weakref.ref(self)))
+            self.client = client or Client(endpoint, **client_options)
         self.seq_key = seq_key
         self.hostname = socket.gethostname()
         self._pid = os.getpid()
@@ -213,6 +219,9 @@ class LogfunnelHandler(logging.Handler):
         return self._encode(_jsonable(obj, set()))
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._left:
+            self._closed_drop()
+            return
         if self._emitting:
             # Re-entered in this thread (logging holds the handler's re-entrant lock over emit): a
             # signal handler, or an argument's __str__, logged while this emit ran. Queued first,
@@ -255,13 +264,7 @@ class LogfunnelHandler(logging.Handler):
                     self._deferred.popleft()
                 raise
         except Closed:
-            # After close(): at interpreter exit logging.shutdown() and the exit hook close every
-            # handler while daemon threads may still log. Said once, not once per record.
-            self.closed_drops += 1
-            if self.closed_drops == 1:
-                say('logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged through a closed LogfunnelHandler '
-                    '(after close() or logging.shutdown(), as daemon threads do at exit); such records '
-                    'are not sent, counted in closed_drops, and reported this once\n')
+            self._closed_drop()
         except RecordTooLarge:
             # Said once, as Node's producers say it (a process warning, once); each one is counted
             # in the client's stats['too_large']. Before, each was logging's 40-line report of a
@@ -272,6 +275,15 @@ class LogfunnelHandler(logging.Handler):
             self.handleError(record)
         finally:
             self._emitting = False
+
+    def _closed_drop(self) -> None:
+        # After close(): at interpreter exit logging.shutdown() and the exit hook close every
+        # handler while daemon threads may still log. Said once, not once per record.
+        self.closed_drops += 1
+        if self.closed_drops == 1:
+            say('logfunnel: LOGFUNNEL_ERR_CLOSED: a record was logged through a closed LogfunnelHandler '
+                '(after close() or logging.shutdown(), as daemon threads do at exit); such records '
+                'are not sent, counted in closed_drops, and reported this once\n')
 
     def _emit_deferred(self) -> None:
         """Sends the deferred records, oldest first. Each leaves ``_deferred`` once sent (no call
@@ -308,11 +320,25 @@ class LogfunnelHandler(logging.Handler):
             pass
 
     def close(self) -> None:
+        """Waits for the receipts (at most close_timeout; with the writer away, until what has none
+        is in the spool), then closes the client, or, while other handlers share it, leaves it to
+        them: its records not yet confirmed stay with the client, confirmed, spooled or reported
+        as theirs are."""
         try:
             client = getattr(self, 'client', None)
-            if client is not None:
+            if client is not None and not self._left:
                 self._send_deferred()
-                client.close_or_report()
+                sharers = sharers_of(client)
+                # The last one stays a sharer: the close's reports go through its handleError.
+                if sharers is not None and any(handler is not self for handler in sharers):
+                    sharers.discard(self)
+                    self._left = True
+                    try:
+                        client._flush_or_spooled()
+                    except CloseTimeout:
+                        pass
+                else:
+                    client.close_or_report()
         finally:
             self._leave_seqs()
             super().close()

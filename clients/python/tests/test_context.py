@@ -1,5 +1,6 @@
 """One ZeroMQ context per process: a handler made near the descriptor limit no longer aborts the
-process, and many handlers alive at once cost one thread each, not three."""
+process; many handlers alive at once cost one thread each, not three, and one in all when they
+share a client (the same options)."""
 
 import pytest
 
@@ -22,7 +23,8 @@ def counted(self):
 sender.SenderThread._session = counted
 log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False
 if case == 'a later handler':
-    first = logfunnel.LogfunnelHandler(endpoint=endpoint)
+    # Options of its own: with the same options the handler below would share its client (handler.py).
+    first = logfunnel.LogfunnelHandler(endpoint=endpoint, close_timeout=9.0)
     log.addHandler(first)
     for i in range(n):
         log.info('before %d', i, extra={'handler': 'first', 'seq': i})
@@ -75,7 +77,7 @@ def test_a_handler_started_at_the_descriptor_limit_waits_instead_of_aborting(wri
 
 ALIVE = '''import json, logging, os, resource, sys, time
 import logfunnel
-endpoint, n = sys.argv[1], int(sys.argv[2])
+endpoint, n, own = sys.argv[1], int(sys.argv[2]), sys.argv[3] == 'own'
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
 
@@ -85,7 +87,8 @@ def state():
     return {'threads': threads, 'fds': len(os.listdir('/proc/self/fd'))}
 
 base = state()
-handlers = [logfunnel.LogfunnelHandler(endpoint=endpoint) for _ in range(n)]
+# 'own': options of their own (a close_timeout each), so none shares another's client.
+handlers = [logfunnel.LogfunnelHandler(endpoint=endpoint, **({'close_timeout': 10 + k / 1000} if own else {})) for k in range(n)]
 for k, h in enumerate(handlers):
     log = logging.getLogger('alive.%d' % k); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
     for i in range(10):
@@ -95,7 +98,7 @@ for h in handlers:
 alive = state()
 for h in handlers:
     h.close()
-# libzmq's reaper closes the sockets' descriptors after close() returns
+# libzmq's reaper closes the sockets' descriptors after close() returns; the keeper ends 5 s later
 settled, deadline = state(), time.monotonic() + 30
 while settled != {'threads': base['threads'] + 3, 'fds': base['fds'] + 7} and time.monotonic() < deadline:
     time.sleep(0.02)
@@ -104,20 +107,24 @@ print(json.dumps({'event': 'done', 'base': base, 'alive': alive, 'closed': settl
 '''
 
 
-def test_handlers_alive_at_once_cost_a_thread_each(writer_factory, run_code):
-    # 60 handlers alive at once, one session each. Before: three threads each (the sender, and
-    # its own context's libzmq I/O thread and reaper) and 15 descriptors (182 threads and 908
-    # descriptors in all, from 1 and 6). Now the sender's thread and 10 descriptors (its
-    # wake-up pipe, six socket mailboxes, two connections), and once per process the signal
-    # watcher (a thread, two descriptors) and the context (two threads, five descriptors): 64
-    # threads and 613 descriptors.
+@pytest.mark.parametrize('options', ['own', 'shared'])
+def test_handlers_alive_at_once(writer_factory, run_code, options):
+    # 60 handlers alive at once. With options of their own, one session each. Before: three
+    # threads each (the sender, and its own context's libzmq I/O thread and reaper) and 15
+    # descriptors (182 threads and 908 descriptors in all, from 1 and 6). Now the sender's thread
+    # and 10 descriptors (its wake-up pipe, six socket mailboxes, two connections), and once per
+    # process the signal watcher (a thread, two descriptors) and the context (two threads, five
+    # descriptors): 64 threads and 613 descriptors. With the same options they share one client
+    # (handler.py), as Node's funnel() destinations share a sender: one session for all 60.
     writer = writer_factory()
     n = 60
-    p = run_code(ALIVE, writer.endpoint, str(n))
+    p = run_code(ALIVE, writer.endpoint, str(n), options)
     done = p.wait_event('done')
     assert p.wait() == 0 and p.stderr == ''
     base = done['base']
-    assert done['alive'] == {'threads': base['threads'] + 3 + n, 'fds': base['fds'] + 7 + 10 * n}, done
+    sessions = n if options == 'own' else 1
+    # And the thread that keeps a shared client a while after its last handler (_sharing.py).
+    assert done['alive'] == {'threads': base['threads'] + 4 + sessions, 'fds': base['fds'] + 7 + 10 * sessions}, done
     assert done['closed'] == {'threads': base['threads'] + 3, 'fds': base['fds'] + 7}, done
     writer.wait_for_lines(10 * n)
     assert writer.stop()['records'] == 10 * n

@@ -1,0 +1,110 @@
+"""One Client for the handlers of a process made with the same options, as Node's funnel()
+destinations made with the same options share one sender: a handler made per request (or per
+job) then costs an object, not a producer (a sender thread, 10 descriptors, 2 connections, and
+records through the spool when made faster than the writer confirms them)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+
+from .client import Client
+from .errors import LogfunnelError, report
+
+if TYPE_CHECKING:
+    from .handler import LogfunnelHandler
+
+# How long a shared Client is kept after the last handler made for it, whether or not any is
+# still alive: a sync server's requests come one after another, each handler gone before the
+# next is made, and without it each made a producer of its own (4 gunicorn workers, 2,000
+# requests: up to 240 threads a worker, 1,764 spool files). Then it is released as a dropped
+# Client is (closed in a thread of its own: receipts for `linger`, the rest to the spool).
+KEEP_S = 5.0
+
+# (pid, endpoint, options) -> the Client, weakly; its handlers, weakly, in _sharers.
+_shared: 'weakref.WeakValueDictionary[Tuple[Any, ...], Client]' = weakref.WeakValueDictionary()
+_sharers: 'weakref.WeakKeyDictionary[Client, weakref.WeakSet[LogfunnelHandler]]' = weakref.WeakKeyDictionary()
+# The Clients kept for KEEP_S, and until when; the keeper thread lets them go.
+_kept: Dict[Tuple[Any, ...], Tuple[Client, float]] = {}
+_keeping = threading.Condition()
+_keeper: Optional[threading.Thread] = None
+
+
+def shared_client(handler: 'LogfunnelHandler', endpoint: Optional[str], options: Dict[str, Any]) -> Optional[Client]:
+    """The open Client of this process for ``endpoint`` and ``options``, made when there is none,
+    with ``handler`` one of its sharers from now on; None where the options cannot be a key (a
+    value that is not hashable): the handler then makes its own."""
+    key = (os.getpid(), endpoint, tuple(sorted(options.items())))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    client = _shared.get(key)
+    sharers = None if client is None else _sharers.get(client)
+    if client is None or sharers is None or client._closed or client._exit_closed:
+        sharers = weakref.WeakSet()
+        client = Client(endpoint, on_error=_report_to_sharers(sharers), **options)
+        _shared[key] = client
+        _sharers[client] = sharers
+    sharers.add(handler)
+    _keep(key, client)
+    return client
+
+
+def sharers_of(client: Client) -> 'Optional[weakref.WeakSet[LogfunnelHandler]]':
+    return _sharers.get(client)
+
+
+def _report_to_sharers(sharers: 'weakref.WeakSet[LogfunnelHandler]') -> Callable[[LogfunnelError], None]:
+    """A shared Client's errors: said once, through one of its handlers' handleError."""
+    def on_error(err: LogfunnelError) -> None:
+        for handler in list(sharers):
+            handler._client_error(err)
+            return
+        report(err)  # its handlers closed or dropped, the client still sending
+    return on_error
+
+
+def _keep(key: Tuple[Any, ...], client: Client) -> None:
+    global _keeper
+    with _keeping:
+        _kept[key] = (client, time.monotonic() + KEEP_S)
+        if _keeper is None:
+            try:
+                _keeper = threading.Thread(target=_let_go, name='logfunnel-keep', daemon=True)
+                _keeper.start()
+            except RuntimeError:  # interpreter shutdown: no new threads; the exit hooks close it
+                _keeper = None
+        _keeping.notify()
+
+
+def _let_go() -> None:
+    """Lets each kept Client go KEEP_S after the last handler made for it (outside the lock: its
+    release may run here, when no handler holds it); ends once none is kept."""
+    global _keeper
+    while True:
+        with _keeping:
+            if not _kept:
+                _keeper = None
+                return
+            now = time.monotonic()
+            gone = [_kept.pop(key)[0] for key in [key for key, (_, until) in _kept.items() if until <= now]]
+            if not gone:
+                _keeping.wait(min(until for _, until in _kept.values()) - now)
+                continue
+        del gone
+
+
+def _forked() -> None:
+    """A forked child keeps none of its parent's: each of its handlers makes a Client of its own
+    pid, and its keeper thread is not there."""
+    global _keeper, _keeping
+    _kept.clear()
+    _keeping = threading.Condition()
+    _keeper = None
+
+
+os.register_at_fork(after_in_child=_forked)

@@ -1,0 +1,87 @@
+"""Handlers made in one process with the same options share one client (handler.py), as Node's
+funnel() destinations share a sender: each keeps its own order and its own close()."""
+
+from conftest import assert_clean, count_lines, verify
+
+TWO = '''import json, logging, sys
+import logfunnel
+endpoint, n, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+a = logfunnel.LogfunnelHandler(endpoint=endpoint)
+b = logfunnel.LogfunnelHandler(endpoint=endpoint)
+log_a = logging.getLogger('a'); log_a.setLevel(logging.INFO); log_a.propagate = False; log_a.addHandler(a)
+log_b = logging.getLogger('b'); log_b.setLevel(logging.INFO); log_b.propagate = False; log_b.addHandler(b)
+for i in range(n):
+    log_a.info('shared', extra={'who': 'a', 'seq': i})
+    log_b.info('shared', extra={'who': 'b', 'seq': i})
+a.close()
+with open(path) as f:
+    lines_at_close = sum(1 for _ in f)
+log_a.info('after close', extra={'who': 'a', 'seq': n})
+for i in range(n, 2 * n):
+    log_b.info('shared', extra={'who': 'b', 'seq': i})
+b.close()
+print(json.dumps({'event': 'done', 'same': a.client is b.client, 'lines_at_close': lines_at_close,
+                  'records': b.client.stats['records'], 'a_drops': a.closed_drops, 'b_drops': b.closed_drops}), flush=True)
+'''
+
+
+def test_two_handlers_with_the_same_options_share_a_client(writer_factory, run_code):
+    # The first's close() waits for its receipts (all 2n lines are in the file then) and leaves
+    # the client to the other; its record after close() is dropped and said once; the last close
+    # ends the client. 3n records, each handler's in order.
+    writer = writer_factory()
+    n = 1000
+    p = run_code(TWO, writer.endpoint, str(n), writer.file)
+    done = p.wait_event('done')
+    assert p.wait() == 0, p.stderr
+    assert done == {'event': 'done', 'same': True, 'lines_at_close': 2 * n, 'records': 3 * n, 'a_drops': 1, 'b_drops': 0}, done
+    assert p.stderr.count('LOGFUNNEL_ERR_CLOSED') == 1 and p.stderr.count('\n') == 1, p.stderr
+    writer.wait_for_lines(3 * n)
+    assert writer.stop()['records'] == 3 * n and count_lines(writer.file) == 3 * n
+    assert_clean(verify(writer.file, '--key', 'who'), 3 * n, 2)
+
+
+PER_REQUEST = '''import json, logging, os, sys
+import logfunnel
+endpoint, n = sys.argv[1], int(sys.argv[2])
+
+def threads():
+    with open('/proc/self/status') as f:
+        return next(int(line.split()[1]) for line in f if line.startswith('Threads:'))
+
+base, peak = threads(), 0
+log = logging.getLogger('request'); log.setLevel(logging.INFO); log.propagate = False
+
+
+def handle(r):
+    # A handler per request, gone when the request ends (no close()), before the next is made.
+    h = logfunnel.LogfunnelHandler(endpoint=endpoint)
+    log.addHandler(h)
+    for i in range(10):
+        log.info('handled', extra={'request': r, 'seq': i})
+    log.removeHandler(h)
+
+
+for r in range(n):
+    handle(r)
+    peak = max(peak, threads())
+print(json.dumps({'event': 'done', 'base': base, 'peak': peak}), flush=True)
+'''
+
+
+def test_a_handler_per_request_dropped_shares_one_client(writer_factory, run_code):
+    # Before, each was a producer of its own until its records were confirmed (a thread, 10
+    # descriptors, 2 connections): made faster than the writer confirms, 200-400 alive at once,
+    # and records through the spool. Now the client is kept KEEP_S after the last handler made for
+    # it, and the next request's handler shares it: one sender thread beside the process's signal
+    # watcher, context and the keeper; the process ends by itself, nothing through the spool.
+    writer = writer_factory()
+    n = 2000
+    p = run_code(PER_REQUEST, writer.endpoint, str(n))
+    done = p.wait_event('done', timeout=120)
+    assert p.wait(timeout=120) == 0 and p.stderr == '', p.stderr
+    assert done['peak'] == done['base'] + 5, done
+    writer.wait_for_lines(10 * n)
+    stopped = writer.stop()
+    assert stopped['records'] == 10 * n and stopped['spool']['files'] == 0, stopped
+    assert_clean(verify(writer.file, '--key', 'request', '--expect', '10'), 10 * n, n)
