@@ -24,7 +24,7 @@ import { warnBeforeExit } from './process-warning.js'
 import { refusedReport } from './refused-threads.js'
 import { senderThreadFile } from './sender-thread-file.js'
 import { startSenderThread, StartFailures, type SenderThreadEvents } from './sender-thread-start.js'
-import { ChannelUsers, type ChannelUser } from './channel-users.js'
+import { ChannelUsers } from './channel-users.js'
 
 /** A sender thread that failed to start is started again this long after. */
 const SENDER_RESTART_MS = 1000
@@ -341,4 +341,3 @@ export class SenderChannel {
   }
 }
 
-export type { ChannelUser }
