@@ -74,7 +74,7 @@ def test_a_handler_per_request_dropped_shares_one_client(writer_factory, run_cod
     # descriptors, 2 connections): made faster than the writer confirms, 200-400 alive at once,
     # and records through the spool. Now the client is kept KEEP_S after the last handler made for
     # it, and the next request's handler shares it: one sender thread beside the process's signal
-    # watcher, context and the keeper; the process ends by itself, nothing through the spool.
+    # watcher, context and the keeper; the process ends by itself.
     writer = writer_factory()
     n = 2000
     p = run_code(PER_REQUEST, writer.endpoint, str(n))
@@ -82,6 +82,8 @@ def test_a_handler_per_request_dropped_shares_one_client(writer_factory, run_cod
     assert p.wait(timeout=120) == 0 and p.stderr == '', p.stderr
     assert done['peak'] == done['base'] + 5, done
     writer.wait_for_lines(10 * n)
-    stopped = writer.stop()
-    assert stopped['records'] == 10 * n and stopped['spool']['files'] == 0, stopped
+    # One producer in the writer's count: the one client. (Its batches may also be copied to the
+    # spool on a loaded machine, where receipts come later than spool_after: written once.)
+    stopped = writer.stop(spool_taken=True)
+    assert stopped['records'] == 10 * n and stopped['producers'] == 1, stopped
     assert_clean(verify(writer.file, '--key', 'request', '--expect', '10'), 10 * n, n)
