@@ -221,6 +221,21 @@ def assert_unreached_reported(stderr: str, closes: Any) -> None:
     assert UNREACHED.sub('', stderr) == '', stderr
 
 
+# For a test script (after `import logfunnel._sender as sender`): `tries` gets what each sender
+# session raised (its errno), the session itself unchanged.
+COUNT_SESSION_FAILURES = '''tries = []  # what each session raised
+session = sender.SenderThread._session
+
+def counted(self):
+    try:
+        return session(self)
+    except Exception as err:
+        tries.append(getattr(err, 'errno', None))
+        raise
+
+sender.SenderThread._session = counted
+'''
+
 CLEAN = {'torn': 0, 'gaps': 0, 'duplicates': 0, 'reordered': 0, 'missing': 0, 'extra': 0, 'ok': True}
 
 

@@ -4,23 +4,13 @@ share a client (the same options)."""
 
 import pytest
 
-from conftest import PYTHON, Proc, assert_clean, count_lines, verify
+from conftest import COUNT_SESSION_FAILURES, PYTHON, Proc, assert_clean, count_lines, verify
 
 AT_THE_LIMIT = '''import json, logging, os, resource, sys, time
 import logfunnel, logfunnel._sender as sender
 endpoint, case, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-tries = []  # what each session raised
-session = sender.SenderThread._session
-
-def counted(self):
-    try:
-        return session(self)
-    except Exception as err:
-        tries.append(getattr(err, 'errno', None))
-        raise
-
-sender.SenderThread._session = counted
+''' + COUNT_SESSION_FAILURES + '''
 log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False
 if case == 'a later handler':
     # Options of its own: with the same options the handler below would share its client (handler.py).

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import assert_clean, assert_reported_once, assert_unreached_reported, count_lines, verify
+from conftest import COUNT_SESSION_FAILURES, assert_clean, assert_reported_once, assert_unreached_reported, count_lines, verify
 
 BURST = '''import logging, sys
 import logfunnel
@@ -332,17 +332,7 @@ NO_FD_SESSION = '''import json, logging, os, resource, sys, time
 import logfunnel, logfunnel._sender as sender
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 sender.RESTART_DELAY = 0.005  # the waits between tries are not what this case is about
-tries = []  # what each session raised (its ZeroMQ context found no descriptor)
-session = sender.SenderThread._session
-
-def counted(self):
-    try:
-        return session(self)
-    except Exception as err:
-        tries.append(getattr(err, 'errno', None))
-        raise
-
-sender.SenderThread._session = counted
+''' + COUNT_SESSION_FAILURES + '''
 h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq')
 log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
 n = int(sys.argv[2])
