@@ -5,7 +5,7 @@ import { MAX_FRAME_BYTES } from '../shared/options.js'
 import { parseSpool, parseSpoolPreamble, spoolFileName } from '../shared/spool.js'
 import { CLOSED, EARLY_SEGMENT } from './early-spool.js'
 import type { SendWindow } from './send-window.js'
-import { EARLY_ENTRIES_INDEX, EARLY_RECORDS_INDEX, EARLY_STATE_INDEX, EARLY_WRITTEN_INDEX } from './sender-requests.js'
+import { EARLY_ENTRIES_INDEX, EARLY_RECORDS_INDEX, EARLY_STATE_INDEX, EARLY_WRITTEN_INDEX, isLoggingGone } from './sender-requests.js'
 import type { SenderStats } from './sender-stats.js'
 import type { SpoolPolicy } from './spool-policy.js'
 import type { WriterReach } from './writer-reach.js'
@@ -67,6 +67,9 @@ export class EarlyHandOver {
     for (;;) {
       const written = Atomics.load(c, EARLY_WRITTEN_INDEX)
       if (written === (Atomics.load(c, EARLY_STATE_INDEX) & ~CLOSED)) break
+      // Ended mid-append (a hosted sender outlives its logging thread: sender-host.ts): the entries
+      // counted are whole, the one it was writing is not taken.
+      if (isLoggingGone(c)) break
       Atomics.wait(c, EARLY_WRITTEN_INDEX, written, WRITTEN_RECHECK_MS)
     }
     const count = Atomics.load(c, EARLY_ENTRIES_INDEX)

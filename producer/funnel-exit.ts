@@ -4,6 +4,7 @@ import { rescueRest, rescueRing } from './late-spool.js'
 import type { SenderThread } from './sender-thread-handle.js'
 import { DESTROY_TIMEOUT_MS, destroySenderSync, readBeat } from './sender-requests.js'
 import { refusedRecords } from './refused-threads.js'
+import { HostedLink } from './hosted-link.js'
 import { sayOnStderr } from './stdio-lines.js'
 
 /**
@@ -50,12 +51,15 @@ export function spoolAtExit (thread: SenderThread, atSignal = false): number {
   // in a later 'exit' listener follow where the sender says it stood (LateSpool). Main thread
   // only (signals are handled there).
   if (atSignal && isMainThread && thread.options.spoolDir !== undefined && thread.ring.claimUnstarted()) return ringAtExit(thread)
+  // A sender thread its host has not started yet (its event loop busy) is started here now.
+  if (thread.worker instanceof HostedLink) thread.worker.forExit()
   const beats = readBeat(thread.control).beats
   const outcome = destroySenderSync(thread.worker, thread.control)
   // The process ends now: an exit handler's warning would never print. Written at once.
   if (outcome === false) {
     // One that never started took nothing from the ring (a machine too loaded to start it, a thread stuck before).
-    if (!thread.ring.senderStarted) return ringAtExit(thread)
+    // Claimed: one that starts after all takes nothing (its host may start it late).
+    if (thread.ring.claimUnstarted()) return ringAtExit(thread)
     // Not a sign of life through the whole wait: the thread is stuck (a hung disk, a loop) and
     // takes nothing more from the ring, whose lines then go to the spool from here.
     const rescue = readBeat(thread.control).beats === beats && thread.ring.untaken > 0 ? rescueRing(thread.ring, thread.options) : undefined

@@ -1,6 +1,5 @@
-import type { MessagePort } from 'node:worker_threads'
 import { countLines, LineFramer, surelyWithin } from './line-framing.js'
-import { CLAIMED, CONSUMED, GONE, HEADER_WORDS, PUBLISHED, type RingMemory, SLEEPING, SLOT_WORDS, slotCount, STARTED } from './ring-layout.js'
+import { CLAIMED, CONSUMED, FILLING, GONE, HEADER_WORDS, PUBLISHED, type RingMemory, SLEEPING, SLOT_WORDS, slotCount, STARTED } from './ring-layout.js'
 
 /** The logging thread's side of the ring (ring-layout.ts); the sender thread's is ring-reader.ts. */
 
@@ -35,6 +34,17 @@ export interface RingWriterOptions {
    * `--allow-worker`, a removed working directory) dropped every line past the ring's size.
    */
   spill?: () => boolean
+  /**
+   * Called while every slot is taken and no sender thread has started yet, before each wait: the
+   * logging thread may start its own sender then (a host thread that has not answered, see
+   * hosted-link.ts), as its event loop cannot while it waits here.
+   */
+  starting?: () => void
+}
+
+/** Where lines too large for a slot go: the sender thread's port (a MessagePort or a BroadcastChannel). */
+export interface LinePort {
+  postMessage: (line: ArrayBuffer) => void
 }
 
 /**
@@ -50,7 +60,7 @@ export class RingWriter {
   readonly #data: Buffer
   readonly #slotBytes: number
   readonly #mask: number
-  #port: MessagePort | undefined
+  #port: LinePort | undefined
   readonly #opts: RingWriterOptions
   #published = 0
   /** Offset of the slot being filled, -1 when none is. */
@@ -82,10 +92,29 @@ export class RingWriter {
    * to a thread that could not start (or ended) went with it. Before, the new thread found its
    * port empty at such a slot and failed on it again and again, until sending stopped.
    */
-  setPort (port: MessagePort): void {
+  setPort (port: LinePort): void {
     this.#port = port
     this.#pruneOversize()
     for (const line of this.#oversize.values()) port.postMessage(line)
+  }
+
+  /**
+   * The writing side of a ring another thread wrote (a host thread's, once that thread is gone:
+   * sender-host.ts): it goes on from what that thread published.
+   */
+  static adopt (ring: RingMemory, opts: RingWriterOptions): RingWriter {
+    const writer = new RingWriter(ring, opts)
+    writer.#published = Atomics.load(writer.#state, PUBLISHED)
+    // The slot that thread was filling, with the whole lines it had written (#mark): end() publishes them.
+    writer.#slot = writer.#published & writer.#mask
+    const meta = HEADER_WORDS + writer.#slot * SLOT_WORDS
+    const used = Atomics.load(writer.#state, meta)
+    if (Atomics.load(writer.#state, FILLING) === ((writer.#published + 1) | 0) && used > 0) {
+      writer.#base = writer.#slot * writer.#slotBytes
+      writer.#used = used
+      writer.#records = Atomics.load(writer.#state, meta + 1)
+    }
+    return writer
   }
 
   /** True once a sender thread has run on this ring. */
@@ -124,6 +153,7 @@ export class RingWriter {
     if (surelyWithin(text, Math.min(this.#slotBytes - this.#used, this.#opts.maxFrameBytes)) && this.#acquire()) {
       this.#used += this.#data.write(text, this.#base + this.#used)
       this.#records += countLines(text)
+      this.#mark()
     } else {
       this.#writeLines(text)
     }
@@ -177,6 +207,19 @@ export class RingWriter {
     }
     this.#used += this.#data.write(line, this.#base + this.#used)
     this.#records++
+    this.#mark()
+  }
+
+  /**
+   * Keeps the slot being filled's whole lines in its words as they come (plain stores: only a
+   * host reads them, once this thread has ended, sender-host.ts): the lines of a tick cut short by
+   * `worker.terminate()` (a pool that ends its thread as soon as the task has answered) are
+   * published by the host (adopt). The bytes go last: they count the lines that are whole.
+   */
+  #mark (): void {
+    const meta = HEADER_WORDS + this.#slot * SLOT_WORDS
+    this.#state[meta + 1] = this.#records
+    this.#state[meta] = this.#used
   }
 
   /** A line larger than a slot travels on the port; its slot only marks its place in order. */
@@ -231,10 +274,13 @@ export class RingWriter {
         return false
       }
       if (!unstarted && this.#opts.stuck?.() === true) return false
+      if (unstarted) this.#opts.starting?.()
       Atomics.wait(this.#state, CONSUMED, consumed, unstarted ? Math.min(BLOCKED_RECHECK_MS, SENDER_START_TIMEOUT_MS - waited) : BLOCKED_RECHECK_MS)
     }
     this.#slot = this.#published & this.#mask
     this.#base = this.#slot * this.#slotBytes
+    this.#mark()
+    Atomics.store(this.#state, FILLING, (this.#published + 1) | 0)
     return true
   }
 

@@ -46,6 +46,15 @@ export const whenCollected = new FinalizationRegistry<SenderThread>((thread) => 
   // No thread to close (it could not start, or it ended): what the ring holds goes to the spool
   // now. Before, it was lost without a word.
   if (thread.exited) return orphanExited(thread)
+  closeOrphan(thread)
+})
+
+/**
+ * Tells `thread` to close, its destination gone (collected, or its logging thread ended:
+ * sender-host.ts): what has no receipt goes to the spool, or, with none, waits for receipts up to
+ * `closeTimeoutMs`; until it has ended, a process exit or a fatal signal has it spool at once.
+ */
+export function closeOrphan (thread: SenderThread): void {
   orphans.add(thread)
   thread.worker.once('exit', () => orphans.delete(thread))
   thread.ring.end()
@@ -53,7 +62,7 @@ export const whenCollected = new FinalizationRegistry<SenderThread>((thread) => 
   thread.worker.postMessage(close)
   onProcessEnd('exit', thread, (t) => spoolOrphan(t, false))
   spoolOnFatalSignal(thread, (t) => spoolOrphan(t, true))
-})
+}
 
 /** A process exit: the orphan spools at once, and what it could not is said, as for a live destination. */
 /**

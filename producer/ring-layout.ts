@@ -28,7 +28,13 @@ export const SLEEPING = 3
 /** 1 once the sender thread runs; CLAIMED once the logging thread took the ring first (claimUnstarted). */
 export const STARTED = 4
 export const CLAIMED = 2
-export const HEADER_WORDS = 5
+/**
+ * The count of the slot the logging thread fills, plus one, from when it begins to fill it (its
+ * words then say how many whole lines it holds so far): once that thread is gone, its host
+ * publishes them (RingWriter.adopt). Stale once that slot is published.
+ */
+export const FILLING = 5
+export const HEADER_WORDS = 6
 /** Per slot: bytes (negative: a line too large for a slot, sent on the port), records. */
 export const SLOT_WORDS = 2
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { isMainThread, type Worker } from 'node:worker_threads'
+import { isMainThread } from 'node:worker_threads'
 import { ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { deadline } from '../shared/option-values.js'
@@ -18,12 +18,17 @@ import { reviveError } from './thread-errors.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { offProcessEnd, onProcessEnd } from './exit-hooks.js'
 import { trackThread, untrackThread, weighForCollector, whenCollected } from './orphan-senders.js'
-import type { SenderThread } from './sender-thread-handle.js'
+import type { SenderThread, SenderWorker } from './sender-thread-handle.js'
 import { UnreachedReport } from './unreached-report.js'
 import { warnBeforeExit } from './process-warning.js'
 import { refusedReport } from './refused-threads.js'
 import { senderThreadFile } from './sender-thread-file.js'
-import { startSenderThread, StartFailures, type SenderThreadEvents } from './sender-thread-start.js'
+import { listenToSender, spawnOwnSender, startSenderThread, StartFailures, type SenderThreadEvents } from './sender-thread-start.js'
+import { HostedLink } from './hosted-link.js'
+import { hostSenders, senderHost } from './sender-host.js'
+
+// This thread starts the sender threads of the worker threads it makes, so that they outlive them.
+hostSenders()
 import { ChannelUsers } from './channel-users.js'
 
 /** A sender thread that failed to start is started again this long after. */
@@ -104,9 +109,11 @@ export class SenderChannel {
       // A full ring and a sender thread stuck for SILENT_THREAD_MS: the log call stops waiting (before, for good).
       stuck: () => beats.silentFor(SILENT_THREAD_MS),
       // Full, with no sender thread and none starting: the ring goes to the spool from here.
-      spill: () => thread.exited && spillRing(thread)
+      spill: () => thread.exited && spillRing(thread),
+      // A host that has not started the sender thread yet, while this thread waits for one.
+      starting: () => (thread.worker as Partial<HostedLink> | undefined)?.hostLate?.()
     })
-    const thread: SenderThread = { options, worker: undefined as unknown as Worker, control, ring: this.#ring, exited: false }
+    const thread: SenderThread = { options, worker: undefined as unknown as SenderWorker, control, ring: this.#ring, exited: false }
     this.#thread = thread
     // Through a WeakRef: a closure here capturing `this` would put it in the context every closure
     // of this constructor shares, the ring's among them, and the thread holds the ring.
@@ -141,10 +148,16 @@ export class SenderChannel {
    * keeps what was logged meanwhile (once it is full, the logging thread drops and counts, see
    * SENDER_START_TIMEOUT_MS). Only the first failure to start is reported.
    */
-  #startSender (): Worker {
-    return startSenderThread(this.#senderFile, this.#thread,
-      { options: this.options, ring: this.#ringMemory, control: this.#thread.control, producerId: this.#producerId, early: this.#earlyBegun },
-      new WeakRef(this), SenderChannel.#threadEvents)
+  #startSender (): SenderWorker {
+    const data = { options: this.options, ring: this.#ringMemory, control: this.#thread.control, producerId: this.#producerId, early: this.#earlyBegun }
+    // The first start only: after a failure, this thread starts its own.
+    const host = this.#startFailures.error === undefined && this.#thread.worker === undefined ? senderHost() : undefined
+    if (host === undefined) return startSenderThread(this.#senderFile, this.#thread, data, new WeakRef(this), SenderChannel.#threadEvents)
+    const file = this.#senderFile
+    const thread = this.#thread
+    const link = new HostedLink(host, thread, file, data, () => spawnOwnSender(file, thread, data))
+    listenToSender(link, thread, new WeakRef(this), SenderChannel.#threadEvents)
+    return link
   }
 
   /** The sender thread's events (sender-thread-start.ts); each gets the channel, so none holds it. */

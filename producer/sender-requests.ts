@@ -1,4 +1,5 @@
-import { parentPort, type Worker } from 'node:worker_threads'
+import { parentPort } from 'node:worker_threads'
+import type { SenderWorker } from './sender-thread-handle.js'
 import type { SenderStats } from './sender-stats.js'
 import type { PlainError } from './thread-errors.js'
 import { reachFromWord, type ReachFacts } from './writer-reach.js'
@@ -30,7 +31,7 @@ export type SenderReply =
 export const SENDER_STOPPED = 'the sender stopped after repeated failures'
 
 /** Asks the sender thread to close its sockets at once: the process is exiting. */
-const DESTROY = 'logfunnel:destroy'
+export const DESTROY = 'logfunnel:destroy'
 const DESTROYED_INDEX = 0
 /** Records the exit request could not spool (no spool, or it could not be written). */
 const LOST_INDEX = 1
@@ -50,7 +51,24 @@ const REACH_INDEX = SPOOLED_INDEX + 1
 const BEAT_INDEX = REACH_INDEX + 1
 /** The records its sender held in memory only (no receipt, not in the spool) at that beat. */
 const HELD_INDEX = BEAT_INDEX + 1
-const WORDS = HELD_INDEX + 1
+/** Who starts the sender thread: the thread that made the logging thread, or the logging thread itself (claimSenderStart). */
+const STARTER_INDEX = HELD_INDEX + 1
+/** 1 once the logging thread is gone (its host saw it exit: sender-host.ts); a hosted sender waits for it no more. */
+const LOGGING_GONE_INDEX = STARTER_INDEX + 1
+const WORDS = LOGGING_GONE_INDEX + 1
+
+/** The sender thread's starter: none yet, the host (sender-host.ts), or the logging thread. */
+export const STARTER_NONE = 0
+export const STARTER_HOST = 1
+export const STARTER_OWN = 2
+
+/**
+ * Takes the start of the sender thread for `starter`: true for the first to ask. The host and the
+ * logging thread may both try, the host late (its event loop busy): only one starts a thread.
+ */
+export function claimSenderStart (control: Int32Array, starter: typeof STARTER_HOST | typeof STARTER_OWN): boolean {
+  return Atomics.compareExchange(control, STARTER_INDEX, STARTER_NONE, starter) === STARTER_NONE
+}
 
 /** How often a running sender thread says it is alive. */
 export const BEAT_MS = 250
@@ -124,7 +142,7 @@ export interface DestroyOutcome {
  * `worker.terminate()`): asks the sender thread to close its sockets and blocks until it has,
  * at most `timeoutMs`. Returns false on timeout, else how it left the records.
  */
-export function destroySenderSync (worker: Worker, control: Int32Array, timeoutMs = DESTROY_TIMEOUT_MS): false | DestroyOutcome {
+export function destroySenderSync (worker: SenderWorker, control: Int32Array, timeoutMs = DESTROY_TIMEOUT_MS): false | DestroyOutcome {
   if (Atomics.load(control, DESTROYED_INDEX) !== 1) {
     worker.postMessage({ code: DESTROY })
     if (Atomics.wait(control, DESTROYED_INDEX, 0, timeoutMs) === 'timed-out') return false
@@ -136,8 +154,8 @@ export function destroySenderSync (worker: Worker, control: Int32Array, timeoutM
  * Sender thread: on the request, runs `destroy` (closing the sockets; it says how it left the
  * records) and says so.
  */
-export function onDestroyRequest (control: Int32Array, destroy: () => DestroyOutcome): void {
-  parentPort?.on('message', (msg: { code?: unknown } | null) => {
+export function onDestroyRequest (control: Int32Array, destroy: () => DestroyOutcome, from: { on: (event: 'message', listener: (msg: { code?: unknown } | null) => void) => unknown } | null = parentPort): void {
+  from?.on('message', (msg: { code?: unknown } | null) => {
     if (msg?.code !== DESTROY) return
     const { lost, spooled } = destroy()
     Atomics.store(control, LOST_INDEX, Math.min(lost, 0x7fffffff))
@@ -146,6 +164,22 @@ export function onDestroyRequest (control: Int32Array, destroy: () => DestroyOut
     // loop: a promise of theirs settling during the thread's teardown aborts the process too.
     setImmediate(() => markDestroyed(control))
   })
+}
+
+/** Host: the logging thread has ended; a sender waiting for its early phase's last append stops waiting. */
+export function markLoggingGone (control: Int32Array): void {
+  Atomics.store(control, LOGGING_GONE_INDEX, 1)
+  Atomics.notify(control, EARLY_WRITTEN_INDEX)
+}
+
+/** Sender thread: true once its logging thread is gone. */
+export function isLoggingGone (control: Int32Array): boolean {
+  return Atomics.load(control, LOGGING_GONE_INDEX) === 1
+}
+
+/** True once the sender thread has closed its sockets (at a close or an exit request). */
+export function isDestroyed (control: Int32Array): boolean {
+  return Atomics.load(control, DESTROYED_INDEX) === 1
 }
 
 /** Sender thread: its sockets are closed (a later destroySenderSync returns at once). */

@@ -34,8 +34,8 @@ export function senderThreadFile (importMetaUrl: string | undefined): URL {
     'or leave logfunnel out of the bundle (external); see docs/producer.md#bundlers')
 }
 
-/** Starts the sender thread from `file`, handing it `port` (also in `workerData`). */
-export function spawnSenderThread (file: URL, port: MessagePort, workerData: object): Worker {
+/** Starts the sender thread from `file`, handing it `port` (also in `workerData`; none for a hosted one). */
+export function spawnSenderThread (file: URL, port: MessagePort | undefined, workerData: object): Worker {
   return new Worker(file, {
     // None of the application's options: inherited, `--input-type` (`node --input-type=module -e`)
     // keeps a worker from starting from a file, and `-r`/`--import` preloads (agents, loaders)
@@ -47,7 +47,7 @@ export function spawnSenderThread (file: URL, port: MessagePort, workerData: obj
     // every sender thread, without end (47 threads in the first second, by hand).
     env: withoutNodeOptions(process.env),
     workerData,
-    transferList: [port],
+    transferList: port === undefined ? [] : [port],
     ...OWN_STDIO // not piped into process.stdout/stderr: a broken stderr ended the process (stdio-lines.ts)
   })
 }

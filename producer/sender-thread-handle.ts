@@ -1,4 +1,4 @@
-import type { Worker } from 'node:worker_threads'
+import type { EventEmitter } from 'node:events'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import type { RingWriter } from './line-ring.js'
 import type { SpoolWriter } from './spool-writer.js'
@@ -9,10 +9,21 @@ import type { SpoolWriter } from './spool-writer.js'
  * Types only, so that those modules share it without importing each other.
  */
 
+/**
+ * The sender thread as the logging thread drives it: a Worker of its own, or one its host thread
+ * started for it (hosted-link.ts), driven the same way.
+ */
+export interface SenderWorker extends EventEmitter {
+  postMessage: (msg: unknown) => void
+  ref: () => void
+  unref: () => void
+  terminate: () => Promise<number>
+}
+
 /** What a destination's sender thread needs of it once the destination is gone. */
 export interface SenderThread {
   options: ResolvedProducerOptions
-  worker: Worker
+  worker: SenderWorker
   control: Int32Array
   ring: RingWriter
   exited: boolean

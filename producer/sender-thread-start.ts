@@ -3,7 +3,7 @@ import { orphanExited, orphanMessage } from './orphan-senders.js'
 import { warnBeforeExit } from './process-warning.js'
 import { refusedStart } from './refused-threads.js'
 import type { SenderReply } from './sender-requests.js'
-import type { SenderThread } from './sender-thread-handle.js'
+import type { SenderThread, SenderWorker } from './sender-thread-handle.js'
 import { spawnSenderThread } from './sender-thread-file.js'
 import { explainStartFailure } from './thread-errors.js'
 
@@ -20,14 +20,27 @@ export interface SenderThreadEvents<D> {
 
 /**
  * Starts funnel()'s sender thread (spawnSenderThread) on `thread`'s ring, a new port to it given to
- * the ring and in `workerData` (as `port`). The listeners reach the destination through `owner`,
- * a WeakRef (see orphan-senders.ts); once it is collected, the thread's reports are its orphan's.
+ * the ring and in `workerData` (as `port`), and listens to it (listenToSender).
  */
 export function startSenderThread<D extends object> (file: URL, thread: SenderThread, workerData: object, owner: WeakRef<D>, on: SenderThreadEvents<D>): Worker {
+  const worker = spawnOwnSender(file, thread, workerData)
+  listenToSender(worker, thread, owner, on)
+  return worker
+}
+
+/** The sender thread, started by this thread: a new port to it given to the ring and in `workerData` (as `port`). */
+export function spawnOwnSender (file: URL, thread: SenderThread, workerData: object): Worker {
   const { port1, port2 } = new MessageChannel()
   port1.unref()
   thread.ring.setPort(port1)
-  const worker = spawnSenderThread(file, port2, { ...workerData, port: port2 })
+  return spawnSenderThread(file, port2, { ...workerData, port: port2 })
+}
+
+/**
+ * The sender thread's events to the destination. The listeners reach it through `owner`, a
+ * WeakRef (see orphan-senders.ts); once it is collected, the thread's reports are its orphan's.
+ */
+export function listenToSender<D extends object> (worker: SenderWorker, thread: SenderThread, owner: WeakRef<D>, on: SenderThreadEvents<D>): void {
   worker.on('message', (msg: SenderReply) => {
     const dest = owner.deref()
     if (dest !== undefined) on.message(dest, msg)
@@ -47,7 +60,6 @@ export function startSenderThread<D extends object> (file: URL, thread: SenderTh
   // Like pino.transport: the worker alone does not keep the process alive; a pending flush
   // or close() refs it. Only after the 'message' listener: a Worker's first one refs it again.
   worker.unref()
-  return worker
 }
 
 /** A destination's failures to start its sender thread, of which only the first is reported. */

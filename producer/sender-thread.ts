@@ -1,4 +1,5 @@
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import { EventEmitter } from 'node:events'
+import { BroadcastChannel, parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { ClosedError, type LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { EarlyHandOver } from './early-hand-over.js'
@@ -11,6 +12,7 @@ import { toPlainError } from './thread-errors.js'
 import { WriterReach } from './writer-reach.js'
 import { MAX_TIMER_MS } from '../shared/units.js'
 import { writeStdioToFds } from './stdio-lines.js'
+import { hostedChannels, type HostedReply } from './hosted-names.js'
 
 /**
  * funnel()'s sender thread: takes whole lines from the ring (ring-reader.ts) into a BatchSender.
@@ -27,7 +29,13 @@ const RING_RECHECK_MS = 1000
 interface SenderThreadData {
   options: ResolvedProducerOptions
   ring: RingMemory
-  port: MessagePort
+  /** Started by the logging thread: the port of lines too large for a slot. */
+  port?: MessagePort
+  /**
+   * Started by the logging thread's host thread (sender-host.ts): the name of the channels it
+   * shares with the logging thread (hostedChannels), for requests and those lines both.
+   */
+  hosted?: string
   control: Int32Array
   /** Made by the logging thread, which owns the producer's start (early-spool.ts). */
   producerId: Uint8Array
@@ -36,9 +44,19 @@ interface SenderThreadData {
 }
 
 writeStdioToFds()
-const { options, ring, port, control, producerId: id, early } = workerData as SenderThreadData
+const { options, ring, port, hosted, control, producerId: id, early } = workerData as SenderThreadData
 const parent = parentPort as NonNullable<typeof parentPort>
-const reader = new RingReader(ring, port)
+/**
+ * Requests come on the parent port; a hosted thread's also on the channel it shares with the
+ * logging thread (its host, which only starts it, asks on the port once the logging thread is gone).
+ */
+const requests = new EventEmitter()
+parent.on('message', (msg) => requests.emit('message', msg))
+const channels = hosted === undefined ? undefined : hostedChannels(hosted)
+const shared = channels === undefined ? undefined : new BroadcastChannel(channels.messages)
+if (shared !== undefined) shared.onmessage = (event) => requests.emit('message', (event as MessageEvent).data)
+const lines = port ?? new BroadcastChannel((channels as NonNullable<typeof channels>).lines)
+const reader = new RingReader(ring, lines)
 const producerId = Buffer.from(id.buffer, id.byteOffset, id.byteLength)
 const start = {
   producerId,
@@ -116,7 +134,8 @@ async function pump (): Promise<void> {
   try {
     while (!exiting && !closed) {
       drain()
-      if (!more() && reader.hasPublished) await guard.current.waitForRoom()
+      if (reader.awaitingPosted) await reader.waitForPosted(RING_RECHECK_MS)
+      else if (!more() && reader.hasPublished) await guard.current.waitForRoom()
       else await reader.waitForPublished(RING_RECHECK_MS)
     }
   } finally {
@@ -159,11 +178,12 @@ async function close (): Promise<void> {
   closed = true
 }
 
-function post (reply: SenderReply): void {
+function post (reply: SenderReply | HostedReply): void {
   parent.postMessage(reply)
+  shared?.postMessage(reply)
 }
 
-parent.on('message', (msg: SenderRequest) => {
+requests.on('message', (msg: SenderRequest) => {
   if (msg.code === 'flush') {
     flush(msg.through, msg.spooledEnds === true).then((spooled) => post({ code: 'done', id: msg.id, spooled }), (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
   } else if (msg.code === 'abandon') {
@@ -175,7 +195,10 @@ parent.on('message', (msg: SenderRequest) => {
       publishPosition(control, guard.current.spoolPosition)
       markDestroyed(control)
       post({ code: 'done', id: msg.id, stats: guard.stats })
-      port.close()
+      // Nothing runs here after this: a hosted thread's logging thread takes it as ended (hosted-link.ts).
+      if (shared !== undefined) post({ code: 'closed' })
+      lines.close()
+      shared?.close()
       parent.close()
     })
   }
@@ -189,6 +212,8 @@ onDestroyRequest(control, () => {
   publishPosition(control, guard.current.spoolPosition)
   const stats = guard.stats
   return { lost: stats.abandoned, spooled: stats.spooledRecords }
-})
+}, requests)
+// The logging thread posts lines too large for a slot once it knows this thread listens (hosted-link.ts).
+if (shared !== undefined) post({ code: 'listening' })
 
 void pump()

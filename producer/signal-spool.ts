@@ -24,6 +24,8 @@ function onFatalSignal (): void {
   }
 }
 
+function ignoreFileSizeSignal (): void {}
+
 /**
  * Calls `spool(target)` synchronously when a signal is about to end the process; returns the
  * function that stops it. `spool` must not hold `target` (it is passed in).
@@ -35,6 +37,12 @@ export function spoolOnFatalSignal<T extends object> (target: T, spool: (target:
     onExit((_code, signal) => {
       if (signal !== null) onFatalSignal()
     }, { alwaysLast: true })
+    // Node ignores SIGXFSZ: a write past the file size limit (RLIMIT_FSIZE) fails with EFBIG. With
+    // signal-exit's listener alone it ended the process (status 153) once that listener ran,
+    // whoever wrote. A listener of ours that does nothing keeps it as Node has it (signal-exit
+    // leaves a signal with other listeners to them; removing its own would not: Node then
+    // restores the default action, which ends the process).
+    process.on('SIGXFSZ', ignoreFileSizeSignal)
   }
   const ref = new WeakRef(target)
   live.add(ref)
