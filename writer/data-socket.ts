@@ -21,9 +21,10 @@ export type DataSocket = ZmtpPull | zmq.Pull
 /**
  * Opens and binds the data socket. Without CURVE the writer reads ZMTP itself, into reused
  * memory (zmtp-pull.ts); with CURVE, libzmq opens the boxes (a zeromq.js Pull with the ZAP
- * handler's options). Rejects with LOGFUNNEL_ERR_BIND.
+ * handler's options; `watchCurve` is given its monitor events before the bind). Rejects with
+ * LOGFUNNEL_ERR_BIND.
  */
-export async function openDataSocket (options: ResolvedWriterOptions, curve: CurveServer): Promise<DataSocket> {
+export async function openDataSocket (options: ResolvedWriterOptions, curve: CurveServer, watchCurve?: (events: zmq.Pull['events']) => void): Promise<DataSocket> {
   const { endpoint, maxFrameBytes, receiveHighWaterMark, socketMode } = options
   const maxMessageBytes = maxFrameBytes * MAX_MESSAGE_SIZE_FACTOR + HEADER_BYTES
   if (options.curveSecretKey === null) {
@@ -31,7 +32,9 @@ export async function openDataSocket (options: ResolvedWriterOptions, curve: Cur
     await bound(endpoint, socketMode, async () => await pull.bind(endpoint), () => pull.close())
     return pull
   }
-  const pull = new zmq.Pull({ receiveHighWaterMark, maxMessageSize: maxMessageBytes, linger: 0, ...curve.socketOptions })
+  const pull = new zmq.Pull({ receiveHighWaterMark, maxMessageSize: maxMessageBytes, linger: 0, ...curve.dataSocketOptions })
+  // Before the bind, so that the monitor sees every connection (producers may be dialling already).
+  watchCurve?.(pull.events)
   await bind(pull, endpoint, socketMode)
   return pull
 }

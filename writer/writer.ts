@@ -18,6 +18,7 @@ import { makeStateDir, StateKeeper } from './state-keeper.js'
 import { sleep, StopRequest } from './cancellable-waits.js'
 import { InputNotices } from './input-notices.js'
 import { ConnectionRefusals, type RefusalReason } from './connection-refusals.js'
+import { CurveDataCap } from './curve-data-cap.js'
 import { checkMessage } from './message-check.js'
 import { ProducerTable } from './producer-table.js'
 import { ReceiptPublisher } from './receipts.js'
@@ -129,9 +130,10 @@ export class Writer extends EventEmitter {
       const loaded = loadProducerStates(stateFile)
       this.#producers.restore(loaded.states)
       if (loaded.problem !== undefined) this.emit('warning', { event: 'state-ignored', file: stateFile, problem: loaded.problem })
-      this.#curve = await startCurveServer(this.options, (denial) => this.#onDenied(denial))
+      const curveCap = new CurveDataCap((open) => this.#refusals.refused('limit', open))
+      this.#curve = await startCurveServer(this.options, (denial) => this.#onDenied(denial), () => curveCap.admit())
 
-      const pull = await openDataSocket(this.options, this.#curve)
+      const pull = await openDataSocket(this.options, this.#curve, (events) => curveCap.watch(events))
       this.#pull = pull
       if (pull instanceof ZmtpPull) {
         const ring = pull.ring

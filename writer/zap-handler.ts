@@ -12,6 +12,8 @@ const ZAP_ENDPOINT = 'inproc://zeromq.zap.01'
 const ZAP_VERSION = '1.0'
 const STATUS_OK = '200'
 const STATUS_DENIED = '400'
+/** RFC 27's temporary error: a listed key the writer has no room for now (its connection cap). */
+const STATUS_FULL = '300'
 /** How long a new handler waits for the address a closed one still holds, and how often it tries. */
 const REBIND_TIMEOUT_MS = 2000
 const REBIND_POLL_MS = 5
@@ -26,6 +28,8 @@ interface Domain {
   /** Allowed public keys, hex of the 32 bytes. */
   keys: Set<string>
   onDenied: (denial: ZapDenial) => void
+  /** Asked for a listed key: false to refuse it for now (300, "too many connections"). */
+  admit?: () => boolean
 }
 
 /** One handler per ZeroMQ context (the inproc address is unique), shared by the writers of a process. */
@@ -47,16 +51,18 @@ export interface ZapRegistration {
  * Registers an allow-list with the process's ZAP handler (RFC 27), binding the handler on first
  * use. CURVE alone admits any client that knows the server's public key; the handler answers
  * libzmq's request for every CURVE handshake on a socket with this `zapDomain`: 200 for a listed
- * key, 400 (refused, `onDenied` called) for any other. Sockets also set `zapEnforceDomain`, so
- * without a handler libzmq refuses instead of admitting everyone.
+ * key, 400 (refused, `onDenied` called) for any other. With `admit`, a listed key is answered 300
+ * (a temporary error: libzmq sends the client ERROR "300" and closes) when `admit()` says no.
+ * Sockets also set `zapEnforceDomain`, so without a handler libzmq refuses instead of admitting
+ * everyone.
  *
  * @throws BindError (LOGFUNNEL_ERR_BIND) when the handler address is taken (another ZAP handler
  *   in the process).
  */
-export async function registerZapDomain (allowedKeys: readonly string[], onDenied: (denial: ZapDenial) => void): Promise<ZapRegistration> {
+export async function registerZapDomain (allowedKeys: readonly string[], onDenied: (denial: ZapDenial) => void, admit?: () => boolean): Promise<ZapRegistration> {
   const domain = `logfunnel-${process.pid}-${nextDomain++}`
   const keys = new Set(allowedKeys.map((key) => (decodeCurveKey(key) as Buffer).toString('hex')))
-  domains.set(domain, { keys, onDenied })
+  domains.set(domain, { keys, onDenied, admit })
   try {
     routerReady ??= startRouter()
     await routerReady
@@ -138,29 +144,53 @@ function answer (frames: Buffer[]): Array<Buffer | string> | undefined {
   if (!allowed) {
     debug('ZAP: refused %s key %s from %s', String(mechanism), publicKey, String(address))
     domain?.onDenied({ publicKey, address: String(address) })
+    return [routingId, delimiter, ZAP_VERSION, requestId, STATUS_DENIED, 'key not allowed', '', '']
   }
-  return [routingId, delimiter, ZAP_VERSION, requestId,
-    allowed ? STATUS_OK : STATUS_DENIED, allowed ? 'OK' : 'key not allowed', allowed ? publicKey : '', '']
+  if (domain?.admit?.() === false) {
+    debug('ZAP: no room for key %s from %s', publicKey, String(address))
+    return [routingId, delimiter, ZAP_VERSION, requestId, STATUS_FULL, 'too many connections', '', '']
+  }
+  return [routingId, delimiter, ZAP_VERSION, requestId, STATUS_OK, 'OK', publicKey, '']
 }
 
-/** CURVE on the writer's sockets: the options to create them with, and the ZAP registration. */
+type CurveSocketOptions = { curveServer?: boolean, curveSecretKey?: string, zapDomain?: string, zapEnforceDomain?: boolean }
+
+/** CURVE on the writer's sockets: the options to create them with, and the ZAP registrations. */
 export interface CurveServer {
-  socketOptions: { curveServer?: boolean, curveSecretKey?: string, zapDomain?: string, zapEnforceDomain?: boolean }
+  /** For the receipt socket. */
+  socketOptions: CurveSocketOptions
+  /** For the data socket: a ZAP domain of its own, whose listed keys are also asked `admitData`. */
+  dataSocketOptions: CurveSocketOptions
   release: () => Promise<void>
 }
 
 /**
- * Turns CURVE on when `curveSecretKey` is set: registers the allow-list and returns the socket
- * options for both sockets; without a key, no options and nothing to release.
+ * Turns CURVE on when `curveSecretKey` is set: registers the allow-list twice, for the receipt
+ * socket and for the data socket (there, a listed key is admitted only while `admitData()` says
+ * so: the writer's connection cap), and returns the sockets' options; without a key, no options
+ * and nothing to release.
  */
 export async function startCurveServer (
   options: { curveSecretKey: string | null, curveAllowedKeys: readonly string[] },
-  onDenied: (denial: ZapDenial) => void
+  onDenied: (denial: ZapDenial) => void,
+  admitData?: () => boolean
 ): Promise<CurveServer> {
-  if (options.curveSecretKey === null) return { socketOptions: {}, release: async () => {} }
+  if (options.curveSecretKey === null) return { socketOptions: {}, dataSocketOptions: {}, release: async () => {} }
   const zap = await registerZapDomain(options.curveAllowedKeys, onDenied)
+  let data: ZapRegistration
+  try {
+    data = await registerZapDomain(options.curveAllowedKeys, onDenied, admitData)
+  } catch (err) {
+    await zap.release()
+    throw err
+  }
+  const socketOptions = (domain: string): CurveSocketOptions => ({ curveServer: true, curveSecretKey: options.curveSecretKey as string, zapDomain: domain, zapEnforceDomain: true })
   return {
-    socketOptions: { curveServer: true, curveSecretKey: options.curveSecretKey, zapDomain: zap.domain, zapEnforceDomain: true },
-    release: zap.release
+    socketOptions: socketOptions(zap.domain),
+    dataSocketOptions: socketOptions(data.domain),
+    release: async () => {
+      await data.release()
+      await zap.release()
+    }
   }
 }
