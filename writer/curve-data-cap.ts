@@ -8,7 +8,7 @@ interface SocketEvents {
 /**
  * The connection cap (descriptor-limit.ts) for a CURVE writer's data socket, whose connections
  * libzmq accepts itself: the writer's ZAP handler asks `admit()` for each listed key, and past
- * the cap answers 300 (libzmq sends the producer ERROR "300" and closes the connection), counted
+ * the cap answers 500 (libzmq sends the producer ERROR "500" and closes the connection), counted
  * and said as a refusal (`refused`, the plain path's `connections-refused`).
  *
  * The connections counted are the ones admitted and still open, from the socket's monitor:
@@ -16,7 +16,8 @@ interface SocketEvents {
  * `handshake:error:*` events, then `disconnect` when it closes; so the admitted ones open are
  * those granted here less the disconnects that followed no handshake error. Counting at the
  * grant (not at the `handshake` event, which comes later) keeps a burst of handshakes from all
- * being admitted before the first is counted.
+ * being admitted before the first is counted. (A connection whose handshake fails after its
+ * grant would stay counted; libzmq has nothing left to fail there but the peer's close.)
  */
 export class CurveDataCap {
   readonly #maxConnections: () => number

@@ -5,7 +5,7 @@ import { HEADER_BYTES } from '../shared/protocol.js'
 import { restrictSocketFile } from './endpoint-security.js'
 import type { CurveServer } from './zap-handler.js'
 import { ZmtpPull } from './zmtp-pull.js'
-import { dataConnectionCap } from './descriptor-limit.js'
+import { dataConnectionCap, openFilesLimit } from './descriptor-limit.js'
 
 /**
  * Reused memory for received bodies (FrameRing): room for the write queue, the write and the
@@ -27,6 +27,8 @@ export type DataSocket = ZmtpPull | zmq.Pull
 export async function openDataSocket (options: ResolvedWriterOptions, curve: CurveServer, watchCurve?: (events: zmq.Pull['events']) => void): Promise<DataSocket> {
   const { endpoint, maxFrameBytes, receiveHighWaterMark, socketMode } = options
   const maxMessageBytes = maxFrameBytes * MAX_MESSAGE_SIZE_FACTOR + HEADER_BYTES
+  // Opens /proc/self/limits while descriptors are free: the cap is asked for when they are not.
+  openFilesLimit()
   if (options.curveSecretKey === null) {
     const pull = new ZmtpPull({ maxMessageBytes, highWaterMark: receiveHighWaterMark, ringBytes: RING_BYTES, maxConnections: () => dataConnectionCap() })
     await bound(endpoint, socketMode, async () => await pull.bind(endpoint), () => pull.close())

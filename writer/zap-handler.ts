@@ -12,8 +12,13 @@ const ZAP_ENDPOINT = 'inproc://zeromq.zap.01'
 const ZAP_VERSION = '1.0'
 const STATUS_OK = '200'
 const STATUS_DENIED = '400'
-/** RFC 27's temporary error: a listed key the writer has no room for now (its connection cap). */
-const STATUS_FULL = '300'
+/**
+ * A listed key the writer has no room for now (its connection cap): libzmq sends the client
+ * ERROR "500" and closes the connection at once. Not RFC 27's 300 (temporary error): libzmq
+ * answers a 300 with nothing and keeps the connection, and its descriptor, until its handshake
+ * timeout (30 s), which would let the connections past the cap fill the descriptor table.
+ */
+const STATUS_FULL = '500'
 /** How long a new handler waits for the address a closed one still holds, and how often it tries. */
 const REBIND_TIMEOUT_MS = 2000
 const REBIND_POLL_MS = 5
@@ -51,8 +56,8 @@ export interface ZapRegistration {
  * Registers an allow-list with the process's ZAP handler (RFC 27), binding the handler on first
  * use. CURVE alone admits any client that knows the server's public key; the handler answers
  * libzmq's request for every CURVE handshake on a socket with this `zapDomain`: 200 for a listed
- * key, 400 (refused, `onDenied` called) for any other. With `admit`, a listed key is answered 300
- * (a temporary error: libzmq sends the client ERROR "300" and closes) when `admit()` says no.
+ * key, 400 (refused, `onDenied` called) for any other. With `admit`, a listed key is answered 500
+ * (libzmq sends the client ERROR "500" and closes) when `admit()` says no.
  * Sockets also set `zapEnforceDomain`, so without a handler libzmq refuses instead of admitting
  * everyone.
  *
