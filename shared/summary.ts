@@ -43,7 +43,8 @@ export interface WriterSummary {
   stateSaveMaxMs: number
   /**
    * Data connections closed unread for want of descriptors: past the cap the writer keeps under
-   * its descriptor limit, or accept(2) failing with EMFILE/ENFILE (see `connections-refused`).
+   * its descriptor limit (with CURVE, handshakes refused past it), or accept(2) failing with
+   * EMFILE/ENFILE (see `connections-refused`).
    */
   refusedConnections: number
 }
