@@ -76,7 +76,8 @@ export async function diagnose (opts: ConnectWatchOptions): Promise<LogfunnelErr
 /** Why a connection accepted never completed its handshake, most likely. */
 export function handshakeProblem (curve: boolean): string {
   return curve
-    ? "the writer refused the CURVE handshake: check curveServerKey, and that curvePublicKey is in the writer's curveAllowedKeys"
+    ? "the writer refused the CURVE handshake: check curveServerKey, and that curvePublicKey is in the writer's curveAllowedKeys, " +
+      'or the writer is at its connection cap (it then says connections-refused on its stderr)'
     : 'the writer closed the connection before its handshake: it is out of descriptors (it then says connections-refused on its stderr), it requires CURVE (set curveServerKey and curveSecretKey), or the endpoint is not a logfunnel writer'
 }
 

@@ -131,7 +131,8 @@ describe('a CURVE writer on 127.0.0.1 with an allow-list', () => {
     const said = producer.stderr().split('\n')
     expect(said, producer.describe()).toHaveLength(2)
     expect(said[0]).toMatch(new RegExp(`^${escapeRegExp(`logfunnel: LOGFUNNEL_ERR_HANDSHAKE: ${endpoint} accepts connections but no writer answered within `)}\\d+` +
-      escapeRegExp(" ms: the writer refused the CURVE handshake: check curveServerKey, and that curvePublicKey is in the writer's curveAllowedKeys; " +
+      escapeRegExp(" ms: the writer refused the CURVE handshake: check curveServerKey, and that curvePublicKey is in the writer's curveAllowedKeys, " +
+        'or the writer is at its connection cap (it then says connections-refused on its stderr); ' +
       `closed before connectTimeoutMs (10000 ms), with 25 records without a receipt in the spool (${spoolDir}), where a writer on this endpoint takes them`) + '$'))
     expect(readSpooled(spoolDir).seqs).toEqual(Array.from({ length: 25 }, (_v, i) => i))
     expect(await writer.stop()).toMatchObject({ records: 0 })

@@ -38,7 +38,8 @@ BACKLOG_PROBE_INTERVAL = 0.25
 NO_HANDSHAKE = 'no ZMTP handshake completed (a writer stopped or too busy to answer, or not a logfunnel writer)'
 # The writer refused this producer's CURVE key (the Node producer's words).
 CURVE_DENIED = ("the writer refused the CURVE handshake: check curve_server_key, and that this producer's public key "
-                "is in the writer's curveAllowedKeys")
+                "is in the writer's curveAllowedKeys, or the writer is at its connection cap (it then says "
+                "connections-refused on its stderr)")
 # The receipt connection's monitor (see _liveness): up once its handshake completes, down when it closes.
 RECEIPT_MONITOR_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 

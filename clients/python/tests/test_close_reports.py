@@ -274,7 +274,8 @@ def test_a_curve_key_the_writer_refuses_ends_close_at_once(writer_factory, run_c
     assert said[0].startswith('logfunnel: LOGFUNNEL_ERR_HANDSHAKE: %s accepts connections but no writer answered within '
                               % writer.endpoint), said
     assert said[0].endswith(" ms: the writer refused the CURVE handshake: check curve_server_key, and that this producer's "
-                            "public key is in the writer's curveAllowedKeys; closed before connect_timeout (10000 ms); "
+                            "public key is in the writer's curveAllowedKeys, or the writer is at its connection cap "
+                            "(it then says connections-refused on its stderr); closed before connect_timeout (10000 ms); "
                             "close ended before its 10000 ms deadline: this process may not use the endpoint"), said
     assert said[1] == ("logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: close, the endpoint refused to this process: %d records "
                        "without a receipt lost, never sent (the spool could not be written: ENOTDIR: Not a directory: "
