@@ -31,6 +31,12 @@ _sharers: 'weakref.WeakKeyDictionary[Client, weakref.WeakSet[LogfunnelHandler]]'
 _kept: Dict[Tuple[Any, ...], Tuple[Client, float]] = {}
 _keeping = threading.Condition()
 _keeper: Optional[threading.Thread] = None
+# Held while a handler takes a client, or the last one leaves it (then it is no longer shared).
+# Before, a handler made in one thread as the last handler of its client closed in another could
+# take that client as it closed: its records were dropped with LOGFUNNEL_ERR_CLOSED (8 threads
+# making a handler per request, a third of them closed: up to 90 of 4,800 records, 1 run in 3),
+# and two threads making the first handlers at once made a client each.
+_sharing = threading.Lock()
 
 
 def shared_client(handler: 'LogfunnelHandler', endpoint: Optional[str], options: Dict[str, Any]) -> Optional[Client]:
@@ -42,20 +48,31 @@ def shared_client(handler: 'LogfunnelHandler', endpoint: Optional[str], options:
         hash(key)
     except TypeError:
         return None
-    client = _shared.get(key)
-    sharers = None if client is None else _sharers.get(client)
-    if client is None or sharers is None or client._closed or client._exit_closed:
-        sharers = weakref.WeakSet()
-        client = Client(endpoint, on_error=_report_to_sharers(sharers), **options)
-        _shared[key] = client
-        _sharers[client] = sharers
-    sharers.add(handler)
+    with _sharing:
+        client = _shared.get(key)
+        sharers = None if client is None else _sharers.get(client)
+        if client is None or sharers is None or client._closed or client._exit_closed:
+            sharers = weakref.WeakSet()
+            client = Client(endpoint, on_error=_report_to_sharers(sharers), **options)
+            _shared[key] = client
+            _sharers[client] = sharers
+        sharers.add(handler)
     _keep(key, client)
     return client
 
 
-def sharers_of(client: Client) -> 'Optional[weakref.WeakSet[LogfunnelHandler]]':
-    return _sharers.get(client)
+def leave_client(handler: 'LogfunnelHandler', client: Client) -> bool:
+    """``handler``'s close(): True when other handlers share ``client`` (``handler`` leaves it
+    to them), False when it is the last one (it stays a sharer, so that the close's reports go
+    through its handleError), or not a sharer: its caller closes the client, which no handler
+    made from now on takes."""
+    with _sharing:
+        sharers = _sharers.get(client)
+        if sharers is not None and any(other is not handler for other in sharers):
+            sharers.discard(handler)
+            return True
+        _sharers.pop(client, None)
+        return False
 
 
 def _report_to_sharers(sharers: 'weakref.WeakSet[LogfunnelHandler]') -> Callable[[LogfunnelError], None]:
@@ -101,10 +118,11 @@ def _let_go() -> None:
 def _forked() -> None:
     """A forked child keeps none of its parent's: each of its handlers makes a Client of its own
     pid, and its keeper thread is not there."""
-    global _keeper, _keeping
+    global _keeper, _keeping, _sharing
     _kept.clear()
     _keeping = threading.Condition()
     _keeper = None
+    _sharing = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forked)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import datetime
 import json
 import logging
@@ -13,10 +12,12 @@ import sys
 import traceback
 import weakref
 from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) for one str, in C
-from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
+from . import _sequence
 from . import exit as _exit
-from ._sharing import sharers_of, shared_client
+from ._sequence import Sequence, shared_sequence
+from ._sharing import leave_client, shared_client
 from .client import Client
 from .errors import Closed, CloseTimeout, LogfunnelError, RecordTooLarge, report, say
 
@@ -101,12 +102,6 @@ def _report_to(ref: 'weakref.ref[LogfunnelHandler]') -> Callable[[LogfunnelError
 # Every handler of this process, weakly: one fork hook for them all, nothing kept per handler.
 _handlers: 'weakref.WeakSet[LogfunnelHandler]' = weakref.WeakSet()
 
-# (endpoint, seq_key) -> the next seq per pid that closed handlers left. dictConfig and fileConfig
-# close the handlers they replace before they make the new ones (frameworks configure logging
-# more than once at start): the new handler for the same writer and key goes on from there, so
-# that the file's `seq` does not start again at 0 in the same process (verify: duplicates).
-_left_seqs: Dict[Tuple[str, str], Dict[int, int]] = {}
-
 
 class LogfunnelHandler(logging.Handler):
     """A logging.Handler writing one JSON object per record, with pino's fields: ``level``
@@ -118,9 +113,10 @@ class LogfunnelHandler(logging.Handler):
     ``seq_key='seq'`` adds a counter 0, 1, 2, ... per ``pid`` written (the record's process: a
     QueueListener's records keep their worker's), so that ``logfunnel verify`` can prove nothing
     was lost or reordered; a record the handler refuses (it cannot be encoded, or it is over
-    max_frame_bytes) takes no number; a handler made after one for the same endpoint and key was
-    closed (a dictConfig or fileConfig replacing the configuration) goes on from its count. NaN
-    and the infinities are written as null, as pino does.
+    max_frame_bytes) takes no number. The handlers of a process for the same endpoint and key
+    count together (_sequence.py): alive at once, made per request and dropped or closed, made
+    again later (a dictConfig or fileConfig replacing the configuration). NaN and the infinities
+    are written as null, as pino does.
     Client options (endpoint, close_timeout, on_full, spool_dir, curve_server_key, ...) pass
     through, so ``dictConfig`` can set them all; ``close()`` waits for the receipts, then spools
     what has none. Connect and handshake failures go through ``handleError`` once.
@@ -140,12 +136,11 @@ class LogfunnelHandler(logging.Handler):
         self.seq_key = seq_key
         self.hostname = socket.gethostname()
         self._pid = os.getpid()
-        # pid -> its next seq (bounded by the system's pid_max: nothing to prune).
-        self._seqs: Dict[int, int] = {} if seq_key is None else _left_seqs.pop((self.client.endpoint, seq_key), {})
-        self._seqs_left = False
-        # Records logged in this thread while its emit() runs (a signal handler's): sent after it.
-        self._deferred: Deque[logging.LogRecord] = collections.deque()
-        self._emitting = False
+        # The seq count, the lock held over emit, and the records logged in this thread while an
+        # emit runs (a signal handler's: sent after it): shared by the handlers of this process
+        # for the same writer and seq_key, this one's own without a seq_key.
+        self._sequence = Sequence() if seq_key is None else shared_sequence(self.client.endpoint, seq_key)
+        self.lock = self._sequence.lock
         self.closed_drops = 0  # records logged after close(), not sent (reported once)
         self._levels: Dict[int, int] = {}
         # (levelno, logger name, pid) -> the line's text before `time` and between `time` and `msg`
@@ -157,18 +152,21 @@ class LogfunnelHandler(logging.Handler):
 
     @staticmethod
     def _forked() -> None:
-        """A forked child counts ``seq`` from 0: it is a producer of its own."""
-        _left_seqs.clear()
+        """A forked child counts ``seq`` from 0: it is a producer of its own. Each handler's lock
+        is its sequence's new one (logging gave it one of its own in its fork hook, which runs
+        before this one)."""
+        _sequence.forked()
         for handler in list(_handlers):
-            handler._pid, handler._seqs, handler.closed_drops, handler._seqs_left = os.getpid(), {}, 0, False
-            handler._deferred.clear()
-            handler._emitting = False
+            handler._pid, handler.closed_drops = os.getpid(), 0
+            if handler.seq_key is None:
+                handler._sequence.forked()
+            handler.lock = handler._sequence.lock
 
     def format_record(self, record: logging.LogRecord) -> str:
         """The JSON line for ``record`` (without newline). With ``seq_key``, it holds the next
         seq of the record's pid, which only ``emit()`` takes (once the client has the line)."""
         pid = record.process if record.process is not None else self._pid
-        return self._format(record, pid, self._seqs.get(pid, 0))
+        return self._format(record, pid, self._sequence.seqs.get(pid, 0))
 
     def _format(self, record: logging.LogRecord, pid: int, seq: int) -> str:
         # A subset test walks the record's keys without building a set (the difference did).
@@ -222,46 +220,56 @@ class LogfunnelHandler(logging.Handler):
         if self._left:
             self._closed_drop()
             return
-        if self._emitting:
-            # Re-entered in this thread (logging holds the handler's re-entrant lock over emit): a
-            # signal handler, or an argument's __str__, logged while this emit ran. Queued first,
-            # its record would precede the outer one with the next seq; it follows it instead.
-            self._deferred.append(record)
+        sequence = self._sequence
+        if sequence.emitting:
+            # Re-entered in this thread (logging holds the re-entrant lock this handler shares
+            # with those of its sequence over emit): a signal handler, or an argument's __str__,
+            # logged while this emit ran. Queued first, its record would precede the outer one
+            # with the next seq; it follows it instead.
+            sequence.deferred.append((self, record))
             return
-        if self._deferred:
+        if sequence.deferred:
             # Left by an emit that an exception of a signal handler ended (KeyboardInterrupt):
             # logged before this record, so sent before it.
-            self._deferred.append(record)
-            self._emit_deferred()
+            sequence.deferred.append((self, record))
+            _emit_deferred(sequence)
             return
         self._emit(record)
-        if self._deferred:
-            self._emit_deferred()
+        if sequence.deferred:
+            _emit_deferred(sequence)
 
     def _emit(self, record: logging.LogRecord, deferred: bool = False) -> None:
-        """Sends one record; ``deferred``: the first of ``_deferred``, removed here when an
-        exception ends this call after the client took the line (so it is never sent twice)."""
-        self._emitting = True
+        """Sends one record; ``deferred``: the first of the sequence's ``deferred``, removed here
+        when an exception ends this call after the client took the line (so it is never sent
+        twice)."""
+        sequence = self._sequence
+        sequence.emitting = True
         try:
             pid = record.process if record.process is not None else self._pid
-            seq = 0 if self._seq_field is None else self._seqs.get(pid, 0)
+            client = self.client
+            if self._seq_field is None:
+                seq = 0
+            else:
+                seq = sequence.seqs.get(pid, 0)
+                if sequence.client is not client:
+                    _follow(sequence, client)
             line = self._format(record, pid, seq)
-            stats = self.client.stats
+            stats = client.stats
             taken = stats['records']
             # The seq is taken before the line is queued, and given back when it was not: a
             # refused record (ValueError, Closed) leaves no gap, and an exception of a signal
             # handler (KeyboardInterrupt) raised once the client holds the line (the client counts
             # a line as it queues it, with no call in between) leaves no duplicate.
             if self._seq_field is not None:
-                self._seqs[pid] = seq + 1
+                sequence.seqs[pid] = seq + 1
             try:
-                self.client.send(line)
+                client.send(line)
             except BaseException:
                 if stats['records'] == taken:
                     if self._seq_field is not None:
-                        self._seqs[pid] = seq
+                        sequence.seqs[pid] = seq
                 elif deferred:
-                    self._deferred.popleft()
+                    sequence.deferred.popleft()
                 raise
         except Closed:
             self._closed_drop()
@@ -274,7 +282,7 @@ class LogfunnelHandler(logging.Handler):
         except Exception:  # noqa: BLE001 - logging's contract: report, never raise into the caller
             self.handleError(record)
         finally:
-            self._emitting = False
+            sequence.emitting = False
 
     def _closed_drop(self) -> None:
         # After close(): at interpreter exit logging.shutdown() and the exit hook close every
@@ -285,25 +293,8 @@ class LogfunnelHandler(logging.Handler):
                 '(after close() or logging.shutdown(), as daemon threads do at exit); such records '
                 'are not sent, counted in closed_drops, and reported this once\n')
 
-    def _emit_deferred(self) -> None:
-        """Sends the deferred records, oldest first. Each leaves ``_deferred`` once sent (no call
-        runs between _emit's return and the popleft, so no signal handler either): one that an
-        exception interrupts stays there, for the next emit, flush(), close() or the exit."""
-        while self._deferred and not self._emitting:
-            self._emit(self._deferred[0], True)
-            self._deferred.popleft()
-
     def _send_deferred(self) -> None:
-        """flush(), close() and the ends of the process: sends the records an exception left
-        deferred. Not from inside an emit (a signal handler's flush), whose end sends them, nor
-        while another thread emits (it sends them)."""
-        lock = self.lock
-        if not self._deferred or self._emitting or lock is None or not lock.acquire(blocking=False):
-            return
-        try:
-            self._emit_deferred()
-        finally:
-            lock.release()
+        _send_deferred(self._sequence)
 
     def flush(self) -> None:
         """Waits for the receipts, at most close_timeout, or, while the writer is away, until every
@@ -328,10 +319,8 @@ class LogfunnelHandler(logging.Handler):
             client = getattr(self, 'client', None)
             if client is not None and not self._left:
                 self._send_deferred()
-                sharers = sharers_of(client)
                 # The last one stays a sharer: the close's reports go through its handleError.
-                if sharers is not None and any(handler is not self for handler in sharers):
-                    sharers.discard(self)
+                if leave_client(self, client):
                     self._left = True
                     try:
                         client._flush_or_spooled()
@@ -340,20 +329,7 @@ class LogfunnelHandler(logging.Handler):
                 else:
                     client.close_or_report()
         finally:
-            self._leave_seqs()
             super().close()
-
-    def _leave_seqs(self) -> None:
-        """Leaves this handler's next seqs to the next handler made for the same writer and key
-        (see _left_seqs); once only, so that a second close() cannot hand them over again."""
-        client = getattr(self, 'client', None)
-        seqs = getattr(self, '_seqs', None)
-        if client is None or not seqs or self.seq_key is None or self._seqs_left:
-            return
-        self._seqs_left = True
-        left = _left_seqs.setdefault((client.endpoint, self.seq_key), {})
-        for pid, next_seq in seqs.items():
-            left[pid] = max(left.get(pid, 0), next_seq)
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         """logging's report of an error in this handler. One of logfunnel's own (LogfunnelError: a
@@ -383,17 +359,58 @@ class LogfunnelHandler(logging.Handler):
             self.handleError(record)
 
 
+def _emit_deferred(sequence: Sequence) -> None:
+    """Sends the deferred records, oldest first, each through the handler that it was logged
+    with. Each leaves ``deferred`` once sent (no call runs between _emit's return and the popleft,
+    so no signal handler either): one that an exception interrupts stays there, for the next
+    emit, flush(), close() or the exit."""
+    deferred = sequence.deferred
+    while deferred and not sequence.emitting:
+        handler, record = deferred[0]
+        handler._emit(record, True)
+        deferred.popleft()
+
+
+def _send_deferred(sequence: Sequence) -> None:
+    """flush(), close() and the ends of the process: sends the records an exception left
+    deferred. Not from inside an emit (a signal handler's flush), whose end sends them, nor
+    while another thread emits (it sends them)."""
+    lock = sequence.lock
+    if not sequence.deferred or sequence.emitting or not lock.acquire(blocking=False):
+        return
+    try:
+        _emit_deferred(sequence)
+    finally:
+        lock.release()
+
+
+def _follow(sequence: Sequence, client: Client) -> None:
+    """Under the sequence's lock, before the first line of ``client`` in the sequence: the lines
+    of the client that took the last one (a shared client closed with its last handler while
+    another thread made the next; handlers with other client options) are in the file, or in the
+    spool with the writer away, before this one is queued: two clients' batches reach the writer
+    in no set order, and verify would report the later ones as reordered."""
+    previous, sequence.client = sequence.client, client
+    if previous is not None and not previous._close_ended and previous.pid == os.getpid():
+        try:
+            previous._flush_or_spooled()
+        except CloseTimeout:
+            pass  # its close reports what it could not keep
+
+
 def _send_all_deferred() -> None:
-    """The end of the process (exit hooks, a fatal signal): each handler sends what an
+    """The end of the process (exit hooks, a fatal signal): each sequence sends what an
     interrupted emit left deferred. What an exception keeps from going is reported with its
     count; an exception that is not an Exception (KeyboardInterrupt) is raised on after that."""
-    for handler in list(_handlers):
+    sequences = {id(s): s for s in _sequence.all_sequences()}
+    sequences.update((id(handler._sequence), handler._sequence) for handler in list(_handlers))
+    for sequence in sequences.values():
         try:
-            handler._send_deferred()
+            _send_deferred(sequence)
         except BaseException as err:
             say('logfunnel: LOGFUNNEL_ERR_CLOSE_TIMEOUT: %d records logged from a signal handler during an '
                 'emit lost at the end of the process (%s: %s)\n'
-                % (len(handler._deferred), type(err).__name__, err))
+                % (len(sequence.deferred), type(err).__name__, err))
             if not isinstance(err, Exception):
                 raise
 

@@ -27,7 +27,7 @@ if sys.argv[2] == 'spool':
 else:
     # Records an interrupted emit left deferred (a signal handler logged during it), and a
     # KeyboardInterrupt (a second signal) while they are sent at the end.
-    h._deferred.extend(log.makeRecord('s', logging.INFO, 'script', 0, 'deferred %%d', (i,), None) for i in range(%d))
+    h._sequence.deferred.extend((h, log.makeRecord('s', logging.INFO, 'script', 0, 'deferred %%d', (i,), None)) for i in range(%d))
     def interrupted(*args):
         raise KeyboardInterrupt
     h._format = interrupted
