@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Tuple
 if TYPE_CHECKING:
     import logging
 
-    from .client import Client
     from .handler import LogfunnelHandler
 
 
@@ -27,16 +26,17 @@ class Sequence:
     """What the handlers writing one sequence share: ``lock`` (each one's ``Handler.lock``),
     ``seqs`` (pid -> its next seq; bounded by the system's pid_max), ``deferred`` ((handler,
     record) pairs logged inside an emit, oldest first), ``emitting`` (an emit runs: only read
-    and set under ``lock``), and ``client``, the one that took the last line."""
+    and set under ``lock``), and ``producer``, the ``_Producer`` of the client that took the last
+    line (not the Client: that one is still collected when its handlers are gone)."""
 
-    __slots__ = ('lock', 'seqs', 'deferred', 'emitting', 'client')
+    __slots__ = ('lock', 'seqs', 'deferred', 'emitting', 'producer')
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.seqs: Dict[int, int] = {}
         self.deferred: Deque[Tuple['LogfunnelHandler', 'logging.LogRecord']] = collections.deque()
         self.emitting = False
-        self.client: Optional['Client'] = None
+        self.producer: Optional[Any] = None
 
     def forked(self) -> None:
         """In a forked child: a producer of its own counts from 0, and the parent's lock may have
@@ -45,7 +45,7 @@ class Sequence:
         self.seqs = {}
         self.deferred.clear()
         self.emitting = False
-        self.client = None
+        self.producer = None
 
 
 # (endpoint, seq_key) -> its Sequence, for the process's life (a few: one per writer and key), so

@@ -251,8 +251,8 @@ class LogfunnelHandler(logging.Handler):
                 seq = 0
             else:
                 seq = sequence.seqs.get(pid, 0)
-                if sequence.client is not client:
-                    _follow(sequence, client)
+                if sequence.producer is not client._producer:
+                    _follow(sequence, client._producer)
             line = self._format(record, pid, seq)
             stats = client.stats
             taken = stats['records']
@@ -384,13 +384,15 @@ def _send_deferred(sequence: Sequence) -> None:
         lock.release()
 
 
-def _follow(sequence: Sequence, client: Client) -> None:
-    """Under the sequence's lock, before the first line of ``client`` in the sequence: the lines
-    of the client that took the last one (a shared client closed with its last handler while
-    another thread made the next; handlers with other client options) are in the file, or in the
-    spool with the writer away, before this one is queued: two clients' batches reach the writer
-    in no set order, and verify would report the later ones as reordered."""
-    previous, sequence.client = sequence.client, client
+def _follow(sequence: Sequence, producer: Any) -> None:
+    """Under the sequence's lock, before the first line of a client (``producer``, its
+    ``_Producer``) in the sequence: the lines of the one that took the last one (a shared client
+    closed with its last handler while another thread made the next, or dropped; handlers with
+    other client options) are in the file, or in the spool with the writer away, before this one
+    is queued: two clients' batches reach the writer in no set order, and verify would report the
+    later ones as reordered. The producer, not the Client, is kept: a Client dropped is still
+    collected and closed (its producer's release), and waited for here."""
+    previous, sequence.producer = sequence.producer, producer
     if previous is not None and not previous._close_ended and previous.pid == os.getpid():
         try:
             previous._flush_or_spooled()
