@@ -200,3 +200,67 @@ def test_a_signal_handler_logging_through_another_handler_of_the_sequence_keeps_
     records = read(writer.file)
     assert [r['seq'] for r in records] == list(range(total))
     assert sum(r['name'] == 'signal' for r in records) == kicks
+
+
+FORK_WHILE_LOGGING = '''import json, logging, os, sys, threading, time
+import logfunnel
+endpoint, forks, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+log = logging.getLogger('parent'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq'))
+other = logging.getLogger('other'); other.setLevel(logging.INFO); other.propagate = False
+other.addHandler(logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq', close_timeout=20))
+stop, counts = threading.Event(), []
+
+
+def burst(t):
+    # Threads logging through two handlers of the sequence (two clients): its lock is held at
+    # the forks, often by another thread, sometimes waiting for the other client's receipts.
+    n = 0
+    while not stop.is_set() and n < 20000:
+        (other if n % 7 == 0 else log).info('thread %d record %d', t, n)
+        n += 1
+    counts.append(n)
+
+
+threads = [threading.Thread(target=burst, args=(t,)) for t in range(4)]
+[t.start() for t in threads]
+hung = 0
+for f in range(forks):
+    pid = os.fork()
+    if pid == 0:
+        # The child counts from 0 through a new handler of the sequence and the inherited ones.
+        child = logging.getLogger('child'); child.setLevel(logging.INFO); child.propagate = False
+        child.addHandler(logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq'))
+        for i in range(per):
+            (child, log, other)[i % 3].info('child %d record %d', f, i)
+        logging.shutdown()
+        os._exit(0)
+    deadline = time.monotonic() + 30
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            hung += 1
+            break
+        time.sleep(0.01)
+stop.set()
+[t.join() for t in threads]
+print(json.dumps({'event': 'done', 'parent': sum(counts), 'hung': hung}), flush=True)
+'''
+
+
+def test_a_child_forked_while_threads_log_counts_from_0_and_takes_the_lock(writer_factory, run_code):
+    """10 forks while 4 threads log through two handlers of one sequence: each child takes the
+    sequence's lock (a new one: the parent's may be held by a thread the child does not have) and
+    counts from 0, through a new handler and the inherited ones; none hangs."""
+    writer = writer_factory()
+    forks, per = 10, 60
+    p = run_code(FORK_WHILE_LOGGING, writer.endpoint, str(forks), str(per))
+    done = p.wait_event('done', timeout=180)
+    assert p.wait(timeout=60) == 0 and p.stderr == '', p.stderr
+    assert done['hung'] == 0, done
+    total = done['parent'] + forks * per
+    writer.wait_for_lines(total, timeout=60)
+    summary = writer.stop(spool_taken=True)
+    assert summary['records'] == total and count_lines(writer.file) == total
+    assert_clean(verify(writer.file, '--seq-key', 'seq', '--key', 'pid', '--expect-total', str(total)), total, forks + 1)
