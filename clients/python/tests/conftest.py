@@ -107,12 +107,13 @@ class Writer:
         self._procs = procs
         self.proc: Optional[Proc] = None
 
-    def start(self, args: Optional[List[str]] = None, slow_ms: Optional[int] = None) -> 'Writer':
+    def start(self, args: Optional[List[str]] = None, slow_ms: Optional[int] = None,
+              env: Optional[Dict[str, str]] = None) -> 'Writer':
         """Starts the writer and waits for its ready line; with ``slow_ms``, one that pauses that
-        long after each message, as a slow disk would hold it."""
+        long after each message, as a slow disk would hold it; ``env`` added to its environment."""
         command = [NODE, BIN, 'writer'] if slow_ms is None else [NODE, SLOW_WRITER, str(slow_ms)]
         self.proc = Proc([*command, '--file', self.file, '--endpoint', self.endpoint,
-                          '--spool-poll-ms', '50', '--stats-interval-ms', '0', *self.extra, *(args or [])])
+                          '--spool-poll-ms', '50', '--stats-interval-ms', '0', *self.extra, *(args or [])], env=env)
         self._procs.append(self.proc)
         self.proc.wait_event('ready')
         return self
