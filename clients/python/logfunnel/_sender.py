@@ -18,7 +18,8 @@ from ._liveness import WriterLiveness, heartbeat_ms
 from .errors import LogfunnelError, SenderFailed, SenderStalled, report
 from .exit import ASYNC_SIGNALS
 from .spool import SEGMENT_MAX_AGE, fd_identity
-from .wire import GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, HandshakeWatch, decode_receipt, open_sockets, too_large_limit
+from .wire import (CAP_REDIAL_DELAY, CAP_REDIAL_MAX_DELAY, GAP_REWIND_INTERVAL, HEADER, PROTOCOL_VERSION, HandshakeWatch,
+                   close_push, decode_receipt, open_push, open_sockets, too_large_limit)
 
 Batch = Tuple[int, int, bytes]  # seq, records, payload
 
@@ -135,6 +136,10 @@ class SenderThread:
         # The receipt connection needs none: libzmq's heartbeat on it re-dials a dead one.
         timeouts = 0
         redial = self.endpoint.startswith('tcp://')
+        # Refused at the writer's connection cap (ZAP 500): libzmq ended that connection for good;
+        # a new data socket at cap_redial_at (see wire.ZAP_STATUS_FULL).
+        cap_redial_at = float('inf')
+        cap_delay = CAP_REDIAL_DELAY
         try:
             while True:
                 self._beat()
@@ -188,11 +193,24 @@ class SenderThread:
                     sent_through, progress_at = -1, now
                     self.stats['resends'] += 1
                     timeouts += 1
-                    if redial and timeouts >= 2:
+                    # Refused at the writer's cap, libzmq dropped that connection already: it is redialed below.
+                    if redial and timeouts >= 2 and not handshake.full:
                         timeouts = 0
                         push.disconnect(self.endpoint)  # drops what libzmq still queued for it: resent below
                         push.connect(self.endpoint)
                         self.stats['redials'] += 1
+                if now >= cap_redial_at:
+                    cap_redial_at = float('inf')
+                    handshake.full = False
+                    # The new one first: if it cannot be made (EMFILE), the session ends with the old one to close.
+                    fresh = open_push(shared_context(), self.endpoint, self._curve, self.send_high_water_mark)
+                    poller.unregister(monitor)
+                    close_push(push, monitor)  # drops what libzmq still queued for it: resent below
+                    push, monitor = fresh
+                    poller.register(monitor, zmq.POLLIN)
+                    sent_through = -1
+                    self.stats['redials'] += 1
+                    continue
                 overdue = handshake.overdue(now)
                 if overdue is not None:
                     self._unreached_reported = True
@@ -211,7 +229,7 @@ class SenderThread:
                     wait = min(wait, max(0.0, cut_at + self.batch_delay - now))
                 if self._spool is not None and self._spool.open:
                     wait = min(wait, SEGMENT_MAX_AGE)
-                wait = min(wait, handshake.wait(now), copy_wait)
+                wait = min(wait, handshake.wait(now), copy_wait, max(0.0, cap_redial_at - now))
                 self._beat(now + wait)
                 events = dict(poller.poll(int(wait * 1000) + 1))
                 if self._wake_r in events:
@@ -221,6 +239,10 @@ class SenderThread:
                     if handshake.up:
                         self._reached = True
                         self._heard(liveness)
+                        cap_delay = CAP_REDIAL_DELAY
+                    elif handshake.full and cap_redial_at == float('inf'):
+                        cap_redial_at = time.monotonic() + cap_delay
+                        cap_delay = min(CAP_REDIAL_MAX_DELAY, cap_delay * 2)
                 if receipts in events and liveness.read(receipts):
                     self._reached = True  # the writer's libzmq, on its receipt endpoint
                     self._heard(liveness)
@@ -251,9 +273,9 @@ class SenderThread:
                     self._receipt(sub.recv_multipart(flags=zmq.NOBLOCK))
             except zmq.ZMQError:  # zmq.Again included: none left
                 pass
-            push.disable_monitor()
+            close_push(push, monitor)
             sub.disable_monitor()
-            for sock in (monitor, receipts, push, sub):
+            for sock in (receipts, sub):
                 sock.close(0)
 
     def _beat(self, due: float = 0.0) -> None:

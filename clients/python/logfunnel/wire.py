@@ -42,6 +42,14 @@ CURVE_DENIED = ("the writer refused the CURVE handshake: check curve_server_key,
                 "connections-refused on its stderr)")
 # The receipt connection's monitor (see _liveness): up once its handshake completes, down when it closes.
 RECEIPT_MONITOR_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+# The writer's ZAP answer to a listed key it has no room for now (writer/zap-handler.ts STATUS_FULL):
+# libzmq sends ERROR "500", closes, and does not dial that connection again; the sender rebuilds
+# its data socket after CAP_REDIAL_DELAY s, doubling up to CAP_REDIAL_MAX_DELAY s, back to the
+# first after a handshake (as the Node producer's reconnect: producer/zmtp/socket.ts, 50 ms to
+# 1 s; libzmq's own ZMQ_RECONNECT_IVL is 100 ms). A key not listed is answered 400: not retried.
+ZAP_STATUS_FULL = 500
+CAP_REDIAL_DELAY = 0.1
+CAP_REDIAL_MAX_DELAY = 1.0
 
 Curve = Tuple[str, str, str]  # the writer's public key, ours, our secret (Z85)
 
@@ -61,27 +69,17 @@ def open_sockets(ctx: zmq.Context, endpoint: str, receipt_endpoint: str, produce
     """PUSH to the writer, SUB to this producer's receipts, and each one's monitor.
     ``heartbeat``: (ZMQ_HEARTBEAT_IVL, ZMQ_HEARTBEAT_TIMEOUT) in ms for the SUB socket (see
     _liveness), or None."""
-    made: List[zmq.Socket] = []
+    push, monitor = open_push(ctx, endpoint, curve, send_high_water_mark)
+    made: List[zmq.Socket] = [push, monitor]
     try:
-        push = ctx.socket(zmq.PUSH)
-        made.append(push)
         sub = ctx.socket(zmq.SUB)
         made.append(sub)
-        for sock in (push, sub):
-            sock.setsockopt(zmq.LINGER, 0)
-            if curve is not None:
-                sock.curve_serverkey = curve[0].encode()
-                sock.curve_publickey = curve[1].encode()
-                sock.curve_secretkey = curve[2].encode()
-        push.setsockopt(zmq.SNDHWM, send_high_water_mark)
+        _set_common(sub, curve)
         if heartbeat is not None:
             sub.setsockopt(zmq.HEARTBEAT_IVL, heartbeat[0])
             sub.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat[1])
-        monitor = push.get_monitor_socket(MONITOR_EVENTS, monitor_address())
-        made.append(monitor)
         receipts = sub.get_monitor_socket(RECEIPT_MONITOR_EVENTS, monitor_address())
         made.append(receipts)
-        push.connect(endpoint)
         sub.setsockopt(zmq.SUBSCRIBE, producer_id)
         sub.connect(receipt_endpoint)
     except BaseException:
@@ -90,6 +88,41 @@ def open_sockets(ctx: zmq.Context, endpoint: str, receipt_endpoint: str, produce
             sock.close(0)
         raise
     return push, sub, monitor, receipts
+
+
+def open_push(ctx: zmq.Context, endpoint: str, curve: Optional[Curve],
+              send_high_water_mark: int) -> Tuple[zmq.Socket, zmq.Socket]:
+    """The PUSH socket to the writer, connected, and its monitor (at a session's start, and
+    again after the writer refused it at its connection cap: see ZAP_STATUS_FULL)."""
+    made: List[zmq.Socket] = []
+    try:
+        push = ctx.socket(zmq.PUSH)
+        made.append(push)
+        _set_common(push, curve)
+        push.setsockopt(zmq.SNDHWM, send_high_water_mark)
+        monitor = push.get_monitor_socket(MONITOR_EVENTS, monitor_address())
+        made.append(monitor)
+        push.connect(endpoint)
+    except BaseException:
+        for sock in made:
+            sock.close(0)
+        raise
+    return push, monitor
+
+
+def close_push(push: zmq.Socket, monitor: zmq.Socket) -> None:
+    """Closes what open_push() made, dropping what libzmq still queued."""
+    push.disable_monitor()
+    monitor.close(0)
+    push.close(0)
+
+
+def _set_common(sock: zmq.Socket, curve: Optional[Curve]) -> None:
+    sock.setsockopt(zmq.LINGER, 0)
+    if curve is not None:
+        sock.curve_serverkey = curve[0].encode()
+        sock.curve_publickey = curve[1].encode()
+        sock.curve_secretkey = curve[2].encode()
 
 
 def cut_batches(lines: List[bytes], total: int, limit: int) -> List[Tuple[int, bytes]]:
@@ -169,6 +202,7 @@ class HandshakeWatch:
         self.connected = self.handshaken = self.reported = False
         self.refused = False            # a connect attempt failed (libzmq retries it): nothing listens
         self.denied = False             # the writer refused this producer's CURVE key (ZAP: not in its allowed keys)
+        self.full = False               # the writer's ZAP answered 500 (at its connection cap) since the last dial
         self.failure = ''
         self.up = False                 # a handshake completed and its connection is still open
         self._backlog_probed: Optional[Tuple[float, bool]] = None  # (when, backlog_full()'s answer)
@@ -184,6 +218,7 @@ class HandshakeWatch:
                 self.connected = True
             elif event['event'] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.handshaken = self.up = True
+                self.full = False
             elif event['event'] == zmq.EVENT_CONNECT_RETRIED:
                 self.refused = True
             elif event['event'] == zmq.EVENT_DISCONNECTED:
@@ -194,7 +229,12 @@ class HandshakeWatch:
                         else 'the writer out of descriptors, saying connections-refused on its stderr? CURVE required? not a writer?')
             else:
                 if event['event'] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:  # the writer's ZAP said no
-                    self.denied = True
+                    # value: the ZAP status code. 500, no room now (dialed again: see
+                    # ZAP_STATUS_FULL); any other (400), this key is not allowed: final.
+                    if event['value'] == ZAP_STATUS_FULL:
+                        self.full = True
+                    else:
+                        self.denied = True
                     self.failure = CURVE_DENIED
                 elif not self.denied:
                     self.failure = 'handshake failed (event %d, %s)' % (event['event'], 'CURVE keys?' if self.curve else 'not a writer?')
@@ -264,7 +304,8 @@ class HandshakeWatch:
     def forbidden(self) -> bool:
         """Whether this process may not use the endpoint, however long it is retried: the ipc
         socket or its directory is not this user's to use (nothing connected), or the writer
-        refused this producer's CURVE key (no handshake ever completed)."""
+        refused this producer's CURVE key (no handshake ever completed; not a refusal at its
+        connection cap, which the sender dials again)."""
         if self.handshaken:
             return False
         if self.denied:
