@@ -281,3 +281,48 @@ def assert_reported_once(stderr: str, code: str) -> None:
     said = [line for line in stderr.splitlines() if line.startswith('logfunnel: ')]
     assert len(said) == 1 and said[0].startswith('logfunnel: %s: ' % code), stderr
     assert '--- Logging error ---' not in stderr, stderr
+
+
+# The end of a child program that sends itself SIGUSR1 `kicks` times, one at a time, while the
+# main thread logs through `main_log`; the signal handler logs through `sig_log` (test_seq.py,
+# test_seq_shared.py). Prints {"event":"done","main":<records the main thread logged>,"caught":<signals>}.
+SIGNAL_KICKS = '''caught = [0]
+
+def on_usr1(signum, frame):
+    caught[0] += 1
+    sig_log.info('from the signal handler %d', caught[0])
+
+signal.signal(signal.SIGUSR1, on_usr1)
+
+def kicker():
+    # One signal at a time: two pending at once would be run once.
+    deadline = time.monotonic() + 30
+    for k in range(kicks):
+        os.kill(os.getpid(), signal.SIGUSR1)
+        while caught[0] <= k and time.monotonic() < deadline:
+            time.sleep(0.0002)
+
+t = threading.Thread(target=kicker)
+t.start()
+main = 0
+while t.is_alive():
+    main_log.info('main %d', main)
+    main += 1
+print(json.dumps({'event': 'done', 'main': main, 'caught': caught[0]}), flush=True)
+'''
+
+
+def run_signal_kicks(writer, run_code, script, kicks):
+    """Runs a SIGNAL_KICKS program against `writer` and stops the writer: asserts the program
+    ended cleanly with every signal caught, and every record in the file once, verify clean.
+    Returns the records logged."""
+    p = run_code(script, writer.endpoint, str(kicks))
+    done = p.wait_event('done', timeout=60)
+    assert p.wait() == 0 and p.stderr == ''
+    assert done['caught'] == kicks
+    total = done['main'] + kicks
+    writer.wait_for_lines(total)
+    summary = writer.stop()
+    assert summary['records'] == total and count_lines(writer.file) == total
+    assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(total)), total, 1)
+    return total

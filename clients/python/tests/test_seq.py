@@ -5,7 +5,7 @@ QueueListener's records count per worker."""
 
 import json
 
-from conftest import PYTHON, Proc, assert_clean, count_lines, verify
+from conftest import PYTHON, SIGNAL_KICKS, Proc, assert_clean, count_lines, run_signal_kicks, verify
 
 REFUSED = '''import logging, sys
 import logfunnel
@@ -42,47 +42,15 @@ SIGNALS = '''import json, logging, os, signal, sys, threading, time
 import logfunnel
 log = logging.getLogger(); log.setLevel(logging.INFO)
 log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
-caught = [0]
-
-def on_usr1(signum, frame):
-    caught[0] += 1
-    log.info('from the signal handler %d', caught[0])
-
-signal.signal(signal.SIGUSR1, on_usr1)
 kicks = int(sys.argv[2])
-
-def kicker():
-    # One signal at a time: two pending at once would be run once.
-    deadline = time.monotonic() + 30
-    for k in range(kicks):
-        os.kill(os.getpid(), signal.SIGUSR1)
-        while caught[0] <= k and time.monotonic() < deadline:
-            time.sleep(0.0002)
-
-t = threading.Thread(target=kicker)
-t.start()
-main = 0
-while t.is_alive():
-    log.info('main %d', main)
-    main += 1
-print(json.dumps({'event': 'done', 'main': main, 'caught': caught[0]}), flush=True)
-'''
+main_log = sig_log = log
+''' + SIGNAL_KICKS
 
 
 def test_a_signal_handler_logging_inside_a_log_call_keeps_seq_order(writer_factory, run_code):
     """SIGUSR1 sent to itself 300 times while the main thread logs: the handler's record
     often lands between a record's seq and its queueing (before, ~1 in 10 was reordered)."""
-    writer = writer_factory()
-    kicks = 300
-    p = run_code(SIGNALS, writer.endpoint, str(kicks))
-    done = p.wait_event('done', timeout=60)
-    assert p.wait() == 0 and p.stderr == ''
-    assert done['caught'] == kicks
-    total = done['main'] + kicks
-    writer.wait_for_lines(total)
-    summary = writer.stop()
-    assert summary['records'] == total and count_lines(writer.file) == total
-    assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(total)), total, 1)
+    run_signal_kicks(writer_factory(), run_code, SIGNALS, 300)
 
 
 QUEUE_LISTENER = '''import logging, logging.handlers, multiprocessing as mp, sys

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import PYTHON, Proc, assert_clean, count_lines, pids_in, verify
+from conftest import PYTHON, SIGNAL_KICKS, Proc, assert_clean, count_lines, pids_in, run_signal_kicks, verify
 
 PER_REQUEST_THREADS = '''import json, logging, sys, threading
 import logfunnel
@@ -157,29 +157,7 @@ main_log.addHandler(logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq')
 # The signal handler logs through another handler of the same writer and seq_key.
 sig_log = logging.getLogger('signal'); sig_log.setLevel(logging.INFO); sig_log.propagate = False
 sig_log.addHandler(logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq'))
-caught = [0]
-
-def on_usr1(signum, frame):
-    caught[0] += 1
-    sig_log.info('from the signal handler %d', caught[0])
-
-signal.signal(signal.SIGUSR1, on_usr1)
-
-def kicker():
-    deadline = time.monotonic() + 30
-    for k in range(kicks):
-        os.kill(os.getpid(), signal.SIGUSR1)
-        while caught[0] <= k and time.monotonic() < deadline:
-            time.sleep(0.0002)
-
-t = threading.Thread(target=kicker)
-t.start()
-main = 0
-while t.is_alive():
-    main_log.info('main %d', main)
-    main += 1
-print(json.dumps({'event': 'done', 'main': main, 'caught': caught[0]}), flush=True)
-'''
+''' + SIGNAL_KICKS
 
 
 def test_a_signal_handler_logging_through_another_handler_of_the_sequence_keeps_seq_order(writer_factory, run_code):
@@ -188,15 +166,7 @@ def test_a_signal_handler_logging_through_another_handler_of_the_sequence_keeps_
     the one that emit writes (one sequence, one lock, one list of deferred records)."""
     writer = writer_factory()
     kicks = 300
-    p = run_code(SIGNAL_THROUGH_ANOTHER, writer.endpoint, str(kicks))
-    done = p.wait_event('done', timeout=60)
-    assert p.wait() == 0 and p.stderr == ''
-    assert done['caught'] == kicks
-    total = done['main'] + kicks
-    writer.wait_for_lines(total)
-    summary = writer.stop()
-    assert summary['records'] == total and count_lines(writer.file) == total
-    assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(total)), total, 1)
+    total = run_signal_kicks(writer, run_code, SIGNAL_THROUGH_ANOTHER, kicks)
     records = read(writer.file)
     assert [r['seq'] for r in records] == list(range(total))
     assert sum(r['name'] == 'signal' for r in records) == kicks
