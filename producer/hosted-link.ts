@@ -3,7 +3,8 @@ import { EventEmitter, once } from 'node:events'
 import { BroadcastChannel, threadId, type Worker } from 'node:worker_threads'
 import { claimSenderStart, DESTROY, STARTER_OWN, type SenderReply } from './sender-requests.js'
 import type { SenderThread, SenderWorker } from './sender-thread-handle.js'
-import { fromThreadFailure, hostChannel, hostedChannels, type HostData, type HostedReply, type RelayRequest, type StartRequest, type TerminateRequest } from './hosted-names.js'
+import { fromThreadFailure } from './thread-errors.js'
+import { hostChannel, hostedChannels, type HostData, type HostedReply, type RelayRequest, type StartRequest, type TerminateRequest } from './hosted-names.js'
 
 /**
  * A worker thread's sender thread, started by the thread that made the worker (its host,

@@ -1,3 +1,5 @@
+import type { ThreadFailure } from './thread-errors.js'
+
 /**
  * What a logging thread, the thread that made it (its host, sender-host.ts) and a sender thread
  * the host started for it (sender-thread.ts) share: the host's environment data and the names of
@@ -58,29 +60,6 @@ export type HostedReply =
 
 /** The logging thread asks the host to terminate the sender thread. */
 export interface TerminateRequest { code: 'host-terminate' }
-
-/** A sender thread's failure as its host saw it (a Worker 'error'), across the channel. */
-export interface ThreadFailure {
-  name: string
-  message: string
-  code?: string
-  syscall?: string
-  stack?: string
-}
-
-export function toThreadFailure (err: Error): ThreadFailure {
-  const { code, syscall } = err as NodeJS.ErrnoException
-  return { name: err.name, message: err.message, code, syscall, stack: err.stack }
-}
-
-export function fromThreadFailure (f: ThreadFailure): Error {
-  const err = new Error(f.message) as NodeJS.ErrnoException
-  err.name = f.name
-  if (f.code !== undefined) err.code = f.code
-  if (f.syscall !== undefined) err.syscall = f.syscall
-  if (f.stack !== undefined) err.stack = f.stack
-  return err
-}
 
 /** True when `threads` holds `threadId`. */
 export function hostKnows (threads: Int32Array, threadId: number): boolean {

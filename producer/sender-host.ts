@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { BroadcastChannel, getEnvironmentData, isMainThread, setEnvironmentData, threadId, type Worker } from 'node:worker_threads'
 import type { ResolvedProducerOptions } from '../shared/options.js'
-import { hostChannel, hostedChannels, hostKnows, MAX_HOSTED_THREADS, HOST_KEY, toThreadFailure, type HostData, type HostedReply, type RelayRequest, type StartRequest, type TerminateRequest } from './hosted-names.js'
+import { hostChannel, hostedChannels, hostKnows, MAX_HOSTED_THREADS, HOST_KEY, type HostData, type HostedReply, type RelayRequest, type StartRequest, type TerminateRequest } from './hosted-names.js'
 import { RingWriter } from './line-ring.js'
 import type { RingMemory } from './ring-layout.js'
 import { claimSenderStart, isDestroyed, markLoggingGone, STARTER_HOST, type SenderReply } from './sender-requests.js'
@@ -12,6 +12,7 @@ import { onProcessEnd } from './exit-hooks.js'
 import { spoolOnFatalSignal } from './signal-spool.js'
 import { spoolAtExit } from './funnel-exit.js'
 import { warnBeforeExit } from './process-warning.js'
+import { toThreadFailure } from './thread-errors.js'
 
 /**
  * A thread that has loaded logfunnel hosts the sender threads of the worker threads it makes

@@ -24,6 +24,32 @@ export function reviveError (plain: PlainError): LogfunnelError {
   return err
 }
 
+/**
+ * A thread's failure as the thread that started it saw it (a Worker 'error': a system error whose
+ * `code` and `syscall` explainStartFailure reads), for another thread (sender-host.ts).
+ */
+export interface ThreadFailure {
+  name: string
+  message: string
+  code?: string
+  syscall?: string
+  stack?: string
+}
+
+export function toThreadFailure (err: Error): ThreadFailure {
+  const { code, syscall } = err as NodeJS.ErrnoException
+  return { name: err.name, message: err.message, code, syscall, stack: err.stack }
+}
+
+export function fromThreadFailure (f: ThreadFailure): Error {
+  const err = new Error(f.message) as NodeJS.ErrnoException
+  err.name = f.name
+  if (f.code !== undefined) err.code = f.code
+  if (f.syscall !== undefined) err.syscall = f.syscall
+  if (f.stack !== undefined) err.stack = f.stack
+  return err
+}
+
 /** An Error whose text starts with the code (`LOGFUNNEL_ERR_X: message`), for a clone that drops it. */
 export function withCodeInMessage (err: Error & { code?: string }): Error {
   return new Error(err.code === undefined ? err.message : `${err.code}: ${err.message}`)
