@@ -56,8 +56,16 @@ describe('funnel() loggers made per request and dropped without close()', () => 
       const app = spawnNode(['--expose-gc', fixture('funnel-gc'), writer.endpoint, String(LOGGERS), String(RECORDS), distinct ? 'distinct' : 'same'])
       expect(await exitCode(app, 90_000), app.describe()).toBe(0)
       const done = await app.waitForLine((l) => l.event === 'done')
-      if (distinct) expect(done.peakThreads, app.describe()).toBeGreaterThan(done.threadsBefore + 2)
-      else expect(done.peakThreads, app.describe()).toBe(done.threadsBefore + 1)
+      if (distinct) {
+        expect(done.sendersStarted, app.describe()).toBe(LOGGERS)
+        expect(done.peakThreads, app.describe()).toBeGreaterThan(done.threadsBefore + 2)
+      } else {
+        // One shared sender; a collection that falls between two requests (every logger of the
+        // first dropped) ends it, and the next request starts another: seen once in 4 clean runs
+        // of the suite (peak 13 threads, one more than the shared one's 12), so a few, not 40.
+        expect(done.sendersStarted, app.describe()).toBeLessThanOrEqual(4)
+        expect(done.peakThreads, app.describe()).toBeLessThanOrEqual(done.threadsBefore + 2)
+      }
       expect(done.threadsAfter, app.describe()).toBe(done.threadsBefore)
       // Nor their rings (4 MiB each by default): the orphans' exit hooks held them, with their
       // Workers, for the process's life (176 MB of 40 rings after gc(); 12.6 MB now).
