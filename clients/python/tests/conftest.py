@@ -326,3 +326,14 @@ def run_signal_kicks(writer, run_code, script, kicks):
     assert summary['records'] == total and count_lines(writer.file) == total
     assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(total)), total, 1)
     return total
+
+
+# A child program's lines that open /dev/null until no descriptor is left, in `hog` (needs `os`;
+# test_context.py, test_exit.py).
+TAKE_ALL_DESCRIPTORS = '''hog = []
+try:
+    while True:
+        hog.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+'''

@@ -4,7 +4,7 @@ share a client (the same options)."""
 
 import pytest
 
-from conftest import COUNT_SESSION_FAILURES, PYTHON, Proc, assert_clean, count_lines, verify
+from conftest import COUNT_SESSION_FAILURES, TAKE_ALL_DESCRIPTORS, PYTHON, Proc, assert_clean, count_lines, verify
 
 AT_THE_LIMIT = '''import json, logging, os, resource, sys, time
 import logfunnel, logfunnel._sender as sender
@@ -22,13 +22,7 @@ if case == 'a later handler':
     log.removeHandler(first)
 h = logfunnel.LogfunnelHandler(endpoint=endpoint)  # made here: its signal watcher takes no descriptor below
 log.addHandler(h)
-hog = []
-try:
-    while True:
-        hog.append(os.open(os.devnull, os.O_RDONLY))
-except OSError:
-    pass
-# Four free: the sender's wake-up pipe takes two, its session finds two. A context started there
+''' + TAKE_ALL_DESCRIPTORS + '''# Four free: the sender's wake-up pipe takes two, its session finds two. A context started there
 # took its term mailbox and the reaper's, and libzmq aborted on the reaper's epoll descriptor.
 for _ in range(4):
     os.close(hog.pop())

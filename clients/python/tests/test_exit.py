@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import COUNT_SESSION_FAILURES, assert_clean, assert_reported_once, assert_unreached_reported, count_lines, verify
+from conftest import COUNT_SESSION_FAILURES, TAKE_ALL_DESCRIPTORS, assert_clean, assert_reported_once, assert_unreached_reported, count_lines, verify
 
 BURST = '''import logging, sys
 import logfunnel
@@ -264,13 +264,7 @@ NO_FD = '''import json, logging, os, sys, time
 import logfunnel
 h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq')
 log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
-hog = []
-try:
-    while True:
-        hog.append(os.open(os.devnull, os.O_RDONLY))
-except OSError:
-    pass
-for i in range(1000):
+''' + TAKE_ALL_DESCRIPTORS + '''for i in range(1000):
     log.info('no descriptor %d', i)
 for fd in hog[:64]:
     os.close(fd)
@@ -336,13 +330,7 @@ sender.RESTART_DELAY = 0.005  # the waits between tries are not what this case i
 h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq')
 log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
 n = int(sys.argv[2])
-hog = []
-try:
-    while True:
-        hog.append(os.open(os.devnull, os.O_RDONLY))
-except OSError:
-    pass
-os.close(hog.pop())
+''' + TAKE_ALL_DESCRIPTORS + '''os.close(hog.pop())
 os.close(hog.pop())  # two free: the sender's wake-up pipe takes them, its session finds none
 for i in range(n):
     log.info('no descriptor for the sockets %d', i)
