@@ -65,7 +65,8 @@ export class RingWriter {
   #published = 0
   /** Offset of the slot being filled, -1 when none is. */
   #base = -1
-  #slot = 0
+  /** The index of the words of the slot being filled (its bytes, then its records). */
+  #meta = HEADER_WORDS
   #used = 0
   #records = 0
   readonly #framer = new LineFramer()
@@ -106,11 +107,12 @@ export class RingWriter {
     const writer = new RingWriter(ring, opts)
     writer.#published = Atomics.load(writer.#state, PUBLISHED)
     // The slot that thread was filling, with the whole lines it had written (#mark): end() publishes them.
-    writer.#slot = writer.#published & writer.#mask
-    const meta = HEADER_WORDS + writer.#slot * SLOT_WORDS
+    const slot = writer.#published & writer.#mask
+    writer.#meta = HEADER_WORDS + slot * SLOT_WORDS
+    const meta = writer.#meta
     const used = Atomics.load(writer.#state, meta)
     if (Atomics.load(writer.#state, FILLING) === ((writer.#published + 1) | 0) && used > 0) {
-      writer.#base = writer.#slot * writer.#slotBytes
+      writer.#base = slot * writer.#slotBytes
       writer.#used = used
       writer.#records = Atomics.load(writer.#state, meta + 1)
     }
@@ -217,9 +219,8 @@ export class RingWriter {
    * published by the host (adopt). The bytes go last: they count the lines that are whole.
    */
   #mark (): void {
-    const meta = HEADER_WORDS + this.#slot * SLOT_WORDS
-    this.#state[meta + 1] = this.#records
-    this.#state[meta] = this.#used
+    this.#state[this.#meta + 1] = this.#records
+    this.#state[this.#meta] = this.#used
   }
 
   /** A line larger than a slot travels on the port; its slot only marks its place in order. */
@@ -249,7 +250,7 @@ export class RingWriter {
   }
 
   #publishSlot (bytes: number, records: number): void {
-    const meta = HEADER_WORDS + this.#slot * SLOT_WORDS
+    const meta = this.#meta
     Atomics.store(this.#state, meta, bytes)
     Atomics.store(this.#state, meta + 1, records)
     this.#published = (this.#published + 1) | 0
@@ -277,8 +278,9 @@ export class RingWriter {
       if (unstarted) this.#opts.starting?.()
       Atomics.wait(this.#state, CONSUMED, consumed, unstarted ? Math.min(BLOCKED_RECHECK_MS, SENDER_START_TIMEOUT_MS - waited) : BLOCKED_RECHECK_MS)
     }
-    this.#slot = this.#published & this.#mask
-    this.#base = this.#slot * this.#slotBytes
+    const slot = this.#published & this.#mask
+    this.#meta = HEADER_WORDS + slot * SLOT_WORDS
+    this.#base = slot * this.#slotBytes
     this.#mark()
     Atomics.store(this.#state, FILLING, (this.#published + 1) | 0)
     return true
