@@ -16,14 +16,52 @@ import { SenderChannel } from './sender-channel.js'
  */
 const channels = new Map<string, WeakRef<SenderChannel>>()
 
+/**
+ * How long a channel is held after the last destination made for it, whether or not one is still
+ * alive, as the Python client keeps its shared client (KEEP_S): a server's requests come one
+ * after another, each logger dropped before the next is made, and a collection that fell between
+ * two of them ended the channel, so the next request started a sender thread again (~80 ms of
+ * CPU) and the collected one spooled what had no receipt yet. (Test hook: LOGFUNNEL_TEST_KEEP_MS
+ * replaces it, 0 keeps none, so that tests of a collected sender need not wait 5 s.)
+ */
+const KEEP_MS = Number(process.env.LOGFUNNEL_TEST_KEEP_MS ?? 5000)
+/** At most this many held at once: options made per request (a thread each) are not all held. */
+const KEEP_MAX = 8
+/** The channels held, by key, in the order they are let go (each refresh moves its entry last). */
+const kept = new Map<string, { channel: SenderChannel, until: number }>()
+let keeper: NodeJS.Timeout | undefined
+
+function keep (key: string, channel: SenderChannel): void {
+  if (!(KEEP_MS > 0)) return
+  kept.delete(key)
+  kept.set(key, { channel, until: performance.now() + KEEP_MS })
+  if (kept.size > KEEP_MAX) kept.delete(kept.keys().next().value as string)
+  // Unref'd: it never keeps a process whose work has ended.
+  keeper ??= setTimeout(letGo, KEEP_MS).unref()
+}
+
+function letGo (): void {
+  keeper = undefined
+  const now = performance.now()
+  for (const [key, { until }] of kept) {
+    if (until > now) {
+      keeper = setTimeout(letGo, until - now).unref()
+      return
+    }
+    kept.delete(key)
+  }
+}
+
 /** The open channel for `options`, a new one when there is none (none yet, collected, or closing). */
 function channelFor (options: ResolvedProducerOptions): SenderChannel {
   const key = JSON.stringify(options)
-  const open = channels.get(key)?.deref()
-  if (open?.writable === true) return open
-  for (const [k, ref] of channels) if (ref.deref()?.writable !== true) channels.delete(k)
-  const channel = new SenderChannel(options)
-  channels.set(key, new WeakRef(channel))
+  let channel = channels.get(key)?.deref()
+  if (channel?.writable !== true) {
+    for (const [k, ref] of channels) if (ref.deref()?.writable !== true) channels.delete(k)
+    channel = new SenderChannel(options)
+    channels.set(key, new WeakRef(channel))
+  }
+  keep(key, channel)
   return channel
 }
 
