@@ -8,6 +8,7 @@ import { FlushTimeoutError, LogfunnelError } from '../shared/errors.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
 import { countLines, LineFramer, once, splitTooLarge, surelyWithin } from './line-framing.js'
 import type { BatchSender } from './sender.js'
+import type { Settled } from './receipt-waiters.js'
 import { catchThreadFaults, GuardedSender } from './sender-guard.js'
 import { wakeReaderPeriodically } from './thread-stream-state.js'
 import { toPlainError, withCodeInMessage } from './thread-errors.js'
@@ -147,22 +148,31 @@ export class FunnelStream extends EventEmitter {
   }
 
   /**
-   * thread-stream calls this for `flush(cb)`: resolves when everything so far has a receipt,
-   * or, after `flushTimeoutMs` without (no writer, or it is stopped), once it is copied to the
-   * spool, where it is as safe as a receipt would make it (the writer ingests it; it is sent on
-   * too): a warning with LOGFUNNEL_ERR_FLUSH_TIMEOUT says so. It never rejects: thread-stream
-   * treats a rejected flush as fatal for the whole stream. Before, with no writer, `flush(cb)`
-   * never called back and a script that awaited it never ended.
+   * thread-stream calls this for `flush(cb)`: resolves when everything so far has a receipt;
+   * once the writer is judged away (no answer for `spoolAfterMs`, the rule that copies batches
+   * to the spool, as for close()) and everything without a receipt is in the spool, or after
+   * `flushTimeoutMs` (a writer that answers but does not receipt), once it is copied there,
+   * where it is as safe as a receipt would make it (the writer ingests it; it is sent on too):
+   * a warning with LOGFUNNEL_ERR_FLUSH_TIMEOUT says so. It never rejects: thread-stream treats
+   * a rejected flush as fatal for the whole stream. Before, with no writer, `flush(cb)` never
+   * called back and a script that awaited it never ended; later it called back only after
+   * `flushTimeoutMs` (10 s), as long as a test runner's hook timeout (vitest's and jest's 5 to
+   * 10 s), so an `afterAll` that flushed failed every test run without a writer.
    */
   async flush (): Promise<void> {
+    let settled: Settled
     try {
-      await this.sender.flush(this.#flushTimeoutMs)
+      settled = await this.sender.settle(this.#flushTimeoutMs)
     } catch (err) {
       if ((err as LogfunnelError).code === 'LOGFUNNEL_ERR_CLOSED') return
       const { unreceipted, spooled } = this.sender.copyToSpool()
       if (unreceipted === 0) return
       warn(new FlushTimeoutError(this.#flushTimeoutMs, unreceipted, spooled ? 'copied to the spool, where the writer takes them' : 'held in memory (no spool to copy them to, or it could not be written)'))
+      return
     }
+    if (settled === 'receipted') return
+    const { unreceipted } = this.sender.copyToSpool()
+    if (unreceipted > 0) warn(new FlushTimeoutError(this.#flushTimeoutMs, unreceipted, 'copied to the spool, where the writer takes them', true))
   }
 
   /** Spools what has no receipt (or, with no spool, waits up to `closeTimeoutMs` for it),

@@ -117,9 +117,17 @@ export class RecordTooLargeError extends LogfunnelError {
 
 /** `flush()` did not see receipts for every record before its deadline. */
 export class FlushTimeoutError extends LogfunnelError {
-  constructor (deadlineMs: number, unreceipted?: number, where?: string) {
+  /**
+   * True when the flush ended before its deadline: the writer did not answer (`spoolAfterMs`)
+   * and every record without a receipt was in the spool (the transport's flush).
+   */
+  readonly writerAway: boolean
+
+  constructor (deadlineMs: number, unreceipted?: number, where?: string, writerAway = false) {
     const detail = unreceipted === undefined ? '' : `: ${unreceipted} records still without a receipt${where === undefined ? '' : `, ${where}`}`
-    super('LOGFUNNEL_ERR_FLUSH_TIMEOUT', `flush took longer than ${deadlineMs} ms${detail}`)
+    const head = writerAway ? `flush ended before its ${deadlineMs} ms deadline: the writer does not answer` : `flush took longer than ${deadlineMs} ms`
+    super('LOGFUNNEL_ERR_FLUSH_TIMEOUT', `${head}${detail}`)
+    this.writerAway = writerAway
     this.name = 'FlushTimeoutError'
   }
 }
