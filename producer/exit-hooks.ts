@@ -9,7 +9,9 @@
  * and their records without a receipt were lost without a word (per-request loggers with a
  * collection now and then: up to 5 of 80 loggers' records lost, the process exiting 0).
  */
-export type ExitEvent = 'beforeExit' | 'exit'
+import { addHostListener, removeHostListener, sandboxed, type EndEvent } from './host-process.js'
+
+export type ExitEvent = EndEvent
 
 /** A hook holds its target weakly; its function is kept in `fns`, keyed by the target. */
 interface Hook {
@@ -31,8 +33,31 @@ const registry = new FinalizationRegistry<Hook[]>((gone) => {
     hooks.beforeExit.delete(hook)
     hooks.exit.delete(hook)
   }
+  uninstallIdle()
 })
 const installed = new Set<ExitEvent>()
+/**
+ * This copy of the module's listeners. In a sandbox (jest: host-process.ts) each test file loads
+ * the module again, and each copy takes its own out once it has no hook left, so that a test
+ * file's module graph is not held for the process's life.
+ */
+const listeners: Record<ExitEvent, () => void> = { beforeExit: () => run('beforeExit'), exit: () => run('exit') }
+
+function install (event: ExitEvent): void {
+  if (installed.has(event)) return
+  installed.add(event)
+  addHostListener(event, listeners[event])
+}
+
+/** In a sandbox only: the listener of an event with no hook left goes. */
+function uninstallIdle (): void {
+  if (!sandboxed) return
+  for (const event of installed) {
+    if (hooks[event].size > 0) continue
+    installed.delete(event)
+    removeHostListener(event, listeners[event])
+  }
+}
 
 /** Calls each hook of `event` whose target is alive, once, in the order they were registered. */
 function run (event: ExitEvent): void {
@@ -42,6 +67,7 @@ function run (event: ExitEvent): void {
     const target = hook.ref.deref()
     if (target !== undefined) fns.get(target)?.get(hook)?.(target)
   }
+  uninstallIdle()
 }
 
 /**
@@ -49,10 +75,7 @@ function run (event: ExitEvent): void {
  * unregistered by then. `fn` may hold `target`: it is kept only as long as the target lives.
  */
 export function onProcessEnd<T extends object> (event: ExitEvent, target: T, fn: (target: T) => void): void {
-  if (!installed.has(event)) {
-    installed.add(event)
-    process.on(event, () => run(event))
-  }
+  install(event)
   const hook: Hook = { ref: new WeakRef(target) }
   hooks[event].add(hook)
   const own = fns.get(target) ?? new Map<Hook, (target: any) => void>()
@@ -79,4 +102,5 @@ export function offProcessEnd (target: object): void {
     hooks.beforeExit.delete(hook)
     hooks.exit.delete(hook)
   }
+  uninstallIdle()
 }

@@ -8,12 +8,15 @@
  * 'exit' if that comes first. Either way it reaches the 'warning' listeners (Node prints it
  * unless `--no-warnings`), in 'exit' synchronously, where stderr still takes a write. One
  * 'exit' listener for all of them: many destinations reporting at once add no listener each.
+ * On the real process (host-process.ts): jest's copy of `process` has no 'warning' listener.
  */
+import { addHostListener, hostProcess } from './host-process.js'
+
 const pending = new Set<Error>()
 let installed = false
 
 function say (err: Error): void {
-  if (pending.delete(err)) process.emit('warning', err)
+  if (pending.delete(err)) hostProcess.emit('warning', err)
 }
 
 /**
@@ -23,7 +26,7 @@ function say (err: Error): void {
 export function warnBeforeExit (err: Error): void {
   if (!installed) {
     installed = true
-    process.on('exit', () => {
+    addHostListener('exit', () => {
       for (const due of [...pending]) say(due)
     })
   }
