@@ -1,6 +1,7 @@
 import { onExit } from 'signal-exit'
 import { CloseTimeoutError, LogfunnelError } from '../shared/errors.js'
 import { sayOnStderr } from './stdio-lines.js'
+import { addHostListener, hostProcess } from './host-process.js'
 
 /**
  * Destinations whose sender thread cannot start for a cause of the process's (Node's permission
@@ -28,7 +29,7 @@ export function refusedStart (): boolean {
   // without 'exit', and with no later tick for a warning: the line is written to stderr at once.
   if (!exitHooked) {
     exitHooked = true
-    process.on('exit', () => sayTally(false))
+    addHostListener('exit', () => sayTally(false))
     onExit((_code, signal) => {
       if (signal !== null) sayTally(true)
     }, { alwaysLast: true })
@@ -68,5 +69,5 @@ function sayTally (atSignal: boolean): void {
   if (spooled > 0) parts.push(`${spooled} records without a receipt went to the spool from the logging thread, where the writer ingests them`)
   if (lost > 0) parts.push(`${lost} records are lost (no spool, or it could not be written)`)
   if (atSignal) sayOnStderr(`logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: ${parts.join('; ')}\n`)
-  else process.emit('warning', new LogfunnelError('LOGFUNNEL_ERR_SENDER_FAILED', parts.join('; ')))
+  else hostProcess.emit('warning', new LogfunnelError('LOGFUNNEL_ERR_SENDER_FAILED', parts.join('; ')))
 }
