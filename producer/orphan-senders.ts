@@ -64,7 +64,6 @@ export function closeOrphan (thread: SenderThread): void {
   spoolOnFatalSignal(thread, (t) => spoolOrphan(t, true))
 }
 
-/** A process exit: the orphan spools at once, and what it could not is said, as for a live destination. */
 /**
  * Every destination's thread until the destination closes or its collection is handled above.
  * A FinalizationRegistry callback runs as a task of its own, some time after the collection; a
@@ -104,6 +103,7 @@ function spoolCollected (atSignal: boolean): void {
   }
 }
 
+/** A process exit or a fatal signal: the orphan spools at once, and what it could not is said, as for a live destination. */
 function spoolOrphan (thread: SenderThread, atSignal: boolean): void {
   if (!thread.exited && orphans.has(thread)) spoolAtExit(thread, atSignal)
 }
