@@ -51,14 +51,17 @@ export const whenCollected = new FinalizationRegistry<SenderThread>((thread) => 
 
 /**
  * Tells `thread` to close, its destination gone (collected, or its logging thread ended:
- * sender-host.ts): what has no receipt goes to the spool, or, with none, waits for receipts up to
- * `closeTimeoutMs`; until it has ended, a process exit or a fatal signal has it spool at once.
+ * sender-host.ts): it waits for receipts as a close() does (`closeTimeoutMs`, or until the writer
+ * is judged away and the rest is in the spool), then spools what still has none; until it has
+ * ended, a process exit or a fatal signal has it spool at once. Before, it spooled at once what
+ * had no receipt yet, batches the writer then received twice (1 to 6 a run in a pool terminated
+ * after its last task, counted as duplicates).
  */
 export function closeOrphan (thread: SenderThread): void {
   orphans.add(thread)
   thread.worker.once('exit', () => orphans.delete(thread))
   thread.ring.end()
-  const close: SenderRequest = { code: 'close', id: 0 }
+  const close: SenderRequest = { code: 'close', id: 0, settle: true }
   thread.worker.postMessage(close)
   onProcessEnd('exit', thread, (t) => spoolOrphan(t, false))
   spoolOnFatalSignal(thread, (t) => spoolOrphan(t, true))

@@ -14,7 +14,7 @@ import { reachFromWord, type ReachFacts } from './writer-reach.js'
 export type SenderRequest =
   /** With `spooledEnds` (close()), also answered once the writer is away and everything without a receipt is in the spool. */
   | { code: 'flush', id: number, through: number, spooledEnds?: boolean }
-  | { code: 'close', id: number }
+  | { code: 'close', id: number, settle?: boolean }
   | { code: 'abandon' }
 
 /** The answer to a request with an id; `spooled`: a flush ended by the spool, not by receipts. */

@@ -169,10 +169,13 @@ async function flush (through: number, spooledEnds: boolean): Promise<boolean> {
   }
 }
 
-async function close (): Promise<void> {
+async function close (settle: boolean): Promise<void> {
   exiting = true
   drain()
   // After funnel()'s flush everything has a receipt; after an abandoned one the sender is closed.
+  // A destination gone without close() (orphan-senders.ts) gets that flush's wait here: receipts,
+  // or the writer judged away with the rest in the spool.
+  if (settle) await guard.current.settle(options.closeTimeoutMs).catch(() => {})
   const sender = guard.current
   if (!sender.spoolAndDestroy()) await sender.close(options.closeTimeoutMs).catch(() => {})
   closed = true
@@ -190,7 +193,7 @@ requests.on('message', (msg: SenderRequest) => {
     takeAllAndDestroy()
   } else if (msg.code === 'close') {
     stallAtClose()
-    close().finally(() => {
+    close(msg.settle === true).finally(() => {
       reader.markGone()
       publishPosition(control, guard.current.spoolPosition)
       markDestroyed(control)
