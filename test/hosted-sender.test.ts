@@ -47,8 +47,11 @@ describe('worker threads terminated as soon as their task answers (no flush, no 
     const writer = await startWriterChild(dir)
     const pool = spawnNode([fixture('hosted-pool'), writer.endpoint, 'host', String(WORKERS), String(RECORDS), String(BIG_BYTES)])
     expect(await exitCode(pool, 90_000), pool.describe()).toBe(0)
-    await writer.stop({ spoolTaken: true })
+    const summary = await writer.stop({ spoolTaken: true })
     expectAllInOrder(writer.file, WORKERS, RECORDS + 1)
+    // Each terminated thread's sender waits for its receipts before it ends: no batch reaches the
+    // writer twice (before, what had no receipt was spooled at once: duplicate batches, counted).
+    expect(summary.duplicates, JSON.stringify(summary)).toBe(0)
   }, 150_000)
 
   it(`tcp without a spool, logging at once: ${WORKERS} x ${RECORDS} records, all in the file once, in order`, async () => {
