@@ -17,9 +17,9 @@ from __future__ import annotations
 from ._version import __version__
 from .client import Client
 from .endpoint import default_endpoint, receipt_endpoint_for
-from .errors import Closed, CloseTimeout, ConnectError, HandshakeError, LogfunnelError, SenderFailed
+from .errors import Closed, CloseTimeout, ConnectError, HandshakeError, LogfunnelError, NoThreads, SenderFailed
 from .handler import PINO_LEVELS, LogfunnelHandler, pino_level
 from .spool import default_spool_dir
 
-__all__ = ['Client', 'LogfunnelHandler', 'Closed', 'CloseTimeout', 'ConnectError', 'HandshakeError', 'LogfunnelError', 'SenderFailed',
+__all__ = ['Client', 'LogfunnelHandler', 'Closed', 'CloseTimeout', 'ConnectError', 'HandshakeError', 'LogfunnelError', 'NoThreads', 'SenderFailed',
            'default_endpoint', 'default_spool_dir', 'receipt_endpoint_for', 'pino_level', 'PINO_LEVELS', '__version__']

@@ -19,6 +19,8 @@ from typing import List, Optional, Tuple
 
 import zmq
 
+from . import _forks
+
 # Descriptors libzmq takes when a context starts (with its first socket): the context's term
 # mailbox (an eventfd, at zmq_ctx_new), the reaper's and the I/O thread's mailboxes and epoll
 # descriptors, the first socket's mailbox. They are checked free just before.
@@ -100,4 +102,4 @@ def _forked() -> None:
     _lock = threading.Lock()  # held by a thread of the parent at the fork, it would stay held here
 
 
-os.register_at_fork(after_in_child=_forked)
+_forks.after_in_child(_forked)

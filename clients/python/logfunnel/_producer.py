@@ -12,13 +12,14 @@ from typing import Callable, Deque, Dict, List, Optional, Set, Union
 
 import zmq
 
+from . import _forks
 from . import exit as _exit
 from ._closing import Closer
 from ._sender import JOIN_SLICE, Batch, SenderThread
 from ._spooling import SpoolKeeper
 from ._waits import wait_holding
 from .endpoint import default_endpoint, receipt_endpoint_for
-from .errors import Closed, LogfunnelError, RecordTooLarge, SenderFailed, report
+from .errors import Closed, LogfunnelError, NoThreads, RecordTooLarge, SenderFailed, report
 from .spool import SpoolWriter, default_spool_dir
 from .wire import Curve, HandshakeWatch, cut_batches, load_curve_keys
 
@@ -168,6 +169,9 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
                     return
                 raise Closed('logfunnel client used after close()')
             if self._thread is None and not self._broken:
+                if _forks.no_threads_here():
+                    self._spool_unsent(data)  # a uWSGI master: no sender thread may start here
+                    return
                 self._start()  # when it cannot, the record is kept (see _make_room and _wait_confirmed)
             if self._broken:
                 self._broken_drops += 1
@@ -267,6 +271,8 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
             self._cannot_start(err, now)
             return
         self._thread = thread
+        if _forks.say_no_threads():
+            self._fail(NoThreads())
 
     def _cannot_start(self, err: BaseException, now: float) -> None:
         self._start_retry_at = now + START_RETRY

@@ -11,6 +11,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
+from . import _forks
 from .client import Client
 from .errors import LogfunnelError, report
 
@@ -89,7 +90,9 @@ def _keep(key: Tuple[Any, ...], client: Client) -> None:
     global _keeper
     with _keeping:
         _kept[key] = (client, time.monotonic() + KEEP_S)
-        if _keeper is None:
+        # A uWSGI master keeps it for its life, with no thread: one started there may hang the
+        # workers forked from it (see _forks); each worker keeps its own (_forked).
+        if _keeper is None and not _forks.no_threads_here():
             try:
                 _keeper = threading.Thread(target=_let_go, name='logfunnel-keep', daemon=True)
                 _keeper.start()
@@ -125,4 +128,4 @@ def _forked() -> None:
     _sharing = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forked)
+_forks.after_in_child(_forked)

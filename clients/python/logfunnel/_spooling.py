@@ -112,6 +112,34 @@ class SpoolKeeper:
                 "(%s); later ones are counted in stats['lost'], not said again\n" % self._lost_cause())
         return True
 
+    def _spool_unsent(self, data: bytes) -> None:
+        """A line logged where no sender thread may start (lock held): a uWSGI master that forks
+        its workers from the loaded application (``_forks.no_threads_here``). It goes to the spool
+        at once, in a file of its own that the writer takes (a master logs little: at start, at a
+        reload). Kept in memory, it would wait for the master's end, and a thread started for it
+        hung the workers forked after. With no spool (tcp without ``spool_dir``), or one that
+        cannot be written, it is lost: counted in ``stats['lost']`` and said once."""
+        if not self._producer_id:
+            self._producer_id = os.urandom(16)
+        size = len(data)
+        self._queued_bytes += size
+        self._held_bytes += size
+        self.stats['records'] += 1  # with the queue, no call between (see send())
+        self._queued.append(data)
+        if self._spool_held():
+            self._seal_spool()
+            return
+        # Not kept: a worker forked from here starts afresh (reset()), and the master sends nothing.
+        lost = self._held_records()
+        self._unacked.clear()
+        self._queued, self._queued_bytes, self._held_bytes = [], 0, 0
+        self.stats['lost'] += lost
+        self._late_lost += lost
+        if self._late_lost == lost:
+            say('logfunnel: LOGFUNNEL_ERR_SENDER_FAILED: a record logged in the uWSGI master, where no sender thread '
+                'may start (it would hang the workers forked from it), was lost (%s); later ones are counted in '
+                "stats['lost'], not said again\n" % self._lost_cause())
+
     def _spool_or_overflow(self) -> bool:
         """No room will come by waiting (lock held): what is held goes to the spool (True), or,
         with none, records past high_water_mark are dropped and counted until the writer

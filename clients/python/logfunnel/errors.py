@@ -118,6 +118,22 @@ class SenderStalled(SenderFailed):
                                 % (seconds, what, spooled, lost))
 
 
+class NoThreads(LogfunnelError):
+    """The sender thread runs only now and then: a uWSGI worker started without Python threads
+    (no ``--enable-threads``) keeps the GIL while it waits for the next request. Records are
+    sent while requests run and at the worker's end; those logged before it goes idle wait
+    until then, and a worker killed meanwhile (SIGKILL: harakiri, the OOM killer, a reload past
+    its mercy) loses them. Said once per worker, at its first record."""
+
+    code = 'LOGFUNNEL_ERR_NO_THREADS'
+
+    def __init__(self) -> None:
+        super().__init__('uWSGI runs this worker without Python threads: start it with --enable-threads. Until then the '
+                         'sender thread runs only while a request runs: records logged before the worker goes idle wait '
+                         'for its next request or its end, and are lost if it is killed meanwhile (SIGKILL: harakiri, '
+                         'the OOM killer)')
+
+
 def failure_text(err: BaseException) -> str:
     """A spool failure as Node's producers say it, its code first: "ENOSPC: No space left on
     device: '/run/app/writer.sock.spool/...'", "LOGFUNNEL_ERR_UNSAFE_ENDPOINT: spool directory ..."."""

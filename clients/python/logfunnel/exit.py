@@ -34,6 +34,7 @@ import time
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
+from . import _forks
 from .errors import report
 from .spool import fd_identity
 
@@ -137,6 +138,11 @@ def install_signal_handlers() -> None:
     handler is left alone."""
     global _installed_pid
     if _installed_pid == os.getpid() or threading.current_thread() is not threading.main_thread():
+        return
+    if _forks.no_threads_here():
+        # A uWSGI master: it holds nothing to spool (its records go there as they are logged),
+        # and the watcher's thread may hang the workers forked from it (see _forks). Each worker
+        # installs its own with its first record.
         return
     _installed_pid = os.getpid()
     _begun.clear()
@@ -386,4 +392,4 @@ def _drop_inherited_wakeup() -> None:
 
 
 atexit.register(_close_all)
-os.register_at_fork(after_in_child=_forked)
+_forks.after_in_child(_forked)

@@ -14,7 +14,7 @@ import weakref
 from json.encoder import encode_basestring  # json.dumps(s, ensure_ascii=False) for one str, in C
 from typing import Any, Callable, Dict, Optional, Set, Tuple
 
-from . import _sequence
+from . import _forks, _sequence
 from . import exit as _exit
 from ._sequence import Sequence, shared_sequence
 from ._sharing import leave_client, shared_client
@@ -215,6 +215,15 @@ class LogfunnelHandler(logging.Handler):
         except (ValueError, TypeError):  # NaN or an infinity (allow_nan=False), a circular value, a key JSON cannot write
             pass
         return self._encode(_jsonable(obj, set()))
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        # A record of another process than the handler's: behind a QueueListener, or the first
+        # in a child forked with no fork hook run (a uWSGI worker whose uwsgi.post_fork_hook the
+        # application replaced after logfunnel set it): its state is reset first, before the
+        # lock that the reset replaces is taken.
+        if record.process != self._pid and record.process is not None:
+            _forks.check()
+        return super().handle(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._left:
@@ -417,5 +426,5 @@ def _send_all_deferred() -> None:
                 raise
 
 
-os.register_at_fork(after_in_child=LogfunnelHandler._forked)
+_forks.after_in_child(LogfunnelHandler._forked)
 _exit.before_close(_send_all_deferred)
