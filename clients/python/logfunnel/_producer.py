@@ -242,6 +242,16 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         """True once the sender failed too often and gave up (records are dropped and counted)."""
         return self._broken
 
+    def hurry(self) -> None:
+        """Ends the gathering window now: what is queued goes to the sender thread at once, not
+        up to batch_delay later (exit.after_request: a uWSGI worker's request has ended)."""
+        with self._lock:
+            if not self._queued or self._thread is None or self._closing or self.pid != os.getpid():
+                return
+            self._hurry = True
+            self._idle = False
+        self._wake()
+
     def _held_records(self) -> int:
         return len(self._queued) + sum(count for _seq, count, _payload in self._unacked)
 

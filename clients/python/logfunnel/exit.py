@@ -391,5 +391,36 @@ def _drop_inherited_wakeup() -> None:
     _let_go(inherited, ids)
 
 
+def _after_request() -> None:
+    """uWSGI's after-request hook in a worker: what the request logged goes to the sender now,
+    not at the end of the gathering window. An immediate stop (SIGINT, SIGQUIT) of a worker that
+    uWSGI still counts as in a request runs no Python exit hook there: records still gathered
+    were lost with it (4 and 5 answered requests of about 720 in two runs under load; 0 in 3
+    runs with nothing gathered)."""
+    for client in live_clients():
+        try:
+            client.hurry()
+        except Exception as err:  # noqa: BLE001 - a request's end must go on
+            report(err)
+
+
+def _install_after_request() -> None:
+    """uWSGI reads ``uwsgi.after_req_hook`` once the application is loaded: ours calls the one
+    set before it (an application that sets one later replaces ours; then nothing is hurried)."""
+    uwsgi = _forks.uwsgi_module()
+    if uwsgi is None:
+        return
+    previous = getattr(uwsgi, 'after_req_hook', None)
+
+    def hook() -> Any:
+        _after_request()
+        if previous is not None:
+            return previous()
+        return None
+
+    uwsgi.after_req_hook = hook
+
+
 atexit.register(_close_all)
 _forks.after_in_child(_forked)
+_install_after_request()
