@@ -177,6 +177,7 @@ class Closer:
             self.abandon('dropped at exit')
 
     def _report_dropped(self) -> None:
+        self._say_gave_up()
         if self.stats['dropped']:
             why = '' if self.on_full == 'drop' else ' (no room, and %s)' % (
                 'no spool to take what is held' if self._last_spool_error is None

@@ -130,6 +130,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._broken = False                # the sender failed too often: records are dropped and counted
         self._overflowing = False           # a 'block' wait ran out with no spool: past the mark, drop and count
         self._broken_drops = 0              # dropped with no sender: it gave up
+        self._gave_up: Optional[SenderFailed] = None  # that it gave up, not yet said (_say_gave_up)
         self._start_retry_at = 0.0          # a sender that could not start is tried again from then
         self._start_failed = False          # reported once
         self._producer_id = b''

@@ -89,11 +89,27 @@ class SenderThread:
                 self._broken = True
                 self._spool_held()
                 self._seal_spool()
-            spooled = self.stats['spooled_records'] - spooled
+            failure = SenderFailed(err, self.stats['spooled_records'] - spooled, not give_up)
+            if give_up:
+                # Said below, or by the end of the process if that comes first: a log call that
+                # saw the sender broken, then a fatal signal, ended the process before this thread
+                # said it (1 of 2 runs of test_exit.py beside a busy machine).
+                self._gave_up = failure
             self._changed.notify_all()
             closing = self._closing
-        self._fail(SenderFailed(err, spooled, not give_up))
+        if give_up:
+            self._say_gave_up()
+        else:
+            self._fail(failure)
         return not give_up and not closing
+
+    def _say_gave_up(self) -> None:
+        """Says once that the sender gave up (SenderFailed, 'too many failures'), from the sender
+        thread or from the end of the process, whichever comes first."""
+        with self._lock:
+            failure, self._gave_up = self._gave_up, None
+        if failure is not None:
+            self._fail(failure)
 
     def _no_descriptor(self, err: BaseException, first: bool) -> bool:
         """No free descriptor for the session (see NO_FD_ERRNOS): reported once, at the first of
