@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import nacl from 'tweetnacl'
+import type naclModule from 'tweetnacl'
 import { encodeCommand, encodeProperties, parseCommand, decodeProperties } from '../../shared/zmtp-frames.js'
 
 /**
@@ -11,6 +11,28 @@ import { encodeCommand, encodeProperties, parseCommand, decodeProperties } from 
  * libzmq writes a box without crypto_box's 16 leading zero octets, which is tweetnacl's
  * `box.after` output as it is.
  */
+
+type Nacl = typeof naclModule
+
+/**
+ * tweetnacl, loaded by the first CURVE connection of the thread (loadCurve): compiling it cost
+ * every sender thread about 35 ms of CPU at its start (a bare thread about 33), CURVE or not.
+ */
+let nacl: Nacl | undefined
+
+/** Loads tweetnacl for CurveClient (once per thread); rejects where it cannot be loaded. */
+export async function loadCurve (): Promise<void> {
+  nacl ??= (await import('tweetnacl')).default
+}
+
+/** Whether CurveClient can be made now (loadCurve has resolved). */
+export function curveLoaded (): boolean {
+  return nacl !== undefined
+}
+
+/** crypto_box's nonce and its overhead (tweetnacl's `box.nonceLength`, `box.overheadLength`). */
+const NONCE_BYTES = 24
+const BOX_OVERHEAD_BYTES = 16
 
 const HELLO_NONCE = Buffer.from('CurveZMQHELLO---', 'latin1')
 const WELCOME_NONCE = Buffer.from('WELCOME-', 'latin1')
@@ -25,12 +47,12 @@ const HELLO_PADDING = 72
 const WELCOME_BYTES = 168
 const COOKIE_BYTES = 96
 /** Command name, short nonce, box with at least a flags octet: the smallest MESSAGE. */
-const MIN_MESSAGE_BYTES = MESSAGE.length + 8 + nacl.box.overheadLength + 1
+const MIN_MESSAGE_BYTES = MESSAGE.length + 8 + BOX_OVERHEAD_BYTES + 1
 const MESSAGE_FLAG_MORE = 0x01
 const MESSAGE_FLAG_COMMAND = 0x02
 
 function nonce (prefix: Buffer, tail: Buffer): Uint8Array {
-  return Buffer.concat([prefix, tail], nacl.box.nonceLength)
+  return Buffer.concat([prefix, tail], NONCE_BYTES)
 }
 
 function shortNonce (n: bigint): Buffer {
@@ -52,15 +74,19 @@ export interface CurveKeys {
  * writer's transient key, and the nonces of both directions.
  */
 export class CurveClient {
+  readonly #nacl: Nacl
   readonly #keys: CurveKeys
-  readonly #transient = nacl.box.keyPair()
+  readonly #transient: naclModule.BoxKeyPair
   #nonce = 1n
   #peerNonce = 0n
   #serverTransient: Uint8Array | undefined
   #shared: Uint8Array | undefined
 
   constructor (keys: CurveKeys) {
+    if (nacl === undefined) throw new Error('CURVE before loadCurve() resolved')
+    this.#nacl = nacl
     this.#keys = keys
+    this.#transient = nacl.box.keyPair()
   }
 
   #nextNonce (): Buffer {
@@ -70,7 +96,7 @@ export class CurveClient {
   /** The HELLO command frame. */
   hello (): Buffer {
     const short = this.#nextNonce()
-    const signature = nacl.box(new Uint8Array(64), nonce(HELLO_NONCE, short), this.#keys.serverKey, this.#transient.secretKey)
+    const signature = this.#nacl.box(new Uint8Array(64), nonce(HELLO_NONCE, short), this.#keys.serverKey, this.#transient.secretKey)
     return encodeCommand('HELLO', Buffer.concat([Buffer.from([1, 0]), Buffer.alloc(HELLO_PADDING), this.#transient.publicKey, short, signature]))
   }
 
@@ -82,17 +108,17 @@ export class CurveClient {
     const cmd = parseCommand(welcome)
     if (cmd?.name === 'ERROR') throw new Error(`the writer refused the CURVE handshake: ${errorReason(cmd.data)}`)
     if (cmd?.name !== 'WELCOME' || welcome.length !== WELCOME_BYTES) throw new Error('expected a CURVE WELCOME')
-    const opened = nacl.box.open(cmd.data.subarray(16), nonce(WELCOME_NONCE, cmd.data.subarray(0, 16)), this.#keys.serverKey, this.#transient.secretKey)
+    const opened = this.#nacl.box.open(cmd.data.subarray(16), nonce(WELCOME_NONCE, cmd.data.subarray(0, 16)), this.#keys.serverKey, this.#transient.secretKey)
     if (opened === null) throw new Error("the writer's WELCOME does not open with curveServerKey (a different writer key?)")
     this.#serverTransient = opened.subarray(0, 32)
     const cookie = opened.subarray(32, 32 + COOKIE_BYTES)
-    this.#shared = nacl.box.before(this.#serverTransient, this.#transient.secretKey)
+    this.#shared = this.#nacl.box.before(this.#serverTransient, this.#transient.secretKey)
 
     const vouchTail = randomBytes(16)
-    const vouch = nacl.box(Buffer.concat([this.#transient.publicKey, this.#keys.serverKey]), nonce(VOUCH_NONCE, vouchTail), this.#serverTransient, this.#keys.secretKey)
+    const vouch = this.#nacl.box(Buffer.concat([this.#transient.publicKey, this.#keys.serverKey]), nonce(VOUCH_NONCE, vouchTail), this.#serverTransient, this.#keys.secretKey)
     const plain = Buffer.concat([this.#keys.publicKey, vouchTail, vouch, encodeProperties(properties)])
     const short = this.#nextNonce()
-    const box = nacl.box.after(plain, nonce(INITIATE_NONCE, short), this.#shared)
+    const box = this.#nacl.box.after(plain, nonce(INITIATE_NONCE, short), this.#shared)
     return encodeCommand('INITIATE', Buffer.concat([cookie, short, box]))
   }
 
@@ -100,9 +126,9 @@ export class CurveClient {
   ready (body: Buffer): Map<string, Buffer> {
     const cmd = parseCommand(body)
     if (cmd?.name === 'ERROR') throw new Error(`the writer refused the CURVE handshake: ${errorReason(cmd.data)}`)
-    if (cmd?.name !== 'READY' || cmd.data.length < 8 + nacl.box.overheadLength || this.#shared === undefined) throw new Error('expected a CURVE READY')
+    if (cmd?.name !== 'READY' || cmd.data.length < 8 + this.#nacl.box.overheadLength || this.#shared === undefined) throw new Error('expected a CURVE READY')
     const short = cmd.data.subarray(0, 8)
-    const opened = nacl.box.open.after(cmd.data.subarray(8), nonce(READY_NONCE, short), this.#shared)
+    const opened = this.#nacl.box.open.after(cmd.data.subarray(8), nonce(READY_NONCE, short), this.#shared)
     if (opened === null) throw new Error("the writer's READY does not open")
     this.#peerNonce = short.readBigUInt64BE(0)
     const props = decodeProperties(Buffer.from(opened.buffer, opened.byteOffset, opened.byteLength))
@@ -119,7 +145,7 @@ export class CurveClient {
     const plain = Buffer.allocUnsafe(1 + body.length)
     plain[0] = (more ? MESSAGE_FLAG_MORE : 0) | (command ? MESSAGE_FLAG_COMMAND : 0)
     body.copy(plain, 1)
-    const box = nacl.box.after(plain, nonce(MESSAGE_NONCE_OUT, short), this.#shared as Uint8Array)
+    const box = this.#nacl.box.after(plain, nonce(MESSAGE_NONCE_OUT, short), this.#shared as Uint8Array)
     return Buffer.concat([MESSAGE, short, box])
   }
 
@@ -130,7 +156,7 @@ export class CurveClient {
     const n = short.readBigUInt64BE(0)
     if (n <= this.#peerNonce) throw new Error('a CURVE MESSAGE repeated a nonce')
     this.#peerNonce = n
-    const opened = nacl.box.open.after(frame.subarray(MESSAGE.length + 8), nonce(MESSAGE_NONCE_IN, short), this.#shared as Uint8Array)
+    const opened = this.#nacl.box.open.after(frame.subarray(MESSAGE.length + 8), nonce(MESSAGE_NONCE_IN, short), this.#shared as Uint8Array)
     if (opened === null) throw new Error('a CURVE MESSAGE does not open')
     const plain = Buffer.from(opened.buffer, opened.byteOffset, opened.byteLength)
     const flags = plain[0] as number

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { debuglog } from 'node:util'
-import type { CurveKeys } from './curve-client.js'
+import { curveLoaded, loadCurve, type CurveKeys } from './curve-client.js'
 import { ZmtpConnection, type SocketType } from './connection.js'
 
 const debug = debuglog('logfunnel')
@@ -35,6 +35,7 @@ abstract class ZmtpSocket extends EventEmitter {
   protected connection: ZmtpConnection | undefined
   #retryMs = RECONNECT_MIN_MS
   #timer: NodeJS.Timeout | undefined
+  #loading = false
   #closed = false
 
   constructor (type: SocketType, endpoint: string, opts: ZmtpSocketOptions) {
@@ -50,11 +51,25 @@ abstract class ZmtpSocket extends EventEmitter {
 
   /** Starts connecting (once). */
   connect (): void {
-    if (this.connection === undefined && this.#timer === undefined && !this.#closed) this.#dial()
+    if (this.connection === undefined && this.#timer === undefined && !this.#loading && !this.#closed) this.#dial()
   }
 
   #dial (): void {
     this.#timer = undefined
+    if (this.#opts.curve !== undefined && !curveLoaded()) {
+      // tweetnacl first (curve-client.ts); where it cannot be loaded, a connection that failed
+      // (its reason reported as a failed handshake's is), tried again as one.
+      this.#loading = true
+      loadCurve().then(() => {
+        this.#loading = false
+        if (!this.#closed) this.#dial()
+      }, (err: Error) => {
+        this.#loading = false
+        this.emit('down', err, false)
+        this.#schedule()
+      })
+      return
+    }
     const conn: ZmtpConnection = new ZmtpConnection(this.endpoint, this.#type, this.#opts.curve, {
       onConnect: () => this.emit('accepted'),
       onReady: () => {
