@@ -95,6 +95,8 @@ export async function main (argv: string[]): Promise<number> {
   if (fromDir && (values.dir === undefined || values.base === undefined)) throw new UsageError('--dir and --base go together')
   if (fromDir && positionals.length > 0) throw new UsageError('give FILE arguments or --dir/--base, not both')
   if (!fromDir && positionals.length === 0) throw new UsageError('verify needs a FILE (logfunnel verify --help shows the options)')
+  // Without --checkpoints no seal is read: the report said ok as if the seals had been checked.
+  if (values['seal-key-file'] !== undefined && values.checkpoints !== true) throw new UsageError('--seal-key-file needs --checkpoints: plain verify checks no seal')
   if (values.key !== undefined && values['producer-key'] !== undefined) throw new UsageError('--key and --producer-key are the same option; use one')
   const opts: VerifyOptions = {
     producerKey: values.key ?? values['producer-key'],
@@ -110,7 +112,7 @@ export async function main (argv: string[]): Promise<number> {
     const set: LogSet = fromDir ? await listLogSet(values.dir!, values.base!) : orderLogSet(positionals)
     if (values.checkpoints === true) {
       const sealKeyFile = values['seal-key-file']
-      const cp = await verifyCheckpoints(set.files, { checkOrder: true, ...(sealKeyFile === undefined ? {} : { sealKey: readSealKey(sealKeyFile) }) })
+      const cp = await verifyCheckpoints(set.files, { checkOrder: set.byName, ...(sealKeyFile === undefined ? {} : { sealKey: readSealKey(sealKeyFile) }) })
       process.stdout.write(values.json === true ? `${JSON.stringify(cp)}\n` : `${formatCheckpointReport(cp)}\n`)
       return cp.ok ? 0 : 1
     }

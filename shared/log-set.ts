@@ -6,6 +6,11 @@ import { LogfunnelError } from './errors.js'
 export interface LogSet {
   files: string[]
   missing: string[]
+  /**
+   * True when `files` are in the order their names give (one rotated set in one directory);
+   * false when they keep the order given, which then says nothing about their age.
+   */
+  byName: boolean
 }
 
 /** The writer's own rotation: `<base>.20240501T120000.123Z`, optionally `.gz`. */
@@ -68,7 +73,8 @@ function withoutAside (paths: string[]): string[] {
  * Orders the files of one rotated set oldest first, the current file last: logrotate's
  * numbered names from the highest number down (`app.log.3.gz`, `app.log.2`, `app.log.1`), its
  * `dateext` names and the writer's own UTC-stamped names by their stamp, `.gz` or not. Files that
- * are not one set (in different directories, or no common base name) keep the order given.
+ * are not one set (in different directories, or no common base name) keep the order given
+ * (`byName` false).
  * Numbers absent between 1 and the highest number present are reported in `missing`. The
  * writer's side files of a file also given (`app.log.torn`, `<rotated>.gz.tmp`) are left out:
  * `app.log*` picks them up.
@@ -76,17 +82,17 @@ function withoutAside (paths: string[]): string[] {
  * @example
  * ```ts
  * orderLogSet(['app.log', 'app.log.1', 'app.log.2.gz'])
- * // { files: ['app.log.2.gz', 'app.log.1', 'app.log'], missing: [] }
+ * // { files: ['app.log.2.gz', 'app.log.1', 'app.log'], missing: [], byName: true }
  * ```
  */
 export function orderLogSet (given: string[]): LogSet {
   const paths = withoutAside(given)
-  if (paths.length < 2 || new Set(paths.map((path) => dirname(path))).size > 1) return { files: [...paths], missing: [] }
+  if (paths.length < 2 || new Set(paths.map((path) => dirname(path))).size > 1) return { files: [...paths], missing: [], byName: false }
   const candidates = paths.map(classify)
   // The base every file can be read against: the current file's name, else the shortest one.
   const bases = [...new Set(candidates.flat().map((m) => m.base))].sort((a, b) => a.length - b.length)
   const base = bases.find((name) => candidates.every((members) => members.some((m) => m.base === name)))
-  if (base === undefined) return { files: [...paths], missing: [] }
+  if (base === undefined) return { files: [...paths], missing: [], byName: false }
   const members = candidates.map((list) => list.find((m) => m.base === base)!)
   members.sort(compare)
   const numbers = new Set(members.filter((m) => m.scheme === 'numbered').map((m) => m.key as number))
@@ -95,7 +101,7 @@ export function orderLogSet (given: string[]): LogSet {
   for (let n = 1; n < highest; n++) {
     if (!numbers.has(n)) missing.push(join(dirname(paths[0]!), `${base}.${n}`))
   }
-  return { files: members.map((m) => m.path), missing }
+  return { files: members.map((m) => m.path), missing, byName: true }
 }
 
 /**
@@ -120,6 +126,6 @@ export async function listLogSet (dir: string, base: string): Promise<LogSet> {
     .filter((name) => name === base || classify(name).some((m) => m.base === base && m.scheme !== 'current'))
     .map((name) => join(dir, name))
   if (paths.length === 0) throw new LogfunnelError('LOGFUNNEL_ERR_FILE', `no log file named ${base} or rotated from it in ${dir}`)
-  if (paths.length === 1) return { files: paths, missing: [] }
+  if (paths.length === 1) return { files: paths, missing: [], byName: false }
   return orderLogSet(paths)
 }

@@ -63,6 +63,13 @@ function chainOrder (unique: FoundCheckpoint[]): FoundCheckpoint[][] {
   })
 }
 
+/** The writer id with the most checkpoints in the set. */
+function mainWriter (runs: FoundCheckpoint[][]): string | undefined {
+  const count = new Map<string, number>()
+  for (const f of runs.flat()) count.set(f.rec.writer, (count.get(f.rec.writer) ?? 0) + 1)
+  return [...count].sort((a, b) => b[1] - a[1])[0]?.[0]
+}
+
 function doubledDefect (d: { first: FoundCheckpoint, last: FoundCheckpoint, in: string }): CheckpointDefect {
   return at(d.first, 'doubled', `checkpoints ${d.first.rec.n}-${d.last.rec.n} are also in ${d.in}: a copy`, d.first.segFrom, d.last.end)
 }
@@ -136,7 +143,20 @@ export async function verifyCheckpoints (paths: string[], opts: CheckpointVerify
     }
     if (doubled !== undefined) defects.push(doubledDefect(doubled))
   }
-  const runs = chainOrder([...unique.values()])
+  const all = chainOrder([...unique.values()])
+  // The set's chain is the writer id with the most checkpoints; another chain's runs are named
+  // where they are and left out of the set's order. Before, runs were linked by time alone: a
+  // file of another writer mixed in, older than the set, had the set's own first file named as
+  // a second chain's start, and itself not at all.
+  const main = mainWriter(all)
+  const mixedIn = new Set<string>()
+  const runs = all.filter((run) => {
+    const root = run[0] as FoundCheckpoint
+    if (root.rec.writer === main) return true
+    for (const f of run) mixedIn.add(f.file)
+    defects.push(at(root, 'chain-start', `checkpoints ${root.rec.n}-${(run.at(-1) as FoundCheckpoint).rec.n} are of another chain (writer ${root.rec.writer}) than the rest of the set (writer ${main}), not linked to it: a file of another writer mixed in, or a writer that did not continue the chain`, root.segFrom, (run.at(-1) as FoundCheckpoint).end))
+    return false
+  })
   const order = runs.flat()
   const lastOf = new Map<string, FoundCheckpoint>()
   for (const s of scanned) if (s.found.length > 0) lastOf.set(s.file, s.found[s.found.length - 1] as FoundCheckpoint)
@@ -145,7 +165,7 @@ export async function verifyCheckpoints (paths: string[], opts: CheckpointVerify
   const truncated = new Set<string>()
   for (const s of scanned) {
     const last = lastOf.get(s.file)
-    if (last === undefined) continue
+    if (last === undefined || mixedIn.has(s.file)) continue
     // The set's last file may end in a live writer's (or a crash's) unproven tail, but not after
     // a stop: a writer that starts again writes its start checkpoint before any record.
     if (s.file === lastFile && last.rec.at !== 'stop') continue
@@ -184,7 +204,7 @@ export async function verifyCheckpoints (paths: string[], opts: CheckpointVerify
       ranges.set(producer, r.to)
     }
   }
-  const sealed = opts.sealKey === undefined ? 0 : checkSeals(order, opts.sealKey, defects)
+  const sealed = opts.sealKey === undefined ? 0 : checkSeals(all.flat(), opts.sealKey, defects)
   const tail = order.at(-1)
   const tailFile = scanned.find((s) => s.file === tail?.file)
   const unprovenBytes = tail === undefined ? scanned.reduce((a, s) => a + s.length, 0) : tail.rec.at === 'stop' ? 0 : (tailFile as ScannedFile).length - tail.end
@@ -202,7 +222,8 @@ export async function verifyCheckpoints (paths: string[], opts: CheckpointVerify
 
 /** A short text form of the report. */
 export function formatCheckpointReport (r: CheckpointReport): string {
-  const end = r.final ? 'ends at a stop checkpoint' : `not ended by a stop checkpoint; ${r.unprovenBytes} bytes after the last checkpoint${r.unprovenFile === null ? '' : ` in ${r.unprovenFile}`} unproven (a live file or a crash, not a defect)`
+  // With no checkpoint at all there is no "after the last checkpoint": the file was most likely written without --checkpoints.
+  const end = r.checkpoints === 0 ? 'no checkpoint line in any file: written without --checkpoints?' : r.final ? 'ends at a stop checkpoint' : `not ended by a stop checkpoint; ${r.unprovenBytes} bytes after the last checkpoint${r.unprovenFile === null ? '' : ` in ${r.unprovenFile}`} unproven (a live file or a crash, not a defect)`
   const sealed = r.sealed > 0 ? `, ${r.sealed} sealed` : ''
   return [`${r.ok ? 'ok' : 'DEFECTS'}: ${r.files} files, ${r.checkpoints} checkpoints${sealed}, ${end}`,
     ...r.defects.map((d) => `  ${d.kind}: ${d.file} checkpoint ${d.checkpoint} bytes ${d.from}-${d.to}: ${d.detail}`)].join('\n')

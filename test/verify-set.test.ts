@@ -59,7 +59,7 @@ describe('verify a rotated set as one log', () => {
       const dir = tempDir()
       const paths = writeSet(dir, names, records())
       const globbed = [...paths].sort()
-      expect(orderLogSet(globbed)).toEqual({ files: paths, missing: [] })
+      expect(orderLogSet(globbed)).toEqual({ files: paths, missing: [], byName: true })
       const run = await cli(globbed)
       expect(run.code, run.describe).toBe(0)
       expect(run.report).toMatchObject(CLEAN)
