@@ -150,11 +150,9 @@ export async function verifyCheckpoints (paths: string[], opts: CheckpointVerify
   // file of another writer mixed in, older than the set, had the set's own first file named as
   // a second chain's start, and itself not at all.
   const main = mainWriter(all)
-  const mixedIn = new Set<string>()
   const runs = all.filter((run) => {
     const root = run[0] as FoundCheckpoint
     if (root.rec.writer === main) return true
-    for (const f of run) mixedIn.add(f.file)
     defects.push(at(root, 'chain-start', `checkpoints ${root.rec.n}-${(run.at(-1) as FoundCheckpoint).rec.n} are of another chain (writer ${root.rec.writer}) than the rest of the set (writer ${main}), not linked to it: a file of another writer mixed in, or a writer that did not continue the chain`, root.segFrom, (run.at(-1) as FoundCheckpoint).end))
     return false
   })
@@ -166,7 +164,8 @@ export async function verifyCheckpoints (paths: string[], opts: CheckpointVerify
   const truncated = new Set<string>()
   for (const s of scanned) {
     const last = lastOf.get(s.file)
-    if (last === undefined || mixedIn.has(s.file)) continue
+    // A file that ends in another chain's checkpoints was named with that chain.
+    if (last === undefined || last.rec.writer !== main) continue
     // The set's last file may end in a live writer's (or a crash's) unproven tail, but not after
     // a stop: a writer that starts again writes its start checkpoint before any record.
     if (s.file === lastFile && last.rec.at !== 'stop') continue
