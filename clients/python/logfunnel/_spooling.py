@@ -90,13 +90,7 @@ class SpoolKeeper:
         cannot be written counts it as lost, reported on stderr."""
         if self.spool_dir is None or self.pid != os.getpid() or self._broken:
             return False
-        if not self._producer_id:  # it never sent
-            self._producer_id = os.urandom(16)
-        size = len(data)
-        self._queued_bytes += size
-        self._held_bytes += size
-        self.stats['records'] += 1  # with the queue, no call between (see send())
-        self._queued.append(data)
+        self._queue_for_spool(data)
         with _exit.spooling:
             if self._spool_held():
                 # At the end of the process the segment is taken once the process has ended (or
@@ -112,13 +106,8 @@ class SpoolKeeper:
                 "(%s); later ones are counted in stats['lost'], not said again\n" % self._lost_cause())
         return True
 
-    def _spool_unsent(self, data: bytes) -> None:
-        """A line logged where no sender thread may start (lock held): a uWSGI master that forks
-        its workers from the loaded application (``_forks.no_threads_here``). It goes to the spool
-        at once, in a file of its own that the writer takes (a master logs little: at start, at a
-        reload). Kept in memory, it would wait for the master's end, and a thread started for it
-        hung the workers forked after. With no spool (tcp without ``spool_dir``), or one that
-        cannot be written, it is lost: counted in ``stats['lost']`` and said once."""
+    def _queue_for_spool(self, data: bytes) -> None:
+        """Queues ``data`` for the spool (lock held), with a producer id if this one never sent."""
         if not self._producer_id:
             self._producer_id = os.urandom(16)
         size = len(data)
@@ -126,6 +115,15 @@ class SpoolKeeper:
         self._held_bytes += size
         self.stats['records'] += 1  # with the queue, no call between (see send())
         self._queued.append(data)
+
+    def _spool_unsent(self, data: bytes) -> None:
+        """A line logged where no sender thread may start (lock held): a uWSGI master that forks
+        its workers from the loaded application (``_forks.no_threads_here``). It goes to the spool
+        at once, in a file of its own that the writer takes (a master logs little: at start, at a
+        reload). Kept in memory, it would wait for the master's end, and a thread started for it
+        hung the workers forked after. With no spool (tcp without ``spool_dir``), or one that
+        cannot be written, it is lost: counted in ``stats['lost']`` and said once."""
+        self._queue_for_spool(data)
         if self._spool_held():
             self._seal_spool()
             return
