@@ -8,6 +8,7 @@ segment is written as ``<id>-<pid>-<segment>.spool.tmp`` and renamed to ``.spool
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -39,9 +40,12 @@ def endpoint_key(endpoint: str) -> str:
 
 
 def process_start_time(pid: int) -> Optional[str]:
-    """Field 22 of /proc/<pid>/stat (clock ticks since boot), None without /proc."""
+    """Field 22 of /proc/<pid>/stat (clock ticks since boot), None without /proc. io.open, not
+    the builtin: a record logged from a __del__ at the interpreter's teardown opens the spool when
+    builtins.open is already gone (the interpreter restores builtins to their copy from before io
+    set it: NameError, the record lost; logging's FileHandler keeps its own reference for that)."""
     try:
-        with open('/proc/%d/stat' % pid, 'rb') as f:
+        with io.open('/proc/%d/stat' % pid, 'rb') as f:
             data = f.read().decode('ascii', 'replace')
     except OSError:
         return None

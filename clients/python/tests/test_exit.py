@@ -322,6 +322,39 @@ def test_records_from_an_atexit_hook_registered_before_the_import_are_kept(write
     assert writer.spool_files() == []
 
 
+AT_TEARDOWN = '''import logging, sys
+import logfunnel
+log = logging.getLogger('app'); log.setLevel(logging.INFO); log.propagate = False
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
+
+
+class Resource:
+    def __del__(self):  # run as the interpreter clears __main__, after every exit hook
+        log.info('released at teardown')
+
+
+RESOURCE = Resource()
+for i in range(100):
+    log.info('record %d', i)
+'''
+
+
+def test_a_record_logged_from_del_at_the_interpreters_teardown_is_kept(writer_factory, run_code):
+    """A module global's __del__ logs as the interpreter tears down, past the exit hooks: its
+    record goes to the spool as other late ones do. Before, it was lost with logging's 40-line
+    'NameError: name 'open' is not defined' (the spool's /proc read used builtins.open, which
+    the interpreter has taken back by then); 100 of 101 records reached the file."""
+    writer = writer_factory()
+    p = run_code(AT_TEARDOWN, writer.endpoint)
+    assert p.wait() == 0
+    assert p.stderr == ''
+    writer.wait_for_lines(101)
+    assert writer.stop(spool_taken=True)['records'] == 101
+    assert_clean(verify(writer.file, '--expect', '101'), 101, 1)
+    with open(writer.file, encoding='utf-8') as f:
+        assert f.read().splitlines()[-1].endswith('"seq":100,"msg":"released at teardown"}')
+
+
 NO_FD_SESSION = '''import json, logging, os, resource, sys, time
 import logfunnel, logfunnel._sender as sender
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
