@@ -127,6 +127,8 @@ class LogfunnelHandler(logging.Handler):
         super().__init__(level)
         self._left = False  # closed while other handlers still share its client
         shared = None if client is not None or 'on_error' in client_options else shared_client(self, endpoint, client_options)
+        # What it shares a client by: a record logged after its close() takes one again (_reopen).
+        self._share = None if shared is None else (endpoint, dict(client_options))
         if shared is not None:
             self.client = shared
         else:
@@ -226,7 +228,7 @@ class LogfunnelHandler(logging.Handler):
         return super().handle(record)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._left:
+        if self._left and not self._reopen():
             self._closed_drop()
             return
         sequence = self._sequence
@@ -247,10 +249,11 @@ class LogfunnelHandler(logging.Handler):
         if sequence.deferred:
             _emit_deferred(sequence)
 
-    def _emit(self, record: logging.LogRecord, deferred: bool = False) -> None:
+    def _emit(self, record: logging.LogRecord, deferred: bool = False, again: bool = True) -> None:
         """Sends one record; ``deferred``: the first of the sequence's ``deferred``, removed here
         when an exception ends this call after the client took the line (so it is never sent
-        twice)."""
+        twice). ``again``: a client found closed is taken anew once (_reopen)."""
+        reopened = False
         sequence = self._sequence
         sequence.emitting = True
         try:
@@ -281,7 +284,9 @@ class LogfunnelHandler(logging.Handler):
                     sequence.deferred.popleft()
                 raise
         except Closed:
-            self._closed_drop()
+            reopened = again and self._reopen()
+            if not reopened:
+                self._closed_drop()
         except RecordTooLarge:
             # Said once, as Node's producers say it (a process warning, once); each one is counted
             # in the client's stats['too_large']. Before, each was logging's 40-line report of a
@@ -292,6 +297,25 @@ class LogfunnelHandler(logging.Handler):
             self.handleError(record)
         finally:
             sequence.emitting = False
+        if reopened:
+            self._emit(record, deferred, False)
+
+    def _reopen(self) -> bool:
+        """A record logged through this handler after its close(): it takes the client of its
+        options again (the one other handlers made with them share, or a new one), as a closed
+        FileHandler opens its file again, and the record is sent. So a dictConfig or fileConfig
+        that reconfigures at runtime (it closes the old handlers, then makes the new ones) loses
+        none of what other threads log through the old handler meanwhile: the new handler takes
+        the same client. Not for a handler given ``client=`` or ``on_error=``, nor once the end
+        of the process has closed its client (its late records go to the spool, _spool_late)."""
+        if self._share is None or getattr(self.client, '_exit_closed', True) or sys.is_finalizing():
+            return False
+        endpoint, options = self._share
+        client = shared_client(self, endpoint, dict(options))
+        if client is None or client._closed:
+            return False
+        self.client, self._left = client, False
+        return True
 
     def _closed_drop(self) -> None:
         # After close(): at interpreter exit logging.shutdown() and the exit hook close every

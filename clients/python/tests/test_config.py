@@ -67,6 +67,63 @@ kwargs={'seq_key': 'seq', 'on_full': 'spool'}
     assert_clean(verify(writer.file, '--expect', str(N)), N, 1)
 
 
+RECONFIGURE = '''import json, logging, logging.config, sys, threading, time
+endpoint, how, ini = sys.argv[1:]
+
+
+def configure():
+    if how == 'dictConfig':
+        logging.config.dictConfig({'version': 1, 'disable_existing_loggers': False, 'handlers': {'funnel': {
+            'class': 'logfunnel.LogfunnelHandler', 'endpoint': endpoint, 'seq_key': 'seq'}},
+            'root': {'handlers': ['funnel'], 'level': 'INFO'}})
+    else:
+        logging.config.fileConfig(ini, disable_existing_loggers=False)
+
+
+configure()
+stop = threading.Event()
+logged = [0, 0]
+
+
+def work(k):
+    log = logging.getLogger('worker%d' % k)
+    while not stop.is_set():
+        log.info('record %d', logged[k])
+        logged[k] += 1
+
+
+threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+for t in threads:
+    t.start()
+for _ in range(30):  # the application reloads its logging configuration while the workers log
+    time.sleep(0.01)
+    configure()
+stop.set()
+for t in threads:
+    t.join()
+print(json.dumps({'event': 'done', 'logged': sum(logged)}), flush=True)
+'''
+
+
+@pytest.mark.parametrize('how', ['dictConfig', 'fileConfig'])
+def test_a_reconfigure_at_runtime_loses_nothing_other_threads_log(writer_factory, run_code, tmp_path, how):
+    """dictConfig and fileConfig close the old handlers, then make the new ones, while other
+    threads still log through the old one. Its records now take the client again (the new
+    handler then shares it), as a closed FileHandler opens its file again. Before, they were
+    dropped with LOGFUNNEL_ERR_CLOSED: 9 to 13 of about 45,000 records in 20 reconfigures."""
+    writer = writer_factory()
+    ini = tmp_path / 'logging.ini'
+    ini.write_text('[loggers]\nkeys=root\n[handlers]\nkeys=funnel\n[formatters]\nkeys=\n[logger_root]\nlevel=INFO\n'
+                   'handlers=funnel\n[handler_funnel]\nclass=logfunnel.LogfunnelHandler\nargs=(%r,)\n'
+                   "kwargs={'seq_key': 'seq'}\n" % writer.endpoint)
+    p = run_code(RECONFIGURE, writer.endpoint, how, str(ini))
+    logged = p.wait_event('done', timeout=60)['logged']
+    assert p.wait() == 0 and p.stderr == ''
+    writer.wait_for_lines(logged)
+    assert writer.stop(spool_taken=True)['records'] == logged
+    assert_clean(verify(writer.file, '--expect', str(logged)), logged, 1)
+
+
 def keygen(path):
     out = subprocess.run([NODE, BIN, 'keygen'], capture_output=True, check=True, timeout=30).stdout
     path.write_bytes(out)
