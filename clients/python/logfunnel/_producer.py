@@ -221,6 +221,12 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         since = time.monotonic()
         deadline = None if self.block_timeout == 0 else since + self.block_timeout
         while self._held_bytes + size > self.high_water_mark:
+            if self._closing:
+                # close() ended meanwhile: what it held is in the spool, or, with none, counted
+                # lost and reported; the caller gives this record the same end. Before, with no
+                # spool the lost records still counted as held, and the call waited on until
+                # block_timeout or, with 0, the sender's STALL (30 s) after the close.
+                return True
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return self._spool_or_overflow()

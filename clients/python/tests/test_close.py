@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from conftest import assert_clean, assert_reported_once, assert_unreached_reported, count_lines, verify
+from conftest import assert_clean, assert_reported_once, assert_unreached_reported, count_lines, free_port, verify
 
 N = 2000
 # Large, so that "well before the deadline" holds on a loaded machine too.
@@ -131,6 +131,60 @@ def test_a_record_waiting_for_room_during_close_goes_to_the_spool(writer_factory
     assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(calls)), calls, 1)
     with open(writer.file, encoding='utf-8') as f:
         assert [r['seq'] for r in map(json.loads, f)] == list(range(calls))
+
+
+NO_SPOOL_BLOCKED = '''import json, sys, threading, time
+import logfunnel
+client = logfunnel.Client(sys.argv[1], high_water_mark=65536, max_frame_bytes=65536, max_batch_bytes=16384,
+                          close_timeout=0.5, block_timeout=float(sys.argv[2]))
+outcome = []
+
+def spam():
+    try:
+        for i in range(1000):
+            client.send('record %d %s' % (i, 'x' * 1000))
+        outcome.append('all queued')
+    except logfunnel.Closed:
+        outcome.append('Closed')
+
+def waiting_for_room(thread):
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == '_make_room':
+            return True
+        frame = frame.f_back
+    return False
+
+t = threading.Thread(target=spam)
+t.start()
+deadline = time.monotonic() + 10
+while not waiting_for_room(t):
+    assert time.monotonic() < deadline, 'the send never waited for room'
+    time.sleep(0.01)
+started = time.monotonic()
+try:
+    client.close()
+except logfunnel.CloseTimeout:
+    pass  # the records held are lost (no spool) and said so
+t.join(60)
+print(json.dumps({'event': 'done', 'released_s': time.monotonic() - started, 'outcome': outcome,
+                  'stats': client.stats}), flush=True)
+'''
+
+
+@pytest.mark.parametrize('block_timeout', [0, 30])
+def test_a_send_waiting_for_room_with_no_spool_ends_with_the_close(run_code, block_timeout):
+    """A tcp endpoint nothing listens on, no spool_dir: a send() waits for room; close() gives up
+    on what is held (lost, said), and the waiting send() raises Closed then. Before, the records
+    lost still counted as held and the send waited on after the close: out its block_timeout
+    (30 s here), or, with 0, the sender's STALL (30 s), and the process could not end meanwhile."""
+    p = run_code(NO_SPOOL_BLOCKED, 'tcp://127.0.0.1:%d' % free_port(), str(block_timeout))
+    done = p.wait_event('done', timeout=90)
+    assert p.wait() == 0, p.stderr
+    assert done['outcome'] == ['Closed'] and done['released_s'] < 10, done
+    stats = done['stats']
+    assert stats['records'] > 50 and stats['lost'] == stats['records'] and stats['spooled_records'] == 0, stats
+    assert 'LOGFUNNEL_ERR_CLOSE_TIMEOUT: close deadline: %d records without a receipt lost' % stats['records'] in p.stderr, p.stderr
 
 
 STOPPED = '''import json, logging, os, signal, sys, time
