@@ -355,6 +355,31 @@ def test_a_record_logged_from_del_at_the_interpreters_teardown_is_kept(writer_fa
         assert f.read().splitlines()[-1].endswith('"seq":100,"msg":"released at teardown"}')
 
 
+SHUTDOWN_THEN_ATEXIT = '''import atexit, logging, sys
+import logfunnel
+log = logging.getLogger('s')
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
+log.setLevel(logging.INFO); log.propagate = False
+atexit.register(lambda: [log.info('at exit %d', i) for i in range(5)])  # runs before logfunnel's exit hook
+for i in range(100):
+    log.info('record %d', i)
+logging.shutdown()  # the application's own, at the end of its main
+'''
+
+
+def test_records_from_an_atexit_hook_after_the_applications_logging_shutdown_are_kept(writer_factory, run_code):
+    """The application calls logging.shutdown() at the end of its main (it closes the handler),
+    then its atexit hook logs: those records take the client again and are sent. Before, they
+    were dropped with LOGFUNNEL_ERR_CLOSED: 100 of 105 records in the file."""
+    writer = writer_factory()
+    p = run_code(SHUTDOWN_THEN_ATEXIT, writer.endpoint)
+    assert p.wait() == 0
+    assert p.stderr == ''
+    writer.wait_for_lines(105)
+    assert writer.stop(spool_taken=True)['records'] == 105
+    assert_clean(verify(writer.file, '--expect', '105'), 105, 1)
+
+
 NO_FD_SESSION = '''import json, logging, os, resource, sys, time
 import logfunnel, logfunnel._sender as sender
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
