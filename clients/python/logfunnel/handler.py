@@ -347,7 +347,7 @@ class LogfunnelHandler(logging.Handler):
         """Waits for the receipts (at most close_timeout; with the writer away, until what has none
         is in the spool), then closes the client, or, while other handlers share it, leaves it to
         them: its records not yet confirmed stay with the client, confirmed, spooled or reported
-        as theirs are."""
+        as theirs are. A record logged through it afterwards takes the client again (_reopen)."""
         try:
             client = getattr(self, 'client', None)
             if client is not None and not self._left:
