@@ -178,12 +178,20 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
                 self._broken_drops += 1
                 self.stats['lost'] += 1
                 return
-            if self._held_bytes + size > self.high_water_mark and not self._make_room(size):
+            waited = self._held_bytes + size > self.high_water_mark
+            if waited and not self._make_room(size):
                 return
-            if self._closing:  # close() ran while this call waited for room (the wait releases the lock)
-                if not self._spool_late(data):
-                    raise Closed('logfunnel client closed while the record waited for room')
-                return
+            if self._closing:
+                if waited or self._exit_closed:  # close() ran while this call waited for room (the wait releases the lock)
+                    if not self._spool_late(data):
+                        raise Closed('logfunnel client closed while the record waited for room')
+                    return
+                # A signal handler of this thread closed it as the sender started (a SIGHUP handler
+                # that reconfigures logging: dictConfig closes the handler): as a send after
+                # close(), so that the caller's next client takes the line in its order. Before,
+                # it went to the spool, and the writer took it after the lines logged later
+                # (reordered: 33 to 49 in 200 reconfigures).
+                raise Closed('logfunnel client used after close()')
             # Counted before it is queued: a signal handler that runs in between (it may, in the
             # main thread) cuts the queue into batches from this total, which must not be short.
             self._queued_bytes += size
