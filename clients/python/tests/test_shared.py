@@ -42,6 +42,35 @@ def test_two_handlers_with_the_same_options_share_a_client(writer_factory, run_c
     assert_clean(verify(writer.file, '--key', 'who'), 3 * n + 1, 2)
 
 
+OWN_CLIENT = '''import json, logging, sys
+import logfunnel
+endpoint = sys.argv[1]
+given = logfunnel.LogfunnelHandler(client=logfunnel.Client(endpoint))
+reporting = logfunnel.LogfunnelHandler(endpoint=endpoint, on_error=lambda err: None)
+for h in (given, reporting):
+    log = logging.getLogger(str(id(h))); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
+    log.info('before close')
+    h.close()
+    log.info('after close 1')
+    log.info('after close 2')
+print(json.dumps({'event': 'done', 'drops': [given.closed_drops, reporting.closed_drops]}), flush=True)
+'''
+
+
+def test_a_handler_with_a_client_of_its_own_does_not_take_one_after_close(writer_factory, run_code):
+    # client= or on_error=: its client is not the handler's to make again (test_config.py's
+    # reconfigure takes a shared one): records after close() are counted in closed_drops, said
+    # once per handler.
+    writer = writer_factory()
+    p = run_code(OWN_CLIENT, writer.endpoint)
+    done = p.wait_event('done')
+    assert p.wait() == 0
+    assert done['drops'] == [2, 2], done
+    assert p.stderr.count('LOGFUNNEL_ERR_CLOSED') == 2 and p.stderr.count('\n') == 2, p.stderr
+    writer.wait_for_lines(2)
+    assert writer.stop()['records'] == 2 and count_lines(writer.file) == 2
+
+
 PER_REQUEST = '''import json, logging, os, sys
 import logfunnel
 endpoint, n = sys.argv[1], int(sys.argv[2])
