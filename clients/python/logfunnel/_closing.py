@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Optional
 
+from . import _native
 from . import exit as _exit
 from .errors import CloseTimeout, lost_text, say
 from ._waits import wait_holding
@@ -172,7 +173,7 @@ class Closer:
         try:
             # As at the end of the process: receipts are awaited `linger` s, then the rest is spooled
             # (a plain close waited close_timeout, and an exit meanwhile waited for it: 10 s).
-            threading.Thread(target=self.close_or_report, args=(True,), name='logfunnel-close', daemon=True).start()
+            _native.Thread(self.close_or_report, 'logfunnel-close', (True,)).start()
         except RuntimeError:  # interpreter shutdown: no new threads; keep what is held, without waiting
             self.abandon('dropped at exit')
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import threading
 from typing import List, Optional, Tuple
 
 import zmq
 
-from . import _forks
+from . import _forks, _native
 
 # Descriptors libzmq takes when a context starts (with its first socket): the context's term
 # mailbox (an eventfd, at zmq_ctx_new), the reaper's and the I/O thread's mailboxes and epoll
@@ -37,7 +36,7 @@ MAX_SOCKETS = 8192
 # its context, so it is collected (and terminated by pyzmq) only once no socket of it is left.
 _context: Optional[Tuple[int, zmq.Context]] = None
 _inherited: List[zmq.Context] = []  # the contexts of the processes this one was forked from
-_lock = threading.Lock()
+_lock = _native.Lock()
 _monitor_ids = itertools.count()
 
 
@@ -99,7 +98,7 @@ def monitor_address() -> str:
 
 def _forked() -> None:
     global _lock
-    _lock = threading.Lock()  # held by a thread of the parent at the fork, it would stay held here
+    _lock = _native.Lock()  # held by a thread of the parent at the fork, it would stay held here
 
 
 _forks.after_in_child(_forked)

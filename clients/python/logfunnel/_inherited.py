@@ -8,6 +8,7 @@ so they are closed as raw descriptors, found by their peer: the writer's two end
 
 from __future__ import annotations
 
+import _socket
 import os
 import socket
 import stat
@@ -66,7 +67,7 @@ def _peer(fd: int) -> object:
     try:
         if not stat.S_ISSOCK(os.fstat(fd).st_mode):
             return None
-        sock = socket.socket(fileno=fd)
+        sock = _socket.socket(fileno=fd)  # not gevent's or eventlet's socket.socket, which would want a hub
     except (OSError, ValueError):
         return None
     try:

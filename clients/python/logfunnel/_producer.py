@@ -6,13 +6,12 @@ from __future__ import annotations
 import collections
 import os
 import re
-import threading
 import time
 from typing import Callable, Deque, Dict, List, Optional, Set, Union
 
 import zmq
 
-from . import _forks
+from . import _forks, _native
 from . import exit as _exit
 from ._closing import Closer
 from ._sender import JOIN_SLICE, Batch, SenderThread
@@ -100,9 +99,10 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._close_inherited_connections()
         self._close_inherited_segment()
         self.pid = os.getpid()
-        self._close_lock = threading.Lock()  # one close() at a time: exit hooks and a dropped Client's closer
-        self._lock = threading.RLock()  # reentrant: a fatal signal's handler may run inside send()
-        self._changed = threading.Condition(self._lock)
+        # Real OS locks, whatever gevent or eventlet patched (_native): the sender thread shares them.
+        self._close_lock = _native.Lock()  # one close() at a time: exit hooks and a dropped Client's closer
+        self._lock = _native.RLock()  # reentrant: a fatal signal's handler may run inside send()
+        self._changed = _native.Condition(self._lock)
         self._queued: List[bytes] = []      # lines (newline included) not yet in a batch
         self._queued_bytes = 0
         self._held_bytes = 0                # queued + batched without a receipt
@@ -119,7 +119,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._unreached_reported = False    # LOGFUNNEL_ERR_CONNECT / _HANDSHAKE reported
         self._handshake: Optional[HandshakeWatch] = None  # the last sender session's
         self._spool: Optional[SpoolWriter] = None
-        self._thread: Optional[threading.Thread] = None
+        self._thread: Optional[_native.Thread] = None
         self._closing = False
         self._closed = False
         self._close_ended = False           # close() has returned (or raised): nothing of it is left to wait for
@@ -288,7 +288,8 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         _exit.install_finalizer()
         _exit.install_signal_handlers()
         _exit.watch_main_thread()
-        thread = threading.Thread(target=self._run, name='logfunnel-sender', daemon=True)
+        # A real OS thread, even under gevent or eventlet (_native): as a greenlet, its ZeroMQ poll held the hub.
+        thread = _native.Thread(self._run, 'logfunnel-sender')
         try:
             thread.start()
         except RuntimeError as err:

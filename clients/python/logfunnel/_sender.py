@@ -12,6 +12,7 @@ from typing import List, Tuple
 
 import zmq
 
+from . import _native
 from ._context import shared_context
 from ._inherited import close_connections_to, writer_peers
 from ._liveness import WriterLiveness, heartbeat_ms
@@ -249,7 +250,7 @@ class SenderThread:
                 self._beat(now + wait)
                 events = dict(poller.poll(int(wait * 1000) + 1))
                 if self._wake_r in events:
-                    os.read(self._wake_r, 4096)
+                    _native.read(self._wake_r, 4096)
                 if monitor in events:
                     handshake.read(monitor)
                     if handshake.up:
@@ -369,7 +370,7 @@ class SenderThread:
 
     def _wake(self) -> None:
         try:
-            os.write(self._wake_w, b'!')
+            _native.write(self._wake_w, b'!')  # eventlet's os.write would switch greenlets on EAGAIN
         except (BlockingIOError, OSError, AttributeError):
             pass  # the pipe is full (the thread is due to wake), or already closed
 

@@ -6,12 +6,11 @@ records through the spool when made faster than the writer confirms them)."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
-from . import _forks
+from . import _forks, _native
 from .client import Client
 from .errors import LogfunnelError, report
 
@@ -30,14 +29,15 @@ _shared: 'weakref.WeakValueDictionary[Tuple[Any, ...], Client]' = weakref.WeakVa
 _sharers: 'weakref.WeakKeyDictionary[Client, weakref.WeakSet[LogfunnelHandler]]' = weakref.WeakKeyDictionary()
 # The Clients kept for KEEP_S, and until when; the keeper thread lets them go.
 _kept: Dict[Tuple[Any, ...], Tuple[Client, float]] = {}
-_keeping = threading.Condition()
-_keeper: Optional[threading.Thread] = None
+# Real OS ones (_native): the keeper is a thread of ours, even under gevent or eventlet.
+_keeping = _native.Condition()
+_keeper: Optional[_native.Thread] = None
 # Held while a handler takes a client, or the last one leaves it (then it is no longer shared).
 # Before, a handler made in one thread as the last handler of its client closed in another could
 # take that client as it closed: its records were dropped with LOGFUNNEL_ERR_CLOSED (8 threads
 # making a handler per request, a third of them closed: up to 90 of 4,800 records, 1 run in 3),
 # and two threads making the first handlers at once made a client each.
-_sharing = threading.Lock()
+_sharing = _native.Lock()
 
 
 def shared_client(handler: 'LogfunnelHandler', endpoint: Optional[str], options: Dict[str, Any]) -> Optional[Client]:
@@ -94,7 +94,7 @@ def _keep(key: Tuple[Any, ...], client: Client) -> None:
         # workers forked from it (see _forks); each worker keeps its own (_forked).
         if _keeper is None and not _forks.no_threads_here():
             try:
-                _keeper = threading.Thread(target=_let_go, name='logfunnel-keep', daemon=True)
+                _keeper = _native.Thread(_let_go, 'logfunnel-keep')
                 _keeper.start()
             except RuntimeError:  # interpreter shutdown: no new threads; the exit hooks close it
                 _keeper = None
@@ -123,9 +123,9 @@ def _forked() -> None:
     pid, and its keeper thread is not there."""
     global _keeper, _keeping, _sharing
     _kept.clear()
-    _keeping = threading.Condition()
+    _keeping = _native.Condition()
     _keeper = None
-    _sharing = threading.Lock()
+    _sharing = _native.Lock()
 
 
 _forks.after_in_child(_forked)

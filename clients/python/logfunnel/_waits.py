@@ -1,11 +1,10 @@
 """A Condition wait that a raising signal handler cannot leave with its lock released."""
 from __future__ import annotations
 
-import threading
-from typing import Optional
+from typing import Any, Optional
 
 
-def wait_holding(changed: threading.Condition, lock: threading.RLock, timeout: Optional[float]) -> bool:
+def wait_holding(changed: Any, lock: Any, timeout: Optional[float]) -> bool:
     """``changed.wait(timeout)``, with ``lock`` (the Condition's RLock, held once by the caller)
     held again however the wait ends. A signal handler that raises (Ctrl-C's KeyboardInterrupt)
     right after Condition.wait() has released the lock, before its ``try`` that takes it back,

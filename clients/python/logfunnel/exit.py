@@ -21,6 +21,7 @@ the application holds the wakeup fd (asyncio's signal handlers), it is left to i
 
 from __future__ import annotations
 
+import _socket
 import atexit
 import logging  # noqa: F401 - its exit hook (logging.shutdown, which flushes every handler) must run after ours
 import multiprocessing.util
@@ -34,7 +35,7 @@ import time
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from . import _forks
+from . import _forks, _native
 from .errors import report
 from .spool import fd_identity
 
@@ -70,7 +71,7 @@ _main_watch_pid = -1              # the process whose main thread a thread of ou
 # writes each caught signal to it until the process ends, and a socket object for it, collected
 # at the interpreter's teardown, said 'ResourceWarning: unclosed <socket.socket fd=4 ...>' at the
 # end of every process that logged (python3 -X dev, -W error).
-_wakeup: Optional[Tuple[socket.socket, int]] = None
+_wakeup: Optional[Tuple[_socket.socket, int]] = None
 _wakeup_ids: Tuple[Optional[Tuple[int, int]], ...] = ()  # what their descriptors are (fd_identity)
 
 
@@ -137,7 +138,7 @@ def install_signal_handlers() -> None:
     default disposition, if this is the main thread (signal.signal works only there); any other
     handler is left alone."""
     global _installed_pid
-    if _installed_pid == os.getpid() or threading.current_thread() is not threading.main_thread():
+    if _installed_pid == os.getpid() or not _native.in_main_thread():  # in any greenlet of it
         return
     if _forks.no_threads_here():
         # A uWSGI master: it holds nothing to spool (its records go there as they are logged),
@@ -176,7 +177,7 @@ def watch_main_thread() -> None:
     if type(main).__name__ == '_MainThread':  # the interpreter's, or a fork from a thread threading did not start
         return
     try:
-        threading.Thread(target=_end_after, args=(main,), name='logfunnel-orphan', daemon=True).start()
+        _native.Thread(_end_after, 'logfunnel-orphan', (main,)).start()
     except RuntimeError:
         pass
 
@@ -206,7 +207,9 @@ def _watch_signals() -> None:
         return
     _watcher_pid = os.getpid()
     try:
-        reader, writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        # _socket's: socket.socketpair may be gevent's or eventlet's, whose recvmsg would want a hub
+        # in the watcher thread.
+        reader, writer = _socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     except OSError:
         return
     try:
@@ -223,7 +226,7 @@ def _watch_signals() -> None:
         reader.close()
         writer.close()
         return
-    thread = threading.Thread(target=_watch, args=(reader, os.getpid()), name='logfunnel-signals', daemon=True)
+    thread = _native.Thread(_watch, 'logfunnel-signals', (reader, os.getpid()))
     try:
         thread.start()
     except RuntimeError:
@@ -237,7 +240,7 @@ def _watch_signals() -> None:
         _let_go(inherited, ids)
 
 
-def _let_go(wakeup: Tuple[socket.socket, int], ids: Tuple[Optional[Tuple[int, int]], ...]) -> None:
+def _let_go(wakeup: Tuple[_socket.socket, int], ids: Tuple[Optional[Tuple[int, int]], ...]) -> None:
     """Closes the inherited wakeup sockets whose descriptors are still theirs; the others are
     let go without a close: the numbers are something else now (a daemon's os.closerange, then
     its own files), and closing them by number closed the daemon's files."""
@@ -250,7 +253,7 @@ def _let_go(wakeup: Tuple[socket.socket, int], ids: Tuple[Optional[Tuple[int, in
         os.close(writer)
 
 
-def _watch(reader: socket.socket, pid: int) -> None:
+def _watch(reader: _socket.socket, pid: int) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
     space = socket.CMSG_SPACE(struct.calcsize('3i'))
     nudges: Dict[int, int] = {}
@@ -268,10 +271,10 @@ def _watch(reader: socket.socket, pid: int) -> None:
         for signum in data:
             if signum in FATAL_SIGNALS and nudges.get(signum, 0) < MAX_NUDGES and not _begins(signum):
                 nudges[signum] = nudges.get(signum, 0) + 1
-                main = threading.main_thread()
-                if main.is_alive() and main.ident is not None and signal.getsignal(signum) is _on_fatal_signal:
+                # The main OS thread's ident: threading's is a greenlet's once gevent patched it.
+                if threading.main_thread().is_alive() and signal.getsignal(signum) is _on_fatal_signal:
                     try:
-                        signal.pthread_kill(main.ident, signum)
+                        signal.pthread_kill(_native.main_ident, signum)
                     except OSError:
                         pass
 
@@ -282,7 +285,7 @@ def _begins(signum: int) -> bool:
     while signum not in _begun and signal.getsignal(signum) is _on_fatal_signal:
         if time.monotonic() >= deadline:
             return False
-        time.sleep(0.005)
+        _native.sleep(0.005)  # gevent's or eventlet's time.sleep would want a hub in this thread
     return True
 
 
@@ -294,12 +297,12 @@ class _Spooling:
 
     def __enter__(self) -> None:
         global _spooling_depth
-        if threading.current_thread() is threading.main_thread():
+        if _native.in_main_thread():
             _spooling_depth += 1
 
     def __exit__(self, *_exc: Any) -> None:
         global _spooling_depth
-        if threading.current_thread() is not threading.main_thread():
+        if not _native.in_main_thread():
             return
         _spooling_depth -= 1
         if _spooling_depth == 0 and _deferred:

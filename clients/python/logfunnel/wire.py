@@ -3,6 +3,7 @@ lines into batches, and the two sockets."""
 
 from __future__ import annotations
 
+import _socket
 import bisect
 import itertools
 import json
@@ -176,7 +177,8 @@ def _ipc_forbidden(path: str) -> bool:
 def _ipc_backlog_full(path: str) -> bool:
     """A plain non-blocking connect to ``path`` is refused with EAGAIN: a listener is there, with
     as many connections waiting as its backlog holds. One that succeeds is closed at once."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # _socket's: socket.socket may be gevent's or eventlet's, which would make a hub in the sender thread.
+    probe = _socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.setblocking(False)
         probe.connect(path)

@@ -163,14 +163,14 @@ def test_a_sender_that_gave_up_with_no_spool_ends_close_at_once_and_says_why(wri
     assert writer.stop()['records'] == 0 and count_lines(writer.file) == 0
 
 
-NO_THREAD = '''import json, logging, sys, threading, time
-start = threading.Thread.start
+NO_THREAD = '''import json, logging, sys, time
+import logfunnel, logfunnel._native
+start = logfunnel._native.Thread.start  # the package's threads are real OS threads of its own (_native)
 def refuse(thread):
     if thread.name == 'logfunnel-sender':
         raise RuntimeError("can't start new thread")  # what a pids limit or no memory gives
     start(thread)
-threading.Thread.start = refuse
-import logfunnel
+logfunnel._native.Thread.start = refuse
 h = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', high_water_mark=1024 * 1024)
 log = logging.getLogger('t'); log.setLevel(logging.INFO); log.propagate = False; log.addHandler(h)
 began = time.monotonic()

@@ -1,6 +1,7 @@
 """gunicorn (Debian's) with 4 sync workers, a graceful reload (HUP) in the middle of 2,000
 requests: every request's record in the file exactly once."""
 
+import collections
 import concurrent.futures
 import http.client
 import json
@@ -37,9 +38,24 @@ def get(port, n):
 
 
 def test_gunicorn_graceful_reload(writer_factory, procs, tmp_path):
-    writer = writer_factory()
+    stderr = serve_through_a_reload(writer_factory(), procs, tmp_path)
+    assert 'lost' not in stderr
+
+
+# gunicorn 20.1's async workers (eventlet's: 1 run in 3) end a kept-alive connection an old worker
+# takes after the reload closed its listener: 'Socket error processing request', then this
+# traceback, before the app is called (benoitc/gunicorn#712); the client sees the connection reset.
+LISTENER_CLOSED = 'listener_name = listener.getsockname()'
+
+
+def serve_through_a_reload(writer, procs, tmp_path, worker_args=(), listener_closed=False):
+    """gunicorn with WORKERS workers (``worker_args``: ``-k gevent``, ``--preload``, ...) serves
+    REQUESTS requests of wsgi_app, a graceful reload (HUP) in the middle, then SIGTERM: asserts
+    every request's record in ``writer``'s file exactly once, verify clean. With
+    ``listener_closed``, a request may be reset by gunicorn itself (LISTENER_CLOSED, one such
+    traceback each): the file then holds exactly the served ones. Returns gunicorn's stderr."""
     port = free_port()
-    server = Proc([*gunicorn_command(), '--workers', str(WORKERS), '--bind', '127.0.0.1:%d' % port,
+    server = Proc([*gunicorn_command(), *worker_args, '--workers', str(WORKERS), '--bind', '127.0.0.1:%d' % port,
                    '--chdir', os.path.join(os.path.dirname(__file__), 'scripts'), '--graceful-timeout', '20', 'wsgi_app:app'],
                   cwd=str(tmp_path), env={'LOGFUNNEL_ENDPOINT': writer.endpoint})
     procs.append(server)
@@ -51,28 +67,44 @@ def test_gunicorn_graceful_reload(writer_factory, procs, tmp_path):
         except OSError:
             assert time.monotonic() < deadline and server.proc.poll() is None, server.stderr
             time.sleep(0.05)
+    # A worker that cannot serve (blocked, killed at gunicorn's timeout) makes each request wait:
+    # past this deadline the rest are not made, so a failure ends in minutes, not hours.
+    until = time.monotonic() + 180
+
+    def ask(n):
+        if time.monotonic() > until:
+            return 'not made: past the deadline'
+        try:
+            return get(port, n)
+        except (OSError, http.client.HTTPException) as err:
+            return type(err).__name__
+
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
-        first = list(ex.map(lambda n: get(port, n), range(REQUESTS // 2)))
+        first = list(ex.map(ask, range(REQUESTS // 2)))
         booted = server.stderr.count('Booting worker')
         server.proc.send_signal(signal.SIGHUP)
         # A quarter while the master replaces its workers, the last quarter once the new ones are
         # up (their boot lines are the readiness signal): records from old and new workers.
-        during = list(ex.map(lambda n: get(port, n), range(REQUESTS // 2, REQUESTS * 3 // 4)))
+        during = list(ex.map(ask, range(REQUESTS // 2, REQUESTS * 3 // 4)))
         while server.stderr.count('Booting worker') < booted + WORKERS:
             assert time.monotonic() < deadline + 60 and server.proc.poll() is None, server.stderr
             time.sleep(0.05)
-        last = list(ex.map(lambda n: get(port, n), range(REQUESTS * 3 // 4, REQUESTS)))
-    assert first + during + last == [200] * REQUESTS
+        last = list(ex.map(ask, range(REQUESTS * 3 // 4, REQUESTS)))
+    statuses = first + during + last
+    served = [str(n) for n, status in enumerate(statuses) if status == 200]
+    reset = statuses.count('ConnectionResetError') if listener_closed else 0
+    assert len(served) + reset == REQUESTS, (collections.Counter(statuses), server.stderr[-3000:])
     server.proc.send_signal(signal.SIGTERM)
     assert server.wait(60) == 0, server.stderr
-    writer.wait_for_lines(REQUESTS)
-    assert writer.stop()['records'] == REQUESTS
+    assert server.stderr.count(LISTENER_CLOSED) == reset, server.stderr
+    writer.wait_for_lines(len(served))
+    assert writer.stop()['records'] == len(served)
     with open(writer.file, encoding='utf-8') as f:
         records = [json.loads(line) for line in f]
-    assert sorted((r['request'] for r in records), key=int) == [str(n) for n in range(REQUESTS)]
+    assert sorted((r['request'] for r in records), key=int) == served
     # The reload replaced the workers: records from the old ones and the new ones.
     assert len({r['pid'] for r in records}) > WORKERS
-    report = verify(writer.file, '--expect-total', str(REQUESTS))
+    report = verify(writer.file, '--expect-total', str(len(served)))
     assert {k: report[k] for k in ('lines', 'gaps', 'duplicates', 'reordered', 'torn', 'ok')} == \
-        {'lines': REQUESTS, 'gaps': 0, 'duplicates': 0, 'reordered': 0, 'torn': 0, 'ok': True}
-    assert 'lost' not in server.stderr
+        {'lines': len(served), 'gaps': 0, 'duplicates': 0, 'reordered': 0, 'torn': 0, 'ok': True}
+    return server.stderr

@@ -1,0 +1,71 @@
+"""Green threads: gunicorn's gevent and eventlet workers (Debian's gunicorn, python3-gevent,
+python3-eventlet), and programs that monkey-patch before or after ``import logfunnel``. The
+package's threads and what they share with the logging side are real OS ones (logfunnel/_native.py).
+
+Before: the sender was a greenlet whose ZeroMQ poll held the hub for up to receipt_timeout (5 s)
+at a time. gunicorn -k gevent, 4 workers: every worker served one request, stopped, and was
+killed at gunicorn's timeout (WORKER TIMEOUT, SIGKILL) every 30 s; a program logging from 50
+greenlets did not end."""
+
+import json
+import os
+import re
+
+import pytest
+
+from conftest import PYTHON, Proc, assert_clean, count_lines, verify
+from test_gunicorn import WORKERS, serve_through_a_reload
+
+SCRIPT = os.path.join(os.path.dirname(__file__), 'scripts', 'green_log.py')
+GREENLETS = 50
+PER = 200
+
+
+def green_library(name):
+    """Skips without ``name`` (fails under CI, where .ci/run installs it, as test_gunicorn does)."""
+    try:
+        __import__(name)
+    except ImportError:
+        if os.environ.get('CI'):
+            raise AssertionError('%s is missing: install the Debian package python3-%s' % (name, name))
+    pytest.importorskip(name, reason='%s is missing: install the Debian package python3-%s' % (name, name))
+
+
+@pytest.mark.parametrize('library', ['gevent', 'eventlet'])
+@pytest.mark.parametrize('preload', [False, True], ids=['patched-then-imported', 'imported-then-patched'])
+def test_gunicorn_green_workers_through_a_reload(writer_factory, procs, tmp_path, library, preload):
+    # Without --preload each worker patches, then imports the app (and logfunnel); with it the
+    # master imported both and made the handler, and each worker patches after the fork.
+    green_library(library)
+    stderr = serve_through_a_reload(writer_factory(), procs, tmp_path, ['-k', library, *(['--preload'] if preload else [])],
+                                    listener_closed=library == 'eventlet')
+    assert 'WORKER TIMEOUT' not in stderr and 'signal 9' not in stderr, stderr
+    # gunicorn's own tracebacks of a connection reset after the reload (LISTENER_CLOSED) aside, nothing.
+    ours = re.sub(r'\[ERROR\] Socket error processing request\.\nTraceback.*?\n(?=\[)', '', stderr, flags=re.S)
+    assert re.search(r'LOGFUNNEL_ERR_\w+|Traceback|--- Logging error ---|\[ERROR\]', ours) is None, stderr
+    assert stderr.count('Booting worker') == 2 * WORKERS, stderr  # the first ones and the reload's: none replaced
+
+
+@pytest.mark.parametrize('library', ['gevent', 'eventlet'])
+@pytest.mark.parametrize('order', ['before', 'after'])
+def test_patched_program_logs_from_green_threads_and_ends(writer_factory, procs, tmp_path, library, order):
+    # 'before': monkey-patched, then `import logfunnel`; 'after': the handler made and a record
+    # sent (the sender started), then patched. 50 green threads log 200 records each, a ticker
+    # measures how long the hub went without running it, then the program ends (its exit hook
+    # waits for the receipts).
+    green_library(library)
+    writer = writer_factory()
+    p = Proc([PYTHON, SCRIPT, writer.endpoint, library, order, str(PER)], cwd=str(tmp_path))
+    procs.append(p)
+    done = p.wait_event('done', timeout=60)
+    assert p.wait(30) == 0, p.stderr
+    assert p.stderr == ''
+    total = GREENLETS * PER + (order == 'after')
+    assert done['records'] == total
+    # The hub runs the ticker every 5 ms; the sender's poll held it 5 s at a time before.
+    assert done['max_gap'] < 2.0, done
+    writer.wait_for_lines(total)
+    assert writer.stop()['records'] == total and count_lines(writer.file) == total
+    assert_clean(verify(writer.file, '--key', 'pid', '--expect', str(total)), total, 1)
+    with open(writer.file, encoding='utf-8') as f:
+        assert len({json.loads(line)['msg'] for line in f}) == total
