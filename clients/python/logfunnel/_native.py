@@ -98,6 +98,12 @@ class Condition:
     def _is_owned(self) -> bool:
         return bool(self._lock._is_owned())
 
+    def _release_save(self) -> Any:
+        return self._lock._release_save()
+
+    def _acquire_restore(self, state: Any) -> None:
+        self._lock._acquire_restore(state)
+
     def wait(self, timeout: Optional[float] = None) -> bool:
         """As threading.Condition.wait (the lock held by the caller)."""
         if not self._is_owned():
@@ -105,7 +111,7 @@ class Condition:
         waiter = allocate_lock()
         waiter.acquire()
         self._waiters.append(waiter)
-        saved = self._lock._release_save()
+        saved = self._release_save()
         gotit = False
         try:
             if timeout is None:
@@ -117,7 +123,7 @@ class Condition:
                 gotit = waiter.acquire(False)
             return gotit
         finally:
-            self._lock._acquire_restore(saved)
+            self._acquire_restore(saved)
             if not gotit:
                 try:
                     self._waiters.remove(waiter)
