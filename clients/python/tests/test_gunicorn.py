@@ -6,6 +6,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -82,6 +83,7 @@ def serve_through_a_reload(writer, procs, tmp_path, worker_args=(), listener_clo
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
         first = list(ex.map(ask, range(REQUESTS // 2)))
         booted = server.stderr.count('Booting worker')
+        old = set(re.findall(r'Booting worker with pid: (\d+)', server.stderr))
         server.proc.send_signal(signal.SIGHUP)
         # A quarter while the master replaces its workers, the last quarter once the new ones are
         # up (their boot lines are the readiness signal): records from old and new workers.
@@ -102,8 +104,12 @@ def serve_through_a_reload(writer, procs, tmp_path, worker_args=(), listener_clo
     with open(writer.file, encoding='utf-8') as f:
         records = [json.loads(line) for line in f]
     assert sorted((r['request'] for r in records), key=int) == served
-    # The reload replaced the workers: records from the old ones and the new ones.
-    assert len({r['pid'] for r in records}) > WORKERS
+    # The reload replaced the workers: records from the old ones and the new ones (an async
+    # worker may take every connection, so not necessarily from more than WORKERS processes).
+    # gunicorn 20.1's eventlet workers (``listener_closed``) may serve every request until they
+    # end, the new ones none: 3 of 4 runs.
+    pids = {str(r['pid']) for r in records}
+    assert pids & old and (listener_closed or pids - old), (pids, old)
     report = verify(writer.file, '--expect-total', str(len(served)))
     assert {k: report[k] for k in ('lines', 'gaps', 'duplicates', 'reordered', 'torn', 'ok')} == \
         {'lines': len(served), 'gaps': 0, 'duplicates': 0, 'reordered': 0, 'torn': 0, 'ok': True}
