@@ -157,15 +157,24 @@ class Thread:
         self._done = allocate_lock()  # held while the target runs
 
     def start(self) -> None:
+        """Returns once the thread runs, as threading.Thread.start() does: the caller's wait lets
+        it take the GIL. Where nothing else lets go of the GIL until the process ends (a uWSGI
+        worker without --enable-threads, idle in C), a start that returned at once left the
+        sender thread not yet begun, with the signals it blocks as it begins still open to it:
+        the test's record of one such worker was lost at a reload (1 of 2 full runs)."""
         self._done.acquire()
+        begun = allocate_lock()
+        begun.acquire()
         try:
-            _start_new_thread(self._bootstrap, ())
+            _start_new_thread(self._bootstrap, (begun,))
         except BaseException:
             self._done.release()
             raise
+        begun.acquire()
         self._started = True
 
-    def _bootstrap(self) -> None:
+    def _bootstrap(self, begun: Any) -> None:
+        begun.release()
         try:
             self._target(*self._args)
         except BaseException as err:  # noqa: BLE001 - as threading.excepthook would say it
