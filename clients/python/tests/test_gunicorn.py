@@ -106,10 +106,11 @@ def serve_through_a_reload(writer, procs, tmp_path, worker_args=(), listener_clo
     assert sorted((r['request'] for r in records), key=int) == served
     # The reload replaced the workers: records from the old ones and the new ones (an async
     # worker may take every connection, so not necessarily from more than WORKERS processes).
-    # gunicorn 20.1's eventlet workers (``listener_closed``) may serve every request until they
-    # end, the new ones none: 3 of 4 runs.
+    # Green workers may serve every request until they end, the new ones none: gunicorn 20.1's
+    # eventlet workers in 3 of 4 runs, gevent's in 1 clean-clone CI run. Sync workers take one
+    # request at a time, and the new ones serve the last quarter.
     pids = {str(r['pid']) for r in records}
-    assert pids & old and (listener_closed or pids - old), (pids, old)
+    assert pids & old and ('-k' in worker_args or pids - old), (pids, old)
     report = verify(writer.file, '--expect-total', str(len(served)))
     assert {k: report[k] for k in ('lines', 'gaps', 'duplicates', 'reordered', 'torn', 'ok')} == \
         {'lines': len(served), 'gaps': 0, 'duplicates': 0, 'reordered': 0, 'torn': 0, 'ok': True}
