@@ -76,6 +76,26 @@ def test_a_writer_that_answers_slowly_close_waits_for_the_receipts(writer_factor
     assert (summary['records'], summary['duplicates']) == (records, 0)
     assert_clean(verify(writer.file, '--expect', str(records)), records, 1)
 
+
+# Starts spam() in a thread and returns once its log call waits for room (in _make_room).
+SPAM_UNTIL_WAITING = '''
+def waiting_for_room(thread):
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == '_make_room':
+            return True
+        frame = frame.f_back
+    return False
+
+t = threading.Thread(target=spam)
+t.start()
+deadline = time.monotonic() + 10
+while not waiting_for_room(t):
+    assert time.monotonic() < deadline, 'the %s never waited for room'
+    time.sleep(0.01)
+'''
+
+
 BLOCKED = '''import json, logging, sys, threading, time
 import logfunnel
 handler = logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq', high_water_mark=65536,
@@ -91,21 +111,7 @@ def spam():
         log.info('record %d %s', calls[0], 'x' * 1000)
         calls[0] += 1
 
-def waiting_for_room(thread):
-    frame = sys._current_frames().get(thread.ident)
-    while frame is not None:
-        if frame.f_code.co_name == '_make_room':
-            return True
-        frame = frame.f_back
-    return False
-
-t = threading.Thread(target=spam)
-t.start()
-deadline = time.monotonic() + 10
-while not waiting_for_room(t):
-    assert time.monotonic() < deadline, 'the log call never waited for room'
-    time.sleep(0.01)
-stop.set()        # the waiting call is the thread's last
+''' + SPAM_UNTIL_WAITING % 'log call' + '''stop.set()        # the waiting call is the thread's last
 handler.close()   # close_timeout: what is held goes to the spool while that call waits
 t.join(10)
 assert not t.is_alive()
@@ -147,21 +153,7 @@ def spam():
     except logfunnel.Closed:
         outcome.append('Closed')
 
-def waiting_for_room(thread):
-    frame = sys._current_frames().get(thread.ident)
-    while frame is not None:
-        if frame.f_code.co_name == '_make_room':
-            return True
-        frame = frame.f_back
-    return False
-
-t = threading.Thread(target=spam)
-t.start()
-deadline = time.monotonic() + 10
-while not waiting_for_room(t):
-    assert time.monotonic() < deadline, 'the send never waited for room'
-    time.sleep(0.01)
-started = time.monotonic()
+''' + SPAM_UNTIL_WAITING % 'send' + '''started = time.monotonic()
 try:
     client.close()
 except logfunnel.CloseTimeout:
