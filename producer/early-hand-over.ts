@@ -31,6 +31,8 @@ const READ_FAULT = process.env.LOGFUNNEL_TEST_EARLY_READ_FAULT === '1'
  */
 export interface SenderStart {
   producerId?: Buffer
+  /** When `producerId` was made (producerMade(); SpoolPreamble.made). */
+  made?: string
   early?: EarlyHandOver
   reach?: WriterReach
 }

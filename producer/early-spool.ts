@@ -58,6 +58,7 @@ export class EarlySpool {
   readonly #path: string
   readonly #endpoint: string
   readonly #producerId: Buffer
+  readonly #made: string
   readonly #maxFrameBytes: number
   /** An entry holds at most this much: one batch for the sender. */
   readonly #entryBytes: number
@@ -71,7 +72,9 @@ export class EarlySpool {
   #open: OpenEntry | undefined
   #ended = false
 
-  constructor (control: Int32Array, options: ResolvedProducerOptions & { spoolDir: string }, producerId: Buffer) {
+  /** `made`: when `producerId` was made (SpoolPreamble.made). */
+  constructor (control: Int32Array, options: ResolvedProducerOptions & { spoolDir: string }, producerId: Buffer, made: string) {
+    this.#made = made
     this.#control = control
     this.#dir = options.spoolDir
     this.#path = join(options.spoolDir, spoolFileName(producerId.toString('hex'), process.pid, EARLY_SEGMENT))
@@ -148,7 +151,7 @@ export class EarlySpool {
     try {
       // The thread too: once it is gone (terminated) the writer takes the segment and removes it, the process living on.
       const thread = currentThread()
-      this.#writeAll(encodeSpoolPreamble({ endpoint: endpointKey(this.#endpoint), pid: process.pid, start: processStartTime(process.pid) ?? null, ...(thread === undefined ? {} : { thread }) }), 0)
+      this.#writeAll(encodeSpoolPreamble({ endpoint: endpointKey(this.#endpoint), pid: process.pid, start: processStartTime(process.pid) ?? null, made: this.#made, ...(thread === undefined ? {} : { thread }) }), 0)
     } catch (err) {
       this.#removeFile()
       throw err

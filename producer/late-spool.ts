@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { producerMade } from '../shared/spool.js'
 import type { RingWriter } from './line-ring.js'
 import { readPosition, type SpoolPosition } from './sender-requests.js'
 import { SpoolWriter } from './spool-writer.js'
@@ -18,12 +19,17 @@ export class LateSpool {
   readonly #writer: SpoolWriter | undefined
   readonly #maxFrameBytes: number
 
-  constructor (control: Int32Array, options: ResolvedProducerOptions) {
+  /**
+   * `first`: the producer the logging thread made, and when (SpoolPreamble.made); a sender
+   * thread's later producer (one that replaced a failed sender) is stamped now, after it.
+   */
+  constructor (control: Int32Array, options: ResolvedProducerOptions, first: { producerId: Buffer, made: string }) {
     this.#maxFrameBytes = options.maxFrameBytes
     const position = readPosition(control)
     if (position === undefined || options.spoolDir === undefined) return
     this.#position = position
-    this.#writer = new SpoolWriter(options.spoolDir, position.producerId.toString('hex'), options.endpoint, () => {}, position.nextSegment)
+    const made = position.producerId.equals(first.producerId) ? first.made : producerMade()
+    this.#writer = new SpoolWriter(options.spoolDir, position.producerId.toString('hex'), options.endpoint, () => {}, position.nextSegment, made)
   }
 
   /** False when the line cannot go there (no spool, no word from the sender, too large, an fs error): the caller reports it. */

@@ -4,6 +4,7 @@ import { ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelErro
 import type { ResolvedProducerOptions } from '../shared/options.js'
 import { deadline } from '../shared/option-values.js'
 import { PRODUCER_ID_BYTES } from '../shared/protocol.js'
+import { producerMade } from '../shared/spool.js'
 import { EarlySpool } from './early-spool.js'
 import { RingWriter } from './line-ring.js'
 import { createRing, type RingMemory } from './ring-layout.js'
@@ -86,6 +87,8 @@ export class SenderChannel {
   #unsignal: () => void
   /** Made here, not in the sender thread: the early phase's batches carry it. */
   readonly #producerId = randomBytes(PRODUCER_ID_BYTES)
+  /** When it was made (SpoolPreamble.made): this process's producers are taken from the spool in that order. */
+  readonly #made = producerMade()
   /**
    * In a worker thread, until the sender thread is connected: lines go to the spool, not the
    * ring (early-spool.ts), so that a `worker.terminate()` meanwhile loses none.
@@ -123,7 +126,7 @@ export class SenderChannel {
       return channel !== undefined && channel.#closing !== undefined
     })
     // The main thread's exits and signals spool through its exit hooks; a worker's terminate runs nothing.
-    if (!isMainThread && options.spoolDir !== undefined) this.#early = new EarlySpool(this.#thread.control, { ...options, spoolDir: options.spoolDir }, this.#producerId)
+    if (!isMainThread && options.spoolDir !== undefined) this.#early = new EarlySpool(this.#thread.control, { ...options, spoolDir: options.spoolDir }, this.#producerId, this.#made)
     this.#earlyBegun = this.#early !== undefined
     try {
       this.#thread.worker = this.#startSender()
@@ -149,7 +152,7 @@ export class SenderChannel {
    * SENDER_START_TIMEOUT_MS). Only the first failure to start is reported.
    */
   #startSender (): SenderWorker {
-    const data = { options: this.options, ring: this.#ringMemory, control: this.#thread.control, producerId: this.#producerId, early: this.#earlyBegun }
+    const data = { options: this.options, ring: this.#ringMemory, control: this.#thread.control, producerId: this.#producerId, made: this.#made, early: this.#earlyBegun }
     // The first start only: after a failure, this thread starts its own.
     const host = this.#startFailures.error === undefined && this.#thread.worker === undefined ? senderHost() : undefined
     if (host === undefined) return startSenderThread(this.#senderFile, this.#thread, data, new WeakRef(this), SenderChannel.#threadEvents)
@@ -250,7 +253,7 @@ export class SenderChannel {
    */
   write (line: string): boolean {
     if (this.#closing !== undefined) {
-      return isProcessExiting() && !this.#closedByApp && (this.#late ??= new LateSpool(this.#thread.control, this.options)).append(line)
+      return isProcessExiting() && !this.#closedByApp && (this.#late ??= new LateSpool(this.#thread.control, this.options, { producerId: this.#producerId, made: this.#made })).append(line)
     }
     if (this.#early !== undefined) {
       if (this.#early.append(line)) return true

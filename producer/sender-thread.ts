@@ -39,12 +39,14 @@ interface SenderThreadData {
   control: Int32Array
   /** Made by the logging thread, which owns the producer's start (early-spool.ts). */
   producerId: Uint8Array
+  /** When the logging thread made it (SpoolPreamble.made). */
+  made: string
   /** The logging thread writes the first lines to the spool (early-spool.ts) until this thread ends that. */
   early: boolean
 }
 
 writeStdioToFds()
-const { options, ring, port, hosted, control, producerId: id, early } = workerData as SenderThreadData
+const { options, ring, port, hosted, control, producerId: id, made, early } = workerData as SenderThreadData
 const parent = parentPort as NonNullable<typeof parentPort>
 /**
  * Requests come on the parent port; a hosted thread's also on the channel it shares with the
@@ -60,6 +62,7 @@ const reader = new RingReader(ring, lines)
 const producerId = Buffer.from(id.buffer, id.byteOffset, id.byteLength)
 const start = {
   producerId,
+  made,
   // The logging thread reads it at close and exit, where it cannot wait for a message (unreached-report.ts).
   reach: new WriterReach((word) => publishReach(control, word)),
   early: early && options.spoolDir !== undefined ? new EarlyHandOver(control, options.spoolDir, producerId, () => post({ code: 'early-closed' })) : undefined

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { debuglog } from 'node:util'
 import { CloseTimeoutError, ClosedError, FlushTimeoutError, RecordTooLargeError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
+import { producerMade } from '../shared/spool.js'
 import { encodeHeader, PRODUCER_ID_BYTES } from '../shared/protocol.js'
 import { takeEarlyBatches, type EarlyHandOver, type SenderStart } from './early-hand-over.js'
 import { AFTER_EARLY_SEGMENT } from './early-spool.js'
@@ -43,6 +44,8 @@ const EAGER_SEAL_BATCHES = 4
  */
 export class BatchSender extends EventEmitter {
   readonly id: Buffer
+  /** When this producer was made (SpoolPreamble.made): its id's. */
+  readonly made: string
   #opts: ResolvedProducerOptions
   #link: WriterLink
   #stats: SenderStats = newSenderStats()
@@ -68,13 +71,14 @@ export class BatchSender extends EventEmitter {
     super()
     this.#opts = opts
     this.id = start.producerId ?? randomBytes(PRODUCER_ID_BYTES)
+    this.made = start.made ?? producerMade()
     this.#early = start.early
     this.#open = new OpenBatch(opts.maxBatchBytes, Math.floor(opts.highWaterMark / opts.maxBatchBytes))
     this.#room = new SenderRoom(opts, () => this.#heldBytes())
     // A squatted socket directory is never connected to: the records are held.
     this.#link = new WriterLink(opts, this.id, start.reach)
     this.#receiptTimeout = new ReceiptTimeout(opts.receiptTimeoutMs, this.#link, this.#window)
-    this.#spool = new SpoolPolicy(opts, this.id, this.#window, this.#open, this.#stats, () => this.#link.away, start.early === undefined ? 0 : AFTER_EARLY_SEGMENT)
+    this.#spool = new SpoolPolicy(opts, this.id, this.made, this.#window, this.#open, this.#stats, () => this.#link.away, start.early === undefined ? 0 : AFTER_EARLY_SEGMENT)
     this.#link.on('receipt', (seq: number) => this.#onReceipt(seq))
     // The writer refused a batch that skipped ahead (those before it died with a previous
     // writer's queue): resend now.

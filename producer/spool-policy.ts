@@ -35,9 +35,9 @@ export class SpoolPolicy {
   readonly #highWaterMark: number
   readonly #writerAway: () => boolean
 
-  /** `writerAway`: whether the writer counts as away now (WriterLink.away); `firstSegment`: see WindowSpool. */
-  constructor (opts: ResolvedProducerOptions, producerId: Buffer, window: SendWindow, open: OpenBatch, counters: SpoolCounters, writerAway: () => boolean, firstSegment = 0) {
-    this.#spool = new WindowSpool(opts.spoolDir, producerId, opts.endpoint, counters, firstSegment)
+  /** `made`: when the producer was made (SpoolPreamble.made); `writerAway`: whether the writer counts as away now (WriterLink.away); `firstSegment`: see WindowSpool. */
+  constructor (opts: ResolvedProducerOptions, producerId: Buffer, made: string, window: SendWindow, open: OpenBatch, counters: SpoolCounters, writerAway: () => boolean, firstSegment = 0) {
+    this.#spool = new WindowSpool(opts.spoolDir, producerId, made, opts.endpoint, counters, firstSegment)
     this.#window = window
     this.#open = open
     this.#onFull = opts.onFull

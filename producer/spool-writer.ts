@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkSpoolDir } from '../shared/dir-check.js'
-import { encodeSpoolEntry, encodeSpoolPreamble, endpointKey, processStartTime, SPOOL_SEGMENT_BYTES, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
+import { encodeSpoolEntry, encodeSpoolPreamble, endpointKey, processStartTime, producerMade, SPOOL_SEGMENT_BYTES, SPOOL_SUFFIX, SPOOL_TMP_SUFFIX, spoolFileName } from '../shared/spool.js'
 import { makeDirsSync } from '../shared/make-dirs.js'
 import { debuglog } from 'node:util'
 
@@ -21,7 +21,9 @@ const SEGMENT_MAX_AGE_MS = Number(process.env.LOGFUNNEL_TEST_SEGMENT_MAX_AGE_MS)
  * renames the segment to `.spool` when it is complete: the writer never sees a half-written
  * file from a live producer. Errors of a segment handed over by its timer go to `onError`.
  * Each segment starts with a preamble naming the endpoint it is for and this process (pid and
- * start time), so only that endpoint's writer ingests it, and never while this process lives.
+ * start time), so only that endpoint's writer ingests it, and never while this process lives,
+ * and when the producer was made (`made`, SpoolPreamble), so the writer takes this process's
+ * producers in the order they were made.
  */
 export class SpoolWriter {
   readonly dir: string
@@ -36,11 +38,12 @@ export class SpoolWriter {
   /** Complete segments whose rename failed (EACCES on the directory): tried again at each seal. */
   #unrenamed: string[] = []
 
-  constructor (dir: string, producerIdHex: string, endpoint: string, onError: (err: unknown) => void = () => {}, firstSegment = 0) {
+  /** `made`: when the producer was made (producerMade() as it made its id); now by default, for a producer made here. */
+  constructor (dir: string, producerIdHex: string, endpoint: string, onError: (err: unknown) => void = () => {}, firstSegment = 0, made = producerMade()) {
     this.dir = dir
     this.#segment = firstSegment
     this.#idHex = producerIdHex
-    this.#preamble = encodeSpoolPreamble({ endpoint: endpointKey(endpoint), pid: process.pid, start: processStartTime(process.pid) ?? null })
+    this.#preamble = encodeSpoolPreamble({ endpoint: endpointKey(endpoint), pid: process.pid, start: processStartTime(process.pid) ?? null, made })
     this.#onError = onError
   }
 

@@ -45,11 +45,11 @@ export class WindowSpool {
    */
   #early: { path: string, last: number } | undefined
 
-  /** `firstSegment`: the number of the first segment it writes (after an early phase's). */
-  constructor (dir: string | undefined, producerId: Buffer, endpoint: string, counters: SpoolCounters, firstSegment = 0) {
+  /** `made`: when the producer was made (SpoolPreamble.made); `firstSegment`: the number of the first segment it writes (after an early phase's). */
+  constructor (dir: string | undefined, producerId: Buffer, made: string, endpoint: string, counters: SpoolCounters, firstSegment = 0) {
     this.#producerId = producerId
     this.#counters = counters
-    if (dir !== undefined) this.#writer = new SpoolWriter(dir, producerId.toString('hex'), endpoint, (err) => this.#onError(err), firstSegment)
+    if (dir !== undefined) this.#writer = new SpoolWriter(dir, producerId.toString('hex'), endpoint, (err) => this.#onError(err), firstSegment, made)
   }
 
   /**

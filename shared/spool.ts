@@ -10,9 +10,10 @@ import { countLines, decodeHeader, encodeHeader, HEADER_BYTES, NEWLINE, type Bat
  * batch once and in order.
  *
  * A file starts with a preamble: "LFS" 0x01, a 4-byte big-endian length, then that many bytes
- * of JSON `{"endpoint":<endpointKey>,"pid":N,"start":<process start time or null>}`, with
- * `"thread":{"tid":N,"start":...}` in a worker thread's early segment: the writer ingests a file
- * only for its own endpoint, and tells a live producer from a reused pid. Then a series of
+ * of JSON `{"endpoint":<endpointKey>,"pid":N,"start":<process start time or null>,"made":"<ns>"}`,
+ * with `"thread":{"tid":N,"start":...}` in a worker thread's early segment: the writer ingests a
+ * file only for its own endpoint, tells a live producer from a reused pid, and takes the
+ * producers of one process in the order they were made. Then a series of
  * entries: the 40-byte protocol header, a 4-byte big-endian payload length, the payload (whole
  * lines); the last entry may be open (OPEN_ENTRY_LENGTH). Files without a preamble (written
  * before it existed) are read as entries from byte 0. A producer writes
@@ -39,6 +40,8 @@ export const OPEN_ENTRY_LENGTH = 0xffffffff
 const NAME = /^([0-9a-f]{32})-(\d+)-(\d{10})\.spool(\.tmp)?$/
 /** "LFS" 0x01: starts like a header ("LF") but byte 3 is never 0, so no header decodes from it. */
 const PREAMBLE_MAGIC = Buffer.from([0x4c, 0x46, 0x53, 0x01])
+/** SpoolPreamble.made: nanoseconds since boot, as decimal digits (2^64 ns is 20 of them). */
+const MADE = /^\d{1,20}$/
 /** A preamble is a short JSON object; anything longer is not one. */
 export const MAX_PREAMBLE_BYTES = 4096
 
@@ -72,6 +75,15 @@ export interface SpoolPreamble {
    * adds to the file or takes it back, and the writer takes it as it takes a dead process's.
    */
   thread?: SpoolThread
+  /**
+   * When the producer (its id) was made: CLOCK_MONOTONIC in nanoseconds, decimal digits
+   * (`process.hrtime.bigint()`, Python's `time.monotonic_ns()`), the same in each of its
+   * segments. The writer takes the producers of one process in this order, so a process that
+   * made several (a sender closed and another made, Python's logging configured again) has its
+   * spooled lines in the file in the order they were logged. Absent in files of older
+   * producers, which an older writer reads all the same (it ignores fields it does not know).
+   */
+  made?: string
 }
 
 /** A thread of a process: its id (Linux tid) and start time, as processStartTime() gives a process's. */
@@ -107,10 +119,16 @@ export function parseSpoolPreamble (buf: Buffer): { preamble: SpoolPreamble, byt
     if (typeof thread === 'object' && thread !== null && Number.isSafeInteger(thread.tid)) {
       preamble.thread = { tid: thread.tid as number, start: typeof thread.start === 'string' ? thread.start : null }
     }
+    if (typeof raw.made === 'string' && MADE.test(raw.made)) preamble.made = raw.made
     return { preamble, bytes: end }
   } catch {
     return 'bad'
   }
+}
+
+/** Now, as SpoolPreamble.made records it: a producer calls it as it makes its id. */
+export function producerMade (): string {
+  return process.hrtime.bigint().toString()
 }
 
 /**

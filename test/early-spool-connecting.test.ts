@@ -6,7 +6,7 @@ import { CLOSED, EarlySpool } from '../producer/early-spool.js'
 import { BatchSender } from '../producer/sender.js'
 import { createControl, EARLY_STATE_INDEX } from '../producer/sender-requests.js'
 import { resolveProducerOptions, type ProducerOptions } from '../shared/options.js'
-import { spoolFileName } from '../shared/spool.js'
+import { producerMade, spoolFileName } from '../shared/spool.js'
 import { tempDir, waitFor } from './helpers/children.js'
 import { startWriterChild } from './helpers/cluster.js'
 
@@ -30,7 +30,7 @@ function earlySender (opts: ProducerOptions, early: number): { sender: BatchSend
   const options = resolveProducerOptions({ connectTimeoutMs: 0, maxBatchBytes: 1024, ...opts })
   const spoolDir = options.spoolDir as string
   const control = createControl()
-  const spool = new EarlySpool(control, { ...options, spoolDir }, ID)
+  const spool = new EarlySpool(control, { ...options, spoolDir }, ID, producerMade())
   for (let seq = 0; seq < early; seq++) expect(spool.append(line(seq))).toBe(true)
   const sender = new BatchSender(options, { producerId: ID, early: new EarlyHandOver(control, spoolDir, ID, () => spool.end()) })
   return { sender, control, spoolDir }

@@ -5,7 +5,7 @@ import { EarlyHandOver } from '../producer/early-hand-over.js'
 import { EarlySpool } from '../producer/early-spool.js'
 import { createControl } from '../producer/sender-requests.js'
 import { MAX_FRAME_BYTES, resolveProducerOptions } from '../shared/options.js'
-import { parseSpool, parseSpoolPreamble, spoolFileName } from '../shared/spool.js'
+import { parseSpool, parseSpoolPreamble, producerMade, spoolFileName } from '../shared/spool.js'
 import { tempDir } from './helpers/children.js'
 
 /**
@@ -21,7 +21,7 @@ function setUp (maxBatchBytes: number): { spool: EarlySpool, control: Int32Array
   const options = resolveProducerOptions({ endpoint: `ipc://${join(tempDir(), 'w.sock')}`, maxBatchBytes })
   const spoolDir = options.spoolDir as string
   const control = createControl()
-  return { spool: new EarlySpool(control, { ...options, spoolDir }, ID), control, spoolDir, path: join(spoolDir, spoolFileName(ID.toString('hex'), process.pid, 0)) }
+  return { spool: new EarlySpool(control, { ...options, spoolDir }, ID, producerMade()), control, spoolDir, path: join(spoolDir, spoolFileName(ID.toString('hex'), process.pid, 0)) }
 }
 
 function parse (path: string): ReturnType<typeof parseSpool> {
