@@ -11,6 +11,7 @@ import { StopRequest, type Wait } from './cancellable-waits.js'
 import { appendNoFollow } from './side-files.js'
 import { isAlive, isThreadAlive, readSpoolFile, Refusal, spoolFilesReady, versionOf } from './spool-files.js'
 import type { SpoolEntryHandling, SpoolIngesterOptions, SpoolSink } from './spool-ingest-options.js'
+import { SpoolOrder } from './spool-order.js'
 import { SpoolWatch } from './spool-watch.js'
 
 const debug = debuglog('logfunnel')
@@ -31,7 +32,7 @@ export const REJECTED_SUFFIX = '.rejected'
 /**
  * Ingests producers' spool files: complete `.spool` files, and `.spool.tmp` files whose
  * process is gone (it died while spooling; the process is told by pid and start time, not the
- * pid alone). Files go in order of producer and segment; each entry passes the writer's usual
+ * pid alone). Files go in order of process, producer (as made) and segment; each entry passes the writer's usual
  * checks and sequence logic, so batches already written are skipped. A file is removed once
  * what it held is in the log file. A torn tail (cut short, or a header that does not decode)
  * is appended to `<name>.torn` and reported, never written.
@@ -44,7 +45,8 @@ export const REJECTED_SUFFIX = '.rejected'
  *
  * A scan runs at start, when a complete file lands (SpoolWatch) and every `pollMs`: the poll is
  * the fallback (a watch can miss events or be refused) and finds `.spool.tmp` files whose process
- * ended. A wake never starts a scan beside one in progress (the loop scans again after it) and
+ * ended. Files go by process, and a process's producers in the order it made them (SpoolOrder):
+ * each file's preamble is read once for that, when it is first listed. A wake never starts a scan beside one in progress (the loop scans again after it) and
  * changes nothing of what a scan reads: a producer renames a segment only once it has closed it,
  * and a `.spool.tmp` is read only as before. (Before, a segment waited for the next poll, up to
  * `spoolPollMs`: past its `highWaterMark` a fast producer kept going through the spool.)
@@ -70,6 +72,8 @@ export class SpoolIngester extends EventEmitter {
   #idle = false
   readonly #idleWaiters = new Set<() => void>()
   readonly #watch: SpoolWatch
+  /** The order files are taken in: by process, then by when each producer was made (see SpoolOrder). */
+  readonly #order: SpoolOrder
   /** Names reported once and left in place (foreign, not movable). */
   #reported = new Set<string>()
   /** Files kept for entries that skip ahead, reported once (see #ingest). */
@@ -93,6 +97,7 @@ export class SpoolIngester extends EventEmitter {
     this.#opts = opts
     this.#sink = sink
     this.#watch = new SpoolWatch(opts.dir, () => this.#wakeUp())
+    this.#order = new SpoolOrder(opts.dir)
   }
 
   start (): void {
@@ -169,10 +174,10 @@ export class SpoolIngester extends EventEmitter {
     for (const known of [this.#threads, this.#settled, this.#reported, this.#gapReported, this.#staleReported]) {
       for (const name of known.keys()) if (!listed.has(name)) known.delete(name)
     }
-    const files = names
+    this.#order.forget(listed)
+    const files = await this.#order.sort(names
       .map((name) => ({ name, parsed: parseSpoolName(name) }))
-      .filter((f): f is { name: string, parsed: SpoolName } => f.parsed !== undefined && !this.#reported.has(f.name))
-      .sort((a, b) => a.parsed.producerIdHex.localeCompare(b.parsed.producerIdHex) || a.parsed.segment - b.parsed.segment)
+      .filter((f): f is { name: string, parsed: SpoolName } => f.parsed !== undefined && !this.#reported.has(f.name)))
     for (const { name, parsed } of files) {
       if (this.#stopped) return false
       try {
