@@ -134,6 +134,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
         self._start_retry_at = 0.0          # a sender that could not start is tried again from then
         self._start_failed = False          # reported once
         self._producer_id = b''
+        self._producer_made = 0             # when _producer_id was made (time.monotonic_ns()): the spool's preamble says it
         self._sessions = 0                  # sender sessions that opened their sockets
         self._beat_due = 0.0                # the sender thread shows life again by then (_beat)
         self.stats: Dict[str, int] = {'records': 0, 'batches': 0, 'resends': 0, 'redials': 0, 'confirmed': 0, 'dropped': 0,
@@ -285,6 +286,7 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
             self._cannot_start(err, now)
             return
         self._producer_id = os.urandom(16)
+        self._producer_made = time.monotonic_ns()
         _exit.install_finalizer()
         _exit.install_signal_handlers()
         _exit.watch_main_thread()

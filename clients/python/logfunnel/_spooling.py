@@ -110,6 +110,7 @@ class SpoolKeeper:
         """Queues ``data`` for the spool (lock held), with a producer id if this one never sent."""
         if not self._producer_id:
             self._producer_id = os.urandom(16)
+            self._producer_made = time.monotonic_ns()
         size = len(data)
         self._queued_bytes += size
         self._held_bytes += size
@@ -201,7 +202,7 @@ class SpoolKeeper:
     def _spool_batch(self, seq: int, count: int, payload: bytes, base: int) -> None:
         """Appends one batch to this producer's spool, opening its writer on first use (lock held)."""
         if self._spool is None:
-            self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint)
+            self._spool = SpoolWriter(self.spool_dir, self._producer_id.hex(), self.endpoint, self._producer_made or None)
         self._spool.append(HEADER.pack(b'LF', PROTOCOL_VERSION, 0, count, seq, base, self._producer_id), payload)
 
     def _copy_held(self) -> None:

@@ -1,7 +1,10 @@
 """The producer's side of the spool, in the format of Node's producers (docs/spool.md).
 
 A file starts with a preamble: b"LFS\\x01", a 4-byte big-endian length, then JSON
-``{"endpoint": <endpoint key>, "pid": N, "start": <process start time or null>}``; then entries:
+``{"endpoint": <endpoint key>, "pid": N, "start": <process start time or null>, "made": "<ns>"}``
+(``made``: when the producer was made, ``time.monotonic_ns()`` as decimal digits, the clock of
+Node's ``process.hrtime.bigint()``: the writer takes the producers of one process in that
+order); then entries:
 the 40-byte protocol header, a 4-byte big-endian payload length, the payload (whole lines). A
 segment is written as ``<id>-<pid>-<segment>.spool.tmp`` and renamed to ``.spool`` when complete.
 """
@@ -74,7 +77,8 @@ class SpoolWriter:
     """Appends entries to a segment of this process's own (no lock needed) and renames it to
     ``.spool`` once complete, so the writer never reads a half-written file of a live process."""
 
-    def __init__(self, directory: str, producer_id_hex: str, endpoint: str) -> None:
+    def __init__(self, directory: str, producer_id_hex: str, endpoint: str, made: Optional[int] = None) -> None:
+        """``made``: when the producer was made (``time.monotonic_ns()`` as it made its id); now by default."""
         self.dir = directory
         self._id_hex = producer_id_hex
         self._segment = 0
@@ -85,8 +89,8 @@ class SpoolWriter:
         self.opened_at = 0.0
         self._unrenamed: List[str] = []  # complete segments whose rename failed, tried again at each seal
         pid = os.getpid()
-        preamble = json.dumps({'endpoint': endpoint_key(endpoint), 'pid': pid, 'start': process_start_time(pid)},
-                              separators=(',', ':')).encode()
+        preamble = json.dumps({'endpoint': endpoint_key(endpoint), 'pid': pid, 'start': process_start_time(pid),
+                               'made': str(time.monotonic_ns() if made is None else made)}, separators=(',', ':')).encode()
         self._preamble = PREAMBLE_MAGIC + _LENGTH.pack(len(preamble)) + preamble
 
     @property
