@@ -26,7 +26,7 @@ export interface ReceiveLoopParts {
   sink: FileSink
   options: Pick<ResolvedWriterOptions, 'drainIdleMs' | 'drainTimeoutMs' | 'spoolDir'>
   stop: StopRequest
-  /** The spool ingester, if any, when the stop's drain begins (it starts after the loop). */
+  /** The spool ingester, if any: its first pass comes before the first message, and the stop's drain waits for it. */
   ingester: () => SpoolIngester | undefined
   /** Handles one message; returns the sink offset its payload ends at when it was written. */
   handle: (frames: Buffer[]) => number | undefined
@@ -48,6 +48,16 @@ export async function receiveLoop (parts: ReceiveLoopParts): Promise<void> {
   const ring = pull instanceof ZmtpPull ? pull.ring : undefined
   const TIMEOUT = Symbol('timeout')
   let drain: StopDrain | undefined
+  // The spool at start before live messages: a process whose earlier producer spooled while the
+  // writer was away and whose later one sends live now has their lines in the order logged
+  // (before, a producer reconnecting during a spool of a few MB had its lines among the
+  // spooled ones). Heartbeats are answered meanwhile (zmtp-pull.ts); messages wait in the socket.
+  const firstPass = ingester()?.firstPass
+  if (firstPass !== undefined) {
+    const stop = stopRequest.wait()
+    await Promise.race([firstPass, stop.promise])
+    stop.cancel()
+  }
   let pending = receiveMessage(pull)
   let sinceTurn = 0
   for (;;) {

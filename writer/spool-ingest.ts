@@ -71,6 +71,9 @@ export class SpoolIngester extends EventEmitter {
   /** The last scan went through every file and nothing woke the ingester since: nothing is left to take. */
   #idle = false
   readonly #idleWaiters = new Set<() => void>()
+  #firstPassDone: () => void = () => {}
+  /** Settles once the first scan has gone through the files there at start (or the ingester stopped). */
+  readonly firstPass = new Promise<void>((resolve) => { this.#firstPassDone = resolve })
   readonly #watch: SpoolWatch
   /** The order files are taken in: by process, then by when each producer was made (see SpoolOrder). */
   readonly #order: SpoolOrder
@@ -203,6 +206,7 @@ export class SpoolIngester extends EventEmitter {
         // Watched before the scan: a file that lands after the scan has read the directory wakes it.
         this.#watch.refresh()
         const complete = await this.scan()
+        this.#firstPassDone()
         // A stop during the scan found no wait to end: it must not start one (a whole pollMs).
         if (this.#woken || this.#stopped) continue
         if (complete) this.#becomeIdle()
@@ -212,6 +216,7 @@ export class SpoolIngester extends EventEmitter {
       }
     } finally {
       this.#watch.close()
+      this.#firstPassDone()
       this.#becomeIdle()
     }
   }

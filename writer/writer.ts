@@ -153,16 +153,6 @@ export class Writer extends EventEmitter {
       this.#locks.release()
       throw err
     }
-    this.#loop = receiveLoop({
-      pull: this.#pull,
-      sink: this.#sink,
-      options: this.options,
-      stop: this.#stop,
-      ingester: () => this.#ingester,
-      handle: (frames) => this.#handle(frames),
-      received: () => this.#stats.received(),
-      afterMessage: this.#hooks.afterMessage
-    })
     if (spoolDir !== undefined) {
       const sink = this.#sink
       this.#ingester = new SpoolIngester({ dir: spoolDir, pollMs: spoolPollMs, endpointKeys: new Set([endpoint, ...this.options.spoolEndpoints].map(endpointKey)), tornMode: this.#state.mode & 0o600 }, {
@@ -176,6 +166,16 @@ export class Writer extends EventEmitter {
       this.#ingester.on('error', (err: Error) => this.emit('warning', { event: 'spool-error', message: err.message }))
       this.#ingester.start()
     }
+    this.#loop = receiveLoop({
+      pull: this.#pull,
+      sink: this.#sink,
+      options: this.options,
+      stop: this.#stop,
+      ingester: () => this.#ingester,
+      handle: (frames) => this.#handle(frames),
+      received: () => this.#stats.received(),
+      afterMessage: this.#hooks.afterMessage
+    })
     this.#persisting = this.#persistLoop()
     await this.#hooks.started?.()
   }
