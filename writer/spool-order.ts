@@ -12,6 +12,9 @@ interface OrderKey {
   made: bigint | undefined
 }
 
+/** Preambles read at once: as many as libuv's thread pool runs (UV_THREADPOOL_SIZE, 4 by default), twice over. */
+const PARALLEL_READS = 8
+
 const NO_KEY: OrderKey = { start: undefined, made: undefined }
 
 /**
@@ -46,7 +49,12 @@ export class SpoolOrder {
   /** `files` in the order to take them (a new array). */
   async sort<T extends { name: string, parsed: SpoolName }> (files: T[]): Promise<T[]> {
     const keys = new Map<T, OrderKey>()
-    for (const file of files) keys.set(file, await this.#keyOf(file.name))
+    // A few at a time: each read is a handful of round trips to libuv's thread pool (4 threads by default).
+    for (let at = 0; at < files.length; at += PARALLEL_READS) {
+      const some = files.slice(at, at + PARALLEL_READS)
+      const read = await Promise.all(some.map(async (file) => await this.#keyOf(file.name)))
+      some.forEach((file, i) => keys.set(file, read[i] as OrderKey))
+    }
     // One key per producer: its process's start time as any of its files says, its earliest `made`.
     const producers = new Map<string, OrderKey>()
     for (const [file, key] of keys) {
