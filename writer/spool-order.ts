@@ -34,8 +34,6 @@ const NO_KEY: OrderKey = { start: undefined, made: undefined }
 export class SpoolOrder {
   readonly #dir: string
   readonly #keys = new Map<string, OrderKey>()
-  /** Preambles read so far (new files only; for tests and NODE_DEBUG). */
-  reads = 0
 
   constructor (dir: string) {
     this.#dir = dir
@@ -76,7 +74,6 @@ export class SpoolOrder {
     if (known !== undefined) return known
     const head = await readHead(join(this.#dir, name))
     if (head === undefined) return NO_KEY
-    this.reads++
     const preamble = parseSpoolPreamble(head)
     if (preamble === 'short') return NO_KEY
     const key = typeof preamble === 'object'
