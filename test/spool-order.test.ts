@@ -39,17 +39,23 @@ function connectionsTo (path: string): number {
   return readFileSync('/proc/net/unix', 'utf8').split('\n').filter((line) => line.endsWith(` ${path}`)).length
 }
 
+/** Records in each complete spool file read so far, by name: a complete file does not change. */
+const recordsIn = new Map<string, number>()
+
 /** Records in the complete spool files of `dir`, by producer id. */
 function spooledRecords (dir: string): Map<string, number> {
   const records = new Map<string, number>()
   for (const name of readdirSync(dir)) {
     const parsed = parseSpoolName(name)
     if (parsed?.complete !== true) continue
-    const buf = readFileSync(join(dir, name))
-    const preamble = parseSpoolPreamble(buf)
-    for (const entry of parseSpool(buf, MAX_FRAME_BYTES, typeof preamble === 'object' ? preamble.bytes : 0).entries) {
-      records.set(parsed.producerIdHex, (records.get(parsed.producerIdHex) ?? 0) + entry.header.records)
+    let count = recordsIn.get(join(dir, name))
+    if (count === undefined) {
+      const buf = readFileSync(join(dir, name))
+      const preamble = parseSpoolPreamble(buf)
+      count = parseSpool(buf, MAX_FRAME_BYTES, typeof preamble === 'object' ? preamble.bytes : 0).entries.reduce((n, entry) => n + entry.header.records, 0)
+      recordsIn.set(join(dir, name), count)
     }
+    records.set(parsed.producerIdHex, (records.get(parsed.producerIdHex) ?? 0) + count)
   }
   return records
 }
