@@ -32,10 +32,10 @@ export const REJECTED_SUFFIX = '.rejected'
 /**
  * Ingests producers' spool files: complete `.spool` files, and `.spool.tmp` files whose
  * process is gone (it died while spooling; the process is told by pid and start time, not the
- * pid alone). Files go in order of process, producer (as made) and segment; each entry passes the writer's usual
- * checks and sequence logic, so batches already written are skipped. A file is removed once
- * what it held is in the log file. A torn tail (cut short, or a header that does not decode)
- * is appended to `<name>.torn` and reported, never written.
+ * pid alone). Files go in order of process, producer (as made) and segment; each entry passes
+ * the writer's usual checks and sequence logic, so batches already written are skipped. A file
+ * is removed once what it held is in the log file. A torn tail (cut short, or a header that
+ * does not decode) is appended to `<name>.torn` and reported, never written.
  *
  * One bad entry never stops the others: anything that is not a regular file (a FIFO, a
  * symlink, a directory), a file owned by a user who may not write the directory, larger than a
@@ -46,10 +46,12 @@ export const REJECTED_SUFFIX = '.rejected'
  * A scan runs at start, when a complete file lands (SpoolWatch) and every `pollMs`: the poll is
  * the fallback (a watch can miss events or be refused) and finds `.spool.tmp` files whose process
  * ended. Files go by process, and a process's producers in the order it made them (SpoolOrder):
- * each file's preamble is read once for that, when it is first listed. A wake never starts a scan beside one in progress (the loop scans again after it) and
- * changes nothing of what a scan reads: a producer renames a segment only once it has closed it,
- * and a `.spool.tmp` is read only as before. (Before, a segment waited for the next poll, up to
- * `spoolPollMs`: past its `highWaterMark` a fast producer kept going through the spool.)
+ * each file's preamble is read once for that, when it is first listed. The receive loop starts
+ * on live messages once the first scan is through (`firstPass`). A wake never starts a scan
+ * beside one in progress (the loop scans again after it) and changes nothing of what a scan
+ * reads: a producer renames a segment only once it has closed it, and a `.spool.tmp` is read
+ * only as before. (Before, a segment waited for the next poll, up to `spoolPollMs`: past its
+ * `highWaterMark` a fast producer kept going through the spool.)
  *
  * A stop's drain calls `takeReady()` and waits for `idle`: every file ready at that moment, or
  * landing during the drain, is taken before the writer stops receiving (see Writer.stop()).
