@@ -1,11 +1,13 @@
-import { readFileSync, readdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
 import { MAX_FRAME_BYTES } from '../shared/options.js'
 import { parseSpool, parseSpoolName, parseSpoolPreamble } from '../shared/spool.js'
 import { exitCode, fixture, lineCount, spawnNode, tempDir, waitFor } from './helpers/children.js'
-import { startWriterChild } from './helpers/cluster.js'
+import { runProducers, startWriterChild } from './helpers/cluster.js'
+import { writeSpool } from './helpers/spool-files.js'
+import { startWriterWith } from './helpers/writer-cli.js'
 
 /**
  * One process, several producers one after the other, their records spooled while the writer
@@ -27,6 +29,8 @@ const VARIANTS = [{}, { maxBatchBytes: 4096 }, { onFull: 'spool', highWaterMark:
 
 /** Records of each of the two senders in the live test: a spool of about 18 MB each, taken in about 0.4 s here. */
 const LIVE_RECORDS = 100_000
+/** Spool files crafted for the bounded first pass: their pass takes well over FIRST_PASS_WAIT_MS. */
+const SLOW_PASS_FILES = 1500
 
 function senderRuns (file: string): number[] {
   const runs: number[] = []
@@ -109,7 +113,9 @@ describe('the order of one process\'s spooled producers', () => {
       () => `records in complete spool files, by producer: ${JSON.stringify([...spooledRecords(spoolDir)])}`)
     // B redials up to a second apart: the writer is stopped (SIGSTOP) once ready until B's
     // connection waits at its socket, so that B's resends and A's spool meet at the writer's start.
-    const writer = await startWriterChild(dir)
+    // The writer is held longer than FIRST_PASS_WAIT_MS (1 s): the bound is lifted here, and has a test of its own below.
+    const file = join(dir, 'app.log')
+    const writer = { file, ...await startWriterWith(['--file', file, '--endpoint', endpoint], { LOGFUNNEL_TEST_FIRST_PASS_WAIT_MS: '600000' }) }
     writer.child.proc.kill('SIGSTOP')
     await waitFor(() => connectionsTo(join(dir, 'w.sock')) >= 2, 30_000, () => `${connectionsTo(join(dir, 'w.sock'))} sockets at the data endpoint (the writer's among them)`)
     writer.child.proc.kill('SIGCONT')
@@ -125,4 +131,23 @@ describe('the order of one process\'s spooled producers', () => {
     expect(senderRuns(writer.file), writer.child.describe()).toEqual([0, 1])
     expect(await verifyFile(writer.file, { seqKey: 'n' })).toMatchObject({ lines: 2 * LIVE_RECORDS, producers: 1, gaps: 0, duplicates: 0, reordered: 0, torn: 0, ok: true })
   })
+
+  it('a spool that takes long to read at start holds live messages at most FIRST_PASS_WAIT_MS (1 s): a live producer gets its receipts while the first pass goes on', async () => {
+    const dir = tempDir()
+    const endpoint = `ipc://${join(dir, 'w.sock')}`
+    const spoolDir = join(dir, 'w.sock.spool')
+    mkdirSync(spoolDir, { mode: 0o700 })
+    // Thousands of small files: the first pass takes several seconds (about 2.7 ms a file here).
+    for (let i = 0; i < SLOW_PASS_FILES; i++) writeSpool(spoolDir, { endpoint, records: 2, perBatch: 2, pid: 1, tag: `s${i}` })
+    const file = join(dir, 'app.log')
+    const writer = await startWriterWith(['--file', file, '--endpoint', endpoint])
+    const [done] = await runProducers(1, { endpoint, records: 50, closeDeadlineMs: 60_000 })
+    // Its close() had every receipt (nothing spooled) while the writer still had spool files to read.
+    const left = readdirSync(spoolDir).filter((n) => parseSpoolName(n) !== undefined).length
+    expect(done.stats, JSON.stringify(done)).toMatchObject({ spooledRecords: 0 })
+    expect(left, writer.child.describe()).toBeGreaterThan(0)
+    const summary = await writer.stop({ spoolTaken: true, spoolDeadlineMs: 120_000 })
+    expect(summary, writer.child.describe()).toMatchObject({ records: 2 * SLOW_PASS_FILES + 50, spool: { torn: 0, rejected: 0 } })
+    expect(lineCount(file)).toBe(2 * SLOW_PASS_FILES + 50)
+  }, 180_000)
 })

@@ -20,6 +20,15 @@ export const WRITE_QUEUE_BYTES = 8 * 1024 * 1024
  */
 const TURN_EVERY_BYTES = 1024 * 1024
 
+/**
+ * Live messages wait at most this long for the spool's first pass at start; past it they are
+ * read beside the rest of it. A writer started on a large spool (a long outage) must not hold its
+ * live producers for as long as it takes to read it (about 100 MB a second here): their windows
+ * fill in well under a second at full speed, and then their log calls wait (`onFull: 'block'`).
+ * (Test hook: LOGFUNNEL_TEST_FIRST_PASS_WAIT_MS replaces it.)
+ */
+export const FIRST_PASS_WAIT_MS = Number(process.env.LOGFUNNEL_TEST_FIRST_PASS_WAIT_MS ?? 1000)
+
 /** What the receive loop works with: the writer's parts, and what it calls for each message. */
 export interface ReceiveLoopParts {
   pull: DataSocket
@@ -51,11 +60,14 @@ export async function receiveLoop (parts: ReceiveLoopParts): Promise<void> {
   // The spool at start before live messages: a process whose earlier producer spooled while the
   // writer was away and whose later one sends live now has their lines in the order logged
   // (before, a producer reconnecting during a spool of a few MB had its lines among the
-  // spooled ones). Heartbeats are answered meanwhile (zmtp-pull.ts); messages wait in the socket.
+  // spooled ones). Heartbeats are answered meanwhile (zmtp-pull.ts); messages wait in the socket,
+  // for at most FIRST_PASS_WAIT_MS.
   const firstPass = ingester()?.firstPass
   if (firstPass !== undefined) {
     const stop = stopRequest.wait()
-    await Promise.race([firstPass, stop.promise])
+    const bound = new AbortController()
+    await Promise.race([firstPass, stop.promise, delay(FIRST_PASS_WAIT_MS, undefined, { signal: bound.signal }).catch(() => {})])
+    bound.abort()
     stop.cancel()
   }
   let pending = receiveMessage(pull)
