@@ -6,7 +6,7 @@ import type { SenderStats } from './sender-stats.js'
 import { chunkText } from './line-framing.js'
 import { closedAtExit, isProcessExiting } from './funnel-exit.js'
 import { warnBeforeExit } from './process-warning.js'
-import { SenderChannel } from './sender-channel.js'
+import { SenderChannel, type ChannelSession } from './sender-channel.js'
 
 /**
  * The open channel of this thread for each set of options (their JSON), held weakly: destinations
@@ -35,7 +35,11 @@ function keep (key: string, channel: SenderChannel): void {
   if (!(KEEP_MS > 0)) return
   kept.delete(key)
   kept.set(key, { channel, until: performance.now() + KEEP_MS })
-  if (kept.size > KEEP_MAX) kept.delete(kept.keys().next().value as string)
+  if (kept.size > KEEP_MAX) {
+    const oldest = kept.keys().next().value as string
+    kept.get(oldest)?.channel.retire()
+    kept.delete(oldest)
+  }
   // Unref'd: it never keeps a process whose work has ended.
   keeper ??= setTimeout(letGo, KEEP_MS).unref()
 }
@@ -48,6 +52,9 @@ function letGo (): void {
       keeper = setTimeout(letGo, until - now).unref()
       return
     }
+    // One whose last destination closed (closeKept) ends now; one in use, or dropped, goes on
+    // as long as a destination holds it (or until it is collected: orphan-senders.ts).
+    kept.get(key)?.channel.retire()
     kept.delete(key)
   }
 }
@@ -93,6 +100,8 @@ function channelFor (options: ResolvedProducerOptions): SenderChannel {
 export class FunnelDestination extends EventEmitter {
   readonly options: ResolvedProducerOptions
   readonly #channel: SenderChannel
+  /** The channel's session this destination belongs to: its `stats` come with the session's end. */
+  readonly #session: ChannelSession
   #closing: Promise<void> | undefined
   #closedDrops = 0
 
@@ -100,12 +109,16 @@ export class FunnelDestination extends EventEmitter {
     super()
     this.options = options
     this.#channel = channelFor(options)
-    this.#channel.users.add(this)
+    this.#channel.join(this)
+    this.#session = this.#channel.session
   }
 
-  /** The sender's counters, known once it has closed (with the last destination that shares it). */
+  /**
+   * The sender's counters, known once the last destination that shares it has closed: those of
+   * the records since the sender was last left kept (by such a close), as a new sender's.
+   */
   get stats (): SenderStats | undefined {
-    return this.#channel.stats
+    return this.#session.stats
   }
 
   /** pino recognises a destination by this flag. */
@@ -190,7 +203,13 @@ export class FunnelDestination extends EventEmitter {
 
   async #close (deadlineMs: number): Promise<void> {
     const channel = this.#channel
-    if (!channel.users.othersOpen(this)) return await channel.close(deadlineMs)
+    if (!channel.users.othersOpen(this)) {
+      if (!(KEEP_MS > 0)) return await channel.close(deadlineMs)
+      // Kept for the next destination with these options, as a dropped one's is: a logger made
+      // and closed per request started a sender thread per request (70-95 ms of CPU each).
+      if (await channel.closeKept(this, deadlineMs) === 'kept') keep(JSON.stringify(this.options), channel)
+      return
+    }
     channel.users.leave(this)
     await channel.settle(deadlineMs)
   }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { debuglog } from 'node:util'
 import { isMainThread } from 'node:worker_threads'
 import { ClosedError, FlushTimeoutError, RecordTooLargeError, type LogfunnelError } from '../shared/errors.js'
 import type { ResolvedProducerOptions } from '../shared/options.js'
@@ -8,7 +9,7 @@ import { producerMade } from '../shared/spool.js'
 import { EarlySpool } from './early-spool.js'
 import { RingWriter } from './line-ring.js'
 import { createRing, type RingMemory } from './ring-layout.js'
-import type { SenderStats } from './sender-stats.js'
+import { newSenderStats, statsSince, type SenderStats } from './sender-stats.js'
 import { once as onlyOnce } from './line-framing.js'
 import { BeatWatch, createControl, readReach, type SenderReply } from './sender-requests.js'
 import { SenderCalls, withDeadline } from './sender-calls.js'
@@ -30,7 +31,14 @@ import { hostSenders, senderHost } from './sender-host.js'
 
 // This thread starts the sender threads of the worker threads it makes, so that they outlive them.
 hostSenders()
-import { ChannelUsers } from './channel-users.js'
+import { ChannelUsers, type ChannelUser } from './channel-users.js'
+
+const debug = debuglog('logfunnel')
+
+/** What the destinations of one session of a channel report as `stats` (SenderChannel.closeKept). */
+export interface ChannelSession {
+  stats: SenderStats | undefined
+}
 
 /** A sender thread that failed to start is started again this long after. */
 const SENDER_RESTART_MS = 1000
@@ -77,7 +85,19 @@ export class SenderChannel {
   #restart: NodeJS.Timeout | undefined
   #ring: RingWriter
   #closing: Promise<void> | undefined
-  #stats: SenderStats | undefined
+  /**
+   * What the destinations of this session see as `stats`: a session ends with the close() of its
+   * last destination, the channel kept for the next (closeKept); the next destination begins one.
+   */
+  #session: ChannelSession = { stats: undefined }
+  /** The counters as the last session ended: each session's are counted from there (statsSince). */
+  #base: SenderStats = newSenderStats()
+  /**
+   * The last destination closed and the channel is kept for the next (closeKept): no destination
+   * hears of it meanwhile. A failure then retires it (nothing is held), so that the next
+   * destination gets a new sender, as it would have before.
+   */
+  #idle = false
   /** The application closed the last destination: records after it are dropped, as documented. */
   #closedByApp = false
   /** Lines logged after the sender ended, at the process's exit: the spool, from this thread. */
@@ -176,6 +196,8 @@ export class SenderChannel {
   #onThreadExit (): void {
     this.#ring.readerGone()
     this.#calls.rejectAll()
+    // Kept with no destination: the next one gets a new channel (nothing was held here).
+    if (this.#idle) this.#closing ??= Promise.resolve()
     if (this.#ring.senderStarted || this.#closing !== undefined) return
     this.#restart = setTimeout(() => {
       this.#restart = undefined
@@ -236,9 +258,15 @@ export class SenderChannel {
     this.#closing.catch((err: Error) => this.emitError(err))
   }
 
-  /** The sender's counters, known once the channel is closed. */
-  get stats (): SenderStats | undefined {
-    return this.#stats
+  /** The current session, whose `stats` its destinations report once it has ended (closeKept, or the channel closed). */
+  get session (): ChannelSession {
+    return this.#session
+  }
+
+  /** A destination begins to use the channel (kept idle or not). */
+  join (user: ChannelUser): void {
+    this.#idle = false
+    this.users.add(user)
   }
 
   /** Not closing: it takes records, and a new destination may share it. */
@@ -291,26 +319,86 @@ export class SenderChannel {
    * The application closed the last destination: flushes, then closes the sender thread, waiting
    * for receipts at most `deadlineMs` (FunnelDestination.close).
    */
-  async close (deadlineMs: number): Promise<void> {
+  async close (deadlineMs: number, spentMs = 0): Promise<void> {
     if (this.#closing === undefined) this.#closedByApp = true
-    this.#closing ??= this.#close(deadlineMs, true)
+    this.#closing ??= this.#close(deadlineMs, true, spentMs)
     await this.#closing
   }
 
+  /**
+   * The close of the last destination (`user`), keeping the channel (its thread, ring and
+   * connection) for the next destination made with the same options (funnel.ts keeps it
+   * KEEP_MS): flushes within `deadlineMs`; once every record written so far has its receipt, the
+   * session ends there: its counters become `stats` (the 'stats' event to `user` and the
+   * destinations of the session), and `user` leaves, 'kept'. A destination made meanwhile
+   * shares the sender: `user` leaves as at settle(), 'others'. Any other outcome (the deadline
+   * passed, the writer away and the rest in the spool, the sender failed or not started, the
+   * process ending) closes the channel as close() does, what is left of `deadlineMs` for its
+   * flush, and ends as close() ends: 'closed'.
+   */
+  async closeKept (user: ChannelUser, deadlineMs: number): Promise<'kept' | 'others' | 'closed'> {
+    const began = performance.now()
+    const keepable = (): boolean => this.#closing === undefined && !this.#thread.exited && this.#early === undefined &&
+      this.#restart === undefined && this.#startFailures.error === undefined && !isProcessExiting()
+    let reply: SenderReply | undefined
+    if (keepable()) {
+      this.#ring.end()
+      const flush = { code: 'flush', through: this.#ring.published, spooledEnds: true, withStats: true } as const
+      reply = await this.#calls.request(flush, { ms: deadlineMs, error: () => new FlushTimeoutError(deadlineMs) }).catch((err: Error) => {
+        debug('close (kept): %s', err.message)
+        return undefined
+      })
+    }
+    if (this.users.othersOpen(user)) {
+      // One made meanwhile: it goes on with this sender (before, it started one of its own).
+      this.users.leave(user)
+      if (reply === undefined) await this.settle(Math.max(1, deadlineMs - (performance.now() - began)))
+      return 'others'
+    }
+    if (reply?.code !== 'done' || reply.spooled === true || reply.stats === undefined || !keepable()) {
+      await this.close(deadlineMs, performance.now() - began)
+      return 'closed'
+    }
+    const now = this.#withRing(reply.stats)
+    this.#session.stats = statsSince(now, this.#base)
+    this.#base = now
+    this.users.emit('stats', this.#session.stats)
+    this.users.leave(user)
+    this.#session = { stats: undefined }
+    this.#idle = true
+    return 'kept'
+  }
+
+  /**
+   * Kept with no destination past its time (funnel.ts), or failed meanwhile: closed for good,
+   * nothing held; what it would report goes to the debug log (no destination to hear it).
+   */
+  retire (): void {
+    if (!this.#idle || this.#closing !== undefined) return
+    this.#closing = this.#close(this.options.closeTimeoutMs, false)
+    this.#closing.catch((err: Error) => debug('kept channel retired: %s', err.message))
+  }
+
+  /** The sender's counters with the ring's own (lines too large, lines it dropped with no sender to take them). */
+  #withRing (stats: SenderStats): SenderStats {
+    return { ...stats, tooLarge: stats.tooLarge + this.#ring.tooLarge, dropped: stats.dropped + this.#ring.lost }
+  }
+
   /** With `reportSpooled`, records that went to the spool are reported (the application's own close()). */
-  async #close (deadlineMs: number, reportSpooled: boolean): Promise<void> {
+  async #close (deadlineMs: number, reportSpooled: boolean, spentMs = 0): Promise<void> {
     closing.add(this)
     try {
-      await this.#closeHeld(deadlineMs, reportSpooled)
+      await this.#closeHeld(deadlineMs, reportSpooled, spentMs)
     } finally {
       closing.delete(this)
     }
   }
 
-  async #closeHeld (deadlineMs: number, reportSpooled: boolean): Promise<void> {
+  /** `spentMs` of `deadlineMs` went to a flush before (closeKept): what is left is the flush's here. */
+  async #closeHeld (deadlineMs: number, reportSpooled: boolean, spentMs: number): Promise<void> {
     clearTimeout(this.#restart)
     this.#ring.end()
-    const { failed, stopped, writerAway } = await flushForClose(this.#ring, this.#calls, deadlineMs, () => this.#startAgain())
+    const { failed, stopped, writerAway } = await flushForClose(this.#ring, this.#calls, Math.max(1, deadlineMs - spentMs), () => this.#startAgain())
     whenCollected.unregister(this)
     untrackThread(this.#thread)
     let silentHolding: number | undefined
@@ -321,11 +409,11 @@ export class SenderChannel {
       offProcessEnd(this)
       this.#unsignal()
       if (end.stats !== undefined) {
-        this.#stats = { ...end.stats, tooLarge: end.stats.tooLarge + this.#ring.tooLarge, dropped: end.stats.dropped + this.#ring.lost }
-        this.users.emit('stats', this.#stats)
+        this.#session.stats = statsSince(this.#withRing(end.stats), this.#base)
+        this.users.emit('stats', this.#session.stats)
       }
     }
-    const stats = this.#stats
+    const stats = this.#session.stats
     // The thread is gone: what it never took from the ring goes to the spool from here.
     const rescue = rescueRest(this.#thread)
     const judged = closeError({ stats, rescue, silentHolding, ringLost: this.#ring.lost, stopped, failed, writerAway, deadlineMs }, this.options)
@@ -350,6 +438,13 @@ export class SenderChannel {
 
   /** To every destination's 'error' listener; with none, a process warning. */
   emitError (err: Error | LogfunnelError): void {
+    if (this.#idle) {
+      // Every destination closed, each told of its own outcome; nothing is held: the next
+      // destination gets a new sender.
+      debug('kept channel: %s: retired', err.message)
+      this.retire()
+      return
+    }
     if (this.users.emit('error', err)) return
     // A later one refused as the first was: its warnings are counted, said once at the exit
     // (unless a thread of its started after all: the working directory is back).

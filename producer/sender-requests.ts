@@ -13,7 +13,8 @@ import { reachFromWord, type ReachFacts } from './writer-reach.js'
 /** funnel()'s requests to its sender thread (sender-thread.ts); each with an id gets a 'done' reply. */
 export type SenderRequest =
   /** With `spooledEnds` (close()), also answered once the writer is away and everything without a receipt is in the spool. */
-  | { code: 'flush', id: number, through: number, spooledEnds?: boolean }
+  /** With `withStats` (the close of a destination whose channel is kept: funnel.ts), the reply carries the sender's counters. */
+  | { code: 'flush', id: number, through: number, spooledEnds?: boolean, withStats?: boolean }
   | { code: 'close', id: number, settle?: boolean }
   | { code: 'abandon' }
 

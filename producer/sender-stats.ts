@@ -44,6 +44,21 @@ export function sumStats (a: SenderStats, b: SenderStats): SenderStats {
   return sum
 }
 
+/**
+ * The counters of a sender since `base` (its counters when the last destination's close() left it
+ * kept for the next: funnel.ts), as a sender started at `base` would have them: counts are the
+ * difference, `receipted` counts from the batch after `base`'s last (-1: none since),
+ * `heldBytes` is now's, `lastSpoolError` now's if a spool write failed since.
+ */
+export function statsSince (now: SenderStats, base: SenderStats): SenderStats {
+  const since = { ...now, lastSpoolError: now.spoolErrors > base.spoolErrors ? now.lastSpoolError : null }
+  for (const key of Object.keys(since) as Array<keyof SenderStats>) {
+    if (key !== 'receipted' && key !== 'heldBytes' && key !== 'lastSpoolError') since[key] -= base[key]
+  }
+  since.receipted = Math.max(-1, now.receipted - (base.receipted + 1))
+  return since
+}
+
 /** The record that stands for `n` records dropped (`onFull: 'drop'`), written once there is room again. */
 export function dropNotice (n: number): Buffer {
   const notice = { level: 40, time: Date.now(), pid: process.pid, hostname: hostname(), logfunnelDropped: n, msg: `logfunnel dropped ${n} records` }

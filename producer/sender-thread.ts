@@ -191,7 +191,9 @@ function post (reply: SenderReply | HostedReply): void {
 
 requests.on('message', (msg: SenderRequest) => {
   if (msg.code === 'flush') {
-    flush(msg.through, msg.spooledEnds === true).then((spooled) => post({ code: 'done', id: msg.id, spooled }), (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
+    flush(msg.through, msg.spooledEnds === true).then(
+      (spooled) => post(msg.withStats === true ? { code: 'done', id: msg.id, spooled, stats: guard.stats } : { code: 'done', id: msg.id, spooled }),
+      (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
   } else if (msg.code === 'abandon') {
     takeAllAndDestroy()
   } else if (msg.code === 'close') {
