@@ -338,10 +338,12 @@ export class SenderChannel {
    */
   async closeKept (user: ChannelUser, deadlineMs: number): Promise<'kept' | 'others' | 'closed'> {
     const began = performance.now()
-    const keepable = (): boolean => this.#closing === undefined && !this.#thread.exited && this.#early === undefined &&
-      this.#restart === undefined && this.#startFailures.error === undefined && !isProcessExiting()
+    const open = (): boolean => this.#closing === undefined && !this.#thread.exited && this.#restart === undefined &&
+      this.#startFailures.error === undefined && !isProcessExiting()
     let reply: SenderReply | undefined
-    if (keepable()) {
+    if (open()) {
+      // A flush ends a worker thread's early phase (early-spool.ts): its lines are the sender's
+      // first batches, covered by the flush, and its end ('early-closed') comes before the answer.
       this.#ring.end()
       const flush = { code: 'flush', through: this.#ring.published, spooledEnds: true, withStats: true } as const
       reply = await this.#calls.request(flush, { ms: deadlineMs, error: () => new FlushTimeoutError(deadlineMs) }).catch((err: Error) => {
@@ -355,7 +357,7 @@ export class SenderChannel {
       if (reply === undefined) await this.settle(Math.max(1, deadlineMs - (performance.now() - began)))
       return 'others'
     }
-    if (reply?.code !== 'done' || reply.spooled === true || reply.stats === undefined || !keepable()) {
+    if (reply?.code !== 'done' || reply.spooled === true || reply.stats === undefined || !open() || this.#early !== undefined) {
       await this.close(deadlineMs, performance.now() - began)
       return 'closed'
     }

@@ -149,7 +149,9 @@ describe('funnel(): close() with a sender thread that gives no sign of life', ()
   it('stuck in a loop at the close request (LOGFUNNEL_TEST_SENDER_FAULT=stall-close): close() ends it after SILENT_THREAD_MS and says so once; exit 0; every record, receipted before, in the file once', async () => {
     const dir = tempDir()
     const writer = await startWriterChild(dir)
-    const producer = producerWithFault({ endpoint: writer.endpoint, records: 1000 }, 'stall-close', { LOGFUNNEL_TEST_SILENT_THREAD_MS: String(SILENT_THREAD_MS) })
+    // KEEP_MS 0: close() closes the sender thread. Kept (the default), every record receipted, it
+    // asks the thread nothing more; the close request comes at 'beforeExit', nothing held then.
+    const producer = producerWithFault({ endpoint: writer.endpoint, records: 1000 }, 'stall-close', { LOGFUNNEL_TEST_SILENT_THREAD_MS: String(SILENT_THREAD_MS), LOGFUNNEL_TEST_KEEP_MS: '0' })
     // Before, close() waited for the answer for good: the process never ended.
     expect(await exitCode(producer, 20_000), producer.describe()).toBe(0)
     const done = await producer.waitForLine((l) => l.event === 'done')
