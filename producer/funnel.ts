@@ -6,7 +6,8 @@ import type { SenderStats } from './sender-stats.js'
 import { chunkText } from './line-framing.js'
 import { closedAtExit, isProcessExiting } from './funnel-exit.js'
 import { warnBeforeExit } from './process-warning.js'
-import { SenderChannel, type ChannelSession } from './sender-channel.js'
+import { SenderChannel } from './sender-channel.js'
+import type { ChannelSession } from './channel-sessions.js'
 
 /**
  * The open channel of this thread for each set of options (their JSON), held weakly: destinations
@@ -84,7 +85,7 @@ function channelFor (options: ResolvedProducerOptions): SenderChannel {
  *   counted, and reported in the file.
  * - Destinations made in one thread with the same options share one ring and one sender thread
  *   (sender-channel.ts): their records go in the order they were written, each destination's in
- *   its own order. The thread ends with the last of them (closed, or collected).
+ *   its own order. The thread ends KEEP_MS after the last of them (closed, or collected).
  * - `flush()` / `close()` resolve once the writer has receipted every record written so far;
  *   `close()` also once the writer is away and every record without a receipt is in the spool.
  * - When the event loop empties without `close()`, the sender closes itself (`'beforeExit'`).
@@ -193,6 +194,11 @@ export class FunnelDestination extends EventEmitter {
    * the sender thread goes on for them: close() waits as long, for the same outcome, and past
    * `deadlineMs` resolves with its records still in the sender's hands (sent, spooled or
    * reported as theirs are); `stats` come with the last one's close.
+   *
+   * The last one's close(), once every record has its receipt, leaves the sender thread kept
+   * for the next destination with the same options, KEEP_MS (SenderChannel.closeKept): a
+   * logger made and closed per request started a thread per request (70-95 ms of CPU each).
+   * Its `stats` are then those of the records since the sender was last kept so.
    */
   async close (deadlineArg?: number): Promise<void> {
     // Checked first: a bad deadline (past 2^31 - 1 ms, 0, a string) made the close time out at once.

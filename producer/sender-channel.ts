@@ -9,7 +9,8 @@ import { producerMade } from '../shared/spool.js'
 import { EarlySpool } from './early-spool.js'
 import { RingWriter } from './line-ring.js'
 import { createRing, type RingMemory } from './ring-layout.js'
-import { newSenderStats, statsSince, type SenderStats } from './sender-stats.js'
+import type { SenderStats } from './sender-stats.js'
+import { ChannelSessions, type ChannelSession } from './channel-sessions.js'
 import { once as onlyOnce } from './line-framing.js'
 import { BeatWatch, createControl, readReach, type SenderReply } from './sender-requests.js'
 import { SenderCalls, withDeadline } from './sender-calls.js'
@@ -35,11 +36,6 @@ import { ChannelUsers, type ChannelUser } from './channel-users.js'
 
 const debug = debuglog('logfunnel')
 
-/** What the destinations of one session of a channel report as `stats` (SenderChannel.closeKept). */
-export interface ChannelSession {
-  stats: SenderStats | undefined
-}
-
 /** A sender thread that failed to start is started again this long after. */
 const SENDER_RESTART_MS = 1000
 
@@ -53,7 +49,8 @@ const closing = new Set<SenderChannel>()
 /**
  * One ring and one sender thread, shared by the `funnel()` destinations of a thread made with the
  * same options (funnel.ts): each of those holds it; it holds them weakly (channel-users.ts), and
- * is collected with the last of them (orphan-senders.ts ends its thread then).
+ * is collected with the last of them (orphan-senders.ts ends its thread then). The close() of the
+ * last of them keeps it, idle, for the next (closeKept; funnel.ts holds it KEEP_MS, then retires it).
  *
  * - `write(line)` encodes the line straight into a ring of shared memory (`threadBufferBytes`,
  *   line-ring.ts); the sender thread batches from there while this thread goes on logging.
@@ -85,13 +82,8 @@ export class SenderChannel {
   #restart: NodeJS.Timeout | undefined
   #ring: RingWriter
   #closing: Promise<void> | undefined
-  /**
-   * What the destinations of this session see as `stats`: a session ends with the close() of its
-   * last destination, the channel kept for the next (closeKept); the next destination begins one.
-   */
-  #session: ChannelSession = { stats: undefined }
-  /** The counters as the last session ended: each session's are counted from there (statsSince). */
-  #base: SenderStats = newSenderStats()
+  /** Each session's `stats`: a session ends with its last destination's close(), the channel kept (closeKept). */
+  readonly #sessions = new ChannelSessions()
   /**
    * The last destination closed and the channel is kept for the next (closeKept): no destination
    * hears of it meanwhile. A failure then retires it (nothing is held), so that the next
@@ -260,7 +252,7 @@ export class SenderChannel {
 
   /** The current session, whose `stats` its destinations report once it has ended (closeKept, or the channel closed). */
   get session (): ChannelSession {
-    return this.#session
+    return this.#sessions.current
   }
 
   /** A destination begins to use the channel (kept idle or not). */
@@ -361,12 +353,8 @@ export class SenderChannel {
       await this.close(deadlineMs, performance.now() - began)
       return 'closed'
     }
-    const now = this.#withRing(reply.stats)
-    this.#session.stats = statsSince(now, this.#base)
-    this.#base = now
-    this.users.emit('stats', this.#session.stats)
+    this.users.emit('stats', this.#sessions.end(this.#withRing(reply.stats)))
     this.users.leave(user)
-    this.#session = { stats: undefined }
     this.#idle = true
     return 'kept'
   }
@@ -411,11 +399,10 @@ export class SenderChannel {
       offProcessEnd(this)
       this.#unsignal()
       if (end.stats !== undefined) {
-        this.#session.stats = statsSince(this.#withRing(end.stats), this.#base)
-        this.users.emit('stats', this.#session.stats)
+        this.users.emit('stats', this.#sessions.closed(this.#withRing(end.stats)))
       }
     }
-    const stats = this.#session.stats
+    const stats = this.#sessions.current.stats
     // The thread is gone: what it never took from the ring goes to the spool from here.
     const rescue = rescueRest(this.#thread)
     const judged = closeError({ stats, rescue, silentHolding, ringLost: this.#ring.lost, stopped, failed, writerAway, deadlineMs }, this.options)

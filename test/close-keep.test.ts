@@ -112,6 +112,30 @@ describe('a funnel() destination made and closed per request', () => {
     await expectAllOnceInOrder(writer, 2 * RECORDS, 1, true)
   })
 
+  it('the same outage, the writer never judged away (spoolAfterMs 10 min): the next close(3000) spools at its deadline, says so once, its stats count them spooled; every record once, in order', async () => {
+    const dir = tempDir()
+    const writer = await startWriterChild(dir)
+    const go = join(dir, 'go')
+    const deadlineMs = 3000
+    const child = perRequest({ endpoint: writer.endpoint, requests: 1, records: RECORDS, then: 'outage', go, closeDeadlineMs: deadlineMs, producer: { spoolAfterMs: 600_000 } })
+    try {
+      expect(await child.waitForLine((l) => l.event === 'kept', 30_000)).toEqual({ event: 'kept', threadsLive: 1 })
+      writer.child.proc.kill('SIGSTOP')
+      writeFileSync(go, '')
+      const done = await child.waitForLine((l) => l.event === 'done', 10 * deadlineMs)
+      expect(await exitCode(child), child.describe()).toBe(0)
+      expect(done.threadsStarted).toBe(1)
+      // The deadline, not the whole of it twice (the kept close's flush, then the close's own).
+      expect(done.closeMs[1], child.describe()).toBeGreaterThanOrEqual(deadlineMs - 20)
+      expect(done.closeMs[1], child.describe()).toBeLessThan(2 * deadlineMs)
+      expect(done.stats[1]).toMatchObject({ records: RECORDS, spooledRecords: RECORDS, abandoned: 0, spoolErrors: 0 })
+      expect(done.errors, child.describe()).toEqual(['LOGFUNNEL_ERR_CLOSE_TIMEOUT'])
+    } finally {
+      writer.child.proc.kill('SIGCONT')
+    }
+    await expectAllOnceInOrder(writer, 2 * RECORDS, 1, true)
+  })
+
   it('in a worker thread, terminate()d right after its last close(): one sender thread started (its host\'s), every record once, in order', async () => {
     const writer = await startWriterChild(tempDir())
     const child = perRequest({ endpoint: writer.endpoint, requests: REQUESTS, records: RECORDS, then: 'worker' })
