@@ -64,6 +64,8 @@ function letGo (): void {
 function channelFor (options: ResolvedProducerOptions): SenderChannel {
   const key = JSON.stringify(options)
   let channel = channels.get(key)?.deref()
+  // Kept after a close() and its writer connection lost since: closed, and a new one made.
+  if (channel?.stale === true) channel.retire()
   if (channel?.writable !== true) {
     for (const [k, ref] of channels) if (ref.deref()?.writable !== true) channels.delete(k)
     channel = new SenderChannel(options)

@@ -90,6 +90,8 @@ export class SenderChannel {
    * destination gets a new sender, as it would have before.
    */
   #idle = false
+  /** The sender's connections lost after their handshake as the channel was last kept (readReach). */
+  #lostAtKeep = 0
   /** The application closed the last destination: records after it are dropped, as documented. */
   #closedByApp = false
   /** Lines logged after the sender ended, at the process's exit: the spool, from this thread. */
@@ -255,6 +257,17 @@ export class SenderChannel {
     return this.#sessions.current
   }
 
+  /**
+   * Kept idle, and the writer connection went down meanwhile (the writer stopped or restarted):
+   * a new sender connects at once, where this one dials again after its backoff (up to 1 s), and
+   * the first request's records then went to the spool with LOGFUNNEL_ERR_CLOSE_TIMEOUT at its
+   * close (the writer judged away after `spoolAfterMs`, 100 ms by default). Before a channel was
+   * kept, each request's close() ended the sender and the next connected afresh.
+   */
+  get stale (): boolean {
+    return this.#idle && readReach(this.#thread.control).lost !== this.#lostAtKeep
+  }
+
   /** A destination begins to use the channel (kept idle or not). */
   join (user: ChannelUser): void {
     this.#idle = false
@@ -356,6 +369,7 @@ export class SenderChannel {
     this.users.emit('stats', this.#sessions.end(this.#withRing(reply.stats)))
     this.users.leave(user)
     this.#idle = true
+    this.#lostAtKeep = readReach(this.#thread.control).lost
     return 'kept'
   }
 

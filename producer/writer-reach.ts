@@ -14,6 +14,9 @@ const HANDSHAKE_FAILED_BIT = 2
 const ACCEPTED_BIT = 4
 const DIALED_BIT = 8
 const REFUSAL_SHIFT = 4
+/** The count of connections lost after their handshake, kept modulo LOST_MASK + 1 in the bits from LOST_SHIFT on. */
+const LOST_SHIFT = 8
+const LOST_MASK = 0x7fffff
 
 export interface ReachFacts {
   /** A handshake with the writer completed at some time, on either connection. */
@@ -26,6 +29,11 @@ export interface ReachFacts {
   accepted: boolean
   /** A connect was started (a sender thread slow to start on a loaded machine may not have yet). */
   dialed: boolean
+  /**
+   * Connections that ended after their handshake (the writer stopped or restarted), counted
+   * modulo 2^23: a sender kept idle (funnel.ts) that lost one is not used again.
+   */
+  lost: number
 }
 
 export class WriterReach implements ReachFacts {
@@ -34,6 +42,7 @@ export class WriterReach implements ReachFacts {
   handshakeFailed = false
   accepted = false
   dialed = false
+  lost = 0
   readonly #onChange: (word: number) => void
 
   /** `onChange`: called with the new word (see `word`) on each change. */
@@ -64,7 +73,11 @@ export class WriterReach implements ReachFacts {
 
   /** A connection ended: before its handshake, it says why the writer was not reached. */
   connectionEnded (err: (Error & { code?: string, syscall?: string }) | undefined, handshaken: boolean): void {
-    if (handshaken) return
+    if (handshaken) {
+      this.lost = (this.lost + 1) & LOST_MASK
+      this.#onChange(this.word)
+      return
+    }
     const before = this.word
     if (err?.syscall === 'connect' && typeof err.code === 'string') this.refused = err.code
     else this.handshakeFailed = true
@@ -75,7 +88,7 @@ export class WriterReach implements ReachFacts {
   get word (): number {
     const refusal = this.refused === undefined ? 0 : REFUSALS.indexOf(this.refused) + 1 || OTHER_REFUSAL
     return (this.reached ? REACHED_BIT : 0) | (this.handshakeFailed ? HANDSHAKE_FAILED_BIT : 0) | (this.accepted ? ACCEPTED_BIT : 0) |
-      (this.dialed ? DIALED_BIT : 0) | (refusal << REFUSAL_SHIFT)
+      (this.dialed ? DIALED_BIT : 0) | (refusal << REFUSAL_SHIFT) | (this.lost << LOST_SHIFT)
   }
 }
 
@@ -90,6 +103,7 @@ export function reachFromWord (word: number): ReachFacts {
     handshakeFailed: (word & HANDSHAKE_FAILED_BIT) !== 0,
     accepted: (word & ACCEPTED_BIT) !== 0,
     dialed: (word & DIALED_BIT) !== 0,
-    refused: refusal === 0 ? undefined : REFUSALS[refusal - 1] ?? UNLISTED_REFUSAL
+    refused: refusal === 0 ? undefined : REFUSALS[refusal - 1] ?? UNLISTED_REFUSAL,
+    lost: (word >>> LOST_SHIFT) & LOST_MASK
   }
 }

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs'
+import { setTimeout as delay } from 'node:timers/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { verifyFile } from '../shared/verify.js'
@@ -18,6 +19,8 @@ const RECORDS = 5
 const DEADLINE_MS = 20_000
 /** The keep, shortened (LOGFUNNEL_TEST_KEEP_MS) so that a test can wait it out. */
 const KEEP_MS = 1000
+/** Past the sum of a producer socket's dialling waits (50 + 100 + 200 + 400 + 800 ms): each wait is 1 s from there on. */
+const RECONNECT_BACKOFF_MS = 2000
 
 /** A receipted close of `records` records: the stats a new sender would have. */
 const OWN_STATS = (records: number): object => ({ records, batches: 1, receipted: 0, heldBytes: 0, spooled: 0, spooledRecords: 0, abandoned: 0, dropped: 0, tooLarge: 0 })
@@ -134,6 +137,30 @@ describe('a funnel() destination made and closed per request', () => {
       writer.child.proc.kill('SIGCONT')
     }
     await expectAllOnceInOrder(writer, 2 * RECORDS, 1, true)
+  })
+
+  it('the writer restarted while the sender is kept: the next request connects at once, its close() gets its receipts (nothing spooled, nothing reported); every record once, in order', async () => {
+    const dir = tempDir()
+    const first = await startWriterChild(dir)
+    const go = join(dir, 'go')
+    const child = perRequest({ endpoint: first.endpoint, requests: 1, records: RECORDS, then: 'outage', go, closeDeadlineMs: DEADLINE_MS })
+    expect(await child.waitForLine((l) => l.event === 'kept', 30_000)).toEqual({ event: 'kept', threadsLive: 1 })
+    expect(await first.stop()).toMatchObject({ records: RECORDS, producers: 1 })
+    // Long enough for the kept sender's dialling to back off to its longest wait (1 s,
+    // producer/zmtp/socket.ts): before, the next request's records waited for its next dial,
+    // the writer was judged away after spoolAfterMs (100 ms) and they went to the spool.
+    await delay(RECONNECT_BACKOFF_MS)
+    const second = await startWriterChild(dir)
+    writeFileSync(go, '')
+    const done = await child.waitForLine((l) => l.event === 'done', 2 * DEADLINE_MS)
+    expect(await exitCode(child), child.describe()).toBe(0)
+    expect(done.stats[1], child.describe()).toMatchObject(OWN_STATS(RECORDS))
+    expect(done.errors, child.describe()).toEqual([])
+    // A new sender for it: the kept one had lost its connection.
+    expect(done.threadsStarted).toBe(2)
+    // (The kept sender may have dialled the new writer before it was let go: a producer with no records.)
+    expect(await second.stop()).toMatchObject({ records: RECORDS, duplicates: 0 })
+    expect(await verifyFile(second.file, { producerKey: 'who', seqKey: 'seq' })).toMatchObject({ ok: true, lines: 2 * RECORDS, producers: 1, torn: 0, gaps: 0, duplicates: 0, reordered: 0 })
   })
 
   it('in a worker thread, terminate()d right after its last close(): one sender thread started (its host\'s), every record once, in order', async () => {

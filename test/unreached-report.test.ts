@@ -8,7 +8,7 @@ import { tempDir } from './helpers/children.js'
 
 /** What the sender saw of the writer: nothing unless said. */
 function facts (seen: Partial<ReachFacts> = {}): ReachFacts {
-  return { reached: false, refused: undefined, handshakeFailed: false, accepted: false, dialed: false, ...seen }
+  return { reached: false, refused: undefined, handshakeFailed: false, accepted: false, dialed: false, lost: 0, ...seen }
 }
 
 /** An ipc endpoint whose socket paths exist (directories stand in for them), so only the facts decide; and a tcp one. */
