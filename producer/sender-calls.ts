@@ -4,7 +4,7 @@ import type { SenderThread } from './sender-thread-handle.js'
 import { reviveError } from './thread-errors.js'
 
 /** A request that gets a reply: its message without the id. */
-export type SenderCall = { code: 'flush', through: number, spooledEnds?: boolean, withStats?: boolean } | { code: 'close' }
+export type SenderCall = { code: 'flush', through: number, spooledEnds?: boolean, keep?: boolean } | { code: 'close' }
 
 interface Pending {
   resolve: (reply: DoneReply) => void

@@ -350,7 +350,7 @@ export class SenderChannel {
       // A flush ends a worker thread's early phase (early-spool.ts): its lines are the sender's
       // first batches, covered by the flush, and its end ('early-closed') comes before the answer.
       this.#ring.end()
-      const flush = { code: 'flush', through: this.#ring.published, spooledEnds: true, withStats: true } as const
+      const flush = { code: 'flush', through: this.#ring.published, spooledEnds: true, keep: true } as const
       reply = await this.#calls.request(flush, { ms: deadlineMs, error: () => new FlushTimeoutError(deadlineMs) }).catch((err: Error) => {
         debug('close (kept): %s', err.message)
         return undefined

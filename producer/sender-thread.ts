@@ -156,10 +156,12 @@ async function reachRing (through: number): Promise<void> {
  * After a failure the records so far are receipted or in the spool: the new sender's count.
  * With `spooledEnds`, true when it ended because the writer is away and the rest is in the spool.
  */
-async function flush (through: number, spooledEnds: boolean): Promise<boolean> {
+async function flush (through: number, spooledEnds: boolean, keep = false): Promise<boolean> {
   await reachRing(through)
   for (;;) {
     const sender = guard.current
+    // The close of the last destination, the sender kept: its drops' notice goes with its records.
+    if (keep) sender.reportDrops()
     try {
       if (!spooledEnds) {
         await sender.flush(MAX_TIMER_MS)
@@ -191,8 +193,8 @@ function post (reply: SenderReply | HostedReply): void {
 
 requests.on('message', (msg: SenderRequest) => {
   if (msg.code === 'flush') {
-    flush(msg.through, msg.spooledEnds === true).then(
-      (spooled) => post(msg.withStats === true ? { code: 'done', id: msg.id, spooled, stats: guard.stats } : { code: 'done', id: msg.id, spooled }),
+    flush(msg.through, msg.spooledEnds === true, msg.keep === true).then(
+      (spooled) => post(msg.keep === true ? { code: 'done', id: msg.id, spooled, stats: guard.stats } : { code: 'done', id: msg.id, spooled }),
       (err: LogfunnelError) => post({ code: 'done', id: msg.id, err: toPlainError(err) }))
   } else if (msg.code === 'abandon') {
     takeAllAndDestroy()

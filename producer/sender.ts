@@ -379,6 +379,14 @@ export class BatchSender extends EventEmitter {
     void this.#pump()
   }
 
+  /**
+   * Drops not reported yet become their notice record now, as close() has them, so that a flush
+   * after it covers it: the close() of a destination that keeps the sender (sender-thread.ts).
+   */
+  reportDrops (): void {
+    this.#reportDrops()
+  }
+
   /** Once there is room again, the drops become one notice record in the file. */
   #reportDrops (): void {
     if (this.#droppedUnreported === 0) return
