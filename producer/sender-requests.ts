@@ -12,11 +12,11 @@ import { reachFromWord, type ReachFacts } from './writer-reach.js'
 
 /** funnel()'s requests to its sender thread (sender-thread.ts); each with an id gets a 'done' reply. */
 export type SenderRequest =
-  /** With `spooledEnds` (close()), also answered once the writer is away and everything without a receipt is in the spool. */
   /**
-   * With `keep` (the close of the last destination, the sender kept for the next: funnel.ts),
-   * drops not reported yet become their notice record first, as at close, and the reply carries
-   * the sender's counters.
+   * With `spooledEnds` (close()), also answered once the writer is away and everything without a
+   * receipt is in the spool. With `keep` (the close of the last destination, the sender kept for
+   * the next: funnel.ts), drops not reported yet become their notice record first, as at close,
+   * and the reply carries the sender's counters.
    */
   | { code: 'flush', id: number, through: number, spooledEnds?: boolean, keep?: boolean }
   | { code: 'close', id: number, settle?: boolean }
