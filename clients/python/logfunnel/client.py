@@ -47,7 +47,7 @@ class Client:
                  on_full: str = 'block', spool_dir: Optional[str] = None, connect_timeout: float = 10.0,
                  curve_server_key: Optional[str] = None, curve_secret_key: Optional[str] = None,
                  curve_public_key: Optional[str] = None, curve_key_file: Optional[str] = None,
-                 on_error: Optional[Callable[[LogfunnelError], None]] = None, batch_delay: float = 0.02,
+                 on_error: Optional[Callable[[LogfunnelError], None]] = None, batch_delay: Optional[float] = None,
                  linger: float = 1.0, block_timeout: float = 10.0, spool_after: float = 0.1) -> None:
         producer = _Producer(endpoint=endpoint, receipt_endpoint=receipt_endpoint, max_batch_bytes=max_batch_bytes,
                              max_frame_bytes=max_frame_bytes, high_water_mark=high_water_mark,
