@@ -7,6 +7,7 @@ import collections
 import os
 import re
 import time
+from time import monotonic as _monotonic
 from typing import Callable, Deque, Dict, List, Optional, Set, Union
 
 import zmq
@@ -228,6 +229,11 @@ class _Producer(SenderThread, SpoolKeeper, Closer):
                 self._idle = False
         if wake:
             self._wake()
+        # Every RECHECK s, the main thread looks for fatal signals back at SIG_DFL (asyncio's loop
+        # closed): ours again (exit.recheck). Other threads leave it to its next log call.
+        now = _monotonic()
+        if now >= _exit.recheck_at and _native.get_ident() == _native.main_ident:
+            _exit.recheck(now)
 
     def _make_room(self, size: int) -> bool:
         """on_full (lock held): False when the record is dropped. 'block' waits at most

@@ -147,6 +147,12 @@ def install_signal_handlers() -> None:
         return
     _installed_pid = os.getpid()
     _begun.clear()
+    if _take_defaults():
+        _watch_signals()
+
+
+def _take_defaults() -> bool:
+    """Our handler for each fatal signal at SIG_DFL (main thread): True when one is ours."""
     ours = False
     for signum in FATAL_SIGNALS:
         try:
@@ -155,8 +161,51 @@ def install_signal_handlers() -> None:
             ours = ours or signal.getsignal(signum) is _on_fatal_signal
         except (ValueError, OSError):
             pass
-    if ours:
+    return ours
+
+
+# The main thread looks again for fatal signals at SIG_DFL at most this often (s), from a log call.
+RECHECK = 0.02
+recheck_at = 0.0  # time.monotonic() from which the next log call of the main thread looks (recheck)
+
+
+def recheck(now: float) -> None:
+    """From a log call once ``recheck_at`` is past: in the main thread, installs our handler again
+    for each fatal signal found back at SIG_DFL, and takes the wakeup fd again where it was let go.
+    asyncio does both as its loop closes (``asyncio.run()`` returns): ``loop.add_signal_handler``
+    had replaced ours, and its ``remove_signal_handler`` sets SIG_DFL, not the handler it replaced,
+    then ``set_wakeup_fd(-1)``. Before, a SIGTERM after that ended the process with nothing
+    spooled: what it had gathered and not yet sent was lost, unsaid. Main thread only (the caller
+    checks: signal.signal works only there)."""
+    global recheck_at
+    recheck_at = now + RECHECK
+    if _installed_pid != os.getpid():
+        install_signal_handlers()  # its first send was in another thread, or the first install failed
+        return
+    if _forks.no_threads_here():
+        return
+    back = False
+    for signum in FATAL_SIGNALS:
+        try:
+            back = back or signal.getsignal(signum) == signal.SIG_DFL
+        except (ValueError, OSError):
+            pass
+    if back and _take_defaults():
+        _retake_wakeup()
+
+
+def _retake_wakeup() -> None:
+    """Our wakeup fd again (main thread), where the application that held it has let it go: the
+    fd is -1 (asyncio's loop closed), or our watcher never started because it was held."""
+    if _watcher_pid != os.getpid() or _wakeup is None:
         _watch_signals()
+        return
+    try:
+        old = signal.set_wakeup_fd(_wakeup[1], warn_on_full_buffer=False)
+    except (ValueError, OSError):
+        return
+    if old != -1 and old != _wakeup[1]:
+        signal.set_wakeup_fd(old)  # the application's own still
 
 
 def watch_main_thread() -> None:
@@ -225,6 +274,7 @@ def _watch_signals() -> None:
         signal.set_wakeup_fd(old)  # the application's
         reader.close()
         writer.close()
+        _watcher_pid = -1  # tried again should the application let it go (recheck)
         return
     thread = _native.Thread(_watch, 'logfunnel-signals', (reader, os.getpid()))
     try:
