@@ -225,6 +225,14 @@ def watch_main_thread() -> None:
     main = threading.main_thread()
     if type(main).__name__ == '_MainThread':  # the interpreter's, or a fork from a thread threading did not start
         return
+    if threading.get_ident() != _native.get_ident():
+        # gevent or eventlet patched threading: its threads are greenlets of this OS thread, and
+        # the one that forked ending leaves the main greenlet running here, with the rest of the
+        # program; the interpreter's exit ends the process as usual. Before, this thread joined
+        # that greenlet's Thread and then ended the process (os._exit(0)) while the main greenlet
+        # still ran: a child that logged 100 records after its forking greenlet returned was cut
+        # off after 3 to 5 of them, status 0.
+        return
     try:
         _native.Thread(_end_after, 'logfunnel-orphan', (main,)).start()
     except RuntimeError:
