@@ -7,14 +7,17 @@ again (8 threads making a handler per request, 4,800 records: 4,550 duplicates).
 
 The handlers share the lock that logging holds over their emit (it replaces each one's own),
 so a record's seq is taken and its line queued with no other record of theirs in between: the
-file's order is seq's. Records logged while an emit of theirs runs in the same thread (a signal
+file's order is seq's. It is a real OS lock (_native), whatever gevent or eventlet patched: with
+threading's, gevent's once patched, an OS thread (gevent's threadpool) waiting for it while a
+greenlet held it never woke, and the program hung. Records logged while an emit of theirs runs in the same thread (a signal
 handler's) wait in ``deferred`` to follow it, whichever of those handlers logged them."""
 
 from __future__ import annotations
 
 import collections
-import threading
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Tuple
+
+from . import _native
 
 if TYPE_CHECKING:
     import logging
@@ -32,7 +35,7 @@ class Sequence:
     __slots__ = ('lock', 'seqs', 'deferred', 'emitting', 'producer')
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.lock = _native.RLock()
         self.seqs: Dict[int, int] = {}
         self.deferred: Deque[Tuple['LogfunnelHandler', 'logging.LogRecord']] = collections.deque()
         self.emitting = False
@@ -41,7 +44,7 @@ class Sequence:
     def forked(self) -> None:
         """In a forked child: a producer of its own counts from 0, and the parent's lock may have
         been held by one of its threads, which the child does not have."""
-        self.lock = threading.RLock()
+        self.lock = _native.RLock()
         self.seqs = {}
         self.deferred.clear()
         self.emitting = False
