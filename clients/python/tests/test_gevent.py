@@ -103,16 +103,18 @@ def test_fork_in_a_green_thread(writer_factory, procs, tmp_path, library):
     assert p.stderr == '' or (library == 'eventlet' and re.fullmatch(eventlet_own, p.stderr, re.S)), p.stderr
 
 
-def test_green_and_os_threads_log_at_once(writer_factory, procs, tmp_path):
-    """A gevent program whose greenlets and threadpool jobs (real OS threads) log at once through
-    one handler. Before, the lock logging holds over the handler's emit was threading's, gevent's
-    once patched: an OS thread waiting for it while a greenlet held it never woke, and the program
-    hung (2,204 of 16,000 records, the 8 jobs not ended after 20 s; a FileHandler's own lock
-    hangs it the same way). Now it is a real one (logfunnel/_native.py): all 16,000, each
-    writer's records in order."""
-    green_library('gevent')
+@pytest.mark.parametrize('library', ['gevent', 'eventlet'])
+def test_green_and_os_threads_log_at_once(writer_factory, procs, tmp_path, library):
+    """A patched program whose green threads and jobs in real OS threads (gevent's threadpool,
+    eventlet.tpool) log at once through one handler. Before, the lock logging holds over the
+    handler's emit was threading's, the library's once patched: an OS thread waiting for it while
+    a green thread held it never woke, and the program hung (gevent: 2,204 of 16,000 records, 1
+    of the 8 jobs ended after 20 s; eventlet: 1 record; a FileHandler's own lock hangs it the
+    same way). Now it is a real one (logfunnel/_native.py): all 16,000, each writer's records in
+    order."""
+    green_library(library)
     writer = writer_factory()
-    p = Proc([PYTHON, os.path.join(os.path.dirname(__file__), 'scripts', 'green_threadpool.py'), writer.endpoint],
+    p = Proc([PYTHON, os.path.join(os.path.dirname(__file__), 'scripts', 'green_threadpool.py'), writer.endpoint, library],
              cwd=str(tmp_path))
     procs.append(p)
     assert p.wait_event('done')['ended'] == 8, p.stderr

@@ -1,22 +1,26 @@
-"""gevent.monkey.patch_all(), then 4 greenlets and 4 jobs of gevent's threadpool (real OS threads)
-logging 2,000 records each at once through one LogfunnelHandler. Says ``done`` with how many of
-the 8 ended within 20 s. argv: endpoint."""
+"""A program patched by gevent or eventlet, whose 4 green threads and 4 jobs in real OS threads
+(gevent's threadpool, eventlet.tpool) log 2,000 records each at once through one
+LogfunnelHandler. Says ``done`` with how many of the 8 ended within 20 s. argv: endpoint,
+'gevent' or 'eventlet'."""
 
-from gevent import monkey
+import sys
 
-monkey.patch_all()
+endpoint, library = sys.argv[1], sys.argv[2]
+if library == 'gevent':
+    from gevent import monkey
+    monkey.patch_all()
+else:
+    import eventlet
+    eventlet.monkey_patch()
 
 import json  # noqa: E402
 import logging  # noqa: E402
-import sys  # noqa: E402
-
-import gevent  # noqa: E402
-import gevent.threadpool  # noqa: E402
+import time  # noqa: E402
 
 import logfunnel  # noqa: E402
 
 log = logging.getLogger('green')
-log.addHandler(logfunnel.LogfunnelHandler(endpoint=sys.argv[1], seq_key='seq'))
+log.addHandler(logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq'))
 log.setLevel(logging.INFO)
 log.propagate = False
 PER = 2000
@@ -26,7 +30,7 @@ def green(k):
     for n in range(PER):
         log.info('green', extra={'who': 'green %d' % k, 'n': n})
         if n % 50 == 0:
-            gevent.sleep(0)
+            time.sleep(0)  # patched: lets the other green threads run
 
 
 def real(k):
@@ -34,7 +38,19 @@ def real(k):
         log.info('real', extra={'who': 'real %d' % k, 'n': n})
 
 
-pool = gevent.threadpool.ThreadPool(4)
-jobs = [pool.spawn(real, k) for k in range(4)] + [gevent.spawn(green, k) for k in range(4)]
-gevent.joinall(jobs, timeout=20)
-print(json.dumps({'event': 'done', 'ended': sum(job.ready() for job in jobs)}), flush=True)
+if library == 'gevent':
+    import gevent
+    import gevent.threadpool
+    pool = gevent.threadpool.ThreadPool(4)
+    jobs = [pool.spawn(real, k) for k in range(4)] + [gevent.spawn(green, k) for k in range(4)]
+    gevent.joinall(jobs, timeout=20)
+    ended = sum(job.ready() for job in jobs)
+else:
+    import eventlet.tpool
+    jobs = [eventlet.spawn(eventlet.tpool.execute, real, k) for k in range(4)] + [eventlet.spawn(green, k) for k in range(4)]
+    ended = 0
+    with eventlet.Timeout(20, False):
+        for job in jobs:
+            job.wait()
+            ended += 1
+print(json.dumps({'event': 'done', 'ended': ended}), flush=True)
