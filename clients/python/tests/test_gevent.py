@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 
 import pytest
 
@@ -130,4 +131,28 @@ def test_green_and_os_threads_log_at_once(writer_factory, procs, tmp_path, libra
     report = verify(writer.file, '--expect-total', '16000')
     assert {k: report[k] for k in ('lines', 'gaps', 'duplicates', 'reordered', 'torn', 'ok')} == \
         {'lines': 16000, 'gaps': 0, 'duplicates': 0, 'reordered': 0, 'torn': 0, 'ok': True}
+    assert p.stderr == ''
+
+
+@pytest.mark.parametrize('library', ['gevent', 'eventlet'])
+def test_imported_in_a_green_thread_then_sigterm(writer_factory, procs, tmp_path, library):
+    """logfunnel imported, and its handler made, in a green thread other than the main one of a
+    patched program; the main one logs 100 records (gathered for batch_delay 1 s), then SIGTERM.
+    Before, under gevent, the package took threading's ident of the main thread for the OS one
+    (the main greenlet's there): no thread was the main one, the handler of SIGTERM was never
+    installed, and the process ended with the 100 records lost (eventlet leaves threading's
+    ident the OS one: not affected). Now they go to the spool, and the process still ends by
+    SIGTERM."""
+    green_library(library)
+    writer = writer_factory()
+    p = Proc([PYTHON, os.path.join(os.path.dirname(__file__), 'scripts', 'green_import.py'), writer.endpoint, library],
+             cwd=str(tmp_path))
+    procs.append(p)
+    assert p.wait_event('logged')['sigterm'] == '_on_fatal_signal'
+    p.proc.send_signal(signal.SIGTERM)
+    assert p.wait(30) == -signal.SIGTERM, p.stderr
+    writer.wait_for_lines(100)
+    assert writer.stop(spool_taken=True)['records'] == 100
+    with open(writer.file, encoding='utf-8') as f:
+        assert [json.loads(line)['n'] for line in f] == list(range(100))
     assert p.stderr == ''
