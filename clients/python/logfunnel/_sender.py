@@ -16,6 +16,7 @@ from . import _native
 from ._context import shared_context
 from ._inherited import close_connections_to, writer_peers
 from ._liveness import WriterLiveness, heartbeat_ms
+from ._waits import wait_holding
 from .errors import LogfunnelError, SenderFailed, SenderStalled, report
 from .exit import ASYNC_SIGNALS
 from .spool import SEGMENT_MAX_AGE, fd_identity
@@ -49,6 +50,7 @@ NO_FD_MAX_DELAY = 1.0
 STALL = 30.0
 # close() waits for the thread to end in slices of this long (s), judging its signs of life.
 JOIN_SLICE = 0.25
+JOIN_OWNED_SLICE = 0.005  # the same, while the closing thread holds the producer's lock (_join_sender)
 
 
 class SenderThread:
@@ -311,7 +313,16 @@ class SenderThread:
         thread = self._thread
         since = time.monotonic()
         while thread is not None and thread.is_alive():
-            thread.join(JOIN_SLICE)
+            if self._lock._is_owned():
+                # This close runs inside a frame of this thread that holds the lock: a signal
+                # handler that closed the client ran inside send() (a SIGHUP handler calling
+                # dictConfig). The sender must take the lock to see the close and end: let it go
+                # while waiting, as the close's wait for receipts does. Before, it was held, and
+                # the close waited STALL (30 s) for a sender that could not end, then said it
+                # gave no sign of life (1 of 47 runs of 200 reloads from SIGHUP while logging).
+                wait_holding(self._changed, self._lock, JOIN_OWNED_SLICE)
+            else:
+                thread.join(JOIN_SLICE)
             if thread.is_alive() and self._stalled(since):
                 self._say_stalled('close() goes on without it', spooled, lost)
                 return False

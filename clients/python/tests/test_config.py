@@ -183,6 +183,58 @@ def test_a_reconfigure_from_a_signal_handler_keeps_every_record_in_order(writer_
     assert_clean(verify(writer.file, '--expect', str(logged)), logged, 1)
 
 
+# SIGHUP's handler (dictConfig) made to run inside send(), with the producer's lock held, just
+# as the first record's sender thread has started (its start's last call, _forks.say_no_threads,
+# sends the signal): the close it makes must not wait for a sender that needs that lock.
+RELOAD_INSIDE_SEND = '''import json, logging, logging.config, os, signal, sys, time
+import logfunnel._forks as forks
+endpoint = sys.argv[1]
+
+
+def configure():
+    logging.config.dictConfig({'version': 1, 'disable_existing_loggers': False, 'handlers': {'funnel': {
+        'class': 'logfunnel.LogfunnelHandler', 'endpoint': endpoint, 'seq_key': 'seq'}},
+        'root': {'handlers': ['funnel'], 'level': 'INFO'}})
+
+
+reloads = []
+signal.signal(signal.SIGHUP, lambda *_: (configure(), reloads.append(1)))
+said = forks.say_no_threads
+
+
+def kick():
+    if not reloads and sys._getframe(1).f_code.co_name == '_start':
+        os.kill(os.getpid(), signal.SIGHUP)  # runs at the next call, still in send()
+    return said()
+
+
+forks.say_no_threads = kick
+configure()
+log = logging.getLogger('main')
+start = time.monotonic()
+for n in range(100):
+    log.info('main %d', n)
+print(json.dumps({'event': 'done', 'reloads': len(reloads), 'took': time.monotonic() - start}), flush=True)
+'''
+
+
+def test_a_reconfigure_from_a_signal_handler_inside_send(writer_factory, run_code):
+    """SIGHUP's handler reconfigures (dictConfig closes the handler and its client) while the main
+    thread is inside send() with the producer's lock held, its sender thread just started. Before,
+    the close waited for that sender to end while this thread held the lock the sender needed:
+    30 s (the sender's STALL), then 'LOGFUNNEL_ERR_SENDER_FAILED: the sender thread gave no sign
+    of life for 30 s' (by chance 1 of 47 runs of the test above; here each time). Now the close
+    lets the lock go while it waits: the 100 records in order, within seconds, nothing said."""
+    writer = writer_factory()
+    p = run_code(RELOAD_INSIDE_SEND, writer.endpoint)
+    done = p.wait_event('done', timeout=90)
+    assert p.wait() == 0 and p.stderr == ''
+    assert done['reloads'] == 1 and done['took'] < 10, done
+    writer.wait_for_lines(100)
+    assert writer.stop(spool_taken=True)['records'] == 100
+    assert_clean(verify(writer.file, '--expect', '100'), 100, 1)
+
+
 def keygen(path):
     out = subprocess.run([NODE, BIN, 'keygen'], capture_output=True, check=True, timeout=30).stdout
     path.write_bytes(out)
