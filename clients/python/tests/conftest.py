@@ -164,6 +164,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_listening(port: int, server: 'Proc', seconds: float = 30) -> None:
+    """Returns once something accepts on 127.0.0.1:``port``; fails if ``server`` ends first or
+    after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline and server.proc.poll() is None, server.stderr
+            time.sleep(0.05)
+
+
 def count_lines(path: str) -> int:
     try:
         with open(path, 'rb') as f:

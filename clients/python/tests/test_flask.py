@@ -6,12 +6,10 @@ runs, so only what it had handed to ZeroMQ by then is kept."""
 import http.client
 import json
 import os
-import socket
-import time
 
 import pytest
 
-from conftest import Proc, PYTHON, free_port, verify
+from conftest import Proc, PYTHON, free_port, verify, wait_listening
 
 REQUESTS = 50
 
@@ -51,14 +49,7 @@ def test_reloader_stopped_by_sigterm(writer_factory, procs, tmp_path, stop):
                   env={'LOGFUNNEL_ENDPOINT': writer.endpoint, 'PORT': str(port)})
     procs.append(server)
     assert server.wait_event('serving')['batch_delay'] == 0
-    deadline = time.monotonic() + 30
-    while True:  # the parent binds the socket, the child serves it
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline and server.proc.poll() is None, server.stderr
-            time.sleep(0.05)
+    wait_listening(port, server)  # the parent binds the socket, the child serves it
     for n in range(REQUESTS):
         assert get(port, '/?%d' % n) == 200
     try:

@@ -6,25 +6,16 @@ endpoint, 'gevent' or 'eventlet'."""
 import sys
 
 endpoint, library = sys.argv[1], sys.argv[2]
-if library == 'gevent':
-    from gevent import monkey
-    monkey.patch_all()
-else:
-    import eventlet
-    eventlet.monkey_patch()
+from green_patch import green_logger, patch  # noqa: E402
+
+patch(library)
 
 import json  # noqa: E402
-import logging  # noqa: E402
 import os  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-import logfunnel  # noqa: E402
-
-log = logging.getLogger('green')
-log.addHandler(logfunnel.LogfunnelHandler(endpoint=endpoint, seq_key='seq'))
-log.setLevel(logging.INFO)
-log.propagate = False
+log = green_logger(endpoint)
 log.info('parent')
 forked = []
 

@@ -13,12 +13,8 @@ GREENLETS = 50
 
 
 def patch():
-    if library == 'gevent':
-        from gevent import monkey
-        monkey.patch_all()
-    else:
-        import eventlet
-        eventlet.monkey_patch()
+    from green_patch import patch as patch_library
+    patch_library(library)
 
 
 if order == 'before':
