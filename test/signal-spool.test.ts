@@ -105,3 +105,31 @@ describe('transport: a service that exits on the signal (README) while it logs',
     expect(await verifyFile(writer.file)).toMatchObject({ lines: logged, producers: PRODUCERS, gaps: 0, duplicates: 0, torn: 0, ok: true })
   })
 })
+
+/**
+ * A service's graceful stop added with `process.once()` (the common form: a second signal then
+ * ends the process) before its first funnel(), as a server that makes its loggers per request
+ * has it: the handler ends the process. Before, its once-wrapper had removed itself when
+ * signal-exit's listener counted the listeners, which then took the signal for unhandled,
+ * spooled and sent it again: the process ended by the signal (143, 130) before the handler's
+ * close() and exit (6 of 6 runs by hand; the records logged in the handler never logged).
+ */
+describe('funnel(): an application handler added with process.once() before the first funnel()', () => {
+  const LOGGED = 1000
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal}: the handler runs to its close() and exit 0; all ${2 * LOGGED} records in the file once`, async () => {
+      const dir = tempDir()
+      const writer = await startWriterChild(dir)
+      const producer = spawnNode([fixture('graceful-once'), writer.endpoint, String(LOGGED), signal])
+      await producer.waitForLine((l) => l.event === 'logged', 30_000)
+      producer.proc.kill(signal)
+      expect(await exitCode(producer), producer.describe()).toBe(0)
+      const closed = await producer.waitForLine((l) => l.event === 'closed')
+      expect(closed.stats, producer.describe()).toMatchObject({ records: 2 * LOGGED, spooledRecords: 0, abandoned: 0 })
+      await waitFor(() => lineCount(writer.file) >= 2 * LOGGED, 30_000, () => `${lineCount(writer.file)} of ${2 * LOGGED} lines in the file`)
+      const summary = await writer.stop()
+      expect(summary.records).toBe(2 * LOGGED)
+      expect(await verifyFile(writer.file)).toMatchObject({ lines: 2 * LOGGED, producers: 1, gaps: 0, duplicates: 0, torn: 0, ok: true })
+    })
+  }
+})
