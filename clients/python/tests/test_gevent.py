@@ -33,6 +33,16 @@ def green_library(name):
         pytest.skip(missing)
 
 
+def run_green_script(script, library, writer_factory, procs, tmp_path):
+    """A writer, and scripts/``script`` run against it under ``library`` (skipped without it)."""
+    green_library(library)
+    writer = writer_factory()
+    p = Proc([PYTHON, os.path.join(os.path.dirname(__file__), 'scripts', script), writer.endpoint, library],
+             cwd=str(tmp_path))
+    procs.append(p)
+    return writer, p
+
+
 @pytest.mark.parametrize('library', ['gevent', 'eventlet'])
 @pytest.mark.parametrize('preload', [False, True], ids=['patched-then-imported', 'imported-then-patched'])
 def test_gunicorn_green_workers_through_a_reload(writer_factory, procs, tmp_path, library, preload):
@@ -82,11 +92,7 @@ def test_fork_in_a_green_thread(writer_factory, procs, tmp_path, library):
     process with os._exit(0) while the main one still ran: 3 to 5 of its 100 records, no 'child
     end', status 0 (eventlet's child has a _MainThread of its own: not affected). Now all 100,
     with the parent's one."""
-    green_library(library)
-    writer = writer_factory()
-    p = Proc([PYTHON, os.path.join(os.path.dirname(__file__), 'scripts', 'green_fork.py'), writer.endpoint, library],
-             cwd=str(tmp_path))
-    procs.append(p)
+    writer, p = run_green_script('green_fork.py', library, writer_factory, procs, tmp_path)
     child = p.wait_event('child end')
     assert p.wait_event('child ended')['status'] == 0
     assert p.wait(60) == 0, p.stderr
@@ -113,11 +119,7 @@ def test_green_and_os_threads_log_at_once(writer_factory, procs, tmp_path, libra
     of the 8 jobs ended after 20 s; eventlet: 1 record; a FileHandler's own lock hangs it the
     same way). Now it is a real one (logfunnel/_native.py): all 16,000, each writer's records in
     order."""
-    green_library(library)
-    writer = writer_factory()
-    p = Proc([PYTHON, os.path.join(os.path.dirname(__file__), 'scripts', 'green_threadpool.py'), writer.endpoint, library],
-             cwd=str(tmp_path))
-    procs.append(p)
+    writer, p = run_green_script('green_threadpool.py', library, writer_factory, procs, tmp_path)
     assert p.wait_event('done')['ended'] == 8, p.stderr
     assert p.wait(60) == 0, p.stderr
     writer.wait_for_lines(16000)
@@ -143,11 +145,7 @@ def test_imported_in_a_green_thread_then_sigterm(writer_factory, procs, tmp_path
     installed, and the process ended with the 100 records lost (eventlet leaves threading's
     ident the OS one: not affected). Now they go to the spool, and the process still ends by
     SIGTERM."""
-    green_library(library)
-    writer = writer_factory()
-    p = Proc([PYTHON, os.path.join(os.path.dirname(__file__), 'scripts', 'green_import.py'), writer.endpoint, library],
-             cwd=str(tmp_path))
-    procs.append(p)
+    writer, p = run_green_script('green_import.py', library, writer_factory, procs, tmp_path)
     assert p.wait_event('logged')['sigterm'] == '_on_fatal_signal'
     p.proc.send_signal(signal.SIGTERM)
     assert p.wait(30) == -signal.SIGTERM, p.stderr
